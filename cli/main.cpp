@@ -1,0 +1,3 @@
+// PLACEHOLDER main.
+#include "qprune/qprune.hpp"
+int main() { return 0; }

@@ -1,0 +1,51 @@
+// The one exception hierarchy of qprune. Contract, I/O and parse failures throw; how a search
+// ended (time limit, interrupt) is a result status, never an exception. The CLI maps each class to
+// an exit code (see cli/exit_codes.hpp).
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace qprune {
+
+/// Base of every error qprune throws.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// A caller broke a documented precondition (bad option value, index out of range, ...).
+class InvalidArgument : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A file could not be opened, read, written or renamed.
+class IoError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// Malformed input. The message reads `path:line: expected ..., found ...` (or `path:byte N:` for
+/// binary files); the location is also kept as fields.
+class ParseError : public Error {
+ public:
+  ParseError(std::string path, std::int64_t line, const std::string& what)
+      : Error(path + ":" + std::to_string(line) + ": " + what), path_(std::move(path)), line_(line) {}
+  [[nodiscard]] const std::string& path() const { return path_; }
+  /// 1-based line number (or byte offset for binary formats); 0 when it concerns the whole file.
+  [[nodiscard]] std::int64_t line() const { return line_; }
+
+ private:
+  std::string path_;
+  std::int64_t line_;
+};
+
+/// The request needs more memory or time than allowed; the message says how much and what to change.
+class ResourceError : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace qprune

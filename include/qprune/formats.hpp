@@ -1,0 +1,61 @@
+// Reading and writing QUBO files. Every format sits behind one registry keyed by name and file
+// extension; docs/formats.md gives each format's sign and counting convention.
+//
+// Paths may name one instance of a multi-instance file as `file.txt#3` (1-based). Files ending in
+// `.gz` are decompressed transparently on read.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "qprune/qubo_model.hpp"
+
+namespace qprune {
+
+/// What the registry knows about a format.
+struct FormatInfo {
+  std::string name;                     ///< "qbsolv", "coo", "json", ...
+  std::vector<std::string> extensions;  ///< ".qubo", ... (without ".gz")
+  bool can_read = false;
+  bool can_write = false;
+  std::string description;  ///< one line for --help: sense, indexing, what an entry means
+};
+
+/// All formats, in the order --help lists them.
+[[nodiscard]] const std::vector<FormatInfo>& formats();
+/// The format with this name (case-insensitive); throws InvalidArgument listing the names.
+[[nodiscard]] const FormatInfo& format_by_name(const std::string& name);
+/// The format a path's extension (and, for ambiguous extensions such as ".txt", its first line)
+/// implies; throws InvalidArgument when it cannot be told.
+[[nodiscard]] std::string detect_format(const std::string& path);
+
+struct ReadOptions {
+  std::string format;  ///< empty: detect from the extension/content
+  /// Instance of a multi-instance file (1-based); the `#k` suffix of the path overrides it.
+  int instance = 1;
+};
+
+struct WriteOptions {
+  std::string format;  ///< empty: from the output path's extension
+  /// For formats without constraint groups: add them as a penalty with this weight (default
+  /// QuboModel::default_penalty_weight()); the LP format writes them as equalities instead.
+  std::optional<double> penalty_weight;
+  /// Digits after the decimal point for non-integer values (integers are written exactly).
+  int precision = 17;
+};
+
+/// Reads a model. Throws IoError if the file cannot be read, ParseError (`path:line: expected
+/// ..., found ...`) on malformed content.
+[[nodiscard]] QuboModel read_model(const std::string& path, const ReadOptions& options = {});
+/// Writes a model to a temporary file beside `path`, then renames it into place.
+void write_model(const QuboModel& model, const std::string& path, const WriteOptions& options = {});
+
+/// Reads an assignment for a model of `num_variables` variables: 0/1 or -1/+1 values separated by
+/// spaces, commas or newlines (`#` comments allowed), a contiguous 0/1 string, or qprune JSON
+/// (`{"solution": [...]}` or a result file, whose best sample is taken). Throws ParseError.
+[[nodiscard]] Assignment read_solution(const std::string& path, int num_variables);
+/// Writes an assignment as a 0/1 vector, one value per line (temporary file + rename).
+void write_solution(const Assignment& x, const std::string& path);
+
+}  // namespace qprune

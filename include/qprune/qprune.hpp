@@ -1,0 +1,8 @@
+// Umbrella header: the whole public API of qprune.
+#pragma once
+
+#include "qprune/error.hpp"
+#include "qprune/formats.hpp"
+#include "qprune/qubo_model.hpp"
+#include "qprune/solver.hpp"
+#include "qprune/solvers.hpp"

@@ -1,0 +1,23 @@
+// Random baseline: uniform random assignments (uniform feasible ones under constraint groups).
+// Every comparison needs it to show what a solver adds over chance.
+#pragma once
+
+#include "qprune/solver.hpp"
+
+namespace qprune {
+
+struct RandomOptions {
+  void validate() const {}
+};
+
+class RandomSolver final : public Solver {
+ public:
+  explicit RandomSolver(RandomOptions options = {});
+  [[nodiscard]] std::string name() const override { return "random"; }
+  [[nodiscard]] SolveResult solve(const QuboModel& model, const SolveOptions& options) const override;
+
+ private:
+  RandomOptions options_;
+};
+
+}  // namespace qprune

@@ -1,0 +1,94 @@
+// The solver interface: every solver (exact, greedy, random, sa, tabu, qaoa, ...) is chosen by name
+// at run time through make_solver() and answers with the same SolveResult. Options common to all
+// solvers live in SolveOptions; each solver's own options are a plain struct in its header, gathered
+// in SolverSettings.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "qprune/qubo_model.hpp"
+
+namespace qprune {
+
+/// How a search ended. Whether the call worked at all is separate: failures throw qprune::Error.
+enum class SolveStatus {
+  kNotRun,         ///< default-constructed result: no solver ran
+  kOptimal,        ///< the best sample is proven optimal (exact enumeration)
+  kCompleted,      ///< the solver did all the work it was asked to do; no optimality claim
+  kTimeLimit,      ///< stopped at SolveOptions::time_limit_s
+  kTargetReached,  ///< stopped because a sample reached SolveOptions::target_energy
+  kInterrupted,    ///< stopped by SolveOptions::interrupt (e.g. SIGINT); best so far kept
+};
+[[nodiscard]] std::string_view to_string(SolveStatus status);
+
+/// How a solver treats the model's constraint groups.
+enum class ConstraintMode {
+  kAuto,     ///< the solver's native feasible moves when it has them, else the penalty form
+  kNative,   ///< only feasible assignments (swap moves, feasible enumeration); error if unsupported
+  kPenalty,  ///< solve QuboModel::penalized(); samples may be infeasible and say so
+};
+[[nodiscard]] std::string_view to_string(ConstraintMode mode);
+
+/// Options every solver understands.
+struct SolveOptions {
+  std::uint64_t seed = 0;  ///< run seed; read r uses a stream derived from (seed, r)
+  double time_limit_s = std::numeric_limits<double>::infinity();  ///< wall-clock limit, > 0
+  int num_reads = 1;       ///< independent reads / restarts, >= 1
+  std::optional<double> target_energy;  ///< stop as soon as a sample has energy <= this
+  ConstraintMode constraint_mode = ConstraintMode::kAuto;
+  std::optional<double> penalty_weight;  ///< for kPenalty; default QuboModel::default_penalty_weight
+  int max_samples = 100;                 ///< distinct samples kept in the result, >= 1
+  const std::atomic<bool>* interrupt = nullptr;  ///< polled; true stops the search (kInterrupted)
+  /// Throws InvalidArgument naming the field and the violated bound.
+  void validate() const;
+};
+
+/// One assignment with its energy (always recomputed with QuboModel::energy) and feasibility.
+struct Sample {
+  Assignment x;
+  double energy = std::numeric_limits<double>::quiet_NaN();
+  bool feasible = true;
+  int num_occurrences = 1;  ///< reads that ended in this assignment
+};
+
+/// What a solve returned. Samples are sorted best first: feasible before infeasible, then by energy.
+struct SolveResult {
+  std::string solver;
+  SolveStatus status = SolveStatus::kNotRun;
+  std::string message = "no solver has run";
+  std::vector<Sample> samples;
+  std::uint64_t seed = 0;
+  double wall_time_s = 0.0;
+  /// Counters with units in their names: "flip_attempts", "flips_per_s", "states_enumerated".
+  std::map<std::string, double> counters;
+  /// Facts about the run as text: "constraint_mode", "beta_range", "penalty_weight".
+  std::map<std::string, std::string> info;
+
+  [[nodiscard]] bool has_solution() const { return !samples.empty(); }
+  /// The best sample; throws Error when there is none.
+  [[nodiscard]] const Sample& best() const;
+  /// One line: solver, status, best energy, feasibility, time.
+  [[nodiscard]] std::string brief_report() const;
+  /// Stable `Key : value` lines (the CLI prints these).
+  [[nodiscard]] std::string full_report() const;
+};
+
+class Solver {
+ public:
+  virtual ~Solver() = default;
+  [[nodiscard]] virtual std::string name() const = 0;
+  /// Solves `model`. Throws InvalidArgument for bad options, ResourceError when the problem is too
+  /// large for this solver (with what it would need).
+  [[nodiscard]] virtual SolveResult solve(const QuboModel& model, const SolveOptions& options) const = 0;
+};
+
+}  // namespace qprune

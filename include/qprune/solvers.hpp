@@ -1,0 +1,31 @@
+// The solver registry: every solver by name, with its own options gathered in SolverSettings.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "qprune/exact_solver.hpp"
+#include "qprune/greedy_solver.hpp"
+#include "qprune/random_solver.hpp"
+#include "qprune/solver.hpp"
+
+namespace qprune {
+
+/// Each solver's own options; make_solver() hands the matching member to the solver it builds.
+struct SolverSettings {
+  ExactOptions exact;
+  GreedyOptions greedy;
+  RandomOptions random;
+};
+
+/// Names accepted by make_solver, in the order `qprune solve --help` lists them.
+[[nodiscard]] std::vector<std::string> solver_names();
+/// One line describing a solver, for --help.
+[[nodiscard]] std::string solver_description(std::string_view name);
+/// Builds the named solver (case-insensitive). Throws InvalidArgument listing the valid names.
+[[nodiscard]] std::unique_ptr<Solver> make_solver(std::string_view name,
+                                                  const SolverSettings& settings = {});
+
+}  // namespace qprune

@@ -1,0 +1,408 @@
+// QuboModel: construction, storage conversion, energies, Ising form, constraint groups, penalties.
+#include "qprune/qubo_model.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <iomanip>
+#include <sstream>
+#include <numeric>
+#include <unordered_set>
+
+#include "qprune/error.hpp"
+
+namespace qprune {
+namespace {
+
+using Index = std::size_t;
+
+void require_finite(double v, const char* what) {
+  if (!std::isfinite(v)) throw InvalidArgument(std::string("QuboModel: ") + what + " is not finite");
+}
+
+Storage resolve_storage(Storage requested, int n, std::int64_t num_couplings) {
+  if (requested != Storage::kAuto) return requested;
+  if (n < 2) return Storage::kSparse;
+  const double pairs = 0.5 * static_cast<double>(n) * static_cast<double>(n - 1);
+  return static_cast<double>(num_couplings) / pairs >= QuboModel::kDenseThreshold ? Storage::kDense
+                                                                                 : Storage::kSparse;
+}
+
+}  // namespace
+
+double IsingModel::energy(const std::vector<std::int8_t>& s) const {
+  if (s.size() != static_cast<Index>(h.size())) {
+    throw InvalidArgument("IsingModel::energy: assignment has " + std::to_string(s.size()) +
+                          " spins, model has " + std::to_string(h.size()));
+  }
+  double e = offset;
+  for (Index i = 0; i < s.size(); ++i) e += h[static_cast<Eigen::Index>(i)] * s[i];
+  for (const Coupling& c : j) e += c.value * s[static_cast<Index>(c.i)] * s[static_cast<Index>(c.j)];
+  return e;
+}
+
+QuboModel QuboModel::from_couplings(int num_variables, Eigen::VectorXd linear,
+                                    const std::vector<Coupling>& couplings, double offset,
+                                    Storage storage) {
+  if (num_variables < 0) throw InvalidArgument("QuboModel: negative number of variables");
+  if (linear.size() == 0) linear = Eigen::VectorXd::Zero(num_variables);
+  if (linear.size() != num_variables) {
+    throw InvalidArgument("QuboModel: linear has " + std::to_string(linear.size()) +
+                          " entries, expected " + std::to_string(num_variables));
+  }
+  require_finite(offset, "offset");
+  for (Eigen::Index i = 0; i < linear.size(); ++i) require_finite(linear[i], "a linear coefficient");
+
+  // Normalise to (i < j) pairs, fold diagonals into the linear part, sum duplicates.
+  std::vector<Coupling> pairs;
+  pairs.reserve(couplings.size());
+  for (const Coupling& c : couplings) {
+    if (c.i < 0 || c.j < 0 || c.i >= num_variables || c.j >= num_variables) {
+      throw InvalidArgument("QuboModel: coupling (" + std::to_string(c.i) + ", " +
+                            std::to_string(c.j) + ") out of range [0, " +
+                            std::to_string(num_variables) + ")");
+    }
+    require_finite(c.value, "a coupling");
+    if (c.i == c.j) {
+      linear[c.i] += c.value;
+    } else {
+      pairs.push_back({std::min(c.i, c.j), std::max(c.i, c.j), c.value});
+    }
+  }
+  std::sort(pairs.begin(), pairs.end(),
+            [](const Coupling& a, const Coupling& b) { return a.i != b.i ? a.i < b.i : a.j < b.j; });
+  std::vector<Coupling> merged;
+  merged.reserve(pairs.size());
+  for (const Coupling& c : pairs) {
+    if (!merged.empty() && merged.back().i == c.i && merged.back().j == c.j) {
+      merged.back().value += c.value;
+    } else {
+      merged.push_back(c);
+    }
+  }
+  std::erase_if(merged, [](const Coupling& c) { return c.value == 0.0; });
+
+  QuboModel m;
+  m.linear_ = std::move(linear);
+  m.offset_ = offset;
+  m.num_couplings_ = static_cast<std::int64_t>(merged.size());
+  m.storage_ = resolve_storage(storage, num_variables, m.num_couplings_);
+  if (m.storage_ == Storage::kDense) {
+    m.dense_ = Eigen::MatrixXd::Zero(num_variables, num_variables);
+    for (const Coupling& c : merged) m.dense_(c.i, c.j) = m.dense_(c.j, c.i) = c.value;
+  } else {
+    const Index n = static_cast<Index>(num_variables);
+    std::vector<std::int64_t> degree(n + 1, 0);
+    for (const Coupling& c : merged) {
+      ++degree[static_cast<Index>(c.i) + 1];
+      ++degree[static_cast<Index>(c.j) + 1];
+    }
+    std::partial_sum(degree.begin(), degree.end(), degree.begin());
+    m.row_offsets_ = degree;
+    m.columns_.resize(2 * merged.size());
+    m.values_.resize(2 * merged.size());
+    std::vector<std::int64_t> next(degree.begin(), degree.end() - 1);
+    // Pairs are sorted by (i, j), so filling row i from pairs (i, j) and row j from pairs (i, j)
+    // in this order leaves every row's columns sorted: all entries j' < j of row j come from
+    // pairs (j', j) with j' < j, visited before any pair (j, .).
+    for (const Coupling& c : merged) {
+      const auto pi = static_cast<Index>(next[static_cast<Index>(c.i)]++);
+      m.columns_[pi] = c.j;
+      m.values_[pi] = c.value;
+      const auto pj = static_cast<Index>(next[static_cast<Index>(c.j)]++);
+      m.columns_[pj] = c.i;
+      m.values_[pj] = c.value;
+    }
+  }
+  return m;
+}
+
+QuboModel QuboModel::from_dense(Eigen::VectorXd linear, Eigen::MatrixXd couplings, double offset,
+                                Storage storage) {
+  const Eigen::Index n = couplings.rows();
+  if (couplings.cols() != n) throw InvalidArgument("QuboModel::from_dense: couplings not square");
+  if (linear.size() != n) {
+    throw InvalidArgument("QuboModel::from_dense: linear has " + std::to_string(linear.size()) +
+                          " entries, couplings are " + std::to_string(n) + " x " +
+                          std::to_string(n));
+  }
+  if (!couplings.allFinite()) throw InvalidArgument("QuboModel::from_dense: a coupling is not finite");
+  couplings.diagonal().setZero();
+  // Products such as G o (W^T W) are symmetric only up to rounding: accept a relative asymmetry of
+  // 1e-12 of the largest entry and store the exact average.
+  const double scale = couplings.cwiseAbs().maxCoeff();
+  if ((couplings - couplings.transpose()).cwiseAbs().maxCoeff() > 1e-12 * scale) {
+    throw InvalidArgument("QuboModel::from_dense: couplings are not symmetric");
+  }
+  couplings = 0.5 * (couplings + couplings.transpose()).eval();
+  std::int64_t nnz = 0;
+  for (Eigen::Index j = 0; j < n; ++j)
+    for (Eigen::Index i = 0; i < j; ++i) nnz += couplings(i, j) != 0.0;
+  const Storage resolved = resolve_storage(storage, static_cast<int>(n), nnz);
+  if (resolved == Storage::kSparse) {
+    std::vector<Coupling> list;
+    list.reserve(static_cast<Index>(nnz));
+    for (Eigen::Index i = 0; i < n; ++i)
+      for (Eigen::Index j = i + 1; j < n; ++j)
+        if (couplings(i, j) != 0.0)
+          list.push_back({static_cast<int>(i), static_cast<int>(j), couplings(i, j)});
+    return from_couplings(static_cast<int>(n), std::move(linear), list, offset, Storage::kSparse);
+  }
+  for (Eigen::Index i = 0; i < n; ++i) require_finite(linear[i], "a linear coefficient");
+  require_finite(offset, "offset");
+  QuboModel m;
+  m.linear_ = std::move(linear);
+  m.offset_ = offset;
+  m.num_couplings_ = nnz;
+  m.storage_ = Storage::kDense;
+  m.dense_ = std::move(couplings);
+  return m;
+}
+
+double QuboModel::density() const {
+  const int n = num_variables();
+  if (n < 2) return 0.0;
+  return static_cast<double>(num_couplings_) / (0.5 * static_cast<double>(n) * (n - 1));
+}
+
+double QuboModel::coupling(int i, int j) const {
+  const int n = num_variables();
+  if (i < 0 || j < 0 || i >= n || j >= n) {
+    throw InvalidArgument("QuboModel::coupling: index out of range");
+  }
+  if (i == j) return 0.0;
+  if (storage_ == Storage::kDense) return dense_(i, j);
+  const auto begin = columns_.begin() + row_offsets_[static_cast<Index>(i)];
+  const auto end = columns_.begin() + row_offsets_[static_cast<Index>(i) + 1];
+  const auto it = std::lower_bound(begin, end, j);
+  return (it != end && *it == j) ? values_[static_cast<Index>(it - columns_.begin())] : 0.0;
+}
+
+const Eigen::MatrixXd& QuboModel::dense_couplings() const {
+  if (storage_ != Storage::kDense) throw InvalidArgument("QuboModel: couplings are stored sparse");
+  return dense_;
+}
+const std::vector<std::int64_t>& QuboModel::row_offsets() const {
+  if (storage_ != Storage::kSparse) throw InvalidArgument("QuboModel: couplings are stored dense");
+  return row_offsets_;
+}
+const std::vector<int>& QuboModel::columns() const {
+  if (storage_ != Storage::kSparse) throw InvalidArgument("QuboModel: couplings are stored dense");
+  return columns_;
+}
+const std::vector<double>& QuboModel::values() const {
+  if (storage_ != Storage::kSparse) throw InvalidArgument("QuboModel: couplings are stored dense");
+  return values_;
+}
+
+std::vector<Coupling> QuboModel::coupling_list() const {
+  std::vector<Coupling> list;
+  list.reserve(static_cast<Index>(num_couplings_));
+  for_each_coupling([&](int i, int j, double q) { list.push_back({i, j, q}); });
+  return list;
+}
+
+QuboModel QuboModel::with_storage(Storage storage) const {
+  const Storage target = resolve_storage(storage, num_variables(), num_couplings_);
+  if (target == storage_) return *this;
+  QuboModel m = from_couplings(num_variables(), linear_, coupling_list(), offset_, target);
+  m.labels_ = labels_;
+  m.constraints_ = constraints_;
+  m.metadata = metadata;
+  return m;
+}
+
+void QuboModel::check_assignment(const Assignment& x) const {
+  if (x.size() != static_cast<Index>(num_variables())) {
+    throw InvalidArgument("assignment has " + std::to_string(x.size()) + " values, model has " +
+                          std::to_string(num_variables()) + " variables");
+  }
+  for (Index i = 0; i < x.size(); ++i) {
+    if (x[i] > 1) {
+      throw InvalidArgument("assignment value " + std::to_string(x[i]) + " at index " +
+                            std::to_string(i) + " is not 0 or 1");
+    }
+  }
+}
+
+double QuboModel::energy(const Assignment& x) const {
+  check_assignment(x);
+  // The reference energy: straightforward, summed in double, each pair once.
+  double e = offset_;
+  const int n = num_variables();
+  for (int i = 0; i < n; ++i) {
+    if (!x[static_cast<Index>(i)]) continue;
+    e += linear_[i];
+    for_each_in_row(i, [&](int j, double q) {
+      if (j > i && x[static_cast<Index>(j)]) e += q;
+    });
+  }
+  return e;
+}
+
+double QuboModel::local_field(const Assignment& x, int i) const {
+  check_assignment(x);
+  if (i < 0 || i >= num_variables()) throw InvalidArgument("local_field: index out of range");
+  double f = linear_[i];
+  for_each_in_row(i, [&](int j, double q) {
+    if (x[static_cast<Index>(j)]) f += q;
+  });
+  return f;
+}
+
+double QuboModel::flip_delta(const Assignment& x, int i) const {
+  const double f = local_field(x, i);
+  return x[static_cast<Index>(i)] ? -f : f;
+}
+
+double QuboModel::max_flip_change() const {
+  double b = 0.0;
+  for (int i = 0; i < num_variables(); ++i) {
+    double row = std::abs(linear_[i]);
+    for_each_in_row(i, [&](int, double q) { row += std::abs(q); });
+    b = std::max(b, row);
+  }
+  return b;
+}
+
+EnergyBounds QuboModel::energy_bounds() const {
+  EnergyBounds bounds{offset_, offset_};
+  for (int i = 0; i < num_variables(); ++i) {
+    bounds.lower += std::min(0.0, linear_[i]);
+    bounds.upper += std::max(0.0, linear_[i]);
+  }
+  for_each_coupling([&](int, int, double q) {
+    bounds.lower += std::min(0.0, q);
+    bounds.upper += std::max(0.0, q);
+  });
+  return bounds;
+}
+
+IsingModel QuboModel::to_ising() const {
+  // x = (1 + s)/2:  c x -> c/2 + (c/2) s;  q x_i x_j -> q/4 (1 + s_i + s_j + s_i s_j).
+  IsingModel ising;
+  ising.h = 0.5 * linear_;
+  ising.offset = offset_ + 0.5 * linear_.sum();
+  ising.j.reserve(static_cast<Index>(num_couplings_));
+  for_each_coupling([&](int i, int j, double q) {
+    ising.h[i] += 0.25 * q;
+    ising.h[j] += 0.25 * q;
+    ising.offset += 0.25 * q;
+    ising.j.push_back({i, j, 0.25 * q});
+  });
+  return ising;
+}
+
+QuboModel QuboModel::from_ising(const IsingModel& ising, Storage storage) {
+  // s = 2x - 1:  h s -> 2h x - h;  J s_i s_j -> 4J x_i x_j - 2J x_i - 2J x_j + J.
+  const int n = static_cast<int>(ising.h.size());
+  Eigen::VectorXd c = 2.0 * ising.h;
+  double offset = ising.offset - ising.h.sum();
+  std::vector<Coupling> q;
+  q.reserve(ising.j.size());
+  for (const Coupling& p : ising.j) {
+    if (p.i == p.j) {  // s_i^2 = 1: a constant
+      offset += p.value;
+      continue;
+    }
+    if (p.i < 0 || p.j < 0 || p.i >= n || p.j >= n) {
+      throw InvalidArgument("QuboModel::from_ising: coupling index out of range");
+    }
+    c[p.i] -= 2.0 * p.value;
+    c[p.j] -= 2.0 * p.value;
+    offset += p.value;
+    q.push_back({p.i, p.j, 4.0 * p.value});
+  }
+  return from_couplings(n, std::move(c), q, offset, storage);
+}
+
+std::string QuboModel::label(int i) const {
+  if (i < 0 || i >= num_variables()) throw InvalidArgument("label: index out of range");
+  return labels_.empty() ? std::to_string(i) : labels_[static_cast<Index>(i)];
+}
+
+void QuboModel::set_labels(std::vector<std::string> labels) {
+  if (!labels.empty() && labels.size() != static_cast<Index>(num_variables())) {
+    throw InvalidArgument("set_labels: " + std::to_string(labels.size()) + " labels for " +
+                          std::to_string(num_variables()) + " variables");
+  }
+  std::unordered_set<std::string> seen;
+  for (const std::string& l : labels) {
+    if (!seen.insert(l).second) throw InvalidArgument("set_labels: duplicate label '" + l + "'");
+  }
+  labels_ = std::move(labels);
+}
+
+void QuboModel::add_constraint(CardinalityConstraint constraint) {
+  const int n = num_variables();
+  std::vector<char> used(static_cast<Index>(n), 0);
+  for (const CardinalityConstraint& g : constraints_)
+    for (int v : g.variables) used[static_cast<Index>(v)] = 1;
+  std::unordered_set<int> own;
+  for (int v : constraint.variables) {
+    if (v < 0 || v >= n) {
+      throw InvalidArgument("constraint '" + constraint.name + "': variable " + std::to_string(v) +
+                            " out of range [0, " + std::to_string(n) + ")");
+    }
+    if (!own.insert(v).second) {
+      throw InvalidArgument("constraint '" + constraint.name + "': variable " + std::to_string(v) +
+                            " listed twice");
+    }
+    if (used[static_cast<Index>(v)]) {
+      throw InvalidArgument("constraint '" + constraint.name + "': variable " + std::to_string(v) +
+                            " is already in another group (groups must be disjoint)");
+    }
+  }
+  if (constraint.k < 0 || constraint.k > static_cast<int>(constraint.variables.size())) {
+    throw InvalidArgument("constraint '" + constraint.name + "': k = " +
+                          std::to_string(constraint.k) + " is not in [0, " +
+                          std::to_string(constraint.variables.size()) + "]");
+  }
+  constraints_.push_back(std::move(constraint));
+}
+
+int QuboModel::constraint_violation(const Assignment& x) const {
+  check_assignment(x);
+  int violation = 0;
+  for (const CardinalityConstraint& g : constraints_) {
+    int ones = 0;
+    for (int v : g.variables) ones += x[static_cast<Index>(v)];
+    violation += std::abs(ones - g.k);
+  }
+  return violation;
+}
+
+bool QuboModel::is_feasible(const Assignment& x) const { return constraint_violation(x) == 0; }
+
+double QuboModel::default_penalty_weight() const { return 1.01 * max_flip_change() + 1e-9; }
+
+QuboModel QuboModel::penalized(std::optional<double> weight) const {
+  const double w = weight.value_or(default_penalty_weight());
+  if (!std::isfinite(w) || w < 0.0) {
+    throw InvalidArgument("penalty weight must be finite and >= 0, got " + std::to_string(w));
+  }
+  // w (sum_{i in g} x_i - k)^2 = w [ (1 - 2k) sum x_i + 2 sum_{i<j in g} x_i x_j + k^2 ].
+  Eigen::VectorXd c = linear_;
+  double offset = offset_;
+  std::vector<Coupling> q = coupling_list();
+  for (const CardinalityConstraint& g : constraints_) {
+    const double k = g.k;
+    offset += w * k * k;
+    for (Index a = 0; a < g.variables.size(); ++a) {
+      c[g.variables[a]] += w * (1.0 - 2.0 * k);
+      for (Index b = a + 1; b < g.variables.size(); ++b)
+        q.push_back({g.variables[a], g.variables[b], 2.0 * w});
+    }
+  }
+  QuboModel m = from_couplings(num_variables(), std::move(c), q, offset,
+                               constraints_.empty() ? storage_ : Storage::kAuto);
+  m.labels_ = labels_;
+  m.metadata = metadata;
+  if (!constraints_.empty()) {
+    std::ostringstream weight_text;
+    weight_text << std::setprecision(17) << w;
+    m.metadata["penalty_weight"] = weight_text.str();
+  }
+  return m;
+}
+
+}  // namespace qprune

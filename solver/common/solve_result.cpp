@@ -1,0 +1,140 @@
+// SolveResult, SolveOptions and the shared sample bookkeeping of all solvers.
+#include <algorithm>
+#include <cmath>
+#include <iomanip>
+#include <sstream>
+
+#include "qprune/error.hpp"
+#include "qprune/solver.hpp"
+#include "solver/common/samples.hpp"
+
+namespace qprune {
+
+std::string_view to_string(SolveStatus status) {
+  switch (status) {
+    case SolveStatus::kNotRun: return "not_run";
+    case SolveStatus::kOptimal: return "optimal";
+    case SolveStatus::kCompleted: return "completed";
+    case SolveStatus::kTimeLimit: return "time_limit";
+    case SolveStatus::kTargetReached: return "target_reached";
+    case SolveStatus::kInterrupted: return "interrupted";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(ConstraintMode mode) {
+  switch (mode) {
+    case ConstraintMode::kAuto: return "auto";
+    case ConstraintMode::kNative: return "native";
+    case ConstraintMode::kPenalty: return "penalty";
+  }
+  return "unknown";
+}
+
+void SolveOptions::validate() const {
+  if (!(time_limit_s > 0.0)) {
+    throw InvalidArgument("SolveOptions::time_limit_s must be > 0, got " + std::to_string(time_limit_s));
+  }
+  if (num_reads < 1) {
+    throw InvalidArgument("SolveOptions::num_reads must be >= 1, got " + std::to_string(num_reads));
+  }
+  if (max_samples < 1) {
+    throw InvalidArgument("SolveOptions::max_samples must be >= 1, got " + std::to_string(max_samples));
+  }
+  if (target_energy && std::isnan(*target_energy)) {
+    throw InvalidArgument("SolveOptions::target_energy must not be NaN");
+  }
+  if (penalty_weight && !(std::isfinite(*penalty_weight) && *penalty_weight >= 0.0)) {
+    throw InvalidArgument("SolveOptions::penalty_weight must be finite and >= 0");
+  }
+}
+
+const Sample& SolveResult::best() const {
+  if (samples.empty()) throw Error("SolveResult::best: the result has no sample (" + message + ")");
+  return samples.front();
+}
+
+namespace {
+std::string format_number(double v) {
+  std::ostringstream out;
+  out << std::setprecision(17) << v;
+  return out.str();
+}
+}  // namespace
+
+std::string SolveResult::brief_report() const {
+  std::ostringstream out;
+  out << solver << ": " << to_string(status);
+  if (has_solution()) {
+    out << ", best energy " << format_number(best().energy)
+        << (best().feasible ? "" : " (infeasible)");
+  }
+  out << ", " << std::setprecision(3) << wall_time_s << " s";
+  return out.str();
+}
+
+std::string SolveResult::full_report() const {
+  std::ostringstream out;
+  auto line = [&](const std::string& key, const std::string& value) {
+    out << std::left << std::setw(20) << key << " : " << value << "\n";
+  };
+  line("Solver", solver);
+  line("Status", std::string(to_string(status)));
+  line("Message", message);
+  line("Seed", std::to_string(seed));
+  line("Wall time (s)", format_number(wall_time_s));
+  if (has_solution()) {
+    line("Best energy", format_number(best().energy));
+    line("Feasible", best().feasible ? "yes" : "no");
+    line("Samples", std::to_string(samples.size()));
+  }
+  for (const auto& [key, value] : info) line(key, value);
+  for (const auto& [key, value] : counters) line(key, format_number(value));
+  return out.str();
+}
+
+namespace detail {
+
+void finalize_samples(const QuboModel& model, std::vector<Assignment> assignments, int max_samples,
+                      SolveResult& result) {
+  std::sort(assignments.begin(), assignments.end());
+  std::vector<Sample> samples;
+  for (std::size_t a = 0; a < assignments.size();) {
+    std::size_t b = a;
+    while (b < assignments.size() && assignments[b] == assignments[a]) ++b;
+    Sample s;
+    s.x = std::move(assignments[a]);
+    s.energy = model.energy(s.x);
+    s.feasible = model.is_feasible(s.x);
+    s.num_occurrences = static_cast<int>(b - a);
+    samples.push_back(std::move(s));
+    a = b;
+  }
+  std::stable_sort(samples.begin(), samples.end(), [](const Sample& l, const Sample& r) {
+    if (l.feasible != r.feasible) return l.feasible;
+    return l.energy < r.energy;
+  });
+  if (samples.size() > static_cast<std::size_t>(max_samples)) {
+    samples.resize(static_cast<std::size_t>(max_samples));
+  }
+  result.samples = std::move(samples);
+}
+
+QuboModel penalty_form(const QuboModel& model, const SolveOptions& options,
+                       const std::string& solver, SolveResult& result) {
+  if (!model.has_constraints()) {
+    result.info["constraint_mode"] = "none";
+    return model;
+  }
+  if (options.constraint_mode == ConstraintMode::kNative) {
+    throw InvalidArgument("solver '" + solver +
+                          "' has no native constraint handling; use --constraints penalty");
+  }
+  QuboModel penalised = model.penalized(options.penalty_weight);
+  result.info["constraint_mode"] = "penalty";
+  result.info["penalty_weight"] = penalised.metadata["penalty_weight"];
+  return penalised;
+}
+
+}  // namespace detail
+}  // namespace qprune

@@ -1,0 +1,149 @@
+// QuboModel: energies against a term-by-term reference, dense == sparse, QUBO -> Ising -> QUBO,
+// single-flip deltas, constraint groups and the penalty form.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "qprune/error.hpp"
+#include "qprune/qubo_model.hpp"
+#include "tests/test_support.hpp"
+
+using namespace qprune;
+using qprune::test::bits_to_assignment;
+using qprune::test::random_model;
+
+namespace {
+// E(x) written out from the definition, independent of QuboModel::energy.
+double reference_energy(const QuboModel& m, const Assignment& x) {
+  double e = m.offset();
+  for (int i = 0; i < m.num_variables(); ++i) {
+    e += m.linear()[i] * x[static_cast<std::size_t>(i)];
+    for (int j = i + 1; j < m.num_variables(); ++j)
+      e += m.coupling(i, j) * x[static_cast<std::size_t>(i)] * x[static_cast<std::size_t>(j)];
+  }
+  return e;
+}
+}  // namespace
+
+TEST_CASE("the toy problem of FORMATS.md has optimum -6 at (1,0,1)") {
+  const QuboModel m = QuboModel::from_couplings(
+      3, Eigen::Vector3d(-5, -3, -1), {{0, 1, 12}, {1, 2, 2}});
+  CHECK(m.energy({1, 0, 1}) == -6.0);
+  CHECK(m.energy({1, 1, 1}) == -5 - 3 - 1 + 12 + 2);
+  CHECK(test::brute_force_minimum(m, false) == -6.0);
+}
+
+TEST_CASE("dense and sparse storage give identical energies, deltas and couplings") {
+  for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+    const QuboModel sparse = random_model(12, 0.4, seed, 10, Storage::kSparse);
+    const QuboModel dense = sparse.with_storage(Storage::kDense);
+    REQUIRE(sparse.storage() == Storage::kSparse);
+    REQUIRE(dense.storage() == Storage::kDense);
+    CHECK(sparse.num_couplings() == dense.num_couplings());
+    for (std::uint64_t bits = 0; bits < 4096; bits += 37) {
+      const Assignment x = bits_to_assignment(bits, 12);
+      CHECK(sparse.energy(x) == dense.energy(x));
+      CHECK(sparse.energy(x) == doctest::Approx(reference_energy(sparse, x)).epsilon(1e-12));
+      for (int i = 0; i < 12; ++i) {
+        Assignment y = x;
+        y[static_cast<std::size_t>(i)] ^= 1;
+        CHECK(sparse.flip_delta(x, i) == doctest::Approx(sparse.energy(y) - sparse.energy(x)));
+        CHECK(dense.flip_delta(x, i) == sparse.flip_delta(x, i));
+      }
+    }
+  }
+}
+
+TEST_CASE("auto storage follows the density threshold") {
+  CHECK(random_model(40, 0.05, 3).storage() == Storage::kSparse);
+  CHECK(random_model(40, 0.9, 3).storage() == Storage::kDense);
+}
+
+TEST_CASE("builders sum duplicates, fold diagonals and reject bad entries") {
+  const QuboModel m = QuboModel::from_couplings(3, Eigen::Vector3d(1, 0, 0),
+                                                {{0, 1, 2}, {1, 0, 3}, {2, 2, 4}, {1, 2, 0}});
+  CHECK(m.coupling(0, 1) == 5.0);
+  CHECK(m.coupling(1, 0) == 5.0);
+  CHECK(m.linear()[2] == 4.0);
+  CHECK(m.num_couplings() == 1);
+  CHECK_THROWS_AS((void)QuboModel::from_couplings(2, {}, {{0, 2, 1.0}}), InvalidArgument);
+  CHECK_THROWS_AS((void)QuboModel::from_couplings(2, {}, {{0, 1, std::nan("")}}), InvalidArgument);
+  CHECK_THROWS_AS((void)m.energy({1, 0}), InvalidArgument);
+  CHECK_THROWS_AS((void)m.energy({1, 0, 2}), InvalidArgument);
+}
+
+TEST_CASE("from_dense takes a symmetric matrix and matches from_couplings") {
+  const QuboModel a = random_model(9, 0.7, 11, 10, Storage::kSparse);
+  Eigen::MatrixXd q = Eigen::MatrixXd::Zero(9, 9);
+  a.for_each_coupling([&](int i, int j, double v) { q(i, j) = q(j, i) = v; });
+  const QuboModel b = QuboModel::from_dense(a.linear(), q, a.offset(), Storage::kDense);
+  for (std::uint64_t bits = 0; bits < 512; ++bits) {
+    const Assignment x = bits_to_assignment(bits, 9);
+    CHECK(a.energy(x) == b.energy(x));
+  }
+  q(0, 1) += 1.0;
+  CHECK_THROWS_AS((void)QuboModel::from_dense(a.linear(), q), InvalidArgument);
+}
+
+TEST_CASE("QUBO -> Ising -> QUBO keeps every energy") {
+  for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+    const QuboModel m = random_model(10, 0.5, seed);
+    const IsingModel ising = m.to_ising();
+    const QuboModel back = QuboModel::from_ising(ising);
+    for (std::uint64_t bits = 0; bits < 1024; ++bits) {
+      const Assignment x = bits_to_assignment(bits, 10);
+      std::vector<std::int8_t> s(10);
+      for (int i = 0; i < 10; ++i) s[static_cast<std::size_t>(i)] = x[static_cast<std::size_t>(i)] ? 1 : -1;
+      CHECK(ising.energy(s) == doctest::Approx(m.energy(x)).epsilon(1e-12));
+      CHECK(back.energy(x) == doctest::Approx(m.energy(x)).epsilon(1e-12));
+    }
+  }
+}
+
+TEST_CASE("constraint groups: feasibility, violation, validation") {
+  QuboModel m = random_model(8, 0.5, 7);
+  m.add_constraint({"a", {0, 1, 2, 3}, 2});
+  m.add_constraint({"b", {4, 5, 6}, 1});
+  CHECK(m.is_feasible({1, 1, 0, 0, 0, 1, 0, 1}));
+  CHECK_FALSE(m.is_feasible({1, 1, 1, 0, 0, 1, 0, 0}));
+  CHECK(m.constraint_violation({1, 1, 1, 0, 1, 1, 0, 0}) == 2);
+  CHECK_THROWS_AS(m.add_constraint({"overlap", {3, 7}, 1}), InvalidArgument);
+  CHECK_THROWS_AS(m.add_constraint({"range", {8}, 1}), InvalidArgument);
+  CHECK_THROWS_AS(m.add_constraint({"k", {7}, 2}), InvalidArgument);
+  CHECK_THROWS_AS(m.add_constraint({"dup", {7, 7}, 1}), InvalidArgument);
+}
+
+TEST_CASE("penalty form: energy = objective + w (count - k)^2, and default weight makes minimisers feasible") {
+  for (std::uint64_t seed = 1; seed <= 6; ++seed) {
+    QuboModel m = random_model(10, 0.6, seed, 20);
+    m.add_constraint({"g1", {0, 2, 4, 6, 8}, 2});
+    m.add_constraint({"g2", {1, 3, 5}, 1});
+    const double w = 3.5;
+    const QuboModel p = m.penalized(w);
+    CHECK_FALSE(p.has_constraints());
+    for (std::uint64_t bits = 0; bits < 1024; ++bits) {
+      const Assignment x = bits_to_assignment(bits, 10);
+      int c1 = x[0] + x[2] + x[4] + x[6] + x[8], c2 = x[1] + x[3] + x[5];
+      const double expected = m.energy(x) + w * ((c1 - 2) * (c1 - 2) + (c2 - 1) * (c2 - 1));
+      CHECK(p.energy(x) == doctest::Approx(expected).epsilon(1e-12));
+    }
+    // With the default weight, the unconstrained minimum of the penalised model is the
+    // constrained minimum of the original, reached only at feasible points.
+    const QuboModel pd = m.penalized();
+    CHECK(pd.default_penalty_weight() > 0.0);
+    CHECK(test::brute_force_minimum(pd, false) ==
+          doctest::Approx(test::brute_force_minimum(m, true)).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("labels and energy bounds") {
+  QuboModel m = QuboModel::from_couplings(3, Eigen::Vector3d(-1, 2, 0), {{0, 1, -4}, {1, 2, 3}}, 1.0);
+  CHECK(m.label(2) == "2");
+  m.set_labels({"a", "b", "c"});
+  CHECK(m.label(1) == "b");
+  CHECK_THROWS_AS(m.set_labels({"a", "a", "b"}), InvalidArgument);
+  const EnergyBounds b = m.energy_bounds();
+  CHECK(b.lower == 1.0 - 1.0 - 4.0);
+  CHECK(b.upper == 1.0 + 2.0 + 3.0);
+  CHECK(m.max_flip_change() == 2.0 + 4.0 + 3.0);
+}
