@@ -1,0 +1,20 @@
+// The subcommands of `qprune`: each has one options struct filled by CLI11 and a setup_x/run_x pair
+// (CLI11's examples/subcom_in_files layout). setup_x registers the subcommand and, when it is
+// chosen, run_x runs it and stores its exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace qprune::cli {
+
+/// Where a chosen subcommand leaves its exit code.
+struct CommandResult {
+  int exit_code = 0;
+};
+
+void setup_info(CLI::App& app, CommandResult& result);
+void setup_convert(CLI::App& app, CommandResult& result);
+void setup_solve(CLI::App& app, CommandResult& result);
+void setup_energy(CLI::App& app, CommandResult& result);
+
+}  // namespace qprune::cli

@@ -1,0 +1,49 @@
+// `qprune energy FILE SOLUTION`: energy and feasibility of a given assignment.
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "cli/model_input.hpp"
+#include "cli/report.hpp"
+
+namespace qprune::cli {
+namespace {
+
+struct EnergyOptions {
+  ModelInput input;
+  std::string solution;
+  bool json = false;
+};
+
+int run_energy(const EnergyOptions& opts) {
+  const QuboModel model = read_input(opts.input);
+  const Assignment x = read_solution(opts.solution, model.num_variables());
+  int ones = 0;
+  for (auto v : x) ones += v;
+  Report r;
+  r.add("Variables", "num_variables", model.num_variables());
+  r.add("Ones", "num_ones", ones);
+  r.add("Energy", "energy", model.energy(x));
+  r.add("Feasible", "feasible", model.is_feasible(x) ? "yes" : "no");
+  r.add("Constraint violation", "constraint_violation", model.constraint_violation(x));
+  r.print(std::cout, opts.json);
+  return 0;
+}
+
+}  // namespace
+
+void setup_energy(CLI::App& app, CommandResult& result) {
+  auto opts = std::make_shared<EnergyOptions>();
+  CLI::App* sub = app.add_subcommand("energy", "Energy and feasibility of a given assignment");
+  sub->footer(
+      "SOLUTION: 0/1 or -1/+1 values (spaces, commas or newlines; '#' comments), a 0/1 string,\n"
+      "or JSON ({\"solution\": [...]} or a `qprune solve --json` result: its best sample).\n"
+      "For a maximisation format the energy is minus the file's objective.\n" +
+      formats_help());
+  add_model_input(*sub, opts->input);
+  sub->add_option("solution", opts->solution, "assignment file")->required();
+  sub->add_flag("--json", opts->json, "print the report as JSON");
+  sub->callback([opts, &result] { result.exit_code = run_energy(*opts); });
+}
+
+}  // namespace qprune::cli

@@ -1,0 +1,26 @@
+// Options shared by every subcommand that reads a QUBO file: the path (with an optional `#k`
+// instance suffix) and an explicit format.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "qprune/formats.hpp"
+
+namespace qprune::cli {
+
+struct ModelInput {
+  std::string path;
+  std::string format;  // empty: detect
+};
+
+/// Adds the positional FILE and --from options to `sub`.
+void add_model_input(CLI::App& sub, ModelInput& input);
+/// Reads the model the options name.
+[[nodiscard]] QuboModel read_input(const ModelInput& input);
+/// The --help text listing every format with its extensions and convention.
+[[nodiscard]] std::string formats_help();
+/// The format names for CLI::IsMember checks.
+[[nodiscard]] std::vector<std::string> format_names(bool readable, bool writable);
+
+}  // namespace qprune::cli

@@ -1,0 +1,41 @@
+// Report printing: aligned `Key : value` text or one JSON object.
+#include "cli/report.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <iomanip>
+
+namespace qprune::cli {
+
+std::string format_double(double v) {
+  char buf[64];
+  for (int precision = 6; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+void Report::print(std::ostream& out, bool as_json) const {
+  if (as_json) {
+    nlohmann::json j = extra_;
+    for (const Line& l : lines_) j[l.json_key] = l.value;
+    out << j.dump(2) << "\n";
+    return;
+  }
+  std::size_t width = 0;
+  for (const Line& l : lines_) width = std::max(width, l.label.size());
+  for (const Line& l : lines_) {
+    std::string text;
+    if (l.value.is_string()) {
+      text = l.value.get<std::string>();
+    } else if (l.value.is_number_float()) {
+      text = format_double(l.value.get<double>());
+    } else {
+      text = l.value.dump();
+    }
+    out << std::left << std::setw(static_cast<int>(width)) << l.label << " : " << text << "\n";
+  }
+}
+
+}  // namespace qprune::cli

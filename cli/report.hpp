@@ -1,0 +1,37 @@
+// Output of every subcommand: an ordered list of key/value pairs printed either as stable
+// `Key : value` lines (for people and golden tests) or as one JSON object (--json).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace qprune::cli {
+
+class Report {
+ public:
+  /// Adds a line; `json_key` is the snake_case key used in JSON, `value` any JSON-able value.
+  void add(std::string label, std::string json_key, nlohmann::json value) {
+    lines_.push_back({std::move(label), std::move(json_key), std::move(value)});
+  }
+  /// Adds a JSON-only entry (e.g. the sample list), not printed in text mode.
+  void add_json(std::string json_key, nlohmann::json value) { extra_[json_key] = std::move(value); }
+
+  void print(std::ostream& out, bool as_json) const;
+
+ private:
+  struct Line {
+    std::string label;
+    std::string json_key;
+    nlohmann::json value;
+  };
+  std::vector<Line> lines_;
+  nlohmann::json extra_ = nlohmann::json::object();
+};
+
+/// A double as the shortest text that reads back to the same value.
+[[nodiscard]] std::string format_double(double v);
+
+}  // namespace qprune::cli

@@ -1,0 +1,20 @@
+// A SolveResult as report lines and as JSON (the `--json` output and the -o result.json file,
+// which `qprune energy` and read_solution accept back).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cli/report.hpp"
+#include "qprune/solver.hpp"
+
+namespace qprune::cli {
+
+void add_result_lines(Report& r, const SolveResult& result, const QuboModel& model);
+[[nodiscard]] nlohmann::json result_to_json(const SolveResult& result, const QuboModel& model);
+/// Writes result_to_json to `path` through a temporary file and a rename.
+void write_result_json(const SolveResult& result, const QuboModel& model, const std::string& path);
+/// Writes `text` to `path` through a temporary file in the same folder and a rename.
+void write_file_atomically(const std::string& path, const std::string& text);
+
+}  // namespace qprune::cli

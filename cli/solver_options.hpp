@@ -1,0 +1,21 @@
+// Command-line options of the solvers, shared by every subcommand that solves (solve, and later
+// mask and compare): the common SolveOptions and one option group per solver.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "qprune/solvers.hpp"
+
+namespace qprune::cli {
+
+struct SolverChoice {
+  std::string solver = "greedy";
+  SolveOptions options;
+  SolverSettings settings;
+};
+
+/// Adds --solver and the common options, then each solver's own group.
+void add_solver_options(CLI::App& sub, SolverChoice& choice);
+
+}  // namespace qprune::cli

@@ -1,0 +1,18 @@
+# Shared helpers of the CLI golden tests (sourced; not a test itself).
+# Usage in a test: source "$(dirname "$0")/common.bash" "$@"  -> $QPRUNE, $DATA, $TMP set.
+set -euo pipefail
+QPRUNE=$1
+DATA=$2
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# expect_line OUTPUT KEY VALUE: OUTPUT has a line `KEY <spaces>: VALUE`.
+expect_line() {
+  grep -Eq "^$2 *: $3\$" <<<"$1" || { echo "$1" >&2; fail "expected line '$2 : $3'"; }
+}
+# expect_exit CODE CMD...: CMD exits with CODE; its stderr is left in $TMP/stderr.
+expect_exit() {
+  local want=$1; shift
+  set +e; "$@" >"$TMP/stdout" 2>"$TMP/stderr"; local got=$?; set -e
+  [[ $got -eq $want ]] || { cat "$TMP/stderr" >&2; fail "'$*' exited $got, expected $want"; }
+}
