@@ -1,0 +1,32 @@
+// The accepted-flip update of the dense annealing kernel, h += s * row: the one loop whose memory
+// traffic bounds the kernel at high temperature. Built twice on x86-64 (AVX2+FMA and the baseline)
+// and chosen once when the library loads, so a default build still gets 256-bit vectors.
+#include <cstddef>
+
+#include "solver/anneal/anneal_kernel.hpp"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define QPRUNE_ROW_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define QPRUNE_ROW_CLONES
+#endif
+
+namespace qprune::detail::anneal {
+namespace {
+
+template <class Real>
+inline void axpy(Real* __restrict h, const Real* __restrict row, Real s, std::size_t n) {
+  for (std::size_t j = 0; j < n; ++j) h[j] += s * row[j];
+}
+
+}  // namespace
+
+QPRUNE_ROW_CLONES void add_scaled_row(float* h, const float* row, float s, std::size_t n) {
+  axpy(h, row, s, n);
+}
+
+QPRUNE_ROW_CLONES void add_scaled_row(double* h, const double* row, double s, std::size_t n) {
+  axpy(h, row, s, n);
+}
+
+}  // namespace qprune::detail::anneal
