@@ -78,16 +78,18 @@ TEST_CASE("sa finds the brute-force optimum of small unconstrained models") {
   }
 }
 
-TEST_CASE("sa: float and double kernels, random order and linear schedule reach the optimum") {
+TEST_CASE("sa: float, double and integer kernels, random order and linear schedule reach the optimum") {
   const QuboModel m = test::random_model(14, 0.8, 7);
   const double optimum = test::brute_force_minimum(m, false);
   for (std::uint64_t seed : kSeeds) {
-    AnnealOptions f = sweeps(200), d = sweeps(200), rnd = sweeps(200), lin = sweeps(200);
+    AnnealOptions f = sweeps(200), d = sweeps(200), i = sweeps(200), rnd = sweeps(200),
+                  lin = sweeps(200);
     f.precision = AnnealPrecision::kFloat;
     d.precision = AnnealPrecision::kDouble;
+    i.precision = AnnealPrecision::kInteger;
     rnd.order = SweepOrder::kRandom;
     lin.schedule = AnnealSchedule::kLinear;
-    for (const AnnealOptions& a : {f, d, rnd, lin}) {
+    for (const AnnealOptions& a : {f, d, i, rnd, lin}) {
       const SolveResult r = SimulatedAnnealing(a).solve(m, reads(8, seed));
       check_energies(m, r);
       CHECK(r.best().energy == doctest::Approx(optimum).epsilon(1e-12));
@@ -106,9 +108,15 @@ TEST_CASE("sa: float and double kernels, random order and linear schedule reach 
 }
 
 TEST_CASE("sa: automatic precision and beta range follow the coefficients") {
-  const QuboModel ints = test::random_model(10, 1.0, 3);
+  const QuboModel ints = test::random_model(10, 1.0, 3, 10, Storage::kDense);
   const SolveResult r = SimulatedAnnealing(sweeps(10)).solve(ints, reads(1, 1));
-  CHECK(r.info.at("precision").rfind("float", 0) == 0);
+  CHECK(r.info.at("precision").rfind("int8", 0) == 0);
+  const SolveResult rs =
+      SimulatedAnnealing(sweeps(10)).solve(ints.with_storage(Storage::kSparse), reads(1, 1));
+  CHECK(rs.info.at("precision").rfind("float", 0) == 0);
+  const QuboModel big_ints = test::random_model(10, 1.0, 3, 1000, Storage::kDense);
+  const SolveResult r16 = SimulatedAnnealing(sweeps(10)).solve(big_ints, reads(1, 1));
+  CHECK(r16.info.at("precision").rfind("int16", 0) == 0);
   // Independent reference: B = max_flip_change(), smallest non-zero coefficient by a scan.
   double smallest = 1e300;
   for (int i = 0; i < ints.num_variables(); ++i) {
@@ -125,6 +133,9 @@ TEST_CASE("sa: automatic precision and beta range follow the coefficients") {
       3, Eigen::Vector3d(1e-6, -1e3, 2.5), {{0, 1, 1e3}, {1, 2, -3e-6}});
   const SolveResult w = SimulatedAnnealing(sweeps(10)).solve(wide, reads(1, 1));
   CHECK(w.info.at("precision").rfind("double", 0) == 0);
+  AnnealOptions integer = sweeps(10);
+  integer.precision = AnnealPrecision::kInteger;
+  CHECK_THROWS_AS((void)SimulatedAnnealing(integer).solve(wide, reads(1, 1)), InvalidArgument);
 }
 
 TEST_CASE("sa: samples do not depend on the number of threads") {

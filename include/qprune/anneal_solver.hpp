@@ -26,9 +26,11 @@ enum class SweepOrder {
 
 /// Arithmetic of the kernel's fields and couplings.
 enum class AnnealPrecision {
-  kAuto,    ///< float when the coefficients make it safe (see AnnealOptions::precision), else double
-  kFloat,   ///< float: half the memory traffic of double on dense rows
-  kDouble,  ///< double
+  kAuto,     ///< integer, else float when safe, else double (see AnnealOptions::precision)
+  kFloat,    ///< float: half the memory traffic of double on dense rows
+  kDouble,   ///< double
+  kInteger,  ///< dense only: int32 fields and int8/int16 coupling rows, exact; needs integer
+             ///< coefficients with |q_ij| <= 32767 and row sums below 2^29 (InvalidArgument if not)
 };
 
 struct AnnealOptions {
@@ -42,9 +44,11 @@ struct AnnealOptions {
   /// and the cheapest non-zero one with probability 1/100 at the end (the idea of dwave-samplers'
   /// default_beta_range). The range used is reported in SolveResult::info["beta_range"].
   std::optional<std::pair<double, double>> beta_range;
-  /// kAuto picks float when every field the kernel can hold is exact in float (integer
-  /// coefficients whose row sums stay below 2^24), or when float rounding of a field times the
-  /// cold beta stays below 1e-3; else double. The choice and its reason go to info["precision"].
+  /// kAuto picks, in this order: the exact integer kernel for a dense model whose coefficients
+  /// qualify (a quarter of float's row traffic with int8 rows); float when every field the kernel
+  /// can hold is exact in float (integer coefficients whose row sums stay below 2^22), or when
+  /// float rounding of a field times the cold beta stays below 1e-3; else double. The choice and
+  /// its reason go to info["precision"].
   AnnealPrecision precision = AnnealPrecision::kAuto;
   /// Finish each read with a greedy descent (best single flip, or best swap in the native
   /// constraint mode) until no move improves the energy.

@@ -35,6 +35,8 @@ std::string format_number(double v) {
 struct CoefficientStats {
   double max_flip_cost = 0.0;      // max_i |c_i| + sum_j |q_ij|
   double min_nonzero = std::numeric_limits<double>::infinity();  // smallest non-zero |coefficient|
+  double max_abs_coupling = 0.0;
+  double max_abs_linear = 0.0;
   bool all_integer = true;
 };
 
@@ -48,9 +50,11 @@ CoefficientStats coefficient_stats(const QuboModel& model) {
   for (int i = 0; i < model.num_variables(); ++i) {
     double row = std::abs(model.linear()[i]);
     see(model.linear()[i]);
+    s.max_abs_linear = std::max(s.max_abs_linear, row);
     model.for_each_in_row(i, [&](int, double q) {
       row += std::abs(q);
       see(q);
+      s.max_abs_coupling = std::max(s.max_abs_coupling, std::abs(q));
     });
     s.max_flip_cost = std::max(s.max_flip_cost, row);
   }
@@ -64,25 +68,52 @@ std::pair<double, double> beta_range_from(const CoefficientStats& s) {
   return {hot, std::max(hot, cold)};
 }
 
+enum class Arithmetic { kDouble, kFloat, kInt8, kInt16 };
+
 struct PrecisionChoice {
-  bool use_float = false;
+  Arithmetic arithmetic = Arithmetic::kDouble;
   std::string reason;
 };
 
+/// The integer kernel holds fields in int32: every field, and every swap delta (|delta| <= 3 B),
+/// must stay far from 2^31.
+std::optional<Arithmetic> integer_arithmetic(const CoefficientStats& s) {
+  if (!s.all_integer || !(4.0 * s.max_flip_cost < 0x1p29)) return std::nullopt;
+  if (s.max_abs_coupling <= 127.0) return Arithmetic::kInt8;
+  if (s.max_abs_coupling <= 32767.0) return Arithmetic::kInt16;
+  return std::nullopt;
+}
+
 PrecisionChoice choose_precision(AnnealPrecision requested, const CoefficientStats& s,
-                                 double beta_cold) {
-  if (requested == AnnealPrecision::kFloat) return {true, "float (requested)"};
-  if (requested == AnnealPrecision::kDouble) return {false, "double (requested)"};
+                                 double beta_cold, bool dense) {
+  const std::optional<Arithmetic> integer = integer_arithmetic(s);
+  const auto integer_reason = [&](const char* why) {
+    return std::string(*integer == Arithmetic::kInt8 ? "int8" : "int16") +
+           " rows, int32 fields (" + why + ")";
+  };
+  if (requested == AnnealPrecision::kInteger) {
+    if (!dense || !integer) {
+      throw InvalidArgument(
+          "AnnealOptions::precision = integer needs dense couplings with integer coefficients, "
+          "|q_ij| <= 32767 and 4 max_i (|c_i| + sum_j |q_ij|) < 2^29");
+    }
+    return {*integer, integer_reason("requested")};
+  }
+  if (requested == AnnealPrecision::kFloat) return {Arithmetic::kFloat, "float (requested)"};
+  if (requested == AnnealPrecision::kDouble) return {Arithmetic::kDouble, "double (requested)"};
+  if (dense && integer) return {*integer, integer_reason("integer coefficients, exact")};
   // Swap deltas combine two fields and a coupling: |delta| <= 3 B. Integers below 2^24 are exact
   // in float, so with 4 B < 2^24 every float field, sum and delta is exact.
   if (s.all_integer && 4.0 * s.max_flip_cost < 0x1p24) {
-    return {true, "float (integer coefficients, exact in float)"};
+    return {Arithmetic::kFloat, "float (integer coefficients, exact in float)"};
   }
   // Else a field carries a rounding error of about B 2^-24 per update; allow 16 ulps of drift and
   // require it to shift the cold acceptance exponent beta delta by at most 1e-3.
   const double error = 16.0 * s.max_flip_cost * 0x1p-24;
-  if (error * beta_cold <= 1e-3) return {true, "float (rounding below 1e-3 / beta_cold)"};
-  return {false, "double (float rounding " + format_number(error) +
+  if (error * beta_cold <= 1e-3) {
+    return {Arithmetic::kFloat, "float (rounding below 1e-3 / beta_cold)"};
+  }
+  return {Arithmetic::kDouble, "double (float rounding " + format_number(error) +
                      " would exceed 1e-3 / beta_cold)"};
 }
 
@@ -269,15 +300,16 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
 
   const CoefficientStats stats = coefficient_stats(searched);
   const std::pair<double, double> range = options_.beta_range.value_or(beta_range_from(stats));
-  const PrecisionChoice precision = choose_precision(options_.precision, stats, range.second);
   const bool dense = searched.storage() == Storage::kDense;
+  const PrecisionChoice precision =
+      choose_precision(options_.precision, stats, range.second, dense);
+  const bool use_float = precision.arithmetic == Arithmetic::kFloat;
   const Schedule schedule(options_, range);
   // Descent tolerance: zero when float arithmetic is exact, else a few ulps of the largest field.
-  const bool exact = precision.use_float
-                         ? stats.all_integer && 4.0 * stats.max_flip_cost < 0x1p24
-                         : stats.all_integer && 4.0 * stats.max_flip_cost < 0x1p52;
-  const double tolerance =
-      exact ? 0.0 : (precision.use_float ? 0x1p-18 : 0x1p-45) * stats.max_flip_cost;
+  const bool exact = precision.arithmetic == Arithmetic::kInt8 ||
+                     precision.arithmetic == Arithmetic::kInt16 ||
+                     (stats.all_integer && 4.0 * stats.max_flip_cost < (use_float ? 0x1p24 : 0x1p52));
+  const double tolerance = exact ? 0.0 : (use_float ? 0x1p-18 : 0x1p-45) * stats.max_flip_cost;
 
   result.info["beta_range"] = "[" + format_number(range.first) + ", " + format_number(range.second) + "]";
   result.info["precision"] = precision.reason;
@@ -291,11 +323,15 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
                        tolerance, stop};
   RunOutput out(options.num_reads);
   if (searched.num_variables() > 0) {
-    if (dense && precision.use_float) {
+    if (dense && precision.arithmetic == Arithmetic::kInt8) {
+      run_reads<DenseForm<std::int32_t, std::int8_t>>(searched, ctx, out);
+    } else if (dense && precision.arithmetic == Arithmetic::kInt16) {
+      run_reads<DenseForm<std::int32_t, std::int16_t>>(searched, ctx, out);
+    } else if (dense && use_float) {
       run_reads<DenseForm<float>>(searched, ctx, out);
     } else if (dense) {
       run_reads<DenseForm<double>>(searched, ctx, out);
-    } else if (precision.use_float) {
+    } else if (use_float) {
       run_reads<SparseForm<float>>(searched, ctx, out);
     } else {
       run_reads<SparseForm<double>>(searched, ctx, out);
