@@ -29,6 +29,10 @@ const std::vector<Entry>& registry() {
        [](const SolverSettings& s) -> std::unique_ptr<Solver> {
          return std::make_unique<RandomSolver>(s.random);
        }},
+      {"sa", "simulated annealing: Metropolis sweeps, parallel reads (feasible swaps under constraints)",
+       [](const SolverSettings& s) -> std::unique_ptr<Solver> {
+         return std::make_unique<SimulatedAnnealing>(s.anneal);
+       }},
   };
   return entries;
 }

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "qprune/anneal_solver.hpp"
 #include "qprune/exact_solver.hpp"
 #include "qprune/greedy_solver.hpp"
 #include "qprune/random_solver.hpp"
@@ -18,6 +19,7 @@ struct SolverSettings {
   ExactOptions exact;
   GreedyOptions greedy;
   RandomOptions random;
+  AnnealOptions anneal;
 };
 
 /// Names accepted by make_solver, in the order `qprune solve --help` lists them.

@@ -1,0 +1,79 @@
+// Simulated annealing ("sa"): Metropolis single-flip sweeps under an inverse-temperature schedule,
+// one independent read per SolveOptions::num_reads, run in parallel. Under constraint groups the
+// native mode starts from a random feasible assignment and proposes only swap moves (one unit of a
+// group in, one out), so every state it visits is feasible; the penalty mode anneals
+// QuboModel::penalized() instead. Each read ends with a greedy descent of its final state.
+#pragma once
+
+#include <optional>
+#include <utility>
+
+#include "qprune/solver.hpp"
+
+namespace qprune {
+
+/// How the inverse temperature moves from beta_range.first (hot) to beta_range.second (cold).
+enum class AnnealSchedule {
+  kGeometric,  ///< beta_s = hot * (cold / hot)^(s / (sweeps - 1))
+  kLinear,     ///< beta_s = hot + (cold - hot) * s / (sweeps - 1)
+};
+
+/// Order of the single-flip attempts within one sweep.
+enum class SweepOrder {
+  kSequential,  ///< variables 0, 1, ..., n-1 (cache-friendly; the usual choice)
+  kRandom,      ///< n attempts at uniformly drawn variables
+};
+
+/// Arithmetic of the kernel's fields and couplings.
+enum class AnnealPrecision {
+  kAuto,     ///< integer, else float when safe, else double (see AnnealOptions::precision)
+  kFloat,    ///< float: half the memory traffic of double on dense rows
+  kDouble,   ///< double
+  kInteger,  ///< dense only: int32 fields and int8/int16 coupling rows, exact; needs integer
+             ///< coefficients with |q_ij| <= 32767 and row sums below 2^29 (InvalidArgument if not)
+};
+
+struct AnnealOptions {
+  /// Sweeps per read (one sweep = about n move attempts). >= 1.
+  int num_sweeps = 1000;
+  AnnealSchedule schedule = AnnealSchedule::kGeometric;
+  SweepOrder order = SweepOrder::kSequential;
+  /// (hot, cold) inverse temperatures, both finite and > 0. When absent it is derived from the
+  /// coefficients: hot = ln 2 / (largest possible single-flip cost), cold = ln 100 / (smallest
+  /// non-zero coefficient), so the costliest flip is accepted with probability 1/2 at the start
+  /// and the cheapest non-zero one with probability 1/100 at the end (the idea of dwave-samplers'
+  /// default_beta_range). The range used is reported in SolveResult::info["beta_range"].
+  std::optional<std::pair<double, double>> beta_range;
+  /// kAuto picks, in this order: the exact integer kernel for a dense model whose coefficients
+  /// qualify (a quarter of float's row traffic with int8 rows); float when every field the kernel
+  /// can hold is exact in float (integer coefficients whose row sums stay below 2^22), or when
+  /// float rounding of a field times the cold beta stays below 1e-3; else double. The choice and
+  /// its reason go to info["precision"].
+  AnnealPrecision precision = AnnealPrecision::kAuto;
+  /// Finish each read with a greedy descent (best single flip, or best swap in the native
+  /// constraint mode) until no move improves the energy.
+  bool greedy_descent = true;
+
+  /// Throws InvalidArgument naming the field and the violated bound.
+  void validate() const;
+};
+
+class SimulatedAnnealing final : public Solver {
+ public:
+  explicit SimulatedAnnealing(AnnealOptions options = {});
+  [[nodiscard]] std::string name() const override { return "sa"; }
+  /// Counters: "flip_attempts", "accepted_moves", "flips_per_s" (attempts per second of wall
+  /// time), "ns_per_attempt" (annealing time of one thread per attempt), "anneal_time_s",
+  /// "reads_completed". Info: "constraint_mode", "beta_range", "precision", "kernel".
+  [[nodiscard]] SolveResult solve(const QuboModel& model, const SolveOptions& options) const override;
+  [[nodiscard]] const AnnealOptions& options() const { return options_; }
+
+ private:
+  AnnealOptions options_;
+};
+
+/// The automatic (hot, cold) inverse-temperature range of `model` described at
+/// AnnealOptions::beta_range. A model without any non-zero coefficient gets (1, 1).
+[[nodiscard]] std::pair<double, double> default_beta_range(const QuboModel& model);
+
+}  // namespace qprune

@@ -1,0 +1,374 @@
+// SimulatedAnnealing: options, the automatic beta range and precision choice, and the read loop
+// around the kernels of anneal_kernel.hpp. The form (dense/sparse) and the precision (float/double)
+// are chosen once per solve; everything below run_reads<Form>() is compiled per combination.
+#include "qprune/anneal_solver.hpp"
+
+#include <atomic>
+#include <cmath>
+#include <iomanip>
+#include <limits>
+#include <optional>
+#include <sstream>
+
+#include "qprune/error.hpp"
+#include "solver/anneal/anneal_kernel.hpp"
+#include "solver/common/parallel_for.hpp"
+#include "solver/common/rng.hpp"
+#include "solver/common/samples.hpp"
+#include "solver/common/stopwatch.hpp"
+
+namespace qprune {
+namespace {
+
+using detail::anneal::DenseForm;
+using detail::anneal::Metropolis;
+using detail::anneal::SparseForm;
+using detail::anneal::SwapLayout;
+
+std::string format_number(double v) {
+  std::ostringstream out;
+  out << std::setprecision(6) << v;
+  return out.str();
+}
+
+/// What the beta range and the precision choice need to know about the coefficients.
+struct CoefficientStats {
+  double max_flip_cost = 0.0;      // max_i |c_i| + sum_j |q_ij|
+  double min_nonzero = std::numeric_limits<double>::infinity();  // smallest non-zero |coefficient|
+  double max_abs_coupling = 0.0;
+  double max_abs_linear = 0.0;
+  bool all_integer = true;
+};
+
+CoefficientStats coefficient_stats(const QuboModel& model) {
+  CoefficientStats s;
+  auto see = [&](double v) {
+    const double a = std::abs(v);
+    if (a > 0.0) s.min_nonzero = std::min(s.min_nonzero, a);
+    if (v != std::nearbyint(v)) s.all_integer = false;
+  };
+  for (int i = 0; i < model.num_variables(); ++i) {
+    double row = std::abs(model.linear()[i]);
+    see(model.linear()[i]);
+    s.max_abs_linear = std::max(s.max_abs_linear, row);
+    model.for_each_in_row(i, [&](int, double q) {
+      row += std::abs(q);
+      see(q);
+      s.max_abs_coupling = std::max(s.max_abs_coupling, std::abs(q));
+    });
+    s.max_flip_cost = std::max(s.max_flip_cost, row);
+  }
+  return s;
+}
+
+std::pair<double, double> beta_range_from(const CoefficientStats& s) {
+  if (!(s.max_flip_cost > 0.0) || !std::isfinite(s.min_nonzero)) return {1.0, 1.0};
+  const double hot = std::log(2.0) / s.max_flip_cost;
+  const double cold = std::log(100.0) / s.min_nonzero;
+  return {hot, std::max(hot, cold)};
+}
+
+enum class Arithmetic { kDouble, kFloat, kInt8, kInt16 };
+
+struct PrecisionChoice {
+  Arithmetic arithmetic = Arithmetic::kDouble;
+  std::string reason;
+};
+
+/// The integer kernel holds fields in int32: every field, and every swap delta (|delta| <= 3 B),
+/// must stay far from 2^31.
+std::optional<Arithmetic> integer_arithmetic(const CoefficientStats& s) {
+  if (!s.all_integer || !(4.0 * s.max_flip_cost < 0x1p29)) return std::nullopt;
+  if (s.max_abs_coupling <= 127.0) return Arithmetic::kInt8;
+  if (s.max_abs_coupling <= 32767.0) return Arithmetic::kInt16;
+  return std::nullopt;
+}
+
+PrecisionChoice choose_precision(AnnealPrecision requested, const CoefficientStats& s,
+                                 double beta_cold, bool dense) {
+  const std::optional<Arithmetic> integer = integer_arithmetic(s);
+  const auto integer_reason = [&](const char* why) {
+    return std::string(*integer == Arithmetic::kInt8 ? "int8" : "int16") +
+           " rows, int32 fields (" + why + ")";
+  };
+  if (requested == AnnealPrecision::kInteger) {
+    if (!dense || !integer) {
+      throw InvalidArgument(
+          "AnnealOptions::precision = integer needs dense couplings with integer coefficients, "
+          "|q_ij| <= 32767 and 4 max_i (|c_i| + sum_j |q_ij|) < 2^29");
+    }
+    return {*integer, integer_reason("requested")};
+  }
+  if (requested == AnnealPrecision::kFloat) return {Arithmetic::kFloat, "float (requested)"};
+  if (requested == AnnealPrecision::kDouble) return {Arithmetic::kDouble, "double (requested)"};
+  if (dense && integer) return {*integer, integer_reason("integer coefficients, exact")};
+  // Swap deltas combine two fields and a coupling: |delta| <= 3 B. Integers below 2^24 are exact
+  // in float, so with 4 B < 2^24 every float field, sum and delta is exact.
+  if (s.all_integer && 4.0 * s.max_flip_cost < 0x1p24) {
+    return {Arithmetic::kFloat, "float (integer coefficients, exact in float)"};
+  }
+  // Else a field carries a rounding error of about B 2^-24 per update; allow 16 ulps of drift and
+  // require it to shift the cold acceptance exponent beta delta by at most 1e-3.
+  const double error = 16.0 * s.max_flip_cost * 0x1p-24;
+  if (error * beta_cold <= 1e-3) {
+    return {Arithmetic::kFloat, "float (rounding below 1e-3 / beta_cold)"};
+  }
+  return {Arithmetic::kDouble, "double (float rounding " + format_number(error) +
+                     " would exceed 1e-3 / beta_cold)"};
+}
+
+/// beta of sweep s, computed on the fly (a run may ask for more sweeps than fit in memory).
+class Schedule {
+ public:
+  Schedule(const AnnealOptions& o, std::pair<double, double> range)
+      : geometric_(o.schedule == AnnealSchedule::kGeometric),
+        sweeps_(o.num_sweeps),
+        hot_(range.first),
+        cold_(range.second) {}
+  [[nodiscard]] std::int64_t size() const { return sweeps_; }
+  [[nodiscard]] double beta(std::int64_t s) const {
+    const double t = sweeps_ == 1 ? 1.0 : static_cast<double>(s) / static_cast<double>(sweeps_ - 1);
+    return geometric_ ? hot_ * std::pow(cold_ / hot_, t) : hot_ + (cold_ - hot_) * t;
+  }
+
+ private:
+  bool geometric_;
+  std::int64_t sweeps_;
+  double hot_;
+  double cold_;
+};
+
+/// Everything a read needs that is shared by all reads of a solve.
+struct RunContext {
+  const QuboModel& model;  // the user's model: the reference for target checks and feasibility
+  const SolveOptions& options;
+  const AnnealOptions& anneal;
+  const Schedule& schedule;
+  const SwapLayout* layout;  // non-null in the native (swap) constraint mode
+  double tolerance;          // descent: a move must improve by more than this
+  const detail::StopCondition& stop;
+};
+
+/// Per-solve outcome shared by the reads.
+struct RunOutput {
+  explicit RunOutput(int reads)
+      : x(static_cast<std::size_t>(reads)),
+        attempts(static_cast<std::size_t>(reads), 0),
+        accepted(static_cast<std::size_t>(reads), 0),
+        anneal_s(static_cast<std::size_t>(reads), 0.0),
+        completed(static_cast<std::size_t>(reads), 0) {}
+  std::vector<std::optional<Assignment>> x;
+  std::vector<std::int64_t> attempts;
+  std::vector<std::int64_t> accepted;
+  std::vector<double> anneal_s;
+  std::vector<char> completed;
+  std::atomic<int> reason{static_cast<int>(SolveStatus::kCompleted)};
+
+  void stop_with(SolveStatus status) {
+    int expected = static_cast<int>(SolveStatus::kCompleted);
+    reason.compare_exchange_strong(expected, static_cast<int>(status));
+  }
+  [[nodiscard]] bool stopped() const {
+    return reason.load(std::memory_order_relaxed) != static_cast<int>(SolveStatus::kCompleted);
+  }
+};
+
+bool meets_target(const RunContext& ctx, const std::uint8_t* x) {
+  const Assignment a(x, x + ctx.model.num_variables());
+  return ctx.model.is_feasible(a) && ctx.model.energy(a) <= *ctx.options.target_energy;
+}
+
+template <class Form>
+void run_read(const Form& form, const RunContext& ctx, std::int64_t read, RunOutput& out) {
+  using Real = typename Form::RealType;
+  const auto r = static_cast<std::size_t>(read);
+  if (out.stopped()) return;  // a read that never started leaves no sample
+  const int n = form.size();
+  pcg32 rng = detail::make_rng(ctx.options.seed, static_cast<std::uint64_t>(read));
+  std::vector<std::uint8_t> x(static_cast<std::size_t>(n));
+  detail::anneal::AlignedVector<Real> h(static_cast<std::size_t>(n));
+  std::vector<int> slots;
+  if (ctx.layout != nullptr) {
+    detail::anneal::random_feasible_start(*ctx.layout, rng, x.data(), slots);
+  } else {
+    for (auto& v : x) v = static_cast<std::uint8_t>(rng(2));
+  }
+  detail::anneal::compute_fields(form, x.data(), h.data());
+  double energy = detail::anneal::energy_from_fields(form, x.data(), h.data());
+  const std::int64_t attempts_per_sweep =
+      ctx.layout != nullptr ? ctx.layout->attempts_per_sweep() : n;
+  // The kernel's running energy may carry rounding; a target hit is confirmed with the model.
+  const double target_slack = ctx.tolerance + 1e-9 * std::abs(energy);
+
+  detail::Stopwatch watch;
+  std::int64_t sweeps_done = 0;
+  bool interrupted = false;
+  for (std::int64_t sweep = 0; sweep < ctx.schedule.size(); ++sweep) {
+    if (out.stopped()) break;
+    const SolveStatus status = ctx.stop.check();
+    if (status != SolveStatus::kCompleted) {
+      out.stop_with(status);
+      interrupted = status == SolveStatus::kInterrupted;
+      break;
+    }
+    const Metropolis<Real> metropolis(ctx.schedule.beta(sweep));
+    if (ctx.layout != nullptr) {
+      out.accepted[r] += detail::anneal::swap_sweep(form, *ctx.layout, slots, x.data(), h.data(),
+                                                    metropolis, rng, energy);
+    } else if (ctx.anneal.order == SweepOrder::kRandom) {
+      out.accepted[r] +=
+          detail::anneal::flip_sweep<true>(form, x.data(), h.data(), metropolis, rng, energy);
+    } else {
+      out.accepted[r] +=
+          detail::anneal::flip_sweep<false>(form, x.data(), h.data(), metropolis, rng, energy);
+    }
+    ++sweeps_done;
+    if (ctx.options.target_energy && energy <= *ctx.options.target_energy + target_slack &&
+        meets_target(ctx, x.data())) {
+      out.stop_with(SolveStatus::kTargetReached);
+      break;
+    }
+  }
+  out.anneal_s[r] = watch.elapsed_s();
+  out.attempts[r] = sweeps_done * attempts_per_sweep;
+  out.completed[r] = sweeps_done == ctx.schedule.size();
+
+  if (ctx.anneal.greedy_descent && !interrupted) {
+    detail::anneal::compute_fields(form, x.data(), h.data());  // drop any accumulated rounding
+    constexpr std::int64_t kMaxMoves = std::int64_t{1} << 40;
+    if (ctx.layout != nullptr) {
+      (void)detail::anneal::swap_descent(form, *ctx.layout, slots, x.data(), h.data(),
+                                         ctx.tolerance, kMaxMoves);
+    } else {
+      (void)detail::anneal::flip_descent(form, x.data(), h.data(), ctx.tolerance, kMaxMoves);
+    }
+    if (ctx.options.target_energy && meets_target(ctx, x.data())) {
+      out.stop_with(SolveStatus::kTargetReached);
+    }
+  }
+  out.x[r] = Assignment(x.begin(), x.end());
+}
+
+template <class Form>
+void run_reads(const QuboModel& searched, const RunContext& ctx, RunOutput& out) {
+  const Form form(searched);
+  detail::parallel_for(ctx.options.num_reads,
+                       [&](std::int64_t read) { run_read(form, ctx, read, out); });
+}
+
+}  // namespace
+
+void AnnealOptions::validate() const {
+  if (num_sweeps < 1) {
+    throw InvalidArgument("AnnealOptions::num_sweeps must be >= 1, got " + std::to_string(num_sweeps));
+  }
+  if (beta_range) {
+    const auto [hot, cold] = *beta_range;
+    if (!(std::isfinite(hot) && hot > 0.0) || !(std::isfinite(cold) && cold > 0.0)) {
+      throw InvalidArgument("AnnealOptions::beta_range values must be finite and > 0, got (" +
+                            format_number(hot) + ", " + format_number(cold) + ")");
+    }
+  }
+}
+
+std::pair<double, double> default_beta_range(const QuboModel& model) {
+  return beta_range_from(coefficient_stats(model));
+}
+
+SimulatedAnnealing::SimulatedAnnealing(AnnealOptions options) : options_(std::move(options)) {
+  options_.validate();
+}
+
+SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions& options) const {
+  options.validate();
+  SolveResult result;
+  result.solver = name();
+  result.seed = options.seed;
+  const detail::StopCondition stop(options);
+
+  // The native mode anneals the model itself with swap moves; otherwise the (penalised) QUBO.
+  const bool native = model.has_constraints() && options.constraint_mode != ConstraintMode::kPenalty;
+  std::optional<QuboModel> penalised;
+  if (native) {
+    result.info["constraint_mode"] = "native";
+  } else {
+    penalised = detail::penalty_form(model, options, name(), result);
+  }
+  const QuboModel& searched = native ? model : *penalised;
+  const std::optional<SwapLayout> layout =
+      native ? std::optional<SwapLayout>(SwapLayout(model)) : std::nullopt;
+
+  const CoefficientStats stats = coefficient_stats(searched);
+  const std::pair<double, double> range = options_.beta_range.value_or(beta_range_from(stats));
+  const bool dense = searched.storage() == Storage::kDense;
+  const PrecisionChoice precision =
+      choose_precision(options_.precision, stats, range.second, dense);
+  const bool use_float = precision.arithmetic == Arithmetic::kFloat;
+  const Schedule schedule(options_, range);
+  // Descent tolerance: zero when float arithmetic is exact, else a few ulps of the largest field.
+  const bool exact = precision.arithmetic == Arithmetic::kInt8 ||
+                     precision.arithmetic == Arithmetic::kInt16 ||
+                     (stats.all_integer && 4.0 * stats.max_flip_cost < (use_float ? 0x1p24 : 0x1p52));
+  const double tolerance = exact ? 0.0 : (use_float ? 0x1p-18 : 0x1p-45) * stats.max_flip_cost;
+
+  result.info["beta_range"] = "[" + format_number(range.first) + ", " + format_number(range.second) + "]";
+  result.info["precision"] = precision.reason;
+  result.info["kernel"] = std::string(dense ? "dense" : "sparse") +
+                          (native ? ", swap moves" : ", single flips") +
+                          (options_.order == SweepOrder::kRandom && !native ? ", random order" : "");
+  result.info["schedule"] =
+      options_.schedule == AnnealSchedule::kGeometric ? "geometric" : "linear";
+
+  const RunContext ctx{model,  options, options_, schedule, layout ? &*layout : nullptr,
+                       tolerance, stop};
+  RunOutput out(options.num_reads);
+  if (searched.num_variables() > 0) {
+    if (dense && precision.arithmetic == Arithmetic::kInt8) {
+      run_reads<DenseForm<std::int32_t, std::int8_t>>(searched, ctx, out);
+    } else if (dense && precision.arithmetic == Arithmetic::kInt16) {
+      run_reads<DenseForm<std::int32_t, std::int16_t>>(searched, ctx, out);
+    } else if (dense && use_float) {
+      run_reads<DenseForm<float>>(searched, ctx, out);
+    } else if (dense) {
+      run_reads<DenseForm<double>>(searched, ctx, out);
+    } else if (use_float) {
+      run_reads<SparseForm<float>>(searched, ctx, out);
+    } else {
+      run_reads<SparseForm<double>>(searched, ctx, out);
+    }
+  } else {
+    for (auto& x : out.x) x = Assignment{};
+  }
+
+  std::vector<Assignment> finals;
+  std::int64_t attempts = 0, accepted = 0, completed = 0;
+  double anneal_s = 0.0;
+  for (std::size_t r = 0; r < out.x.size(); ++r) {
+    if (out.x[r]) finals.push_back(std::move(*out.x[r]));
+    attempts += out.attempts[r];
+    accepted += out.accepted[r];
+    anneal_s += out.anneal_s[r];
+    completed += out.completed[r];
+  }
+  const int reads_run = static_cast<int>(finals.size());
+  detail::finalize_samples(model, std::move(finals), options.max_samples, result);
+
+  result.status = static_cast<SolveStatus>(out.reason.load());
+  result.wall_time_s = stop.elapsed_s();
+  result.counters["flip_attempts"] = static_cast<double>(attempts);
+  result.counters["accepted_moves"] = static_cast<double>(accepted);
+  result.counters["anneal_time_s"] = anneal_s;
+  result.counters["flips_per_s"] =
+      result.wall_time_s > 0.0 ? static_cast<double>(attempts) / result.wall_time_s : 0.0;
+  result.counters["ns_per_attempt"] =
+      attempts > 0 ? 1e9 * anneal_s / static_cast<double>(attempts) : 0.0;
+  result.counters["reads_completed"] = static_cast<double>(completed);
+  std::ostringstream msg;
+  msg << reads_run << " of " << options.num_reads << " reads, " << options_.num_sweeps
+      << " sweeps each";
+  if (result.status != SolveStatus::kCompleted) msg << " (stopped: " << to_string(result.status) << ")";
+  result.message = msg.str();
+  return result;
+}
+
+}  // namespace qprune

@@ -1,0 +1,275 @@
+// Tests of the simulated annealing solver "sa": optima against the brute force of test_support.hpp
+// on small unconstrained and constrained models, thread-count independence, feasibility of the
+// swap mode, honesty of the penalty mode, both precisions and both kernels, early stops.
+#include <doctest/doctest.h>
+#include <omp.h>
+
+#include <atomic>
+#include <cmath>
+
+#include "qprune/anneal_solver.hpp"
+#include "qprune/error.hpp"
+#include "qprune/solvers.hpp"
+#include "tests/test_support.hpp"
+
+namespace qprune {
+namespace {
+
+constexpr std::uint64_t kSeeds[] = {1, 2, 3, 17, 12345};
+
+SolveOptions reads(int num_reads, std::uint64_t seed) {
+  SolveOptions o;
+  o.num_reads = num_reads;
+  o.seed = seed;
+  return o;
+}
+
+AnnealOptions sweeps(int num_sweeps) {
+  AnnealOptions a;
+  a.num_sweeps = num_sweeps;
+  return a;
+}
+
+/// Two groups over the first 8 variables of an n-variable model, the rest free.
+QuboModel constrained_model(int n, double density, std::uint64_t seed,
+                            Storage storage = Storage::kAuto) {
+  QuboModel m = test::random_model(n, density, seed, 10, storage);
+  m.add_constraint({"g0", {0, 2, 4, 6, 8}, 2});
+  m.add_constraint({"g1", {1, 3, 5, 7}, 3});
+  return m;
+}
+
+void check_energies(const QuboModel& m, const SolveResult& r) {
+  REQUIRE(r.has_solution());
+  for (const Sample& s : r.samples) {
+    CHECK(s.energy == m.energy(s.x));
+    CHECK(s.feasible == m.is_feasible(s.x));
+  }
+}
+
+bool same_samples(const SolveResult& a, const SolveResult& b) {
+  if (a.samples.size() != b.samples.size()) return false;
+  for (std::size_t i = 0; i < a.samples.size(); ++i) {
+    if (a.samples[i].x != b.samples[i].x) return false;
+    if (a.samples[i].num_occurrences != b.samples[i].num_occurrences) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("sa finds the brute-force optimum of small unconstrained models") {
+  for (int n : {6, 10, 14}) {
+    for (double density : {0.3, 1.0}) {
+      const QuboModel m = test::random_model(n, density, 100 + static_cast<std::uint64_t>(n));
+      const double optimum = test::brute_force_minimum(m, false);
+      for (std::uint64_t seed : kSeeds) {
+        const SolveResult r = SimulatedAnnealing(sweeps(200)).solve(m, reads(8, seed));
+        CAPTURE(n);
+        CAPTURE(density);
+        CAPTURE(seed);
+        check_energies(m, r);
+        CHECK(r.status == SolveStatus::kCompleted);
+        CHECK(r.best().energy == doctest::Approx(optimum).epsilon(1e-12));
+        CHECK(r.counters.at("flip_attempts") == 8.0 * 200 * n);
+        CHECK(r.info.at("constraint_mode") == "none");
+      }
+    }
+  }
+}
+
+TEST_CASE("sa: float, double and integer kernels, random order and linear schedule reach the optimum") {
+  const QuboModel m = test::random_model(14, 0.8, 7);
+  const double optimum = test::brute_force_minimum(m, false);
+  for (std::uint64_t seed : kSeeds) {
+    AnnealOptions f = sweeps(200), d = sweeps(200), i = sweeps(200), rnd = sweeps(200),
+                  lin = sweeps(200);
+    f.precision = AnnealPrecision::kFloat;
+    d.precision = AnnealPrecision::kDouble;
+    i.precision = AnnealPrecision::kInteger;
+    rnd.order = SweepOrder::kRandom;
+    lin.schedule = AnnealSchedule::kLinear;
+    for (const AnnealOptions& a : {f, d, i, rnd, lin}) {
+      const SolveResult r = SimulatedAnnealing(a).solve(m, reads(8, seed));
+      check_energies(m, r);
+      CHECK(r.best().energy == doctest::Approx(optimum).epsilon(1e-12));
+    }
+  }
+  // Non-integer coefficients: the double kernel still finds the optimum.
+  QuboModel real = QuboModel::from_couplings(
+      12, Eigen::VectorXd::LinSpaced(12, -1.3, 0.7),
+      {{0, 1, 0.31}, {1, 2, -1.7}, {2, 3, 2.2}, {3, 4, -0.05}, {4, 5, 1e-3}, {0, 11, 3.3},
+       {5, 6, -0.8}, {6, 7, 0.9}, {7, 8, -2.1}, {8, 9, 0.4}, {9, 10, -0.6}, {10, 11, 1.1}});
+  const double real_optimum = test::brute_force_minimum(real, false);
+  for (std::uint64_t seed : kSeeds) {
+    const SolveResult r = SimulatedAnnealing(sweeps(300)).solve(real, reads(8, seed));
+    CHECK(r.best().energy == doctest::Approx(real_optimum).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("sa: automatic precision and beta range follow the coefficients") {
+  const QuboModel ints = test::random_model(10, 1.0, 3, 10, Storage::kDense);
+  const SolveResult r = SimulatedAnnealing(sweeps(10)).solve(ints, reads(1, 1));
+  CHECK(r.info.at("precision").rfind("int8", 0) == 0);
+  const SolveResult rs =
+      SimulatedAnnealing(sweeps(10)).solve(ints.with_storage(Storage::kSparse), reads(1, 1));
+  CHECK(rs.info.at("precision").rfind("float", 0) == 0);
+  const QuboModel big_ints = test::random_model(10, 1.0, 3, 1000, Storage::kDense);
+  const SolveResult r16 = SimulatedAnnealing(sweeps(10)).solve(big_ints, reads(1, 1));
+  CHECK(r16.info.at("precision").rfind("int16", 0) == 0);
+  // Independent reference: B = max_flip_change(), smallest non-zero coefficient by a scan.
+  double smallest = 1e300;
+  for (int i = 0; i < ints.num_variables(); ++i) {
+    if (ints.linear()[i] != 0.0) smallest = std::min(smallest, std::abs(ints.linear()[i]));
+    for (int j = 0; j < ints.num_variables(); ++j)
+      if (ints.coupling(i, j) != 0.0) smallest = std::min(smallest, std::abs(ints.coupling(i, j)));
+  }
+  const auto [hot, cold] = default_beta_range(ints);
+  CHECK(hot == doctest::Approx(std::log(2.0) / ints.max_flip_change()));
+  CHECK(cold == doctest::Approx(std::log(100.0) / smallest));
+
+  // Coefficients spanning 1e-6 .. 1e3: float would blur the smallest costs at the cold end.
+  const QuboModel wide = QuboModel::from_couplings(
+      3, Eigen::Vector3d(1e-6, -1e3, 2.5), {{0, 1, 1e3}, {1, 2, -3e-6}});
+  const SolveResult w = SimulatedAnnealing(sweeps(10)).solve(wide, reads(1, 1));
+  CHECK(w.info.at("precision").rfind("double", 0) == 0);
+  AnnealOptions integer = sweeps(10);
+  integer.precision = AnnealPrecision::kInteger;
+  CHECK_THROWS_AS((void)SimulatedAnnealing(integer).solve(wide, reads(1, 1)), InvalidArgument);
+}
+
+TEST_CASE("sa: samples do not depend on the number of threads") {
+  const QuboModel m = test::random_model(40, 0.5, 11);
+  const QuboModel c = constrained_model(20, 0.7, 12);
+  const int before = omp_get_max_threads();
+  for (const QuboModel* model : {&m, &c}) {
+    omp_set_num_threads(1);
+    const SolveResult one = SimulatedAnnealing(sweeps(50)).solve(*model, reads(12, 99));
+    omp_set_num_threads(2);
+    const SolveResult two = SimulatedAnnealing(sweeps(50)).solve(*model, reads(12, 99));
+    CHECK(same_samples(one, two));
+  }
+  omp_set_num_threads(before);
+}
+
+TEST_CASE("sa: dense and sparse kernels give identical samples for the same seed") {
+  for (std::uint64_t seed : kSeeds) {
+    const QuboModel dense = test::random_model(30, 0.4, seed, 10, Storage::kDense);
+    const QuboModel sparse = dense.with_storage(Storage::kSparse);
+    REQUIRE(sparse.storage() == Storage::kSparse);
+    const SolveResult a = SimulatedAnnealing(sweeps(100)).solve(dense, reads(4, seed));
+    const SolveResult b = SimulatedAnnealing(sweeps(100)).solve(sparse, reads(4, seed));
+    CHECK(a.info.at("kernel").rfind("dense", 0) == 0);
+    CHECK(b.info.at("kernel").rfind("sparse", 0) == 0);
+    CHECK(same_samples(a, b));
+
+    QuboModel dc = constrained_model(16, 0.6, seed, Storage::kDense);
+    QuboModel sc = dc.with_storage(Storage::kSparse);
+    const SolveResult ca = SimulatedAnnealing(sweeps(100)).solve(dc, reads(4, seed));
+    const SolveResult cb = SimulatedAnnealing(sweeps(100)).solve(sc, reads(4, seed));
+    CHECK(same_samples(ca, cb));
+  }
+}
+
+TEST_CASE("sa swap mode: only feasible samples, and the feasible optimum") {
+  for (Storage storage : {Storage::kDense, Storage::kSparse}) {
+    const QuboModel m = constrained_model(13, 0.8, 5, storage);
+    const double optimum = test::brute_force_minimum(m, true);
+    for (std::uint64_t seed = 0; seed < 40; ++seed) {
+      SolveOptions o = reads(8, seed);
+      o.constraint_mode = seed % 2 ? ConstraintMode::kNative : ConstraintMode::kAuto;
+      AnnealOptions a = sweeps(seed < 10 ? 200 : 5);  // a short anneal visits rough states
+      a.greedy_descent = seed % 3 != 0;
+      const SolveResult r = SimulatedAnnealing(a).solve(m, o);
+      check_energies(m, r);
+      CHECK(r.info.at("constraint_mode") == "native");
+      for (const Sample& s : r.samples) CHECK(m.is_feasible(s.x));
+      if (seed < 10) CHECK(r.best().energy == doctest::Approx(optimum).epsilon(1e-12));
+    }
+  }
+  // A group with k == 0 and one with k == size stay fixed; free variables still move.
+  QuboModel m = test::random_model(10, 1.0, 8);
+  m.add_constraint({"none", {0, 1}, 0});
+  m.add_constraint({"all", {2, 3}, 2});
+  m.add_constraint({"half", {4, 5, 6, 7}, 2});
+  const SolveResult r = SimulatedAnnealing(sweeps(200)).solve(m, reads(8, 3));
+  check_energies(m, r);
+  CHECK(r.best().feasible);
+  CHECK(r.best().energy == doctest::Approx(test::brute_force_minimum(m, true)).epsilon(1e-12));
+}
+
+TEST_CASE("sa penalty mode: feasibility is reported honestly") {
+  const QuboModel m = constrained_model(12, 0.8, 21);
+  const double optimum = test::brute_force_minimum(m, true);
+  bool saw_infeasible = false;
+  for (std::uint64_t seed = 0; seed < 20; ++seed) {
+    SolveOptions o = reads(seed < 5 ? 32 : 8, seed);
+    o.constraint_mode = ConstraintMode::kPenalty;
+    AnnealOptions a = sweeps(seed < 5 ? 1000 : 2);
+    a.greedy_descent = seed >= 5 ? false : true;
+    if (seed >= 5) a.beta_range = std::make_pair(1e-4, 1e-3);  // hot throughout: infeasible ends
+    const SolveResult r = SimulatedAnnealing(a).solve(m, o);
+    check_energies(m, r);
+    CHECK(r.info.at("constraint_mode") == "penalty");
+    CHECK(r.info.count("penalty_weight") == 1);
+    for (const Sample& s : r.samples) saw_infeasible |= !s.feasible;
+    if (seed < 5) {
+      CHECK(r.best().feasible);
+      CHECK(r.best().energy == doctest::Approx(optimum).epsilon(1e-12));
+    }
+  }
+  CHECK(saw_infeasible);  // the check above must have had something to check
+}
+
+TEST_CASE("sa stops early: time limit, target energy, interrupt") {
+  const QuboModel big = test::random_model(300, 0.5, 4);
+  SolveOptions o = reads(2, 1);
+  o.time_limit_s = 0.05;
+  const SolveResult t = SimulatedAnnealing(sweeps(100'000'000)).solve(big, o);
+  CHECK(t.status == SolveStatus::kTimeLimit);
+  check_energies(big, t);
+  CHECK(t.counters.at("reads_completed") == 0.0);
+
+  const QuboModel m = test::random_model(14, 0.8, 9);
+  const double optimum = test::brute_force_minimum(m, false);
+  SolveOptions target = reads(4, 2);
+  target.target_energy = optimum;
+  const SolveResult r = SimulatedAnnealing(sweeps(100'000'000)).solve(m, target);
+  CHECK(r.status == SolveStatus::kTargetReached);
+  CHECK(r.best().energy <= optimum + 1e-9);
+  check_energies(m, r);
+
+  const QuboModel c = constrained_model(14, 0.8, 10);
+  SolveOptions ctarget = reads(4, 2);
+  ctarget.target_energy = test::brute_force_minimum(c, true);
+  const SolveResult cr = SimulatedAnnealing(sweeps(100'000'000)).solve(c, ctarget);
+  CHECK(cr.status == SolveStatus::kTargetReached);
+  CHECK(cr.best().feasible);
+  CHECK(cr.best().energy <= *ctarget.target_energy + 1e-9);
+
+  std::atomic<bool> flag{true};
+  SolveOptions io = reads(3, 1);
+  io.interrupt = &flag;
+  const SolveResult i = SimulatedAnnealing(sweeps(100'000'000)).solve(big, io);
+  CHECK(i.status == SolveStatus::kInterrupted);
+  CHECK(i.has_solution());
+}
+
+TEST_CASE("sa options are validated and the solver is registered") {
+  AnnealOptions bad = sweeps(0);
+  CHECK_THROWS_AS(SimulatedAnnealing{bad}, InvalidArgument);
+  AnnealOptions range;
+  range.beta_range = std::make_pair(-1.0, 2.0);
+  CHECK_THROWS_AS(SimulatedAnnealing{range}, InvalidArgument);
+  SolverSettings settings;
+  settings.anneal.num_sweeps = 20;
+  const auto solver = make_solver("SA", settings);
+  CHECK(solver->name() == "sa");
+  const QuboModel m = test::random_model(8, 1.0, 1);
+  const SolveResult r = solver->solve(m, reads(2, 5));
+  CHECK(r.counters.at("flip_attempts") == 2.0 * 20 * 8);
+  CHECK(r.counters.count("ns_per_attempt") == 1);
+  CHECK(r.counters.count("flips_per_s") == 1);
+}
+
+}  // namespace qprune
