@@ -42,6 +42,41 @@ void add_solver_options(CLI::App& sub, SolverChoice& c) {
   exact->add_option("--exact-max-variables", c.settings.exact.max_variables,
                     "refuse problems with more free variables than this")
       ->capture_default_str();
+  CLI::Option_group* sa = sub.add_option_group("sa", "options of --solver sa");
+  sa->add_option("--sweeps", c.settings.anneal.num_sweeps, "sweeps per read (about n moves each)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  static const std::map<std::string, AnnealSchedule> schedules = {
+      {"geometric", AnnealSchedule::kGeometric}, {"linear", AnnealSchedule::kLinear}};
+  sa->add_option_function<std::string>(
+        "--schedule", [&c](const std::string& v) { c.settings.anneal.schedule = schedules.at(v); },
+        "inverse-temperature schedule: geometric (default) or linear")
+      ->transform(CLI::IsMember(schedules, CLI::ignore_case));
+  static const std::map<std::string, SweepOrder> orders = {{"sequential", SweepOrder::kSequential},
+                                                           {"random", SweepOrder::kRandom}};
+  sa->add_option_function<std::string>(
+        "--sweep-order", [&c](const std::string& v) { c.settings.anneal.order = orders.at(v); },
+        "order of flip attempts in a sweep: sequential (default) or random")
+      ->transform(CLI::IsMember(orders, CLI::ignore_case));
+  static const std::map<std::string, AnnealPrecision> precisions = {
+      {"auto", AnnealPrecision::kAuto},
+      {"float", AnnealPrecision::kFloat},
+      {"double", AnnealPrecision::kDouble},
+      {"integer", AnnealPrecision::kInteger}};
+  sa->add_option_function<std::string>(
+        "--precision",
+        [&c](const std::string& v) { c.settings.anneal.precision = precisions.at(v); },
+        "kernel arithmetic: auto (default: integer, else float when exact/safe, else double), "
+        "float, double, integer")
+      ->transform(CLI::IsMember(precisions, CLI::ignore_case));
+  sa->add_option_function<std::vector<double>>(
+        "--beta-range",
+        [&c](const std::vector<double>& v) { c.settings.anneal.beta_range = std::make_pair(v[0], v[1]); },
+        "HOT COLD inverse temperatures (default: from the coefficients, reported)")
+      ->expected(2);
+  sa->add_flag_function(
+      "--no-descent", [&c](std::int64_t) { c.settings.anneal.greedy_descent = false; },
+      "skip the final greedy descent of each read");
   CLI::Option_group* greedy = sub.add_option_group("greedy", "options of --solver greedy");
   greedy->add_option("--greedy-max-moves", c.settings.greedy.max_moves_per_read,
                      "cap on improving moves per read")
