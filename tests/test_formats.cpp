@@ -546,3 +546,14 @@ TEST_CASE("read and write report missing files and bad options") {
   CHECK_THROWS_AS((void)read_model(test::data_path("formats/toy.qubo"), bad), InvalidArgument);
   CHECK_THROWS_AS(write_model(toy(), "/nonexistent-dir/x.qubo"), IoError);
 }
+
+TEST_CASE("a hand-written Max-Cut file reads to E = -cut(x) for every x") {
+  const std::vector<Coupling> edges = {{0, 1, 1}, {1, 2, 2}, {2, 3, -1}, {3, 0, 3}, {0, 2, 1}};
+  const QuboModel m = read_model(test::data_path("formats/square.gset"));
+  REQUIRE(m.num_variables() == 4);
+  for (std::uint64_t bits = 0; bits < 16; ++bits) {
+    const Assignment x = test::bits_to_assignment(bits, 4);
+    CHECK(m.energy(x) == -cut_weight(edges, x));
+  }
+  CHECK(test::brute_force_minimum(m, false) == -6.0);  // {0, 1} vs {2, 3}: 2 + 3 + 1 = 6
+}
