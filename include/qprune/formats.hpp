@@ -34,6 +34,8 @@ struct ReadOptions {
   std::string format;  ///< empty: detect from the extension/content
   /// Instance of a multi-instance file (1-based); the `#k` suffix of the path overrides it.
   int instance = 1;
+  /// Throws InvalidArgument naming the field: instance >= 1, format a known name or empty.
+  void validate() const;
 };
 
 struct WriteOptions {
@@ -41,8 +43,11 @@ struct WriteOptions {
   /// For formats without constraint groups: add them as a penalty with this weight (default
   /// QuboModel::default_penalty_weight()); the LP format writes them as equalities instead.
   std::optional<double> penalty_weight;
-  /// Digits after the decimal point for non-integer values (integers are written exactly).
+  /// Digits after the decimal point for non-integer values (integers are written exactly); 17 or
+  /// more (the default) writes the shortest text that reads back to the same double.
   int precision = 17;
+  /// Throws InvalidArgument naming the field: precision >= 0, penalty_weight finite and >= 0.
+  void validate() const;
 };
 
 /// Reads a model. Throws IoError if the file cannot be read, ParseError (`path:line: expected

@@ -1,12 +1,242 @@
-// PLACEHOLDER (replaced by the formats branch in this session).
+// The format registry: the list of formats, lookup by name and extension, content sniffing for
+// ambiguous extensions, and read_model / write_model on top of the per-format readers and writers.
+// Also the helpers every format shares (number text, atomic writes, `file#k` paths).
+#include <zlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "problems/formats/format_entry.hpp"
 #include "qprune/error.hpp"
 #include "qprune/formats.hpp"
+
 namespace qprune {
-QuboModel read_model(const std::string&, const ReadOptions&) { throw Error("not yet"); }
-void write_model(const QuboModel&, const std::string&, const WriteOptions&) { throw Error("not yet"); }
-const std::vector<FormatInfo>& formats() { static std::vector<FormatInfo> f; return f; }
-const FormatInfo& format_by_name(const std::string&) { throw Error("not yet"); }
-std::string detect_format(const std::string&) { throw Error("not yet"); }
-Assignment read_solution(const std::string&, int) { throw Error("not yet"); }
-void write_solution(const Assignment&, const std::string&) { throw Error("not yet"); }
+namespace formats_detail {
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+const std::vector<FormatEntry>& registry() {
+  static const std::vector<FormatEntry> entries = {
+      qbsolv_format(), coo_format(),     json_format(),  mqlib_format(), maxcut_format(),
+      beasley_format(), biqmac_format(), qplib_format(), lp_format()};
+  return entries;
+}
+
+const FormatEntry& entry_by_name(const std::string& name) {
+  const std::string key = lower(name);
+  for (const FormatEntry& e : registry())
+    if (e.info.name == key) return e;
+  std::string names;
+  for (const FormatEntry& e : registry()) names += (names.empty() ? "" : ", ") + e.info.name;
+  throw InvalidArgument("unknown format '" + name + "' (known: " + names + ")");
+}
+
+// Lower-case extension of a file name with any ".gz" removed ("" when none).
+std::string extension_of(const std::string& file) {
+  std::string name = lower(std::filesystem::path(file).filename().string());
+  if (name.size() > 3 && name.ends_with(".gz")) name.resize(name.size() - 3);
+  const std::size_t dot = name.rfind('.');
+  return dot == std::string::npos || dot == 0 ? std::string() : name.substr(dot);
+}
+
+// Guesses the format from the first non-comment line of the file.
+std::string sniff(const std::string& file, const std::string& extension) {
+  TextInput in = TextInput::open(file);
+  in.comment_chars = "#";
+  if (!in.next_line())
+    throw InvalidArgument("cannot tell the format of " + file + ": it has no content");
+  const std::vector<std::string_view> tokens = in.tokens();
+  if (in.line().front() == '{') return "json";
+  if (tokens.size() >= 2 && tokens[0] == "p" && tokens[1] == "qubo") return "qbsolv";
+  if (tokens.size() == 1) return "beasley";
+  if (tokens.size() == 2 && extension == ".txt") return "maxcut";
+  throw InvalidArgument("cannot tell the format of " + file + " from its extension '" + extension +
+                        "' or its first line; give the format explicitly (maxcut, mqlib, biqmac, ...)");
+}
+
+}  // namespace
+
+std::string number_text(double value, int precision, bool plain) {
+  char buffer[512];
+  std::to_chars_result r{};
+  if (value == std::nearbyint(value) && std::fabs(value) < 1e15) {
+    r = std::to_chars(buffer, buffer + sizeof(buffer), static_cast<long long>(value));
+  } else if (precision >= 17) {
+    r = plain ? std::to_chars(buffer, buffer + sizeof(buffer), value, std::chars_format::fixed)
+              : std::to_chars(buffer, buffer + sizeof(buffer), value);
+  } else {
+    r = std::to_chars(buffer, buffer + sizeof(buffer), value, std::chars_format::fixed, precision);
+  }
+  if (r.ec != std::errc()) throw InvalidArgument("cannot write the number " + std::to_string(value));
+  return std::string(buffer, r.ptr);
+}
+
+std::string_view comment_value(std::string_view comment, std::string_view key) {
+  while (!comment.empty() && (comment.front() == '#' || comment.front() == 'c' ||
+                              comment.front() == ' ' || comment.front() == '\t'))
+    comment.remove_prefix(1);
+  if (!comment.starts_with(key)) return {};
+  comment.remove_prefix(key.size());
+  if (comment.empty() || comment.front() != '=') return {};
+  comment.remove_prefix(1);
+  while (!comment.empty() && (comment.back() == ' ' || comment.back() == '\r')) comment.remove_suffix(1);
+  return comment;
+}
+
+void write_file_atomically(const std::string& path, const std::string& content) {
+  namespace fs = std::filesystem;
+  static std::atomic<int> counter{0};
+  const fs::path target(path);
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const fs::path temp = dir / concat(".", target.filename().string(), ".tmp",
+                                    std::to_string(::getpid()), "_", std::to_string(counter++));
+  const bool gzip = lower(path).ends_with(".gz");
+  bool ok = false;
+  if (gzip) {
+    gzFile file = gzopen(temp.c_str(), "wb");
+    if (file != nullptr) {
+      ok = content.empty() ||
+           gzwrite(file, content.data(), static_cast<unsigned>(content.size())) ==
+               static_cast<int>(content.size());
+      ok = (gzclose(file) == Z_OK) && ok;
+    }
+  } else {
+    std::ofstream out(temp, std::ios::binary);
+    if (out) {
+      out.write(content.data(), static_cast<std::streamsize>(content.size()));
+      out.close();
+      ok = !out.fail();
+    }
+  }
+  std::error_code ec;
+  if (!ok) {
+    fs::remove(temp, ec);
+    throw IoError("cannot write " + temp.string() + " (temporary file for " + path + ")");
+  }
+  fs::rename(temp, target, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(temp, ignored);
+    throw IoError("cannot rename " + temp.string() + " to " + path + ": " + ec.message());
+  }
+}
+
+InstancePath split_instance(const std::string& path) {
+  const std::size_t hash = path.rfind('#');
+  if (hash == std::string::npos || hash + 1 >= path.size() || std::filesystem::exists(path))
+    return {path, 0};
+  int k = 0;
+  const char* first = path.data() + hash + 1;
+  const char* last = path.data() + path.size();
+  const auto [end, ec] = std::from_chars(first, last, k);
+  if (ec != std::errc() || end != last) return {path, 0};
+  if (k < 1) throw InvalidArgument("instance number in '" + path + "' must be >= 1");
+  return {path.substr(0, hash), k};
+}
+
+}  // namespace formats_detail
+
+using formats_detail::FormatEntry;
+
+const std::vector<FormatInfo>& formats() {
+  static const std::vector<FormatInfo> infos = [] {
+    std::vector<FormatInfo> v;
+    for (const FormatEntry& e : formats_detail::registry()) v.push_back(e.info);
+    return v;
+  }();
+  return infos;
+}
+
+const FormatInfo& format_by_name(const std::string& name) {
+  return formats_detail::entry_by_name(name).info;
+}
+
+std::string detect_format(const std::string& path) {
+  const std::string file = formats_detail::split_instance(path).file;
+  const std::string extension = formats_detail::extension_of(file);
+  if (extension != ".txt") {
+    for (const FormatEntry& e : formats_detail::registry())
+      for (const std::string& x : e.info.extensions)
+        if (x == extension) return e.info.name;
+  }
+  if (!std::filesystem::exists(file))
+    throw InvalidArgument("cannot tell the format of " + file + " from its extension '" +
+                          extension + "' (and the file does not exist to look inside)");
+  return formats_detail::sniff(file, extension);
+}
+
+void ReadOptions::validate() const {
+  if (instance < 1) throw InvalidArgument("ReadOptions::instance must be >= 1, got " + std::to_string(instance));
+  if (!format.empty()) (void)format_by_name(format);
+}
+
+void WriteOptions::validate() const {
+  if (precision < 0) throw InvalidArgument("WriteOptions::precision must be >= 0, got " + std::to_string(precision));
+  if (penalty_weight && (!std::isfinite(*penalty_weight) || *penalty_weight < 0.0))
+    throw InvalidArgument("WriteOptions::penalty_weight must be finite and >= 0");
+  if (!format.empty()) (void)format_by_name(format);
+}
+
+QuboModel read_model(const std::string& path, const ReadOptions& options) {
+  options.validate();
+  const formats_detail::InstancePath ip = formats_detail::split_instance(path);
+  const std::string name = options.format.empty() ? detect_format(path) : options.format;
+  const FormatEntry& entry = formats_detail::entry_by_name(name);
+  if (!entry.info.can_read) throw InvalidArgument("format '" + entry.info.name + "' cannot be read");
+  const int instance = ip.instance > 0 ? ip.instance : options.instance;
+  if (instance != 1 && !entry.multi_instance)
+    throw InvalidArgument("format '" + entry.info.name + "' holds one instance per file; " +
+                          "instance " + std::to_string(instance) + " was asked for in " + path);
+  formats_detail::TextInput input = formats_detail::TextInput::open(ip.file);
+  QuboModel model = entry.read(input, instance);
+  if (model.metadata.find("source") == model.metadata.end()) model.metadata["source"] = ip.file;
+  model.metadata["format"] = entry.info.name;
+  if (entry.multi_instance) model.metadata["instance"] = std::to_string(instance);
+  return model;
+}
+
+void write_model(const QuboModel& model, const std::string& path, const WriteOptions& options) {
+  options.validate();
+  std::string name = options.format;
+  if (name.empty()) {
+    const std::string extension = formats_detail::extension_of(path);
+    for (const FormatEntry& e : formats_detail::registry())
+      for (const std::string& x : e.info.extensions)
+        if (x == extension && e.info.can_write && name.empty()) name = e.info.name;
+    if (name.empty())
+      throw InvalidArgument("cannot tell the output format from the extension '" + extension +
+                            "' of " + path + "; give the format explicitly");
+  }
+  const FormatEntry& entry = formats_detail::entry_by_name(name);
+  if (!entry.info.can_write)
+    throw InvalidArgument("format '" + entry.info.name + "' is read-only; write qbsolv, coo, json, " +
+                          "mqlib, maxcut or lp instead");
+  formats_detail::WriteContext context;
+  context.precision = options.precision;
+  std::string text;
+  if (model.has_constraints() && !entry.holds_constraints) {
+    const double w = options.penalty_weight.value_or(model.default_penalty_weight());
+    const QuboModel plain = model.penalized(w);
+    context.notes.push_back(std::to_string(model.constraints().size()) +
+                            " constraint groups added as the penalty w * (sum x - k)^2 with w=" +
+                            formats_detail::number_text(w, 17));
+    entry.write(plain, context, text);
+  } else {
+    entry.write(model, context, text);
+  }
+  formats_detail::write_file_atomically(path, text);
+}
+
 }  // namespace qprune

@@ -1,0 +1,64 @@
+// Biq Mac `.sparse` (read only): `n m` then m lines `i j q` (1-based, upper triangle listed once),
+// minimise y^T Q y = sum_i q_ii y_i + 2 sum_{i<j} q_ij y_i y_j, so c_i = q_ii and q_ij = 2 q.
+// `biqmac/beasley/bqpN-k.sparse` is the negation of OR-Library bqpN instance k. A pair listed with
+// i > j is the same pair; a pair listed twice is rejected.
+#include <unordered_set>
+
+#include "problems/formats/format_entry.hpp"
+#include "qprune/error.hpp"
+
+namespace qprune::formats_detail {
+namespace {
+
+QuboModel read_biqmac(TextInput& in, int /*instance*/) {
+  in.comment_chars = "#";
+  if (!in.next_line()) in.fail_eof("the header line 'n m'");
+  std::vector<std::string_view> t = in.tokens();
+  if (t.size() != 2) in.fail("the header line 'n m' (2 fields)", in.line());
+  const std::int64_t n = in.to_int(t[0], "the number of variables n (an integer >= 1)");
+  const std::int64_t m = in.to_int(t[1], "the number of entries m (an integer >= 0)");
+  if (n < 1 || n > (std::int64_t{1} << 30)) in.fail("n in [1, 2^30]", t[0]);
+  if (m < 0) in.fail("m >= 0", t[1]);
+  const std::int64_t header_line = in.line_number();
+  Eigen::VectorXd c = Eigen::VectorXd::Zero(n);
+  std::vector<bool> diagonal_seen(static_cast<std::size_t>(n), false);
+  std::unordered_set<std::uint64_t> seen;
+  std::vector<Coupling> q;
+  const std::string range = "a 1-based index in [1, " + std::to_string(n) + "]";
+  std::int64_t count = 0;
+  while (in.next_line()) {
+    t = in.tokens();
+    if (++count > m)
+      in.fail(std::to_string(m) + " entry lines as the header on line " +
+                  std::to_string(header_line) + " says, and no more",
+              in.line());
+    if (t.size() != 3) in.fail("a line 'i j q' (3 fields)", in.line());
+    const std::int64_t i = in.to_int(t[0], range), j = in.to_int(t[1], range);
+    if (i < 1 || i > n) in.fail(range, t[0]);
+    if (j < 1 || j > n) in.fail(range, t[1]);
+    const double v = in.to_double(t[2], "a value");
+    const int a = static_cast<int>(i - 1), b = static_cast<int>(j - 1);
+    if (a == b) {
+      if (diagonal_seen[static_cast<std::size_t>(a)]) in.fail("each entry once", in.line());
+      diagonal_seen[static_cast<std::size_t>(a)] = true;
+      c[a] = v;
+    } else {
+      if (!seen.insert(pair_key(a, b)).second) in.fail("each pair once", in.line());
+      q.push_back({a, b, 2.0 * v});
+    }
+  }
+  if (count < m)
+    in.fail_eof(std::to_string(m) + " entry lines as the header on line " +
+                std::to_string(header_line) + " says, not " + std::to_string(count));
+  return QuboModel::from_couplings(static_cast<int>(n), std::move(c), q);
+}
+
+}  // namespace
+
+FormatEntry biqmac_format() {
+  return {{"biqmac", {".sparse"}, true, false,
+           "Biq Mac sparse: 'n m' then 'i j q', 1-based upper triangle, minimise y^T Q y"},
+          read_biqmac, nullptr, false, false};
+}
+
+}  // namespace qprune::formats_detail

@@ -1,0 +1,82 @@
+// dimod COO text `.coo`: lines `u v bias` (0-based), `u u bias` a linear bias, optional
+// `# vartype=BINARY|SPIN` line; SPIN files are Ising models and are converted to QUBO (x = (1+s)/2).
+// As in dimod, entries may come in any order, (u, v) and (v, u) are the same pair and duplicates
+// add. The offset, which dimod's COO cannot hold, is the comment `# offset=<value>` (ignored by
+// dimod). The writer uses plain decimals only because dimod's line regex skips exponents, and writes
+// every variable's linear line (zeros too) so the number of variables survives.
+#include "problems/formats/format_entry.hpp"
+#include "qprune/error.hpp"
+
+namespace qprune::formats_detail {
+namespace {
+
+QuboModel read_coo(TextInput& in, int /*instance*/) {
+  bool spin = false;
+  double offset = 0.0;
+  std::int64_t n = 0;
+  std::vector<Coupling> entries;
+  std::vector<std::int64_t> entry_lines;
+  while (in.next_line()) {
+    const std::string_view line = in.line();
+    if (line.front() == '#') {
+      const std::string_view vartype = comment_value(line, "vartype");
+      if (!vartype.empty()) {
+        if (vartype == "SPIN") spin = true;
+        else if (vartype == "BINARY") spin = false;
+        else in.fail("vartype BINARY or SPIN", vartype);
+      }
+      const std::string_view v = comment_value(line, "offset");
+      if (!v.empty()) offset = in.to_double(v, "a number after '# offset='");
+      continue;
+    }
+    const std::vector<std::string_view> t = in.tokens();
+    if (t.size() != 3) in.fail("a line 'u v bias' (3 fields)", line);
+    const std::string range = "a variable index in [0, 2^30)";
+    const std::int64_t u = in.to_int(t[0], range), v = in.to_int(t[1], range);
+    if (u < 0 || u >= (std::int64_t{1} << 30)) in.fail(range, t[0]);
+    if (v < 0 || v >= (std::int64_t{1} << 30)) in.fail(range, t[1]);
+    const double bias = in.to_double(t[2], "a bias");
+    n = std::max(n, std::max(u, v) + 1);
+    entries.push_back({static_cast<int>(u), static_cast<int>(v), bias});
+  }
+  if (entries.empty()) in.fail_eof("at least one line 'u v bias'");
+  if (!spin) {
+    return QuboModel::from_couplings(static_cast<int>(n), Eigen::VectorXd::Zero(n), entries, offset);
+  }
+  IsingModel ising;
+  ising.h = Eigen::VectorXd::Zero(n);
+  ising.offset = offset;
+  // Sum duplicates and fold (v, u) onto (u, v) through the QUBO builder, then read J back.
+  const QuboModel folded =
+      QuboModel::from_couplings(static_cast<int>(n), Eigen::VectorXd::Zero(n), entries, 0.0);
+  ising.h = folded.linear();
+  ising.j = folded.coupling_list();
+  return QuboModel::from_ising(ising);
+}
+
+void write_coo(const QuboModel& m, const WriteContext& context, std::string& out) {
+  out += "# vartype=BINARY\n";
+  out += "# dimod COO written by qprune: minimise offset + sum_u bias_uu x_u + sum_{u<v} bias_uv x_u x_v\n";
+  for (const std::string& note : context.notes) out += "# " + note + "\n";
+  if (m.offset() != 0.0) out += "# offset=" + number_text(m.offset(), context.precision, true) + "\n";
+  const int n = m.num_variables();
+  for (int i = 0; i < n; ++i) {
+    out += std::to_string(i) + " " + std::to_string(i) + " " +
+           number_text(m.linear()[i], context.precision, true) + "\n";
+    m.for_each_in_row(i, [&](int j, double v) {
+      if (j > i)
+        out += std::to_string(i) + " " + std::to_string(j) + " " +
+               number_text(v, context.precision, true) + "\n";
+    });
+  }
+}
+
+}  // namespace
+
+FormatEntry coo_format() {
+  return {{"coo", {".coo"}, true, true,
+           "dimod COO: 0-based 'u v bias', minimise, duplicates add, '# vartype=SPIN' for Ising"},
+          read_coo, write_coo, false, false};
+}
+
+}  // namespace qprune::formats_detail

@@ -1,0 +1,73 @@
+// The registry entry of one file format (reader and writer as plain function pointers returning
+// owning values) and the helpers the format files share: number text, header notes, sparse
+// triple collection with duplicate detection.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "problems/formats/text_input.hpp"
+#include "qprune/formats.hpp"
+#include "qprune/qubo_model.hpp"
+
+namespace qprune::formats_detail {
+
+/// What a writer gets besides the model.
+struct WriteContext {
+  int precision = 17;               ///< WriteOptions::precision
+  std::vector<std::string> notes;   ///< lines for the header comment (e.g. the penalty note)
+};
+
+/// Reads one model (instance is 1-based; formats with one instance per file get 1).
+using Reader = QuboModel (*)(TextInput& input, int instance);
+/// Appends the file text for `model` to `out`.
+using Writer = void (*)(const QuboModel& model, const WriteContext& context, std::string& out);
+
+struct FormatEntry {
+  FormatInfo info;
+  Reader read = nullptr;
+  Writer write = nullptr;
+  bool holds_constraints = false;  ///< writer keeps constraint groups (else they become a penalty)
+  bool multi_instance = false;     ///< `file#k` picks instance k
+};
+
+// One function per format file.
+[[nodiscard]] FormatEntry qbsolv_format();
+[[nodiscard]] FormatEntry coo_format();
+[[nodiscard]] FormatEntry json_format();
+[[nodiscard]] FormatEntry mqlib_format();
+[[nodiscard]] FormatEntry maxcut_format();
+[[nodiscard]] FormatEntry beasley_format();
+[[nodiscard]] FormatEntry biqmac_format();
+[[nodiscard]] FormatEntry qplib_format();
+[[nodiscard]] FormatEntry lp_format();
+
+/// A number as text: integers exactly without a decimal point; others the shortest text that reads
+/// back to the same double (precision >= 17) or rounded to `precision` digits after the point.
+/// `plain` forbids exponents (dimod's COO regex skips them).
+[[nodiscard]] std::string number_text(double value, int precision, bool plain = false);
+
+/// Key of an unordered pair (i != j) for duplicate detection.
+[[nodiscard]] inline std::uint64_t pair_key(int i, int j) {
+  if (i > j) std::swap(i, j);
+  return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(i)) << 32) |
+         static_cast<std::uint32_t>(j);
+}
+
+/// Value of `key=value` in a comment body such as "# offset=1.5" (prefix characters stripped);
+/// empty when the comment is not of that form.
+[[nodiscard]] std::string_view comment_value(std::string_view comment, std::string_view key);
+
+/// Writes `content` to a temporary file beside `path`, then renames it into place; a path ending in
+/// ".gz" is written gzip-compressed. Throws IoError.
+void write_file_atomically(const std::string& path, const std::string& content);
+
+/// `path` without a trailing `#k` instance suffix (when the full name is not itself a file), and k.
+struct InstancePath {
+  std::string file;
+  int instance = 0;  ///< 0: no suffix
+};
+[[nodiscard]] InstancePath split_instance(const std::string& path);
+
+}  // namespace qprune::formats_detail

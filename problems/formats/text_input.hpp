@@ -1,0 +1,85 @@
+// TextInput: the line/token reader every text format parses with. It loads a file whole (gzip is
+// recognised by its magic bytes, not by the name, and decompressed with zlib), keeps line numbers,
+// and turns every malformed token into a ParseError `path:line: expected X, found Y`.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace qprune::formats_detail {
+
+class TextInput {
+ public:
+  /// Reads `path` whole (gzip-decompressed if it starts with 1f 8b). Throws IoError.
+  [[nodiscard]] static TextInput open(const std::string& path);
+  /// In-memory text, for sniffing and tests; `path` only names it in messages.
+  TextInput(std::string path, std::string text);
+
+  [[nodiscard]] const std::string& path() const { return path_; }
+  [[nodiscard]] const std::string& text() const { return text_; }
+
+  /// Characters that start a comment running to the end of the line, anywhere in it ("#").
+  std::string_view comment_chars;
+  /// Called with each comment met by next_line()/next_token() (from its comment character on).
+  std::function<void(std::string_view comment)> on_comment;
+
+  /// Advances to the next line that is not blank once comments are removed; false at the end.
+  /// line() is then that line without its comment, trimmed; raw_line() the whole trimmed line.
+  bool next_line();
+  [[nodiscard]] std::string_view line() const { return line_; }
+  [[nodiscard]] std::string_view raw_line() const { return raw_line_; }
+  /// Whitespace-separated tokens of line() (commas too when `commas` is true).
+  [[nodiscard]] std::vector<std::string_view> tokens(bool commas = false) const;
+
+  /// Token stream across lines (comments removed); false at the end. line_number() is then the
+  /// line of the token.
+  bool next_token(std::string_view& token);
+
+  /// 1-based line of the current line or token (the last line read at the end of the text).
+  [[nodiscard]] std::int64_t line_number() const { return line_number_; }
+  /// True when nothing but blanks and comments is left.
+  [[nodiscard]] bool at_end();
+
+  [[nodiscard]] std::int64_t to_int(std::string_view token, const std::string& expected) const;
+  /// Rejects NaN, Inf and out-of-range values.
+  [[nodiscard]] double to_double(std::string_view token, const std::string& expected) const;
+
+  /// Throws ParseError at the current line: "expected <expected>, found '<found>'".
+  [[noreturn]] void fail(const std::string& expected, std::string_view found) const;
+  /// Throws ParseError at the current line with "found <found>" written as is (no quotes).
+  [[noreturn]] void fail_plain(const std::string& expected, const std::string& found) const;
+  /// Throws ParseError for a file that ended too early.
+  [[noreturn]] void fail_eof(const std::string& expected) const;
+  /// Throws ParseError at a given line.
+  [[noreturn]] void fail_at(std::int64_t line, const std::string& message) const;
+
+ private:
+  bool read_raw_line(std::string_view& raw);  // next physical line, or false at the end
+  std::string path_;
+  std::string text_;
+  std::size_t pos_ = 0;            // start of the next physical line
+  std::int64_t line_number_ = 0;   // of the current line
+  std::string_view line_;
+  std::string_view raw_line_;
+  std::size_t token_pos_ = 0;      // next token inside line_ (token mode)
+  bool token_line_ = false;        // token mode has a current line
+};
+
+/// Concatenation by appending: GCC 12 at -O3 warns falsely (-Wrestrict, bug 105329) on
+/// `"literal" + std::string` temporaries, so short names are built with this instead.
+template <class... Parts>
+[[nodiscard]] std::string concat(const Parts&... parts) {
+  std::string out;
+  (out.append(std::string_view(parts)), ...);
+  return out;
+}
+
+/// Text of a token for messages: quoted, shortened past 40 characters.
+[[nodiscard]] std::string quote(std::string_view token);
+/// Line (1-based) of byte `offset` in `text`.
+[[nodiscard]] std::int64_t line_of_offset(const std::string& text, std::size_t offset);
+
+}  // namespace qprune::formats_detail

@@ -1,0 +1,2 @@
+# 3 values expected
+0 1
