@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace qprune {
 
@@ -33,11 +34,23 @@ class ParseError : public Error {
  public:
   ParseError(std::string path, std::int64_t line, const std::string& what)
       : Error(path + ":" + std::to_string(line) + ": " + what), path_(std::move(path)), line_(line) {}
+  /// For binary files: the message reads `path: byte N: what` and line() returns the byte offset
+  /// (0-based from the start of the file).
+  [[nodiscard]] static ParseError at_byte(std::string path, std::int64_t byte_offset,
+                                          const std::string& what) {
+    return ParseError(ByteTag{}, std::move(path), byte_offset, what);
+  }
   [[nodiscard]] const std::string& path() const { return path_; }
   /// 1-based line number (or byte offset for binary formats); 0 when it concerns the whole file.
   [[nodiscard]] std::int64_t line() const { return line_; }
 
  private:
+  struct ByteTag {};
+  ParseError(ByteTag, std::string path, std::int64_t byte_offset, const std::string& what)
+      : Error(path + ": byte " + std::to_string(byte_offset) + ": " + what),
+        path_(std::move(path)),
+        line_(byte_offset) {}
+
   std::string path_;
   std::int64_t line_;
 };

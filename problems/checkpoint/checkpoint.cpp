@@ -1,0 +1,286 @@
+// Hugging Face checkpoint folders: opening config.json + model.safetensors or index-listed shards
+// (headers validated, tensor bytes left in read-only maps until read), checking the expected
+// tensors, and writing an edited copy into a new folder without touching the source.
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "problems/checkpoint/mapped_file.hpp"
+#include "qprune/checkpoint.hpp"
+#include "qprune/error.hpp"
+
+namespace qprune {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+
+constexpr const char* kConfigFile = "config.json";
+constexpr const char* kSingleFile = "model.safetensors";
+constexpr const char* kIndexFile = "model.safetensors.index.json";
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// True when `inner` is `outer` or lies below it (both made absolute, symlinks resolved).
+bool is_within(const fs::path& inner, const fs::path& outer) {
+  const fs::path a = fs::weakly_canonical(inner);
+  const fs::path b = fs::weakly_canonical(outer);
+  auto ai = a.begin();
+  for (auto bi = b.begin(); bi != b.end(); ++bi, ++ai) {
+    if (bi->empty()) continue;  // trailing separator
+    if (ai == a.end() || *ai != *bi) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+struct Checkpoint::Impl {
+  fs::path folder;
+  ModelConfig config;
+  bool sharded = false;
+  std::string index_text;                        // the original index JSON (sharded only)
+  std::map<std::string, SafetensorsFile> files;  // shard file name -> open file
+  std::map<std::string, std::string> shard_of;   // tensor name -> shard file name
+
+  const std::string& shard(const std::string& name) const {
+    const auto it = shard_of.find(name);
+    if (it == shard_of.end())
+      throw InvalidArgument(folder.string() + ": checkpoint has no tensor named '" + name + "'");
+    return it->second;
+  }
+  const SafetensorsFile& file(const std::string& name) const { return files.at(shard(name)); }
+};
+
+Checkpoint::Checkpoint(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Checkpoint::Checkpoint(Checkpoint&&) noexcept = default;
+Checkpoint& Checkpoint::operator=(Checkpoint&&) noexcept = default;
+Checkpoint::~Checkpoint() = default;
+
+Checkpoint Checkpoint::open(const fs::path& folder) {
+  if (!fs::is_directory(folder))
+    throw IoError(folder.string() + ": not a checkpoint folder (no such directory)");
+  auto impl = std::make_unique<Impl>();
+  impl->folder = folder;
+  impl->config = ModelConfig::load((folder / kConfigFile).string());
+
+  // Transformers looks for the single file first, then the index.
+  if (fs::exists(folder / kSingleFile)) {
+    SafetensorsFile f = SafetensorsFile::open(folder / kSingleFile);
+    for (const std::string& name : f.tensor_names()) impl->shard_of[name] = kSingleFile;
+    impl->files.emplace(kSingleFile, std::move(f));
+    return Checkpoint(std::move(impl));
+  }
+  const fs::path index_path = folder / kIndexFile;
+  if (!fs::exists(index_path))
+    throw IoError(folder.string() + ": expected " + kSingleFile + " or " + kIndexFile +
+                  ", found neither");
+  impl->sharded = true;
+  impl->index_text = detail::read_text_file(index_path);
+  Json index;
+  try {
+    index = Json::parse(impl->index_text);
+  } catch (const Json::parse_error& e) {
+    throw ParseError::at_byte(index_path.string(),
+                              e.byte > 0 ? static_cast<std::int64_t>(e.byte) - 1 : 0,
+                              "expected JSON, found invalid JSON (" + std::string(e.what()) + ")");
+  }
+  const auto wm = index.is_object() ? index.find("weight_map") : index.end();
+  if (wm == index.end() || !wm->is_object())
+    throw ParseError(index_path.string(), 0, "expected an object with field 'weight_map', found " +
+                                                 std::string(index.type_name()));
+  for (auto it = wm->begin(); it != wm->end(); ++it) {
+    if (!it.value().is_string())
+      throw ParseError(index_path.string(), 0, "expected weight_map['" + it.key() +
+                                                   "'] to be a file name, found " +
+                                                   it.value().dump());
+    const std::string file = it.value().get<std::string>();
+    // A plain file name inside the folder: never let an index point elsewhere.
+    if (file.empty() || fs::path(file).filename() != fs::path(file) || file == "." || file == "..")
+      throw ParseError(index_path.string(), 0, "expected weight_map['" + it.key() +
+                                                   "'] to be a file name in the folder, found '" +
+                                                   file + "'");
+    if (!impl->files.count(file)) impl->files.emplace(file, SafetensorsFile::open(folder / file));
+    const SafetensorsFile& f = impl->files.at(file);
+    if (!f.contains(it.key()))
+      throw ParseError(index_path.string(), 0, "expected tensor '" + it.key() + "' in " + file +
+                                                   " as weight_map says, found none");
+    impl->shard_of[it.key()] = file;
+  }
+  for (const auto& [file, f] : impl->files)
+    for (const std::string& name : f.tensor_names()) {
+      const auto it = impl->shard_of.find(name);
+      if (it == impl->shard_of.end() || it->second != file)
+        throw ParseError::at_byte(f.path().string(),
+                                  static_cast<std::int64_t>(f.info(name).header_offset),
+                                  "expected tensor '" + name + "' to be listed in " + kIndexFile +
+                                      " for this file, found " +
+                                      (it == impl->shard_of.end() ? "no entry"
+                                                                  : "it mapped to " + it->second));
+    }
+  return Checkpoint(std::move(impl));
+}
+
+const fs::path& Checkpoint::folder() const { return impl_->folder; }
+const ModelConfig& Checkpoint::config() const { return impl_->config; }
+bool Checkpoint::is_sharded() const { return impl_->sharded; }
+
+std::vector<std::string> Checkpoint::shard_files() const {
+  std::vector<std::string> names;
+  for (const auto& [name, f] : impl_->files) names.push_back(name);
+  return names;
+}
+
+std::vector<std::string> Checkpoint::tensor_names() const {
+  std::vector<std::string> names;
+  names.reserve(impl_->shard_of.size());
+  for (const auto& [name, file] : impl_->shard_of) names.push_back(name);
+  return names;
+}
+
+bool Checkpoint::contains(const std::string& name) const { return impl_->shard_of.count(name); }
+const TensorInfo& Checkpoint::info(const std::string& name) const {
+  return impl_->file(name).info(name);
+}
+const std::string& Checkpoint::shard_of(const std::string& name) const {
+  return impl_->shard(name);
+}
+const SafetensorsFile& Checkpoint::file_of(const std::string& name) const {
+  return impl_->file(name);
+}
+
+Eigen::MatrixXd Checkpoint::read_matrix(const std::string& name, const TensorReadOptions& options,
+                                        std::int64_t* num_non_finite) const {
+  return impl_->file(name).read_matrix(name, options, num_non_finite);
+}
+Eigen::MatrixXf Checkpoint::read_matrix_f32(const std::string& name,
+                                            const TensorReadOptions& options,
+                                            std::int64_t* num_non_finite) const {
+  return impl_->file(name).read_matrix_f32(name, options, num_non_finite);
+}
+Eigen::VectorXd Checkpoint::read_vector(const std::string& name, const TensorReadOptions& options,
+                                        std::int64_t* num_non_finite) const {
+  return impl_->file(name).read_vector(name, options, num_non_finite);
+}
+
+void Checkpoint::check_expected_tensors() const {
+  for (const ExpectedTensor& t : expected_tensors(impl_->config)) {
+    if (!contains(t.name))
+      throw ParseError(impl_->folder.string(), 0, "expected tensor '" + t.name + "' with shape " +
+                                                      shape_text(t.shape) + ", found none");
+    const TensorInfo& info = this->info(t.name);
+    if (info.shape != t.shape)
+      throw ParseError::at_byte(file_of(t.name).path().string(),
+                                static_cast<std::int64_t>(info.header_offset),
+                                "expected tensor '" + t.name + "' to have shape " +
+                                    shape_text(t.shape) + " (from config.json), found " +
+                                    shape_text(info.shape));
+  }
+}
+
+void write_checkpoint(const Checkpoint& source, const fs::path& out_folder,
+                      const CheckpointEdits& edits, const CheckpointWriteOptions& options) {
+  const fs::path& in = source.folder();
+  if (is_within(out_folder, in))
+    throw InvalidArgument("write_checkpoint: output folder " + out_folder.string() +
+                          " is the input folder or inside it; the input is never modified");
+  if (edits.config && edits.config_json)
+    throw InvalidArgument("write_checkpoint: set edits.config or edits.config_json, not both");
+  for (const auto& [name, values] : edits.replace) {
+    if (!source.contains(name))
+      throw InvalidArgument("write_checkpoint: edits.replace names unknown tensor '" + name + "'");
+    if (edits.remove.count(name))
+      throw InvalidArgument("write_checkpoint: tensor '" + name + "' is both replaced and removed");
+    const std::size_t rank = source.info(name).shape.size();
+    if ((rank == 1 && values.cols() != 1) || (rank == 0 && values.size() != 1) || rank > 2)
+      throw InvalidArgument("write_checkpoint: replacement for '" + name + "' (rank " +
+                            std::to_string(rank) + ") has " + std::to_string(values.rows()) +
+                            " x " + std::to_string(values.cols()) + " values");
+  }
+  for (const std::string& name : edits.remove)
+    if (!source.contains(name))
+      throw InvalidArgument("write_checkpoint: edits.remove names unknown tensor '" + name + "'");
+  std::string config_text;
+  if (edits.config) config_text = edits.config->to_json();
+  if (edits.config_json) {
+    (void)ModelConfig::parse(*edits.config_json, "edits.config_json");  // must stay a valid config
+    config_text = *edits.config_json;
+  }
+
+  if (fs::exists(out_folder)) {
+    if (!fs::is_directory(out_folder))
+      throw InvalidArgument("write_checkpoint: " + out_folder.string() + " is not a folder");
+    if (!options.overwrite && !fs::is_empty(out_folder))
+      throw InvalidArgument("write_checkpoint: output folder " + out_folder.string() +
+                            " is not empty (set CheckpointWriteOptions::overwrite)");
+  } else {
+    std::error_code ec;
+    fs::create_directories(out_folder, ec);
+    if (ec) throw IoError(out_folder.string() + ": cannot create folder: " + ec.message());
+  }
+
+  // Shards: same assignment of tensors to files, replaced tensors re-encoded in their dtype.
+  std::map<std::string, std::string> weight_map;
+  std::uint64_t total_size = 0;
+  std::set<std::string> handled = {kConfigFile};
+  for (const std::string& file : source.shard_files()) {
+    handled.insert(file);
+    SafetensorsWriter writer;
+    const SafetensorsFile* shard = nullptr;
+    for (const std::string& name : source.tensor_names()) {
+      if (source.shard_of(name) != file || edits.remove.count(name)) continue;
+      shard = &source.file_of(name);
+      weight_map[name] = file;
+      const auto rep = edits.replace.find(name);
+      if (rep == edits.replace.end()) {
+        writer.add_from(*shard, name);
+        continue;
+      }
+      const TensorInfo& info = source.info(name);
+      std::vector<std::int64_t> shape;
+      if (info.shape.size() >= 1) shape.push_back(rep->second.rows());
+      if (info.shape.size() == 2) shape.push_back(rep->second.cols());
+      writer.add_bytes(name, info.dtype_text, std::move(shape),
+                       encode_matrix(rep->second, info.dtype, name));
+    }
+    if (shard != nullptr)
+      for (const auto& [key, value] : shard->metadata())
+        if (key != "format") writer.set_metadata(key, value);
+    total_size += writer.data_bytes();
+    writer.write(out_folder / file);
+  }
+  if (source.is_sharded()) {
+    handled.insert(kIndexFile);
+    Json index = Json::parse(detail::read_text_file(in / kIndexFile));
+    index["weight_map"] = weight_map;  // std::map: sorted by tensor name
+    if (!index.contains("metadata") || !index["metadata"].is_object())
+      index["metadata"] = Json::object();
+    index["metadata"]["total_size"] = total_size;
+    const std::string text = index.dump(2) + "\n";
+    detail::write_file_atomically(out_folder / kIndexFile,
+                                  [&](std::ostream& out) { out << text; });
+  }
+  if (config_text.empty()) {
+    detail::copy_file_atomically(in / kConfigFile, out_folder / kConfigFile);
+  } else {
+    detail::write_file_atomically(out_folder / kConfigFile,
+                                  [&](std::ostream& out) { out << config_text; });
+  }
+
+  // Every other file (tokenizer, generation_config.json, README, subfolders) byte for byte.
+  for (auto it = fs::recursive_directory_iterator(in); it != fs::recursive_directory_iterator();
+       ++it) {
+    const fs::path rel = fs::relative(it->path(), in);
+    if (it->is_directory()) {
+      fs::create_directories(out_folder / rel);
+      continue;
+    }
+    if (!it->is_regular_file() || handled.count(rel.string())) continue;
+    detail::copy_file_atomically(it->path(), out_folder / rel);
+  }
+}
+
+}  // namespace qprune

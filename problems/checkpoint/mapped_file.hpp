@@ -1,0 +1,43 @@
+// Private helpers of the checkpoint code: a read-only memory map of a whole file, and writing a
+// file through a temporary file in the target folder followed by a rename.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <ostream>
+#include <span>
+#include <string>
+
+namespace qprune::detail {
+
+/// A file mapped read-only (PROT_READ, MAP_PRIVATE); pages are only read when touched. An empty
+/// file maps to an empty span. Throws IoError if the file cannot be opened or mapped.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::filesystem::path& path);
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile();
+
+  [[nodiscard]] std::span<const std::byte> bytes() const { return {data_, size_}; }
+  [[nodiscard]] std::uint64_t size() const { return size_; }
+
+ private:
+  const std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+/// Creates `path` by calling `write` on a stream opened on a temporary file in the same folder,
+/// then renaming it into place (the temporary is removed on failure). Throws IoError.
+void write_file_atomically(const std::filesystem::path& path,
+                           const std::function<void(std::ostream&)>& write);
+
+/// Copies `from` to `to` byte for byte through a temporary file in `to`'s folder. Throws IoError.
+void copy_file_atomically(const std::filesystem::path& from, const std::filesystem::path& to);
+
+/// The whole content of a (small) text file. Throws IoError.
+[[nodiscard]] std::string read_text_file(const std::filesystem::path& path);
+
+}  // namespace qprune::detail

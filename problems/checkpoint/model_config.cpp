@@ -1,0 +1,296 @@
+// config.json of the Llama, Qwen2 and Mistral families: parsing with defaults taken from
+// Transformers' config classes (LlamaConfig, Qwen2Config, MistralConfig), the expected tensor list,
+// and writing an updated copy that keeps unknown keys in their original order.
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "problems/checkpoint/mapped_file.hpp"
+#include "qprune/error.hpp"
+#include "qprune/model_config.hpp"
+
+namespace qprune {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+struct FamilyRow {
+  ModelFamily family;
+  const char* model_type;
+  const char* architecture;
+  std::int64_t default_max_positions;  // Transformers' default max_position_embeddings
+};
+
+constexpr FamilyRow kFamilies[] = {
+    {ModelFamily::kLlama, "llama", "LlamaForCausalLM", 2048},
+    {ModelFamily::kQwen2, "qwen2", "Qwen2ForCausalLM", 32768},
+    {ModelFamily::kMistral, "mistral", "MistralForCausalLM", 4096 * 32},
+};
+
+std::string known_list(bool architectures) {
+  std::string s;
+  for (const FamilyRow& row : kFamilies)
+    s += std::string(s.empty() ? "" : ", ") + (architectures ? row.architecture : row.model_type);
+  return s;
+}
+
+class FieldReader {
+ public:
+  FieldReader(const Json& j, const std::string& path) : j_(j), path_(path) {}
+
+  [[noreturn]] void fail(const std::string& what) const { throw ParseError(path_, 0, what); }
+
+  std::int64_t required_int(const char* key) const {
+    const auto it = j_.find(key);
+    if (it == j_.end()) fail(std::string("expected field '") + key + "' (a positive integer), found none");
+    return as_int(key, *it);
+  }
+  std::int64_t optional_int(const char* key, std::int64_t fallback) const {
+    const auto it = j_.find(key);
+    return it == j_.end() || it->is_null() ? fallback : as_int(key, *it);
+  }
+  double optional_double(const char* key, double fallback) const {
+    const auto it = j_.find(key);
+    if (it == j_.end() || it->is_null()) return fallback;
+    if (!it->is_number())
+      fail(std::string("expected field '") + key + "' to be a number, found " + it->dump());
+    return it->get<double>();
+  }
+  bool optional_bool(const char* key, bool fallback) const {
+    const auto it = j_.find(key);
+    if (it == j_.end() || it->is_null()) return fallback;
+    if (!it->is_boolean())
+      fail(std::string("expected field '") + key + "' to be true or false, found " + it->dump());
+    return it->get<bool>();
+  }
+
+ private:
+  std::int64_t as_int(const char* key, const Json& v) const {
+    if (!v.is_number_integer() || v.get<std::int64_t>() <= 0)
+      fail(std::string("expected field '") + key + "' to be a positive integer, found " + v.dump());
+    return v.get<std::int64_t>();
+  }
+  const Json& j_;
+  const std::string& path_;
+};
+
+// Writes `key` = value if it differs from what the original JSON holds (or from `fallback` when
+// the original lacks the key), so unchanged fields keep their original spelling.
+template <class T>
+void update_field(Json& j, const char* key, const T& value, const T& fallback) {
+  const auto it = j.find(key);
+  if (it == j.end() || it->is_null()) {
+    if (value != fallback) j[key] = value;
+    return;
+  }
+  if constexpr (std::is_same_v<T, double>) {
+    if (it->is_number() && it->template get<double>() == value) return;
+  } else {
+    if (it->template get<T>() == value) return;
+  }
+  *it = value;
+}
+
+}  // namespace
+
+const char* model_family_name(ModelFamily family) {
+  for (const FamilyRow& row : kFamilies)
+    if (row.family == family) return row.model_type;
+  return "?";
+}
+
+ModelConfig ModelConfig::parse(const std::string& json_text, const std::string& path) {
+  Json j;
+  try {
+    j = Json::parse(json_text);
+  } catch (const Json::parse_error& e) {
+    throw ParseError::at_byte(path, e.byte > 0 ? static_cast<std::int64_t>(e.byte) - 1 : 0,
+                              "expected JSON, found invalid JSON (" + std::string(e.what()) + ")");
+  }
+  if (!j.is_object())
+    throw ParseError(path, 0, std::string("expected a JSON object, found ") + j.type_name());
+  const FieldReader r(j, path);
+
+  // The family: architectures[0] when present, else model_type; both must agree when both exist.
+  const FamilyRow* by_arch = nullptr;
+  const FamilyRow* by_type = nullptr;
+  ModelConfig c;
+  if (const auto it = j.find("architectures"); it != j.end() && !it->is_null()) {
+    if (!it->is_array() || it->empty() || !(*it)[0].is_string())
+      r.fail("expected field 'architectures' to be a non-empty array of strings, found " + it->dump());
+    c.architecture = (*it)[0].get<std::string>();
+    for (const FamilyRow& row : kFamilies)
+      if (c.architecture == row.architecture) by_arch = &row;
+    if (by_arch == nullptr)
+      r.fail("expected field 'architectures' to name one of " + known_list(true) + ", found '" +
+             c.architecture + "' (unknown architecture)");
+  }
+  if (const auto it = j.find("model_type"); it != j.end() && !it->is_null()) {
+    const std::string type = it->is_string() ? it->get<std::string>() : it->dump();
+    for (const FamilyRow& row : kFamilies)
+      if (type == row.model_type) by_type = &row;
+    if (by_type == nullptr)
+      r.fail("expected field 'model_type' to be one of " + known_list(false) + ", found '" + type +
+             "' (unknown architecture)");
+  }
+  if (by_arch == nullptr && by_type == nullptr)
+    r.fail("expected field 'architectures' or 'model_type', found neither");
+  if (by_arch != nullptr && by_type != nullptr && by_arch != by_type)
+    r.fail(std::string("expected field 'model_type' to match architectures[0] '") +
+           by_arch->architecture + "', found '" + by_type->model_type + "'");
+  const FamilyRow& family = by_arch != nullptr ? *by_arch : *by_type;
+  c.family = family.family;
+  if (c.architecture.empty()) c.architecture = family.architecture;
+
+  c.hidden_size = r.required_int("hidden_size");
+  c.intermediate_size = r.required_int("intermediate_size");
+  c.num_hidden_layers = r.required_int("num_hidden_layers");
+  c.num_attention_heads = r.required_int("num_attention_heads");
+  c.vocab_size = r.required_int("vocab_size");
+  c.num_key_value_heads = r.optional_int("num_key_value_heads", c.num_attention_heads);
+  if ((!j.contains("head_dim") || j["head_dim"].is_null()) && c.hidden_size % c.num_attention_heads != 0)
+    r.fail("expected field 'head_dim' (hidden_size " + std::to_string(c.hidden_size) +
+           " is not a multiple of num_attention_heads " + std::to_string(c.num_attention_heads) +
+           "), found none");
+  c.head_dim = r.optional_int("head_dim", c.hidden_size / c.num_attention_heads);
+  if (c.num_attention_heads % c.num_key_value_heads != 0)
+    r.fail("expected field 'num_key_value_heads' to divide num_attention_heads " +
+           std::to_string(c.num_attention_heads) + ", found " +
+           std::to_string(c.num_key_value_heads));
+  c.rms_norm_eps = r.optional_double("rms_norm_eps", 1e-6);
+  c.rope_theta = r.optional_double("rope_theta", 10000.0);
+  c.tie_word_embeddings = r.optional_bool("tie_word_embeddings", false);
+  c.max_position_embeddings =
+      r.optional_int("max_position_embeddings", family.default_max_positions);
+  switch (c.family) {
+    case ModelFamily::kLlama:
+      c.attention_bias = r.optional_bool("attention_bias", false);
+      c.o_proj_bias = c.attention_bias;
+      c.mlp_bias = r.optional_bool("mlp_bias", false);
+      break;
+    case ModelFamily::kQwen2:  // q/k/v always carry biases, o_proj and the MLP never
+      c.attention_bias = true;
+      break;
+    case ModelFamily::kMistral:
+      break;
+  }
+  for (const char* key : {"torch_dtype", "dtype"}) {
+    const auto it = j.find(key);
+    if (it != j.end() && it->is_string()) {
+      c.torch_dtype = it->get<std::string>();
+      break;
+    }
+  }
+  c.raw_json_ = json_text;
+  return c;
+}
+
+ModelConfig ModelConfig::load(const std::string& path) {
+  return parse(detail::read_text_file(path), path);
+}
+
+void ModelConfig::validate() const {
+  auto positive = [](const char* field, std::int64_t v) {
+    if (v <= 0)
+      throw InvalidArgument(std::string("ModelConfig: ") + field + " must be > 0, got " +
+                            std::to_string(v));
+  };
+  positive("hidden_size", hidden_size);
+  positive("intermediate_size", intermediate_size);
+  positive("num_hidden_layers", num_hidden_layers);
+  positive("num_attention_heads", num_attention_heads);
+  positive("num_key_value_heads", num_key_value_heads);
+  positive("head_dim", head_dim);
+  positive("vocab_size", vocab_size);
+  positive("max_position_embeddings", max_position_embeddings);
+  if (num_attention_heads % num_key_value_heads != 0)
+    throw InvalidArgument("ModelConfig: num_key_value_heads (" +
+                          std::to_string(num_key_value_heads) +
+                          ") must divide num_attention_heads (" +
+                          std::to_string(num_attention_heads) + ")");
+  if (!(rms_norm_eps > 0.0) || !std::isfinite(rope_theta) || !(rope_theta > 0.0))
+    throw InvalidArgument("ModelConfig: rms_norm_eps and rope_theta must be finite and > 0");
+  if (family == ModelFamily::kQwen2 && (!attention_bias || o_proj_bias || mlp_bias))
+    throw InvalidArgument("ModelConfig: Qwen2 has q/k/v biases only (attention_bias = true, "
+                          "o_proj_bias = mlp_bias = false)");
+  if (family == ModelFamily::kMistral && (attention_bias || o_proj_bias || mlp_bias))
+    throw InvalidArgument("ModelConfig: Mistral has no biases");
+  if (family == ModelFamily::kLlama && attention_bias != o_proj_bias)
+    throw InvalidArgument("ModelConfig: Llama's attention_bias covers q/k/v and o_proj alike "
+                          "(attention_bias must equal o_proj_bias)");
+}
+
+std::string ModelConfig::to_json() const {
+  validate();
+  Json j = raw_json_.empty() ? Json::object() : Json::parse(raw_json_);
+  if (!j.contains("architectures")) j["architectures"] = {architecture};
+  if (!j.contains("model_type")) j["model_type"] = model_family_name(family);
+  update_field<std::int64_t>(j, "hidden_size", hidden_size, 0);
+  update_field<std::int64_t>(j, "intermediate_size", intermediate_size, 0);
+  update_field<std::int64_t>(j, "num_hidden_layers", num_hidden_layers, 0);
+  update_field<std::int64_t>(j, "num_attention_heads", num_attention_heads, 0);
+  update_field<std::int64_t>(j, "vocab_size", vocab_size, 0);
+  // Derived defaults are judged against the new values: pruning heads keeps head_dim, so a config
+  // that relied on hidden_size / num_attention_heads must now spell head_dim out.
+  update_field<std::int64_t>(j, "num_key_value_heads", num_key_value_heads, num_attention_heads);
+  update_field<std::int64_t>(j, "head_dim", head_dim,
+                             hidden_size % num_attention_heads == 0
+                                 ? hidden_size / num_attention_heads
+                                 : -1);
+  update_field<double>(j, "rms_norm_eps", rms_norm_eps, 1e-6);
+  update_field<double>(j, "rope_theta", rope_theta, 10000.0);
+  update_field<bool>(j, "tie_word_embeddings", tie_word_embeddings, false);
+  std::int64_t default_positions = 0;
+  for (const FamilyRow& row : kFamilies)
+    if (row.family == family) default_positions = row.default_max_positions;
+  update_field<std::int64_t>(j, "max_position_embeddings", max_position_embeddings,
+                             default_positions);
+  if (family == ModelFamily::kLlama) {
+    update_field<bool>(j, "attention_bias", attention_bias, false);
+    update_field<bool>(j, "mlp_bias", mlp_bias, false);
+  }
+  if (!torch_dtype.empty()) {
+    const char* key = j.contains("torch_dtype") || !j.contains("dtype") ? "torch_dtype" : "dtype";
+    update_field<std::string>(j, key, torch_dtype, "");
+  }
+  return j.dump(2) + "\n";
+}
+
+std::vector<ExpectedTensor> expected_layer_tensors(const ModelConfig& c, std::int64_t layer) {
+  const std::string p = "model.layers." + std::to_string(layer) + ".";
+  const std::int64_t h = c.hidden_size;
+  const std::int64_t q = c.num_attention_heads * c.head_dim;
+  const std::int64_t kv = c.num_key_value_heads * c.head_dim;
+  const std::int64_t i = c.intermediate_size;
+  std::vector<ExpectedTensor> t;
+  t.push_back({p + "input_layernorm.weight", {h}});
+  t.push_back({p + "self_attn.q_proj.weight", {q, h}});
+  if (c.attention_bias) t.push_back({p + "self_attn.q_proj.bias", {q}});
+  t.push_back({p + "self_attn.k_proj.weight", {kv, h}});
+  if (c.attention_bias) t.push_back({p + "self_attn.k_proj.bias", {kv}});
+  t.push_back({p + "self_attn.v_proj.weight", {kv, h}});
+  if (c.attention_bias) t.push_back({p + "self_attn.v_proj.bias", {kv}});
+  t.push_back({p + "self_attn.o_proj.weight", {h, q}});
+  if (c.o_proj_bias) t.push_back({p + "self_attn.o_proj.bias", {h}});
+  t.push_back({p + "post_attention_layernorm.weight", {h}});
+  t.push_back({p + "mlp.gate_proj.weight", {i, h}});
+  if (c.mlp_bias) t.push_back({p + "mlp.gate_proj.bias", {i}});
+  t.push_back({p + "mlp.up_proj.weight", {i, h}});
+  if (c.mlp_bias) t.push_back({p + "mlp.up_proj.bias", {i}});
+  t.push_back({p + "mlp.down_proj.weight", {h, i}});
+  if (c.mlp_bias) t.push_back({p + "mlp.down_proj.bias", {h}});
+  return t;
+}
+
+std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c) {
+  std::vector<ExpectedTensor> t;
+  for (std::int64_t layer = 0; layer < c.num_hidden_layers; ++layer) {
+    std::vector<ExpectedTensor> l = expected_layer_tensors(c, layer);
+    t.insert(t.end(), std::make_move_iterator(l.begin()), std::make_move_iterator(l.end()));
+  }
+  t.push_back({"model.embed_tokens.weight", {c.vocab_size, c.hidden_size}});
+  t.push_back({"model.norm.weight", {c.hidden_size}});
+  if (!c.tie_word_embeddings) t.push_back({"lm_head.weight", {c.vocab_size, c.hidden_size}});
+  return t;
+}
+
+}  // namespace qprune

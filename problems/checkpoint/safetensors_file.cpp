@@ -1,0 +1,343 @@
+// Reading safetensors files through a read-only memory map, validated like the reference
+// implementation (huggingface/safetensors, tensor.rs): header length limits, a JSON object header,
+// per-tensor dtype/shape/offsets, overflow-checked byte sizes, and data offsets that tile the data
+// area exactly. Every violation is a ParseError `path: byte N: expected ..., found ...`.
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "problems/checkpoint/mapped_file.hpp"
+#include "qprune/checkpoint.hpp"
+#include "qprune/error.hpp"
+
+namespace qprune {
+namespace {
+
+using Json = nlohmann::json;
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+const char* json_type(const Json& j) { return j.type_name(); }
+
+template <class T>
+T load_le(const std::byte* p) {
+  static_assert(std::endian::native == std::endian::little, "qprune assumes a little-endian host");
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+
+double decode_element(const std::byte* p, Dtype dtype) {
+  switch (dtype) {
+    case Dtype::kF64: return load_le<double>(p);
+    case Dtype::kF32: return load_le<float>(p);
+    case Dtype::kF16: return f16_to_float(load_le<std::uint16_t>(p));
+    case Dtype::kBF16: return bf16_to_float(load_le<std::uint16_t>(p));
+    default: return 0.0;
+  }
+}
+
+}  // namespace
+
+std::int64_t TensorInfo::num_elements() const {
+  std::int64_t n = 1;
+  for (std::int64_t d : shape) n *= d;  // validated against overflow when the file was opened
+  return n;
+}
+
+struct SafetensorsFile::Impl {
+  std::filesystem::path path;
+  std::unique_ptr<detail::MappedFile> map;
+  std::uint64_t header_bytes = 0;
+  std::map<std::string, TensorInfo> tensors;
+  std::map<std::string, std::string> metadata;
+
+  [[noreturn]] void fail(std::uint64_t byte, const std::string& what) const {
+    throw ParseError::at_byte(path.string(), static_cast<std::int64_t>(byte), what);
+  }
+
+  template <class Scalar>
+  Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> read(const std::string& name,
+                                                             const TensorReadOptions& options,
+                                                             std::int64_t* num_non_finite) const;
+};
+
+SafetensorsFile::SafetensorsFile(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SafetensorsFile::SafetensorsFile(SafetensorsFile&&) noexcept = default;
+SafetensorsFile& SafetensorsFile::operator=(SafetensorsFile&&) noexcept = default;
+SafetensorsFile::~SafetensorsFile() = default;
+
+SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->map = std::make_unique<detail::MappedFile>(path);
+  const std::span<const std::byte> bytes = impl->map->bytes();
+  const std::uint64_t file_size = bytes.size();
+  if (file_size < 8)
+    impl->fail(0, "expected an 8-byte little-endian header length, found a file of " +
+                      std::to_string(file_size) + " bytes");
+  const auto n = load_le<std::uint64_t>(bytes.data());
+  if (n > kMaxHeaderBytes)
+    impl->fail(0, "expected a header length of at most " + std::to_string(kMaxHeaderBytes) +
+                      " bytes, found " + std::to_string(n));
+  if (n > file_size - 8)
+    impl->fail(0, "expected a header length of at most " + std::to_string(file_size - 8) +
+                      " bytes (file size - 8), found " + std::to_string(n));
+  impl->header_bytes = n;
+  const std::string_view text(reinterpret_cast<const char*>(bytes.data()) + 8,
+                              static_cast<std::size_t>(n));
+
+  // Parse, rejecting duplicate top-level keys (nlohmann would silently keep the last one).
+  std::set<std::string> seen;
+  std::string duplicate;
+  Json header;
+  try {
+    header = Json::parse(text, [&](int depth, Json::parse_event_t event, Json& parsed) {
+      if (depth == 1 && event == Json::parse_event_t::key && parsed.is_string() &&
+          !seen.insert(parsed.get<std::string>()).second && duplicate.empty())
+        duplicate = parsed.get<std::string>();
+      return true;
+    });
+  } catch (const Json::parse_error& e) {
+    const std::uint64_t at = 8 + (e.byte > 0 ? static_cast<std::uint64_t>(e.byte) - 1 : 0);
+    impl->fail(std::min(at, 8 + n), "expected a JSON header, found invalid JSON (" +
+                                        std::string(e.what()) + ")");
+  }
+  if (!header.is_object())
+    impl->fail(8, std::string("expected a JSON object as header, found ") + json_type(header));
+
+  // Absolute position of a key in the header, for messages (the header start if not found).
+  auto key_offset = [&](const std::string& key) -> std::uint64_t {
+    const std::size_t pos = text.find(Json(key).dump());
+    return 8 + (pos == std::string_view::npos ? 0 : pos);
+  };
+  if (!duplicate.empty())
+    impl->fail(key_offset(duplicate), "expected each tensor name once, found '" + duplicate +
+                                          "' twice");
+
+  const std::uint64_t data_start = 8 + n;
+  const std::uint64_t data_size = file_size - data_start;
+  std::vector<TensorInfo> ordered;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& key = it.key();
+    const Json& value = it.value();
+    const std::uint64_t at = key_offset(key);
+    if (key == "__metadata__") {
+      if (!value.is_object())
+        impl->fail(at, std::string("expected __metadata__ to be an object of strings, found ") +
+                           json_type(value));
+      for (auto m = value.begin(); m != value.end(); ++m) {
+        if (!m.value().is_string())
+          impl->fail(at, "expected __metadata__ value of '" + m.key() + "' to be a string, found " +
+                             json_type(m.value()));
+        impl->metadata[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    const std::string where = "tensor '" + key + "'";
+    if (!value.is_object())
+      impl->fail(at, "expected " + where + " to be an object {dtype, shape, data_offsets}, found " +
+                         json_type(value));
+    TensorInfo info;
+    info.name = key;
+    info.header_offset = at;
+    const auto dtype_it = value.find("dtype");
+    if (dtype_it == value.end() || !dtype_it->is_string())
+      impl->fail(at, "expected " + where + " to have a string 'dtype', found " +
+                         (dtype_it == value.end() ? "none" : json_type(*dtype_it)));
+    info.dtype_text = dtype_it->get<std::string>();
+    info.dtype = dtype_from_name(info.dtype_text);
+
+    const auto shape_it = value.find("shape");
+    if (shape_it == value.end() || !shape_it->is_array())
+      impl->fail(at, "expected " + where + " to have an array 'shape', found " +
+                         (shape_it == value.end() ? "none" : json_type(*shape_it)));
+    std::uint64_t elements = 1;
+    bool overflow = false;
+    for (const Json& d : *shape_it) {
+      if (!d.is_number_unsigned())
+        impl->fail(at, "expected " + where + " shape entries to be non-negative integers, found " +
+                           d.dump());
+      const auto dim = d.get<std::uint64_t>();
+      if (dim > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+        impl->fail(at, "expected " + where + " shape entries below 2^63, found " + d.dump());
+      info.shape.push_back(static_cast<std::int64_t>(dim));
+      overflow = overflow || __builtin_mul_overflow(elements, dim, &elements);
+    }
+
+    const auto off_it = value.find("data_offsets");
+    if (off_it == value.end() || !off_it->is_array() || off_it->size() != 2 ||
+        !(*off_it)[0].is_number_unsigned() || !(*off_it)[1].is_number_unsigned())
+      impl->fail(at, "expected " + where + " to have 'data_offsets' [begin, end] of non-negative " +
+                         "integers, found " + (off_it == value.end() ? "none" : off_it->dump()));
+    info.data_begin = (*off_it)[0].get<std::uint64_t>();
+    info.data_end = (*off_it)[1].get<std::uint64_t>();
+    if (info.data_end < info.data_begin)
+      impl->fail(at, "expected " + where + " data_offsets begin <= end, found [" +
+                         std::to_string(info.data_begin) + ", " + std::to_string(info.data_end) +
+                         "]");
+    const std::size_t element_size = dtype_size(info.dtype);
+    if (element_size > 0) {
+      std::uint64_t nbytes = 0;
+      overflow = overflow || __builtin_mul_overflow(elements, element_size, &nbytes);
+      if (overflow)
+        impl->fail(at, "expected " + where + " shape " + shape_text(info.shape) + " x " +
+                           info.dtype_text + " to fit in 64 bits, found an overflow");
+      if (nbytes != info.num_bytes())
+        impl->fail(at, "expected " + where + " to span prod(shape) x element size = " +
+                           std::to_string(elements) + " x " + std::to_string(element_size) +
+                           " = " + std::to_string(nbytes) + " bytes (" + info.dtype_text + " " +
+                           shape_text(info.shape) + "), found data_offsets spanning " +
+                           std::to_string(info.num_bytes()));
+    }
+    info.file_offset = data_start + info.data_begin;
+    ordered.push_back(std::move(info));
+  }
+
+  // The offsets must tile [0, data_size) exactly, in order of begin offset.
+  std::sort(ordered.begin(), ordered.end(), [](const TensorInfo& a, const TensorInfo& b) {
+    return std::tie(a.data_begin, a.data_end, a.name) < std::tie(b.data_begin, b.data_end, b.name);
+  });
+  std::uint64_t expected_begin = 0;
+  std::string previous = "the start of the data area";
+  for (const TensorInfo& info : ordered) {
+    if (info.data_begin != expected_begin) {
+      const bool overlap = info.data_begin < expected_begin;
+      impl->fail(info.header_offset,
+                 "expected tensor '" + info.name + "' to begin at data offset " +
+                     std::to_string(expected_begin) + " (right after " + previous + "), found " +
+                     std::to_string(info.data_begin) + (overlap ? " (overlapping)" : " (a gap)"));
+    }
+    expected_begin = info.data_end;
+    previous = "tensor '" + info.name + "'";
+  }
+  if (expected_begin > data_size)
+    impl->fail(file_size, "expected " + std::to_string(expected_begin) +
+                              " bytes of tensor data (up to the end of " + previous +
+                              "), found a data area of " + std::to_string(data_size) +
+                              " bytes (file truncated?)");
+  if (expected_begin < data_size)
+    impl->fail(data_start + expected_begin,
+               "expected the end of the file after " + previous + ", found " +
+                   std::to_string(data_size - expected_begin) + " trailing bytes");
+  for (TensorInfo& info : ordered) {
+    const std::string name = info.name;
+    impl->tensors.emplace(name, std::move(info));
+  }
+  return SafetensorsFile(std::move(impl));
+}
+
+const std::filesystem::path& SafetensorsFile::path() const { return impl_->path; }
+
+std::vector<std::string> SafetensorsFile::tensor_names() const {
+  std::vector<std::string> names;
+  names.reserve(impl_->tensors.size());
+  for (const auto& [name, info] : impl_->tensors) names.push_back(name);
+  return names;
+}
+
+bool SafetensorsFile::contains(const std::string& name) const {
+  return impl_->tensors.count(name) != 0;
+}
+
+const TensorInfo& SafetensorsFile::info(const std::string& name) const {
+  const auto it = impl_->tensors.find(name);
+  if (it == impl_->tensors.end())
+    throw InvalidArgument(impl_->path.string() + ": no tensor named '" + name + "'");
+  return it->second;
+}
+
+const std::map<std::string, std::string>& SafetensorsFile::metadata() const {
+  return impl_->metadata;
+}
+
+std::uint64_t SafetensorsFile::header_bytes() const { return impl_->header_bytes; }
+std::uint64_t SafetensorsFile::file_bytes() const { return impl_->map->size(); }
+
+std::span<const std::byte> SafetensorsFile::raw_bytes(const std::string& name) const {
+  const TensorInfo& t = info(name);
+  return impl_->map->bytes().subspan(static_cast<std::size_t>(t.file_offset),
+                                     static_cast<std::size_t>(t.num_bytes()));
+}
+
+template <class Scalar>
+Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> SafetensorsFile::Impl::read(
+    const std::string& name, const TensorReadOptions& options,
+    std::int64_t* num_non_finite) const {
+  const auto it = tensors.find(name);
+  if (it == tensors.end())
+    throw InvalidArgument(path.string() + ": no tensor named '" + name + "'");
+  const TensorInfo& t = it->second;
+  if (t.dtype == Dtype::kUnknown)
+    fail(t.header_offset, "expected tensor '" + name + "' to have a dtype of known size (F64, F32, " +
+                              "F16, BF16, I64, I32, I16, I8, U8, BOOL, U64, U32, U16, F8_E4M3, " +
+                              "F8_E5M2), found '" + t.dtype_text + "'");
+  if (!is_float_dtype(t.dtype))
+    throw InvalidArgument(path.string() + ": tensor '" + name + "' has dtype " + t.dtype_text +
+                          "; only F64, F32, F16 and BF16 tensors can be read as numbers");
+  if (t.shape.size() > 2)
+    throw InvalidArgument(path.string() + ": tensor '" + name + "' has rank " +
+                          std::to_string(t.shape.size()) + " " + shape_text(t.shape) +
+                          "; only rank 0, 1 and 2 tensors can be read as a matrix");
+  const Eigen::Index rows = t.shape.empty() ? 1 : t.shape[0];
+  const Eigen::Index cols = t.shape.size() == 2 ? t.shape[1] : 1;
+  // Fill a row-major matrix in file order, then let Eigen transpose the storage on return.
+  Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> m(rows, cols);
+  const std::size_t size = dtype_size(t.dtype);
+  const std::byte* p = map->bytes().data() + t.file_offset;
+  Scalar* out = m.data();
+  std::int64_t zeroed = 0;
+  const Eigen::Index count = rows * cols;
+  for (Eigen::Index k = 0; k < count; ++k) {
+    const double v = decode_element(p + static_cast<std::size_t>(k) * size, t.dtype);
+    // Checked after the cast, so an F64 value beyond float range is caught by read_matrix_f32.
+    const auto s = static_cast<Scalar>(v);
+    if (!std::isfinite(s)) {
+      if (options.non_finite == NonFinitePolicy::kError) {
+        std::ostringstream what;
+        what << "expected finite values in tensor '" << name << "', found " << v
+             << " at element [" << k / cols << ", " << k % cols << "]";
+        fail(t.file_offset + static_cast<std::uint64_t>(k) * size, what.str());
+      }
+      ++zeroed;
+      out[k] = Scalar(0);
+      continue;
+    }
+    out[k] = s;
+  }
+  if (num_non_finite != nullptr) *num_non_finite = zeroed;
+  return m;
+}
+
+Eigen::MatrixXd SafetensorsFile::read_matrix(const std::string& name,
+                                             const TensorReadOptions& options,
+                                             std::int64_t* num_non_finite) const {
+  return impl_->read<double>(name, options, num_non_finite);
+}
+
+Eigen::MatrixXf SafetensorsFile::read_matrix_f32(const std::string& name,
+                                                 const TensorReadOptions& options,
+                                                 std::int64_t* num_non_finite) const {
+  return impl_->read<float>(name, options, num_non_finite);
+}
+
+Eigen::VectorXd SafetensorsFile::read_vector(const std::string& name,
+                                             const TensorReadOptions& options,
+                                             std::int64_t* num_non_finite) const {
+  const TensorInfo& t = info(name);
+  if (t.shape.size() != 1)
+    throw InvalidArgument(impl_->path.string() + ": tensor '" + name + "' has shape " +
+                          shape_text(t.shape) + "; read_vector needs rank 1");
+  return impl_->read<double>(name, options, num_non_finite).col(0);
+}
+
+}  // namespace qprune
