@@ -78,7 +78,9 @@ Assignment random_mask(int n, std::mt19937_64& rng, int kept) {
   return x;
 }
 
-double rel(double a, double b) { return std::abs(a - b) / std::max({std::abs(a), std::abs(b), 1e-300}); }
+double rel(double a, double b) {
+  return std::abs(a - b) / std::max({std::abs(a), std::abs(b), 1e-300});
+}
 
 int ones(const Assignment& x) { return std::accumulate(x.begin(), x.end(), 0); }
 
@@ -139,7 +141,8 @@ TEST_CASE("centred MLP QUBO equals the error after adding the compensating bias"
           1e-10 * stats.gram.cwiseAbs().maxCoeff());
     double centred_sum = 0.0, plain_sum = 0.0;
     for (int r = 0; r < 60; ++r) {
-      const Assignment x = random_mask(n, rng, 1 + static_cast<int>(rng() % static_cast<std::uint64_t>(n - 1)));
+      const Assignment x =
+          random_mask(n, rng, 1 + static_cast<int>(rng() % static_cast<std::uint64_t>(n - 1)));
       Eigen::VectorXd b = Eigen::VectorXd::Zero(h);  // W[:, S] mu_S, written out
       for (int i = 0; i < n; ++i)
         if (!x[static_cast<std::size_t>(i)]) b += l.w_down.col(i) * mu[i];
@@ -198,8 +201,8 @@ TEST_CASE("attention head QUBO equals zeroing the removed heads' o_proj input ch
     int heads, kv, head_dim;
     HeadUnits units;
   };
-  const Case cases[] = {{4, 4, 3, HeadUnits::kHeads},     {6, 6, 2, HeadUnits::kHeads},
-                        {8, 2, 2, HeadUnits::kKvGroups},  {6, 3, 3, HeadUnits::kKvGroups},
+  const Case cases[] = {{4, 4, 3, HeadUnits::kHeads},         {6, 6, 2, HeadUnits::kHeads},
+                        {8, 2, 2, HeadUnits::kKvGroups},      {6, 3, 3, HeadUnits::kKvGroups},
                         {8, 2, 2, HeadUnits::kHeadsPerGroup}, {9, 3, 2, HeadUnits::kHeadsPerGroup}};
   for (const Case& c : cases) {
     const int channels = c.heads * c.head_dim;
@@ -240,7 +243,8 @@ TEST_CASE("attention head QUBO equals zeroing the removed heads' o_proj input ch
               (c.units == HeadUnits::kKvGroups ? "layer.5.kv" : "layer.5.attn"));
       }
       for (int r = 0; r < 40; ++r) {
-        const Assignment x = random_mask(n_units, rng, static_cast<int>(rng() % static_cast<std::uint64_t>(n_units)));
+        const Assignment x = random_mask(
+            n_units, rng, static_cast<int>(rng() % static_cast<std::uint64_t>(n_units)));
         // Channel mask written out: unit u owns channels [u w, (u + 1) w).
         Assignment ch(static_cast<std::size_t>(channels));
         for (int cidx = 0; cidx < channels; ++cidx)
@@ -288,7 +292,8 @@ TEST_CASE("refit matches a QR least-squares solve and never increases the error"
     const GatedLayer l = random_gated_layer(h, n, t, rng);
     const Eigen::MatrixXd y = l.w_down * l.a;
     for (int r = 0; r < 10; ++r) {
-      const Assignment x = random_mask(n, rng, 1 + static_cast<int>(rng() % static_cast<std::uint64_t>(n - 1)));
+      const Assignment x =
+          random_mask(n, rng, 1 + static_cast<int>(rng() % static_cast<std::uint64_t>(n - 1)));
       std::vector<Eigen::Index> kept, removed;
       for (int i = 0; i < n; ++i) (x[static_cast<std::size_t>(i)] ? kept : removed).push_back(i);
       const Eigen::MatrixXd a_k = l.a(kept, Eigen::all);
@@ -298,7 +303,8 @@ TEST_CASE("refit matches a QR least-squares solve and never increases the error"
       ro.mean_compensation = false;
       const ActivationStats stats = stats_of(l.a, true);
       const RefitResult fit = refit_columns(l.w_down, stats, x, ro);
-      const Eigen::MatrixXd w_ls = a_k.transpose().colPivHouseholderQr().solve(y.transpose()).transpose();
+      const Eigen::MatrixXd w_ls =
+          a_k.transpose().colPivHouseholderQr().solve(y.transpose()).transpose();
       const double err_ls = (y - w_ls * a_k).squaredNorm();
       CHECK(fit.damping == 0.0);
       CHECK((fit.kept_columns - w_ls).norm() <= 1e-8 * w_ls.norm());
@@ -326,7 +332,8 @@ TEST_CASE("refit matches a QR least-squares solve and never increases the error"
       CHECK((cfit.bias - b_c).norm() <= 1e-8 * (1.0 + b_c.norm()));
       CHECK(rel(cfit.error, err_c) < 1e-8);
       CHECK(rel(refit_error(l.w_down, centered_gram(stats), x), err_c) < 1e-8);
-      CHECK(rel(cfit.error_without_refit, reconstruction_error_compensated(l.w_down, l.a, x)) < 1e-9);
+      CHECK(rel(cfit.error_without_refit, reconstruction_error_compensated(l.w_down, l.a, x)) <
+            1e-9);
       CHECK(cfit.error <= cfit.error_without_refit * (1.0 + 1e-12));
       CHECK(cfit.error <= fit.error * (1.0 + 1e-12));  // a free bias can only help
     }
@@ -444,7 +451,8 @@ TEST_CASE("Isserlis statistics match Monte Carlo of the linearised gated activat
   const Eigen::VectorXd mu_mc = a.rowwise().mean();
   const double scale = g_mc.cwiseAbs().maxCoeff();
   CHECK((s.gram - g_mc).cwiseAbs().maxCoeff() < 0.05 * scale);
-  CHECK((s.mean - mu_mc).cwiseAbs().maxCoeff() < 0.03 * mu_mc.cwiseAbs().maxCoeff() + 0.01 * std::sqrt(scale));
+  CHECK((s.mean - mu_mc).cwiseAbs().maxCoeff() <
+        0.03 * mu_mc.cwiseAbs().maxCoeff() + 0.01 * std::sqrt(scale));
   CHECK((s.gram - s.gram.transpose()).cwiseAbs().maxCoeff() < 1e-12 * scale);
   // A problem from these statistics is labelled approximate.
   const LayerProblem p = build_mlp_problem(normal_matrix(3, n, rng), s, {});
@@ -480,7 +488,8 @@ TEST_CASE("global allocation minimises the summed diagonal cost (brute force ove
     const GatedLayer g = random_gated_layer(6, 5 + l, 60, rng);
     MlpProblemOptions o;
     o.layer = l;
-    layers.push_back(build_mlp_problem(Eigen::MatrixXd(g.w_down * (1.0 + l)), stats_of(g.a, true), o));
+    layers.push_back(
+        build_mlp_problem(Eigen::MatrixXd(g.w_down * (1.0 + l)), stats_of(g.a, true), o));
   }
   const std::vector<const LayerProblem*> ptrs = {&layers[0], &layers[1], &layers[2]};
   for (CostScale scale : {CostScale::kAbsolute, CostScale::kRelativeToLayerOutput}) {
@@ -499,7 +508,9 @@ TEST_CASE("global allocation minimises the summed diagonal cost (brute force ove
           const int r[3] = {r0, r1, r2};
           double cost = 0.0;
           for (int l = 0; l < 3; ++l) {
-            const double s = scale == CostScale::kAbsolute ? 1.0 : 1.0 / layers[static_cast<std::size_t>(l)].model.offset();
+            const double s = scale == CostScale::kAbsolute
+                                 ? 1.0
+                                 : 1.0 / layers[static_cast<std::size_t>(l)].model.offset();
             cost += smallest_sum(layers[static_cast<std::size_t>(l)].unit_cost, r[l], s);
           }
           best = std::min(best, cost);
@@ -539,7 +550,8 @@ TEST_CASE("global allocation of heads per group keeps the same number in every g
     const int s[2] = {s0, s1};
     for (int l = 0; l < 2; ++l)
       for (int g = 0; g < 2; ++g)
-        cost += smallest_sum(layers[static_cast<std::size_t>(l)].unit_cost.segment(4 * g, 4), s[l], 1.0);
+        cost += smallest_sum(layers[static_cast<std::size_t>(l)].unit_cost.segment(4 * g, 4), s[l],
+                             1.0);
     best = std::min(best, cost);
   }
   CHECK(rel(a.removed_cost, best) < 1e-12);

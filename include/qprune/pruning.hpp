@@ -2,8 +2,8 @@
 // no file I/O here) to a QuboModel whose energy is the layer's output error, plus the helpers that
 // check, score and allocate masks. The maths is in docs/pruning_math.md (and PRUNING_MATH.md).
 //
-// Units and variables: one binary variable per prunable unit (an MLP neuron, an attention head, or a
-// whole KV group), x_i = 1 when unit i is KEPT. With M the layer's error matrix
+// Units and variables: one binary variable per prunable unit (an MLP neuron, an attention head, or
+// a whole KV group), x_i = 1 when unit i is KEPT. With M the layer's error matrix
 //   M = G o (W^T W)      (G = A A^T over the calibration tokens, W = down_proj or o_proj weight)
 // summed over the channels of each unit, removing the set S = {i : x_i = 0} costs
 //   E(x) = (1-x)^T M (1-x) = 1^T M 1 - 2 (M 1)^T x + x^T M x,
@@ -23,10 +23,10 @@ namespace qprune {
 /// Calibration statistics of a layer's unit activations a_t (t = 1..T): the inputs of down_proj
 /// (one entry per MLP neuron) or of o_proj (one entry per channel, heads * head_dim).
 struct ActivationStats {
-  Eigen::MatrixXd gram;            ///< G = sum_t a_t a_t^T (n x n, symmetric PSD)
-  Eigen::VectorXd mean;            ///< mu = (1/T) sum_t a_t (n), or empty when unknown
-  std::int64_t num_tokens = 0;     ///< T; needed with `mean` (C = G - T mu mu^T)
-  bool approximate = false;        ///< true when the statistics are a model, not measured
+  Eigen::MatrixXd gram;         ///< G = sum_t a_t a_t^T (n x n, symmetric PSD)
+  Eigen::VectorXd mean;         ///< mu = (1/T) sum_t a_t (n), or empty when unknown
+  std::int64_t num_tokens = 0;  ///< T; needed with `mean` (C = G - T mu mu^T)
+  bool approximate = false;     ///< true when the statistics are a model, not measured
   /// Throws InvalidArgument naming the field when sizes, finiteness or T disagree.
   void validate() const;
 };
@@ -50,7 +50,9 @@ struct AttentionShape {
   int num_heads = 0;     ///< query heads (num_attention_heads)
   int num_kv_heads = 0;  ///< KV heads (num_key_value_heads); == num_heads for MHA
   int head_dim = 0;
-  [[nodiscard]] int heads_per_group() const { return num_kv_heads > 0 ? num_heads / num_kv_heads : 0; }
+  [[nodiscard]] int heads_per_group() const {
+    return num_kv_heads > 0 ? num_heads / num_kv_heads : 0;
+  }
   [[nodiscard]] int num_channels() const { return num_heads * head_dim; }
   /// Throws InvalidArgument unless all are positive and num_kv_heads divides num_heads.
   void validate() const;
@@ -59,24 +61,24 @@ struct AttentionShape {
 /// Which pruning operations the head problem allows (PRUNING_MATH.md: only these two give a
 /// checkpoint a standard GQA config can describe).
 enum class HeadUnits {
-  kHeads,          ///< one variable per head, one "keep k" group; MHA only (num_kv_heads == num_heads)
-  kKvGroups,       ///< one variable per KV group (its query heads removed together)
+  kHeads,     ///< one variable per head, one "keep k" group; MHA only (num_kv_heads == num_heads)
+  kKvGroups,  ///< one variable per KV group (its query heads removed together)
   kHeadsPerGroup,  ///< one variable per query head, one "keep k/groups" constraint per KV group
 };
 
 /// A layer's pruning problem. `model` holds the whole objective; M itself is not kept (it would
 /// double the memory): its off-diagonal is q_ij / 2 and its diagonal is `unit_cost`.
 struct LayerProblem {
-  QuboModel model;              ///< keep variables; energy(x) = output error of mask x
+  QuboModel model;  ///< keep variables; energy(x) = output error of mask x
   UnitKind unit = UnitKind::kMlpNeuron;
   GramSource source = GramSource::kCalibration;
-  bool centered = false;        ///< mean compensation: G replaced by C = G - T mu mu^T
-  bool approximate = false;     ///< energy is a model of the error, not the measured error
+  bool centered = false;     ///< mean compensation: G replaced by C = G - T mu mu^T
+  bool approximate = false;  ///< energy is a model of the error, not the measured error
   int layer = 0;
-  int unit_width = 1;           ///< input channels per unit (1, head_dim or group * head_dim)
-  int num_groups = 1;           ///< constraint groups (KV groups for kHeadsPerGroup, else 1)
-  std::string name;             ///< constraint name, e.g. "layer.3.mlp"
-  Eigen::VectorXd unit_cost;    ///< M_ii: error of removing unit i alone
+  int unit_width = 1;         ///< input channels per unit (1, head_dim or group * head_dim)
+  int num_groups = 1;         ///< constraint groups (KV groups for kHeadsPerGroup, else 1)
+  std::string name;           ///< constraint name, e.g. "layer.3.mlp"
+  Eigen::VectorXd unit_cost;  ///< M_ii: error of removing unit i alone
 
   [[nodiscard]] int num_units() const { return model.num_variables(); }
   [[nodiscard]] int num_channels() const { return num_units() * unit_width; }
@@ -84,9 +86,9 @@ struct LayerProblem {
 
 /// Options of build_mlp_problem*.
 struct MlpProblemOptions {
-  int layer = 0;                 ///< layer index used in labels "L.mlp.i" and "layer.L.mlp"
-  std::optional<int> keep;       ///< neurons kept (x = 1); nullopt: no constraint yet (set_keep)
-  bool mean_compensation = true; ///< with stats.mean given: centre G and compensate with a bias
+  int layer = 0;                  ///< layer index used in labels "L.mlp.i" and "layer.L.mlp"
+  std::optional<int> keep;        ///< neurons kept (x = 1); nullopt: no constraint yet (set_keep)
+  bool mean_compensation = true;  ///< with stats.mean given: centre G and compensate with a bias
   /// Storage of the couplings (kAuto: dense for calibration data, which gives a dense M).
   Storage storage = Storage::kAuto;
   void validate() const;
@@ -94,7 +96,7 @@ struct MlpProblemOptions {
 
 /// Options of build_head_problem*.
 struct HeadProblemOptions {
-  int layer = 0;                 ///< labels "L.attn.h" (heads) or "L.kv.g" (groups)
+  int layer = 0;  ///< labels "L.attn.h" (heads) or "L.kv.g" (groups)
   AttentionShape shape;
   HeadUnits units = HeadUnits::kHeads;
   /// Units kept: heads for kHeads; KV groups for kKvGroups; total heads for kHeadsPerGroup (a
@@ -186,12 +188,12 @@ void set_keep(LayerProblem& problem, int keep);
 
 /// How per-layer removal costs are compared across layers.
 enum class CostScale {
-  kAbsolute,             ///< M_ii as is: sum of absolute output errors
-  kRelativeToLayerOutput ///< M_ii / (1^T M 1): fraction of the layer's (centred) output energy
+  kAbsolute,              ///< M_ii as is: sum of absolute output errors
+  kRelativeToLayerOutput  ///< M_ii / (1^T M 1): fraction of the layer's (centred) output energy
 };
 
 struct GlobalAllocationOptions {
-  double sparsity = 0.5;            ///< fraction of all units removed, in [0, 1)
+  double sparsity = 0.5;  ///< fraction of all units removed, in [0, 1)
   CostScale scale = CostScale::kRelativeToLayerOutput;
   /// Upper bound on each layer's sparsity, in [0, 1]; every layer keeps at least one unit (one
   /// head per group for kHeadsPerGroup) regardless.
@@ -200,9 +202,9 @@ struct GlobalAllocationOptions {
 };
 
 struct GlobalAllocation {
-  std::vector<int> keep;            ///< units kept per layer, in the order of the problems
-  std::vector<double> sparsity;     ///< 1 - keep / n per layer
-  double removed_cost = 0.0;        ///< sum of the (scaled) diagonal costs of the removed units
+  std::vector<int> keep;         ///< units kept per layer, in the order of the problems
+  std::vector<double> sparsity;  ///< 1 - keep / n per layer
+  double removed_cost = 0.0;     ///< sum of the (scaled) diagonal costs of the removed units
   int total_keep = 0;
 };
 

@@ -26,9 +26,9 @@ struct RefitOptions {
 struct RefitResult {
   Eigen::MatrixXd kept_columns;  ///< H x k: the new W[:, K] (kept channels in increasing order)
   Eigen::VectorXd bias;          ///< H: b = W mu - W_K' mu_K when centred, else empty
-  double error = 0.0;            ///< calibration error of the refitted layer, ||W A - W' A_K - b||^2
+  double error = 0.0;  ///< calibration error of the refitted layer, ||W A - W' A_K - b||^2
   double error_without_refit = 0.0;  ///< s^T M s for the same mask (same centring)
-  double damping = 0.0;          ///< absolute damping added to diag(H_KK); 0 when none was needed
+  double damping = 0.0;  ///< absolute damping added to diag(H_KK); 0 when none was needed
 };
 
 /// Least-squares refit of the kept channels of `w` (H x n, PyTorch layout) on the calibration

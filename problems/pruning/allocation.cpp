@@ -90,7 +90,8 @@ GlobalAllocation allocate_global(const std::vector<const LayerProblem*>& problem
       std::vector<double> c(p.unit_cost.data() + g * per_group,
                             p.unit_cost.data() + (g + 1) * per_group);
       std::sort(c.begin(), c.end());
-      for (int t = 0; t < per_group; ++t) costs[static_cast<std::size_t>(t)] += scale * c[static_cast<std::size_t>(t)];
+      for (int t = 0; t < per_group; ++t)
+        costs[static_cast<std::size_t>(t)] += scale * c[static_cast<std::size_t>(t)];
     }
     step_costs[l] = std::move(costs);
     step_size[l] = groups;
@@ -145,7 +146,8 @@ Assignment keep_top_scores(const LayerProblem& problem, const Eigen::VectorXd& s
                           std::to_string(n) + " units");
   }
   if (!problem.model.has_constraints()) {
-    throw InvalidArgument("keep_top_scores: " + problem.name + " has no keep constraint (set_keep)");
+    throw InvalidArgument("keep_top_scores: " + problem.name +
+                          " has no keep constraint (set_keep)");
   }
   Assignment keep(static_cast<std::size_t>(n), 0);
   for (const CardinalityConstraint& c : problem.model.constraints()) {
@@ -153,7 +155,8 @@ Assignment keep_top_scores(const LayerProblem& problem, const Eigen::VectorXd& s
     std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
       return scores[a] > scores[b] || (scores[a] == scores[b] && a < b);
     });
-    for (int t = 0; t < c.k; ++t) keep[static_cast<std::size_t>(order[static_cast<std::size_t>(t)])] = 1;
+    for (int t = 0; t < c.k; ++t)
+      keep[static_cast<std::size_t>(order[static_cast<std::size_t>(t)])] = 1;
   }
   return keep;
 }

@@ -48,16 +48,19 @@ Eigen::MatrixXd hadamard_error_matrix(const Eigen::MatrixXd& w, const Activation
   m.selfadjointView<Eigen::Lower>().rankUpdate(w.transpose());
   const Eigen::MatrixXd& g = stats.gram;
   const double t = static_cast<double>(stats.num_tokens);
-  detail::parallel_for(n, [&](std::int64_t jj) {
-    const Index j = static_cast<Index>(jj);
-    if (centered) {
-      // C = G - T mu mu^T (docs/pruning_math.md).
-      const double tmj = t * stats.mean[j];
-      for (Index i = j; i < n; ++i) m(i, j) *= g(i, j) - tmj * stats.mean[i];
-    } else {
-      for (Index i = j; i < n; ++i) m(i, j) *= g(i, j);
-    }
-  }, 64);
+  detail::parallel_for(
+      n,
+      [&](std::int64_t jj) {
+        const Index j = static_cast<Index>(jj);
+        if (centered) {
+          // C = G - T mu mu^T (docs/pruning_math.md).
+          const double tmj = t * stats.mean[j];
+          for (Index i = j; i < n; ++i) m(i, j) *= g(i, j) - tmj * stats.mean[i];
+        } else {
+          for (Index i = j; i < n; ++i) m(i, j) *= g(i, j);
+        }
+      },
+      64);
   mirror_lower(m);
   return m;
 }
@@ -84,8 +87,9 @@ void finish_diagonal(LayerProblem& p, const Eigen::VectorXd& diag) {
 void check_stats_size(const ActivationStats& stats, Index n, const char* who) {
   stats.validate();
   if (stats.gram.rows() != n) {
-    throw InvalidArgument(std::string(who) + ": stats.gram is " + std::to_string(stats.gram.rows()) +
-                          " x " + std::to_string(stats.gram.cols()) + ", the weight has " +
+    throw InvalidArgument(std::string(who) + ": stats.gram is " +
+                          std::to_string(stats.gram.rows()) + " x " +
+                          std::to_string(stats.gram.cols()) + ", the weight has " +
                           std::to_string(n) + " input channels");
   }
 }
@@ -93,7 +97,8 @@ void check_stats_size(const ActivationStats& stats, Index n, const char* who) {
 std::vector<std::string> make_labels(int layer, const char* kind, int n) {
   std::vector<std::string> labels;
   labels.reserve(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) labels.push_back(layer_prefix(layer) + "." + kind + "." + std::to_string(i));
+  for (int i = 0; i < n; ++i)
+    labels.push_back(layer_prefix(layer) + "." + kind + "." + std::to_string(i));
   return labels;
 }
 
@@ -186,8 +191,8 @@ LayerProblem heads_from_double(const Eigen::MatrixXd& w_o, const ActivationStats
 
 void ActivationStats::validate() const {
   if (gram.rows() != gram.cols()) {
-    throw InvalidArgument("ActivationStats::gram must be square, is " + std::to_string(gram.rows()) +
-                          " x " + std::to_string(gram.cols()));
+    throw InvalidArgument("ActivationStats::gram must be square, is " +
+                          std::to_string(gram.rows()) + " x " + std::to_string(gram.cols()));
   }
   if (!gram.allFinite()) throw InvalidArgument("ActivationStats::gram has a non-finite entry");
   if (mean.size() != 0) {
@@ -280,9 +285,8 @@ ActivationStats isserlis_statistics(const Eigen::MatrixXd& w_gate, const Eigen::
     const Eigen::MatrixXd uu = w_up * w_up.middleRows(j0, b).transpose();      // u_i . u_j
     const Eigen::MatrixXd gu = w_gate * w_up.middleRows(j0, b).transpose();    // g_i . u_j
     const Eigen::MatrixXd ug = w_up * w_gate.middleRows(j0, b).transpose();    // u_i . g_j
-    stats.gram.middleCols(j0, b) =
-        (0.25 * s2 * s2) * (d * d.segment(j0, b).transpose() + gg.cwiseProduct(uu) +
-                            gu.cwiseProduct(ug));
+    stats.gram.middleCols(j0, b) = (0.25 * s2 * s2) * (d * d.segment(j0, b).transpose() +
+                                                       gg.cwiseProduct(uu) + gu.cwiseProduct(ug));
   }
   stats.mean = (0.5 * s2) * d;
   stats.num_tokens = 1;
@@ -346,11 +350,13 @@ Eigen::MatrixXd error_matrix(const LayerProblem& problem) {
 Assignment channel_mask(const LayerProblem& problem, const Assignment& keep_units) {
   if (keep_units.size() != static_cast<std::size_t>(problem.num_units())) {
     throw InvalidArgument("channel_mask: mask has " + std::to_string(keep_units.size()) +
-                          " entries, problem has " + std::to_string(problem.num_units()) + " units");
+                          " entries, problem has " + std::to_string(problem.num_units()) +
+                          " units");
   }
   Assignment channels;
   channels.reserve(keep_units.size() * static_cast<std::size_t>(problem.unit_width));
-  for (std::uint8_t v : keep_units) channels.insert(channels.end(), static_cast<std::size_t>(problem.unit_width), v);
+  for (std::uint8_t v : keep_units)
+    channels.insert(channels.end(), static_cast<std::size_t>(problem.unit_width), v);
   return channels;
 }
 

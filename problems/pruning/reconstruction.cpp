@@ -10,7 +10,8 @@
 namespace qprune {
 namespace {
 
-std::vector<Eigen::Index> removed_channels(const Assignment& keep, Eigen::Index n, const char* who) {
+std::vector<Eigen::Index> removed_channels(const Assignment& keep, Eigen::Index n,
+                                           const char* who) {
   if (keep.size() != static_cast<std::size_t>(n)) {
     throw InvalidArgument(std::string(who) + ": mask has " + std::to_string(keep.size()) +
                           " entries, the weight has " + std::to_string(n) + " input channels");

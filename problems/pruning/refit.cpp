@@ -45,8 +45,8 @@ Factor factor_kept(const Eigen::MatrixXd& h_kk, double damping_rel) {
   const double max_diag = h_kk.diagonal().maxCoeff();
   double mean_diag = h_kk.diagonal().mean();
   if (!(mean_diag > 0.0)) mean_diag = 1.0;  // all kept units dead: any damping scale works
-  const double tiny = static_cast<double>(k) * std::numeric_limits<double>::epsilon() *
-                      std::max(max_diag, 0.0);
+  const double tiny =
+      static_cast<double>(k) * std::numeric_limits<double>::epsilon() * std::max(max_diag, 0.0);
   Factor f;
   auto healthy = [&] {
     if (f.llt.info() != Eigen::Success) return false;
@@ -71,7 +71,8 @@ Factor factor_kept(const Eigen::MatrixXd& h_kk, double damping_rel) {
 
 void RefitOptions::validate() const {
   if (!(damping_rel > 0.0) || !std::isfinite(damping_rel)) {
-    throw InvalidArgument("RefitOptions::damping_rel must be > 0, is " + std::to_string(damping_rel));
+    throw InvalidArgument("RefitOptions::damping_rel must be > 0, is " +
+                          std::to_string(damping_rel));
   }
 }
 
@@ -92,7 +93,8 @@ RefitResult refit_columns(const Eigen::MatrixXd& w, const ActivationStats& stats
   RefitResult r;
   const Factor f = factor_kept(h(s.kept, s.kept), options.damping_rel);
   r.damping = f.damping;
-  // Normal equations of min ||W A - W' A_K||^2: W' H_KK = W H_{:,K}, so W'^T = H_KK^{-1} (W H_{:,K})^T.
+  // Normal equations of min ||W A - W' A_K||^2: W' H_KK = W H_{:,K}, so W'^T = H_KK^{-1} (W
+  // H_{:,K})^T.
   const Eigen::MatrixXd rhs = w * h(Eigen::all, s.kept);  // H_out x k
   r.kept_columns = f.llt.solve(rhs.transpose()).transpose();
   // D = W - W'_ext (W' on K, 0 on S): the residual is D a_t (minus the bias when centred), so the
