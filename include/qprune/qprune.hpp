@@ -5,6 +5,8 @@
 #include "qprune/error.hpp"
 #include "qprune/formats.hpp"
 #include "qprune/model_config.hpp"
+#include "qprune/pruning.hpp"
+#include "qprune/pruning_refit.hpp"
 #include "qprune/qubo_model.hpp"
 #include "qprune/solver.hpp"
 #include "qprune/solvers.hpp"

@@ -1,0 +1,187 @@
+// Sparsity allocation (uniform keep counts, a greedy global allocation on diagonal costs) and the
+// baseline masks every solver comparison must include (diagonal top-k, magnitude).
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <queue>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "qprune/error.hpp"
+#include "qprune/pruning.hpp"
+
+namespace qprune {
+
+int keep_count(int num_units, double sparsity, int granularity) {
+  if (num_units < 1) throw InvalidArgument("keep_count: num_units must be >= 1");
+  if (granularity < 1 || num_units % granularity != 0) {
+    throw InvalidArgument("keep_count: granularity " + std::to_string(granularity) +
+                          " must be >= 1 and divide num_units " + std::to_string(num_units));
+  }
+  if (!(sparsity >= 0.0 && sparsity < 1.0)) {
+    throw InvalidArgument("keep_count: sparsity must be in [0, 1), is " + std::to_string(sparsity));
+  }
+  const int k = static_cast<int>(std::lround((1.0 - sparsity) * num_units));
+  if (k == 0) {
+    throw InvalidArgument("keep_count: sparsity " + std::to_string(sparsity) +
+                          " leaves no unit of " + std::to_string(num_units) +
+                          " (largest usable sparsity: " +
+                          std::to_string(1.0 - static_cast<double>(granularity) / num_units) + ")");
+  }
+  if (k % granularity != 0) {
+    const int lo = k / granularity * granularity;
+    const int hi = lo + granularity;
+    std::ostringstream msg;
+    msg << "keep_count: sparsity " << sparsity << " keeps " << k << " of " << num_units
+        << " units, not a multiple of " << granularity
+        << " (every KV group must keep the same number of heads); nearest expressible sparsities: ";
+    if (lo > 0) msg << 1.0 - static_cast<double>(lo) / num_units << " (keep " << lo << "), ";
+    msg << 1.0 - static_cast<double>(hi) / num_units << " (keep " << hi << ")";
+    throw InvalidArgument(msg.str());
+  }
+  return k;
+}
+
+int uniform_keep(const LayerProblem& problem, double sparsity) {
+  return keep_count(problem.num_units(), sparsity, problem.num_groups);
+}
+
+void GlobalAllocationOptions::validate() const {
+  if (!(sparsity >= 0.0 && sparsity < 1.0)) {
+    throw InvalidArgument("GlobalAllocationOptions::sparsity must be in [0, 1), is " +
+                          std::to_string(sparsity));
+  }
+  if (!(max_layer_sparsity >= 0.0 && max_layer_sparsity <= 1.0)) {
+    throw InvalidArgument("GlobalAllocationOptions::max_layer_sparsity must be in [0, 1], is " +
+                          std::to_string(max_layer_sparsity));
+  }
+}
+
+GlobalAllocation allocate_global(const std::vector<const LayerProblem*>& problems,
+                                 const GlobalAllocationOptions& options) {
+  options.validate();
+  if (problems.empty()) throw InvalidArgument("allocate_global: no problems");
+  const std::size_t num_layers = problems.size();
+  for (const LayerProblem* p : problems) {
+    if (p == nullptr) throw InvalidArgument("allocate_global: null problem");
+    if (p->unit != problems.front()->unit) {
+      throw InvalidArgument("allocate_global: all problems must prune the same kind of unit");
+    }
+  }
+  // Per layer: the cost of each removal step, ascending. A step removes `step` units: one unit, or
+  // for kHeadsPerGroup one head from every group (the cheapest remaining one of each group).
+  std::vector<std::vector<double>> step_costs(num_layers);
+  std::vector<int> step_size(num_layers);
+  std::vector<int> max_steps(num_layers);
+  int total_units = 0;
+  for (std::size_t l = 0; l < num_layers; ++l) {
+    const LayerProblem& p = *problems[l];
+    const int n = p.num_units();
+    const int groups = p.num_groups;
+    const int per_group = n / groups;
+    double scale = 1.0;
+    if (options.scale == CostScale::kRelativeToLayerOutput) {
+      const double total = p.model.offset();  // 1^T M 1: error of removing every unit
+      scale = total > 0.0 ? 1.0 / total : 1.0;
+    }
+    std::vector<double> costs(static_cast<std::size_t>(per_group), 0.0);
+    for (int g = 0; g < groups; ++g) {
+      std::vector<double> c(p.unit_cost.data() + g * per_group,
+                            p.unit_cost.data() + (g + 1) * per_group);
+      std::sort(c.begin(), c.end());
+      for (int t = 0; t < per_group; ++t)
+        costs[static_cast<std::size_t>(t)] += scale * c[static_cast<std::size_t>(t)];
+    }
+    step_costs[l] = std::move(costs);
+    step_size[l] = groups;
+    // At least one unit (one head per group) stays, and at most max_layer_sparsity goes.
+    int min_keep = static_cast<int>(std::ceil((1.0 - options.max_layer_sparsity) * n - 1e-9));
+    min_keep = std::max(groups, (min_keep + groups - 1) / groups * groups);
+    max_steps[l] = (n - min_keep) / groups;
+    total_units += n;
+  }
+  const int budget = static_cast<int>(std::lround(options.sparsity * total_units));
+
+  // Costs within a layer are non-decreasing, so taking the globally cheapest next step (per unit
+  // removed) is the optimum of the separable diagonal objective when every step is one unit.
+  using Entry = std::pair<double, std::size_t>;  // (cost per unit of the layer's next step, layer)
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> queue;
+  std::vector<int> taken(num_layers, 0);
+  for (std::size_t l = 0; l < num_layers; ++l)
+    if (max_steps[l] > 0) queue.push({step_costs[l][0] / step_size[l], l});
+  GlobalAllocation result;
+  int remaining = budget;
+  while (remaining > 0 && !queue.empty()) {
+    const std::size_t l = queue.top().second;
+    queue.pop();
+    if (step_size[l] > remaining) continue;  // this layer's steps no longer fit: it is done
+    result.removed_cost += step_costs[l][static_cast<std::size_t>(taken[l])];
+    remaining -= step_size[l];
+    if (++taken[l] < max_steps[l]) {
+      queue.push({step_costs[l][static_cast<std::size_t>(taken[l])] / step_size[l], l});
+    }
+  }
+  if (remaining > 0) {
+    throw InvalidArgument("allocate_global: cannot remove " + std::to_string(budget) + " of " +
+                          std::to_string(total_units) + " units within max_layer_sparsity " +
+                          std::to_string(options.max_layer_sparsity) +
+                          " and the per-group granularity (" + std::to_string(remaining) +
+                          " left over)");
+  }
+  for (std::size_t l = 0; l < num_layers; ++l) {
+    const int n = problems[l]->num_units();
+    const int k = n - taken[l] * step_size[l];
+    result.keep.push_back(k);
+    result.sparsity.push_back(1.0 - static_cast<double>(k) / n);
+    result.total_keep += k;
+  }
+  return result;
+}
+
+Assignment keep_top_scores(const LayerProblem& problem, const Eigen::VectorXd& scores) {
+  const int n = problem.num_units();
+  if (scores.size() != n) {
+    throw InvalidArgument("keep_top_scores: " + std::to_string(scores.size()) + " scores for " +
+                          std::to_string(n) + " units");
+  }
+  if (!problem.model.has_constraints()) {
+    throw InvalidArgument("keep_top_scores: " + problem.name +
+                          " has no keep constraint (set_keep)");
+  }
+  Assignment keep(static_cast<std::size_t>(n), 0);
+  for (const CardinalityConstraint& c : problem.model.constraints()) {
+    std::vector<int> order = c.variables;
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+      return scores[a] > scores[b] || (scores[a] == scores[b] && a < b);
+    });
+    for (int t = 0; t < c.k; ++t)
+      keep[static_cast<std::size_t>(order[static_cast<std::size_t>(t)])] = 1;
+  }
+  return keep;
+}
+
+Assignment diagonal_top_k(const LayerProblem& problem) {
+  return keep_top_scores(problem, problem.unit_cost);
+}
+
+Eigen::VectorXd magnitude_scores(const Eigen::MatrixXd& w, int unit_width) {
+  if (unit_width < 1 || w.cols() % unit_width != 0) {
+    throw InvalidArgument("magnitude_scores: unit_width " + std::to_string(unit_width) +
+                          " must be >= 1 and divide the " + std::to_string(w.cols()) + " columns");
+  }
+  const Eigen::VectorXd col = w.colwise().squaredNorm().transpose();
+  return col.reshaped(unit_width, w.cols() / unit_width).colwise().sum().transpose();
+}
+
+Eigen::VectorXd magnitude_scores(const Eigen::MatrixXd& w_down, const Eigen::MatrixXd& w_gate,
+                                 const Eigen::MatrixXd& w_up) {
+  if (w_gate.rows() != w_down.cols() || w_up.rows() != w_down.cols() ||
+      w_gate.cols() != w_up.cols()) {
+    throw InvalidArgument("magnitude_scores: w_gate and w_up must be n x D with n = w_down.cols()");
+  }
+  return w_down.colwise().squaredNorm().transpose().cwiseProduct(
+      w_gate.rowwise().squaredNorm().cwiseProduct(w_up.rowwise().squaredNorm()));
+}
+
+}  // namespace qprune
