@@ -129,11 +129,18 @@ QuboModel QuboModel::from_dense(Eigen::VectorXd linear, Eigen::MatrixXd coupling
   couplings.diagonal().setZero();
   // Products such as G o (W^T W) are symmetric only up to rounding: accept a relative asymmetry of
   // 1e-12 of the largest entry and store the exact average.
-  const double scale = couplings.cwiseAbs().maxCoeff();
-  if ((couplings - couplings.transpose()).cwiseAbs().maxCoeff() > 1e-12 * scale) {
-    throw InvalidArgument("QuboModel::from_dense: couplings are not symmetric");
+  // Done in place, pair by pair: a pruning layer's matrix can be several GiB, so no temporary.
+  const double tolerance = 1e-12 * couplings.cwiseAbs().maxCoeff();
+  for (Eigen::Index j = 0; j < n; ++j) {
+    for (Eigen::Index i = 0; i < j; ++i) {
+      const double a = couplings(i, j), b = couplings(j, i);
+      if (std::abs(a - b) > tolerance) {
+        throw InvalidArgument("QuboModel::from_dense: couplings are not symmetric at (" +
+                              std::to_string(i) + ", " + std::to_string(j) + ")");
+      }
+      couplings(i, j) = couplings(j, i) = 0.5 * (a + b);
+    }
   }
-  couplings = 0.5 * (couplings + couplings.transpose()).eval();
   std::int64_t nnz = 0;
   for (Eigen::Index j = 0; j < n; ++j)
     for (Eigen::Index i = 0; i < j; ++i) nnz += couplings(i, j) != 0.0;
