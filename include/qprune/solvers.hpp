@@ -10,6 +10,7 @@
 #include "qprune/greedy_solver.hpp"
 #include "qprune/random_solver.hpp"
 #include "qprune/solver.hpp"
+#include "qprune/tabu_solver.hpp"
 
 namespace qprune {
 
@@ -18,6 +19,7 @@ struct SolverSettings {
   ExactOptions exact;
   GreedyOptions greedy;
   RandomOptions random;
+  TabuOptions tabu;
 };
 
 /// Names accepted by make_solver, in the order `qprune solve --help` lists them.
