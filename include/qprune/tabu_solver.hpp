@@ -24,8 +24,13 @@ struct TabuOptions {
   /// order of seconds for dense n ~ 1000. Tabu search has no natural end. >= 0.
   std::int64_t max_iterations = 0;
   /// Fraction of the variables flipped (or swapped) when a restart perturbs the best solution.
+  /// Each restart that found no new best raises it by this amount, up to
+  /// max_perturbation_fraction, and a new best resets it: small kicks while they pay, and
+  /// near-random restarts (0.5 flips half the variables) when the read is stuck in one basin.
   /// In (0, 1].
-  double perturbation_fraction = 0.15;
+  double perturbation_fraction = 0.1;
+  /// Upper end of the adaptive perturbation. In [perturbation_fraction, 1].
+  double max_perturbation_fraction = 0.5;
   /// Elite solutions kept per read for path relinking; 0 or 1 disables relinking (restarts then
   /// always perturb the best solution). >= 0.
   int elite_size = 8;

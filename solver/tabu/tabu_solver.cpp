@@ -52,6 +52,10 @@ void TabuOptions::validate() const {
   if (!(perturbation_fraction > 0.0 && perturbation_fraction <= 1.0)) {
     fail("perturbation_fraction must be in (0, 1], got " + std::to_string(perturbation_fraction));
   }
+  if (!(max_perturbation_fraction >= perturbation_fraction && max_perturbation_fraction <= 1.0)) {
+    fail("max_perturbation_fraction must be in [perturbation_fraction, 1], got " +
+         std::to_string(max_perturbation_fraction));
+  }
   if (elite_size < 0) fail("elite_size must be >= 0, got " + std::to_string(elite_size));
   if (!(relink_probability >= 0.0 && relink_probability <= 1.0)) {
     fail("relink_probability must be in [0, 1], got " + std::to_string(relink_probability));
@@ -401,6 +405,8 @@ class TabuRun {
 
   void restart(std::int64_t iter) {
     add_elite(round_best_x_, round_best_e_);
+    failed_restarts_ = best_e_ < best_at_restart_ ? 0 : failed_restarts_ + 1;
+    best_at_restart_ = best_e_;
     const bool relink =
         !p_.swap_mode && elite_.size() >= 2 && detail::uniform01(rng_) < opt_.relink_probability;
     if (!(relink && path_relink())) perturb_best();
@@ -451,13 +457,18 @@ class TabuRun {
     return true;
   }
 
+  [[nodiscard]] double perturbation_fraction() const {
+    return std::min(opt_.max_perturbation_fraction,
+                    opt_.perturbation_fraction * static_cast<double>(1 + failed_restarts_));
+  }
+
   // The best solution with a random fraction of its variables flipped; in swap mode a grouped
   // variable is swapped with a random member of its group holding the other value.
   void perturb_best() {
     x_ = best_x_;
     recompute();
     const auto count =
-        static_cast<std::size_t>(std::max(1.0, std::round(opt_.perturbation_fraction * n_)));
+        static_cast<std::size_t>(std::max(1.0, std::round(perturbation_fraction() * n_)));
     if (!p_.swap_mode) {
       std::vector<int> order(static_cast<std::size_t>(n_));
       std::iota(order.begin(), order.end(), 0);
@@ -512,6 +523,8 @@ class TabuRun {
   Assignment best_x_, round_best_x_;
   double best_e_ = kInf, round_best_e_ = kInf;
   std::int64_t last_improvement_ = 0;
+  double best_at_restart_ = kInf;  // best_e_ at the previous restart
+  int failed_restarts_ = 0;        // restarts in a row whose round found no new best
   std::vector<Elite> elite_;
   std::vector<int> ins_, outs_;
   std::vector<double> scratch_;  // sparse swap mode: row of q scattered to dense
