@@ -1,7 +1,8 @@
 // Tabu search on the OR-Library Beasley instances (bqp50 ... bqp1000): per instance the best-known
 // value, the best value found over the seeds, the gap, how many seeds reached the best-known value
 // and the median time to reach it. Each seed is one solve with target_energy = -best-known, so the
-// solve stops the moment it is reached.
+// solve stops the moment it is reached. The last column is the value of the published solution
+// vector under this reader's conversion (it must equal best_known).
 //
 // The Beasley files maximise f(x) = sum_i q_ii x_i + 2 sum_{i<j} q_ij x_i x_j, each pair listed
 // once with i < j (shared/benchmarks/README.md). As a minimisation QUBO: c_i = -q_ii and
@@ -9,7 +10,7 @@
 // (written in parallel); zlib's gzopen reads both the .gz and the plain .txt files.
 //
 // Usage: tabu_bench [--seeds N] [--time-limit S] [--reads R] [--storage auto|dense|sparse]
-//                   [--known known_values.csv] [--only K] [--verbose]
+//                   [--known known_values.csv] [--solutions DIR] [--only K] [--verbose]
 //                   [--stall N] [--perturb F] [--relink P] [--elite M] FILE...
 #include <zlib.h>
 
@@ -88,6 +89,23 @@ std::map<std::string, double> read_known(const std::string& path) {
   return known;
 }
 
+// The value (maximisation) of a published solution vector (solutions/beasley/NAME.sol: '#' lines,
+// then one '0'/'1' character per variable) under our conversion: a check of the reader. NaN when
+// there is no such file.
+double solution_value(const std::string& dir, const std::string& name, const qprune::QuboModel& m) {
+  std::ifstream in(dir + "/" + name + ".sol");
+  if (!in) return NAN;
+  qprune::Assignment x;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    for (char ch : line)
+      if (ch == '0' || ch == '1') x.push_back(static_cast<std::uint8_t>(ch - '0'));
+  }
+  if (static_cast<int>(x.size()) != m.num_variables()) return NAN;
+  return -m.energy(x);
+}
+
 std::string stem(const std::string& path) {
   std::string s = path.substr(path.find_last_of('/') + 1);
   return s.substr(0, s.find('.'));
@@ -99,6 +117,7 @@ int main(int argc, char** argv) {
   int seeds = 5, reads = 2, only = 0;
   double time_limit_s = 10.0;
   std::string known_path = "/work/shared/benchmarks/known_values.csv";
+  std::string solutions_dir = "/work/shared/benchmarks/solutions/beasley";
   qprune::Storage storage = qprune::Storage::kAuto;
   qprune::TabuOptions tabu;
   tabu.max_iterations = std::int64_t{1} << 50;  // the time limit ends a run that misses
@@ -118,6 +137,8 @@ int main(int argc, char** argv) {
       time_limit_s = std::stod(next());
     } else if (arg == "--known") {
       known_path = next();
+    } else if (arg == "--solutions") {
+      solutions_dir = next();
     } else if (arg == "--only") {
       only = std::stoi(next());
     } else if (arg == "--stall") {
@@ -141,8 +162,8 @@ int main(int argc, char** argv) {
   }
   const auto known = read_known(known_path);
   std::printf("# seeds=%d reads=%d time_limit_s=%g\n", seeds, reads, time_limit_s);
-  std::printf("%-12s %6s %10s %10s %9s %7s %10s %10s %12s\n", "instance", "n", "best_known",
-              "found", "gap_%", "hits", "median_s", "max_s", "iter_per_s");
+  std::printf("%-12s %6s %10s %10s %9s %7s %10s %10s %12s %10s\n", "instance", "n", "best_known",
+              "found", "gap_%", "hits", "median_s", "max_s", "iter_per_s", "sol_file");
   int all_hits = 0, all_runs = 0;
   for (const std::string& file : files) {
     const auto models = read_beasley(file, storage);
@@ -175,10 +196,11 @@ int main(int argc, char** argv) {
       std::sort(times.begin(), times.end());
       all_hits += hits;
       all_runs += seeds;
-      std::printf("%-12s %6d %10.0f %10.0f %9.4f %4d/%-2d %10.3f %10.3f %12.0f\n", name.c_str(),
-                  models[k].num_variables(), best_known, found,
+      std::printf("%-12s %6d %10.0f %10.0f %9.4f %4d/%-2d %10.3f %10.3f %12.0f %10.0f\n",
+                  name.c_str(), models[k].num_variables(), best_known, found,
                   100.0 * (best_known - found) / std::abs(best_known), hits, seeds,
-                  times[times.size() / 2], times.back(), rate);
+                  times[times.size() / 2], times.back(), rate,
+                  solution_value(solutions_dir, name, models[k]));
       std::fflush(stdout);
     }
   }
