@@ -232,6 +232,25 @@ TEST_CASE("every sample of a larger run is a local minimum") {
   }
 }
 
+TEST_CASE("the final polish alone turns a random start into a local minimum") {
+  // One tabu iteration leaves best_x close to the random start, so the polish does nearly all the
+  // descent: wrong gains (or a wrong swap delta) would leave improving moves behind.
+  TabuOptions one;
+  one.max_iterations = 1;
+  for (Storage storage : {Storage::kDense, Storage::kSparse}) {
+    QuboModel m = random_model(40, 1.0, 9, 10, storage);
+    SolveOptions o;
+    o.num_reads = 8;
+    for (const Sample& s : TabuSearch(one).solve(m, o).samples) check_flip_local_minimum(m, s.x);
+    m.add_constraint({"g1", {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, 5});
+    m.add_constraint({"g2", {20, 21, 22, 23, 24, 25, 26, 27}, 3});
+    for (const Sample& s : TabuSearch(one).solve(m, o).samples) {
+      CHECK(s.feasible);
+      check_swap_local_minimum(m, s.x);
+    }
+  }
+}
+
 TEST_CASE("time limit, target energy and interrupt end the search with a valid sample") {
   const QuboModel big = random_model(400, 1.0, 21, 100);
   TabuOptions endless;

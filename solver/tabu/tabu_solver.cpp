@@ -501,11 +501,20 @@ class TabuRun {
   void polish() {
     x_ = best_x_;
     recompute();
-    for (;;) {
+    // Each accepted move lowers the tracked energy by more than the tolerance (a move that does
+    // not is undone and ends the descent), so the descent cannot cycle; the cap is a last guard.
+    const std::int64_t max_moves = 100 * std::int64_t{n_} + 1000;
+    for (std::int64_t moves = 0; moves < max_moves; ++moves) {
       const Move m = select(0, false);
       if (m.a < 0 || !(m.delta < -p_.tolerance)) break;
+      const double before = e_;
       flip(m.a);
       if (m.b >= 0) flip(m.b);
+      if (!(e_ < before - p_.tolerance)) {
+        if (m.b >= 0) flip(m.b);
+        flip(m.a);
+        break;
+      }
     }
     best_x_ = x_;
   }
