@@ -33,6 +33,10 @@ const std::vector<Entry>& registry() {
        [](const SolverSettings& s) -> std::unique_ptr<Solver> {
          return std::make_unique<SimulatedAnnealing>(s.anneal);
        }},
+      {"tabu", "one-flip tabu search, restarts, path relinking; feasible swaps under constraints",
+       [](const SolverSettings& s) -> std::unique_ptr<Solver> {
+         return std::make_unique<TabuSearch>(s.tabu);
+       }},
   };
   return entries;
 }

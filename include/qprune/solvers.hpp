@@ -11,6 +11,7 @@
 #include "qprune/greedy_solver.hpp"
 #include "qprune/random_solver.hpp"
 #include "qprune/solver.hpp"
+#include "qprune/tabu_solver.hpp"
 
 namespace qprune {
 
@@ -20,6 +21,7 @@ struct SolverSettings {
   GreedyOptions greedy;
   RandomOptions random;
   AnnealOptions anneal;
+  TabuOptions tabu;
 };
 
 /// Names accepted by make_solver, in the order `qprune solve --help` lists them.
