@@ -77,6 +77,22 @@ void add_solver_options(CLI::App& sub, SolverChoice& c) {
   sa->add_flag_function(
       "--no-descent", [&c](std::int64_t) { c.settings.anneal.greedy_descent = false; },
       "skip the final greedy descent of each read");
+  CLI::Option_group* tabu = sub.add_option_group("tabu", "options of --solver tabu");
+  tabu->add_option("--tabu-iterations", c.settings.tabu.max_iterations,
+                   "iterations per read (0: max(100000, 1000 n))")
+      ->capture_default_str();
+  tabu->add_option("--tabu-stall", c.settings.tabu.stall_iterations,
+                   "iterations without a new best before a restart (0: max(20000, 10 n))")
+      ->capture_default_str();
+  tabu->add_option("--tabu-tenure-divisor", c.settings.tabu.tenure_divisor,
+                   "tenure = n / divisor + U[1, tenure-random]")
+      ->capture_default_str();
+  tabu->add_option("--tabu-tenure-random", c.settings.tabu.tenure_random,
+                   "upper end of the random part of the tenure")
+      ->capture_default_str();
+  tabu->add_option("--tabu-elite", c.settings.tabu.elite_size,
+                   "elite solutions kept for path relinking (0 or 1: no relinking)")
+      ->capture_default_str();
   CLI::Option_group* greedy = sub.add_option_group("greedy", "options of --solver greedy");
   greedy->add_option("--greedy-max-moves", c.settings.greedy.max_moves_per_read,
                      "cap on improving moves per read")
