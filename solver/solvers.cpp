@@ -33,6 +33,11 @@ const std::vector<Entry>& registry() {
        [](const SolverSettings& s) -> std::unique_ptr<Solver> {
          return std::make_unique<SimulatedAnnealing>(s.anneal);
        }},
+      {"qaoa", "simulated QAOA: statevector, optimised angles, sampled bitstrings (XY mixers under "
+               "constraints; decomposed above max_qubits)",
+       [](const SolverSettings& s) -> std::unique_ptr<Solver> {
+         return std::make_unique<QaoaSolver>(s.qaoa);
+       }},
   };
   return entries;
 }

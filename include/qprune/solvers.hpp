@@ -9,6 +9,7 @@
 #include "qprune/anneal_solver.hpp"
 #include "qprune/exact_solver.hpp"
 #include "qprune/greedy_solver.hpp"
+#include "qprune/qaoa_solver.hpp"
 #include "qprune/random_solver.hpp"
 #include "qprune/solver.hpp"
 
@@ -20,6 +21,7 @@ struct SolverSettings {
   GreedyOptions greedy;
   RandomOptions random;
   AnnealOptions anneal;
+  QaoaOptions qaoa;
 };
 
 /// Names accepted by make_solver, in the order `qprune solve --help` lists them.
