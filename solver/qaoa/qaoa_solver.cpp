@@ -30,7 +30,7 @@ namespace {
 
 std::string join(const std::vector<double>& v) {
   std::ostringstream out;
-  out << std::setprecision(8);
+  out << std::setprecision(17);
   for (std::size_t i = 0; i < v.size(); ++i) out << (i ? " " : "") << v[i];
   return out.str();
 }

@@ -36,6 +36,9 @@ using u64 = std::uint64_t;
 constexpr int kLowBits = 12;
 // High qubits per grouped pass: 2^8 rows of a chunk stay in L2 while 8 stages run on them.
 constexpr int kHighGroup = 8;
+// Below this many amplitudes a pass runs on one thread: a parallel region costs more than the
+// work, and far more when other processes hold the cores.
+constexpr std::uint64_t kParallelMin = std::uint64_t{1} << 15;
 // Bytes of one grouped-pass tile (2^g rows x chunk).
 constexpr std::size_t kTileBytes = std::size_t{512} << 10;
 
@@ -382,7 +385,7 @@ void Engine<Real>::build_full_tables(const CostTerms& cost) {
   // add per entry, each block written once while it is in cache.
   double* diag = diag_.data();
   const std::int64_t blocks = static_cast<std::int64_t>(high_size);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
   for (std::int64_t hb = 0; hb < blocks; ++hb) {
     const std::size_t h = static_cast<std::size_t>(hb);
     double* out = diag + h * low_size;
@@ -423,7 +426,7 @@ void Engine<Real>::build_subspace(const CostTerms& cost) {
   const std::int64_t chunks = static_cast<std::int64_t>((dim_ + chunk - 1) / chunk);
   const std::size_t G = groups_.size();
   const u64 free_size = u64{1} << free_vars_.size();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
   for (std::int64_t c = 0; c < chunks; ++c) {
     const u64 begin = static_cast<u64>(c) * chunk, end = std::min(dim_, begin + chunk);
     u64 free = begin % free_size;
@@ -462,7 +465,7 @@ void Engine<Real>::initial_state(Complex* psi) const {
   const std::int64_t dim = static_cast<std::int64_t>(dim_);
   if (plain_x_ || space_ == SpaceKind::kSubspace) {
     const Real a = static_cast<Real>(1.0 / std::sqrt(static_cast<double>(dim_)));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
     for (std::int64_t z = 0; z < dim; ++z) psi[z] = Complex(a, 0);
     return;
   }
@@ -474,7 +477,7 @@ void Engine<Real>::initial_state(Complex* psi) const {
   }
   count *= std::ldexp(1.0, free);
   const Real a = static_cast<Real>(1.0 / std::sqrt(count));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
   for (std::int64_t z = 0; z < dim; ++z)
     psi[z] = Complex(feasible(static_cast<u64>(z)) ? a : Real(0), 0);
 }
@@ -518,7 +521,7 @@ void Engine<Real>::phase_blocks(Complex* psi, double gamma, bool mix_low, double
   polar_table(e_low_.data(), low_size, gamma, p.data());
   const Real c = static_cast<Real>(std::cos(beta)), s = static_cast<Real>(std::sin(beta));
   const bool do_phase = gamma != 0.0;
-#pragma omp parallel
+#pragma omp parallel if (dim_ >= kParallelMin)
   {
     std::vector<double> a(2 << (L - lo_bits)), b(2 << lo_bits), t(2 << lo_bits), w(2 * L);
 #pragma omp for schedule(static)
@@ -567,7 +570,7 @@ void Engine<Real>::high_passes(Complex* psi, double beta) const {
     const std::size_t chunks_per_row = stride / len;
     const std::size_t outer = dim_ >> (a + g);
     const std::int64_t tasks = static_cast<std::int64_t>(outer * chunks_per_row);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
     for (std::int64_t task = 0; task < tasks; ++task) {
       const std::size_t o = static_cast<std::size_t>(task) / chunks_per_row;
       const std::size_t i0 = (static_cast<std::size_t>(task) % chunks_per_row) * len;
@@ -588,7 +591,7 @@ void Engine<Real>::for_each_run(const Rotation& r, Visit&& visit) const {
     const u64 runs = dim_ / (2 * half);
     const u64 per_task = std::max<u64>(1, 4096 / half);
     const std::int64_t tasks = static_cast<std::int64_t>((runs + per_task - 1) / per_task);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
     for (std::int64_t t = 0; t < tasks; ++t) {
       const u64 end = std::min(runs, (static_cast<u64>(t) + 1) * per_task);
       for (u64 run = static_cast<u64>(t) * per_task; run < end; ++run)
@@ -602,7 +605,7 @@ void Engine<Real>::for_each_run(const Rotation& r, Visit&& visit) const {
     const u64 runs = dim_ >> (lo + 2);
     const u64 per_task = std::max<u64>(1, 4096 / len);
     const std::int64_t tasks = static_cast<std::int64_t>((runs + per_task - 1) / per_task);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
     for (std::int64_t t = 0; t < tasks; ++t) {
       const u64 end = std::min(runs, (static_cast<u64>(t) + 1) * per_task);
       for (u64 run = static_cast<u64>(t) * per_task; run < end; ++run) {
@@ -623,7 +626,7 @@ void Engine<Real>::for_each_run(const Rotation& r, Visit&& visit) const {
   const int m = static_cast<int>(groups_[g].variables.size()), k = groups_[g].k;
   const u64 chunk = 1 << 12;
   const std::int64_t tasks = static_cast<std::int64_t>((size + chunk - 1) / chunk);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
   for (std::int64_t t = 0; t < tasks; ++t) {
     const u64 begin = static_cast<u64>(t) * chunk, end = std::min(size, begin + chunk);
     u64 mask = unrank(begin, m, k);
@@ -673,7 +676,7 @@ void Engine<Real>::phase(Complex* psi, double gamma) const {
     return;
   }
   const std::int64_t dim = static_cast<std::int64_t>(dim_);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
   for (std::int64_t z = 0; z < dim; ++z) {
     const double ph = gamma * diag_[static_cast<std::size_t>(z)];
     const std::complex<double> w(std::cos(ph), -std::sin(ph));
@@ -737,7 +740,7 @@ template <class Real>
 double Engine<Real>::phase_adjoint(Complex* psi, Complex* lam, double gamma) const {
   const std::int64_t dim = static_cast<std::int64_t>(dim_);
   double grad = 0.0;
-#pragma omp parallel for schedule(static) reduction(+ : grad)
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin) reduction(+ : grad)
   for (std::int64_t z = 0; z < dim; ++z) {
     const std::complex<double> l(lam[z]), p(psi[z]);
     grad += diag_[static_cast<std::size_t>(z)] * (std::conj(l) * p).imag();
@@ -750,7 +753,7 @@ double Engine<Real>::phase_adjoint(Complex* psi, Complex* lam, double gamma) con
 template <class Real>
 void Engine<Real>::apply_cost(const Complex* psi, Complex* out) const {
   const std::int64_t dim = static_cast<std::int64_t>(dim_);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
   for (std::int64_t z = 0; z < dim; ++z)
     out[z] = psi[z] * static_cast<Real>(diag_[static_cast<std::size_t>(z)]);
 }
@@ -759,7 +762,7 @@ template <class Real>
 double Engine<Real>::real_inner(const Complex* a, const Complex* b) const {
   const std::int64_t dim = static_cast<std::int64_t>(dim_);
   double sum = 0.0;
-#pragma omp parallel for schedule(static) reduction(+ : sum)
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin) reduction(+ : sum)
   for (std::int64_t z = 0; z < dim; ++z)
     sum += static_cast<double>(a[z].real()) * static_cast<double>(b[z].real()) +
            static_cast<double>(a[z].imag()) * static_cast<double>(b[z].imag());
@@ -770,7 +773,7 @@ template <class Real>
 typename Engine<Real>::Moments Engine<Real>::moments(const Complex* psi) const {
   const std::int64_t dim = static_cast<std::int64_t>(dim_);
   double norm = 0.0, mean = 0.0, second = 0.0;
-#pragma omp parallel for schedule(static) reduction(+ : norm, mean, second)
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin) reduction(+ : norm, mean, second)
   for (std::int64_t z = 0; z < dim; ++z) {
     const double p = std::norm(std::complex<double>(psi[z]));
     const double c = diag_[static_cast<std::size_t>(z)];
@@ -786,7 +789,7 @@ std::pair<double, double> Engine<Real>::diagonal_range() const {
   const std::int64_t dim = static_cast<std::int64_t>(dim_);
   const bool restrict = !plain_x_ && space_ == SpaceKind::kFull;
   double lo = INFINITY, hi = -INFINITY;
-#pragma omp parallel for schedule(static) reduction(min : lo) reduction(max : hi)
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin) reduction(min : lo) reduction(max : hi)
   for (std::int64_t z = 0; z < dim; ++z) {
     if (restrict && !feasible(static_cast<u64>(z))) continue;
     lo = std::min(lo, diag_[static_cast<std::size_t>(z)]);
@@ -799,7 +802,7 @@ template <class Real>
 double Engine<Real>::feasible_probability(const Complex* psi) const {
   const std::int64_t dim = static_cast<std::int64_t>(dim_);
   double in = 0.0, all = 0.0;
-#pragma omp parallel for schedule(static) reduction(+ : in, all)
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin) reduction(+ : in, all)
   for (std::int64_t z = 0; z < dim; ++z) {
     const double p = std::norm(std::complex<double>(psi[z]));
     all += p;
@@ -812,7 +815,7 @@ template <class Real>
 double Engine<Real>::probability_at(const Complex* psi, double value, double tol) const {
   const std::int64_t dim = static_cast<std::int64_t>(dim_);
   double in = 0.0, all = 0.0;
-#pragma omp parallel for schedule(static) reduction(+ : in, all)
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin) reduction(+ : in, all)
   for (std::int64_t z = 0; z < dim; ++z) {
     const double p = std::norm(std::complex<double>(psi[z]));
     all += p;
@@ -830,7 +833,7 @@ std::vector<std::uint64_t> Engine<Real>::sample(const Complex* psi, int shots,
   constexpr std::int64_t kChunks = 256;
   const u64 chunk = (dim_ + kChunks - 1) / kChunks;
   std::vector<double> sums(kChunks, 0.0);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
   for (std::int64_t c = 0; c < kChunks; ++c) {
     double s = 0.0;
     for (u64 z = static_cast<u64>(c) * chunk; z < std::min(dim_, (static_cast<u64>(c) + 1) * chunk); ++z)
@@ -845,7 +848,7 @@ std::vector<std::uint64_t> Engine<Real>::sample(const Complex* psi, int shots,
   for (double& x : u) x = uniform01(rng) * total;
   std::sort(u.begin(), u.end());
   std::vector<std::uint64_t> out(u.size(), dim_ == 0 ? 0 : dim_ - 1);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
   for (std::int64_t c = 0; c < kChunks; ++c) {
     const std::size_t cc = static_cast<std::size_t>(c);
     auto first = std::lower_bound(u.begin(), u.end(), start[cc]);
