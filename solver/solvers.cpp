@@ -37,6 +37,11 @@ const std::vector<Entry>& registry() {
        [](const SolverSettings& s) -> std::unique_ptr<Solver> {
          return std::make_unique<TabuSearch>(s.tabu);
        }},
+      {"qaoa", "simulated QAOA: statevector, optimised angles, sampled bitstrings (XY mixers under "
+               "constraints; decomposed above max_qubits)",
+       [](const SolverSettings& s) -> std::unique_ptr<Solver> {
+         return std::make_unique<QaoaSolver>(s.qaoa);
+       }},
   };
   return entries;
 }

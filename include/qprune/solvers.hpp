@@ -9,6 +9,7 @@
 #include "qprune/anneal_solver.hpp"
 #include "qprune/exact_solver.hpp"
 #include "qprune/greedy_solver.hpp"
+#include "qprune/qaoa_solver.hpp"
 #include "qprune/random_solver.hpp"
 #include "qprune/solver.hpp"
 #include "qprune/tabu_solver.hpp"
@@ -22,6 +23,7 @@ struct SolverSettings {
   RandomOptions random;
   AnnealOptions anneal;
   TabuOptions tabu;
+  QaoaOptions qaoa;
 };
 
 /// Names accepted by make_solver, in the order `qprune solve --help` lists them.

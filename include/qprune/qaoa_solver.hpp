@@ -1,0 +1,105 @@
+// Simulated QAOA ("qaoa"): the Quantum Approximate Optimisation Algorithm run on a statevector
+// simulator. p layers of the phase exp(-i gamma_l C) and a mixer exp(-i beta_l B) act on the
+// mixer's ground state; the angles are optimised classically (NLopt) to minimise <C>, then
+// `shots` bitstrings are sampled from the final state. Under constraint groups the native mode
+// starts from Dicke states and uses Hamming-weight-preserving XY mixers, so every sample is
+// feasible; it can store only the feasible amplitudes (subspace mode). Problems larger than the
+// statevector are decomposed qbsolv-style with QAOA as the sub-solver.
+//
+// Angle units: the phase uses the normalised cost C / B with B = QuboModel::max_flip_change()
+// (the largest change one flip can make; 1 when the model has no coefficients), so one flip moves
+// the normalised cost by at most 1 and angles of order 1 are meaningful for every model.
+#pragma once
+
+#include <vector>
+
+#include "qprune/solver.hpp"
+
+namespace qprune {
+
+/// Classical optimiser of the angles (NLopt).
+enum class QaoaOptimizer {
+  kCobyla,      ///< derivative-free (NLopt LN_COBYLA)
+  kNelderMead,  ///< derivative-free (NLopt LN_NELDERMEAD)
+  kLbfgs,       ///< L-BFGS (NLopt LD_LBFGS) with exact gradients from an adjoint pass
+  kNone,        ///< no optimisation: the initial angles are used as they are
+};
+
+/// How the angles start.
+enum class QaoaInit {
+  kInterp,      ///< optimise p = 1 from the linear ramp, then p -> p + 1 by INTERP (Zhou et al.
+                ///< 2020, PRX 10, 021067) up to QaoaOptions::layers
+  kLinearRamp,  ///< gamma_l = (l + 0.5) / p dt, beta_l = (1 - (l + 0.5) / p) dt (l = 0..p-1),
+                ///< dt = QaoaOptions::ramp_dt, optimised directly at p = layers
+  kFixed,       ///< QaoaOptions::gammas / betas (then optimised unless the optimiser is kNone)
+};
+
+enum class QaoaPrecision { kDouble, kFloat };
+
+/// Mixer under constraint groups (without groups every mixer is the X mixer).
+enum class QaoaMixer {
+  kXyRing,      ///< trotterised ring: even pairs, odd pairs, then the wrap pair
+  kXyComplete,  ///< trotterised complete graph: all pairs (a < b) in lexicographic order
+};
+
+/// Which amplitudes are stored under constraint groups in the native mode.
+enum class QaoaSpace {
+  kAuto,      ///< the subspace whenever there are groups (it is never larger)
+  kFull,      ///< all 2^n amplitudes (the infeasible ones stay 0)
+  kSubspace,  ///< only the feasible ones: 2^free * prod_g C(m_g, k_g)
+};
+
+struct QaoaOptions {
+  /// Number of QAOA layers p, >= 1.
+  int layers = 3;
+  QaoaInit init = QaoaInit::kInterp;
+  /// Total "time" of the linear ramp (see QaoaInit::kLinearRamp), > 0. 0.75 on the normalised
+  /// cost is a short adiabatic-like path that works well at p <= 5 on random QUBOs.
+  double ramp_dt = 0.75;
+  /// Fixed angles for QaoaInit::kFixed (same length, >= 1; `layers` is then their length).
+  std::vector<double> gammas;
+  std::vector<double> betas;
+  QaoaOptimizer optimizer = QaoaOptimizer::kLbfgs;
+  /// Objective evaluations per optimisation (per p with INTERP), >= 1.
+  int max_evaluations = 200;
+  /// Relative tolerance on the angles at which the optimiser stops, >= 0.
+  double xtol_rel = 1e-6;
+  QaoaPrecision precision = QaoaPrecision::kDouble;
+  QaoaMixer mixer = QaoaMixer::kXyRing;
+  QaoaSpace space = QaoaSpace::kAuto;
+  /// Bitstrings sampled from the final state, >= 1 (reproducible from SolveOptions::seed).
+  int shots = 1000;
+  /// Improve the best sampled bitstring by a greedy descent (single flips, or swaps within a
+  /// group in the native constraint mode) and add it to the samples.
+  bool greedy_descent = true;
+  /// Largest state space simulated directly: 2^max_qubits amplitudes (full: n <= max_qubits;
+  /// subspace: its dimension). Larger problems are decomposed into subproblems of at most
+  /// max_qubits variables. In [1, 40].
+  int max_qubits = 20;
+  /// Decomposition: rounds of subproblem solving (stops earlier at the time limit), >= 1.
+  int decomposition_rounds = 20;
+
+  /// Throws InvalidArgument naming the field and the violated bound.
+  void validate() const;
+};
+
+class QaoaSolver final : public Solver {
+ public:
+  explicit QaoaSolver(QaoaOptions options = {});
+  [[nodiscard]] std::string name() const override { return "qaoa"; }
+  /// Counters: "expected_energy" (<C> of the final state, in model units, of the searched model:
+  /// the penalised one in the penalty mode), "energy_std", "optimum_probability" (mass on the
+  /// states with the minimal diagonal), "feasible_probability", "approximation_ratio"
+  /// ((<C> - Cmax) / (Cmin - Cmax): 1 at the optimum, 0 at the worst state), "layer_time_s"
+  /// (mean time of one layer), "diagonal_time_s", "state_gib", "evaluations", "qubits".
+  /// Info: "constraint_mode", "mixer", "space", "precision", "optimizer", "angles_p<k>"
+  /// (gammas; betas after optimisation at p = k), "evaluations_p<k>", "decomposition".
+  /// Throws ResourceError when even the decomposition's subproblem does not fit in memory.
+  [[nodiscard]] SolveResult solve(const QuboModel& model, const SolveOptions& options) const override;
+  [[nodiscard]] const QaoaOptions& options() const { return options_; }
+
+ private:
+  QaoaOptions options_;
+};
+
+}  // namespace qprune

@@ -1,0 +1,35 @@
+// What the qaoa solver's files share: the direct statevector run on one (sub)problem, the
+// decomposition around it, and the greedy descent both use.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "qprune/qaoa_solver.hpp"
+#include "solver/common/stopwatch.hpp"
+
+namespace qprune::detail::qaoa {
+
+/// Runs QAOA on `model` directly (one statevector) and appends the sampled assignments (and the
+/// descended best one) to `out`. native: the model's groups are kept with XY mixers (else the
+/// model must be the one to search with the X mixer; `feasibility` then supplies the groups whose
+/// feasibility probability is reported). Fills counters and info of `result`.
+void solve_direct(const QuboModel& model, bool native,
+                  const std::vector<CardinalityConstraint>& feasibility, const QaoaOptions& qaoa,
+                  const SolveOptions& options, const StopCondition& stop, SolveResult& result,
+                  std::vector<Assignment>& out);
+
+/// qbsolv-style decomposition with solve_direct on subproblems of at most qaoa.max_qubits
+/// variables; appends its final assignment (and its greedy start) to `out`.
+void solve_decomposed(const QuboModel& model, bool native, const QaoaOptions& qaoa,
+                      const SolveOptions& options, const StopCondition& stop, SolveResult& result,
+                      std::vector<Assignment>& out);
+
+/// Best-improvement descent until no move improves: single flips, or (swaps = true) swaps of a
+/// 1 and a 0 within each group plus single flips of the variables outside the groups.
+void greedy_descent(const QuboModel& model, Assignment& x, bool swaps);
+
+/// The state space dimension the direct run would simulate (to decide on decomposition).
+[[nodiscard]] double direct_dimension(const QuboModel& model, bool native, const QaoaOptions& qaoa);
+
+}  // namespace qprune::detail::qaoa

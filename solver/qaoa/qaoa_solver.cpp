@@ -1,0 +1,391 @@
+// QaoaSolver: options, the angle schedule (linear ramp, INTERP, fixed), the NLopt optimisation
+// with adjoint gradients, the final-state statistics and the sampling around the engine of
+// statevector.hpp. The precision is chosen once per solve; everything below run<Real>() is
+// compiled for float and double.
+//
+// Adjoint gradient (f = <psi_p|C|psi_p>, |psi_p> = U_p ... U_1 |psi_0>, U_l = M(beta_l) P(gamma_l),
+// P(g) = exp(-i g C), M(b) = R_K(b) ... R_1(b), R_k(b) = exp(-i b G_k)):
+//   df/dtheta = 2 Re <lam|d psi_p/dtheta> with lam = C psi_p. Walking back through the rotations
+//   with psi_k, lam_k the states after rotation k (obtained by applying the inverse rotations to
+//   psi_p and lam, so nothing is stored per layer): df/dbeta_l = sum_k 2 Im <lam_k|G_k|psi_k>,
+//   and after the mixer is undone df/dgamma_l = 2 Im <lam|C|psi>, then the inverse phase.
+#include "qprune/qaoa_solver.hpp"
+
+#include <nlopt.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <iomanip>
+#include <limits>
+#include <sstream>
+
+#include "qprune/error.hpp"
+#include "solver/common/samples.hpp"
+#include "solver/qaoa/qaoa_internal.hpp"
+#include "solver/qaoa/statevector.hpp"
+
+namespace qprune {
+namespace detail::qaoa {
+namespace {
+
+std::string join(const std::vector<double>& v) {
+  std::ostringstream out;
+  out << std::setprecision(17);
+  for (std::size_t i = 0; i < v.size(); ++i) out << (i ? " " : "") << v[i];
+  return out.str();
+}
+
+std::vector<Group> engine_groups(const std::vector<CardinalityConstraint>& constraints) {
+  std::vector<Group> groups;
+  for (const auto& c : constraints) groups.push_back({c.variables, c.k});
+  return groups;
+}
+
+/// INTERP (Zhou et al. 2020): angles for p + 1 layers from optimised angles for p layers,
+/// x'_i = (i - 1)/p x_{i-1} + (p - i + 1)/p x_i for i = 1..p+1 with x_0 = x_{p+1} = 0.
+std::vector<double> interp(const std::vector<double>& x) {
+  const int p = static_cast<int>(x.size());
+  std::vector<double> out(static_cast<std::size_t>(p + 1));
+  for (int i = 1; i <= p + 1; ++i) {
+    const double prev = i - 1 >= 1 ? x[static_cast<std::size_t>(i - 2)] : 0.0;
+    const double cur = i <= p ? x[static_cast<std::size_t>(i - 1)] : 0.0;
+    out[static_cast<std::size_t>(i - 1)] =
+        static_cast<double>(i - 1) / p * prev + static_cast<double>(p - i + 1) / p * cur;
+  }
+  return out;
+}
+
+template <class Real>
+class Runner {
+ public:
+  using Complex = std::complex<Real>;
+  Runner(const Engine<Real>& engine, bool gradients, const StopCondition& stop)
+      : engine_(engine), stop_(stop), psi_(engine.make_state()) {
+    if (gradients) lam_ = engine.make_state();
+  }
+
+  /// <C> at angles x = (gamma_0..gamma_{p-1}, beta_0..beta_{p-1}); fills grad when non-null.
+  double evaluate(const double* x, int p, double* grad) {
+    Stopwatch watch;
+    Complex* psi = psi_.data();
+    engine_.initial_state(psi);
+    for (int l = 0; l < p; ++l) engine_.layer(psi, x[l], x[p + l]);
+    layer_time_s_ += watch.elapsed_s();
+    layers_ += p;
+    ++evaluations_;
+    if (grad == nullptr) return engine_.moments(psi).mean;
+    Complex* lam = lam_.data();
+    engine_.apply_cost(psi, lam);
+    const double f = engine_.real_inner(psi, lam);
+    for (int l = p - 1; l >= 0; --l) {
+      grad[p + l] = engine_.mixer_adjoint(psi, lam, x[p + l]);
+      grad[l] = engine_.phase_adjoint(psi, lam, x[l]);
+    }
+    return f;
+  }
+
+  /// Optimises angles in place; returns evaluations used.
+  int optimise(std::vector<double>& x, QaoaOptimizer optimizer, const QaoaOptions& o) {
+    const int p = static_cast<int>(x.size() / 2);
+    const int before = evaluations_;
+    if (optimizer == QaoaOptimizer::kNone) return 0;
+    const nlopt::algorithm algorithm = optimizer == QaoaOptimizer::kCobyla       ? nlopt::LN_COBYLA
+                                       : optimizer == QaoaOptimizer::kNelderMead ? nlopt::LN_NELDERMEAD
+                                                                                 : nlopt::LD_LBFGS;
+    nlopt::opt opt(algorithm, static_cast<unsigned>(x.size()));
+    struct Data {
+      Runner* self;
+      int p;
+      nlopt::opt* opt;
+      double best;
+      std::vector<double> best_x;
+    } data{this, p, &opt, std::numeric_limits<double>::infinity(), x};
+    opt.set_min_objective(
+        [](unsigned, const double* a, double* g, void* d) -> double {
+          auto* st = static_cast<Data*>(d);
+          const double f = st->self->evaluate(a, st->p, g);
+          if (f < st->best) {
+            st->best = f;
+            st->best_x.assign(a, a + 2 * st->p);
+          }
+          if (st->self->stop_.should_stop()) st->opt->force_stop();
+          return f;
+        },
+        &data);
+    opt.set_maxeval(o.max_evaluations);
+    opt.set_xtol_rel(o.xtol_rel);
+    if (algorithm != nlopt::LD_LBFGS) opt.set_initial_step(0.1);
+    double minf = 0.0;
+    std::vector<double> work = x;
+    try {
+      (void)opt.optimize(work, minf);
+    } catch (const std::exception&) {
+      // Round-off limits and forced stops end the search; the best point seen is kept below.
+    }
+    if (std::isfinite(data.best)) x = data.best_x;
+    return evaluations_ - before;
+  }
+
+  [[nodiscard]] Complex* state() { return psi_.data(); }
+  [[nodiscard]] double layer_time_s() const { return layers_ ? layer_time_s_ / static_cast<double>(layers_) : 0.0; }
+  [[nodiscard]] int evaluations() const { return evaluations_; }
+
+ private:
+  const Engine<Real>& engine_;
+  const StopCondition& stop_;
+  AlignedArray<Complex> psi_;
+  AlignedArray<Complex> lam_;
+  double layer_time_s_ = 0.0;
+  long layers_ = 0;
+  int evaluations_ = 0;
+};
+
+template <class Real>
+void run(const QuboModel& model, bool native, const std::vector<CardinalityConstraint>& feasibility,
+         const QaoaOptions& o, const SolveOptions& options, const StopCondition& stop,
+         SolveResult& result, std::vector<Assignment>& out) {
+  const int n = model.num_variables();
+  const double b = model.max_flip_change();
+  const double scale = b > 0.0 ? b : 1.0;
+  const CostTerms cost = CostTerms::from_model(model, scale);
+  const std::vector<Group> groups = engine_groups(native ? model.constraints() : feasibility);
+  const MixerKind mixer = !native || groups.empty() ? MixerKind::kX
+                          : o.mixer == QaoaMixer::kXyRing ? MixerKind::kXyRing
+                                                          : MixerKind::kXyComplete;
+  const SpaceKind space =
+      mixer != MixerKind::kX && o.space != QaoaSpace::kFull ? SpaceKind::kSubspace : SpaceKind::kFull;
+  const bool gradients = o.optimizer == QaoaOptimizer::kLbfgs;
+  const Engine<Real> engine(cost, groups, mixer, space, gradients ? 2 : 1);
+  Runner<Real> runner(engine, gradients, stop);
+
+  result.info["mixer"] = mixer == MixerKind::kX ? "x" : mixer == MixerKind::kXyRing ? "xy_ring" : "xy_complete";
+  result.info["space"] = space == SpaceKind::kFull ? "full" : "subspace";
+  result.counters["qubits"] = n;
+  result.counters["dimension"] = static_cast<double>(engine.dimension());
+  result.counters["diagonal_time_s"] = engine.diagonal_time_s();
+  result.counters["state_gib"] = engine.state_bytes() / double(1 << 30);
+
+  // Angles.
+  std::vector<double> gammas, betas;
+  const auto ramp = [&](int p) {
+    gammas.assign(static_cast<std::size_t>(p), 0.0);
+    betas.assign(static_cast<std::size_t>(p), 0.0);
+    for (int l = 0; l < p; ++l) {
+      const double t = (l + 0.5) / p;
+      gammas[static_cast<std::size_t>(l)] = t * o.ramp_dt;
+      betas[static_cast<std::size_t>(l)] = (1.0 - t) * o.ramp_dt;
+    }
+  };
+  const auto optimise = [&](int p) {
+    std::vector<double> x(gammas);
+    x.insert(x.end(), betas.begin(), betas.end());
+    const int used = runner.optimise(x, o.optimizer, o);
+    gammas.assign(x.begin(), x.begin() + p);
+    betas.assign(x.begin() + p, x.end());
+    const std::string key = "_p" + std::to_string(p);
+    result.info["angles" + key] = "gamma [" + join(gammas) + "] beta [" + join(betas) + "]";
+    result.info["evaluations" + key] = std::to_string(used);
+  };
+  if (o.init == QaoaInit::kFixed) {
+    gammas = o.gammas;
+    betas = o.betas;
+    optimise(static_cast<int>(gammas.size()));
+  } else if (o.init == QaoaInit::kLinearRamp) {
+    ramp(o.layers);
+    optimise(o.layers);
+  } else {
+    ramp(1);
+    optimise(1);
+    for (int p = 2; p <= o.layers && !stop.should_stop(); ++p) {
+      gammas = interp(gammas);
+      betas = interp(betas);
+      optimise(p);
+    }
+  }
+  const int p = static_cast<int>(gammas.size());
+
+  // Final state and its statistics (energies back in model units).
+  std::vector<double> x(gammas);
+  x.insert(x.end(), betas.begin(), betas.end());
+  (void)runner.evaluate(x.data(), p, nullptr);
+  const auto* psi = runner.state();
+  const auto m = engine.moments(psi);
+  const auto [cmin, cmax] = engine.diagonal_range();
+  result.counters["expected_energy"] = m.mean * scale;
+  result.counters["energy_std"] = std::sqrt(std::max(0.0, m.second - m.mean * m.mean)) * scale;
+  result.counters["optimum_probability"] =
+      engine.probability_at(psi, cmin, 1e-9 * std::max(1.0, std::abs(cmin)));
+  result.counters["optimum_energy"] = cmin * scale;
+  result.counters["feasible_probability"] =
+      groups.empty() ? 1.0 : engine.feasible_probability(psi);
+  result.counters["approximation_ratio"] = cmax > cmin ? (m.mean - cmax) / (cmin - cmax) : 1.0;
+  result.counters["layer_time_s"] = runner.layer_time_s();
+  result.counters["evaluations"] = runner.evaluations();
+  result.counters["layers"] = p;
+  result.info["angles"] = "gamma [" + join(gammas) + "] beta [" + join(betas) + "]";
+
+  const std::vector<std::uint64_t> shots = engine.sample(psi, o.shots, options.seed);
+  std::vector<std::uint64_t> distinct(shots);
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  Assignment best;
+  double best_e = std::numeric_limits<double>::infinity();
+  for (std::uint64_t idx : shots) {
+    const std::uint64_t z = engine.decode(idx);
+    Assignment a(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) a[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>((z >> i) & 1U);
+    out.push_back(a);
+  }
+  // Only the distinct ones are scored for the descent start (cheap: at most `shots` energies).
+  for (std::uint64_t idx : distinct) {
+    const std::uint64_t z = engine.decode(idx);
+    Assignment a(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) a[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>((z >> i) & 1U);
+    const double e = model.energy(a);
+    if (e < best_e) {
+      best_e = e;
+      best = std::move(a);
+    }
+  }
+  result.counters["distinct_shots"] = static_cast<double>(distinct.size());
+  if (o.greedy_descent && !best.empty()) {
+    greedy_descent(model, best, native && model.has_constraints());
+    out.push_back(best);
+  }
+}
+
+}  // namespace
+
+double direct_dimension(const QuboModel& model, bool native, const QaoaOptions& qaoa) {
+  const bool xy = native && model.has_constraints();
+  const SpaceKind space = xy && qaoa.space != QaoaSpace::kFull ? SpaceKind::kSubspace : SpaceKind::kFull;
+  return space_dimension(model.num_variables(), engine_groups(model.constraints()), space);
+}
+
+void solve_direct(const QuboModel& model, bool native,
+                  const std::vector<CardinalityConstraint>& feasibility, const QaoaOptions& qaoa,
+                  const SolveOptions& options, const StopCondition& stop, SolveResult& result,
+                  std::vector<Assignment>& out) {
+  if (qaoa.precision == QaoaPrecision::kFloat) {
+    run<float>(model, native, feasibility, qaoa, options, stop, result, out);
+  } else {
+    run<double>(model, native, feasibility, qaoa, options, stop, result, out);
+  }
+}
+
+void greedy_descent(const QuboModel& model, Assignment& x, bool swaps) {
+  const int n = model.num_variables();
+  std::vector<int> group_of(static_cast<std::size_t>(n), -1);
+  if (swaps) {
+    for (std::size_t g = 0; g < model.constraints().size(); ++g)
+      for (int v : model.constraints()[g].variables) group_of[static_cast<std::size_t>(v)] = static_cast<int>(g);
+  }
+  const double tol = 1e-12 * std::max(1.0, model.max_flip_change());
+  for (int step = 0; step < 100 * n + 100; ++step) {
+    double best = -tol;
+    int bi = -1, bj = -1;
+    std::vector<double> delta(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) delta[static_cast<std::size_t>(i)] = model.flip_delta(x, i);
+    for (int i = 0; i < n; ++i) {
+      if (group_of[static_cast<std::size_t>(i)] >= 0) continue;
+      if (delta[static_cast<std::size_t>(i)] < best) {
+        best = delta[static_cast<std::size_t>(i)];
+        bi = i;
+        bj = -1;
+      }
+    }
+    if (swaps) {
+      for (const auto& g : model.constraints()) {
+        for (int i : g.variables) {
+          if (!x[static_cast<std::size_t>(i)]) continue;
+          for (int j : g.variables) {
+            if (x[static_cast<std::size_t>(j)]) continue;
+            // x_i 1 -> 0 and x_j 0 -> 1: the pair term counts with (-1)(+1).
+            const double d = delta[static_cast<std::size_t>(i)] + delta[static_cast<std::size_t>(j)] -
+                             model.coupling(i, j);
+            if (d < best) {
+              best = d;
+              bi = i;
+              bj = j;
+            }
+          }
+        }
+      }
+    }
+    if (bi < 0) return;
+    x[static_cast<std::size_t>(bi)] ^= 1U;
+    if (bj >= 0) x[static_cast<std::size_t>(bj)] ^= 1U;
+  }
+}
+
+}  // namespace detail::qaoa
+
+void QaoaOptions::validate() const {
+  const auto fail = [](const std::string& what) { throw InvalidArgument("QaoaOptions::" + what); };
+  if (init != QaoaInit::kFixed && layers < 1) fail("layers must be >= 1, got " + std::to_string(layers));
+  if (!(std::isfinite(ramp_dt) && ramp_dt > 0.0)) fail("ramp_dt must be finite and > 0");
+  if (init == QaoaInit::kFixed) {
+    if (gammas.empty() || gammas.size() != betas.size())
+      fail("gammas and betas must have the same length >= 1 with init = fixed, got " +
+           std::to_string(gammas.size()) + " and " + std::to_string(betas.size()));
+    for (double v : gammas)
+      if (!std::isfinite(v)) fail("gammas must be finite");
+    for (double v : betas)
+      if (!std::isfinite(v)) fail("betas must be finite");
+  }
+  if (max_evaluations < 1) fail("max_evaluations must be >= 1, got " + std::to_string(max_evaluations));
+  if (!(xtol_rel >= 0.0)) fail("xtol_rel must be >= 0");
+  if (shots < 1) fail("shots must be >= 1, got " + std::to_string(shots));
+  if (max_qubits < 1 || max_qubits > 40) fail("max_qubits must be in [1, 40], got " + std::to_string(max_qubits));
+  if (decomposition_rounds < 1) fail("decomposition_rounds must be >= 1, got " + std::to_string(decomposition_rounds));
+}
+
+QaoaSolver::QaoaSolver(QaoaOptions options) : options_(std::move(options)) { options_.validate(); }
+
+SolveResult QaoaSolver::solve(const QuboModel& model, const SolveOptions& options) const {
+  options.validate();
+  SolveResult result;
+  result.solver = name();
+  result.seed = options.seed;
+  const detail::StopCondition stop(options);
+  const bool native = model.has_constraints() && options.constraint_mode != ConstraintMode::kPenalty;
+  std::optional<QuboModel> penalised;
+  if (native) {
+    result.info["constraint_mode"] = "native";
+  } else {
+    penalised = detail::penalty_form(model, options, name(), result);
+  }
+  const QuboModel& searched = native ? model : *penalised;
+  result.info["precision"] = options_.precision == QaoaPrecision::kFloat ? "float" : "double";
+  result.info["optimizer"] = options_.optimizer == QaoaOptimizer::kCobyla       ? "cobyla"
+                             : options_.optimizer == QaoaOptimizer::kNelderMead ? "nelder_mead"
+                             : options_.optimizer == QaoaOptimizer::kLbfgs      ? "lbfgs"
+                                                                                : "none";
+  std::vector<Assignment> finals;
+  if (searched.num_variables() == 0) {
+    finals.push_back(Assignment{});
+  } else if (detail::qaoa::direct_dimension(searched, native, options_) >
+             std::ldexp(1.0, options_.max_qubits)) {
+    detail::qaoa::solve_decomposed(searched, native, options_, options, stop, result, finals);
+  } else {
+    result.info["decomposition"] = "none";
+    detail::qaoa::solve_direct(searched, native, model.constraints(), options_, options, stop,
+                               result, finals);
+  }
+  const std::size_t shots = finals.size();
+  detail::finalize_samples(model, std::move(finals), options.max_samples, result);
+  const SolveStatus stopped = stop.check();
+  result.status = stopped == SolveStatus::kCompleted ? SolveStatus::kCompleted : stopped;
+  if (options.target_energy && result.has_solution() && result.best().feasible &&
+      result.best().energy <= *options.target_energy) {
+    result.status = SolveStatus::kTargetReached;
+  }
+  result.wall_time_s = stop.elapsed_s();
+  std::ostringstream msg;
+  msg << shots << " assignments sampled/returned, p = "
+      << (result.counters.count("layers") ? static_cast<int>(result.counters["layers"]) : 0);
+  result.message = msg.str();
+  return result;
+}
+
+}  // namespace qprune

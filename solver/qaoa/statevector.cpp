@@ -1,0 +1,881 @@
+// The statevector engine of statevector.hpp. The hot loops (phase-and-mix of a block, the grouped
+// high-qubit passes) are plain functions over float/double arrays built for AVX-512, AVX2 and the
+// baseline (target_clones), so a default build still gets wide vectors; everything else is
+// templated on the precision and explicitly instantiated for float and double at the end.
+#include "solver/qaoa/statevector.hpp"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <fstream>
+#include <new>
+#include <numeric>
+#include <sstream>
+
+#include "qprune/error.hpp"
+#include "solver/common/parallel_for.hpp"
+#include "solver/common/rng.hpp"
+#include "solver/common/stopwatch.hpp"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define QPRUNE_QAOA_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define QPRUNE_QAOA_CLONES
+#endif
+
+namespace qprune::detail::qaoa {
+namespace {
+
+using u64 = std::uint64_t;
+
+// Low qubits mixed inside one block: 2^12 complex doubles = 64 KiB, well inside L2, so the 12
+// butterfly stages of a block cost one trip to memory.
+constexpr int kLowBits = 12;
+// High qubits per grouped pass: 2^8 rows of a chunk stay in L2 while 8 stages run on them.
+constexpr int kHighGroup = 8;
+// Below this many amplitudes a pass runs on one thread: a parallel region costs more than the
+// work, and far more when other processes hold the cores.
+constexpr std::uint64_t kParallelMin = std::uint64_t{1} << 15;
+// Bytes of one grouped-pass tile (2^g rows x chunk).
+constexpr std::size_t kTileBytes = std::size_t{512} << 10;
+
+// ---- kernels -------------------------------------------------------------------------------
+
+// (u, v) <- (c u - i s v, c v - i s u) on `len` complex numbers stored as (re, im) pairs.
+template <class R>
+[[gnu::always_inline]] inline void rotate_pair_runs(R* __restrict u, R* __restrict v,
+                                                    std::size_t len, R c, R s) {
+  for (std::size_t k = 0; k < 2 * len; k += 2) {
+    const R ur = u[k], ui = u[k + 1], vr = v[k], vi = v[k + 1];
+    u[k] = c * ur + s * vi;
+    u[k + 1] = c * ui - s * vr;
+    v[k] = c * vr + s * ui;
+    v[k + 1] = c * vi - s * ur;
+  }
+}
+
+// All `bits` low qubits of a block of 2^bits amplitudes.
+template <class R>
+[[gnu::always_inline]] inline void mix_block_impl(R* blk, int bits, R c, R s) {
+  const std::size_t size = std::size_t{1} << bits;
+  // Qubit 0: neighbours; one loop over all pairs.
+  for (std::size_t k = 0; k < 2 * size; k += 4) {
+    const R ur = blk[k], ui = blk[k + 1], vr = blk[k + 2], vi = blk[k + 3];
+    blk[k] = c * ur + s * vi;
+    blk[k + 1] = c * ui - s * vr;
+    blk[k + 2] = c * vr + s * ui;
+    blk[k + 3] = c * vi - s * ur;
+  }
+  for (int q = 1; q < bits; ++q) {
+    const std::size_t half = std::size_t{1} << q;
+    for (std::size_t base = 0; base < size; base += 2 * half) {
+      rotate_pair_runs(blk + 2 * base, blk + 2 * (base + half), half, c, s);
+    }
+  }
+}
+
+// psi[l] *= a[l >> lo_bits] * b[l & lo_mask] * p[l] for one block (all tables complex double).
+template <class R>
+[[gnu::always_inline]] inline void phase_block_impl(R* __restrict psi, const double* __restrict a,
+                                                    const double* __restrict b,
+                                                    const double* __restrict p, int bits,
+                                                    int lo_bits, double* __restrict t) {
+  const std::size_t lo_size = std::size_t{1} << lo_bits;
+  const std::size_t hi_size = std::size_t{1} << (bits - lo_bits);
+  for (std::size_t hi = 0; hi < hi_size; ++hi) {
+    const double ar = a[2 * hi], ai = a[2 * hi + 1];
+    for (std::size_t lo = 0; lo < lo_size; ++lo) {
+      const double br = b[2 * lo], bi = b[2 * lo + 1];
+      const double pr = p[2 * (hi * lo_size + lo)], pi = p[2 * (hi * lo_size + lo) + 1];
+      const double xr = ar * br - ai * bi, xi = ar * bi + ai * br;
+      t[2 * lo] = xr * pr - xi * pi;
+      t[2 * lo + 1] = xr * pi + xi * pr;
+    }
+    R* row = psi + 2 * hi * lo_size;
+    for (std::size_t lo = 0; lo < lo_size; ++lo) {
+      const double zr = static_cast<double>(row[2 * lo]), zi = static_cast<double>(row[2 * lo + 1]);
+      row[2 * lo] = static_cast<R>(zr * t[2 * lo] - zi * t[2 * lo + 1]);
+      row[2 * lo + 1] = static_cast<R>(zr * t[2 * lo + 1] + zi * t[2 * lo]);
+    }
+  }
+}
+
+// One tile of a grouped pass: rows r = 0..2^g-1 at base + r * stride, `len` amplitudes each; the
+// g stages pair rows r and r | 2^t.
+template <class R>
+[[gnu::always_inline]] inline void high_tile_impl(R* base, std::size_t stride, int g,
+                                                  std::size_t len, R c, R s) {
+  const std::size_t rows = std::size_t{1} << g;
+  for (int t = 0; t < g; ++t) {
+    const std::size_t bit = std::size_t{1} << t;
+    for (std::size_t r = 0; r < rows; ++r) {
+      if (r & bit) continue;
+      rotate_pair_runs(base + 2 * r * stride, base + 2 * (r | bit) * stride, len, c, s);
+    }
+  }
+}
+
+QPRUNE_QAOA_CLONES void mix_block(float* blk, int bits, float c, float s) {
+  mix_block_impl(blk, bits, c, s);
+}
+QPRUNE_QAOA_CLONES void mix_block(double* blk, int bits, double c, double s) {
+  mix_block_impl(blk, bits, c, s);
+}
+QPRUNE_QAOA_CLONES void phase_block(float* psi, const double* a, const double* b, const double* p,
+                                    int bits, int lo_bits, double* t) {
+  phase_block_impl(psi, a, b, p, bits, lo_bits, t);
+}
+QPRUNE_QAOA_CLONES void phase_block(double* psi, const double* a, const double* b, const double* p,
+                                    int bits, int lo_bits, double* t) {
+  phase_block_impl(psi, a, b, p, bits, lo_bits, t);
+}
+QPRUNE_QAOA_CLONES void high_tile(float* base, std::size_t stride, int g, std::size_t len, float c,
+                                  float s) {
+  high_tile_impl(base, stride, g, len, c, s);
+}
+QPRUNE_QAOA_CLONES void high_tile(double* base, std::size_t stride, int g, std::size_t len,
+                                  double c, double s) {
+  high_tile_impl(base, stride, g, len, c, s);
+}
+QPRUNE_QAOA_CLONES void rotate_runs(float* u, float* v, std::size_t len, float c, float s) {
+  rotate_pair_runs(u, v, len, c, s);
+}
+QPRUNE_QAOA_CLONES void rotate_runs(double* u, double* v, std::size_t len, double c, double s) {
+  rotate_pair_runs(u, v, len, c, s);
+}
+
+// ---- combinatorial number system ------------------------------------------------------------
+
+struct BinomialTable {
+  u64 c[65][65] = {};
+  BinomialTable() {
+    for (int n = 0; n <= 64; ++n) {
+      c[n][0] = 1;
+      for (int k = 1; k <= n; ++k) {
+        const u64 x = c[n - 1][k - 1], y = k <= n - 1 ? c[n - 1][k] : 0;
+        c[n][k] = x > ~u64{0} - y ? ~u64{0} : x + y;
+      }
+    }
+  }
+};
+const BinomialTable& binomials() {
+  static const BinomialTable table;
+  return table;
+}
+
+// Rank of a k-subset (bit mask) in colex order: sum_t C(c_t, t + 1) over its sorted elements.
+u64 rank_of(u64 mask) {
+  const auto& b = binomials();
+  u64 r = 0;
+  int t = 1;
+  while (mask != 0) {
+    r += b.c[std::countr_zero(mask)][t++];
+    mask &= mask - 1;
+  }
+  return r;
+}
+
+u64 unrank(u64 r, int m, int k) {
+  const auto& b = binomials();
+  u64 mask = 0;
+  int c = m - 1;
+  for (int t = k; t >= 1; --t) {
+    while (b.c[c][t] > r) --c;
+    mask |= u64{1} << c;
+    r -= b.c[c][t];
+    --c;
+  }
+  return mask;
+}
+
+// Next k-subset in colex order (Gosper's hack); mask != 0.
+u64 next_subset(u64 v) {
+  const u64 t = v | (v - 1);
+  return (t + 1) | (((~t & (t + 1)) - 1) >> (std::countr_zero(v) + 1));
+}
+
+double format_gib(double bytes) { return std::round(bytes / double(1 << 30) * 100.0) / 100.0; }
+
+template <class C>
+void polar_table(const double* energies, std::size_t count, double gamma, C* out) {
+  for (std::size_t i = 0; i < count; ++i) {
+    out[2 * i] = std::cos(gamma * energies[i]);
+    out[2 * i + 1] = -std::sin(gamma * energies[i]);
+  }
+}
+
+}  // namespace
+
+// ---- small helpers ----------------------------------------------------------------------------
+
+template <class T>
+AlignedArray<T>::AlignedArray(std::size_t size) : size_(size) {
+  const std::size_t bytes = std::max<std::size_t>(size * sizeof(T), 64);
+  // Large arrays on 2 MiB boundaries with transparent huge pages: fewer page faults on first touch
+  // and fewer TLB misses in the strided high-qubit passes.
+  const std::size_t align = bytes >= (std::size_t{1} << 24) ? (std::size_t{1} << 21) : 64;
+  const std::size_t rounded = (bytes + align - 1) / align * align;
+  void* p = std::aligned_alloc(align, rounded);
+  if (p == nullptr) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+  if (align > 64) (void)madvise(p, rounded, MADV_HUGEPAGE);
+#endif
+  data_.reset(static_cast<T*>(p));
+}
+
+std::uint64_t available_memory_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  std::uint64_t value = 0;
+  std::string unit;
+  while (in >> key >> value) {
+    std::getline(in, unit);
+    if (key == "MemAvailable:") return value * 1024;
+  }
+  return 0;
+}
+
+void check_memory(double bytes, const std::string& what) {
+  const double available = static_cast<double>(available_memory_bytes());
+  if (available > 0.0 && bytes > available) {
+    std::ostringstream msg;
+    msg << what << " needs " << format_gib(bytes) << " GiB but only " << format_gib(available)
+        << " GiB are available (MemAvailable); use fewer qubits (QaoaOptions::max_qubits selects "
+           "the decomposition), float precision or the subspace mode";
+    throw ResourceError(msg.str());
+  }
+}
+
+std::uint64_t binomial(int n, int k) {
+  if (k < 0 || n < 0 || k > n || n > 64) return 0;
+  return binomials().c[n][k];
+}
+
+double space_dimension(int n, const std::vector<Group>& groups, SpaceKind space) {
+  if (space == SpaceKind::kFull) return std::ldexp(1.0, n);
+  int free = n;
+  double dim = 1.0;
+  for (const Group& g : groups) {
+    free -= static_cast<int>(g.variables.size());
+    dim *= static_cast<double>(binomial(static_cast<int>(g.variables.size()), g.k));
+  }
+  return dim * std::ldexp(1.0, free);
+}
+
+CostTerms CostTerms::from_model(const QuboModel& model, double scale) {
+  CostTerms t;
+  t.n = model.num_variables();
+  t.linear = model.linear() / scale;
+  t.couplings = Eigen::MatrixXd::Zero(t.n, t.n);
+  model.for_each_coupling([&](int i, int j, double q) {
+    t.couplings(i, j) = q / scale;
+    t.couplings(j, i) = q / scale;
+  });
+  t.offset = model.offset() / scale;
+  return t;
+}
+
+double CostTerms::energy(std::uint64_t z) const {
+  double e = offset;
+  for (u64 a = z; a != 0; a &= a - 1) {
+    const int i = std::countr_zero(a);
+    e += linear[i];
+    for (u64 b = z & ((u64{1} << i) - 1); b != 0; b &= b - 1) e += couplings(std::countr_zero(b), i);
+  }
+  return e;
+}
+
+std::vector<Rotation> mixer_rotations(int n, const std::vector<Group>& groups, MixerKind kind) {
+  std::vector<Rotation> out;
+  std::vector<char> grouped(static_cast<std::size_t>(n), 0);
+  if (kind != MixerKind::kX) {
+    for (const Group& g : groups)
+      for (int v : g.variables) grouped[static_cast<std::size_t>(v)] = 1;
+  }
+  for (int i = 0; i < n; ++i)
+    if (!grouped[static_cast<std::size_t>(i)]) out.push_back({i, -1});
+  if (kind == MixerKind::kX) return out;
+  for (const Group& g : groups) {
+    const auto& v = g.variables;
+    const int m = static_cast<int>(v.size());
+    const auto at = [&](int a) { return v[static_cast<std::size_t>(a)]; };
+    if (kind == MixerKind::kXyRing) {
+      for (int a = 0; a + 1 < m; a += 2) out.push_back({at(a), at(a + 1)});
+      for (int a = 1; a + 1 < m; a += 2) out.push_back({at(a), at(a + 1)});
+      if (m > 2) out.push_back({at(m - 1), at(0)});
+    } else {
+      for (int a = 0; a < m; ++a)
+        for (int b = a + 1; b < m; ++b) out.push_back({at(a), at(b)});
+    }
+  }
+  return out;
+}
+
+// ---- engine construction -------------------------------------------------------------------
+
+template <class Real>
+Engine<Real>::Engine(const CostTerms& cost, std::vector<Group> groups, MixerKind mixer,
+                     SpaceKind space, int num_states)
+    : n_(cost.n), space_(space), groups_(std::move(groups)) {
+  rotations_ = mixer_rotations(n_, groups_, mixer);
+  plain_x_ = mixer == MixerKind::kX || groups_.empty();
+  if (space_ == SpaceKind::kSubspace && (plain_x_ || n_ > 64)) {
+    throw InvalidArgument("qaoa subspace mode needs constraint groups with an XY mixer and n <= 64");
+  }
+  const double dim = space_dimension(n_, plain_x_ ? std::vector<Group>{} : groups_, space_);
+  const double bytes = dim * (8.0 + static_cast<double>(num_states) * sizeof(Complex));
+  if (space_ == SpaceKind::kFull && n_ > 40) {
+    throw ResourceError("qaoa full statevector of " + std::to_string(n_) + " qubits needs " +
+                        std::to_string(format_gib(bytes)) + " GiB; the limit is 40 qubits");
+  }
+  if (dim > 0x1p46) throw ResourceError("qaoa state space of " + std::to_string(dim) + " amplitudes is too large");
+  check_memory(bytes, "qaoa statevector (" + std::to_string(static_cast<u64>(dim)) +
+                          " amplitudes x " + std::to_string(num_states) + " states + diagonal)");
+  dim_ = static_cast<u64>(dim);
+  group_masks_.clear();
+  for (const Group& g : groups_) {
+    u64 mask = 0;
+    for (int v : g.variables) mask |= u64{1} << v;
+    group_masks_.push_back(mask);
+  }
+  Stopwatch watch;
+  diag_ = AlignedArray<double>(dim_);
+  if (space_ == SpaceKind::kFull) {
+    build_full_tables(cost);
+  } else {
+    build_subspace(cost);
+  }
+  diagonal_time_s_ = watch.elapsed_s();
+}
+
+template <class Real>
+void Engine<Real>::build_full_tables(const CostTerms& cost) {
+  const int L = std::min(n_, kLowBits);
+  const int H = n_ - L;
+  low_bits_ = L;
+  const std::size_t low_size = std::size_t{1} << L, high_size = std::size_t{1} << H;
+  e_low_.assign(low_size, 0.0);
+  for (std::size_t l = 1; l < low_size; ++l) {
+    // E_low(l) = E_low(l without its top bit i) + c_i + sum_{j in rest} q_ij.
+    const int i = 63 - std::countl_zero(static_cast<u64>(l));
+    const u64 rest = l & ~(u64{1} << i);
+    double e = e_low_[rest] + cost.linear[i];
+    for (u64 b = rest; b != 0; b &= b - 1) e += cost.couplings(std::countr_zero(b), i);
+    e_low_[l] = e;
+  }
+  e_high_.assign(high_size, cost.offset);
+  field_.assign(high_size * static_cast<std::size_t>(L), 0.0);
+  for (std::size_t h = 1; h < high_size; ++h) {
+    const int i = 63 - std::countl_zero(static_cast<u64>(h));
+    const u64 rest = h & ~(u64{1} << i);
+    const int vi = L + i;
+    double e = e_high_[rest] + cost.linear[vi];
+    for (u64 b = rest; b != 0; b &= b - 1) e += cost.couplings(L + std::countr_zero(b), vi);
+    e_high_[h] = e;
+    for (int j = 0; j < L; ++j) {
+      field_[h * static_cast<std::size_t>(L) + static_cast<std::size_t>(j)] =
+          field_[rest * static_cast<std::size_t>(L) + static_cast<std::size_t>(j)] +
+          cost.couplings(j, vi);
+    }
+  }
+  // C(h 2^L + l) = E_high(h) + E_low(l) + X_h(l), X_h(l) = X_h(l & (l - 1)) + f_{ctz l}(h): one
+  // add per entry, each block written once while it is in cache.
+  double* diag = diag_.data();
+  const std::int64_t blocks = static_cast<std::int64_t>(high_size);
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
+  for (std::int64_t hb = 0; hb < blocks; ++hb) {
+    const std::size_t h = static_cast<std::size_t>(hb);
+    double* out = diag + h * low_size;
+    const double* f = field_.data() + h * static_cast<std::size_t>(L);
+    out[0] = e_high_[h];
+    for (std::size_t l = 1; l < low_size; ++l)
+      out[l] = out[l & (l - 1)] + f[std::countr_zero(static_cast<u64>(l))];
+    for (std::size_t l = 0; l < low_size; ++l) out[l] += e_low_[l];
+  }
+}
+
+template <class Real>
+void Engine<Real>::build_subspace(const CostTerms& cost) {
+  var_group_.assign(static_cast<std::size_t>(n_), -1);
+  var_pos_.assign(static_cast<std::size_t>(n_), -1);
+  for (std::size_t g = 0; g < groups_.size(); ++g) {
+    for (std::size_t a = 0; a < groups_[g].variables.size(); ++a) {
+      var_group_[static_cast<std::size_t>(groups_[g].variables[a])] = static_cast<int>(g);
+      var_pos_[static_cast<std::size_t>(groups_[g].variables[a])] = static_cast<int>(a);
+    }
+  }
+  free_vars_.clear();
+  for (int i = 0; i < n_; ++i)
+    if (var_group_[static_cast<std::size_t>(i)] < 0) {
+      var_pos_[static_cast<std::size_t>(i)] = static_cast<int>(free_vars_.size());
+      free_vars_.push_back(i);
+    }
+  u64 stride = u64{1} << free_vars_.size();
+  group_size_.clear();
+  group_stride_.clear();
+  for (const Group& g : groups_) {
+    group_stride_.push_back(stride);
+    group_size_.push_back(binomial(static_cast<int>(g.variables.size()), g.k));
+    stride *= group_size_.back();
+  }
+  // Each chunk decodes its first index, then steps like an odometer (Gosper's hack per group).
+  const u64 chunk = 1 << 14;
+  const std::int64_t chunks = static_cast<std::int64_t>((dim_ + chunk - 1) / chunk);
+  const std::size_t G = groups_.size();
+  const u64 free_size = u64{1} << free_vars_.size();
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
+  for (std::int64_t c = 0; c < chunks; ++c) {
+    const u64 begin = static_cast<u64>(c) * chunk, end = std::min(dim_, begin + chunk);
+    u64 free = begin % free_size;
+    std::vector<u64> rank(G), local(G);
+    u64 rest = begin / free_size;
+    for (std::size_t g = 0; g < G; ++g) {
+      rank[g] = rest % group_size_[g];
+      rest /= group_size_[g];
+      local[g] = unrank(rank[g], static_cast<int>(groups_[g].variables.size()), groups_[g].k);
+    }
+    for (u64 idx = begin; idx < end; ++idx) {
+      u64 z = 0;
+      for (u64 b = free; b != 0; b &= b - 1) z |= u64{1} << free_vars_[static_cast<std::size_t>(std::countr_zero(b))];
+      for (std::size_t g = 0; g < G; ++g)
+        for (u64 b = local[g]; b != 0; b &= b - 1)
+          z |= u64{1} << groups_[g].variables[static_cast<std::size_t>(std::countr_zero(b))];
+      diag_[idx] = cost.energy(z);
+      if (++free < free_size) continue;
+      free = 0;
+      for (std::size_t g = 0; g < G; ++g) {
+        if (++rank[g] < group_size_[g]) {
+          local[g] = next_subset(local[g]);
+          break;
+        }
+        rank[g] = 0;
+        local[g] = unrank(0, static_cast<int>(groups_[g].variables.size()), groups_[g].k);
+      }
+    }
+  }
+}
+
+// ---- state preparation and decoding ---------------------------------------------------------
+
+template <class Real>
+void Engine<Real>::initial_state(Complex* psi) const {
+  const std::int64_t dim = static_cast<std::int64_t>(dim_);
+  if (plain_x_ || space_ == SpaceKind::kSubspace) {
+    const Real a = static_cast<Real>(1.0 / std::sqrt(static_cast<double>(dim_)));
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
+    for (std::int64_t z = 0; z < dim; ++z) psi[z] = Complex(a, 0);
+    return;
+  }
+  double count = 1.0;  // feasible states of the product of Dicke states and |+>
+  int free = n_;
+  for (const Group& g : groups_) {
+    count *= static_cast<double>(binomial(static_cast<int>(g.variables.size()), g.k));
+    free -= static_cast<int>(g.variables.size());
+  }
+  count *= std::ldexp(1.0, free);
+  const Real a = static_cast<Real>(1.0 / std::sqrt(count));
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
+  for (std::int64_t z = 0; z < dim; ++z)
+    psi[z] = Complex(feasible(static_cast<u64>(z)) ? a : Real(0), 0);
+}
+
+template <class Real>
+bool Engine<Real>::feasible(std::uint64_t index) const {
+  if (space_ == SpaceKind::kSubspace) return true;
+  for (std::size_t g = 0; g < groups_.size(); ++g)
+    if (std::popcount(index & group_masks_[g]) != groups_[g].k) return false;
+  return true;
+}
+
+template <class Real>
+std::uint64_t Engine<Real>::decode(std::uint64_t index) const {
+  if (space_ == SpaceKind::kFull) return index;
+  const u64 free_size = u64{1} << free_vars_.size();
+  u64 z = 0;
+  for (u64 b = index % free_size; b != 0; b &= b - 1)
+    z |= u64{1} << free_vars_[static_cast<std::size_t>(std::countr_zero(b))];
+  u64 rest = index / free_size;
+  for (std::size_t g = 0; g < groups_.size(); ++g) {
+    const u64 local = unrank(rest % group_size_[g], static_cast<int>(groups_[g].variables.size()),
+                             groups_[g].k);
+    rest /= group_size_[g];
+    for (u64 b = local; b != 0; b &= b - 1)
+      z |= u64{1} << groups_[g].variables[static_cast<std::size_t>(std::countr_zero(b))];
+  }
+  return z;
+}
+
+// ---- layers -------------------------------------------------------------------------------
+
+template <class Real>
+void Engine<Real>::phase_blocks(Complex* psi, double gamma, bool mix_low, double beta,
+                                bool mix_first) const {
+  const int L = low_bits_;
+  const int lo_bits = L / 2;
+  const std::size_t low_size = std::size_t{1} << L;
+  const std::int64_t blocks = static_cast<std::int64_t>(dim_ >> L);
+  std::vector<double> p(2 * low_size);
+  polar_table(e_low_.data(), low_size, gamma, p.data());
+  const Real c = static_cast<Real>(std::cos(beta)), s = static_cast<Real>(std::sin(beta));
+  const bool do_phase = gamma != 0.0;
+#pragma omp parallel if (dim_ >= kParallelMin)
+  {
+    std::vector<double> a(2 << (L - lo_bits)), b(2 << lo_bits), t(2 << lo_bits), w(2 * L);
+#pragma omp for schedule(static)
+    for (std::int64_t hb = 0; hb < blocks; ++hb) {
+      const std::size_t h = static_cast<std::size_t>(hb);
+      Real* blk = reinterpret_cast<Real*>(psi + h * low_size);
+      if (mix_low && mix_first) mix_block(blk, L, c, s);
+      if (do_phase) {
+        const double* f = field_.data() + h * static_cast<std::size_t>(L);
+        polar_table(f, static_cast<std::size_t>(L), gamma, w.data());
+        // b[lo] = prod_{i < lo_bits, i in lo} w_i; a[hi] = exp(-i gamma E_high) prod_{i >= lo_bits}.
+        b[0] = 1.0;
+        b[1] = 0.0;
+        for (std::size_t x = 1; x < (std::size_t{1} << lo_bits); ++x) {
+          const std::size_t r = x & (x - 1), i = static_cast<std::size_t>(std::countr_zero(x));
+          b[2 * x] = b[2 * r] * w[2 * i] - b[2 * r + 1] * w[2 * i + 1];
+          b[2 * x + 1] = b[2 * r] * w[2 * i + 1] + b[2 * r + 1] * w[2 * i];
+        }
+        a[0] = std::cos(gamma * e_high_[h]);
+        a[1] = -std::sin(gamma * e_high_[h]);
+        for (std::size_t x = 1; x < (std::size_t{1} << (L - lo_bits)); ++x) {
+          const std::size_t r = x & (x - 1);
+          const std::size_t i = static_cast<std::size_t>(std::countr_zero(x) + lo_bits);
+          a[2 * x] = a[2 * r] * w[2 * i] - a[2 * r + 1] * w[2 * i + 1];
+          a[2 * x + 1] = a[2 * r] * w[2 * i + 1] + a[2 * r + 1] * w[2 * i];
+        }
+        phase_block(blk, a.data(), b.data(), p.data(), L, lo_bits, t.data());
+      }
+      if (mix_low && !mix_first) mix_block(blk, L, c, s);
+    }
+  }
+}
+
+template <class Real>
+void Engine<Real>::high_passes(Complex* psi, double beta) const {
+  const int H = n_ - low_bits_;
+  if (H <= 0) return;
+  const Real c = static_cast<Real>(std::cos(beta)), s = static_cast<Real>(std::sin(beta));
+  const int passes = (H + kHighGroup - 1) / kHighGroup;
+  int a = low_bits_;
+  for (int pass = 0; pass < passes; ++pass) {
+    const int g = (H - (a - low_bits_) + (passes - pass) - 1) / (passes - pass);
+    const std::size_t stride = std::size_t{1} << a;  // distance between rows
+    std::size_t len = std::max<std::size_t>(1, kTileBytes / (sizeof(Complex) << g));
+    len = std::min(len, stride);
+    const std::size_t chunks_per_row = stride / len;
+    const std::size_t outer = dim_ >> (a + g);
+    const std::int64_t tasks = static_cast<std::int64_t>(outer * chunks_per_row);
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
+    for (std::int64_t task = 0; task < tasks; ++task) {
+      const std::size_t o = static_cast<std::size_t>(task) / chunks_per_row;
+      const std::size_t i0 = (static_cast<std::size_t>(task) % chunks_per_row) * len;
+      Real* base = reinterpret_cast<Real*>(psi + (o << (a + g)) + i0);
+      high_tile(base, stride, g, len, c, s);
+    }
+    a += g;
+  }
+}
+
+template <class Real>
+template <class Visit>
+void Engine<Real>::for_each_run(const Rotation& r, Visit&& visit) const {
+  if (r.j < 0) {
+    // X on bit q of the index (full space, or a free variable of the subspace: the low digit).
+    const int q = space_ == SpaceKind::kFull ? r.i : var_pos_[static_cast<std::size_t>(r.i)];
+    const u64 half = u64{1} << q;
+    const u64 runs = dim_ / (2 * half);
+    const u64 per_task = std::max<u64>(1, 4096 / half);
+    const std::int64_t tasks = static_cast<std::int64_t>((runs + per_task - 1) / per_task);
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
+    for (std::int64_t t = 0; t < tasks; ++t) {
+      const u64 end = std::min(runs, (static_cast<u64>(t) + 1) * per_task);
+      for (u64 run = static_cast<u64>(t) * per_task; run < end; ++run)
+        visit(run * 2 * half, run * 2 * half + half, half);
+    }
+    return;
+  }
+  if (space_ == SpaceKind::kFull) {
+    const int lo = std::min(r.i, r.j), hi = std::max(r.i, r.j);
+    const u64 len = u64{1} << lo;
+    const u64 runs = dim_ >> (lo + 2);
+    const u64 per_task = std::max<u64>(1, 4096 / len);
+    const std::int64_t tasks = static_cast<std::int64_t>((runs + per_task - 1) / per_task);
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
+    for (std::int64_t t = 0; t < tasks; ++t) {
+      const u64 end = std::min(runs, (static_cast<u64>(t) + 1) * per_task);
+      for (u64 run = static_cast<u64>(t) * per_task; run < end; ++run) {
+        const u64 x = run << (lo + 1);  // zero inserted at bit lo
+        const u64 y = ((x >> hi) << (hi + 1)) | (x & ((u64{1} << hi) - 1));  // and at bit hi
+        visit(y | (u64{1} << r.i), y | (u64{1} << r.j), len);
+      }
+    }
+    return;
+  }
+  // Subspace XY pair in group g: ranks whose subset holds a but not b pair with the rank of the
+  // subset with a and b swapped; each pair of ranks owns `stride` contiguous amplitudes per outer.
+  const std::size_t g = static_cast<std::size_t>(var_group_[static_cast<std::size_t>(r.i)]);
+  const u64 bit_a = u64{1} << var_pos_[static_cast<std::size_t>(r.i)];
+  const u64 bit_b = u64{1} << var_pos_[static_cast<std::size_t>(r.j)];
+  const u64 size = group_size_[g], stride = group_stride_[g];
+  const u64 outer = dim_ / (size * stride);
+  const int m = static_cast<int>(groups_[g].variables.size()), k = groups_[g].k;
+  const u64 chunk = 1 << 12;
+  const std::int64_t tasks = static_cast<std::int64_t>((size + chunk - 1) / chunk);
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
+  for (std::int64_t t = 0; t < tasks; ++t) {
+    const u64 begin = static_cast<u64>(t) * chunk, end = std::min(size, begin + chunk);
+    u64 mask = unrank(begin, m, k);
+    for (u64 rank = begin; rank < end; ++rank, mask = rank < end ? next_subset(mask) : mask) {
+      if ((mask & bit_a) == 0 || (mask & bit_b) != 0) continue;
+      const u64 partner = rank_of(mask ^ bit_a ^ bit_b);
+      for (u64 o = 0; o < outer; ++o)
+        visit((o * size + rank) * stride, (o * size + partner) * stride, stride);
+    }
+  }
+}
+
+template <class Real>
+void Engine<Real>::rotate(Complex* psi, const Rotation& r, double beta) const {
+  const Real c = static_cast<Real>(std::cos(beta)), s = static_cast<Real>(std::sin(beta));
+  Real* base = reinterpret_cast<Real*>(psi);
+  for_each_run(r, [&](u64 u, u64 v, u64 len) { rotate_runs(base + 2 * u, base + 2 * v, len, c, s); });
+}
+
+template <class Real>
+double Engine<Real>::generator_imag(const Complex* lam, const Complex* psi,
+                                    const Rotation& r) const {
+  // Im <lam|G|psi> = sum over pairs Im(conj(lam_u) psi_v + conj(lam_v) psi_u); runs are visited
+  // in parallel, so each thread adds into its own slot.
+  double total = 0.0;
+  std::vector<double> sums(static_cast<std::size_t>(max_threads()), 0.0);
+  for_each_run(r, [&](u64 u, u64 v, u64 len) {
+    double acc = 0.0;
+    for (u64 k = 0; k < len; ++k) {
+      const std::complex<double> lu(lam[u + k]), lv(lam[v + k]), pu(psi[u + k]), pv(psi[v + k]);
+      acc += (std::conj(lu) * pv + std::conj(lv) * pu).imag();
+    }
+#ifdef _OPENMP
+    sums[static_cast<std::size_t>(omp_get_thread_num())] += acc;
+#else
+    sums[0] += acc;
+#endif
+  });
+  for (double s : sums) total += s;
+  return total;
+}
+
+template <class Real>
+void Engine<Real>::phase(Complex* psi, double gamma) const {
+  if (space_ == SpaceKind::kFull) {
+    phase_blocks(psi, gamma, false, 0.0, false);
+    return;
+  }
+  const std::int64_t dim = static_cast<std::int64_t>(dim_);
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
+  for (std::int64_t z = 0; z < dim; ++z) {
+    const double ph = gamma * diag_[static_cast<std::size_t>(z)];
+    const std::complex<double> w(std::cos(ph), -std::sin(ph));
+    const std::complex<double> x(psi[z]);
+    psi[z] = Complex(static_cast<Real>(x.real() * w.real() - x.imag() * w.imag()),
+                     static_cast<Real>(x.real() * w.imag() + x.imag() * w.real()));
+  }
+}
+
+template <class Real>
+void Engine<Real>::mixer(Complex* psi, double beta) const {
+  if (space_ == SpaceKind::kFull && plain_x_) {
+    phase_blocks(psi, 0.0, true, beta, true);
+    high_passes(psi, beta);
+    return;
+  }
+  for (const Rotation& r : rotations_) rotate(psi, r, beta);
+}
+
+template <class Real>
+void Engine<Real>::layer(Complex* psi, double gamma, double beta) const {
+  if (space_ == SpaceKind::kFull && plain_x_) {
+    phase_blocks(psi, gamma, true, beta, false);  // phase, then the low qubits, block by block
+    high_passes(psi, beta);
+    return;
+  }
+  phase(psi, gamma);
+  mixer(psi, beta);
+}
+
+template <class Real>
+void Engine<Real>::layer_inverse(Complex* psi, double gamma, double beta) const {
+  if (space_ == SpaceKind::kFull && plain_x_) {
+    high_passes(psi, -beta);  // the X rotations commute: high qubits first, then low, then phase
+    phase_blocks(psi, -gamma, true, -beta, true);
+    return;
+  }
+  for (auto it = rotations_.rbegin(); it != rotations_.rend(); ++it) rotate(psi, *it, -beta);
+  phase(psi, -gamma);
+}
+
+template <class Real>
+double Engine<Real>::mixer_adjoint(Complex* psi, Complex* lam, double beta) const {
+  double grad = 0.0;
+  if (space_ == SpaceKind::kFull && plain_x_) {
+    // All X_j commute with the whole mixer: every term is taken at the layer's output.
+    for (const Rotation& r : rotations_) grad += 2.0 * generator_imag(lam, psi, r);
+    mixer(psi, -beta);
+    mixer(lam, -beta);
+    return grad;
+  }
+  for (auto it = rotations_.rbegin(); it != rotations_.rend(); ++it) {
+    grad += 2.0 * generator_imag(lam, psi, *it);
+    rotate(psi, *it, -beta);
+    rotate(lam, *it, -beta);
+  }
+  return grad;
+}
+
+template <class Real>
+double Engine<Real>::phase_adjoint(Complex* psi, Complex* lam, double gamma) const {
+  const std::int64_t dim = static_cast<std::int64_t>(dim_);
+  double grad = 0.0;
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin) reduction(+ : grad)
+  for (std::int64_t z = 0; z < dim; ++z) {
+    const std::complex<double> l(lam[z]), p(psi[z]);
+    grad += diag_[static_cast<std::size_t>(z)] * (std::conj(l) * p).imag();
+  }
+  phase(psi, -gamma);
+  phase(lam, -gamma);
+  return 2.0 * grad;
+}
+
+template <class Real>
+void Engine<Real>::apply_cost(const Complex* psi, Complex* out) const {
+  const std::int64_t dim = static_cast<std::int64_t>(dim_);
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
+  for (std::int64_t z = 0; z < dim; ++z)
+    out[z] = psi[z] * static_cast<Real>(diag_[static_cast<std::size_t>(z)]);
+}
+
+template <class Real>
+double Engine<Real>::real_inner(const Complex* a, const Complex* b) const {
+  const std::int64_t dim = static_cast<std::int64_t>(dim_);
+  double sum = 0.0;
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin) reduction(+ : sum)
+  for (std::int64_t z = 0; z < dim; ++z)
+    sum += static_cast<double>(a[z].real()) * static_cast<double>(b[z].real()) +
+           static_cast<double>(a[z].imag()) * static_cast<double>(b[z].imag());
+  return sum;
+}
+
+template <class Real>
+typename Engine<Real>::Moments Engine<Real>::moments(const Complex* psi) const {
+  const std::int64_t dim = static_cast<std::int64_t>(dim_);
+  double norm = 0.0, mean = 0.0, second = 0.0;
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin) reduction(+ : norm, mean, second)
+  for (std::int64_t z = 0; z < dim; ++z) {
+    const double p = std::norm(std::complex<double>(psi[z]));
+    const double c = diag_[static_cast<std::size_t>(z)];
+    norm += p;
+    mean += p * c;
+    second += p * c * c;
+  }
+  return {norm, mean / norm, second / norm};
+}
+
+template <class Real>
+std::pair<double, double> Engine<Real>::diagonal_range() const {
+  const std::int64_t dim = static_cast<std::int64_t>(dim_);
+  const bool restrict = !plain_x_ && space_ == SpaceKind::kFull;
+  double lo = INFINITY, hi = -INFINITY;
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin) reduction(min : lo) reduction(max : hi)
+  for (std::int64_t z = 0; z < dim; ++z) {
+    if (restrict && !feasible(static_cast<u64>(z))) continue;
+    lo = std::min(lo, diag_[static_cast<std::size_t>(z)]);
+    hi = std::max(hi, diag_[static_cast<std::size_t>(z)]);
+  }
+  return {lo, hi};
+}
+
+template <class Real>
+double Engine<Real>::feasible_probability(const Complex* psi) const {
+  const std::int64_t dim = static_cast<std::int64_t>(dim_);
+  double in = 0.0, all = 0.0;
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin) reduction(+ : in, all)
+  for (std::int64_t z = 0; z < dim; ++z) {
+    const double p = std::norm(std::complex<double>(psi[z]));
+    all += p;
+    if (feasible(static_cast<u64>(z))) in += p;
+  }
+  return in / all;
+}
+
+template <class Real>
+double Engine<Real>::probability_at(const Complex* psi, double value, double tol) const {
+  const std::int64_t dim = static_cast<std::int64_t>(dim_);
+  double in = 0.0, all = 0.0;
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin) reduction(+ : in, all)
+  for (std::int64_t z = 0; z < dim; ++z) {
+    const double p = std::norm(std::complex<double>(psi[z]));
+    all += p;
+    if (std::abs(diag_[static_cast<std::size_t>(z)] - value) <= tol && feasible(static_cast<u64>(z)))
+      in += p;
+  }
+  return in / all;
+}
+
+template <class Real>
+std::vector<std::uint64_t> Engine<Real>::sample(const Complex* psi, int shots,
+                                                std::uint64_t seed) const {
+  // A fixed number of chunks (not of threads) keeps the sums, and so the samples, identical for
+  // any thread count.
+  constexpr std::int64_t kChunks = 256;
+  const u64 chunk = (dim_ + kChunks - 1) / kChunks;
+  std::vector<double> sums(kChunks, 0.0);
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
+  for (std::int64_t c = 0; c < kChunks; ++c) {
+    double s = 0.0;
+    for (u64 z = static_cast<u64>(c) * chunk; z < std::min(dim_, (static_cast<u64>(c) + 1) * chunk); ++z)
+      s += std::norm(std::complex<double>(psi[z]));
+    sums[static_cast<std::size_t>(c)] = s;
+  }
+  std::vector<double> start(kChunks + 1, 0.0);
+  for (std::size_t c = 0; c < kChunks; ++c) start[c + 1] = start[c] + sums[c];
+  const double total = start[kChunks];
+  pcg32 rng = make_rng(seed, 0x51a7e5ULL);
+  std::vector<double> u(static_cast<std::size_t>(shots));
+  for (double& x : u) x = uniform01(rng) * total;
+  std::sort(u.begin(), u.end());
+  std::vector<std::uint64_t> out(u.size(), dim_ == 0 ? 0 : dim_ - 1);
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
+  for (std::int64_t c = 0; c < kChunks; ++c) {
+    const std::size_t cc = static_cast<std::size_t>(c);
+    auto first = std::lower_bound(u.begin(), u.end(), start[cc]);
+    auto last = c + 1 == kChunks ? u.end() : std::lower_bound(u.begin(), u.end(), start[cc + 1]);
+    if (first == last) continue;
+    double acc = start[cc];
+    u64 z = cc * chunk;
+    const u64 end = std::min(dim_, (cc + 1) * chunk);
+    u64 last_nonzero = z;
+    for (auto it = first; it != last; ++it) {
+      while (z < end) {
+        const double p = std::norm(std::complex<double>(psi[z]));
+        if (p > 0.0) last_nonzero = z;
+        if (acc + p > *it) break;
+        acc += p;
+        ++z;
+      }
+      out[static_cast<std::size_t>(it - u.begin())] = z < end ? z : last_nonzero;
+    }
+  }
+  return out;
+}
+
+template class AlignedArray<double>;
+template class AlignedArray<std::complex<float>>;
+template class AlignedArray<std::complex<double>>;
+template class Engine<float>;
+template class Engine<double>;
+
+}  // namespace qprune::detail::qaoa

@@ -1,0 +1,195 @@
+// Statevector engine of the qaoa solver: the cost diagonal, the QAOA layers (phase exp(-i gamma C)
+// and mixer exp(-i beta B)), the adjoint gradient steps, expectations and sampling, in complex
+// float or complex double.
+//
+// Two state spaces:
+//  - full: 2^n amplitudes, variable i = bit i of the basis index. The phase is applied from
+//    factorised tables (C = E_high(h) + E_low(l) + sum_{i in l} f_i(h) for index h 2^L + l), so a
+//    layer never reads the 2^n diagonal; with the plain X mixer a layer is one fused pass (phase
+//    and mixing of the L low qubits inside an L2-sized block) plus ceil((n-L)/8) grouped passes for
+//    the high qubits. Constraint groups use XY mixers from Dicke states in the same space.
+//  - subspace: only the feasible amplitudes of the constraint groups: index = free bits + 2^f *
+//    (rank_1 + R_1 (rank_2 + ...)), each rank the combinatorial-number-system rank (colex order) of
+//    the group's k-subset, so an XY pair rotation maps a rank to the rank with two bits swapped.
+//
+// A mixer is a list of elementary rotations exp(-i beta G_k) applied in order; each G_k swaps the
+// amplitudes of index pairs (u, v) (X_j: bit j; (X_iX_j + Y_iY_j)/2: |..1_i..0_j..> <-> |..0_i..1_j..>),
+// so the rotation is u' = cos(beta) u - i sin(beta) v, v' = cos(beta) v - i sin(beta) u.
+#pragma once
+
+#include <complex>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "qprune/qubo_model.hpp"
+
+namespace qprune::detail::qaoa {
+
+/// The cost in dense form: E(z) = offset + sum_i c_i z_i + sum_{i<j} q_ij z_i z_j.
+struct CostTerms {
+  int n = 0;
+  Eigen::VectorXd linear;
+  Eigen::MatrixXd couplings;  // symmetric, zero diagonal
+  double offset = 0.0;
+  /// The model's energy divided by `scale` (> 0).
+  [[nodiscard]] static CostTerms from_model(const QuboModel& model, double scale = 1.0);
+  /// E(z) of the assignment with variable i = bit i of z (n <= 64), term by term over set bits.
+  [[nodiscard]] double energy(std::uint64_t z) const;
+};
+
+/// An "exactly k of these variables" group in the engine's terms.
+struct Group {
+  std::vector<int> variables;
+  int k = 0;
+};
+
+enum class MixerKind { kX, kXyRing, kXyComplete };
+enum class SpaceKind { kFull, kSubspace };
+
+/// 64-byte aligned, uninitialised storage (a state of 2^28 amplitudes must not be zero-filled
+/// twice).
+template <class T>
+class AlignedArray {
+ public:
+  AlignedArray() = default;
+  explicit AlignedArray(std::size_t size);
+  [[nodiscard]] T* data() { return data_.get(); }
+  [[nodiscard]] const T* data() const { return data_.get(); }
+  [[nodiscard]] std::size_t size() const { return size_; }
+  T& operator[](std::size_t i) { return data_[i]; }
+  const T& operator[](std::size_t i) const { return data_[i]; }
+
+ private:
+  struct Free {
+    void operator()(T* p) const { std::free(p); }
+  };
+  std::unique_ptr<T[], Free> data_;
+  std::size_t size_ = 0;
+};
+
+/// MemAvailable of /proc/meminfo in bytes; 0 when unknown.
+[[nodiscard]] std::uint64_t available_memory_bytes();
+/// Throws ResourceError when `bytes` exceeds the available memory, saying how many GiB `what` needs.
+void check_memory(double bytes, const std::string& what);
+
+/// C(n, k) for n <= 64 (0 when k < 0 or k > n); saturates at 2^64 - 1.
+[[nodiscard]] std::uint64_t binomial(int n, int k);
+
+/// Number of amplitudes of the space (full: 2^n; subspace: 2^free * prod C(m_g, k_g)), as double
+/// so that oversize requests can be reported rather than overflow.
+[[nodiscard]] double space_dimension(int n, const std::vector<Group>& groups, SpaceKind space);
+
+/// The elementary rotations of one mixer layer, in order: X on every variable outside the groups
+/// (ascending), then per group the XY pairs: ring = even pairs (v0,v1),(v2,v3),..., odd pairs
+/// (v1,v2),..., then the wrap pair (v_{m-1}, v0) when m > 2; complete = all pairs (a < b) in
+/// lexicographic order. kX ignores the groups (every variable gets X).
+struct Rotation {
+  int i = 0;
+  int j = -1;  ///< -1: X_i; else (X_iX_j + Y_iY_j)/2 (both in the same group)
+};
+[[nodiscard]] std::vector<Rotation> mixer_rotations(int n, const std::vector<Group>& groups,
+                                                    MixerKind kind);
+
+template <class Real>
+class Engine {
+ public:
+  using Complex = std::complex<Real>;
+
+  /// Builds the cost diagonal once (parallel). Groups are used for the initial state and mixer
+  /// unless `mixer` is kX; the subspace space needs groups with XY mixers and n <= 64. Throws
+  /// ResourceError before allocating when the diagonal and `num_states` states do not fit.
+  Engine(const CostTerms& cost, std::vector<Group> groups, MixerKind mixer, SpaceKind space,
+         int num_states = 1);
+
+  [[nodiscard]] std::uint64_t dimension() const { return dim_; }
+  [[nodiscard]] SpaceKind space() const { return space_; }
+  [[nodiscard]] const AlignedArray<double>& diagonal() const { return diag_; }
+  [[nodiscard]] double diagonal_time_s() const { return diagonal_time_s_; }
+  /// Bytes of one state vector.
+  [[nodiscard]] double state_bytes() const { return static_cast<double>(dim_) * sizeof(Complex); }
+  [[nodiscard]] AlignedArray<Complex> make_state() const { return AlignedArray<Complex>(dim_); }
+
+  /// |+>^n, or the product of Dicke states |D^m_k> (groups) and |+> (other variables).
+  void initial_state(Complex* psi) const;
+  /// Phase then mixer (one fused pass plus grouped passes with the plain X mixer in full space).
+  void layer(Complex* psi, double gamma, double beta) const;
+  /// The inverse of layer(gamma, beta).
+  void layer_inverse(Complex* psi, double gamma, double beta) const;
+  void phase(Complex* psi, double gamma) const;
+  void mixer(Complex* psi, double beta) const;
+
+  /// Adjoint step over the mixer of one layer: returns d<C>/dbeta contribution
+  /// 2 Im <lam| dU U^-1 |psi> summed over the rotations, and applies the inverse mixer to both.
+  double mixer_adjoint(Complex* psi, Complex* lam, double beta) const;
+  /// 2 Im <lam|C|psi>, then the inverse phase on both.
+  double phase_adjoint(Complex* psi, Complex* lam, double gamma) const;
+  /// out = C psi.
+  void apply_cost(const Complex* psi, Complex* out) const;
+  /// Re <a|b>.
+  [[nodiscard]] double real_inner(const Complex* a, const Complex* b) const;
+
+  struct Moments {
+    double norm = 0.0;      // sum |psi|^2
+    double mean = 0.0;      // <C>
+    double second = 0.0;    // <C^2>
+  };
+  [[nodiscard]] Moments moments(const Complex* psi) const;
+
+  /// Minimum and maximum of the diagonal over the space's feasible states.
+  [[nodiscard]] std::pair<double, double> diagonal_range() const;
+  /// Probability mass on feasible states (1 in the subspace and with XY mixers up to rounding).
+  [[nodiscard]] double feasible_probability(const Complex* psi) const;
+  /// Probability mass on feasible states whose diagonal is within `tol` of `value`.
+  [[nodiscard]] double probability_at(const Complex* psi, double value, double tol) const;
+  /// `shots` indices drawn from |psi|^2 (normalised), reproducible from `seed`: sorted uniforms
+  /// swept once over the cumulative distribution.
+  [[nodiscard]] std::vector<std::uint64_t> sample(const Complex* psi, int shots,
+                                                  std::uint64_t seed) const;
+  /// Assignment of the basis index (model variable i = bit i of the result).
+  [[nodiscard]] std::uint64_t decode(std::uint64_t index) const;
+  /// True when the basis index satisfies every group.
+  [[nodiscard]] bool feasible(std::uint64_t index) const;
+
+ private:
+  void build_full_tables(const CostTerms& cost);
+  void build_subspace(const CostTerms& cost);
+  void phase_blocks(Complex* psi, double gamma, bool mix_low, double beta, bool mix_first) const;
+  void high_passes(Complex* psi, double beta) const;
+  template <class Visit>
+  void for_each_run(const Rotation& r, Visit&& visit) const;
+  void rotate(Complex* psi, const Rotation& r, double beta) const;
+  [[nodiscard]] double generator_imag(const Complex* lam, const Complex* psi,
+                                      const Rotation& r) const;
+
+  int n_ = 0;
+  SpaceKind space_ = SpaceKind::kFull;
+  std::vector<Group> groups_;
+  std::vector<Rotation> rotations_;
+  bool plain_x_ = true;
+  std::uint64_t dim_ = 0;
+  AlignedArray<double> diag_;
+  double diagonal_time_s_ = 0.0;
+
+  // Full space: factorised phase tables, index = h 2^L + l.
+  int low_bits_ = 0;
+  std::vector<double> e_low_;    // 2^L: energy of the low bits alone
+  std::vector<double> e_high_;   // 2^H: offset + energy of the high bits alone
+  std::vector<double> field_;    // 2^H x L: f_i(h) = sum_{j high} q_ij h_j
+  std::vector<std::uint64_t> group_masks_;
+
+  // Subspace: free variables (bit b of the index -> variable free_vars_[b]), group strides.
+  std::vector<int> free_vars_;
+  std::vector<std::uint64_t> group_size_;    // C(m_g, k_g)
+  std::vector<std::uint64_t> group_stride_;  // 2^f prod_{g' < g} R_g'
+  // Rotation's local positions for subspace XY pairs: (group, a, b).
+  std::vector<int> var_group_;
+  std::vector<int> var_pos_;
+};
+
+extern template class Engine<float>;
+extern template class Engine<double>;
+
+}  // namespace qprune::detail::qaoa
