@@ -30,13 +30,15 @@ void add_random_groups(QuboModel& m, std::uint64_t seed, int max_groups = 3) {
   const int groups = 1 + static_cast<int>(rng() % static_cast<std::uint64_t>(max_groups));
   for (int g = 0; g < groups && next < order.size(); ++g) {
     const auto left = order.size() - next;
-    const auto size = 1 + static_cast<std::size_t>(rng() % std::max<std::uint64_t>(1, left * 2 / 3 + 1));
+    const auto size =
+        1 + static_cast<std::size_t>(rng() % std::max<std::uint64_t>(1, left * 2 / 3 + 1));
     CardinalityConstraint c;
     c.name = std::to_string(g);  // (not "g" + ...: GCC 12 gives a false -Wrestrict there)
     for (std::size_t a = 0; a < std::min(size, left); ++a) c.variables.push_back(order[next++]);
     const int s = static_cast<int>(c.variables.size());
-    c.k = g == 0 && seed % 3 == 0 ? 0 : g == 1 && seed % 3 == 1 ? s
-                                       : static_cast<int>(rng() % static_cast<std::uint64_t>(s + 1));
+    c.k = g == 0 && seed % 3 == 0   ? 0
+          : g == 1 && seed % 3 == 1 ? s
+                                    : static_cast<int>(rng() % static_cast<std::uint64_t>(s + 1));
     m.add_constraint(c);
   }
 }
@@ -61,7 +63,8 @@ TEST_CASE("exact matches the brute-force minimum on random unconstrained models,
   for (int n = 1; n <= 16; ++n) {
     for (const Storage storage : {Storage::kDense, Storage::kSparse}) {
       for (const double density : {0.3, 1.0}) {
-        const std::uint64_t seed = static_cast<std::uint64_t>(n * 100) + (storage == Storage::kDense);
+        const std::uint64_t seed =
+            static_cast<std::uint64_t>(n * 100) + (storage == Storage::kDense);
         const QuboModel m = random_model(n, density, seed, 10, storage);
         const SolveResult r = solver.solve(m, {});
         CAPTURE(n);
@@ -108,7 +111,13 @@ TEST_CASE("exact: groups with k = 0 and k = size, and a single large group") {
   CHECK(r.counters.at("states_enumerated") == 20 * 8);
 
   QuboModel one = random_model(16, 1.0, 6);
-  one.add_constraint({"all16", [] { std::vector<int> v; for (int i = 0; i < 16; ++i) v.push_back(i); return v; }(), 7});
+  one.add_constraint({"all16",
+                      [] {
+                        std::vector<int> v;
+                        for (int i = 0; i < 16; ++i) v.push_back(i);
+                        return v;
+                      }(),
+                      7});
   const SolveResult r1 = ExactSolver().solve(one, {});
   CHECK(r1.best().energy == brute_force_minimum(one, true));
   CHECK(r1.counters.at("states_enumerated") == 11440);  // C(16, 7)

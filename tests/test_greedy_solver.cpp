@@ -27,7 +27,8 @@ bool in_group(const QuboModel& m, int v) {
   return false;
 }
 
-// No single flip of a free variable lowers E; no swap inside a group lowers E (energies recomputed).
+// No single flip of a free variable lowers E; no swap inside a group lowers E (energies
+// recomputed).
 void check_local_minimum(const QuboModel& m, const Assignment& x, bool swaps) {
   for (int i = 0; i < m.num_variables(); ++i) {
     if (swaps && in_group(m, i)) continue;
@@ -79,8 +80,8 @@ TEST_CASE("greedy: every sample is a single-flip local minimum") {
 
 TEST_CASE("greedy with groups: samples are feasible and no flip or swap improves them") {
   for (std::uint64_t seed = 1; seed <= 6; ++seed) {
-    const QuboModel m = grouped_model(18 + static_cast<int>(seed),
-                                      seed, seed % 2 ? Storage::kSparse : Storage::kDense);
+    const QuboModel m = grouped_model(18 + static_cast<int>(seed), seed,
+                                      seed % 2 ? Storage::kSparse : Storage::kDense);
     SolveOptions o;
     o.num_reads = 16;
     o.seed = seed;
@@ -143,7 +144,8 @@ TEST_CASE("greedy with 50 reads finds the exhaustive optimum on most small insta
     hits_grouped += rg.best().energy == brute_force_minimum(g, true);
   }
   MESSAGE("greedy found the optimum on " << hits << "/" << instances << " unconstrained and "
-                                         << hits_grouped << "/" << instances << " grouped instances");
+                                         << hits_grouped << "/" << instances
+                                         << " grouped instances");
   CHECK(hits >= instances * 3 / 4);
   CHECK(hits_grouped >= instances * 3 / 4);
 }

@@ -19,15 +19,17 @@ struct ExactOptions {
 /// Enumerates every (feasible) assignment in Gray-code order with O(n) incremental work per state
 /// (a revolving-door order inside each constraint group, so a step is one flip or one swap), in
 /// parallel over fixed prefixes. Status kOptimal when the enumeration finished; kTimeLimit,
-/// kInterrupted or kTargetReached with the best state seen otherwise. The returned sample is the
-/// same whatever the number of threads (ties: first in enumeration order). ConstraintMode kAuto
-/// and kNative enumerate feasible assignments; kPenalty enumerates the penalised model.
+/// kInterrupted or kTargetReached (stop conditions are polled every 2^16 states) with the best
+/// state seen otherwise. The result holds one sample, the best, and it is the same whatever the
+/// number of threads (ties: first in enumeration order). ConstraintMode kAuto and kNative
+/// enumerate feasible assignments only; kPenalty enumerates the penalised model.
 class ExactSolver final : public Solver {
  public:
   explicit ExactSolver(ExactOptions options = {});
   [[nodiscard]] std::string name() const override { return "exact"; }
   /// Throws ResourceError when the enumeration exceeds 2^max_variables states.
-  [[nodiscard]] SolveResult solve(const QuboModel& model, const SolveOptions& options) const override;
+  [[nodiscard]] SolveResult solve(const QuboModel& model,
+                                  const SolveOptions& options) const override;
 
  private:
   ExactOptions options_;

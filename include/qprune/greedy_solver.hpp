@@ -26,7 +26,8 @@ class GreedySolver final : public Solver {
  public:
   explicit GreedySolver(GreedyOptions options = {});
   [[nodiscard]] std::string name() const override { return "greedy"; }
-  [[nodiscard]] SolveResult solve(const QuboModel& model, const SolveOptions& options) const override;
+  [[nodiscard]] SolveResult solve(const QuboModel& model,
+                                  const SolveOptions& options) const override;
 
  private:
   GreedyOptions options_;

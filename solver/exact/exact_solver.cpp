@@ -27,8 +27,8 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
-#include <limits>
 #include <iomanip>
+#include <limits>
 #include <numeric>
 #include <optional>
 #include <sstream>
@@ -43,11 +43,11 @@ namespace qprune {
 namespace {
 
 using U64 = std::uint64_t;
-constexpr int kPollLog2 = 16;                  // recompute fields and poll every 2^16 steps
-constexpr int kMaxPrefixVariables = 8;         // at most 256 chunks
-constexpr int kMinChunkLog2 = 14;              // chunks of at least ~2^14 states
-constexpr int kDenseMaxVariables = 2048;       // above: the solver's copy is sparse (CSR)
-constexpr int kCalibrationLog2 = 16;           // states timed for the estimate in a ResourceError
+constexpr int kPollLog2 = 16;             // recompute fields and poll every 2^16 steps
+constexpr int kMaxPrefixVariables = 8;    // at most 256 chunks
+constexpr int kMinChunkLog2 = 14;         // chunks of at least ~2^14 states
+constexpr int kDenseMaxVariables = 2048;  // above: the solver's copy is sparse (CSR)
+constexpr int kCalibrationLog2 = 16;      // states timed for the estimate in a ResourceError
 constexpr double kLn2 = 0.69314718055994530942;
 
 std::size_t idx(int i) { return static_cast<std::size_t>(i); }
@@ -58,7 +58,7 @@ struct Compiled {
   int stride = 0;  // padded row length of the dense form
   bool dense = true;
   std::vector<double> linear;
-  std::vector<double> rows;  // dense: row 2i is +q_i., row 2i+1 is -q_i. (zero padded)
+  std::vector<double> rows;           // dense: row 2i is +q_i., row 2i+1 is -q_i. (zero padded)
   std::vector<std::int64_t> offsets;  // sparse: symmetric CSR
   std::vector<int> cols;
   std::vector<double> vals;
@@ -226,10 +226,10 @@ double log2_binomial(int n, int k) {
 struct Plan {
   int n = 0;
   std::vector<CardinalityConstraint> groups;
-  std::vector<int> group_of;     // -1: free variable
-  std::vector<int> prefix;       // variable fixed by bit b of the chunk index
-  double log2_states = 0.0;      // log2 of the number of states enumerated
-  U64 states = 0;                // exact, when log2_states < 63
+  std::vector<int> group_of;  // -1: free variable
+  std::vector<int> prefix;    // variable fixed by bit b of the chunk index
+  double log2_states = 0.0;   // log2 of the number of states enumerated
+  U64 states = 0;             // exact, when log2_states < 63
 };
 
 Plan make_plan(const QuboModel& m, bool native) {
@@ -274,7 +274,7 @@ Plan make_plan(const QuboModel& m, bool native) {
 struct Digit {
   std::vector<int> vars;  // the group's members outside the prefix
   RevolvingDoor door;
-  U64 count;              // C(vars.size(), k)
+  U64 count;  // C(vars.size(), k)
   U64 counter = 0;
 };
 
@@ -329,7 +329,7 @@ struct ChunkResult {
 struct Control {
   const detail::StopCondition* stop = nullptr;
   std::atomic<int> reason{0};
-  std::optional<double> target;  // kernel energy at or below which to stop
+  std::optional<double> target;                      // kernel energy at or below which to stop
   U64 max_states = std::numeric_limits<U64>::max();  // calibration: stop after this many
 };
 
@@ -355,7 +355,8 @@ template <class Kernel>
     kernel.apply(f, i, xi);
     bits ^= U64{1} << b;
     ++t;
-    if (e < best_e) [[unlikely]] break;
+    if (e < best_e) [[unlikely]]
+      break;
   }
   bits_io = bits;
   e_io = e;
@@ -382,7 +383,8 @@ template <class Kernel>
   double best_e = e;
 
   auto sync_free = [&](Assignment& y) {
-    for (int b = 0; b < num_free; ++b) y[idx(free_vars[b])] = static_cast<std::uint8_t>((bits >> b) & 1U);
+    for (int b = 0; b < num_free; ++b)
+      y[idx(free_vars[b])] = static_cast<std::uint8_t>((bits >> b) & 1U);
   };
   auto record = [&]() {
     best_e = e;
@@ -403,7 +405,8 @@ template <class Kernel>
     }
     if (control.target && best_e <= *control.target) {
       int expected = 0;
-      control.reason.compare_exchange_strong(expected, static_cast<int>(SolveStatus::kTargetReached));
+      control.reason.compare_exchange_strong(expected,
+                                             static_cast<int>(SolveStatus::kTargetReached));
       return true;
     }
     return out.states >= control.max_states;
@@ -450,8 +453,8 @@ template <class Kernel>
 
 template <class Kernel>
 __attribute__((target("avx2"))) void enumerate_avx2(const Compiled& cm, const Kernel& kernel,
-                                                     Chunk& chunk, Control& control,
-                                                     ChunkResult& out) {
+                                                    Chunk& chunk, Control& control,
+                                                    ChunkResult& out) {
   enumerate_body(cm, kernel, chunk, control, out);
 }
 
@@ -489,26 +492,49 @@ void with_kernel(const Compiled& cm, Body&& body) {
   }
   const double* rows = cm.rows.data();
   switch (cm.stride) {
-    case 8: body(DenseKernel<8>{rows, 8}); return;
-    case 16: body(DenseKernel<16>{rows, 16}); return;
-    case 24: body(DenseKernel<24>{rows, 24}); return;
-    case 32: body(DenseKernel<32>{rows, 32}); return;
-    case 40: body(DenseKernel<40>{rows, 40}); return;
-    case 48: body(DenseKernel<48>{rows, 48}); return;
-    case 56: body(DenseKernel<56>{rows, 56}); return;
-    case 64: body(DenseKernel<64>{rows, 64}); return;
-    default: body(DenseKernel<0>{rows, cm.stride}); return;
+    case 8:
+      body(DenseKernel<8>{rows, 8});
+      return;
+    case 16:
+      body(DenseKernel<16>{rows, 16});
+      return;
+    case 24:
+      body(DenseKernel<24>{rows, 24});
+      return;
+    case 32:
+      body(DenseKernel<32>{rows, 32});
+      return;
+    case 40:
+      body(DenseKernel<40>{rows, 40});
+      return;
+    case 48:
+      body(DenseKernel<48>{rows, 48});
+      return;
+    case 56:
+      body(DenseKernel<56>{rows, 56});
+      return;
+    case 64:
+      body(DenseKernel<64>{rows, 64});
+      return;
+    default:
+      body(DenseKernel<0>{rows, cm.stride});
+      return;
   }
 }
 
 std::string format_duration(double s) {
   std::ostringstream out;
   out.precision(3);
-  if (s < 120) out << s << " s";
-  else if (s < 7200) out << s / 60 << " min";
-  else if (s < 2 * 86400) out << s / 3600 << " h";
-  else if (s < 2 * 365.25 * 86400) out << s / 86400 << " days";
-  else out << s / (365.25 * 86400) << " years";
+  if (s < 120)
+    out << s << " s";
+  else if (s < 7200)
+    out << s / 60 << " min";
+  else if (s < 2 * 86400)
+    out << s / 3600 << " h";
+  else if (s < 2 * 365.25 * 86400)
+    out << s / 86400 << " days";
+  else
+    out << s / (365.25 * 86400) << " years";
   return out.str();
 }
 
@@ -546,7 +572,8 @@ SolveResult ExactSolver::solve(const QuboModel& model, const SolveOptions& optio
   result.solver = name();
   result.seed = options.seed;
   const detail::StopCondition stop(options);
-  const bool native = model.has_constraints() && options.constraint_mode != ConstraintMode::kPenalty;
+  const bool native =
+      model.has_constraints() && options.constraint_mode != ConstraintMode::kPenalty;
   QuboModel penalised;
   if (native) {
     result.info["constraint_mode"] = "native";
@@ -557,8 +584,8 @@ SolveResult ExactSolver::solve(const QuboModel& model, const SolveOptions& optio
 
   const Plan plan = make_plan(search, native);
   const Compiled cm(search);
-  const bool too_large = plan.log2_states > 62.0 ||
-                         plan.states > (U64{1} << options_.max_variables);
+  const bool too_large =
+      plan.log2_states > 62.0 || plan.states > (U64{1} << options_.max_variables);
   if (too_large) {
     std::ostringstream msg;
     msg << "exact: " << (native && model.has_constraints() ? "the feasible set has " : "");
@@ -612,7 +639,8 @@ SolveResult ExactSolver::solve(const QuboModel& model, const SolveOptions& optio
   const int reason = control.reason.load();
   result.wall_time_s = stop.elapsed_s();
   result.counters["states_enumerated"] = static_cast<double>(states);
-  result.counters["states_per_s"] = static_cast<double>(states) / std::max(result.wall_time_s, 1e-9);
+  result.counters["states_per_s"] =
+      static_cast<double>(states) / std::max(result.wall_time_s, 1e-9);
   result.counters["chunks"] = static_cast<double>(num_chunks);
   result.info["kernel"] = std::string(cm.dense ? "dense" : "sparse") + (has_avx2() ? "-avx2" : "");
   const std::string what = native && model.has_constraints() ? "feasible states" : "states";

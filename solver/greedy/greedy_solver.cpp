@@ -6,8 +6,8 @@
 // (the last term because taking `out` away first lowers f_in by q_in,out). Choosing the best move
 // scans the candidates (O(n) for flips; for swaps O(sum over the group's ones of (degree + group
 // size)), q_in,out read from the out-row scattered into a scratch array); applying a move updates
-// the fields along the flipped rows, O(degree). A move is taken only if it lowers the energy by more
-// than a tolerance scaled to the model (1e-12 B), so rounding can never make a descent cycle.
+// the fields along the flipped rows, O(degree). A move is taken only if it lowers the energy by
+// more than a tolerance scaled to the model (1e-12 B), so rounding can never make a descent cycle.
 #include "qprune/greedy_solver.hpp"
 
 #include <algorithm>
@@ -29,16 +29,25 @@ namespace {
 std::size_t idx(int i) { return static_cast<std::size_t>(i); }
 constexpr std::int64_t kPollMoves = 16;  // poll the stop conditions every 16 moves
 
-// The solver's own form: symmetric CSR rows and the linear terms.
+// The solver's own form: the linear terms and either dense rows (a dense model: O(1) coupling
+// lookup for swaps, contiguous row updates) or symmetric CSR rows (a sparse model).
 struct Compiled {
   int n = 0;
+  bool dense = false;
   std::vector<double> linear;
+  std::vector<double> matrix;  // dense: row-major n x n, zero diagonal
   std::vector<std::int64_t> offsets{0};
   std::vector<int> cols;
   std::vector<double> vals;
 
-  explicit Compiled(const QuboModel& m) : n(m.num_variables()) {
+  explicit Compiled(const QuboModel& m)
+      : n(m.num_variables()), dense(m.storage() == Storage::kDense) {
     linear.assign(m.linear().data(), m.linear().data() + n);
+    if (dense) {
+      const Eigen::MatrixXd& q = m.dense_couplings();  // symmetric: column i is row i
+      matrix.assign(q.data(), q.data() + static_cast<std::size_t>(q.size()));
+      return;
+    }
     for (int i = 0; i < n; ++i) {
       m.for_each_in_row(i, [&](int j, double q) {
         cols.push_back(j);
@@ -47,20 +56,35 @@ struct Compiled {
       offsets.push_back(static_cast<std::int64_t>(cols.size()));
     }
   }
-  template <class F>
-  void row(int i, F&& f) const {
-    for (auto p = offsets[idx(i)]; p < offsets[idx(i) + 1]; ++p) f(cols[static_cast<std::size_t>(p)], vals[static_cast<std::size_t>(p)]);
+  [[nodiscard]] const double* dense_row(int i) const { return matrix.data() + idx(i) * idx(n); }
+  // f[j] += s * q_ij for every j.
+  void add_row(int i, double s, std::vector<double>& f) const {
+    if (dense) {
+      const double* row = dense_row(i);
+      double* fp = f.data();
+      for (int j = 0; j < n; ++j) fp[j] += s * row[j];
+      return;
+    }
+    for (auto p = offsets[idx(i)]; p < offsets[idx(i) + 1]; ++p) {
+      f[idx(cols[static_cast<std::size_t>(p)])] += s * vals[static_cast<std::size_t>(p)];
+    }
   }
   void fields(const Assignment& x, std::vector<double>& f) const {
     f = linear;
     for (int k = 0; k < n; ++k)
-      if (x[idx(k)]) row(k, [&](int j, double q) { f[idx(j)] += q; });
+      if (x[idx(k)]) add_row(k, 1.0, f);
   }
   void flip(Assignment& x, std::vector<double>& f, int i) const {
-    const double s = x[idx(i)] ? -1.0 : 1.0;
-    row(i, [&](int j, double q) { f[idx(j)] += s * q; });
+    add_row(i, x[idx(i)] ? -1.0 : 1.0, f);
     x[idx(i)] ^= 1;
   }
+};
+
+// A group that can swap (0 < k < size) and the largest coupling inside it, for the bound
+// delta(out, in) >= min_in f_in - f_out - max_q.
+struct SwapGroup {
+  std::vector<int> variables;
+  double max_q = 0.0;
 };
 
 struct Shared {
@@ -85,12 +109,13 @@ struct Shared {
 struct Descent {
   const Compiled& cm;
   const std::vector<int>& flip_vars;
-  const std::vector<CardinalityConstraint>& groups;  // only groups with 0 < k < size
+  const std::vector<SwapGroup>& groups;
   double tolerance;
   std::int64_t max_moves;
 
   std::int64_t run(Assignment& x, std::vector<double>& f, Shared& shared) const {
-    std::vector<double> scratch(idx(cm.n), 0.0);
+    std::vector<double> scratch(cm.dense ? 0 : idx(cm.n), 0.0);
+    std::vector<int> ones, zeros;
     std::int64_t moves = 0;
     while (moves < max_moves) {
       if (moves % kPollMoves == 0 && moves > 0 && shared.poll()) break;
@@ -104,20 +129,36 @@ struct Descent {
           best_b = -1;
         }
       }
-      for (const CardinalityConstraint& g : groups) {
-        for (int o : g.variables) {
-          if (!x[idx(o)]) continue;
-          cm.row(o, [&](int j, double q) { scratch[idx(j)] = q; });
-          for (int in : g.variables) {
-            if (x[idx(in)]) continue;
-            const double d = f[idx(in)] - f[idx(o)] - scratch[idx(in)];
+      for (const SwapGroup& g : groups) {
+        ones.clear();
+        zeros.clear();
+        double min_in = std::numeric_limits<double>::infinity();
+        for (int v : g.variables) {
+          if (x[idx(v)]) {
+            ones.push_back(v);
+          } else {
+            zeros.push_back(v);
+            min_in = std::min(min_in, f[idx(v)]);
+          }
+        }
+        for (int o : ones) {
+          if (min_in - f[idx(o)] - g.max_q >= best) continue;  // no `in` can beat the best move
+          const double* q = nullptr;
+          if (cm.dense) {
+            q = cm.dense_row(o);
+          } else {
+            cm.add_row(o, 1.0, scratch);  // scatter row o: scratch[j] = q_oj
+            q = scratch.data();
+          }
+          for (int in : zeros) {
+            const double d = f[idx(in)] - f[idx(o)] - q[in];
             if (d < best) {
               best = d;
               best_a = o;
               best_b = in;
             }
           }
-          cm.row(o, [&](int j, double) { scratch[idx(j)] = 0.0; });
+          if (!cm.dense) cm.add_row(o, -1.0, scratch);  // back to zero (exactly: q - q)
         }
       }
       if (best_a < 0) break;  // a local minimum
@@ -146,7 +187,8 @@ SolveResult GreedySolver::solve(const QuboModel& model, const SolveOptions& opti
   result.solver = name();
   result.seed = options.seed;
   const detail::StopCondition stop(options);
-  const bool native = model.has_constraints() && options.constraint_mode != ConstraintMode::kPenalty;
+  const bool native =
+      model.has_constraints() && options.constraint_mode != ConstraintMode::kPenalty;
   QuboModel penalised;
   if (native) {
     result.info["constraint_mode"] = "native";
@@ -160,12 +202,22 @@ SolveResult GreedySolver::solve(const QuboModel& model, const SolveOptions& opti
   // Native mode: variables outside every group flip; groups with 0 < k < size swap; the others
   // are fixed (all 0 or all 1) by the constraint itself.
   std::vector<int> flip_vars;
-  std::vector<CardinalityConstraint> groups;
+  std::vector<SwapGroup> groups;
   std::vector<bool> grouped(idx(n), false);
   if (native) {
+    std::vector<bool> member(idx(n), false);
     for (const CardinalityConstraint& g : model.constraints()) {
       for (int v : g.variables) grouped[idx(v)] = true;
-      if (g.k > 0 && g.k < static_cast<int>(g.variables.size())) groups.push_back(g);
+      if (g.k == 0 || g.k == static_cast<int>(g.variables.size())) continue;
+      SwapGroup sg{g.variables, 0.0};
+      for (int v : g.variables) member[idx(v)] = true;
+      for (int v : g.variables) {
+        search.for_each_in_row(v, [&](int j, double q) {
+          if (member[idx(j)]) sg.max_q = std::max(sg.max_q, q);
+        });
+      }
+      for (int v : g.variables) member[idx(v)] = false;
+      groups.push_back(std::move(sg));
     }
   }
   for (int v = 0; v < n; ++v)
@@ -176,7 +228,8 @@ SolveResult GreedySolver::solve(const QuboModel& model, const SolveOptions& opti
   Shared shared;
   shared.stop = &stop;
   std::vector<Assignment> finals(static_cast<std::size_t>(options.num_reads));
-  std::vector<std::uint8_t> done(static_cast<std::size_t>(options.num_reads), 0);  // not vector<bool>: written concurrently
+  std::vector<std::uint8_t> done(static_cast<std::size_t>(options.num_reads),
+                                 0);  // not vector<bool>: written concurrently
   detail::parallel_for(options.num_reads, [&](std::int64_t read) {
     if (read > 0 && shared.reason.load(std::memory_order_relaxed) != 0) return;
     pcg32 rng = detail::make_rng(options.seed, static_cast<std::uint64_t>(read));
@@ -190,11 +243,14 @@ SolveResult GreedySolver::solve(const QuboModel& model, const SolveOptions& opti
           for (int v : g.variables) x[idx(v)] = 1;
       cm.fields(x, f);
       std::vector<int> ones(groups.size(), 0);
+      std::vector<int> wanted;
+      for (const CardinalityConstraint& g : model.constraints())
+        if (g.k > 0 && g.k < static_cast<int>(g.variables.size())) wanted.push_back(g.k);
       for (;;) {
         int best_v = -1;
         std::size_t best_g = 0;
         for (std::size_t gi = 0; gi < groups.size(); ++gi) {
-          if (ones[gi] == groups[gi].k) continue;
+          if (ones[gi] == wanted[gi]) continue;
           for (int v : groups[gi].variables)
             if (!x[idx(v)] && (best_v < 0 || f[idx(v)] < f[idx(best_v)])) {
               best_v = v;
