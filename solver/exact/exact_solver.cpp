@@ -363,6 +363,34 @@ template <class Kernel>
   return t;
 }
 
+// Up to `steps` revolving-door swaps of one group digit (out: 1 -> 0, then in: 0 -> 1, so no
+// sign is needed); stops right after a swap whose energy is below best_e. Returns the swaps done.
+template <class Kernel>
+[[gnu::always_inline]] inline U64 door_run(const Kernel& kernel_ref, double* __restrict f,
+                                           std::uint8_t* __restrict x, Digit& digit, U64 steps,
+                                           double& e_io, double best_e) {
+  const Kernel kernel = kernel_ref;
+  const int* __restrict vars = digit.vars.data();
+  double e = e_io;
+  U64 done = 0;
+  while (done < steps) {
+    int out_pos = 0, in_pos = 0;
+    digit.door.next(out_pos, in_pos);
+    const int o = vars[out_pos], i = vars[in_pos];
+    e -= f[o];
+    kernel.apply(f, o, 1U);
+    x[o] = 0;
+    e += f[i];
+    kernel.apply(f, i, 0U);
+    x[i] = 1;
+    ++done;
+    if (e < best_e) [[unlikely]]
+      break;
+  }
+  e_io = e;
+  return done;
+}
+
 template <class Kernel>
 [[gnu::always_inline]] inline void enumerate_body(const Compiled& cm, const Kernel& kernel,
                                                   Chunk& chunk, Control& control,
@@ -433,6 +461,19 @@ template <class Kernel>
       if (out.states >= next_poll) stopped = poll();
     }
     if (stopped) break;
+    // No free variables: the innermost group digit runs alone in a tight loop until it would wrap.
+    if (num_free == 0 && !chunk.digits.empty()) {
+      Digit& d0 = chunk.digits.front();
+      while (d0.counter + 1 < d0.count && !stopped) {
+        const U64 budget = std::min(d0.count - 1 - d0.counter, next_poll - out.states);
+        const U64 done = door_run(kernel, f, x.data(), d0, budget, e, best_e);
+        d0.counter += done;
+        out.states += done;
+        if (e < best_e) record();
+        if (out.states >= next_poll) stopped = poll();
+      }
+      if (stopped) break;
+    }
     // Group digits: the lowest one that increments without wrapping takes one swap.
     std::size_t d = 0;
     while (d < chunk.digits.size() && ++chunk.digits[d].counter == chunk.digits[d].count) {
