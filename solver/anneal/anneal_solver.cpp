@@ -280,21 +280,13 @@ SimulatedAnnealing::SimulatedAnnealing(AnnealOptions options) : options_(std::mo
 }
 
 SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions& options) const {
-  options.validate();
-  SolveResult result;
-  result.solver = name();
-  result.seed = options.seed;
+  detail::SolveSetup setup(name(), model, options);
+  SolveResult& result = setup.result;
   const detail::StopCondition stop(options);
 
   // The native mode anneals the model itself with swap moves; otherwise the (penalised) QUBO.
-  const bool native = model.has_constraints() && options.constraint_mode != ConstraintMode::kPenalty;
-  std::optional<QuboModel> penalised;
-  if (native) {
-    result.info["constraint_mode"] = "native";
-  } else {
-    penalised = detail::penalty_form(model, options, name(), result);
-  }
-  const QuboModel& searched = native ? model : *penalised;
+  const bool native = setup.native();
+  const QuboModel& searched = setup.searched();
   const std::optional<SwapLayout> layout =
       native ? std::optional<SwapLayout>(SwapLayout(model)) : std::nullopt;
 
@@ -368,7 +360,7 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
       << " sweeps each";
   if (result.status != SolveStatus::kCompleted) msg << " (stopped: " << to_string(result.status) << ")";
   result.message = msg.str();
-  return result;
+  return std::move(result);  // a reference into setup: move, do not copy
 }
 
 }  // namespace qprune

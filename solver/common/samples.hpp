@@ -3,6 +3,8 @@
 // checked, duplicates merged, best first, at most max_samples kept.
 #pragma once
 
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "qprune/solver.hpp"
@@ -12,10 +14,25 @@ namespace qprune::detail {
 void finalize_samples(const QuboModel& model, std::vector<Assignment> assignments, int max_samples,
                       SolveResult& result);
 
-/// The model a solver should search when it has no native constraint handling, or was asked for
-/// the penalty form: `model` itself without constraint groups, else its penalised form. Records
-/// the mode (and the weight) in result.info. Throws InvalidArgument for kNative.
-[[nodiscard]] QuboModel penalty_form(const QuboModel& model, const SolveOptions& options,
-                                     const std::string& solver, SolveResult& result);
+/// What every solve() starts with: the options validated, a result naming the solver and the seed,
+/// and the model to search. With constraint groups and any mode but kPenalty the solver keeps the
+/// groups itself (native moves or enumeration, native() is true) and searches `model`; with
+/// kPenalty it searches the penalty form. Without groups it searches `model`, never a copy (a
+/// pruning layer's model can be several GiB). The mode and weight go to result.info.
+class SolveSetup {
+ public:
+  SolveSetup(const std::string& solver, const QuboModel& model, const SolveOptions& options);
+  SolveSetup(const SolveSetup&) = delete;
+  SolveSetup& operator=(const SolveSetup&) = delete;
+
+  SolveResult result;
+  [[nodiscard]] bool native() const { return native_; }
+  [[nodiscard]] const QuboModel& searched() const { return penalised_ ? *penalised_ : model_; }
+
+ private:
+  const QuboModel& model_;
+  std::optional<QuboModel> penalised_;
+  bool native_ = false;
+};
 
 }  // namespace qprune::detail

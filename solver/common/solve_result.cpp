@@ -120,20 +120,22 @@ void finalize_samples(const QuboModel& model, std::vector<Assignment> assignment
   result.samples = std::move(samples);
 }
 
-QuboModel penalty_form(const QuboModel& model, const SolveOptions& options,
-                       const std::string& solver, SolveResult& result) {
+SolveSetup::SolveSetup(const std::string& solver, const QuboModel& model,
+                       const SolveOptions& options)
+    : model_(model) {
+  options.validate();
+  result.solver = solver;
+  result.seed = options.seed;
   if (!model.has_constraints()) {
     result.info["constraint_mode"] = "none";
-    return model;
+  } else if (options.constraint_mode != ConstraintMode::kPenalty) {
+    native_ = true;
+    result.info["constraint_mode"] = "native";
+  } else {
+    penalised_ = model.penalized(options.penalty_weight);
+    result.info["constraint_mode"] = "penalty";
+    result.info["penalty_weight"] = penalised_->metadata["penalty_weight"];
   }
-  if (options.constraint_mode == ConstraintMode::kNative) {
-    throw InvalidArgument("solver '" + solver +
-                          "' has no native constraint handling; use --constraints penalty");
-  }
-  QuboModel penalised = model.penalized(options.penalty_weight);
-  result.info["constraint_mode"] = "penalty";
-  result.info["penalty_weight"] = penalised.metadata["penalty_weight"];
-  return penalised;
 }
 
 }  // namespace detail

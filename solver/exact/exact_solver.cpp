@@ -608,20 +608,11 @@ void ExactOptions::validate() const {
 ExactSolver::ExactSolver(ExactOptions options) : options_(options) { options_.validate(); }
 
 SolveResult ExactSolver::solve(const QuboModel& model, const SolveOptions& options) const {
-  options.validate();
-  SolveResult result;
-  result.solver = name();
-  result.seed = options.seed;
+  detail::SolveSetup setup(name(), model, options);
+  SolveResult& result = setup.result;
   const detail::StopCondition stop(options);
-  const bool native =
-      model.has_constraints() && options.constraint_mode != ConstraintMode::kPenalty;
-  QuboModel penalised;
-  if (native) {
-    result.info["constraint_mode"] = "native";
-  } else {
-    penalised = detail::penalty_form(model, options, name(), result);
-  }
-  const QuboModel& search = native ? model : penalised;
+  const bool native = setup.native();
+  const QuboModel& search = setup.searched();
 
   const Plan plan = make_plan(search, native);
   const Compiled cm(search);
@@ -696,7 +687,7 @@ SolveResult ExactSolver::solve(const QuboModel& model, const SolveOptions& optio
                      std::to_string(states) + " of " + std::to_string(plan.states) + " " + what +
                      "; best so far kept, optimality not proven";
   }
-  return result;
+  return std::move(result);  // a reference into setup: move, do not copy
 }
 
 }  // namespace qprune

@@ -182,20 +182,11 @@ void GreedyOptions::validate() const {
 GreedySolver::GreedySolver(GreedyOptions options) : options_(options) { options_.validate(); }
 
 SolveResult GreedySolver::solve(const QuboModel& model, const SolveOptions& options) const {
-  options.validate();
-  SolveResult result;
-  result.solver = name();
-  result.seed = options.seed;
+  detail::SolveSetup setup(name(), model, options);
+  SolveResult& result = setup.result;
   const detail::StopCondition stop(options);
-  const bool native =
-      model.has_constraints() && options.constraint_mode != ConstraintMode::kPenalty;
-  QuboModel penalised;
-  if (native) {
-    result.info["constraint_mode"] = "native";
-  } else {
-    penalised = detail::penalty_form(model, options, name(), result);
-  }
-  const QuboModel& search = native ? model : penalised;
+  const bool native = setup.native();
+  const QuboModel& search = setup.searched();
   const Compiled cm(search);
   const int n = cm.n;
 
@@ -299,7 +290,7 @@ SolveResult GreedySolver::solve(const QuboModel& model, const SolveOptions& opti
   result.message = std::to_string(reads) + " of " + std::to_string(options.num_reads) +
                    " descents to a local minimum (" + std::to_string(moves) + " moves)" +
                    (reason == 0 ? "" : "; stopped: " + std::string(to_string(result.status)));
-  return result;
+  return std::move(result);  // a reference into setup: move, do not copy
 }
 
 }  // namespace qprune

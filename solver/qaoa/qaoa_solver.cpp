@@ -343,19 +343,11 @@ void QaoaOptions::validate() const {
 QaoaSolver::QaoaSolver(QaoaOptions options) : options_(std::move(options)) { options_.validate(); }
 
 SolveResult QaoaSolver::solve(const QuboModel& model, const SolveOptions& options) const {
-  options.validate();
-  SolveResult result;
-  result.solver = name();
-  result.seed = options.seed;
+  detail::SolveSetup setup(name(), model, options);
+  SolveResult& result = setup.result;
   const detail::StopCondition stop(options);
-  const bool native = model.has_constraints() && options.constraint_mode != ConstraintMode::kPenalty;
-  std::optional<QuboModel> penalised;
-  if (native) {
-    result.info["constraint_mode"] = "native";
-  } else {
-    penalised = detail::penalty_form(model, options, name(), result);
-  }
-  const QuboModel& searched = native ? model : *penalised;
+  const bool native = setup.native();
+  const QuboModel& searched = setup.searched();
   result.info["precision"] = options_.precision == QaoaPrecision::kFloat ? "float" : "double";
   result.info["optimizer"] = options_.optimizer == QaoaOptimizer::kCobyla       ? "cobyla"
                              : options_.optimizer == QaoaOptimizer::kNelderMead ? "nelder_mead"
@@ -385,7 +377,7 @@ SolveResult QaoaSolver::solve(const QuboModel& model, const SolveOptions& option
   msg << shots << " assignments sampled/returned, p = "
       << (result.counters.count("layers") ? static_cast<int>(result.counters["layers"]) : 0);
   result.message = msg.str();
-  return result;
+  return std::move(result);  // a reference into setup: move, do not copy
 }
 
 }  // namespace qprune

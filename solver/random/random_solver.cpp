@@ -15,15 +15,11 @@ namespace qprune {
 RandomSolver::RandomSolver(RandomOptions options) : options_(options) { options_.validate(); }
 
 SolveResult RandomSolver::solve(const QuboModel& model, const SolveOptions& options) const {
-  options.validate();
-  SolveResult result;
-  result.solver = name();
-  result.seed = options.seed;
+  // Random draws ignore the penalty form; only whether to draw feasible assignments matters.
+  detail::SolveSetup setup(name(), model, options);
+  SolveResult& result = setup.result;
   detail::StopCondition stop(options);
-  const bool feasible_draws =
-      model.has_constraints() && options.constraint_mode != ConstraintMode::kPenalty;
-  result.info["constraint_mode"] =
-      !model.has_constraints() ? "none" : (feasible_draws ? "native" : "penalty");
+  const bool feasible_draws = setup.native();
 
   const auto n = static_cast<std::size_t>(model.num_variables());
   std::vector<Assignment> draws(static_cast<std::size_t>(options.num_reads));
@@ -48,7 +44,7 @@ SolveResult RandomSolver::solve(const QuboModel& model, const SolveOptions& opti
   result.message = "drew " + std::to_string(options.num_reads) + " random assignments";
   result.wall_time_s = stop.elapsed_s();
   result.counters["reads"] = options.num_reads;
-  return result;
+  return std::move(result);  // a reference into setup: move, do not copy
 }
 
 }  // namespace qprune

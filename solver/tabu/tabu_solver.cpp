@@ -542,24 +542,11 @@ class TabuRun {
 }  // namespace
 
 SolveResult TabuSearch::solve(const QuboModel& model, const SolveOptions& options) const {
-  options.validate();
-  SolveResult result;
-  result.solver = name();
-  result.seed = options.seed;
+  detail::SolveSetup setup(name(), model, options);
+  SolveResult& result = setup.result;
   detail::StopCondition stop(options);
-
-  const bool swap_mode =
-      model.has_constraints() && options.constraint_mode != ConstraintMode::kPenalty;
-  QuboModel penalised;
-  const QuboModel* searched = &model;
-  if (swap_mode) {
-    result.info["constraint_mode"] = "native";
-  } else if (model.has_constraints()) {
-    penalised = detail::penalty_form(model, options, name(), result);
-    searched = &penalised;
-  } else {
-    result.info["constraint_mode"] = "none";
-  }
+  const bool swap_mode = setup.native();
+  const QuboModel* searched = &setup.searched();
   const Compiled problem = compile(*searched, swap_mode);
   const std::int64_t n = problem.n;
 
@@ -623,7 +610,7 @@ SolveResult TabuSearch::solve(const QuboModel& model, const SolveOptions& option
   result.info["max_iterations"] = std::to_string(shared.max_iterations);
   result.info["stall_iterations"] = std::to_string(shared.stall_iterations);
   result.info["storage"] = problem.dense ? "dense" : "sparse";
-  return result;
+  return std::move(result);  // a reference into setup: move, do not copy
 }
 
 }  // namespace qprune
