@@ -16,5 +16,9 @@ void setup_info(CLI::App& app, CommandResult& result);
 void setup_convert(CLI::App& app, CommandResult& result);
 void setup_solve(CLI::App& app, CommandResult& result);
 void setup_energy(CLI::App& app, CommandResult& result);
+void setup_mask(CLI::App& app, CommandResult& result);
+void setup_apply(CLI::App& app, CommandResult& result);
+void setup_export(CLI::App& app, CommandResult& result);
+void setup_import_solution(CLI::App& app, CommandResult& result);
 
 }  // namespace qprune::cli

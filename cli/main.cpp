@@ -33,6 +33,10 @@ int main(int argc, char** argv) {
   setup_convert(app, result);
   setup_solve(app, result);
   setup_energy(app, result);
+  setup_mask(app, result);
+  setup_apply(app, result);
+  setup_export(app, result);
+  setup_import_solution(app, result);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

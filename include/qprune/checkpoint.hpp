@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -254,6 +255,23 @@ struct CheckpointEdits {
   std::map<std::string, Eigen::MatrixXd> replace;
   /// Tensors to leave out of the new checkpoint.
   std::set<std::string> remove;
+  /// A new tensor: stored in the shard of `like` (an existing tensor of the source, e.g. the
+  /// layer's down_proj.weight) with `like`'s dtype; `shape` gives its rank and dims (empty: the
+  /// values' rows x cols, or [rows] for one column). `values` may be left empty when `transform`
+  /// supplies them at write time.
+  struct NewTensor {
+    std::string like;
+    std::vector<std::int64_t> shape;
+    Eigen::MatrixXd values;
+  };
+  /// Tensors to add (name -> tensor); a name that already exists is InvalidArgument. They also go
+  /// into the index's weight_map.
+  std::map<std::string, NewTensor> add;
+  /// Optional lazy edit, called at write time for every written tensor not in `replace` (and for
+  /// every `add` entry without values), one shard at a time in name order: returns new values
+  /// (same rules as `replace`) or nullopt to keep the tensor as it is. Lets a caller edit a model
+  /// one layer at a time instead of holding every replacement in memory at once.
+  std::function<std::optional<Eigen::MatrixXd>(const std::string& name)> transform;
   /// The new config.json: either a ModelConfig (written with to_json(), other keys kept) or the
   /// full JSON text; neither: config.json is copied unchanged. Both set: InvalidArgument.
   std::optional<ModelConfig> config;

@@ -203,6 +203,18 @@ void write_checkpoint(const Checkpoint& source, const fs::path& out_folder,
   for (const std::string& name : edits.remove)
     if (!source.contains(name))
       throw InvalidArgument("write_checkpoint: edits.remove names unknown tensor '" + name + "'");
+  for (const auto& [name, added] : edits.add) {
+    if (source.contains(name))
+      throw InvalidArgument("write_checkpoint: edits.add names existing tensor '" + name + "'");
+    if (!source.contains(added.like) || edits.remove.count(added.like))
+      throw InvalidArgument("write_checkpoint: edits.add['" + name + "'].like names '" +
+                            added.like + "', which is not a tensor of the new checkpoint");
+    if (added.values.size() == 0 && !edits.transform)
+      throw InvalidArgument("write_checkpoint: edits.add['" + name +
+                            "'] has no values and there is no transform to supply them");
+    if (added.shape.size() > 2)
+      throw InvalidArgument("write_checkpoint: edits.add['" + name + "'] has rank > 2");
+  }
   std::string config_text;
   if (edits.config) config_text = edits.config->to_json();
   if (edits.config_json) {
@@ -230,21 +242,59 @@ void write_checkpoint(const Checkpoint& source, const fs::path& out_folder,
     handled.insert(file);
     SafetensorsWriter writer;
     const SafetensorsFile* shard = nullptr;
-    for (const std::string& name : source.tensor_names()) {
-      if (source.shard_of(name) != file || edits.remove.count(name)) continue;
-      shard = &source.file_of(name);
+    // Existing tensors of this shard (nullptr: added) and added tensors whose `like` lives here,
+    // in name order (the order the writer stores them and the order `transform` is called in).
+    std::map<std::string, const CheckpointEdits::NewTensor*> names;
+    for (const std::string& name : source.tensor_names())
+      if (source.shard_of(name) == file && !edits.remove.count(name)) names[name] = nullptr;
+    for (const auto& [name, added] : edits.add)
+      if (source.shard_of(added.like) == file) names[name] = &added;
+    for (const auto& [name, added] : names) {
       weight_map[name] = file;
-      const auto rep = edits.replace.find(name);
-      if (rep == edits.replace.end()) {
+      const std::string& origin = added != nullptr ? added->like : name;
+      shard = &source.file_of(origin);
+      const TensorInfo& info = source.info(origin);
+      std::optional<Eigen::MatrixXd> values;
+      if (const auto rep = edits.replace.find(name); rep != edits.replace.end()) {
+        values = rep->second;
+      } else if (added != nullptr && added->values.size() > 0) {
+        values = added->values;
+      } else if (edits.transform) {
+        values = edits.transform(name);
+      }
+      if (!values) {
+        if (added != nullptr)
+          throw InvalidArgument("write_checkpoint: transform gave no values for added tensor '" +
+                                name + "'");
         writer.add_from(*shard, name);
         continue;
       }
-      const TensorInfo& info = source.info(name);
       std::vector<std::int64_t> shape;
-      if (info.shape.size() >= 1) shape.push_back(rep->second.rows());
-      if (info.shape.size() == 2) shape.push_back(rep->second.cols());
+      if (added != nullptr) {
+        shape = added->shape;
+        if (shape.empty()) {
+          shape.push_back(values->rows());
+          if (values->cols() != 1) shape.push_back(values->cols());
+        }
+        std::int64_t count = 1;
+        for (std::int64_t d : shape) count *= d;
+        if (count != values->size())
+          throw InvalidArgument("write_checkpoint: added tensor '" + name + "' has " +
+                                std::to_string(values->size()) + " values for shape " +
+                                shape_text(shape));
+        // Row-major order of the values, as encode_matrix expects for a [rows, cols] tensor.
+        if (shape.size() < 2 && values->cols() != 1) values->resize(values->size(), 1);
+      } else {
+        const std::size_t rank = info.shape.size();
+        if ((rank == 1 && values->cols() != 1) || (rank == 0 && values->size() != 1) || rank > 2)
+          throw InvalidArgument("write_checkpoint: new values for '" + name + "' (rank " +
+                                std::to_string(rank) + ") have " + std::to_string(values->rows()) +
+                                " x " + std::to_string(values->cols()) + " entries");
+        if (rank >= 1) shape.push_back(values->rows());
+        if (rank == 2) shape.push_back(values->cols());
+      }
       writer.add_bytes(name, info.dtype_text, std::move(shape),
-                       encode_matrix(rep->second, info.dtype, name));
+                       encode_matrix(*values, info.dtype, name));
     }
     if (shard != nullptr)
       for (const auto& [key, value] : shard->metadata())

@@ -1,0 +1,90 @@
+// `qprune apply CKPT --masks M -o OUT [--refit]`: write the pruned checkpoint (library:
+// apply_masks in include/qprune/prune_pipeline.hpp).
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "cli/exit_codes.hpp"
+#include "cli/report.hpp"
+#include "qprune/prune_pipeline.hpp"
+
+namespace qprune::cli {
+namespace {
+
+struct ApplyCommandOptions {
+  std::string checkpoint;
+  std::string masks;
+  std::string calib;
+  std::string output;
+  bool refit = false;
+  bool overwrite = false;
+  bool json = false;
+};
+
+int run_apply(const ApplyCommandOptions& opts) {
+  const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
+  const Masks masks = read_masks(opts.masks);
+  masks.check_identity(ckpt);
+  std::optional<CalibrationStatsFile> stats;
+  const std::string calib = !opts.calib.empty() ? opts.calib
+                            : (masks.mean_compensation || opts.refit) ? masks.calibration
+                                                                      : std::string();
+  if (!calib.empty()) stats.emplace(CalibrationStatsFile::open(calib));
+  ApplyOptions ao;
+  ao.refit = opts.refit;
+  ao.write.overwrite = opts.overwrite;
+  const ApplyReport rep = apply_masks(ckpt, masks, stats ? &*stats : nullptr, opts.output, ao);
+  Report r;
+  r.add("Checkpoint", "checkpoint", opts.checkpoint);
+  r.add("Masks", "masks", opts.masks);
+  r.add("Output", "output", opts.output);
+  r.add("intermediate_size", "intermediate_size", rep.config.intermediate_size);
+  r.add("num_attention_heads", "num_attention_heads", rep.config.num_attention_heads);
+  r.add("num_key_value_heads", "num_key_value_heads", rep.config.num_key_value_heads);
+  r.add("head_dim", "head_dim", rep.config.head_dim);
+  r.add("Mean compensation bias", "bias_written", masks.mean_compensation ? "yes" : "no");
+  r.add("Added tensors", "num_added_tensors", static_cast<int>(rep.added_tensors.size()));
+  r.add("Refit", "refit", opts.refit ? "yes" : "no");
+  nlohmann::json layers = nlohmann::json::array();
+  for (const AppliedLayer& a : rep.layers) {
+    if (opts.refit)
+      r.add("Layer " + std::to_string(a.layer) + " " + mask_unit_name(a.unit) + " refit",
+            "refit_" + std::to_string(a.layer) + "_" + mask_unit_name(a.unit),
+            "error " + format_double(a.error_without_refit) + " -> " +
+                format_double(a.error_with_refit));
+    layers.push_back({{"layer", a.layer}, {"unit", mask_unit_name(a.unit)}, {"kept", a.kept},
+                      {"error_without_refit", a.error_without_refit},
+                      {"error_with_refit", a.error_with_refit}});
+  }
+  r.add_json("layers", layers);
+  r.add_json("added_tensors", rep.added_tensors);
+  r.print(std::cout, opts.json);
+  return kExitOk;
+}
+
+}  // namespace
+
+void setup_apply(CLI::App& app, CommandResult& result) {
+  auto opts = std::make_shared<ApplyCommandOptions>();
+  CLI::App* sub = app.add_subcommand("apply", "Write a pruned copy of a checkpoint from a masks file");
+  sub->footer(
+      "Slices gate/up rows and down_proj columns (MLP), q rows, k/v rows of removed KV groups and "
+      "o_proj columns (heads), keeps each tensor's dtype, updates config.json (intermediate_size, "
+      "num_attention_heads, num_key_value_heads, explicit head_dim) and copies every other file "
+      "byte for byte. Masks computed with mean compensation get their bias written (Llama: "
+      "down_proj.bias / o_proj.bias with mlp_bias / attention_bias). --refit re-fits the kept "
+      "down_proj / o_proj columns by least squares on the calibration statistics. Needs one width "
+      "in every layer. The input folder is never modified. See docs/masks.md.");
+  sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder")->required();
+  sub->add_option("--masks,-m", opts->masks, "masks file from `qprune mask`")->required();
+  sub->add_option("--calib", opts->calib,
+                  "calibration statistics (default: the file the masks were computed with)");
+  sub->add_option("--output,-o", opts->output, "new checkpoint folder (must not exist or be empty)")
+      ->required();
+  sub->add_flag("--refit", opts->refit, "least-squares refit of the kept columns");
+  sub->add_flag("--overwrite", opts->overwrite, "allow a non-empty output folder");
+  sub->add_flag("--json", opts->json, "print the report as JSON");
+  sub->callback([opts, &result] { result.exit_code = run_apply(*opts); });
+}
+
+}  // namespace qprune::cli

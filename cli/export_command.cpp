@@ -1,0 +1,225 @@
+// `qprune export CKPT --layer L --unit U --sparsity S -o FILE` (or `--all -o FOLDER`): one layer's
+// pruning problem as a QUBO file for an external solver, with the keep-k constraint as LP
+// equalities / JSON groups, or as a penalty in formats without constraints; and
+// `qprune import-solution`: the external solver's 0/1 answer back into a masks file.
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "cli/exit_codes.hpp"
+#include "cli/report.hpp"
+#include "qprune/error.hpp"
+#include "qprune/prune_pipeline.hpp"
+
+namespace qprune::cli {
+namespace {
+
+struct ExportCommandOptions {
+  std::string checkpoint;
+  std::string calib;
+  int layer = -1;
+  bool all = false;
+  std::string unit = "mlp";
+  std::string head_shape = "heads_per_group";
+  double sparsity = 0.5;
+  bool no_compensation = false;
+  std::string data_free = "magnitude";
+  std::string format;
+  std::optional<double> penalty_weight;
+  std::string output;
+  bool json = false;
+};
+
+int run_export(const ExportCommandOptions& opts) {
+  const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
+  std::optional<CalibrationStatsFile> stats;
+  if (!opts.calib.empty()) stats.emplace(CalibrationStatsFile::open(opts.calib));
+  if (opts.all == (opts.layer >= 0))
+    throw InvalidArgument("give either --layer L (one file) or --all (one file per layer)");
+  LayerProblemSpec spec;
+  spec.unit = opts.unit == "mlp" ? MaskUnit::kMlp : mask_unit_from_name(opts.head_shape);
+  spec.sparsity = opts.sparsity;
+  spec.mean_compensation = !opts.no_compensation;
+  spec.data_free = opts.data_free == "isserlis" ? DataFreeModel::kIsserlis : DataFreeModel::kMagnitude;
+  WriteOptions wo;
+  wo.format = opts.format;
+  wo.penalty_weight = opts.penalty_weight;
+  std::vector<int> layers;
+  if (opts.all) {
+    for (int l = 0; l < ckpt.config().num_hidden_layers; ++l) layers.push_back(l);
+    std::filesystem::create_directories(opts.output);
+  } else {
+    layers.push_back(opts.layer);
+  }
+  std::string extension = ".json";
+  if (!opts.format.empty()) {
+    const FormatInfo& f = format_by_name(opts.format);
+    if (!f.extensions.empty()) extension = f.extensions.front();
+  }
+  Report r;
+  r.add("Checkpoint", "checkpoint", opts.checkpoint);
+  nlohmann::json files = nlohmann::json::array();
+  for (int l : layers) {
+    spec.layer = l;
+    const std::string path =
+        opts.all ? (std::filesystem::path(opts.output) /
+                    ("layer_" + std::to_string(l) + "." + opts.unit + extension))
+                       .string()
+                 : opts.output;
+    const ExportedProblemInfo info =
+        export_layer_problem(ckpt, stats ? &*stats : nullptr, spec, path, wo);
+    r.add("Layer " + std::to_string(l), "layer_" + std::to_string(l),
+          path + " (" + mask_unit_name(info.unit) + ", keep " + std::to_string(info.keep) + " of " +
+              std::to_string(info.num_units) + ", " + info.source +
+              (info.centered ? ", centred" : "") + ")");
+    files.push_back({{"layer", l}, {"path", path}, {"unit", mask_unit_name(info.unit)},
+                     {"keep", info.keep}, {"num_units", info.num_units}, {"source", info.source},
+                     {"centered", info.centered}});
+  }
+  r.add("Files", "num_files", static_cast<int>(layers.size()));
+  r.add_json("files", files);
+  r.print(std::cout, opts.json);
+  return kExitOk;
+}
+
+struct ImportCommandOptions {
+  std::string checkpoint;
+  std::string calib;
+  std::string qubo;
+  std::string solution;
+  std::string base;
+  std::string output;
+  bool repair = false;
+  std::optional<int> layer;
+  std::string unit;
+  std::optional<double> sparsity;
+  bool json = false;
+};
+
+std::string list_text(const std::vector<int>& v) {
+  std::string s;
+  for (int i : v) s += (s.empty() ? "" : " ") + std::to_string(i);
+  return s.empty() ? "none" : s;
+}
+
+int run_import(const ImportCommandOptions& opts) {
+  const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
+  std::optional<CalibrationStatsFile> stats;
+  if (!opts.calib.empty()) stats.emplace(CalibrationStatsFile::open(opts.calib));
+  ImportOptions io;
+  io.repair = opts.repair;
+  io.layer = opts.layer;
+  if (!opts.unit.empty()) io.unit = mask_unit_from_name(opts.unit);
+  io.sparsity = opts.sparsity;
+  const ImportResult res = import_solution(ckpt, stats ? &*stats : nullptr, opts.qubo,
+                                           opts.solution, io);
+  Masks masks;
+  if (!opts.base.empty()) {
+    masks = read_masks(opts.base);
+    masks.check_identity(ckpt);
+    if (masks.mean_compensation != res.info.centered)
+      throw InvalidArgument(opts.base + " was computed " +
+                            (masks.mean_compensation ? "with" : "without") +
+                            " mean compensation, the exported problem " +
+                            (res.info.centered ? "with" : "without") + " it; they cannot be mixed");
+    std::erase_if(masks.entries, [&](const LayerMask& e) {
+      return e.layer == res.mask.layer && (e.unit == MaskUnit::kMlp) == (res.mask.unit == MaskUnit::kMlp);
+    });
+  } else {
+    masks.checkpoint = CheckpointIdentity::of(ckpt);
+    masks.solver = "external";
+    masks.sparsity = res.info.sparsity;
+    masks.objective_source = res.info.source;
+    masks.approximate = res.info.source != "calibration";
+    masks.mean_compensation = res.info.centered;
+    if (stats) masks.calibration = std::filesystem::absolute(stats->path()).lexically_normal().string();
+  }
+  masks.entries.push_back(res.mask);
+  std::sort(masks.entries.begin(), masks.entries.end(), [](const LayerMask& a, const LayerMask& b) {
+    const bool am = a.unit == MaskUnit::kMlp, bm = b.unit == MaskUnit::kMlp;
+    return am != bm ? am : a.layer < b.layer;
+  });
+  write_masks(masks, opts.output);
+  Report r;
+  r.add("Layer", "layer", res.mask.layer);
+  r.add("Unit", "unit", mask_unit_name(res.mask.unit));
+  r.add("Units", "num_units", res.mask.num_units);
+  r.add("Kept", "kept", static_cast<int>(res.mask.kept.size()));
+  r.add("Solution feasible", "solution_feasible", res.was_feasible ? "yes" : "no");
+  r.add("Repaired", "repaired", res.was_feasible ? "no" : "yes");
+  r.add("Repair removed", "repair_removed", list_text(res.repair.removed));
+  r.add("Repair added", "repair_added", list_text(res.repair.added));
+  r.add("File energy", "file_energy", res.file_energy);
+  r.add("Objective", "objective", res.mask.objective);
+  r.add("Baseline objective", "baseline_objective", res.mask.baseline_objective);
+  r.add("Masks", "masks", opts.output);
+  r.print(std::cout, opts.json);
+  return kExitOk;
+}
+
+}  // namespace
+
+void setup_export(CLI::App& app, CommandResult& result) {
+  auto opts = std::make_shared<ExportCommandOptions>();
+  CLI::App* sub = app.add_subcommand("export", "Write one layer's pruning problem (or every layer's) "
+                                               "as a QUBO file for an external solver");
+  sub->footer(
+      "json and lp keep the keep-k constraint (JSON groups, LP equalities); other formats carry it "
+      "as the penalty w (sum x - k)^2 (w from --penalty-weight or 1.01 x the largest single-flip "
+      "change, noted in the header). Variables are labelled L.mlp.i, L.attn.h or L.kv.g (json, "
+      "lp). The layer, unit, sparsity and model hash go into the JSON metadata or header comments "
+      "(qprune.key=value) so that import-solution can map an answer back. See docs/masks.md.");
+  sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder")->required();
+  sub->add_option("--calib", opts->calib, "calibration statistics file");
+  sub->add_option("--layer", opts->layer, "layer index")->check(CLI::NonNegativeNumber);
+  sub->add_flag("--all", opts->all, "every layer; -o is then a folder (layer_L.UNIT.EXT files)");
+  sub->add_option("--unit", opts->unit, "units")
+      ->transform(CLI::IsMember({"mlp", "heads"}, CLI::ignore_case))
+      ->capture_default_str();
+  sub->add_option("--head-shape", opts->head_shape, "GQA models: kv_groups or heads_per_group")
+      ->transform(CLI::IsMember({"kv_groups", "heads_per_group"}, CLI::ignore_case))
+      ->capture_default_str();
+  sub->add_option("--sparsity", opts->sparsity, "fraction of units removed, [0, 1)")
+      ->required()
+      ->check(CLI::Range(0.0, 1.0));
+  sub->add_flag("--no-compensation", opts->no_compensation, "uncentred problem");
+  sub->add_option("--data-free", opts->data_free, "statistics model without --calib")
+      ->transform(CLI::IsMember({"magnitude", "isserlis"}, CLI::ignore_case))
+      ->capture_default_str();
+  sub->add_option("--format,-f", opts->format, "output format (default: from the extension)");
+  sub->add_option("--penalty-weight", opts->penalty_weight, "penalty weight w")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--output,-o", opts->output, "output file (or folder with --all)")->required();
+  sub->add_flag("--json", opts->json, "print the report as JSON");
+  sub->callback([opts, &result] { result.exit_code = run_export(*opts); });
+}
+
+void setup_import_solution(CLI::App& app, CommandResult& result) {
+  auto opts = std::make_shared<ImportCommandOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "import-solution", "Turn an external solver's 0/1 answer to an exported problem into masks");
+  sub->footer(
+      "The variable order comes from the exported file's labels (json) or positions; layer, unit "
+      "and sparsity from its metadata (or --layer/--unit/--sparsity for files without it). The "
+      "answer must keep exactly k units (per KV group for heads_per_group); --repair fixes it: "
+      "while too many are kept, drop the kept unit whose removal raises the layer error least; "
+      "while too few, add the removed unit that lowers it most (exact marginal costs). The "
+      "objective is recomputed on the problem rebuilt from the checkpoint. --base merges the "
+      "entry into an existing masks file (e.g. from `qprune mask`).");
+  sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder")->required();
+  sub->add_option("--calib", opts->calib, "calibration statistics file (as for export)");
+  sub->add_option("--qubo", opts->qubo, "the exported problem file")->required();
+  sub->add_option("--solution", opts->solution, "0/1 answer, one value per variable")->required();
+  sub->add_option("--base", opts->base, "masks file to merge the entry into");
+  sub->add_option("--output,-o", opts->output, "masks file to write")->required();
+  sub->add_flag("--repair", opts->repair, "repair an infeasible answer (see below)");
+  sub->add_option("--layer", opts->layer, "layer (files without qprune metadata)");
+  sub->add_option("--unit", opts->unit, "mlp, heads, kv_groups, heads_per_group (idem)");
+  sub->add_option("--sparsity", opts->sparsity, "sparsity (idem)");
+  sub->add_flag("--json", opts->json, "print the report as JSON");
+  sub->callback([opts, &result] { result.exit_code = run_import(*opts); });
+}
+
+}  // namespace qprune::cli

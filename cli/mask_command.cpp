@@ -1,0 +1,147 @@
+// `qprune mask CKPT --sparsity S -o MASKS`: solve every layer's pruning problem of a checkpoint and
+// write the masks (library: compute_masks in include/qprune/prune_pipeline.hpp). One layer at a
+// time: a layer's weights and statistics are read, its problem built and solved, then freed.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "cli/exit_codes.hpp"
+#include "cli/interrupt.hpp"
+#include "cli/report.hpp"
+#include "cli/solver_options.hpp"
+#include "qprune/prune_pipeline.hpp"
+
+namespace qprune::cli {
+namespace {
+
+struct MaskCommandOptions {
+  std::string checkpoint;
+  std::string calib;
+  std::string unit = "mlp";
+  double sparsity = 0.5;
+  std::string head_shape = "heads_per_group";
+  bool no_compensation = false;
+  std::string data_free = "magnitude";
+  SolverChoice choice;
+  std::string output;
+  bool json = false;
+};
+
+int run_mask(MaskCommandOptions opts) {
+  const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
+  std::optional<CalibrationStatsFile> stats;
+  if (!opts.calib.empty()) stats.emplace(CalibrationStatsFile::open(opts.calib));
+  MaskRunOptions mo;
+  mo.mlp = opts.unit == "mlp" || opts.unit == "both";
+  mo.heads = opts.unit == "heads" || opts.unit == "both";
+  mo.sparsity = opts.sparsity;
+  mo.head_shape = mask_unit_from_name(opts.head_shape);
+  mo.mean_compensation = !opts.no_compensation;
+  mo.data_free = opts.data_free == "isserlis" ? DataFreeModel::kIsserlis : DataFreeModel::kMagnitude;
+  mo.solver = opts.choice.solver;
+  mo.solve = opts.choice.options;
+  mo.solve.interrupt = install_interrupt_handler();
+  mo.settings = opts.choice.settings;
+  mo.progress = [](const LayerMask& e) {
+    char line[256];
+    const double gain = e.baseline_objective > 0.0
+                            ? 100.0 * (e.baseline_objective - e.objective) / e.baseline_objective
+                            : 0.0;
+    std::snprintf(line, sizeof line,
+                  "layer %d %s: kept %zu/%d objective %.6g baseline %.6g (%+.2f%%) %s %.3fs\n",
+                  e.layer, mask_unit_name(e.unit), e.kept.size(), e.num_units, e.objective,
+                  e.baseline_objective, gain, e.feasible ? "feasible" : "INFEASIBLE", e.time_s);
+    std::cerr << line << std::flush;
+  };
+  const Masks masks = compute_masks(ckpt, stats ? &*stats : nullptr, mo);
+  write_masks(masks, opts.output);
+
+  double objective = 0.0, baseline = 0.0, time_s = 0.0;
+  int feasible = 0;
+  bool interrupted = false;
+  nlohmann::json layers = nlohmann::json::array();
+  Report r;
+  r.add("Checkpoint", "checkpoint", masks.checkpoint.path);
+  r.add("Calibration", "calibration", masks.calibration.empty() ? "none" : masks.calibration);
+  r.add("Objective source", "objective_source",
+        masks.objective_source + (masks.approximate ? " (approximate)" : " (exact layer error)"));
+  r.add("Mean compensation", "mean_compensation", masks.mean_compensation ? "yes" : "no");
+  r.add("Unit", "unit", opts.unit);
+  r.add("Sparsity", "sparsity", masks.sparsity);
+  r.add("Solver", "solver", masks.solver);
+  r.add("Seed", "seed", masks.seed);
+  for (const LayerMask& e : masks.entries) {
+    objective += e.objective;
+    baseline += e.baseline_objective;
+    time_s += e.time_s;
+    feasible += e.feasible ? 1 : 0;
+    interrupted = interrupted || e.status == "interrupted";
+    const std::string key = "Layer " + std::to_string(e.layer) + " " + mask_unit_name(e.unit);
+    r.add(key, "layer_" + std::to_string(e.layer) + "_" + mask_unit_name(e.unit),
+          "kept " + std::to_string(e.kept.size()) + "/" + std::to_string(e.num_units) +
+              " objective " + format_double(e.objective) + " baseline " +
+              format_double(e.baseline_objective) + (e.feasible ? " feasible" : " INFEASIBLE"));
+    layers.push_back({{"layer", e.layer}, {"unit", mask_unit_name(e.unit)},
+                      {"kept", e.kept.size()}, {"num_units", e.num_units},
+                      {"objective", e.objective}, {"baseline_objective", e.baseline_objective},
+                      {"feasible", e.feasible}, {"time_s", e.time_s}, {"status", e.status}});
+  }
+  r.add("Entries", "num_entries", static_cast<int>(masks.entries.size()));
+  r.add("Feasible entries", "num_feasible", feasible);
+  r.add("Objective total", "objective_total", objective);
+  r.add("Baseline total", "baseline_total", baseline);
+  r.add("Gain over baseline", "gain_over_baseline",
+        baseline > 0.0 ? (baseline - objective) / baseline : 0.0);
+  r.add("Solver time s", "solver_time_s", time_s);
+  r.add("Masks", "masks", opts.output);
+  r.add_json("layers", layers);
+  r.print(std::cout, opts.json);
+  if (feasible != static_cast<int>(masks.entries.size()))
+    std::cerr << "qprune: warning: " << masks.entries.size() - static_cast<std::size_t>(feasible)
+              << " infeasible entries (apply refuses them; use --constraints native or "
+                 "import-solution --repair)\n";
+  return interrupted ? kExitInterrupted : kExitOk;
+}
+
+}  // namespace
+
+void setup_mask(CLI::App& app, CommandResult& result) {
+  auto opts = std::make_shared<MaskCommandOptions>();
+  opts->choice.solver = "sa";
+  CLI::App* sub = app.add_subcommand(
+      "mask", "Choose the units to prune in every layer of a checkpoint and write a masks file");
+  sub->footer(
+      "Per layer (one layer in memory at a time: its down_proj/o_proj weights, its statistics and "
+      "its n x n problem; never the whole model), builds the pruning QUBO, solves it, and reports "
+      "on stderr the objective (the layer's calibration output error for the mask) against the "
+      "diagonal-score baseline (Wanda/FLAP-like top-k). With --calib the objective is exact and, "
+      "for Llama, centred with mean compensation (apply writes the bias); Qwen2/Mistral cannot "
+      "hold the bias, so their problem is uncentred. Without --calib: --data-free magnitude "
+      "(G = I) or isserlis (Gaussian-input model, MLP only), labelled approximate. Each layer's "
+      "seed is derived from --seed and the layer index. See docs/masks.md.");
+  sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder (config.json + safetensors)")
+      ->required();
+  sub->add_option("--calib", opts->calib, "calibration statistics file (docs/calibration_stats.md)");
+  sub->add_option("--unit", opts->unit, "units to prune")
+      ->transform(CLI::IsMember({"mlp", "heads", "both"}, CLI::ignore_case))
+      ->capture_default_str();
+  sub->add_option("--sparsity", opts->sparsity, "fraction of units removed in every layer, [0, 1)")
+      ->required()
+      ->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--head-shape", opts->head_shape,
+                  "GQA models: remove whole KV groups, or the same number of heads in every group")
+      ->transform(CLI::IsMember({"kv_groups", "heads_per_group"}, CLI::ignore_case))
+      ->capture_default_str();
+  sub->add_flag("--no-compensation", opts->no_compensation,
+                "uncentred problem, no bias written by apply");
+  sub->add_option("--data-free", opts->data_free, "statistics model without --calib (approximate)")
+      ->transform(CLI::IsMember({"magnitude", "isserlis"}, CLI::ignore_case))
+      ->capture_default_str();
+  add_solver_options(*sub, opts->choice);
+  sub->add_option("--output,-o", opts->output, "masks file to write (JSON)")->required();
+  sub->add_flag("--json", opts->json, "print the report as JSON");
+  sub->callback([opts, &result] { result.exit_code = run_mask(*opts); });
+}
+
+}  // namespace qprune::cli

@@ -1,0 +1,84 @@
+// Masks files: which units of which layers a pruning run keeps, for which checkpoint, found how
+// and at what objective. JSON, versioned (docs/masks.md); written by `qprune mask` and
+// `qprune import-solution`, read by `qprune apply`.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace qprune {
+
+class Checkpoint;
+
+/// What one entry's unit indices stand for.
+enum class MaskUnit {
+  kMlp,            ///< MLP neurons (gate/up rows, down columns)
+  kHeads,          ///< query heads of an MHA layer (num_kv_heads == num_heads)
+  kKvGroups,       ///< whole KV groups (their query heads, k/v rows)
+  kHeadsPerGroup,  ///< query heads, the same number kept in every KV group
+};
+/// "mlp", "heads", "kv_groups", "heads_per_group".
+[[nodiscard]] const char* mask_unit_name(MaskUnit unit);
+/// The unit with that name; throws InvalidArgument listing the names.
+[[nodiscard]] MaskUnit mask_unit_from_name(const std::string& name);
+
+/// Identity of a checkpoint: where it was, a hash of config.json and a hash of the tensor index
+/// (every tensor's name, dtype, shape and byte size, sorted, plus the first 32 bytes of each
+/// tensor's data, so same-architecture checkpoints with other weights differ). Masks for one checkpoint must not be
+/// applied to another: equal hashes are required, the path is informative only.
+struct CheckpointIdentity {
+  std::string path;
+  std::string config_hash;   ///< checkpoint_config_hash (fnv1a64 of config.json)
+  std::string tensors_hash;  ///< fnv1a64 of "name dtype shape bytes" lines + 32 data bytes each
+
+  [[nodiscard]] static CheckpointIdentity of(const Checkpoint& checkpoint);
+  [[nodiscard]] bool same_model(const CheckpointIdentity& other) const {
+    return config_hash == other.config_hash && tensors_hash == other.tensors_hash;
+  }
+};
+
+/// One layer's mask of one unit kind.
+struct LayerMask {
+  int layer = 0;
+  MaskUnit unit = MaskUnit::kMlp;
+  int num_units = 0;      ///< units of this kind in the layer
+  std::vector<int> kept;  ///< kept unit indices, increasing
+  double objective = 0.0;           ///< QUBO energy of the mask (the layer's calibration error)
+  double baseline_objective = 0.0;  ///< energy of the diagonal-score (Wanda/FLAP-like) mask
+  bool feasible = true;             ///< kept.size() equals the target count (per group)
+  double time_s = 0.0;              ///< solver wall time
+  std::string status;               ///< solver status ("completed", "imported", ...)
+  std::uint64_t seed = 0;           ///< the layer's seed
+};
+
+/// A masks file.
+struct Masks {
+  static constexpr int kVersion = 1;
+  CheckpointIdentity checkpoint;
+  std::string solver;
+  std::uint64_t seed = 0;  ///< run seed (each layer's seed is derived from it)
+  double sparsity = 0.0;   ///< requested uniform sparsity
+  /// "calibration" (measured statistics), "magnitude" or "isserlis" (data-free, approximate).
+  std::string objective_source = "calibration";
+  bool approximate = false;        ///< objective values are a model of the error
+  bool mean_compensation = false;  ///< apply must write the compensating biases
+  std::string calibration;         ///< path of the statistics file used (empty: none)
+  std::vector<LayerMask> entries;  ///< sorted by (unit, layer)
+
+  /// The entry for (layer, unit kind); nullptr when absent. Head kinds match each other.
+  [[nodiscard]] const LayerMask* find(int layer, bool mlp) const;
+  /// Throws InvalidArgument (naming both hashes and paths) unless `checkpoint` is the model these
+  /// masks were computed for.
+  void check_identity(const Checkpoint& checkpoint) const;
+};
+
+/// Writes masks as JSON through a temporary file and a rename. Throws IoError.
+void write_masks(const Masks& masks, const std::filesystem::path& path);
+/// Reads a masks file. Throws IoError, or ParseError (`path:0: expected ..., found ...`) for a
+/// wrong format/version, missing fields, or indices out of range / unsorted / duplicated.
+[[nodiscard]] Masks read_masks(const std::filesystem::path& path);
+
+}  // namespace qprune

@@ -1,0 +1,193 @@
+// The pruning pipeline over checkpoint folders: build one layer's problem from a checkpoint and a
+// calibration statistics file, solve every layer into a masks file, apply masks to write a pruned
+// checkpoint, and export / import single-layer problems for external solvers. docs/masks.md.
+//
+// Memory: every function here works one layer at a time. compute_masks reads a layer's weights
+// (down_proj or o_proj; gate/up only for the Isserlis model) and statistics, builds and solves its
+// problem, and frees them before the next layer; apply_masks computes a layer's new tensors when
+// the checkpoint writer reaches them (CheckpointEdits::transform) and keeps one layer's edits.
+// Peak: the largest layer's problem (n^2 doubles for M, plus the statistics' n^2) plus one shard of
+// the output being encoded.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "qprune/calibration_stats.hpp"
+#include "qprune/checkpoint.hpp"
+#include "qprune/formats.hpp"
+#include "qprune/masks.hpp"
+#include "qprune/pruning.hpp"
+#include "qprune/pruning_refit.hpp"
+#include "qprune/solvers.hpp"
+
+namespace qprune {
+
+/// Statistics used when no calibration file is given (both approximate).
+enum class DataFreeModel {
+  kMagnitude,  ///< G = I: sum of ||W[:, i]||^2 over removed units
+  kIsserlis,   ///< Gaussian-input model of the gated MLP (MLP only; heads fall back to magnitude)
+};
+/// "magnitude" or "isserlis".
+[[nodiscard]] const char* data_free_name(DataFreeModel model);
+
+/// True when apply can write the mean-compensation bias for this family (Llama: mlp_bias /
+/// attention_bias switches; docs/pruning_math.md section 3). Qwen2 and Mistral: false.
+[[nodiscard]] bool bias_compensation_supported(const ModelConfig& config);
+
+/// The head unit kind a layer of this config uses for a requested GQA shape: kHeads for MHA
+/// (num_kv_heads == num_heads) whatever was asked; for GQA `requested` must be kKvGroups or
+/// kHeadsPerGroup (kHeads: InvalidArgument naming --head-shape).
+[[nodiscard]] MaskUnit head_unit_for(const ModelConfig& config, MaskUnit requested);
+
+/// What one layer problem is.
+struct LayerProblemSpec {
+  int layer = 0;
+  MaskUnit unit = MaskUnit::kMlp;
+  double sparsity = 0.5;  ///< uniform: keep round((1 - sparsity) n) units
+  /// Centre with the statistics' mean (and have apply write the bias); only effective with
+  /// calibration means and a family that can hold the bias (bias_compensation_supported).
+  bool mean_compensation = true;
+  DataFreeModel data_free = DataFreeModel::kMagnitude;  ///< used without statistics
+};
+
+/// Builds one layer's problem, reading only that layer's tensors and statistics (`stats` may be
+/// null: data-free). Throws InvalidArgument for an unknown layer, a unit kind the config does not
+/// allow, or a sparsity that leaves no unit / is not expressible (nearest ones listed).
+[[nodiscard]] LayerProblem build_layer_problem(const Checkpoint& checkpoint,
+                                               const CalibrationStatsFile* stats,
+                                               const LayerProblemSpec& spec);
+
+/// The seed of one layer's solve: a SplitMix64 mix of the run seed, the layer and the unit kind,
+/// so layers get independent streams and a rerun with the same seed gives the same masks.
+[[nodiscard]] std::uint64_t layer_seed(std::uint64_t run_seed, int layer, MaskUnit unit);
+
+struct MaskRunOptions {
+  bool mlp = true;     ///< mask MLP neurons
+  bool heads = false;  ///< mask attention heads
+  double sparsity = 0.5;  ///< uniform per layer, in [0, 1)
+  MaskUnit head_shape = MaskUnit::kHeadsPerGroup;  ///< for GQA: kKvGroups or kHeadsPerGroup
+  bool mean_compensation = true;                    ///< see LayerProblemSpec
+  DataFreeModel data_free = DataFreeModel::kMagnitude;
+  std::string solver = "sa";
+  SolveOptions solve;        ///< solve.seed is the run seed
+  SolverSettings settings;
+  /// Called after each layer (progress output).
+  std::function<void(const LayerMask&)> progress;
+  /// Throws InvalidArgument naming the field.
+  void validate() const;
+};
+
+/// Solves every layer (MLP first, then heads, in layer order) and returns the masks. The mask of
+/// each layer is the best sample of the solver; its objective is the problem's energy and the
+/// baseline is the energy of diagonal_top_k. Infeasible answers are kept and marked feasible=false.
+[[nodiscard]] Masks compute_masks(const Checkpoint& checkpoint, const CalibrationStatsFile* stats,
+                                  const MaskRunOptions& options);
+
+/// The kept unit indices of an assignment, and the reverse.
+[[nodiscard]] std::vector<int> kept_indices(const Assignment& x);
+[[nodiscard]] Assignment assignment_of(const std::vector<int>& kept, int num_units);
+
+struct ApplyOptions {
+  /// Re-fit the kept down_proj / o_proj columns by least squares on the statistics (needs them).
+  bool refit = false;
+  RefitOptions refit_options;
+  CheckpointWriteOptions write;
+};
+
+/// What apply did to one (layer, unit kind).
+struct AppliedLayer {
+  int layer = 0;
+  MaskUnit unit = MaskUnit::kMlp;
+  int kept = 0;
+  bool bias_written = false;
+  double error_without_refit = 0.0;  ///< only with refit: s^T M s (same centring)
+  double error_with_refit = 0.0;     ///< only with refit
+};
+
+struct ApplyReport {
+  ModelConfig config;                     ///< the new config
+  std::vector<std::string> added_tensors;  ///< bias tensors that did not exist before
+  std::vector<AppliedLayer> layers;
+};
+
+/// Writes the pruned checkpoint into `out_folder`: gate/up rows and down columns of removed
+/// neurons; q rows (+bias) of removed heads, k/v rows (+bias) of removed KV groups, o_proj columns;
+/// dtypes kept; config.json with the new intermediate_size, num_attention_heads,
+/// num_key_value_heads and an explicit head_dim; the mean-compensation bias when the masks say so
+/// (Llama: down_proj.bias / o_proj.bias, zero gate/up or q/k/v biases, mlp_bias /
+/// attention_bias set). `stats` is needed for compensation and refit. Throws InvalidArgument when
+/// the masks belong to another checkpoint, a mask is infeasible or widths differ between layers
+/// (a standard config needs one width), or when statistics are needed and missing.
+ApplyReport apply_masks(const Checkpoint& checkpoint, const Masks& masks,
+                        const CalibrationStatsFile* stats,
+                        const std::filesystem::path& out_folder, const ApplyOptions& options = {});
+
+/// Metadata keys an exported problem carries (json metadata; header comments of qbsolv/coo/lp).
+struct ExportedProblemInfo {
+  int layer = 0;
+  MaskUnit unit = MaskUnit::kMlp;
+  double sparsity = 0.0;
+  int keep = 0;
+  int num_units = 0;
+  std::string source;  ///< "calibration", "magnitude", "isserlis"
+  bool centered = false;
+  std::string config_hash;
+};
+
+/// Writes one layer's problem to `path` in a QUBO format: the k-of-n constraint as LP equalities /
+/// JSON groups where the format holds them, else as the penalty of WriteOptions (weight noted in
+/// the header). Labels `L.mlp.i`, `L.attn.h`, `L.kv.g`. The ExportedProblemInfo goes into the JSON
+/// metadata or, for text formats, into `c`/`#`/`\` comment lines `qprune.key=value` at the top
+/// (not for .gz outputs). Returns the info written.
+ExportedProblemInfo export_layer_problem(const Checkpoint& checkpoint,
+                                         const CalibrationStatsFile* stats,
+                                         const LayerProblemSpec& spec, const std::string& path,
+                                         const WriteOptions& write_options = {});
+
+/// Reads back the ExportedProblemInfo of an exported file (JSON metadata or header comments);
+/// nullopt when the file carries none (then the caller must say layer and unit).
+[[nodiscard]] std::optional<ExportedProblemInfo> read_exported_info(const std::string& path);
+
+/// The repair rule for an infeasible mask (per constraint group): while a group keeps too many,
+/// drop the kept unit whose removal raises the energy least (exact marginal cost, flip_delta);
+/// while it keeps too few, add the missing unit that lowers it most. Returns the repaired mask and
+/// the units it removed / added.
+struct RepairResult {
+  Assignment x;
+  std::vector<int> removed;
+  std::vector<int> added;
+};
+[[nodiscard]] RepairResult repair_assignment(const QuboModel& model, Assignment x);
+
+struct ImportOptions {
+  bool repair = false;
+  /// For files without qprune metadata (or to override it).
+  std::optional<int> layer;
+  std::optional<MaskUnit> unit;
+  std::optional<double> sparsity;
+};
+
+struct ImportResult {
+  LayerMask mask;
+  ExportedProblemInfo info;
+  bool was_feasible = true;
+  RepairResult repair;  ///< what --repair changed (empty lists when nothing)
+  double file_energy = 0.0;  ///< energy of the solution in the file's own model (penalty included)
+};
+
+/// Maps an external solver's 0/1 answer for an exported file back to a layer mask: variable order
+/// from the file's labels (json) or its position, the layer/unit from its metadata or `options`.
+/// The objective is recomputed on the problem rebuilt from the checkpoint. Infeasible answers
+/// throw InvalidArgument unless options.repair.
+[[nodiscard]] ImportResult import_solution(const Checkpoint& checkpoint,
+                                           const CalibrationStatsFile* stats,
+                                           const std::string& qubo_path,
+                                           const std::string& solution_path,
+                                           const ImportOptions& options);
+
+}  // namespace qprune

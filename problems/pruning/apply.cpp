@@ -1,0 +1,280 @@
+// apply_masks: a pruned checkpoint from masks. Checks the masks against the checkpoint (identity,
+// feasibility, one width for every layer), plans the new config and the added bias tensors, then
+// lets write_checkpoint pull each layer's sliced (and optionally re-fitted) tensors through
+// CheckpointEdits::transform, so only one layer's edits are held at a time.
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "qprune/error.hpp"
+#include "qprune/prune_pipeline.hpp"
+
+namespace qprune {
+namespace {
+
+std::string layer_prefix(int layer) { return "model.layers." + std::to_string(layer) + "."; }
+
+// Rows (or columns) of `w` in blocks of `block` for each index in `units` (increasing).
+Eigen::MatrixXd take_rows(const Eigen::MatrixXd& w, const std::vector<int>& units, int block) {
+  Eigen::MatrixXd out(static_cast<Eigen::Index>(units.size()) * block, w.cols());
+  for (std::size_t u = 0; u < units.size(); ++u)
+    out.middleRows(static_cast<Eigen::Index>(u) * block, block) =
+        w.middleRows(static_cast<Eigen::Index>(units[u]) * block, block);
+  return out;
+}
+Eigen::MatrixXd take_cols(const Eigen::MatrixXd& w, const std::vector<int>& units, int block) {
+  Eigen::MatrixXd out(w.rows(), static_cast<Eigen::Index>(units.size()) * block);
+  for (std::size_t u = 0; u < units.size(); ++u)
+    out.middleCols(static_cast<Eigen::Index>(u) * block, block) =
+        w.middleCols(static_cast<Eigen::Index>(units[u]) * block, block);
+  return out;
+}
+
+// Kept query heads and KV groups of one head entry.
+struct HeadPlan {
+  std::vector<int> heads;
+  std::vector<int> kv;
+};
+HeadPlan head_plan(const ModelConfig& cfg, const LayerMask& e) {
+  const int heads = static_cast<int>(cfg.num_attention_heads);
+  const int kv = static_cast<int>(cfg.num_key_value_heads);
+  const int group = heads / kv;
+  HeadPlan p;
+  const std::string where = "masks entry layer " + std::to_string(e.layer) + " " +
+                            mask_unit_name(e.unit);
+  switch (e.unit) {
+    case MaskUnit::kHeads:
+      if (kv != heads)
+        throw InvalidArgument(where + ": unit 'heads' needs multi-head attention; the model has " +
+                              std::to_string(kv) + " KV heads for " + std::to_string(heads));
+      p.heads = p.kv = e.kept;
+      break;
+    case MaskUnit::kKvGroups:
+      p.kv = e.kept;
+      for (int g : e.kept)
+        for (int h = 0; h < group; ++h) p.heads.push_back(g * group + h);
+      break;
+    case MaskUnit::kHeadsPerGroup: {
+      p.heads = e.kept;
+      for (int g = 0; g < kv; ++g) p.kv.push_back(g);
+      std::vector<int> per(static_cast<std::size_t>(kv), 0);
+      for (int h : e.kept) ++per[static_cast<std::size_t>(h / group)];
+      for (int c : per)
+        if (c != per[0] || c == 0)
+          throw InvalidArgument(where + ": every KV group must keep the same number of heads (>= 1)");
+      break;
+    }
+    case MaskUnit::kMlp:
+      break;
+  }
+  if (e.num_units != (e.unit == MaskUnit::kKvGroups ? kv : heads))
+    throw InvalidArgument(where + ": " + std::to_string(e.num_units) + " units, the model has " +
+                          std::to_string(e.unit == MaskUnit::kKvGroups ? kv : heads));
+  return p;
+}
+
+// The entries of one kind, one per layer, all feasible and of one width.
+std::vector<const LayerMask*> uniform_entries(const Masks& masks, const ModelConfig& cfg, bool mlp) {
+  std::vector<const LayerMask*> by_layer(static_cast<std::size_t>(cfg.num_hidden_layers), nullptr);
+  bool any = false;
+  for (const LayerMask& e : masks.entries) {
+    if ((e.unit == MaskUnit::kMlp) != mlp) continue;
+    if (e.layer >= cfg.num_hidden_layers)
+      throw InvalidArgument("masks entry for layer " + std::to_string(e.layer) +
+                            ", the model has " + std::to_string(cfg.num_hidden_layers) + " layers");
+    by_layer[static_cast<std::size_t>(e.layer)] = &e;
+    any = true;
+  }
+  if (!any) return {};
+  const char* kind = mlp ? "mlp" : "head";
+  const LayerMask* first = nullptr;
+  for (const LayerMask* e : by_layer) {
+    if (e == nullptr)
+      throw InvalidArgument(std::string("masks have ") + kind + " entries for some layers but not " +
+                            "all; a standard config needs the same width in every layer");
+    if (!e->feasible)
+      throw InvalidArgument("masks entry layer " + std::to_string(e->layer) + " " +
+                            mask_unit_name(e->unit) + " is infeasible (keeps " +
+                            std::to_string(e->kept.size()) +
+                            "); re-import it with --repair or solve again");
+    if (e->kept.empty())
+      throw InvalidArgument("masks entry layer " + std::to_string(e->layer) + " keeps no unit");
+    if (mlp && e->num_units != cfg.intermediate_size)
+      throw InvalidArgument("masks entry layer " + std::to_string(e->layer) + " mlp has " +
+                            std::to_string(e->num_units) + " units, intermediate_size is " +
+                            std::to_string(cfg.intermediate_size));
+    if (first == nullptr) first = e;
+    if (e->unit != first->unit || e->kept.size() != first->kept.size())
+      throw InvalidArgument(std::string("masks keep different ") + kind + " widths per layer (layer " +
+                            std::to_string(first->layer) + ": " +
+                            std::to_string(first->kept.size()) + " " + mask_unit_name(first->unit) +
+                            ", layer " + std::to_string(e->layer) + ": " +
+                            std::to_string(e->kept.size()) + " " + mask_unit_name(e->unit) +
+                            "); apply needs uniform sparsity (one width in every layer)");
+  }
+  return by_layer;
+}
+
+}  // namespace
+
+ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
+                        const CalibrationStatsFile* stats, const std::filesystem::path& out_folder,
+                        const ApplyOptions& options) {
+  masks.check_identity(ckpt);
+  options.refit_options.validate();
+  const ModelConfig& cfg = ckpt.config();
+  const std::vector<const LayerMask*> mlp = uniform_entries(masks, cfg, true);
+  const std::vector<const LayerMask*> att = uniform_entries(masks, cfg, false);
+  if (mlp.empty() && att.empty()) throw InvalidArgument("masks have no entries");
+  const bool compensate = masks.mean_compensation;
+  if (compensate && !bias_compensation_supported(cfg))
+    throw InvalidArgument(std::string("masks ask for mean compensation, which needs a bias that a ") +
+                          model_family_name(cfg.family) + " config cannot hold (docs/pruning_math.md)");
+  if ((compensate || options.refit) && stats == nullptr)
+    throw InvalidArgument(std::string(options.refit ? "--refit" : "mean compensation") +
+                          " needs the calibration statistics (--calib)");
+  if (stats != nullptr) {
+    stats->check_against(cfg, checkpoint_config_hash(ckpt));
+    if (!mlp.empty() && (compensate || options.refit) &&
+        (!stats->has(StatsKind::kMlp) || (compensate && !stats->has_mean(StatsKind::kMlp))))
+      throw InvalidArgument(stats->path().string() + ": no MLP statistics (gram and mean)");
+    if (!att.empty() && (compensate || options.refit) &&
+        (!stats->has(StatsKind::kAttn) || (compensate && !stats->has_mean(StatsKind::kAttn))))
+      throw InvalidArgument(stats->path().string() + ": no attention statistics (gram and mean)");
+  }
+
+  ApplyReport report;
+  ModelConfig next = cfg;
+  CheckpointEdits edits;
+  const int hd = static_cast<int>(cfg.head_dim);
+  std::vector<HeadPlan> plans;
+  for (const LayerMask* e : att) plans.push_back(head_plan(cfg, *e));
+  auto add_new = [&](const std::string& name, const std::string& like, std::int64_t size) {
+    edits.add[name] = {like, {size}, {}};
+    report.added_tensors.push_back(name);
+  };
+  if (!mlp.empty()) {
+    const auto k = static_cast<std::int64_t>(mlp[0]->kept.size());
+    next.intermediate_size = k;
+    if (compensate && !cfg.mlp_bias) {
+      next.mlp_bias = true;
+      for (int l = 0; l < cfg.num_hidden_layers; ++l) {
+        const std::string p = layer_prefix(l) + "mlp.";
+        add_new(p + "gate_proj.bias", p + "gate_proj.weight", k);
+        add_new(p + "up_proj.bias", p + "up_proj.weight", k);
+        add_new(p + "down_proj.bias", p + "down_proj.weight", cfg.hidden_size);
+      }
+    }
+  }
+  if (!att.empty()) {
+    next.num_attention_heads = static_cast<std::int64_t>(plans[0].heads.size());
+    next.num_key_value_heads = static_cast<std::int64_t>(plans[0].kv.size());
+    if (compensate && !cfg.o_proj_bias) {
+      next.attention_bias = next.o_proj_bias = true;
+      for (int l = 0; l < cfg.num_hidden_layers; ++l) {
+        const std::string p = layer_prefix(l) + "self_attn.";
+        add_new(p + "q_proj.bias", p + "q_proj.weight", next.num_attention_heads * hd);
+        add_new(p + "k_proj.bias", p + "k_proj.weight", next.num_key_value_heads * hd);
+        add_new(p + "v_proj.bias", p + "v_proj.weight", next.num_key_value_heads * hd);
+        add_new(p + "o_proj.bias", p + "o_proj.weight", cfg.hidden_size);
+      }
+    }
+  }
+  report.config = next;
+
+  // One layer's new tensors, computed when the writer first asks for a tensor of that layer.
+  int cached_layer = -1;
+  std::map<std::string, Eigen::MatrixXd> cache;
+  std::map<std::pair<int, int>, AppliedLayer> applied;
+  auto compute_layer = [&](int l) {
+    cache.clear();
+    cached_layer = l;
+    const std::string p = layer_prefix(l);
+    auto has = [&](const std::string& n) { return ckpt.contains(n); };
+    if (!mlp.empty()) {
+      const LayerMask& e = *mlp[static_cast<std::size_t>(l)];
+      const std::string m = p + "mlp.";
+      cache[m + "gate_proj.weight"] = take_rows(ckpt.read_matrix(m + "gate_proj.weight"), e.kept, 1);
+      cache[m + "up_proj.weight"] = take_rows(ckpt.read_matrix(m + "up_proj.weight"), e.kept, 1);
+      const Eigen::MatrixXd down = ckpt.read_matrix(m + "down_proj.weight");
+      const auto k = static_cast<Eigen::Index>(e.kept.size());
+      for (const char* b : {"gate_proj.bias", "up_proj.bias"})
+        cache[m + b] = has(m + b) ? take_rows(ckpt.read_matrix(m + b), e.kept, 1)
+                                  : Eigen::MatrixXd::Zero(k, 1);
+      Eigen::VectorXd bias = has(m + "down_proj.bias") ? ckpt.read_vector(m + "down_proj.bias")
+                                                       : Eigen::VectorXd::Zero(down.rows());
+      AppliedLayer a{l, e.unit, static_cast<int>(k), compensate, 0.0, 0.0};
+      const Assignment keep = assignment_of(e.kept, e.num_units);
+      if (options.refit) {
+        RefitOptions ro = options.refit_options;
+        ro.mean_compensation = compensate;
+        const RefitResult r = refit_columns(down, stats->read(StatsKind::kMlp, l), keep, ro);
+        cache[m + "down_proj.weight"] = r.kept_columns;
+        if (r.bias.size() != 0) bias += r.bias;
+        a.error_without_refit = r.error_without_refit;
+        a.error_with_refit = r.error;
+      } else {
+        cache[m + "down_proj.weight"] = take_cols(down, e.kept, 1);
+        if (compensate)
+          bias += compensation_bias(down, stats->read(StatsKind::kMlp, l).mean, keep);
+      }
+      cache[m + "down_proj.bias"] = bias;
+      applied[{l, 0}] = a;
+    }
+    if (!att.empty()) {
+      const LayerMask& e = *att[static_cast<std::size_t>(l)];
+      const HeadPlan& plan = plans[static_cast<std::size_t>(l)];
+      const std::string s = p + "self_attn.";
+      cache[s + "q_proj.weight"] = take_rows(ckpt.read_matrix(s + "q_proj.weight"), plan.heads, hd);
+      for (const char* w : {"k_proj.weight", "v_proj.weight"})
+        cache[s + w] = take_rows(ckpt.read_matrix(s + w), plan.kv, hd);
+      const std::pair<const char*, const std::vector<int>*> biases[] = {
+          {"q_proj.bias", &plan.heads}, {"k_proj.bias", &plan.kv}, {"v_proj.bias", &plan.kv}};
+      for (const auto& [b, units] : biases)
+        cache[s + b] = has(s + b) ? take_rows(ckpt.read_matrix(s + b), *units, hd)
+                                  : Eigen::MatrixXd::Zero(
+                                        static_cast<Eigen::Index>(units->size()) * hd, 1);
+      const Eigen::MatrixXd wo = ckpt.read_matrix(s + "o_proj.weight");
+      Eigen::VectorXd bias = has(s + "o_proj.bias") ? ckpt.read_vector(s + "o_proj.bias")
+                                                    : Eigen::VectorXd::Zero(wo.rows());
+      Assignment keep(static_cast<std::size_t>(wo.cols()), 0);
+      for (int h : plan.heads)
+        for (int c = 0; c < hd; ++c) keep[static_cast<std::size_t>(h * hd + c)] = 1;
+      AppliedLayer a{l, e.unit, static_cast<int>(e.kept.size()), compensate, 0.0, 0.0};
+      if (options.refit) {
+        RefitOptions ro = options.refit_options;
+        ro.mean_compensation = compensate;
+        const RefitResult r = refit_columns(wo, stats->read(StatsKind::kAttn, l), keep, ro);
+        cache[s + "o_proj.weight"] = r.kept_columns;
+        if (r.bias.size() != 0) bias += r.bias;
+        a.error_without_refit = r.error_without_refit;
+        a.error_with_refit = r.error;
+      } else {
+        cache[s + "o_proj.weight"] = take_cols(wo, plan.heads, hd);
+        if (compensate) bias += compensation_bias(wo, stats->read(StatsKind::kAttn, l).mean, keep);
+      }
+      cache[s + "o_proj.bias"] = bias;
+      applied[{l, 1}] = a;
+    }
+  };
+  edits.transform = [&](const std::string& name) -> std::optional<Eigen::MatrixXd> {
+    if (!name.starts_with("model.layers.")) return std::nullopt;
+    const std::size_t dot = name.find('.', 13);
+    const int l = std::stoi(name.substr(13, dot - 13));
+    if (l != cached_layer) compute_layer(l);
+    const auto it = cache.find(name);
+    if (it == cache.end()) return std::nullopt;
+    return it->second;
+  };
+
+  // config.json: the new widths, and head_dim spelled out (it no longer follows from
+  // hidden_size / num_attention_heads once heads are removed).
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(next.to_json());
+  if (!att.empty()) j["head_dim"] = cfg.head_dim;
+  edits.config_json = j.dump(2) + "\n";
+  write_checkpoint(ckpt, out_folder, edits, options.write);
+  for (const auto& [key, a] : applied) report.layers.push_back(a);
+  return report;
+}
+
+}  // namespace qprune

@@ -1,0 +1,270 @@
+// Calibration statistics files (docs/calibration_stats.md): a validated safetensors layout with
+// per-layer Grams and means, read one layer at a time from a read-only map.
+#include "qprune/calibration_stats.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <regex>
+
+#include "problems/checkpoint/mapped_file.hpp"
+#include "qprune/checkpoint.hpp"
+#include "qprune/error.hpp"
+
+namespace qprune {
+
+const char* stats_kind_name(StatsKind kind) { return kind == StatsKind::kMlp ? "mlp" : "attn"; }
+
+std::string checkpoint_config_hash(const Checkpoint& checkpoint) {
+  const std::string text = detail::read_text_file(checkpoint.folder() / "config.json");
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ULL;
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+namespace {
+
+std::string tensor_name(StatsKind kind, int layer, const char* what) {
+  return "layers." + std::to_string(layer) + "." + stats_kind_name(kind) + "." + what;
+}
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::int64_t parse_positive(const std::string& path, const std::string& key,
+                            const std::map<std::string, std::string>& meta) {
+  const auto it = meta.find(key);
+  if (it == meta.end())
+    throw ParseError(path, 0, "expected __metadata__ key '" + key + "', found none");
+  try {
+    std::size_t used = 0;
+    const long long v = std::stoll(it->second, &used);
+    if (used == it->second.size() && v > 0) return v;
+  } catch (const std::exception&) {
+  }
+  throw ParseError(path, 0, "expected __metadata__ '" + key + "' to be a positive integer, found '" +
+                                it->second + "'");
+}
+
+}  // namespace
+
+struct CalibrationStatsFile::Impl {
+  SafetensorsFile file;
+  std::int64_t tokens = 0;
+  int layers = 0;
+  std::string model;
+  std::int64_t size[2] = {0, 0};
+  bool mean[2] = {false, false};
+};
+
+CalibrationStatsFile::CalibrationStatsFile(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CalibrationStatsFile::CalibrationStatsFile(CalibrationStatsFile&&) noexcept = default;
+CalibrationStatsFile& CalibrationStatsFile::operator=(CalibrationStatsFile&&) noexcept = default;
+CalibrationStatsFile::~CalibrationStatsFile() = default;
+
+CalibrationStatsFile CalibrationStatsFile::open(const std::filesystem::path& path) {
+  auto impl = std::make_unique<Impl>(Impl{SafetensorsFile::open(path), 0, 0, {}, {0, 0}, {false, false}});
+  const std::string p = path.string();
+  const auto& meta = impl->file.metadata();
+  const auto format = meta.find("format");
+  // The safetensors writer always stores format = "pt"; ours is under "qprune_format" as well.
+  const auto qformat = meta.find("qprune_format");
+  const std::string found = qformat != meta.end() ? qformat->second
+                            : format != meta.end() ? format->second
+                                                   : "none";
+  if (found != kFormat)
+    throw ParseError(p, 0, std::string("expected __metadata__ format '") + kFormat + "', found '" +
+                               found + "' (not a qprune calibration statistics file)");
+  const auto version = meta.find("version");
+  if (version == meta.end() || version->second != std::to_string(kVersion))
+    throw ParseError(p, 0, "expected __metadata__ version '1', found '" +
+                               (version == meta.end() ? std::string("none") : version->second) +
+                               "'");
+  impl->tokens = parse_positive(p, "tokens", meta);
+  impl->layers = static_cast<int>(parse_positive(p, "num_layers", meta));
+  const auto model = meta.find("model");
+  if (model == meta.end() || model->second.empty())
+    throw ParseError(p, 0, "expected __metadata__ key 'model' (the checkpoint's config hash), "
+                           "found none");
+  impl->model = model->second;
+
+  static const std::regex kName(R"(layers\.(\d+)\.(mlp|attn)\.(gram|mean))");
+  std::vector<int> count[2][2];  // [kind][gram/mean] -> layers seen
+  for (const std::string& name : impl->file.tensor_names()) {
+    const TensorInfo& info = impl->file.info(name);
+    std::smatch m;
+    if (!std::regex_match(name, m, kName))
+      throw ParseError::at_byte(p, static_cast<std::int64_t>(info.header_offset),
+                                "expected tensors named layers.L.{mlp,attn}.{gram,mean}, found '" +
+                                    name + "'");
+    const int layer = std::stoi(m[1]);
+    const int kind = m[2] == "mlp" ? 0 : 1;
+    const int what = m[3] == "gram" ? 0 : 1;
+    if (layer >= impl->layers)
+      throw ParseError::at_byte(p, static_cast<std::int64_t>(info.header_offset),
+                                "expected layer < num_layers " + std::to_string(impl->layers) +
+                                    " in '" + name + "', found " + std::to_string(layer));
+    if (info.dtype != Dtype::kF64)
+      throw ParseError::at_byte(p, static_cast<std::int64_t>(info.header_offset),
+                                "expected dtype F64 for '" + name + "', found " + info.dtype_text);
+    const std::int64_t n = info.shape.empty() ? -1 : info.shape[0];
+    const bool ok = what == 0 ? info.shape.size() == 2 && info.shape[0] == info.shape[1]
+                              : info.shape.size() == 1;
+    std::int64_t& size = impl->size[kind];
+    if (!ok || (size != 0 && n != size))
+      throw ParseError::at_byte(
+          p, static_cast<std::int64_t>(info.header_offset),
+          "expected '" + name + "' to have shape " +
+              (size != 0 ? shape_text(what == 0 ? std::vector<std::int64_t>{size, size}
+                                                : std::vector<std::int64_t>{size})
+                         : std::string(what == 0 ? "[n, n]" : "[n]")) +
+              ", found " + shape_text(info.shape));
+    size = n;
+    count[kind][what].push_back(layer);
+  }
+  for (int kind = 0; kind < 2; ++kind) {
+    const char* kname = kind == 0 ? "mlp" : "attn";
+    const auto grams = count[kind][0].size(), means = count[kind][1].size();
+    if (grams != 0 && grams != static_cast<std::size_t>(impl->layers))
+      throw ParseError(p, 0, "expected layers.L." + std::string(kname) + ".gram for all " +
+                                 std::to_string(impl->layers) + " layers, found " +
+                                 std::to_string(grams));
+    if (means != 0 && means != grams)
+      throw ParseError(p, 0, "expected layers.L." + std::string(kname) + ".mean for every layer " +
+                                 "with a gram or none, found " + std::to_string(means) + " of " +
+                                 std::to_string(grams));
+    impl->mean[kind] = means != 0;
+    if (grams == 0) impl->size[kind] = 0;
+  }
+  if (impl->size[0] == 0 && impl->size[1] == 0)
+    throw ParseError(p, 0, "expected layers.L.mlp.gram or layers.L.attn.gram tensors, found none");
+  return CalibrationStatsFile(std::move(impl));
+}
+
+const std::filesystem::path& CalibrationStatsFile::path() const { return impl_->file.path(); }
+std::int64_t CalibrationStatsFile::num_tokens() const { return impl_->tokens; }
+int CalibrationStatsFile::num_layers() const { return impl_->layers; }
+const std::string& CalibrationStatsFile::model() const { return impl_->model; }
+bool CalibrationStatsFile::has(StatsKind kind) const {
+  return impl_->size[static_cast<int>(kind)] != 0;
+}
+bool CalibrationStatsFile::has_mean(StatsKind kind) const {
+  return impl_->mean[static_cast<int>(kind)];
+}
+std::int64_t CalibrationStatsFile::size(StatsKind kind) const {
+  return impl_->size[static_cast<int>(kind)];
+}
+
+void CalibrationStatsFile::check_against(const ModelConfig& config, const std::string& config_hash,
+                                         bool allow_other_model) const {
+  const std::string p = path().string();
+  if (!allow_other_model && impl_->model != config_hash)
+    throw InvalidArgument(p + ": calibration statistics were computed for model " + impl_->model +
+                          ", not for this checkpoint (" + config_hash + ")");
+  if (impl_->layers != config.num_hidden_layers)
+    throw InvalidArgument(p + ": statistics for " + std::to_string(impl_->layers) +
+                          " layers, the checkpoint has " +
+                          std::to_string(config.num_hidden_layers));
+  const std::int64_t want[2] = {config.intermediate_size,
+                                config.num_attention_heads * config.head_dim};
+  for (int kind = 0; kind < 2; ++kind) {
+    if (impl_->size[kind] == 0 || impl_->size[kind] == want[kind]) continue;
+    const std::string name = tensor_name(static_cast<StatsKind>(kind), 0, "gram");
+    throw InvalidArgument(p + ": tensor '" + name + "' has shape " +
+                          shape_text({impl_->size[kind], impl_->size[kind]}) +
+                          ", expected " + shape_text({want[kind], want[kind]}) + " (" +
+                          (kind == 0 ? "intermediate_size" : "num_attention_heads * head_dim") +
+                          " of the checkpoint's config.json)");
+  }
+}
+
+ActivationStats CalibrationStatsFile::read(StatsKind kind, int layer) const {
+  if (!has(kind))
+    throw InvalidArgument(path().string() + ": no " + stats_kind_name(kind) +
+                          " statistics in this file");
+  if (layer < 0 || layer >= impl_->layers)
+    throw InvalidArgument(path().string() + ": layer " + std::to_string(layer) +
+                          " out of range [0, " + std::to_string(impl_->layers) + ")");
+  ActivationStats s;
+  s.gram = impl_->file.read_matrix(tensor_name(kind, layer, "gram"));  // NaN/Inf: ParseError
+  if (has_mean(kind)) s.mean = impl_->file.read_vector(tensor_name(kind, layer, "mean"));
+  s.num_tokens = impl_->tokens;
+  return s;
+}
+
+CalibrationStatsWriter::CalibrationStatsWriter(std::string model, int num_layers,
+                                               std::int64_t num_tokens)
+    : model_(std::move(model)), num_layers_(num_layers), num_tokens_(num_tokens) {
+  if (model_.empty()) throw InvalidArgument("CalibrationStatsWriter: model must not be empty");
+  if (num_layers_ < 1) throw InvalidArgument("CalibrationStatsWriter: num_layers must be >= 1");
+  if (num_tokens_ < 1) throw InvalidArgument("CalibrationStatsWriter: num_tokens must be >= 1");
+}
+
+void CalibrationStatsWriter::add(StatsKind kind, int layer, const Eigen::MatrixXd& gram,
+                                 const Eigen::VectorXd& mean) {
+  const std::string name = tensor_name(kind, layer, "gram");
+  if (layer < 0 || layer >= num_layers_)
+    throw InvalidArgument("CalibrationStatsWriter: layer " + std::to_string(layer) +
+                          " out of range [0, " + std::to_string(num_layers_) + ")");
+  if (gram.rows() != gram.cols() || gram.rows() == 0 ||
+      (mean.size() != 0 && mean.size() != gram.rows()))
+    throw InvalidArgument("CalibrationStatsWriter: '" + name + "' must be square and the mean " +
+                          "of the same size (or empty)");
+  if (!gram.allFinite() || !mean.allFinite())
+    throw InvalidArgument("CalibrationStatsWriter: '" + name + "' or its mean holds NaN/Inf");
+  const auto key = std::make_pair(static_cast<int>(kind), layer);
+  if (layers_.count(key)) throw InvalidArgument("CalibrationStatsWriter: '" + name + "' given twice");
+  layers_[key] = {gram, mean};
+}
+
+void CalibrationStatsWriter::write(const std::filesystem::path& path) const {
+  SafetensorsWriter w;
+  for (int kind = 0; kind < 2; ++kind) {
+    int count = 0, means = 0;
+    std::int64_t size = -1;
+    for (const auto& [key, value] : layers_) {
+      if (key.first != kind) continue;
+      ++count;
+      means += value.second.size() != 0 ? 1 : 0;
+      if (size >= 0 && value.first.rows() != size)
+        throw InvalidArgument("CalibrationStatsWriter: layers of one kind must share one size");
+      size = value.first.rows();
+    }
+    if (count != 0 && count != num_layers_)
+      throw InvalidArgument(std::string("CalibrationStatsWriter: ") +
+                            stats_kind_name(static_cast<StatsKind>(kind)) + " statistics for " +
+                            std::to_string(count) + " of " + std::to_string(num_layers_) +
+                            " layers (all or none)");
+    if (means != 0 && means != count)
+      throw InvalidArgument("CalibrationStatsWriter: give a mean for every layer or for none");
+  }
+  if (layers_.empty()) throw InvalidArgument("CalibrationStatsWriter: no statistics added");
+  for (const auto& [key, value] : layers_) {
+    const auto kind = static_cast<StatsKind>(key.first);
+    w.add_matrix(tensor_name(kind, key.second, "gram"), Dtype::kF64, value.first,
+                 {value.first.rows(), value.first.cols()});
+    if (value.second.size() != 0)
+      w.add_matrix(tensor_name(kind, key.second, "mean"), Dtype::kF64, value.second,
+                   {value.second.size()});
+  }
+  w.set_metadata("qprune_format", CalibrationStatsFile::kFormat);
+  w.set_metadata("version", std::to_string(CalibrationStatsFile::kVersion));
+  w.set_metadata("tokens", std::to_string(num_tokens_));
+  w.set_metadata("num_layers", std::to_string(num_layers_));
+  w.set_metadata("model", model_);
+  w.write(path);
+}
+
+ActivationStats statistics_of(const Eigen::MatrixXd& activations) {
+  ActivationStats s;
+  s.gram = activations * activations.transpose();
+  s.mean = activations.rowwise().mean();
+  s.num_tokens = activations.cols();
+  return s;
+}
+
+}  // namespace qprune

@@ -1,0 +1,177 @@
+// Masks files (docs/masks.md): JSON with the checkpoint identity, the run's settings and one entry
+// per (layer, unit kind) with the kept indices and objective values.
+#include "qprune/masks.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "problems/checkpoint/mapped_file.hpp"
+#include "qprune/calibration_stats.hpp"
+#include "qprune/checkpoint.hpp"
+#include "qprune/error.hpp"
+
+namespace qprune {
+namespace {
+
+using Json = nlohmann::ordered_json;
+constexpr const char* kFormat = "qprune-masks";
+
+struct UnitRow {
+  MaskUnit unit;
+  const char* name;
+};
+constexpr UnitRow kUnits[] = {{MaskUnit::kMlp, "mlp"},
+                              {MaskUnit::kHeads, "heads"},
+                              {MaskUnit::kKvGroups, "kv_groups"},
+                              {MaskUnit::kHeadsPerGroup, "heads_per_group"}};
+
+}  // namespace
+
+const char* mask_unit_name(MaskUnit unit) {
+  for (const UnitRow& r : kUnits)
+    if (r.unit == unit) return r.name;
+  return "?";
+}
+
+MaskUnit mask_unit_from_name(const std::string& name) {
+  for (const UnitRow& r : kUnits)
+    if (name == r.name) return r.unit;
+  throw InvalidArgument("unknown unit kind '" + name +
+                        "'; expected mlp, heads, kv_groups or heads_per_group");
+}
+
+CheckpointIdentity CheckpointIdentity::of(const Checkpoint& checkpoint) {
+  CheckpointIdentity id;
+  id.path = std::filesystem::absolute(checkpoint.folder()).lexically_normal().string();
+  id.config_hash = checkpoint_config_hash(checkpoint);
+  std::uint64_t h = 1469598103934665603ULL;
+  auto mix = [&](const std::string& s) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+  };
+  for (const std::string& name : checkpoint.tensor_names()) {  // sorted
+    const TensorInfo& info = checkpoint.info(name);
+    std::string line = name + " " + info.dtype_text + " [";
+    for (std::int64_t d : info.shape) line += std::to_string(d) + ",";
+    line += "] " + std::to_string(info.num_bytes()) + "\n";
+    mix(line);
+    // A sample of the content (the first 32 bytes of each tensor: one page touched per tensor)
+    // tells apart checkpoints of one architecture with different weights, at no real cost.
+    const std::span<const std::byte> bytes = checkpoint.file_of(name).raw_bytes(name);
+    for (std::size_t i = 0; i < std::min<std::size_t>(32, bytes.size()); ++i)
+      h = (h ^ static_cast<unsigned char>(bytes[i])) * 1099511628211ULL;
+  }
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
+  id.tensors_hash = buf;
+  return id;
+}
+
+const LayerMask* Masks::find(int layer, bool mlp) const {
+  for (const LayerMask& e : entries)
+    if (e.layer == layer && (e.unit == MaskUnit::kMlp) == mlp) return &e;
+  return nullptr;
+}
+
+void Masks::check_identity(const Checkpoint& ckpt) const {
+  const CheckpointIdentity here = CheckpointIdentity::of(ckpt);
+  if (here.same_model(checkpoint)) return;
+  throw InvalidArgument("masks were computed for checkpoint " + checkpoint.path + " (config " +
+                        checkpoint.config_hash + ", tensors " + checkpoint.tensors_hash +
+                        "), not for " + here.path + " (config " + here.config_hash +
+                        ", tensors " + here.tensors_hash + ")");
+}
+
+void write_masks(const Masks& m, const std::filesystem::path& path) {
+  Json j;
+  j["format"] = kFormat;
+  j["version"] = Masks::kVersion;
+  j["checkpoint"] = {{"path", m.checkpoint.path},
+                     {"config_hash", m.checkpoint.config_hash},
+                     {"tensors_hash", m.checkpoint.tensors_hash}};
+  j["solver"] = m.solver;
+  j["seed"] = m.seed;
+  j["sparsity"] = m.sparsity;
+  j["objective_source"] = m.objective_source;
+  j["approximate"] = m.approximate;
+  j["mean_compensation"] = m.mean_compensation;
+  j["calibration"] = m.calibration;
+  Json entries = Json::array();
+  for (const LayerMask& e : m.entries) {
+    entries.push_back({{"layer", e.layer},
+                       {"unit", mask_unit_name(e.unit)},
+                       {"num_units", e.num_units},
+                       {"kept", e.kept},
+                       {"objective", e.objective},
+                       {"baseline_objective", e.baseline_objective},
+                       {"feasible", e.feasible},
+                       {"time_s", e.time_s},
+                       {"status", e.status},
+                       {"seed", e.seed}});
+  }
+  j["entries"] = std::move(entries);
+  const std::string text = j.dump(2) + "\n";
+  detail::write_file_atomically(path, [&](std::ostream& out) { out << text; });
+}
+
+Masks read_masks(const std::filesystem::path& path) {
+  const std::string p = path.string();
+  const std::string text = detail::read_text_file(path);
+  Json j;
+  try {
+    j = Json::parse(text);
+  } catch (const Json::parse_error& e) {
+    throw ParseError::at_byte(p, e.byte > 0 ? static_cast<std::int64_t>(e.byte) - 1 : 0,
+                              "expected JSON, found invalid JSON (" + std::string(e.what()) + ")");
+  }
+  auto fail = [&](const std::string& what) { throw ParseError(p, 0, what); };
+  if (!j.is_object() || j.value("format", "") != kFormat)
+    fail(std::string("expected a qprune masks file (\"format\": \"") + kFormat + "\"), found " +
+         (j.is_object() && j.contains("format") ? j["format"].dump() : std::string("no format")));
+  if (!j.contains("version") || !j["version"].is_number_integer() ||
+      j["version"].get<int>() != Masks::kVersion)
+    fail("expected \"version\": 1, found " + (j.contains("version") ? j["version"].dump() : "none"));
+  Masks m;
+  try {
+    const Json& c = j.at("checkpoint");
+    m.checkpoint.path = c.at("path").get<std::string>();
+    m.checkpoint.config_hash = c.at("config_hash").get<std::string>();
+    m.checkpoint.tensors_hash = c.at("tensors_hash").get<std::string>();
+    m.solver = j.at("solver").get<std::string>();
+    m.seed = j.at("seed").get<std::uint64_t>();
+    m.sparsity = j.at("sparsity").get<double>();
+    m.objective_source = j.at("objective_source").get<std::string>();
+    m.approximate = j.at("approximate").get<bool>();
+    m.mean_compensation = j.at("mean_compensation").get<bool>();
+    m.calibration = j.value("calibration", "");
+    for (const Json& e : j.at("entries")) {
+      LayerMask l;
+      l.layer = e.at("layer").get<int>();
+      l.unit = mask_unit_from_name(e.at("unit").get<std::string>());
+      l.num_units = e.at("num_units").get<int>();
+      l.kept = e.at("kept").get<std::vector<int>>();
+      l.objective = e.value("objective", 0.0);
+      l.baseline_objective = e.value("baseline_objective", 0.0);
+      l.feasible = e.value("feasible", true);
+      l.time_s = e.value("time_s", 0.0);
+      l.status = e.value("status", "");
+      l.seed = e.value("seed", std::uint64_t{0});
+      const std::string where = "entry layer " + std::to_string(l.layer) + " " +
+                                mask_unit_name(l.unit);
+      if (l.layer < 0 || l.num_units < 1) fail("expected layer >= 0 and num_units >= 1 in " + where);
+      for (std::size_t i = 0; i < l.kept.size(); ++i)
+        if (l.kept[i] < 0 || l.kept[i] >= l.num_units || (i > 0 && l.kept[i] <= l.kept[i - 1]))
+          fail("expected increasing kept indices in [0, " + std::to_string(l.num_units) +
+               ") in " + where + ", found " + std::to_string(l.kept[i]));
+      if (m.find(l.layer, l.unit == MaskUnit::kMlp) != nullptr) fail("expected one " + where);
+      m.entries.push_back(std::move(l));
+    }
+  } catch (const Json::exception& e) {
+    fail(std::string("expected the masks fields (docs/masks.md), found: ") + e.what());
+  } catch (const InvalidArgument& e) {
+    fail(std::string("expected a known unit kind, found: ") + e.what());
+  }
+  return m;
+}
+
+}  // namespace qprune

@@ -1,0 +1,482 @@
+// The pruning pipeline over checkpoints (include/qprune/prune_pipeline.hpp): one layer's problem
+// from a checkpoint and statistics, all layers solved into masks, single-layer export for external
+// solvers and import of their answers (with the documented repair rule).
+#include "qprune/prune_pipeline.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "qprune/error.hpp"
+
+namespace qprune {
+namespace {
+
+std::string layer_prefix(int layer) { return "model.layers." + std::to_string(layer) + "."; }
+
+// A projection weight as the builders want it: float for 16/32-bit storage (exact, half the
+// memory of double), double for F64.
+struct Weight {
+  Eigen::MatrixXf f;
+  Eigen::MatrixXd d;
+  bool is_double = false;
+};
+Weight read_weight(const Checkpoint& ckpt, const std::string& name) {
+  Weight w;
+  w.is_double = ckpt.info(name).dtype == Dtype::kF64;
+  if (w.is_double) {
+    w.d = ckpt.read_matrix(name);
+  } else {
+    w.f = ckpt.read_matrix_f32(name);
+  }
+  return w;
+}
+
+const char* source_name(GramSource s) {
+  switch (s) {
+    case GramSource::kCalibration: return "calibration";
+    case GramSource::kIdentity: return "magnitude";
+    case GramSource::kIsserlis: return "isserlis";
+  }
+  return "?";
+}
+
+}  // namespace
+
+const char* data_free_name(DataFreeModel model) {
+  return model == DataFreeModel::kMagnitude ? "magnitude" : "isserlis";
+}
+
+bool bias_compensation_supported(const ModelConfig& config) {
+  return config.family == ModelFamily::kLlama;
+}
+
+MaskUnit head_unit_for(const ModelConfig& config, MaskUnit requested) {
+  if (config.num_key_value_heads == config.num_attention_heads) return MaskUnit::kHeads;
+  if (requested == MaskUnit::kKvGroups || requested == MaskUnit::kHeadsPerGroup) return requested;
+  throw InvalidArgument("the model uses grouped-query attention (" +
+                        std::to_string(config.num_attention_heads) + " query heads, " +
+                        std::to_string(config.num_key_value_heads) +
+                        " KV heads): choose --head-shape kv_groups or heads_per_group");
+}
+
+LayerProblem build_layer_problem(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
+                                 const LayerProblemSpec& spec) {
+  const ModelConfig& cfg = ckpt.config();
+  if (spec.layer < 0 || spec.layer >= cfg.num_hidden_layers)
+    throw InvalidArgument("layer " + std::to_string(spec.layer) + " out of range [0, " +
+                          std::to_string(cfg.num_hidden_layers) + ")");
+  const std::string p = layer_prefix(spec.layer);
+  const bool compensate = spec.mean_compensation && bias_compensation_supported(cfg);
+  if (spec.unit == MaskUnit::kMlp) {
+    const int n = static_cast<int>(cfg.intermediate_size);
+    MlpProblemOptions o;
+    o.layer = spec.layer;
+    o.keep = keep_count(n, spec.sparsity);
+    o.mean_compensation = compensate;
+    const std::string down = p + "mlp.down_proj.weight";
+    if (stats != nullptr && stats->has(StatsKind::kMlp)) {
+      const ActivationStats s = stats->read(StatsKind::kMlp, spec.layer);
+      const Weight w = read_weight(ckpt, down);
+      return w.is_double ? build_mlp_problem(w.d, s, o) : build_mlp_problem(w.f, s, o);
+    }
+    if (spec.data_free == DataFreeModel::kIsserlis) {
+      o.mean_compensation = false;  // the bias would come from a model of the mean: not written
+      const ActivationStats s = isserlis_statistics(ckpt.read_matrix(p + "mlp.gate_proj.weight"),
+                                                    ckpt.read_matrix(p + "mlp.up_proj.weight"));
+      const Weight w = read_weight(ckpt, down);
+      return w.is_double ? build_mlp_problem(w.d, s, o) : build_mlp_problem(w.f, s, o);
+    }
+    return build_mlp_problem_magnitude(ckpt.read_matrix(down), o);
+  }
+  const MaskUnit unit = head_unit_for(cfg, spec.unit);
+  if (unit != spec.unit && spec.unit != MaskUnit::kKvGroups && spec.unit != MaskUnit::kHeadsPerGroup)
+    throw InvalidArgument("unexpected head unit");
+  HeadProblemOptions o;
+  o.layer = spec.layer;
+  o.shape = {static_cast<int>(cfg.num_attention_heads), static_cast<int>(cfg.num_key_value_heads),
+             static_cast<int>(cfg.head_dim)};
+  o.mean_compensation = compensate;
+  switch (unit) {
+    case MaskUnit::kHeads:
+      o.units = HeadUnits::kHeads;
+      o.keep = keep_count(o.shape.num_heads, spec.sparsity);
+      break;
+    case MaskUnit::kKvGroups:
+      o.units = HeadUnits::kKvGroups;
+      o.keep = keep_count(o.shape.num_kv_heads, spec.sparsity);
+      break;
+    default:
+      o.units = HeadUnits::kHeadsPerGroup;
+      o.keep = keep_count(o.shape.num_heads, spec.sparsity, o.shape.num_kv_heads);
+      break;
+  }
+  const std::string wo = p + "self_attn.o_proj.weight";
+  if (stats != nullptr && stats->has(StatsKind::kAttn)) {
+    const ActivationStats s = stats->read(StatsKind::kAttn, spec.layer);
+    const Weight w = read_weight(ckpt, wo);
+    return w.is_double ? build_head_problem(w.d, s, o) : build_head_problem(w.f, s, o);
+  }
+  return build_head_problem_magnitude(ckpt.read_matrix(wo), o);
+}
+
+std::uint64_t layer_seed(std::uint64_t run_seed, int layer, MaskUnit unit) {
+  std::uint64_t z = run_seed + 0x9E3779B97F4A7C15ULL * (2 * static_cast<std::uint64_t>(layer) + 1 +
+                                                         (unit == MaskUnit::kMlp ? 0 : 1) * 0x1000);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+void MaskRunOptions::validate() const {
+  if (!mlp && !heads) throw InvalidArgument("MaskRunOptions: mlp or heads must be set");
+  if (!(sparsity >= 0.0 && sparsity < 1.0))
+    throw InvalidArgument("MaskRunOptions::sparsity must be in [0, 1), is " +
+                          std::to_string(sparsity));
+  if (head_shape != MaskUnit::kKvGroups && head_shape != MaskUnit::kHeadsPerGroup)
+    throw InvalidArgument("MaskRunOptions::head_shape must be kv_groups or heads_per_group");
+  solve.validate();
+}
+
+std::vector<int> kept_indices(const Assignment& x) {
+  std::vector<int> kept;
+  for (std::size_t i = 0; i < x.size(); ++i)
+    if (x[i]) kept.push_back(static_cast<int>(i));
+  return kept;
+}
+
+Assignment assignment_of(const std::vector<int>& kept, int num_units) {
+  Assignment x(static_cast<std::size_t>(num_units), 0);
+  for (int i : kept) {
+    if (i < 0 || i >= num_units)
+      throw InvalidArgument("unit index " + std::to_string(i) + " out of range [0, " +
+                            std::to_string(num_units) + ")");
+    x[static_cast<std::size_t>(i)] = 1;
+  }
+  return x;
+}
+
+Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
+                    const MaskRunOptions& options) {
+  options.validate();
+  const ModelConfig& cfg = ckpt.config();
+  Masks masks;
+  masks.checkpoint = CheckpointIdentity::of(ckpt);
+  masks.solver = options.solver;
+  masks.seed = options.solve.seed;
+  masks.sparsity = options.sparsity;
+  if (stats != nullptr) {
+    stats->check_against(cfg, masks.checkpoint.config_hash);
+    masks.calibration = std::filesystem::absolute(stats->path()).lexically_normal().string();
+  }
+  const std::unique_ptr<Solver> solver = make_solver(options.solver, options.settings);
+  std::vector<MaskUnit> kinds;
+  if (options.mlp) kinds.push_back(MaskUnit::kMlp);
+  if (options.heads) kinds.push_back(head_unit_for(cfg, options.head_shape));
+  // Fail fast on a sparsity that leaves nothing or is not expressible (same for every layer).
+  bool any_centered = false, any_approximate = false;
+  std::string source;
+  for (MaskUnit unit : kinds) {
+    for (int layer = 0; layer < cfg.num_hidden_layers; ++layer) {
+      LayerProblemSpec spec{layer, unit, options.sparsity, options.mean_compensation,
+                            options.data_free};
+      const LayerProblem problem = build_layer_problem(ckpt, stats, spec);
+      any_centered = any_centered || problem.centered;
+      any_approximate = any_approximate || problem.approximate;
+      const std::string s = source_name(problem.source);
+      if (source.empty() || source == "calibration") source = s;  // report the weakest source
+      SolveOptions so = options.solve;
+      so.seed = layer_seed(options.solve.seed, layer, unit);
+      const SolveResult result = solver->solve(problem.model, so);
+      if (!result.has_solution())
+        throw Error("solver " + options.solver + " returned no sample for layer " +
+                    std::to_string(layer) + " (" + result.message + ")");
+      const Assignment& x = result.best().x;
+      LayerMask e;
+      e.layer = layer;
+      e.unit = unit;
+      e.num_units = problem.num_units();
+      e.kept = kept_indices(x);
+      e.objective = problem.model.energy(x);
+      e.baseline_objective = problem.model.energy(diagonal_top_k(problem));
+      e.feasible = problem.model.is_feasible(x);
+      e.time_s = result.wall_time_s;
+      e.status = std::string(to_string(result.status));
+      e.seed = so.seed;
+      if (options.progress) options.progress(e);
+      masks.entries.push_back(std::move(e));
+      if (result.status == SolveStatus::kInterrupted) break;
+    }
+  }
+  masks.objective_source = source;
+  masks.approximate = any_approximate;
+  masks.mean_compensation = any_centered;
+  return masks;
+}
+
+// ---- Export / import ----------------------------------------------------------------------------
+
+namespace {
+
+std::map<std::string, std::string> info_to_metadata(const ExportedProblemInfo& i) {
+  std::ostringstream sp;
+  sp.precision(17);
+  sp << i.sparsity;
+  return {{"qprune.layer", std::to_string(i.layer)},
+          {"qprune.unit", mask_unit_name(i.unit)},
+          {"qprune.sparsity", sp.str()},
+          {"qprune.keep", std::to_string(i.keep)},
+          {"qprune.num_units", std::to_string(i.num_units)},
+          {"qprune.source", i.source},
+          {"qprune.centered", i.centered ? "true" : "false"},
+          {"qprune.config_hash", i.config_hash}};
+}
+
+std::optional<ExportedProblemInfo> info_from_metadata(const std::map<std::string, std::string>& m,
+                                                      const std::string& path) {
+  if (!m.count("qprune.layer")) return std::nullopt;
+  auto get = [&](const char* key) {
+    const auto it = m.find(key);
+    if (it == m.end())
+      throw ParseError(path, 0, std::string("expected qprune metadata '") + key + "', found none");
+    return it->second;
+  };
+  ExportedProblemInfo i;
+  try {
+    i.layer = std::stoi(get("qprune.layer"));
+    i.unit = mask_unit_from_name(get("qprune.unit"));
+    i.sparsity = std::stod(get("qprune.sparsity"));
+    i.keep = std::stoi(get("qprune.keep"));
+    i.num_units = std::stoi(get("qprune.num_units"));
+  } catch (const ParseError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw ParseError(path, 0, std::string("expected numeric qprune metadata, found: ") + e.what());
+  }
+  i.source = get("qprune.source");
+  i.centered = get("qprune.centered") == "true";
+  i.config_hash = get("qprune.config_hash");
+  return i;
+}
+
+std::string comment_prefix(const std::string& format) {
+  if (format == "qbsolv") return "c ";
+  if (format == "lp") return "\\ ";
+  if (format == "coo" || format == "mqlib" || format == "maxcut") return "# ";
+  return "";
+}
+
+}  // namespace
+
+ExportedProblemInfo export_layer_problem(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
+                                         const LayerProblemSpec& spec, const std::string& path,
+                                         const WriteOptions& write_options) {
+  if (stats != nullptr) stats->check_against(ckpt.config(), checkpoint_config_hash(ckpt));
+  LayerProblem problem = build_layer_problem(ckpt, stats, spec);
+  ExportedProblemInfo info;
+  info.layer = spec.layer;
+  info.unit = spec.unit == MaskUnit::kMlp ? MaskUnit::kMlp : head_unit_for(ckpt.config(), spec.unit);
+  info.sparsity = spec.sparsity;
+  info.keep = 0;
+  for (const CardinalityConstraint& c : problem.model.constraints()) info.keep += c.k;
+  info.num_units = problem.num_units();
+  info.source = source_name(problem.source);
+  info.centered = problem.centered;
+  info.config_hash = checkpoint_config_hash(ckpt);
+  for (const auto& [k, v] : info_to_metadata(info)) problem.model.metadata[k] = v;
+
+  std::string format = write_options.format;
+  if (format.empty()) {
+    const std::string stem = path.size() > 3 && path.ends_with(".gz") ? path.substr(0, path.size() - 3)
+                                                                       : path;
+    const std::string ext = std::filesystem::path(stem).extension().string();
+    for (const FormatInfo& f : formats())
+      for (const std::string& x : f.extensions)
+        if (x == ext && f.can_write && format.empty()) format = f.name;
+  }
+  const std::string prefix = comment_prefix(format);
+  if (prefix.empty() || path.ends_with(".gz")) {
+    write_model(problem.model, path, write_options);
+    return info;
+  }
+  // Text formats: write to a temporary file beside the target, then prepend the metadata comments
+  // and rename into place (so the header stays first, where readers skip comments).
+  const std::string tmp = path + ".qprune-export.tmp";
+  WriteOptions wo = write_options;
+  wo.format = format;
+  write_model(problem.model, tmp, wo);
+  std::string body;
+  {
+    std::ifstream in(tmp, std::ios::binary);
+    body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  std::filesystem::remove(tmp);
+  std::string header;
+  for (const auto& [k, v] : info_to_metadata(info)) header += prefix + k + "=" + v + "\n";
+  const std::string final_tmp = path + ".qprune-final.tmp";
+  {
+    std::ofstream out(final_tmp, std::ios::binary);
+    out << header << body;
+    if (!out) throw IoError(final_tmp + ": cannot write");
+  }
+  std::error_code ec;
+  std::filesystem::rename(final_tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(final_tmp);
+    throw IoError(path + ": cannot rename into place: " + ec.message());
+  }
+  return info;
+}
+
+std::optional<ExportedProblemInfo> read_exported_info(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(path + ": cannot open");
+  const int first = in.peek();
+  if (first == '{') {
+    const QuboModel m = read_model(path, ReadOptions{"json"});
+    return info_from_metadata(m.metadata, path);
+  }
+  std::map<std::string, std::string> meta;
+  std::string line;
+  for (int n = 0; n < 64 && std::getline(in, line); ++n) {
+    std::size_t at = line.find("qprune.");
+    if (at == std::string::npos) continue;
+    const std::size_t eq = line.find('=', at);
+    if (eq == std::string::npos) continue;
+    std::string value = line.substr(eq + 1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == ' ')) value.pop_back();
+    meta[line.substr(at, eq - at)] = value;
+  }
+  return info_from_metadata(meta, path);
+}
+
+RepairResult repair_assignment(const QuboModel& model, Assignment x) {
+  RepairResult r;
+  for (const CardinalityConstraint& g : model.constraints()) {
+    for (;;) {
+      int ones = 0;
+      for (int v : g.variables) ones += x[static_cast<std::size_t>(v)];
+      if (ones == g.k) break;
+      const bool drop = ones > g.k;
+      int best = -1;
+      double best_delta = std::numeric_limits<double>::infinity();
+      for (int v : g.variables) {  // increasing index: ties keep the lower index's order
+        if ((x[static_cast<std::size_t>(v)] != 0) != drop) continue;
+        const double d = model.flip_delta(x, v);
+        if (d < best_delta) {
+          best_delta = d;
+          best = v;
+        }
+      }
+      x[static_cast<std::size_t>(best)] = drop ? 0 : 1;
+      (drop ? r.removed : r.added).push_back(best);
+    }
+  }
+  r.x = std::move(x);
+  return r;
+}
+
+ImportResult import_solution(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
+                             const std::string& qubo_path, const std::string& solution_path,
+                             const ImportOptions& options) {
+  ImportResult out;
+  std::optional<ExportedProblemInfo> info = read_exported_info(qubo_path);
+  if (!info && (!options.layer || !options.unit))
+    throw InvalidArgument(qubo_path + " carries no qprune metadata (layer, unit): give --layer "
+                          "and --unit (and --sparsity)");
+  if (!info) {
+    info.emplace();
+    info->sparsity = options.sparsity.value_or(0.5);
+    info->source = stats != nullptr ? "calibration" : "magnitude";
+    info->centered = true;
+  }
+  if (options.layer) info->layer = *options.layer;
+  if (options.unit) info->unit = *options.unit;
+  if (options.sparsity) info->sparsity = *options.sparsity;
+  const std::string hash = checkpoint_config_hash(ckpt);
+  if (!info->config_hash.empty() && info->config_hash != hash)
+    throw InvalidArgument(qubo_path + " was exported from another model (config " +
+                          info->config_hash + "), not from " + ckpt.folder().string() + " (" +
+                          hash + ")");
+  if (info->source == "calibration" && stats == nullptr)
+    throw InvalidArgument(qubo_path + " was built from calibration statistics: give --calib");
+  if (stats != nullptr) stats->check_against(ckpt.config(), hash);
+  LayerProblemSpec spec;
+  spec.layer = info->layer;
+  spec.unit = info->unit;
+  spec.sparsity = info->sparsity;
+  spec.mean_compensation = info->centered;
+  spec.data_free = info->source == "isserlis" ? DataFreeModel::kIsserlis : DataFreeModel::kMagnitude;
+  const LayerProblem problem =
+      build_layer_problem(ckpt, info->source == "calibration" ? stats : nullptr, spec);
+  const int n = problem.num_units();
+  if (info->num_units != 0 && info->num_units != n)
+    throw InvalidArgument(qubo_path + ": " + std::to_string(info->num_units) +
+                          " units in the file, the rebuilt layer problem has " + std::to_string(n));
+
+  // The file's model (for labels and its own energy); LP files cannot be read back, then the
+  // variable order is the export order.
+  std::optional<QuboModel> file_model;
+  try {
+    file_model = read_model(qubo_path);
+  } catch (const InvalidArgument&) {
+  }
+  const int file_n = file_model ? file_model->num_variables() : n;
+  if (file_n != n)
+    throw InvalidArgument(qubo_path + " has " + std::to_string(file_n) + " variables, layer " +
+                          std::to_string(info->layer) + " has " + std::to_string(n) + " units");
+  const Assignment file_x = read_solution(solution_path, file_n);
+  if (file_model) out.file_energy = file_model->energy(file_x);
+  Assignment x(static_cast<std::size_t>(n), 0);
+  for (int p = 0; p < n; ++p) {
+    int unit = p;
+    if (file_model && !file_model->labels().empty()) {
+      // Labels "L.kind.i": the unit index is after the last dot, the layer before the first.
+      const std::string& label = file_model->labels()[static_cast<std::size_t>(p)];
+      const std::size_t first = label.find('.'), last = label.rfind('.');
+      try {
+        if (first == std::string::npos || std::stoi(label.substr(0, first)) != info->layer)
+          throw std::invalid_argument("layer");
+        unit = std::stoi(label.substr(last + 1));
+      } catch (const std::exception&) {
+        throw ParseError(qubo_path, 0, "expected labels 'L.kind.i' of layer " +
+                                           std::to_string(info->layer) + ", found '" + label + "'");
+      }
+      if (unit < 0 || unit >= n)
+        throw ParseError(qubo_path, 0, "expected unit index < " + std::to_string(n) +
+                                           " in label '" + label + "'");
+    }
+    x[static_cast<std::size_t>(unit)] = file_x[static_cast<std::size_t>(p)];
+  }
+  out.was_feasible = problem.model.is_feasible(x);
+  if (!out.was_feasible) {
+    if (!options.repair) {
+      std::string counts;
+      for (const CardinalityConstraint& g : problem.model.constraints()) {
+        int ones = 0;
+        for (int v : g.variables) ones += x[static_cast<std::size_t>(v)];
+        counts += (counts.empty() ? "" : ", ") + g.name + " keeps " + std::to_string(ones) +
+                  " (needs " + std::to_string(g.k) + ")";
+      }
+      throw InvalidArgument(solution_path + ": infeasible mask: " + counts +
+                            "; use --repair to fix it by exact marginal cost");
+    }
+    out.repair = repair_assignment(problem.model, x);
+    x = out.repair.x;
+  }
+  out.info = *info;
+  out.mask.layer = info->layer;
+  out.mask.unit = spec.unit == MaskUnit::kMlp ? MaskUnit::kMlp
+                                              : head_unit_for(ckpt.config(), spec.unit);
+  out.mask.num_units = n;
+  out.mask.kept = kept_indices(x);
+  out.mask.objective = problem.model.energy(x);
+  out.mask.baseline_objective = problem.model.energy(diagonal_top_k(problem));
+  out.mask.feasible = problem.model.is_feasible(x);
+  out.mask.status = out.was_feasible ? "imported" : "imported_repaired";
+  return out;
+}
+
+}  // namespace qprune

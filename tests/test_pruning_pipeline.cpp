@@ -1,0 +1,697 @@
+// The pruning pipeline on small Llama (MHA and GQA) and Qwen2 checkpoints built here with an
+// independent raw safetensors writer (F32 and BF16, one file and sharded), with known activations:
+// random inputs X per layer, MLP activations and attention outputs computed here from the layer's
+// weights, statistics from them. Checks: QUBO energy == measured reconstruction error; apply gives
+// the same layer outputs as zeroing the pruned units in the original (plus the compensation bias);
+// refit never increases the error and matches a direct least-squares solve; config, index, copied
+// files, untouched input; export/import round trips and the repair rule; bad inputs.
+#include <doctest/doctest.h>
+
+#include <Eigen/QR>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <algorithm>
+#include <numeric>
+#include <random>
+
+#include "qprune/calibration_stats.hpp"
+#include "qprune/checkpoint.hpp"
+#include "qprune/error.hpp"
+#include "qprune/masks.hpp"
+#include "qprune/prune_pipeline.hpp"
+
+using namespace qprune;
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+using Eigen::MatrixXd;
+using Eigen::VectorXd;
+
+namespace {
+
+fs::path temp_dir(const std::string& name) {
+  const fs::path p = fs::temp_directory_path() /
+                     ("qprune_pipe_" + name + "_" + std::to_string(std::random_device{}()));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+void spit(const fs::path& p, const std::string& s) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << s;
+}
+std::uint64_t hash_folder(const fs::path& dir) {
+  std::vector<fs::path> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) files.push_back(fs::relative(e.path(), dir));
+  std::sort(files.begin(), files.end());
+  std::uint64_t h = 1469598103934665603ULL;
+  auto mix = [&](const std::string& s) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+  };
+  for (const fs::path& f : files) {
+    mix(f.string());
+    mix(slurp(dir / f));
+  }
+  return h;
+}
+
+struct Raw {
+  std::string name;
+  std::vector<std::int64_t> shape;
+  MatrixXd values;  // rows x cols as in the file (1-D: n x 1)
+};
+
+// Minimal independent safetensors writer (F32 or BF16; values must be exact in BF16).
+void write_raw(const fs::path& path, const std::vector<Raw>& tensors, const std::string& dtype) {
+  std::string header = "{", data;
+  for (const Raw& t : tensors) {
+    const std::size_t begin = data.size();
+    for (Eigen::Index i = 0; i < t.values.rows(); ++i)
+      for (Eigen::Index j = 0; j < t.values.cols(); ++j) {
+        const auto f = static_cast<float>(t.values(i, j));
+        std::uint32_t bits;
+        std::memcpy(&bits, &f, 4);
+        if (dtype == "F32") {
+          data.append(reinterpret_cast<const char*>(&bits), 4);
+        } else {
+          REQUIRE((bits & 0xFFFF) == 0);
+          const auto hi = static_cast<std::uint16_t>(bits >> 16);
+          data.append(reinterpret_cast<const char*>(&hi), 2);
+        }
+      }
+    std::string shape;
+    for (std::int64_t d : t.shape) shape += (shape.empty() ? "" : ",") + std::to_string(d);
+    header += std::string(header.size() > 1 ? "," : "") + "\"" + t.name + "\":{\"dtype\":\"" +
+              dtype + "\",\"shape\":[" + shape + "],\"data_offsets\":[" + std::to_string(begin) +
+              "," + std::to_string(data.size()) + "]}";
+  }
+  header += "}";
+  std::string file(8, '\0');
+  for (int i = 0; i < 8; ++i)
+    file[static_cast<std::size_t>(i)] = static_cast<char>((header.size() >> (8 * i)) & 0xFF);
+  spit(path, file + header + data);
+}
+
+struct Model {
+  int hidden, inter, layers, heads, kv, hd;
+  bool qkv_bias;
+  std::string family;  // "llama" or "qwen2"
+};
+
+std::string config_json(const Model& m) {
+  Json j;
+  j["architectures"] = {m.family == "llama" ? "LlamaForCausalLM" : "Qwen2ForCausalLM"};
+  j["model_type"] = m.family;
+  j["hidden_size"] = m.hidden;
+  j["intermediate_size"] = m.inter;
+  j["num_hidden_layers"] = m.layers;
+  j["num_attention_heads"] = m.heads;
+  j["num_key_value_heads"] = m.kv;
+  if (m.hidden % m.heads != 0 || m.hidden / m.heads != m.hd) j["head_dim"] = m.hd;
+  j["vocab_size"] = 16;
+  j["tie_word_embeddings"] = false;
+  j["custom_key"] = "kept";
+  return j.dump(2);
+}
+
+// Weights: multiples of 1/64 in [-1, 1] (exact in BF16).
+MatrixXd weights(std::mt19937_64& rng, int rows, int cols) {
+  std::uniform_int_distribution<int> k(-64, 64);
+  MatrixXd w(rows, cols);
+  for (Eigen::Index i = 0; i < w.size(); ++i) w.data()[i] = k(rng) / 64.0;
+  return w;
+}
+
+// Builds the checkpoint folder; returns every tensor by name.
+std::map<std::string, MatrixXd> make_checkpoint(const fs::path& dir, const Model& m,
+                                                const std::string& dtype, bool sharded,
+                                                std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::map<std::string, MatrixXd> all;
+  std::vector<Raw> shard[2];
+  auto add = [&](int s, const std::string& name, MatrixXd v, bool vector) {
+    std::vector<std::int64_t> shape = {v.rows()};
+    if (!vector) shape.push_back(v.cols());
+    shard[s].push_back({name, shape, v});
+    all[name] = v;
+  };
+  add(0, "model.embed_tokens.weight", weights(rng, 16, m.hidden), false);
+  for (int l = 0; l < m.layers; ++l) {
+    const int s = sharded ? l % 2 : 0;
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    add(s, p + "input_layernorm.weight", weights(rng, m.hidden, 1), true);
+    add(s, p + "post_attention_layernorm.weight", weights(rng, m.hidden, 1), true);
+    add(s, p + "self_attn.q_proj.weight", weights(rng, m.heads * m.hd, m.hidden), false);
+    add(s, p + "self_attn.k_proj.weight", weights(rng, m.kv * m.hd, m.hidden), false);
+    add(s, p + "self_attn.v_proj.weight", weights(rng, m.kv * m.hd, m.hidden), false);
+    add(s, p + "self_attn.o_proj.weight", weights(rng, m.hidden, m.heads * m.hd), false);
+    if (m.qkv_bias) {
+      add(s, p + "self_attn.q_proj.bias", weights(rng, m.heads * m.hd, 1), true);
+      add(s, p + "self_attn.k_proj.bias", weights(rng, m.kv * m.hd, 1), true);
+      add(s, p + "self_attn.v_proj.bias", weights(rng, m.kv * m.hd, 1), true);
+    }
+    add(s, p + "mlp.gate_proj.weight", weights(rng, m.inter, m.hidden), false);
+    add(s, p + "mlp.up_proj.weight", weights(rng, m.inter, m.hidden), false);
+    add(s, p + "mlp.down_proj.weight", weights(rng, m.hidden, m.inter), false);
+  }
+  add(sharded ? 1 : 0, "model.norm.weight", weights(rng, m.hidden, 1), true);
+  add(sharded ? 1 : 0, "lm_head.weight", weights(rng, 16, m.hidden), false);
+  spit(dir / "config.json", config_json(m));
+  spit(dir / "tokenizer.json", "{\"tokenizer\": true}\n");
+  spit(dir / "extra" / "notes.txt", "kept byte for byte\n");
+  if (!sharded) {
+    write_raw(dir / "model.safetensors", shard[0], dtype);
+  } else {
+    Json index;
+    index["metadata"] = {{"total_size", 0}};
+    for (int s = 0; s < 2; ++s) {
+      const std::string file = "model-0000" + std::to_string(s + 1) + "-of-00002.safetensors";
+      write_raw(dir / file, shard[s], dtype);
+      for (const Raw& r : shard[s]) index["weight_map"][r.name] = file;
+    }
+    spit(dir / "model.safetensors.index.json", index.dump(2));
+  }
+  return all;
+}
+
+MatrixXd take_rows_helper(const MatrixXd& a, const std::vector<int>& rows) {
+  MatrixXd out(static_cast<Eigen::Index>(rows.size()), a.cols());
+  for (std::size_t i = 0; i < rows.size(); ++i) out.row(static_cast<Eigen::Index>(i)) = a.row(rows[i]);
+  return out;
+}
+
+MatrixXd silu(const MatrixXd& z) { return z.array() / (1.0 + (-z.array()).exp()); }
+
+// MLP activations (down_proj input) for inputs X (hidden x T).
+MatrixXd mlp_acts(const std::map<std::string, MatrixXd>& w, int l, const MatrixXd& x) {
+  const std::string p = "model.layers." + std::to_string(l) + ".mlp.";
+  return silu(w.at(p + "gate_proj.weight") * x).cwiseProduct(w.at(p + "up_proj.weight") * x);
+}
+
+// o_proj input of causal attention (no RoPE: it acts per head and position, so it does not change
+// which head computes what), GQA: head h reads KV head h / (heads / kv).
+MatrixXd attn_z(const std::map<std::string, MatrixXd>& w, int l, const MatrixXd& x, int heads,
+                int kv, int hd) {
+  const std::string p = "model.layers." + std::to_string(l) + ".self_attn.";
+  auto proj = [&](const char* n) {
+    MatrixXd y = w.at(p + n + std::string("_proj.weight")) * x;
+    const auto b = w.find(p + n + std::string("_proj.bias"));
+    if (b != w.end()) y.colwise() += b->second.col(0);
+    return y;
+  };
+  const MatrixXd q = proj("q"), k = proj("k"), v = proj("v");
+  const int group = heads / kv;
+  const auto t_count = x.cols();
+  MatrixXd z = MatrixXd::Zero(heads * hd, t_count);
+  for (int h = 0; h < heads; ++h) {
+    const int g = h / group;
+    for (Eigen::Index t = 0; t < t_count; ++t) {
+      VectorXd s(t + 1);
+      for (Eigen::Index u = 0; u <= t; ++u)
+        s[u] = q.col(t).segment(h * hd, hd).dot(k.col(u).segment(g * hd, hd)) / std::sqrt(double(hd));
+      s = (s.array() - s.maxCoeff()).exp();
+      s /= s.sum();
+      for (Eigen::Index u = 0; u <= t; ++u) z.block(h * hd, t, hd, 1) += s[u] * v.block(g * hd, u, hd, 1);
+    }
+  }
+  return z;
+}
+
+std::map<std::string, MatrixXd> read_all(const Checkpoint& c) {
+  std::map<std::string, MatrixXd> all;
+  for (const std::string& n : c.tensor_names()) all[n] = c.read_matrix(n);
+  return all;
+}
+
+struct Fixture {
+  Model m;
+  fs::path root, ckpt_dir, stats_path;
+  std::map<std::string, MatrixXd> w;
+  std::vector<MatrixXd> x, a, z;  // per layer: inputs, MLP activations, o_proj inputs
+};
+
+Fixture make_fixture(const std::string& name, const Model& m, const std::string& dtype, bool sharded,
+                     std::uint64_t seed, int tokens = 48) {
+  Fixture f{m, temp_dir(name), {}, {}, {}, {}, {}, {}};
+  f.ckpt_dir = f.root / "in";
+  f.w = make_checkpoint(f.ckpt_dir, m, dtype, sharded, seed);
+  const Checkpoint ckpt = Checkpoint::open(f.ckpt_dir);
+  CalibrationStatsWriter writer(checkpoint_config_hash(ckpt), m.layers, tokens);
+  std::mt19937_64 rng(seed + 1);
+  std::normal_distribution<double> g(0.0, 1.0);
+  for (int l = 0; l < m.layers; ++l) {
+    MatrixXd x(m.hidden, tokens);
+    for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = g(rng);
+    f.x.push_back(x);
+    f.a.push_back(mlp_acts(f.w, l, x));
+    f.z.push_back(attn_z(f.w, l, x, m.heads, m.kv, m.hd));
+    const ActivationStats sa = statistics_of(f.a.back()), sz = statistics_of(f.z.back());
+    writer.add(StatsKind::kMlp, l, sa.gram, sa.mean);
+    writer.add(StatsKind::kAttn, l, sz.gram, sz.mean);
+  }
+  f.stats_path = f.root / "stats.safetensors";
+  writer.write(f.stats_path);
+  return f;
+}
+
+// ||W diag(1-keep) A||^2 or, centred, ||W_S (A_S - mu_S)||^2, computed directly.
+double direct_error(const MatrixXd& w, const MatrixXd& acts, const Assignment& keep, bool centred) {
+  MatrixXd removed = acts;
+  if (centred) removed.colwise() -= acts.rowwise().mean();
+  for (Eigen::Index c = 0; c < acts.rows(); ++c)
+    if (keep[static_cast<std::size_t>(c)]) removed.row(c).setZero();
+  return (w * removed).squaredNorm();
+}
+
+Assignment random_mask(std::mt19937_64& rng, int n, int k) {
+  std::vector<int> idx(static_cast<std::size_t>(n));
+  std::iota(idx.begin(), idx.end(), 0);
+  std::shuffle(idx.begin(), idx.end(), rng);
+  Assignment x(static_cast<std::size_t>(n), 0);
+  for (int i = 0; i < k; ++i) x[static_cast<std::size_t>(idx[static_cast<std::size_t>(i)])] = 1;
+  return x;
+}
+
+MaskRunOptions sa_options(bool mlp, bool heads, double sparsity) {
+  MaskRunOptions o;
+  o.mlp = mlp;
+  o.heads = heads;
+  o.sparsity = sparsity;
+  o.solver = "sa";
+  o.solve.seed = 7;
+  o.solve.num_reads = 4;
+  o.settings.anneal.num_sweeps = 200;
+  return o;
+}
+
+const Model kLlamaMha{8, 12, 2, 4, 4, 2, false, "llama"};
+const Model kLlamaGqa{8, 10, 2, 4, 2, 3, false, "llama"};
+const Model kQwen2{8, 10, 2, 4, 2, 2, true, "qwen2"};
+
+}  // namespace
+
+TEST_CASE("calibration statistics: write, lazy read, validation against the config") {
+  Fixture f = make_fixture("stats", kLlamaGqa, "F32", false, 11);
+  const Checkpoint ckpt = Checkpoint::open(f.ckpt_dir);
+  const CalibrationStatsFile s = CalibrationStatsFile::open(f.stats_path);
+  CHECK(s.num_tokens() == 48);
+  CHECK(s.num_layers() == 2);
+  CHECK(s.size(StatsKind::kMlp) == 10);
+  CHECK(s.size(StatsKind::kAttn) == 12);
+  CHECK_NOTHROW(s.check_against(ckpt.config(), checkpoint_config_hash(ckpt)));
+  const ActivationStats one = s.read(StatsKind::kMlp, 1);
+  CHECK((one.gram - f.a[1] * f.a[1].transpose()).norm() == doctest::Approx(0.0));
+  CHECK((one.mean - f.a[1].rowwise().mean()).norm() < 1e-15);
+
+  // Shape mismatch: statistics for intermediate_size 9 against a checkpoint with 10.
+  CalibrationStatsWriter bad(checkpoint_config_hash(ckpt), 2, 5);
+  for (int l = 0; l < 2; ++l) bad.add(StatsKind::kMlp, l, MatrixXd::Identity(9, 9), VectorXd::Zero(9));
+  bad.write(f.root / "bad.safetensors");
+  const CalibrationStatsFile b = CalibrationStatsFile::open(f.root / "bad.safetensors");
+  try {
+    b.check_against(ckpt.config(), checkpoint_config_hash(ckpt));
+    FAIL("expected a shape error");
+  } catch (const InvalidArgument& e) {
+    CHECK(std::string(e.what()).find("layers.0.mlp.gram") != std::string::npos);
+    CHECK(std::string(e.what()).find("[10, 10]") != std::string::npos);
+  }
+  // Another model's statistics.
+  CalibrationStatsWriter other("fnv1a64:0000000000000000", 2, 5);
+  for (int l = 0; l < 2; ++l) other.add(StatsKind::kMlp, l, MatrixXd::Identity(10, 10), VectorXd::Zero(10));
+  other.write(f.root / "other.safetensors");
+  CHECK_THROWS_WITH_AS(CalibrationStatsFile::open(f.root / "other.safetensors")
+                           .check_against(ckpt.config(), checkpoint_config_hash(ckpt)),
+                       doctest::Contains("not for this checkpoint"), InvalidArgument);
+  // Only some layers given.
+  CalibrationStatsWriter partial(checkpoint_config_hash(ckpt), 2, 5);
+  partial.add(StatsKind::kMlp, 0, MatrixXd::Identity(10, 10), VectorXd());
+  CHECK_THROWS_AS(partial.write(f.root / "partial.safetensors"), InvalidArgument);
+  // NaN inside a tensor: ParseError naming it (written with raw bytes, the writer refuses NaN).
+  SafetensorsWriter raw;
+  std::vector<std::byte> bytes(8 * 4);
+  const double vals[4] = {1.0, 0.0, 0.0, std::nan("")};
+  std::memcpy(bytes.data(), vals, 32);
+  raw.add_bytes("layers.0.mlp.gram", "F64", {2, 2}, bytes);
+  raw.set_metadata("qprune_format", "qprune-calibration");
+  raw.set_metadata("version", "1");
+  raw.set_metadata("tokens", "3");
+  raw.set_metadata("num_layers", "1");
+  raw.set_metadata("model", "x");
+  raw.write(f.root / "nan.safetensors");
+  const CalibrationStatsFile nan_file = CalibrationStatsFile::open(f.root / "nan.safetensors");
+  CHECK_THROWS_WITH_AS((void)nan_file.read(StatsKind::kMlp, 0),
+                       doctest::Contains("layers.0.mlp.gram"), ParseError);
+  // Not a statistics file at all.
+  CHECK_THROWS_AS(CalibrationStatsFile::open(f.ckpt_dir / "model.safetensors"), ParseError);
+  fs::remove_all(f.root);
+}
+
+TEST_CASE("QUBO energy of a mask equals the measured layer error (MLP and heads, centred or not)") {
+  for (const Model& m : {kLlamaMha, kLlamaGqa, kQwen2}) {
+    Fixture f = make_fixture("energy", m, "BF16", true, 21);
+    const Checkpoint ckpt = Checkpoint::open(f.ckpt_dir);
+    const CalibrationStatsFile stats = CalibrationStatsFile::open(f.stats_path);
+    std::mt19937_64 rng(5);
+    for (int l = 0; l < m.layers; ++l) {
+      for (bool comp : {true, false}) {
+        const bool centred = comp && m.family == "llama";  // Qwen2 cannot hold the bias
+        LayerProblemSpec spec{l, MaskUnit::kMlp, 0.4, comp, DataFreeModel::kMagnitude};
+        const LayerProblem p = build_layer_problem(ckpt, &stats, spec);
+        CHECK(p.centered == centred);
+        const MatrixXd& wd = f.w.at("model.layers." + std::to_string(l) + ".mlp.down_proj.weight");
+        for (int trial = 0; trial < 20; ++trial) {
+          const Assignment x = random_mask(rng, m.inter, 1 + trial % (m.inter - 1));
+          const double want = direct_error(wd, f.a[static_cast<std::size_t>(l)], x, centred);
+          CHECK(std::abs(p.model.energy(x) - want) <= 1e-9 * std::max(1.0, want));
+        }
+        spec.unit = m.kv == m.heads ? MaskUnit::kHeads : MaskUnit::kKvGroups;
+        spec.sparsity = 0.5;
+        const LayerProblem h = build_layer_problem(ckpt, &stats, spec);
+        const MatrixXd& wo = f.w.at("model.layers." + std::to_string(l) + ".self_attn.o_proj.weight");
+        for (int trial = 0; trial < 10; ++trial) {
+          const Assignment xu = random_mask(rng, h.num_units(), 1 + trial % (h.num_units() - 1));
+          const Assignment xc = channel_mask(h, xu);
+          const double want = direct_error(wo, f.z[static_cast<std::size_t>(l)], xc, centred);
+          CHECK(std::abs(h.model.energy(xu) - want) <= 1e-9 * std::max(1.0, want));
+        }
+      }
+    }
+    fs::remove_all(f.root);
+  }
+}
+
+TEST_CASE("mask + apply: same layer outputs as zeroing the pruned units; config, index, files") {
+  struct Case {
+    Model m;
+    std::string dtype;
+    bool sharded;
+    bool compensation;
+    MaskUnit head_shape;
+  };
+  const Case cases[] = {{kLlamaMha, "F32", false, true, MaskUnit::kHeadsPerGroup},
+                        {kLlamaGqa, "BF16", true, true, MaskUnit::kKvGroups},
+                        {kLlamaGqa, "F32", true, false, MaskUnit::kHeadsPerGroup},
+                        {kQwen2, "BF16", true, true, MaskUnit::kHeadsPerGroup},
+                        {kQwen2, "F32", false, false, MaskUnit::kKvGroups}};
+  for (const Case& c : cases) {
+    CAPTURE(c.m.family);
+    CAPTURE(c.dtype);
+    CAPTURE(c.sharded);
+    Fixture f = make_fixture("apply", c.m, c.dtype, c.sharded, 31);
+    const Checkpoint ckpt = Checkpoint::open(f.ckpt_dir);
+    const CalibrationStatsFile stats = CalibrationStatsFile::open(f.stats_path);
+    const std::uint64_t before = hash_folder(f.ckpt_dir);
+    MaskRunOptions o = sa_options(true, true, 0.5);
+    o.mean_compensation = c.compensation;
+    o.head_shape = c.head_shape;
+    const Masks masks = compute_masks(ckpt, &stats, o);
+    const bool centred = c.compensation && c.m.family == "llama";
+    CHECK(masks.mean_compensation == centred);
+    REQUIRE(masks.entries.size() == 4);
+    for (const LayerMask& e : masks.entries) {
+      CHECK(e.feasible);
+      CHECK(e.objective >= 0.0);
+      CHECK(int(e.kept.size()) == e.num_units / 2);
+    }
+    write_masks(masks, f.root / "masks.json");
+    const Masks back = read_masks(f.root / "masks.json");
+    CHECK(back.entries.size() == masks.entries.size());
+    CHECK(back.entries[1].kept == masks.entries[1].kept);
+
+    const fs::path out = f.root / "out";
+    const ApplyReport rep = apply_masks(ckpt, back, &stats, out);
+    CHECK(hash_folder(f.ckpt_dir) == before);
+    const Checkpoint pruned = Checkpoint::open(out);
+    CHECK_NOTHROW(pruned.check_expected_tensors());
+    const ModelConfig& pc = pruned.config();
+    CHECK(pc.intermediate_size == c.m.inter / 2);
+    const LayerMask& h0 = *back.find(0, false);
+    const int group = c.m.heads / c.m.kv;
+    const int kept_heads = h0.unit == MaskUnit::kKvGroups ? int(h0.kept.size()) * group
+                                                          : int(h0.kept.size());
+    CHECK(pc.num_attention_heads == kept_heads);
+    CHECK(pc.num_key_value_heads == (h0.unit == MaskUnit::kHeadsPerGroup ? c.m.kv : int(h0.kept.size())));
+    CHECK(pc.head_dim == c.m.hd);
+    const Json cfg = Json::parse(slurp(out / "config.json"));
+    CHECK(cfg["head_dim"] == c.m.hd);
+    CHECK(cfg["custom_key"] == "kept");
+    CHECK(cfg.value("mlp_bias", false) == centred);
+    CHECK(slurp(out / "tokenizer.json") == slurp(f.ckpt_dir / "tokenizer.json"));
+    CHECK(slurp(out / "extra" / "notes.txt") == slurp(f.ckpt_dir / "extra" / "notes.txt"));
+    for (const std::string& n : pruned.tensor_names())
+      CHECK(pruned.info(n).dtype_text == c.dtype);
+    if (c.sharded) {
+      const Json index = Json::parse(slurp(out / "model.safetensors.index.json"));
+      std::uint64_t total = 0;
+      CHECK(index["weight_map"].size() == pruned.tensor_names().size());
+      for (const std::string& n : pruned.tensor_names()) {
+        total += pruned.info(n).num_bytes();
+        // Each tensor (biases added for a layer included) sits in the shard of its layer.
+        const std::string like = n.starts_with("model.layers.")
+                                     ? n.substr(0, n.find('.', 13)) + ".input_layernorm.weight"
+                                     : n;
+        CHECK(index["weight_map"][n] == (ckpt.contains(like) ? ckpt.shard_of(like) : "?"));
+      }
+      CHECK(index["metadata"]["total_size"] == total);
+    }
+
+    const auto pw = read_all(pruned);
+    // Untouched tensors are bit-identical.
+    CHECK(pw.at("model.embed_tokens.weight") == f.w.at("model.embed_tokens.weight"));
+    for (int l = 0; l < c.m.layers; ++l) {
+      const std::string p = "model.layers." + std::to_string(l) + ".";
+      const LayerMask& em = *back.find(l, true);
+      const MatrixXd& x = f.x[static_cast<std::size_t>(l)];
+      // MLP: original with removed neurons zeroed (+ the bias W_S mu_S when centred) vs pruned.
+      MatrixXd a = f.a[static_cast<std::size_t>(l)];
+      const VectorXd mu = a.rowwise().mean();
+      const Assignment keep = assignment_of(em.kept, em.num_units);
+      VectorXd b = VectorXd::Zero(c.m.hidden);
+      const MatrixXd& wd = f.w.at(p + "mlp.down_proj.weight");
+      for (int i = 0; i < c.m.inter; ++i)
+        if (!keep[static_cast<std::size_t>(i)]) {
+          a.row(i).setZero();
+          if (centred) b += wd.col(i) * mu[i];
+        }
+      MatrixXd want = wd * a;
+      want.colwise() += b;
+      MatrixXd got = pw.at(p + "mlp.down_proj.weight") * mlp_acts(pw, l, x);
+      if (pw.count(p + "mlp.down_proj.bias")) got.colwise() += pw.at(p + "mlp.down_proj.bias").col(0);
+      // The bias is rounded to the dtype (BF16: 2^-9 relative); the rest is exact.
+      const double tol = (c.dtype == "BF16" ? 4e-3 : 1e-6) * std::max(1.0, b.cwiseAbs().maxCoeff()) + 1e-9;
+      CHECK((got - want).cwiseAbs().maxCoeff() <= tol);
+      // The measured error of the pruned layer is the mask's objective.
+      const double err = (wd * f.a[static_cast<std::size_t>(l)] - got).squaredNorm();
+      CHECK(std::abs(err - em.objective) <= (c.dtype == "BF16" && centred ? 1e-2 : 1e-6) *
+                                                 std::max(1.0, em.objective));
+      // Attention: the pruned model's o_proj output vs the original with removed heads' channels
+      // zeroed (+ bias), both from a forward pass written here.
+      const LayerMask& eh = *back.find(l, false);
+      std::vector<int> heads;
+      if (eh.unit == MaskUnit::kKvGroups) {
+        for (int g : eh.kept)
+          for (int j = 0; j < group; ++j) heads.push_back(g * group + j);
+      } else {
+        heads = eh.kept;
+      }
+      MatrixXd zz = f.z[static_cast<std::size_t>(l)];
+      const VectorXd zmu = zz.rowwise().mean();
+      const MatrixXd& wo = f.w.at(p + "self_attn.o_proj.weight");
+      VectorXd bo = VectorXd::Zero(c.m.hidden);
+      for (int hh = 0; hh < c.m.heads; ++hh)
+        if (std::find(heads.begin(), heads.end(), hh) == heads.end())
+          for (int ch = hh * c.m.hd; ch < (hh + 1) * c.m.hd; ++ch) {
+            zz.row(ch).setZero();
+            if (centred) bo += wo.col(ch) * zmu[ch];
+          }
+      MatrixXd want_o = wo * zz;
+      want_o.colwise() += bo;
+      MatrixXd got_o = pw.at(p + "self_attn.o_proj.weight") *
+                       attn_z(pw, l, x, int(pc.num_attention_heads), int(pc.num_key_value_heads),
+                              int(pc.head_dim));
+      if (pw.count(p + "self_attn.o_proj.bias"))
+        got_o.colwise() += pw.at(p + "self_attn.o_proj.bias").col(0);
+      const double tol_o =
+          (c.dtype == "BF16" ? 4e-3 : 1e-6) * std::max(1.0, bo.cwiseAbs().maxCoeff()) + 1e-9;
+      CHECK((got_o - want_o).cwiseAbs().maxCoeff() <= tol_o);
+    }
+    fs::remove_all(f.root);
+  }
+}
+
+TEST_CASE("--refit never increases the error and matches a direct least-squares solve") {
+  for (bool comp : {true, false}) {
+    Fixture f = make_fixture("refit", kLlamaGqa, "F32", false, 41, 96);
+    const Checkpoint ckpt = Checkpoint::open(f.ckpt_dir);
+    const CalibrationStatsFile stats = CalibrationStatsFile::open(f.stats_path);
+    MaskRunOptions o = sa_options(true, false, 0.4);
+    o.mean_compensation = comp;
+    const Masks masks = compute_masks(ckpt, &stats, o);
+    ApplyOptions ao;
+    ao.refit = true;
+    const ApplyReport rep = apply_masks(ckpt, masks, &stats, f.root / "out", ao);
+    const auto pw = read_all(Checkpoint::open(f.root / "out"));
+    REQUIRE(rep.layers.size() == 2);
+    for (int l = 0; l < 2; ++l) {
+      const std::string p = "model.layers." + std::to_string(l) + ".mlp.";
+      const LayerMask& e = *masks.find(l, true);
+      const MatrixXd& a = f.a[static_cast<std::size_t>(l)];
+      const MatrixXd& wd = f.w.at(p + "down_proj.weight");
+      const MatrixXd y = wd * a;
+      // Direct least squares: min ||Y - W' A_K - b 1^T|| via QR of [A_K; 1]^T (b only if centred).
+      const auto k = static_cast<Eigen::Index>(e.kept.size());
+      MatrixXd design(a.cols(), k + (comp ? 1 : 0));
+      for (Eigen::Index j = 0; j < k; ++j) design.col(j) = a.row(e.kept[static_cast<std::size_t>(j)]).transpose();
+      if (comp) design.col(k).setOnes();
+      const MatrixXd sol = design.colPivHouseholderQr().solve(y.transpose());  // (k[+1]) x H
+      const double ls_error = (y.transpose() - design * sol).squaredNorm();
+      MatrixXd got = pw.at(p + "down_proj.weight") * take_rows_helper(a, e.kept);
+      if (pw.count(p + "down_proj.bias")) got.colwise() += pw.at(p + "down_proj.bias").col(0);
+      const double refit_error = (y - got).squaredNorm();
+      const AppliedLayer& al = rep.layers[static_cast<std::size_t>(l)];
+      CHECK(al.error_with_refit <= al.error_without_refit * (1 + 1e-12));
+      CHECK(al.error_without_refit == doctest::Approx(e.objective).epsilon(1e-9));
+      CHECK(al.error_with_refit == doctest::Approx(ls_error).epsilon(1e-6));
+      CHECK(refit_error == doctest::Approx(ls_error).epsilon(1e-4));  // F32 rounding of W'
+      CHECK(refit_error <= e.objective * (1 + 1e-6));
+    }
+    fs::remove_all(f.root);
+  }
+}
+
+TEST_CASE("bad inputs give clear errors") {
+  Fixture f = make_fixture("bad", kLlamaGqa, "F32", false, 51);
+  const Checkpoint ckpt = Checkpoint::open(f.ckpt_dir);
+  const CalibrationStatsFile stats = CalibrationStatsFile::open(f.stats_path);
+  // A sparsity that leaves no unit.
+  CHECK_THROWS_WITH_AS(compute_masks(ckpt, &stats, sa_options(true, false, 0.96)),
+                       doctest::Contains("leaves no unit"), InvalidArgument);
+  // Not expressible under GQA: 4 heads in 2 groups, sparsity 0.25 keeps 3 heads.
+  MaskRunOptions o = sa_options(false, true, 0.25);
+  CHECK_THROWS_WITH_AS(compute_masks(ckpt, &stats, o), doctest::Contains("nearest expressible"),
+                       InvalidArgument);
+  // `heads` is only for MHA.
+  CHECK_THROWS_WITH_AS((void)build_layer_problem(ckpt, &stats, {0, MaskUnit::kHeads, 0.5, true,
+                                                                DataFreeModel::kMagnitude}),
+                       doctest::Contains("--head-shape"), InvalidArgument);
+  // Masks for another checkpoint.
+  const Masks masks = compute_masks(ckpt, &stats, sa_options(true, false, 0.5));
+  // Same architecture, other weights: the sampled tensor content differs.
+  Fixture g = make_fixture("bad_other", kLlamaGqa, "F32", false, 52);
+  CHECK_THROWS_WITH_AS(apply_masks(Checkpoint::open(g.ckpt_dir), masks, &stats, g.root / "out"),
+                       doctest::Contains("masks were computed for checkpoint"), InvalidArgument);
+  CHECK_FALSE(fs::exists(g.root / "out"));
+  // Another config (same tensors): config hash differs.
+  Json cj = Json::parse(slurp(g.ckpt_dir / "config.json"));
+  cj["custom_key"] = "another model";
+  spit(g.ckpt_dir / "config.json", cj.dump(2));
+  const Checkpoint other = Checkpoint::open(g.ckpt_dir);
+  CHECK_THROWS_WITH_AS(apply_masks(other, masks, &stats, g.root / "out"),
+                       doctest::Contains("masks were computed for checkpoint"), InvalidArgument);
+  // Statistics of another checkpoint.
+  CHECK_THROWS_WITH_AS(compute_masks(other, &stats, sa_options(true, false, 0.5)),
+                       doctest::Contains("not for this checkpoint"), InvalidArgument);
+  // Different widths per layer.
+  Masks uneven = masks;
+  uneven.entries[1].kept.pop_back();
+  uneven.entries[1].feasible = true;
+  CHECK_THROWS_WITH_AS(apply_masks(ckpt, uneven, &stats, f.root / "o2"),
+                       doctest::Contains("uniform sparsity"), InvalidArgument);
+  // An infeasible entry.
+  Masks infeasible = masks;
+  infeasible.entries[0].feasible = false;
+  CHECK_THROWS_WITH_AS(apply_masks(ckpt, infeasible, &stats, f.root / "o3"),
+                       doctest::Contains("infeasible"), InvalidArgument);
+  // Compensation without statistics.
+  CHECK_THROWS_WITH_AS(apply_masks(ckpt, masks, nullptr, f.root / "o4"),
+                       doctest::Contains("--calib"), InvalidArgument);
+  // A masks file that is not one.
+  spit(f.root / "not_masks.json", "{\"format\": \"qprune-qubo\"}");
+  CHECK_THROWS_AS((void)read_masks(f.root / "not_masks.json"), ParseError);
+  fs::remove_all(f.root);
+  fs::remove_all(g.root);
+}
+
+TEST_CASE("export -> external answer -> import-solution, with and without repair") {
+  Fixture f = make_fixture("export", kLlamaGqa, "F32", true, 61);
+  const Checkpoint ckpt = Checkpoint::open(f.ckpt_dir);
+  const CalibrationStatsFile stats = CalibrationStatsFile::open(f.stats_path);
+  for (const std::string ext : {".json", ".qubo", ".coo"}) {
+    CAPTURE(ext);
+    const std::string path = (f.root / ("layer1" + ext)).string();
+    const LayerProblemSpec spec{1, MaskUnit::kMlp, 0.4, true, DataFreeModel::kMagnitude};
+    const ExportedProblemInfo info = export_layer_problem(ckpt, &stats, spec, path);
+    CHECK(info.keep == 6);
+    CHECK(info.num_units == 10);
+    const auto back = read_exported_info(path);
+    REQUIRE(back.has_value());
+    CHECK(back->layer == 1);
+    CHECK(back->unit == MaskUnit::kMlp);
+    CHECK(back->centered);
+    // A feasible answer in the file's variable order (json: labels, others: positions).
+    const Assignment known = {1, 0, 1, 1, 0, 1, 0, 1, 1, 0};
+    std::string sol;
+    for (auto v : known) sol += std::to_string(int(v)) + "\n";
+    spit(f.root / "sol.txt", sol);
+    const ImportResult r = import_solution(ckpt, &stats, path, (f.root / "sol.txt").string(), {});
+    CHECK(r.was_feasible);
+    CHECK(r.mask.kept == kept_indices(known));
+    const MatrixXd& wd = f.w.at("model.layers.1.mlp.down_proj.weight");
+    const double want = direct_error(wd, f.a[1], known, true);
+    CHECK(r.mask.objective == doctest::Approx(want).epsilon(1e-9));
+    // The file's own energy (penalty is 0 at a feasible answer) is the same error.
+    CHECK(r.file_energy == doctest::Approx(want).epsilon(1e-9));
+
+    // An infeasible answer (8 kept): an error without --repair, repaired with it.
+    const Assignment over = {1, 1, 1, 1, 0, 1, 1, 1, 1, 0};
+    sol.clear();
+    for (auto v : over) sol += std::to_string(int(v)) + "\n";
+    spit(f.root / "over.txt", sol);
+    CHECK_THROWS_WITH_AS(import_solution(ckpt, &stats, path, (f.root / "over.txt").string(), {}),
+                         doctest::Contains("keeps 8 (needs 6)"), InvalidArgument);
+    ImportOptions io;
+    io.repair = true;
+    const ImportResult rr = import_solution(ckpt, &stats, path, (f.root / "over.txt").string(), io);
+    CHECK_FALSE(rr.was_feasible);
+    CHECK(rr.mask.feasible);
+    CHECK(rr.mask.kept.size() == 6);
+    CHECK(rr.repair.removed.size() == 2);
+    CHECK(rr.repair.added.empty());
+    // The rule, checked independently: each step drops the kept unit whose removal gives the
+    // smallest measured error.
+    Assignment x = over;
+    for (int step = 0; step < 2; ++step) {
+      int best = -1;
+      double best_err = 1e300;
+      for (int i = 0; i < 10; ++i) {
+        if (!x[static_cast<std::size_t>(i)]) continue;
+        Assignment y = x;
+        y[static_cast<std::size_t>(i)] = 0;
+        const double e = direct_error(wd, f.a[1], y, true);
+        if (e < best_err - 1e-12 * std::max(1.0, e)) {
+          best_err = e;
+          best = i;
+        }
+      }
+      CHECK(rr.repair.removed[static_cast<std::size_t>(step)] == best);
+      x[static_cast<std::size_t>(best)] = 0;
+    }
+    CHECK(rr.mask.kept == kept_indices(x));
+  }
+  // Too few kept: repair adds the units that lower the error most.
+  Assignment under(10, 0);
+  under[0] = under[3] = 1;
+  const LayerProblem p = build_layer_problem(ckpt, &stats, {0, MaskUnit::kMlp, 0.4, true,
+                                                            DataFreeModel::kMagnitude});
+  const RepairResult rep = repair_assignment(p.model, under);
+  CHECK(rep.added.size() == 4);
+  CHECK(p.model.is_feasible(rep.x));
+  fs::remove_all(f.root);
+}
