@@ -5,6 +5,18 @@
 #include <map>
 
 namespace qprune::cli {
+namespace {
+
+/// An option whose value is one of the names in `choices` (case-insensitive; a typo lists them).
+template <class Group, class Enum>
+void add_choice(Group& group, const std::string& flag, const std::map<std::string, Enum>& choices,
+                Enum& target, const std::string& help) {
+  group.template add_option_function<std::string>(
+           flag, [&choices, &target](const std::string& v) { target = choices.at(v); }, help)
+      ->transform(CLI::IsMember(choices, CLI::ignore_case));
+}
+
+}  // namespace
 
 void add_solver_options(CLI::App& sub, SolverChoice& c) {
   std::string solvers_help = "solver:";
@@ -26,11 +38,9 @@ void add_solver_options(CLI::App& sub, SolverChoice& c) {
       {"auto", ConstraintMode::kAuto},
       {"native", ConstraintMode::kNative},
       {"penalty", ConstraintMode::kPenalty}};
-  sub.add_option_function<std::string>(
-         "--constraints", [&c](const std::string& mode) { c.options.constraint_mode = modes.at(mode); },
-         "constraint groups: native = feasible moves only, penalty = w (sum x - k)^2 added, "
-         "auto = native where the solver has it (default)")
-      ->transform(CLI::IsMember(modes, CLI::ignore_case));
+  add_choice(sub, "--constraints", modes, c.options.constraint_mode,
+             "constraint groups: native = feasible moves only, penalty = w (sum x - k)^2 added, "
+             "auto = native where the solver has it (default)");
   sub.add_option("--penalty-weight", c.options.penalty_weight,
                  "penalty weight w (default 1.01 B, B = largest single-flip change)")
       ->check(CLI::NonNegativeNumber);
@@ -48,27 +58,20 @@ void add_solver_options(CLI::App& sub, SolverChoice& c) {
       ->capture_default_str();
   static const std::map<std::string, AnnealSchedule> schedules = {
       {"geometric", AnnealSchedule::kGeometric}, {"linear", AnnealSchedule::kLinear}};
-  sa->add_option_function<std::string>(
-        "--schedule", [&c](const std::string& v) { c.settings.anneal.schedule = schedules.at(v); },
-        "inverse-temperature schedule: geometric (default) or linear")
-      ->transform(CLI::IsMember(schedules, CLI::ignore_case));
+  add_choice(*sa, "--schedule", schedules, c.settings.anneal.schedule,
+             "inverse-temperature schedule: geometric (default) or linear");
   static const std::map<std::string, SweepOrder> orders = {{"sequential", SweepOrder::kSequential},
                                                            {"random", SweepOrder::kRandom}};
-  sa->add_option_function<std::string>(
-        "--sweep-order", [&c](const std::string& v) { c.settings.anneal.order = orders.at(v); },
-        "order of flip attempts in a sweep: sequential (default) or random")
-      ->transform(CLI::IsMember(orders, CLI::ignore_case));
+  add_choice(*sa, "--sweep-order", orders, c.settings.anneal.order,
+             "order of flip attempts in a sweep: sequential (default) or random");
   static const std::map<std::string, AnnealPrecision> precisions = {
       {"auto", AnnealPrecision::kAuto},
       {"float", AnnealPrecision::kFloat},
       {"double", AnnealPrecision::kDouble},
       {"integer", AnnealPrecision::kInteger}};
-  sa->add_option_function<std::string>(
-        "--precision",
-        [&c](const std::string& v) { c.settings.anneal.precision = precisions.at(v); },
-        "kernel arithmetic: auto (default: integer, else float when exact/safe, else double), "
-        "float, double, integer")
-      ->transform(CLI::IsMember(precisions, CLI::ignore_case));
+  add_choice(*sa, "--precision", precisions, c.settings.anneal.precision,
+             "kernel arithmetic: auto (default: integer, else float when exact/safe, else double), "
+             "float, double, integer");
   sa->add_option_function<std::vector<double>>(
         "--beta-range",
         [&c](const std::vector<double>& v) { c.settings.anneal.beta_range = std::make_pair(v[0], v[1]); },
@@ -93,6 +96,48 @@ void add_solver_options(CLI::App& sub, SolverChoice& c) {
   tabu->add_option("--tabu-elite", c.settings.tabu.elite_size,
                    "elite solutions kept for path relinking (0 or 1: no relinking)")
       ->capture_default_str();
+  CLI::Option_group* qaoa = sub.add_option_group("qaoa", "options of --solver qaoa");
+  QaoaOptions& q = c.settings.qaoa;
+  qaoa->add_option("--layers,-p", q.layers, "QAOA depth p")->check(CLI::PositiveNumber)->capture_default_str();
+  qaoa->add_option("--shots", q.shots, "bitstrings sampled from the final state")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  static const std::map<std::string, QaoaInit> inits = {{"interp", QaoaInit::kInterp},
+                                                        {"ramp", QaoaInit::kLinearRamp},
+                                                        {"fixed", QaoaInit::kFixed}};
+  add_choice(*qaoa, "--qaoa-init", inits, q.init,
+             "angle start: interp (p=1 from a linear ramp, then INTERP to p; default), ramp, fixed "
+             "(--gammas/--betas)");
+  qaoa->add_option("--gammas", q.gammas, "fixed initial gammas (with --qaoa-init fixed)");
+  qaoa->add_option("--betas", q.betas, "fixed initial betas (with --qaoa-init fixed)");
+  static const std::map<std::string, QaoaOptimizer> optimizers = {
+      {"lbfgs", QaoaOptimizer::kLbfgs},
+      {"cobyla", QaoaOptimizer::kCobyla},
+      {"nelder-mead", QaoaOptimizer::kNelderMead},
+      {"none", QaoaOptimizer::kNone}};
+  add_choice(*qaoa, "--qaoa-optimizer", optimizers, q.optimizer,
+             "angle optimiser (NLopt): lbfgs with adjoint gradients (default), cobyla, nelder-mead, "
+             "none");
+  qaoa->add_option("--qaoa-evaluations", q.max_evaluations, "objective evaluations per optimisation")
+      ->capture_default_str();
+  static const std::map<std::string, QaoaPrecision> qprec = {{"double", QaoaPrecision::kDouble},
+                                                             {"float", QaoaPrecision::kFloat}};
+  add_choice(*qaoa, "--qaoa-precision", qprec, q.precision, "statevector: double (default) or float");
+  static const std::map<std::string, QaoaMixer> mixers = {{"xy-ring", QaoaMixer::kXyRing},
+                                                          {"xy-complete", QaoaMixer::kXyComplete}};
+  add_choice(*qaoa, "--mixer", mixers, q.mixer,
+             "mixer under constraint groups: xy-ring (default) or xy-complete (X mixer otherwise)");
+  static const std::map<std::string, QaoaSpace> spaces = {
+      {"auto", QaoaSpace::kAuto}, {"full", QaoaSpace::kFull}, {"subspace", QaoaSpace::kSubspace}};
+  add_choice(*qaoa, "--qaoa-space", spaces, q.space,
+             "stored amplitudes under groups: auto (default), full, subspace (feasible only)");
+  qaoa->add_option("--qaoa-max-qubits", q.max_qubits,
+                   "largest state simulated directly (2^q amplitudes); larger problems are decomposed")
+      ->capture_default_str();
+  qaoa->add_option("--qaoa-rounds", q.decomposition_rounds, "decomposition rounds")->capture_default_str();
+  qaoa->add_flag_function(
+      "--qaoa-no-descent", [&q](std::int64_t) { q.greedy_descent = false; },
+      "do not improve the best sampled bitstring by a greedy descent");
   CLI::Option_group* greedy = sub.add_option_group("greedy", "options of --solver greedy");
   greedy->add_option("--greedy-max-moves", c.settings.greedy.max_moves_per_read,
                      "cap on improving moves per read")
