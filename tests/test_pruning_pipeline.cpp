@@ -87,7 +87,10 @@ void write_raw(const fs::path& path, const std::vector<Raw>& tensors, const std:
         }
       }
     std::string shape;
-    for (std::int64_t d : t.shape) shape += (shape.empty() ? "" : ",") + std::to_string(d);
+    for (std::int64_t d : t.shape) {
+      if (!shape.empty()) shape += ',';
+      shape += std::to_string(d);
+    }
     header += std::string(header.size() > 1 ? "," : "") + "\"" + t.name + "\":{\"dtype\":\"" +
               dtype + "\",\"shape\":[" + shape + "],\"data_offsets\":[" + std::to_string(begin) +
               "," + std::to_string(data.size()) + "]}";
