@@ -16,5 +16,6 @@ void setup_info(CLI::App& app, CommandResult& result);
 void setup_convert(CLI::App& app, CommandResult& result);
 void setup_solve(CLI::App& app, CommandResult& result);
 void setup_energy(CLI::App& app, CommandResult& result);
+void setup_compare(CLI::App& app, CommandResult& result);
 
 }  // namespace qprune::cli

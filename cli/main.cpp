@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   setup_convert(app, result);
   setup_solve(app, result);
   setup_energy(app, result);
+  setup_compare(app, result);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -93,6 +93,36 @@ void add_solver_options(CLI::App& sub, SolverChoice& c) {
   tabu->add_option("--tabu-elite", c.settings.tabu.elite_size,
                    "elite solutions kept for path relinking (0 or 1: no relinking)")
       ->capture_default_str();
+  CLI::Option_group* qaoa = sub.add_option_group("qaoa", "options of --solver qaoa");
+  qaoa->add_option("--qaoa-layers", c.settings.qaoa.layers, "QAOA layers p")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  qaoa->add_option("--qaoa-evaluations", c.settings.qaoa.max_evaluations,
+                   "objective evaluations per angle optimisation (per p with INTERP)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  qaoa->add_option("--qaoa-shots", c.settings.qaoa.shots, "bitstrings sampled from the final state")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  qaoa->add_option("--qaoa-max-qubits", c.settings.qaoa.max_qubits,
+                   "largest state simulated directly (2^max amplitudes); larger problems are "
+                   "decomposed")
+      ->check(CLI::Range(1, 40))
+      ->capture_default_str();
+  qaoa->add_option("--qaoa-rounds", c.settings.qaoa.decomposition_rounds,
+                   "decomposition rounds (problems above --qaoa-max-qubits)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  static const std::map<std::string, QaoaOptimizer> optimizers = {
+      {"lbfgs", QaoaOptimizer::kLbfgs},
+      {"cobyla", QaoaOptimizer::kCobyla},
+      {"nelder-mead", QaoaOptimizer::kNelderMead},
+      {"none", QaoaOptimizer::kNone}};
+  qaoa->add_option_function<std::string>(
+          "--qaoa-optimizer",
+          [&c](const std::string& v) { c.settings.qaoa.optimizer = optimizers.at(v); },
+          "angle optimiser: lbfgs (default, adjoint gradients), cobyla, nelder-mead, none")
+      ->transform(CLI::IsMember(optimizers, CLI::ignore_case));
   CLI::Option_group* greedy = sub.add_option_group("greedy", "options of --solver greedy");
   greedy->add_option("--greedy-max-moves", c.settings.greedy.max_moves_per_read,
                      "cap on improving moves per read")
