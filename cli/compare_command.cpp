@@ -106,9 +106,8 @@ std::string energy_text(double v) { return std::isnan(v) ? "-" : format_double(v
 
 std::vector<std::vector<std::string>> table_rows(const ComparisonReport& report) {
   std::vector<std::vector<std::string>> rows;
-  rows.push_back({"Instance", "n", "Solver", "Runs", "Best", "Median", "Worst", "Reference",
-                  "Kind", "Gap best %", "Gap median %", "P(success)", "Median t (s)",
-                  "TTS99 (s)"});
+  rows.push_back({"Instance", "n", "Solver", "Runs", "Best", "Median", "Worst", "Reference", "Kind",
+                  "Gap best %", "Gap median %", "P(success)", "Median t (s)", "TTS99 (s)"});
   for (const CellSummary& s : report.summaries) {
     std::string solver = s.solver;
     const auto p = s.qaoa.find("approximation_ratio");
@@ -118,8 +117,7 @@ std::vector<std::vector<std::string>> table_rows(const ComparisonReport& report)
                     energy_text(s.best), energy_text(s.median), energy_text(s.worst),
                     energy_text(s.reference.energy), std::string(to_string(s.reference.kind)),
                     fixed(100 * s.best_gap_rel, 3), fixed(100 * s.median_gap_rel, 3),
-                    fixed(s.success_probability, 2), seconds(s.median_time_s),
-                    seconds(s.tts99_s)});
+                    fixed(s.success_probability, 2), seconds(s.median_time_s), seconds(s.tts99_s)});
   }
   return rows;
 }
@@ -179,19 +177,18 @@ nlohmann::json comparison_json(const ComparisonReport& report, const CompareComm
                                const std::vector<std::string>& solver_arguments,
                                const std::vector<Instance>& instances) {
   const SolveOptions& so = opts.choice.options;
-  nlohmann::json common = {
-      {"first_seed", so.seed},
-      {"num_seeds", opts.num_seeds},
-      {"time_limit_s", number_or_null(so.time_limit_s)},
-      {"num_reads", so.num_reads},
-      {"constraint_mode", std::string(to_string(so.constraint_mode))},
-      {"max_samples", so.max_samples},
-      {"jobs", report.jobs},
-      {"threads_per_run", report.threads_per_run},
-      {"tolerance_relative", opts.tolerance_rel},
-      {"tolerance_absolute", opts.tolerance_abs},
-      {"max_variables", opts.max_variables},
-      {"reference_file", opts.reference}};
+  nlohmann::json common = {{"first_seed", so.seed},
+                           {"num_seeds", opts.num_seeds},
+                           {"time_limit_s", number_or_null(so.time_limit_s)},
+                           {"num_reads", so.num_reads},
+                           {"constraint_mode", std::string(to_string(so.constraint_mode))},
+                           {"max_samples", so.max_samples},
+                           {"jobs", report.jobs},
+                           {"threads_per_run", report.threads_per_run},
+                           {"tolerance_relative", opts.tolerance_rel},
+                           {"tolerance_absolute", opts.tolerance_abs},
+                           {"max_variables", opts.max_variables},
+                           {"reference_file", opts.reference}};
   nlohmann::json j;
   j["format"] = "qprune-comparison";
   j["version"] = 1;
@@ -274,7 +271,8 @@ int run_replay(const CompareCommandOptions& opts) {
     throw ParseError(opts.replay, 0, std::string("expected a comparison.json, found: ") + e.what());
   }
   if (!j.is_object() || j.value("format", "") != "qprune-comparison" || !j["runs"].is_array()) {
-    throw ParseError(opts.replay, 0, "expected a qprune comparison.json (format qprune-comparison)");
+    throw ParseError(opts.replay, 0,
+                     "expected a qprune comparison.json (format qprune-comparison)");
   }
   if (opts.replay_run < 0 || opts.replay_run >= static_cast<int>(j["runs"].size())) {
     throw InvalidArgument("--run must be in [0, " + std::to_string(j["runs"].size()) + "), got " +
@@ -289,7 +287,15 @@ int run_replay(const CompareCommandOptions& opts) {
   std::string source = run.value("instance_resolved", "");
   if (source.empty()) source = run.at("instance_spec").get<std::string>();
   const QuboModel model = make_instance(source).load();
-  const RunRecord replayed = run_one(model, spec, choice.settings, choice.options);
+  RunRecord replayed;
+  const std::string recorded_message = run.value("message", "");
+  if (run.value("status", "") == "skipped" &&
+      recorded_message.find("> max_variables") != std::string::npos) {
+    // Skipped by --max-n, a comparison option: replaying means skipping again.
+    replayed.status = "skipped";
+  } else {
+    replayed = run_one(model, spec, choice.settings, choice.options);
+  }
 
   const bool recorded_solution = run.at("energy").is_number();
   const double recorded = recorded_solution ? run.at("energy").get<double>() : std::nan("");
@@ -316,15 +322,17 @@ int run_replay(const CompareCommandOptions& opts) {
 
 int run_compare(CompareCommandOptions opts) {
   if (!opts.replay.empty()) return run_replay(opts);
-  if (opts.instances.empty()) throw InvalidArgument("compare: give at least one INSTANCE (or --replay)");
+  if (opts.instances.empty())
+    throw InvalidArgument("compare: give at least one INSTANCE (or --replay)");
 
   // The solver options the user gave, before anything else touches them.
   std::vector<CLI::Option*> solver_opts = options_with_groups(*opts.sub);
   std::erase_if(solver_opts, [](const CLI::Option* o) {
     static const std::vector<std::string> own = {
-        "--solvers", "--seeds", "--reference", "--output", "--markdown", "--quiet", "--jobs",
-        "--threads-per-run", "--max-n", "--tolerance-rel", "--tolerance-abs", "--replay",
-        "--run", "--help", "instances"};
+        "--solvers",  "--seeds",         "--reference",     "--output",
+        "--markdown", "--quiet",         "--jobs",          "--threads-per-run",
+        "--max-n",    "--tolerance-rel", "--tolerance-abs", "--replay",
+        "--run",      "--help",          "instances"};
     return std::find(own.begin(), own.end(), o->get_name()) != own.end() || o->get_name().empty();
   });
   const std::vector<std::string> solver_arguments = given_arguments(solver_opts);
@@ -352,8 +360,8 @@ int run_compare(CompareCommandOptions opts) {
   }
   if (!opts.quiet) {
     co.progress = [](int done, int total, const RunRecord& r) {
-      std::cerr << "[" << done << "/" << total << "] " << r.instance << " " << r.solver
-                << " seed " << r.seed << ": " << r.status;
+      std::cerr << "[" << done << "/" << total << "] " << r.instance << " " << r.solver << " seed "
+                << r.seed << ": " << r.status;
       if (r.has_solution) {
         std::cerr << ", E = " << format_double(r.energy) << (r.feasible ? "" : " (infeasible)");
       }
@@ -369,7 +377,7 @@ int run_compare(CompareCommandOptions opts) {
 
   print_table(std::cout, table_rows(report), opts.markdown);
   if (!opts.markdown) {
-    std::cout << "\nReference kinds: known_optimal/known_best from " 
+    std::cout << "\nReference kinds: known_optimal/known_best from "
               << (opts.reference.empty() ? "(no --reference)" : opts.reference)
               << ", exact = proven in this run, best_found = best of any solver.\n"
               << "Success: feasible and E <= ref + " << format_double(opts.tolerance_abs) << " + "
@@ -385,8 +393,9 @@ int run_compare(CompareCommandOptions opts) {
     const fs::path dir(opts.output_dir);
     write_file_atomically((dir / "runs.csv").string(), runs_csv(report, co.tolerance));
     write_file_atomically((dir / "summary.csv").string(), summary_csv(report));
-    write_file_atomically((dir / "comparison.json").string(),
-                          comparison_json(report, opts, solver_arguments, instances).dump(1) + "\n");
+    write_file_atomically(
+        (dir / "comparison.json").string(),
+        comparison_json(report, opts, solver_arguments, instances).dump(1) + "\n");
     write_file_atomically((dir / "gap_vs_time.svg").string(), gap_vs_time_svg(report));
     write_file_atomically((dir / "success.svg").string(), success_svg(report));
     write_file_atomically((dir / "tts.svg").string(), tts_svg(report));

@@ -126,10 +126,12 @@ TEST_CASE("reference order: known optimal/best, then a proven optimum, then the 
 
 TEST_CASE("summarize_cell: energies, gaps, success, feasibility, TTS; skipped runs excluded") {
   const Reference ref{ReferenceKind::kKnownOptimal, -10.0, ""};
-  const std::vector<RunRecord> runs = {
-      record("sa", "a", -10.0, 1.0), record("sa", "a", -10.0, 3.0), record("sa", "a", -8.0, 2.0),
-      record("sa", "a", -9.0, 4.0), record("sa", "a", -11.0, 5.0, /*feasible=*/false),
-      record("sa", "a", NAN, 0.0, false, "skipped")};
+  const std::vector<RunRecord> runs = {record("sa", "a", -10.0, 1.0),
+                                       record("sa", "a", -10.0, 3.0),
+                                       record("sa", "a", -8.0, 2.0),
+                                       record("sa", "a", -9.0, 4.0),
+                                       record("sa", "a", -11.0, 5.0, /*feasible=*/false),
+                                       record("sa", "a", NAN, 0.0, false, "skipped")};
   const CellSummary s = summarize_cell(runs, ref, Tolerance{});
   CHECK(s.runs == 6);
   CHECK(s.runs_solved == 5);
@@ -142,7 +144,7 @@ TEST_CASE("summarize_cell: energies, gaps, success, feasibility, TTS; skipped ru
   CHECK(s.median_gap_rel == doctest::Approx(0.05));
   CHECK(s.success_probability == doctest::Approx(2.0 / 5.0));  // 5 runs ran, 2 reached -10
   CHECK(s.feasibility_rate == doctest::Approx(4.0 / 5.0));
-  CHECK(s.median_time_s == 3.0);                                // of 1, 3, 2, 4, 5
+  CHECK(s.median_time_s == 3.0);  // of 1, 3, 2, 4, 5
   CHECK(std::pow(0.6, s.tts99_s / 3.0) == doctest::Approx(0.01));
   CHECK(s.note.starts_with("skipped"));
 
@@ -190,9 +192,7 @@ TEST_CASE("read_known_values: checked-in table and malformed rows") {
 
   const std::string path =
       (std::filesystem::temp_directory_path() / "qprune_test_known_values.csv").string();
-  const auto write = [&](const std::string& text) {
-    std::ofstream(path) << text;
-  };
+  const auto write = [&](const std::string& text) { std::ofstream(path) << text; };
   const std::string header = "family,instance,n,sense,value,status,source\n";
   write("family,instance,value\n");
   CHECK_THROWS_AS((void)read_known_values(path), ParseError);
@@ -320,10 +320,12 @@ TEST_CASE("run_one replays a run of a parallel comparison exactly") {
     CHECK(again.has_solution);
     CHECK(again.energy == r.energy);
   }
-  CHECK_THROWS_AS((void)run_comparison({instance}, [] {
-    ComparisonOptions o;
-    o.solvers = {parse_solver_spec("sa")};
-    o.num_seeds = 0;
-    return o;
-  }()), InvalidArgument);
+  CHECK_THROWS_AS((void)run_comparison({instance},
+                                       [] {
+                                         ComparisonOptions o;
+                                         o.solvers = {parse_solver_spec("sa")};
+                                         o.num_seeds = 0;
+                                         return o;
+                                       }()),
+                  InvalidArgument);
 }

@@ -126,9 +126,9 @@ struct CellSummary {
   std::string solver;
   std::string instance;
   int num_variables = 0;
-  int runs = 0;            ///< runs attempted (skipped/error included)
-  int runs_solved = 0;     ///< runs that returned a solution
-  int runs_feasible = 0;   ///< runs whose best sample is feasible
+  int runs = 0;           ///< runs attempted (skipped/error included)
+  int runs_solved = 0;    ///< runs that returned a solution
+  int runs_feasible = 0;  ///< runs whose best sample is feasible
   double best = std::numeric_limits<double>::quiet_NaN();    ///< over feasible runs
   double median = std::numeric_limits<double>::quiet_NaN();  ///< mean of the middle two if even
   double worst = std::numeric_limits<double>::quiet_NaN();
@@ -187,8 +187,8 @@ struct SolverSpec {
 struct ComparisonOptions {
   std::vector<SolverSpec> solvers;
   SolverSettings settings;  ///< each solver's options (qaoa layers overridden by a `qaoa:pK` spec)
-  SolveOptions solve;       ///< common options; `seed` is the first seed, run k of a cell uses seed+k
-  int num_seeds = 5;        ///< runs per (solver, instance), >= 1
+  SolveOptions solve;  ///< common options; `seed` is the first seed, run k of a cell uses seed+k
+  int num_seeds = 5;   ///< runs per (solver, instance), >= 1
   /// Cells (one solver, instance and seed) run at once, >= 0; 0: every core (one thread each).
   int jobs = 0;
   /// OpenMP threads of each run, >= 0; 0: cores / jobs (at least 1). jobs * threads_per_run is
@@ -206,8 +206,8 @@ struct ComparisonOptions {
 };
 
 struct ComparisonReport {
-  std::vector<RunRecord> runs;         ///< instance-major, then solver, then seed
-  std::vector<CellSummary> summaries;  ///< instance-major, then solver
+  std::vector<RunRecord> runs;                  ///< instance-major, then solver, then seed
+  std::vector<CellSummary> summaries;           ///< instance-major, then solver
   std::map<std::string, Reference> references;  ///< by instance name
   int jobs = 1;
   int threads_per_run = 1;

@@ -152,10 +152,12 @@ std::map<std::string, KnownValue> read_known_values(const std::string& path) {
     v.optimal = f[5] == "optimal";
     v.source = f[6];
     if (!table.emplace(v.instance, v).second) {
-      throw ParseError(path, number, "expected each instance once, found '" + v.instance + "' again");
+      throw ParseError(path, number,
+                       "expected each instance once, found '" + v.instance + "' again");
     }
   }
-  if (number == 0) throw ParseError(path, 1, "expected header '" + kHeader + "', found an empty file");
+  if (number == 0)
+    throw ParseError(path, 1, "expected header '" + kHeader + "', found an empty file");
   return table;
 }
 

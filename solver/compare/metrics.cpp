@@ -30,18 +30,21 @@ std::string shortest(double v) {
 
 std::string_view to_string(ReferenceKind kind) {
   switch (kind) {
-    case ReferenceKind::kNone: return "none";
-    case ReferenceKind::kKnownOptimal: return "known_optimal";
-    case ReferenceKind::kKnownBest: return "known_best";
-    case ReferenceKind::kExact: return "exact";
-    case ReferenceKind::kBestFound: return "best_found";
+    case ReferenceKind::kNone:
+      return "none";
+    case ReferenceKind::kKnownOptimal:
+      return "known_optimal";
+    case ReferenceKind::kKnownBest:
+      return "known_best";
+    case ReferenceKind::kExact:
+      return "exact";
+    case ReferenceKind::kBestFound:
+      return "best_found";
   }
   return "unknown";
 }
 
-double Tolerance::of(double reference) const {
-  return absolute + relative * std::abs(reference);
-}
+double Tolerance::of(double reference) const { return absolute + relative * std::abs(reference); }
 
 double median(std::vector<double> values) {
   if (values.empty()) return kNaN;
@@ -49,7 +52,8 @@ double median(std::vector<double> values) {
   std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(mid), values.end());
   const double upper = values[mid];
   if (values.size() % 2 == 1) return upper;
-  const double lower = *std::max_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(mid));
+  const double lower =
+      *std::max_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(mid));
   return 0.5 * (lower + upper);
 }
 
@@ -87,7 +91,8 @@ Reference select_reference(const std::vector<RunRecord>& runs,
     }
   }
   for (const RunRecord& r : runs) {
-    if (r.has_solution && r.feasible && (ref.kind == ReferenceKind::kNone || r.energy < ref.energy)) {
+    if (r.has_solution && r.feasible &&
+        (ref.kind == ReferenceKind::kNone || r.energy < ref.energy)) {
       ref.kind = ReferenceKind::kBestFound;
       ref.energy = r.energy;
       ref.source = r.solver + " seed " + std::to_string(r.seed);
@@ -128,7 +133,8 @@ CellSummary summarize_cell(const std::vector<RunRecord>& runs, const Reference& 
     }
     if (is_success(r, reference, tolerance)) ++successes;
     const auto decomposition = r.info.find("decomposition");
-    if (r.solver_name == "qaoa" && decomposition != r.info.end() && decomposition->second == "none") {
+    if (r.solver_name == "qaoa" && decomposition != r.info.end() &&
+        decomposition->second == "none") {
       for (const char* key :
            {"layers", "expected_energy", "approximation_ratio", "optimum_probability"}) {
         const auto c = r.counters.find(key);

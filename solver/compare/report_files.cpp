@@ -41,11 +41,20 @@ std::string xml_escape(const std::string& text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -102,14 +111,16 @@ constexpr double kLeft = 80, kTop = 40, kPlotW = 640, kPlotH = 320;
 std::vector<std::string> solver_labels(const ComparisonReport& report) {
   std::vector<std::string> labels;
   for (const RunRecord& r : report.runs)
-    if (std::find(labels.begin(), labels.end(), r.solver) == labels.end()) labels.push_back(r.solver);
+    if (std::find(labels.begin(), labels.end(), r.solver) == labels.end())
+      labels.push_back(r.solver);
   return labels;
 }
 
 std::vector<std::string> instance_names(const ComparisonReport& report) {
   std::vector<std::string> names;
   for (const RunRecord& r : report.runs)
-    if (std::find(names.begin(), names.end(), r.instance) == names.end()) names.push_back(r.instance);
+    if (std::find(names.begin(), names.end(), r.instance) == names.end())
+      names.push_back(r.instance);
   return names;
 }
 
@@ -150,7 +161,11 @@ void grouped_bars(Svg& svg, const ComparisonReport& report, ValueOf value_of) {
           const double h = std::clamp(height, 0.0, 1.0) * kPlotH;
           svg.rect(x, kTop + kPlotH - h, bar_w * 0.9, h, colour(b));
         }
-        if (!text.empty()) svg.text(x + bar_w * 0.45, kTop + kPlotH - 4 - (std::isnan(height) ? 0 : std::clamp(height, 0.0, 1.0) * kPlotH), text, "middle", 9);
+        if (!text.empty())
+          svg.text(
+              x + bar_w * 0.45,
+              kTop + kPlotH - 4 - (std::isnan(height) ? 0 : std::clamp(height, 0.0, 1.0) * kPlotH),
+              text, "middle", 9);
       }
     }
   }
@@ -172,11 +187,11 @@ std::string runs_csv(const ComparisonReport& report, const Tolerance& tolerance)
                                                  : std::numeric_limits<double>::quiet_NaN();
     const bool success = has_ref && is_success(r, ref->second, tolerance);
     out << r.index << "," << csv_field(r.instance) << "," << csv_field(r.instance_spec) << ","
-        << r.num_variables << "," << csv_field(r.solver) << "," << r.seed << "," << r.status
-        << "," << (r.has_solution ? number(r.energy) : "") << ","
+        << r.num_variables << "," << csv_field(r.solver) << "," << r.seed << "," << r.status << ","
+        << (r.has_solution ? number(r.energy) : "") << ","
         << (r.has_solution ? (r.feasible ? "1" : "0") : "") << "," << number(r.wall_time_s) << ","
-        << r.threads << "," << number(gap) << "," << number(rel) << "," << (success ? 1 : 0)
-        << "," << csv_field(r.message) << "\n";
+        << r.threads << "," << number(gap) << "," << number(rel) << "," << (success ? 1 : 0) << ","
+        << csv_field(r.message) << "\n";
   }
   return out.str();
 }
@@ -193,8 +208,8 @@ std::string summary_csv(const ComparisonReport& report) {
   };
   for (const CellSummary& s : report.summaries) {
     out << csv_field(s.solver) << "," << csv_field(s.instance) << "," << s.num_variables << ","
-        << s.runs << "," << s.runs_solved << "," << number(s.best) << "," << number(s.median)
-        << "," << number(s.worst) << "," << number(s.reference.energy) << ","
+        << s.runs << "," << s.runs_solved << "," << number(s.best) << "," << number(s.median) << ","
+        << number(s.worst) << "," << number(s.reference.energy) << ","
         << to_string(s.reference.kind) << "," << number(s.best_gap_abs) << ","
         << number(s.best_gap_rel) << "," << number(s.median_gap_rel) << ","
         << number(s.success_probability) << "," << number(s.median_time_s) << ","
@@ -221,8 +236,8 @@ std::string gap_vs_time_svg(const ComparisonReport& report) {
     if (!r.has_solution || !r.feasible || ref == report.references.end()) continue;
     const double gap = relative_gap(r.energy, ref->second.energy);
     if (std::isnan(gap)) continue;
-    const auto s = static_cast<std::size_t>(
-        std::find(labels.begin(), labels.end(), r.solver) - labels.begin());
+    const auto s = static_cast<std::size_t>(std::find(labels.begin(), labels.end(), r.solver) -
+                                            labels.begin());
     points.push_back({std::max(r.wall_time_s, 1e-6), gap, s});
   }
   double tmin = 1e-3, tmax = 1.0, gmin = 0.0, gmax = 0.01;
@@ -235,7 +250,8 @@ std::string gap_vs_time_svg(const ComparisonReport& report) {
       gmax = std::max(gmax, p.gap);
     }
   }
-  const double lx0 = std::floor(std::log10(tmin)), lx1 = std::max(lx0 + 1, std::ceil(std::log10(tmax)));
+  const double lx0 = std::floor(std::log10(tmin)),
+               lx1 = std::max(lx0 + 1, std::ceil(std::log10(tmax)));
   const auto px = [&](double t) { return kLeft + (std::log10(t) - lx0) / (lx1 - lx0) * kPlotW; };
   const auto py = [&](double g) { return kTop + kPlotH - (g - gmin) / (gmax - gmin) * kPlotH; };
   for (double e = lx0; e <= lx1; e += 1) {
@@ -280,7 +296,8 @@ std::string tts_svg(const ComparisonReport& report) {
     }
   }
   if (!std::isfinite(lo)) lo = hi = 1.0;
-  const double l0 = std::floor(std::log10(lo)) - 1, l1 = std::max(l0 + 1, std::ceil(std::log10(hi)));
+  const double l0 = std::floor(std::log10(lo)) - 1,
+               l1 = std::max(l0 + 1, std::ceil(std::log10(hi)));
   for (double e = l0; e <= l1; e += 1) {
     const double y = kTop + kPlotH - (e - l0) / (l1 - l0) * kPlotH;
     svg.line(kLeft - 5, y, kLeft, y);

@@ -50,8 +50,7 @@ SolverSpec parse_solver_spec(const std::string& text) {
                     std::all_of(digits.begin(), digits.end(),
                                 [](unsigned char c) { return std::isdigit(c) != 0; });
     if (!ok || std::stoi(digits) < 1) {
-      throw InvalidArgument("solver spec '" + text +
-                            "': expected NAME or qaoa:pK (K >= 1 layers)");
+      throw InvalidArgument("solver spec '" + text + "': expected NAME or qaoa:pK (K >= 1 layers)");
     }
     spec.qaoa_layers = std::stoi(digits);
   }
@@ -125,8 +124,8 @@ ComparisonReport run_comparison(const std::vector<Instance>& instances,
       options.threads_per_run == 0 ? std::max(1, cores / report.jobs) : options.threads_per_run;
   if (report.jobs * report.threads_per_run > cores) {
     throw InvalidArgument("ComparisonOptions: jobs * threads_per_run = " +
-                          std::to_string(report.jobs * report.threads_per_run) +
-                          " exceeds the " + std::to_string(cores) + " available cores");
+                          std::to_string(report.jobs * report.threads_per_run) + " exceeds the " +
+                          std::to_string(cores) + " available cores");
   }
 
   std::vector<QuboModel> models;
@@ -153,44 +152,44 @@ ComparisonReport run_comparison(const std::vector<Instance>& instances,
   const auto worker = [&] {
     set_run_threads(report.threads_per_run);
     try {
-    for (std::size_t c = next++; c < cells.size(); c = next++) {
-      const Cell& cell = cells[c];
-      const Instance& instance = instances[cell.instance];
-      const QuboModel& model = models[cell.instance];
-      const SolverSpec& spec = options.solvers[cell.solver];
-      SolveOptions solve = options.solve;
-      solve.seed = options.solve.seed + static_cast<std::uint64_t>(cell.seed_offset);
-      RunRecord record;
-      auto limit = options.max_variables.find(spec.label);  // `qaoa:p2`, else `qaoa`
-      if (limit == options.max_variables.end()) limit = options.max_variables.find(spec.name);
-      if (options.solve.interrupt && options.solve.interrupt->load()) {
-        interrupted = true;
-        record.solver = spec.label;
-        record.solver_name = spec.name;
-        record.num_variables = model.num_variables();
-        record.seed = solve.seed;
-        record.message = "interrupted before this run started";
-      } else if (limit != options.max_variables.end() && model.num_variables() > limit->second) {
-        record.solver = spec.label;
-        record.solver_name = spec.name;
-        record.num_variables = model.num_variables();
-        record.has_constraints = model.has_constraints();
-        record.seed = solve.seed;
-        record.status = "skipped";
-        record.message = "n = " + std::to_string(model.num_variables()) + " > max_variables " +
-                          std::to_string(limit->second) + " for " + spec.label;
-      } else {
-        record = run_one(model, spec, options.settings, solve);
-        if (record.status == "interrupted") interrupted = true;
+      for (std::size_t c = next++; c < cells.size(); c = next++) {
+        const Cell& cell = cells[c];
+        const Instance& instance = instances[cell.instance];
+        const QuboModel& model = models[cell.instance];
+        const SolverSpec& spec = options.solvers[cell.solver];
+        SolveOptions solve = options.solve;
+        solve.seed = options.solve.seed + static_cast<std::uint64_t>(cell.seed_offset);
+        RunRecord record;
+        auto limit = options.max_variables.find(spec.label);  // `qaoa:p2`, else `qaoa`
+        if (limit == options.max_variables.end()) limit = options.max_variables.find(spec.name);
+        if (options.solve.interrupt && options.solve.interrupt->load()) {
+          interrupted = true;
+          record.solver = spec.label;
+          record.solver_name = spec.name;
+          record.num_variables = model.num_variables();
+          record.seed = solve.seed;
+          record.message = "interrupted before this run started";
+        } else if (limit != options.max_variables.end() && model.num_variables() > limit->second) {
+          record.solver = spec.label;
+          record.solver_name = spec.name;
+          record.num_variables = model.num_variables();
+          record.has_constraints = model.has_constraints();
+          record.seed = solve.seed;
+          record.status = "skipped";
+          record.message = "n = " + std::to_string(model.num_variables()) + " > max_variables " +
+                           std::to_string(limit->second) + " for " + spec.label;
+        } else {
+          record = run_one(model, spec, options.settings, solve);
+          if (record.status == "interrupted") interrupted = true;
+        }
+        record.index = static_cast<int>(c);
+        record.instance = instance.name;
+        record.instance_spec = instance.spec;
+        report.runs[c] = std::move(record);
+        std::lock_guard<std::mutex> lock(progress_mutex);
+        ++done;
+        if (options.progress) options.progress(done, total, report.runs[c]);
       }
-      record.index = static_cast<int>(c);
-      record.instance = instance.name;
-      record.instance_spec = instance.spec;
-      report.runs[c] = std::move(record);
-      std::lock_guard<std::mutex> lock(progress_mutex);
-      ++done;
-      if (options.progress) options.progress(done, total, report.runs[c]);
-    }
     } catch (...) {
       std::lock_guard<std::mutex> lock(progress_mutex);
       if (!failure) failure = std::current_exception();

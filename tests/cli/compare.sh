@@ -38,6 +38,10 @@ for k in 5 9 10; do
   want=$(awk -F, -v k=$k 'NR == k + 2 { print $8 }' "$TMP/out/runs.csv")
   expect_line "$out" "Replayed energy" "$want"
 done
+# Run 6 (exact on bqp50.1) was skipped by --max-n: the replay skips it again.
+out=$("$QPRUNE" compare --replay "$TMP/out/comparison.json" --run 6)
+expect_line "$out" "Replayed status" "skipped"
+expect_line "$out" "Energy matches" "yes"
 # Markdown table.
 "$QPRUNE" compare "$inst/gka1b.sparse" --solvers greedy --seeds 1 --markdown -q >"$TMP/md"
 grep -Eq '^\| Instance +\| n +\| Solver ' "$TMP/md" || fail "markdown header: $(cat "$TMP/md")"
