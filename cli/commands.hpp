@@ -20,5 +20,6 @@ void setup_mask(CLI::App& app, CommandResult& result);
 void setup_apply(CLI::App& app, CommandResult& result);
 void setup_export(CLI::App& app, CommandResult& result);
 void setup_import_solution(CLI::App& app, CommandResult& result);
+void setup_compare(CLI::App& app, CommandResult& result);
 
 }  // namespace qprune::cli

@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   setup_apply(app, result);
   setup_export(app, result);
   setup_import_solution(app, result);
+  setup_compare(app, result);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

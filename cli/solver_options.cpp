@@ -98,8 +98,8 @@ void add_solver_options(CLI::App& sub, SolverChoice& c) {
       ->capture_default_str();
   CLI::Option_group* qaoa = sub.add_option_group("qaoa", "options of --solver qaoa");
   QaoaOptions& q = c.settings.qaoa;
-  qaoa->add_option("--layers,-p", q.layers, "QAOA depth p")->check(CLI::PositiveNumber)->capture_default_str();
-  qaoa->add_option("--shots", q.shots, "bitstrings sampled from the final state")
+  qaoa->add_option("--qaoa-layers,--layers,-p", q.layers, "QAOA depth p")->check(CLI::PositiveNumber)->capture_default_str();
+  qaoa->add_option("--qaoa-shots,--shots", q.shots, "bitstrings sampled from the final state")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   static const std::map<std::string, QaoaInit> inits = {{"interp", QaoaInit::kInterp},

@@ -1,0 +1,461 @@
+// `qprune compare INSTANCES... --solvers sa,tabu,...`: every solver on every instance for every
+// seed; an aligned table (or --markdown) on stdout, progress on stderr, and with -o OUTDIR the
+// files runs.csv, summary.csv, comparison.json (every run with what it takes to replay it) and
+// three SVG plots. `qprune compare --replay OUTDIR/comparison.json --run K` reruns run K.
+//
+// Replay works from the command line itself: comparison.json keeps the solver options exactly as
+// they were given (`solver_arguments`), and the replay parses them again with the same option
+// definitions, so a new solver option can never be forgotten by a serialiser.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "cli/commands.hpp"
+#include "cli/exit_codes.hpp"
+#include "cli/interrupt.hpp"
+#include "cli/report.hpp"
+#include "cli/result_json.hpp"
+#include "cli/solver_options.hpp"
+#include "qprune/comparison.hpp"
+#include "qprune/error.hpp"
+
+namespace qprune::cli {
+namespace {
+
+struct CompareCommandOptions {
+  std::vector<std::string> instances;
+  std::vector<std::string> solvers = {"greedy", "sa", "tabu", "random"};
+  SolverChoice choice;
+  int num_seeds = 5;
+  std::string reference;
+  std::string output_dir;
+  bool markdown = false;
+  bool quiet = false;
+  int jobs = 0;
+  int threads_per_run = 0;
+  std::vector<std::string> max_variables;  // SOLVER=N
+  double tolerance_rel = 1e-9;
+  double tolerance_abs = 1e-9;
+  std::string replay;
+  int replay_run = -1;
+  CLI::App* sub = nullptr;
+};
+
+// ---- solver arguments as given, for the replay -----------------------------------------------
+
+std::vector<CLI::Option*> options_with_groups(CLI::App& app) {
+  std::vector<CLI::Option*> all = app.get_options();
+  for (CLI::App* group : app.get_subcommands([](CLI::App* a) { return a->get_name().empty(); })) {
+    const std::vector<CLI::Option*> more = options_with_groups(*group);
+    all.insert(all.end(), more.begin(), more.end());
+  }
+  return all;
+}
+
+/// The options add_solver_options defines that the user gave, as an argument list.
+std::vector<std::string> given_arguments(const std::vector<CLI::Option*>& solver_options) {
+  std::vector<std::string> args;
+  for (const CLI::Option* opt : solver_options) {
+    if (opt->count() == 0) continue;
+    args.push_back(opt->get_name());
+    if (opt->get_type_size_max() == 0) continue;  // a flag
+    for (const std::string& value : opt->results()) args.push_back(value);
+  }
+  return args;
+}
+
+/// SolverChoice from an argument list, through the same definitions as the command line.
+SolverChoice parse_solver_arguments(const std::vector<std::string>& args) {
+  SolverChoice choice;
+  CLI::App app{"replay"};
+  add_solver_options(app, choice);
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 parses a reversed list
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    throw InvalidArgument(std::string("replay: the recorded solver arguments do not parse: ") +
+                          e.what());
+  }
+  return choice;
+}
+
+// ---- text output -----------------------------------------------------------------------------
+
+std::string fixed(double v, int digits) {
+  if (std::isnan(v)) return "-";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(digits) << v;
+  return out.str();
+}
+
+std::string seconds(double v) {
+  if (std::isnan(v)) return "-";
+  if (std::isinf(v)) return "inf";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
+std::string energy_text(double v) { return std::isnan(v) ? "-" : format_double(v); }
+
+std::vector<std::vector<std::string>> table_rows(const ComparisonReport& report) {
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"Instance", "n", "Solver", "Runs", "Best", "Median", "Worst", "Reference", "Kind",
+                  "Gap best %", "Gap median %", "P(success)", "Median t (s)", "TTS99 (s)"});
+  for (const CellSummary& s : report.summaries) {
+    std::string solver = s.solver;
+    const auto p = s.qaoa.find("approximation_ratio");
+    if (p != s.qaoa.end()) solver += " (r=" + fixed(p->second, 3) + ")";
+    rows.push_back({s.instance, std::to_string(s.num_variables), solver,
+                    std::to_string(s.runs_solved) + "/" + std::to_string(s.runs),
+                    energy_text(s.best), energy_text(s.median), energy_text(s.worst),
+                    energy_text(s.reference.energy), std::string(to_string(s.reference.kind)),
+                    fixed(100 * s.best_gap_rel, 3), fixed(100 * s.median_gap_rel, 3),
+                    fixed(s.success_probability, 2), seconds(s.median_time_s), seconds(s.tts99_s)});
+  }
+  return rows;
+}
+
+void print_table(std::ostream& out, const std::vector<std::vector<std::string>>& rows,
+                 bool markdown) {
+  std::vector<std::size_t> width(rows.front().size(), 0);
+  for (const auto& row : rows)
+    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  const auto numeric = [](std::size_t c) { return c == 1 || c == 3 || (c >= 4 && c != 8); };
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    std::string line = markdown ? "| " : "";
+    for (std::size_t c = 0; c < rows[r].size(); ++c) {
+      const std::string& cell = rows[r][c];
+      const std::string pad(width[c] - cell.size(), ' ');
+      line += numeric(c) && r > 0 ? pad + cell : cell + pad;
+      if (c + 1 < rows[r].size()) line += markdown ? " | " : "  ";
+    }
+    if (markdown) line += " |";
+    while (!markdown && !line.empty() && line.back() == ' ') line.pop_back();
+    out << line << "\n";
+    if (r == 0) {
+      std::string rule = markdown ? "|" : "";
+      for (std::size_t c = 0; c < width.size(); ++c) {
+        if (markdown) {
+          rule += (numeric(c) ? " " + std::string(width[c] - 1, '-') + ": |"
+                              : " " + std::string(width[c], '-') + " |");
+        } else {
+          rule += std::string(width[c], '-') + (c + 1 < width.size() ? "  " : "");
+        }
+      }
+      out << rule << "\n";
+    }
+  }
+}
+
+// ---- comparison.json -------------------------------------------------------------------------
+
+nlohmann::json number_or_null(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
+
+std::string resolved_spec(const std::string& spec) {
+  namespace fs = std::filesystem;
+  std::string path = spec, suffix;
+  const std::size_t hash = spec.rfind('#');
+  if (hash != std::string::npos) {
+    path = spec.substr(0, hash);
+    suffix = spec.substr(hash);
+  }
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return spec;  // not a file: a registered loader's spec
+  return fs::absolute(path, ec).lexically_normal().string() + suffix;
+}
+
+nlohmann::json comparison_json(const ComparisonReport& report, const CompareCommandOptions& opts,
+                               const std::vector<std::string>& solver_arguments,
+                               const std::vector<Instance>& instances) {
+  const SolveOptions& so = opts.choice.options;
+  nlohmann::json common = {{"first_seed", so.seed},
+                           {"num_seeds", opts.num_seeds},
+                           {"time_limit_s", number_or_null(so.time_limit_s)},
+                           {"num_reads", so.num_reads},
+                           {"constraint_mode", std::string(to_string(so.constraint_mode))},
+                           {"max_samples", so.max_samples},
+                           {"jobs", report.jobs},
+                           {"threads_per_run", report.threads_per_run},
+                           {"tolerance_relative", opts.tolerance_rel},
+                           {"tolerance_absolute", opts.tolerance_abs},
+                           {"max_variables", opts.max_variables},
+                           {"reference_file", opts.reference}};
+  nlohmann::json j;
+  j["format"] = "qprune-comparison";
+  j["version"] = 1;
+  j["solvers"] = opts.solvers;
+  j["solver_arguments"] = solver_arguments;
+  j["options"] = common;
+  nlohmann::json inst = nlohmann::json::array();
+  std::map<std::string, std::string> resolved;
+  for (const Instance& i : instances) {
+    resolved[i.spec] = resolved_spec(i.spec);
+    const auto ref = report.references.find(i.name);
+    nlohmann::json entry = {{"name", i.name}, {"spec", i.spec}, {"resolved", resolved[i.spec]}};
+    if (ref != report.references.end()) {
+      entry["reference"] = number_or_null(ref->second.energy);
+      entry["reference_kind"] = std::string(to_string(ref->second.kind));
+      entry["reference_source"] = ref->second.source;
+    }
+    inst.push_back(entry);
+  }
+  j["instances"] = inst;
+  nlohmann::json runs = nlohmann::json::array();
+  for (const RunRecord& r : report.runs) {
+    runs.push_back({{"run", r.index},
+                    {"solver", r.solver},
+                    {"solver_name", r.solver_name},
+                    {"instance", r.instance},
+                    {"instance_spec", r.instance_spec},
+                    {"instance_resolved", resolved[r.instance_spec]},
+                    {"num_variables", r.num_variables},
+                    {"seed", r.seed},
+                    {"time_limit_s", number_or_null(so.time_limit_s)},
+                    {"num_reads", so.num_reads},
+                    {"solver_arguments", solver_arguments},
+                    {"status", r.status},
+                    {"message", r.message},
+                    {"energy", number_or_null(r.energy)},
+                    {"feasible", r.feasible},
+                    {"wall_time_s", r.wall_time_s},
+                    {"threads", r.threads},
+                    {"counters", r.counters},
+                    {"info", r.info}});
+  }
+  j["runs"] = runs;
+  nlohmann::json summary = nlohmann::json::array();
+  for (const CellSummary& s : report.summaries) {
+    summary.push_back({{"solver", s.solver},
+                       {"instance", s.instance},
+                       {"num_variables", s.num_variables},
+                       {"runs", s.runs},
+                       {"runs_solved", s.runs_solved},
+                       {"best", number_or_null(s.best)},
+                       {"median", number_or_null(s.median)},
+                       {"worst", number_or_null(s.worst)},
+                       {"reference", number_or_null(s.reference.energy)},
+                       {"reference_kind", std::string(to_string(s.reference.kind))},
+                       {"best_gap_abs", number_or_null(s.best_gap_abs)},
+                       {"best_gap_rel", number_or_null(s.best_gap_rel)},
+                       {"median_gap_rel", number_or_null(s.median_gap_rel)},
+                       {"success_probability", s.success_probability},
+                       {"median_time_s", number_or_null(s.median_time_s)},
+                       {"tts99_s", number_or_null(s.tts99_s)},
+                       {"feasibility_rate", number_or_null(s.feasibility_rate)},
+                       {"threads", s.threads},
+                       {"qaoa", s.qaoa},
+                       {"note", s.note}});
+  }
+  j["summary"] = summary;
+  return j;
+}
+
+// ---- the two modes ---------------------------------------------------------------------------
+
+int run_replay(const CompareCommandOptions& opts) {
+  std::ifstream in(opts.replay);
+  if (!in) throw IoError("cannot open " + opts.replay + " for reading");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw ParseError(opts.replay, 0, std::string("expected a comparison.json, found: ") + e.what());
+  }
+  if (!j.is_object() || j.value("format", "") != "qprune-comparison" || !j["runs"].is_array()) {
+    throw ParseError(opts.replay, 0,
+                     "expected a qprune comparison.json (format qprune-comparison)");
+  }
+  if (opts.replay_run < 0 || opts.replay_run >= static_cast<int>(j["runs"].size())) {
+    throw InvalidArgument("--run must be in [0, " + std::to_string(j["runs"].size()) + "), got " +
+                          std::to_string(opts.replay_run));
+  }
+  const nlohmann::json& run = j["runs"][static_cast<std::size_t>(opts.replay_run)];
+  SolverChoice choice =
+      parse_solver_arguments(run.at("solver_arguments").get<std::vector<std::string>>());
+  choice.options.seed = run.at("seed").get<std::uint64_t>();
+  choice.options.interrupt = install_interrupt_handler();
+  const SolverSpec spec = parse_solver_spec(run.at("solver").get<std::string>());
+  std::string source = run.value("instance_resolved", "");
+  if (source.empty()) source = run.at("instance_spec").get<std::string>();
+  const QuboModel model = make_instance(source).load();
+  RunRecord replayed;
+  const std::string recorded_message = run.value("message", "");
+  if (run.value("status", "") == "skipped" &&
+      recorded_message.find("> max_variables") != std::string::npos) {
+    // Skipped by --max-n, a comparison option: replaying means skipping again.
+    replayed.status = "skipped";
+  } else {
+    replayed = run_one(model, spec, choice.settings, choice.options);
+  }
+
+  const bool recorded_solution = run.at("energy").is_number();
+  const double recorded = recorded_solution ? run.at("energy").get<double>() : std::nan("");
+  const bool match = recorded_solution ? replayed.has_solution && replayed.energy == recorded
+                                       : !replayed.has_solution;
+  Report r;
+  r.add("Run", "run", opts.replay_run);
+  r.add("Solver", "solver", spec.label);
+  r.add("Instance", "instance", run.at("instance_spec").get<std::string>());
+  r.add("Seed", "seed", choice.options.seed);
+  r.add("Recorded status", "recorded_status", run.at("status").get<std::string>());
+  r.add("Replayed status", "replayed_status", replayed.status);
+  r.add("Recorded energy", "recorded_energy", recorded_solution ? format_double(recorded) : "-");
+  r.add("Replayed energy", "replayed_energy",
+        replayed.has_solution ? format_double(replayed.energy) : "-");
+  r.add("Replayed time (s)", "replayed_wall_time_s", replayed.wall_time_s);
+  r.add("Energy matches", "energy_matches", match ? "yes" : "no");
+  r.print(std::cout, false);
+  if (!match && (replayed.status == "time_limit" || run.at("status") == "time_limit")) {
+    std::cerr << "qprune: note: a run stopped by the time limit depends on the machine's speed\n";
+  }
+  return match ? kExitOk : kExitFailure;
+}
+
+int run_compare(CompareCommandOptions opts) {
+  if (!opts.replay.empty()) return run_replay(opts);
+  if (opts.instances.empty())
+    throw InvalidArgument("compare: give at least one INSTANCE (or --replay)");
+
+  // The solver options the user gave, before anything else touches them.
+  std::vector<CLI::Option*> solver_opts = options_with_groups(*opts.sub);
+  std::erase_if(solver_opts, [](const CLI::Option* o) {
+    static const std::vector<std::string> own = {
+        "--solvers",  "--seeds",         "--reference",     "--output",
+        "--markdown", "--quiet",         "--jobs",          "--threads-per-run",
+        "--max-n",    "--tolerance-rel", "--tolerance-abs", "--replay",
+        "--run",      "--help",          "instances"};
+    return std::find(own.begin(), own.end(), o->get_name()) != own.end() || o->get_name().empty();
+  });
+  const std::vector<std::string> solver_arguments = given_arguments(solver_opts);
+
+  ComparisonOptions co;
+  for (const std::string& s : opts.solvers) co.solvers.push_back(parse_solver_spec(s));
+  co.settings = opts.choice.settings;
+  co.solve = opts.choice.options;
+  co.solve.interrupt = install_interrupt_handler();
+  co.num_seeds = opts.num_seeds;
+  co.jobs = opts.jobs;
+  co.threads_per_run = opts.threads_per_run;
+  co.tolerance = {opts.tolerance_rel, opts.tolerance_abs};
+  for (const std::string& entry : opts.max_variables) {
+    const std::size_t eq = entry.find('=');
+    int limit = -1;
+    try {
+      if (eq != std::string::npos) limit = std::stoi(entry.substr(eq + 1));
+    } catch (const std::exception&) {
+    }
+    if (eq == std::string::npos || limit < 0) {
+      throw InvalidArgument("--max-n expects SOLVER=N (N >= 0), got '" + entry + "'");
+    }
+    co.max_variables[parse_solver_spec(entry.substr(0, eq)).label] = limit;
+  }
+  if (!opts.quiet) {
+    co.progress = [](int done, int total, const RunRecord& r) {
+      std::cerr << "[" << done << "/" << total << "] " << r.instance << " " << r.solver << " seed "
+                << r.seed << ": " << r.status;
+      if (r.has_solution) {
+        std::cerr << ", E = " << format_double(r.energy) << (r.feasible ? "" : " (infeasible)");
+      }
+      std::cerr << ", " << seconds(r.wall_time_s) << " s\n";
+    };
+  }
+  std::map<std::string, KnownValue> known;
+  if (!opts.reference.empty()) known = read_known_values(opts.reference);
+
+  std::vector<Instance> instances;
+  for (const std::string& spec : opts.instances) instances.push_back(make_instance(spec));
+  const ComparisonReport report = run_comparison(instances, co, known);
+
+  print_table(std::cout, table_rows(report), opts.markdown);
+  if (!opts.markdown) {
+    std::cout << "\nReference kinds: known_optimal/known_best from "
+              << (opts.reference.empty() ? "(no --reference)" : opts.reference)
+              << ", exact = proven in this run, best_found = best of any solver.\n"
+              << "Success: feasible and E <= ref + " << format_double(opts.tolerance_abs) << " + "
+              << format_double(opts.tolerance_rel) << " |ref|. TTS99 = median wall time x "
+              << "ln(0.01)/ln(1-p) (at least one run), each run using " << report.threads_per_run
+              << " thread(s), " << report.jobs << " run(s) at a time.\n";
+  }
+  if (!opts.output_dir.empty()) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::create_directories(opts.output_dir, ec);
+    if (ec) throw IoError("cannot create " + opts.output_dir + ": " + ec.message());
+    const fs::path dir(opts.output_dir);
+    write_file_atomically((dir / "runs.csv").string(), runs_csv(report, co.tolerance));
+    write_file_atomically((dir / "summary.csv").string(), summary_csv(report));
+    write_file_atomically(
+        (dir / "comparison.json").string(),
+        comparison_json(report, opts, solver_arguments, instances).dump(1) + "\n");
+    write_file_atomically((dir / "gap_vs_time.svg").string(), gap_vs_time_svg(report));
+    write_file_atomically((dir / "success.svg").string(), success_svg(report));
+    write_file_atomically((dir / "tts.svg").string(), tts_svg(report));
+  }
+  return report.interrupted ? kExitInterrupted : kExitOk;
+}
+
+}  // namespace
+
+void setup_compare(CLI::App& app, CommandResult& result) {
+  auto opts = std::make_shared<CompareCommandOptions>();
+  CLI::App* sub = app.add_subcommand("compare", "Compare solvers on instances over several seeds");
+  opts->sub = sub;
+  sub->footer(
+      "Instances: QUBO files in any readable format, FILE#k for instance k of a multi-instance "
+      "file. Their reference name is the file name without .gz and its last extension, plus .k "
+      "for FILE#k (bqp50.txt#1 -> bqp50.1, gka1b.sparse -> gka1b); a --reference row counts only "
+      "when its n matches. Reference order: the table's value (optimal, then best-known; max "
+      "values become energy -value), else an optimum proven by a run (exact), else the best "
+      "energy any run found.\n"
+      "Solvers: NAME or qaoa:pK (QAOA with K layers). Run k of a cell uses seed --seed + k. "
+      "Cells run --jobs at a time with --threads-per-run OpenMP threads each (default: every "
+      "core busy, one thread per run); times are wall times of single runs.\n"
+      "Files in -o OUTDIR: runs.csv, summary.csv, comparison.json, gap_vs_time.svg, success.svg, "
+      "tts.svg. --replay OUTDIR/comparison.json --run K reruns run K and exits 0 when its energy "
+      "matches, 1 when not.");
+  sub->add_option("instances", opts->instances, "instances (QUBO files, FILE#k)");
+  sub->add_option("--solvers", opts->solvers, "solvers to compare, comma-separated")
+      ->delimiter(',')
+      ->capture_default_str();
+  sub->add_option("--seeds", opts->num_seeds, "runs (seeds) per solver and instance")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option("--reference", opts->reference,
+                  "known values CSV (family,instance,n,sense,value,status,source)");
+  sub->add_option("--output,-o", opts->output_dir, "folder for the CSV, JSON and SVG files");
+  sub->add_flag("--markdown", opts->markdown, "print the table as Markdown");
+  sub->add_flag("--quiet,-q", opts->quiet, "no progress lines on stderr");
+  sub->add_option("--jobs,-j", opts->jobs, "runs at a time (0: every core)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sub->add_option("--threads-per-run", opts->threads_per_run,
+                  "OpenMP threads per run (0: cores / jobs)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sub->add_option("--max-n", opts->max_variables,
+                  "SOLVER=N: skip that solver on instances with more than N variables")
+      ->delimiter(',');
+  sub->add_option("--tolerance-rel", opts->tolerance_rel, "relative success tolerance")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sub->add_option("--tolerance-abs", opts->tolerance_abs, "absolute success tolerance")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sub->add_option("--replay", opts->replay, "comparison.json of an earlier compare");
+  sub->add_option("--run", opts->replay_run, "run index to replay (the run column of runs.csv)");
+  add_solver_options(*sub, opts->choice);
+  // compare takes a list of solvers (--solvers) instead of the single --solver of `solve`.
+  if (CLI::Option* single = sub->get_option_no_throw("--solver")) sub->remove_option(single);
+  sub->callback([opts, &result] { result.exit_code = run_compare(*opts); });
+}
+
+}  // namespace qprune::cli
