@@ -4,6 +4,7 @@
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
 #include "qprune/formats.hpp"
+#include "qprune/layer_instance.hpp"
 #include "qprune/model_config.hpp"
 #include "qprune/pruning.hpp"
 #include "qprune/pruning_refit.hpp"

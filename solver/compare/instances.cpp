@@ -8,6 +8,7 @@
 #include <string>
 
 #include "qprune/comparison.hpp"
+#include "qprune/layer_instance.hpp"
 #include "qprune/error.hpp"
 #include "qprune/formats.hpp"
 
@@ -104,6 +105,11 @@ Instance make_instance(const std::string& spec) {
   }
   Instance instance;
   instance.spec = spec;
+  if (const std::optional<LayerInstanceSpec> layer = parse_layer_instance(spec)) {
+    instance.name = layer_instance_name(*layer);
+    instance.load = [layer = *layer] { return load_layer_instance(layer); };
+    return instance;
+  }
   instance.name = instance_name(spec);
   instance.load = [spec] { return read_model(spec); };
   return instance;

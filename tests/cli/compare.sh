@@ -51,3 +51,9 @@ expect_exit 2 "$QPRUNE" compare "$inst/gka1b.sparse" --solvers sa,nosuch
 grep -q "nosuch" "$TMP/stderr" || fail "unknown solver not named"
 expect_exit 2 "$QPRUNE" compare --replay "$TMP/out/comparison.json" --run 99
 expect_exit 2 "$QPRUNE" compare --solvers sa
+# A checkpoint layer is an instance too; exact proves its optimum and the others are held to it.
+ckpt="$DATA/checkpoints/tiny-llama-gqa"
+out=$("$QPRUNE" compare "$ckpt:layer=0:unit=mlp:sparsity=0.5:calib=$DATA/checkpoints/tiny-llama-gqa.stats.safetensors" \
+      --solvers exact,greedy,sa --seeds 2 -q)
+grep -q "tiny-llama-gqa.layer0.mlp.s50" <<<"$out" || { echo "$out" >&2; fail "layer instance missing from the table"; }
+
