@@ -16,5 +16,7 @@ void setup_info(CLI::App& app, CommandResult& result);
 void setup_convert(CLI::App& app, CommandResult& result);
 void setup_solve(CLI::App& app, CommandResult& result);
 void setup_energy(CLI::App& app, CommandResult& result);
+void setup_calibrate(CLI::App& app, CommandResult& result);
+void setup_perplexity(CLI::App& app, CommandResult& result);
 
 }  // namespace qprune::cli

@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
   setup_convert(app, result);
   setup_solve(app, result);
   setup_energy(app, result);
+  setup_calibrate(app, result);
+  setup_perplexity(app, result);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
