@@ -21,5 +21,7 @@ void setup_apply(CLI::App& app, CommandResult& result);
 void setup_export(CLI::App& app, CommandResult& result);
 void setup_import_solution(CLI::App& app, CommandResult& result);
 void setup_compare(CLI::App& app, CommandResult& result);
+void setup_calibrate(CLI::App& app, CommandResult& result);
+void setup_perplexity(CLI::App& app, CommandResult& result);
 
 }  // namespace qprune::cli

@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
   setup_export(app, result);
   setup_import_solution(app, result);
   setup_compare(app, result);
+  setup_calibrate(app, result);
+  setup_perplexity(app, result);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,50 @@
+// Token input and progress output of the model subcommands (see token_input.hpp).
+#include "cli/token_input.hpp"
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "qprune/calibration.hpp"
+#include "qprune/error.hpp"
+
+namespace qprune::cli {
+
+void add_token_input(CLI::App& sub, TokenInput& input) {
+  auto* text = sub.add_option("--text", input.text,
+                              "text file, byte-tokenised (byte-level checkpoints only)")
+                   ->check(CLI::ExistingFile);
+  auto* ids = sub.add_option("--token-ids", input.token_ids,
+                             "file of whitespace-separated integer token ids (any checkpoint)")
+                  ->check(CLI::ExistingFile);
+  text->excludes(ids);
+  ids->excludes(text);
+}
+
+std::vector<std::int32_t> read_tokens(const Checkpoint& checkpoint, const TokenInput& input) {
+  if (!input.token_ids.empty())
+    return read_token_ids(input.token_ids, checkpoint.config().vocab_size);
+  if (input.text.empty()) throw InvalidArgument("one of --text or --token-ids is required");
+  if (!is_byte_level(checkpoint))
+    throw InvalidArgument(checkpoint.folder().string() +
+                          " has no byte-level tokenizer (tokenizer_config.json with "
+                          "\"qprune_byte_level\": true and vocab_size 256): tokenise the text "
+                          "and pass --token-ids");
+  std::ifstream in(input.text, std::ios::binary);
+  if (!in) throw IoError("cannot read " + input.text);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return byte_tokens(ss.str());
+}
+
+void print_progress(const char* what, std::int64_t done, std::int64_t total, double seconds) {
+  const double pct = total > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 0;
+  const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0.0;
+  std::fprintf(stderr, "\r%s: %lld/%lld tokens (%.0f%%), %.1f s, %.0f tok/s%s", what,
+               static_cast<long long>(done), static_cast<long long>(total), pct, seconds, rate,
+               done >= total ? "\n" : "");
+  std::fflush(stderr);
+}
+
+}  // namespace qprune::cli

@@ -1,0 +1,430 @@
+#!/usr/bin/python3
+"""Trains the qprune example model: a tiny byte-level Qwen2 decoder on the Debian `fortunes` texts.
+
+Writes, next to this script:
+  checkpoint/        config.json, two BF16 safetensors shards + model.safetensors.index.json,
+                     tokenizer_config.json (byte level: token id = byte value), generation_config.json
+  heldout.txt        held-out fortunes (never trained on), for perplexity
+  calibration.txt    a sample of training fortunes, for `qprune calibrate`
+and tests/data/model/reference.safetensors: a fixed input with the F32 logits of the trained model
+(computed from the BF16 weights converted back to F32, as the C++ forward pass reads them) and the
+per-token log-probs of a held-out prefix in the windowing `qprune perplexity` uses.
+
+Run with Debian's python (python3-torch): /usr/bin/python3 examples/model/train.py [--measure]
+Training is deterministic up to thread scheduling (fixed seed, 2 threads); it is not part of the
+test suite.
+"""
+
+import argparse
+import json
+import math
+import os
+import random
+import struct
+import sys
+import time
+
+# On a machine shared with other jobs, spinning OpenMP workers cost 5-7x (measured): let them sleep.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import torch  # noqa: E402
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+FORTUNE_DIR = "/usr/share/games/fortunes"
+
+# Model shape (Qwen2 architecture).
+HIDDEN = 128
+LAYERS = 4
+HEADS = 8
+KV_HEADS = 2
+HEAD_DIM = HIDDEN // HEADS
+INTERMEDIATE = 512
+VOCAB = 256
+ROPE_THETA = 10000.0
+RMS_EPS = 1e-6
+CONTEXT = 128
+SEED = 1234
+
+HELDOUT_BYTES = 80_000
+CALIBRATION_BYTES = 50_000
+PPL_REF_BYTES = 1024   # held-out prefix whose per-token log-probs go to the test data
+PPL_REF_CONTEXT = 128
+LOGITS_REF_BYTES = 64
+
+
+# ------------------------------------------------------------------------------------------------
+# Data
+
+def load_fortunes():
+    """Every fortune of the package (plain files, not the .dat indices or .u8 copies), as bytes."""
+    fortunes = []
+    for name in sorted(os.listdir(FORTUNE_DIR)):
+        path = os.path.join(FORTUNE_DIR, name)
+        if "." in name or name == "ascii-art" or not os.path.isfile(path):
+            continue  # ascii-art is pictures, not English text
+        with open(path, "rb") as f:
+            data = f.read()
+        for chunk in data.split(b"\n%\n"):
+            chunk = chunk.strip(b"%\n")
+            if chunk:
+                fortunes.append(chunk + b"\n%\n")
+    return fortunes
+
+
+def split_fortunes(fortunes):
+    """Shuffled with a fixed seed; held-out fortunes first until HELDOUT_BYTES, the rest train."""
+    rng = random.Random(SEED)
+    order = list(range(len(fortunes)))
+    rng.shuffle(order)
+    heldout, train = [], []
+    size = 0
+    for i in order:
+        if size < HELDOUT_BYTES:
+            heldout.append(fortunes[i])
+            size += len(fortunes[i])
+        else:
+            train.append(fortunes[i])
+    calibration, size = [], 0
+    for f in train:  # train is already shuffled: its first fortunes are a random sample
+        if size >= CALIBRATION_BYTES:
+            break
+        calibration.append(f)
+        size += len(f)
+    return b"".join(train), b"".join(heldout), b"".join(calibration)
+
+
+# ------------------------------------------------------------------------------------------------
+# Model (Qwen2 semantics, written out so that the C++ forward pass has a plain reference)
+
+class RMSNorm(torch.nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(n))
+
+    def forward(self, x):
+        var = x.pow(2).mean(-1, keepdim=True)
+        return self.weight * (x * torch.rsqrt(var + RMS_EPS))
+
+
+def rope_tables(seq_len, dtype):
+    inv_freq = 1.0 / (ROPE_THETA ** (torch.arange(0, HEAD_DIM, 2, dtype=torch.float32) / HEAD_DIM))
+    t = torch.arange(seq_len, dtype=torch.float32)
+    freqs = torch.outer(t, inv_freq)
+    emb = torch.cat([freqs, freqs], dim=-1)
+    return emb.cos().to(dtype), emb.sin().to(dtype)
+
+
+def rotate_half(x):
+    half = x.shape[-1] // 2
+    return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+
+
+class Layer(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        lin = torch.nn.Linear
+        self.input_layernorm = RMSNorm(HIDDEN)
+        self.q_proj = lin(HIDDEN, HEADS * HEAD_DIM, bias=True)
+        self.k_proj = lin(HIDDEN, KV_HEADS * HEAD_DIM, bias=True)
+        self.v_proj = lin(HIDDEN, KV_HEADS * HEAD_DIM, bias=True)
+        self.o_proj = lin(HEADS * HEAD_DIM, HIDDEN, bias=False)
+        self.post_attention_layernorm = RMSNorm(HIDDEN)
+        self.gate_proj = lin(HIDDEN, INTERMEDIATE, bias=False)
+        self.up_proj = lin(HIDDEN, INTERMEDIATE, bias=False)
+        self.down_proj = lin(INTERMEDIATE, HIDDEN, bias=False)
+
+    def forward(self, x, cos, sin):
+        b, t, _ = x.shape
+        h = self.input_layernorm(x)
+        q = self.q_proj(h).view(b, t, HEADS, HEAD_DIM).transpose(1, 2)
+        k = self.k_proj(h).view(b, t, KV_HEADS, HEAD_DIM).transpose(1, 2)
+        v = self.v_proj(h).view(b, t, KV_HEADS, HEAD_DIM).transpose(1, 2)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        rep = HEADS // KV_HEADS
+        # Query head h reads KV head h // rep (as Transformers' repeat_kv).
+        k = k[:, :, None].expand(b, KV_HEADS, rep, t, HEAD_DIM).reshape(b, HEADS, t, HEAD_DIM)
+        v = v[:, :, None].expand(b, KV_HEADS, rep, t, HEAD_DIM).reshape(b, HEADS, t, HEAD_DIM)
+        att = (q @ k.transpose(-1, -2)) / math.sqrt(HEAD_DIM)
+        mask = torch.ones(t, t, dtype=torch.bool).triu(1)
+        att = att.masked_fill(mask, float("-inf")).softmax(-1)
+        o = (att @ v).transpose(1, 2).reshape(b, t, HEADS * HEAD_DIM)
+        x = x + self.o_proj(o)
+        h = self.post_attention_layernorm(x)
+        return x + self.down_proj(F.silu(self.gate_proj(h)) * self.up_proj(h))
+
+
+class Model(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed_tokens = torch.nn.Embedding(VOCAB, HIDDEN)
+        self.layers = torch.nn.ModuleList([Layer() for _ in range(LAYERS)])
+        self.norm = RMSNorm(HIDDEN)
+        for m in self.modules():
+            if isinstance(m, (torch.nn.Linear, torch.nn.Embedding)):
+                torch.nn.init.normal_(m.weight, std=0.02)
+                if getattr(m, "bias", None) is not None:
+                    torch.nn.init.zeros_(m.bias)
+
+    def forward(self, ids):
+        x = self.embed_tokens(ids)
+        cos, sin = rope_tables(ids.shape[1], x.dtype)
+        for layer in self.layers:
+            x = layer(x, cos, sin)
+        return self.norm(x) @ self.embed_tokens.weight.T  # tied lm_head
+
+
+# ------------------------------------------------------------------------------------------------
+# Files
+
+def hf_state_dict(model):
+    """Hugging Face Qwen2 tensor names -> tensors (lm_head tied: not stored)."""
+    out = {"model.embed_tokens.weight": model.embed_tokens.weight,
+           "model.norm.weight": model.norm.weight}
+    for i, layer in enumerate(model.layers):
+        p = f"model.layers.{i}."
+        out[p + "input_layernorm.weight"] = layer.input_layernorm.weight
+        out[p + "post_attention_layernorm.weight"] = layer.post_attention_layernorm.weight
+        for n in ("q_proj", "k_proj", "v_proj", "o_proj"):
+            mod = getattr(layer, n)
+            out[p + f"self_attn.{n}.weight"] = mod.weight
+            if mod.bias is not None:
+                out[p + f"self_attn.{n}.bias"] = mod.bias
+        for n in ("gate_proj", "up_proj", "down_proj"):
+            out[p + f"mlp.{n}.weight"] = getattr(layer, n).weight
+    return {k: v.detach() for k, v in out.items()}
+
+
+def tensor_bytes(t):
+    """(safetensors dtype, little-endian bytes) of a BF16/F32/I32 tensor."""
+    t = t.contiguous()
+    if t.dtype == torch.bfloat16:
+        return "BF16", t.view(torch.int16).numpy().astype("<i2").tobytes()
+    if t.dtype == torch.float32:
+        return "F32", t.numpy().astype("<f4").tobytes()
+    if t.dtype == torch.int32:
+        return "I32", t.numpy().astype("<i4").tobytes()
+    raise ValueError(f"unsupported dtype {t.dtype}")
+
+
+def write_safetensors(path, tensors, metadata=None):
+    """Minimal safetensors writer: 8-byte header length, JSON header (padded to 8), raw data."""
+    header = {"__metadata__": dict(metadata or {"format": "pt"})}
+    blobs, offset = [], 0
+    for name in sorted(tensors):
+        dtype, data = tensor_bytes(tensors[name])
+        header[name] = {"dtype": dtype, "shape": list(tensors[name].shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
+    os.replace(tmp, path)
+    return offset
+
+
+def write_json(path, obj):
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
+
+
+def write_checkpoint(model, folder):
+    os.makedirs(folder, exist_ok=True)
+    sd = {k: v.to(torch.bfloat16) for k, v in hf_state_dict(model).items()}
+    # Shard 1: embeddings and the first half of the layers; shard 2: the rest and the final norm.
+    def shard_of(name):
+        if name.startswith("model.layers."):
+            return 1 if int(name.split(".")[2]) < LAYERS // 2 else 2
+        return 1 if name == "model.embed_tokens.weight" else 2
+    names = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+    total = 0
+    weight_map = {}
+    for s in (1, 2):
+        part = {k: v for k, v in sd.items() if shard_of(k) == s}
+        total += write_safetensors(os.path.join(folder, names[s - 1]), part)
+        for k in part:
+            weight_map[k] = names[s - 1]
+    write_json(os.path.join(folder, "model.safetensors.index.json"),
+               {"metadata": {"total_size": total},
+                "weight_map": dict(sorted(weight_map.items()))})
+    write_json(os.path.join(folder, "config.json"), {
+        "architectures": ["Qwen2ForCausalLM"],
+        "attention_dropout": 0.0,
+        "bos_token_id": None,
+        "eos_token_id": None,
+        "hidden_act": "silu",
+        "hidden_size": HIDDEN,
+        "initializer_range": 0.02,
+        "intermediate_size": INTERMEDIATE,
+        "max_position_embeddings": 1024,
+        "max_window_layers": LAYERS,
+        "model_type": "qwen2",
+        "num_attention_heads": HEADS,
+        "num_hidden_layers": LAYERS,
+        "num_key_value_heads": KV_HEADS,
+        "rms_norm_eps": RMS_EPS,
+        "rope_scaling": None,
+        "rope_theta": ROPE_THETA,
+        "sliding_window": None,
+        "tie_word_embeddings": True,
+        "torch_dtype": "bfloat16",
+        "use_cache": True,
+        "use_sliding_window": False,
+        "vocab_size": VOCAB,
+    })
+    write_json(os.path.join(folder, "generation_config.json"),
+               {"do_sample": True, "temperature": 0.8, "max_new_tokens": 256})
+    write_json(os.path.join(folder, "tokenizer_config.json"), {
+        "tokenizer_class": "ByteLevel",
+        "qprune_byte_level": True,
+        "description": "Byte-level tokenizer without special tokens: token id = byte value "
+                       "(0-255) of the UTF-8/ASCII text; decoding concatenates the bytes.",
+        "vocab_size": VOCAB,
+        "model_max_length": 1024,
+    })
+
+
+# ------------------------------------------------------------------------------------------------
+# Evaluation
+
+def window_logprobs(model, ids, context):
+    """Log-prob of every token but the first, predicted in windows of `context` tokens that
+    overlap by one (window k covers tokens [k(L-1), k(L-1)+L)), so each token is predicted once."""
+    out = []
+    start = 0
+    n = len(ids)
+    with torch.no_grad():
+        while start + 1 < n:
+            w = torch.tensor(ids[start:start + context], dtype=torch.long)[None]
+            logp = model(w).log_softmax(-1)[0]
+            out.append(logp[:-1].gather(1, w[0, 1:, None])[:, 0])
+            start += context - 1
+    return torch.cat(out)
+
+
+def unigram_bits_per_byte(train, heldout):
+    counts = torch.bincount(torch.tensor(list(train)), minlength=VOCAB).double() + 1.0
+    logp = (counts / counts.sum()).log()
+    return float(-logp[torch.tensor(list(heldout))].mean() / math.log(2))
+
+
+def round_to_bf16_(model):
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.to(torch.bfloat16).float())
+
+
+# ------------------------------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--measure", action="store_true", help="time 10 steps and exit")
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+
+    torch.manual_seed(SEED)
+    torch.set_num_threads(args.threads)
+    fortunes = load_fortunes()
+    train, heldout, calibration = split_fortunes(fortunes)
+    print(f"fortunes {len(fortunes)}, train {len(train)} B, held-out {len(heldout)} B, "
+          f"calibration {len(calibration)} B", flush=True)
+
+    model = Model()
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"parameters {n_params}", flush=True)
+    data = torch.tensor(list(train), dtype=torch.long)
+    gen = torch.Generator().manual_seed(SEED)
+    decay = [p for n, p in model.named_parameters() if p.dim() == 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=args.lr, betas=(0.9, 0.95))
+    steps = 10 if args.measure else args.steps
+    warmup = min(100, steps // 10)
+
+    def lr_at(step):
+        if step < warmup:
+            return args.lr * (step + 1) / warmup
+        frac = (step - warmup) / max(1, steps - warmup)
+        return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+    t0 = time.time()
+    for step in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        starts = torch.randint(0, len(data) - CONTEXT - 1, (args.batch,), generator=gen)
+        batch = torch.stack([data[s:s + CONTEXT + 1] for s in starts])
+        logits = model(batch[:, :-1])
+        loss = F.cross_entropy(logits.reshape(-1, VOCAB), batch[:, 1:].reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 100 == 0 or step == steps - 1 or args.measure:
+            el = time.time() - t0
+            print(f"step {step} loss {loss.item():.4f} bpb {loss.item() / math.log(2):.3f} "
+                  f"lr {lr_at(step):.2e} elapsed {el:.0f}s ({el / (step + 1):.3f} s/step)",
+                  flush=True)
+    train_seconds = time.time() - t0
+    if args.measure:
+        return
+
+    # From here on the model holds exactly the BF16 values the checkpoint stores.
+    round_to_bf16_(model)
+    model.eval()
+    heldout_ids = list(heldout)
+    lp = window_logprobs(model, heldout_ids, CONTEXT)
+    bpb = float(-lp.mean() / math.log(2))
+    uni = unigram_bits_per_byte(train, heldout)
+    summary = {
+        "parameters": n_params,
+        "train_seconds": round(train_seconds, 1),
+        "steps": steps, "batch": args.batch, "context": CONTEXT,
+        "heldout_bytes": len(heldout),
+        "heldout_bits_per_byte": round(bpb, 4),
+        "heldout_perplexity": round(2 ** bpb, 4),
+        "unigram_bits_per_byte": round(uni, 4),
+        "unigram_perplexity": round(2 ** uni, 4),
+    }
+    print(json.dumps(summary, indent=2), flush=True)
+
+    write_checkpoint(model, os.path.join(HERE, "checkpoint"))
+    with open(os.path.join(HERE, "heldout.txt"), "wb") as f:
+        f.write(heldout)
+    with open(os.path.join(HERE, "calibration.txt"), "wb") as f:
+        f.write(calibration)
+    write_json(os.path.join(HERE, "training_summary.json"), summary)
+
+    # Test references (F32 compute on the BF16-rounded weights).
+    ref_dir = os.path.join(ROOT, "tests", "data", "model")
+    os.makedirs(ref_dir, exist_ok=True)
+    ids = heldout_ids[:LOGITS_REF_BYTES]
+    with torch.no_grad():
+        logits = model(torch.tensor(ids, dtype=torch.long)[None])[0]
+    ppl_ids = heldout_ids[:PPL_REF_BYTES]
+    ppl_lp = window_logprobs(model, ppl_ids, PPL_REF_CONTEXT)
+    write_safetensors(os.path.join(ref_dir, "reference.safetensors"), {
+        "logits_input_ids": torch.tensor(ids, dtype=torch.int32),
+        "logits": logits.float(),
+        "ppl_input_ids": torch.tensor(ppl_ids, dtype=torch.int32),
+        "ppl_logprobs": ppl_lp.float(),
+    }, metadata={"format": "pt", "ppl_context": str(PPL_REF_CONTEXT),
+                 "source": "examples/model/train.py"})
+    print("wrote checkpoint, heldout.txt, calibration.txt, tests/data/model/reference.safetensors")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+// A reference forward pass for decoder-only checkpoints of the Llama / Qwen2 / Mistral family, in
+// F32 on the CPU (Eigen + OpenMP): token embedding, per layer RMSNorm -> attention with rotary
+// embeddings and grouped-query heads -> residual -> RMSNorm -> gated SiLU MLP -> residual, final
+// RMSNorm and the (tied or separate) lm_head. Full causal attention over each sequence, no KV cache:
+// it is meant for calibration statistics and perplexity, not for generation.
+//
+// The widths come from the ModelConfig (intermediate_size, heads, kv heads, head_dim), so pruned
+// checkpoints run as they are. Biases are used whenever the checkpoint holds them (q/k/v for Qwen2,
+// o_proj / down_proj biases that mean compensation adds, Llama's mlp_bias).
+//
+// Weights are read one layer at a time from the Checkpoint (BF16/F16 converted exactly to F32) and
+// released after the layer; a call over several sequences reads each layer once for all of them.
+//
+// Example:
+//   Checkpoint ckpt = Checkpoint::open("examples/model/checkpoint");
+//   Transformer model(ckpt);
+//   std::vector<std::int32_t> ids = {72, 105};            // byte-level: "Hi"
+//   Eigen::MatrixXf logits = model.logits(ids);            // vocab x 2, column t predicts token t+1
+#pragma once
+
+#include <Eigen/Core>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "qprune/model_config.hpp"
+
+namespace qprune {
+
+class Checkpoint;
+
+/// Activations a forward pass can hand out, per layer. Matrices have one column per token of one
+/// sequence (channels x tokens); they are valid during the call only.
+struct ForwardHooks {
+  /// The down_proj input a = silu(gate_proj x) * (up_proj x): intermediate_size x T.
+  std::function<void(int layer, int sequence, const Eigen::MatrixXf& mlp_activations)> mlp;
+  /// The o_proj input (the heads' outputs, head h in rows [h*head_dim, (h+1)*head_dim)): C x T.
+  std::function<void(int layer, int sequence, const Eigen::MatrixXf& o_proj_input)> attn;
+};
+
+/// The forward pass of one checkpoint. Holds a reference to the checkpoint (which must outlive it)
+/// and no weights between calls.
+class Transformer {
+ public:
+  /// Checks the config (validate()) and that the checkpoint holds every expected tensor with its
+  /// shape (Checkpoint::check_expected_tensors: ParseError naming the first missing one).
+  explicit Transformer(const Checkpoint& checkpoint);
+
+  [[nodiscard]] const ModelConfig& config() const { return config_; }
+
+  /// Logits of one sequence: vocab_size x T, column t is the distribution of token t+1. Token ids
+  /// must lie in [0, vocab_size) (InvalidArgument otherwise); an empty sequence gives 0 columns.
+  [[nodiscard]] Eigen::MatrixXf logits(std::span<const std::int32_t> tokens,
+                                       const ForwardHooks* hooks = nullptr) const;
+
+  /// log p(token[t+1] | token[0..t]) for t = 0..T-2 of every sequence (natural log, computed in
+  /// double from the F32 logits), each layer's weights read once for all sequences. Hooks see
+  /// sequence indices into `sequences`.
+  [[nodiscard]] std::vector<Eigen::VectorXd> next_token_log_probs(
+      const std::vector<std::vector<std::int32_t>>& sequences,
+      const ForwardHooks* hooks = nullptr) const;
+
+  /// Runs the decoder layers only (no final norm, no lm_head) over the sequences, for the hooks:
+  /// what calibration needs. `num_layers` < 0: all layers; otherwise stop after that many.
+  void run_layers(const std::vector<std::vector<std::int32_t>>& sequences,
+                  const ForwardHooks& hooks, int num_layers = -1) const;
+
+ private:
+  // Final hidden states (hidden x total tokens, sequences side by side) after `num_layers` layers.
+  [[nodiscard]] Eigen::MatrixXf hidden_states(
+      const std::vector<std::vector<std::int32_t>>& sequences, const ForwardHooks* hooks,
+      int num_layers) const;
+
+  const Checkpoint* checkpoint_;
+  ModelConfig config_;
+};
+
+}  // namespace qprune

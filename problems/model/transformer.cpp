@@ -1,0 +1,254 @@
+// The F32 forward pass of Llama / Qwen2 / Mistral checkpoints (see include/qprune/transformer.hpp).
+// Hidden states are kept as one matrix hidden x (all tokens of all sequences side by side), so the
+// projections are single large GEMMs (Eigen, parallel through OpenMP); attention runs per
+// (sequence, head) pair in an OpenMP loop. The arithmetic mirrors the Transformers implementation
+// (F32 RMSNorm with the weight applied after the normalisation, rotate-half rotary embeddings with
+// F32 angles, max-subtracted softmax) so that logits agree with torch to rounding.
+#include "qprune/transformer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "qprune/checkpoint.hpp"
+#include "qprune/error.hpp"
+
+namespace qprune {
+namespace {
+
+using Eigen::Index;
+using Eigen::MatrixXf;
+using Eigen::VectorXf;
+
+std::string layer_prefix(int layer) { return "model.layers." + std::to_string(layer) + "."; }
+
+// A tensor as an F32 column vector (rank 1).
+VectorXf read_vec(const Checkpoint& ckpt, const std::string& name) {
+  return ckpt.read_matrix_f32(name).col(0);
+}
+
+// y = W x (+ b), for all columns of x; the bias only when the checkpoint holds `prefix.bias`.
+MatrixXf linear(const Checkpoint& ckpt, const std::string& prefix, const MatrixXf& x) {
+  const MatrixXf w = ckpt.read_matrix_f32(prefix + ".weight");
+  MatrixXf y = w * x;
+  if (ckpt.contains(prefix + ".bias")) y.colwise() += read_vec(ckpt, prefix + ".bias");
+  return y;
+}
+
+// RMSNorm per column: w * x / sqrt(mean(x^2) + eps), in F32 as Transformers computes it.
+MatrixXf rms_norm(const MatrixXf& x, const VectorXf& weight, double eps) {
+  MatrixXf y(x.rows(), x.cols());
+  const float feps = static_cast<float>(eps);
+  for (Index t = 0; t < x.cols(); ++t) {
+    const float var = x.col(t).squaredNorm() / static_cast<float>(x.rows());
+    const float inv = 1.0f / std::sqrt(var + feps);
+    y.col(t) = weight.cwiseProduct(x.col(t) * inv);
+  }
+  return y;
+}
+
+// Rotary embedding of one head block (rows [row0, row0 + head_dim)) of column t at position pos:
+// x' = x cos + rotate_half(x) sin, rotate_half(x) = [-x2, x1] for x = [x1, x2].
+void apply_rope(MatrixXf& m, Index row0, Index t, const std::vector<float>& cos_row,
+                const std::vector<float>& sin_row, Index half) {
+  for (Index i = 0; i < half; ++i) {
+    const float x1 = m(row0 + i, t);
+    const float x2 = m(row0 + i + half, t);
+    const auto ui = static_cast<std::size_t>(i);
+    m(row0 + i, t) = x1 * cos_row[ui] - x2 * sin_row[ui];
+    m(row0 + i + half, t) = x2 * cos_row[ui] + x1 * sin_row[ui];
+  }
+}
+
+}  // namespace
+
+Transformer::Transformer(const Checkpoint& checkpoint)
+    : checkpoint_(&checkpoint), config_(checkpoint.config()) {
+  config_.validate();
+  checkpoint.check_expected_tensors();
+}
+
+MatrixXf Transformer::hidden_states(const std::vector<std::vector<std::int32_t>>& sequences,
+                                    const ForwardHooks* hooks, int num_layers) const {
+  const Checkpoint& ck = *checkpoint_;
+  const ModelConfig& c = config_;
+  const Index hidden = c.hidden_size;
+  const Index heads = c.num_attention_heads;
+  const Index kv_heads = c.num_key_value_heads;
+  const Index hd = c.head_dim;
+  const Index group = heads / kv_heads;
+  const int layers = num_layers < 0 ? static_cast<int>(c.num_hidden_layers)
+                                    : std::min(num_layers, static_cast<int>(c.num_hidden_layers));
+
+  // Column offsets of the sequences.
+  std::vector<Index> offset(sequences.size() + 1, 0);
+  Index max_len = 0;
+  for (std::size_t s = 0; s < sequences.size(); ++s) {
+    offset[s + 1] = offset[s] + static_cast<Index>(sequences[s].size());
+    max_len = std::max(max_len, static_cast<Index>(sequences[s].size()));
+  }
+  const Index total = offset.back();
+
+  MatrixXf x(hidden, total);
+  {
+    const MatrixXf embed = ck.read_matrix_f32("model.embed_tokens.weight");  // vocab x hidden
+    for (std::size_t s = 0; s < sequences.size(); ++s)
+      for (std::size_t t = 0; t < sequences[s].size(); ++t) {
+        const std::int32_t id = sequences[s][t];
+        if (id < 0 || id >= c.vocab_size)
+          throw InvalidArgument("Transformer: token id " + std::to_string(id) + " at position " +
+                                std::to_string(t) + " of sequence " + std::to_string(s) +
+                                " outside [0, vocab_size " + std::to_string(c.vocab_size) + ")");
+        x.col(offset[s] + static_cast<Index>(t)) = embed.row(id).transpose();
+      }
+  }
+
+  // Rotary tables per position, in F32 as Transformers builds them (inv_freq, then pos * inv_freq).
+  const Index half = hd / 2;
+  std::vector<std::vector<float>> cos_tab(static_cast<std::size_t>(max_len)),
+      sin_tab(static_cast<std::size_t>(max_len));
+  {
+    std::vector<float> inv_freq(static_cast<std::size_t>(half));
+    for (Index i = 0; i < half; ++i)
+      inv_freq[static_cast<std::size_t>(i)] =
+          1.0f / std::pow(static_cast<float>(c.rope_theta),
+                          static_cast<float>(2 * i) / static_cast<float>(hd));
+    for (Index p = 0; p < max_len; ++p) {
+      auto& cr = cos_tab[static_cast<std::size_t>(p)];
+      auto& sr = sin_tab[static_cast<std::size_t>(p)];
+      cr.resize(static_cast<std::size_t>(half));
+      sr.resize(static_cast<std::size_t>(half));
+      for (Index i = 0; i < half; ++i) {
+        const float angle = static_cast<float>(p) * inv_freq[static_cast<std::size_t>(i)];
+        cr[static_cast<std::size_t>(i)] = std::cos(angle);
+        sr[static_cast<std::size_t>(i)] = std::sin(angle);
+      }
+    }
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int num_seq = static_cast<int>(sequences.size());
+
+  for (int layer = 0; layer < layers; ++layer) {
+    const std::string p = layer_prefix(layer);
+    // --- attention
+    {
+      const MatrixXf h = rms_norm(x, read_vec(ck, p + "input_layernorm.weight"), c.rms_norm_eps);
+      MatrixXf q = linear(ck, p + "self_attn.q_proj", h);  // heads*hd x total
+      MatrixXf k = linear(ck, p + "self_attn.k_proj", h);  // kv*hd x total
+      const MatrixXf v = linear(ck, p + "self_attn.v_proj", h);
+      for (int s = 0; s < num_seq; ++s)
+        for (Index t = offset[static_cast<std::size_t>(s)];
+             t < offset[static_cast<std::size_t>(s) + 1]; ++t) {
+          const auto pos = static_cast<std::size_t>(t - offset[static_cast<std::size_t>(s)]);
+          for (Index hh = 0; hh < heads; ++hh)
+            apply_rope(q, hh * hd, t, cos_tab[pos], sin_tab[pos], half);
+          for (Index hh = 0; hh < kv_heads; ++hh)
+            apply_rope(k, hh * hd, t, cos_tab[pos], sin_tab[pos], half);
+        }
+      MatrixXf o(heads * hd, total);
+      const Index pairs = static_cast<Index>(num_seq) * heads;
+#pragma omp parallel for schedule(dynamic)
+      for (Index job = 0; job < pairs; ++job) {
+        const auto s = static_cast<std::size_t>(job / heads);
+        const Index hh = job % heads;
+        const Index kvh = hh / group;  // query head h reads KV head h / (heads / kv_heads)
+        const Index off = offset[s];
+        const Index len = offset[s + 1] - off;
+        if (len == 0) continue;
+        // scores(j, i) = k_j . q_i / sqrt(hd) for key j <= query i.
+        const MatrixXf scores =
+            (k.block(kvh * hd, off, hd, len).transpose() * q.block(hh * hd, off, hd, len)) * scale;
+        MatrixXf probs = MatrixXf::Zero(len, len);
+        for (Index i = 0; i < len; ++i) {
+          const float mx = scores.col(i).head(i + 1).maxCoeff();
+          float sum = 0.0f;
+          for (Index j = 0; j <= i; ++j) {
+            const float e = std::exp(scores(j, i) - mx);
+            probs(j, i) = e;
+            sum += e;
+          }
+          probs.col(i).head(i + 1) /= sum;
+        }
+        o.block(hh * hd, off, hd, len).noalias() = v.block(kvh * hd, off, hd, len) * probs;
+      }
+      if (hooks != nullptr && hooks->attn)
+        for (int s = 0; s < num_seq; ++s) {
+          const MatrixXf part = o.middleCols(offset[static_cast<std::size_t>(s)],
+                                             static_cast<Index>(sequences[static_cast<std::size_t>(s)].size()));
+          hooks->attn(layer, s, part);
+        }
+      x += linear(ck, p + "self_attn.o_proj", o);
+    }
+    // --- MLP
+    {
+      const MatrixXf h =
+          rms_norm(x, read_vec(ck, p + "post_attention_layernorm.weight"), c.rms_norm_eps);
+      const MatrixXf g = linear(ck, p + "mlp.gate_proj", h);
+      const MatrixXf u = linear(ck, p + "mlp.up_proj", h);
+      const MatrixXf a = (g.array() / (1.0f + (-g.array()).exp())) * u.array();  // silu(g) * u
+      if (hooks != nullptr && hooks->mlp)
+        for (int s = 0; s < num_seq; ++s) {
+          const MatrixXf part = a.middleCols(offset[static_cast<std::size_t>(s)],
+                                             static_cast<Index>(sequences[static_cast<std::size_t>(s)].size()));
+          hooks->mlp(layer, s, part);
+        }
+      x += linear(ck, p + "mlp.down_proj", a);
+    }
+  }
+  return x;
+}
+
+void Transformer::run_layers(const std::vector<std::vector<std::int32_t>>& sequences,
+                             const ForwardHooks& hooks, int num_layers) const {
+  (void)hidden_states(sequences, &hooks, num_layers);
+}
+
+namespace {
+
+// The lm_head of a config (the embedding when tied).
+MatrixXf read_head(const Checkpoint& ck, const ModelConfig& c) {
+  return ck.read_matrix_f32(c.tie_word_embeddings ? "model.embed_tokens.weight"
+                                                  : "lm_head.weight");
+}
+
+}  // namespace
+
+MatrixXf Transformer::logits(std::span<const std::int32_t> tokens,
+                             const ForwardHooks* hooks) const {
+  const std::vector<std::vector<std::int32_t>> seqs{
+      std::vector<std::int32_t>(tokens.begin(), tokens.end())};
+  const MatrixXf x = hidden_states(seqs, hooks, -1);
+  const MatrixXf h = rms_norm(x, read_vec(*checkpoint_, "model.norm.weight"), config_.rms_norm_eps);
+  return read_head(*checkpoint_, config_) * h;
+}
+
+std::vector<Eigen::VectorXd> Transformer::next_token_log_probs(
+    const std::vector<std::vector<std::int32_t>>& sequences, const ForwardHooks* hooks) const {
+  const MatrixXf x = hidden_states(sequences, hooks, -1);
+  const VectorXf norm_w = read_vec(*checkpoint_, "model.norm.weight");
+  const MatrixXf head = read_head(*checkpoint_, config_);
+  std::vector<Eigen::VectorXd> out(sequences.size());
+  Index off = 0;
+  for (std::size_t s = 0; s < sequences.size(); ++s) {
+    const auto len = static_cast<Index>(sequences[s].size());
+    Eigen::VectorXd lp(std::max<Index>(len - 1, 0));
+    if (len > 1) {
+      // One sequence's logits at a time: vocab x len floats, not vocab x all tokens.
+      const MatrixXf logit =
+          head * rms_norm(x.middleCols(off, len - 1), norm_w, config_.rms_norm_eps);
+#pragma omp parallel for
+      for (Index t = 0; t < len - 1; ++t) {
+        const Eigen::VectorXd col = logit.col(t).cast<double>();
+        const double mx = col.maxCoeff();
+        const double lse = mx + std::log((col.array() - mx).exp().sum());
+        lp[t] = col[sequences[s][static_cast<std::size_t>(t + 1)]] - lse;
+      }
+    }
+    out[s] = std::move(lp);
+    off += len;
+  }
+  return out;
+}
+
+}  // namespace qprune
