@@ -3,6 +3,7 @@
 // through the forward hooks, are added to the double Gram (a symmetric rank-k update of the lower
 // triangle) and the column sum, and are dropped; the Gram's upper triangle is filled at the end.
 #include "qprune/calibration.hpp"
+#include "qprune/calibration_stats.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -34,16 +35,6 @@ std::vector<std::vector<std::int32_t>> materialise(std::span<const std::int32_t>
     seqs.emplace_back(tokens.begin() + win.begin, tokens.begin() + win.begin + win.len);
   }
   return seqs;
-}
-
-// Same identity as the masks branch's checkpoint_config_hash: FNV-1a 64 of config.json's bytes.
-std::string config_hash(const Checkpoint& checkpoint) {
-  const std::string text = detail::read_text_file(checkpoint.folder() / "config.json");
-  std::uint64_t h = 1469598103934665603ULL;
-  for (unsigned char ch : text) h = (h ^ ch) * 1099511628211ULL;
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
-  return buf;
 }
 
 void check_positive(std::int64_t value, std::int64_t bound, const char* what) {
@@ -187,29 +178,15 @@ CalibrationStatistics collect_calibration_statistics(const Transformer& model,
 
 void write_calibration_statistics(const CalibrationStatistics& stats, const Checkpoint& checkpoint,
                                   const std::filesystem::path& path) {
-  const auto layers = checkpoint.config().num_hidden_layers;
-  SafetensorsWriter w;
-  w.set_metadata("qprune_format", "qprune-calibration");
-  w.set_metadata("version", "1");
-  w.set_metadata("tokens", std::to_string(stats.num_tokens));
-  w.set_metadata("num_layers", std::to_string(layers));
-  w.set_metadata("model", config_hash(checkpoint));
-  auto add = [&](const std::vector<ActivationStats>& kind, const char* name) {
-    if (kind.empty()) return;
-    if (static_cast<std::int64_t>(kind.size()) != layers)
-      throw InvalidArgument(std::string("write_calibration_statistics: ") + name + " has " +
-                            std::to_string(kind.size()) + " layers, the model " +
-                            std::to_string(layers));
-    for (std::size_t l = 0; l < kind.size(); ++l) {
-      const std::string prefix = "layers." + std::to_string(l) + "." + name + ".";
-      const auto n = kind[l].gram.rows();
-      w.add_matrix(prefix + "gram", Dtype::kF64, kind[l].gram, {n, n});
-      w.add_matrix(prefix + "mean", Dtype::kF64, kind[l].mean, {n});
-    }
+  const auto layers = static_cast<int>(checkpoint.config().num_hidden_layers);
+  CalibrationStatsWriter writer(checkpoint_config_hash(checkpoint), layers, stats.num_tokens);
+  auto add = [&](const std::vector<ActivationStats>& kind, StatsKind which) {
+    for (std::size_t l = 0; l < kind.size(); ++l)
+      writer.add(which, static_cast<int>(l), kind[l].gram, kind[l].mean);
   };
-  add(stats.mlp, "mlp");
-  add(stats.attn, "attn");
-  w.write(path);
+  add(stats.mlp, StatsKind::kMlp);
+  add(stats.attn, StatsKind::kAttn);
+  writer.write(path);
 }
 
 PerplexityResult evaluate_perplexity(const Transformer& model, std::span<const std::int32_t> tokens,
