@@ -20,6 +20,7 @@ struct MaskCommandOptions {
   std::string calib;
   std::string unit = "mlp";
   double sparsity = 0.5;
+  std::optional<double> head_sparsity;
   std::string head_shape = "heads_per_group";
   bool no_compensation = false;
   std::string data_free = "magnitude";
@@ -36,6 +37,7 @@ int run_mask(MaskCommandOptions opts) {
   mo.mlp = opts.unit == "mlp" || opts.unit == "both";
   mo.heads = opts.unit == "heads" || opts.unit == "both";
   mo.sparsity = opts.sparsity;
+  mo.head_sparsity = opts.head_sparsity;
   mo.head_shape = mask_unit_from_name(opts.head_shape);
   mo.mean_compensation = !opts.no_compensation;
   mo.data_free = opts.data_free == "isserlis" ? DataFreeModel::kIsserlis : DataFreeModel::kMagnitude;
@@ -128,6 +130,10 @@ void setup_mask(CLI::App& app, CommandResult& result) {
       ->capture_default_str();
   sub->add_option("--sparsity", opts->sparsity, "fraction of units removed in every layer, [0, 1)")
       ->required()
+      ->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--head-sparsity", opts->head_sparsity,
+                  "sparsity of the attention heads when it must differ from --sparsity (GQA models "
+                  "drop heads in steps of one per KV group)")
       ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--head-shape", opts->head_shape,
                   "GQA models: remove whole KV groups, or the same number of heads in every group")

@@ -46,6 +46,14 @@ int run_perplexity(const PerplexityCliOptions& opts) {
 
   Report r;
   r.add("Checkpoint", "checkpoint", opts.checkpoint);
+  std::int64_t parameters = 0, tensor_bytes = 0;
+  for (const std::string& name : ckpt.tensor_names()) {
+    const TensorInfo& t = ckpt.info(name);
+    parameters += t.num_elements();
+    tensor_bytes += static_cast<std::int64_t>(t.num_bytes());
+  }
+  r.add("Parameters", "parameters", parameters);
+  r.add("Tensor bytes", "tensor_bytes", tensor_bytes);
   r.add("Input", "input", bytes ? opts.input.text : opts.input.token_ids);
   r.add("Tokens", "tokens", res.num_tokens);
   r.add("Predicted tokens", "predicted_tokens", res.num_predicted);

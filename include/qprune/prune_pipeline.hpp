@@ -70,6 +70,9 @@ struct MaskRunOptions {
   bool mlp = true;     ///< mask MLP neurons
   bool heads = false;  ///< mask attention heads
   double sparsity = 0.5;  ///< uniform per layer, in [0, 1)
+  /// Sparsity of the head units when it must differ from `sparsity` (a GQA model can only drop
+  /// heads in steps of one per KV group); unset: `sparsity`. In [0, 1).
+  std::optional<double> head_sparsity;
   MaskUnit head_shape = MaskUnit::kHeadsPerGroup;  ///< for GQA: kKvGroups or kHeadsPerGroup
   bool mean_compensation = true;                    ///< see LayerProblemSpec
   DataFreeModel data_free = DataFreeModel::kMagnitude;

@@ -132,6 +132,9 @@ std::uint64_t layer_seed(std::uint64_t run_seed, int layer, MaskUnit unit) {
 
 void MaskRunOptions::validate() const {
   if (!mlp && !heads) throw InvalidArgument("MaskRunOptions: mlp or heads must be set");
+  if (head_sparsity && !(*head_sparsity >= 0.0 && *head_sparsity < 1.0))
+    throw InvalidArgument("MaskRunOptions::head_sparsity must be in [0, 1), is " +
+                          std::to_string(*head_sparsity));
   if (!(sparsity >= 0.0 && sparsity < 1.0))
     throw InvalidArgument("MaskRunOptions::sparsity must be in [0, 1), is " +
                           std::to_string(sparsity));
@@ -180,8 +183,9 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
   std::string source;
   for (MaskUnit unit : kinds) {
     for (int layer = 0; layer < cfg.num_hidden_layers; ++layer) {
-      LayerProblemSpec spec{layer, unit, options.sparsity, options.mean_compensation,
-                            options.data_free};
+      const double sparsity =
+          unit == MaskUnit::kMlp ? options.sparsity : options.head_sparsity.value_or(options.sparsity);
+      LayerProblemSpec spec{layer, unit, sparsity, options.mean_compensation, options.data_free};
       const LayerProblem problem = build_layer_problem(ckpt, stats, spec);
       any_centered = any_centered || problem.centered;
       any_approximate = any_approximate || problem.approximate;
