@@ -91,9 +91,15 @@ class QaoaSolver final : public Solver {
   /// the penalised one in the penalty mode), "energy_std", "optimum_probability" (mass on the
   /// states with the minimal diagonal), "feasible_probability", "approximation_ratio"
   /// ((<C> - Cmax) / (Cmin - Cmax): 1 at the optimum, 0 at the worst state), "layer_time_s"
-  /// (mean time of one layer), "diagonal_time_s", "state_gib", "evaluations", "qubits".
+  /// (mean time of one layer), "diagonal_time_s", "state_gib", "evaluations" (all state
+  /// evaluations, the per-depth statistics included), "qubits"; per optimised depth k (every k
+  /// with INTERP): "expected_energy_p<k>", "optimum_probability_p<k>", "approximation_ratio_p<k>";
+  /// with INTERP "interp_restarts": depths whose search from the INTERP point ended above the
+  /// k - 1 optimum and was restarted from the k - 1 angles plus an identity layer, so that
+  /// expected_energy_p<k> is non-increasing in k (up to round-off).
   /// Info: "constraint_mode", "mixer", "space", "precision", "optimizer", "angles_p<k>"
-  /// (gammas; betas after optimisation at p = k), "evaluations_p<k>", "decomposition".
+  /// (gammas; betas after optimisation at p = k), "evaluations_p<k>" (optimiser evaluations at
+  /// depth k, both searches when restarted), "restart_p<k>", "decomposition".
   /// Throws ResourceError when even the decomposition's subproblem does not fit in memory.
   [[nodiscard]] SolveResult solve(const QuboModel& model, const SolveOptions& options) const override;
   [[nodiscard]] const QaoaOptions& options() const { return options_; }

@@ -84,7 +84,8 @@ class Runner {
     return f;
   }
 
-  /// Optimises angles in place; returns evaluations used.
+  /// Optimises angles in place and leaves them at the best point evaluated (the start point
+  /// included: NLopt may return a worse one after a round-off stop); returns evaluations used.
   int optimise(std::vector<double>& x, QaoaOptimizer optimizer, const QaoaOptions& o) {
     const int p = static_cast<int>(x.size() / 2);
     const int before = evaluations_;
@@ -176,45 +177,97 @@ void run(const QuboModel& model, bool native, const std::vector<CardinalityConst
       betas[static_cast<std::size_t>(l)] = (1.0 - t) * o.ramp_dt;
     }
   };
-  const auto optimise = [&](int p) {
+  const auto [cmin, cmax] = engine.diagonal_range();
+  const double optimum_tol = 1e-9 * std::max(1.0, std::abs(cmin));
+  const auto angles = [&] {
     std::vector<double> x(gammas);
     x.insert(x.end(), betas.begin(), betas.end());
-    const int used = runner.optimise(x, o.optimizer, o);
+    return x;
+  };
+  int evaluations_used = 0;
+  const auto optimise = [&](int p) {
+    std::vector<double> x = angles();
+    evaluations_used += runner.optimise(x, o.optimizer, o);
     gammas.assign(x.begin(), x.begin() + p);
     betas.assign(x.begin() + p, x.end());
+  };
+  // Statistics of the state at the current angles, recorded per depth; returns <C> (normalised).
+  const auto record = [&](int p) {
+    const std::vector<double> x = angles();
+    (void)runner.evaluate(x.data(), p, nullptr);
+    const auto m = engine.moments(runner.state());
     const std::string key = "_p" + std::to_string(p);
     result.info["angles" + key] = "gamma [" + join(gammas) + "] beta [" + join(betas) + "]";
-    result.info["evaluations" + key] = std::to_string(used);
+    result.info["evaluations" + key] = std::to_string(evaluations_used);
+    result.counters["expected_energy" + key] = m.mean * scale;
+    result.counters["optimum_probability" + key] =
+        engine.probability_at(runner.state(), cmin, optimum_tol);
+    result.counters["approximation_ratio" + key] =
+        cmax > cmin ? (m.mean - cmax) / (cmin - cmax) : 1.0;
+    evaluations_used = 0;
+    return m.mean;
   };
   if (o.init == QaoaInit::kFixed) {
     gammas = o.gammas;
     betas = o.betas;
     optimise(static_cast<int>(gammas.size()));
+    (void)record(static_cast<int>(gammas.size()));
   } else if (o.init == QaoaInit::kLinearRamp) {
     ramp(o.layers);
     optimise(o.layers);
+    (void)record(o.layers);
   } else {
     ramp(1);
     optimise(1);
+    double previous = record(1);
+    int restarts = 0;
+    // Round-off of <C> between two evaluations of the same angles (float sums lose ~1e-7).
+    const double noise = (sizeof(Real) == 4 ? 1e-5 : 1e-11) * std::max(1.0, std::abs(cmin));
     for (int p = 2; p <= o.layers && !stop.should_stop(); ++p) {
-      gammas = interp(gammas);
-      betas = interp(betas);
+      const std::vector<double> previous_gammas = gammas, previous_betas = betas;
+      gammas = interp(previous_gammas);
+      betas = interp(previous_betas);
       optimise(p);
+      const std::vector<double> interp_gammas = gammas, interp_betas = betas;
+      const int interp_evaluations = evaluations_used;
+      double current = record(p);
+      if (o.optimizer != QaoaOptimizer::kNone && current > previous + noise) {
+        // The search from the INTERP point ended above the p - 1 optimum (a worse basin). The
+        // p - 1 angles with an identity layer appended (gamma = beta = 0) reproduce that optimum
+        // exactly, and the optimiser keeps the best point it saw, so restarting there makes
+        // <C> non-increasing in p.
+        ++restarts;
+        gammas = previous_gammas;
+        betas = previous_betas;
+        gammas.push_back(0.0);
+        betas.push_back(0.0);
+        optimise(p);
+        evaluations_used += interp_evaluations;
+        const int total_evaluations = evaluations_used;
+        const double restarted = record(p);
+        if (restarted > current) {  // only by round-off: keep the better of the two searches
+          gammas = interp_gammas;
+          betas = interp_betas;
+          evaluations_used = total_evaluations;
+          (void)record(p);
+        }
+        current = std::min(current, restarted);
+        result.info["restart_p" + std::to_string(p)] = "zero_padded";
+      }
+      previous = current;
     }
+    result.counters["interp_restarts"] = restarts;
   }
   const int p = static_cast<int>(gammas.size());
 
   // Final state and its statistics (energies back in model units).
-  std::vector<double> x(gammas);
-  x.insert(x.end(), betas.begin(), betas.end());
+  const std::vector<double> x = angles();
   (void)runner.evaluate(x.data(), p, nullptr);
   const auto* psi = runner.state();
   const auto m = engine.moments(psi);
-  const auto [cmin, cmax] = engine.diagonal_range();
   result.counters["expected_energy"] = m.mean * scale;
   result.counters["energy_std"] = std::sqrt(std::max(0.0, m.second - m.mean * m.mean)) * scale;
-  result.counters["optimum_probability"] =
-      engine.probability_at(psi, cmin, 1e-9 * std::max(1.0, std::abs(cmin)));
+  result.counters["optimum_probability"] = engine.probability_at(psi, cmin, optimum_tol);
   result.counters["optimum_energy"] = cmin * scale;
   result.counters["feasible_probability"] =
       groups.empty() ? 1.0 : engine.feasible_probability(psi);
