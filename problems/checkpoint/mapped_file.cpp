@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -63,6 +64,19 @@ MappedFile::MappedFile(const std::filesystem::path& path) {
 
 MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
+}
+
+void MappedFile::release(std::uint64_t offset, std::uint64_t length) const {
+  const long page_size = ::sysconf(_SC_PAGESIZE);
+  if (data_ == nullptr || page_size <= 0 || offset >= size_) return;
+  const auto page = static_cast<std::uint64_t>(page_size);
+  const std::uint64_t end = std::min<std::uint64_t>(offset + length, size_);
+  // Whole pages only: a page shared with a neighbouring tensor or the header stays mapped.
+  const std::uint64_t first = (offset + page - 1) / page * page;
+  const std::uint64_t last = end / page * page;
+  if (last <= first) return;
+  ::madvise(const_cast<std::byte*>(data_) + first, static_cast<std::size_t>(last - first),
+            MADV_DONTNEED);
 }
 
 void write_file_atomically(const std::filesystem::path& path,

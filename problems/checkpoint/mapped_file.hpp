@@ -23,6 +23,11 @@ class MappedFile {
 
   [[nodiscard]] std::span<const std::byte> bytes() const { return {data_, size_}; }
   [[nodiscard]] std::uint64_t size() const { return size_; }
+  /// Drops this process's pages of the whole pages inside [offset, offset + length) (madvise
+  /// MADV_DONTNEED; a hint, errors ignored). The content is unchanged: the map is read-only, so a
+  /// later access reads the file (or the page cache) again. Called after a tensor has been copied
+  /// out, so the resident set of a layer-by-layer reader does not grow by every tensor it read.
+  void release(std::uint64_t offset, std::uint64_t length) const;
 
  private:
   const std::byte* data_ = nullptr;

@@ -315,6 +315,9 @@ Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> SafetensorsFile::Impl::rea
     out[k] = s;
   }
   if (num_non_finite != nullptr) *num_non_finite = zeroed;
+  // The values now live in `m`; without this the mapped pages of every tensor read so far would
+  // stay in the resident set (file-backed, reclaimable, but counted) until the file is closed.
+  map->release(t.file_offset, t.num_bytes());
   return m;
 }
 
