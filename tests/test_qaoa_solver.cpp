@@ -176,3 +176,20 @@ TEST_CASE("qaoa: option validation names the field") {
 
 }  // namespace
 }  // namespace qprune
+
+TEST_CASE("qaoa decomposes a constrained problem whose group has more than 64 variables") {
+  // Regression: the feasible-space size C(m, k) came out 0 for m > 64, so a pruning layer of
+  // hundreds of units went to the direct simulator and failed instead of being decomposed.
+  using namespace qprune;
+  QuboModel model = qprune::test::random_model(100, 0.3, 11);
+  std::vector<int> all(100);
+  for (int i = 0; i < 100; ++i) all[static_cast<std::size_t>(i)] = i;
+  model.add_constraint({"layer.0", all, 40});
+  QaoaOptions q;
+  q.decomposition_rounds = 2;
+  q.layers = 1;
+  const SolveResult r = QaoaSolver(q).solve(model, SolveOptions{});
+  REQUIRE(r.has_solution());
+  CHECK(r.best().feasible);
+  CHECK(r.info.at("decomposition") != "none");
+}

@@ -260,7 +260,10 @@ double space_dimension(int n, const std::vector<Group>& groups, SpaceKind space)
   double dim = 1.0;
   for (const Group& g : groups) {
     free -= static_cast<int>(g.variables.size());
-    dim *= static_cast<double>(binomial(static_cast<int>(g.variables.size()), g.k));
+    // C(m, k) in double through lgamma: the exact table stops at m = 64, and a layer of hundreds
+    // of units must come out huge (so the solver decomposes it), never 0.
+    const double m = static_cast<double>(g.variables.size()), k = g.k;
+    dim *= std::round(std::exp(std::lgamma(m + 1) - std::lgamma(k + 1) - std::lgamma(m - k + 1)));
   }
   return dim * std::ldexp(1.0, free);
 }
