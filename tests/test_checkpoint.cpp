@@ -13,6 +13,7 @@
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
 #include "qprune/model_config.hpp"
+#include "tests/test_files.hpp"
 #include "tests/test_support.hpp"
 
 using namespace qprune;
@@ -21,39 +22,10 @@ using Json = nlohmann::json;
 
 namespace {
 
-fs::path temp_dir(const std::string& name) {
-  const fs::path p = fs::temp_directory_path() /
-                     ("qprune_test_" + name + "_" + std::to_string(std::random_device{}()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-void spit(const fs::path& p, const std::string& s) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << s;
-}
-
-// FNV-1a over every file's relative path and content, in sorted order.
-std::uint64_t hash_folder(const fs::path& dir) {
-  std::vector<fs::path> files;
-  for (const auto& e : fs::recursive_directory_iterator(dir))
-    if (e.is_regular_file()) files.push_back(fs::relative(e.path(), dir));
-  std::sort(files.begin(), files.end());
-  std::uint64_t h = 1469598103934665603ULL;
-  auto mix = [&](const std::string& s) {
-    for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  };
-  for (const fs::path& f : files) {
-    mix(f.string());
-    mix(slurp(dir / f));
-  }
-  return h;
-}
+using test::hash_folder;
+using test::slurp;
+using test::spit;
+using test::temp_dir;
 
 struct RawTensor {
   std::string name;

@@ -22,6 +22,7 @@
 #include "qprune/error.hpp"
 #include "qprune/masks.hpp"
 #include "qprune/prune_pipeline.hpp"
+#include "tests/test_files.hpp"
 
 using namespace qprune;
 namespace fs = std::filesystem;
@@ -31,36 +32,10 @@ using Eigen::VectorXd;
 
 namespace {
 
-fs::path temp_dir(const std::string& name) {
-  const fs::path p = fs::temp_directory_path() /
-                     ("qprune_pipe_" + name + "_" + std::to_string(std::random_device{}()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-void spit(const fs::path& p, const std::string& s) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << s;
-}
-std::uint64_t hash_folder(const fs::path& dir) {
-  std::vector<fs::path> files;
-  for (const auto& e : fs::recursive_directory_iterator(dir))
-    if (e.is_regular_file()) files.push_back(fs::relative(e.path(), dir));
-  std::sort(files.begin(), files.end());
-  std::uint64_t h = 1469598103934665603ULL;
-  auto mix = [&](const std::string& s) {
-    for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  };
-  for (const fs::path& f : files) {
-    mix(f.string());
-    mix(slurp(dir / f));
-  }
-  return h;
-}
+using test::hash_folder;
+using test::slurp;
+using test::spit;
+using test::temp_dir;
 
 struct Raw {
   std::string name;
