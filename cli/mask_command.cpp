@@ -18,8 +18,8 @@ namespace qprune::cli {
 namespace {
 
 const std::map<std::string, MaskMethod> kMethods = {{"qubo", MaskMethod::kQubo},
-                                                   {"diagonal", MaskMethod::kDiagonal},
-                                                   {"magnitude", MaskMethod::kMagnitude}};
+                                                    {"diagonal", MaskMethod::kDiagonal},
+                                                    {"magnitude", MaskMethod::kMagnitude}};
 
 struct MaskCommandOptions {
   std::string checkpoint;

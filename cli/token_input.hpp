@@ -29,13 +29,14 @@ struct TokenInput {
 /// PerplexityOptions take the same three numbers).
 struct TokenWindows {
   TokenInput input;
-  std::int64_t tokens = 0;    ///< --tokens: at most this many tokens, 0 = all
+  std::int64_t tokens = 0;     ///< --tokens: at most this many tokens, 0 = all
   std::int64_t context = 256;  ///< --context: window length in tokens
   std::int64_t batch = 8;      ///< --batch: windows per forward call
   bool quiet = false;          ///< -q: no progress on stderr
 };
 
-/// Adds --text/--token-ids (one of them is required, read_tokens checks), --tokens, --context (at least `min_context`), --batch and -q.
+/// Adds --text/--token-ids (one of them is required, read_tokens checks), --tokens, --context (at
+/// least `min_context`), --batch and -q.
 void add_token_windows(CLI::App& sub, TokenWindows& windows, std::int64_t min_context);
 
 /// Measures from construction and reports progress as "`what`: done/total tokens (p%), s s,
