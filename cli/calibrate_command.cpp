@@ -1,7 +1,6 @@
 // `qprune calibrate CKPT --text FILE -o STATS`: runs the checkpoint's forward pass over calibration
 // text and writes the per-layer activation statistics (docs/calibration_stats.md) that
 // `qprune mask` reads.
-#include <chrono>
 #include <iostream>
 #include <memory>
 
@@ -17,40 +16,28 @@ namespace {
 
 struct CalibrateOptions {
   std::string checkpoint;
-  TokenInput input;
-  std::int64_t tokens = 0;
-  std::int64_t context = 256;
-  std::int64_t batch = 8;
+  TokenWindows windows;
   std::string output;
-  bool quiet = false;
   bool json = false;
 };
 
 int run_calibrate(const CalibrateOptions& opts) {
   const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
   const Transformer model(ckpt);
-  const std::vector<std::int32_t> ids = read_tokens(ckpt, opts.input);
-  const auto start = std::chrono::steady_clock::now();
-  auto seconds = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
+  const std::vector<std::int32_t> ids = read_tokens(ckpt, opts.windows.input);
+  const ProgressLine progress("calibrate");
   CalibrationOptions co;
-  co.context = opts.context;
-  co.max_tokens = opts.tokens;
-  co.windows_per_batch = opts.batch;
-  if (!opts.quiet)
-    co.progress = [&](std::int64_t done, std::int64_t total) {
-      print_progress("calibrate", done, total, seconds());
-    };
+  set_window_options(opts.windows, progress, co);
   const CalibrationStatistics stats = collect_calibration_statistics(model, ids, co);
-  const double forward_s = seconds();
+  const double forward_s = progress.seconds();
   write_calibration_statistics(stats, ckpt, opts.output);
 
   Report r;
   r.add("Checkpoint", "checkpoint", opts.checkpoint);
-  r.add("Input", "input", opts.input.text.empty() ? opts.input.token_ids : opts.input.text);
+  const TokenInput& in = opts.windows.input;
+  r.add("Input", "input", in.text.empty() ? in.token_ids : in.text);
   r.add("Tokens", "tokens", stats.num_tokens);
-  r.add("Context", "context", opts.context);
+  r.add("Context", "context", opts.windows.context);
   r.add("Layers", "num_layers", ckpt.config().num_hidden_layers);
   r.add("MLP channels", "mlp_channels", ckpt.config().intermediate_size);
   r.add("Attention channels", "attn_channels",
@@ -71,18 +58,9 @@ void setup_calibrate(CLI::App& app, CommandResult& result) {
       "calibrate", "Run a checkpoint over text and write its calibration statistics");
   sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder (config.json + safetensors)")
       ->required();
-  add_token_input(*sub, opts->input);
-  sub->add_option("--tokens", opts->tokens, "use at most N tokens (0: all)")
-      ->check(CLI::NonNegativeNumber);
-  sub->add_option("--context", opts->context, "window length in tokens")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  sub->add_option("--batch", opts->batch, "windows per forward call (layer weights read once)")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  add_token_windows(*sub, opts->windows, 1);
   sub->add_option("-o,--output", opts->output, "statistics file to write (.safetensors)")
       ->required();
-  sub->add_flag("-q,--quiet", opts->quiet, "no progress on stderr");
   sub->add_flag("--json", opts->json, "print the report as JSON");
   sub->footer(
       "Byte-level checkpoints (tokenizer_config.json with \"qprune_byte_level\": true) read --text;\n"

@@ -3,6 +3,7 @@
 // time: a layer's weights and statistics are read, its problem built and solved, then freed.
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <memory>
 
 #include "cli/commands.hpp"
@@ -10,13 +11,19 @@
 #include "cli/interrupt.hpp"
 #include "cli/report.hpp"
 #include "cli/solver_options.hpp"
+#include "qprune/error.hpp"
 #include "qprune/prune_pipeline.hpp"
 
 namespace qprune::cli {
 namespace {
 
+const std::map<std::string, MaskMethod> kMethods = {{"qubo", MaskMethod::kQubo},
+                                                    {"diagonal", MaskMethod::kDiagonal},
+                                                    {"magnitude", MaskMethod::kMagnitude}};
+
 struct MaskCommandOptions {
   std::string checkpoint;
+  MaskMethod method = MaskMethod::kQubo;
   std::string calib;
   std::string unit = "mlp";
   double sparsity = 0.5;
@@ -34,6 +41,7 @@ int run_mask(MaskCommandOptions opts) {
   std::optional<CalibrationStatsFile> stats;
   if (!opts.calib.empty()) stats.emplace(CalibrationStatsFile::open(opts.calib));
   MaskRunOptions mo;
+  mo.method = opts.method;
   mo.mlp = opts.unit == "mlp" || opts.unit == "both";
   mo.heads = opts.unit == "heads" || opts.unit == "both";
   mo.sparsity = opts.sparsity;
@@ -71,7 +79,8 @@ int run_mask(MaskCommandOptions opts) {
   r.add("Mean compensation", "mean_compensation", masks.mean_compensation ? "yes" : "no");
   r.add("Unit", "unit", opts.unit);
   r.add("Sparsity", "sparsity", masks.sparsity);
-  r.add("Solver", "solver", masks.solver);
+  r.add("Method", "method", mask_method_name(opts.method));
+  r.add("Solver", "solver", opts.method == MaskMethod::kQubo ? masks.solver : "none");
   r.add("Seed", "seed", masks.seed);
   for (const LayerMask& e : masks.entries) {
     objective += e.objective;
@@ -121,9 +130,20 @@ void setup_mask(CLI::App& app, CommandResult& result) {
       "for Llama, centred with mean compensation (apply writes the bias); Qwen2/Mistral cannot "
       "hold the bias, so their problem is uncentred. Without --calib: --data-free magnitude "
       "(G = I) or isserlis (Gaussian-input model, MLP only), labelled approximate. Each layer's "
-      "seed is derived from --seed and the layer index. See docs/masks.md.");
+      "seed is derived from --seed and the layer index. --method diagonal or magnitude chooses "
+      "the masks by a baseline score instead of a solver (--solver and its options do not "
+      "apply); the report is the same, so the objectives compare. See docs/masks.md.");
   sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder (config.json + safetensors)")
       ->required();
+  sub->add_option_function<std::string>(
+         "--method", [opts](const std::string& name) { opts->method = kMethods.at(name); },
+         "how each layer's mask is chosen:\n"
+         "  qubo: solve the layer's pruning QUBO with --solver (default)\n"
+         "  diagonal: keep the units whose removal alone costs most, M_ii (Wanda/FLAP-like "
+         "top-k; a calibration score with --calib)\n"
+         "  magnitude: keep the units with the largest ||W[:, unit]||^2 of down_proj / o_proj "
+         "(data-free top-k)")
+      ->transform(CLI::IsMember(kMethods, CLI::ignore_case));
   sub->add_option("--calib", opts->calib, "calibration statistics file (docs/calibration_stats.md)");
   sub->add_option("--unit", opts->unit, "units to prune")
       ->transform(CLI::IsMember({"mlp", "heads", "both"}, CLI::ignore_case))
@@ -147,7 +167,12 @@ void setup_mask(CLI::App& app, CommandResult& result) {
   add_solver_options(*sub, opts->choice);
   sub->add_option("--output,-o", opts->output, "masks file to write (JSON)")->required();
   sub->add_flag("--json", opts->json, "print the report as JSON");
-  sub->callback([opts, &result] { result.exit_code = run_mask(*opts); });
+  sub->callback([opts, sub, &result] {
+    if (opts->method != MaskMethod::kQubo && sub->count("--solver") > 0)
+      throw InvalidArgument(std::string("--solver applies to --method qubo, not ") +
+                            mask_method_name(opts->method) + " (a baseline, not a solver)");
+    result.exit_code = run_mask(*opts);
+  });
 }
 
 }  // namespace qprune::cli

@@ -10,6 +10,7 @@
 #include "qprune/error.hpp"
 
 namespace qprune::cli {
+namespace {
 
 void add_token_input(CLI::App& sub, TokenInput& input) {
   auto* text = sub.add_option("--text", input.text,
@@ -21,6 +22,8 @@ void add_token_input(CLI::App& sub, TokenInput& input) {
   text->excludes(ids);
   ids->excludes(text);
 }
+
+}  // namespace
 
 std::vector<std::int32_t> read_tokens(const Checkpoint& checkpoint, const TokenInput& input) {
   if (!input.token_ids.empty())
@@ -38,13 +41,36 @@ std::vector<std::int32_t> read_tokens(const Checkpoint& checkpoint, const TokenI
   return byte_tokens(ss.str());
 }
 
-void print_progress(const char* what, std::int64_t done, std::int64_t total, double seconds) {
-  const double pct = total > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 0;
-  const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0.0;
-  std::fprintf(stderr, "\r%s: %lld/%lld tokens (%.0f%%), %.1f s, %.0f tok/s%s", what,
-               static_cast<long long>(done), static_cast<long long>(total), pct, seconds, rate,
-               done >= total ? "\n" : "");
-  std::fflush(stderr);
+void add_token_windows(CLI::App& sub, TokenWindows& w, std::int64_t min_context) {
+  add_token_input(sub, w.input);
+  sub.add_option("--tokens", w.tokens, "use at most N tokens (0: all)")
+      ->check(CLI::NonNegativeNumber);
+  sub.add_option("--context", w.context,
+                 "window length in tokens (>= " + std::to_string(min_context) + ")")
+      ->check(CLI::Range(min_context, std::int64_t{1} << 30))
+      ->capture_default_str();
+  sub.add_option("--batch", w.batch, "windows per forward call (layer weights read once)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub.add_flag("-q,--quiet", w.quiet, "no progress on stderr");
+}
+
+double ProgressLine::seconds() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+std::function<void(std::int64_t, std::int64_t)> ProgressLine::callback(bool quiet) const {
+  if (quiet) return {};
+  return [this](std::int64_t done, std::int64_t total) {
+    const double s = seconds();
+    const double pct =
+        total > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 0.0;
+    const double rate = s > 0 ? static_cast<double>(done) / s : 0.0;
+    std::fprintf(stderr, "\r%s: %lld/%lld tokens (%.0f%%), %.1f s, %.0f tok/s%s", what_,
+                 static_cast<long long>(done), static_cast<long long>(total), pct, s, rate,
+                 done >= total ? "\n" : "");
+    std::fflush(stderr);
+  };
 }
 
 }  // namespace qprune::cli

@@ -1,10 +1,13 @@
 // Token input shared by `qprune calibrate` and `qprune perplexity`: text through the byte tokenizer
 // of byte-level checkpoints, or whitespace-separated token ids (--token-ids) for any checkpoint;
-// and a progress line on stderr.
+// the token-window options (--tokens, --context, --batch, -q) both commands take; and the timed
+// progress line on stderr.
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -17,15 +20,50 @@ struct TokenInput {
   std::string token_ids;  ///< --token-ids FILE (any checkpoint)
 };
 
-/// Adds --text and --token-ids (exactly one of them is required).
-void add_token_input(CLI::App& sub, TokenInput& input);
-
 /// The token ids the options name. Throws InvalidArgument when --text is given for a checkpoint
 /// whose tokenizer is not byte-level (pre-tokenise and pass --token-ids instead).
 [[nodiscard]] std::vector<std::int32_t> read_tokens(const Checkpoint& checkpoint,
                                                     const TokenInput& input);
 
-/// Prints "`what`: done/total tokens (p%), s s, r tok/s" on stderr, overwriting the line.
-void print_progress(const char* what, std::int64_t done, std::int64_t total, double seconds);
+/// The token input and how it is cut into windows (the library's CalibrationOptions and
+/// PerplexityOptions take the same three numbers).
+struct TokenWindows {
+  TokenInput input;
+  std::int64_t tokens = 0;     ///< --tokens: at most this many tokens, 0 = all
+  std::int64_t context = 256;  ///< --context: window length in tokens
+  std::int64_t batch = 8;      ///< --batch: windows per forward call
+  bool quiet = false;          ///< -q: no progress on stderr
+};
+
+/// Adds --text/--token-ids (one of them is required, read_tokens checks), --tokens, --context (at
+/// least `min_context`), --batch and -q.
+void add_token_windows(CLI::App& sub, TokenWindows& windows, std::int64_t min_context);
+
+/// Measures from construction and reports progress as "`what`: done/total tokens (p%), s s,
+/// r tok/s" on stderr, overwriting the line.
+class ProgressLine {
+ public:
+  explicit ProgressLine(const char* what) : what_(what) {}
+  /// Seconds since construction.
+  [[nodiscard]] double seconds() const;
+  /// A callback printing the line, or an empty one when `quiet`. The callback refers to this
+  /// object, which must outlive it.
+  [[nodiscard]] std::function<void(std::int64_t, std::int64_t)> callback(bool quiet) const;
+
+ private:
+  const char* what_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+/// Copies the window numbers and the progress callback into a library options struct
+/// (CalibrationOptions or PerplexityOptions).
+template <class Options>
+void set_window_options(const TokenWindows& windows, const ProgressLine& progress,
+                        Options& options) {
+  options.context = windows.context;
+  options.max_tokens = windows.tokens;
+  options.windows_per_batch = windows.batch;
+  options.progress = progress.callback(windows.quiet);
+}
 
 }  // namespace qprune::cli

@@ -544,6 +544,99 @@ TEST_CASE("--refit never increases the error and matches a direct least-squares 
   }
 }
 
+// Kept indices (increasing) of the top `k_per_group` scores in each run of `group` consecutive
+// units; ties keep the lower index. Written here by plain sorting, independent of keep_top_scores.
+std::vector<int> top_per_group(const std::vector<double>& scores, int group, int k_per_group) {
+  std::vector<int> kept;
+  for (int g0 = 0; g0 < int(scores.size()); g0 += group) {
+    std::vector<int> idx(static_cast<std::size_t>(group));
+    std::iota(idx.begin(), idx.end(), g0);
+    std::sort(idx.begin(), idx.end(), [&](int a, int b) {
+      const double sa = scores[std::size_t(a)], sb = scores[std::size_t(b)];
+      return sa > sb || (sa == sb && a < b);
+    });
+    kept.insert(kept.end(), idx.begin(), idx.begin() + k_per_group);
+  }
+  std::sort(kept.begin(), kept.end());
+  return kept;
+}
+
+TEST_CASE("baseline methods: magnitude and diagonal masks equal top-k references computed here") {
+  struct Case {
+    Model m;
+    MaskUnit head_shape;
+    bool compensation;
+  };
+  const Case cases[] = {{kLlamaMha, MaskUnit::kHeadsPerGroup, true},
+                        {kLlamaGqa, MaskUnit::kKvGroups, false},
+                        {kQwen2, MaskUnit::kHeadsPerGroup, true}};
+  for (const Case& c : cases) {
+    CAPTURE(c.m.family);
+    CAPTURE(c.m.kv);
+    Fixture f = make_fixture("baselines", c.m, "F32", false, 61);
+    const Checkpoint ckpt = Checkpoint::open(f.ckpt_dir);
+    const CalibrationStatsFile stats = CalibrationStatsFile::open(f.stats_path);
+    MaskRunOptions o = sa_options(true, true, 0.5);
+    o.head_shape = c.head_shape;
+    o.mean_compensation = c.compensation;
+    o.solver = "no-such-solver";  // the baselines must not ask the solver registry
+    o.method = MaskMethod::kMagnitude;
+    const Masks mag = compute_masks(ckpt, &stats, o);
+    o.method = MaskMethod::kDiagonal;
+    const Masks diag = compute_masks(ckpt, &stats, o);
+    CHECK(mag.solver == "magnitude");
+    CHECK(diag.solver == "diagonal");
+    const bool centred = c.compensation && c.m.family == "llama";
+    REQUIRE(mag.entries.size() == 4);
+    REQUIRE(diag.entries.size() == 4);
+    for (std::size_t i = 0; i < 4; ++i) {
+      const LayerMask& em = mag.entries[i];
+      const LayerMask& ed = diag.entries[i];
+      CAPTURE(em.layer);
+      CAPTURE(mask_unit_name(em.unit));
+      const std::size_t l = static_cast<std::size_t>(em.layer);
+      const std::string p = "model.layers." + std::to_string(em.layer) + ".";
+      const bool mlp = em.unit == MaskUnit::kMlp;
+      const MatrixXd& w = f.w.at(p + (mlp ? "mlp.down_proj.weight" : "self_attn.o_proj.weight"));
+      const MatrixXd& acts = mlp ? f.a[l] : f.z[l];
+      // Unit layout: width in channels, units per constraint group, units kept per group.
+      int width = 1, group = c.m.inter, keep = c.m.inter / 2;
+      if (em.unit == MaskUnit::kKvGroups) {
+        width = c.m.heads / c.m.kv * c.m.hd, group = c.m.kv, keep = c.m.kv / 2;
+      } else if (!mlp) {
+        const int per_group = em.unit == MaskUnit::kHeadsPerGroup ? c.m.heads / c.m.kv : c.m.heads;
+        width = c.m.hd, group = per_group, keep = per_group / 2;
+      }
+      const int n = int(w.cols()) / width;
+      REQUIRE(em.num_units == n);
+      std::vector<double> magnitude(static_cast<std::size_t>(n), 0.0), alone(magnitude);
+      for (int u = 0; u < n; ++u) {
+        Assignment keep_all_but_u(static_cast<std::size_t>(w.cols()), 1);
+        for (int ch = u * width; ch < (u + 1) * width; ++ch) {
+          for (Eigen::Index r = 0; r < w.rows(); ++r) magnitude[std::size_t(u)] += w(r, ch) * w(r, ch);
+          keep_all_but_u[static_cast<std::size_t>(ch)] = 0;
+        }
+        alone[std::size_t(u)] = direct_error(w, acts, keep_all_but_u, centred);
+      }
+      CHECK(em.kept == top_per_group(magnitude, group, keep));
+      CHECK(ed.kept == top_per_group(alone, group, keep));
+      CHECK(ed.objective == doctest::Approx(ed.baseline_objective).epsilon(1e-12));
+      CHECK(em.feasible);
+      CHECK(ed.feasible);
+      // Both objectives are the measured layer error of their masks (same problem for both).
+      Assignment channels(static_cast<std::size_t>(w.cols()), 0);
+      for (int u : em.kept)
+        for (int ch = u * width; ch < (u + 1) * width; ++ch) channels[std::size_t(ch)] = 1;
+      CHECK(em.objective == doctest::Approx(direct_error(w, acts, channels, centred)).epsilon(1e-6));
+    }
+    // Data-free: the magnitude problem's (G = I) diagonal score is the magnitude score.
+    o.method = MaskMethod::kDiagonal;
+    const Masks data_free = compute_masks(ckpt, nullptr, o);
+    for (std::size_t i = 0; i < 4; ++i) CHECK(data_free.entries[i].kept == mag.entries[i].kept);
+    fs::remove_all(f.root);
+  }
+}
+
 TEST_CASE("bad inputs give clear errors") {
   Fixture f = make_fixture("bad", kLlamaGqa, "F32", false, 51);
   const Checkpoint ckpt = Checkpoint::open(f.ckpt_dir);

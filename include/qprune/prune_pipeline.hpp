@@ -66,7 +66,24 @@ struct LayerProblemSpec {
 /// so layers get independent streams and a rerun with the same seed gives the same masks.
 [[nodiscard]] std::uint64_t layer_seed(std::uint64_t run_seed, int layer, MaskUnit unit);
 
+/// How compute_masks chooses each layer's mask. The baselines are not QUBO solvers: they rank the
+/// units of the layer's problem by a score and keep the top k in every constraint group.
+enum class MaskMethod {
+  kQubo,       ///< solve the layer's QUBO with MaskRunOptions::solver (default)
+  kDiagonal,   ///< diagonal score top-k (Wanda/FLAP-like): diagonal_top_k, removal cost M_ii
+  kMagnitude,  ///< weight magnitude top-k: magnitude_top_k, ||W[:, unit channels]||^2
+};
+/// "qubo", "diagonal", "magnitude".
+[[nodiscard]] const char* mask_method_name(MaskMethod method);
+
+/// Magnitude baseline of one layer problem built by build_layer_problem: reads that layer's
+/// down_proj (MLP) or o_proj (heads) weight and keeps, in every constraint group, the units with
+/// the largest sum of squared column norms over their channels (keep_top_scores of
+/// magnitude_scores(W, unit_width)). Data-free: the problem's statistics are not used.
+[[nodiscard]] Assignment magnitude_top_k(const Checkpoint& checkpoint, const LayerProblem& problem);
+
 struct MaskRunOptions {
+  MaskMethod method = MaskMethod::kQubo;  ///< kQubo uses `solver`; the baselines ignore it
   bool mlp = true;     ///< mask MLP neurons
   bool heads = false;  ///< mask attention heads
   double sparsity = 0.5;  ///< uniform per layer, in [0, 1)
@@ -86,8 +103,10 @@ struct MaskRunOptions {
 };
 
 /// Solves every layer (MLP first, then heads, in layer order) and returns the masks. The mask of
-/// each layer is the best sample of the solver; its objective is the problem's energy and the
-/// baseline is the energy of diagonal_top_k. Infeasible answers are kept and marked feasible=false.
+/// each layer is the best sample of the solver (or the baseline's mask, options.method); its
+/// objective is the problem's energy and the baseline is the energy of diagonal_top_k. Infeasible
+/// answers are kept and marked feasible=false. Masks::solver is the solver's name for kQubo and
+/// the method's name ("diagonal", "magnitude") for a baseline.
 [[nodiscard]] Masks compute_masks(const Checkpoint& checkpoint, const CalibrationStatsFile* stats,
                                   const MaskRunOptions& options);
 

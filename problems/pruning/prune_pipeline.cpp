@@ -43,7 +43,31 @@ const char* source_name(GramSource s) {
   return "?";
 }
 
+// The weight whose input channels a problem's units are: down_proj for MLP neurons, else o_proj.
+std::string unit_weight_name(int layer, UnitKind unit) {
+  return layer_prefix(layer) +
+         (unit == UnitKind::kMlpNeuron ? "mlp.down_proj.weight" : "self_attn.o_proj.weight");
+}
+
 }  // namespace
+
+const char* mask_method_name(MaskMethod method) {
+  switch (method) {
+    case MaskMethod::kQubo: return "qubo";
+    case MaskMethod::kDiagonal: return "diagonal";
+    case MaskMethod::kMagnitude: return "magnitude";
+  }
+  return "?";
+}
+
+Assignment magnitude_top_k(const Checkpoint& ckpt, const LayerProblem& problem) {
+  const Eigen::MatrixXd w = ckpt.read_matrix(unit_weight_name(problem.layer, problem.unit));
+  if (w.cols() != problem.num_channels())
+    throw InvalidArgument("magnitude_top_k: " + problem.name + " has " +
+                          std::to_string(problem.num_channels()) + " channels, the weight " +
+                          std::to_string(w.cols()) + " columns");
+  return keep_top_scores(problem, magnitude_scores(w, problem.unit_width));
+}
 
 const char* data_free_name(DataFreeModel model) {
   return model == DataFreeModel::kMagnitude ? "magnitude" : "isserlis";
@@ -167,14 +191,16 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
   const ModelConfig& cfg = ckpt.config();
   Masks masks;
   masks.checkpoint = CheckpointIdentity::of(ckpt);
-  masks.solver = options.solver;
+  const bool solving = options.method == MaskMethod::kQubo;
+  masks.solver = solving ? options.solver : mask_method_name(options.method);
   masks.seed = options.solve.seed;
   masks.sparsity = options.sparsity;
   if (stats != nullptr) {
     stats->check_against(cfg, masks.checkpoint.config_hash);
     masks.calibration = std::filesystem::absolute(stats->path()).lexically_normal().string();
   }
-  const std::unique_ptr<Solver> solver = make_solver(options.solver, options.settings);
+  const std::unique_ptr<Solver> solver =
+      solving ? make_solver(options.solver, options.settings) : nullptr;
   std::vector<MaskUnit> kinds;
   if (options.mlp) kinds.push_back(MaskUnit::kMlp);
   if (options.heads) kinds.push_back(head_unit_for(cfg, options.head_shape));
@@ -193,12 +219,25 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
       if (source.empty() || source == "calibration") source = s;  // report the weakest source
       SolveOptions so = options.solve;
       so.seed = layer_seed(options.solve.seed, layer, unit);
-      const SolveResult result = solver->solve(problem.model, so);
-      if (!result.has_solution())
-        throw Error("solver " + options.solver + " returned no sample for layer " +
-                    std::to_string(layer) + " (" + result.message + ")");
-      const Assignment& x = result.best().x;
       LayerMask e;
+      Assignment x;
+      bool interrupted = false;
+      if (solving) {
+        const SolveResult result = solver->solve(problem.model, so);
+        if (!result.has_solution())
+          throw Error("solver " + options.solver + " returned no sample for layer " +
+                      std::to_string(layer) + " (" + result.message + ")");
+        x = result.best().x;
+        e.time_s = result.wall_time_s;
+        e.status = std::string(to_string(result.status));
+        interrupted = result.status == SolveStatus::kInterrupted;
+      } else {
+        const auto start = std::chrono::steady_clock::now();
+        x = options.method == MaskMethod::kDiagonal ? diagonal_top_k(problem)
+                                                    : magnitude_top_k(ckpt, problem);
+        e.time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        e.status = std::string(to_string(SolveStatus::kCompleted));
+      }
       e.layer = layer;
       e.unit = unit;
       e.num_units = problem.num_units();
@@ -206,12 +245,10 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
       e.objective = problem.model.energy(x);
       e.baseline_objective = problem.model.energy(diagonal_top_k(problem));
       e.feasible = problem.model.is_feasible(x);
-      e.time_s = result.wall_time_s;
-      e.status = std::string(to_string(result.status));
       e.seed = so.seed;
       if (options.progress) options.progress(e);
       masks.entries.push_back(std::move(e));
-      if (result.status == SolveStatus::kInterrupted) break;
+      if (interrupted) break;
     }
   }
   masks.objective_source = source;
