@@ -118,6 +118,19 @@ template <class R>
   }
 }
 
+// out[l1 size0 + l0] = e_low[..] + a[l1] + b[l0] for one block of the cost diagonal.
+QPRUNE_QAOA_CLONES void fill_diagonal_block(double* __restrict out, const double* __restrict e_low,
+                                            const double* __restrict a,
+                                            const double* __restrict b, std::size_t size1,
+                                            std::size_t size0) {
+  for (std::size_t l1 = 0; l1 < size1; ++l1) {
+    const double al = a[l1];
+    double* row = out + l1 * size0;
+    const double* e = e_low + l1 * size0;
+    for (std::size_t l0 = 0; l0 < size0; ++l0) row[l0] = e[l0] + al + b[l0];
+  }
+}
+
 QPRUNE_QAOA_CLONES void mix_block(float* blk, int bits, float c, float s) {
   mix_block_impl(blk, bits, c, s);
 }
@@ -145,6 +158,15 @@ QPRUNE_QAOA_CLONES void rotate_runs(float* u, float* v, std::size_t len, float c
 }
 QPRUNE_QAOA_CLONES void rotate_runs(double* u, double* v, std::size_t len, double c, double s) {
   rotate_pair_runs(u, v, len, c, s);
+}
+
+// Writes one byte per 4 KiB page, in parallel, so that the page faults (and the kernel's zeroing)
+// of a fresh array are spread over the threads and timed apart from the work that fills it.
+void touch_pages(void* data, std::size_t bytes) {
+  auto* p = static_cast<unsigned char*>(data);
+  const std::int64_t pages = static_cast<std::int64_t>((bytes + 4095) / 4096);
+#pragma omp parallel for schedule(static) if (bytes >= (std::size_t{1} << 22))
+  for (std::int64_t i = 0; i < pages; ++i) p[static_cast<std::size_t>(i) * 4096] = 0;
 }
 
 // ---- combinatorial number system ------------------------------------------------------------
@@ -344,8 +366,11 @@ Engine<Real>::Engine(const CostTerms& cost, std::vector<Group> groups, MixerKind
     for (int v : g.variables) mask |= u64{1} << v;
     group_masks_.push_back(mask);
   }
-  Stopwatch watch;
+  Stopwatch touch_watch;
   diag_ = AlignedArray<double>(dim_);
+  touch_pages(diag_.data(), dim_ * sizeof(double));
+  first_touch_time_s_ = touch_watch.elapsed_s();
+  Stopwatch watch;
   if (space_ == SpaceKind::kFull) {
     build_full_tables(cost);
   } else {
@@ -384,19 +409,29 @@ void Engine<Real>::build_full_tables(const CostTerms& cost) {
           cost.couplings(j, vi);
     }
   }
-  // C(h 2^L + l) = E_high(h) + E_low(l) + X_h(l), X_h(l) = X_h(l & (l - 1)) + f_{ctz l}(h): one
-  // add per entry, each block written once while it is in cache.
+  // C(h 2^L + l) = E_high(h) + E_low(l) + X_h(l), X_h(l) = sum_{i in l} f_i(h) linear in l. With
+  // l = l1 2^L0 + l0 the cross term splits again, X_h(l) = A_h(l1) + B_h(l0), two tables of
+  // 2^(L/2) entries per block, so each entry is E_low(l) + (E_high(h) + A_h(l1)) + B_h(l0): adds
+  // over contiguous rows that vectorise, one streaming write of the diagonal.
   double* diag = diag_.data();
+  const int L0 = L / 2;
+  const std::size_t size0 = std::size_t{1} << L0, size1 = std::size_t{1} << (L - L0);
   const std::int64_t blocks = static_cast<std::int64_t>(high_size);
-#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
-  for (std::int64_t hb = 0; hb < blocks; ++hb) {
-    const std::size_t h = static_cast<std::size_t>(hb);
-    double* out = diag + h * low_size;
-    const double* f = field_.data() + h * static_cast<std::size_t>(L);
-    out[0] = e_high_[h];
-    for (std::size_t l = 1; l < low_size; ++l)
-      out[l] = out[l & (l - 1)] + f[std::countr_zero(static_cast<u64>(l))];
-    for (std::size_t l = 0; l < low_size; ++l) out[l] += e_low_[l];
+#pragma omp parallel if (dim_ >= kParallelMin)
+  {
+    std::vector<double> a(size1), b(size0);
+#pragma omp for schedule(static)
+    for (std::int64_t hb = 0; hb < blocks; ++hb) {
+      const std::size_t h = static_cast<std::size_t>(hb);
+      double* out = diag + h * low_size;
+      const double* f = field_.data() + h * static_cast<std::size_t>(L);
+      b[0] = 0.0;
+      for (std::size_t x = 1; x < size0; ++x) b[x] = b[x & (x - 1)] + f[std::countr_zero(x)];
+      a[0] = e_high_[h];
+      for (std::size_t x = 1; x < size1; ++x)
+        a[x] = a[x & (x - 1)] + f[static_cast<std::size_t>(L0 + std::countr_zero(x))];
+      fill_diagonal_block(out, e_low_.data(), a.data(), b.data(), size1, size0);
+    }
   }
 }
 
@@ -619,14 +654,58 @@ void Engine<Real>::for_each_run(const Rotation& r, Visit&& visit) const {
     }
     return;
   }
-  // Subspace XY pair in group g: ranks whose subset holds a but not b pair with the rank of the
-  // subset with a and b swapped; each pair of ranks owns `stride` contiguous amplitudes per outer.
   const std::size_t g = static_cast<std::size_t>(var_group_[static_cast<std::size_t>(r.i)]);
-  const u64 bit_a = u64{1} << var_pos_[static_cast<std::size_t>(r.i)];
-  const u64 bit_b = u64{1} << var_pos_[static_cast<std::size_t>(r.j)];
+  const int pos_a = var_pos_[static_cast<std::size_t>(r.i)];
+  const int pos_b = var_pos_[static_cast<std::size_t>(r.j)];
   const u64 size = group_size_[g], stride = group_stride_[g];
   const u64 outer = dim_ / (size * stride);
   const int m = static_cast<int>(groups_[g].variables.size()), k = groups_[g].k;
+  if (std::abs(pos_a - pos_b) == 1) {
+    // Neighbouring positions p, p + 1 (every ring pair but the wrap): in colex order the subsets
+    // that share their elements above p + 1 (a (k - j)-subset "high" of {p+2..m-1}) hold
+    // consecutive ranks, offset(high) + colex rank of the low j-subset of {0..p+1}. The low
+    // subsets whose top element is p are the ranks C(p, j) + x, x < C(p, j - 1); swapping p for
+    // p + 1 keeps the rest x, giving C(p + 1, j) + x. So every pair of ranks lies in two runs of
+    // C(p, j - 1) consecutive ranks, i.e. of C(p, j - 1) * stride consecutive amplitudes, as for
+    // an X rotation in the full space: no rank is computed per amplitude.
+    const auto& bin = binomials();
+    const int p = std::min(pos_a, pos_b);
+    const int above = m - p - 2;  // elements of {p+2..m-1}
+    struct Chunk {
+      int j;
+      u64 begin, end;  // ranks of the high (k - j)-subsets
+    };
+    std::vector<Chunk> chunks;
+    for (int j = std::max(1, k - above); j <= std::min(k, p + 1); ++j) {
+      const u64 highs = bin.c[above][k - j];
+      const u64 run = bin.c[p][j - 1] * stride;
+      const u64 per = std::max<u64>(1, 4096 / (run * outer));
+      for (u64 b = 0; b < highs; b += per) chunks.push_back({j, b, std::min(highs, b + per)});
+    }
+    const std::int64_t tasks = static_cast<std::int64_t>(chunks.size());
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
+    for (std::int64_t t = 0; t < tasks; ++t) {
+      const Chunk& ch = chunks[static_cast<std::size_t>(t)];
+      const int j = ch.j;
+      const u64 len = bin.c[p][j - 1] * stride;
+      const u64 u0 = bin.c[p][j], v0 = bin.c[p + 1][j];
+      u64 high = unrank(ch.begin, above, k - j);
+      for (u64 h = ch.begin; h < ch.end; ++h) {
+        if (h != ch.begin) high = next_subset(high);
+        u64 offset = 0;
+        int idx = j + 1;
+        for (u64 bits = high; bits != 0; bits &= bits - 1)
+          offset += bin.c[p + 2 + std::countr_zero(bits)][idx++];
+        for (u64 o = 0; o < outer; ++o)
+          visit((o * size + offset + u0) * stride, (o * size + offset + v0) * stride, len);
+      }
+    }
+    return;
+  }
+  // Any other XY pair in group g: ranks whose subset holds a but not b pair with the rank of the
+  // subset with a and b swapped; each pair of ranks owns `stride` contiguous amplitudes per outer.
+  const u64 bit_a = u64{1} << pos_a;
+  const u64 bit_b = u64{1} << pos_b;
   const u64 chunk = 1 << 12;
   const std::int64_t tasks = static_cast<std::int64_t>((size + chunk - 1) / chunk);
 #pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)

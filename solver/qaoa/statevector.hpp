@@ -107,7 +107,10 @@ class Engine {
   [[nodiscard]] std::uint64_t dimension() const { return dim_; }
   [[nodiscard]] SpaceKind space() const { return space_; }
   [[nodiscard]] const AlignedArray<double>& diagonal() const { return diag_; }
+  /// Seconds to fill the cost diagonal (its pages already faulted in, see first_touch_time_s).
   [[nodiscard]] double diagonal_time_s() const { return diagonal_time_s_; }
+  /// Seconds of the parallel first touch of the diagonal's pages (page faults, kernel zeroing).
+  [[nodiscard]] double first_touch_time_s() const { return first_touch_time_s_; }
   /// Bytes of one state vector.
   [[nodiscard]] double state_bytes() const { return static_cast<double>(dim_) * sizeof(Complex); }
   [[nodiscard]] AlignedArray<Complex> make_state() const { return AlignedArray<Complex>(dim_); }
@@ -172,6 +175,7 @@ class Engine {
   std::uint64_t dim_ = 0;
   AlignedArray<double> diag_;
   double diagonal_time_s_ = 0.0;
+  double first_touch_time_s_ = 0.0;
 
   // Full space: factorised phase tables, index = h 2^L + l.
   int low_bits_ = 0;

@@ -1,0 +1,23 @@
+// What both qaoa benchmarks do first: choose libgomp's passive wait when the user has not chosen.
+// The QAOA passes are short parallel regions (one per XY pair rotation in the subspace mode), and
+// with the default active wait the threads spin at every barrier; on a machine whose cores other
+// processes hold, a spinning thread waits for a descheduled one and a run took up to 8x longer
+// (BENCHMARKS.md, "qaoa: depth study"). libgomp reads OMP_WAIT_POLICY once, when it is loaded, so
+// the program sets it and executes itself again; an explicit setting is left alone.
+#pragma once
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace qprune::bench {
+
+inline void default_passive_omp_wait(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+  execv("/proc/self/exe", argv);
+  std::perror("execv /proc/self/exe (continuing with the default OpenMP wait policy)");
+}
+
+}  // namespace qprune::bench
