@@ -16,8 +16,13 @@ namespace qprune::bench {
 inline void default_passive_omp_wait(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
   if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
-  execv("/proc/self/exe", argv);
-  std::perror("execv /proc/self/exe (continuing with the default OpenMP wait policy)");
+  // The resolved path, not /proc/self/exe, so that the process keeps its name in ps and top.
+  char path[4096];
+  const ssize_t len = readlink("/proc/self/exe", path, sizeof(path) - 1);
+  if (len <= 0) return;
+  path[len] = '\0';
+  execv(path, argv);
+  std::perror("execv (continuing with the default OpenMP wait policy)");
 }
 
 }  // namespace qprune::bench

@@ -118,6 +118,49 @@ template <class R>
   }
 }
 
+// sum_k Im(conj(lu_k) pv_k + conj(lv_k) pu_k) over `len` complex numbers: the pair part of
+// Im <lam|G|psi>, accumulated in double.
+template <class R>
+[[gnu::always_inline]] inline double imag_pairs_impl(const R* __restrict lu, const R* __restrict lv,
+                                                     const R* __restrict pu, const R* __restrict pv,
+                                                     std::size_t len) {
+  double acc = 0.0;
+  for (std::size_t k = 0; k < 2 * len; k += 2) {
+    acc += static_cast<double>(lu[k] * pv[k + 1] - lu[k + 1] * pv[k] + lv[k] * pu[k + 1] -
+                               lv[k + 1] * pu[k]);
+  }
+  return acc;
+}
+
+// One adjoint step of a pair rotation on a run: the generator term at the current states, then
+// the rotation (c, s) on both, in one trip over the four runs instead of three passes.
+template <class R>
+[[gnu::always_inline]] inline double adjoint_pairs_impl(R* __restrict pu, R* __restrict pv,
+                                                        R* __restrict lu, R* __restrict lv,
+                                                        std::size_t len, R c, R s) {
+  const double acc = imag_pairs_impl(lu, lv, pu, pv, len);
+  rotate_pair_runs(pu, pv, len, c, s);
+  rotate_pair_runs(lu, lv, len, c, s);
+  return acc;
+}
+
+QPRUNE_QAOA_CLONES double imag_pairs(const float* lu, const float* lv, const float* pu,
+                                     const float* pv, std::size_t len) {
+  return imag_pairs_impl(lu, lv, pu, pv, len);
+}
+QPRUNE_QAOA_CLONES double imag_pairs(const double* lu, const double* lv, const double* pu,
+                                     const double* pv, std::size_t len) {
+  return imag_pairs_impl(lu, lv, pu, pv, len);
+}
+QPRUNE_QAOA_CLONES double adjoint_pairs(float* pu, float* pv, float* lu, float* lv,
+                                        std::size_t len, float c, float s) {
+  return adjoint_pairs_impl(pu, pv, lu, lv, len, c, s);
+}
+QPRUNE_QAOA_CLONES double adjoint_pairs(double* pu, double* pv, double* lu, double* lv,
+                                        std::size_t len, double c, double s) {
+  return adjoint_pairs_impl(pu, pv, lu, lv, len, c, s);
+}
+
 // out[l1 size0 + l0] = e_low[..] + a[l1] + b[l0] for one block of the cost diagonal.
 QPRUNE_QAOA_CLONES void fill_diagonal_block(double* __restrict out, const double* __restrict e_low,
                                             const double* __restrict a,
@@ -729,26 +772,32 @@ void Engine<Real>::rotate(Complex* psi, const Rotation& r, double beta) const {
 }
 
 template <class Real>
-double Engine<Real>::generator_imag(const Complex* lam, const Complex* psi,
-                                    const Rotation& r) const {
-  // Im <lam|G|psi> = sum over pairs Im(conj(lam_u) psi_v + conj(lam_v) psi_u); runs are visited
-  // in parallel, so each thread adds into its own slot.
-  double total = 0.0;
+template <class Run>
+double Engine<Real>::sum_runs(const Rotation& r, Run&& run) const {
+  // Runs are visited in parallel, so each thread adds into its own slot.
   std::vector<double> sums(static_cast<std::size_t>(max_threads()), 0.0);
   for_each_run(r, [&](u64 u, u64 v, u64 len) {
-    double acc = 0.0;
-    for (u64 k = 0; k < len; ++k) {
-      const std::complex<double> lu(lam[u + k]), lv(lam[v + k]), pu(psi[u + k]), pv(psi[v + k]);
-      acc += (std::conj(lu) * pv + std::conj(lv) * pu).imag();
-    }
+    const double acc = run(u, v, len);
 #ifdef _OPENMP
     sums[static_cast<std::size_t>(omp_get_thread_num())] += acc;
 #else
     sums[0] += acc;
 #endif
   });
-  for (double s : sums) total += s;
+  double total = 0.0;
+  for (double x : sums) total += x;
   return total;
+}
+
+template <class Real>
+double Engine<Real>::generator_imag(const Complex* lam, const Complex* psi,
+                                    const Rotation& r) const {
+  // Im <lam|G|psi> = sum over pairs Im(conj(lam_u) psi_v + conj(lam_v) psi_u).
+  const Real* l = reinterpret_cast<const Real*>(lam);
+  const Real* p = reinterpret_cast<const Real*>(psi);
+  return sum_runs(r, [&](u64 u, u64 v, u64 len) {
+    return imag_pairs(l + 2 * u, l + 2 * v, p + 2 * u, p + 2 * v, len);
+  });
 }
 
 template <class Real>
@@ -810,10 +859,14 @@ double Engine<Real>::mixer_adjoint(Complex* psi, Complex* lam, double beta) cons
     mixer(lam, -beta);
     return grad;
   }
+  const Real c = static_cast<Real>(std::cos(-beta)), s = static_cast<Real>(std::sin(-beta));
+  Real* p = reinterpret_cast<Real*>(psi);
+  Real* l = reinterpret_cast<Real*>(lam);
   for (auto it = rotations_.rbegin(); it != rotations_.rend(); ++it) {
-    grad += 2.0 * generator_imag(lam, psi, *it);
-    rotate(psi, *it, -beta);
-    rotate(lam, *it, -beta);
+    // Term at the state after rotation k, then rotation k undone on both, in one trip.
+    grad += 2.0 * sum_runs(*it, [&](u64 u, u64 v, u64 len) {
+      return adjoint_pairs(p + 2 * u, p + 2 * v, l + 2 * u, l + 2 * v, len, c, s);
+    });
   }
   return grad;
 }
@@ -822,6 +875,20 @@ template <class Real>
 double Engine<Real>::phase_adjoint(Complex* psi, Complex* lam, double gamma) const {
   const std::int64_t dim = static_cast<std::int64_t>(dim_);
   double grad = 0.0;
+  if (space_ == SpaceKind::kSubspace) {
+    // One pass and one sincos per amplitude for both states (the phase there comes from the
+    // stored diagonal, and the sincos dominated the adjoint step).
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin) reduction(+ : grad)
+    for (std::int64_t z = 0; z < dim; ++z) {
+      const double c = diag_[static_cast<std::size_t>(z)];
+      const std::complex<double> l(lam[z]), p(psi[z]);
+      grad += c * (std::conj(l) * p).imag();
+      const std::complex<double> w(std::cos(gamma * c), std::sin(gamma * c));  // exp(+i gamma C)
+      psi[z] = Complex(p * w);
+      lam[z] = Complex(l * w);
+    }
+    return 2.0 * grad;
+  }
 #pragma omp parallel for schedule(static) if (dim_ >= kParallelMin) reduction(+ : grad)
   for (std::int64_t z = 0; z < dim; ++z) {
     const std::complex<double> l(lam[z]), p(psi[z]);

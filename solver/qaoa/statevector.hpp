@@ -164,6 +164,9 @@ class Engine {
   template <class Visit>
   void for_each_run(const Rotation& r, Visit&& visit) const;
   void rotate(Complex* psi, const Rotation& r, double beta) const;
+  /// Sum of run(u, v, len) over the runs of rotation r (in parallel).
+  template <class Run>
+  [[nodiscard]] double sum_runs(const Rotation& r, Run&& run) const;
   [[nodiscard]] double generator_imag(const Complex* lam, const Complex* psi,
                                       const Rotation& r) const;
 
