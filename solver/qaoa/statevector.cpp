@@ -382,11 +382,18 @@ std::vector<Rotation> mixer_rotations(int n, const std::vector<Group>& groups, M
   return out;
 }
 
+template <class Real>
+void Engine<Real>::require_diagonal(const char* what) const {
+  if (!store_diagonal_)
+    throw InvalidArgument(std::string("qaoa engine: ") + what +
+                          " needs the stored cost diagonal (built with store_diagonal = false)");
+}
+
 // ---- engine construction -------------------------------------------------------------------
 
 template <class Real>
 Engine<Real>::Engine(const CostTerms& cost, std::vector<Group> groups, MixerKind mixer,
-                     SpaceKind space, int num_states)
+                     SpaceKind space, int num_states, bool store_diagonal)
     : n_(cost.n), space_(space), groups_(std::move(groups)) {
   rotations_ = mixer_rotations(n_, groups_, mixer);
   plain_x_ = mixer == MixerKind::kX || groups_.empty();
@@ -394,7 +401,9 @@ Engine<Real>::Engine(const CostTerms& cost, std::vector<Group> groups, MixerKind
     throw InvalidArgument("qaoa subspace mode needs constraint groups with an XY mixer and n <= 64");
   }
   const double dim = space_dimension(n_, plain_x_ ? std::vector<Group>{} : groups_, space_);
-  const double bytes = dim * (8.0 + static_cast<double>(num_states) * sizeof(Complex));
+  store_diagonal_ = store_diagonal || space_ == SpaceKind::kSubspace;
+  const double bytes =
+      dim * ((store_diagonal_ ? 8.0 : 0.0) + static_cast<double>(num_states) * sizeof(Complex));
   if (space_ == SpaceKind::kFull && n_ > 40) {
     throw ResourceError("qaoa full statevector of " + std::to_string(n_) + " qubits needs " +
                         std::to_string(format_gib(bytes)) + " GiB; the limit is 40 qubits");
@@ -410,8 +419,10 @@ Engine<Real>::Engine(const CostTerms& cost, std::vector<Group> groups, MixerKind
     group_masks_.push_back(mask);
   }
   Stopwatch touch_watch;
-  diag_ = AlignedArray<double>(dim_);
-  touch_pages(diag_.data(), dim_ * sizeof(double));
+  if (store_diagonal_) {
+    diag_ = AlignedArray<double>(dim_);
+    touch_pages(diag_.data(), dim_ * sizeof(double));
+  }
   first_touch_time_s_ = touch_watch.elapsed_s();
   Stopwatch watch;
   if (space_ == SpaceKind::kFull) {
@@ -452,30 +463,36 @@ void Engine<Real>::build_full_tables(const CostTerms& cost) {
           cost.couplings(j, vi);
     }
   }
-  // C(h 2^L + l) = E_high(h) + E_low(l) + X_h(l), X_h(l) = sum_{i in l} f_i(h) linear in l. With
-  // l = l1 2^L0 + l0 the cross term splits again, X_h(l) = A_h(l1) + B_h(l0), two tables of
-  // 2^(L/2) entries per block, so each entry is E_low(l) + (E_high(h) + A_h(l1)) + B_h(l0): adds
-  // over contiguous rows that vectorise, one streaming write of the diagonal.
+  if (!store_diagonal_) return;
   double* diag = diag_.data();
-  const int L0 = L / 2;
-  const std::size_t size0 = std::size_t{1} << L0, size1 = std::size_t{1} << (L - L0);
   const std::int64_t blocks = static_cast<std::int64_t>(high_size);
 #pragma omp parallel if (dim_ >= kParallelMin)
   {
-    std::vector<double> a(size1), b(size0);
+    std::vector<double> work((std::size_t{1} << L) + 2);
 #pragma omp for schedule(static)
-    for (std::int64_t hb = 0; hb < blocks; ++hb) {
-      const std::size_t h = static_cast<std::size_t>(hb);
-      double* out = diag + h * low_size;
-      const double* f = field_.data() + h * static_cast<std::size_t>(L);
-      b[0] = 0.0;
-      for (std::size_t x = 1; x < size0; ++x) b[x] = b[x & (x - 1)] + f[std::countr_zero(x)];
-      a[0] = e_high_[h];
-      for (std::size_t x = 1; x < size1; ++x)
-        a[x] = a[x & (x - 1)] + f[static_cast<std::size_t>(L0 + std::countr_zero(x))];
-      fill_diagonal_block(out, e_low_.data(), a.data(), b.data(), size1, size0);
-    }
+    for (std::int64_t hb = 0; hb < blocks; ++hb)
+      block_energies(static_cast<std::size_t>(hb), diag + static_cast<std::size_t>(hb) * low_size,
+                     work.data());
   }
+}
+
+template <class Real>
+void Engine<Real>::block_energies(std::size_t h, double* out, double* work) const {
+  // C(h 2^L + l) = E_high(h) + E_low(l) + X_h(l), X_h(l) = sum_{i in l} f_i(h) linear in l. With
+  // l = l1 2^L0 + l0 the cross term splits again, X_h(l) = A_h(l1) + B_h(l0), two tables of
+  // 2^(L/2) entries, so each entry is E_low(l) + (E_high(h) + A_h(l1)) + B_h(l0): adds over
+  // contiguous rows that vectorise, one streaming write of the block.
+  const int L = low_bits_, L0 = L / 2;
+  const std::size_t size0 = std::size_t{1} << L0, size1 = std::size_t{1} << (L - L0);
+  double* a = work;
+  double* b = work + size1;
+  const double* f = field_.data() + h * static_cast<std::size_t>(L);
+  b[0] = 0.0;
+  for (std::size_t x = 1; x < size0; ++x) b[x] = b[x & (x - 1)] + f[std::countr_zero(x)];
+  a[0] = e_high_[h];
+  for (std::size_t x = 1; x < size1; ++x)
+    a[x] = a[x & (x - 1)] + f[static_cast<std::size_t>(L0 + std::countr_zero(x))];
+  fill_diagonal_block(out, e_low_.data(), a, b, size1, size0);
 }
 
 template <class Real>
@@ -873,6 +890,7 @@ double Engine<Real>::mixer_adjoint(Complex* psi, Complex* lam, double beta) cons
 
 template <class Real>
 double Engine<Real>::phase_adjoint(Complex* psi, Complex* lam, double gamma) const {
+  require_diagonal("phase_adjoint");
   const std::int64_t dim = static_cast<std::int64_t>(dim_);
   double grad = 0.0;
   if (space_ == SpaceKind::kSubspace) {
@@ -901,6 +919,7 @@ double Engine<Real>::phase_adjoint(Complex* psi, Complex* lam, double gamma) con
 
 template <class Real>
 void Engine<Real>::apply_cost(const Complex* psi, Complex* out) const {
+  require_diagonal("apply_cost");
   const std::int64_t dim = static_cast<std::int64_t>(dim_);
 #pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
   for (std::int64_t z = 0; z < dim; ++z)
@@ -922,6 +941,28 @@ template <class Real>
 typename Engine<Real>::Moments Engine<Real>::moments(const Complex* psi) const {
   const std::int64_t dim = static_cast<std::int64_t>(dim_);
   double norm = 0.0, mean = 0.0, second = 0.0;
+  if (!store_diagonal_) {
+    // The energies of each block from the factorised tables, as the diagonal is filled.
+    const std::size_t low_size = std::size_t{1} << low_bits_;
+    const std::int64_t blocks = static_cast<std::int64_t>(dim_ >> low_bits_);
+#pragma omp parallel if (dim_ >= kParallelMin) reduction(+ : norm, mean, second)
+    {
+      std::vector<double> energies(low_size), work(low_size + 2);
+#pragma omp for schedule(static)
+      for (std::int64_t hb = 0; hb < blocks; ++hb) {
+        const std::size_t h = static_cast<std::size_t>(hb);
+        block_energies(h, energies.data(), work.data());
+        const Complex* row = psi + h * low_size;
+        for (std::size_t l = 0; l < low_size; ++l) {
+          const double p = std::norm(std::complex<double>(row[l])), c = energies[l];
+          norm += p;
+          mean += p * c;
+          second += p * c * c;
+        }
+      }
+    }
+    return {norm, mean / norm, second / norm};
+  }
 #pragma omp parallel for schedule(static) if (dim_ >= kParallelMin) reduction(+ : norm, mean, second)
   for (std::int64_t z = 0; z < dim; ++z) {
     const double p = std::norm(std::complex<double>(psi[z]));
@@ -935,6 +976,7 @@ typename Engine<Real>::Moments Engine<Real>::moments(const Complex* psi) const {
 
 template <class Real>
 std::pair<double, double> Engine<Real>::diagonal_range() const {
+  require_diagonal("diagonal_range");
   const std::int64_t dim = static_cast<std::int64_t>(dim_);
   const bool restrict = !plain_x_ && space_ == SpaceKind::kFull;
   double lo = INFINITY, hi = -INFINITY;
@@ -962,6 +1004,7 @@ double Engine<Real>::feasible_probability(const Complex* psi) const {
 
 template <class Real>
 double Engine<Real>::probability_at(const Complex* psi, double value, double tol) const {
+  require_diagonal("probability_at");
   const std::int64_t dim = static_cast<std::int64_t>(dim_);
   double in = 0.0, all = 0.0;
 #pragma omp parallel for schedule(static) if (dim_ >= kParallelMin) reduction(+ : in, all)

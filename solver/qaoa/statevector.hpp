@@ -101,8 +101,12 @@ class Engine {
   /// Builds the cost diagonal once (parallel). Groups are used for the initial state and mixer
   /// unless `mixer` is kX; the subspace space needs groups with XY mixers and n <= 64. Throws
   /// ResourceError before allocating when the diagonal and `num_states` states do not fit.
+  /// store_diagonal = false (full space only; the subspace always stores it) saves its 8 bytes
+  /// per amplitude for forward simulation: layers, the initial state, sampling and moments()
+  /// (energies recomputed block by block from the factorised tables) work; diagonal(),
+  /// apply_cost, phase_adjoint, diagonal_range and probability_at need the stored diagonal.
   Engine(const CostTerms& cost, std::vector<Group> groups, MixerKind mixer, SpaceKind space,
-         int num_states = 1);
+         int num_states = 1, bool store_diagonal = true);
 
   [[nodiscard]] std::uint64_t dimension() const { return dim_; }
   [[nodiscard]] SpaceKind space() const { return space_; }
@@ -159,6 +163,10 @@ class Engine {
  private:
   void build_full_tables(const CostTerms& cost);
   void build_subspace(const CostTerms& cost);
+  /// Energies of the full-space block h (2^L entries) into out; work holds 2^L + 2 doubles.
+  void block_energies(std::size_t h, double* out, double* work) const;
+  /// Throws InvalidArgument naming `what` when the diagonal was not stored.
+  void require_diagonal(const char* what) const;
   void phase_blocks(Complex* psi, double gamma, bool mix_low, double beta, bool mix_first) const;
   void high_passes(Complex* psi, double beta) const;
   template <class Visit>
@@ -179,6 +187,7 @@ class Engine {
   AlignedArray<double> diag_;
   double diagonal_time_s_ = 0.0;
   double first_touch_time_s_ = 0.0;
+  bool store_diagonal_ = true;
 
   // Full space: factorised phase tables, index = h 2^L + l.
   int low_bits_ = 0;
