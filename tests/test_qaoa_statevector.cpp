@@ -269,6 +269,15 @@ TEST_CASE("qaoa engine: states, expectations and gradients equal the dense refer
   }
 }
 
+/// The initial state after the kGammas / kBetas layers.
+template <class Real>
+detail::qaoa::AlignedArray<std::complex<Real>> evolved(const Engine<Real>& e) {
+  auto psi = e.make_state();
+  e.initial_state(psi.data());
+  for (std::size_t l = 0; l < kGammas.size(); ++l) e.layer(psi.data(), kGammas[l], kBetas[l]);
+  return psi;
+}
+
 TEST_CASE("qaoa engine: subspace amplitudes equal the full-space ones") {
   const QuboModel model = test::random_model(8, 0.5, 5, 4);
   const CostTerms cost = CostTerms::from_model(model);
@@ -277,13 +286,7 @@ TEST_CASE("qaoa engine: subspace amplitudes equal the full-space ones") {
     const Engine<double> full(cost, groups, kind, SpaceKind::kFull);
     const Engine<double> sub(cost, groups, kind, SpaceKind::kSubspace);
     CHECK(sub.dimension() == 2 * 10 * 2);
-    auto a = full.make_state(), b = sub.make_state();
-    full.initial_state(a.data());
-    sub.initial_state(b.data());
-    for (std::size_t l = 0; l < kGammas.size(); ++l) {
-      full.layer(a.data(), kGammas[l], kBetas[l]);
-      sub.layer(b.data(), kGammas[l], kBetas[l]);
-    }
+    const auto a = evolved(full), b = evolved(sub);
     for (std::uint64_t i = 0; i < sub.dimension(); ++i) {
       CHECK(std::abs(b[i] - a[sub.decode(i)]) < 1e-12);
       CHECK(sub.diagonal()[i] == doctest::Approx(energy_of(model, sub.decode(i))));
@@ -303,13 +306,7 @@ TEST_CASE("qaoa engine: subspace ring pairs (runs of ranks) equal the full space
   const Engine<double> full(cost, groups, MixerKind::kXyRing, SpaceKind::kFull);
   const Engine<double> sub(cost, groups, MixerKind::kXyRing, SpaceKind::kSubspace);
   CHECK(sub.dimension() == 4 * 330 * 3);
-  auto a = full.make_state(), b = sub.make_state();
-  full.initial_state(a.data());
-  sub.initial_state(b.data());
-  for (std::size_t l = 0; l < kGammas.size(); ++l) {
-    full.layer(a.data(), kGammas[l], kBetas[l]);
-    sub.layer(b.data(), kGammas[l], kBetas[l]);
-  }
+  const auto a = evolved(full), b = evolved(sub);
   double err = 0.0;
   for (std::uint64_t i = 0; i < sub.dimension(); ++i) err = std::max(err, std::abs(b[i] - a[sub.decode(i)]));
   CHECK(err < 1e-12);
