@@ -1,12 +1,17 @@
 // Depth study of the qaoa solver: INTERP + L-BFGS for p = 1..5 (one solve with layers = 5, whose
 // per-depth counters give <C>, the approximation ratio and the probability of the optimum), then
-// `shots` samples drawn from each depth's optimised state (init = fixed at that depth's angles,
-// no optimisation, no greedy descent) and compared with the optimum of the exact solver.
+// samples drawn from each depth's optimised state (init = fixed at that depth's angles, no
+// optimisation, no greedy descent) and compared with the optimum of the exact solver. The shots
+// per depth are max(shots, ceil(hits / P(opt))), capped at `max_shots`, so that the expected
+// number of optimal samples, P(opt) x shots (printed), is about `hits` or more when the cap allows.
 // Problems: the GKA instances given on the command line (n <= 24) and MLP-layer pruning problems
 // of I = 16, 20, 24 neurons (a random gated MLP, hidden size 32, random tokens, keep 60 %: XY ring
 // mixer from the Dicke state in the feasible subspace).
 // Usage: qaoa_depth [max_evaluations = 100] [shots = 1000] [instance.sparse ...]
+// Environment: QAOA_DEPTH_UNITS (MLP sizes, default "16,20,24"), QAOA_DEPTH_HITS (default 20),
+// QAOA_DEPTH_MAX_SHOTS (default 4000000). OMP_WAIT_POLICY defaults to passive (qaoa_omp_env.hpp).
 // Prints one markdown table row per problem and depth.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -16,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/qaoa_omp_env.hpp"
 #include "qprune/exact_solver.hpp"
 #include "qprune/formats.hpp"
 #include "qprune/pruning.hpp"
@@ -73,7 +79,14 @@ LayerProblem mlp_problem(int units, int hidden, int tokens, std::uint64_t seed) 
   return build_mlp_problem(down, stats, o);
 }
 
+double env_number(const char* name, double fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? std::atof(v) : fallback;
+}
+
 void study(const std::string& name, const QuboModel& model, int evaluations, int shots) {
+  const double hits = env_number("QAOA_DEPTH_HITS", 20.0);
+  const double max_shots = env_number("QAOA_DEPTH_MAX_SHOTS", 4e6);
   const double t0 = now_s();
   const SolveResult exact = ExactSolver().solve(model, SolveOptions{});
   const double optimum = exact.best().energy;
@@ -92,24 +105,32 @@ void study(const std::string& name, const QuboModel& model, int evaluations, int
   const double t1 = now_s();
   const SolveResult r = QaoaSolver(o).solve(model, so);
   const double t2 = now_s();
-  std::fprintf(stderr, "%s: exact %.1f s, qaoa p=1..%d %.1f s, dimension %.0f, restarts %.0f\n",
-               name.c_str(), t1 - t0, kMaxDepth, t2 - t1, r.counters.at("dimension"),
+  std::fprintf(stderr,
+               "%s: exact %.1f s, qaoa p=1..%d %.1f s (%.0f evaluations, layer %.4f s), "
+               "dimension %.0f, restarts %.0f\n",
+               name.c_str(), t1 - t0, kMaxDepth, t2 - t1, r.counters.at("evaluations"),
+               r.counters.at("layer_time_s"), r.counters.at("dimension"),
                r.counters.at("interp_restarts"));
   for (int p = 1; p <= kMaxDepth; ++p) {
     const std::string key = "_p" + std::to_string(p);
     if (!r.counters.count("expected_energy" + key)) break;  // stopped early
+    const double p_opt = r.counters.at("optimum_probability" + key);
+    const double wanted = p_opt > 0.0 ? std::ceil(hits / p_opt) : max_shots;
+    const int n_shots = static_cast<int>(std::min(max_shots, std::max<double>(shots, wanted)));
     QaoaOptions fixed = o;
     fixed.init = QaoaInit::kFixed;
     fixed.optimizer = QaoaOptimizer::kNone;
-    fixed.shots = shots;
+    fixed.shots = n_shots;
     parse_angles(r.info.at("angles" + key), fixed.gammas, fixed.betas);
+    const double t3 = now_s();
     const SolveResult s = QaoaSolver(fixed).solve(model, so);
+    std::fprintf(stderr, "%s p=%d: %d shots in %.1f s\n", name.c_str(), p, n_shots, now_s() - t3);
     const double sampled = s.best().energy;
-    std::printf("| %-10s | %2d | %8.0f | %d | %14.6g | %6.4f | %8.4f | %12.6g | %12.6g | %-3s | %4s "
-                "| %s |\n",
+    std::printf("| %-10s | %2d | %8.0f | %d | %14.6g | %6.4f | %9.6f | %8d | %7.1f | %12.6g | "
+                "%12.6g | %-3s | %4s | %s |\n",
                 name.c_str(), model.num_variables(), r.counters.at("dimension"), p,
                 r.counters.at("expected_energy" + key), r.counters.at("approximation_ratio" + key),
-                r.counters.at("optimum_probability" + key), sampled, optimum,
+                p_opt, n_shots, p_opt * n_shots, sampled, optimum,
                 std::abs(sampled - optimum) <= tol ? "yes" : "no",
                 r.info.at("evaluations" + key).c_str(),
                 r.info.count("restart" + key) ? "restart" : "");
@@ -120,18 +141,22 @@ void study(const std::string& name, const QuboModel& model, int evaluations, int
 }  // namespace
 
 int main(int argc, char** argv) {
+  bench::default_passive_omp_wait(argv);
   const int evaluations = argc > 1 ? std::atoi(argv[1]) : 100;
   const int shots = argc > 2 ? std::atoi(argv[2]) : 1000;
-  std::printf("| problem    |  n | dimension | p | <C> | ratio | P(opt) | sampled best | exact "
-              "optimum | hit | evals | note |\n");
-  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|\n");
+  std::printf("| problem    |  n | dimension | p | <C> | ratio | P(opt) | shots | P(opt) x shots | "
+              "sampled best | exact optimum | hit | evals | note |\n");
+  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|\n");
   for (int i = 3; i < argc; ++i) {
     const std::string path = argv[i];
     std::string stem = path.substr(path.find_last_of('/') + 1);
     stem = stem.substr(0, stem.find('.'));
     study(stem, read_model(path), evaluations, shots);
   }
-  for (int units : {16, 20, 24}) {
+  const char* units_env = std::getenv("QAOA_DEPTH_UNITS");
+  std::istringstream units_in(units_env != nullptr ? units_env : "16,20,24");
+  for (std::string item; std::getline(units_in, item, ',');) {
+    const int units = std::atoi(item.c_str());
     const LayerProblem problem = mlp_problem(units, 32, 256, 1000 + static_cast<std::uint64_t>(units));
     study("mlp I=" + std::to_string(units), problem.model, evaluations, shots);
   }

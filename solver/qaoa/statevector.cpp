@@ -118,6 +118,62 @@ template <class R>
   }
 }
 
+// sum_k Im(conj(lu_k) pv_k + conj(lv_k) pu_k) over `len` complex numbers: the pair part of
+// Im <lam|G|psi>, accumulated in double.
+template <class R>
+[[gnu::always_inline]] inline double imag_pairs_impl(const R* __restrict lu, const R* __restrict lv,
+                                                     const R* __restrict pu, const R* __restrict pv,
+                                                     std::size_t len) {
+  double acc = 0.0;
+  for (std::size_t k = 0; k < 2 * len; k += 2) {
+    acc += static_cast<double>(lu[k] * pv[k + 1] - lu[k + 1] * pv[k] + lv[k] * pu[k + 1] -
+                               lv[k + 1] * pu[k]);
+  }
+  return acc;
+}
+
+// One adjoint step of a pair rotation on a run: the generator term at the current states, then
+// the rotation (c, s) on both, in one trip over the four runs instead of three passes.
+template <class R>
+[[gnu::always_inline]] inline double adjoint_pairs_impl(R* __restrict pu, R* __restrict pv,
+                                                        R* __restrict lu, R* __restrict lv,
+                                                        std::size_t len, R c, R s) {
+  const double acc = imag_pairs_impl(lu, lv, pu, pv, len);
+  rotate_pair_runs(pu, pv, len, c, s);
+  rotate_pair_runs(lu, lv, len, c, s);
+  return acc;
+}
+
+QPRUNE_QAOA_CLONES double imag_pairs(const float* lu, const float* lv, const float* pu,
+                                     const float* pv, std::size_t len) {
+  return imag_pairs_impl(lu, lv, pu, pv, len);
+}
+QPRUNE_QAOA_CLONES double imag_pairs(const double* lu, const double* lv, const double* pu,
+                                     const double* pv, std::size_t len) {
+  return imag_pairs_impl(lu, lv, pu, pv, len);
+}
+QPRUNE_QAOA_CLONES double adjoint_pairs(float* pu, float* pv, float* lu, float* lv,
+                                        std::size_t len, float c, float s) {
+  return adjoint_pairs_impl(pu, pv, lu, lv, len, c, s);
+}
+QPRUNE_QAOA_CLONES double adjoint_pairs(double* pu, double* pv, double* lu, double* lv,
+                                        std::size_t len, double c, double s) {
+  return adjoint_pairs_impl(pu, pv, lu, lv, len, c, s);
+}
+
+// out[l1 size0 + l0] = e_low[..] + a[l1] + b[l0] for one block of the cost diagonal.
+QPRUNE_QAOA_CLONES void fill_diagonal_block(double* __restrict out, const double* __restrict e_low,
+                                            const double* __restrict a,
+                                            const double* __restrict b, std::size_t size1,
+                                            std::size_t size0) {
+  for (std::size_t l1 = 0; l1 < size1; ++l1) {
+    const double al = a[l1];
+    double* row = out + l1 * size0;
+    const double* e = e_low + l1 * size0;
+    for (std::size_t l0 = 0; l0 < size0; ++l0) row[l0] = e[l0] + al + b[l0];
+  }
+}
+
 QPRUNE_QAOA_CLONES void mix_block(float* blk, int bits, float c, float s) {
   mix_block_impl(blk, bits, c, s);
 }
@@ -145,6 +201,15 @@ QPRUNE_QAOA_CLONES void rotate_runs(float* u, float* v, std::size_t len, float c
 }
 QPRUNE_QAOA_CLONES void rotate_runs(double* u, double* v, std::size_t len, double c, double s) {
   rotate_pair_runs(u, v, len, c, s);
+}
+
+// Writes one byte per 4 KiB page, in parallel, so that the page faults (and the kernel's zeroing)
+// of a fresh array are spread over the threads and timed apart from the work that fills it.
+void touch_pages(void* data, std::size_t bytes) {
+  auto* p = static_cast<unsigned char*>(data);
+  const std::int64_t pages = static_cast<std::int64_t>((bytes + 4095) / 4096);
+#pragma omp parallel for schedule(static) if (bytes >= (std::size_t{1} << 22))
+  for (std::int64_t i = 0; i < pages; ++i) p[static_cast<std::size_t>(i) * 4096] = 0;
 }
 
 // ---- combinatorial number system ------------------------------------------------------------
@@ -317,11 +382,18 @@ std::vector<Rotation> mixer_rotations(int n, const std::vector<Group>& groups, M
   return out;
 }
 
+template <class Real>
+void Engine<Real>::require_diagonal(const char* what) const {
+  if (!store_diagonal_)
+    throw InvalidArgument(std::string("qaoa engine: ") + what +
+                          " needs the stored cost diagonal (built with store_diagonal = false)");
+}
+
 // ---- engine construction -------------------------------------------------------------------
 
 template <class Real>
 Engine<Real>::Engine(const CostTerms& cost, std::vector<Group> groups, MixerKind mixer,
-                     SpaceKind space, int num_states)
+                     SpaceKind space, int num_states, bool store_diagonal)
     : n_(cost.n), space_(space), groups_(std::move(groups)) {
   rotations_ = mixer_rotations(n_, groups_, mixer);
   plain_x_ = mixer == MixerKind::kX || groups_.empty();
@@ -329,7 +401,9 @@ Engine<Real>::Engine(const CostTerms& cost, std::vector<Group> groups, MixerKind
     throw InvalidArgument("qaoa subspace mode needs constraint groups with an XY mixer and n <= 64");
   }
   const double dim = space_dimension(n_, plain_x_ ? std::vector<Group>{} : groups_, space_);
-  const double bytes = dim * (8.0 + static_cast<double>(num_states) * sizeof(Complex));
+  store_diagonal_ = store_diagonal || space_ == SpaceKind::kSubspace;
+  const double bytes =
+      dim * ((store_diagonal_ ? 8.0 : 0.0) + static_cast<double>(num_states) * sizeof(Complex));
   if (space_ == SpaceKind::kFull && n_ > 40) {
     throw ResourceError("qaoa full statevector of " + std::to_string(n_) + " qubits needs " +
                         std::to_string(format_gib(bytes)) + " GiB; the limit is 40 qubits");
@@ -344,8 +418,13 @@ Engine<Real>::Engine(const CostTerms& cost, std::vector<Group> groups, MixerKind
     for (int v : g.variables) mask |= u64{1} << v;
     group_masks_.push_back(mask);
   }
+  Stopwatch touch_watch;
+  if (store_diagonal_) {
+    diag_ = AlignedArray<double>(dim_);
+    touch_pages(diag_.data(), dim_ * sizeof(double));
+  }
+  first_touch_time_s_ = touch_watch.elapsed_s();
   Stopwatch watch;
-  diag_ = AlignedArray<double>(dim_);
   if (space_ == SpaceKind::kFull) {
     build_full_tables(cost);
   } else {
@@ -384,20 +463,36 @@ void Engine<Real>::build_full_tables(const CostTerms& cost) {
           cost.couplings(j, vi);
     }
   }
-  // C(h 2^L + l) = E_high(h) + E_low(l) + X_h(l), X_h(l) = X_h(l & (l - 1)) + f_{ctz l}(h): one
-  // add per entry, each block written once while it is in cache.
+  if (!store_diagonal_) return;
   double* diag = diag_.data();
   const std::int64_t blocks = static_cast<std::int64_t>(high_size);
-#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
-  for (std::int64_t hb = 0; hb < blocks; ++hb) {
-    const std::size_t h = static_cast<std::size_t>(hb);
-    double* out = diag + h * low_size;
-    const double* f = field_.data() + h * static_cast<std::size_t>(L);
-    out[0] = e_high_[h];
-    for (std::size_t l = 1; l < low_size; ++l)
-      out[l] = out[l & (l - 1)] + f[std::countr_zero(static_cast<u64>(l))];
-    for (std::size_t l = 0; l < low_size; ++l) out[l] += e_low_[l];
+#pragma omp parallel if (dim_ >= kParallelMin)
+  {
+    std::vector<double> work((std::size_t{1} << L) + 2);
+#pragma omp for schedule(static)
+    for (std::int64_t hb = 0; hb < blocks; ++hb)
+      block_energies(static_cast<std::size_t>(hb), diag + static_cast<std::size_t>(hb) * low_size,
+                     work.data());
   }
+}
+
+template <class Real>
+void Engine<Real>::block_energies(std::size_t h, double* out, double* work) const {
+  // C(h 2^L + l) = E_high(h) + E_low(l) + X_h(l), X_h(l) = sum_{i in l} f_i(h) linear in l. With
+  // l = l1 2^L0 + l0 the cross term splits again, X_h(l) = A_h(l1) + B_h(l0), two tables of
+  // 2^(L/2) entries, so each entry is E_low(l) + (E_high(h) + A_h(l1)) + B_h(l0): adds over
+  // contiguous rows that vectorise, one streaming write of the block.
+  const int L = low_bits_, L0 = L / 2;
+  const std::size_t size0 = std::size_t{1} << L0, size1 = std::size_t{1} << (L - L0);
+  double* a = work;
+  double* b = work + size1;
+  const double* f = field_.data() + h * static_cast<std::size_t>(L);
+  b[0] = 0.0;
+  for (std::size_t x = 1; x < size0; ++x) b[x] = b[x & (x - 1)] + f[std::countr_zero(x)];
+  a[0] = e_high_[h];
+  for (std::size_t x = 1; x < size1; ++x)
+    a[x] = a[x & (x - 1)] + f[static_cast<std::size_t>(L0 + std::countr_zero(x))];
+  fill_diagonal_block(out, e_low_.data(), a, b, size1, size0);
 }
 
 template <class Real>
@@ -619,14 +714,58 @@ void Engine<Real>::for_each_run(const Rotation& r, Visit&& visit) const {
     }
     return;
   }
-  // Subspace XY pair in group g: ranks whose subset holds a but not b pair with the rank of the
-  // subset with a and b swapped; each pair of ranks owns `stride` contiguous amplitudes per outer.
   const std::size_t g = static_cast<std::size_t>(var_group_[static_cast<std::size_t>(r.i)]);
-  const u64 bit_a = u64{1} << var_pos_[static_cast<std::size_t>(r.i)];
-  const u64 bit_b = u64{1} << var_pos_[static_cast<std::size_t>(r.j)];
+  const int pos_a = var_pos_[static_cast<std::size_t>(r.i)];
+  const int pos_b = var_pos_[static_cast<std::size_t>(r.j)];
   const u64 size = group_size_[g], stride = group_stride_[g];
   const u64 outer = dim_ / (size * stride);
   const int m = static_cast<int>(groups_[g].variables.size()), k = groups_[g].k;
+  if (std::abs(pos_a - pos_b) == 1) {
+    // Neighbouring positions p, p + 1 (every ring pair but the wrap): in colex order the subsets
+    // that share their elements above p + 1 (a (k - j)-subset "high" of {p+2..m-1}) hold
+    // consecutive ranks, offset(high) + colex rank of the low j-subset of {0..p+1}. The low
+    // subsets whose top element is p are the ranks C(p, j) + x, x < C(p, j - 1); swapping p for
+    // p + 1 keeps the rest x, giving C(p + 1, j) + x. So every pair of ranks lies in two runs of
+    // C(p, j - 1) consecutive ranks, i.e. of C(p, j - 1) * stride consecutive amplitudes, as for
+    // an X rotation in the full space: no rank is computed per amplitude.
+    const auto& bin = binomials();
+    const int p = std::min(pos_a, pos_b);
+    const int above = m - p - 2;  // elements of {p+2..m-1}
+    struct Chunk {
+      int j;
+      u64 begin, end;  // ranks of the high (k - j)-subsets
+    };
+    std::vector<Chunk> chunks;
+    for (int j = std::max(1, k - above); j <= std::min(k, p + 1); ++j) {
+      const u64 highs = bin.c[above][k - j];
+      const u64 run = bin.c[p][j - 1] * stride;
+      const u64 per = std::max<u64>(1, 4096 / (run * outer));
+      for (u64 b = 0; b < highs; b += per) chunks.push_back({j, b, std::min(highs, b + per)});
+    }
+    const std::int64_t tasks = static_cast<std::int64_t>(chunks.size());
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
+    for (std::int64_t t = 0; t < tasks; ++t) {
+      const Chunk& ch = chunks[static_cast<std::size_t>(t)];
+      const int j = ch.j;
+      const u64 len = bin.c[p][j - 1] * stride;
+      const u64 u0 = bin.c[p][j], v0 = bin.c[p + 1][j];
+      u64 high = unrank(ch.begin, above, k - j);
+      for (u64 h = ch.begin; h < ch.end; ++h) {
+        if (h != ch.begin) high = next_subset(high);
+        u64 offset = 0;
+        int idx = j + 1;
+        for (u64 bits = high; bits != 0; bits &= bits - 1)
+          offset += bin.c[p + 2 + std::countr_zero(bits)][idx++];
+        for (u64 o = 0; o < outer; ++o)
+          visit((o * size + offset + u0) * stride, (o * size + offset + v0) * stride, len);
+      }
+    }
+    return;
+  }
+  // Any other XY pair in group g: ranks whose subset holds a but not b pair with the rank of the
+  // subset with a and b swapped; each pair of ranks owns `stride` contiguous amplitudes per outer.
+  const u64 bit_a = u64{1} << pos_a;
+  const u64 bit_b = u64{1} << pos_b;
   const u64 chunk = 1 << 12;
   const std::int64_t tasks = static_cast<std::int64_t>((size + chunk - 1) / chunk);
 #pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
@@ -650,26 +789,32 @@ void Engine<Real>::rotate(Complex* psi, const Rotation& r, double beta) const {
 }
 
 template <class Real>
-double Engine<Real>::generator_imag(const Complex* lam, const Complex* psi,
-                                    const Rotation& r) const {
-  // Im <lam|G|psi> = sum over pairs Im(conj(lam_u) psi_v + conj(lam_v) psi_u); runs are visited
-  // in parallel, so each thread adds into its own slot.
-  double total = 0.0;
+template <class Run>
+double Engine<Real>::sum_runs(const Rotation& r, Run&& run) const {
+  // Runs are visited in parallel, so each thread adds into its own slot.
   std::vector<double> sums(static_cast<std::size_t>(max_threads()), 0.0);
   for_each_run(r, [&](u64 u, u64 v, u64 len) {
-    double acc = 0.0;
-    for (u64 k = 0; k < len; ++k) {
-      const std::complex<double> lu(lam[u + k]), lv(lam[v + k]), pu(psi[u + k]), pv(psi[v + k]);
-      acc += (std::conj(lu) * pv + std::conj(lv) * pu).imag();
-    }
+    const double acc = run(u, v, len);
 #ifdef _OPENMP
     sums[static_cast<std::size_t>(omp_get_thread_num())] += acc;
 #else
     sums[0] += acc;
 #endif
   });
-  for (double s : sums) total += s;
+  double total = 0.0;
+  for (double x : sums) total += x;
   return total;
+}
+
+template <class Real>
+double Engine<Real>::generator_imag(const Complex* lam, const Complex* psi,
+                                    const Rotation& r) const {
+  // Im <lam|G|psi> = sum over pairs Im(conj(lam_u) psi_v + conj(lam_v) psi_u).
+  const Real* l = reinterpret_cast<const Real*>(lam);
+  const Real* p = reinterpret_cast<const Real*>(psi);
+  return sum_runs(r, [&](u64 u, u64 v, u64 len) {
+    return imag_pairs(l + 2 * u, l + 2 * v, p + 2 * u, p + 2 * v, len);
+  });
 }
 
 template <class Real>
@@ -731,18 +876,37 @@ double Engine<Real>::mixer_adjoint(Complex* psi, Complex* lam, double beta) cons
     mixer(lam, -beta);
     return grad;
   }
+  const Real c = static_cast<Real>(std::cos(-beta)), s = static_cast<Real>(std::sin(-beta));
+  Real* p = reinterpret_cast<Real*>(psi);
+  Real* l = reinterpret_cast<Real*>(lam);
   for (auto it = rotations_.rbegin(); it != rotations_.rend(); ++it) {
-    grad += 2.0 * generator_imag(lam, psi, *it);
-    rotate(psi, *it, -beta);
-    rotate(lam, *it, -beta);
+    // Term at the state after rotation k, then rotation k undone on both, in one trip.
+    grad += 2.0 * sum_runs(*it, [&](u64 u, u64 v, u64 len) {
+      return adjoint_pairs(p + 2 * u, p + 2 * v, l + 2 * u, l + 2 * v, len, c, s);
+    });
   }
   return grad;
 }
 
 template <class Real>
 double Engine<Real>::phase_adjoint(Complex* psi, Complex* lam, double gamma) const {
+  require_diagonal("phase_adjoint");
   const std::int64_t dim = static_cast<std::int64_t>(dim_);
   double grad = 0.0;
+  if (space_ == SpaceKind::kSubspace) {
+    // One pass and one sincos per amplitude for both states (the phase there comes from the
+    // stored diagonal, and the sincos dominated the adjoint step).
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin) reduction(+ : grad)
+    for (std::int64_t z = 0; z < dim; ++z) {
+      const double c = diag_[static_cast<std::size_t>(z)];
+      const std::complex<double> l(lam[z]), p(psi[z]);
+      grad += c * (std::conj(l) * p).imag();
+      const std::complex<double> w(std::cos(gamma * c), std::sin(gamma * c));  // exp(+i gamma C)
+      psi[z] = Complex(p * w);
+      lam[z] = Complex(l * w);
+    }
+    return 2.0 * grad;
+  }
 #pragma omp parallel for schedule(static) if (dim_ >= kParallelMin) reduction(+ : grad)
   for (std::int64_t z = 0; z < dim; ++z) {
     const std::complex<double> l(lam[z]), p(psi[z]);
@@ -755,6 +919,7 @@ double Engine<Real>::phase_adjoint(Complex* psi, Complex* lam, double gamma) con
 
 template <class Real>
 void Engine<Real>::apply_cost(const Complex* psi, Complex* out) const {
+  require_diagonal("apply_cost");
   const std::int64_t dim = static_cast<std::int64_t>(dim_);
 #pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
   for (std::int64_t z = 0; z < dim; ++z)
@@ -776,6 +941,28 @@ template <class Real>
 typename Engine<Real>::Moments Engine<Real>::moments(const Complex* psi) const {
   const std::int64_t dim = static_cast<std::int64_t>(dim_);
   double norm = 0.0, mean = 0.0, second = 0.0;
+  if (!store_diagonal_) {
+    // The energies of each block from the factorised tables, as the diagonal is filled.
+    const std::size_t low_size = std::size_t{1} << low_bits_;
+    const std::int64_t blocks = static_cast<std::int64_t>(dim_ >> low_bits_);
+#pragma omp parallel if (dim_ >= kParallelMin) reduction(+ : norm, mean, second)
+    {
+      std::vector<double> energies(low_size), work(low_size + 2);
+#pragma omp for schedule(static)
+      for (std::int64_t hb = 0; hb < blocks; ++hb) {
+        const std::size_t h = static_cast<std::size_t>(hb);
+        block_energies(h, energies.data(), work.data());
+        const Complex* row = psi + h * low_size;
+        for (std::size_t l = 0; l < low_size; ++l) {
+          const double p = std::norm(std::complex<double>(row[l])), c = energies[l];
+          norm += p;
+          mean += p * c;
+          second += p * c * c;
+        }
+      }
+    }
+    return {norm, mean / norm, second / norm};
+  }
 #pragma omp parallel for schedule(static) if (dim_ >= kParallelMin) reduction(+ : norm, mean, second)
   for (std::int64_t z = 0; z < dim; ++z) {
     const double p = std::norm(std::complex<double>(psi[z]));
@@ -789,6 +976,7 @@ typename Engine<Real>::Moments Engine<Real>::moments(const Complex* psi) const {
 
 template <class Real>
 std::pair<double, double> Engine<Real>::diagonal_range() const {
+  require_diagonal("diagonal_range");
   const std::int64_t dim = static_cast<std::int64_t>(dim_);
   const bool restrict = !plain_x_ && space_ == SpaceKind::kFull;
   double lo = INFINITY, hi = -INFINITY;
@@ -816,6 +1004,7 @@ double Engine<Real>::feasible_probability(const Complex* psi) const {
 
 template <class Real>
 double Engine<Real>::probability_at(const Complex* psi, double value, double tol) const {
+  require_diagonal("probability_at");
   const std::int64_t dim = static_cast<std::int64_t>(dim_);
   double in = 0.0, all = 0.0;
 #pragma omp parallel for schedule(static) if (dim_ >= kParallelMin) reduction(+ : in, all)

@@ -101,13 +101,20 @@ class Engine {
   /// Builds the cost diagonal once (parallel). Groups are used for the initial state and mixer
   /// unless `mixer` is kX; the subspace space needs groups with XY mixers and n <= 64. Throws
   /// ResourceError before allocating when the diagonal and `num_states` states do not fit.
+  /// store_diagonal = false (full space only; the subspace always stores it) saves its 8 bytes
+  /// per amplitude for forward simulation: layers, the initial state, sampling and moments()
+  /// (energies recomputed block by block from the factorised tables) work; diagonal(),
+  /// apply_cost, phase_adjoint, diagonal_range and probability_at need the stored diagonal.
   Engine(const CostTerms& cost, std::vector<Group> groups, MixerKind mixer, SpaceKind space,
-         int num_states = 1);
+         int num_states = 1, bool store_diagonal = true);
 
   [[nodiscard]] std::uint64_t dimension() const { return dim_; }
   [[nodiscard]] SpaceKind space() const { return space_; }
   [[nodiscard]] const AlignedArray<double>& diagonal() const { return diag_; }
+  /// Seconds to fill the cost diagonal (its pages already faulted in, see first_touch_time_s).
   [[nodiscard]] double diagonal_time_s() const { return diagonal_time_s_; }
+  /// Seconds of the parallel first touch of the diagonal's pages (page faults, kernel zeroing).
+  [[nodiscard]] double first_touch_time_s() const { return first_touch_time_s_; }
   /// Bytes of one state vector.
   [[nodiscard]] double state_bytes() const { return static_cast<double>(dim_) * sizeof(Complex); }
   [[nodiscard]] AlignedArray<Complex> make_state() const { return AlignedArray<Complex>(dim_); }
@@ -156,11 +163,18 @@ class Engine {
  private:
   void build_full_tables(const CostTerms& cost);
   void build_subspace(const CostTerms& cost);
+  /// Energies of the full-space block h (2^L entries) into out; work holds 2^L + 2 doubles.
+  void block_energies(std::size_t h, double* out, double* work) const;
+  /// Throws InvalidArgument naming `what` when the diagonal was not stored.
+  void require_diagonal(const char* what) const;
   void phase_blocks(Complex* psi, double gamma, bool mix_low, double beta, bool mix_first) const;
   void high_passes(Complex* psi, double beta) const;
   template <class Visit>
   void for_each_run(const Rotation& r, Visit&& visit) const;
   void rotate(Complex* psi, const Rotation& r, double beta) const;
+  /// Sum of run(u, v, len) over the runs of rotation r (in parallel).
+  template <class Run>
+  [[nodiscard]] double sum_runs(const Rotation& r, Run&& run) const;
   [[nodiscard]] double generator_imag(const Complex* lam, const Complex* psi,
                                       const Rotation& r) const;
 
@@ -172,6 +186,8 @@ class Engine {
   std::uint64_t dim_ = 0;
   AlignedArray<double> diag_;
   double diagonal_time_s_ = 0.0;
+  double first_touch_time_s_ = 0.0;
+  bool store_diagonal_ = true;
 
   // Full space: factorised phase tables, index = h 2^L + l.
   int low_bits_ = 0;
