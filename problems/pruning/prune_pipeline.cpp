@@ -294,7 +294,7 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
   bool stopped = false;
   // Fail fast on a sparsity that leaves nothing or is not expressible (same for every layer).
   for (MaskUnit unit : kinds) {
-    for (int layer = 0; layer < cfg.num_hidden_layers && !stopped; ++layer) {
+    for (int layer = 0; layer < cfg.num_hidden_layers; ++layer) {
       const double sparsity =
           unit == MaskUnit::kMlp ? options.sparsity : options.head_sparsity.value_or(options.sparsity);
       // A global allocation's own k per layer (the problem is built at sparsity 0, then set_keep).
@@ -316,9 +316,10 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
         ++masks.resumed_entries;
         continue;
       }
-      if (raised(options.solve.interrupt)) {
+      // Once stopped, only finished entries of the previous run are still carried over (above).
+      if (stopped || raised(options.solve.interrupt)) {
         stopped = true;
-        break;
+        continue;
       }
       LayerProblem problem = build_layer_problem(ckpt, stats, spec);
       if (keep) set_keep(problem, *keep);
