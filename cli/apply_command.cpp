@@ -42,6 +42,15 @@ int run_apply(const ApplyCommandOptions& opts) {
   r.add("num_attention_heads", "num_attention_heads", rep.config.num_attention_heads);
   r.add("num_key_value_heads", "num_key_value_heads", rep.config.num_key_value_heads);
   r.add("head_dim", "head_dim", rep.config.head_dim);
+  std::string allocation = "uniform";
+  if (rep.padded) {
+    allocation = "global allocation, padded to widest layer: ";
+    allocation += std::to_string(rep.stored_parameters) + " parameters stored, ";
+    allocation += std::to_string(rep.effective_parameters()) + " effective (non-zero)";
+  }
+  r.add("Allocation", "allocation", allocation);
+  r.add("Parameters stored", "stored_parameters", rep.stored_parameters);
+  r.add("Parameters effective", "effective_parameters", rep.effective_parameters());
   r.add("Mean compensation bias", "bias_written", masks.mean_compensation ? "yes" : "no");
   r.add("Added tensors", "num_added_tensors", static_cast<int>(rep.added_tensors.size()));
   r.add("Refit", "refit", opts.refit ? "yes" : "no");
@@ -73,8 +82,10 @@ void setup_apply(CLI::App& app, CommandResult& result) {
       "num_attention_heads, num_key_value_heads, explicit head_dim) and copies every other file "
       "byte for byte. Masks computed with mean compensation get their bias written (Llama: "
       "down_proj.bias / o_proj.bias with mlp_bias / attention_bias). --refit re-fits the kept "
-      "down_proj / o_proj columns by least squares on the calibration statistics. Needs one width "
-      "in every layer. The input folder is never modified. See docs/masks.md.");
+      "down_proj / o_proj columns by least squares on the calibration statistics. MLP widths that "
+      "differ per layer (mask --allocation global) are padded to the widest layer with zero "
+      "units (exactly equivalent); heads need one width in every layer. The input folder is "
+      "never modified. See docs/masks.md.");
   sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder")->required();
   sub->add_option("--masks,-m", opts->masks, "masks file from `qprune mask`")->required();
   sub->add_option("--calib", opts->calib,

@@ -2,9 +2,11 @@
 // write the masks (library: compute_masks in include/qprune/prune_pipeline.hpp). One layer at a
 // time: a layer's weights and statistics are read, its problem built and solved, then freed.
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
@@ -32,6 +34,10 @@ struct MaskCommandOptions {
   bool no_compensation = false;
   std::string data_free = "magnitude";
   SolverChoice choice;
+  std::string allocation = "uniform";
+  double max_layer_sparsity = 0.8;
+  std::string cost_scale = "relative";
+  bool resume = false;
   std::string output;
   bool json = false;
 };
@@ -53,6 +59,16 @@ int run_mask(MaskCommandOptions opts) {
   mo.solve = opts.choice.options;
   mo.solve.interrupt = install_interrupt_handler();
   mo.settings = opts.choice.settings;
+  mo.allocation = mask_allocation_from_name(opts.allocation);
+  mo.max_layer_sparsity = opts.max_layer_sparsity;
+  mo.cost_scale =
+      opts.cost_scale == "absolute" ? CostScale::kAbsolute : CostScale::kRelativeToLayerOutput;
+  // --resume: the finished entries of an existing output file are kept (same checkpoint and
+  // options, checked field by field); without the file it is an ordinary run.
+  std::optional<Masks> previous;
+  if (opts.resume && std::filesystem::exists(opts.output))
+    previous.emplace(read_masks(opts.output));
+  mo.resume = previous ? &*previous : nullptr;
   mo.progress = [](const LayerMask& e) {
     char line[256];
     const double gain = e.baseline_objective > 0.0
@@ -69,7 +85,8 @@ int run_mask(MaskCommandOptions opts) {
 
   double objective = 0.0, baseline = 0.0, time_s = 0.0;
   int feasible = 0;
-  bool interrupted = false;
+  // Interrupted: a layer stopped mid-solve, or the flag was raised between layers (none started).
+  bool interrupted = mo.solve.interrupt->load();
   nlohmann::json layers = nlohmann::json::array();
   Report r;
   r.add("Checkpoint", "checkpoint", masks.checkpoint.path);
@@ -80,6 +97,7 @@ int run_mask(MaskCommandOptions opts) {
   r.add("Unit", "unit", opts.unit);
   r.add("Sparsity", "sparsity", masks.sparsity);
   r.add("Method", "method", mask_method_name(opts.method));
+  r.add("Allocation", "allocation", mask_allocation_name(masks.run.allocation));
   r.add("Solver", "solver", opts.method == MaskMethod::kQubo ? masks.solver : "none");
   r.add("Seed", "seed", masks.seed);
   for (const LayerMask& e : masks.entries) {
@@ -99,6 +117,7 @@ int run_mask(MaskCommandOptions opts) {
                       {"feasible", e.feasible}, {"time_s", e.time_s}, {"status", e.status}});
   }
   r.add("Entries", "num_entries", static_cast<int>(masks.entries.size()));
+  if (opts.resume) r.add("Resumed entries", "num_resumed", masks.resumed_entries);
   r.add("Feasible entries", "num_feasible", feasible);
   r.add("Objective total", "objective_total", objective);
   r.add("Baseline total", "baseline_total", baseline);
@@ -130,7 +149,9 @@ void setup_mask(CLI::App& app, CommandResult& result) {
       "for Llama, centred with mean compensation (apply writes the bias); Qwen2/Mistral cannot "
       "hold the bias, so their problem is uncentred. Without --calib: --data-free magnitude "
       "(G = I) or isserlis (Gaussian-input model, MLP only), labelled approximate. Each layer's "
-      "seed is derived from --seed and the layer index. --method diagonal or magnitude chooses "
+      "seed is derived from --seed and the layer index only, so --resume gives the masks of an "
+      "uninterrupted run. SIGINT stops the current layer; the layers finished so far are written "
+      "(the current one with status interrupted). --method diagonal or magnitude chooses "
       "the masks by a baseline score instead of a solver (--solver and its options do not "
       "apply); the report is the same, so the objectives compare. See docs/masks.md.");
   sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder (config.json + safetensors)")
@@ -164,6 +185,24 @@ void setup_mask(CLI::App& app, CommandResult& result) {
   sub->add_option("--data-free", opts->data_free, "statistics model without --calib (approximate)")
       ->transform(CLI::IsMember({"magnitude", "isserlis"}, CLI::ignore_case))
       ->capture_default_str();
+  sub->add_option("--allocation", opts->allocation,
+                  "uniform: --sparsity in every layer; global (MLP only): --sparsity of all "
+                  "neurons, per-layer counts from the layers' diagonal costs (apply pads every "
+                  "layer to the widest)")
+      ->transform(CLI::IsMember({"uniform", "global"}, CLI::ignore_case))
+      ->capture_default_str();
+  sub->add_option("--max-layer-sparsity", opts->max_layer_sparsity,
+                  "global: most of one layer's units that may go, [0, 1]")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  sub->add_option("--cost-scale", opts->cost_scale,
+                  "global: compare removal costs across layers as absolute output errors or "
+                  "relative to each layer's output energy")
+      ->transform(CLI::IsMember({"relative", "absolute"}, CLI::ignore_case))
+      ->capture_default_str();
+  sub->add_flag("--resume", opts->resume,
+                "keep the finished layers of an existing -o file (e.g. an interrupted run; same "
+                "checkpoint and options required) and solve the rest");
   add_solver_options(*sub, opts->choice);
   sub->add_option("--output,-o", opts->output, "masks file to write (JSON)")->required();
   sub->add_flag("--json", opts->json, "print the report as JSON");

@@ -669,10 +669,9 @@ TEST_CASE("bad inputs give clear errors") {
   // Statistics of another checkpoint.
   CHECK_THROWS_WITH_AS(compute_masks(other, &stats, sa_options(true, false, 0.5)),
                        doctest::Contains("not for this checkpoint"), InvalidArgument);
-  // Different widths per layer.
-  Masks uneven = masks;
-  uneven.entries[1].kept.pop_back();
-  uneven.entries[1].feasible = true;
+  // Different head widths per layer (MLP widths are padded: test_global_allocation.cpp).
+  Masks uneven = compute_masks(ckpt, &stats, sa_options(false, true, 0.0));
+  uneven.entries[1].kept = {0, 2};
   CHECK_THROWS_WITH_AS(apply_masks(ckpt, uneven, &stats, f.root / "o2"),
                        doctest::Contains("uniform sparsity"), InvalidArgument);
   // An infeasible entry.

@@ -52,6 +52,35 @@ struct LayerMask {
   double time_s = 0.0;              ///< solver wall time
   std::string status;               ///< solver status ("completed", "imported", ...)
   std::uint64_t seed = 0;           ///< the layer's seed
+  /// Units this layer was asked to keep (its own k: the uniform count, or the global allocation's);
+  /// 0 when unknown (files written before it was recorded: then kept.size() is assumed).
+  int keep = 0;
+  /// True when the entry is final: its solve ran to its end (status other than "interrupted").
+  [[nodiscard]] bool complete() const { return status != "interrupted"; }
+};
+
+/// How the per-layer keep counts of a run were chosen.
+enum class MaskAllocation {
+  kUniform,  ///< every layer keeps round((1 - sparsity) n)
+  kGlobal,   ///< allocate_global over all layers of a unit kind (diagonal costs)
+};
+/// "uniform" or "global".
+[[nodiscard]] const char* mask_allocation_name(MaskAllocation allocation);
+/// The allocation with that name; throws InvalidArgument listing the names.
+[[nodiscard]] MaskAllocation mask_allocation_from_name(const std::string& name);
+
+/// The options of the run that made a masks file, beyond the top-level fields: what `mask
+/// --resume` must find equal before it reuses entries. Files without it read as defaults with
+/// `recorded == false` (then resume refuses them).
+struct MaskRunRecord {
+  bool recorded = false;
+  std::vector<MaskUnit> units;          ///< unit kinds requested, in solve order
+  std::optional<double> head_sparsity;  ///< when it differed from `sparsity`
+  MaskAllocation allocation = MaskAllocation::kUniform;
+  std::string cost_scale;           ///< global only: "absolute" or "relative"
+  double max_layer_sparsity = 1.0;  ///< global only
+  bool mean_compensation_requested = true;
+  std::string data_free;  ///< "magnitude" or "isserlis"
 };
 
 /// A masks file.
@@ -66,7 +95,10 @@ struct Masks {
   bool approximate = false;        ///< objective values are a model of the error
   bool mean_compensation = false;  ///< apply must write the compensating biases
   std::string calibration;         ///< path of the statistics file used (empty: none)
+  MaskRunRecord run;               ///< the run's other options (allocation, units, ...)
   std::vector<LayerMask> entries;  ///< sorted by (unit, layer)
+  /// Entries compute_masks took over from MaskRunOptions::resume (not stored in the file).
+  int resumed_entries = 0;
 
   /// The entry for (layer, unit kind); nullptr when absent. Head kinds match each other.
   [[nodiscard]] const LayerMask* find(int layer, bool mlp) const;

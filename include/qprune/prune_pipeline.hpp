@@ -96,7 +96,21 @@ struct MaskRunOptions {
   std::string solver = "sa";
   SolveOptions solve;        ///< solve.seed is the run seed
   SolverSettings settings;
-  /// Called after each layer (progress output).
+  /// kUniform: every layer keeps round((1 - sparsity) n). kGlobal (MLP only): `sparsity` of all
+  /// neurons of the model is removed, the per-layer counts from allocate_global on the layers'
+  /// diagonal costs (a first pass that builds each layer's problem, one at a time, and keeps only
+  /// its cost vector); apply then pads every layer to the widest one.
+  MaskAllocation allocation = MaskAllocation::kUniform;
+  CostScale cost_scale = CostScale::kRelativeToLayerOutput;  ///< global: how layers compare
+  /// Global: no layer loses more than this fraction of its units, in [0, 1]. Default 0.8: twice the
+  /// usual 40 % and still a fifth of the layer left, so that the diagonal cost (which ignores how
+  /// removed units interact) is never trusted down to a near-empty layer.
+  double max_layer_sparsity = 0.8;
+  /// A previous (possibly interrupted) run's masks: entries that are complete() and match this
+  /// run's plan are taken over as they are, the others solved. It must come from the same
+  /// checkpoint and options (check_resumable); the result equals an uninterrupted run.
+  const Masks* resume = nullptr;
+  /// Called after each layer (progress output), also for entries taken over from `resume`.
   std::function<void(const LayerMask&)> progress;
   /// Throws InvalidArgument naming the field.
   void validate() const;
@@ -107,8 +121,17 @@ struct MaskRunOptions {
 /// objective is the problem's energy and the baseline is the energy of diagonal_top_k. Infeasible
 /// answers are kept and marked feasible=false. Masks::solver is the solver's name for kQubo and
 /// the method's name ("diagonal", "magnitude") for a baseline.
+/// When the interrupt flag (options.solve.interrupt) is raised, the layer being solved is kept with
+/// status "interrupted" and the function returns the entries so far (finished ones complete).
+/// Each layer's seed is layer_seed(run seed, layer, unit): independent of which layers run.
 [[nodiscard]] Masks compute_masks(const Checkpoint& checkpoint, const CalibrationStatsFile* stats,
                                   const MaskRunOptions& options);
+
+/// Throws InvalidArgument naming the first field where `previous` (a masks file to resume) differs
+/// from `planned` (the header compute_masks makes for this run: checkpoint identity, solver, seed,
+/// sparsity, calibration, and the run record: units, head sparsity, allocation, compensation,
+/// data-free model), e.g. "... was made with sparsity 0.5, this run asks for 0.4".
+void check_resumable(const Masks& previous, const Masks& planned);
 
 /// The kept unit indices of an assignment, and the reverse.
 [[nodiscard]] std::vector<int> kept_indices(const Assignment& x);
@@ -135,6 +158,14 @@ struct ApplyReport {
   ModelConfig config;                     ///< the new config
   std::vector<std::string> added_tensors;  ///< bias tensors that did not exist before
   std::vector<AppliedLayer> layers;
+  /// True when MLP widths differ between layers (a global allocation): every layer is written at
+  /// the widest kept count, the extra gate/up rows (and biases) and down_proj columns zero.
+  bool padded = false;
+  std::int64_t stored_parameters = 0;   ///< elements of every tensor written
+  std::int64_t padding_parameters = 0;  ///< of which the zeros added by padding
+  [[nodiscard]] std::int64_t effective_parameters() const {
+    return stored_parameters - padding_parameters;
+  }
 };
 
 /// Writes the pruned checkpoint into `out_folder`: gate/up rows and down columns of removed
@@ -142,9 +173,12 @@ struct ApplyReport {
 /// dtypes kept; config.json with the new intermediate_size, num_attention_heads,
 /// num_key_value_heads and an explicit head_dim; the mean-compensation bias when the masks say so
 /// (Llama: down_proj.bias / o_proj.bias, zero gate/up or q/k/v biases, mlp_bias /
-/// attention_bias set). `stats` is needed for compensation and refit. Throws InvalidArgument when
-/// the masks belong to another checkpoint, a mask is infeasible or widths differ between layers
-/// (a standard config needs one width), or when statistics are needed and missing.
+/// attention_bias set). `stats` is needed for compensation and refit. MLP masks with different
+/// widths per layer (global allocation) are written padded to the widest layer: the extra rows of
+/// gate/up (and their biases) and columns of down_proj are zero, which changes no output
+/// (silu(0) * 0 = 0). Throws InvalidArgument when the masks belong to another checkpoint, a mask is
+/// infeasible or interrupted, head widths differ between layers (a standard config needs one head
+/// count; head padding is not supported), or when statistics are needed and missing.
 ApplyReport apply_masks(const Checkpoint& checkpoint, const Masks& masks,
                         const CalibrationStatsFile* stats,
                         const std::filesystem::path& out_folder, const ApplyOptions& options = {});

@@ -208,10 +208,25 @@ struct GlobalAllocation {
   int total_keep = 0;
 };
 
+/// What allocate_global needs of one layer: its diagonal costs and total, not the whole problem
+/// (so a caller can keep these vectors for every layer while holding one layer's problem at a
+/// time).
+struct LayerUnitCosts {
+  Eigen::VectorXd unit_cost;  ///< M_ii per unit (LayerProblem::unit_cost)
+  double total_cost = 0.0;    ///< 1^T M 1 (LayerProblem::model.offset()): every unit removed
+  int num_groups = 1;         ///< LayerProblem::num_groups; removal steps take one unit per group
+  /// The costs of `problem` (copies unit_cost).
+  [[nodiscard]] static LayerUnitCosts of(const LayerProblem& problem);
+};
+
 /// Chooses per-layer keep counts with sum(n - keep) = round(sparsity * sum n) by removing, across
-/// all layers, the units with the smallest (scaled) diagonal cost M_ii first; a kHeadsPerGroup
-/// layer removes one head per group at a time (its cost summed). Problems must share one UnitKind.
-/// Throws InvalidArgument when the budget cannot be met under the bounds or granularities.
+/// all layers, the units with the smallest (scaled) diagonal cost M_ii first; a layer with
+/// num_groups > 1 (kHeadsPerGroup) removes one unit per group at a time (the cheapest remaining of
+/// each, costs summed). Throws InvalidArgument when the budget cannot be met under the bounds or
+/// granularities, or when a layer is empty or its unit count is not a multiple of num_groups.
+[[nodiscard]] GlobalAllocation allocate_global_costs(const std::vector<LayerUnitCosts>& layers,
+                                                     const GlobalAllocationOptions& options);
+/// allocate_global_costs of whole problems, which must share one UnitKind.
 [[nodiscard]] GlobalAllocation allocate_global(const std::vector<const LayerProblem*>& problems,
                                                const GlobalAllocationOptions& options);
 

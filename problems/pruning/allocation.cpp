@@ -58,17 +58,30 @@ void GlobalAllocationOptions::validate() const {
   }
 }
 
+LayerUnitCosts LayerUnitCosts::of(const LayerProblem& problem) {
+  return {problem.unit_cost, problem.model.offset(), problem.num_groups};
+}
+
 GlobalAllocation allocate_global(const std::vector<const LayerProblem*>& problems,
                                  const GlobalAllocationOptions& options) {
-  options.validate();
   if (problems.empty()) throw InvalidArgument("allocate_global: no problems");
-  const std::size_t num_layers = problems.size();
+  std::vector<LayerUnitCosts> layers;
+  layers.reserve(problems.size());
   for (const LayerProblem* p : problems) {
     if (p == nullptr) throw InvalidArgument("allocate_global: null problem");
     if (p->unit != problems.front()->unit) {
       throw InvalidArgument("allocate_global: all problems must prune the same kind of unit");
     }
+    layers.push_back(LayerUnitCosts::of(*p));
   }
+  return allocate_global_costs(layers, options);
+}
+
+GlobalAllocation allocate_global_costs(const std::vector<LayerUnitCosts>& layers,
+                                       const GlobalAllocationOptions& options) {
+  options.validate();
+  if (layers.empty()) throw InvalidArgument("allocate_global: no layers");
+  const std::size_t num_layers = layers.size();
   // Per layer: the cost of each removal step, ascending. A step removes `step` units: one unit, or
   // for kHeadsPerGroup one head from every group (the cheapest remaining one of each group).
   std::vector<std::vector<double>> step_costs(num_layers);
@@ -76,13 +89,18 @@ GlobalAllocation allocate_global(const std::vector<const LayerProblem*>& problem
   std::vector<int> max_steps(num_layers);
   int total_units = 0;
   for (std::size_t l = 0; l < num_layers; ++l) {
-    const LayerProblem& p = *problems[l];
-    const int n = p.num_units();
+    const LayerUnitCosts& p = layers[l];
+    const int n = static_cast<int>(p.unit_cost.size());
     const int groups = p.num_groups;
+    if (n < 1 || groups < 1 || n % groups != 0) {
+      throw InvalidArgument("allocate_global: layer " + std::to_string(l) + " has " +
+                            std::to_string(n) + " units in " + std::to_string(groups) +
+                            " groups (need n >= 1, a multiple of the groups)");
+    }
     const int per_group = n / groups;
     double scale = 1.0;
     if (options.scale == CostScale::kRelativeToLayerOutput) {
-      const double total = p.model.offset();  // 1^T M 1: error of removing every unit
+      const double total = p.total_cost;  // 1^T M 1: error of removing every unit
       scale = total > 0.0 ? 1.0 / total : 1.0;
     }
     std::vector<double> costs(static_cast<std::size_t>(per_group), 0.0);
@@ -130,7 +148,7 @@ GlobalAllocation allocate_global(const std::vector<const LayerProblem*>& problem
                           " left over)");
   }
   for (std::size_t l = 0; l < num_layers; ++l) {
-    const int n = problems[l]->num_units();
+    const int n = static_cast<int>(layers[l].unit_cost.size());
     const int k = n - taken[l] * step_size[l];
     result.keep.push_back(k);
     result.sparsity.push_back(1.0 - static_cast<double>(k) / n);

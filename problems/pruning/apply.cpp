@@ -73,8 +73,24 @@ HeadPlan head_plan(const ModelConfig& cfg, const LayerMask& e) {
   return p;
 }
 
-// The entries of one kind, one per layer, all feasible and of one width.
-std::vector<const LayerMask*> uniform_entries(const Masks& masks, const ModelConfig& cfg, bool mlp) {
+// Zero rows (or columns) appended up to `size`: the padding of a layer narrower than the widest.
+Eigen::MatrixXd pad_rows(Eigen::MatrixXd w, Eigen::Index size) {
+  const Eigen::Index old = w.rows();
+  w.conservativeResize(size, Eigen::NoChange);
+  w.bottomRows(size - old).setZero();
+  return w;
+}
+Eigen::MatrixXd pad_cols(Eigen::MatrixXd w, Eigen::Index size) {
+  const Eigen::Index old = w.cols();
+  w.conservativeResize(Eigen::NoChange, size);
+  w.rightCols(size - old).setZero();
+  return w;
+}
+
+// The entries of one kind, one per layer, all feasible and complete; of one width unless `ragged`
+// (MLP: a global allocation, padded by the caller).
+std::vector<const LayerMask*> layer_entries(const Masks& masks, const ModelConfig& cfg, bool mlp,
+                                            bool ragged) {
   std::vector<const LayerMask*> by_layer(static_cast<std::size_t>(cfg.num_hidden_layers), nullptr);
   bool any = false;
   for (const LayerMask& e : masks.entries) {
@@ -97,6 +113,11 @@ std::vector<const LayerMask*> uniform_entries(const Masks& masks, const ModelCon
                             mask_unit_name(e->unit) + " is infeasible (keeps " +
                             std::to_string(e->kept.size()) +
                             "); re-import it with --repair or solve again");
+    if (!e->complete())
+      throw InvalidArgument("masks entry layer " + std::to_string(e->layer) + " " +
+                            mask_unit_name(e->unit) +
+                            " comes from an interrupted solve; finish it with `qprune mask "
+                            "--resume` first");
     if (e->kept.empty())
       throw InvalidArgument("masks entry layer " + std::to_string(e->layer) + " keeps no unit");
     if (mlp && e->num_units != cfg.intermediate_size)
@@ -104,13 +125,13 @@ std::vector<const LayerMask*> uniform_entries(const Masks& masks, const ModelCon
                             std::to_string(e->num_units) + " units, intermediate_size is " +
                             std::to_string(cfg.intermediate_size));
     if (first == nullptr) first = e;
-    if (e->unit != first->unit || e->kept.size() != first->kept.size())
-      throw InvalidArgument(std::string("masks keep different ") + kind + " widths per layer (layer " +
-                            std::to_string(first->layer) + ": " +
-                            std::to_string(first->kept.size()) + " " + mask_unit_name(first->unit) +
-                            ", layer " + std::to_string(e->layer) + ": " +
-                            std::to_string(e->kept.size()) + " " + mask_unit_name(e->unit) +
-                            "); apply needs uniform sparsity (one width in every layer)");
+    if (e->unit != first->unit || (!ragged && e->kept.size() != first->kept.size()))
+      throw InvalidArgument(
+          std::string("masks keep different ") + kind + " widths per layer (layer " +
+          std::to_string(first->layer) + ": " + std::to_string(first->kept.size()) + " " +
+          mask_unit_name(first->unit) + ", layer " + std::to_string(e->layer) + ": " +
+          std::to_string(e->kept.size()) + " " + mask_unit_name(e->unit) +
+          "); apply needs uniform sparsity (one width in every layer; only MLP widths are padded)");
   }
   return by_layer;
 }
@@ -123,8 +144,8 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
   masks.check_identity(ckpt);
   options.refit_options.validate();
   const ModelConfig& cfg = ckpt.config();
-  const std::vector<const LayerMask*> mlp = uniform_entries(masks, cfg, true);
-  const std::vector<const LayerMask*> att = uniform_entries(masks, cfg, false);
+  const std::vector<const LayerMask*> mlp = layer_entries(masks, cfg, true, true);
+  const std::vector<const LayerMask*> att = layer_entries(masks, cfg, false, false);
   if (mlp.empty() && att.empty()) throw InvalidArgument("masks have no entries");
   const bool compensate = masks.mean_compensation;
   if (compensate && !bias_compensation_supported(cfg))
@@ -153,8 +174,15 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
     edits.add[name] = {like, {size}, {}};
     report.added_tensors.push_back(name);
   };
+  // MLP width: the widest layer's kept count; narrower layers are padded with zero units.
+  std::int64_t mlp_width = 0;
+  for (const LayerMask* e : mlp) {
+    const auto k = static_cast<std::int64_t>(e->kept.size());
+    report.padded = report.padded || (mlp_width != 0 && k != mlp_width);
+    mlp_width = std::max(mlp_width, k);
+  }
   if (!mlp.empty()) {
-    const auto k = static_cast<std::int64_t>(mlp[0]->kept.size());
+    const std::int64_t k = mlp_width;
     next.intermediate_size = k;
     if (compensate && !cfg.mlp_bias) {
       next.mlp_bias = true;
@@ -181,6 +209,15 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
     }
   }
   report.config = next;
+  // Zeros stored by the padding: per missing unit, a down_proj column and the gate/up rows (and
+  // their bias entries when the output has those biases).
+  for (const LayerMask* e : mlp) {
+    const std::string m = layer_prefix(e->layer) + "mlp.";
+    const bool unit_bias =
+        ckpt.contains(m + "gate_proj.bias") || edits.add.count(m + "gate_proj.bias");
+    report.padding_parameters += (mlp_width - static_cast<std::int64_t>(e->kept.size())) *
+                                 (3 * cfg.hidden_size + (unit_bias ? 2 : 0));
+  }
 
   // One layer's new tensors, computed when the writer first asks for a tensor of that layer.
   int cached_layer = -1;
@@ -194,13 +231,16 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
     if (!mlp.empty()) {
       const LayerMask& e = *mlp[static_cast<std::size_t>(l)];
       const std::string m = p + "mlp.";
-      cache[m + "gate_proj.weight"] = take_rows(ckpt.read_matrix(m + "gate_proj.weight"), e.kept, 1);
-      cache[m + "up_proj.weight"] = take_rows(ckpt.read_matrix(m + "up_proj.weight"), e.kept, 1);
+      const auto width = static_cast<Eigen::Index>(mlp_width);
+      cache[m + "gate_proj.weight"] =
+          pad_rows(take_rows(ckpt.read_matrix(m + "gate_proj.weight"), e.kept, 1), width);
+      cache[m + "up_proj.weight"] =
+          pad_rows(take_rows(ckpt.read_matrix(m + "up_proj.weight"), e.kept, 1), width);
       const Eigen::MatrixXd down = ckpt.read_matrix(m + "down_proj.weight");
       const auto k = static_cast<Eigen::Index>(e.kept.size());
       for (const char* b : {"gate_proj.bias", "up_proj.bias"})
-        cache[m + b] = has(m + b) ? take_rows(ckpt.read_matrix(m + b), e.kept, 1)
-                                  : Eigen::MatrixXd::Zero(k, 1);
+        cache[m + b] = has(m + b) ? pad_rows(take_rows(ckpt.read_matrix(m + b), e.kept, 1), width)
+                                  : Eigen::MatrixXd::Zero(width, 1);
       Eigen::VectorXd bias = has(m + "down_proj.bias") ? ckpt.read_vector(m + "down_proj.bias")
                                                        : Eigen::VectorXd::Zero(down.rows());
       AppliedLayer a{l, e.unit, static_cast<int>(k), compensate, 0.0, 0.0};
@@ -209,12 +249,12 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
         RefitOptions ro = options.refit_options;
         ro.mean_compensation = compensate;
         const RefitResult r = refit_columns(down, stats->read(StatsKind::kMlp, l), keep, ro);
-        cache[m + "down_proj.weight"] = r.kept_columns;
+        cache[m + "down_proj.weight"] = pad_cols(r.kept_columns, width);
         if (r.bias.size() != 0) bias += r.bias;
         a.error_without_refit = r.error_without_refit;
         a.error_with_refit = r.error;
       } else {
-        cache[m + "down_proj.weight"] = take_cols(down, e.kept, 1);
+        cache[m + "down_proj.weight"] = pad_cols(take_cols(down, e.kept, 1), width);
         if (compensate)
           bias += compensation_bias(down, stats->read(StatsKind::kMlp, l).mean, keep);
       }
@@ -274,6 +314,12 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
   edits.config_json = j.dump(2) + "\n";
   write_checkpoint(ckpt, out_folder, edits, options.write);
   for (const auto& [key, a] : applied) report.layers.push_back(a);
+  const Checkpoint written = Checkpoint::open(out_folder);
+  for (const std::string& name : written.tensor_names()) {
+    std::int64_t size = 1;
+    for (const std::int64_t d : written.info(name).shape) size *= d;
+    report.stored_parameters += size;
+  }
   return report;
 }
 

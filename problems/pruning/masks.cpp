@@ -41,6 +41,16 @@ MaskUnit mask_unit_from_name(const std::string& name) {
                         "'; expected mlp, heads, kv_groups or heads_per_group");
 }
 
+const char* mask_allocation_name(MaskAllocation allocation) {
+  return allocation == MaskAllocation::kGlobal ? "global" : "uniform";
+}
+
+MaskAllocation mask_allocation_from_name(const std::string& name) {
+  if (name == "uniform") return MaskAllocation::kUniform;
+  if (name == "global") return MaskAllocation::kGlobal;
+  throw InvalidArgument("unknown allocation '" + name + "'; expected uniform or global");
+}
+
 CheckpointIdentity CheckpointIdentity::of(const Checkpoint& checkpoint) {
   CheckpointIdentity id;
   id.path = std::filesystem::absolute(checkpoint.folder()).lexically_normal().string();
@@ -96,6 +106,20 @@ void write_masks(const Masks& m, const std::filesystem::path& path) {
   j["approximate"] = m.approximate;
   j["mean_compensation"] = m.mean_compensation;
   j["calibration"] = m.calibration;
+  j["allocation"] = mask_allocation_name(m.run.allocation);
+  if (m.run.recorded) {
+    Json units = Json::array();
+    for (MaskUnit u : m.run.units) units.push_back(mask_unit_name(u));
+    Json run = {{"units", units}};
+    run["head_sparsity"] = m.run.head_sparsity ? Json(*m.run.head_sparsity) : Json(nullptr);
+    if (m.run.allocation == MaskAllocation::kGlobal) {
+      run["cost_scale"] = m.run.cost_scale;
+      run["max_layer_sparsity"] = m.run.max_layer_sparsity;
+    }
+    run["mean_compensation_requested"] = m.run.mean_compensation_requested;
+    run["data_free"] = m.run.data_free;
+    j["run"] = std::move(run);
+  }
   Json entries = Json::array();
   for (const LayerMask& e : m.entries) {
     entries.push_back({{"layer", e.layer},
@@ -107,7 +131,8 @@ void write_masks(const Masks& m, const std::filesystem::path& path) {
                        {"feasible", e.feasible},
                        {"time_s", e.time_s},
                        {"status", e.status},
-                       {"seed", e.seed}});
+                       {"seed", e.seed},
+                       {"keep", e.keep}});
   }
   j["entries"] = std::move(entries);
   const std::string text = j.dump(2) + "\n";
@@ -144,6 +169,19 @@ Masks read_masks(const std::filesystem::path& path) {
     m.approximate = j.at("approximate").get<bool>();
     m.mean_compensation = j.at("mean_compensation").get<bool>();
     m.calibration = j.value("calibration", "");
+    m.run.allocation = mask_allocation_from_name(j.value("allocation", "uniform"));
+    if (j.contains("run")) {
+      const Json& r = j.at("run");
+      m.run.recorded = true;
+      for (const Json& u : r.at("units"))
+        m.run.units.push_back(mask_unit_from_name(u.get<std::string>()));
+      if (r.contains("head_sparsity") && !r.at("head_sparsity").is_null())
+        m.run.head_sparsity = r.at("head_sparsity").get<double>();
+      m.run.cost_scale = r.value("cost_scale", "");
+      m.run.max_layer_sparsity = r.value("max_layer_sparsity", 1.0);
+      m.run.mean_compensation_requested = r.at("mean_compensation_requested").get<bool>();
+      m.run.data_free = r.at("data_free").get<std::string>();
+    }
     for (const Json& e : j.at("entries")) {
       LayerMask l;
       l.layer = e.at("layer").get<int>();
@@ -156,6 +194,7 @@ Masks read_masks(const std::filesystem::path& path) {
       l.time_s = e.value("time_s", 0.0);
       l.status = e.value("status", "");
       l.seed = e.value("seed", std::uint64_t{0});
+      l.keep = e.value("keep", 0);
       const std::string where = "entry layer " + std::to_string(l.layer) + " " +
                                 mask_unit_name(l.unit);
       if (l.layer < 0 || l.num_units < 1) fail("expected layer >= 0 and num_units >= 1 in " + where);
@@ -163,13 +202,16 @@ Masks read_masks(const std::filesystem::path& path) {
         if (l.kept[i] < 0 || l.kept[i] >= l.num_units || (i > 0 && l.kept[i] <= l.kept[i - 1]))
           fail("expected increasing kept indices in [0, " + std::to_string(l.num_units) +
                ") in " + where + ", found " + std::to_string(l.kept[i]));
+      if (l.keep < 0 || l.keep > l.num_units)
+        fail("expected keep in [0, " + std::to_string(l.num_units) + "] in " + where + ", found " +
+             std::to_string(l.keep));
       if (m.find(l.layer, l.unit == MaskUnit::kMlp) != nullptr) fail("expected one " + where);
       m.entries.push_back(std::move(l));
     }
   } catch (const Json::exception& e) {
     fail(std::string("expected the masks fields (docs/masks.md), found: ") + e.what());
   } catch (const InvalidArgument& e) {
-    fail(std::string("expected a known unit kind, found: ") + e.what());
+    fail(std::string("expected a known unit kind / allocation, found: ") + e.what());
   }
   return m;
 }

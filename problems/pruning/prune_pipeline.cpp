@@ -7,6 +7,7 @@
 #include <chrono>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <sstream>
 
 #include "qprune/error.hpp"
@@ -164,8 +165,97 @@ void MaskRunOptions::validate() const {
                           std::to_string(sparsity));
   if (head_shape != MaskUnit::kKvGroups && head_shape != MaskUnit::kHeadsPerGroup)
     throw InvalidArgument("MaskRunOptions::head_shape must be kv_groups or heads_per_group");
+  if (allocation == MaskAllocation::kGlobal && heads)
+    throw InvalidArgument(
+        "MaskRunOptions::allocation global supports MLP neurons only (apply cannot pad attention "
+        "heads); use --unit mlp, or --allocation uniform for heads");
+  if (!(max_layer_sparsity >= 0.0 && max_layer_sparsity <= 1.0))
+    throw InvalidArgument("MaskRunOptions::max_layer_sparsity must be in [0, 1], is " +
+                          std::to_string(max_layer_sparsity));
   solve.validate();
 }
+
+void check_resumable(const Masks& previous, const Masks& planned) {
+  auto differ = [](const std::string& field, const std::string& was, const std::string& now) {
+    std::string msg = "cannot resume: the masks file was made with ";
+    msg.append(field).append(" ").append(was).append(", this run asks for ").append(now);
+    msg.append(" (field '").append(field).append("')");
+    throw InvalidArgument(msg);
+  };
+  auto num = [](double v) {
+    std::ostringstream o;
+    o << v;
+    return o.str();
+  };
+  if (!previous.checkpoint.same_model(planned.checkpoint))
+    throw InvalidArgument("cannot resume: the masks file was made for checkpoint " +
+                          previous.checkpoint.path + " (config " + previous.checkpoint.config_hash +
+                          ", tensors " + previous.checkpoint.tensors_hash + "), not for " +
+                          planned.checkpoint.path + " (field 'checkpoint')");
+  if (!previous.run.recorded)
+    throw InvalidArgument(
+        "cannot resume: the masks file does not record its run options (field "
+        "'run'; written by an older qprune or by import-solution)");
+  if (previous.solver != planned.solver) differ("solver", previous.solver, planned.solver);
+  if (previous.seed != planned.seed)
+    differ("seed", std::to_string(previous.seed), std::to_string(planned.seed));
+  if (previous.sparsity != planned.sparsity)
+    differ("sparsity", num(previous.sparsity), num(planned.sparsity));
+  if (previous.calibration != planned.calibration)
+    differ("calibration", previous.calibration.empty() ? "none" : previous.calibration,
+           planned.calibration.empty() ? "none" : planned.calibration);
+  const MaskRunRecord &a = previous.run, &b = planned.run;
+  auto units = [](const MaskRunRecord& r) {
+    std::string s;
+    for (MaskUnit u : r.units) {
+      if (!s.empty()) s += ',';
+      s += mask_unit_name(u);
+    }
+    return s;
+  };
+  if (a.units != b.units) differ("unit", units(a), units(b));
+  auto opt = [&](const std::optional<double>& v) { return v ? num(*v) : std::string("unset"); };
+  if (a.head_sparsity != b.head_sparsity)
+    differ("head_sparsity", opt(a.head_sparsity), opt(b.head_sparsity));
+  if (a.allocation != b.allocation)
+    differ("allocation", mask_allocation_name(a.allocation), mask_allocation_name(b.allocation));
+  if (a.allocation == MaskAllocation::kGlobal) {
+    if (a.cost_scale != b.cost_scale) differ("cost_scale", a.cost_scale, b.cost_scale);
+    if (a.max_layer_sparsity != b.max_layer_sparsity)
+      differ("max_layer_sparsity", num(a.max_layer_sparsity), num(b.max_layer_sparsity));
+  }
+  if (a.mean_compensation_requested != b.mean_compensation_requested)
+    differ("mean_compensation", a.mean_compensation_requested ? "on" : "off",
+           b.mean_compensation_requested ? "on" : "off");
+  if (a.data_free != b.data_free) differ("data_free", a.data_free, b.data_free);
+}
+
+namespace {
+
+bool raised(const std::atomic<bool>* flag) { return flag != nullptr && flag->load(); }
+
+// The planning step of a global allocation: every layer's MLP problem is built in turn (one in
+// memory at a time) only for its diagonal costs, then allocate_global picks the keep counts.
+// nullopt when interrupted meanwhile.
+std::optional<std::vector<int>> plan_global_keep(const Checkpoint& ckpt,
+                                                 const CalibrationStatsFile* stats,
+                                                 const MaskRunOptions& options) {
+  std::vector<LayerUnitCosts> costs;
+  for (int layer = 0; layer < ckpt.config().num_hidden_layers; ++layer) {
+    if (raised(options.solve.interrupt)) return std::nullopt;
+    // Sparsity 0: the keep constraint does not matter here, only the costs.
+    const LayerProblemSpec spec{layer, MaskUnit::kMlp, 0.0, options.mean_compensation,
+                                options.data_free};
+    costs.push_back(LayerUnitCosts::of(build_layer_problem(ckpt, stats, spec)));
+  }
+  GlobalAllocationOptions go;
+  go.sparsity = options.sparsity;
+  go.scale = options.cost_scale;
+  go.max_layer_sparsity = options.max_layer_sparsity;
+  return allocate_global_costs(costs, go).keep;
+}
+
+}  // namespace
 
 std::vector<int> kept_indices(const Assignment& x) {
   std::vector<int> kept;
@@ -204,19 +294,64 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
   std::vector<MaskUnit> kinds;
   if (options.mlp) kinds.push_back(MaskUnit::kMlp);
   if (options.heads) kinds.push_back(head_unit_for(cfg, options.head_shape));
-  // Fail fast on a sparsity that leaves nothing or is not expressible (same for every layer).
+  masks.run.recorded = true;
+  masks.run.units = kinds;
+  masks.run.head_sparsity = options.head_sparsity;
+  masks.run.allocation = options.allocation;
+  if (options.allocation == MaskAllocation::kGlobal) {
+    masks.run.cost_scale = options.cost_scale == CostScale::kAbsolute ? "absolute" : "relative";
+    masks.run.max_layer_sparsity = options.max_layer_sparsity;
+  }
+  masks.run.mean_compensation_requested = options.mean_compensation;
+  masks.run.data_free = data_free_name(options.data_free);
+  const Masks* previous = options.resume;
+  if (previous != nullptr) check_resumable(*previous, masks);
   bool any_centered = false, any_approximate = false;
   std::string source;
+  auto merge_source = [&](const std::string& s) {
+    if (source.empty() || source == "calibration") source = s;  // report the weakest source
+  };
+  // Planning step: per-layer keep counts of a global allocation (uniform: from the sparsity).
+  std::optional<std::vector<int>> global_keep;
+  if (options.allocation == MaskAllocation::kGlobal) {
+    global_keep = plan_global_keep(ckpt, stats, options);
+    if (!global_keep) kinds.clear();  // interrupted while planning: nothing solved
+  }
+  bool stopped = false;
+  // Fail fast on a sparsity that leaves nothing or is not expressible (same for every layer).
   for (MaskUnit unit : kinds) {
     for (int layer = 0; layer < cfg.num_hidden_layers; ++layer) {
       const double sparsity =
           unit == MaskUnit::kMlp ? options.sparsity : options.head_sparsity.value_or(options.sparsity);
-      LayerProblemSpec spec{layer, unit, sparsity, options.mean_compensation, options.data_free};
-      const LayerProblem problem = build_layer_problem(ckpt, stats, spec);
+      // A global allocation's own k per layer (the problem is built at sparsity 0, then set_keep).
+      std::optional<int> keep;
+      if (unit == MaskUnit::kMlp && global_keep)
+        keep = (*global_keep)[static_cast<std::size_t>(layer)];
+      const LayerProblemSpec spec{layer, unit, keep ? 0.0 : sparsity, options.mean_compensation,
+                                  options.data_free};
+      // Skip step (resume): a finished entry of the previous run for this layer is taken over.
+      const LayerMask* done =
+          previous != nullptr ? previous->find(layer, unit == MaskUnit::kMlp) : nullptr;
+      if (done != nullptr && done->complete() && done->unit == unit &&
+          (!keep || done->keep == *keep)) {
+        any_centered = any_centered || previous->mean_compensation;
+        any_approximate = any_approximate || previous->approximate;
+        merge_source(previous->objective_source);
+        if (options.progress) options.progress(*done);
+        masks.entries.push_back(*done);
+        ++masks.resumed_entries;
+        continue;
+      }
+      // Once stopped, only finished entries of the previous run are still carried over (above).
+      if (stopped || raised(options.solve.interrupt)) {
+        stopped = true;
+        continue;
+      }
+      LayerProblem problem = build_layer_problem(ckpt, stats, spec);
+      if (keep) set_keep(problem, *keep);
       any_centered = any_centered || problem.centered;
       any_approximate = any_approximate || problem.approximate;
-      const std::string s = source_name(problem.source);
-      if (source.empty() || source == "calibration") source = s;  // report the weakest source
+      merge_source(source_name(problem.source));
       SolveOptions so = options.solve;
       so.seed = layer_seed(options.solve.seed, layer, unit);
       LayerMask e;
@@ -246,12 +381,13 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
       e.baseline_objective = problem.model.energy(diagonal_top_k(problem));
       e.feasible = problem.model.is_feasible(x);
       e.seed = so.seed;
+      for (const CardinalityConstraint& c : problem.model.constraints()) e.keep += c.k;
       if (options.progress) options.progress(e);
       masks.entries.push_back(std::move(e));
-      if (interrupted) break;
+      stopped = interrupted;
     }
   }
-  masks.objective_source = source;
+  if (!source.empty()) masks.objective_source = source;
   masks.approximate = any_approximate;
   masks.mean_compensation = any_centered;
   return masks;
