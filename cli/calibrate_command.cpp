@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "cli/parallel.hpp"
 #include "cli/report.hpp"
 #include "cli/token_input.hpp"
 #include "qprune/calibration.hpp"
@@ -21,6 +22,7 @@ struct CalibrateOptions {
   std::int64_t tokens = 0;
   std::int64_t context = 256;
   std::int64_t batch = 8;
+  std::int64_t chunk = 8;
   std::string output;
   bool quiet = false;
   bool json = false;
@@ -38,12 +40,15 @@ int run_calibrate(const CalibrateOptions& opts) {
   co.context = opts.context;
   co.max_tokens = opts.tokens;
   co.windows_per_batch = opts.batch;
-  if (!opts.quiet)
+  co.batches_per_chunk = opts.chunk;
+  co.runner = &process_runner();
+  if (!opts.quiet && co.runner->is_coordinator())
     co.progress = [&](std::int64_t done, std::int64_t total) {
       print_progress("calibrate", done, total, seconds());
     };
   const CalibrationStatistics stats = collect_calibration_statistics(model, ids, co);
   const double forward_s = seconds();
+  if (!co.runner->is_coordinator()) return 0;  // rank 0 writes and reports
   write_calibration_statistics(stats, ckpt, opts.output);
 
   Report r;
@@ -78,6 +83,11 @@ void setup_calibrate(CLI::App& app, CommandResult& result) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   sub->add_option("--batch", opts->batch, "windows per forward call (layer weights read once)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option("--chunk", opts->chunk,
+                  "batches per chunk: the unit of work spread over MPI ranks; the statistics "
+                  "depend on --batch and --chunk, never on the number of ranks")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   sub->add_option("-o,--output", opts->output, "statistics file to write (.safetensors)")

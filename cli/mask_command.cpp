@@ -8,6 +8,7 @@
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/interrupt.hpp"
+#include "cli/parallel.hpp"
 #include "cli/report.hpp"
 #include "cli/solver_options.hpp"
 #include "qprune/prune_pipeline.hpp"
@@ -56,7 +57,9 @@ int run_mask(MaskCommandOptions opts) {
                   e.baseline_objective, gain, e.feasible ? "feasible" : "INFEASIBLE", e.time_s);
     std::cerr << line << std::flush;
   };
+  mo.runner = &process_runner();
   const Masks masks = compute_masks(ckpt, stats ? &*stats : nullptr, mo);
+  if (!mo.runner->is_coordinator()) return kExitOk;  // rank 0 writes and reports
   write_masks(masks, opts.output);
 
   double objective = 0.0, baseline = 0.0, time_s = 0.0;
@@ -121,7 +124,9 @@ void setup_mask(CLI::App& app, CommandResult& result) {
       "for Llama, centred with mean compensation (apply writes the bias); Qwen2/Mistral cannot "
       "hold the bias, so their problem is uncentred. Without --calib: --data-free magnitude "
       "(G = I) or isserlis (Gaussian-input model, MLP only), labelled approximate. Each layer's "
-      "seed is derived from --seed and the layer index. See docs/masks.md.");
+      "seed is derived from --seed and the layer index. Under mpirun (MPI build) the layers are "
+      "spread over the ranks, largest first, and rank 0 writes the same masks. See "
+      "docs/masks.md.");
   sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder (config.json + safetensors)")
       ->required();
   sub->add_option("--calib", opts->calib, "calibration statistics file (docs/calibration_stats.md)");

@@ -20,6 +20,7 @@
 #include "qprune/calibration_stats.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/formats.hpp"
+#include "qprune/job_runner.hpp"
 #include "qprune/masks.hpp"
 #include "qprune/pruning.hpp"
 #include "qprune/pruning_refit.hpp"
@@ -79,8 +80,12 @@ struct MaskRunOptions {
   std::string solver = "sa";
   SolveOptions solve;        ///< solve.seed is the run seed
   SolverSettings settings;
-  /// Called after each layer (progress output).
+  /// Called after each layer (progress output); with a multi-process runner on the coordinator
+  /// only, in completion order.
   std::function<void(const LayerMask&)> progress;
+  /// Where the (layer, unit kind) jobs run, largest problems first; not owned. Null: this process,
+  /// one layer after another. Every job is seeded by layer_seed, so the masks do not depend on it.
+  JobRunner* runner = nullptr;
   /// Throws InvalidArgument naming the field.
   void validate() const;
 };
@@ -88,6 +93,8 @@ struct MaskRunOptions {
 /// Solves every layer (MLP first, then heads, in layer order) and returns the masks. The mask of
 /// each layer is the best sample of the solver; its objective is the problem's energy and the
 /// baseline is the energy of diagonal_top_k. Infeasible answers are kept and marked feasible=false.
+/// After an interrupt, layers not yet started are left out. With a multi-process runner every
+/// process calls this; only the coordinator gets the entries (the others get none).
 [[nodiscard]] Masks compute_masks(const Checkpoint& checkpoint, const CalibrationStatsFile* stats,
                                   const MaskRunOptions& options);
 

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "qprune/error.hpp"
+#include "solver/common/byte_codec.hpp"
 
 namespace qprune {
 namespace {
@@ -161,6 +162,58 @@ Assignment assignment_of(const std::vector<int>& kept, int num_units) {
   return x;
 }
 
+namespace {
+
+// One (layer, unit kind) job's result as it travels through a JobRunner: the mask and what the
+// layer's problem was (for the masks file's source / centring / approximate fields).
+struct LayerJobResult {
+  LayerMask mask;
+  bool centered = false;
+  bool approximate = false;
+  std::string source;
+};
+
+std::string encode(const LayerJobResult& r) {
+  detail::ByteWriter w;
+  const LayerMask& e = r.mask;
+  w.put(e.layer);
+  w.put(static_cast<int>(e.unit));
+  w.put(e.num_units);
+  w.put(e.kept);
+  w.put(e.objective);
+  w.put(e.baseline_objective);
+  w.put(e.feasible);
+  w.put(e.time_s);
+  w.put(e.status);
+  w.put(e.seed);
+  w.put(r.centered);
+  w.put(r.approximate);
+  w.put(r.source);
+  return w.take();
+}
+
+LayerJobResult decode_layer_result(const std::string& bytes) {
+  detail::ByteReader in(bytes);
+  LayerJobResult r;
+  LayerMask& e = r.mask;
+  in.get(e.layer);
+  e.unit = static_cast<MaskUnit>(in.get<int>());
+  in.get(e.num_units);
+  in.get(e.kept);
+  in.get(e.objective);
+  in.get(e.baseline_objective);
+  in.get(e.feasible);
+  in.get(e.time_s);
+  in.get(e.status);
+  in.get(e.seed);
+  in.get(r.centered);
+  in.get(r.approximate);
+  in.get(r.source);
+  return r;
+}
+
+}  // namespace
+
 Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
                     const MaskRunOptions& options) {
   options.validate();
@@ -178,41 +231,86 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
   std::vector<MaskUnit> kinds;
   if (options.mlp) kinds.push_back(MaskUnit::kMlp);
   if (options.heads) kinds.push_back(head_unit_for(cfg, options.head_shape));
-  // Fail fast on a sparsity that leaves nothing or is not expressible (same for every layer).
+
+  // The jobs: one per (unit kind, layer), in the order of the masks file.
+  std::vector<LayerProblemSpec> specs;
+  for (MaskUnit unit : kinds) {
+    const double sparsity =
+        unit == MaskUnit::kMlp ? options.sparsity : options.head_sparsity.value_or(options.sparsity);
+    for (int layer = 0; layer < cfg.num_hidden_layers; ++layer)
+      specs.push_back({layer, unit, sparsity, options.mean_compensation, options.data_free});
+  }
+  // Fail fast, before any solve, on a sparsity that leaves nothing or is not expressible.
+  for (const LayerProblemSpec& spec : specs) {
+    if (spec.layer != 0) continue;
+    const int n = spec.unit == MaskUnit::kMlp ? static_cast<int>(cfg.intermediate_size)
+                  : spec.unit == MaskUnit::kKvGroups ? static_cast<int>(cfg.num_key_value_heads)
+                                                     : static_cast<int>(cfg.num_attention_heads);
+    if (spec.unit == MaskUnit::kHeadsPerGroup)
+      (void)keep_count(n, spec.sparsity, static_cast<int>(cfg.num_key_value_heads));
+    else
+      (void)keep_count(n, spec.sparsity);
+  }
+  // Largest problems first, so that a dynamic runner's processes finish together.
+  auto units_of = [&](MaskUnit unit) {
+    return unit == MaskUnit::kMlp        ? cfg.intermediate_size
+           : unit == MaskUnit::kKvGroups ? cfg.num_key_value_heads
+                                         : cfg.num_attention_heads;
+  };
+  JobRunner::Jobs jobs;
+  jobs.count = specs.size();
+  jobs.order.resize(specs.size());
+  for (std::size_t i = 0; i < specs.size(); ++i) jobs.order[i] = i;
+  std::stable_sort(jobs.order.begin(), jobs.order.end(), [&](std::size_t a, std::size_t b) {
+    return units_of(specs[a].unit) > units_of(specs[b].unit);
+  });
+  jobs.label = [&](std::size_t i) {
+    return "layer " + std::to_string(specs[i].layer) + " " + mask_unit_name(specs[i].unit);
+  };
+  jobs.run = [&](std::size_t i) -> std::string {
+    if (options.solve.interrupt != nullptr && options.solve.interrupt->load())
+      return {};  // interrupted before this layer started: left out
+    const LayerProblemSpec& spec = specs[i];
+    const LayerProblem problem = build_layer_problem(ckpt, stats, spec);
+    SolveOptions so = options.solve;
+    so.seed = layer_seed(options.solve.seed, spec.layer, spec.unit);
+    const SolveResult result = solver->solve(problem.model, so);
+    if (!result.has_solution())
+      throw Error("solver " + options.solver + " returned no sample for layer " +
+                  std::to_string(spec.layer) + " (" + result.message + ")");
+    const Assignment& x = result.best().x;
+    LayerJobResult r;
+    LayerMask& e = r.mask;
+    e.layer = spec.layer;
+    e.unit = spec.unit;
+    e.num_units = problem.num_units();
+    e.kept = kept_indices(x);
+    e.objective = problem.model.energy(x);
+    e.baseline_objective = problem.model.energy(diagonal_top_k(problem));
+    e.feasible = problem.model.is_feasible(x);
+    e.time_s = result.wall_time_s;
+    e.status = std::string(to_string(result.status));
+    e.seed = so.seed;
+    r.centered = problem.centered;
+    r.approximate = problem.approximate;
+    r.source = source_name(problem.source);
+    return encode(r);
+  };
+  if (options.progress)
+    jobs.done = [&](std::size_t, const std::string& bytes) {
+      if (!bytes.empty()) options.progress(decode_layer_result(bytes).mask);
+    };
+  const std::vector<std::string> results = runner_or_serial(options.runner).run(jobs);
+
   bool any_centered = false, any_approximate = false;
   std::string source;
-  for (MaskUnit unit : kinds) {
-    for (int layer = 0; layer < cfg.num_hidden_layers; ++layer) {
-      const double sparsity =
-          unit == MaskUnit::kMlp ? options.sparsity : options.head_sparsity.value_or(options.sparsity);
-      LayerProblemSpec spec{layer, unit, sparsity, options.mean_compensation, options.data_free};
-      const LayerProblem problem = build_layer_problem(ckpt, stats, spec);
-      any_centered = any_centered || problem.centered;
-      any_approximate = any_approximate || problem.approximate;
-      const std::string s = source_name(problem.source);
-      if (source.empty() || source == "calibration") source = s;  // report the weakest source
-      SolveOptions so = options.solve;
-      so.seed = layer_seed(options.solve.seed, layer, unit);
-      const SolveResult result = solver->solve(problem.model, so);
-      if (!result.has_solution())
-        throw Error("solver " + options.solver + " returned no sample for layer " +
-                    std::to_string(layer) + " (" + result.message + ")");
-      const Assignment& x = result.best().x;
-      LayerMask e;
-      e.layer = layer;
-      e.unit = unit;
-      e.num_units = problem.num_units();
-      e.kept = kept_indices(x);
-      e.objective = problem.model.energy(x);
-      e.baseline_objective = problem.model.energy(diagonal_top_k(problem));
-      e.feasible = problem.model.is_feasible(x);
-      e.time_s = result.wall_time_s;
-      e.status = std::string(to_string(result.status));
-      e.seed = so.seed;
-      if (options.progress) options.progress(e);
-      masks.entries.push_back(std::move(e));
-      if (result.status == SolveStatus::kInterrupted) break;
-    }
+  for (const std::string& bytes : results) {
+    if (bytes.empty()) continue;
+    LayerJobResult r = decode_layer_result(bytes);
+    any_centered = any_centered || r.centered;
+    any_approximate = any_approximate || r.approximate;
+    if (source.empty() || source == "calibration") source = r.source;  // report the weakest
+    masks.entries.push_back(std::move(r.mask));
   }
   masks.objective_source = source;
   masks.approximate = any_approximate;
