@@ -1,6 +1,8 @@
 // qprune: the command-line program. A thin shell over the library: parse, run one subcommand, map
 // errors to one clear line on stderr and an exit code (cli/exit_codes.hpp).
+#include <chrono>
 #include <iostream>
+#include <thread>
 
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
@@ -61,10 +63,14 @@ int run(int argc, char** argv) {
     return code == 0 ? kExitOk : kExitBadInput;
   } catch (const std::exception& e) {
     const int code = exit_code_for(e);
+    // Errors outside the distributed jobs (options, input files) usually hit every rank alike:
+    // rank 0 reports at once and ends the run; another rank reports only if it is still alive a
+    // moment later, i.e. when the error is its own (then rank 0 may be waiting for it).
+    if (!coordinator) std::this_thread::sleep_for(std::chrono::seconds(1));
     std::cerr << "qprune: " << error_kind(code) << ": "
               << (process_count() > 1 ? "rank " + std::to_string(process_rank()) + ": " : "")
               << e.what() << "\n";
-    abort_processes(code);  // with several ranks, the others may wait for this one
+    abort_processes(code);
     return code;
   }
   return result.exit_code;
