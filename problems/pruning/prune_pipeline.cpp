@@ -35,6 +35,20 @@ Weight read_weight(const Checkpoint& ckpt, const std::string& name) {
   return w;
 }
 
+// Units kept in one layer for a unit kind and sparsity (throws like keep_count when the sparsity
+// leaves nothing or, for heads per KV group, is not expressible).
+int layer_keep_count(const ModelConfig& cfg, MaskUnit unit, double sparsity) {
+  const auto heads = static_cast<int>(cfg.num_attention_heads);
+  const auto kv = static_cast<int>(cfg.num_key_value_heads);
+  switch (unit) {
+    case MaskUnit::kMlp: return keep_count(static_cast<int>(cfg.intermediate_size), sparsity);
+    case MaskUnit::kHeads: return keep_count(heads, sparsity);
+    case MaskUnit::kKvGroups: return keep_count(kv, sparsity);
+    case MaskUnit::kHeadsPerGroup: return keep_count(heads, sparsity, kv);
+  }
+  throw InvalidArgument("unknown unit kind");
+}
+
 const char* source_name(GramSource s) {
   switch (s) {
     case GramSource::kCalibration: return "calibration";
@@ -72,10 +86,9 @@ LayerProblem build_layer_problem(const Checkpoint& ckpt, const CalibrationStatsF
   const std::string p = layer_prefix(spec.layer);
   const bool compensate = spec.mean_compensation && bias_compensation_supported(cfg);
   if (spec.unit == MaskUnit::kMlp) {
-    const int n = static_cast<int>(cfg.intermediate_size);
     MlpProblemOptions o;
     o.layer = spec.layer;
-    o.keep = keep_count(n, spec.sparsity);
+    o.keep = layer_keep_count(cfg, MaskUnit::kMlp, spec.sparsity);
     o.mean_compensation = compensate;
     const std::string down = p + "mlp.down_proj.weight";
     if (stats != nullptr && stats->has(StatsKind::kMlp)) {
@@ -100,20 +113,10 @@ LayerProblem build_layer_problem(const Checkpoint& ckpt, const CalibrationStatsF
   o.shape = {static_cast<int>(cfg.num_attention_heads), static_cast<int>(cfg.num_key_value_heads),
              static_cast<int>(cfg.head_dim)};
   o.mean_compensation = compensate;
-  switch (unit) {
-    case MaskUnit::kHeads:
-      o.units = HeadUnits::kHeads;
-      o.keep = keep_count(o.shape.num_heads, spec.sparsity);
-      break;
-    case MaskUnit::kKvGroups:
-      o.units = HeadUnits::kKvGroups;
-      o.keep = keep_count(o.shape.num_kv_heads, spec.sparsity);
-      break;
-    default:
-      o.units = HeadUnits::kHeadsPerGroup;
-      o.keep = keep_count(o.shape.num_heads, spec.sparsity, o.shape.num_kv_heads);
-      break;
-  }
+  o.units = unit == MaskUnit::kHeads      ? HeadUnits::kHeads
+            : unit == MaskUnit::kKvGroups ? HeadUnits::kKvGroups
+                                          : HeadUnits::kHeadsPerGroup;
+  o.keep = layer_keep_count(cfg, unit, spec.sparsity);
   const std::string wo = p + "self_attn.o_proj.weight";
   if (stats != nullptr && stats->has(StatsKind::kAttn)) {
     const ActivationStats s = stats->read(StatsKind::kAttn, spec.layer);
@@ -241,16 +244,7 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
       specs.push_back({layer, unit, sparsity, options.mean_compensation, options.data_free});
   }
   // Fail fast, before any solve, on a sparsity that leaves nothing or is not expressible.
-  for (const LayerProblemSpec& spec : specs) {
-    if (spec.layer != 0) continue;
-    const int n = spec.unit == MaskUnit::kMlp ? static_cast<int>(cfg.intermediate_size)
-                  : spec.unit == MaskUnit::kKvGroups ? static_cast<int>(cfg.num_key_value_heads)
-                                                     : static_cast<int>(cfg.num_attention_heads);
-    if (spec.unit == MaskUnit::kHeadsPerGroup)
-      (void)keep_count(n, spec.sparsity, static_cast<int>(cfg.num_key_value_heads));
-    else
-      (void)keep_count(n, spec.sparsity);
-  }
+  for (const LayerProblemSpec& spec : specs) (void)layer_keep_count(cfg, spec.unit, spec.sparsity);
   // Largest problems first, so that a dynamic runner's processes finish together.
   auto units_of = [&](MaskUnit unit) {
     return unit == MaskUnit::kMlp        ? cfg.intermediate_size
