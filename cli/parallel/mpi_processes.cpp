@@ -150,7 +150,8 @@ class MpiJobRunner final : public JobRunner {
     std::vector<std::string> results(jobs.count);
     auto deliver = [&](std::size_t i, std::string bytes) {
       results[i] = std::move(bytes);
-      if (jobs.done) jobs.done(i, results[i]);
+      // An exception must not leave this loop while the worker thread runs: end the run instead.
+      if (jobs.done) guarded(jobs.label(i), [&] { jobs.done(i, results[i]); });
     };
 
     // Rank 0's own jobs, one at a time in a worker thread.
