@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "cli/parallel.hpp"
 #include "cli/report.hpp"
 #include "cli/token_input.hpp"
 #include "qprune/calibration.hpp"
@@ -17,6 +18,7 @@ namespace {
 struct CalibrateOptions {
   std::string checkpoint;
   TokenWindows windows;
+  std::int64_t chunk = 8;
   std::string output;
   bool json = false;
 };
@@ -28,8 +30,12 @@ int run_calibrate(const CalibrateOptions& opts) {
   const ProgressLine progress("calibrate");
   CalibrationOptions co;
   set_window_options(opts.windows, progress, co);
+  co.batches_per_chunk = opts.chunk;
+  co.runner = &process_runner();
+  if (!co.runner->is_coordinator()) co.progress = nullptr;  // rank 0 reports
   const CalibrationStatistics stats = collect_calibration_statistics(model, ids, co);
   const double forward_s = progress.seconds();
+  if (!co.runner->is_coordinator()) return 0;  // rank 0 writes and reports
   write_calibration_statistics(stats, ckpt, opts.output);
 
   Report r;
@@ -59,6 +65,11 @@ void setup_calibrate(CLI::App& app, CommandResult& result) {
   sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder (config.json + safetensors)")
       ->required();
   add_token_windows(*sub, opts->windows, 1);
+  sub->add_option("--chunk", opts->chunk,
+                  "batches per chunk: the unit of work spread over MPI ranks; the statistics "
+                  "depend on --batch and --chunk, never on the number of ranks")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   sub->add_option("-o,--output", opts->output, "statistics file to write (.safetensors)")
       ->required();
   sub->add_flag("--json", opts->json, "print the report as JSON");

@@ -18,6 +18,7 @@
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/interrupt.hpp"
+#include "cli/parallel.hpp"
 #include "cli/report.hpp"
 #include "cli/result_json.hpp"
 #include "cli/solver_options.hpp"
@@ -321,7 +322,7 @@ int run_replay(const CompareCommandOptions& opts) {
 }
 
 int run_compare(CompareCommandOptions opts) {
-  if (!opts.replay.empty()) return run_replay(opts);
+  if (!opts.replay.empty()) return process_rank() == 0 ? run_replay(opts) : kExitOk;
   if (opts.instances.empty())
     throw InvalidArgument("compare: give at least one INSTANCE (or --replay)");
 
@@ -342,6 +343,7 @@ int run_compare(CompareCommandOptions opts) {
   co.settings = opts.choice.settings;
   co.solve = opts.choice.options;
   co.solve.interrupt = install_interrupt_handler();
+  co.runner = &process_runner();
   co.num_seeds = opts.num_seeds;
   co.jobs = opts.jobs;
   co.threads_per_run = opts.threads_per_run;
@@ -374,6 +376,7 @@ int run_compare(CompareCommandOptions opts) {
   std::vector<Instance> instances;
   for (const std::string& spec : opts.instances) instances.push_back(make_instance(spec));
   const ComparisonReport report = run_comparison(instances, co, known);
+  if (!co.runner->is_coordinator()) return kExitOk;  // rank 0 prints and writes
 
   print_table(std::cout, table_rows(report), opts.markdown);
   if (!opts.markdown) {
@@ -418,7 +421,9 @@ void setup_compare(CLI::App& app, CommandResult& result) {
       "energy any run found.\n"
       "Solvers: NAME or qaoa:pK (QAOA with K layers). Run k of a cell uses seed --seed + k. "
       "Cells run --jobs at a time with --threads-per-run OpenMP threads each (default: every "
-      "core busy, one thread per run); times are wall times of single runs.\n"
+      "core busy, one thread per run); times are wall times of single runs. Under mpirun (MPI "
+      "build) the cells are spread over the ranks instead, one at a time per rank with the "
+      "rank's cores (--threads-per-run), and rank 0 writes the same results.\n"
       "Files in -o OUTDIR: runs.csv, summary.csv, comparison.json, gap_vs_time.svg, success.svg, "
       "tts.svg. --replay OUTDIR/comparison.json --run K reruns run K and exits 0 when its energy "
       "matches, 1 when not.");

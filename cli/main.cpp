@@ -1,9 +1,12 @@
 // qprune: the command-line program. A thin shell over the library: parse, run one subcommand, map
 // errors to one clear line on stderr and an exit code (cli/exit_codes.hpp).
+#include <chrono>
 #include <iostream>
+#include <thread>
 
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
+#include "cli/parallel.hpp"
 #include "qprune/error.hpp"
 
 namespace {
@@ -22,7 +25,10 @@ Exit codes: 0 ok, 1 internal error, 2 bad input or usage, 3 file could not be re
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+// Parses and runs one subcommand; returns the exit code.
+int run(int argc, char** argv) {
   using namespace qprune::cli;
   CLI::App app{kDescription, "qprune"};
   app.require_subcommand(1);
@@ -40,26 +46,41 @@ int main(int argc, char** argv) {
   setup_compare(app, result);
   setup_calibrate(app, result);
   setup_perplexity(app, result);
+  const bool coordinator = process_rank() == 0;
+  if (!coordinator) {
+    // Under MPI only mask, compare and calibrate are spread over the ranks; the other commands
+    // run once, on rank 0.
+    for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+      const std::string& name = sub->get_name();
+      if (name != "mask" && name != "compare" && name != "calibrate") sub->callback([] {});
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (!coordinator) return e.get_exit_code() == 0 ? kExitOk : kExitBadInput;  // rank 0 says it
     const int code = app.exit(e);
     return code == 0 ? kExitOk : kExitBadInput;
-  } catch (const qprune::ParseError& e) {
-    std::cerr << "qprune: error: " << e.what() << "\n";
-    return kExitBadInput;
-  } catch (const qprune::InvalidArgument& e) {
-    std::cerr << "qprune: error: " << e.what() << "\n";
-    return kExitBadInput;
-  } catch (const qprune::IoError& e) {
-    std::cerr << "qprune: error: " << e.what() << "\n";
-    return kExitIo;
-  } catch (const qprune::ResourceError& e) {
-    std::cerr << "qprune: error: " << e.what() << "\n";
-    return kExitResource;
   } catch (const std::exception& e) {
-    std::cerr << "qprune: internal error: " << e.what() << "\n";
-    return kExitFailure;
+    const int code = exit_code_for(e);
+    // Errors outside the distributed jobs (options, input files) usually hit every rank alike:
+    // rank 0 reports at once and ends the run; another rank reports only if it is still alive a
+    // moment later, i.e. when the error is its own (then rank 0 may be waiting for it).
+    if (!coordinator) std::this_thread::sleep_for(std::chrono::seconds(1));
+    std::cerr << "qprune: " << error_kind(code) << ": "
+              << (process_count() > 1 ? "rank " + std::to_string(process_rank()) + ": " : "")
+              << e.what() << "\n";
+    abort_processes(code);
+    return code;
   }
   return result.exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  qprune::cli::init_processes(argc, argv);
+  const int code = run(argc, argv);
+  qprune::cli::finish_processes();
+  return code;
 }

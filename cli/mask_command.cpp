@@ -11,6 +11,7 @@
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/interrupt.hpp"
+#include "cli/parallel.hpp"
 #include "cli/report.hpp"
 #include "cli/solver_options.hpp"
 #include "qprune/error.hpp"
@@ -80,7 +81,9 @@ int run_mask(MaskCommandOptions opts) {
                   e.baseline_objective, gain, e.feasible ? "feasible" : "INFEASIBLE", e.time_s);
     std::cerr << line << std::flush;
   };
+  mo.runner = &process_runner();
   const Masks masks = compute_masks(ckpt, stats ? &*stats : nullptr, mo);
+  if (!mo.runner->is_coordinator()) return kExitOk;  // rank 0 writes and reports
   write_masks(masks, opts.output);
 
   double objective = 0.0, baseline = 0.0, time_s = 0.0;
@@ -151,7 +154,8 @@ void setup_mask(CLI::App& app, CommandResult& result) {
       "(G = I) or isserlis (Gaussian-input model, MLP only), labelled approximate. Each layer's "
       "seed is derived from --seed and the layer index only, so --resume gives the masks of an "
       "uninterrupted run. SIGINT stops the current layer; the layers finished so far are written "
-      "(the current one with status interrupted). --method diagonal or magnitude chooses "
+      "(the current one with status interrupted). Under mpirun (MPI build) the layers are spread "
+      "over the ranks, largest first, and rank 0 writes the same masks. --method diagonal or magnitude chooses "
       "the masks by a baseline score instead of a solver (--solver and its options do not "
       "apply); the report is the same, so the objectives compare. See docs/masks.md.");
   sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder (config.json + safetensors)")

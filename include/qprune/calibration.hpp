@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "qprune/job_runner.hpp"
 #include "qprune/pruning.hpp"
 #include "qprune/transformer.hpp"
 
@@ -49,9 +50,15 @@ struct CalibrationOptions {
   std::int64_t max_tokens = 0;       ///< use at most this many tokens; 0 (default): all
   std::int64_t windows_per_batch = 8;  ///< windows per forward call (layer weights read once per
                                        ///< call); >= 1, default 8
+  /// Batches per chunk, >= 1, default 8: each chunk's sums start from zero and the chunks are
+  /// added in order, so the statistics depend on this (and windows_per_batch) but never on how
+  /// many processes computed the chunks.
+  std::int64_t batches_per_chunk = 8;
+  /// Where the chunks run (not owned); null: this process, one chunk after another.
+  JobRunner* runner = nullptr;
   bool mlp = true;   ///< collect the MLP statistics (default true)
   bool attn = true;  ///< collect the o_proj input statistics (default true)
-  ProgressFn progress;  ///< called after each batch; may be empty
+  ProgressFn progress;  ///< called after each chunk (on the coordinator); may be empty
   /// Throws InvalidArgument naming the field and its bound.
   void validate() const;
 };
@@ -66,7 +73,9 @@ struct CalibrationStatistics {
 
 /// Runs the model over `tokens` cut into consecutive windows of `context` tokens (the last may be
 /// shorter; each window is an independent sequence starting at position 0) and accumulates the
-/// statistics in double. Memory: the Grams plus one batch of activations, never all of them.
+/// statistics in double. Memory: the Grams twice (the total and one chunk's sums) plus one batch
+/// of activations, never all of them. With a multi-process runner every process calls this and
+/// only the coordinator's result holds the statistics.
 /// Throws InvalidArgument for an empty token list or a bad option.
 [[nodiscard]] CalibrationStatistics collect_calibration_statistics(
     const Transformer& model, std::span<const std::int32_t> tokens,

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "qprune/job_runner.hpp"
 #include "qprune/solvers.hpp"
 
 namespace qprune {
@@ -201,6 +202,11 @@ struct ComparisonOptions {
   Tolerance tolerance;
   /// Called after each run (from the worker thread, serialised by a mutex): done, total, run.
   std::function<void(int, int, const RunRecord&)> progress;
+  /// Not owned. When it has more than one process, the cells are spread over its processes
+  /// (largest instances first) instead of `jobs` threads: each process runs one cell at a time
+  /// with `threads_per_run` threads (0: all its threads), and only the coordinator gets the runs
+  /// (the others get an empty report). Null or one process: the threads above.
+  JobRunner* runner = nullptr;
   /// Throws InvalidArgument naming the field and the bound.
   void validate() const;
 };

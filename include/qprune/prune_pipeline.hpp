@@ -20,6 +20,7 @@
 #include "qprune/calibration_stats.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/formats.hpp"
+#include "qprune/job_runner.hpp"
 #include "qprune/masks.hpp"
 #include "qprune/pruning.hpp"
 #include "qprune/pruning_refit.hpp"
@@ -110,8 +111,12 @@ struct MaskRunOptions {
   /// run's plan are taken over as they are, the others solved. It must come from the same
   /// checkpoint and options (check_resumable); the result equals an uninterrupted run.
   const Masks* resume = nullptr;
-  /// Called after each layer (progress output), also for entries taken over from `resume`.
+  /// Called after each layer (progress output), also for entries taken over from `resume`; with
+  /// a multi-process runner on the coordinator only, in completion order.
   std::function<void(const LayerMask&)> progress;
+  /// Where the (layer, unit kind) jobs run, largest problems first; not owned. Null: this process,
+  /// one layer after another. Every job is seeded by layer_seed, so the masks do not depend on it.
+  JobRunner* runner = nullptr;
   /// Throws InvalidArgument naming the field.
   void validate() const;
 };
@@ -122,8 +127,10 @@ struct MaskRunOptions {
 /// answers are kept and marked feasible=false. Masks::solver is the solver's name for kQubo and
 /// the method's name ("diagonal", "magnitude") for a baseline.
 /// When the interrupt flag (options.solve.interrupt) is raised, the layer being solved is kept with
-/// status "interrupted" and the function returns the entries so far (finished ones complete).
+/// status "interrupted" and layers not yet started are left out (finished ones complete).
 /// Each layer's seed is layer_seed(run seed, layer, unit): independent of which layers run.
+/// With a multi-process runner every process calls this; only the coordinator gets the entries
+/// (the others get none). A global allocation is planned on every process (same counts).
 [[nodiscard]] Masks compute_masks(const Checkpoint& checkpoint, const CalibrationStatsFile* stats,
                                   const MaskRunOptions& options);
 

@@ -2,6 +2,8 @@
 // Statistics are accumulated per batch of windows: each layer's activations of the batch arrive
 // through the forward hooks, are added to the double Gram (a symmetric rank-k update of the lower
 // triangle) and the column sum, and are dropped; the Gram's upper triangle is filled at the end.
+// Batches are grouped into fixed chunks whose sums are added in chunk order by a JobRunner, so the
+// statistics are the same bits whether one process or many computed the chunks.
 #include "qprune/calibration.hpp"
 #include "qprune/calibration_stats.hpp"
 
@@ -96,6 +98,7 @@ void CalibrationOptions::validate() const {
   check_positive(context, 1, "CalibrationOptions.context");
   check_positive(max_tokens, 0, "CalibrationOptions.max_tokens");
   check_positive(windows_per_batch, 1, "CalibrationOptions.windows_per_batch");
+  check_positive(batches_per_chunk, 1, "CalibrationOptions.batches_per_chunk");
   if (!mlp && !attn) throw InvalidArgument("CalibrationOptions: neither mlp nor attn selected");
 }
 
@@ -120,59 +123,87 @@ CalibrationStatistics collect_calibration_statistics(const Transformer& model,
   for (std::int64_t b = 0; b < n; b += options.context)
     windows.push_back({b, std::min(options.context, n - b)});
 
-  // Running sums: the lower triangle of sum a a^T and sum a, per layer.
-  std::vector<Eigen::MatrixXd> mlp_gram, attn_gram;
-  std::vector<Eigen::VectorXd> mlp_sum, attn_sum;
-  const Index inter = c.intermediate_size;
-  const Index channels = c.num_attention_heads * c.head_dim;
-  if (options.mlp) {
-    mlp_gram.assign(layers, Eigen::MatrixXd::Zero(inter, inter));
-    mlp_sum.assign(layers, Eigen::VectorXd::Zero(inter));
-  }
-  if (options.attn) {
-    attn_gram.assign(layers, Eigen::MatrixXd::Zero(channels, channels));
-    attn_sum.assign(layers, Eigen::VectorXd::Zero(channels));
-  }
-  auto accumulate = [](Eigen::MatrixXd& gram, Eigen::VectorXd& sum, const Eigen::MatrixXf& a) {
+  // One flat vector of running sums: per layer the MLP Gram (lower triangle used) and column sum,
+  // then the same for the o_proj input. A chunk (batches_per_chunk batches) fills its own copy
+  // from zero; the runner adds the chunks in chunk order, so any split over processes gives the
+  // same bits.
+  const Index inter = options.mlp ? c.intermediate_size : 0;
+  const Index channels = options.attn ? c.num_attention_heads * c.head_dim : 0;
+  const auto layer_size = static_cast<std::size_t>(inter * inter + inter + channels * channels +
+                                                   channels);
+  auto mlp_gram = [&](std::span<double> v, std::size_t l) {
+    return Eigen::Map<Eigen::MatrixXd>(v.data() + l * layer_size, inter, inter);
+  };
+  auto mlp_sum = [&](std::span<double> v, std::size_t l) {
+    return Eigen::Map<Eigen::VectorXd>(v.data() + l * layer_size + inter * inter, inter);
+  };
+  auto attn_gram = [&](std::span<double> v, std::size_t l) {
+    return Eigen::Map<Eigen::MatrixXd>(v.data() + l * layer_size + inter * inter + inter,
+                                       channels, channels);
+  };
+  auto attn_sum = [&](std::span<double> v, std::size_t l) {
+    return Eigen::Map<Eigen::VectorXd>(
+        v.data() + l * layer_size + inter * inter + inter + channels * channels, channels);
+  };
+  auto accumulate = [](Eigen::Map<Eigen::MatrixXd> gram, Eigen::Map<Eigen::VectorXd> sum,
+                       const Eigen::MatrixXf& a) {
     const Eigen::MatrixXd ad = a.cast<double>();
     gram.selfadjointView<Eigen::Lower>().rankUpdate(ad);
     sum += ad.rowwise().sum();
   };
-  ForwardHooks hooks;
-  if (options.mlp)
-    hooks.mlp = [&](int layer, int, const Eigen::MatrixXf& a) {
-      accumulate(mlp_gram[static_cast<std::size_t>(layer)],
-                 mlp_sum[static_cast<std::size_t>(layer)], a);
-    };
-  if (options.attn)
-    hooks.attn = [&](int layer, int, const Eigen::MatrixXf& a) {
-      accumulate(attn_gram[static_cast<std::size_t>(layer)],
-                 attn_sum[static_cast<std::size_t>(layer)], a);
-    };
 
-  std::int64_t done = 0;
   const auto per_batch = static_cast<std::size_t>(options.windows_per_batch);
-  for (std::size_t w = 0; w < windows.size(); w += per_batch) {
-    const std::size_t count = std::min(per_batch, windows.size() - w);
-    const auto seqs = materialise(tokens, windows, w, count);
-    model.run_layers(seqs, hooks);
-    for (const auto& s : seqs) done += static_cast<std::int64_t>(s.size());
-    if (options.progress) options.progress(done, n);
-  }
+  const std::size_t per_chunk = per_batch * static_cast<std::size_t>(options.batches_per_chunk);
+  const std::vector<std::int64_t> chunk_ends = [&] {
+    std::vector<std::int64_t> ends;  // token end of each chunk
+    for (std::size_t w = 0; w < windows.size(); w += per_chunk) {
+      const Window& last = windows[std::min(windows.size(), w + per_chunk) - 1];
+      ends.push_back(last.begin + last.len);
+    }
+    return ends;
+  }();
+  JobRunner::OrderedSum sum;
+  sum.count = chunk_ends.size();
+  sum.size = layer_size * layers;
+  sum.partial = [&](std::size_t chunk, std::span<double> v) {
+    ForwardHooks hooks;
+    if (options.mlp)
+      hooks.mlp = [&](int layer, int, const Eigen::MatrixXf& a) {
+        const auto l = static_cast<std::size_t>(layer);
+        accumulate(mlp_gram(v, l), mlp_sum(v, l), a);
+      };
+    if (options.attn)
+      hooks.attn = [&](int layer, int, const Eigen::MatrixXf& a) {
+        const auto l = static_cast<std::size_t>(layer);
+        accumulate(attn_gram(v, l), attn_sum(v, l), a);
+      };
+    const std::size_t end = std::min(windows.size(), (chunk + 1) * per_chunk);
+    for (std::size_t w = chunk * per_chunk; w < end; w += per_batch)
+      model.run_layers(materialise(tokens, windows, w, std::min(per_batch, end - w)), hooks);
+  };
+  sum.label = [&](std::size_t chunk) {
+    const std::int64_t begin = chunk == 0 ? 0 : chunk_ends[chunk - 1];
+    return "chunk " + std::to_string(chunk) + " (tokens " + std::to_string(begin) + ".." +
+           std::to_string(chunk_ends[chunk]) + ")";
+  };
+  if (options.progress) sum.added = [&](std::size_t chunk) { options.progress(chunk_ends[chunk], n); };
+  std::vector<double> total(sum.size);
+  runner_or_serial(options.runner).ordered_sum(sum, total);
 
   CalibrationStatistics out;
   out.num_tokens = n;
-  auto finish = [n](Eigen::MatrixXd& gram, const Eigen::VectorXd& sum) {
+  auto finish = [n](Eigen::Map<Eigen::MatrixXd> gram, Eigen::Map<Eigen::VectorXd> s_sum) {
     ActivationStats s;
-    gram.triangularView<Eigen::StrictlyUpper>() = gram.transpose();
-    s.gram = std::move(gram);
-    s.mean = sum / static_cast<double>(n);
+    s.gram = gram;
+    s.gram.triangularView<Eigen::StrictlyUpper>() = s.gram.transpose();
+    s.mean = s_sum / static_cast<double>(n);
     s.num_tokens = n;
     return s;
   };
-  for (std::size_t l = 0; l < mlp_gram.size(); ++l) out.mlp.push_back(finish(mlp_gram[l], mlp_sum[l]));
-  for (std::size_t l = 0; l < attn_gram.size(); ++l)
-    out.attn.push_back(finish(attn_gram[l], attn_sum[l]));
+  for (std::size_t l = 0; l < layers && options.mlp; ++l)
+    out.mlp.push_back(finish(mlp_gram(total, l), mlp_sum(total, l)));
+  for (std::size_t l = 0; l < layers && options.attn; ++l)
+    out.attn.push_back(finish(attn_gram(total, l), attn_sum(total, l)));
   return out;
 }
 

@@ -1,6 +1,6 @@
 // The F32 forward pass of Llama / Qwen2 / Mistral checkpoints (see include/qprune/transformer.hpp).
 // Hidden states are kept as one matrix hidden x (all tokens of all sequences side by side), so the
-// projections are single large GEMMs (Eigen, parallel through OpenMP); attention runs per
+// projections are large GEMMs (in fixed column panels, parallel through OpenMP); attention runs per
 // (sequence, head) pair in an OpenMP loop. The arithmetic mirrors the Transformers implementation
 // (F32 RMSNorm with the weight applied after the normalisation, rotate-half rotary embeddings with
 // F32 angles, max-subtracted softmax) so that logits agree with torch to rounding.
@@ -13,6 +13,7 @@
 
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
+#include "solver/common/parallel_for.hpp"
 
 namespace qprune {
 namespace {
@@ -29,9 +30,24 @@ VectorXf read_vec(const Checkpoint& ckpt, const std::string& name) {
 }
 
 // y = W x (+ b), for all columns of x; the bias only when the checkpoint holds `prefix.bias`.
+// The product runs in fixed panels of kPanelColumns token columns, one thread per panel: Eigen's
+// own multi-threaded GEMM splits the rows by the thread count and its kernels round the row
+// blocks differently, so activations (and calibration statistics) would depend on
+// OMP_NUM_THREADS and on the number of MPI ranks. Inside the parallel loop Eigen runs serially,
+// and every column's arithmetic depends only on its place in its panel.
+constexpr Index kPanelColumns = 128;
 MatrixXf linear(const Checkpoint& ckpt, const std::string& prefix, const MatrixXf& x) {
   const MatrixXf w = ckpt.read_matrix_f32(prefix + ".weight");
-  MatrixXf y = w * x;
+  MatrixXf y(w.rows(), x.cols());
+  const Index panels = (x.cols() + kPanelColumns - 1) / kPanelColumns;
+  detail::parallel_for(
+      panels,
+      [&](std::int64_t p) {
+        const Index begin = static_cast<Index>(p) * kPanelColumns;
+        const Index width = std::min(kPanelColumns, x.cols() - begin);
+        y.middleCols(begin, width).noalias() = w * x.middleCols(begin, width);
+      },
+      /*min_parallel=*/1);  // even one panel inside a parallel region: Eigen stays serial
   if (ckpt.contains(prefix + ".bias")) y.colwise() += read_vec(ckpt, prefix + ".bias");
   return y;
 }

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "qprune/error.hpp"
+#include "solver/common/byte_codec.hpp"
 
 namespace qprune {
 namespace {
@@ -33,6 +34,20 @@ Weight read_weight(const Checkpoint& ckpt, const std::string& name) {
     w.f = ckpt.read_matrix_f32(name);
   }
   return w;
+}
+
+// Units kept in one layer for a unit kind and sparsity (throws like keep_count when the sparsity
+// leaves nothing or, for heads per KV group, is not expressible).
+int layer_keep_count(const ModelConfig& cfg, MaskUnit unit, double sparsity) {
+  const auto heads = static_cast<int>(cfg.num_attention_heads);
+  const auto kv = static_cast<int>(cfg.num_key_value_heads);
+  switch (unit) {
+    case MaskUnit::kMlp: return keep_count(static_cast<int>(cfg.intermediate_size), sparsity);
+    case MaskUnit::kHeads: return keep_count(heads, sparsity);
+    case MaskUnit::kKvGroups: return keep_count(kv, sparsity);
+    case MaskUnit::kHeadsPerGroup: return keep_count(heads, sparsity, kv);
+  }
+  throw InvalidArgument("unknown unit kind");
 }
 
 const char* source_name(GramSource s) {
@@ -96,10 +111,9 @@ LayerProblem build_layer_problem(const Checkpoint& ckpt, const CalibrationStatsF
   const std::string p = layer_prefix(spec.layer);
   const bool compensate = spec.mean_compensation && bias_compensation_supported(cfg);
   if (spec.unit == MaskUnit::kMlp) {
-    const int n = static_cast<int>(cfg.intermediate_size);
     MlpProblemOptions o;
     o.layer = spec.layer;
-    o.keep = keep_count(n, spec.sparsity);
+    o.keep = layer_keep_count(cfg, MaskUnit::kMlp, spec.sparsity);
     o.mean_compensation = compensate;
     const std::string down = p + "mlp.down_proj.weight";
     if (stats != nullptr && stats->has(StatsKind::kMlp)) {
@@ -124,20 +138,10 @@ LayerProblem build_layer_problem(const Checkpoint& ckpt, const CalibrationStatsF
   o.shape = {static_cast<int>(cfg.num_attention_heads), static_cast<int>(cfg.num_key_value_heads),
              static_cast<int>(cfg.head_dim)};
   o.mean_compensation = compensate;
-  switch (unit) {
-    case MaskUnit::kHeads:
-      o.units = HeadUnits::kHeads;
-      o.keep = keep_count(o.shape.num_heads, spec.sparsity);
-      break;
-    case MaskUnit::kKvGroups:
-      o.units = HeadUnits::kKvGroups;
-      o.keep = keep_count(o.shape.num_kv_heads, spec.sparsity);
-      break;
-    default:
-      o.units = HeadUnits::kHeadsPerGroup;
-      o.keep = keep_count(o.shape.num_heads, spec.sparsity, o.shape.num_kv_heads);
-      break;
-  }
+  o.units = unit == MaskUnit::kHeads      ? HeadUnits::kHeads
+            : unit == MaskUnit::kKvGroups ? HeadUnits::kKvGroups
+                                          : HeadUnits::kHeadsPerGroup;
+  o.keep = layer_keep_count(cfg, unit, spec.sparsity);
   const std::string wo = p + "self_attn.o_proj.weight";
   if (stats != nullptr && stats->has(StatsKind::kAttn)) {
     const ActivationStats s = stats->read(StatsKind::kAttn, spec.layer);
@@ -275,6 +279,63 @@ Assignment assignment_of(const std::vector<int>& kept, int num_units) {
   return x;
 }
 
+namespace {
+
+// One (layer, unit kind) job's result as it travels through a JobRunner: the mask and what the
+// layer's problem was (for the masks file's source / centring / approximate fields).
+struct LayerJobResult {
+  LayerMask mask;
+  bool centered = false;
+  bool approximate = false;
+  std::string source;
+  bool resumed = false;  ///< taken over from MaskRunOptions::resume, not solved
+};
+
+std::string encode(const LayerJobResult& r) {
+  detail::ByteWriter w;
+  const LayerMask& e = r.mask;
+  w.put(e.layer);
+  w.put(static_cast<int>(e.unit));
+  w.put(e.num_units);
+  w.put(e.kept);
+  w.put(e.objective);
+  w.put(e.baseline_objective);
+  w.put(e.feasible);
+  w.put(e.time_s);
+  w.put(e.status);
+  w.put(e.seed);
+  w.put(e.keep);
+  w.put(r.centered);
+  w.put(r.approximate);
+  w.put(r.source);
+  w.put(r.resumed);
+  return w.take();
+}
+
+LayerJobResult decode_layer_result(const std::string& bytes) {
+  detail::ByteReader in(bytes);
+  LayerJobResult r;
+  LayerMask& e = r.mask;
+  in.get(e.layer);
+  e.unit = static_cast<MaskUnit>(in.get<int>());
+  in.get(e.num_units);
+  in.get(e.kept);
+  in.get(e.objective);
+  in.get(e.baseline_objective);
+  in.get(e.feasible);
+  in.get(e.time_s);
+  in.get(e.status);
+  in.get(e.seed);
+  in.get(e.keep);
+  in.get(r.centered);
+  in.get(r.approximate);
+  in.get(r.source);
+  in.get(r.resumed);
+  return r;
+}
+
+}  // namespace
+
 Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
                     const MaskRunOptions& options) {
   options.validate();
@@ -306,86 +367,123 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
   masks.run.data_free = data_free_name(options.data_free);
   const Masks* previous = options.resume;
   if (previous != nullptr) check_resumable(*previous, masks);
-  bool any_centered = false, any_approximate = false;
-  std::string source;
-  auto merge_source = [&](const std::string& s) {
-    if (source.empty() || source == "calibration") source = s;  // report the weakest source
-  };
-  // Planning step: per-layer keep counts of a global allocation (uniform: from the sparsity).
+
+  // Planning step: the per-layer keep counts of a global allocation (every process plans the same
+  // counts; uniform: from the sparsity, inside build_layer_problem).
   std::optional<std::vector<int>> global_keep;
   if (options.allocation == MaskAllocation::kGlobal) {
     global_keep = plan_global_keep(ckpt, stats, options);
     if (!global_keep) kinds.clear();  // interrupted while planning: nothing solved
   }
-  bool stopped = false;
-  // Fail fast on a sparsity that leaves nothing or is not expressible (same for every layer).
+
+  // The jobs: one per (unit kind, layer), in the order of the masks file. A global allocation's
+  // layer is built at sparsity 0 and then given its own k (set_keep).
+  struct LayerJob {
+    LayerProblemSpec spec;
+    std::optional<int> keep;
+  };
+  std::vector<LayerJob> specs;
   for (MaskUnit unit : kinds) {
+    const double sparsity =
+        unit == MaskUnit::kMlp ? options.sparsity : options.head_sparsity.value_or(options.sparsity);
     for (int layer = 0; layer < cfg.num_hidden_layers; ++layer) {
-      const double sparsity =
-          unit == MaskUnit::kMlp ? options.sparsity : options.head_sparsity.value_or(options.sparsity);
-      // A global allocation's own k per layer (the problem is built at sparsity 0, then set_keep).
       std::optional<int> keep;
-      if (unit == MaskUnit::kMlp && global_keep)
-        keep = (*global_keep)[static_cast<std::size_t>(layer)];
-      const LayerProblemSpec spec{layer, unit, keep ? 0.0 : sparsity, options.mean_compensation,
-                                  options.data_free};
-      // Skip step (resume): a finished entry of the previous run for this layer is taken over.
-      const LayerMask* done =
-          previous != nullptr ? previous->find(layer, unit == MaskUnit::kMlp) : nullptr;
-      if (done != nullptr && done->complete() && done->unit == unit &&
-          (!keep || done->keep == *keep)) {
-        any_centered = any_centered || previous->mean_compensation;
-        any_approximate = any_approximate || previous->approximate;
-        merge_source(previous->objective_source);
-        if (options.progress) options.progress(*done);
-        masks.entries.push_back(*done);
-        ++masks.resumed_entries;
-        continue;
-      }
-      // Once stopped, only finished entries of the previous run are still carried over (above).
-      if (stopped || raised(options.solve.interrupt)) {
-        stopped = true;
-        continue;
-      }
-      LayerProblem problem = build_layer_problem(ckpt, stats, spec);
-      if (keep) set_keep(problem, *keep);
-      any_centered = any_centered || problem.centered;
-      any_approximate = any_approximate || problem.approximate;
-      merge_source(source_name(problem.source));
-      SolveOptions so = options.solve;
-      so.seed = layer_seed(options.solve.seed, layer, unit);
-      LayerMask e;
-      Assignment x;
-      bool interrupted = false;
-      if (solving) {
-        const SolveResult result = solver->solve(problem.model, so);
-        if (!result.has_solution())
-          throw Error("solver " + options.solver + " returned no sample for layer " +
-                      std::to_string(layer) + " (" + result.message + ")");
-        x = result.best().x;
-        e.time_s = result.wall_time_s;
-        e.status = std::string(to_string(result.status));
-        interrupted = result.status == SolveStatus::kInterrupted;
-      } else {
-        const auto start = std::chrono::steady_clock::now();
-        x = options.method == MaskMethod::kDiagonal ? diagonal_top_k(problem)
-                                                    : magnitude_top_k(ckpt, problem);
-        e.time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        e.status = std::string(to_string(SolveStatus::kCompleted));
-      }
-      e.layer = layer;
-      e.unit = unit;
-      e.num_units = problem.num_units();
-      e.kept = kept_indices(x);
-      e.objective = problem.model.energy(x);
-      e.baseline_objective = problem.model.energy(diagonal_top_k(problem));
-      e.feasible = problem.model.is_feasible(x);
-      e.seed = so.seed;
-      for (const CardinalityConstraint& c : problem.model.constraints()) e.keep += c.k;
-      if (options.progress) options.progress(e);
-      masks.entries.push_back(std::move(e));
-      stopped = interrupted;
+      if (unit == MaskUnit::kMlp && global_keep) keep = (*global_keep)[static_cast<size_t>(layer)];
+      specs.push_back({{layer, unit, keep ? 0.0 : sparsity, options.mean_compensation,
+                        options.data_free},
+                       keep});
     }
+  }
+  // Fail fast, before any solve, on a sparsity that leaves nothing or is not expressible.
+  for (const LayerJob& job : specs)
+    if (!job.keep) (void)layer_keep_count(cfg, job.spec.unit, job.spec.sparsity);
+  // Largest problems first, so that a dynamic runner's processes finish together.
+  auto units_of = [&](MaskUnit unit) {
+    return unit == MaskUnit::kMlp        ? cfg.intermediate_size
+           : unit == MaskUnit::kKvGroups ? cfg.num_key_value_heads
+                                         : cfg.num_attention_heads;
+  };
+  JobRunner::Jobs jobs;
+  jobs.count = specs.size();
+  jobs.order.resize(specs.size());
+  for (std::size_t i = 0; i < specs.size(); ++i) jobs.order[i] = i;
+  std::stable_sort(jobs.order.begin(), jobs.order.end(), [&](std::size_t a, std::size_t b) {
+    return units_of(specs[a].spec.unit) > units_of(specs[b].spec.unit);
+  });
+  jobs.label = [&](std::size_t i) {
+    return "layer " + std::to_string(specs[i].spec.layer) + " " +
+           mask_unit_name(specs[i].spec.unit);
+  };
+  jobs.run = [&](std::size_t i) -> std::string {
+    const LayerProblemSpec& spec = specs[i].spec;
+    const std::optional<int>& keep = specs[i].keep;
+    // Skip step (resume): a finished entry of the previous run for this layer is taken over, also
+    // after an interrupt.
+    const LayerMask* done =
+        previous != nullptr ? previous->find(spec.layer, spec.unit == MaskUnit::kMlp) : nullptr;
+    if (done != nullptr && done->complete() && done->unit == spec.unit &&
+        (!keep || done->keep == *keep)) {
+      LayerJobResult r;
+      r.mask = *done;
+      r.centered = previous->mean_compensation;
+      r.approximate = previous->approximate;
+      r.source = previous->objective_source;
+      r.resumed = true;
+      return encode(r);
+    }
+    if (raised(options.solve.interrupt)) return {};  // interrupted before this layer started
+    LayerProblem problem = build_layer_problem(ckpt, stats, spec);
+    if (keep) set_keep(problem, *keep);
+    SolveOptions so = options.solve;
+    so.seed = layer_seed(options.solve.seed, spec.layer, spec.unit);
+    LayerJobResult r;
+    LayerMask& e = r.mask;
+    Assignment x;
+    if (solving) {
+      const SolveResult result = solver->solve(problem.model, so);
+      if (!result.has_solution())
+        throw Error("solver " + options.solver + " returned no sample for layer " +
+                    std::to_string(spec.layer) + " (" + result.message + ")");
+      x = result.best().x;
+      e.time_s = result.wall_time_s;
+      e.status = std::string(to_string(result.status));
+    } else {
+      const auto start = std::chrono::steady_clock::now();
+      x = options.method == MaskMethod::kDiagonal ? diagonal_top_k(problem)
+                                                  : magnitude_top_k(ckpt, problem);
+      e.time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      e.status = std::string(to_string(SolveStatus::kCompleted));
+    }
+    e.layer = spec.layer;
+    e.unit = spec.unit;
+    e.num_units = problem.num_units();
+    e.kept = kept_indices(x);
+    e.objective = problem.model.energy(x);
+    e.baseline_objective = problem.model.energy(diagonal_top_k(problem));
+    e.feasible = problem.model.is_feasible(x);
+    e.seed = so.seed;
+    for (const CardinalityConstraint& c : problem.model.constraints()) e.keep += c.k;
+    r.centered = problem.centered;
+    r.approximate = problem.approximate;
+    r.source = source_name(problem.source);
+    return encode(r);
+  };
+  if (options.progress)
+    jobs.done = [&](std::size_t, const std::string& bytes) {
+      if (!bytes.empty()) options.progress(decode_layer_result(bytes).mask);
+    };
+  const std::vector<std::string> results = runner_or_serial(options.runner).run(jobs);
+
+  bool any_centered = false, any_approximate = false;
+  std::string source;
+  for (const std::string& bytes : results) {
+    if (bytes.empty()) continue;  // not started: an interrupt came first
+    LayerJobResult r = decode_layer_result(bytes);
+    any_centered = any_centered || r.centered;
+    any_approximate = any_approximate || r.approximate;
+    if (source.empty() || source == "calibration") source = r.source;  // report the weakest
+    if (r.resumed) ++masks.resumed_entries;
+    masks.entries.push_back(std::move(r.mask));
   }
   if (!source.empty()) masks.objective_source = source;
   masks.approximate = any_approximate;

@@ -11,6 +11,7 @@
 
 #include "qprune/comparison.hpp"
 #include "qprune/error.hpp"
+#include "solver/common/byte_codec.hpp"
 #include "solver/common/parallel_for.hpp"
 
 #ifdef _OPENMP
@@ -28,6 +29,51 @@ void set_run_threads(int threads) {
 #else
   (void)threads;
 #endif
+}
+
+std::string encode(const RunRecord& r) {
+  detail::ByteWriter w;
+  w.put(r.index);
+  w.put(r.solver);
+  w.put(r.solver_name);
+  w.put(r.instance);
+  w.put(r.instance_spec);
+  w.put(r.num_variables);
+  w.put(r.has_constraints);
+  w.put(r.seed);
+  w.put(r.status);
+  w.put(r.message);
+  w.put(r.has_solution);
+  w.put(r.energy);
+  w.put(r.feasible);
+  w.put(r.wall_time_s);
+  w.put(r.threads);
+  w.put(r.counters);
+  w.put(r.info);
+  return w.take();
+}
+
+RunRecord decode_run_record(const std::string& bytes) {
+  detail::ByteReader in(bytes);
+  RunRecord r;
+  in.get(r.index);
+  in.get(r.solver);
+  in.get(r.solver_name);
+  in.get(r.instance);
+  in.get(r.instance_spec);
+  in.get(r.num_variables);
+  in.get(r.has_constraints);
+  in.get(r.seed);
+  in.get(r.status);
+  in.get(r.message);
+  in.get(r.has_solution);
+  in.get(r.energy);
+  in.get(r.feasible);
+  in.get(r.wall_time_s);
+  in.get(r.threads);
+  in.get(r.counters);
+  in.get(r.info);
+  return r;
 }
 
 }  // namespace
@@ -143,64 +189,103 @@ ComparisonReport run_comparison(const std::vector<Instance>& instances,
       for (int k = 0; k < options.num_seeds; ++k) cells.push_back({i, s, k});
 
   report.runs.resize(cells.size());
-  std::atomic<std::size_t> next{0};
   std::atomic<bool> interrupted{false};
-  std::mutex progress_mutex;
-  int done = 0;
-  const int total = static_cast<int>(cells.size());
-  std::exception_ptr failure;  // e.g. bad_alloc or a throwing progress callback
-  const auto worker = [&] {
-    set_run_threads(report.threads_per_run);
-    try {
-      for (std::size_t c = next++; c < cells.size(); c = next++) {
-        const Cell& cell = cells[c];
-        const Instance& instance = instances[cell.instance];
-        const QuboModel& model = models[cell.instance];
-        const SolverSpec& spec = options.solvers[cell.solver];
-        SolveOptions solve = options.solve;
-        solve.seed = options.solve.seed + static_cast<std::uint64_t>(cell.seed_offset);
-        RunRecord record;
-        auto limit = options.max_variables.find(spec.label);  // `qaoa:p2`, else `qaoa`
-        if (limit == options.max_variables.end()) limit = options.max_variables.find(spec.name);
-        if (options.solve.interrupt && options.solve.interrupt->load()) {
-          interrupted = true;
-          record.solver = spec.label;
-          record.solver_name = spec.name;
-          record.num_variables = model.num_variables();
-          record.seed = solve.seed;
-          record.message = "interrupted before this run started";
-        } else if (limit != options.max_variables.end() && model.num_variables() > limit->second) {
-          record.solver = spec.label;
-          record.solver_name = spec.name;
-          record.num_variables = model.num_variables();
-          record.has_constraints = model.has_constraints();
-          record.seed = solve.seed;
-          record.status = "skipped";
-          record.message = "n = " + std::to_string(model.num_variables()) + " > max_variables " +
-                           std::to_string(limit->second) + " for " + spec.label;
-        } else {
-          record = run_one(model, spec, options.settings, solve);
-          if (record.status == "interrupted") interrupted = true;
-        }
-        record.index = static_cast<int>(c);
-        record.instance = instance.name;
-        record.instance_spec = instance.spec;
-        report.runs[c] = std::move(record);
-        std::lock_guard<std::mutex> lock(progress_mutex);
-        ++done;
-        if (options.progress) options.progress(done, total, report.runs[c]);
-      }
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(progress_mutex);
-      if (!failure) failure = std::current_exception();
-      next = cells.size();  // the other workers stop after their current run
+  const auto run_cell = [&](std::size_t c) {
+    const Cell& cell = cells[c];
+    const Instance& instance = instances[cell.instance];
+    const QuboModel& model = models[cell.instance];
+    const SolverSpec& spec = options.solvers[cell.solver];
+    SolveOptions solve = options.solve;
+    solve.seed = options.solve.seed + static_cast<std::uint64_t>(cell.seed_offset);
+    RunRecord record;
+    auto limit = options.max_variables.find(spec.label);  // `qaoa:p2`, else `qaoa`
+    if (limit == options.max_variables.end()) limit = options.max_variables.find(spec.name);
+    if (options.solve.interrupt && options.solve.interrupt->load()) {
+      interrupted = true;
+      record.solver = spec.label;
+      record.solver_name = spec.name;
+      record.num_variables = model.num_variables();
+      record.seed = solve.seed;
+      record.message = "interrupted before this run started";
+    } else if (limit != options.max_variables.end() && model.num_variables() > limit->second) {
+      record.solver = spec.label;
+      record.solver_name = spec.name;
+      record.num_variables = model.num_variables();
+      record.has_constraints = model.has_constraints();
+      record.seed = solve.seed;
+      record.status = "skipped";
+      record.message = "n = " + std::to_string(model.num_variables()) + " > max_variables " +
+                       std::to_string(limit->second) + " for " + spec.label;
+    } else {
+      record = run_one(model, spec, options.settings, solve);
+      if (record.status == "interrupted") interrupted = true;
     }
+    record.index = static_cast<int>(c);
+    record.instance = instance.name;
+    record.instance_spec = instance.spec;
+    return record;
   };
-  const int workers = std::min(report.jobs, std::max(1, total));
-  std::vector<std::thread> threads;
-  for (int t = 0; t < workers; ++t) threads.emplace_back(worker);
-  for (std::thread& t : threads) t.join();
-  if (failure) std::rethrow_exception(failure);
+  const int total = static_cast<int>(cells.size());
+
+  if (options.runner != nullptr && options.runner->num_processes() > 1) {
+    // One cell at a time per process, with the process's threads; largest instances first.
+    report.jobs = options.runner->num_processes();
+    report.threads_per_run = options.threads_per_run == 0 ? cores : options.threads_per_run;
+    set_run_threads(report.threads_per_run);
+    JobRunner::Jobs jobs;
+    jobs.count = cells.size();
+    jobs.order.resize(cells.size());
+    for (std::size_t c = 0; c < cells.size(); ++c) jobs.order[c] = c;
+    std::stable_sort(jobs.order.begin(), jobs.order.end(), [&](std::size_t a, std::size_t b) {
+      return models[cells[a].instance].num_variables() > models[cells[b].instance].num_variables();
+    });
+    jobs.run = [&](std::size_t c) {
+      set_run_threads(report.threads_per_run);  // a runner may use a thread of its own
+      return encode(run_cell(c));
+    };
+    jobs.label = [&](std::size_t c) {
+      return "cell " + instances[cells[c].instance].name + " " +
+             options.solvers[cells[c].solver].label + " seed " +
+             std::to_string(options.solve.seed + static_cast<std::uint64_t>(cells[c].seed_offset));
+    };
+    int done = 0;
+    if (options.progress)
+      jobs.done = [&](std::size_t, const std::string& bytes) {
+        options.progress(++done, total, decode_run_record(bytes));
+      };
+    const std::vector<std::string> results = options.runner->run(jobs);
+    if (!options.runner->is_coordinator()) return ComparisonReport{};
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+      report.runs[c] = decode_run_record(results[c]);
+      interrupted = interrupted || report.runs[c].status == "interrupted" ||
+                    report.runs[c].message == "interrupted before this run started";
+    }
+  } else {
+    std::atomic<std::size_t> next{0};
+    std::mutex progress_mutex;
+    int done = 0;
+    std::exception_ptr failure;  // e.g. bad_alloc or a throwing progress callback
+    const auto worker = [&] {
+      set_run_threads(report.threads_per_run);
+      try {
+        for (std::size_t c = next++; c < cells.size(); c = next++) {
+          report.runs[c] = run_cell(c);
+          std::lock_guard<std::mutex> lock(progress_mutex);
+          ++done;
+          if (options.progress) options.progress(done, total, report.runs[c]);
+        }
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(progress_mutex);
+        if (!failure) failure = std::current_exception();
+        next = cells.size();  // the other workers stop after their current run
+      }
+    };
+    const int workers = std::min(report.jobs, std::max(1, total));
+    std::vector<std::thread> threads;
+    for (int t = 0; t < workers; ++t) threads.emplace_back(worker);
+    for (std::thread& t : threads) t.join();
+    if (failure) std::rethrow_exception(failure);
+  }
   report.interrupted = interrupted;
   summarize(report, known, options.tolerance);
   return report;

@@ -16,3 +16,12 @@ expect_exit() {
   set +e; "$@" >"$TMP/stdout" 2>"$TMP/stderr"; local got=$?; set -e
   [[ $got -eq $want ]] || { cat "$TMP/stderr" >&2; fail "'$*' exited $got, expected $want"; }
 }
+# MPI tests (tests/cli/mpi_*.sh) get the launcher as a third argument: $MPIRUN runs N ranks on this
+# machine (as root OpenMPI needs --allow-run-as-root; --oversubscribe lets 2 ranks share 1 core).
+if [[ $# -ge 3 ]]; then
+  # Containers often forbid the cross-process memory copy OpenMPI uses for large messages.
+  export OMPI_MCA_btl_vader_single_copy_mechanism=none
+  MPIRUN=("$3" --oversubscribe)
+  [[ $(id -u) -eq 0 ]] && MPIRUN+=(--allow-run-as-root)
+  mpirun_np() { local n=$1; shift; "${MPIRUN[@]}" -np "$n" "$@"; }
+fi
