@@ -62,6 +62,11 @@ if (( NP > 1 )); then
     echo "scale.sh: --np $NP needs mpirun, which is not installed" >&2
     exit 1
   fi
+  # Without MPI support every rank would mask all layers and write the same file.
+  if ! "$QPRUNE" mask --help 2>&1 | grep -qi mpi; then
+    echo "scale.sh: --np $NP: this qprune build does not mention MPI in 'mask --help'" >&2
+    exit 1
+  fi
   launcher=(mpirun --allow-run-as-root --oversubscribe -np "$NP")
 fi
 
