@@ -5,7 +5,7 @@
 // per attempt, so the default sweep count can be judged at n = 18944 (DeepSeek-R1-Distill-Qwen-7B
 // intermediate size) from a few sweeps: the annealing time is linear in the sweep count.
 //
-// Usage: anneal_dense_layer [--n 18944] [--sweeps 20] (0: the automatic count)
+// Usage: anneal_dense_layer [--n 18944] [--sweeps 20] (0: the automatic count) [--no-descent]
 #include <omp.h>
 
 #include <chrono>
@@ -18,10 +18,14 @@
 
 int main(int argc, char** argv) {
   int n = 18944, sweeps = 20;
-  for (int a = 1; a + 1 < argc; a += 2) {
+  bool descent = true;
+  for (int a = 1; a < argc; ++a) {
     const std::string key = argv[a];
+    if (key == "--no-descent") descent = false;
+    if (key == "--no-descent" || a + 1 == argc) continue;
     if (key == "--n") n = std::stoi(argv[a + 1]);
     if (key == "--sweeps") sweeps = std::stoi(argv[a + 1]);
+    ++a;
   }
   omp_set_num_threads(1);
   const auto t0 = std::chrono::steady_clock::now();
@@ -43,6 +47,7 @@ int main(int argc, char** argv) {
 
   qprune::AnnealOptions a;
   a.num_sweeps = sweeps;
+  a.greedy_descent = descent;
   qprune::SolveOptions o;
   o.num_reads = 1;
   const qprune::SolveResult r = qprune::SimulatedAnnealing(a).solve(m, o);
