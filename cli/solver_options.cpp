@@ -53,8 +53,9 @@ void add_solver_options(CLI::App& sub, SolverChoice& c) {
                     "refuse problems with more free variables than this")
       ->capture_default_str();
   CLI::Option_group* sa = sub.add_option_group("sa", "options of --solver sa");
-  sa->add_option("--sweeps", c.settings.anneal.num_sweeps, "sweeps per read (about n moves each)")
-      ->check(CLI::PositiveNumber)
+  sa->add_option("--sweeps", c.settings.anneal.num_sweeps,
+                 "sweeps per read (about n moves each); 0: 1000, fewer for dense n > 5000")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   static const std::map<std::string, AnnealSchedule> schedules = {
       {"geometric", AnnealSchedule::kGeometric}, {"linear", AnnealSchedule::kLinear}};

@@ -256,7 +256,7 @@ TEST_CASE("sa stops early: time limit, target energy, interrupt") {
 }
 
 TEST_CASE("sa options are validated and the solver is registered") {
-  AnnealOptions bad = sweeps(0);
+  AnnealOptions bad = sweeps(-1);
   CHECK_THROWS_AS(SimulatedAnnealing{bad}, InvalidArgument);
   AnnealOptions range;
   range.beta_range = std::make_pair(-1.0, 2.0);
@@ -270,6 +270,14 @@ TEST_CASE("sa options are validated and the solver is registered") {
   CHECK(r.counters.at("flip_attempts") == 2.0 * 20 * 8);
   CHECK(r.counters.count("ns_per_attempt") == 1);
   CHECK(r.counters.count("flips_per_s") == 1);
+  // Automatic sweeps (the default): 1000 here, fewer only for dense models above n = 5000.
+  const SolveResult automatic = SimulatedAnnealing{}.solve(m, reads(1, 5));
+  CHECK(automatic.counters.at("flip_attempts") == 1000.0 * 8);
+  CHECK(automatic.info.at("sweeps") == "1000 (automatic)");
+  CHECK(automatic_num_sweeps(5000, true) == 1000);
+  CHECK(automatic_num_sweeps(10000, true) == 250);
+  CHECK(automatic_num_sweeps(18944, true) == 100);
+  CHECK(automatic_num_sweeps(18944, false) == 1000);
 }
 
 }  // namespace qprune

@@ -34,8 +34,9 @@ enum class AnnealPrecision {
 };
 
 struct AnnealOptions {
-  /// Sweeps per read (one sweep = about n move attempts). >= 1.
-  int num_sweeps = 1000;
+  /// Sweeps per read (one sweep = about n move attempts). >= 1, or 0 for automatic_num_sweeps():
+  /// 1000, fewer for dense models above 5000 variables (reported in info["sweeps"]).
+  int num_sweeps = 0;
   AnnealSchedule schedule = AnnealSchedule::kGeometric;
   SweepOrder order = SweepOrder::kSequential;
   /// (hot, cold) inverse temperatures, both finite and > 0. When absent it is derived from the
@@ -64,13 +65,20 @@ class SimulatedAnnealing final : public Solver {
   [[nodiscard]] std::string name() const override { return "sa"; }
   /// Counters: "flip_attempts", "accepted_moves", "flips_per_s" (attempts per second of wall
   /// time), "ns_per_attempt" (annealing time of one thread per attempt), "anneal_time_s",
-  /// "reads_completed". Info: "constraint_mode", "beta_range", "precision", "kernel".
+  /// "reads_completed". Info: "constraint_mode", "beta_range", "precision", "kernel", "sweeps".
   [[nodiscard]] SolveResult solve(const QuboModel& model, const SolveOptions& options) const override;
   [[nodiscard]] const AnnealOptions& options() const { return options_; }
 
  private:
   AnnealOptions options_;
 };
+
+/// The sweep count of AnnealOptions::num_sweeps = 0. A sweep of a dense model costs about n
+/// attempts x (accepted fraction) x n row entries, so up to n = 5000 it is 1000 sweeps (~2.5e10 row
+/// entries), and above it the count that keeps that work, 1000 (5000 / n)^2, but at least 100: at
+/// n = 18944 (an MLP layer of a 7B model) 100 sweeps, ~50 s per read on the 2-core build machine
+/// instead of ~500 s. Sparse models (cost per accepted move = the row's degree) always get 1000.
+[[nodiscard]] int automatic_num_sweeps(int num_variables, bool dense);
 
 /// The automatic (hot, cold) inverse-temperature range of `model` described at
 /// AnnealOptions::beta_range. A model without any non-zero coefficient gets (1, 1).

@@ -96,6 +96,13 @@ class DenseForm {
     const Weight* row = &q_[static_cast<std::size_t>(i) * stride_];
     for (int j = 0; j < n_; ++j) acc[j] += static_cast<double>(row[j]);
   }
+  /// max(0, max_j q_ij): bounds how much a coupling can lower a swap's delta (swap_descent).
+  [[nodiscard]] Real max_positive_coupling(int i) const {
+    const Weight* row = &q_[static_cast<std::size_t>(i) * stride_];
+    Weight best(0);
+    for (int j = 0; j < n_; ++j) best = std::max(best, row[j]);
+    return static_cast<Real>(best);
+  }
 
  private:
   int n_;
@@ -149,6 +156,15 @@ class SparseForm {
       const Entry& e = entries_[static_cast<std::size_t>(p)];
       acc[e.column] += static_cast<double>(e.value);
     }
+  }
+  /// max(0, max_j q_ij): bounds how much a coupling can lower a swap's delta (swap_descent).
+  [[nodiscard]] Real max_positive_coupling(int i) const {
+    Real best(0);
+    for (std::int64_t p = offsets_[static_cast<std::size_t>(i)];
+         p < offsets_[static_cast<std::size_t>(i) + 1]; ++p) {
+      best = std::max(best, entries_[static_cast<std::size_t>(p)].value);
+    }
+    return best;
   }
 
  private:
@@ -339,13 +355,105 @@ std::int64_t flip_descent(const Form& form, std::uint8_t* x, typename Form::Real
   return moves;
 }
 
-/// Best-swap descent: per pass, the best swap of every movable group and the best flip of the free
-/// variables are applied when they improve by more than `tolerance`; stops after a pass without
-/// improvement. Feasibility is kept. Returns the number of moves made.
+/// max(0, max_j q_ij) of every variable, computed once per compiled form and shared by the reads.
 template <class Form>
-std::int64_t swap_descent(const Form& form, const SwapLayout& layout, std::vector<int>& slots,
-                          std::uint8_t* x, typename Form::RealType* h, double tolerance,
-                          std::int64_t max_moves) {
+[[nodiscard]] std::vector<typename Form::RealType> positive_row_bounds(const Form& form) {
+  std::vector<typename Form::RealType> bound(static_cast<std::size_t>(form.size()));
+  for (int i = 0; i < form.size(); ++i) bound[static_cast<std::size_t>(i)] = form.max_positive_coupling(i);
+  return bound;
+}
+
+/// Applies the swap of slot positions ia (a zero, 0 -> 1) and ib (a one, 1 -> 0) of one group.
+template <class Form>
+void apply_swap(const Form& form, int* s, int ia, int ib, std::uint8_t* x,
+                typename Form::RealType* h) {
+  using Real = typename Form::RealType;
+  const int a = s[ia], b = s[ib];
+  form.add_row(h, a, Real(1));
+  form.add_row(h, b, Real(-1));
+  x[a] = 1;
+  x[b] = 0;
+  std::swap(s[ia], s[ib]);
+}
+
+/// Descent of one group to a swap local optimum (no swap improves by more than -limit), with the
+/// fields of everything outside the group fixed. Returns the number of swaps made.
+///
+/// Why not the plain best-swap scan: that costs k (size - k) coupling look-ups per move, which on
+/// an MLP layer (size 18944, k 11366) is 8.6e7 per move and made a descent after annealing run
+/// for many minutes. Here a swap's delta h_a - h_b - q_ab is bounded below by
+/// (h_a - u_a) - h_b with u_a = max(0, max_j q_aj) (`bound`), so:
+///  1. batch: zeros sorted by h ascending are paired with ones sorted by h descending; pair j is
+///     applied when its delta, evaluated with the current fields, still improves; the batch stops
+///     at the first pair that does not. Each applied swap is an exact improvement.
+///  2. exact: the best swap, by branch and bound: zeros in order of h_a - u_a, ones in order of
+///     descending h_b; a pair, and every later one in either order, is skipped once its bound
+///     cannot beat the best delta found. If it improves it is applied and the loop repeats.
+/// A diagonal problem (u = 0) is solved by one batch (the exact top-k) and one exact check that
+/// looks at one pair: O(size log size). With couplings the exact step is still the best swap,
+/// the same guarantee as the full scan, and never slower than it by more than the sorting.
+template <class Form>
+std::int64_t group_swap_descent(const Form& form, const typename Form::RealType* bound, int* s,
+                                int size, int k, std::uint8_t* x, typename Form::RealType* h,
+                                typename Form::RealType limit, std::int64_t max_moves) {
+  using Real = typename Form::RealType;
+  std::vector<int> ones(static_cast<std::size_t>(k));
+  std::vector<int> zeros(static_cast<std::size_t>(size - k));
+  std::int64_t moves = 0;
+  const auto by_h_desc = [&](int p, int q) { return h[s[p]] > h[s[q]]; };
+  while (moves < max_moves) {
+    // Slot positions, not variables: a swap exchanges the variables at two positions, and no
+    // position appears twice in a batch.
+    for (int i = 0; i < k; ++i) ones[static_cast<std::size_t>(i)] = i;
+    for (int i = k; i < size; ++i) zeros[static_cast<std::size_t>(i - k)] = i;
+    std::sort(ones.begin(), ones.end(), by_h_desc);
+    std::sort(zeros.begin(), zeros.end(), [&](int p, int q) { return h[s[p]] < h[s[q]]; });
+    const std::size_t pairs = std::min(ones.size(), zeros.size());
+    for (std::size_t j = 0; j < pairs && moves < max_moves; ++j) {
+      const int ia = zeros[j], ib = ones[j];
+      const Real delta = h[s[ia]] - h[s[ib]] - form.coupling(s[ia], s[ib]);
+      if (!(delta < limit)) break;
+      apply_swap(form, s, ia, ib, x, h);
+      ++moves;
+    }
+
+    for (int i = 0; i < k; ++i) ones[static_cast<std::size_t>(i)] = i;
+    for (int i = k; i < size; ++i) zeros[static_cast<std::size_t>(i - k)] = i;
+    std::sort(ones.begin(), ones.end(), by_h_desc);
+    const auto key = [&](int p) { return h[s[p]] - bound[s[p]]; };
+    std::sort(zeros.begin(), zeros.end(), [&](int p, int q) { return key(p) < key(q); });
+    Real best = limit;
+    int best_a = -1, best_b = -1;
+    const Real top = h[s[ones.front()]];
+    for (int ia : zeros) {
+      const Real lower = key(ia);
+      if (!(lower - top < best)) break;
+      for (int ib : ones) {
+        if (!(lower - h[s[ib]] < best)) break;
+        const Real delta = h[s[ia]] - h[s[ib]] - form.coupling(s[ia], s[ib]);
+        if (delta < best) {
+          best = delta;
+          best_a = ia;
+          best_b = ib;
+        }
+      }
+    }
+    if (best_a < 0 || moves >= max_moves) break;
+    apply_swap(form, s, best_a, best_b, x, h);
+    ++moves;
+  }
+  return moves;
+}
+
+/// Swap descent: every movable group is brought to a swap local optimum (group_swap_descent), then
+/// the free variables get a pass of single flips that improve; repeated until a round moves
+/// nothing, so at the end no swap and no free flip improves by more than `tolerance`. Feasibility
+/// is kept. `bound` is positive_row_bounds(form). Returns the number of moves made.
+template <class Form>
+std::int64_t swap_descent(const Form& form, const SwapLayout& layout,
+                          const std::vector<typename Form::RealType>& bound,
+                          std::vector<int>& slots, std::uint8_t* x, typename Form::RealType* h,
+                          double tolerance, std::int64_t max_moves) {
   using Real = typename Form::RealType;
   const Real limit = static_cast<Real>(-tolerance);
   std::int64_t moves = 0;
@@ -353,43 +461,17 @@ std::int64_t swap_descent(const Form& form, const SwapLayout& layout, std::vecto
   while (improved && moves < max_moves) {
     improved = false;
     for (const SwapLayout::Group& g : layout.groups) {
-      int* s = slots.data() + g.begin;
-      int best_a = -1, best_b = -1;
-      Real best_delta = limit;
-      for (int ib = 0; ib < g.k; ++ib) {
-        const int b = s[ib];
-        for (int ia = g.k; ia < g.size; ++ia) {
-          const int a = s[ia];
-          const Real delta = h[a] - h[b] - form.coupling(a, b);
-          if (delta < best_delta) {
-            best_delta = delta;
-            best_a = ia;
-            best_b = ib;
-          }
-        }
-      }
-      if (best_a < 0) continue;
-      const int a = s[best_a], b = s[best_b];
-      form.add_row(h, a, Real(1));
-      form.add_row(h, b, Real(-1));
-      x[a] = 1;
-      x[b] = 0;
-      std::swap(s[best_a], s[best_b]);
-      ++moves;
-      improved = true;
+      const std::int64_t made = group_swap_descent(form, bound.data(), slots.data() + g.begin,
+                                                   g.size, g.k, x, h, limit, max_moves - moves);
+      moves += made;
+      improved = improved || made > 0;
     }
-    int best = -1;
-    Real best_delta = limit;
     for (int i : layout.free_vars) {
+      if (moves >= max_moves) break;
       const Real delta = x[i] ? -h[i] : h[i];
-      if (delta < best_delta) {
-        best_delta = delta;
-        best = i;
-      }
-    }
-    if (best >= 0) {
-      form.add_row(h, best, x[best] ? Real(-1) : Real(1));
-      x[best] ^= 1;
+      if (!(delta < limit)) continue;
+      form.add_row(h, i, x[i] ? Real(-1) : Real(1));
+      x[i] ^= 1;
       ++moves;
       improved = true;
     }

@@ -3,6 +3,7 @@
 // are chosen once per solve; everything below run_reads<Form>() is compiled per combination.
 #include "qprune/anneal_solver.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <iomanip>
@@ -120,9 +121,9 @@ PrecisionChoice choose_precision(AnnealPrecision requested, const CoefficientSta
 /// beta of sweep s, computed on the fly (a run may ask for more sweeps than fit in memory).
 class Schedule {
  public:
-  Schedule(const AnnealOptions& o, std::pair<double, double> range)
+  Schedule(const AnnealOptions& o, std::int64_t sweeps, std::pair<double, double> range)
       : geometric_(o.schedule == AnnealSchedule::kGeometric),
-        sweeps_(o.num_sweeps),
+        sweeps_(sweeps),
         hot_(range.first),
         cold_(range.second) {}
   [[nodiscard]] std::int64_t size() const { return sweeps_; }
@@ -179,7 +180,8 @@ bool meets_target(const RunContext& ctx, const std::uint8_t* x) {
 }
 
 template <class Form>
-void run_read(const Form& form, const RunContext& ctx, std::int64_t read, RunOutput& out) {
+void run_read(const Form& form, const std::vector<typename Form::RealType>& bound,
+              const RunContext& ctx, std::int64_t read, RunOutput& out) {
   using Real = typename Form::RealType;
   const auto r = static_cast<std::size_t>(read);
   if (out.stopped()) return;  // a read that never started leaves no sample
@@ -237,7 +239,7 @@ void run_read(const Form& form, const RunContext& ctx, std::int64_t read, RunOut
     detail::anneal::compute_fields(form, x.data(), h.data());  // drop any accumulated rounding
     constexpr std::int64_t kMaxMoves = std::int64_t{1} << 40;
     if (ctx.layout != nullptr) {
-      (void)detail::anneal::swap_descent(form, *ctx.layout, slots, x.data(), h.data(),
+      (void)detail::anneal::swap_descent(form, *ctx.layout, bound, slots, x.data(), h.data(),
                                          ctx.tolerance, kMaxMoves);
     } else {
       (void)detail::anneal::flip_descent(form, x.data(), h.data(), ctx.tolerance, kMaxMoves);
@@ -252,15 +254,20 @@ void run_read(const Form& form, const RunContext& ctx, std::int64_t read, RunOut
 template <class Form>
 void run_reads(const QuboModel& searched, const RunContext& ctx, RunOutput& out) {
   const Form form(searched);
+  // Only the swap descent needs the coupling bounds; one O(n^2) pass for a dense form, per solve.
+  const bool bounds = ctx.layout != nullptr && ctx.anneal.greedy_descent;
+  const auto bound = bounds ? detail::anneal::positive_row_bounds(form)
+                            : std::vector<typename Form::RealType>{};
   detail::parallel_for(ctx.options.num_reads,
-                       [&](std::int64_t read) { run_read(form, ctx, read, out); });
+                       [&](std::int64_t read) { run_read(form, bound, ctx, read, out); });
 }
 
 }  // namespace
 
 void AnnealOptions::validate() const {
-  if (num_sweeps < 1) {
-    throw InvalidArgument("AnnealOptions::num_sweeps must be >= 1, got " + std::to_string(num_sweeps));
+  if (num_sweeps < 0) {
+    throw InvalidArgument("AnnealOptions::num_sweeps must be >= 1, or 0 for automatic, got " +
+                          std::to_string(num_sweeps));
   }
   if (beta_range) {
     const auto [hot, cold] = *beta_range;
@@ -269,6 +276,14 @@ void AnnealOptions::validate() const {
                             format_number(hot) + ", " + format_number(cold) + ")");
     }
   }
+}
+
+int automatic_num_sweeps(int num_variables, bool dense) {
+  constexpr int kSweeps = 1000, kMinSweeps = 100;
+  constexpr double kFullSize = 5000.0;  // largest dense n that gets all kSweeps
+  if (!dense || num_variables <= kFullSize) return kSweeps;
+  const double ratio = kFullSize / static_cast<double>(num_variables);
+  return std::max(kMinSweeps, static_cast<int>(std::lround(kSweeps * ratio * ratio)));
 }
 
 std::pair<double, double> default_beta_range(const QuboModel& model) {
@@ -296,7 +311,10 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
   const PrecisionChoice precision =
       choose_precision(options_.precision, stats, range.second, dense);
   const bool use_float = precision.arithmetic == Arithmetic::kFloat;
-  const Schedule schedule(options_, range);
+  const int sweeps = options_.num_sweeps > 0
+                         ? options_.num_sweeps
+                         : automatic_num_sweeps(searched.num_variables(), dense);
+  const Schedule schedule(options_, sweeps, range);
   // Descent tolerance: zero when float arithmetic is exact, else a few ulps of the largest field.
   const bool exact = precision.arithmetic == Arithmetic::kInt8 ||
                      precision.arithmetic == Arithmetic::kInt16 ||
@@ -308,6 +326,7 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
   result.info["kernel"] = std::string(dense ? "dense" : "sparse") +
                           (native ? ", swap moves" : ", single flips") +
                           (options_.order == SweepOrder::kRandom && !native ? ", random order" : "");
+  result.info["sweeps"] = std::to_string(sweeps) + (options_.num_sweeps > 0 ? "" : " (automatic)");
   result.info["schedule"] =
       options_.schedule == AnnealSchedule::kGeometric ? "geometric" : "linear";
 
@@ -356,7 +375,7 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
       attempts > 0 ? 1e9 * anneal_s / static_cast<double>(attempts) : 0.0;
   result.counters["reads_completed"] = static_cast<double>(completed);
   std::ostringstream msg;
-  msg << reads_run << " of " << options.num_reads << " reads, " << options_.num_sweeps
+  msg << reads_run << " of " << options.num_reads << " reads, " << sweeps
       << " sweeps each";
   if (result.status != SolveStatus::kCompleted) msg << " (stopped: " << to_string(result.status) << ")";
   result.message = msg.str();
