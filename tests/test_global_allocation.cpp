@@ -23,6 +23,7 @@
 #include "qprune/masks.hpp"
 #include "qprune/prune_pipeline.hpp"
 #include "qprune/transformer.hpp"
+#include "tests/masks_checks.hpp"
 #include "tests/test_files.hpp"
 
 using namespace qprune;
@@ -165,25 +166,6 @@ MaskRunOptions global_options(CostScale scale) {
   return o;
 }
 
-// Entries equal in every field but the solver's wall time.
-void check_same_entries(const Masks& got, const Masks& want) {
-  REQUIRE(got.entries.size() == want.entries.size());
-  for (std::size_t i = 0; i < got.entries.size(); ++i) {
-    const LayerMask &g = got.entries[i], &w = want.entries[i];
-    CAPTURE(i);
-    CHECK(g.layer == w.layer);
-    CHECK(g.unit == w.unit);
-    CHECK(g.kept == w.kept);
-    CHECK(g.keep == w.keep);
-    CHECK(g.objective == w.objective);
-    CHECK(g.baseline_objective == w.baseline_objective);
-    CHECK(g.feasible == w.feasible);
-    CHECK(g.status == w.status);
-    CHECK(g.seed == w.seed);
-  }
-  CHECK(got.objective_source == want.objective_source);
-  CHECK(got.mean_compensation == want.mean_compensation);
-}
 
 }  // namespace
 
@@ -369,7 +351,7 @@ TEST_CASE("mask resume: an interrupted run finished equals an uninterrupted one"
     ro.resume = &previous;
     const Masks resumed = compute_masks(ckpt, &stats, ro);
     CHECK(resumed.resumed_entries == 1);
-    check_same_entries(resumed, full);
+    test::check_same_entries(resumed, full);
 
     // An entry left "interrupted" (a solve stopped midway) is solved again, not taken over.
     Masks stale = full;
@@ -379,7 +361,7 @@ TEST_CASE("mask resume: an interrupted run finished equals an uninterrupted one"
     ro.resume = &stale;
     const Masks again = compute_masks(ckpt, &stats, ro);
     CHECK(again.resumed_entries == 1);
-    check_same_entries(again, full);
+    test::check_same_entries(again, full);
     // apply refuses interrupted entries.
     Masks whole = full;
     whole.entries[2].status = "interrupted";

@@ -16,6 +16,7 @@
 #include "qprune/error.hpp"
 #include "qprune/prune_pipeline.hpp"
 #include "qprune/transformer.hpp"
+#include "tests/masks_checks.hpp"
 #include "tests/test_support.hpp"
 
 using namespace qprune;
@@ -99,20 +100,8 @@ TEST_CASE("compute_masks: a scrambled runner gives the serial masks, largest pro
   for (std::size_t k = 0; k < 4; ++k) CHECK(runner.started[k] < 4);
   CHECK(progress.size() == 8);
   CHECK(progress.front() == "3kv_groups");  // the last started arrives first here
-  REQUIRE(serial.entries.size() == scrambled.entries.size());
-  for (std::size_t i = 0; i < serial.entries.size(); ++i) {
-    const LayerMask& a = serial.entries[i];
-    const LayerMask& b = scrambled.entries[i];
-    CHECK(a.layer == b.layer);
-    CHECK(a.unit == b.unit);
-    CHECK(a.kept == b.kept);
-    CHECK(a.objective == b.objective);
-    CHECK(a.baseline_objective == b.baseline_objective);
-    CHECK(a.seed == b.seed);
-    CHECK(a.seed == layer_seed(11, a.layer, a.unit));
-  }
-  CHECK(serial.objective_source == scrambled.objective_source);
-  CHECK(serial.approximate == scrambled.approximate);
+  test::check_same_entries(scrambled, serial);
+  for (const LayerMask& e : serial.entries) CHECK(e.seed == layer_seed(11, e.layer, e.unit));
   CHECK(serial.mean_compensation == scrambled.mean_compensation);
   // Entries in file order: MLP layers 0..3, then heads.
   CHECK(scrambled.entries[0].unit == MaskUnit::kMlp);
