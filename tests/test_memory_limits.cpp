@@ -2,7 +2,8 @@
 // that exceeds the memory budget, with a ResourceError naming what needs how much. The budget is
 // given explicitly here (SolveOptions / *ProblemOptions::memory_limit_bytes), so each refusal is
 // tested without allocating anything large: one byte below the need must throw, the exact need
-// must pass (the byte counts below are worked out by hand from each structure's layout).
+// must pass (the byte counts below are worked out by hand from each structure's layout). The QUBO
+// file readers get the same kind of limit (ReadOptions::memory_limit_bytes).
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -10,9 +11,11 @@
 
 #include "problems/common/memory_check.hpp"
 #include "qprune/anneal_solver.hpp"
+#include "qprune/formats.hpp"
 #include "qprune/error.hpp"
 #include "qprune/greedy_solver.hpp"
 #include "qprune/pruning.hpp"
+#include "tests/test_files.hpp"
 #include "tests/test_support.hpp"
 
 using namespace qprune;
@@ -134,3 +137,22 @@ TEST_CASE("pruning builders refuse the error matrix over the memory limit") {
   CHECK(build_head_problem(w, stats, heads).model.num_variables() == 4);
 }
 
+TEST_CASE("readers refuse a declared model over the memory limit before allocating it") {
+  // 1000 variables at 16 bytes each (linear term and coupling row start): 16000 bytes.
+  const std::filesystem::path dir = test::temp_dir("memory_limits");
+  test::spit(dir / "big.qubo", "p qubo 0 1000 0 0\n");
+  test::spit(dir / "big.coo", "0 999 1.5\n");
+  for (const char* name : {"big.qubo", "big.coo"}) {
+    INFO(name);
+    ReadOptions options;
+    options.memory_limit_bytes = 16000 - 1;
+    const std::string path = (dir / name).string();
+    CHECK(contains(resource_error([&] { (void)read_model(path, options); }),
+                   path + ": a model of 1000 variables needs"));
+    options.memory_limit_bytes = 16000;
+    CHECK(read_model(path, options).num_variables() == 1000);
+  }
+  ReadOptions zero;
+  zero.memory_limit_bytes = 0;
+  CHECK_THROWS_AS(zero.validate(), InvalidArgument);
+}
