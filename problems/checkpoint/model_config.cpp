@@ -105,6 +105,8 @@ ModelConfig ModelConfig::parse(const std::string& json_text, const std::string& 
   } catch (const Json::parse_error& e) {
     throw ParseError::at_byte(path, e.byte > 0 ? static_cast<std::int64_t>(e.byte) - 1 : 0,
                               "expected JSON, found invalid JSON (" + std::string(e.what()) + ")");
+  } catch (const Json::out_of_range& e) {  // a number beyond double, e.g. 1e400 (no position)
+    throw ParseError(path, 0, "expected JSON, found " + std::string(e.what()));
   }
   if (!j.is_object())
     throw ParseError(path, 0, std::string("expected a JSON object, found ") + j.type_name());

@@ -61,6 +61,8 @@ class JsonReader {
       const std::size_t cut = what.find("syntax error");
       in_.fail_at(line_of_offset(in_.text(), byte),
                   "expected valid JSON, found a " + (cut == std::string::npos ? what : what.substr(cut)));
+    } catch (const json::out_of_range& e) {  // a number beyond double, e.g. 1e400 (no position)
+      in_.fail_at(0, std::string("expected valid JSON, found ") + e.what());
     }
     if (!root.is_object()) in_.fail_at(1, "expected a JSON object, found " + show(root));
     if (root.contains("format") && root["format"] != "qprune-qubo")

@@ -123,6 +123,8 @@ Masks read_masks(const std::filesystem::path& path) {
   } catch (const Json::parse_error& e) {
     throw ParseError::at_byte(p, e.byte > 0 ? static_cast<std::int64_t>(e.byte) - 1 : 0,
                               "expected JSON, found invalid JSON (" + std::string(e.what()) + ")");
+  } catch (const Json::out_of_range& e) {  // a number beyond double, e.g. 1e400 (no position)
+    throw ParseError(p, 0, "expected JSON, found " + std::string(e.what()));
   }
   auto fail = [&](const std::string& what) { throw ParseError(p, 0, what); };
   if (!j.is_object() || j.value("format", "") != kFormat)
