@@ -118,7 +118,11 @@ class JsonReader {
         }
         if (!e["variables"].is_array()) fail("constraints", name + " variables as an array", show(e["variables"]));
         for (const json& v : e["variables"]) cc.variables.push_back(index(v, "constraints", name + " variable", n));
-        cc.k = static_cast<int>(e["k"].get<std::int64_t>());
+        // k beyond int would wrap in the cast and pass as another k: refuse it here.
+        if (!e["k"].is_number_unsigned() ||
+            e["k"].get<std::uint64_t>() > static_cast<std::uint64_t>(n))
+          fail("constraints", name + " k in [0, " + std::to_string(n) + "]", show(e["k"]));
+        cc.k = static_cast<int>(e["k"].get<std::uint64_t>());
         try {
           m.add_constraint(std::move(cc));
         } catch (const InvalidArgument& err) {
