@@ -516,6 +516,7 @@ TEST_CASE("every bad-input fixture gives a ParseError naming the file, the line 
       {"json_missing_linear.json", "", 1, "expected the key \"linear\""},
       {"json_not_a_number.json", "", 3, "expected linear[1] (a number), found \"two\""},
       {"json_empty.json", "", 1, "expected a JSON object, found end of file"},
+      {"json_k_out_of_range.json", "", 4, "expected constraints[0] k in [0, 2], found 4294967297"},
   };
   for (const Bad& c : cases) {
     CAPTURE(c.file);

@@ -5,6 +5,7 @@
 // `.gz` are decompressed transparently on read.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,7 +35,13 @@ struct ReadOptions {
   std::string format;  ///< empty: detect from the extension/content
   /// Instance of a multi-instance file (1-based); the `#k` suffix of the path overrides it.
   int instance = 1;
-  /// Throws InvalidArgument naming the field: instance >= 1, format a known name or empty.
+  /// Bytes the model a file declares may take (16 per variable at least: its linear term and its
+  /// coupling row), checked before allocating; ResourceError when exceeded, so that a small file
+  /// declaring 2^30 variables is refused rather than allocated. Default: MemAvailable of
+  /// /proc/meminfo at the time of the call.
+  std::optional<std::uint64_t> memory_limit_bytes;
+  /// Throws InvalidArgument naming the field: instance >= 1, format a known name or empty,
+  /// memory_limit_bytes > 0 when given.
   void validate() const;
 };
 
@@ -51,7 +58,8 @@ struct WriteOptions {
 };
 
 /// Reads a model. Throws IoError if the file cannot be read, ParseError (`path:line: expected
-/// ..., found ...`) on malformed content.
+/// ..., found ...`) on malformed content, ResourceError when the declared size exceeds the memory
+/// limit (ReadOptions::memory_limit_bytes).
 [[nodiscard]] QuboModel read_model(const std::string& path, const ReadOptions& options = {});
 /// Writes a model to a temporary file beside `path`, then renames it into place.
 void write_model(const QuboModel& model, const std::string& path, const WriteOptions& options = {});

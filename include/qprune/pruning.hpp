@@ -91,6 +91,9 @@ struct MlpProblemOptions {
   bool mean_compensation = true;  ///< with stats.mean given: centre G and compensate with a bias
   /// Storage of the couplings (kAuto: dense for calibration data, which gives a dense M).
   Storage storage = Storage::kAuto;
+  /// Bytes the n x n error matrix may take (ResourceError before allocating when exceeded).
+  /// Default: MemAvailable of /proc/meminfo at the time of the call.
+  std::optional<std::uint64_t> memory_limit_bytes;
   void validate() const;
 };
 
@@ -104,6 +107,8 @@ struct HeadProblemOptions {
   std::optional<int> keep;
   bool mean_compensation = true;
   Storage storage = Storage::kAuto;
+  /// Bytes the channel x channel error matrix may take (as MlpProblemOptions).
+  std::optional<std::uint64_t> memory_limit_bytes;
   void validate() const;
 };
 

@@ -48,6 +48,10 @@ struct SolveOptions {
   std::optional<double> penalty_weight;  ///< for kPenalty; default QuboModel::default_penalty_weight
   int max_samples = 100;                 ///< distinct samples kept in the result, >= 1
   const std::atomic<bool>* interrupt = nullptr;  ///< polled; true stops the search (kInterrupted)
+  /// Bytes the solver's own copies of the problem (a penalised model, a dense compiled matrix, a
+  /// statevector) may take; checked before allocating, ResourceError when exceeded. Default: the
+  /// MemAvailable of /proc/meminfo at the time of the call (no check where that is unknown).
+  std::optional<std::uint64_t> memory_limit_bytes;
   /// Throws InvalidArgument naming the field and the violated bound.
   void validate() const;
 };

@@ -87,6 +87,8 @@ Checkpoint Checkpoint::open(const fs::path& folder) {
     throw ParseError::at_byte(index_path.string(),
                               e.byte > 0 ? static_cast<std::int64_t>(e.byte) - 1 : 0,
                               "expected JSON, found invalid JSON (" + std::string(e.what()) + ")");
+  } catch (const Json::out_of_range& e) {  // a number beyond double, e.g. 1e400 (no position)
+    throw ParseError(index_path.string(), 0, "expected JSON, found " + std::string(e.what()));
   }
   const auto wm = index.is_object() ? index.find("weight_map") : index.end();
   if (wm == index.end() || !wm->is_object())

@@ -2,6 +2,8 @@
 // Transformers' config classes (LlamaConfig, Qwen2Config, MistralConfig), the expected tensor list,
 // and writing an updated copy that keeps unknown keys in their original order.
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "problems/checkpoint/mapped_file.hpp"
@@ -33,20 +35,27 @@ std::string known_list(bool architectures) {
   return s;
 }
 
+// Bounds on the dimensions: unit counts are ints downstream, and products of two dimensions
+// (a tensor's element count) must stay far from int64 overflow. expected_tensors() lists a dozen
+// tensors per layer, so the layer count is bounded too (a 10^11-layer config once hung it).
+constexpr std::int64_t kMaxDimension = std::numeric_limits<int>::max();
+constexpr std::int64_t kMaxLayers = 65536;
+
 class FieldReader {
  public:
   FieldReader(const Json& j, const std::string& path) : j_(j), path_(path) {}
 
   [[noreturn]] void fail(const std::string& what) const { throw ParseError(path_, 0, what); }
 
-  std::int64_t required_int(const char* key) const {
+  std::int64_t required_int(const char* key, std::int64_t max = kMaxDimension) const {
     const auto it = j_.find(key);
     if (it == j_.end()) fail(std::string("expected field '") + key + "' (a positive integer), found none");
-    return as_int(key, *it);
+    return as_int(key, *it, max);
   }
-  std::int64_t optional_int(const char* key, std::int64_t fallback) const {
+  std::int64_t optional_int(const char* key, std::int64_t fallback,
+                            std::int64_t max = kMaxDimension) const {
     const auto it = j_.find(key);
-    return it == j_.end() || it->is_null() ? fallback : as_int(key, *it);
+    return it == j_.end() || it->is_null() ? fallback : as_int(key, *it, max);
   }
   double optional_double(const char* key, double fallback) const {
     const auto it = j_.find(key);
@@ -64,9 +73,12 @@ class FieldReader {
   }
 
  private:
-  std::int64_t as_int(const char* key, const Json& v) const {
-    if (!v.is_number_integer() || v.get<std::int64_t>() <= 0)
-      fail(std::string("expected field '") + key + "' to be a positive integer, found " + v.dump());
+  std::int64_t as_int(const char* key, const Json& v, std::int64_t max) const {
+    // Non-negative JSON integers are stored unsigned: compare as unsigned before converting.
+    if (!v.is_number_unsigned() || v.get<std::uint64_t>() == 0 ||
+        v.get<std::uint64_t>() > static_cast<std::uint64_t>(max))
+      fail(std::string("expected field '") + key + "' to be a positive integer <= " +
+           std::to_string(max) + ", found " + v.dump());
     return v.get<std::int64_t>();
   }
   const Json& j_;
@@ -82,10 +94,16 @@ void update_field(Json& j, const char* key, const T& value, const T& fallback) {
     if (value != fallback) j[key] = value;
     return;
   }
+  // The original may hold another JSON type where the reader ignored it (e.g. a numeric
+  // torch_dtype when dtype is the string): compare only like with like, else overwrite.
   if constexpr (std::is_same_v<T, double>) {
     if (it->is_number() && it->template get<double>() == value) return;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (it->is_boolean() && it->template get<bool>() == value) return;
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (it->is_string() && it->template get<std::string>() == value) return;
   } else {
-    if (it->template get<T>() == value) return;
+    if (it->is_number_integer() && *it == value) return;
   }
   *it = value;
 }
@@ -105,6 +123,8 @@ ModelConfig ModelConfig::parse(const std::string& json_text, const std::string& 
   } catch (const Json::parse_error& e) {
     throw ParseError::at_byte(path, e.byte > 0 ? static_cast<std::int64_t>(e.byte) - 1 : 0,
                               "expected JSON, found invalid JSON (" + std::string(e.what()) + ")");
+  } catch (const Json::out_of_range& e) {  // a number beyond double, e.g. 1e400 (no position)
+    throw ParseError(path, 0, "expected JSON, found " + std::string(e.what()));
   }
   if (!j.is_object())
     throw ParseError(path, 0, std::string("expected a JSON object, found ") + j.type_name());
@@ -143,7 +163,7 @@ ModelConfig ModelConfig::parse(const std::string& json_text, const std::string& 
 
   c.hidden_size = r.required_int("hidden_size");
   c.intermediate_size = r.required_int("intermediate_size");
-  c.num_hidden_layers = r.required_int("num_hidden_layers");
+  c.num_hidden_layers = r.required_int("num_hidden_layers", kMaxLayers);
   c.num_attention_heads = r.required_int("num_attention_heads");
   c.vocab_size = r.required_int("vocab_size");
   c.num_key_value_heads = r.optional_int("num_key_value_heads", c.num_attention_heads);
@@ -152,6 +172,9 @@ ModelConfig ModelConfig::parse(const std::string& json_text, const std::string& 
            " is not a multiple of num_attention_heads " + std::to_string(c.num_attention_heads) +
            "), found none");
   c.head_dim = r.optional_int("head_dim", c.hidden_size / c.num_attention_heads);
+  if (c.num_attention_heads * c.head_dim > kMaxDimension)  // both <= 2^31: no overflow here
+    r.fail("expected num_attention_heads * head_dim <= " + std::to_string(kMaxDimension) +
+           ", found " + std::to_string(c.num_attention_heads) + " * " + std::to_string(c.head_dim));
   if (c.num_attention_heads % c.num_key_value_heads != 0)
     r.fail("expected field 'num_key_value_heads' to divide num_attention_heads " +
            std::to_string(c.num_attention_heads) + ", found " +
@@ -159,8 +182,9 @@ ModelConfig ModelConfig::parse(const std::string& json_text, const std::string& 
   c.rms_norm_eps = r.optional_double("rms_norm_eps", 1e-6);
   c.rope_theta = r.optional_double("rope_theta", 10000.0);
   c.tie_word_embeddings = r.optional_bool("tie_word_embeddings", false);
-  c.max_position_embeddings =
-      r.optional_int("max_position_embeddings", family.default_max_positions);
+  c.max_position_embeddings = r.optional_int("max_position_embeddings",
+                                             family.default_max_positions,
+                                             std::numeric_limits<std::int64_t>::max());
   switch (c.family) {
     case ModelFamily::kLlama:
       c.attention_bias = r.optional_bool("attention_bias", false);
@@ -249,7 +273,11 @@ std::string ModelConfig::to_json() const {
     update_field<bool>(j, "mlp_bias", mlp_bias, false);
   }
   if (!torch_dtype.empty()) {
-    const char* key = j.contains("torch_dtype") || !j.contains("dtype") ? "torch_dtype" : "dtype";
+    // The key parse() took the dtype from: torch_dtype when it is a string, else dtype.
+    const auto torch = j.find("torch_dtype");
+    const bool from_dtype = (torch == j.end() || !torch->is_string()) && j.contains("dtype") &&
+                            j["dtype"].is_string();
+    const char* key = from_dtype ? "dtype" : "torch_dtype";
     update_field<std::string>(j, key, torch_dtype, "");
   }
   return j.dump(2) + "\n";

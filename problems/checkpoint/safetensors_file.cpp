@@ -111,6 +111,8 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
     const std::uint64_t at = 8 + (e.byte > 0 ? static_cast<std::uint64_t>(e.byte) - 1 : 0);
     impl->fail(std::min(at, 8 + n), "expected a JSON header, found invalid JSON (" +
                                         std::string(e.what()) + ")");
+  } catch (const Json::out_of_range& e) {  // a number beyond double, e.g. 1e400 (no position)
+    impl->fail(8, "expected a JSON header, found " + std::string(e.what()));
   }
   if (!header.is_object())
     impl->fail(8, std::string("expected a JSON object as header, found ") + json_type(header));

@@ -37,6 +37,7 @@ QuboModel read_beasley(TextInput& in, int instance) {
     std::unordered_set<std::uint64_t> seen;
     std::vector<bool> diagonal_seen;
     if (build) {
+      check_model_memory(in, n);
       c = Eigen::VectorXd::Zero(n);
       diagonal_seen.assign(static_cast<std::size_t>(n), false);
     }

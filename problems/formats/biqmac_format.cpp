@@ -20,6 +20,7 @@ QuboModel read_biqmac(TextInput& in, int /*instance*/) {
   if (n < 1 || n > (std::int64_t{1} << 30)) in.fail("n in [1, 2^30]", t[0]);
   if (m < 0) in.fail("m >= 0", t[1]);
   const std::int64_t header_line = in.line_number();
+  check_model_memory(in, n);
   Eigen::VectorXd c = Eigen::VectorXd::Zero(n);
   std::vector<bool> diagonal_seen(static_cast<std::size_t>(n), false);
   std::unordered_set<std::uint64_t> seen;

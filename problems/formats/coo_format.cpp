@@ -40,6 +40,7 @@ QuboModel read_coo(TextInput& in, int /*instance*/) {
     entries.push_back({static_cast<int>(u), static_cast<int>(v), bias});
   }
   if (entries.empty()) in.fail_eof("at least one line 'u v bias'");
+  check_model_memory(in, n);
   if (!spin) {
     return QuboModel::from_couplings(static_cast<int>(n), Eigen::VectorXd::Zero(n), entries, offset);
   }

@@ -48,6 +48,13 @@ struct FormatEntry {
 /// `plain` forbids exponents (dimod's COO regex skips them).
 [[nodiscard]] std::string number_text(double value, int precision, bool plain = false);
 
+/// Refuses, before anything of that size is allocated, a model of `n` variables (declared in the
+/// file or implied by its largest index) whose kBytesPerVariable * n bytes exceed the input's
+/// memory limit: ResourceError naming the file and the count. Range checks stay with each format.
+void check_model_memory(const TextInput& in, std::int64_t n);
+/// The least a model holds per variable: a linear term and a coupling row start, 8 bytes each.
+inline constexpr double kBytesPerVariable = 16.0;
+
 /// Key of an unordered pair (i != j) for duplicate detection.
 [[nodiscard]] inline std::uint64_t pair_key(int i, int j) {
   if (i > j) std::swap(i, j);

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "problems/common/memory_check.hpp"
 #include "problems/formats/format_entry.hpp"
 #include "qprune/error.hpp"
 #include "qprune/formats.hpp"
@@ -133,6 +134,14 @@ void write_file_atomically(const std::string& path, const std::string& content) 
   }
 }
 
+void check_model_memory(const TextInput& in, std::int64_t n) {
+  detail::check_memory(kBytesPerVariable * static_cast<double>(n),
+                       concat(in.path(), ": a model of ", std::to_string(n), " variables"),
+                       "check the variable count in the file, or raise "
+                       "ReadOptions::memory_limit_bytes if the memory is really there",
+                       in.memory_limit_bytes);
+}
+
 InstancePath split_instance(const std::string& path) {
   const std::size_t hash = path.rfind('#');
   if (hash == std::string::npos || hash + 1 >= path.size() || std::filesystem::exists(path))
@@ -179,6 +188,8 @@ std::string detect_format(const std::string& path) {
 
 void ReadOptions::validate() const {
   if (instance < 1) throw InvalidArgument("ReadOptions::instance must be >= 1, got " + std::to_string(instance));
+  if (memory_limit_bytes && *memory_limit_bytes == 0)
+    throw InvalidArgument("ReadOptions::memory_limit_bytes must be > 0 when given");
   if (!format.empty()) (void)format_by_name(format);
 }
 
@@ -200,6 +211,7 @@ QuboModel read_model(const std::string& path, const ReadOptions& options) {
     throw InvalidArgument("format '" + entry.info.name + "' holds one instance per file; " +
                           "instance " + std::to_string(instance) + " was asked for in " + path);
   formats_detail::TextInput input = formats_detail::TextInput::open(ip.file);
+  input.memory_limit_bytes = options.memory_limit_bytes;
   QuboModel model = entry.read(input, instance);
   if (model.metadata.find("source") == model.metadata.end()) model.metadata["source"] = ip.file;
   model.metadata["format"] = entry.info.name;

@@ -61,6 +61,8 @@ class JsonReader {
       const std::size_t cut = what.find("syntax error");
       in_.fail_at(line_of_offset(in_.text(), byte),
                   "expected valid JSON, found a " + (cut == std::string::npos ? what : what.substr(cut)));
+    } catch (const json::out_of_range& e) {  // a number beyond double, e.g. 1e400 (no position)
+      in_.fail_at(0, std::string("expected valid JSON, found ") + e.what());
     }
     if (!root.is_object()) in_.fail_at(1, "expected a JSON object, found " + show(root));
     if (root.contains("format") && root["format"] != "qprune-qubo")
@@ -116,7 +118,11 @@ class JsonReader {
         }
         if (!e["variables"].is_array()) fail("constraints", name + " variables as an array", show(e["variables"]));
         for (const json& v : e["variables"]) cc.variables.push_back(index(v, "constraints", name + " variable", n));
-        cc.k = static_cast<int>(e["k"].get<std::int64_t>());
+        // k beyond int would wrap in the cast and pass as another k: refuse it here.
+        if (!e["k"].is_number_unsigned() ||
+            e["k"].get<std::uint64_t>() > static_cast<std::uint64_t>(n))
+          fail("constraints", name + " k in [0, " + std::to_string(n) + "]", show(e["k"]));
+        cc.k = static_cast<int>(e["k"].get<std::uint64_t>());
         try {
           m.add_constraint(std::move(cc));
         } catch (const InvalidArgument& err) {

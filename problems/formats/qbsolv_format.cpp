@@ -39,6 +39,7 @@ QuboModel read_qbsolv(TextInput& in, int /*instance*/) {
       if (max_nodes < 0 || max_nodes > (std::int64_t{1} << 30)) in.fail("maxNodes in [0, 2^30]", t[3]);
       if (num_nodes < 0 || num_nodes > max_nodes) in.fail("nNodes in [0, maxNodes]", t[4]);
       if (num_couplers < 0) in.fail("nCouplers >= 0", t[5]);
+      check_model_memory(in, max_nodes);
       header_line = in.line_number();
       have_header = true;
       linear = Eigen::VectorXd::Zero(max_nodes);

@@ -55,6 +55,7 @@ QuboModel read_qplib(TextInput& in, int /*instance*/) {
   const std::int64_t n = in.to_int(t[0], "the number of variables (an integer >= 1)");
   if (n < 1 || n > (std::int64_t{1} << 30)) in.fail("the number of variables in [1, 2^30]", t[0]);
   const std::string range = "a 1-based index in [1, " + std::to_string(n) + "]";
+  check_model_memory(in, n);
   Eigen::VectorXd c = Eigen::VectorXd::Zero(n);
   std::vector<Coupling> q;
   if (type[0] != 'L') {

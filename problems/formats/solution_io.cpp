@@ -20,6 +20,8 @@ Assignment from_json(TextInput& in, int n) {
   } catch (const json::parse_error& e) {
     in.fail_at(formats_detail::line_of_offset(in.text(), e.byte > 0 ? e.byte - 1 : 0),
                "expected valid JSON, found a syntax error");
+  } catch (const json::out_of_range& e) {  // a number beyond double, e.g. 1e400 (no position)
+    in.fail_at(0, std::string("expected valid JSON, found ") + e.what());
   }
   const json* values = nullptr;
   std::string key = "solution";

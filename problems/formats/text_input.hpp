@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +24,8 @@ class TextInput {
 
   /// Characters that start a comment running to the end of the line, anywhere in it ("#").
   std::string_view comment_chars;
+  /// Memory limit for the model the text declares (ReadOptions::memory_limit_bytes).
+  std::optional<std::uint64_t> memory_limit_bytes;
   /// Called with each comment met by next_line()/next_token() (from its comment character on).
   std::function<void(std::string_view comment)> on_comment;
 

@@ -3,10 +3,13 @@
 // takes, and its keep-variable form. Maths: docs/pruning_math.md, PRUNING_MATH.md.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "problems/common/memory_check.hpp"
 #include "qprune/error.hpp"
 #include "qprune/pruning.hpp"
 #include "solver/common/parallel_for.hpp"
@@ -41,9 +44,16 @@ void mirror_lower(Eigen::MatrixXd& m) {
 // M = G o (W^T W) (G centred on the fly when `centered`), exactly symmetric, in one n x n matrix.
 // W^T W is a symmetric rank-H update of the lower triangle (half the flops of a GEMM); the
 // Hadamard product and the centring touch the lower triangle only, then it is mirrored.
+// The matrix is checked against the memory budget first (`what` names the layer in the message).
 Eigen::MatrixXd hadamard_error_matrix(const Eigen::MatrixXd& w, const ActivationStats& stats,
-                                      bool centered) {
+                                      bool centered, const std::string& what,
+                                      std::optional<std::uint64_t> memory_limit_bytes) {
   const Index n = w.cols();
+  detail::check_memory(detail::square_bytes(n, sizeof(double)),
+                       what + ": the " + std::to_string(n) + " x " + std::to_string(n) +
+                           " error matrix",
+                       "prune this layer on a machine with more memory, or split its units",
+                       memory_limit_bytes);
   Eigen::MatrixXd m = Eigen::MatrixXd::Zero(n, n);
   m.selfadjointView<Eigen::Lower>().rankUpdate(w.transpose());
   const Eigen::MatrixXd& g = stats.gram;
@@ -120,7 +130,11 @@ LayerProblem mlp_from_double(const Eigen::MatrixXd& w_down, const ActivationStat
   p.source = stats.approximate ? GramSource::kIsserlis : GramSource::kCalibration;
   p.approximate = stats.approximate;
   p.centered = options.mean_compensation && stats.mean.size() > 0;
-  finish_dense(p, hadamard_error_matrix(w_down, stats, p.centered), options.storage);
+  finish_dense(p,
+               hadamard_error_matrix(w_down, stats, p.centered,
+                                     "layer " + std::to_string(options.layer) + " mlp",
+                                     options.memory_limit_bytes),
+               options.storage);
   setup_mlp(p, options);
   return p;
 }
@@ -176,7 +190,9 @@ LayerProblem heads_from_double(const Eigen::MatrixXd& w_o, const ActivationStats
   p.source = stats.approximate ? GramSource::kIsserlis : GramSource::kCalibration;
   p.approximate = stats.approximate;
   p.centered = options.mean_compensation && stats.mean.size() > 0;
-  const Eigen::MatrixXd mc = hadamard_error_matrix(w_o, stats, p.centered);
+  const Eigen::MatrixXd mc =
+      hadamard_error_matrix(w_o, stats, p.centered, "layer " + std::to_string(options.layer) +
+                                                        " attention", options.memory_limit_bytes);
   // Block sums: M_uv = sum_{c in u, c' in v} Mc(c, c'); exact per layer (PRUNING_MATH.md).
   const Index w = layout.width;
   Eigen::MatrixXd m(layout.units, layout.units);
@@ -222,6 +238,8 @@ void AttentionShape::validate() const {
 
 void MlpProblemOptions::validate() const {
   if (layer < 0) throw InvalidArgument("MlpProblemOptions::layer must be >= 0");
+  if (memory_limit_bytes && *memory_limit_bytes == 0)
+    throw InvalidArgument("MlpProblemOptions::memory_limit_bytes must be > 0 when given");
   if (keep && *keep < 1) {
     throw InvalidArgument("MlpProblemOptions::keep must be >= 1, is " + std::to_string(*keep));
   }
@@ -229,6 +247,8 @@ void MlpProblemOptions::validate() const {
 
 void HeadProblemOptions::validate() const {
   if (layer < 0) throw InvalidArgument("HeadProblemOptions::layer must be >= 0");
+  if (memory_limit_bytes && *memory_limit_bytes == 0)
+    throw InvalidArgument("HeadProblemOptions::memory_limit_bytes must be > 0 when given");
   shape.validate();
   if (units == HeadUnits::kHeads && shape.num_kv_heads != shape.num_heads) {
     throw InvalidArgument(

@@ -3,7 +3,9 @@
 #include "qprune/masks.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "problems/checkpoint/mapped_file.hpp"
@@ -148,13 +150,30 @@ Masks read_masks(const std::filesystem::path& path) {
   } catch (const Json::parse_error& e) {
     throw ParseError::at_byte(p, e.byte > 0 ? static_cast<std::int64_t>(e.byte) - 1 : 0,
                               "expected JSON, found invalid JSON (" + std::string(e.what()) + ")");
+  } catch (const Json::out_of_range& e) {  // a number beyond double, e.g. 1e400 (no position)
+    throw ParseError(p, 0, "expected JSON, found " + std::string(e.what()));
   }
   auto fail = [&](const std::string& what) { throw ParseError(p, 0, what); };
-  if (!j.is_object() || j.value("format", "") != kFormat)
+  // Every value is checked for its JSON type before it is converted: nlohmann's value() and get()
+  // throw type errors outside qprune::Error, and get<int>() of a double out of int's range is
+  // undefined behaviour (tests/data/fuzz_regressions/masks/). Non-negative JSON integers are
+  // stored unsigned, so is_number_unsigned() is "an integer >= 0".
+  const auto count = [&](const Json& v, const std::string& key) -> int {
+    if (!v.is_number_unsigned() ||
+        v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<int>::max()))
+      fail("expected \"" + key + "\" to be an integer in [0, 2^31), found " + v.dump());
+    return static_cast<int>(v.get<std::uint64_t>());
+  };
+  const auto seed = [&](const Json& v) -> std::uint64_t {
+    if (!v.is_number_unsigned()) fail("expected \"seed\" to be an integer >= 0, found " + v.dump());
+    return v.get<std::uint64_t>();
+  };
+  if (!j.is_object() || !j.contains("format") || !j["format"].is_string() ||
+      j["format"] != kFormat)
     fail(std::string("expected a qprune masks file (\"format\": \"") + kFormat + "\"), found " +
          (j.is_object() && j.contains("format") ? j["format"].dump() : std::string("no format")));
   if (!j.contains("version") || !j["version"].is_number_integer() ||
-      j["version"].get<int>() != Masks::kVersion)
+      j["version"] != Masks::kVersion)
     fail("expected \"version\": 1, found " + (j.contains("version") ? j["version"].dump() : "none"));
   Masks m;
   try {
@@ -163,7 +182,7 @@ Masks read_masks(const std::filesystem::path& path) {
     m.checkpoint.config_hash = c.at("config_hash").get<std::string>();
     m.checkpoint.tensors_hash = c.at("tensors_hash").get<std::string>();
     m.solver = j.at("solver").get<std::string>();
-    m.seed = j.at("seed").get<std::uint64_t>();
+    m.seed = seed(j.at("seed"));
     m.sparsity = j.at("sparsity").get<double>();
     m.objective_source = j.at("objective_source").get<std::string>();
     m.approximate = j.at("approximate").get<bool>();
@@ -184,17 +203,19 @@ Masks read_masks(const std::filesystem::path& path) {
     }
     for (const Json& e : j.at("entries")) {
       LayerMask l;
-      l.layer = e.at("layer").get<int>();
+      l.layer = count(e.at("layer"), "layer");
       l.unit = mask_unit_from_name(e.at("unit").get<std::string>());
-      l.num_units = e.at("num_units").get<int>();
-      l.kept = e.at("kept").get<std::vector<int>>();
+      l.num_units = count(e.at("num_units"), "num_units");
+      const Json& kept = e.at("kept");
+      if (!kept.is_array()) fail("expected \"kept\" to be an array, found " + kept.dump());
+      for (const Json& k : kept) l.kept.push_back(count(k, "kept"));
       l.objective = e.value("objective", 0.0);
       l.baseline_objective = e.value("baseline_objective", 0.0);
       l.feasible = e.value("feasible", true);
       l.time_s = e.value("time_s", 0.0);
       l.status = e.value("status", "");
-      l.seed = e.value("seed", std::uint64_t{0});
-      l.keep = e.value("keep", 0);
+      l.seed = e.contains("seed") ? seed(e["seed"]) : 0;
+      l.keep = e.contains("keep") ? count(e["keep"], "keep") : 0;
       const std::string where = "entry layer " + std::to_string(l.layer) + " " +
                                 mask_unit_name(l.unit);
       if (l.layer < 0 || l.num_units < 1) fail("expected layer >= 0 and num_units >= 1 in " + where);

@@ -610,7 +610,9 @@ std::optional<ExportedProblemInfo> read_exported_info(const std::string& path) {
   if (!in) throw IoError(path + ": cannot open");
   const int first = in.peek();
   if (first == '{') {
-    const QuboModel m = read_model(path, ReadOptions{"json"});
+    ReadOptions options;
+    options.format = "json";
+    const QuboModel m = read_model(path, options);
     return info_from_metadata(m.metadata, path);
   }
   std::map<std::string, std::string> meta;

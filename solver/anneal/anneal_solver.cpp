@@ -11,6 +11,7 @@
 #include <optional>
 #include <sstream>
 
+#include "problems/common/memory_check.hpp"
 #include "qprune/error.hpp"
 #include "solver/anneal/anneal_kernel.hpp"
 #include "solver/common/parallel_for.hpp"
@@ -330,6 +331,21 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
   result.info["schedule"] =
       options_.schedule == AnnealSchedule::kGeometric ? "geometric" : "linear";
 
+  if (dense) {
+    // DenseForm holds n rows padded to a multiple of 64 entries, one copy shared by all reads.
+    const int n = searched.num_variables();
+    const double entry_bytes = precision.arithmetic == Arithmetic::kInt8    ? 1.0
+                               : precision.arithmetic == Arithmetic::kInt16 ? 2.0
+                               : use_float                                  ? 4.0
+                                                                            : 8.0;
+    const double stride = std::ceil(n / 64.0) * 64.0;
+    detail::check_memory(static_cast<double>(n) * stride * entry_bytes,
+                         "sa: the dense coupling rows of " + std::to_string(n) + " variables (" +
+                             std::to_string(static_cast<int>(entry_bytes)) + " bytes per entry)",
+                         "use AnnealOptions::precision = float or integer, sparse model storage "
+                         "for sparse problems, or a smaller problem",
+                         options.memory_limit_bytes);
+  }
   const RunContext ctx{model,  options, options_, schedule, layout ? &*layout : nullptr,
                        tolerance, stop};
   RunOutput out(options.num_reads);

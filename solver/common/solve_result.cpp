@@ -5,6 +5,7 @@
 #include <sstream>
 #include <string_view>
 
+#include "problems/common/memory_check.hpp"
 #include "qprune/error.hpp"
 #include "qprune/solver.hpp"
 #include "solver/common/samples.hpp"
@@ -47,6 +48,9 @@ void SolveOptions::validate() const {
   }
   if (penalty_weight && !(std::isfinite(*penalty_weight) && *penalty_weight >= 0.0)) {
     throw InvalidArgument("SolveOptions::penalty_weight must be finite and >= 0");
+  }
+  if (memory_limit_bytes && *memory_limit_bytes == 0) {
+    throw InvalidArgument("SolveOptions::memory_limit_bytes must be > 0 when given");
   }
 }
 
@@ -139,6 +143,20 @@ SolveSetup::SolveSetup(const std::string& solver, const QuboModel& model,
     native_ = true;
     result.info["constraint_mode"] = "native";
   } else {
+    // QuboModel::penalized lists every coupling plus one clique per group (16-byte triples),
+    // then builds the new model from them: dense n x n doubles or CSR (about 24 bytes per pair).
+    // The smaller of the two is counted, so this refuses only what certainly cannot fit.
+    double pairs = static_cast<double>(model.num_couplings());
+    for (const CardinalityConstraint& g : model.constraints()) {
+      const double size = static_cast<double>(g.variables.size());
+      pairs += size * (size - 1.0) / 2.0;
+    }
+    check_memory(pairs * 16.0 + std::min(square_bytes(model.num_variables(), sizeof(double)),
+                                         pairs * 24.0),
+                 solver + ": the penalised copy of a model of " +
+                     std::to_string(model.num_variables()) + " variables",
+                 "use the native constraint mode (ConstraintMode::kAuto) or a smaller problem",
+                 options.memory_limit_bytes);
     penalised_ = model.penalized(options.penalty_weight);
     result.info["constraint_mode"] = "penalty";
     result.info["penalty_weight"] = penalised_->metadata["penalty_weight"];

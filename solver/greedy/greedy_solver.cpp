@@ -17,6 +17,7 @@
 #include <numeric>
 #include <vector>
 
+#include "problems/common/memory_check.hpp"
 #include "qprune/error.hpp"
 #include "solver/common/parallel_for.hpp"
 #include "solver/common/rng.hpp"
@@ -187,6 +188,13 @@ SolveResult GreedySolver::solve(const QuboModel& model, const SolveOptions& opti
   const detail::StopCondition stop(options);
   const bool native = setup.native();
   const QuboModel& search = setup.searched();
+  if (search.storage() == Storage::kDense) {
+    detail::check_memory(detail::square_bytes(search.num_variables(), sizeof(double)),
+                         "greedy: the dense coupling rows of " +
+                             std::to_string(search.num_variables()) + " variables",
+                         "use sparse model storage for sparse problems, or a smaller problem",
+                         options.memory_limit_bytes);
+  }
   const Compiled cm(search);
   const int n = cm.n;
 

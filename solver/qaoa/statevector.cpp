@@ -9,11 +9,10 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
-#include <fstream>
 #include <new>
 #include <numeric>
-#include <sstream>
 
+#include "problems/common/memory_check.hpp"
 #include "qprune/error.hpp"
 #include "solver/common/parallel_for.hpp"
 #include "solver/common/rng.hpp"
@@ -262,8 +261,6 @@ u64 next_subset(u64 v) {
   return (t + 1) | (((~t & (t + 1)) - 1) >> (std::countr_zero(v) + 1));
 }
 
-double format_gib(double bytes) { return std::round(bytes / double(1 << 30) * 100.0) / 100.0; }
-
 template <class C>
 void polar_table(const double* energies, std::size_t count, double gamma, C* out) {
   for (std::size_t i = 0; i < count; ++i) {
@@ -289,29 +286,6 @@ AlignedArray<T>::AlignedArray(std::size_t size) : size_(size) {
   if (align > 64) (void)madvise(p, rounded, MADV_HUGEPAGE);
 #endif
   data_.reset(static_cast<T*>(p));
-}
-
-std::uint64_t available_memory_bytes() {
-  std::ifstream in("/proc/meminfo");
-  std::string key;
-  std::uint64_t value = 0;
-  std::string unit;
-  while (in >> key >> value) {
-    std::getline(in, unit);
-    if (key == "MemAvailable:") return value * 1024;
-  }
-  return 0;
-}
-
-void check_memory(double bytes, const std::string& what) {
-  const double available = static_cast<double>(available_memory_bytes());
-  if (available > 0.0 && bytes > available) {
-    std::ostringstream msg;
-    msg << what << " needs " << format_gib(bytes) << " GiB but only " << format_gib(available)
-        << " GiB are available (MemAvailable); use fewer qubits (QaoaOptions::max_qubits selects "
-           "the decomposition), float precision or the subspace mode";
-    throw ResourceError(msg.str());
-  }
 }
 
 std::uint64_t binomial(int n, int k) {
@@ -406,11 +380,14 @@ Engine<Real>::Engine(const CostTerms& cost, std::vector<Group> groups, MixerKind
       dim * ((store_diagonal_ ? 8.0 : 0.0) + static_cast<double>(num_states) * sizeof(Complex));
   if (space_ == SpaceKind::kFull && n_ > 40) {
     throw ResourceError("qaoa full statevector of " + std::to_string(n_) + " qubits needs " +
-                        std::to_string(format_gib(bytes)) + " GiB; the limit is 40 qubits");
+                        std::to_string(bytes_to_gib(bytes)) + " GiB; the limit is 40 qubits");
   }
   if (dim > 0x1p46) throw ResourceError("qaoa state space of " + std::to_string(dim) + " amplitudes is too large");
-  check_memory(bytes, "qaoa statevector (" + std::to_string(static_cast<u64>(dim)) +
-                          " amplitudes x " + std::to_string(num_states) + " states + diagonal)");
+  check_memory(bytes,
+               "qaoa statevector (" + std::to_string(static_cast<u64>(dim)) + " amplitudes x " +
+                   std::to_string(num_states) + " states + diagonal)",
+               "use fewer qubits (QaoaOptions::max_qubits selects the decomposition), float "
+               "precision or the subspace mode");
   dim_ = static_cast<u64>(dim);
   group_masks_.clear();
   for (const Group& g : groups_) {

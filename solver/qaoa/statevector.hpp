@@ -70,10 +70,6 @@ class AlignedArray {
   std::size_t size_ = 0;
 };
 
-/// MemAvailable of /proc/meminfo in bytes; 0 when unknown.
-[[nodiscard]] std::uint64_t available_memory_bytes();
-/// Throws ResourceError when `bytes` exceeds the available memory, saying how many GiB `what` needs.
-void check_memory(double bytes, const std::string& what);
 
 /// C(n, k) for n <= 64 (0 when k < 0 or k > n); saturates at 2^64 - 1.
 [[nodiscard]] std::uint64_t binomial(int n, int k);

@@ -1,0 +1,52 @@
+// libFuzzer entry point for one reader. Compiled once and linked into every target with a one-line
+// source that defines qprune_fuzz_target, the reader's name (tests/fuzz/CMakeLists.txt). The input
+// bytes are written to a per-process file and the reader runs on it: the readers take paths (they
+// map or decompress files), and that path is what users run. qprune::Error is the expected way to
+// reject input; anything else escapes and libFuzzer reports it.
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "tests/fuzz/fuzz_readers.hpp"
+
+// Defined by each target's generated source, e.g. "qbsolv" (a name of fuzz::target_names()).
+extern "C" const char qprune_fuzz_target[];
+
+namespace {
+
+// A file name private to this process: in $TMPDIR, else /dev/shm (memory), else /tmp.
+std::filesystem::path input_path() {
+  std::filesystem::path dir = "/tmp";
+  if (const char* tmp = std::getenv("TMPDIR"); tmp != nullptr && *tmp != '\0') {
+    dir = tmp;
+  } else if (std::filesystem::is_directory("/dev/shm")) {
+    dir = "/dev/shm";
+  }
+  return dir / ("qprune_fuzz_" + std::to_string(::getpid()) + "_" + qprune_fuzz_target);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static const std::filesystem::path path = [] {
+    std::atexit([] {
+      std::error_code ignored;
+      std::filesystem::remove(input_path(), ignored);
+    });
+    return input_path();
+  }();
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr) std::abort();
+  if (size > 0 && std::fwrite(data, 1, size, f) != size) std::abort();
+  std::fclose(f);
+  try {
+    qprune::fuzz::read_with(qprune_fuzz_target, path);
+  } catch (const qprune::Error&) {
+  }
+  return 0;
+}

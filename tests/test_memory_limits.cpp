@@ -1,0 +1,158 @@
+// Limits up front: the solvers and the pruning builders refuse, before allocating, a structure
+// that exceeds the memory budget, with a ResourceError naming what needs how much. The budget is
+// given explicitly here (SolveOptions / *ProblemOptions::memory_limit_bytes), so each refusal is
+// tested without allocating anything large: one byte below the need must throw, the exact need
+// must pass (the byte counts below are worked out by hand from each structure's layout). The QUBO
+// file readers get the same kind of limit (ReadOptions::memory_limit_bytes).
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "problems/common/memory_check.hpp"
+#include "qprune/anneal_solver.hpp"
+#include "qprune/formats.hpp"
+#include "qprune/error.hpp"
+#include "qprune/greedy_solver.hpp"
+#include "qprune/pruning.hpp"
+#include "tests/test_files.hpp"
+#include "tests/test_support.hpp"
+
+using namespace qprune;
+
+namespace {
+
+// The ResourceError message of `f`, or "" when it does not throw one.
+template <class F>
+std::string resource_error(F&& f) {
+  try {
+    f();
+  } catch (const ResourceError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("check_memory: refuses above the limit, says what, how much and what to change") {
+  CHECK_NOTHROW(detail::check_memory(1000.0, "x", "y", 1000));
+  const std::string msg = resource_error(
+      [] { detail::check_memory(3221225472.0, "the thing", "do less", 1073741824); });
+  CHECK(contains(msg, "the thing needs 3 GiB (3221225472 bytes)"));
+  CHECK(contains(msg, "only 1 GiB (1073741824 bytes)"));
+  CHECK(contains(msg, "the memory limit given"));
+  CHECK(contains(msg, "; do less"));
+  CHECK(detail::square_bytes(19000, 8) == 19000.0 * 19000.0 * 8.0);  // no int overflow
+  if (std::filesystem::exists("/proc/meminfo")) {
+    const std::uint64_t available = detail::available_memory_bytes();
+    CHECK(available > 0);
+    // The default budget is MemAvailable: twice of it is refused, a byte passes.
+    CHECK(contains(resource_error([&] {
+                     detail::check_memory(2.0 * static_cast<double>(available), "w", "z");
+                   }),
+                   "MemAvailable"));
+    CHECK_NOTHROW(detail::check_memory(1.0, "w", "z"));
+  }
+}
+
+TEST_CASE("sa refuses dense coupling rows over the memory limit, by precision") {
+  // n = 100 rows padded to 128 entries: 12800 entries of 8 (double) or 4 (float) bytes.
+  const QuboModel model = test::random_model(100, 1.0, 5, 10, Storage::kDense);
+  SolveOptions options;
+  options.num_reads = 1;
+  AnnealOptions anneal;
+  anneal.num_sweeps = 2;
+  anneal.precision = AnnealPrecision::kDouble;
+  options.memory_limit_bytes = 102400 - 1;
+  const std::string msg =
+      resource_error([&] { (void)SimulatedAnnealing(anneal).solve(model, options); });
+  CHECK(contains(msg, "sa: the dense coupling rows of 100 variables (8 bytes per entry) needs"));
+  CHECK(contains(msg, "AnnealOptions::precision"));
+  options.memory_limit_bytes = 102400;
+  CHECK(SimulatedAnnealing(anneal).solve(model, options).has_solution());
+  anneal.precision = AnnealPrecision::kFloat;
+  options.memory_limit_bytes = 51200 - 1;
+  CHECK_THROWS_AS((void)SimulatedAnnealing(anneal).solve(model, options), ResourceError);
+  options.memory_limit_bytes = 51200;
+  CHECK(SimulatedAnnealing(anneal).solve(model, options).has_solution());
+}
+
+TEST_CASE("greedy refuses a dense copy over the memory limit; a zero limit is invalid") {
+  const QuboModel model = test::random_model(50, 1.0, 6, 10, Storage::kDense);
+  SolveOptions options;
+  options.memory_limit_bytes = 50 * 50 * 8 - 1;
+  CHECK(contains(resource_error([&] { (void)GreedySolver().solve(model, options); }),
+                 "greedy: the dense coupling rows of 50 variables needs"));
+  options.memory_limit_bytes = 50 * 50 * 8;
+  CHECK(GreedySolver().solve(model, options).has_solution());
+  options.memory_limit_bytes = 0;
+  CHECK_THROWS_AS((void)GreedySolver().solve(model, options), InvalidArgument);
+}
+
+TEST_CASE("penalty mode refuses the penalised copy over the memory limit") {
+  // Sparse, 40 variables, no couplings, one group of 6: 15 pairs listed (16 bytes each), then the
+  // smaller of dense (12800 bytes) and CSR (15 x 24 = 360 bytes): 600 bytes. 15 of 780 pairs
+  // keep the penalised model sparse, so greedy makes no dense copy.
+  QuboModel model = test::random_model(40, 0.0, 7, 10, Storage::kSparse);
+  REQUIRE(model.num_couplings() == 0);
+  model.add_constraint({"g", {0, 1, 2, 3, 4, 5}, 3});
+  SolveOptions options;
+  options.constraint_mode = ConstraintMode::kPenalty;
+  options.memory_limit_bytes = 599;
+  CHECK(contains(resource_error([&] { (void)GreedySolver().solve(model, options); }),
+                 "greedy: the penalised copy of a model of 40 variables needs"));
+  options.memory_limit_bytes = 600;
+  CHECK(GreedySolver().solve(model, options).has_solution());
+}
+
+TEST_CASE("pruning builders refuse the error matrix over the memory limit") {
+  // 3 output rows, 12 input channels: the MLP error matrix is 12 x 12 doubles = 1152 bytes.
+  const Eigen::MatrixXd w = Eigen::MatrixXd::Random(3, 12);
+  const Eigen::MatrixXd a = Eigen::MatrixXd::Random(20, 12);
+  ActivationStats stats;
+  stats.gram = a.transpose() * a;
+  stats.num_tokens = 20;
+  MlpProblemOptions mlp;
+  mlp.layer = 4;
+  mlp.memory_limit_bytes = 1152 - 1;
+  CHECK(contains(resource_error([&] { (void)build_mlp_problem(w, stats, mlp); }),
+                 "layer 4 mlp: the 12 x 12 error matrix needs"));
+  mlp.memory_limit_bytes = 1152;
+  CHECK(build_mlp_problem(w, stats, mlp).model.num_variables() == 12);
+  // Heads: 4 heads of 3 channels; the channel x channel matrix is the same 1152 bytes.
+  HeadProblemOptions heads;
+  heads.layer = 2;
+  heads.shape.num_heads = 4;
+  heads.shape.num_kv_heads = 4;
+  heads.shape.head_dim = 3;
+  heads.memory_limit_bytes = 1152 - 1;
+  CHECK(contains(resource_error([&] { (void)build_head_problem(w, stats, heads); }),
+                 "layer 2 attention: the 12 x 12 error matrix needs"));
+  heads.memory_limit_bytes = 1152;
+  CHECK(build_head_problem(w, stats, heads).model.num_variables() == 4);
+}
+
+TEST_CASE("readers refuse a declared model over the memory limit before allocating it") {
+  // 1000 variables at 16 bytes each (linear term and coupling row start): 16000 bytes.
+  const std::filesystem::path dir = test::temp_dir("memory_limits");
+  test::spit(dir / "big.qubo", "p qubo 0 1000 0 0\n");
+  test::spit(dir / "big.coo", "0 999 1.5\n");
+  for (const char* name : {"big.qubo", "big.coo"}) {
+    INFO(name);
+    ReadOptions options;
+    options.memory_limit_bytes = 16000 - 1;
+    const std::string path = (dir / name).string();
+    CHECK(contains(resource_error([&] { (void)read_model(path, options); }),
+                   path + ": a model of 1000 variables needs"));
+    options.memory_limit_bytes = 16000;
+    CHECK(read_model(path, options).num_variables() == 1000);
+  }
+  ReadOptions zero;
+  zero.memory_limit_bytes = 0;
+  CHECK_THROWS_AS(zero.validate(), InvalidArgument);
+}
