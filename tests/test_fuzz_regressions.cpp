@@ -73,6 +73,7 @@ TEST_CASE("each fuzz target's reader accepts a known-good file and rejects a bad
       {"qplib", "formats/toy.qplib", "bad/qplib_non_binary.qplib"},
       {"safetensors", "checkpoints/tiny-llama-gqa/model.safetensors",
        "bad/safetensors_overlap.safetensors"},
+      {"index", "checkpoints/tiny-llama-gqa.index.json", "formats/toy.json"},
       {"config", "checkpoints/tiny-llama-gqa/config.json", "bad/config_missing_field.json"},
       {"masks", "masks/toy.json", "formats/toy.json"},
       {"solution", "instances/bqp100.1.sol", "bad/sol_bad_string.sol"},

@@ -22,6 +22,8 @@
 #include "qprune/masks.hpp"
 #include "qprune/model_config.hpp"
 
+#include <unistd.h>
+
 namespace qprune::fuzz {
 
 /// The QUBO formats of the registry that can be read, each a fuzz target of the same name.
@@ -34,7 +36,7 @@ inline const std::vector<std::string>& qubo_format_targets() {
 /// Every fuzz target name: the QUBO formats, then the checkpoint-side readers.
 inline std::vector<std::string> target_names() {
   std::vector<std::string> names = qubo_format_targets();
-  for (const char* n : {"safetensors", "config", "masks", "solution", "calibration"})
+  for (const char* n : {"safetensors", "index", "config", "masks", "solution", "calibration"})
     names.emplace_back(n);
   return names;
 }
@@ -80,6 +82,31 @@ inline void read_with(const std::string& target, const std::filesystem::path& pa
     (void)model.energy(Assignment(static_cast<std::size_t>(model.num_variables()), 0));
   } else if (target == "safetensors") {
     detail::touch_tensors(SafetensorsFile::open(path));
+  } else if (target == "index") {
+    // model.safetensors.index.json of a sharded checkpoint: the input becomes the index of a
+    // per-process folder that holds the tiny test checkpoint's config.json and its weights as the
+    // one shard the seed index names; the folder is opened and every tensor it maps is read.
+    namespace fs = std::filesystem;
+    const fs::path folder =
+        fs::temp_directory_path() / ("qprune_fuzz_index_" + std::to_string(::getpid()));
+    if (!fs::exists(folder / "config.json")) {
+      const fs::path tiny = fs::path(QPRUNE_TEST_DATA) / "checkpoints" / "tiny-llama-gqa";
+      fs::create_directories(folder);
+      fs::copy_file(tiny / "model.safetensors", folder / "model-00001-of-00001.safetensors",
+                    fs::copy_options::overwrite_existing);
+      fs::copy_file(tiny / "config.json", folder / "config.json",
+                    fs::copy_options::overwrite_existing);
+    }
+    fs::copy_file(path, folder / "model.safetensors.index.json",
+                  fs::copy_options::overwrite_existing);
+    const Checkpoint checkpoint = Checkpoint::open(folder);
+    std::vector<std::string> shards_read;
+    for (const std::string& name : checkpoint.tensor_names()) {
+      const std::string& shard = checkpoint.shard_of(name);
+      if (std::find(shards_read.begin(), shards_read.end(), shard) != shards_read.end()) continue;
+      shards_read.push_back(shard);
+      detail::touch_tensors(checkpoint.file_of(name));
+    }
   } else if (target == "config") {
     const ModelConfig config = ModelConfig::load(path.string());
     (void)expected_tensors(config);

@@ -19,7 +19,7 @@ if [[ $# -lt 1 || ! $1 =~ ^[0-9]+$ ]]; then
 fi
 seconds=$1
 shift
-all_targets=(qbsolv coo json mqlib maxcut beasley biqmac qplib safetensors config masks solution
+all_targets=(qbsolv coo json mqlib maxcut beasley biqmac qplib safetensors index config masks solution
              calibration)
 targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=("${all_targets[@]}")
@@ -47,6 +47,7 @@ seeds_for() {
     biqmac) echo $d/formats/*.sparse $d/instances/gka*.sparse $d/bad/biqmac_* ;;
     qplib) echo $d/formats/*.qplib $d/instances/*.qplib $d/bad/qplib_* ;;
     safetensors) echo $d/checkpoints/tiny-llama-gqa/model.safetensors $d/bad/safetensors_* ;;
+    index) echo $d/checkpoints/tiny-llama-gqa.index.json ;;
     config) echo $d/checkpoints/tiny-llama-gqa/config.json $d/bad/config_* ;;
     masks) echo $d/masks/*.json ;;
     solution) echo $d/instances/*.sol $d/bad/sol_* $d/bad/sol_*.json ;;
@@ -58,7 +59,7 @@ seeds_for() {
 # and edge numbers for the others.
 dict_for() {
   case $1 in
-    json | masks | config | solution | safetensors | calibration) echo tests/fuzz/json.dict ;;
+    json | masks | index | config | solution | safetensors | calibration) echo tests/fuzz/json.dict ;;
     *) echo tests/fuzz/text.dict ;;
   esac
 }
