@@ -16,19 +16,6 @@
 namespace qprune {
 namespace {
 
-/// Numbers between the brackets of "gamma [..] beta [..]".
-std::pair<std::vector<double>, std::vector<double>> parse_angles(const std::string& s) {
-  std::vector<double> g, b;
-  auto read = [&](std::size_t from, std::vector<double>& out) {
-    const std::size_t open = s.find('[', from), close = s.find(']', open);
-    std::istringstream in(s.substr(open + 1, close - open - 1));
-    for (double v; in >> v;) out.push_back(v);
-    return close;
-  };
-  read(read(0, g), b);
-  return {g, b};
-}
-
 /// <C> after the p layers exp(-i b_l sum X) exp(-i g_l C / B) on |+>^n, one gate at a time on
 /// 2^n amplitudes (no factorised tables, no fused passes): the reference for the engine.
 double naive_expectation(const QuboModel& model, const std::vector<double>& g,
@@ -82,7 +69,7 @@ TEST_CASE("qaoa depth: INTERP expected energy is non-increasing over p = 1..4 an
     const std::vector<double> e = depth_energies(r);
     check_monotone(e);
     for (int p = 1; p <= 4; ++p) {
-      const auto [g, b] = parse_angles(r.info.at("angles_p" + std::to_string(p)));
+      const auto [g, b] = test::parse_angles(r.info.at("angles_p" + std::to_string(p)));
       REQUIRE(g.size() == static_cast<std::size_t>(p));
       CHECK(e[static_cast<std::size_t>(p - 1)] ==
             doctest::Approx(naive_expectation(model, g, b)).epsilon(1e-9));
@@ -108,7 +95,7 @@ TEST_CASE("qaoa depth: a starved optimiser is restarted from the zero-padded ang
     check_monotone(e);
     restarts += static_cast<int>(r.counters.at("interp_restarts"));
     for (int p = 1; p <= 4; ++p) {
-      const auto [g, b] = parse_angles(r.info.at("angles_p" + std::to_string(p)));
+      const auto [g, b] = test::parse_angles(r.info.at("angles_p" + std::to_string(p)));
       CHECK(e[static_cast<std::size_t>(p - 1)] ==
             doctest::Approx(naive_expectation(model, g, b)).epsilon(1e-9));
     }

@@ -22,26 +22,13 @@ SolveOptions seeded(std::uint64_t seed) {
   return o;
 }
 
-/// Numbers between the brackets of "gamma [..] beta [..]".
-std::pair<std::vector<double>, std::vector<double>> parse_angles(const std::string& s) {
-  std::vector<double> g, b;
-  auto read = [&](std::size_t from, std::vector<double>& out) {
-    const std::size_t open = s.find('[', from), close = s.find(']', open);
-    std::istringstream in(s.substr(open + 1, close - open - 1));
-    for (double v; in >> v;) out.push_back(v);
-    return close;
-  };
-  read(read(0, g), b);
-  return {g, b};
-}
-
 TEST_CASE("qaoa: p = 1 expected energy equals exact enumeration at the reported angles") {
   const QuboModel model = test::random_model(5, 0.8, 4, 5);
   QaoaOptions o;
   o.layers = 1;
   o.optimizer = QaoaOptimizer::kCobyla;
   const SolveResult r = QaoaSolver(o).solve(model, seeded(1));
-  const auto [g, b] = parse_angles(r.info.at("angles"));
+  const auto [g, b] = test::parse_angles(r.info.at("angles"));
   REQUIRE(g.size() == 1);
   // Independent p = 1 amplitude: <z|U|+> = 2^{-n/2} sum_y e^{-i g C(y)/B} prod_j <z_j|e^{-i b X}|y_j>.
   const int n = 5;

@@ -3,7 +3,9 @@
 
 #include <cstdint>
 #include <random>
+#include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "qprune/qubo_model.hpp"
@@ -11,6 +13,19 @@
 namespace qprune::test {
 
 inline std::string data_path(const std::string& name) { return std::string(QPRUNE_TEST_DATA) + "/" + name; }
+
+/// The angles of a QAOA result's info string "gamma [g1 g2 ..] beta [b1 b2 ..]".
+inline std::pair<std::vector<double>, std::vector<double>> parse_angles(const std::string& s) {
+  std::vector<double> g, b;
+  auto read = [&](std::size_t from, std::vector<double>& out) {
+    const std::size_t open = s.find('[', from), close = s.find(']', open);
+    std::istringstream in(s.substr(open + 1, close - open - 1));
+    for (double v; in >> v;) out.push_back(v);
+    return close;
+  };
+  read(read(0, g), b);
+  return {g, b};
+}
 
 /// A random model with integer-valued coefficients in [-range, range] and the given density.
 inline QuboModel random_model(int n, double density, std::uint64_t seed, int range = 10,
