@@ -17,6 +17,7 @@
 #include "solver/common/parallel_for.hpp"
 #include "solver/common/rng.hpp"
 #include "solver/common/stopwatch.hpp"
+#include "solver/qaoa/mixer_kernels.hpp"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define QPRUNE_QAOA_CLONES \
@@ -56,26 +57,6 @@ template <class R>
   }
 }
 
-// All `bits` low qubits of a block of 2^bits amplitudes.
-template <class R>
-[[gnu::always_inline]] inline void mix_block_impl(R* blk, int bits, R c, R s) {
-  const std::size_t size = std::size_t{1} << bits;
-  // Qubit 0: neighbours; one loop over all pairs.
-  for (std::size_t k = 0; k < 2 * size; k += 4) {
-    const R ur = blk[k], ui = blk[k + 1], vr = blk[k + 2], vi = blk[k + 3];
-    blk[k] = c * ur + s * vi;
-    blk[k + 1] = c * ui - s * vr;
-    blk[k + 2] = c * vr + s * ui;
-    blk[k + 3] = c * vi - s * ur;
-  }
-  for (int q = 1; q < bits; ++q) {
-    const std::size_t half = std::size_t{1} << q;
-    for (std::size_t base = 0; base < size; base += 2 * half) {
-      rotate_pair_runs(blk + 2 * base, blk + 2 * (base + half), half, c, s);
-    }
-  }
-}
-
 // psi[l] *= a[l >> lo_bits] * b[l & lo_mask] * p[l] for one block (all tables complex double).
 template <class R>
 [[gnu::always_inline]] inline void phase_block_impl(R* __restrict psi, const double* __restrict a,
@@ -98,21 +79,6 @@ template <class R>
       const double zr = static_cast<double>(row[2 * lo]), zi = static_cast<double>(row[2 * lo + 1]);
       row[2 * lo] = static_cast<R>(zr * t[2 * lo] - zi * t[2 * lo + 1]);
       row[2 * lo + 1] = static_cast<R>(zr * t[2 * lo + 1] + zi * t[2 * lo]);
-    }
-  }
-}
-
-// One tile of a grouped pass: rows r = 0..2^g-1 at base + r * stride, `len` amplitudes each; the
-// g stages pair rows r and r | 2^t.
-template <class R>
-[[gnu::always_inline]] inline void high_tile_impl(R* base, std::size_t stride, int g,
-                                                  std::size_t len, R c, R s) {
-  const std::size_t rows = std::size_t{1} << g;
-  for (int t = 0; t < g; ++t) {
-    const std::size_t bit = std::size_t{1} << t;
-    for (std::size_t r = 0; r < rows; ++r) {
-      if (r & bit) continue;
-      rotate_pair_runs(base + 2 * r * stride, base + 2 * (r | bit) * stride, len, c, s);
     }
   }
 }
@@ -173,12 +139,6 @@ QPRUNE_QAOA_CLONES void fill_diagonal_block(double* __restrict out, const double
   }
 }
 
-QPRUNE_QAOA_CLONES void mix_block(float* blk, int bits, float c, float s) {
-  mix_block_impl(blk, bits, c, s);
-}
-QPRUNE_QAOA_CLONES void mix_block(double* blk, int bits, double c, double s) {
-  mix_block_impl(blk, bits, c, s);
-}
 QPRUNE_QAOA_CLONES void phase_block(float* psi, const double* a, const double* b, const double* p,
                                     int bits, int lo_bits, double* t) {
   phase_block_impl(psi, a, b, p, bits, lo_bits, t);
@@ -186,14 +146,6 @@ QPRUNE_QAOA_CLONES void phase_block(float* psi, const double* a, const double* b
 QPRUNE_QAOA_CLONES void phase_block(double* psi, const double* a, const double* b, const double* p,
                                     int bits, int lo_bits, double* t) {
   phase_block_impl(psi, a, b, p, bits, lo_bits, t);
-}
-QPRUNE_QAOA_CLONES void high_tile(float* base, std::size_t stride, int g, std::size_t len, float c,
-                                  float s) {
-  high_tile_impl(base, stride, g, len, c, s);
-}
-QPRUNE_QAOA_CLONES void high_tile(double* base, std::size_t stride, int g, std::size_t len,
-                                  double c, double s) {
-  high_tile_impl(base, stride, g, len, c, s);
 }
 QPRUNE_QAOA_CLONES void rotate_runs(float* u, float* v, std::size_t len, float c, float s) {
   rotate_pair_runs(u, v, len, c, s);
@@ -594,8 +546,24 @@ void Engine<Real>::phase_blocks(Complex* psi, double gamma, bool mix_low, double
   const std::int64_t blocks = static_cast<std::int64_t>(dim_ >> L);
   std::vector<double> p(2 * low_size);
   polar_table(e_low_.data(), low_size, gamma, p.data());
-  const Real c = static_cast<Real>(std::cos(beta)), s = static_cast<Real>(std::sin(beta));
   const bool do_phase = gamma != 0.0;
+  // The kernels leave out one complex factor per qubit (mixer_kernels.hpp); the factor of all n
+  // qubits (the high passes' too, which always follow or precede this call) is multiplied in
+  // here: through the phase table when there is a phase, else by the block kernel.
+  const XRotation rot = XRotation::from_angle(beta);
+  std::complex<double> scale{1.0, 0.0};
+  if (mix_low) {
+    const std::complex<double> total = rot.total_factor(n_);
+    if (do_phase) {
+      for (std::size_t l = 0; l < low_size; ++l) {
+        const std::complex<double> z = std::complex<double>(p[2 * l], p[2 * l + 1]) * total;
+        p[2 * l] = z.real();
+        p[2 * l + 1] = z.imag();
+      }
+    } else {
+      scale = total;
+    }
+  }
 #pragma omp parallel if (dim_ >= kParallelMin)
   {
     std::vector<double> a(2 << (L - lo_bits)), b(2 << lo_bits), t(2 << lo_bits), w(2 * L);
@@ -603,7 +571,7 @@ void Engine<Real>::phase_blocks(Complex* psi, double gamma, bool mix_low, double
     for (std::int64_t hb = 0; hb < blocks; ++hb) {
       const std::size_t h = static_cast<std::size_t>(hb);
       Real* blk = reinterpret_cast<Real*>(psi + h * low_size);
-      if (mix_low && mix_first) mix_block(blk, L, c, s);
+      if (mix_low && mix_first) mix_block(blk, L, rot, scale);
       if (do_phase) {
         const double* f = field_.data() + h * static_cast<std::size_t>(L);
         polar_table(f, static_cast<std::size_t>(L), gamma, w.data());
@@ -625,7 +593,7 @@ void Engine<Real>::phase_blocks(Complex* psi, double gamma, bool mix_low, double
         }
         phase_block(blk, a.data(), b.data(), p.data(), L, lo_bits, t.data());
       }
-      if (mix_low && !mix_first) mix_block(blk, L, c, s);
+      if (mix_low && !mix_first) mix_block(blk, L, rot, scale);
     }
   }
 }
@@ -634,7 +602,7 @@ template <class Real>
 void Engine<Real>::high_passes(Complex* psi, double beta) const {
   const int H = n_ - low_bits_;
   if (H <= 0) return;
-  const Real c = static_cast<Real>(std::cos(beta)), s = static_cast<Real>(std::sin(beta));
+  const XRotation rot = XRotation::from_angle(beta);  // its factor: see phase_blocks
   const int passes = (H + kHighGroup - 1) / kHighGroup;
   int a = low_bits_;
   for (int pass = 0; pass < passes; ++pass) {
@@ -650,7 +618,7 @@ void Engine<Real>::high_passes(Complex* psi, double beta) const {
       const std::size_t o = static_cast<std::size_t>(task) / chunks_per_row;
       const std::size_t i0 = (static_cast<std::size_t>(task) % chunks_per_row) * len;
       Real* base = reinterpret_cast<Real*>(psi + (o << (a + g)) + i0);
-      high_tile(base, stride, g, len, c, s);
+      high_tile(base, stride, g, len, rot);
     }
     a += g;
   }

@@ -1,0 +1,332 @@
+// The X-mixer kernels of mixer_kernels.hpp. One template body per kernel, on vectors of VB bytes
+// (GCC/Clang vector extensions); thin wrappers compile it for AVX-512 (VB = 64) and AVX2 (VB = 32)
+// with target attributes, and for the baseline (VB = 16), and kernel_isa() picks one at run time.
+//
+// Why this shape: one qubit rotation per trip through L1/L2 is limited by loads and stores, not by
+// arithmetic (a butterfly is two fused multiply-adds per vector pair). Loading 2^B rows and doing
+// B stages in registers (B <= 3, 8 vectors, well inside 16 or 32 registers) divides that traffic
+// by B. Inside one vector the first qubits pair lanes, done with a lane shuffle.
+#include "solver/qaoa/mixer_kernels.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+
+// Vectors wider than the baseline pass through the always-inlined helpers only inside functions
+// compiled for their instruction set; GCC warns about the ABI of those helpers all the same.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define QPRUNE_KERNEL_DISPATCH 1
+#define QPRUNE_TARGET_AVX512 __attribute__((target("arch=x86-64-v4")))
+#define QPRUNE_TARGET_AVX2 __attribute__((target("arch=x86-64-v3")))
+#else
+#define QPRUNE_KERNEL_DISPATCH 0
+#endif
+
+namespace qprune::detail::qaoa {
+
+XRotation XRotation::from_angle(double beta) {
+  const double c = std::cos(beta), s = std::sin(beta);
+  XRotation r;
+  if (std::abs(c) >= std::abs(s)) {
+    r.coef = s / c;
+    r.factor = {c, 0.0};
+  } else {
+    r.coef = c / s;
+    r.flip = true;
+    r.factor = {0.0, -s};
+  }
+  return r;
+}
+
+std::complex<double> XRotation::total_factor(int qubits) const {
+  // |factor| >= 1/sqrt(2), so factor^n stays representable for any qubit count we simulate.
+  std::complex<double> out{1.0, 0.0};
+  for (int q = 0; q < qubits; ++q) out *= factor;
+  return out;
+}
+
+const char* to_string(KernelIsa isa) {
+  switch (isa) {
+    case KernelIsa::kAvx512: return "avx512";
+    case KernelIsa::kAvx2: return "avx2";
+    case KernelIsa::kGeneric: break;
+  }
+  return "generic";
+}
+
+KernelIsa best_kernel_isa() {
+#if QPRUNE_KERNEL_DISPATCH
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("x86-64-v4")) return KernelIsa::kAvx512;
+  if (__builtin_cpu_supports("x86-64-v3")) return KernelIsa::kAvx2;
+#endif
+  return KernelIsa::kGeneric;
+}
+
+namespace {
+
+std::atomic<int>& isa_in_use() {
+  static std::atomic<int> isa{static_cast<int>(best_kernel_isa())};
+  return isa;
+}
+
+template <class R, int VB>
+struct Simd {
+  typedef R V __attribute__((vector_size(VB)));
+  static constexpr int kLanes = VB / static_cast<int>(sizeof(R));  // reals per vector
+  static constexpr int kInBits = std::countr_zero(static_cast<unsigned>(kLanes / 2));  // qubits
+};
+
+// Lane i of the result is lane i ^ M of x.
+template <int M, class V, std::size_t... I>
+[[gnu::always_inline]] inline V xor_lanes(V x, std::index_sequence<I...>) {
+  return __builtin_shufflevector(x, x, (static_cast<int>(I) ^ M)...);
+}
+
+template <class R, int VB>
+struct Kernels {
+  using S = Simd<R, VB>;
+  using V = typename S::V;
+  static constexpr int kLanes = S::kLanes;
+
+  [[gnu::always_inline]] static V load(const R* p) {
+    V x;
+    std::memcpy(&x, p, sizeof(V));
+    return x;
+  }
+  [[gnu::always_inline]] static void store(R* p, V x) { std::memcpy(p, &x, sizeof(V)); }
+  template <int M>
+  [[gnu::always_inline]] static V lanes(V x) {
+    return xor_lanes<M>(x, std::make_index_sequence<kLanes>{});
+  }
+  /// (a, -a, a, -a, ...)
+  [[gnu::always_inline]] static V alternating(R a) {
+    V x;
+    for (int i = 0; i < kLanes; ++i) x[i] = (i & 1) ? -a : a;
+    return x;
+  }
+
+  // One qubit on a pair of vectors (u holds the amplitudes without the qubit, v with it), or on
+  // the lanes of one vector whose amplitudes pair across bit Q of the lane's amplitude index.
+  template <bool Flip>
+  struct Pair {
+    V c;  // !Flip: (t, -t, ...): -i t v = (t v_im, -t v_re). Flip: (-k, k, ...): i k u.
+    [[gnu::always_inline]] void operator()(V& u, V& v) const {
+      const V su = lanes<1>(u), sv = lanes<1>(v);
+      if constexpr (!Flip) {
+        u = u + c * sv;
+        v = v + c * su;
+      } else {
+        const V nu = v + c * su;
+        v = u + c * sv;
+        u = nu;
+      }
+    }
+    template <int Q>
+    [[gnu::always_inline]] void in_vector(V& x) const {
+      if constexpr (!Flip) {
+        x = x + c * lanes<(2 << Q) | 1>(x);
+      } else {
+        x = lanes<(2 << Q)>(x) + c * lanes<1>(x);
+      }
+    }
+  };
+
+  // B stages on 2^B vectors in registers: stage s pairs x[j] and x[j | 2^s].
+  template <int B, class P>
+  [[gnu::always_inline]] static void stages(V* x, const P& pair) {
+    for (int s = 0; s < B; ++s)
+      for (int j = 0; j < (1 << B); ++j)
+        if (((j >> s) & 1) == 0) pair(x[j], x[j | (1 << s)]);
+  }
+
+  // B qubits over rows: rows r and r + j d (j < 2^B, d = 2^s, r with bits s..s+B-1 clear) start
+  // `stride` reals apart and hold `len` reals each.
+  template <int B, class P>
+  [[gnu::always_inline]] static void row_sweep(R* base, std::size_t stride, std::size_t rows,
+                                               std::size_t d, std::size_t len, const P& pair) {
+    constexpr int kRows = 1 << B;
+    for (std::size_t r = 0; r < rows; ++r) {
+      if ((r & ((kRows - 1) * d)) != 0) continue;
+      R* p[kRows];
+      for (int j = 0; j < kRows; ++j) p[j] = base + (r + static_cast<std::size_t>(j) * d) * stride;
+      for (std::size_t k = 0; k < len; k += kLanes) {
+        V x[kRows];
+        for (int j = 0; j < kRows; ++j) x[j] = load(p[j] + k);
+        stages<B>(x, pair);
+        for (int j = 0; j < kRows; ++j) store(p[j] + k, x[j]);
+      }
+    }
+  }
+
+  // `bits` qubits of rows 2^first d apart, in sweeps of at most 3 qubits of near-equal size.
+  template <class P>
+  [[gnu::always_inline]] static void row_sweeps(R* base, std::size_t stride, std::size_t rows,
+                                                int first, int bits, std::size_t len,
+                                                const P& pair) {
+    const int sweeps = (bits + 2) / 3;
+    for (int k = 0; k < sweeps; ++k) {
+      const int b = (bits + sweeps - 1 - k) / (sweeps - k);
+      const std::size_t d = std::size_t{1} << first;
+      if (b == 3) row_sweep<3>(base, stride, rows, d, len, pair);
+      if (b == 2) row_sweep<2>(base, stride, rows, d, len, pair);
+      if (b == 1) row_sweep<1>(base, stride, rows, d, len, pair);
+      first += b;
+      bits -= b;
+    }
+  }
+
+  // First trip through a block: the scale, the in-vector qubits and B qubits across 2^B
+  // consecutive vectors.
+  template <int B, bool Scale, class P>
+  [[gnu::always_inline]] static void first_sweep(R* blk, std::size_t vectors, V sr, V si,
+                                                 const P& pair) {
+    constexpr int kRows = 1 << B;
+    for (std::size_t b = 0; b < vectors; b += kRows) {
+      V x[kRows];
+      for (int j = 0; j < kRows; ++j) {
+        x[j] = load(blk + (b + static_cast<std::size_t>(j)) * kLanes);
+        if constexpr (Scale) x[j] = sr * x[j] + si * lanes<1>(x[j]);
+        if constexpr (S::kInBits > 0) pair.template in_vector<0>(x[j]);
+        if constexpr (S::kInBits > 1) pair.template in_vector<1>(x[j]);
+        if constexpr (S::kInBits > 2) pair.template in_vector<2>(x[j]);
+      }
+      stages<B>(x, pair);
+      for (int j = 0; j < kRows; ++j) store(blk + (b + static_cast<std::size_t>(j)) * kLanes, x[j]);
+    }
+  }
+
+  template <bool Scale, class P>
+  [[gnu::always_inline]] static void block(R* blk, int bits, V sr, V si, const P& pair) {
+    const int cross = bits - S::kInBits;  // qubits across vectors
+    const std::size_t vectors = std::size_t{1} << cross;
+    const int b1 = std::min(3, cross);
+    if (b1 == 3) first_sweep<3, Scale>(blk, vectors, sr, si, pair);
+    if (b1 == 2) first_sweep<2, Scale>(blk, vectors, sr, si, pair);
+    if (b1 == 1) first_sweep<1, Scale>(blk, vectors, sr, si, pair);
+    if (b1 == 0) first_sweep<0, Scale>(blk, vectors, sr, si, pair);
+    // The rest: rows of one vector each.
+    row_sweeps(blk, kLanes, vectors, b1, cross - b1, kLanes, pair);
+  }
+
+  [[gnu::always_inline]] static void mix_block(R* blk, int bits, const XRotation& rot,
+                                               std::complex<double> scale) {
+    const bool scaled = scale != std::complex<double>(1.0, 0.0);
+    V sr, si;
+    for (int i = 0; i < kLanes; ++i) {
+      sr[i] = static_cast<R>(scale.real());
+      si[i] = static_cast<R>((i & 1) ? scale.imag() : -scale.imag());
+    }
+    const R coef = static_cast<R>(rot.coef);
+    if (!rot.flip) {
+      const Pair<false> pair{alternating(coef)};
+      scaled ? block<true>(blk, bits, sr, si, pair) : block<false>(blk, bits, sr, si, pair);
+    } else {
+      const Pair<true> pair{-alternating(coef)};
+      scaled ? block<true>(blk, bits, sr, si, pair) : block<false>(blk, bits, sr, si, pair);
+    }
+  }
+
+  [[gnu::always_inline]] static void high_tile(R* base, std::size_t stride, int g,
+                                               std::size_t len, const XRotation& rot) {
+    const R coef = static_cast<R>(rot.coef);
+    const std::size_t rows = std::size_t{1} << g;
+    if (!rot.flip) {
+      row_sweeps(base, 2 * stride, rows, 0, g, 2 * len, Pair<false>{alternating(coef)});
+    } else {
+      row_sweeps(base, 2 * stride, rows, 0, g, 2 * len, Pair<true>{-alternating(coef)});
+    }
+  }
+};
+
+// Blocks smaller than one vector (n < 3): the same arithmetic on scalars.
+template <class R>
+void mix_block_scalar(R* blk, int bits, const XRotation& rot, std::complex<double> scale) {
+  auto* z = reinterpret_cast<std::complex<R>*>(blk);
+  const std::size_t size = std::size_t{1} << bits;
+  const std::complex<R> s(static_cast<R>(scale.real()), static_cast<R>(scale.imag()));
+  for (std::size_t i = 0; i < size; ++i) z[i] *= s;
+  const std::complex<R> ic(0, static_cast<R>(rot.coef));
+  for (int q = 0; q < bits; ++q) {
+    const std::size_t bit = std::size_t{1} << q;
+    for (std::size_t i = 0; i < size; ++i) {
+      if ((i & bit) != 0) continue;
+      const std::complex<R> u = z[i], v = z[i | bit];
+      z[i] = rot.flip ? v + ic * u : u - ic * v;
+      z[i | bit] = rot.flip ? u + ic * v : v - ic * u;
+    }
+  }
+}
+
+template <class R, int VB>
+[[gnu::always_inline]] inline void mix_block_for(R* blk, int bits, const XRotation& rot,
+                                                 std::complex<double> scale) {
+  if (bits < Simd<R, VB>::kInBits) return mix_block_scalar(blk, bits, rot, scale);
+  Kernels<R, VB>::mix_block(blk, bits, rot, scale);
+}
+
+#if QPRUNE_KERNEL_DISPATCH
+template <class R>
+QPRUNE_TARGET_AVX512 void mix_block_avx512(R* blk, int bits, const XRotation& rot,
+                                           std::complex<double> scale) {
+  mix_block_for<R, 64>(blk, bits, rot, scale);
+}
+template <class R>
+QPRUNE_TARGET_AVX2 void mix_block_avx2(R* blk, int bits, const XRotation& rot,
+                                       std::complex<double> scale) {
+  mix_block_for<R, 32>(blk, bits, rot, scale);
+}
+template <class R>
+QPRUNE_TARGET_AVX512 void high_tile_avx512(R* base, std::size_t stride, int g, std::size_t len,
+                                           const XRotation& rot) {
+  Kernels<R, 64>::high_tile(base, stride, g, len, rot);
+}
+template <class R>
+QPRUNE_TARGET_AVX2 void high_tile_avx2(R* base, std::size_t stride, int g, std::size_t len,
+                                       const XRotation& rot) {
+  Kernels<R, 32>::high_tile(base, stride, g, len, rot);
+}
+#endif
+
+}  // namespace
+
+KernelIsa kernel_isa() { return static_cast<KernelIsa>(isa_in_use().load(std::memory_order_relaxed)); }
+
+void set_kernel_isa(KernelIsa isa) {
+  isa_in_use().store(static_cast<int>(std::min(isa, best_kernel_isa())), std::memory_order_relaxed);
+}
+
+template <class R>
+void mix_block(R* block, int bits, const XRotation& rot, std::complex<double> scale) {
+  switch (kernel_isa()) {
+#if QPRUNE_KERNEL_DISPATCH
+    case KernelIsa::kAvx512: return mix_block_avx512(block, bits, rot, scale);
+    case KernelIsa::kAvx2: return mix_block_avx2(block, bits, rot, scale);
+#endif
+    default: return mix_block_for<R, 16>(block, bits, rot, scale);
+  }
+}
+
+template <class R>
+void high_tile(R* base, std::size_t stride, int g, std::size_t len, const XRotation& rot) {
+  switch (kernel_isa()) {
+#if QPRUNE_KERNEL_DISPATCH
+    case KernelIsa::kAvx512: return high_tile_avx512(base, stride, g, len, rot);
+    case KernelIsa::kAvx2: return high_tile_avx2(base, stride, g, len, rot);
+#endif
+    default: return Kernels<R, 16>::high_tile(base, stride, g, len, rot);
+  }
+}
+
+template void mix_block<float>(float*, int, const XRotation&, std::complex<double>);
+template void mix_block<double>(double*, int, const XRotation&, std::complex<double>);
+template void high_tile<float>(float*, std::size_t, int, std::size_t, const XRotation&);
+template void high_tile<double>(double*, std::size_t, int, std::size_t, const XRotation&);
+
+}  // namespace qprune::detail::qaoa
