@@ -160,11 +160,18 @@ class Engine {
   void build_full_tables(const CostTerms& cost);
   void build_subspace(const CostTerms& cost);
   /// Energies of the full-space block h (2^L entries) into out; work holds 2^L + 2 doubles.
-  void block_energies(std::size_t h, double* out, double* work) const;
+  /// stream: with non-temporal stores (the stored diagonal, not a scratch row read right back).
+  void block_energies(std::size_t h, double* out, double* work, bool stream = false) const;
   /// Throws InvalidArgument naming `what` when the diagonal was not stored.
   void require_diagonal(const char* what) const;
   void phase_blocks(Complex* psi, double gamma, bool mix_low, double beta, bool mix_first) const;
   void high_passes(Complex* psi, double beta) const;
+  /// tile(first, stride, g, len) for every tile of the grouped high-qubit passes, in pass order,
+  /// each pass in parallel (indices in amplitudes).
+  template <class Tile>
+  void for_each_high_tile(Tile&& tile) const;
+  /// Im <lam| sum_j X_j |psi> (full space), in 1 + ceil((n - L) / 8) trips over the states.
+  [[nodiscard]] double x_mixer_imag(const Complex* lam, const Complex* psi) const;
   template <class Visit>
   void for_each_run(const Rotation& r, Visit&& visit) const;
   void rotate(Complex* psi, const Rotation& r, double beta) const;

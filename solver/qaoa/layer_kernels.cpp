@@ -1,12 +1,14 @@
-// The X-mixer kernels of mixer_kernels.hpp. One template body per kernel, on vectors of VB bytes
+// The layer kernels of layer_kernels.hpp. One template body per kernel, on vectors of VB bytes
 // (GCC/Clang vector extensions); thin wrappers compile it for AVX-512 (VB = 64) and AVX2 (VB = 32)
 // with target attributes, and for the baseline (VB = 16), and kernel_isa() picks one at run time.
 //
 // Why this shape: one qubit rotation per trip through L1/L2 is limited by loads and stores, not by
 // arithmetic (a butterfly is two fused multiply-adds per vector pair). Loading 2^B rows and doing
 // B stages in registers (B <= 3, 8 vectors, well inside 16 or 32 registers) divides that traffic
-// by B. Inside one vector the first qubits pair lanes, done with a lane shuffle.
-#include "solver/qaoa/mixer_kernels.hpp"
+// by B. Inside one vector the first qubits pair lanes, done with a lane shuffle. The phase is three
+// complex products per vector (split tables: a shuffle, a multiply and a fused multiply-add each)
+// as the first trip loads the block, so it costs no trip of its own.
+#include "solver/qaoa/layer_kernels.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -138,6 +140,40 @@ struct Kernels {
     }
   };
 
+  /// No mixing (a phase-only trip).
+  struct NoMix {
+    [[gnu::always_inline]] void operator()(V&, V&) const {}
+    template <int Q>
+    [[gnu::always_inline]] void in_vector(V&) const {}
+  };
+
+  [[gnu::always_inline]] static V times(V x, V re, V im) { return x * re + lanes<1>(x) * im; }
+  /// (p[0], p[1], p[0], p[1], ...)
+  [[gnu::always_inline]] static V splat_pair(const R* p) {
+    V x;
+    for (int i = 0; i < kLanes; ++i) x[i] = p[i & 1];
+    return x;
+  }
+
+  // What the first trip multiplies each loaded vector (number `vec` of the block) by.
+  struct NoFactor {
+    [[gnu::always_inline]] void operator()(V&, std::size_t) const {}
+  };
+  struct ScaleFactor {
+    V re, im;
+    [[gnu::always_inline]] void operator()(V& x, std::size_t) const { x = times(x, re, im); }
+  };
+  struct PhaseFactor {
+    const BlockPhase<R>* t;
+    [[gnu::always_inline]] void operator()(V& x, std::size_t vec) const {
+      const std::size_t l = vec * (kLanes / 2);
+      const std::size_t l0 = l & ((std::size_t{1} << t->lo_bits) - 1), l1 = l >> t->lo_bits;
+      x = times(x, load(t->p.re + 2 * l), load(t->p.im + 2 * l));
+      x = times(x, load(t->b.re + 2 * l0), load(t->b.im + 2 * l0));
+      x = times(x, splat_pair(t->a.re + 2 * l1), splat_pair(t->a.im + 2 * l1));
+    }
+  };
+
   // B stages on 2^B vectors in registers: stage s pairs x[j] and x[j | 2^s].
   template <int B, class P>
   [[gnu::always_inline]] static void stages(V* x, const P& pair) {
@@ -182,17 +218,17 @@ struct Kernels {
     }
   }
 
-  // First trip through a block: the scale, the in-vector qubits and B qubits across 2^B
+  // First trip through a block: the factor, the in-vector qubits and B qubits across 2^B
   // consecutive vectors.
-  template <int B, bool Scale, class P>
-  [[gnu::always_inline]] static void first_sweep(R* blk, std::size_t vectors, V sr, V si,
+  template <int B, class F, class P>
+  [[gnu::always_inline]] static void first_sweep(R* blk, std::size_t vectors, const F& factor,
                                                  const P& pair) {
     constexpr int kRows = 1 << B;
     for (std::size_t b = 0; b < vectors; b += kRows) {
       V x[kRows];
       for (int j = 0; j < kRows; ++j) {
         x[j] = load(blk + (b + static_cast<std::size_t>(j)) * kLanes);
-        if constexpr (Scale) x[j] = sr * x[j] + si * lanes<1>(x[j]);
+        factor(x[j], b + static_cast<std::size_t>(j));
         if constexpr (S::kInBits > 0) pair.template in_vector<0>(x[j]);
         if constexpr (S::kInBits > 1) pair.template in_vector<1>(x[j]);
         if constexpr (S::kInBits > 2) pair.template in_vector<2>(x[j]);
@@ -202,35 +238,45 @@ struct Kernels {
     }
   }
 
-  template <bool Scale, class P>
-  [[gnu::always_inline]] static void block(R* blk, int bits, V sr, V si, const P& pair) {
+  template <class F, class P>
+  [[gnu::always_inline]] static void block(R* blk, int bits, const F& factor, const P& pair) {
     const int cross = bits - S::kInBits;  // qubits across vectors
     const std::size_t vectors = std::size_t{1} << cross;
     const int b1 = std::min(3, cross);
-    if (b1 == 3) first_sweep<3, Scale>(blk, vectors, sr, si, pair);
-    if (b1 == 2) first_sweep<2, Scale>(blk, vectors, sr, si, pair);
-    if (b1 == 1) first_sweep<1, Scale>(blk, vectors, sr, si, pair);
-    if (b1 == 0) first_sweep<0, Scale>(blk, vectors, sr, si, pair);
+    if (b1 == 3) first_sweep<3>(blk, vectors, factor, pair);
+    if (b1 == 2) first_sweep<2>(blk, vectors, factor, pair);
+    if (b1 == 1) first_sweep<1>(blk, vectors, factor, pair);
+    if (b1 == 0) first_sweep<0>(blk, vectors, factor, pair);
     // The rest: rows of one vector each.
     row_sweeps(blk, kLanes, vectors, b1, cross - b1, kLanes, pair);
   }
 
-  [[gnu::always_inline]] static void mix_block(R* blk, int bits, const XRotation& rot,
-                                               std::complex<double> scale) {
-    const bool scaled = scale != std::complex<double>(1.0, 0.0);
-    V sr, si;
-    for (int i = 0; i < kLanes; ++i) {
-      sr[i] = static_cast<R>(scale.real());
-      si[i] = static_cast<R>((i & 1) ? scale.imag() : -scale.imag());
+  template <class F>
+  [[gnu::always_inline]] static void factor_and_mix(R* blk, int bits, const XRotation* rot,
+                                                    const F& factor) {
+    if (rot == nullptr) {
+      first_sweep<0>(blk, std::size_t{1} << (bits - S::kInBits), factor, NoMix{});
+      return;
     }
-    const R coef = static_cast<R>(rot.coef);
-    if (!rot.flip) {
-      const Pair<false> pair{alternating(coef)};
-      scaled ? block<true>(blk, bits, sr, si, pair) : block<false>(blk, bits, sr, si, pair);
+    const R coef = static_cast<R>(rot->coef);
+    if (!rot->flip) {
+      block(blk, bits, factor, Pair<false>{alternating(coef)});
     } else {
-      const Pair<true> pair{-alternating(coef)};
-      scaled ? block<true>(blk, bits, sr, si, pair) : block<false>(blk, bits, sr, si, pair);
+      block(blk, bits, factor, Pair<true>{-alternating(coef)});
     }
+  }
+
+  [[gnu::always_inline]] static void mix_block(R* blk, int bits, const XRotation* rot,
+                                               std::complex<double> scale,
+                                               const BlockPhase<R>* phase) {
+    if (phase != nullptr) return factor_and_mix(blk, bits, rot, PhaseFactor{phase});
+    if (scale == std::complex<double>(1.0, 0.0)) return factor_and_mix(blk, bits, rot, NoFactor{});
+    ScaleFactor f;
+    for (int i = 0; i < kLanes; ++i) {
+      f.re[i] = static_cast<R>(scale.real());
+      f.im[i] = static_cast<R>((i & 1) ? scale.imag() : -scale.imag());
+    }
+    factor_and_mix(blk, bits, rot, f);
   }
 
   [[gnu::always_inline]] static void high_tile(R* base, std::size_t stride, int g,
@@ -245,42 +291,45 @@ struct Kernels {
   }
 };
 
-// Blocks smaller than one vector (n < 3): the same arithmetic on scalars.
+// Blocks smaller than one vector (n < 3, no phase: block_phase_fits): the same arithmetic on
+// scalars.
 template <class R>
-void mix_block_scalar(R* blk, int bits, const XRotation& rot, std::complex<double> scale) {
+void mix_block_scalar(R* blk, int bits, const XRotation* rot, std::complex<double> scale) {
   auto* z = reinterpret_cast<std::complex<R>*>(blk);
   const std::size_t size = std::size_t{1} << bits;
   const std::complex<R> s(static_cast<R>(scale.real()), static_cast<R>(scale.imag()));
   for (std::size_t i = 0; i < size; ++i) z[i] *= s;
-  const std::complex<R> ic(0, static_cast<R>(rot.coef));
+  if (rot == nullptr) return;
+  const std::complex<R> ic(0, static_cast<R>(rot->coef));
   for (int q = 0; q < bits; ++q) {
     const std::size_t bit = std::size_t{1} << q;
     for (std::size_t i = 0; i < size; ++i) {
       if ((i & bit) != 0) continue;
       const std::complex<R> u = z[i], v = z[i | bit];
-      z[i] = rot.flip ? v + ic * u : u - ic * v;
-      z[i | bit] = rot.flip ? u + ic * v : v - ic * u;
+      z[i] = rot->flip ? v + ic * u : u - ic * v;
+      z[i | bit] = rot->flip ? u + ic * v : v - ic * u;
     }
   }
 }
 
 template <class R, int VB>
-[[gnu::always_inline]] inline void mix_block_for(R* blk, int bits, const XRotation& rot,
-                                                 std::complex<double> scale) {
+[[gnu::always_inline]] inline void mix_block_for(R* blk, int bits, const XRotation* rot,
+                                                 std::complex<double> scale,
+                                                 const BlockPhase<R>* phase) {
   if (bits < Simd<R, VB>::kInBits) return mix_block_scalar(blk, bits, rot, scale);
-  Kernels<R, VB>::mix_block(blk, bits, rot, scale);
+  Kernels<R, VB>::mix_block(blk, bits, rot, scale, phase);
 }
 
 #if QPRUNE_KERNEL_DISPATCH
 template <class R>
-QPRUNE_TARGET_AVX512 void mix_block_avx512(R* blk, int bits, const XRotation& rot,
-                                           std::complex<double> scale) {
-  mix_block_for<R, 64>(blk, bits, rot, scale);
+QPRUNE_TARGET_AVX512 void mix_block_avx512(R* blk, int bits, const XRotation* rot,
+                                           std::complex<double> scale, const BlockPhase<R>* phase) {
+  mix_block_for<R, 64>(blk, bits, rot, scale, phase);
 }
 template <class R>
-QPRUNE_TARGET_AVX2 void mix_block_avx2(R* blk, int bits, const XRotation& rot,
-                                       std::complex<double> scale) {
-  mix_block_for<R, 32>(blk, bits, rot, scale);
+QPRUNE_TARGET_AVX2 void mix_block_avx2(R* blk, int bits, const XRotation* rot,
+                                       std::complex<double> scale, const BlockPhase<R>* phase) {
+  mix_block_for<R, 32>(blk, bits, rot, scale, phase);
 }
 template <class R>
 QPRUNE_TARGET_AVX512 void high_tile_avx512(R* base, std::size_t stride, int g, std::size_t len,
@@ -303,13 +352,33 @@ void set_kernel_isa(KernelIsa isa) {
 }
 
 template <class R>
-void mix_block(R* block, int bits, const XRotation& rot, std::complex<double> scale) {
+void split_factors(const double* interleaved, std::size_t count, R* re, R* im) {
+  for (std::size_t i = 0; i < count; ++i) {
+    re[2 * i] = re[2 * i + 1] = static_cast<R>(interleaved[2 * i]);
+    im[2 * i] = static_cast<R>(-interleaved[2 * i + 1]);
+    im[2 * i + 1] = static_cast<R>(interleaved[2 * i + 1]);
+  }
+}
+
+template <class R>
+bool block_phase_fits(int lo_bits) {
+  switch (kernel_isa()) {
+    case KernelIsa::kAvx512: return lo_bits >= Simd<R, 64>::kInBits;
+    case KernelIsa::kAvx2: return lo_bits >= Simd<R, 32>::kInBits;
+    case KernelIsa::kGeneric: break;
+  }
+  return lo_bits >= Simd<R, 16>::kInBits;
+}
+
+template <class R>
+void mix_block(R* block, int bits, const XRotation* rot, std::complex<double> scale,
+               const BlockPhase<R>* phase) {
   switch (kernel_isa()) {
 #if QPRUNE_KERNEL_DISPATCH
-    case KernelIsa::kAvx512: return mix_block_avx512(block, bits, rot, scale);
-    case KernelIsa::kAvx2: return mix_block_avx2(block, bits, rot, scale);
+    case KernelIsa::kAvx512: return mix_block_avx512(block, bits, rot, scale, phase);
+    case KernelIsa::kAvx2: return mix_block_avx2(block, bits, rot, scale, phase);
 #endif
-    default: return mix_block_for<R, 16>(block, bits, rot, scale);
+    default: return mix_block_for<R, 16>(block, bits, rot, scale, phase);
   }
 }
 
@@ -324,8 +393,14 @@ void high_tile(R* base, std::size_t stride, int g, std::size_t len, const XRotat
   }
 }
 
-template void mix_block<float>(float*, int, const XRotation&, std::complex<double>);
-template void mix_block<double>(double*, int, const XRotation&, std::complex<double>);
+template void split_factors<float>(const double*, std::size_t, float*, float*);
+template void split_factors<double>(const double*, std::size_t, double*, double*);
+template bool block_phase_fits<float>(int);
+template bool block_phase_fits<double>(int);
+template void mix_block<float>(float*, int, const XRotation*, std::complex<double>,
+                               const BlockPhase<float>*);
+template void mix_block<double>(double*, int, const XRotation*, std::complex<double>,
+                                const BlockPhase<double>*);
 template void high_tile<float>(float*, std::size_t, int, std::size_t, const XRotation&);
 template void high_tile<double>(double*, std::size_t, int, std::size_t, const XRotation&);
 
