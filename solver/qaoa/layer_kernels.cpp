@@ -148,12 +148,6 @@ struct Kernels {
   };
 
   [[gnu::always_inline]] static V times(V x, V re, V im) { return x * re + lanes<1>(x) * im; }
-  /// (p[0], p[1], p[0], p[1], ...)
-  [[gnu::always_inline]] static V splat_pair(const R* p) {
-    V x;
-    for (int i = 0; i < kLanes; ++i) x[i] = p[i & 1];
-    return x;
-  }
 
   // What the first trip multiplies each loaded vector (number `vec` of the block) by.
   struct NoFactor {
@@ -164,13 +158,16 @@ struct Kernels {
     [[gnu::always_inline]] void operator()(V& x, std::size_t) const { x = times(x, re, im); }
   };
   struct PhaseFactor {
-    const BlockPhase<R>* t;
+    BlockPhase<R> t;
+    V sign;  // (-1, 1, -1, 1, ...)
     [[gnu::always_inline]] void operator()(V& x, std::size_t vec) const {
       const std::size_t l = vec * (kLanes / 2);
-      const std::size_t l0 = l & ((std::size_t{1} << t->lo_bits) - 1), l1 = l >> t->lo_bits;
-      x = times(x, load(t->p.re + 2 * l), load(t->p.im + 2 * l));
-      x = times(x, load(t->b.re + 2 * l0), load(t->b.im + 2 * l0));
-      x = times(x, splat_pair(t->a.re + 2 * l1), splat_pair(t->a.im + 2 * l1));
+      const std::size_t l0 = l & ((std::size_t{1} << t.lo_bits) - 1), l1 = l >> t.lo_bits;
+      x = times(x, load(t.p.re + 2 * l), load(t.p.im + 2 * l));
+      x = times(x, load(t.b.re + 2 * l0), load(t.b.im + 2 * l0));
+      // a[l1] is one number for the whole vector: broadcast scalars (a vector assembled from
+      // pairs in memory would stall on store forwarding).
+      x = x * t.a.re[2 * l1] + lanes<1>(x) * (sign * t.a.im[2 * l1 + 1]);
     }
   };
 
@@ -269,7 +266,7 @@ struct Kernels {
   [[gnu::always_inline]] static void mix_block(R* blk, int bits, const XRotation* rot,
                                                std::complex<double> scale,
                                                const BlockPhase<R>* phase) {
-    if (phase != nullptr) return factor_and_mix(blk, bits, rot, PhaseFactor{phase});
+    if (phase != nullptr) return factor_and_mix(blk, bits, rot, PhaseFactor{*phase, -alternating(1)});
     if (scale == std::complex<double>(1.0, 0.0)) return factor_and_mix(blk, bits, rot, NoFactor{});
     ScaleFactor f;
     for (int i = 0; i < kLanes; ++i) {

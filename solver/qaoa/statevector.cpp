@@ -1,7 +1,9 @@
-// The statevector engine of statevector.hpp. The hot loops (phase-and-mix of a block, the grouped
-// high-qubit passes) are plain functions over float/double arrays built for AVX-512, AVX2 and the
-// baseline (target_clones), so a default build still gets wide vectors; everything else is
-// templated on the precision and explicitly instantiated for float and double at the end.
+// The statevector engine of statevector.hpp. The layer's hot loops (phase and low qubits of a
+// block, the grouped high-qubit passes) are in layer_kernels.cpp, built per instruction set; the
+// other loops here (the phase without mixing for small blocks, adjoint terms, the diagonal) are
+// plain functions over float/double arrays cloned for AVX-512, AVX2 and the baseline
+// (target_clones), so a default build still gets wide vectors. Everything else is templated on
+// the precision and explicitly instantiated for float and double at the end.
 #include "solver/qaoa/statevector.hpp"
 
 #include <sys/mman.h>

@@ -7,7 +7,8 @@
 //    factorised tables (C = E_high(h) + E_low(l) + sum_{i in l} f_i(h) for index h 2^L + l), so a
 //    layer never reads the 2^n diagonal; with the plain X mixer a layer is one fused pass (phase
 //    and mixing of the L low qubits inside an L2-sized block) plus ceil((n-L)/8) grouped passes for
-//    the high qubits. Constraint groups use XY mixers from Dicke states in the same space.
+//    the high qubits (kernels in layer_kernels.hpp). Constraint groups use XY mixers from Dicke
+//    states in the same space.
 //  - subspace: only the feasible amplitudes of the constraint groups: index = free bits + 2^f *
 //    (rank_1 + R_1 (rank_2 + ...)), each rank the combinatorial-number-system rank (colex order) of
 //    the group's k-subset, so an XY pair rotation maps a rank to the rank with two bits swapped.
