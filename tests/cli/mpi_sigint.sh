@@ -7,10 +7,10 @@
 # return, so whether the masks get written depends on that second.
 source "$(dirname "$0")/common.bash" "$@"
 MODEL=$DATA/../../examples/model
-# SA long enough (about a second per MLP layer here) that the other layers are still running
+# SA long enough (about half a second per MLP layer here) that the other layers are still running
 # when the first one is reported.
 args=(mask "$MODEL/checkpoint" --unit both --sparsity 0.4 --head-shape kv_groups
-      --head-sparsity 0.5 --solver sa --sweeps 200000 --reads 1 --seed 7 -o "$TMP/masks.json")
+      --head-sparsity 0.5 --solver sa --sweeps 100000 --reads 1 --seed 7 -o "$TMP/masks.json")
 "${MPIRUN[@]}" -np 2 "$QPRUNE" "${args[@]}" >"$TMP/out.txt" 2>"$TMP/err.txt" &
 pid=$!
 # Signal both ranks as soon as rank 0 reports its first finished layer: the handlers are installed
