@@ -214,6 +214,11 @@ void setup_mask(CLI::App& app, CommandResult& result) {
     if (opts->method != MaskMethod::kQubo && sub->count("--solver") > 0)
       throw InvalidArgument(std::string("--solver applies to --method qubo, not ") +
                             mask_method_name(opts->method) + " (a baseline, not a solver)");
+    // The baselines draw no random numbers: say so rather than let a user compare "seeds" that
+    // cannot differ. Rank 0 only, so that mpirun prints it once.
+    if (opts->method != MaskMethod::kQubo && sub->count("--seed") > 0 && process_rank() == 0)
+      std::cerr << "qprune: warning: --seed has no effect with --method "
+                << mask_method_name(opts->method) << ": the baseline is deterministic\n";
     result.exit_code = run_mask(*opts);
   });
 }

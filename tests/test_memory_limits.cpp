@@ -15,6 +15,7 @@
 #include "qprune/error.hpp"
 #include "qprune/greedy_solver.hpp"
 #include "qprune/pruning.hpp"
+#include "qprune/qaoa_solver.hpp"
 #include "tests/test_files.hpp"
 #include "tests/test_support.hpp"
 
@@ -92,6 +93,49 @@ TEST_CASE("greedy refuses a dense copy over the memory limit; a zero limit is in
   CHECK(GreedySolver().solve(model, options).has_solution());
   options.memory_limit_bytes = 0;
   CHECK_THROWS_AS((void)GreedySolver().solve(model, options), InvalidArgument);
+}
+
+TEST_CASE("qaoa refuses a statevector over the memory limit, directly and per subproblem") {
+  // The documented need (QaoaSolver::solve): dimension x (8 bytes of diagonal + states x bytes
+  // per amplitude), 2 states with L-BFGS (the adjoint pass), 1 with COBYLA.
+  const auto need = [](int qubits, int states, int amplitude_bytes) {
+    return (std::uint64_t{1} << qubits) * static_cast<std::uint64_t>(8 + states * amplitude_bytes);
+  };
+  const QuboModel model = test::random_model(10, 1.0, 8, 10, Storage::kDense);
+  QaoaOptions qaoa;
+  qaoa.layers = 1;
+  qaoa.max_evaluations = 5;
+  qaoa.shots = 10;
+  SolveOptions options;
+  struct Case {
+    QaoaOptimizer optimizer;
+    QaoaPrecision precision;
+    std::uint64_t bytes;
+  };
+  for (const Case& c : {Case{QaoaOptimizer::kLbfgs, QaoaPrecision::kDouble, need(10, 2, 16)},
+                        Case{QaoaOptimizer::kCobyla, QaoaPrecision::kFloat, need(10, 1, 8)}}) {
+    INFO("need " << c.bytes);
+    qaoa.optimizer = c.optimizer;
+    qaoa.precision = c.precision;
+    options.memory_limit_bytes = c.bytes - 1;
+    CHECK(contains(resource_error([&] { (void)QaoaSolver(qaoa).solve(model, options); }),
+                   "qaoa statevector (1024 amplitudes x"));
+    options.memory_limit_bytes = c.bytes;
+    CHECK(QaoaSolver(qaoa).solve(model, options).has_solution());
+  }
+  // Decomposed (12 variables, subproblems of max_qubits = 6): the limit reaches each subproblem.
+  const QuboModel big = test::random_model(12, 1.0, 9, 10, Storage::kDense);
+  qaoa.optimizer = QaoaOptimizer::kLbfgs;
+  qaoa.precision = QaoaPrecision::kDouble;
+  qaoa.max_qubits = 6;
+  qaoa.decomposition_rounds = 2;
+  options.memory_limit_bytes = need(6, 2, 16) - 1;
+  CHECK(contains(resource_error([&] { (void)QaoaSolver(qaoa).solve(big, options); }),
+                 "qaoa statevector (64 amplitudes x 2 states"));
+  options.memory_limit_bytes = need(6, 2, 16);
+  const SolveResult decomposed = QaoaSolver(qaoa).solve(big, options);
+  CHECK(decomposed.info.at("decomposition") != "none");
+  CHECK(decomposed.has_solution());
 }
 
 TEST_CASE("penalty mode refuses the penalised copy over the memory limit") {

@@ -100,7 +100,10 @@ class QaoaSolver final : public Solver {
   /// Info: "constraint_mode", "mixer", "space", "precision", "optimizer", "angles_p<k>"
   /// (gammas; betas after optimisation at p = k), "evaluations_p<k>" (optimiser evaluations at
   /// depth k, both searches when restarted), "restart_p<k>", "decomposition".
-  /// Throws ResourceError when even the decomposition's subproblem does not fit in memory.
+  /// Throws ResourceError when even the decomposition's subproblem does not fit in memory: the
+  /// statevector run needs dimension x (8 + s x b) bytes (the cost diagonal, then s states of
+  /// b = 16 bytes per amplitude in double, 8 in float; s = 2 with L-BFGS for the adjoint pass,
+  /// else 1), checked against SolveOptions::memory_limit_bytes (each subproblem when decomposed).
   [[nodiscard]] SolveResult solve(const QuboModel& model, const SolveOptions& options) const override;
   [[nodiscard]] const QaoaOptions& options() const { return options_; }
 

@@ -417,7 +417,8 @@ void Engine<Real>::require_diagonal(const char* what) const {
 
 template <class Real>
 Engine<Real>::Engine(const CostTerms& cost, std::vector<Group> groups, MixerKind mixer,
-                     SpaceKind space, int num_states, bool store_diagonal)
+                     SpaceKind space, int num_states, bool store_diagonal,
+                     std::optional<std::uint64_t> memory_limit_bytes)
     : n_(cost.n), space_(space), groups_(std::move(groups)) {
   rotations_ = mixer_rotations(n_, groups_, mixer);
   plain_x_ = mixer == MixerKind::kX || groups_.empty();
@@ -437,7 +438,8 @@ Engine<Real>::Engine(const CostTerms& cost, std::vector<Group> groups, MixerKind
                "qaoa statevector (" + std::to_string(static_cast<u64>(dim)) + " amplitudes x " +
                    std::to_string(num_states) + " states + diagonal)",
                "use fewer qubits (QaoaOptions::max_qubits selects the decomposition), float "
-               "precision or the subspace mode");
+               "precision or the subspace mode",
+               memory_limit_bytes);
   dim_ = static_cast<u64>(dim);
   group_masks_.clear();
   for (const Group& g : groups_) {

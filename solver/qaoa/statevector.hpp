@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -97,13 +98,16 @@ class Engine {
 
   /// Builds the cost diagonal once (parallel). Groups are used for the initial state and mixer
   /// unless `mixer` is kX; the subspace space needs groups with XY mixers and n <= 64. Throws
-  /// ResourceError before allocating when the diagonal and `num_states` states do not fit.
+  /// ResourceError before allocating when the diagonal and `num_states` states do not fit:
+  /// dimension() x (8 bytes with the stored diagonal + num_states x sizeof(Complex)) bytes against
+  /// `memory_limit_bytes` (default: MemAvailable, see problems/common/memory_check.hpp).
   /// store_diagonal = false (full space only; the subspace always stores it) saves its 8 bytes
   /// per amplitude for forward simulation: layers, the initial state, sampling and moments()
   /// (energies recomputed block by block from the factorised tables) work; diagonal(),
   /// apply_cost, phase_adjoint, diagonal_range and probability_at need the stored diagonal.
   Engine(const CostTerms& cost, std::vector<Group> groups, MixerKind mixer, SpaceKind space,
-         int num_states = 1, bool store_diagonal = true);
+         int num_states = 1, bool store_diagonal = true,
+         std::optional<std::uint64_t> memory_limit_bytes = std::nullopt);
 
   [[nodiscard]] std::uint64_t dimension() const { return dim_; }
   [[nodiscard]] SpaceKind space() const { return space_; }

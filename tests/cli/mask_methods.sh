@@ -48,3 +48,21 @@ expect_exit 2 "$QPRUNE" mask "$CKPT" --sparsity 0.5 --method magnitude --solver 
 grep -q "applies to --method qubo" "$TMP/stderr" || fail "--solver with a baseline should be refused"
 expect_exit 2 "$QPRUNE" mask "$CKPT" --sparsity 0.5 --method wanda -o "$TMP/x.json"
 grep -q "diagonal,magnitude,qubo" "$TMP/stderr" || fail "a wrong method should list the choices"
+
+# A baseline draws no random numbers: an explicit --seed is accepted with one warning, and no
+# warning is printed without it (nor for --method qubo, where the seed matters).
+"$QPRUNE" mask "$CKPT" --calib "$STATS" --unit both --sparsity 0.5 --method magnitude --seed 7 \
+  -o "$TMP/seeded.json" >/dev/null 2>"$TMP/stderr" || fail "--seed with a baseline is no error"
+[[ $(grep -c "warning: --seed has no effect with --method magnitude" "$TMP/stderr") -eq 1 ]] ||
+  fail "expected one --seed warning with --method magnitude"
+[[ $(kept_lines "$TMP/seeded.json") == "$(kept_lines "$TMP/magnitude.json")" ]] ||
+  fail "the seed changed the magnitude masks"
+"$QPRUNE" mask "$CKPT" --sparsity 0.5 --method diagonal --seed 7 -o "$TMP/seeded.json" \
+  >/dev/null 2>"$TMP/stderr"
+grep -q "warning: --seed has no effect with --method diagonal" "$TMP/stderr" ||
+  fail "expected the --seed warning with --method diagonal"
+for args in "--method magnitude" "--solver greedy --seed 7"; do
+  # shellcheck disable=SC2086  # word splitting of $args is intended
+  "$QPRUNE" mask "$CKPT" --sparsity 0.5 $args -o "$TMP/plain.json" >/dev/null 2>"$TMP/stderr"
+  ! grep -q "seed has no effect" "$TMP/stderr" || fail "unexpected --seed warning with $args"
+done
