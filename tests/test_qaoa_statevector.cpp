@@ -442,30 +442,42 @@ TEST_CASE("qaoa engine: X-mixer kernels of every instruction set and both rotati
   detail::qaoa::set_kernel_isa(best);
 }
 
-TEST_CASE("qaoa engine: X-mixer gradients with high qubits equal finite differences") {
-  // n = 13 has one high qubit, n = 21 two grouped passes: the blocked generator sum of
-  // mixer_adjoint against central differences of the engine's own expectation.
-  for (int n : {13, 21}) {
-    CAPTURE(n);
-    const QuboModel model = test::random_model(n, 0.4, 17, 2);
-    const Engine<double> engine(CostTerms::from_model(model, model.max_flip_change()), {},
-                                MixerKind::kX, SpaceKind::kFull);
-    const std::vector<double> gam = {0.4, -0.7}, bet = {0.35, 1.1};
-    double f = 0.0;
-    const std::vector<double> grad = engine_gradient(engine, gam, bet, f);
-    CHECK(f == doctest::Approx(engine_expectation(engine, gam, bet)).epsilon(1e-12));
-    for (std::size_t k = 0; k < grad.size(); ++k) {
-      CAPTURE(k);
-      std::vector<double> g = gam, b = bet;
-      auto& v = k < g.size() ? g[k] : b[k - g.size()];
-      const double h = 1e-5;
-      v += h;
-      const double up = engine_expectation(engine, g, b);
-      v -= 2 * h;
-      const double down = engine_expectation(engine, g, b);
-      CHECK(std::abs((up - down) / (2 * h) - grad[k]) < 1e-7);
+TEST_CASE("qaoa engine: X-mixer gradients equal finite differences, every instruction set") {
+  // The blocked generator sum of mixer_adjoint (in-vector, across vectors, high-qubit tiles) at
+  // n = 2 (scalar fallback in float), 13 (one high qubit) and 21 (two grouped passes): double
+  // against central differences of the engine's own expectation, float against double.
+  using detail::qaoa::KernelIsa;
+  const KernelIsa best = detail::qaoa::best_kernel_isa();
+  for (KernelIsa isa : {KernelIsa::kGeneric, KernelIsa::kAvx2, KernelIsa::kAvx512}) {
+    if (isa > best) continue;  // reported by the kernel test above
+    detail::qaoa::set_kernel_isa(isa);
+    CAPTURE(detail::qaoa::to_string(isa));
+    for (int n : {2, 13, 21}) {
+      CAPTURE(n);
+      const QuboModel model = test::random_model(n, 0.4, 17, 2);
+      const CostTerms cost = CostTerms::from_model(model, model.max_flip_change());
+      const Engine<double> engine(cost, {}, MixerKind::kX, SpaceKind::kFull);
+      const Engine<float> single(cost, {}, MixerKind::kX, SpaceKind::kFull);
+      const std::vector<double> gam = {0.4, -0.7}, bet = {0.35, 1.1};
+      double f = 0.0, f_single = 0.0;
+      const std::vector<double> grad = engine_gradient(engine, gam, bet, f);
+      const std::vector<double> grad_single = engine_gradient(single, gam, bet, f_single);
+      CHECK(f == doctest::Approx(engine_expectation(engine, gam, bet)).epsilon(1e-12));
+      for (std::size_t k = 0; k < grad.size(); ++k) {
+        CAPTURE(k);
+        std::vector<double> g = gam, b = bet;
+        auto& v = k < g.size() ? g[k] : b[k - g.size()];
+        const double h = 1e-5;
+        v += h;
+        const double up = engine_expectation(engine, g, b);
+        v -= 2 * h;
+        const double down = engine_expectation(engine, g, b);
+        CHECK(std::abs((up - down) / (2 * h) - grad[k]) < 1e-7);
+        CHECK(std::abs(grad_single[k] - grad[k]) < 1e-4);
+      }
     }
   }
+  detail::qaoa::set_kernel_isa(best);
 }
 
 TEST_CASE("qaoa engine: float agrees with double") {

@@ -276,6 +276,103 @@ struct Kernels {
     factor_and_mix(blk, bits, rot, f);
   }
 
+  // ---- Im <lam| sum_q X_q |psi> over the qubits of a block or a tile (the mixer gradient) ----
+  // Per pair (u, v): Im(conj(l_u) p_v + conj(l_v) p_u); lane-wise l * swap(p') puts l_re p'_im in
+  // the even lanes and l_im p'_re in the odd ones, so the sum is (even lanes) - (odd lanes).
+  [[gnu::always_inline]] static double reduce_imag(V acc) {
+    double sum = 0.0;
+    for (int i = 0; i < kLanes; ++i) sum += (i & 1) ? -static_cast<double>(acc[i]) : acc[i];
+    return sum;
+  }
+  template <int B>
+  [[gnu::always_inline]] static void imag_stages(const V* l, const V* p, V& acc) {
+    for (int s = 0; s < B; ++s)
+      for (int j = 0; j < (1 << B); ++j)
+        if (((j >> s) & 1) == 0) {
+          const int k = j | (1 << s);
+          acc += l[j] * lanes<1>(p[k]) + l[k] * lanes<1>(p[j]);
+        }
+  }
+  // B qubits over rows as in row_sweep; each row group's sum is reduced into `total` (double)
+  // so that float lanes add up a few thousand products at most.
+  template <int B>
+  [[gnu::always_inline]] static void imag_row_sweep(const R* lam, const R* psi, std::size_t stride,
+                                                    std::size_t rows, std::size_t d,
+                                                    std::size_t len, double& total) {
+    constexpr int kRows = 1 << B;
+    V acc = {};
+    for (std::size_t r = 0; r < rows; ++r) {
+      if ((r & ((kRows - 1) * d)) != 0) continue;
+      for (std::size_t k = 0; k < len; k += kLanes) {
+        V l[kRows], p[kRows];
+        for (int j = 0; j < kRows; ++j) {
+          const std::size_t at = (r + static_cast<std::size_t>(j) * d) * stride + k;
+          l[j] = load(lam + at);
+          p[j] = load(psi + at);
+        }
+        imag_stages<B>(l, p, acc);
+      }
+      if (len >= 64) {
+        total += reduce_imag(acc);
+        acc = V{};
+      }
+    }
+    total += reduce_imag(acc);
+  }
+  [[gnu::always_inline]] static void imag_row_sweeps(const R* lam, const R* psi,
+                                                     std::size_t stride, std::size_t rows,
+                                                     int first, int bits, std::size_t len,
+                                                     double& total) {
+    const int sweeps = (bits + 2) / 3;
+    for (int k = 0; k < sweeps; ++k) {
+      const int b = (bits + sweeps - 1 - k) / (sweeps - k);
+      const std::size_t d = std::size_t{1} << first;
+      if (b == 3) imag_row_sweep<3>(lam, psi, stride, rows, d, len, total);
+      if (b == 2) imag_row_sweep<2>(lam, psi, stride, rows, d, len, total);
+      if (b == 1) imag_row_sweep<1>(lam, psi, stride, rows, d, len, total);
+      first += b;
+      bits -= b;
+    }
+  }
+  template <int B>
+  [[gnu::always_inline]] static double imag_first_sweep(const R* lam, const R* psi,
+                                                        std::size_t vectors) {
+    constexpr int kRows = 1 << B;
+    V acc = {};
+    for (std::size_t b = 0; b < vectors; b += kRows) {
+      V l[kRows], p[kRows];
+      for (int j = 0; j < kRows; ++j) {
+        l[j] = load(lam + (b + static_cast<std::size_t>(j)) * kLanes);
+        p[j] = load(psi + (b + static_cast<std::size_t>(j)) * kLanes);
+        // In-vector qubit Q: the partner lane pair is 2 << Q reals away; summing over every
+        // lane counts both halves of each pair.
+        if constexpr (S::kInBits > 0) acc += l[j] * lanes<2 | 1>(p[j]);
+        if constexpr (S::kInBits > 1) acc += l[j] * lanes<4 | 1>(p[j]);
+        if constexpr (S::kInBits > 2) acc += l[j] * lanes<8 | 1>(p[j]);
+      }
+      imag_stages<B>(l, p, acc);
+    }
+    return reduce_imag(acc);
+  }
+  [[gnu::always_inline]] static double imag_block(const R* lam, const R* psi, int bits) {
+    const int cross = bits - S::kInBits;
+    const std::size_t vectors = std::size_t{1} << cross;
+    const int b1 = std::min(3, cross);
+    double total = 0.0;
+    if (b1 == 3) total = imag_first_sweep<3>(lam, psi, vectors);
+    if (b1 == 2) total = imag_first_sweep<2>(lam, psi, vectors);
+    if (b1 == 1) total = imag_first_sweep<1>(lam, psi, vectors);
+    if (b1 == 0) total = imag_first_sweep<0>(lam, psi, vectors);
+    imag_row_sweeps(lam, psi, kLanes, vectors, b1, cross - b1, kLanes, total);
+    return total;
+  }
+  [[gnu::always_inline]] static double imag_tile(const R* lam, const R* psi, std::size_t stride,
+                                                 int g, std::size_t len) {
+    double total = 0.0;
+    imag_row_sweeps(lam, psi, 2 * stride, std::size_t{1} << g, 0, g, 2 * len, total);
+    return total;
+  }
+
   [[gnu::always_inline]] static void high_tile(R* base, std::size_t stride, int g,
                                                std::size_t len, const XRotation& rot) {
     const R coef = static_cast<R>(rot.coef);
@@ -309,6 +406,23 @@ void mix_block_scalar(R* blk, int bits, const XRotation* rot, std::complex<doubl
   }
 }
 
+template <class R>
+double imag_block_scalar(const R* lam, const R* psi, int bits) {
+  const auto* l = reinterpret_cast<const std::complex<R>*>(lam);
+  const auto* p = reinterpret_cast<const std::complex<R>*>(psi);
+  double sum = 0.0;
+  for (int q = 0; q < bits; ++q)
+    for (std::size_t i = 0; i < (std::size_t{1} << bits); ++i)
+      sum += static_cast<double>(std::imag(std::conj(l[i]) * p[i ^ (std::size_t{1} << q)]));
+  return sum;
+}
+
+template <class R, int VB>
+[[gnu::always_inline]] inline double imag_block_for(const R* lam, const R* psi, int bits) {
+  if (bits < Simd<R, VB>::kInBits) return imag_block_scalar(lam, psi, bits);
+  return Kernels<R, VB>::imag_block(lam, psi, bits);
+}
+
 template <class R, int VB>
 [[gnu::always_inline]] inline void mix_block_for(R* blk, int bits, const XRotation* rot,
                                                  std::complex<double> scale,
@@ -327,6 +441,24 @@ template <class R>
 QPRUNE_TARGET_AVX2 void mix_block_avx2(R* blk, int bits, const XRotation* rot,
                                        std::complex<double> scale, const BlockPhase<R>* phase) {
   mix_block_for<R, 32>(blk, bits, rot, scale, phase);
+}
+template <class R>
+QPRUNE_TARGET_AVX512 double imag_block_avx512(const R* lam, const R* psi, int bits) {
+  return imag_block_for<R, 64>(lam, psi, bits);
+}
+template <class R>
+QPRUNE_TARGET_AVX2 double imag_block_avx2(const R* lam, const R* psi, int bits) {
+  return imag_block_for<R, 32>(lam, psi, bits);
+}
+template <class R>
+QPRUNE_TARGET_AVX512 double imag_tile_avx512(const R* lam, const R* psi, std::size_t stride, int g,
+                                             std::size_t len) {
+  return Kernels<R, 64>::imag_tile(lam, psi, stride, g, len);
+}
+template <class R>
+QPRUNE_TARGET_AVX2 double imag_tile_avx2(const R* lam, const R* psi, std::size_t stride, int g,
+                                         std::size_t len) {
+  return Kernels<R, 32>::imag_tile(lam, psi, stride, g, len);
 }
 template <class R>
 QPRUNE_TARGET_AVX512 void high_tile_avx512(R* base, std::size_t stride, int g, std::size_t len,
@@ -390,6 +522,32 @@ void high_tile(R* base, std::size_t stride, int g, std::size_t len, const XRotat
   }
 }
 
+template <class R>
+double x_imag_block(const R* lam, const R* psi, int bits) {
+  switch (kernel_isa()) {
+#if QPRUNE_KERNEL_DISPATCH
+    case KernelIsa::kAvx512: return imag_block_avx512(lam, psi, bits);
+    case KernelIsa::kAvx2: return imag_block_avx2(lam, psi, bits);
+#endif
+    default: return imag_block_for<R, 16>(lam, psi, bits);
+  }
+}
+
+template <class R>
+double x_imag_tile(const R* lam, const R* psi, std::size_t stride, int g, std::size_t len) {
+  switch (kernel_isa()) {
+#if QPRUNE_KERNEL_DISPATCH
+    case KernelIsa::kAvx512: return imag_tile_avx512(lam, psi, stride, g, len);
+    case KernelIsa::kAvx2: return imag_tile_avx2(lam, psi, stride, g, len);
+#endif
+    default: return Kernels<R, 16>::imag_tile(lam, psi, stride, g, len);
+  }
+}
+
+template double x_imag_block<float>(const float*, const float*, int);
+template double x_imag_block<double>(const double*, const double*, int);
+template double x_imag_tile<float>(const float*, const float*, std::size_t, int, std::size_t);
+template double x_imag_tile<double>(const double*, const double*, std::size_t, int, std::size_t);
 template void split_factors<float>(const double*, std::size_t, float*, float*);
 template void split_factors<double>(const double*, std::size_t, double*, double*);
 template bool block_phase_fits<float>(int);

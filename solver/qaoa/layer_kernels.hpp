@@ -72,6 +72,21 @@ void mix_block(R* block, int bits, const XRotation* rot, std::complex<double> sc
 template <class R>
 void high_tile(R* base, std::size_t stride, int g, std::size_t len, const XRotation& rot);
 
+/// Im <lam| sum_q X_q |psi> over the `bits` qubits of a block (both states' blocks of 2^bits
+/// amplitudes): the low qubits' part of the X mixer's gradient.
+template <class R>
+[[nodiscard]] double x_imag_block(const R* lam, const R* psi, int bits);
+/// The same over the g qubits of a tile laid out as in high_tile.
+template <class R>
+[[nodiscard]] double x_imag_tile(const R* lam, const R* psi, std::size_t stride, int g,
+                                 std::size_t len);
+
+extern template double x_imag_block<float>(const float*, const float*, int);
+extern template double x_imag_block<double>(const double*, const double*, int);
+extern template double x_imag_tile<float>(const float*, const float*, std::size_t, int,
+                                          std::size_t);
+extern template double x_imag_tile<double>(const double*, const double*, std::size_t, int,
+                                           std::size_t);
 extern template void split_factors<float>(const double*, std::size_t, float*, float*);
 extern template void split_factors<double>(const double*, std::size_t, double*, double*);
 extern template bool block_phase_fits<float>(int);

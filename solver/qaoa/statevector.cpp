@@ -124,52 +124,6 @@ QPRUNE_QAOA_CLONES double imag_pairs(const double* lu, const double* lv, const d
                                      const double* pv, std::size_t len) {
   return imag_pairs_impl(lu, lv, pu, pv, len);
 }
-// sum over the qubits q < bits of a block of the pair terms of Im <lam|X_q|psi>: the low qubits'
-// part of the mixer gradient, one trip to memory for all of them.
-template <class R>
-[[gnu::always_inline]] inline double imag_block_impl(const R* lam, const R* psi, int bits) {
-  const std::size_t size = std::size_t{1} << bits;
-  double acc = 0.0;
-  for (int q = 0; q < bits; ++q) {
-    const std::size_t half = std::size_t{1} << q;
-    for (std::size_t base = 0; base < size; base += 2 * half)
-      acc += imag_pairs_impl(lam + 2 * base, lam + 2 * (base + half), psi + 2 * base,
-                             psi + 2 * (base + half), half);
-  }
-  return acc;
-}
-
-// The same for the g qubits of a tile (rows as in layer_kernels.hpp's high_tile).
-template <class R>
-[[gnu::always_inline]] inline double imag_tile_impl(const R* lam, const R* psi, std::size_t stride,
-                                                    int g, std::size_t len) {
-  double acc = 0.0;
-  for (int t = 0; t < g; ++t) {
-    const std::size_t bit = std::size_t{1} << t;
-    for (std::size_t r = 0; r < (std::size_t{1} << g); ++r) {
-      if ((r & bit) != 0) continue;
-      const std::size_t u = 2 * r * stride, v = 2 * (r | bit) * stride;
-      acc += imag_pairs_impl(lam + u, lam + v, psi + u, psi + v, len);
-    }
-  }
-  return acc;
-}
-
-QPRUNE_QAOA_CLONES double imag_block(const float* lam, const float* psi, int bits) {
-  return imag_block_impl(lam, psi, bits);
-}
-QPRUNE_QAOA_CLONES double imag_block(const double* lam, const double* psi, int bits) {
-  return imag_block_impl(lam, psi, bits);
-}
-QPRUNE_QAOA_CLONES double imag_tile(const float* lam, const float* psi, std::size_t stride, int g,
-                                    std::size_t len) {
-  return imag_tile_impl(lam, psi, stride, g, len);
-}
-QPRUNE_QAOA_CLONES double imag_tile(const double* lam, const double* psi, std::size_t stride, int g,
-                                    std::size_t len) {
-  return imag_tile_impl(lam, psi, stride, g, len);
-}
-
 QPRUNE_QAOA_CLONES double adjoint_pairs(float* pu, float* pv, float* lu, float* lv,
                                         std::size_t len, float c, float s) {
   return adjoint_pairs_impl(pu, pv, lu, lv, len, c, s);
@@ -775,11 +729,11 @@ double Engine<Real>::x_mixer_imag(const Complex* lam, const Complex* psi) const 
 #pragma omp parallel for schedule(static) if (dim_ >= kParallelMin) reduction(+ : total)
   for (std::int64_t hb = 0; hb < blocks; ++hb) {
     const std::size_t first = 2 * static_cast<std::size_t>(hb) * low_size;
-    total += imag_block(l + first, p + first, L);
+    total += x_imag_block(l + first, p + first, L);
   }
   std::vector<double> sums(static_cast<std::size_t>(max_threads()), 0.0);
   for_each_high_tile([&](std::size_t first, std::size_t stride, int g, std::size_t len) {
-    const double acc = imag_tile(l + 2 * first, p + 2 * first, stride, g, len);
+    const double acc = x_imag_tile(l + 2 * first, p + 2 * first, stride, g, len);
 #ifdef _OPENMP
     sums[static_cast<std::size_t>(omp_get_thread_num())] += acc;
 #else
