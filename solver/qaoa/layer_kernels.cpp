@@ -110,6 +110,7 @@ struct Kernels {
   /// (a, -a, a, -a, ...)
   [[gnu::always_inline]] static V alternating(R a) {
     V x;
+#pragma GCC unroll 16
     for (int i = 0; i < kLanes; ++i) x[i] = (i & 1) ? -a : a;
     return x;
   }
@@ -174,7 +175,9 @@ struct Kernels {
   // B stages on 2^B vectors in registers: stage s pairs x[j] and x[j | 2^s].
   template <int B, class P>
   [[gnu::always_inline]] static void stages(V* x, const P& pair) {
+#pragma GCC unroll 16
     for (int s = 0; s < B; ++s)
+#pragma GCC unroll 16
       for (int j = 0; j < (1 << B); ++j)
         if (((j >> s) & 1) == 0) pair(x[j], x[j | (1 << s)]);
   }
@@ -188,11 +191,14 @@ struct Kernels {
     for (std::size_t r = 0; r < rows; ++r) {
       if ((r & ((kRows - 1) * d)) != 0) continue;
       R* p[kRows];
+#pragma GCC unroll 16
       for (int j = 0; j < kRows; ++j) p[j] = base + (r + static_cast<std::size_t>(j) * d) * stride;
       for (std::size_t k = 0; k < len; k += kLanes) {
         V x[kRows];
+#pragma GCC unroll 16
         for (int j = 0; j < kRows; ++j) x[j] = load(p[j] + k);
         stages<B>(x, pair);
+#pragma GCC unroll 16
         for (int j = 0; j < kRows; ++j) store(p[j] + k, x[j]);
       }
     }
@@ -223,6 +229,7 @@ struct Kernels {
     constexpr int kRows = 1 << B;
     for (std::size_t b = 0; b < vectors; b += kRows) {
       V x[kRows];
+#pragma GCC unroll 16
       for (int j = 0; j < kRows; ++j) {
         x[j] = load(blk + (b + static_cast<std::size_t>(j)) * kLanes);
         factor(x[j], b + static_cast<std::size_t>(j));
@@ -231,6 +238,7 @@ struct Kernels {
         if constexpr (S::kInBits > 2) pair.template in_vector<2>(x[j]);
       }
       stages<B>(x, pair);
+#pragma GCC unroll 16
       for (int j = 0; j < kRows; ++j) store(blk + (b + static_cast<std::size_t>(j)) * kLanes, x[j]);
     }
   }
@@ -269,6 +277,7 @@ struct Kernels {
     if (phase != nullptr) return factor_and_mix(blk, bits, rot, PhaseFactor{*phase, -alternating(1)});
     if (scale == std::complex<double>(1.0, 0.0)) return factor_and_mix(blk, bits, rot, NoFactor{});
     ScaleFactor f;
+#pragma GCC unroll 16
     for (int i = 0; i < kLanes; ++i) {
       f.re[i] = static_cast<R>(scale.real());
       f.im[i] = static_cast<R>((i & 1) ? scale.imag() : -scale.imag());
@@ -281,12 +290,15 @@ struct Kernels {
   // the even lanes and l_im p'_re in the odd ones, so the sum is (even lanes) - (odd lanes).
   [[gnu::always_inline]] static double reduce_imag(V acc) {
     double sum = 0.0;
+#pragma GCC unroll 16
     for (int i = 0; i < kLanes; ++i) sum += (i & 1) ? -static_cast<double>(acc[i]) : acc[i];
     return sum;
   }
   template <int B>
   [[gnu::always_inline]] static void imag_stages(const V* l, const V* p, V& acc) {
+#pragma GCC unroll 16
     for (int s = 0; s < B; ++s)
+#pragma GCC unroll 16
       for (int j = 0; j < (1 << B); ++j)
         if (((j >> s) & 1) == 0) {
           const int k = j | (1 << s);
@@ -305,6 +317,7 @@ struct Kernels {
       if ((r & ((kRows - 1) * d)) != 0) continue;
       for (std::size_t k = 0; k < len; k += kLanes) {
         V l[kRows], p[kRows];
+#pragma GCC unroll 16
         for (int j = 0; j < kRows; ++j) {
           const std::size_t at = (r + static_cast<std::size_t>(j) * d) * stride + k;
           l[j] = load(lam + at);
@@ -341,6 +354,7 @@ struct Kernels {
     V acc = {};
     for (std::size_t b = 0; b < vectors; b += kRows) {
       V l[kRows], p[kRows];
+#pragma GCC unroll 16
       for (int j = 0; j < kRows; ++j) {
         l[j] = load(lam + (b + static_cast<std::size_t>(j)) * kLanes);
         p[j] = load(psi + (b + static_cast<std::size_t>(j)) * kLanes);
