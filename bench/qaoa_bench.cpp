@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/qaoa_bench_support.hpp"
 #include "bench/qaoa_omp_env.hpp"
 #include "qprune/qaoa_solver.hpp"
 #include "solver/qaoa/layer_kernels.hpp"
@@ -49,20 +50,6 @@ double cpu_s() {
   return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
-CostTerms dense_cost(int n) {
-  std::mt19937_64 rng(42);
-  std::uniform_real_distribution<double> u(-1.0, 1.0);
-  CostTerms c;
-  c.n = n;
-  c.linear = Eigen::VectorXd(n);
-  c.couplings = Eigen::MatrixXd::Zero(n, n);
-  for (int i = 0; i < n; ++i) {
-    c.linear[i] = u(rng);
-    for (int j = i + 1; j < n; ++j) c.couplings(i, j) = c.couplings(j, i) = u(rng) / n;
-  }
-  return c;
-}
-
 /// Best-of-`repeats` triad a = b + s c over 3 arrays of 2^25 doubles: bytes moved / time.
 double triad_gbs(int repeats) {
   const std::size_t n = std::size_t{1} << 25;
@@ -82,7 +69,7 @@ double triad_gbs(int repeats) {
 
 template <class Real>
 void bench_layer(int n, int repeats, double gbs) {
-  const Engine<Real> engine(dense_cost(n), {}, MixerKind::kX, SpaceKind::kFull);
+  const Engine<Real> engine(bench::dense_cost(n), {}, MixerKind::kX, SpaceKind::kFull);
   auto psi = engine.make_state();
   engine.initial_state(psi.data());
   engine.layer(psi.data(), 0.1, 0.2);  // warm-up (first touch done in initial_state)
@@ -111,7 +98,7 @@ int single_layer(int n) {
   const double t0 = now_s();
   // Forward simulation only: the diagonal (8 bytes per amplitude) is not stored; <C> comes from
   // the factorised tables.
-  const Engine<Real> engine(dense_cost(n), {}, MixerKind::kX, SpaceKind::kFull, 1, false);
+  const Engine<Real> engine(bench::dense_cost(n), {}, MixerKind::kX, SpaceKind::kFull, 1, false);
   auto psi = engine.make_state();
   const double t1 = now_s();
   engine.initial_state(psi.data());

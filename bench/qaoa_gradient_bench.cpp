@@ -1,7 +1,7 @@
 // Benchmark of one exact QAOA gradient (adjoint method) against one forward evaluation on the
 // statevector engine, X mixer, random dense QUBO: what an L-BFGS step costs relative to a
-// derivative-free one. Uses only the engine's layer / adjoint interface, so the same file builds
-// against older commits for before/after figures (BENCHMARKS.md).
+// derivative-free one. Uses only the engine's layer / adjoint interface, so this file and
+// qaoa_bench_support.hpp build against older commits for before/after figures (BENCHMARKS.md).
 // Usage: qaoa_gradient_bench [n = 22] [layers = 3] [repeats = 5]
 // Prints the median time of <C> (forward: layers + moments) and of <C> with its 2p derivatives
 // (forward + C psi + adjoint sweep), and their ratio.
@@ -9,9 +9,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <random>
 #include <vector>
 
+#include "bench/qaoa_bench_support.hpp"
 #include "bench/qaoa_omp_env.hpp"
 #include "solver/qaoa/statevector.hpp"
 
@@ -38,16 +38,7 @@ int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : 22;
   const int layers = argc > 2 ? std::atoi(argv[2]) : 3;
   const int repeats = argc > 3 ? std::atoi(argv[3]) : 5;
-  std::mt19937_64 rng(42);
-  std::uniform_real_distribution<double> u(-1.0, 1.0);
-  CostTerms cost;
-  cost.n = n;
-  cost.linear = Eigen::VectorXd(n);
-  cost.couplings = Eigen::MatrixXd::Zero(n, n);
-  for (int i = 0; i < n; ++i) {
-    cost.linear[i] = u(rng);
-    for (int j = i + 1; j < n; ++j) cost.couplings(i, j) = cost.couplings(j, i) = u(rng) / n;
-  }
+  const CostTerms cost = qprune::bench::dense_cost(n);
   const Engine<double> engine(cost, {}, MixerKind::kX, SpaceKind::kFull);
   std::vector<double> gammas, betas;
   for (int l = 0; l < layers; ++l) {

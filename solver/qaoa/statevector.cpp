@@ -148,23 +148,11 @@ QPRUNE_QAOA_CLONES void fill_diagonal_block(double* __restrict out, const double
 
 // The same with non-temporal stores, for the stored diagonal: written once per problem and read
 // one layer later, so it need not pass through the cache, and the stores skip the read that a
-// normal store of a missing line makes (a third of the traffic). Rows of a multiple of 8 doubles
-// starting on 64-byte boundaries.
+// normal store of a missing line makes (a third of the traffic). Rows of a multiple of 4 doubles
+// starting on 32-byte boundaries; 32-byte stores already fill whole lines in the write-combining
+// buffers, so AVX-512 machines use the same code.
 #if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx512f"))) void fill_diagonal_block_stream512(
-    double* __restrict out, const double* __restrict e_low, const double* __restrict a,
-    const double* __restrict b, std::size_t size1, std::size_t size0) {
-  for (std::size_t l1 = 0; l1 < size1; ++l1) {
-    const __m512d al = _mm512_set1_pd(a[l1]);
-    for (std::size_t l0 = 0; l0 < size0; l0 += 8) {
-      const __m512d x = _mm512_add_pd(_mm512_add_pd(_mm512_loadu_pd(e_low + l1 * size0 + l0), al),
-                                      _mm512_loadu_pd(b + l0));
-      _mm512_stream_pd(out + l1 * size0 + l0, x);
-    }
-  }
-  _mm_sfence();
-}
-__attribute__((target("avx"))) void fill_diagonal_block_stream256(
+__attribute__((target("avx"))) void fill_diagonal_block_avx_stream(
     double* __restrict out, const double* __restrict e_low, const double* __restrict a,
     const double* __restrict b, std::size_t size1, std::size_t size0) {
   for (std::size_t l1 = 0; l1 < size1; ++l1) {
@@ -182,11 +170,9 @@ __attribute__((target("avx"))) void fill_diagonal_block_stream256(
 void fill_diagonal_block_stream(double* out, const double* e_low, const double* a, const double* b,
                                 std::size_t size1, std::size_t size0) {
 #if defined(__x86_64__) && defined(__GNUC__)
-  const bool aligned = reinterpret_cast<std::uintptr_t>(out) % 64 == 0 && size0 % 8 == 0;
-  if (aligned && kernel_isa() == KernelIsa::kAvx512)
-    return fill_diagonal_block_stream512(out, e_low, a, b, size1, size0);
-  if (aligned && kernel_isa() == KernelIsa::kAvx2)
-    return fill_diagonal_block_stream256(out, e_low, a, b, size1, size0);
+  const bool aligned = reinterpret_cast<std::uintptr_t>(out) % 32 == 0 && size0 % 4 == 0;
+  if (aligned && kernel_isa() != KernelIsa::kGeneric)
+    return fill_diagonal_block_avx_stream(out, e_low, a, b, size1, size0);
 #endif
   fill_diagonal_block(out, e_low, a, b, size1, size0);
 }
