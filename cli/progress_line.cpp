@@ -12,9 +12,9 @@ double ProgressLine::seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }
 
-void ProgressLine::show(std::string text) {
+void ProgressLine::show(std::string text, bool force) {
   const double now = seconds();
-  if (now - last_print_s_ < kInterval_s) {
+  if (!force && now - last_print_s_ < kInterval_s) {
     pending_ = std::move(text);
     return;
   }

@@ -13,9 +13,9 @@
 namespace qprune::cli {
 
 /// Measures from construction and shows "`what`: text" on stderr, overwriting the line. A text
-/// shown less than kInterval_s after construction or after the previous print is kept back (the
-/// latest one is printed by finish()), so fast work prints nothing and slow work about ten lines
-/// a second.
+/// shown less than kInterval_s after construction or after the previous print is kept back unless
+/// forced (the latest one is printed by finish() once a line was started), so fast work prints
+/// nothing and slow work about ten lines a second.
 class ProgressLine {
  public:
   static constexpr double kInterval_s = 0.1;
@@ -26,8 +26,9 @@ class ProgressLine {
 
   /// Seconds since construction.
   [[nodiscard]] double seconds() const;
-  /// Shows `text` now or keeps it for later (see the class comment). Not thread-safe.
-  void show(std::string text);
+  /// Shows `text` now or keeps it for later (see the class comment); `force`: now. Not
+  /// thread-safe.
+  void show(std::string text, bool force = false);
   /// Prints the text kept back, if a line was already started, and ends the line. Idempotent.
   void finish();
 

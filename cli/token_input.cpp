@@ -65,7 +65,8 @@ std::function<void(std::int64_t, std::int64_t)> token_progress(ProgressLine& lin
     char text[128];
     std::snprintf(text, sizeof text, "%lld/%lld tokens (%.0f%%), %.1f s, %.0f tok/s",
                   static_cast<long long>(done), static_cast<long long>(total), pct, s, rate);
-    line.show(text);
+    // The last line always shows: the totals are the command's record of what it read.
+    line.show(text, done >= total);
     if (done >= total) line.finish();
   };
 }
