@@ -45,6 +45,9 @@ bool stderr_is_terminal() { return isatty(fileno(stderr)) != 0; }
 
 std::function<void(const SolveProgress&)> solve_progress(ProgressLine& line) {
   return [&line](const SolveProgress& p) {
+    // A random read can take a microsecond: format only what can show, and each stage's end
+    // (kept for finish()).
+    if (p.done < p.total && !line.due()) return;
     char buffer[160];
     const double pct =
         p.total > 0 ? 100.0 * static_cast<double>(p.done) / static_cast<double>(p.total) : 0.0;

@@ -29,6 +29,8 @@ class ProgressLine {
   /// Shows `text` now or keeps it for later (see the class comment); `force`: now. Not
   /// thread-safe.
   void show(std::string text, bool force = false);
+  /// Whether show() would print now (lets a caller skip formatting a text that would wait).
+  [[nodiscard]] bool due() const { return seconds() - last_print_s_ >= kInterval_s; }
   /// Prints the text kept back, if a line was already started, and ends the line. Idempotent.
   void finish();
 
