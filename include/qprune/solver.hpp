@@ -47,7 +47,8 @@ struct SolveProgress {
   std::int64_t total = 0;  ///< units of work of this stage; done <= total
   /// Energy (QuboModel::energy) of the best assignment the solver has finished so far, ranked as
   /// SolveResult ranks its samples (feasible first); NaN when there is none yet. The result's best
-  /// sample is never worse than it.
+  /// sample is never worse than it. (qaoa decomposition: its current assignment, with the penalty
+  /// terms in ConstraintMode::kPenalty.)
   double best_energy = std::numeric_limits<double>::quiet_NaN();
   /// The optimiser's best objective so far where the stage optimises something other than one
   /// assignment's energy (QAOA: the expected energy <C> in model units); NaN otherwise.
