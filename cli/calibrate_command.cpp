@@ -27,7 +27,7 @@ int run_calibrate(const CalibrateOptions& opts) {
   const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
   const Transformer model(ckpt);
   const std::vector<std::int32_t> ids = read_tokens(ckpt, opts.windows.input);
-  const ProgressLine progress("calibrate");
+  ProgressLine progress("calibrate");
   CalibrationOptions co;
   set_window_options(opts.windows, progress, co);
   co.batches_per_chunk = opts.chunk;

@@ -24,7 +24,7 @@ int run_perplexity(const PerplexityCliOptions& opts) {
   const Transformer model(ckpt);
   const TokenInput& in = opts.windows.input;
   const std::vector<std::int32_t> ids = read_tokens(ckpt, in);
-  const ProgressLine progress("perplexity");
+  ProgressLine progress("perplexity");
   PerplexityOptions po;
   set_window_options(opts.windows, progress, po);
   const PerplexityResult res = evaluate_perplexity(model, ids, po);

@@ -1,5 +1,6 @@
 // `qprune solve FILE --solver NAME`: solve a QUBO file and report the result; -o writes the best
-// assignment (0/1 per line) or, for a .json path, the whole result.
+// assignment (0/1 per line) or, for a .json path, the whole result. While it runs, a progress line
+// on stderr when that is a terminal (not with -q or --json).
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -8,6 +9,7 @@
 #include "cli/exit_codes.hpp"
 #include "cli/interrupt.hpp"
 #include "cli/model_input.hpp"
+#include "cli/progress_line.hpp"
 #include "cli/report.hpp"
 #include "cli/result_json.hpp"
 #include "cli/solver_options.hpp"
@@ -20,13 +22,19 @@ struct SolveCommandOptions {
   SolverChoice choice;
   std::string output;
   bool json = false;
+  bool quiet = false;
 };
 
 int run_solve(SolveCommandOptions opts) {
   const QuboModel model = read_input(opts.input);
   opts.choice.options.interrupt = install_interrupt_handler();
   const std::unique_ptr<Solver> solver = make_solver(opts.choice.solver, opts.choice.settings);
+  ProgressLine progress("solve");
+  if (!opts.quiet && !opts.json && stderr_is_terminal()) {
+    opts.choice.options.progress = solve_progress(progress);
+  }
   const SolveResult result = solver->solve(model, opts.choice.options);
+  progress.finish();
 
   Report r;
   r.add("File", "file", opts.input.path);
@@ -58,6 +66,7 @@ void setup_solve(CLI::App& app, CommandResult& result) {
   sub->add_option("--output,-o", opts->output,
                   "write the best assignment (0/1 per line), or the whole result if it ends in .json");
   sub->add_flag("--json", opts->json, "print the report as JSON (with all samples)");
+  sub->add_flag("--quiet,-q", opts->quiet, "no progress line on stderr (shown only on a terminal)");
   sub->callback([opts, &result] { result.exit_code = run_solve(*opts); });
 }
 

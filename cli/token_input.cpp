@@ -55,21 +55,19 @@ void add_token_windows(CLI::App& sub, TokenWindows& w, std::int64_t min_context)
   sub.add_flag("-q,--quiet", w.quiet, "no progress on stderr");
 }
 
-double ProgressLine::seconds() const {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-}
-
-std::function<void(std::int64_t, std::int64_t)> ProgressLine::callback(bool quiet) const {
+std::function<void(std::int64_t, std::int64_t)> token_progress(ProgressLine& line, bool quiet) {
   if (quiet) return {};
-  return [this](std::int64_t done, std::int64_t total) {
-    const double s = seconds();
+  return [&line](std::int64_t done, std::int64_t total) {
+    const double s = line.seconds();
     const double pct =
         total > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 0.0;
     const double rate = s > 0 ? static_cast<double>(done) / s : 0.0;
-    std::fprintf(stderr, "\r%s: %lld/%lld tokens (%.0f%%), %.1f s, %.0f tok/s%s", what_,
-                 static_cast<long long>(done), static_cast<long long>(total), pct, s, rate,
-                 done >= total ? "\n" : "");
-    std::fflush(stderr);
+    char text[128];
+    std::snprintf(text, sizeof text, "%lld/%lld tokens (%.0f%%), %.1f s, %.0f tok/s",
+                  static_cast<long long>(done), static_cast<long long>(total), pct, s, rate);
+    // The last line always shows: the totals are the command's record of what it read.
+    line.show(text, done >= total);
+    if (done >= total) line.finish();
   };
 }
 

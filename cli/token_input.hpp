@@ -1,16 +1,16 @@
 // Token input shared by `qprune calibrate` and `qprune perplexity`: text through the byte tokenizer
 // of byte-level checkpoints, or whitespace-separated token ids (--token-ids) for any checkpoint;
-// the token-window options (--tokens, --context, --batch, -q) both commands take; and the timed
+// the token-window options (--tokens, --context, --batch, -q) both commands take; and their
 // progress line on stderr.
 #pragma once
 
 #include <CLI/CLI.hpp>
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "cli/progress_line.hpp"
 #include "qprune/checkpoint.hpp"
 
 namespace qprune::cli {
@@ -39,31 +39,19 @@ struct TokenWindows {
 /// least `min_context`), --batch and -q.
 void add_token_windows(CLI::App& sub, TokenWindows& windows, std::int64_t min_context);
 
-/// Measures from construction and reports progress as "`what`: done/total tokens (p%), s s,
-/// r tok/s" on stderr, overwriting the line.
-class ProgressLine {
- public:
-  explicit ProgressLine(const char* what) : what_(what) {}
-  /// Seconds since construction.
-  [[nodiscard]] double seconds() const;
-  /// A callback printing the line, or an empty one when `quiet`. The callback refers to this
-  /// object, which must outlive it.
-  [[nodiscard]] std::function<void(std::int64_t, std::int64_t)> callback(bool quiet) const;
-
- private:
-  const char* what_;
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-};
+/// A callback showing "done/total tokens (p%), s s, r tok/s" on `line` (which must outlive it),
+/// or an empty one when `quiet`.
+[[nodiscard]] std::function<void(std::int64_t, std::int64_t)> token_progress(ProgressLine& line,
+                                                                             bool quiet);
 
 /// Copies the window numbers and the progress callback into a library options struct
 /// (CalibrationOptions or PerplexityOptions).
 template <class Options>
-void set_window_options(const TokenWindows& windows, const ProgressLine& progress,
-                        Options& options) {
+void set_window_options(const TokenWindows& windows, ProgressLine& progress, Options& options) {
   options.context = windows.context;
   options.max_tokens = windows.tokens;
   options.windows_per_batch = windows.batch;
-  options.progress = progress.callback(windows.quiet);
+  options.progress = token_progress(progress, windows.quiet);
 }
 
 }  // namespace qprune::cli

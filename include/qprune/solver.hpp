@@ -38,6 +38,23 @@ enum class ConstraintMode {
 };
 [[nodiscard]] std::string_view to_string(ConstraintMode mode);
 
+/// One progress report of a running solve (see SolveOptions::progress).
+struct SolveProgress {
+  /// What is running, e.g. "sa reads", "exact chunks", "qaoa p=2", "qaoa decomposition". Valid
+  /// only during the call: copy it to keep it.
+  std::string_view stage;
+  std::int64_t done = 0;   ///< units of work finished in this stage; non-decreasing within it
+  std::int64_t total = 0;  ///< units of work of this stage; done <= total
+  /// Energy (QuboModel::energy) of the best assignment the solver has finished so far, ranked as
+  /// SolveResult ranks its samples (feasible first); NaN when there is none yet. The result's best
+  /// sample is never worse than it. (qaoa decomposition: its current assignment, with the penalty
+  /// terms in ConstraintMode::kPenalty.)
+  double best_energy = std::numeric_limits<double>::quiet_NaN();
+  /// The optimiser's best objective so far where the stage optimises something other than one
+  /// assignment's energy (QAOA: the expected energy <C> in model units); NaN otherwise.
+  double objective = std::numeric_limits<double>::quiet_NaN();
+};
+
 /// Options every solver understands.
 struct SolveOptions {
   std::uint64_t seed = 0;  ///< run seed; read r uses a stream derived from (seed, r)
@@ -52,6 +69,13 @@ struct SolveOptions {
   /// statevector) may take; checked before allocating, ResourceError when exceeded. Default: the
   /// MemAvailable of /proc/meminfo at the time of the call (no check where that is unknown).
   std::optional<std::uint64_t> memory_limit_bytes;
+  /// Called at the solver's natural points: after each read (sa, tabu, greedy, random), each
+  /// enumeration chunk (exact), each objective evaluation and each decomposition round (qaoa).
+  /// May be empty. The solver serialises the calls (never two at once, though possibly from
+  /// different threads), so the callback needs no lock of its own; it runs inside the search, so
+  /// it must be cheap (throttle any printing) and must not throw. A stage that completes ends with
+  /// done == total; a stopped search (time limit, interrupt, target) may end a stage early.
+  std::function<void(const SolveProgress&)> progress;
   /// Throws InvalidArgument naming the field and the violated bound.
   void validate() const;
 };

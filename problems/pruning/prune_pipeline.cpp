@@ -435,6 +435,7 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
     LayerProblem problem = build_layer_problem(ckpt, stats, spec);
     if (keep) set_keep(problem, *keep);
     SolveOptions so = options.solve;
+    so.progress = nullptr;  // layers may be solved at once; the pipeline reports per layer
     so.seed = layer_seed(options.solve.seed, spec.layer, spec.unit);
     LayerJobResult r;
     LayerMask& e = r.mask;

@@ -15,6 +15,7 @@
 #include "qprune/error.hpp"
 #include "solver/anneal/anneal_kernel.hpp"
 #include "solver/common/parallel_for.hpp"
+#include "solver/common/progress.hpp"
 #include "solver/common/rng.hpp"
 #include "solver/common/samples.hpp"
 #include "solver/common/stopwatch.hpp"
@@ -149,6 +150,7 @@ struct RunContext {
   const SwapLayout* layout;  // non-null in the native (swap) constraint mode
   double tolerance;          // descent: a move must improve by more than this
   const detail::StopCondition& stop;
+  detail::UnitProgress& progress;
 };
 
 /// Per-solve outcome shared by the reads.
@@ -250,6 +252,7 @@ void run_read(const Form& form, const std::vector<typename Form::RealType>& boun
     }
   }
   out.x[r] = Assignment(x.begin(), x.end());
+  ctx.progress.unit_done(&*out.x[r]);
 }
 
 template <class Form>
@@ -346,8 +349,9 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
                          "for sparse problems, or a smaller problem",
                          options.memory_limit_bytes);
   }
-  const RunContext ctx{model,  options, options_, schedule, layout ? &*layout : nullptr,
-                       tolerance, stop};
+  detail::UnitProgress progress(model, options, "sa reads", options.num_reads);
+  const RunContext ctx{model,     options, options_, schedule, layout ? &*layout : nullptr,
+                       tolerance, stop,    progress};
   RunOutput out(options.num_reads);
   if (searched.num_variables() > 0) {
     if (dense && precision.arithmetic == Arithmetic::kInt8) {

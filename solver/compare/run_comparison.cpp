@@ -196,6 +196,8 @@ ComparisonReport run_comparison(const std::vector<Instance>& instances,
     const QuboModel& model = models[cell.instance];
     const SolverSpec& spec = options.solvers[cell.solver];
     SolveOptions solve = options.solve;
+    // Cells may run at once: their progress is ComparisonOptions::progress, per finished run.
+    solve.progress = nullptr;
     solve.seed = options.solve.seed + static_cast<std::uint64_t>(cell.seed_offset);
     RunRecord record;
     auto limit = options.max_variables.find(spec.label);  // `qaoa:p2`, else `qaoa`

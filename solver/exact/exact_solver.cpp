@@ -36,6 +36,7 @@
 
 #include "qprune/error.hpp"
 #include "solver/common/parallel_for.hpp"
+#include "solver/common/progress.hpp"
 #include "solver/common/samples.hpp"
 #include "solver/common/stopwatch.hpp"
 
@@ -642,12 +643,18 @@ SolveResult ExactSolver::solve(const QuboModel& model, const SolveOptions& optio
   control.stop = &stop;
   if (options.target_energy) control.target = *options.target_energy - search.offset();
   std::vector<ChunkResult> results(num_chunks);
+  detail::UnitProgress progress(model, options, "exact chunks",
+                                static_cast<std::int64_t>(num_chunks));
   with_kernel(cm, [&](const auto& kernel) {
     detail::parallel_for(static_cast<std::int64_t>(num_chunks), [&](std::int64_t c) {
       if (control.reason.load(std::memory_order_relaxed) != 0) return;
       Chunk chunk = make_chunk(plan, static_cast<U64>(c));
-      if (chunk.empty) return;
-      enumerate(cm, kernel, chunk, control, results[static_cast<std::size_t>(c)]);
+      ChunkResult& r = results[static_cast<std::size_t>(c)];
+      if (!chunk.empty) enumerate(cm, kernel, chunk, control, r);
+      // A chunk cut short by a stop is not done.
+      if (control.reason.load(std::memory_order_relaxed) == 0) {
+        progress.unit_done(r.found ? &r.best : nullptr);
+      }
     });
   });
 

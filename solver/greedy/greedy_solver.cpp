@@ -20,6 +20,7 @@
 #include "problems/common/memory_check.hpp"
 #include "qprune/error.hpp"
 #include "solver/common/parallel_for.hpp"
+#include "solver/common/progress.hpp"
 #include "solver/common/rng.hpp"
 #include "solver/common/samples.hpp"
 #include "solver/common/stopwatch.hpp"
@@ -229,6 +230,7 @@ SolveResult GreedySolver::solve(const QuboModel& model, const SolveOptions& opti
   std::vector<Assignment> finals(static_cast<std::size_t>(options.num_reads));
   std::vector<std::uint8_t> done(static_cast<std::size_t>(options.num_reads),
                                  0);  // not vector<bool>: written concurrently
+  detail::UnitProgress progress(model, options, "greedy reads", options.num_reads);
   detail::parallel_for(options.num_reads, [&](std::int64_t read) {
     if (read > 0 && shared.reason.load(std::memory_order_relaxed) != 0) return;
     pcg32 rng = detail::make_rng(options.seed, static_cast<std::uint64_t>(read));
@@ -279,6 +281,7 @@ SolveResult GreedySolver::solve(const QuboModel& model, const SolveOptions& opti
     if (options.target_energy && search.energy(x) <= *options.target_energy) {
       shared.set(SolveStatus::kTargetReached);
     }
+    progress.unit_done(&x);
     finals[static_cast<std::size_t>(read)] = std::move(x);
     done[static_cast<std::size_t>(read)] = 1;
   });

@@ -6,8 +6,10 @@
 // the chosen variables keep their count of ones (a subproblem group with that k, solved with the
 // XY mixer from a Dicke state), so every accepted assignment stays feasible.
 #include <algorithm>
+#include <limits>
 #include <numeric>
 #include <sstream>
+#include <string>
 
 #include "solver/common/rng.hpp"
 #include "solver/qaoa/qaoa_internal.hpp"
@@ -45,6 +47,20 @@ void solve_decomposed(const QuboModel& model, bool native, const QaoaOptions& qa
   std::vector<int> group_of(static_cast<std::size_t>(n), -1);
   for (std::size_t g = 0; g < model.constraints().size(); ++g)
     for (int v : model.constraints()[g].variables) group_of[static_cast<std::size_t>(v)] = static_cast<int>(g);
+
+  // Each round's QAOA stages are reported under the round's name, with the energy of the whole
+  // current assignment (in kPenalty mode that of the penalised model being searched).
+  const auto& progress = options.progress;
+  std::string round_stage;
+  const auto report_round = [&](int done) {
+    if (!progress) return;
+    SolveProgress p;
+    p.stage = "qaoa decomposition";
+    p.done = done;
+    p.total = qaoa.decomposition_rounds;
+    p.best_energy = energy;
+    progress(p);
+  };
 
   QaoaOptions sub = qaoa;
   sub.max_qubits = 40;  // the subproblem is solved directly
@@ -117,6 +133,17 @@ void solve_decomposed(const QuboModel& model, bool native, const QaoaOptions& qa
     std::vector<Assignment> sub_out;
     SolveOptions sub_options = options;
     sub_options.seed = mix64(options.seed + static_cast<std::uint64_t>(rounds) + 1);
+    if (progress) {
+      sub_options.progress = [&](const SolveProgress& inner) {
+        round_stage = "qaoa round " + std::to_string(rounds + 1) + "/" +
+                      std::to_string(qaoa.decomposition_rounds) + ": " + std::string(inner.stage);
+        SolveProgress p = inner;
+        p.stage = round_stage;
+        p.best_energy = energy;
+        p.objective = std::numeric_limits<double>::quiet_NaN();  // the subproblem's units
+        progress(p);
+      };
+    }
     solve_direct(sub_model, native && sub_model.has_constraints(), {}, sub, sub_options, stop,
                  sub_result, sub_out);
     layer_time = sub_result.counters["layer_time_s"];
@@ -138,6 +165,7 @@ void solve_decomposed(const QuboModel& model, bool native, const QaoaOptions& qa
       energy = best_e;
       ++accepted;
     }
+    if (!stop.should_stop()) report_round(rounds + 1);
   }
   out.push_back(x);
   std::ostringstream info;

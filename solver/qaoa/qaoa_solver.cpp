@@ -59,8 +59,15 @@ template <class Real>
 class Runner {
  public:
   using Complex = std::complex<Real>;
-  Runner(const Engine<Real>& engine, bool gradients, const StopCondition& stop)
-      : engine_(engine), stop_(stop), psi_(engine.make_state()) {
+  /// `progress` receives each evaluation of optimise(); `scale` turns the normalised <C> into
+  /// model units.
+  Runner(const Engine<Real>& engine, bool gradients, const StopCondition& stop,
+         const std::function<void(const SolveProgress&)>& progress, double scale)
+      : engine_(engine),
+        stop_(stop),
+        progress_(progress),
+        scale_(scale),
+        psi_(engine.make_state()) {
     if (gradients) lam_ = engine.make_state();
   }
 
@@ -86,7 +93,9 @@ class Runner {
 
   /// Optimises angles in place and leaves them at the best point evaluated (the start point
   /// included: NLopt may return a worse one after a round-off stop); returns evaluations used.
-  int optimise(std::vector<double>& x, QaoaOptimizer optimizer, const QaoaOptions& o) {
+  /// Each evaluation is reported as progress of `stage` out of the o.max_evaluations budget.
+  int optimise(std::vector<double>& x, QaoaOptimizer optimizer, const QaoaOptions& o,
+               const std::string& stage) {
     const int p = static_cast<int>(x.size() / 2);
     const int before = evaluations_;
     if (optimizer == QaoaOptimizer::kNone) return 0;
@@ -100,7 +109,11 @@ class Runner {
       nlopt::opt* opt;
       double best;
       std::vector<double> best_x;
-    } data{this, p, &opt, std::numeric_limits<double>::infinity(), x};
+      const std::string* stage;
+      int before;
+      int budget;
+    } data{this, p,      &opt,   std::numeric_limits<double>::infinity(),
+           x,    &stage, before, o.max_evaluations};
     opt.set_min_objective(
         [](unsigned, const double* a, double* g, void* d) -> double {
           auto* st = static_cast<Data*>(d);
@@ -109,6 +122,7 @@ class Runner {
             st->best = f;
             st->best_x.assign(a, a + 2 * st->p);
           }
+          st->self->report(*st->stage, st->self->evaluations_ - st->before, st->budget, st->best);
           if (st->self->stop_.should_stop()) st->opt->force_stop();
           return f;
         },
@@ -124,7 +138,12 @@ class Runner {
       // Round-off limits and forced stops end the search; the best point seen is kept below.
     }
     if (std::isfinite(data.best)) x = data.best_x;
-    return evaluations_ - before;
+    // Converged before the budget: the stage is complete all the same.
+    const int used = evaluations_ - before;
+    if (used < o.max_evaluations && !stop_.should_stop()) {
+      report(stage, o.max_evaluations, o.max_evaluations, data.best);
+    }
+    return used;
   }
 
   [[nodiscard]] Complex* state() { return psi_.data(); }
@@ -133,7 +152,19 @@ class Runner {
 
  private:
   const Engine<Real>& engine_;
+  void report(const std::string& stage, int done, int total, double best) const {
+    if (!progress_) return;
+    SolveProgress p;
+    p.stage = stage;
+    p.done = std::min(done, total);
+    p.total = total;
+    if (std::isfinite(best)) p.objective = best * scale_;
+    progress_(p);
+  }
+
   const StopCondition& stop_;
+  const std::function<void(const SolveProgress&)>& progress_;
+  double scale_;
   AlignedArray<Complex> psi_;
   AlignedArray<Complex> lam_;
   double layer_time_s_ = 0.0;
@@ -159,7 +190,7 @@ void run(const QuboModel& model, bool native, const std::vector<CardinalityConst
   // L-BFGS keeps a second state for the adjoint gradient pass.
   const Engine<Real> engine(cost, groups, mixer, space, gradients ? 2 : 1, true,
                             options.memory_limit_bytes);
-  Runner<Real> runner(engine, gradients, stop);
+  Runner<Real> runner(engine, gradients, stop, options.progress, scale);
 
   result.info["mixer"] = mixer == MixerKind::kX ? "x" : mixer == MixerKind::kXyRing ? "xy_ring" : "xy_complete";
   result.info["space"] = space == SpaceKind::kFull ? "full" : "subspace";
@@ -187,9 +218,11 @@ void run(const QuboModel& model, bool native, const std::vector<CardinalityConst
     return x;
   };
   int evaluations_used = 0;
-  const auto optimise = [&](int p) {
+  // Stage names are unique per optimisation, so done restarts from 0 only in a new stage.
+  const auto optimise = [&](int p, const char* suffix = "") {
     std::vector<double> x = angles();
-    evaluations_used += runner.optimise(x, o.optimizer, o);
+    const std::string stage = "qaoa p=" + std::to_string(p) + suffix;
+    evaluations_used += runner.optimise(x, o.optimizer, o, stage);
     gammas.assign(x.begin(), x.begin() + p);
     betas.assign(x.begin() + p, x.end());
   };
@@ -243,7 +276,7 @@ void run(const QuboModel& model, bool native, const std::vector<CardinalityConst
         betas = previous_betas;
         gammas.push_back(0.0);
         betas.push_back(0.0);
-        optimise(p);
+        optimise(p, " restart");
         evaluations_used += interp_evaluations;
         const int total_evaluations = evaluations_used;
         const double restarted = record(p);

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "solver/common/parallel_for.hpp"
+#include "solver/common/progress.hpp"
 #include "solver/common/rng.hpp"
 #include "solver/common/samples.hpp"
 #include "solver/common/stopwatch.hpp"
@@ -23,6 +24,7 @@ SolveResult RandomSolver::solve(const QuboModel& model, const SolveOptions& opti
 
   const auto n = static_cast<std::size_t>(model.num_variables());
   std::vector<Assignment> draws(static_cast<std::size_t>(options.num_reads));
+  detail::UnitProgress progress(model, options, "random reads", options.num_reads);
   detail::parallel_for(options.num_reads, [&](std::int64_t read) {
     pcg32 rng = detail::make_rng(options.seed, static_cast<std::uint64_t>(read));
     Assignment x(n);
@@ -37,6 +39,7 @@ SolveResult RandomSolver::solve(const QuboModel& model, const SolveOptions& opti
         }
       }
     }
+    progress.unit_done(&x);
     draws[static_cast<std::size_t>(read)] = std::move(x);
   });
   detail::finalize_samples(model, std::move(draws), options.max_samples, result);

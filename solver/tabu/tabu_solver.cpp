@@ -33,6 +33,7 @@
 
 #include "qprune/error.hpp"
 #include "solver/common/parallel_for.hpp"
+#include "solver/common/progress.hpp"
 #include "solver/common/rng.hpp"
 #include "solver/common/samples.hpp"
 #include "solver/common/stopwatch.hpp"
@@ -562,6 +563,7 @@ SolveResult TabuSearch::solve(const QuboModel& model, const SolveOptions& option
                                                           : std::max<std::int64_t>(20'000, 10 * n);
 
   std::vector<ReadOutcome> outcomes(static_cast<std::size_t>(options.num_reads));
+  detail::UnitProgress progress(model, options, "tabu reads", options.num_reads);
   detail::parallel_for(options.num_reads, [&](std::int64_t read) {
     pcg32 rng = detail::make_rng(options.seed, static_cast<std::uint64_t>(read));
     ReadOutcome& out = outcomes[static_cast<std::size_t>(read)];
@@ -570,6 +572,7 @@ SolveResult TabuSearch::solve(const QuboModel& model, const SolveOptions& option
     } else {
       out = TabuRun<false>(shared, rng).run();
     }
+    progress.unit_done(&out.x);
   });
 
   std::int64_t iterations = 0, restarts = 0;

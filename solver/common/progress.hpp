@@ -1,0 +1,56 @@
+// Progress reports of the solvers whose work comes in independent units (reads, enumeration
+// chunks) finished by parallel_for threads: one lock serialises the SolveOptions::progress calls,
+// counts the finished units and keeps the best finished assignment, ranked as SolveResult ranks
+// samples (feasible first, then energy). Without a callback every call is a cheap no-op.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "qprune/solver.hpp"
+
+namespace qprune::detail {
+
+class UnitProgress {
+ public:
+  /// `model`: the user's model (the reference energy); `total`: units in the stage.
+  UnitProgress(const QuboModel& model, const SolveOptions& options, std::string stage,
+               std::int64_t total)
+      : model_(model), callback_(options.progress), stage_(std::move(stage)), total_(total) {}
+
+  /// One unit finished, with the assignment it ended in (nullptr: none, e.g. an empty chunk).
+  /// Thread-safe.
+  void unit_done(const Assignment* x) {
+    if (!callback_) return;
+    // The reference energy is computed outside the lock: it is the costly part.
+    const double energy = x != nullptr ? model_.energy(*x) : 0.0;
+    const bool feasible = x != nullptr && model_.is_feasible(*x);
+    const std::lock_guard<std::mutex> lock(mutex_);
+    if (x != nullptr && (std::isnan(best_energy_) || (feasible && !best_feasible_) ||
+                         (feasible == best_feasible_ && energy < best_energy_))) {
+      best_energy_ = energy;
+      best_feasible_ = feasible;
+    }
+    if (done_ < total_) ++done_;
+    SolveProgress p;
+    p.stage = stage_;
+    p.done = done_;
+    p.total = total_;
+    p.best_energy = best_energy_;
+    callback_(p);
+  }
+
+ private:
+  const QuboModel& model_;
+  const std::function<void(const SolveProgress&)>& callback_;
+  std::string stage_;
+  std::int64_t total_;
+  std::mutex mutex_;
+  std::int64_t done_ = 0;
+  double best_energy_ = std::numeric_limits<double>::quiet_NaN();
+  bool best_feasible_ = false;
+};
+
+}  // namespace qprune::detail
