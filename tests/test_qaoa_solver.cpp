@@ -147,6 +147,24 @@ TEST_CASE("qaoa: decomposition on 40 variables keeps feasibility and improves on
   for (const Sample& s : r.samples) CHECK(s.feasible);
 }
 
+TEST_CASE("qaoa: ftol_rel stops the optimiser earlier on the same path") {
+  // One layer: NLopt's L-BFGS takes the same steps with and without the tolerance, so the run
+  // with ftol_rel is a prefix of the other: fewer evaluations, <C> no lower.
+  const QuboModel model = test::random_model(12, 0.6, 21, 10);
+  QaoaOptions o;
+  o.layers = 1;
+  o.shots = 100;
+  o.max_evaluations = 200;
+  o.xtol_rel = 0.0;
+  const SolveResult full = QaoaSolver(o).solve(model, seeded(4));
+  o.ftol_rel = 1e-3;
+  const SolveResult early = QaoaSolver(o).solve(model, seeded(4));
+  MESSAGE("evaluations " << full.counters.at("evaluations") << " -> "
+                         << early.counters.at("evaluations"));
+  CHECK(early.counters.at("evaluations") < full.counters.at("evaluations"));
+  CHECK(early.counters.at("expected_energy") >= full.counters.at("expected_energy") - 1e-12);
+}
+
 TEST_CASE("qaoa: option validation names the field") {
   QaoaOptions o;
   o.layers = 0;
@@ -155,6 +173,9 @@ TEST_CASE("qaoa: option validation names the field") {
   o.init = QaoaInit::kFixed;
   o.gammas = {0.1};
   CHECK_THROWS_WITH_AS(QaoaSolver{o}, doctest::Contains("QaoaOptions::gammas"), InvalidArgument);
+  o = {};
+  o.ftol_rel = -1e-3;
+  CHECK_THROWS_WITH_AS(QaoaSolver{o}, doctest::Contains("ftol_rel"), InvalidArgument);
   o = {};
   o.max_qubits = 41;
   CHECK_THROWS_AS(QaoaSolver{o}, InvalidArgument);

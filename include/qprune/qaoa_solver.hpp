@@ -64,6 +64,10 @@ struct QaoaOptions {
   int max_evaluations = 200;
   /// Relative tolerance on the angles at which the optimiser stops, >= 0.
   double xtol_rel = 1e-6;
+  /// Relative change of <C> below which the optimiser stops, >= 0 (0: off). At p >= 3 L-BFGS
+  /// usually spends the whole budget on slow gains; 1e-4 halves the evaluations there for a
+  /// slightly higher <C> (BENCHMARKS.md, "qaoa: depth study").
+  double ftol_rel = 0.0;
   QaoaPrecision precision = QaoaPrecision::kDouble;
   QaoaMixer mixer = QaoaMixer::kXyRing;
   QaoaSpace space = QaoaSpace::kAuto;

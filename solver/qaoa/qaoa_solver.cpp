@@ -129,6 +129,7 @@ class Runner {
         &data);
     opt.set_maxeval(o.max_evaluations);
     opt.set_xtol_rel(o.xtol_rel);
+    if (o.ftol_rel > 0.0) opt.set_ftol_rel(o.ftol_rel);
     if (algorithm != nlopt::LD_LBFGS) opt.set_initial_step(0.1);
     double minf = 0.0;
     std::vector<double> work = x;
@@ -423,6 +424,7 @@ void QaoaOptions::validate() const {
   }
   if (max_evaluations < 1) fail("max_evaluations must be >= 1, got " + std::to_string(max_evaluations));
   if (!(xtol_rel >= 0.0)) fail("xtol_rel must be >= 0");
+  if (!(ftol_rel >= 0.0)) fail("ftol_rel must be >= 0");
   if (shots < 1) fail("shots must be >= 1, got " + std::to_string(shots));
   if (max_qubits < 1 || max_qubits > 40) fail("max_qubits must be in [1, 40], got " + std::to_string(max_qubits));
   if (decomposition_rounds < 1) fail("decomposition_rounds must be >= 1, got " + std::to_string(decomposition_rounds));
