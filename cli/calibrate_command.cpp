@@ -8,6 +8,7 @@
 #include "cli/parallel.hpp"
 #include "cli/report.hpp"
 #include "cli/token_input.hpp"
+#include "cli/validators.hpp"
 #include "qprune/calibration.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/transformer.hpp"
@@ -68,7 +69,7 @@ void setup_calibrate(CLI::App& app, CommandResult& result) {
   sub->add_option("--chunk", opts->chunk,
                   "batches per chunk: the unit of work spread over MPI ranks; the statistics "
                   "depend on --batch and --chunk, never on the number of ranks")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub->add_option("-o,--output", opts->output, "statistics file to write (.safetensors)")
       ->required();

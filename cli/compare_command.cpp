@@ -22,6 +22,7 @@
 #include "cli/report.hpp"
 #include "cli/result_json.hpp"
 #include "cli/solver_options.hpp"
+#include "cli/validators.hpp"
 #include "qprune/comparison.hpp"
 #include "qprune/error.hpp"
 
@@ -432,7 +433,7 @@ void setup_compare(CLI::App& app, CommandResult& result) {
       ->delimiter(',')
       ->capture_default_str();
   sub->add_option("--seeds", opts->num_seeds, "runs (seeds) per solver and instance")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub->add_option("--reference", opts->reference,
                   "known values CSV (family,instance,n,sense,value,status,source)");
@@ -440,20 +441,20 @@ void setup_compare(CLI::App& app, CommandResult& result) {
   sub->add_flag("--markdown", opts->markdown, "print the table as Markdown");
   sub->add_flag("--quiet,-q", opts->quiet, "no progress lines on stderr");
   sub->add_option("--jobs,-j", opts->jobs, "runs at a time (0: every core)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative())
       ->capture_default_str();
   sub->add_option("--threads-per-run", opts->threads_per_run,
                   "OpenMP threads per run (0: cores / jobs)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative())
       ->capture_default_str();
   sub->add_option("--max-n", opts->max_variables,
                   "SOLVER=N: skip that solver on instances with more than N variables")
       ->delimiter(',');
   sub->add_option("--tolerance-rel", opts->tolerance_rel, "relative success tolerance")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative())
       ->capture_default_str();
   sub->add_option("--tolerance-abs", opts->tolerance_abs, "absolute success tolerance")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative())
       ->capture_default_str();
   sub->add_option("--replay", opts->replay, "comparison.json of an earlier compare");
   sub->add_option("--run", opts->replay_run, "run index to replay (the run column of runs.csv)");

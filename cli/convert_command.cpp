@@ -4,6 +4,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/model_input.hpp"
+#include "cli/validators.hpp"
 
 namespace qprune::cli {
 namespace {
@@ -42,7 +43,7 @@ void setup_convert(CLI::App& app, CommandResult& result) {
       ->transform(CLI::IsMember(format_names(false, true), CLI::ignore_case));
   sub->add_option("--penalty-weight", opts->penalty_weight,
                   "weight of the constraint penalty for formats without constraint groups")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   sub->callback([opts, &result] { result.exit_code = run_convert(*opts); });
 }
 

@@ -10,6 +10,7 @@
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/report.hpp"
+#include "cli/validators.hpp"
 #include "qprune/error.hpp"
 #include "qprune/prune_pipeline.hpp"
 
@@ -173,7 +174,7 @@ void setup_export(CLI::App& app, CommandResult& result) {
       "(qprune.key=value) so that import-solution can map an answer back. See docs/masks.md.");
   sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder")->required();
   sub->add_option("--calib", opts->calib, "calibration statistics file");
-  sub->add_option("--layer", opts->layer, "layer index")->check(CLI::NonNegativeNumber);
+  sub->add_option("--layer", opts->layer, "layer index")->check(non_negative());
   sub->add_flag("--all", opts->all, "every layer; -o is then a folder (layer_L.UNIT.EXT files)");
   sub->add_option("--unit", opts->unit, "units")
       ->transform(CLI::IsMember({"mlp", "heads"}, CLI::ignore_case))
@@ -190,7 +191,7 @@ void setup_export(CLI::App& app, CommandResult& result) {
       ->capture_default_str();
   sub->add_option("--format,-f", opts->format, "output format (default: from the extension)");
   sub->add_option("--penalty-weight", opts->penalty_weight, "penalty weight w")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   sub->add_option("--output,-o", opts->output, "output file (or folder with --all)")->required();
   sub->add_flag("--json", opts->json, "print the report as JSON");
   sub->callback([opts, &result] { result.exit_code = run_export(*opts); });

@@ -4,6 +4,8 @@
 
 #include <map>
 
+#include "cli/validators.hpp"
+
 namespace qprune::cli {
 namespace {
 
@@ -28,9 +30,9 @@ void add_solver_options(CLI::App& sub, SolverChoice& c) {
   sub.add_option("--seed", c.options.seed, "run seed (reads and restarts derive their own streams)")
       ->capture_default_str();
   sub.add_option("--time-limit", c.options.time_limit_s, "wall-clock limit in seconds")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   sub.add_option("--reads,-r", c.options.num_reads, "independent reads / restarts")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub.add_option("--target-energy", c.options.target_energy,
                  "stop as soon as a sample reaches this energy");
@@ -43,9 +45,9 @@ void add_solver_options(CLI::App& sub, SolverChoice& c) {
              "auto = native where the solver has it (default)");
   sub.add_option("--penalty-weight", c.options.penalty_weight,
                  "penalty weight w (default 1.01 B, B = largest single-flip change)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   sub.add_option("--samples", c.options.max_samples, "distinct samples kept in the result")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
 
   CLI::Option_group* exact = sub.add_option_group("exact", "options of --solver exact");
@@ -55,7 +57,7 @@ void add_solver_options(CLI::App& sub, SolverChoice& c) {
   CLI::Option_group* sa = sub.add_option_group("sa", "options of --solver sa");
   sa->add_option("--sweeps", c.settings.anneal.num_sweeps,
                  "sweeps per read (about n moves each); 0: 1000, fewer for dense n > 5000")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative())
       ->capture_default_str();
   static const std::map<std::string, AnnealSchedule> schedules = {
       {"geometric", AnnealSchedule::kGeometric}, {"linear", AnnealSchedule::kLinear}};
@@ -99,9 +101,9 @@ void add_solver_options(CLI::App& sub, SolverChoice& c) {
       ->capture_default_str();
   CLI::Option_group* qaoa = sub.add_option_group("qaoa", "options of --solver qaoa");
   QaoaOptions& q = c.settings.qaoa;
-  qaoa->add_option("--qaoa-layers,--layers,-p", q.layers, "QAOA depth p")->check(CLI::PositiveNumber)->capture_default_str();
+  qaoa->add_option("--qaoa-layers,--layers,-p", q.layers, "QAOA depth p")->check(positive())->capture_default_str();
   qaoa->add_option("--qaoa-shots,--shots", q.shots, "bitstrings sampled from the final state")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   static const std::map<std::string, QaoaInit> inits = {{"interp", QaoaInit::kInterp},
                                                         {"ramp", QaoaInit::kLinearRamp},
@@ -124,7 +126,7 @@ void add_solver_options(CLI::App& sub, SolverChoice& c) {
   qaoa->add_option("--qaoa-ftol", q.ftol_rel,
                    "stop the optimiser when <C> changes by less than this relative amount (0: off; "
                    "1e-4 about halves the evaluations at p >= 3 for a slightly higher <C>)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative())
       ->capture_default_str();
   static const std::map<std::string, QaoaPrecision> qprec = {{"double", QaoaPrecision::kDouble},
                                                              {"float", QaoaPrecision::kFloat}};

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli/validators.hpp"
 #include "qprune/calibration.hpp"
 #include "qprune/error.hpp"
 
@@ -44,13 +45,13 @@ std::vector<std::int32_t> read_tokens(const Checkpoint& checkpoint, const TokenI
 void add_token_windows(CLI::App& sub, TokenWindows& w, std::int64_t min_context) {
   add_token_input(sub, w.input);
   sub.add_option("--tokens", w.tokens, "use at most N tokens (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   sub.add_option("--context", w.context,
                  "window length in tokens (>= " + std::to_string(min_context) + ")")
       ->check(CLI::Range(min_context, std::int64_t{1} << 30))
       ->capture_default_str();
   sub.add_option("--batch", w.batch, "windows per forward call (layer weights read once)")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   sub.add_flag("-q,--quiet", w.quiet, "no progress on stderr");
 }

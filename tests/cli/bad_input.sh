@@ -20,3 +20,10 @@ for f in "$DATA"/bad/sol_*; do
   grep -q "^qprune: error: $f:" "$TMP/stderr" || { cat "$TMP/stderr" >&2; fail "$f: no location"; }
 done
 expect_exit 3 "$QPRUNE" info "$TMP/does-not-exist.qubo"
+# Out-of-range numbers name the option, the bound and the value (not CLI11's whole double range).
+expect_exit 2 "$QPRUNE" solve "$DATA/instances/gka1b.sparse" --time-limit -1
+grep -q "^--time-limit: must be > 0, got -1" "$TMP/stderr" || { cat "$TMP/stderr" >&2; fail "time-limit"; }
+expect_exit 2 "$QPRUNE" solve "$DATA/instances/gka1b.sparse" -s qaoa --qaoa-ftol abc
+grep -q "^--qaoa-ftol: expected a number, got 'abc'" "$TMP/stderr" || { cat "$TMP/stderr" >&2; fail "ftol"; }
+expect_exit 2 "$QPRUNE" solve "$DATA/instances/gka1b.sparse" --penalty-weight -0.5
+grep -q "^--penalty-weight: must be >= 0, got -0.5" "$TMP/stderr" || { cat "$TMP/stderr" >&2; fail "penalty"; }

@@ -1,0 +1,40 @@
+// Number checks for CLI11 options with messages a user can act on: CLI11 2.1's PositiveNumber and
+// NonNegativeNumber print the whole double range ("not in range 0.000000 to 1797693134862315...").
+// The help texts keep CLI11's POSITIVE / NONNEGATIVE tags.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cmath>
+#include <string>
+
+namespace qprune::cli {
+
+namespace detail {
+/// A validator accepting numbers x with x > 0 (strict) or x >= 0.
+inline CLI::Validator number_at_least_zero(bool strict) {
+  return CLI::Validator(
+      [strict](std::string& text) -> std::string {
+        double x = 0.0;
+        std::size_t used = 0;
+        try {
+          x = std::stod(text, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != text.size() || std::isnan(x))
+          return "expected a number, got '" + text + "'";
+        if (strict ? !(x > 0.0) : !(x >= 0.0))
+          return std::string(strict ? "must be > 0" : "must be >= 0") + ", got " + text;
+        return {};
+      },
+      strict ? "POSITIVE" : "NONNEGATIVE");
+}
+}  // namespace detail
+
+/// x > 0.
+inline CLI::Validator positive() { return detail::number_at_least_zero(true); }
+/// x >= 0.
+inline CLI::Validator non_negative() { return detail::number_at_least_zero(false); }
+
+}  // namespace qprune::cli
