@@ -116,14 +116,6 @@ template <class R>
   return acc;
 }
 
-QPRUNE_QAOA_CLONES double imag_pairs(const float* lu, const float* lv, const float* pu,
-                                     const float* pv, std::size_t len) {
-  return imag_pairs_impl(lu, lv, pu, pv, len);
-}
-QPRUNE_QAOA_CLONES double imag_pairs(const double* lu, const double* lv, const double* pu,
-                                     const double* pv, std::size_t len) {
-  return imag_pairs_impl(lu, lv, pu, pv, len);
-}
 QPRUNE_QAOA_CLONES double adjoint_pairs(float* pu, float* pv, float* lu, float* lv,
                                         std::size_t len, float c, float s) {
   return adjoint_pairs_impl(pu, pv, lu, lv, len, c, s);
@@ -855,17 +847,6 @@ double Engine<Real>::sum_runs(const Rotation& r, Run&& run) const {
   double total = 0.0;
   for (double x : sums) total += x;
   return total;
-}
-
-template <class Real>
-double Engine<Real>::generator_imag(const Complex* lam, const Complex* psi,
-                                    const Rotation& r) const {
-  // Im <lam|G|psi> = sum over pairs Im(conj(lam_u) psi_v + conj(lam_v) psi_u).
-  const Real* l = reinterpret_cast<const Real*>(lam);
-  const Real* p = reinterpret_cast<const Real*>(psi);
-  return sum_runs(r, [&](u64 u, u64 v, u64 len) {
-    return imag_pairs(l + 2 * u, l + 2 * v, p + 2 * u, p + 2 * v, len);
-  });
 }
 
 template <class Real>

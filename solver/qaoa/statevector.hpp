@@ -183,8 +183,6 @@ class Engine {
   /// Sum of run(u, v, len) over the runs of rotation r (in parallel).
   template <class Run>
   [[nodiscard]] double sum_runs(const Rotation& r, Run&& run) const;
-  [[nodiscard]] double generator_imag(const Complex* lam, const Complex* psi,
-                                      const Rotation& r) const;
 
   int n_ = 0;
   SpaceKind space_ = SpaceKind::kFull;
