@@ -171,6 +171,10 @@ int main(int argc, char** argv) {
   const int repeats = argc > 2 ? std::atoi(argv[2]) : 3;
   if (const char* isa = std::getenv("QAOA_BENCH_ISA")) {
     const std::string name = isa;
+    if (name != "generic" && name != "avx2" && name != "avx512") {
+      std::fprintf(stderr, "QAOA_BENCH_ISA: expected generic, avx2 or avx512, got '%s'\n", isa);
+      return 2;
+    }
     detail::qaoa::set_kernel_isa(name == "generic" ? detail::qaoa::KernelIsa::kGeneric
                                  : name == "avx2"  ? detail::qaoa::KernelIsa::kAvx2
                                                    : detail::qaoa::KernelIsa::kAvx512);
