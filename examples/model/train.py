@@ -327,15 +327,31 @@ def round_to_bf16_(model):
 # ------------------------------------------------------------------------------------------------
 
 def main():
+    global HIDDEN, INTERMEDIATE, HEADS, KV_HEADS, HEAD_DIM, LAYERS
     ap = argparse.ArgumentParser()
     ap.add_argument("--measure", action="store_true", help="time 10 steps and exit")
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--threads", type=int, default=2)
+    # A second, independently trained model (BENCHMARKS.md, compression): another initialisation
+    # and batch order (--seed) and other widths, written to --out only. The data split keeps SEED,
+    # so held-out and calibration texts are the same fortunes for every model.
+    ap.add_argument("--out", help="write only the checkpoint and training_summary.json here")
+    ap.add_argument("--seed", type=int, default=SEED, help="initialisation and batch seed")
+    ap.add_argument("--hidden", type=int, default=HIDDEN)
+    ap.add_argument("--intermediate", type=int, default=INTERMEDIATE)
+    ap.add_argument("--heads", type=int, default=HEADS)
+    ap.add_argument("--kv-heads", type=int, default=KV_HEADS)
+    ap.add_argument("--layers", type=int, default=LAYERS)
     args = ap.parse_args()
+    HIDDEN, INTERMEDIATE, LAYERS = args.hidden, args.intermediate, args.layers
+    HEADS, KV_HEADS = args.heads, args.kv_heads
+    if HIDDEN % HEADS or HEADS % KV_HEADS or (HIDDEN // HEADS) % 2:
+        ap.error("--hidden must be an even multiple of --heads, --heads a multiple of --kv-heads")
+    HEAD_DIM = HIDDEN // HEADS
 
-    torch.manual_seed(SEED)
+    torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     fortunes = load_fortunes()
     train, heldout, calibration = split_fortunes(fortunes)
@@ -346,7 +362,7 @@ def main():
     n_params = sum(p.numel() for p in model.parameters())
     print(f"parameters {n_params}", flush=True)
     data = torch.tensor(list(train), dtype=torch.long)
-    gen = torch.Generator().manual_seed(SEED)
+    gen = torch.Generator().manual_seed(args.seed)
     decay = [p for n, p in model.named_parameters() if p.dim() == 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
@@ -400,6 +416,14 @@ def main():
         "unigram_perplexity": round(2 ** uni, 4),
     }
     print(json.dumps(summary, indent=2), flush=True)
+
+    if args.out:
+        summary.update({"seed": args.seed, "hidden": HIDDEN, "intermediate": INTERMEDIATE,
+                        "heads": HEADS, "kv_heads": KV_HEADS, "layers": LAYERS})
+        write_checkpoint(model, os.path.join(args.out, "checkpoint"))
+        write_json(os.path.join(args.out, "training_summary.json"), summary)
+        print(f"wrote {args.out}/checkpoint")
+        return
 
     write_checkpoint(model, os.path.join(HERE, "checkpoint"))
     with open(os.path.join(HERE, "heldout.txt"), "wb") as f:
