@@ -17,17 +17,9 @@
 #include "tests/test_support.hpp"
 
 using namespace qprune;
+using qprune::test::normal_matrix;
 
 namespace {
-
-Eigen::MatrixXd normal_matrix(Eigen::Index rows, Eigen::Index cols, std::mt19937_64& rng,
-                              double std = 1.0) {
-  std::normal_distribution<double> d(0.0, std);
-  Eigen::MatrixXd m(rows, cols);
-  for (Eigen::Index j = 0; j < cols; ++j)
-    for (Eigen::Index i = 0; i < rows; ++i) m(i, j) = d(rng);
-  return m;
-}
 
 // A random Llama-style gated MLP and its down_proj input over T tokens.
 struct GatedLayer {

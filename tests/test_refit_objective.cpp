@@ -6,22 +6,18 @@
 
 #include <Eigen/Dense>
 #include <cmath>
+#include <algorithm>
+#include <numeric>
 #include <random>
 
 #include "qprune/error.hpp"
+#include "tests/test_support.hpp"
 #include "qprune/refit_objective.hpp"
 
 using namespace qprune;
+using qprune::test::normal_matrix;
 
 namespace {
-
-Eigen::MatrixXd normal(Eigen::Index rows, Eigen::Index cols, std::mt19937_64& rng) {
-  std::normal_distribution<double> d(0.0, 1.0);
-  Eigen::MatrixXd m(rows, cols);
-  for (Eigen::Index j = 0; j < cols; ++j)
-    for (Eigen::Index i = 0; i < rows; ++i) m(i, j) = d(rng);
-  return m;
-}
 
 // Correlated inputs A (n x T), targets Y = W A_orig with A_orig a perturbed copy of A (the
 // sequential case: the pruned layer sees other inputs than the original did).
@@ -30,10 +26,10 @@ struct Instance {
 };
 Instance random_instance(int n, int out, int tokens, std::mt19937_64& rng, bool perturbed) {
   Instance in;
-  const Eigen::MatrixXd mix = normal(n, n, rng) * 0.4 + Eigen::MatrixXd::Identity(n, n);
-  in.a = mix * normal(n, tokens, rng);
-  in.w = normal(out, n, rng);
-  const Eigen::MatrixXd a_orig = perturbed ? Eigen::MatrixXd(in.a + 0.3 * normal(n, tokens, rng))
+  const Eigen::MatrixXd mix = normal_matrix(n, n, rng) * 0.4 + Eigen::MatrixXd::Identity(n, n);
+  in.a = mix * normal_matrix(n, tokens, rng);
+  in.w = normal_matrix(out, n, rng);
+  const Eigen::MatrixXd a_orig = perturbed ? Eigen::MatrixXd(in.a + 0.3 * normal_matrix(n, tokens, rng))
                                            : in.a;
   in.y = in.w * a_orig;
   return in;

@@ -5,31 +5,27 @@
 #include <doctest/doctest.h>
 
 #include <Eigen/Dense>
+#include <algorithm>
+#include <numeric>
 #include <random>
 
 #include "qprune/error.hpp"
+#include "tests/test_support.hpp"
 #include "qprune/refit_search.hpp"
 
 using namespace qprune;
+using qprune::test::normal_matrix;
 
 namespace {
-
-Eigen::MatrixXd normal(Eigen::Index rows, Eigen::Index cols, std::mt19937_64& rng) {
-  std::normal_distribution<double> d(0.0, 1.0);
-  Eigen::MatrixXd m(rows, cols);
-  for (Eigen::Index j = 0; j < cols; ++j)
-    for (Eigen::Index i = 0; i < rows; ++i) m(i, j) = d(rng);
-  return m;
-}
 
 // A layer whose inputs are strongly correlated (so that the refit matters and greedy is not
 // always optimal), seen through perturbed inputs (the sequential case).
 RefitObjective random_objective(UnitLayout layout, std::mt19937_64& rng) {
   const int n = layout.num_channels();
-  const Eigen::MatrixXd mix = normal(n, n / 2 + 1, rng);
-  const Eigen::MatrixXd a = mix * normal(n / 2 + 1, 300, rng) + 0.3 * normal(n, 300, rng);
-  const Eigen::MatrixXd w = normal(6, n, rng);
-  const Eigen::MatrixXd y = w * (a + 0.2 * normal(n, 300, rng));
+  const Eigen::MatrixXd mix = normal_matrix(n, n / 2 + 1, rng);
+  const Eigen::MatrixXd a = mix * normal_matrix(n / 2 + 1, 300, rng) + 0.3 * normal_matrix(n, 300, rng);
+  const Eigen::MatrixXd w = normal_matrix(6, n, rng);
+  const Eigen::MatrixXd y = w * (a + 0.2 * normal_matrix(n, 300, rng));
   return RefitObjective(a * a.transpose(), y * a.transpose(), y.squaredNorm(), layout);
 }
 

@@ -1,6 +1,7 @@
 // Helpers shared by the unit tests: random models, an independent brute-force minimiser, paths.
 #pragma once
 
+#include <Eigen/Core>
 #include <cstdint>
 #include <random>
 #include <sstream>
@@ -11,6 +12,16 @@
 #include "qprune/qubo_model.hpp"
 
 namespace qprune::test {
+
+/// A rows x cols matrix of independent N(0, std^2) entries.
+inline Eigen::MatrixXd normal_matrix(Eigen::Index rows, Eigen::Index cols, std::mt19937_64& rng,
+                                     double std = 1.0) {
+  std::normal_distribution<double> d(0.0, std);
+  Eigen::MatrixXd m(rows, cols);
+  for (Eigen::Index j = 0; j < cols; ++j)
+    for (Eigen::Index i = 0; i < rows; ++i) m(i, j) = d(rng);
+  return m;
+}
 
 inline std::string data_path(const std::string& name) { return std::string(QPRUNE_TEST_DATA) + "/" + name; }
 

@@ -100,6 +100,60 @@ SolveStatus descend(RefitSearchState& st, const RefitSearchOptions& o,
   }
 }
 
+// What every local search from a start mask shares: the checks, the state, the best mask seen,
+// and the end: a steepest descent from the best mask (unless stopped) and the result, never
+// worse than the start (rounding in the incremental errors could otherwise rank a worse mask
+// first).
+struct LocalSearch {
+  LocalSearch(const RefitObjective& obj, const Assignment& start, const RefitSearchOptions& opts,
+              const char* method)
+      : objective(obj), options((opts.validate(), check_start(obj, start, method), opts)),
+        stop(stop_condition(opts)), state(obj, start), start_keep(start), best_keep(start),
+        best_error(state.error()), every(rebuild_every(opts, obj)) {
+    result.method = method;
+    result.start_error = state.error();
+  }
+  // True once the time limit or interrupt says stop (and remembers why).
+  bool stopped() {
+    if (status == SolveStatus::kCompleted) status = stop.check();
+    return status != SolveStatus::kCompleted;
+  }
+  void swap(int out, int in) {
+    state.swap(out, in);
+    ++result.moves;
+    maybe_rebuild(state, every);
+    if (state.error() < best_error) {
+      best_error = state.error();
+      best_keep = state.keep();
+    }
+  }
+  RefitSearchResult finish() && {
+    if (!stopped()) {
+      RefitSearchState polish(objective, best_keep);
+      status = descend(polish, options, stop, result);
+      best_keep = polish.keep();
+    }
+    result.keep = best_keep;
+    RefitSearchResult r = qprune::finish(std::move(result), objective, stop, status);
+    if (r.error > r.start_error) {
+      r.keep = start_keep;
+      r.error = objective.error(start_keep);
+    }
+    return r;
+  }
+
+  const RefitObjective& objective;
+  const RefitSearchOptions& options;
+  detail::StopCondition stop;
+  RefitSearchState state;
+  RefitSearchResult result;
+  Assignment start_keep;
+  Assignment best_keep;
+  double best_error;
+  int every;
+  SolveStatus status = SolveStatus::kCompleted;
+};
+
 }  // namespace
 
 void RefitSearchOptions::validate() const {
@@ -161,79 +215,40 @@ RefitSearchResult obs_greedy(const RefitObjective& obj, const RefitSearchOptions
 
 RefitSearchResult swap_descent(const RefitObjective& obj, const Assignment& start,
                                const RefitSearchOptions& o) {
-  o.validate();
-  check_start(obj, start, "swap_descent");
-  const detail::StopCondition stop = stop_condition(o);
-  RefitSearchResult r;
-  r.method = "descent";
-  RefitSearchState st(obj, start);
-  r.start_error = st.error();
-  const SolveStatus status = descend(st, o, stop, r);
-  r.keep = st.keep();
-  return finish(std::move(r), obj, stop, status);
+  LocalSearch ls(obj, start, o, "descent");
+  return std::move(ls).finish();
 }
 
 RefitSearchResult swap_tabu(const RefitObjective& obj, const Assignment& start,
                             const RefitSearchOptions& o) {
-  o.validate();
-  check_start(obj, start, "swap_tabu");
-  const detail::StopCondition stop = stop_condition(o);
+  LocalSearch ls(obj, start, o, "tabu");
   const UnitLayout& lay = obj.layout();
-  RefitSearchResult r;
-  r.method = "tabu";
-  RefitSearchState st(obj, start);
-  r.start_error = st.error();
+  RefitSearchState& st = ls.state;
   const int removed = lay.num_units - lay.keep();
   const int iterations = o.iterations > 0 ? o.iterations : 2 * lay.num_units;
   const int tenure = o.tenure > 0 ? o.tenure : std::min(10, removed / 4 + 1);
-  const int every = rebuild_every(o, obj);
   std::vector<int> tabu_until(static_cast<std::size_t>(lay.num_units), -1);
-  Assignment best_keep = st.keep();
-  double best_error = st.error();
-  SolveStatus status = SolveStatus::kCompleted;
-  for (int it = 0; it < iterations && removed > 0; ++it) {
-    if ((status = stop.check()) != SolveStatus::kCompleted) break;
+  for (int it = 0; it < iterations && removed > 0 && !ls.stopped(); ++it) {
     const double current = st.error();
-    const double tol = o.tolerance_rel * std::max(std::abs(best_error), 1e-300);
-    const Swap sw = best_swap(st, r.evaluations, [&](int out, int in, double delta) {
+    const double tol = o.tolerance_rel * std::max(std::abs(ls.best_error), 1e-300);
+    const Swap sw = best_swap(st, ls.result.evaluations, [&](int out, int in, double delta) {
       const bool is_tabu = tabu_until[static_cast<std::size_t>(out)] > it ||
                            tabu_until[static_cast<std::size_t>(in)] > it;
-      return !is_tabu || current + delta < best_error - tol;  // aspiration
+      return !is_tabu || current + delta < ls.best_error - tol;  // aspiration
     });
     if (sw.out < 0) break;  // every swap tabu
-    st.swap(sw.out, sw.in);
-    ++r.moves;
+    ls.swap(sw.out, sw.in);
     tabu_until[static_cast<std::size_t>(sw.out)] = it + tenure;
     tabu_until[static_cast<std::size_t>(sw.in)] = it + tenure;
-    maybe_rebuild(st, every);
-    if (st.error() < best_error - tol) {
-      best_error = st.error();
-      best_keep = st.keep();
-    }
   }
-  if (status == SolveStatus::kCompleted) {
-    RefitSearchState polish(obj, best_keep);
-    status = descend(polish, o, stop, r);
-    best_keep = polish.keep();
-  }
-  r.keep = best_keep;
-  return finish(std::move(r), obj, stop, status);
+  return std::move(ls).finish();
 }
 
 RefitSearchResult swap_anneal(const RefitObjective& obj, const Assignment& start,
                               const RefitSearchOptions& o) {
-  o.validate();
-  check_start(obj, start, "swap_anneal");
-  const detail::StopCondition stop = stop_condition(o);
+  LocalSearch ls(obj, start, o, "sa");
   const UnitLayout& lay = obj.layout();
-  RefitSearchResult r;
-  r.method = "sa";
-  RefitSearchState st(obj, start);
-  r.start_error = st.error();
-  Assignment best_keep = st.keep();
-  double best_error = st.error();
-  const int removed = lay.num_units - lay.keep();
-  const int every = rebuild_every(o, obj);
+  RefitSearchState& st = ls.state;
   pcg32 rng = detail::make_rng(o.seed, 0);
   // The kept units as a list (a swap replaces one entry in place): proposals draw from it.
   std::vector<int> kept_list = st.kept_units();
@@ -241,24 +256,22 @@ RefitSearchResult swap_anneal(const RefitObjective& obj, const Assignment& start
   auto propose = [&](int& out, int& in, std::size_t& slot) {
     slot = detail::uniform_below(rng, static_cast<std::uint32_t>(kept_list.size()));
     out = kept_list[slot];
-    const int g = lay.group_of(out);
-    const int base = g * lay.units_per_group();
+    const int base = lay.group_of(out) * lay.units_per_group();
     do {
       in = base + static_cast<int>(
                       detail::uniform_below(rng, static_cast<std::uint32_t>(lay.units_per_group())));
     } while (st.kept(in));
+    return st.swap_delta(out, in);
   };
-  SolveStatus status = SolveStatus::kCompleted;
-  if (removed > 0 && lay.keep_per_group < lay.units_per_group()) {
+  if (lay.keep_per_group < lay.units_per_group()) {
     // Temperatures from the start's landscape: the hottest accepts the median uphill swap with
     // probability 1/e, the coldest a thousandth of it; geometric in between.
     std::vector<double> uphill;
     for (int t = 0; t < 64; ++t) {
       int out = 0, in = 0;
       std::size_t slot = 0;
-      propose(out, in, slot);
-      const double d = st.swap_delta(out, in);
-      ++r.evaluations;
+      const double d = propose(out, in, slot);
+      ++ls.result.evaluations;
       if (d > 0.0) uphill.push_back(d);
     }
     double t_hot = 0.0;
@@ -269,43 +282,22 @@ RefitSearchResult swap_anneal(const RefitObjective& obj, const Assignment& start
     }
     const int sweeps = o.sweeps > 0 ? o.sweeps : 100;
     const double t_cold = t_hot * 1e-3;
-    for (int sweep = 0; sweep < sweeps && t_hot > 0.0; ++sweep) {
-      if ((status = stop.check()) != SolveStatus::kCompleted) break;
+    for (int sweep = 0; sweep < sweeps && t_hot > 0.0 && !ls.stopped(); ++sweep) {
       const double frac = sweeps > 1 ? static_cast<double>(sweep) / (sweeps - 1) : 1.0;
       const double temp = t_hot * std::pow(t_cold / t_hot, frac);
       for (int p = 0; p < lay.num_units; ++p) {
         int out = 0, in = 0;
         std::size_t slot = 0;
-        propose(out, in, slot);
-        const double d = st.swap_delta(out, in);
-        ++r.evaluations;
+        const double d = propose(out, in, slot);
+        ++ls.result.evaluations;
         if (d <= 0.0 || detail::uniform01(rng) < std::exp(-d / temp)) {
-          st.swap(out, in);
+          ls.swap(out, in);
           kept_list[slot] = in;
-          ++r.moves;
-          maybe_rebuild(st, every);
-          if (st.error() < best_error) {
-            best_error = st.error();
-            best_keep = st.keep();
-          }
         }
       }
     }
   }
-  if (status == SolveStatus::kCompleted) {
-    RefitSearchState polish(obj, best_keep);
-    status = descend(polish, o, stop, r);
-    best_keep = polish.keep();
-  }
-  r.keep = best_keep;
-  // Rounding in the incremental errors could in principle rank a worse mask first: never return
-  // something worse than the start.
-  RefitSearchResult out = finish(std::move(r), obj, stop, status);
-  if (out.error > out.start_error) {
-    out.keep = start;
-    out.error = obj.error(start);
-  }
-  return out;
+  return std::move(ls).finish();
 }
 
 RefitSearchResult exhaustive_refit(const RefitObjective& obj, const RefitSearchOptions& o) {
