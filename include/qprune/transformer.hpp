@@ -39,6 +39,69 @@ struct ForwardHooks {
   std::function<void(int layer, int sequence, const Eigen::MatrixXf& o_proj_input)> attn;
 };
 
+/// The F32 weights of one decoder layer as the forward pass uses them (PyTorch layout, out x in;
+/// a bias vector is empty when the checkpoint has none). Sequential pruning edits these in memory
+/// and runs the edited layer before anything is written.
+struct DecoderLayerWeights {
+  Eigen::VectorXf input_norm, post_attention_norm;
+  Eigen::MatrixXf q, k, v, o;
+  Eigen::VectorXf q_bias, k_bias, v_bias, o_bias;
+  Eigen::MatrixXf gate, up, down;
+  Eigen::VectorXf gate_bias, up_bias, down_bias;
+  int num_heads = 0;     ///< query heads (rows of q / head_dim)
+  int num_kv_heads = 0;  ///< KV heads (rows of k and v / head_dim)
+  int head_dim = 0;
+  /// Layer `layer` of a checkpoint, with the head counts of its config.
+  [[nodiscard]] static DecoderLayerWeights read(const Checkpoint& checkpoint, int layer);
+};
+
+/// Independent token sequences side by side as the columns of one matrix (sequence s owns columns
+/// [offset(s), offset(s + 1))), with the rotary tables of their positions.
+class TokenBatch {
+ public:
+  TokenBatch(const std::vector<std::vector<std::int32_t>>& sequences, const ModelConfig& config);
+  [[nodiscard]] int num_sequences() const { return static_cast<int>(offsets_.size()) - 1; }
+  [[nodiscard]] Eigen::Index offset(int sequence) const {
+    return offsets_[static_cast<std::size_t>(sequence)];
+  }
+  [[nodiscard]] Eigen::Index num_tokens() const { return offsets_.back(); }
+  /// The token embeddings (hidden x tokens). InvalidArgument for an id outside the vocabulary.
+  [[nodiscard]] Eigen::MatrixXf embed(const Checkpoint& checkpoint) const;
+  /// The rotary cos / sin of position `pos` (head_dim / 2 entries each).
+  [[nodiscard]] const std::vector<float>& cos_at(Eigen::Index pos) const {
+    return cos_[static_cast<std::size_t>(pos)];
+  }
+  [[nodiscard]] const std::vector<float>& sin_at(Eigen::Index pos) const {
+    return sin_[static_cast<std::size_t>(pos)];
+  }
+
+ private:
+  const std::vector<std::vector<std::int32_t>>* sequences_;
+  std::int64_t vocab_size_;
+  std::vector<Eigen::Index> offsets_;
+  std::vector<std::vector<float>> cos_, sin_;
+};
+
+/// The pieces of one decoder layer (x: the residual stream, hidden x tokens of a TokenBatch):
+///   x += o_proj(attention_heads(rms_norm(x, input_norm)))
+///   x += down_proj(mlp_activations(rms_norm(x, post_attention_norm)))
+/// Every projection runs in fixed panels of token columns, so results do not depend on threads.
+namespace forward {
+/// w * x (+ bias when non-empty).
+[[nodiscard]] Eigen::MatrixXf project(const Eigen::MatrixXf& w, const Eigen::VectorXf& bias,
+                                      const Eigen::MatrixXf& x);
+/// RMSNorm per column: weight * x / sqrt(mean(x^2) + eps), in F32 as Transformers computes it.
+[[nodiscard]] Eigen::MatrixXf rms_norm(const Eigen::MatrixXf& x, const Eigen::VectorXf& weight,
+                                       double eps);
+/// The o_proj input: every query head's softmax-weighted values (heads * head_dim x tokens).
+[[nodiscard]] Eigen::MatrixXf attention_heads(const DecoderLayerWeights& layer,
+                                              const Eigen::MatrixXf& normed,
+                                              const TokenBatch& batch);
+/// The down_proj input silu(gate x) * (up x) (intermediate x tokens).
+[[nodiscard]] Eigen::MatrixXf mlp_activations(const DecoderLayerWeights& layer,
+                                              const Eigen::MatrixXf& normed);
+}  // namespace forward
+
 /// The forward pass of one checkpoint. Holds a reference to the checkpoint (which must outlive it)
 /// and no weights between calls.
 class Transformer {

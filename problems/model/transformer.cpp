@@ -28,40 +28,8 @@ std::string layer_prefix(int layer) { return "model.layers." + std::to_string(la
 VectorXf read_vec(const Checkpoint& ckpt, const std::string& name) {
   return ckpt.read_matrix_f32(name).col(0);
 }
-
-// y = W x (+ b), for all columns of x; the bias only when the checkpoint holds `prefix.bias`.
-// The product runs in fixed panels of kPanelColumns token columns, one thread per panel: Eigen's
-// own multi-threaded GEMM splits the rows by the thread count and its kernels round the row
-// blocks differently, so activations (and calibration statistics) would depend on
-// OMP_NUM_THREADS and on the number of MPI ranks. Inside the parallel loop Eigen runs serially,
-// and every column's arithmetic depends only on its place in its panel.
-constexpr Index kPanelColumns = 128;
-MatrixXf linear(const Checkpoint& ckpt, const std::string& prefix, const MatrixXf& x) {
-  const MatrixXf w = ckpt.read_matrix_f32(prefix + ".weight");
-  MatrixXf y(w.rows(), x.cols());
-  const Index panels = (x.cols() + kPanelColumns - 1) / kPanelColumns;
-  detail::parallel_for(
-      panels,
-      [&](std::int64_t p) {
-        const Index begin = static_cast<Index>(p) * kPanelColumns;
-        const Index width = std::min(kPanelColumns, x.cols() - begin);
-        y.middleCols(begin, width).noalias() = w * x.middleCols(begin, width);
-      },
-      /*min_parallel=*/1);  // even one panel inside a parallel region: Eigen stays serial
-  if (ckpt.contains(prefix + ".bias")) y.colwise() += read_vec(ckpt, prefix + ".bias");
-  return y;
-}
-
-// RMSNorm per column: w * x / sqrt(mean(x^2) + eps), in F32 as Transformers computes it.
-MatrixXf rms_norm(const MatrixXf& x, const VectorXf& weight, double eps) {
-  MatrixXf y(x.rows(), x.cols());
-  const float feps = static_cast<float>(eps);
-  for (Index t = 0; t < x.cols(); ++t) {
-    const float var = x.col(t).squaredNorm() / static_cast<float>(x.rows());
-    const float inv = 1.0f / std::sqrt(var + feps);
-    y.col(t) = weight.cwiseProduct(x.col(t) * inv);
-  }
-  return y;
+VectorXf read_bias(const Checkpoint& ckpt, const std::string& name) {
+  return ckpt.contains(name) ? read_vec(ckpt, name) : VectorXf();
 }
 
 // Rotary embedding of one head block (rows [row0, row0 + head_dim)) of column t at position pos:
@@ -79,6 +47,172 @@ void apply_rope(MatrixXf& m, Index row0, Index t, const std::vector<float>& cos_
 
 }  // namespace
 
+DecoderLayerWeights DecoderLayerWeights::read(const Checkpoint& ckpt, int layer) {
+  const ModelConfig& c = ckpt.config();
+  const std::string p = layer_prefix(layer);
+  DecoderLayerWeights w;
+  w.input_norm = read_vec(ckpt, p + "input_layernorm.weight");
+  w.post_attention_norm = read_vec(ckpt, p + "post_attention_layernorm.weight");
+  const std::string a = p + "self_attn.";
+  w.q = ckpt.read_matrix_f32(a + "q_proj.weight");
+  w.k = ckpt.read_matrix_f32(a + "k_proj.weight");
+  w.v = ckpt.read_matrix_f32(a + "v_proj.weight");
+  w.o = ckpt.read_matrix_f32(a + "o_proj.weight");
+  w.q_bias = read_bias(ckpt, a + "q_proj.bias");
+  w.k_bias = read_bias(ckpt, a + "k_proj.bias");
+  w.v_bias = read_bias(ckpt, a + "v_proj.bias");
+  w.o_bias = read_bias(ckpt, a + "o_proj.bias");
+  const std::string m = p + "mlp.";
+  w.gate = ckpt.read_matrix_f32(m + "gate_proj.weight");
+  w.up = ckpt.read_matrix_f32(m + "up_proj.weight");
+  w.down = ckpt.read_matrix_f32(m + "down_proj.weight");
+  w.gate_bias = read_bias(ckpt, m + "gate_proj.bias");
+  w.up_bias = read_bias(ckpt, m + "up_proj.bias");
+  w.down_bias = read_bias(ckpt, m + "down_proj.bias");
+  w.num_heads = static_cast<int>(c.num_attention_heads);
+  w.num_kv_heads = static_cast<int>(c.num_key_value_heads);
+  w.head_dim = static_cast<int>(c.head_dim);
+  return w;
+}
+
+TokenBatch::TokenBatch(const std::vector<std::vector<std::int32_t>>& sequences,
+                       const ModelConfig& c)
+    : sequences_(&sequences), vocab_size_(c.vocab_size), offsets_(sequences.size() + 1, 0) {
+  Index max_len = 0;
+  for (std::size_t s = 0; s < sequences.size(); ++s) {
+    offsets_[s + 1] = offsets_[s] + static_cast<Index>(sequences[s].size());
+    max_len = std::max(max_len, static_cast<Index>(sequences[s].size()));
+  }
+  // Rotary tables per position, in F32 as Transformers builds them (inv_freq, then pos * inv_freq).
+  const Index hd = c.head_dim;
+  const Index half = hd / 2;
+  std::vector<float> inv_freq(static_cast<std::size_t>(half));
+  for (Index i = 0; i < half; ++i)
+    inv_freq[static_cast<std::size_t>(i)] =
+        1.0f / std::pow(static_cast<float>(c.rope_theta),
+                        static_cast<float>(2 * i) / static_cast<float>(hd));
+  cos_.resize(static_cast<std::size_t>(max_len));
+  sin_.resize(static_cast<std::size_t>(max_len));
+  for (Index p = 0; p < max_len; ++p) {
+    auto& cr = cos_[static_cast<std::size_t>(p)];
+    auto& sr = sin_[static_cast<std::size_t>(p)];
+    cr.resize(static_cast<std::size_t>(half));
+    sr.resize(static_cast<std::size_t>(half));
+    for (Index i = 0; i < half; ++i) {
+      const float angle = static_cast<float>(p) * inv_freq[static_cast<std::size_t>(i)];
+      cr[static_cast<std::size_t>(i)] = std::cos(angle);
+      sr[static_cast<std::size_t>(i)] = std::sin(angle);
+    }
+  }
+}
+
+MatrixXf TokenBatch::embed(const Checkpoint& ckpt) const {
+  const MatrixXf table = ckpt.read_matrix_f32("model.embed_tokens.weight");  // vocab x hidden
+  MatrixXf x(table.cols(), num_tokens());
+  for (std::size_t s = 0; s < sequences_->size(); ++s) {
+    const std::vector<std::int32_t>& seq = (*sequences_)[s];
+    for (std::size_t t = 0; t < seq.size(); ++t) {
+      const std::int32_t id = seq[t];
+      if (id < 0 || id >= vocab_size_)
+        throw InvalidArgument("Transformer: token id " + std::to_string(id) + " at position " +
+                              std::to_string(t) + " of sequence " + std::to_string(s) +
+                              " outside [0, vocab_size " + std::to_string(vocab_size_) + ")");
+      x.col(offsets_[s] + static_cast<Index>(t)) = table.row(id).transpose();
+    }
+  }
+  return x;
+}
+
+namespace forward {
+
+// The product runs in fixed panels of kPanelColumns token columns, one thread per panel: Eigen's
+// own multi-threaded GEMM splits the rows by the thread count and its kernels round the row
+// blocks differently, so activations (and calibration statistics) would depend on
+// OMP_NUM_THREADS and on the number of MPI ranks. Inside the parallel loop Eigen runs serially,
+// and every column's arithmetic depends only on its place in its panel.
+constexpr Index kPanelColumns = 128;
+MatrixXf project(const MatrixXf& w, const VectorXf& bias, const MatrixXf& x) {
+  MatrixXf y(w.rows(), x.cols());
+  const Index panels = (x.cols() + kPanelColumns - 1) / kPanelColumns;
+  detail::parallel_for(
+      panels,
+      [&](std::int64_t p) {
+        const Index begin = static_cast<Index>(p) * kPanelColumns;
+        const Index width = std::min(kPanelColumns, x.cols() - begin);
+        y.middleCols(begin, width).noalias() = w * x.middleCols(begin, width);
+      },
+      /*min_parallel=*/1);  // even one panel inside a parallel region: Eigen stays serial
+  if (bias.size() != 0) y.colwise() += bias;
+  return y;
+}
+
+MatrixXf rms_norm(const MatrixXf& x, const VectorXf& weight, double eps) {
+  MatrixXf y(x.rows(), x.cols());
+  const float feps = static_cast<float>(eps);
+  for (Index t = 0; t < x.cols(); ++t) {
+    const float var = x.col(t).squaredNorm() / static_cast<float>(x.rows());
+    const float inv = 1.0f / std::sqrt(var + feps);
+    y.col(t) = weight.cwiseProduct(x.col(t) * inv);
+  }
+  return y;
+}
+
+MatrixXf attention_heads(const DecoderLayerWeights& w, const MatrixXf& h, const TokenBatch& batch) {
+  const Index heads = w.num_heads;
+  const Index kv_heads = w.num_kv_heads;
+  const Index hd = w.head_dim;
+  const Index group = heads / kv_heads;
+  const Index half = hd / 2;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int num_seq = batch.num_sequences();
+  MatrixXf q = project(w.q, w.q_bias, h);  // heads*hd x total
+  MatrixXf k = project(w.k, w.k_bias, h);  // kv*hd x total
+  const MatrixXf v = project(w.v, w.v_bias, h);
+  for (int s = 0; s < num_seq; ++s)
+    for (Index t = batch.offset(s); t < batch.offset(s + 1); ++t) {
+      const Index pos = t - batch.offset(s);
+      for (Index hh = 0; hh < heads; ++hh)
+        apply_rope(q, hh * hd, t, batch.cos_at(pos), batch.sin_at(pos), half);
+      for (Index hh = 0; hh < kv_heads; ++hh)
+        apply_rope(k, hh * hd, t, batch.cos_at(pos), batch.sin_at(pos), half);
+    }
+  MatrixXf o(heads * hd, h.cols());
+  const Index pairs = static_cast<Index>(num_seq) * heads;
+#pragma omp parallel for schedule(dynamic)
+  for (Index job = 0; job < pairs; ++job) {
+    const auto s = static_cast<int>(job / heads);
+    const Index hh = job % heads;
+    const Index kvh = hh / group;  // query head h reads KV head h / (heads / kv_heads)
+    const Index off = batch.offset(s);
+    const Index len = batch.offset(s + 1) - off;
+    if (len == 0) continue;
+    // scores(j, i) = k_j . q_i / sqrt(hd) for key j <= query i.
+    const MatrixXf scores =
+        (k.block(kvh * hd, off, hd, len).transpose() * q.block(hh * hd, off, hd, len)) * scale;
+    MatrixXf probs = MatrixXf::Zero(len, len);
+    for (Index i = 0; i < len; ++i) {
+      const float mx = scores.col(i).head(i + 1).maxCoeff();
+      float sum = 0.0f;
+      for (Index j = 0; j <= i; ++j) {
+        const float e = std::exp(scores(j, i) - mx);
+        probs(j, i) = e;
+        sum += e;
+      }
+      probs.col(i).head(i + 1) /= sum;
+    }
+    o.block(hh * hd, off, hd, len).noalias() = v.block(kvh * hd, off, hd, len) * probs;
+  }
+  return o;
+}
+
+MatrixXf mlp_activations(const DecoderLayerWeights& w, const MatrixXf& h) {
+  const MatrixXf g = project(w.gate, w.gate_bias, h);
+  const MatrixXf u = project(w.up, w.up_bias, h);
+  return (g.array() / (1.0f + (-g.array()).exp())) * u.array();  // silu(g) * u
+}
+
+}  // namespace forward
+
 Transformer::Transformer(const Checkpoint& checkpoint)
     : checkpoint_(&checkpoint), config_(checkpoint.config()) {
   config_.validate();
@@ -87,130 +221,26 @@ Transformer::Transformer(const Checkpoint& checkpoint)
 
 MatrixXf Transformer::hidden_states(const std::vector<std::vector<std::int32_t>>& sequences,
                                     const ForwardHooks* hooks, int num_layers) const {
-  const Checkpoint& ck = *checkpoint_;
   const ModelConfig& c = config_;
-  const Index hidden = c.hidden_size;
-  const Index heads = c.num_attention_heads;
-  const Index kv_heads = c.num_key_value_heads;
-  const Index hd = c.head_dim;
-  const Index group = heads / kv_heads;
   const int layers = num_layers < 0 ? static_cast<int>(c.num_hidden_layers)
                                     : std::min(num_layers, static_cast<int>(c.num_hidden_layers));
-
-  // Column offsets of the sequences.
-  std::vector<Index> offset(sequences.size() + 1, 0);
-  Index max_len = 0;
-  for (std::size_t s = 0; s < sequences.size(); ++s) {
-    offset[s + 1] = offset[s] + static_cast<Index>(sequences[s].size());
-    max_len = std::max(max_len, static_cast<Index>(sequences[s].size()));
-  }
-  const Index total = offset.back();
-
-  MatrixXf x(hidden, total);
-  {
-    const MatrixXf embed = ck.read_matrix_f32("model.embed_tokens.weight");  // vocab x hidden
-    for (std::size_t s = 0; s < sequences.size(); ++s)
-      for (std::size_t t = 0; t < sequences[s].size(); ++t) {
-        const std::int32_t id = sequences[s][t];
-        if (id < 0 || id >= c.vocab_size)
-          throw InvalidArgument("Transformer: token id " + std::to_string(id) + " at position " +
-                                std::to_string(t) + " of sequence " + std::to_string(s) +
-                                " outside [0, vocab_size " + std::to_string(c.vocab_size) + ")");
-        x.col(offset[s] + static_cast<Index>(t)) = embed.row(id).transpose();
-      }
-  }
-
-  // Rotary tables per position, in F32 as Transformers builds them (inv_freq, then pos * inv_freq).
-  const Index half = hd / 2;
-  std::vector<std::vector<float>> cos_tab(static_cast<std::size_t>(max_len)),
-      sin_tab(static_cast<std::size_t>(max_len));
-  {
-    std::vector<float> inv_freq(static_cast<std::size_t>(half));
-    for (Index i = 0; i < half; ++i)
-      inv_freq[static_cast<std::size_t>(i)] =
-          1.0f / std::pow(static_cast<float>(c.rope_theta),
-                          static_cast<float>(2 * i) / static_cast<float>(hd));
-    for (Index p = 0; p < max_len; ++p) {
-      auto& cr = cos_tab[static_cast<std::size_t>(p)];
-      auto& sr = sin_tab[static_cast<std::size_t>(p)];
-      cr.resize(static_cast<std::size_t>(half));
-      sr.resize(static_cast<std::size_t>(half));
-      for (Index i = 0; i < half; ++i) {
-        const float angle = static_cast<float>(p) * inv_freq[static_cast<std::size_t>(i)];
-        cr[static_cast<std::size_t>(i)] = std::cos(angle);
-        sr[static_cast<std::size_t>(i)] = std::sin(angle);
-      }
-    }
-  }
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const int num_seq = static_cast<int>(sequences.size());
-
+  const TokenBatch batch(sequences, c);
+  MatrixXf x = batch.embed(*checkpoint_);
+  // The hooks see one sequence's columns at a time.
+  auto hand_out = [&](const auto& hook, int layer, const MatrixXf& m) {
+    for (int s = 0; s < batch.num_sequences(); ++s)
+      hook(layer, s, MatrixXf(m.middleCols(batch.offset(s), batch.offset(s + 1) - batch.offset(s))));
+  };
   for (int layer = 0; layer < layers; ++layer) {
-    const std::string p = layer_prefix(layer);
-    // --- attention
-    {
-      const MatrixXf h = rms_norm(x, read_vec(ck, p + "input_layernorm.weight"), c.rms_norm_eps);
-      MatrixXf q = linear(ck, p + "self_attn.q_proj", h);  // heads*hd x total
-      MatrixXf k = linear(ck, p + "self_attn.k_proj", h);  // kv*hd x total
-      const MatrixXf v = linear(ck, p + "self_attn.v_proj", h);
-      for (int s = 0; s < num_seq; ++s)
-        for (Index t = offset[static_cast<std::size_t>(s)];
-             t < offset[static_cast<std::size_t>(s) + 1]; ++t) {
-          const auto pos = static_cast<std::size_t>(t - offset[static_cast<std::size_t>(s)]);
-          for (Index hh = 0; hh < heads; ++hh)
-            apply_rope(q, hh * hd, t, cos_tab[pos], sin_tab[pos], half);
-          for (Index hh = 0; hh < kv_heads; ++hh)
-            apply_rope(k, hh * hd, t, cos_tab[pos], sin_tab[pos], half);
-        }
-      MatrixXf o(heads * hd, total);
-      const Index pairs = static_cast<Index>(num_seq) * heads;
-#pragma omp parallel for schedule(dynamic)
-      for (Index job = 0; job < pairs; ++job) {
-        const auto s = static_cast<std::size_t>(job / heads);
-        const Index hh = job % heads;
-        const Index kvh = hh / group;  // query head h reads KV head h / (heads / kv_heads)
-        const Index off = offset[s];
-        const Index len = offset[s + 1] - off;
-        if (len == 0) continue;
-        // scores(j, i) = k_j . q_i / sqrt(hd) for key j <= query i.
-        const MatrixXf scores =
-            (k.block(kvh * hd, off, hd, len).transpose() * q.block(hh * hd, off, hd, len)) * scale;
-        MatrixXf probs = MatrixXf::Zero(len, len);
-        for (Index i = 0; i < len; ++i) {
-          const float mx = scores.col(i).head(i + 1).maxCoeff();
-          float sum = 0.0f;
-          for (Index j = 0; j <= i; ++j) {
-            const float e = std::exp(scores(j, i) - mx);
-            probs(j, i) = e;
-            sum += e;
-          }
-          probs.col(i).head(i + 1) /= sum;
-        }
-        o.block(hh * hd, off, hd, len).noalias() = v.block(kvh * hd, off, hd, len) * probs;
-      }
-      if (hooks != nullptr && hooks->attn)
-        for (int s = 0; s < num_seq; ++s) {
-          const MatrixXf part = o.middleCols(offset[static_cast<std::size_t>(s)],
-                                             static_cast<Index>(sequences[static_cast<std::size_t>(s)].size()));
-          hooks->attn(layer, s, part);
-        }
-      x += linear(ck, p + "self_attn.o_proj", o);
-    }
-    // --- MLP
-    {
-      const MatrixXf h =
-          rms_norm(x, read_vec(ck, p + "post_attention_layernorm.weight"), c.rms_norm_eps);
-      const MatrixXf g = linear(ck, p + "mlp.gate_proj", h);
-      const MatrixXf u = linear(ck, p + "mlp.up_proj", h);
-      const MatrixXf a = (g.array() / (1.0f + (-g.array()).exp())) * u.array();  // silu(g) * u
-      if (hooks != nullptr && hooks->mlp)
-        for (int s = 0; s < num_seq; ++s) {
-          const MatrixXf part = a.middleCols(offset[static_cast<std::size_t>(s)],
-                                             static_cast<Index>(sequences[static_cast<std::size_t>(s)].size()));
-          hooks->mlp(layer, s, part);
-        }
-      x += linear(ck, p + "mlp.down_proj", a);
-    }
+    const DecoderLayerWeights w = DecoderLayerWeights::read(*checkpoint_, layer);
+    const MatrixXf o =
+        forward::attention_heads(w, forward::rms_norm(x, w.input_norm, c.rms_norm_eps), batch);
+    if (hooks != nullptr && hooks->attn) hand_out(hooks->attn, layer, o);
+    x += forward::project(w.o, w.o_bias, o);
+    const MatrixXf a =
+        forward::mlp_activations(w, forward::rms_norm(x, w.post_attention_norm, c.rms_norm_eps));
+    if (hooks != nullptr && hooks->mlp) hand_out(hooks->mlp, layer, a);
+    x += forward::project(w.down, w.down_bias, a);
   }
   return x;
 }
@@ -235,7 +265,7 @@ MatrixXf Transformer::logits(std::span<const std::int32_t> tokens,
   const std::vector<std::vector<std::int32_t>> seqs{
       std::vector<std::int32_t>(tokens.begin(), tokens.end())};
   const MatrixXf x = hidden_states(seqs, hooks, -1);
-  const MatrixXf h = rms_norm(x, read_vec(*checkpoint_, "model.norm.weight"), config_.rms_norm_eps);
+  const MatrixXf h = forward::rms_norm(x, read_vec(*checkpoint_, "model.norm.weight"), config_.rms_norm_eps);
   return read_head(*checkpoint_, config_) * h;
 }
 
@@ -252,7 +282,7 @@ std::vector<Eigen::VectorXd> Transformer::next_token_log_probs(
     if (len > 1) {
       // One sequence's logits at a time: vocab x len floats, not vocab x all tokens.
       const MatrixXf logit =
-          head * rms_norm(x.middleCols(off, len - 1), norm_w, config_.rms_norm_eps);
+          head * forward::rms_norm(x.middleCols(off, len - 1), norm_w, config_.rms_norm_eps);
 #pragma omp parallel for
       for (Index t = 0; t < len - 1; ++t) {
         const Eigen::VectorXd col = logit.col(t).cast<double>();
