@@ -150,6 +150,17 @@ struct HeadProblemOptions {
 [[nodiscard]] LayerProblem build_head_problem_magnitude(const Eigen::MatrixXd& w_o,
                                                         const HeadProblemOptions& options);
 
+/// A layer problem whose objective was formed elsewhere (sequential statistics, the refit
+/// surrogate): E(x) = offset + sum_u l_u (1 - x_u) + (1 - x)^T M (1 - x) over the units, with the
+/// labels, name and keep constraint that `options` give (M: units x units, symmetric, moved in;
+/// `removal_linear` l may be empty). unit_cost becomes M_uu + l_u.
+[[nodiscard]] LayerProblem mlp_problem_from_matrix(Eigen::MatrixXd m,
+                                                   const Eigen::VectorXd& removal_linear,
+                                                   double offset, const MlpProblemOptions& options);
+[[nodiscard]] LayerProblem head_problem_from_matrix(Eigen::MatrixXd m,
+                                                    const Eigen::VectorXd& removal_linear,
+                                                    double offset, const HeadProblemOptions& options);
+
 /// Replaces the problem's constraints by "keep `keep` units" (split evenly over the KV groups for
 /// kHeadsPerGroup). Throws InvalidArgument when keep is out of [1, n] or not a multiple of
 /// num_groups.

@@ -6,6 +6,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "problems/pruning/pruned_writer.hpp"
 #include "qprune/error.hpp"
 #include "qprune/prune_pipeline.hpp"
 
@@ -138,11 +139,13 @@ std::vector<const LayerMask*> layer_entries(const Masks& masks, const ModelConfi
 
 }  // namespace
 
-ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
-                        const CalibrationStatsFile* stats, const std::filesystem::path& out_folder,
-                        const ApplyOptions& options) {
+namespace detail {
+
+ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
+                                    const RefitProvider& refitted,
+                                    const std::filesystem::path& out_folder,
+                                    const CheckpointWriteOptions& write) {
   masks.check_identity(ckpt);
-  options.refit_options.validate();
   const ModelConfig& cfg = ckpt.config();
   const std::vector<const LayerMask*> mlp = layer_entries(masks, cfg, true, true);
   const std::vector<const LayerMask*> att = layer_entries(masks, cfg, false, false);
@@ -151,18 +154,6 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
   if (compensate && !bias_compensation_supported(cfg))
     throw InvalidArgument(std::string("masks ask for mean compensation, which needs a bias that a ") +
                           model_family_name(cfg.family) + " config cannot hold (docs/pruning_math.md)");
-  if ((compensate || options.refit) && stats == nullptr)
-    throw InvalidArgument(std::string(options.refit ? "--refit" : "mean compensation") +
-                          " needs the calibration statistics (--calib)");
-  if (stats != nullptr) {
-    stats->check_against(cfg, checkpoint_config_hash(ckpt));
-    if (!mlp.empty() && (compensate || options.refit) &&
-        (!stats->has(StatsKind::kMlp) || (compensate && !stats->has_mean(StatsKind::kMlp))))
-      throw InvalidArgument(stats->path().string() + ": no MLP statistics (gram and mean)");
-    if (!att.empty() && (compensate || options.refit) &&
-        (!stats->has(StatsKind::kAttn) || (compensate && !stats->has_mean(StatsKind::kAttn))))
-      throw InvalidArgument(stats->path().string() + ": no attention statistics (gram and mean)");
-  }
 
   ApplyReport report;
   ModelConfig next = cfg;
@@ -244,19 +235,13 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
       Eigen::VectorXd bias = has(m + "down_proj.bias") ? ckpt.read_vector(m + "down_proj.bias")
                                                        : Eigen::VectorXd::Zero(down.rows());
       AppliedLayer a{l, e.unit, static_cast<int>(k), compensate, 0.0, 0.0};
-      const Assignment keep = assignment_of(e.kept, e.num_units);
-      if (options.refit) {
-        RefitOptions ro = options.refit_options;
-        ro.mean_compensation = compensate;
-        const RefitResult r = refit_columns(down, stats->read(StatsKind::kMlp, l), keep, ro);
-        cache[m + "down_proj.weight"] = pad_cols(r.kept_columns, width);
-        if (r.bias.size() != 0) bias += r.bias;
-        a.error_without_refit = r.error_without_refit;
-        a.error_with_refit = r.error;
+      if (std::optional<RefittedProjection> r = refitted(l, true)) {
+        cache[m + "down_proj.weight"] = pad_cols(std::move(r->kept_columns), width);
+        if (r->output_bias.size() != 0) bias += r->output_bias;
+        a.error_without_refit = r->error_without_refit;
+        a.error_with_refit = r->error_with_refit;
       } else {
         cache[m + "down_proj.weight"] = pad_cols(take_cols(down, e.kept, 1), width);
-        if (compensate)
-          bias += compensation_bias(down, stats->read(StatsKind::kMlp, l).mean, keep);
       }
       cache[m + "down_proj.bias"] = bias;
       applied[{l, 0}] = a;
@@ -277,21 +262,24 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
       const Eigen::MatrixXd wo = ckpt.read_matrix(s + "o_proj.weight");
       Eigen::VectorXd bias = has(s + "o_proj.bias") ? ckpt.read_vector(s + "o_proj.bias")
                                                     : Eigen::VectorXd::Zero(wo.rows());
-      Assignment keep(static_cast<std::size_t>(wo.cols()), 0);
-      for (int h : plan.heads)
-        for (int c = 0; c < hd; ++c) keep[static_cast<std::size_t>(h * hd + c)] = 1;
       AppliedLayer a{l, e.unit, static_cast<int>(e.kept.size()), compensate, 0.0, 0.0};
-      if (options.refit) {
-        RefitOptions ro = options.refit_options;
-        ro.mean_compensation = compensate;
-        const RefitResult r = refit_columns(wo, stats->read(StatsKind::kAttn, l), keep, ro);
-        cache[s + "o_proj.weight"] = r.kept_columns;
-        if (r.bias.size() != 0) bias += r.bias;
-        a.error_without_refit = r.error_without_refit;
-        a.error_with_refit = r.error;
+      if (std::optional<RefittedProjection> r = refitted(l, false)) {
+        cache[s + "o_proj.weight"] = std::move(r->kept_columns);
+        if (r->output_bias.size() != 0) bias += r->output_bias;
+        if (r->value_bias.size() != 0) {
+          if (r->value_bias.size() != cache[s + "v_proj.bias"].rows())
+            throw InvalidArgument("value bias of layer " + std::to_string(l) + " has " +
+                                  std::to_string(r->value_bias.size()) + " entries, expected " +
+                                  std::to_string(cache[s + "v_proj.bias"].rows()));
+          if (!has(s + "v_proj.bias"))
+            throw InvalidArgument("layer " + std::to_string(l) + " has no v_proj.bias to hold "
+                                  "the mean compensation");
+          cache[s + "v_proj.bias"].col(0) += r->value_bias;
+        }
+        a.error_without_refit = r->error_without_refit;
+        a.error_with_refit = r->error_with_refit;
       } else {
         cache[s + "o_proj.weight"] = take_cols(wo, plan.heads, hd);
-        if (compensate) bias += compensation_bias(wo, stats->read(StatsKind::kAttn, l).mean, keep);
       }
       cache[s + "o_proj.bias"] = bias;
       applied[{l, 1}] = a;
@@ -312,7 +300,7 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
   nlohmann::ordered_json j = nlohmann::ordered_json::parse(next.to_json());
   if (!att.empty()) j["head_dim"] = cfg.head_dim;
   edits.config_json = j.dump(2) + "\n";
-  write_checkpoint(ckpt, out_folder, edits, options.write);
+  write_checkpoint(ckpt, out_folder, edits, write);
   for (const auto& [key, a] : applied) report.layers.push_back(a);
   const Checkpoint written = Checkpoint::open(out_folder);
   for (const std::string& name : written.tensor_names()) {
@@ -321,6 +309,67 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
     report.stored_parameters += size;
   }
   return report;
+}
+
+}  // namespace detail
+
+ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
+                        const CalibrationStatsFile* stats, const std::filesystem::path& out_folder,
+                        const ApplyOptions& options) {
+  masks.check_identity(ckpt);
+  options.refit_options.validate();
+  const ModelConfig& cfg = ckpt.config();
+  const bool compensate = masks.mean_compensation;
+  if ((compensate || options.refit) && stats == nullptr)
+    throw InvalidArgument(std::string(options.refit ? "--refit" : "mean compensation") +
+                          " needs the calibration statistics (--calib)");
+  if (stats != nullptr) {
+    stats->check_against(cfg, checkpoint_config_hash(ckpt));
+    for (const bool mlp : {true, false}) {
+      const bool present = std::any_of(masks.entries.begin(), masks.entries.end(),
+                                       [&](const LayerMask& e) { return (e.unit == MaskUnit::kMlp) == mlp; });
+      const StatsKind kind = mlp ? StatsKind::kMlp : StatsKind::kAttn;
+      if (present && (compensate || options.refit) &&
+          (!stats->has(kind) || (compensate && !stats->has_mean(kind))))
+        throw InvalidArgument(stats->path().string() + ": no " + (mlp ? "MLP" : "attention") +
+                              " statistics (gram and mean)");
+    }
+  }
+  // Refit (or compensation alone) from the statistics of the original model, per layer.
+  const int hd = static_cast<int>(cfg.head_dim);
+  const detail::RefitProvider provider =
+      [&](int l, bool mlp) -> std::optional<detail::RefittedProjection> {
+    if (!options.refit && !compensate) return std::nullopt;
+    const LayerMask* e = masks.find(l, mlp);
+    const std::string name = layer_prefix(l) + (mlp ? "mlp.down_proj.weight" : "self_attn.o_proj.weight");
+    const Eigen::MatrixXd w = ckpt.read_matrix(name);
+    Assignment keep(static_cast<std::size_t>(w.cols()), 0);
+    if (mlp) {
+      for (const int i : e->kept) keep[static_cast<std::size_t>(i)] = 1;
+    } else {
+      for (const int h : head_plan(cfg, *e).heads)
+        for (int c = 0; c < hd; ++c) keep[static_cast<std::size_t>(h * hd + c)] = 1;
+    }
+    const ActivationStats s = stats->read(mlp ? StatsKind::kMlp : StatsKind::kAttn, l);
+    detail::RefittedProjection out;
+    if (options.refit) {
+      RefitOptions ro = options.refit_options;
+      ro.mean_compensation = compensate;
+      RefitResult r = refit_columns(w, s, keep, ro);
+      out.kept_columns = std::move(r.kept_columns);
+      out.output_bias = std::move(r.bias);
+      out.error_without_refit = r.error_without_refit;
+      out.error_with_refit = r.error;
+    } else {
+      std::vector<Eigen::Index> cols;
+      for (std::size_t c = 0; c < keep.size(); ++c)
+        if (keep[c]) cols.push_back(static_cast<Eigen::Index>(c));
+      out.kept_columns = w(Eigen::all, cols);
+      out.output_bias = compensation_bias(w, s.mean, keep);
+    }
+    return out;
+  };
+  return detail::write_pruned_checkpoint(ckpt, masks, provider, out_folder, options.write);
 }
 
 }  // namespace qprune

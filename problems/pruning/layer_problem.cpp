@@ -77,11 +77,22 @@ Eigen::MatrixXd hadamard_error_matrix(const Eigen::MatrixXd& w, const Activation
 
 // Keep-variable QUBO of an error matrix M (moved in; its storage becomes the couplings 2M):
 // E(x) = (1-x)^T M (1-x) => c = diag(M) - 2 M 1, q_ij = 2 M_ij, offset = 1^T M 1.
-void finish_dense(LayerProblem& p, Eigen::MatrixXd&& m, Storage storage) {
+// With a removal linear term l (sum_u l_u (1 - x_u)) and a constant: c -= l, offset += 1^T l + constant,
+// and the cost of removing u alone is M_uu + l_u.
+void finish_dense(LayerProblem& p, Eigen::MatrixXd&& m, Storage storage,
+                  const Eigen::VectorXd& removal_linear = {}, double constant = 0.0) {
+  if (removal_linear.size() != 0 && removal_linear.size() != m.rows())
+    throw InvalidArgument("layer problem: " + std::to_string(removal_linear.size()) +
+                          " linear terms for " + std::to_string(m.rows()) + " units");
   p.unit_cost = m.diagonal();
   const Eigen::VectorXd row_sums = m.colwise().sum().transpose();  // M symmetric: M 1
-  const double offset = row_sums.sum();
+  double offset = row_sums.sum() + constant;
   Eigen::VectorXd linear = p.unit_cost - 2.0 * row_sums;
+  if (removal_linear.size() != 0) {
+    linear -= removal_linear;
+    offset += removal_linear.sum();
+    p.unit_cost += removal_linear;
+  }
   m *= 2.0;
   m.diagonal().setZero();
   p.model = QuboModel::from_dense(std::move(linear), std::move(m), offset, storage);
@@ -332,6 +343,30 @@ LayerProblem build_head_problem_magnitude(const Eigen::MatrixXd& w_o,
   p.source = GramSource::kIdentity;
   p.approximate = true;
   finish_diagonal(p, magnitude_scores(w_o, layout.width));
+  setup_heads(p, options, layout);
+  return p;
+}
+
+LayerProblem mlp_problem_from_matrix(Eigen::MatrixXd m, const Eigen::VectorXd& removal_linear,
+                                     double offset, const MlpProblemOptions& options) {
+  options.validate();
+  LayerProblem p;
+  p.source = GramSource::kCalibration;
+  finish_dense(p, std::move(m), options.storage, removal_linear, offset);
+  setup_mlp(p, options);
+  return p;
+}
+
+LayerProblem head_problem_from_matrix(Eigen::MatrixXd m, const Eigen::VectorXd& removal_linear,
+                                      double offset, const HeadProblemOptions& options) {
+  options.validate();
+  const HeadLayout layout = head_layout(options);
+  if (m.rows() != layout.units)
+    throw InvalidArgument("head_problem_from_matrix: " + std::to_string(m.rows()) +
+                          " units, the options give " + std::to_string(layout.units));
+  LayerProblem p;
+  p.source = GramSource::kCalibration;
+  finish_dense(p, std::move(m), options.storage, removal_linear, offset);
   setup_heads(p, options, layout);
   return p;
 }
