@@ -46,6 +46,7 @@ int run(int argc, char** argv) {
   setup_compare(app, result);
   setup_calibrate(app, result);
   setup_perplexity(app, result);
+  setup_prune(app, result);
   const bool coordinator = process_rank() == 0;
   if (!coordinator) {
     // Under MPI only mask, compare and calibrate are spread over the ranks; the other commands

@@ -20,13 +20,15 @@ void add_choice(Group& group, const std::string& flag, const std::map<std::strin
 
 }  // namespace
 
-void add_solver_options(CLI::App& sub, SolverChoice& c) {
-  std::string solvers_help = "solver:";
-  for (const std::string& name : solver_names())
-    solvers_help += "\n  " + name + ": " + solver_description(name);
-  sub.add_option("--solver,-s", c.solver, solvers_help)
-      ->transform(CLI::IsMember(solver_names(), CLI::ignore_case))
-      ->capture_default_str();
+void add_solver_options(CLI::App& sub, SolverChoice& c, bool with_solver_flag) {
+  if (with_solver_flag) {
+    std::string solvers_help = "solver:";
+    for (const std::string& name : solver_names())
+      solvers_help += "\n  " + name + ": " + solver_description(name);
+    sub.add_option("--solver,-s", c.solver, solvers_help)
+        ->transform(CLI::IsMember(solver_names(), CLI::ignore_case))
+        ->capture_default_str();
+  }
   sub.add_option("--seed", c.options.seed, "run seed (reads and restarts derive their own streams)")
       ->capture_default_str();
   sub.add_option("--time-limit", c.options.time_limit_s, "wall-clock limit in seconds")

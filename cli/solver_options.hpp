@@ -15,7 +15,8 @@ struct SolverChoice {
   SolverSettings settings;
 };
 
-/// Adds --solver and the common options, then each solver's own group.
-void add_solver_options(CLI::App& sub, SolverChoice& choice);
+/// Adds --solver (unless `with_solver_flag` is false: a command that names the solver otherwise)
+/// and the common options, then each solver's own group.
+void add_solver_options(CLI::App& sub, SolverChoice& choice, bool with_solver_flag = true);
 
 }  // namespace qprune::cli

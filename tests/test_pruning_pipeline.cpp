@@ -669,11 +669,37 @@ TEST_CASE("bad inputs give clear errors") {
   // Statistics of another checkpoint.
   CHECK_THROWS_WITH_AS(compute_masks(other, &stats, sa_options(true, false, 0.5)),
                        doctest::Contains("not for this checkpoint"), InvalidArgument);
-  // Different head widths per layer (MLP widths are padded: test_global_allocation.cpp).
-  Masks uneven = compute_masks(ckpt, &stats, sa_options(false, true, 0.0));
-  uneven.entries[1].kept = {0, 2};
-  CHECK_THROWS_WITH_AS(apply_masks(ckpt, uneven, &stats, f.root / "o2"),
-                       doctest::Contains("uniform sparsity"), InvalidArgument);
+  // Different head widths per layer are written padded to the widest layer: zero query slots
+  // with zero o_proj columns, so the layer's output equals the original's with the removed heads
+  // zeroed, plus the compensation bias (MLP padding: test_global_allocation.cpp).
+  {
+    Masks uneven = compute_masks(ckpt, &stats, sa_options(false, true, 0.0));
+    uneven.entries[1].kept = {0, 2};
+    const ApplyReport padded = apply_masks(ckpt, uneven, &stats, f.root / "o2");
+    CHECK(padded.padded);
+    CHECK(padded.config.num_attention_heads == f.m.heads);
+    CHECK(padded.config.num_key_value_heads == f.m.kv);
+    // Two padded heads: q rows + o_proj columns + the q bias the compensation adds.
+    CHECK(padded.padding_parameters == 2 * f.m.hd * (2 * f.m.hidden + 1));
+    const Checkpoint pc = Checkpoint::open(f.root / "o2");
+    const auto pw = read_all(pc);
+    const std::string p = "model.layers.1.";
+    MatrixXd zz = f.z[1];
+    const VectorXd zmu = zz.rowwise().mean();
+    const MatrixXd& wo = f.w.at(p + "self_attn.o_proj.weight");
+    VectorXd bo = VectorXd::Zero(f.m.hidden);
+    for (const int hh : {1, 3})
+      for (int ch = hh * f.m.hd; ch < (hh + 1) * f.m.hd; ++ch) {
+        zz.row(ch).setZero();
+        if (uneven.mean_compensation) bo += wo.col(ch) * zmu[ch];
+      }
+    MatrixXd want = wo * zz;
+    want.colwise() += bo;
+    MatrixXd got = pw.at(p + "self_attn.o_proj.weight") *
+                   attn_z(pw, 1, f.x[1], f.m.heads, f.m.kv, f.m.hd);
+    got.colwise() += pw.at(p + "self_attn.o_proj.bias").col(0);
+    CHECK((got - want).cwiseAbs().maxCoeff() <= 1e-6 * std::max(1.0, bo.cwiseAbs().maxCoeff()));
+  }
   // An infeasible entry.
   Masks infeasible = masks;
   infeasible.entries[0].feasible = false;

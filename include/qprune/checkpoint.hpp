@@ -241,6 +241,9 @@ class Checkpoint {
   /// none`) or the first shape mismatch (at the tensor's header byte). Extra tensors are allowed.
   void check_expected_tensors() const;
 
+  /// Elements of every tensor (the parameter count as a loader sees it).
+  [[nodiscard]] std::int64_t num_parameters() const;
+
  private:
   struct Impl;
   explicit Checkpoint(std::unique_ptr<Impl> impl);

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "qprune/refit_objective.hpp"
 #include "qprune/solver.hpp"
@@ -52,6 +53,10 @@ struct RefitSearchResult {
   std::int64_t moves = 0;        ///< removals or swaps carried out
   std::int64_t evaluations = 0;  ///< candidate moves evaluated
   double wall_time_s = 0.0;
+  /// obs_greedy: the error after each removal, in removal order (its increments are the marginal
+  /// costs a global allocation compares across layers).
+  std::vector<double> greedy_path;
+  std::vector<int> removal_order;  ///< obs_greedy: the unit removed at each step
 };
 
 /// OBS / ZipLM greedy from every unit kept; start_error is E(all kept).

@@ -59,6 +59,15 @@ enum class RefitTarget {
 /// solver of make_solver. Returned in the order --help lists them.
 [[nodiscard]] std::vector<std::string> prune_method_names();
 
+/// How a global allocation compares the removal costs of different layers.
+enum class AllocationScale {
+  kResidualStream,  ///< relative to the energy of the residual stream at the projection (default)
+  kLayerOutput,     ///< relative to the projection's own output energy
+  kAbsolute,        ///< absolute errors
+};
+/// "stream", "output", "absolute".
+[[nodiscard]] const char* allocation_scale_name(AllocationScale scale);
+
 struct PruneOptions {
   bool mlp = true;    ///< prune MLP neurons
   bool heads = true;  ///< prune attention heads
@@ -82,13 +91,19 @@ struct PruneOptions {
   bool sequential = true;  ///< false: every layer calibrated on the original model (one-shot)
   RefitTarget target = RefitTarget::kLayerOutput;
   bool mean_compensation = true;  ///< where the architecture can hold it (see the file comment)
-  /// kGlobal (MLP): `sparsity` of all neurons removed, per-layer counts from the layers' OBS
-  /// greedy removal costs on one-shot statistics (a first pass); apply pads to the widest layer.
+  /// kGlobal: `sparsity` of all MLP neurons and `head_sparsity` of all heads removed, the
+  /// per-layer counts from the layers' OBS greedy removal costs on one-shot statistics (a first
+  /// pass), compared across layers by `allocation_scale`; the checkpoint is padded to the widest
+  /// layer (zero units: stored and effective parameters differ).
   MaskAllocation allocation = MaskAllocation::kUniform;
+  AllocationScale allocation_scale = AllocationScale::kResidualStream;
   double max_layer_sparsity = 0.8;  ///< global: cap per layer, in [0, 1]
   /// Ridge added to H when it is not numerically positive definite (RefitObjective), relative
   /// to its mean diagonal; > 0.
   double damping_rel = 1e-8;
+  /// Ridge always added to H (relative to its mean diagonal) before the objective and the refit:
+  /// a prior towards small refitted weights against fitting the calibration text; >= 0.
+  double ridge_rel = 0.0;
   SolveOptions solve;          ///< for QUBO solvers; solve.seed is the run seed
   SolverSettings settings;
   RefitSearchOptions search;   ///< for obs, sa, tabu, exact on the refit objective

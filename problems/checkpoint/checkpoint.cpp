@@ -335,4 +335,10 @@ void write_checkpoint(const Checkpoint& source, const fs::path& out_folder,
   }
 }
 
+std::int64_t Checkpoint::num_parameters() const {
+  std::int64_t total = 0;
+  for (const std::string& name : tensor_names()) total += info(name).num_elements();
+  return total;
+}
+
 }  // namespace qprune

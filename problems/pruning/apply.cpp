@@ -31,10 +31,33 @@ Eigen::MatrixXd take_cols(const Eigen::MatrixXd& w, const std::vector<int>& unit
   return out;
 }
 
-// Kept query heads and KV groups of one head entry.
+// Rows (or columns) of `w` in blocks of `block` for each slot (-1: a zero block).
+Eigen::MatrixXd slot_rows(const Eigen::MatrixXd& w, const std::vector<int>& slots, int block) {
+  Eigen::MatrixXd out = Eigen::MatrixXd::Zero(static_cast<Eigen::Index>(slots.size()) * block, w.cols());
+  for (std::size_t u = 0; u < slots.size(); ++u)
+    if (slots[u] >= 0)
+      out.middleRows(static_cast<Eigen::Index>(u) * block, block) =
+          w.middleRows(static_cast<Eigen::Index>(slots[u]) * block, block);
+  return out;
+}
+Eigen::MatrixXd slot_cols(const Eigen::MatrixXd& w, const std::vector<int>& slots, int block) {
+  Eigen::MatrixXd out = Eigen::MatrixXd::Zero(w.rows(), static_cast<Eigen::Index>(slots.size()) * block);
+  for (std::size_t u = 0; u < slots.size(); ++u)
+    if (slots[u] >= 0)
+      out.middleCols(static_cast<Eigen::Index>(u) * block, block) =
+          w.middleCols(static_cast<Eigen::Index>(slots[u]) * block, block);
+  return out;
+}
+
+// Kept query heads and KV groups of one head entry, and where they go in the written layer:
+// slot s of the KV heads reads group kv_slot[s], slot s * per_group + j of the query heads reads
+// head head_slot[...]; -1 is a zero (padding) slot, for layers that keep fewer heads than the
+// widest one (a global allocation).
 struct HeadPlan {
   std::vector<int> heads;
   std::vector<int> kv;
+  std::vector<int> kv_slot;
+  std::vector<int> head_slot;
 };
 HeadPlan head_plan(const ModelConfig& cfg, const LayerMask& e) {
   const int heads = static_cast<int>(cfg.num_attention_heads);
@@ -132,7 +155,7 @@ std::vector<const LayerMask*> layer_entries(const Masks& masks, const ModelConfi
           std::to_string(first->layer) + ": " + std::to_string(first->kept.size()) + " " +
           mask_unit_name(first->unit) + ", layer " + std::to_string(e->layer) + ": " +
           std::to_string(e->kept.size()) + " " + mask_unit_name(e->unit) +
-          "); apply needs uniform sparsity (one width in every layer; only MLP widths are padded)");
+          "); apply needs one unit kind and, without padding, one width in every layer");
   }
   return by_layer;
 }
@@ -148,7 +171,7 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
   masks.check_identity(ckpt);
   const ModelConfig& cfg = ckpt.config();
   const std::vector<const LayerMask*> mlp = layer_entries(masks, cfg, true, true);
-  const std::vector<const LayerMask*> att = layer_entries(masks, cfg, false, false);
+  const std::vector<const LayerMask*> att = layer_entries(masks, cfg, false, true);
   if (mlp.empty() && att.empty()) throw InvalidArgument("masks have no entries");
   const bool compensate = masks.mean_compensation;
   if (compensate && !bias_compensation_supported(cfg))
@@ -186,8 +209,27 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
     }
   }
   if (!att.empty()) {
-    next.num_attention_heads = static_cast<std::int64_t>(plans[0].heads.size());
-    next.num_key_value_heads = static_cast<std::int64_t>(plans[0].kv.size());
+    // The widest layer sets the written shape: its KV heads and its query heads per KV head;
+    // narrower layers get zero slots (a zero o_proj column block adds nothing to the output).
+    std::size_t out_kv = 0, per_group = 0;
+    for (const HeadPlan& pl : plans) {
+      out_kv = std::max(out_kv, pl.kv.size());
+      per_group = std::max(per_group, pl.heads.size() / pl.kv.size());
+    }
+    const int group = static_cast<int>(cfg.num_attention_heads / cfg.num_key_value_heads);
+    for (HeadPlan& pl : plans) {
+      pl.kv_slot.assign(out_kv, -1);
+      pl.head_slot.assign(out_kv * per_group, -1);
+      for (std::size_t sl = 0; sl < pl.kv.size(); ++sl) {
+        pl.kv_slot[sl] = pl.kv[sl];
+        std::size_t j = 0;
+        for (const int h : pl.heads)
+          if (h / group == pl.kv[sl]) pl.head_slot[sl * per_group + j++] = h;
+      }
+      report.padded = report.padded || pl.head_slot.size() > pl.heads.size();
+    }
+    next.num_attention_heads = static_cast<std::int64_t>(out_kv * per_group);
+    next.num_key_value_heads = static_cast<std::int64_t>(out_kv);
     if (compensate && !cfg.o_proj_bias) {
       next.attention_bias = next.o_proj_bias = true;
       for (int l = 0; l < cfg.num_hidden_layers; ++l) {
@@ -200,7 +242,21 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
     }
   }
   report.config = next;
-  // Zeros stored by the padding: per missing unit, a down_proj column and the gate/up rows (and
+  // Zeros stored by the head padding: per padded query head its q rows and o_proj columns, per
+  // padded KV head its k and v rows, and their bias entries where the output has biases.
+  for (std::size_t i = 0; i < att.size(); ++i) {
+    const HeadPlan& pl = plans[i];
+    const std::string a = layer_prefix(att[i]->layer) + "self_attn.";
+    const auto biased = [&](const char* t) {
+      return ckpt.contains(a + t) || edits.add.count(a + t) != 0 ? 1 : 0;
+    };
+    const auto pad_heads = static_cast<std::int64_t>(pl.head_slot.size() - pl.heads.size());
+    const auto pad_kv = static_cast<std::int64_t>(pl.kv_slot.size() - pl.kv.size());
+    report.padding_parameters +=
+        pad_heads * hd * (2 * cfg.hidden_size + biased("q_proj.bias")) +
+        pad_kv * hd * (2 * cfg.hidden_size + biased("k_proj.bias") + biased("v_proj.bias"));
+  }
+  // Zeros stored by the MLP padding: per missing unit, a down_proj column and the gate/up rows (and
   // their bias entries when the output has those biases).
   for (const LayerMask* e : mlp) {
     const std::string m = layer_prefix(e->layer) + "mlp.";
@@ -250,36 +306,45 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
       const LayerMask& e = *att[static_cast<std::size_t>(l)];
       const HeadPlan& plan = plans[static_cast<std::size_t>(l)];
       const std::string s = p + "self_attn.";
-      cache[s + "q_proj.weight"] = take_rows(ckpt.read_matrix(s + "q_proj.weight"), plan.heads, hd);
+      cache[s + "q_proj.weight"] = slot_rows(ckpt.read_matrix(s + "q_proj.weight"), plan.head_slot, hd);
       for (const char* w : {"k_proj.weight", "v_proj.weight"})
-        cache[s + w] = take_rows(ckpt.read_matrix(s + w), plan.kv, hd);
+        cache[s + w] = slot_rows(ckpt.read_matrix(s + w), plan.kv_slot, hd);
       const std::pair<const char*, const std::vector<int>*> biases[] = {
-          {"q_proj.bias", &plan.heads}, {"k_proj.bias", &plan.kv}, {"v_proj.bias", &plan.kv}};
-      for (const auto& [b, units] : biases)
-        cache[s + b] = has(s + b) ? take_rows(ckpt.read_matrix(s + b), *units, hd)
+          {"q_proj.bias", &plan.head_slot}, {"k_proj.bias", &plan.kv_slot},
+          {"v_proj.bias", &plan.kv_slot}};
+      for (const auto& [b, slots] : biases)
+        cache[s + b] = has(s + b) ? slot_rows(ckpt.read_matrix(s + b), *slots, hd)
                                   : Eigen::MatrixXd::Zero(
-                                        static_cast<Eigen::Index>(units->size()) * hd, 1);
+                                        static_cast<Eigen::Index>(slots->size()) * hd, 1);
       const Eigen::MatrixXd wo = ckpt.read_matrix(s + "o_proj.weight");
       Eigen::VectorXd bias = has(s + "o_proj.bias") ? ckpt.read_vector(s + "o_proj.bias")
                                                     : Eigen::VectorXd::Zero(wo.rows());
       AppliedLayer a{l, e.unit, static_cast<int>(e.kept.size()), compensate, 0.0, 0.0};
       if (std::optional<RefittedProjection> r = refitted(l, false)) {
-        cache[s + "o_proj.weight"] = std::move(r->kept_columns);
+        // The refitted columns hold the kept heads in increasing order; put each in its slot.
+        std::vector<int> index_slot(plan.head_slot.size(), -1);
+        for (std::size_t sl = 0; sl < plan.head_slot.size(); ++sl)
+          if (plan.head_slot[sl] >= 0)
+            index_slot[sl] = static_cast<int>(
+                std::lower_bound(plan.heads.begin(), plan.heads.end(), plan.head_slot[sl]) -
+                plan.heads.begin());
+        cache[s + "o_proj.weight"] = slot_cols(r->kept_columns, index_slot, hd);
         if (r->output_bias.size() != 0) bias += r->output_bias;
         if (r->value_bias.size() != 0) {
-          if (r->value_bias.size() != cache[s + "v_proj.bias"].rows())
+          const auto kept_rows = static_cast<Eigen::Index>(plan.kv.size()) * hd;
+          if (r->value_bias.size() != kept_rows)
             throw InvalidArgument("value bias of layer " + std::to_string(l) + " has " +
                                   std::to_string(r->value_bias.size()) + " entries, expected " +
-                                  std::to_string(cache[s + "v_proj.bias"].rows()));
+                                  std::to_string(kept_rows));
           if (!has(s + "v_proj.bias"))
             throw InvalidArgument("layer " + std::to_string(l) + " has no v_proj.bias to hold "
                                   "the mean compensation");
-          cache[s + "v_proj.bias"].col(0) += r->value_bias;
+          cache[s + "v_proj.bias"].col(0).head(kept_rows) += r->value_bias;
         }
         a.error_without_refit = r->error_without_refit;
         a.error_with_refit = r->error_with_refit;
       } else {
-        cache[s + "o_proj.weight"] = take_cols(wo, plan.heads, hd);
+        cache[s + "o_proj.weight"] = slot_cols(wo, plan.head_slot, hd);
       }
       cache[s + "o_proj.bias"] = bias;
       applied[{l, 1}] = a;
@@ -302,12 +367,7 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
   edits.config_json = j.dump(2) + "\n";
   write_checkpoint(ckpt, out_folder, edits, write);
   for (const auto& [key, a] : applied) report.layers.push_back(a);
-  const Checkpoint written = Checkpoint::open(out_folder);
-  for (const std::string& name : written.tensor_names()) {
-    std::int64_t size = 1;
-    for (const std::int64_t d : written.info(name).shape) size *= d;
-    report.stored_parameters += size;
-  }
+  report.stored_parameters = Checkpoint::open(out_folder).num_parameters();
   return report;
 }
 

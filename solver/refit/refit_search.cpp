@@ -208,6 +208,8 @@ RefitSearchResult obs_greedy(const RefitObjective& obj, const RefitSearchOptions
     --kept_in[static_cast<std::size_t>(lay.group_of(best))];
     ++r.moves;
     maybe_rebuild(st, every);
+    r.greedy_path.push_back(st.error());
+    r.removal_order.push_back(best);
   }
   r.keep = st.keep();
   return finish(std::move(r), obj, stop, status);

@@ -1,0 +1,283 @@
+// `qprune prune CKPT --text FILE --sparsity S -o OUT`: the whole job in one command (library:
+// prune_model in include/qprune/sequential_pruning.hpp): calibrate, choose, re-fit and write one
+// layer at a time, sequentially (each layer calibrated on the pruned model's inputs and fitted to
+// the original model's outputs), then optionally measure the result on held-out text (--eval).
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include "cli/commands.hpp"
+#include "cli/exit_codes.hpp"
+#include "cli/interrupt.hpp"
+#include "cli/progress_line.hpp"
+#include "cli/report.hpp"
+#include "cli/solver_options.hpp"
+#include "cli/token_input.hpp"
+#include "cli/validators.hpp"
+#include "qprune/calibration.hpp"
+#include "qprune/error.hpp"
+#include "qprune/sequential_pruning.hpp"
+#include "qprune/transformer.hpp"
+
+namespace qprune::cli {
+namespace {
+
+struct PruneCommandOptions {
+  std::string checkpoint;
+  TokenWindows windows;
+  std::uint64_t calib_seed = 0;
+  std::string unit = "both";
+  double sparsity = 0.4;
+  std::optional<double> head_sparsity;
+  std::string head_shape = "heads_per_group";
+  std::string method = "tabu";
+  std::string objective;  // empty: from --no-refit
+  bool no_refit = false;
+  bool one_shot = false;
+  std::string target = "layer";
+  bool no_compensation = false;
+  std::string allocation = "uniform";
+  std::string allocation_scale = "stream";
+  double max_layer_sparsity = 0.8;
+  double damping = 1e-8;
+  double ridge = 0.0;
+  RefitSearchOptions search;
+  SolverChoice choice;
+  std::vector<std::string> eval;
+  std::string masks;
+  std::string output;
+  bool json = false;
+};
+
+int run_prune(const PruneCommandOptions& opts) {
+  const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
+  const std::vector<std::int32_t> ids = read_tokens(ckpt, opts.windows.input);
+  const auto windows = calibration_windows(ids, opts.windows.context, opts.windows.tokens,
+                                           opts.calib_seed);
+  PruneOptions po;
+  po.mlp = opts.unit == "mlp" || opts.unit == "both";
+  po.heads = opts.unit == "heads" || opts.unit == "both";
+  po.sparsity = opts.sparsity;
+  po.head_sparsity = opts.head_sparsity;
+  po.head_shape = mask_unit_from_name(opts.head_shape);
+  po.method = opts.method;
+  if (!opts.objective.empty())
+    po.objective = opts.objective == "refit" ? PruneObjective::kRefit : PruneObjective::kNoRefit;
+  po.refit = !opts.no_refit;
+  po.sequential = !opts.one_shot;
+  po.target = opts.target == "residual" ? RefitTarget::kResidual : RefitTarget::kLayerOutput;
+  po.mean_compensation = !opts.no_compensation;
+  po.allocation = mask_allocation_from_name(opts.allocation);
+  po.max_layer_sparsity = opts.max_layer_sparsity;
+  po.allocation_scale = opts.allocation_scale == "output"     ? AllocationScale::kLayerOutput
+                        : opts.allocation_scale == "absolute" ? AllocationScale::kAbsolute
+                                                              : AllocationScale::kResidualStream;
+  po.damping_rel = opts.damping;
+  po.ridge_rel = opts.ridge;
+  po.search = opts.search;
+  po.solve = opts.choice.options;
+  po.settings = opts.choice.settings;
+  po.interrupt = install_interrupt_handler();
+  po.search.interrupt = po.interrupt;
+  if (!opts.windows.quiet) po.progress = [](const std::string& line) { std::cerr << line << "\n"; };
+  const PruneReport rep = prune_model(ckpt, windows, po, opts.output);
+  if (rep.interrupted) {
+    std::cerr << "qprune: interrupted; nothing was written\n";
+    return kExitInterrupted;
+  }
+  if (!opts.masks.empty()) write_masks(rep.masks, opts.masks);
+
+  Report r;
+  r.add("Checkpoint", "checkpoint", opts.checkpoint);
+  r.add("Output", "output", opts.output);
+  const TokenInput& in = opts.windows.input;
+  r.add("Calibration", "calibration", in.text.empty() ? in.token_ids : in.text);
+  r.add("Calibration tokens", "calibration_tokens", rep.tokens);
+  r.add("Calibration seed", "calibration_seed", opts.calib_seed);
+  r.add("Mode", "mode", po.sequential ? "sequential" : "one-shot");
+  r.add("Method", "method", po.method);
+  const PruneObjective objective =
+      po.objective.value_or(po.refit ? PruneObjective::kRefit : PruneObjective::kNoRefit);
+  r.add("Objective", "objective", prune_objective_name(objective));
+  r.add("Refit", "refit", po.refit);
+  r.add("Refit target", "refit_target", refit_target_name(po.target));
+  r.add("Allocation", "allocation",
+        std::string(mask_allocation_name(po.allocation)) +
+            (po.allocation == MaskAllocation::kGlobal
+                 ? std::string(" (") + allocation_scale_name(po.allocation_scale) + ")"
+                 : ""));
+  r.add("Sparsity", "sparsity", po.sparsity);
+  r.add("Head sparsity", "head_sparsity", po.head_sparsity.value_or(po.sparsity));
+  double refit = 0.0, obs = 0.0, diagonal = 0.0, written = 0.0, target = 0.0;
+  bool all_obs = true;
+  nlohmann::json layers = nlohmann::json::array();
+  for (const PrunedProjection& p : rep.projections) {
+    refit += p.refit_error;
+    diagonal += p.diagonal_refit_error;
+    written += p.error_written;
+    target += p.target_energy;
+    all_obs = all_obs && !std::isnan(p.obs_refit_error);
+    if (!std::isnan(p.obs_refit_error)) obs += p.obs_refit_error;
+    const std::string key = "Layer " + std::to_string(p.layer) + " " + mask_unit_name(p.unit);
+    std::string line = "kept " + std::to_string(p.kept.size()) + "/" +
+                       std::to_string(p.num_units) + " refit error " +
+                       format_double(p.refit_error);
+    if (!std::isnan(p.obs_refit_error)) line += " obs " + format_double(p.obs_refit_error);
+    line += " diagonal " + format_double(p.diagonal_refit_error) + " written " +
+            format_double(p.error_written) + " of " + format_double(p.target_energy);
+    r.add(key, "", line);
+    layers.push_back({{"layer", p.layer}, {"unit", mask_unit_name(p.unit)},
+                      {"kept", p.kept.size()}, {"num_units", p.num_units},
+                      {"refit_error", p.refit_error},
+                      {"obs_refit_error", std::isnan(p.obs_refit_error)
+                                              ? nlohmann::json(nullptr)
+                                              : nlohmann::json(p.obs_refit_error)},
+                      {"diagonal_refit_error", p.diagonal_refit_error},
+                      {"no_refit_error", p.no_refit_error},
+                      {"error_written", p.error_written}, {"target_energy", p.target_energy},
+                      {"damping", p.damping}, {"select_s", p.select_s}, {"status", p.status}});
+  }
+  r.add("Refit error total", "refit_error_total", refit);
+  if (all_obs && !rep.projections.empty()) r.add("OBS greedy total", "obs_total", obs);
+  r.add("Diagonal total", "diagonal_total", diagonal);
+  r.add("Written error total", "written_error_total", written);
+  r.add("Target energy total", "target_energy_total", target);
+  r.add("Parameters original", "parameters_original", rep.original_parameters);
+  r.add("Parameters stored", "parameters_stored", rep.stored_parameters);
+  r.add("Parameters effective", "parameters_effective", rep.effective_parameters());
+  r.add("Forward seconds", "forward_seconds", rep.forward_s);
+  r.add("Select seconds", "select_seconds", rep.select_s);
+  r.add("Write seconds", "write_seconds", rep.write_s);
+  for (const std::string& w : rep.warnings) std::cerr << "qprune: warning: " << w << "\n";
+
+  if (!opts.eval.empty()) {
+    const Checkpoint pruned = Checkpoint::open(opts.output);
+    const Transformer model(pruned);
+    nlohmann::json evals = nlohmann::json::array();
+    for (const std::string& file : opts.eval) {
+      TokenInput ti;
+      ti.text = file;
+      const std::vector<std::int32_t> eval_ids = read_tokens(pruned, ti);
+      PerplexityOptions pe;
+      pe.context = std::max<std::int64_t>(2, opts.windows.context);
+      pe.windows_per_batch = opts.windows.batch;
+      const PerplexityResult res = evaluate_perplexity(model, eval_ids, pe);
+      r.add("Perplexity " + file, "", res.perplexity);
+      r.add("Bits per byte " + file, "", res.bits_per_token);
+      evals.push_back({{"file", file}, {"tokens", res.num_tokens}, {"perplexity", res.perplexity},
+                       {"bits_per_byte", res.bits_per_token}});
+    }
+    r.add_json("eval", evals);
+  }
+  r.add_json("layers", layers);
+  r.print(std::cout, opts.json);
+  return kExitOk;
+}
+
+}  // namespace
+
+void setup_prune(CLI::App& app, CommandResult& result) {
+  auto opts = std::make_shared<PruneCommandOptions>();
+  opts->windows.context = 128;
+  opts->windows.tokens = 20000;
+  CLI::App* sub = app.add_subcommand(
+      "prune", "Prune a checkpoint end to end: calibrate, choose, re-fit and write, layer by layer");
+  sub->footer(
+      "One pass over the model on the calibration text. Sequential (default): every layer is "
+      "calibrated on the inputs the already-pruned layers produce, and its kept down_proj / "
+      "o_proj columns are re-fitted by least squares to reproduce the ORIGINAL model's output "
+      "there, so each layer corrects what the earlier cuts did (--one-shot: every layer on the "
+      "original model's statistics, like calibrate + mask + apply --refit). The units are chosen "
+      "on the error the refit leaves (--objective refit, the default with refit): obs is the "
+      "OBS/ZipLM greedy, sa and tabu anneal / tabu-search swaps on that exact objective from the "
+      "greedy answer (never worse than it), exact enumerates small layers, and any other solver "
+      "(qaoa, greedy, ...) works on its pairwise quadratic surrogate. magnitude, diagonal "
+      "(Wanda-sp) and flap (fluctuation) are the baselines, run through the same pipeline. Mean "
+      "compensation goes where the architecture holds it: Llama down_proj/o_proj biases, Qwen2 "
+      "v_proj biases (exact for heads: softmax rows sum to 1). Memory: one layer at a time plus "
+      "two residual streams of hidden x tokens floats. --eval FILE measures the written "
+      "checkpoint's perplexity on held-out text (repeatable). SIGINT stops the run with nothing "
+      "written (exit 5). See docs/pruning_math.md, section 9.");
+  sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder (config.json + safetensors)")
+      ->required();
+  add_token_windows(*sub, opts->windows, 2);
+  sub->add_option("--calib-seed", opts->calib_seed,
+                  "0: consecutive windows from the start of the text; otherwise windows at "
+                  "random positions drawn with this seed (another calibration sample)")
+      ->capture_default_str();
+  sub->add_option("--unit", opts->unit, "units to prune")
+      ->transform(CLI::IsMember({"mlp", "heads", "both"}, CLI::ignore_case))
+      ->capture_default_str();
+  sub->add_option("--sparsity", opts->sparsity, "fraction of MLP neurons removed, [0, 1)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  sub->add_option("--head-sparsity", opts->head_sparsity,
+                  "fraction of attention heads removed (default: --sparsity; GQA models drop heads "
+                  "in steps of one per KV group)")
+      ->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--head-shape", opts->head_shape,
+                  "GQA models: remove whole KV groups, or the same number of heads in every group")
+      ->transform(CLI::IsMember({"kv_groups", "heads_per_group"}, CLI::ignore_case))
+      ->capture_default_str();
+  std::string methods = "how units are chosen: magnitude, diagonal, flap (baselines), obs, sa, "
+                        "tabu, exact (refit objective), or a QUBO solver:";
+  for (const std::string& s : solver_names()) methods += " " + s;
+  sub->add_option("--method", opts->method, methods)->capture_default_str();
+  sub->add_option("--objective", opts->objective,
+                  "refit: the error left after the least-squares refit (default with refit); "
+                  "no-refit: the error of dropping the units (the layer QUBO)")
+      ->transform(CLI::IsMember({"refit", "no-refit"}, CLI::ignore_case));
+  sub->add_flag("--no-refit", opts->no_refit, "keep the original columns of the kept units");
+  sub->add_flag("--one-shot", opts->one_shot,
+                "calibrate every layer on the original model instead of the pruned one");
+  sub->add_option("--target", opts->target,
+                  "what each projection is fitted to: layer (the original output) or residual "
+                  "(also the difference of the two residual streams at its input)")
+      ->transform(CLI::IsMember({"layer", "residual"}, CLI::ignore_case))
+      ->capture_default_str();
+  sub->add_flag("--no-compensation", opts->no_compensation, "no mean-compensation bias");
+  sub->add_option("--allocation", opts->allocation,
+                  "uniform: the sparsities in every layer; global: --sparsity of all MLP neurons "
+                  "and --head-sparsity of all heads, the per-layer counts from OBS removal costs "
+                  "(the checkpoint is padded to the widest layer: parameters stored and "
+                  "effective are reported)")
+      ->transform(CLI::IsMember({"uniform", "global"}, CLI::ignore_case))
+      ->capture_default_str();
+  sub->add_option("--allocation-scale", opts->allocation_scale,
+                  "global: compare removal costs relative to the residual stream they perturb "
+                  "(stream), to the projection's own output (output), or as they are (absolute)")
+      ->transform(CLI::IsMember({"stream", "output", "absolute"}, CLI::ignore_case))
+      ->capture_default_str();
+  sub->add_option("--max-layer-sparsity", opts->max_layer_sparsity,
+                  "global: most of one layer's neurons that may go, [0, 1]")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  sub->add_option("--damping", opts->damping,
+                  "ridge added to a singular Gram, relative to its mean diagonal")
+      ->check(positive())
+      ->capture_default_str();
+  sub->add_option("--ridge", opts->ridge,
+                  "ridge always added to the Gram before choosing and re-fitting, relative to its "
+                  "mean diagonal (regularises the refit towards small weights)")
+      ->check(non_negative())
+      ->capture_default_str();
+  CLI::Option_group* rs = sub->add_option_group("refit search", "obs / sa / tabu on the refit objective");
+  rs->add_option("--search-iterations", opts->search.iterations,
+                 "tabu iterations (0: 2 x units)")
+      ->check(non_negative())
+      ->capture_default_str();
+  rs->add_option("--search-sweeps", opts->search.sweeps, "sa temperature steps (0: 100)")
+      ->check(non_negative())
+      ->capture_default_str();
+  add_solver_options(*sub, opts->choice, /*with_solver_flag=*/false);
+  sub->add_option("--eval", opts->eval,
+                  "held-out text to measure the pruned checkpoint's perplexity on (repeatable; "
+                  "windows of --context)");
+  sub->add_option("--masks", opts->masks, "also write the chosen masks (JSON, docs/masks.md)");
+  sub->add_option("--output,-o", opts->output, "folder of the pruned checkpoint")->required();
+  sub->add_flag("--json", opts->json, "print the report as JSON");
+  sub->callback([opts, &result] { result.exit_code = run_prune(*opts); });
+}
+
+}  // namespace qprune::cli

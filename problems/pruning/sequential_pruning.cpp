@@ -1,0 +1,742 @@
+// The sequential pruning pass (include/qprune/sequential_pruning.hpp; maths in
+// docs/pruning_math.md, section 9). Per decoder layer: run the layer's attention on both residual
+// streams, prune o_proj against the original output, advance both streams; the same for the MLP
+// and down_proj. Every projection goes through prune_projection(): statistics, unit choice, refit,
+// compensation, the report, and the pruned output that advances the pruned stream.
+#include "qprune/sequential_pruning.hpp"
+
+#include <Eigen/Cholesky>
+#include <Eigen/QR>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <random>
+#include <sstream>
+
+#include "problems/common/memory_check.hpp"
+#include "problems/pruning/pruned_writer.hpp"
+#include "qprune/error.hpp"
+#include "qprune/prune_pipeline.hpp"
+#include "qprune/transformer.hpp"
+
+namespace qprune {
+namespace {
+
+using Eigen::Index;
+using Eigen::MatrixXd;
+using Eigen::MatrixXf;
+using Eigen::VectorXd;
+using Eigen::VectorXf;
+using Clock = std::chrono::steady_clock;
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+bool raised(const std::atomic<bool>* flag) { return flag != nullptr && flag->load(); }
+
+// ---- statistics ---------------------------------------------------------------------------------
+
+// Token columns per block: each block's products run in float (Eigen GEMM) and are added to the
+// double sums, so rounding grows with the block, not with the number of tokens.
+constexpr Index kStatsBlock = 1024;
+
+// Sums over the calibration tokens of one projection's inputs a_t (as the pruned model produces
+// them) and of its fit targets y_t.
+struct ProjectionStats {
+  MatrixXd gram;      // H = sum a a^T (n x n)
+  VectorXd mean;      // mu = (1/T) sum a
+  MatrixXd cross;     // B = sum y a^T (out x n)
+  VectorXd target_mean;  // (1/T) sum y
+  double target_energy = 0.0;  // sum ||y||^2
+  double tokens = 0.0;
+
+  // The same sums of the centred a - mu and y - ybar: what a free output bias leaves to fit.
+  [[nodiscard]] ProjectionStats centred() const {
+    ProjectionStats c = *this;
+    c.gram.noalias() -= tokens * mean * mean.transpose();
+    c.cross.noalias() -= tokens * target_mean * mean.transpose();
+    c.target_energy -= tokens * target_mean.squaredNorm();
+    c.mean.setZero();
+    c.target_mean.setZero();
+    return c;
+  }
+};
+
+ProjectionStats projection_stats(const MatrixXf& a, const MatrixXf& y) {
+  const Index n = a.rows(), out = y.rows(), t = a.cols();
+  ProjectionStats st;
+  st.gram = MatrixXd::Zero(n, n);
+  st.cross = MatrixXd::Zero(out, n);
+  VectorXd sum_a = VectorXd::Zero(n), sum_y = VectorXd::Zero(out);
+  MatrixXf g(n, n);
+  for (Index b = 0; b < t; b += kStatsBlock) {
+    const Index w = std::min(kStatsBlock, t - b);
+    const auto ab = a.middleCols(b, w);
+    const auto yb = y.middleCols(b, w);
+    g.setZero();
+    g.selfadjointView<Eigen::Lower>().rankUpdate(ab);
+    st.gram.triangularView<Eigen::Lower>() += g.cast<double>();
+    st.cross += (yb * ab.transpose()).cast<double>();
+    sum_a += ab.rowwise().sum().cast<double>();
+    sum_y += yb.rowwise().sum().cast<double>();
+    st.target_energy += yb.cast<double>().squaredNorm();
+  }
+  st.gram.triangularView<Eigen::StrictlyUpper>() = st.gram.transpose();
+  st.tokens = static_cast<double>(t);
+  st.mean = sum_a / st.tokens;
+  st.target_mean = sum_y / st.tokens;
+  return st;
+}
+
+// ---- units ---------------------------------------------------------------------------------------
+
+// The unit layout of a projection: MLP neurons, or heads / KV groups of o_proj.
+UnitLayout layout_for(const ModelConfig& cfg, MaskUnit unit, double sparsity) {
+  const int heads = static_cast<int>(cfg.num_attention_heads);
+  const int kv = static_cast<int>(cfg.num_key_value_heads);
+  const int hd = static_cast<int>(cfg.head_dim);
+  switch (unit) {
+    case MaskUnit::kMlp: {
+      const int n = static_cast<int>(cfg.intermediate_size);
+      return {n, 1, 1, keep_count(n, sparsity)};
+    }
+    case MaskUnit::kHeads: return {heads, hd, 1, keep_count(heads, sparsity)};
+    case MaskUnit::kKvGroups: return {kv, hd * (heads / kv), 1, keep_count(kv, sparsity)};
+    case MaskUnit::kHeadsPerGroup: return {heads, hd, kv, keep_count(heads, sparsity, kv) / kv};
+  }
+  throw InvalidArgument("unknown unit kind");
+}
+
+// Per-unit sums of a per-channel score.
+VectorXd unit_scores(const VectorXd& channel, const UnitLayout& lay) {
+  return channel.reshaped(lay.unit_width, lay.num_units).colwise().sum().transpose();
+}
+
+// Keeps, in every group, the keep_per_group units with the largest score (ties: lower index).
+Assignment keep_top(const UnitLayout& lay, const VectorXd& scores) {
+  Assignment keep(static_cast<std::size_t>(lay.num_units), 0);
+  const int m = lay.units_per_group();
+  for (int g = 0; g < lay.num_groups; ++g) {
+    std::vector<int> order(static_cast<std::size_t>(m));
+    for (int i = 0; i < m; ++i) order[static_cast<std::size_t>(i)] = g * m + i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int a, int b) { return scores[a] > scores[b]; });
+    for (int i = 0; i < lay.keep_per_group; ++i)
+      keep[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])] = 1;
+  }
+  return keep;
+}
+
+std::vector<Index> kept_channels(const UnitLayout& lay, const Assignment& keep) {
+  std::vector<Index> k;
+  for (int u = 0; u < lay.num_units; ++u)
+    if (keep[static_cast<std::size_t>(u)])
+      for (int c = 0; c < lay.unit_width; ++c) k.push_back(Index{u} * lay.unit_width + c);
+  return k;
+}
+
+// ---- one projection -----------------------------------------------------------------------------
+
+// Where a constant output correction can go (see the header).
+enum class Compensation { kNone, kOutputBias, kValueBias };
+
+struct ProjectionTask {
+  int layer = 0;
+  MaskUnit unit = MaskUnit::kMlp;
+  UnitLayout layout;
+  const MatrixXf* weight = nullptr;  // W (out x n)
+  const VectorXf* bias = nullptr;    // the projection's existing bias (may be empty)
+  const MatrixXf* inputs = nullptr;  // A: the pruned stream's inputs (n x T)
+  const MatrixXf* target = nullptr;  // Y: the output to reproduce, without the existing bias
+  Compensation compensation = Compensation::kNone;
+  int kv_heads = 0;          // value bias: KV heads of the layer
+  int heads_per_group = 0;   // value bias: query heads per KV head
+  int head_dim = 0;
+  std::uint64_t seed = 0;
+};
+
+struct ProjectionOutcome {
+  PrunedProjection report;
+  detail::RefittedProjection written;
+  MatrixXf output;  // the pruned projection's output on the pruned inputs, existing bias included
+};
+
+// The error of written weights on the calibration statistics: sum_t ||y_t - W'(a_{t,K} + d) - b||^2
+// with gamma = W' d + b the constant output offset (stats uncentred).
+double written_error(const ProjectionStats& st, const std::vector<Index>& k, const MatrixXd& wk,
+                     const VectorXd& gamma) {
+  const MatrixXd h_kk = st.gram(k, k);
+  const MatrixXd b_k = st.cross(Eigen::all, k);
+  const VectorXd mu_k = st.mean(k);
+  double e = st.target_energy - 2.0 * wk.cwiseProduct(b_k).sum() +
+             (wk * h_kk).cwiseProduct(wk).sum();
+  if (gamma.size() != 0)
+    e += st.tokens * (gamma.squaredNorm() - 2.0 * st.target_mean.dot(gamma) +
+                      2.0 * (wk * mu_k).dot(gamma));
+  return e;
+}
+
+// Least-squares kept weights for the inputs shifted by a constant d (value-bias compensation):
+// H_s = sum (a + d)(a + d)^T, B_s = sum y (a + d)^T over the kept channels.
+MatrixXd refit_shifted(const ProjectionStats& st, const std::vector<Index>& k, const VectorXd& d,
+                       double damping) {
+  const VectorXd mu = st.mean(k);
+  MatrixXd h = st.gram(k, k);
+  h.noalias() += st.tokens * (mu * d.transpose() + d * mu.transpose() + d * d.transpose());
+  h.diagonal().array() += damping;
+  const MatrixXd b = st.cross(Eigen::all, k) + st.tokens * st.target_mean * d.transpose();
+  return h.llt().solve(b.transpose()).transpose();
+}
+
+ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOptions& o,
+                                   const PruneObjective objective) {
+  const UnitLayout& lay = task.layout;
+  const std::string where = "layer " + std::to_string(task.layer) + " " +
+                            (task.unit == MaskUnit::kMlp ? "mlp" : "heads");
+  const auto t = static_cast<Index>(task.inputs->cols());
+  const MatrixXd w = task.weight->cast<double>();
+  ProjectionOutcome out;
+  PrunedProjection& rep = out.report;
+  rep.layer = task.layer;
+  rep.unit = task.unit;
+  rep.num_units = lay.num_units;
+  rep.method = o.method;
+
+  const ProjectionStats raw = projection_stats(*task.inputs, *task.target);
+  const bool centre = task.compensation == Compensation::kOutputBias;
+  const ProjectionStats st = centre ? raw.centred() : raw;
+  rep.target_energy = st.target_energy;
+  // The ridge (a prior towards small weights, SparseGPT's dampening) enters the objective and the
+  // refit alike; errors reported as written are measured without it.
+  const double ridge = o.ridge_rel * st.gram.diagonal().mean();
+  MatrixXd h = st.gram;
+  h.diagonal().array() += ridge;
+
+  std::optional<RefitObjective> obj;
+  try {
+    obj.emplace(std::move(h), st.cross, st.target_energy, lay, o.damping_rel);
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(where + ": " + e.what());
+  }
+  rep.damping = obj->damping() + ridge;
+
+  // ---- choose the units
+  const auto t0 = Clock::now();
+  const VectorXd w_norm2 = w.colwise().squaredNorm().transpose();
+  const Assignment diagonal =
+      keep_top(lay, unit_scores(raw.gram.diagonal().cwiseProduct(w_norm2), lay));
+  Assignment keep;
+  RefitSearchOptions so = o.search;
+  so.seed = task.seed;
+  so.interrupt = o.interrupt;
+  const std::string& m = o.method;
+  rep.obs_refit_error = kNaN;
+  rep.status = "completed";
+  if (m == "magnitude") {
+    keep = keep_top(lay, unit_scores(w_norm2, lay));
+  } else if (m == "diagonal") {
+    keep = diagonal;
+  } else if (m == "flap") {
+    const VectorXd var = raw.centred().gram.diagonal();
+    keep = keep_top(lay, unit_scores(var.cwiseProduct(w_norm2), lay));
+  } else if (objective == PruneObjective::kRefit &&
+             (m == "obs" || m == "sa" || m == "tabu")) {
+    const RefitSearchResult greedy = obs_greedy(*obj, so);
+    rep.obs_refit_error = greedy.error;
+    RefitSearchResult r = greedy;
+    if (m == "sa") r = swap_anneal(*obj, greedy.keep, so);
+    if (m == "tabu") r = swap_tabu(*obj, greedy.keep, so);
+    keep = r.keep;
+    rep.status = std::string(to_string(r.status));
+  } else if (objective == PruneObjective::kRefit && m == "exact") {
+    const RefitSearchResult r = exhaustive_refit(*obj, so);
+    keep = r.keep;
+    rep.status = std::string(to_string(r.status));
+  } else {
+    // A QUBO solver: on the refit objective's pairwise surrogate, or on the no-refit QUBO
+    // E(s) = ||Y - W diag(1 - s) A||^2 = const + sum_c l_c s_c + s^T (H o W^T W) s with
+    // l = 2 diag(W^T B - W^T W H) (zero in the one-shot case, where B = W H).
+    MatrixXd mu;
+    VectorXd lin;
+    double offset = 0.0;
+    if (objective == PruneObjective::kRefit) {
+      mu = obj->pairwise_surrogate();
+      offset = obj->error_all_kept();
+    } else {
+      const MatrixXd wtw = w.transpose() * w;
+      const MatrixXd mc = st.gram.cwiseProduct(wtw);
+      const VectorXd lc =
+          2.0 * ((w.transpose() * st.cross).diagonal() - (wtw * st.gram).diagonal());
+      offset = st.target_energy - 2.0 * w.cwiseProduct(st.cross).sum() +
+               (w * st.gram).cwiseProduct(w).sum();
+      const Index wd = lay.unit_width;
+      mu.resize(lay.num_units, lay.num_units);
+      for (Index v = 0; v < lay.num_units; ++v)
+        for (Index u = v; u < lay.num_units; ++u)
+          mu(u, v) = mu(v, u) = mc.block(u * wd, v * wd, wd, wd).sum();
+      lin = unit_scores(lc, lay);
+    }
+    LayerProblem problem;
+    if (task.unit == MaskUnit::kMlp) {
+      MlpProblemOptions po;
+      po.layer = task.layer;
+      po.keep = lay.keep();
+      problem = mlp_problem_from_matrix(std::move(mu), lin, offset, po);
+    } else {
+      HeadProblemOptions po;
+      po.layer = task.layer;
+      po.shape = {task.unit == MaskUnit::kKvGroups ? lay.num_units * task.heads_per_group
+                                                   : lay.num_units,
+                  task.kv_heads, task.head_dim};
+      po.units = task.unit == MaskUnit::kHeads      ? HeadUnits::kHeads
+                 : task.unit == MaskUnit::kKvGroups ? HeadUnits::kKvGroups
+                                                    : HeadUnits::kHeadsPerGroup;
+      po.keep = lay.keep();
+      problem = head_problem_from_matrix(std::move(mu), lin, offset, po);
+    }
+    SolveOptions sopt = o.solve;
+    sopt.seed = task.seed;
+    sopt.interrupt = o.interrupt;
+    const SolveResult r = make_solver(m, o.settings)->solve(problem.model, sopt);
+    if (!r.has_solution() || !r.best().feasible)
+      throw InvalidArgument(where + ": solver " + m + " found no feasible mask (" + r.message + ")");
+    keep = r.best().x;
+    rep.status = std::string(to_string(r.status));
+  }
+  rep.select_s = seconds_since(t0);
+  for (int u = 0; u < lay.num_units; ++u)
+    if (keep[static_cast<std::size_t>(u)]) rep.kept.push_back(u);
+  rep.refit_error = obj->error(keep);
+  rep.diagonal_refit_error = obj->error(diagonal);
+
+  // ---- the written weights: refit (or the kept columns) and the compensation
+  const std::vector<Index> k = kept_channels(lay, keep);
+  const auto kc = static_cast<Index>(k.size());
+  if (t < kc)
+    throw InvalidArgument(where + ": " + std::to_string(t) + " calibration tokens for " +
+                          std::to_string(kc) + " kept channels; a refit needs more tokens than "
+                          "kept channels (use more calibration text)");
+  const MatrixXd w_k = w(Eigen::all, k);
+  rep.no_refit_error = written_error(st, k, w_k, VectorXd());
+  MatrixXd wk = o.refit ? obj->refit(keep) : w_k;
+  VectorXd out_bias;  // added to the projection's bias
+  VectorXd d;         // input shift of the kept channels (value bias)
+  VectorXd value_bias;
+  if (task.compensation == Compensation::kOutputBias) {
+    out_bias = raw.target_mean - wk * raw.mean(k);
+  } else if (task.compensation == Compensation::kValueBias) {
+    // Value-bias compensation: the constant c_g added to KV head g's values appears in every kept
+    // query head of group g, so the kept channels move by d = E c. Alternate the exact
+    // minimisation over c (given W') and, with refit, over W' (given c); each step can only lower
+    // the error, and the start (c = 0) is the uncompensated fit.
+    const int hd = task.head_dim;
+    const int group = task.heads_per_group;
+    // Kept KV heads in order and, for each kept channel, the row of c it reads.
+    std::vector<int> kv_kept;
+    std::vector<Index> row_of(static_cast<std::size_t>(kc));
+    for (Index i = 0; i < kc; ++i) {
+      const int head = static_cast<int>(k[static_cast<std::size_t>(i)] / hd);
+      const int g = head / group;
+      if (std::find(kv_kept.begin(), kv_kept.end(), g) == kv_kept.end()) kv_kept.push_back(g);
+      const auto pos = std::find(kv_kept.begin(), kv_kept.end(), g) - kv_kept.begin();
+      row_of[static_cast<std::size_t>(i)] = pos * hd + k[static_cast<std::size_t>(i)] % hd;
+    }
+    const Index rows = static_cast<Index>(kv_kept.size()) * hd;
+    VectorXd c = VectorXd::Zero(rows);
+    d = VectorXd::Zero(kc);
+    double best = written_error(raw, k, wk, VectorXd());
+    MatrixXd best_wk = wk;
+    VectorXd best_c = c;
+    for (int it = 0; it < 8; ++it) {
+      MatrixXd me = MatrixXd::Zero(wk.rows(), rows);  // W' E
+      for (Index i = 0; i < kc; ++i) me.col(row_of[static_cast<std::size_t>(i)]) += wk.col(i);
+      const VectorXd r = raw.target_mean - wk * raw.mean(k);
+      c = me.colPivHouseholderQr().solve(r);
+      for (Index i = 0; i < kc; ++i) d[i] = c[row_of[static_cast<std::size_t>(i)]];
+      if (o.refit) wk = refit_shifted(raw, k, d, obj->damping() + ridge);
+      const double e = written_error(raw, k, wk, wk * d);
+      if (!(e < best * (1.0 - 1e-9))) break;
+      best = e;
+      best_wk = wk;
+      best_c = c;
+    }
+    wk = best_wk;
+    c = best_c;
+    for (Index i = 0; i < kc; ++i) d[i] = c[row_of[static_cast<std::size_t>(i)]];
+    if (c.squaredNorm() > 0.0) value_bias = c;
+  }
+  const VectorXd gamma = d.size() != 0 ? VectorXd(wk * d + (out_bias.size() ? out_bias : VectorXd::Zero(wk.rows())))
+                                       : out_bias;
+  rep.error_written = written_error(raw, k, wk, gamma);
+
+  // The pruned output that advances the pruned stream.
+  const MatrixXf wkf = wk.cast<float>();
+  VectorXf shift = VectorXf::Zero(wk.rows());
+  if (gamma.size() != 0) shift = gamma.cast<float>();
+  if (task.bias->size() != 0) shift += *task.bias;
+  const MatrixXf a_k = (*task.inputs)(k, Eigen::all);
+  out.output = forward::project(wkf, shift, a_k);
+
+  out.written.kept_columns = std::move(wk);
+  out.written.output_bias = std::move(out_bias);
+  out.written.value_bias = std::move(value_bias);
+  out.written.error_without_refit = rep.no_refit_error;
+  out.written.error_with_refit = rep.error_written;
+  return out;
+}
+
+std::string describe(const PrunedProjection& p) {
+  std::ostringstream s;
+  s << "layer " << p.layer << " " << mask_unit_name(p.unit) << ": kept " << p.kept.size() << "/"
+    << p.num_units << " " << p.method << " refit error " << p.refit_error;
+  if (!std::isnan(p.obs_refit_error)) s << " (obs " << p.obs_refit_error << ")";
+  s << " diagonal " << p.diagonal_refit_error << " written " << p.error_written << " of "
+    << p.target_energy << ", " << p.select_s << " s";
+  return s.str();
+}
+
+}  // namespace
+
+const char* prune_objective_name(PruneObjective objective) {
+  return objective == PruneObjective::kRefit ? "refit" : "no-refit";
+}
+
+const char* allocation_scale_name(AllocationScale scale) {
+  switch (scale) {
+    case AllocationScale::kResidualStream: return "stream";
+    case AllocationScale::kLayerOutput: return "output";
+    case AllocationScale::kAbsolute: return "absolute";
+  }
+  return "?";
+}
+
+const char* refit_target_name(RefitTarget target) {
+  return target == RefitTarget::kLayerOutput ? "layer" : "residual";
+}
+
+std::vector<std::string> prune_method_names() {
+  return {"magnitude", "diagonal", "flap", "obs", "sa", "tabu", "exact"};
+}
+
+void PruneOptions::validate() const {
+  if (!mlp && !heads) throw InvalidArgument("--unit: choose mlp, heads or both");
+  if (!(sparsity >= 0.0 && sparsity < 1.0))
+    throw InvalidArgument("--sparsity must be in [0, 1), is " + std::to_string(sparsity));
+  if (head_sparsity && !(*head_sparsity >= 0.0 && *head_sparsity < 1.0))
+    throw InvalidArgument("--head-sparsity must be in [0, 1), is " +
+                          std::to_string(*head_sparsity));
+  if (head_shape != MaskUnit::kKvGroups && head_shape != MaskUnit::kHeadsPerGroup)
+    throw InvalidArgument("--head-shape must be kv_groups or heads_per_group");
+  if (objective == PruneObjective::kRefit && !refit)
+    throw InvalidArgument("--objective refit needs the refit (drop --no-refit)");
+  const PruneObjective obj = objective.value_or(refit ? PruneObjective::kRefit
+                                                      : PruneObjective::kNoRefit);
+  const std::vector<std::string> own = prune_method_names();
+  const std::vector<std::string> solvers = solver_names();
+  const bool known = std::find(own.begin(), own.end(), method) != own.end() ||
+                     std::find(solvers.begin(), solvers.end(), method) != solvers.end();
+  if (!known) {
+    std::string list;
+    for (const auto& v : {own, solvers})
+      for (const std::string& s : v)
+        if (list.find(s) == std::string::npos) list += (list.empty() ? "" : ", ") + s;
+    throw InvalidArgument("--method '" + method + "' is unknown; choose one of " + list);
+  }
+  if (method == "obs" && obj != PruneObjective::kRefit)
+    throw InvalidArgument("--method obs is the greedy of the refit objective; it needs --refit");
+  if (!(max_layer_sparsity >= 0.0 && max_layer_sparsity <= 1.0))
+    throw InvalidArgument("--max-layer-sparsity must be in [0, 1]");
+  if (!(damping_rel > 0.0) || !std::isfinite(damping_rel))
+    throw InvalidArgument("--damping must be > 0");
+  if (!(ridge_rel >= 0.0) || !std::isfinite(ridge_rel))
+    throw InvalidArgument("--ridge must be >= 0");
+  search.validate();
+  solve.validate();
+}
+
+std::vector<std::vector<std::int32_t>> calibration_windows(std::span<const std::int32_t> tokens,
+                                                           std::int64_t context,
+                                                           std::int64_t max_tokens,
+                                                           std::uint64_t seed) {
+  if (context < 1) throw InvalidArgument("--context must be >= 1");
+  const auto n = static_cast<std::int64_t>(tokens.size());
+  if (n == 0) throw InvalidArgument("no calibration tokens");
+  const std::int64_t want = max_tokens > 0 ? std::min(max_tokens, n) : n;
+  std::vector<std::vector<std::int32_t>> out;
+  if (seed == 0) {
+    for (std::int64_t b = 0; b < want; b += context) {
+      const std::int64_t len = std::min(context, want - b);
+      out.emplace_back(tokens.begin() + b, tokens.begin() + b + len);
+    }
+    return out;
+  }
+  // Random windows (with replacement): different seeds give different calibration samples.
+  std::mt19937_64 rng(seed);
+  const std::int64_t len = std::min(context, n);
+  std::uniform_int_distribution<std::int64_t> start(0, n - len);
+  for (std::int64_t got = 0; got < want; got += len) {
+    const std::int64_t b = start(rng);
+    out.emplace_back(tokens.begin() + b, tokens.begin() + b + std::min(len, want - got));
+  }
+  return out;
+}
+
+PruneReport prune_model(const Checkpoint& ckpt,
+                        const std::vector<std::vector<std::int32_t>>& windows,
+                        const PruneOptions& o, const std::filesystem::path& out_folder) {
+  o.validate();
+  const auto t_start = Clock::now();
+  const Transformer model(ckpt);  // refuses what the forward pass cannot run, up front
+  const ModelConfig& cfg = model.config();
+  const PruneObjective objective =
+      o.objective.value_or(o.refit ? PruneObjective::kRefit : PruneObjective::kNoRefit);
+  const MaskUnit head_unit = head_unit_for(cfg, o.head_shape);
+  const double head_sparsity = o.head_sparsity.value_or(o.sparsity);
+  const int layers = static_cast<int>(cfg.num_hidden_layers);
+  const bool llama = bias_compensation_supported(cfg);
+  const TokenBatch batch(windows, cfg);
+  const Index tokens = batch.num_tokens();
+  if (tokens == 0) throw InvalidArgument("no calibration tokens");
+
+  PruneReport report;
+  report.tokens = tokens;
+  // Memory: two residual streams, one sublayer's activations for both streams and its target,
+  // and the statistics and search state of the widest projection (H, A, G: 3 n^2 doubles).
+  const Index hidden = cfg.hidden_size;
+  const Index widest = std::max<Index>(o.mlp ? cfg.intermediate_size : 0,
+                                       cfg.num_attention_heads * cfg.head_dim);
+  detail::check_memory(4.0 * static_cast<double>(tokens) * static_cast<double>(2 * hidden + 3 * widest) +
+                           detail::square_bytes(widest, 3 * sizeof(double)),
+                       "sequential pruning over " + std::to_string(tokens) + " calibration tokens",
+                       "use fewer calibration tokens (--tokens)", o.memory_limit_bytes);
+
+  // Layouts and a first check that the sparsities are expressible.
+  const UnitLayout mlp_layout = o.mlp ? layout_for(cfg, MaskUnit::kMlp, o.sparsity) : UnitLayout{};
+  const UnitLayout head_layout =
+      o.heads ? layout_for(cfg, head_unit, head_sparsity) : UnitLayout{};
+
+  Masks& masks = report.masks;
+  masks.checkpoint = CheckpointIdentity::of(ckpt);
+  masks.solver = o.method;
+  masks.seed = o.solve.seed;
+  masks.sparsity = o.sparsity;
+  masks.mean_compensation = llama && o.mean_compensation;
+  masks.run.recorded = true;
+  if (o.mlp) masks.run.units.push_back(MaskUnit::kMlp);
+  if (o.heads) masks.run.units.push_back(head_unit);
+  masks.run.head_sparsity = o.head_sparsity;
+  masks.run.allocation = o.allocation;
+  masks.run.mean_compensation_requested = o.mean_compensation;
+  masks.run.data_free = "magnitude";
+
+  auto progress = [&](const std::string& line) {
+    if (o.progress) o.progress(line);
+  };
+  // Polled between layers (the searches poll it inside): an interrupted run writes nothing.
+  auto interrupted = [&] { return report.interrupted = raised(o.interrupt); };
+
+  // Global allocation: per-layer keep counts from one-shot statistics (a first pass over the
+  // original model). Each layer's OBS greedy removal path gives the marginal refit cost of every
+  // unit it removes (in the order it removes them); allocate_global_costs compares the costs
+  // across layers, MLP neurons and heads each within their own budget. The default scale divides
+  // by the energy of the residual stream the projection adds to: the next RMSNorm sees the
+  // stream's direction, so an error matters relative to the stream, and early layers, whose
+  // stream is small, weigh more (on the example model 6.35 -> 5.91 perplexity against the
+  // layer-output scale; docs/pruning_math.md, section 9).
+  std::vector<int> mlp_keep(static_cast<std::size_t>(layers), mlp_layout.keep());
+  std::vector<int> head_keep(static_cast<std::size_t>(layers), head_layout.keep());
+  MatrixXf x = batch.embed(ckpt);
+  if (o.allocation == MaskAllocation::kGlobal) {
+    progress("global allocation: OBS removal costs of every layer on the original model");
+    auto path_costs = [&](const MatrixXf& a, const MatrixXf& y, UnitLayout lay, double cap,
+                          double stream_energy) {
+      ProjectionStats st = projection_stats(a, y);
+      if (llama && o.mean_compensation) st = st.centred();
+      const int per_group = lay.units_per_group();
+      const int max_removed = static_cast<int>(std::floor(cap * per_group + 1e-9));
+      lay.keep_per_group = std::max(1, per_group - max_removed);
+      const RefitObjective obj(st.gram, st.cross, st.target_energy, lay, o.damping_rel);
+      const RefitSearchResult path = obs_greedy(obj, o.search);
+      LayerUnitCosts c;
+      c.num_groups = lay.num_groups;
+      c.unit_cost = VectorXd::Constant(lay.num_units, std::numeric_limits<double>::infinity());
+      double before = path.start_error;
+      for (std::size_t i = 0; i < path.greedy_path.size(); ++i) {
+        const int u = path.removal_order[i];
+        c.unit_cost[u] = path.greedy_path[i] - before;
+        before = path.greedy_path[i];
+      }
+      c.total_cost = o.allocation_scale == AllocationScale::kResidualStream ? stream_energy
+                                                                             : st.target_energy;
+      return c;
+    };
+    std::vector<LayerUnitCosts> mlp_costs, head_costs;
+    MatrixXf xs = x;
+    for (int l = 0; l < layers; ++l) {
+      if (interrupted()) return report;
+      const DecoderLayerWeights w = DecoderLayerWeights::read(ckpt, l);
+      const MatrixXf heads_out = forward::attention_heads(
+          w, forward::rms_norm(xs, w.input_norm, cfg.rms_norm_eps), batch);
+      const MatrixXf y_att = forward::project(w.o, VectorXf(), heads_out);
+      if (o.heads) head_costs.push_back(path_costs(heads_out, y_att, head_layout, o.max_layer_sparsity, xs.cast<double>().squaredNorm()));
+      xs += y_att;
+      if (w.o_bias.size() != 0) xs.colwise() += w.o_bias;
+      const MatrixXf a = forward::mlp_activations(
+          w, forward::rms_norm(xs, w.post_attention_norm, cfg.rms_norm_eps));
+      const MatrixXf y = forward::project(w.down, VectorXf(), a);
+      if (o.mlp) mlp_costs.push_back(path_costs(a, y, mlp_layout, o.max_layer_sparsity, xs.cast<double>().squaredNorm()));
+      xs += y;
+      if (w.down_bias.size() != 0) xs.colwise() += w.down_bias;
+    }
+    GlobalAllocationOptions go;
+    go.scale = o.allocation_scale == AllocationScale::kAbsolute ? CostScale::kAbsolute
+                                                                : CostScale::kRelativeToLayerOutput;
+    go.max_layer_sparsity = o.max_layer_sparsity;
+    if (o.mlp) {
+      go.sparsity = o.sparsity;
+      mlp_keep = allocate_global_costs(mlp_costs, go).keep;
+    }
+    if (o.heads) {
+      go.sparsity = head_sparsity;
+      head_keep = allocate_global_costs(head_costs, go).keep;
+    }
+    std::string line = "global allocation: MLP keeps";
+    for (const int k : mlp_keep) line += " " + std::to_string(k);
+    line += ", heads keep";
+    for (const int k : head_keep) line += " " + std::to_string(k);
+    progress(line);
+  }
+
+  // The two streams: x (original) and xp (pruned); one-shot mode runs the original only.
+  MatrixXf xp;
+  if (o.sequential) xp = x;
+  std::map<std::pair<int, bool>, detail::RefittedProjection> written;
+  double select_s = 0.0;
+  bool warned_tokens = false;
+  for (int l = 0; l < layers; ++l) {
+    if (interrupted()) return report;
+    const DecoderLayerWeights w = DecoderLayerWeights::read(ckpt, l);
+    auto run_projection = [&](MaskUnit unit, const UnitLayout& lay, const MatrixXf& weight,
+                              const VectorXf& bias, const MatrixXf& a_p, const MatrixXf& y_orig,
+                              const MatrixXf* stream_gap) {
+      ProjectionTask task;
+      task.layer = l;
+      task.unit = unit;
+      task.layout = lay;
+      task.weight = &weight;
+      task.bias = &bias;
+      task.inputs = &a_p;
+      MatrixXf target = bias.size() != 0 ? MatrixXf(y_orig.colwise() - bias) : y_orig;
+      if (stream_gap != nullptr) target += *stream_gap;
+      task.target = &target;
+      const bool mlp = unit == MaskUnit::kMlp;
+      task.compensation = !o.mean_compensation ? Compensation::kNone
+                          : llama              ? Compensation::kOutputBias
+                          : (!mlp && cfg.family == ModelFamily::kQwen2) ? Compensation::kValueBias
+                                                                        : Compensation::kNone;
+      task.kv_heads = static_cast<int>(cfg.num_key_value_heads);
+      task.heads_per_group = static_cast<int>(cfg.num_attention_heads / cfg.num_key_value_heads);
+      task.head_dim = static_cast<int>(cfg.head_dim);
+      task.seed = layer_seed(o.solve.seed, l, unit);
+      const int kept_channels = lay.keep() * lay.unit_width;
+      if (!warned_tokens && tokens < 4 * static_cast<Index>(kept_channels)) {
+        warned_tokens = true;
+        const std::string msg = "only " + std::to_string(tokens) + " calibration tokens for " +
+                                std::to_string(kept_channels) + " kept channels of layer " +
+                                std::to_string(l) + " " + mask_unit_name(unit) +
+                                "; a refit wants at least 4x as many tokens as kept channels, "
+                                "or it fits the calibration text rather than the model";
+        report.warnings.push_back(msg);
+        progress("warning: " + msg);
+      }
+      ProjectionOutcome r = prune_projection(task, o, objective);
+      select_s += r.report.select_s;
+      progress(describe(r.report));
+      LayerMask e;
+      e.layer = l;
+      e.unit = unit;
+      e.num_units = lay.num_units;
+      e.kept = r.report.kept;
+      e.objective = objective == PruneObjective::kRefit ? r.report.refit_error : r.report.no_refit_error;
+      e.baseline_objective = r.report.diagonal_refit_error;
+      e.time_s = r.report.select_s;
+      e.status = r.report.status;
+      e.seed = task.seed;
+      e.keep = lay.keep();
+      masks.entries.push_back(std::move(e));
+      written[{l, mlp}] = std::move(r.written);
+      report.projections.push_back(std::move(r.report));
+      return std::move(r.output);
+    };
+
+    // Attention.
+    UnitLayout layer_heads = head_layout;
+    if (o.heads) layer_heads.keep_per_group = head_keep[static_cast<std::size_t>(l)] / head_layout.num_groups;
+    const MatrixXf o_orig = forward::attention_heads(
+        w, forward::rms_norm(x, w.input_norm, cfg.rms_norm_eps), batch);
+    const MatrixXf y_orig = forward::project(w.o, w.o_bias, o_orig);
+    if (o.sequential) {
+      const MatrixXf o_p = forward::attention_heads(
+          w, forward::rms_norm(xp, w.input_norm, cfg.rms_norm_eps), batch);
+      if (o.heads) {
+        const MatrixXf gap = x - xp;
+        xp += run_projection(head_unit, layer_heads, w.o, w.o_bias, o_p, y_orig,
+                             o.target == RefitTarget::kResidual ? &gap : nullptr);
+      } else {
+        xp += forward::project(w.o, w.o_bias, o_p);
+      }
+      x += y_orig;
+    } else {
+      if (o.heads) (void)run_projection(head_unit, layer_heads, w.o, w.o_bias, o_orig, y_orig, nullptr);
+      x += y_orig;
+    }
+    // MLP.
+    const MatrixXf a_orig = forward::mlp_activations(
+        w, forward::rms_norm(x, w.post_attention_norm, cfg.rms_norm_eps));
+    const MatrixXf m_orig = forward::project(w.down, w.down_bias, a_orig);
+    UnitLayout lay = mlp_layout;
+    lay.keep_per_group = mlp_keep[static_cast<std::size_t>(l)];
+    if (o.sequential) {
+      const MatrixXf a_p = forward::mlp_activations(
+          w, forward::rms_norm(xp, w.post_attention_norm, cfg.rms_norm_eps));
+      if (o.mlp) {
+        const MatrixXf gap = x - xp;
+        xp += run_projection(MaskUnit::kMlp, lay, w.down, w.down_bias, a_p, m_orig,
+                             o.target == RefitTarget::kResidual ? &gap : nullptr);
+      } else {
+        xp += forward::project(w.down, w.down_bias, a_p);
+      }
+    } else if (o.mlp) {
+      (void)run_projection(MaskUnit::kMlp, lay, w.down, w.down_bias, a_orig, m_orig, nullptr);
+    }
+    x += m_orig;
+  }
+  report.select_s = select_s;
+  report.forward_s = seconds_since(t_start) - select_s;
+  std::sort(masks.entries.begin(), masks.entries.end(), [](const LayerMask& a, const LayerMask& b) {
+    return std::pair(a.unit != MaskUnit::kMlp, a.layer) < std::pair(b.unit != MaskUnit::kMlp, b.layer);
+  });
+  if (interrupted()) return report;
+
+  const auto t_write = Clock::now();
+  const detail::RefitProvider provider =
+      [&](int l, bool mlp) -> std::optional<detail::RefittedProjection> {
+    const auto it = written.find({l, mlp});
+    if (it == written.end()) return std::nullopt;
+    return it->second;
+  };
+  const ApplyReport applied = detail::write_pruned_checkpoint(ckpt, masks, provider, out_folder, {});
+  report.write_s = seconds_since(t_write);
+  report.config = applied.config;
+  report.stored_parameters = applied.stored_parameters;
+  report.padding_parameters = applied.padding_parameters;
+  report.original_parameters = ckpt.num_parameters();
+  return report;
+}
+
+}  // namespace qprune
