@@ -37,6 +37,10 @@ struct ForwardHooks {
   std::function<void(int layer, int sequence, const Eigen::MatrixXf& mlp_activations)> mlp;
   /// The o_proj input (the heads' outputs, head h in rows [h*head_dim, (h+1)*head_dim)): C x T.
   std::function<void(int layer, int sequence, const Eigen::MatrixXf& o_proj_input)> attn;
+  /// The residual stream (hidden x T) after the layer's attention (after_mlp false) and after its
+  /// MLP (true).
+  std::function<void(int layer, int sequence, bool after_mlp, const Eigen::MatrixXf& stream)>
+      stream;
 };
 
 /// The F32 weights of one decoder layer as the forward pass uses them (PyTorch layout, out x in;

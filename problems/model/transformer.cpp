@@ -237,10 +237,14 @@ MatrixXf Transformer::hidden_states(const std::vector<std::vector<std::int32_t>>
         forward::attention_heads(w, forward::rms_norm(x, w.input_norm, c.rms_norm_eps), batch);
     if (hooks != nullptr && hooks->attn) hand_out(hooks->attn, layer, o);
     x += forward::project(w.o, w.o_bias, o);
+    if (hooks != nullptr && hooks->stream)
+      hand_out([&](int l, int s, const MatrixXf& m) { hooks->stream(l, s, false, m); }, layer, x);
     const MatrixXf a =
         forward::mlp_activations(w, forward::rms_norm(x, w.post_attention_norm, c.rms_norm_eps));
     if (hooks != nullptr && hooks->mlp) hand_out(hooks->mlp, layer, a);
     x += forward::project(w.down, w.down_bias, a);
+    if (hooks != nullptr && hooks->stream)
+      hand_out([&](int l, int s, const MatrixXf& m) { hooks->stream(l, s, true, m); }, layer, x);
   }
   return x;
 }
