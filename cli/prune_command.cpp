@@ -264,10 +264,10 @@ void setup_prune(CLI::App& app, CommandResult& result) {
       ->capture_default_str();
   CLI::Option_group* rs = sub->add_option_group("refit search", "obs / sa / tabu on the refit objective");
   rs->add_option("--search-iterations", opts->search.iterations,
-                 "tabu iterations (0: 2 x units)")
+                 "tabu iterations (0: max(50, units / 4))")
       ->check(non_negative())
       ->capture_default_str();
-  rs->add_option("--search-sweeps", opts->search.sweeps, "sa temperature steps (0: 100)")
+  rs->add_option("--search-sweeps", opts->search.sweeps, "sa temperature steps (0: 20)")
       ->check(non_negative())
       ->capture_default_str();
   add_solver_options(*sub, opts->choice, /*with_solver_flag=*/false);

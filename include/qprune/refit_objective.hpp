@@ -129,6 +129,7 @@ class RefitSearchState {
  private:
   // Sweeps (sign +1) or reverse-sweeps (-1) the channel block of `unit` (Goodnight's operator).
   void sweep_unit(int unit, int sign);
+  void sweep_channel(int channel, int sign);
   // The w x w blocks of A and G of a unit pair.
   [[nodiscard]] Eigen::MatrixXd block_a(int u, int v) const;
   [[nodiscard]] Eigen::MatrixXd block_g(int u, int v) const;

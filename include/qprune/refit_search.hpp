@@ -27,11 +27,12 @@ struct RefitSearchOptions {
   std::uint64_t seed = 0;  ///< anneal: proposal and acceptance stream
   double time_limit_s = std::numeric_limits<double>::infinity();  ///< > 0
   const std::atomic<bool>* interrupt = nullptr;  ///< polled; true stops with kInterrupted
-  /// tabu: iterations (each carries out the best allowed swap); 0: automatic, 2 x units.
+  /// tabu: iterations (each carries out the best allowed swap); 0: automatic, max(50, units / 4)
+  /// (on the example model's layers more iterations lowered the objective by < 0.01 %).
   int iterations = 0;
   /// tabu: iterations a moved unit may not move back; 0: automatic, min(10, removed / 4 + 1).
   int tenure = 0;
-  /// anneal: temperature steps, each with `units` swap proposals; 0: automatic, 100.
+  /// anneal: temperature steps, each with `units` swap proposals; 0: automatic, 20.
   int sweeps = 0;
   /// An improvement smaller than this fraction of the error is not one (stops descent cycling on
   /// rounding); >= 0.

@@ -551,6 +551,15 @@ PruneReport prune_model(const Checkpoint& ckpt,
   std::vector<int> mlp_keep(static_cast<std::size_t>(layers), mlp_layout.keep());
   std::vector<int> head_keep(static_cast<std::size_t>(layers), head_layout.keep());
   MatrixXf x = batch.embed(ckpt);
+  // The allocation pass runs the original model; in sequential mode the main pass needs only the
+  // original sublayer outputs (targets), so they are kept when they fit instead of running the
+  // original model a second time.
+  std::vector<MatrixXf> original_att, original_mlp;
+  const double cache_bytes = 8.0 * static_cast<double>(layers) * static_cast<double>(hidden) *
+                             static_cast<double>(tokens);
+  const bool cache_outputs =
+      o.allocation == MaskAllocation::kGlobal && o.sequential &&
+      cache_bytes < 0.25 * static_cast<double>(o.memory_limit_bytes.value_or(detail::available_memory_bytes()));
   if (o.allocation == MaskAllocation::kGlobal) {
     progress("global allocation: OBS removal costs of every layer on the original model");
     auto path_costs = [&](const MatrixXf& a, const MatrixXf& y, UnitLayout lay, double cap,
@@ -577,21 +586,25 @@ PruneReport prune_model(const Checkpoint& ckpt,
     };
     std::vector<LayerUnitCosts> mlp_costs, head_costs;
     MatrixXf xs = x;
+    auto energy = [](const MatrixXf& m) { return m.cast<double>().squaredNorm(); };
     for (int l = 0; l < layers; ++l) {
       if (interrupted()) return report;
       const DecoderLayerWeights w = DecoderLayerWeights::read(ckpt, l);
       const MatrixXf heads_out = forward::attention_heads(
           w, forward::rms_norm(xs, w.input_norm, cfg.rms_norm_eps), batch);
       const MatrixXf y_att = forward::project(w.o, VectorXf(), heads_out);
-      if (o.heads) head_costs.push_back(path_costs(heads_out, y_att, head_layout, o.max_layer_sparsity, xs.cast<double>().squaredNorm()));
+      if (o.heads)
+        head_costs.push_back(path_costs(heads_out, y_att, head_layout, o.max_layer_sparsity, energy(xs)));
       xs += y_att;
       if (w.o_bias.size() != 0) xs.colwise() += w.o_bias;
+      if (cache_outputs) original_att.push_back(w.o_bias.size() != 0 ? MatrixXf(y_att.colwise() + w.o_bias) : y_att);
       const MatrixXf a = forward::mlp_activations(
           w, forward::rms_norm(xs, w.post_attention_norm, cfg.rms_norm_eps));
       const MatrixXf y = forward::project(w.down, VectorXf(), a);
-      if (o.mlp) mlp_costs.push_back(path_costs(a, y, mlp_layout, o.max_layer_sparsity, xs.cast<double>().squaredNorm()));
+      if (o.mlp) mlp_costs.push_back(path_costs(a, y, mlp_layout, o.max_layer_sparsity, energy(xs)));
       xs += y;
       if (w.down_bias.size() != 0) xs.colwise() += w.down_bias;
+      if (cache_outputs) original_mlp.push_back(w.down_bias.size() != 0 ? MatrixXf(y.colwise() + w.down_bias) : y);
     }
     GlobalAllocationOptions go;
     go.scale = o.allocation_scale == AllocationScale::kAbsolute ? CostScale::kAbsolute
@@ -674,12 +687,15 @@ PruneReport prune_model(const Checkpoint& ckpt,
       return std::move(r.output);
     };
 
-    // Attention.
+    // Attention. The original model's heads are needed as inputs in one-shot mode and for the
+    // target unless the allocation pass kept the outputs.
     UnitLayout layer_heads = head_layout;
     if (o.heads) layer_heads.keep_per_group = head_keep[static_cast<std::size_t>(l)] / head_layout.num_groups;
-    const MatrixXf o_orig = forward::attention_heads(
+    const bool cached = !original_att.empty();
+    const MatrixXf o_orig = cached ? MatrixXf() : forward::attention_heads(
         w, forward::rms_norm(x, w.input_norm, cfg.rms_norm_eps), batch);
-    const MatrixXf y_orig = forward::project(w.o, w.o_bias, o_orig);
+    const MatrixXf y_orig = cached ? std::move(original_att[static_cast<std::size_t>(l)])
+                                   : forward::project(w.o, w.o_bias, o_orig);
     if (o.sequential) {
       const MatrixXf o_p = forward::attention_heads(
           w, forward::rms_norm(xp, w.input_norm, cfg.rms_norm_eps), batch);
@@ -696,9 +712,10 @@ PruneReport prune_model(const Checkpoint& ckpt,
       x += y_orig;
     }
     // MLP.
-    const MatrixXf a_orig = forward::mlp_activations(
+    const MatrixXf a_orig = cached ? MatrixXf() : forward::mlp_activations(
         w, forward::rms_norm(x, w.post_attention_norm, cfg.rms_norm_eps));
-    const MatrixXf m_orig = forward::project(w.down, w.down_bias, a_orig);
+    const MatrixXf m_orig = cached ? std::move(original_mlp[static_cast<std::size_t>(l)])
+                                   : forward::project(w.down, w.down_bias, a_orig);
     UnitLayout lay = mlp_layout;
     lay.keep_per_group = mlp_keep[static_cast<std::size_t>(l)];
     if (o.sequential) {

@@ -227,7 +227,7 @@ RefitSearchResult swap_tabu(const RefitObjective& obj, const Assignment& start,
   const UnitLayout& lay = obj.layout();
   RefitSearchState& st = ls.state;
   const int removed = lay.num_units - lay.keep();
-  const int iterations = o.iterations > 0 ? o.iterations : 2 * lay.num_units;
+  const int iterations = o.iterations > 0 ? o.iterations : std::max(50, lay.num_units / 4);
   const int tenure = o.tenure > 0 ? o.tenure : std::min(10, removed / 4 + 1);
   std::vector<int> tabu_until(static_cast<std::size_t>(lay.num_units), -1);
   for (int it = 0; it < iterations && removed > 0 && !ls.stopped(); ++it) {
@@ -282,7 +282,7 @@ RefitSearchResult swap_anneal(const RefitObjective& obj, const Assignment& start
                        uphill.end());
       t_hot = uphill[uphill.size() / 2];
     }
-    const int sweeps = o.sweeps > 0 ? o.sweeps : 100;
+    const int sweeps = o.sweeps > 0 ? o.sweeps : 20;
     const double t_cold = t_hot * 1e-3;
     for (int sweep = 0; sweep < sweeps && t_hot > 0.0 && !ls.stopped(); ++sweep) {
       const double frac = sweeps > 1 ? static_cast<double>(sweep) / (sweeps - 1) : 1.0;
