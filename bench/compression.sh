@@ -1,94 +1,137 @@
 #!/usr/bin/env bash
-# Compression sweep on the example model (examples/model): held-out perplexity after pruning at
-# several sparsities, for masks from every mask source of `qprune mask` (the baselines
-# `--method magnitude|diagonal` and the QUBO solvers greedy, sa, tabu, qaoa), each applied with
-# and without `--refit`. Calibrates once (as examples/run does), then per sparsity and method:
-# mask -> apply -> perplexity, and prints one Markdown table. Builds nothing: give it the binary.
+# Compression benchmark (BENCHMARKS.md, "Compression"): every unit-selection method under the same
+# pipeline, and the pipeline's own choices, on the example model and on a second, independently
+# trained model, over several calibration samples. Held-out perplexity and bits per byte on two
+# texts the models never saw: held-out fortunes (the training domain) and zlib's documentation
+# (another domain). Medians with the spread over calibration seeds.
 #
-# Units: MLP neurons at the requested sparsity and attention heads at the nearest sparsity this
-# GQA model can express (8 heads in 2 KV groups: steps of 0.25, the same number dropped in every
-# group; ties go to the lower one); the table prints both. HEADS=0 prunes the MLP only.
+#   bash bench/compression.sh [OUT_DIR]
 #
-# Usage: bench/compression.sh QPRUNE [OUT_DIR]
-#   env: SPARSITIES ("0.1 0.2 0.3 0.4 0.5") METHODS ("magnitude diagonal greedy sa tabu qaoa")
-#        HEADS (1) SEED (1) CALIB_TOKENS (20000) CONTEXT (128)
-#        SA_ARGS ("--reads 4") TABU_ARGS ("--reads 1 --tabu-iterations 50000") GREEDY_ARGS ("")
-#        QAOA_ARGS ("--qaoa-max-qubits 14 -p 2 --qaoa-rounds 2") OMP_NUM_THREADS (1)
-# One OpenMP thread by default: on a loaded shared machine the forward pass ran 4x faster in wall
-# time with one thread than with two (10000 held-out tokens: 4.5 s vs 17.6 s, load ~13).
+# Environment: SECOND_MODEL (a checkpoint folder; default /work/models/second/checkpoint; the
+# command that trains it is in BENCHMARKS.md), SEEDS (default "1 2 3"), TOKENS (calibration tokens
+# per run, default 20000), SPARSITY / HEAD_SPARSITY (default 0.4 / 0.5), QPRUNE (the binary).
+# About 25 minutes on 2 cores.
 set -euo pipefail
-QPRUNE=${1:?usage: bench/compression.sh QPRUNE [OUT_DIR]}
-OUT=${2:-$(mktemp -d)}
 cd "$(dirname "$0")/.."
-MODEL=examples/model/checkpoint
-SPARSITIES=${SPARSITIES:-0.1 0.2 0.3 0.4 0.5}
-METHODS=${METHODS:-magnitude diagonal greedy sa tabu qaoa}
-HEADS=${HEADS:-1}; SEED=${SEED:-1}; CALIB_TOKENS=${CALIB_TOKENS:-20000}; CONTEXT=${CONTEXT:-128}
-SA_ARGS=${SA_ARGS:---reads 4}
-TABU_ARGS=${TABU_ARGS:---reads 1 --tabu-iterations 50000}
-GREEDY_ARGS=${GREEDY_ARGS:-}
-QAOA_ARGS=${QAOA_ARGS:---qaoa-max-qubits 14 -p 2 --qaoa-rounds 2}
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-mkdir -p "$OUT"
-field() { sed -n "s/^$1 *: //p" "$2"; }
+qprune=${QPRUNE:-build/qprune}
+out=${1:-$(mktemp -d)}
+mkdir -p "$out"
+second=${SECOND_MODEL:-/work/models/second/checkpoint}
+seeds=${SEEDS:-1 2 3}
+tokens=${TOKENS:-20000}
+sparsity=${SPARSITY:-0.4}
+head_sparsity=${HEAD_SPARSITY:-0.5}
+calib=examples/model/calibration.txt
+evals=(examples/model/heldout.txt examples/model/heldout_docs.txt)
+models=(examples/model/checkpoint)
+if [[ -d $second ]]; then
+  models+=("$second")
+else
+  echo "second model not found at $second: skipped (train it with the command in BENCHMARKS.md)" >&2
+fi
 
-# Nearest expressible head sparsity: multiples of 1 / heads_per_group.
-per_group=$(awk '/num_attention_heads/ {h=$2} /num_key_value_heads/ {k=$2} END {print (h+0)/(k+0)}' \
-            FS='[:,]' "$MODEL/config.json")
-head_sparsity() { awk -v s="$1" -v g="$per_group" 'BEGIN {printf "%.2f", int(s * g + 0.5 - 1e-9) / g}'; }
+# name | prune options (the rest is the same for every row)
+configs=(
+  "magnitude|--method magnitude"
+  "diagonal (Wanda-sp)|--method diagonal"
+  "flap (fluctuation)|--method flap"
+  "obs (ZipLM greedy)|--method obs"
+  "tabu (refit objective)|--method tabu"
+  "sa (refit objective)|--method sa"
+  "qaoa (refit surrogate)|--method qaoa --reads 1"
+  "obs, uniform allocation|--method obs --allocation uniform"
+  "obs, layer target|--method obs --target layer"
+  "obs, one-shot|--method obs --one-shot"
+  "obs, uniform, layer, one-shot|--method obs --allocation uniform --target layer --one-shot"
+  "sa QUBO, no refit, one-shot, uniform|--method sa --no-refit --allocation uniform --target layer --one-shot --reads 4"
+)
 
-echo "== calibrate ($CALIB_TOKENS tokens of calibration.txt, context $CONTEXT)" >&2
-"$QPRUNE" calibrate "$MODEL" --text examples/model/calibration.txt --tokens "$CALIB_TOKENS" \
-  --context "$CONTEXT" -q -o "$OUT/stats.safetensors" >"$OUT/calibrate.txt"
-ppl() { "$QPRUNE" perplexity "$1" --text examples/model/heldout.txt --context "$CONTEXT" -q >"$2"; }
-ppl "$MODEL" "$OUT/ppl-original.txt"
-params0=$(field Parameters "$OUT/ppl-original.txt")
-
-method_args() {
-  case $1 in
-    magnitude|diagonal) echo "--method $1" ;;
-    greedy) echo "--solver greedy $GREEDY_ARGS" ;;
-    sa) echo "--solver sa $SA_ARGS" ;;
-    tabu) echo "--solver tabu $TABU_ARGS" ;;
-    qaoa) echo "--solver qaoa $QAOA_ARGS" ;;
-    *) echo "unknown method $1" >&2; exit 2 ;;
-  esac
-}
-
-rows="$OUT/rows.txt"; : >"$rows"
-for s in $SPARSITIES; do
-  if [[ $HEADS == 1 ]]; then
-    hs=$(head_sparsity "$s")
-    unit_args=(--unit both --head-sparsity "$hs")
-  else
-    hs=-; unit_args=(--unit mlp)
-  fi
-  for m in $METHODS; do
-    run="$OUT/s$s-$m"
-    echo "== sparsity $s (heads $hs), $m" >&2
-    # shellcheck disable=SC2046  # method_args is a word list on purpose
-    "$QPRUNE" mask "$MODEL" --calib "$OUT/stats.safetensors" "${unit_args[@]}" --sparsity "$s" \
-      $(method_args "$m") --seed "$SEED" -o "$run.masks.json" >"$run.mask.txt" 2>/dev/null
-    "$QPRUNE" apply "$MODEL" --masks "$run.masks.json" -o "$run.ckpt" >/dev/null
-    "$QPRUNE" apply "$MODEL" --masks "$run.masks.json" -o "$run.refit" --refit >/dev/null
-    ppl "$run.ckpt" "$run.ppl.txt"
-    ppl "$run.refit" "$run.ppl-refit.txt"
-    rm -rf "$run.ckpt" "$run.refit"
-    printf "%s|%s|%s|%s|%s|%s|%s|%s\n" "$s" "$hs" "$(field Parameters "$run.ppl.txt")" "$m" \
-      "$(field Perplexity "$run.ppl.txt")" "$(field Perplexity "$run.ppl-refit.txt")" \
-      "$(field "Objective total" "$run.mask.txt")" "$(field "Solver time s" "$run.mask.txt")" \
-      >>"$rows"
+runs=$out/runs.jsonl
+: >"$runs"
+for model in "${models[@]}"; do
+  for e in "${evals[@]}"; do
+    "$qprune" perplexity "$model" --text "$e" --context 128 --json -q |
+      python3 -c "import json,sys; r=json.load(sys.stdin); print(json.dumps({'model': sys.argv[1], 'config': 'original', 'seed': 0, 'eval': sys.argv[2], 'perplexity': r['perplexity'], 'bits_per_byte': r['bits_per_byte'], 'parameters_stored': r['parameters'], 'parameters_effective': r['parameters']}))" "$model" "$e" >>"$runs"
+  done
+  for config in "${configs[@]}"; do
+    name=${config%%|*}
+    read -r -a opts <<<"${config#*|}"
+    for seed in $seeds; do
+      echo "== $model: $name, calibration seed $seed" >&2
+      rm -rf "$out/pruned"
+      start=$(date +%s.%N)
+      "$qprune" prune "$model" --text "$calib" --tokens "$tokens" --calib-seed "$seed" --context 128 \
+        --sparsity "$sparsity" --head-sparsity "$head_sparsity" --seed "$seed" "${opts[@]}" \
+        --eval "${evals[0]}" --eval "${evals[1]}" -o "$out/pruned" --json -q >"$out/run.json"
+      end=$(date +%s.%N)
+      python3 - "$model" "$name" "$seed" "$start" "$end" "$out/run.json" >>"$runs" <<'EOF'
+import json, sys
+model, name, seed, start, end, path = sys.argv[1:]
+r = json.load(open(path))
+for e in r["eval"]:
+    print(json.dumps({"model": model, "config": name, "seed": int(seed), "eval": e["file"],
+                      "perplexity": e["perplexity"], "bits_per_byte": e["bits_per_byte"],
+                      "parameters_stored": r["parameters_stored"],
+                      "parameters_effective": r["parameters_effective"],
+                      "refit_error_total": r["refit_error_total"],
+                      "obs_total": r.get("obs_total"), "diagonal_total": r["diagonal_total"],
+                      "seconds": float(end) - float(start), "layers": r["layers"]}))
+EOF
+    done
   done
 done
+rm -rf "$out/pruned" "$out/run.json"
 
-echo
-echo "Example model ($MODEL, $params0 parameters): held-out perplexity $(field Perplexity "$OUT/ppl-original.txt" | awk '{printf "%.3f", $1}') unpruned."
-echo "Objective: sum over layers (MLP and heads) of the QUBO energy = calibration output error of the mask."
-echo
-echo "| MLP / head sparsity | Parameters kept | Method | Perplexity | Perplexity, refit | Objective sum | Mask time (s) |"
-echo "| ------------------- | --------------: | ------ | ---------: | ----------------: | ------------: | ------------: |"
-awk -F'|' -v p0="$params0" '{
-  printf "| %.2f / %s | %d (%.1f %%) | %s | %.3f | %.3f | %.6g | %.3g |\n",
-         $1, $2, $3, 100 * $3 / p0, $4, $5, $6, $7, $8 }' "$rows"
-echo
-echo "Outputs: $OUT" >&2
+python3 - "$runs" <<'EOF'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+models = list(dict.fromkeys(r["model"] for r in rows))
+evals = list(dict.fromkeys(r["eval"] for r in rows))
+def cell(values, fmt="{:.3f}"):
+    if len(values) == 1:
+        return fmt.format(values[0])
+    return (fmt + " ({}-{})").format(statistics.median(values), fmt.format(min(values)),
+                                     fmt.format(max(values)))
+for model in models:
+    print(f"\n### {model}\n")
+    head = "| pipeline | params stored / effective |"
+    for e in evals:
+        head += f" ppl {e.split('/')[-1]} | bpb {e.split('/')[-1]} |"
+    print(head + " refit error (sum) | s/run |")
+    print("|" + "---|" * (head.count("|") + 1))
+    configs = list(dict.fromkeys(r["config"] for r in rows if r["model"] == model))
+    for c in configs:
+        sel = [r for r in rows if r["model"] == model and r["config"] == c]
+        first = sel[0]
+        line = f"| {c} | {first['parameters_stored']:,} / {first['parameters_effective']:,} |"
+        for e in evals:
+            s = [r for r in sel if r["eval"] == e]
+            line += f" {cell([r['perplexity'] for r in s])} | {cell([r['bits_per_byte'] for r in s])} |"
+        s0 = [r for r in sel if r["eval"] == evals[0]]
+        if "refit_error_total" in first:
+            line += f" {cell([r['refit_error_total'] for r in s0], '{:.4g}')} |"
+            line += f" {statistics.median([r['seconds'] for r in s0]):.1f} |"
+        else:
+            line += " | |"
+        print(line)
+    # Per layer, for the refit-objective solvers: their error against their own greedy start and
+    # the diagonal mask on the same statistics (same run).
+    for c in configs:
+        if not c.startswith(("tabu", "sa (")):
+            continue
+        print(f"\n{c}: per-layer refit error relative to the OBS greedy start and to the diagonal "
+              "mask, same statistics (median over seeds; negative = better)\n")
+        print("| layer | unit | vs greedy | vs diagonal |")
+        print("|---|---|---|---|")
+        sel = [r for r in rows if r["model"] == model and r["config"] == c and r["eval"] == evals[0]]
+        keys = [(l["layer"], l["unit"]) for l in sel[0]["layers"]]
+        for k in keys:
+            g, d = [], []
+            for r in sel:
+                l = next(x for x in r["layers"] if (x["layer"], x["unit"]) == k)
+                g.append(100 * (l["refit_error"] - l["obs_refit_error"]) / l["obs_refit_error"])
+                d.append(100 * (l["refit_error"] - l["diagonal_refit_error"]) / l["diagonal_refit_error"])
+            print(f"| {k[0]} | {k[1]} | {statistics.median(g):+.2f} % (worst {max(g):+.2f} %) "
+                  f"| {statistics.median(d):+.2f} % (worst {max(d):+.2f} %) |")
+EOF
+echo "runs: $runs" >&2

@@ -27,6 +27,7 @@ struct ExportCommandOptions {
   double sparsity = 0.5;
   bool no_compensation = false;
   std::string data_free = "magnitude";
+  std::string objective = "no-refit";
   std::string format;
   std::optional<double> penalty_weight;
   std::string output;
@@ -44,6 +45,7 @@ int run_export(const ExportCommandOptions& opts) {
   spec.sparsity = opts.sparsity;
   spec.mean_compensation = !opts.no_compensation;
   spec.data_free = opts.data_free == "isserlis" ? DataFreeModel::kIsserlis : DataFreeModel::kMagnitude;
+  spec.objective = opts.objective == "refit" ? PruneObjective::kRefit : PruneObjective::kNoRefit;
   WriteOptions wo;
   wo.format = opts.format;
   wo.penalty_weight = opts.penalty_weight;
@@ -186,6 +188,13 @@ void setup_export(CLI::App& app, CommandResult& result) {
       ->required()
       ->check(CLI::Range(0.0, 1.0));
   sub->add_flag("--no-compensation", opts->no_compensation, "uncentred problem");
+  sub->add_option("--objective", opts->objective,
+                  "no-refit: the layer's exact error when the units are dropped (the QUBO); "
+                  "refit: the pairwise quadratic surrogate of the error left after the "
+                  "least-squares refit (exact for one or two removed units; docs/pruning_math.md "
+                  "section 9), needs --calib")
+      ->transform(CLI::IsMember({"no-refit", "refit"}, CLI::ignore_case))
+      ->capture_default_str();
   sub->add_option("--data-free", opts->data_free, "statistics model without --calib")
       ->transform(CLI::IsMember({"magnitude", "isserlis"}, CLI::ignore_case))
       ->capture_default_str();

@@ -31,13 +31,13 @@ struct PruneCommandOptions {
   double sparsity = 0.4;
   std::optional<double> head_sparsity;
   std::string head_shape = "heads_per_group";
-  std::string method = "tabu";
+  std::string method = "obs";
   std::string objective;  // empty: from --no-refit
   bool no_refit = false;
   bool one_shot = false;
-  std::string target = "layer";
+  std::string target = "residual";
   bool no_compensation = false;
-  std::string allocation = "uniform";
+  std::string allocation = "global";
   std::string allocation_scale = "stream";
   double max_layer_sparsity = 0.8;
   double damping = 1e-8;

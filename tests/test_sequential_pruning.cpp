@@ -119,6 +119,7 @@ TEST_CASE("sequential prune: every written projection is the least-squares fit o
     o.head_shape = c.head_shape;
     o.method = c.method;
     o.target = c.target;
+    o.allocation = MaskAllocation::kUniform;
     const PruneReport rep = prune_model(ckpt, windows, o, root / "out");
     REQUIRE_FALSE(rep.interrupted);
     const Checkpoint pruned = Checkpoint::open(root / "out");
@@ -236,6 +237,7 @@ TEST_CASE("sequential prune: too few tokens, bad options and interrupts") {
   o.sparsity = 0.5;
   o.head_sparsity = 0.5;
   o.method = "obs";
+  o.allocation = MaskAllocation::kUniform;
   // 10 tokens for 12 kept neurons: refused, naming both numbers.
   CHECK_THROWS_WITH_AS((void)prune_model(ckpt, random_windows(1, 10, 16, 1), o, root / "a"),
                        doctest::Contains("10 calibration tokens for 12 kept channels"),

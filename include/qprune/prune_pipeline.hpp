@@ -24,6 +24,7 @@
 #include "qprune/masks.hpp"
 #include "qprune/pruning.hpp"
 #include "qprune/pruning_refit.hpp"
+#include "qprune/refit_objective.hpp"
 #include "qprune/solvers.hpp"
 
 namespace qprune {
@@ -54,6 +55,9 @@ struct LayerProblemSpec {
   /// calibration means and a family that can hold the bias (bias_compensation_supported).
   bool mean_compensation = true;
   DataFreeModel data_free = DataFreeModel::kMagnitude;  ///< used without statistics
+  /// kRefit: the problem is the pairwise quadratic surrogate of the refit objective
+  /// (RefitObjective::pairwise_surrogate of build_refit_objective); needs calibration statistics.
+  PruneObjective objective = PruneObjective::kNoRefit;
 };
 
 /// Builds one layer's problem, reading only that layer's tensors and statistics (`stats` may be
@@ -62,6 +66,14 @@ struct LayerProblemSpec {
 [[nodiscard]] LayerProblem build_layer_problem(const Checkpoint& checkpoint,
                                                const CalibrationStatsFile* stats,
                                                const LayerProblemSpec& spec);
+
+/// One layer's refit objective on one-shot statistics (a calibration statistics file): H = the
+/// Gram (centred when compensation is on and the family holds a bias), B = W H and ||Y||^2 =
+/// tr(W H W^T), i.e. the layer re-fitted to its own output; the keep count of `spec`. Throws
+/// InvalidArgument without the statistics of that kind.
+[[nodiscard]] RefitObjective build_refit_objective(const Checkpoint& checkpoint,
+                                                   const CalibrationStatsFile& stats,
+                                                   const LayerProblemSpec& spec);
 
 /// The seed of one layer's solve: a SplitMix64 mix of the run seed, the layer and the unit kind,
 /// so layers get independent streams and a rerun with the same seed gives the same masks.
@@ -200,6 +212,7 @@ struct ExportedProblemInfo {
   std::string source;  ///< "calibration", "magnitude", "isserlis"
   bool centered = false;
   std::string config_hash;
+  PruneObjective objective = PruneObjective::kNoRefit;  ///< refit: the pairwise surrogate
 };
 
 /// Writes one layer's problem to `path` in a QUBO format: the k-of-n constraint as LP equalities /

@@ -26,6 +26,14 @@
 
 namespace qprune {
 
+/// The objective a layer's unit choice minimises.
+enum class PruneObjective {
+  kRefit,    ///< the error left after the least-squares refit (RefitObjective)
+  kNoRefit,  ///< the error of dropping the units without refit (the layer QUBO)
+};
+/// "refit" or "no-refit".
+[[nodiscard]] const char* prune_objective_name(PruneObjective objective);
+
 /// Which units make up a layer's choice and how many each constraint group keeps. Units are
 /// contiguous blocks of `unit_width` channels; groups are contiguous equal blocks of units (one
 /// group for MLP neurons, whole-KV-group units and MHA heads; one per KV group for heads kept per

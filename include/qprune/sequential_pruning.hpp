@@ -38,19 +38,12 @@
 
 namespace qprune {
 
-/// The objective the unit choice minimises.
-enum class PruneObjective {
-  kRefit,    ///< the error left after the least-squares refit (RefitObjective); needs refit
-  kNoRefit,  ///< the error of dropping the units without refit (the layer QUBO)
-};
-/// "refit" or "no-refit".
-[[nodiscard]] const char* prune_objective_name(PruneObjective objective);
-
 /// What each pruned projection is fitted to reproduce.
 enum class RefitTarget {
-  kLayerOutput,  ///< the original model's output of this projection (default)
+  kLayerOutput,  ///< the original model's output of this projection
   /// ... plus the difference between the original and the pruned residual stream at its input:
-  /// the projection also corrects what the earlier cuts left in the stream.
+  /// the projection also corrects what the earlier cuts left in the stream (default; on the
+  /// example model 6.80 -> 6.66 held-out perplexity at uniform 40 % / 50 %).
   kResidual,
 };
 [[nodiscard]] const char* refit_target_name(RefitTarget target);
@@ -84,18 +77,18 @@ struct PruneOptions {
   ///   exact      with refit: every feasible mask (small layers); else the QUBO exact solver
   ///   any other solver name (qaoa, greedy, ...): that QUBO solver on the no-refit QUBO, or with
   ///              the refit objective on its pairwise surrogate (RefitObjective::pairwise_surrogate)
-  std::string method = "tabu";
+  std::string method = "obs";
   /// Default: kRefit when `refit`, else kNoRefit.
   std::optional<PruneObjective> objective;
   bool refit = true;       ///< re-fit the kept down_proj / o_proj columns (least squares)
   bool sequential = true;  ///< false: every layer calibrated on the original model (one-shot)
-  RefitTarget target = RefitTarget::kLayerOutput;
+  RefitTarget target = RefitTarget::kResidual;
   bool mean_compensation = true;  ///< where the architecture can hold it (see the file comment)
   /// kGlobal: `sparsity` of all MLP neurons and `head_sparsity` of all heads removed, the
   /// per-layer counts from the layers' OBS greedy removal costs on one-shot statistics (a first
   /// pass), compared across layers by `allocation_scale`; the checkpoint is padded to the widest
   /// layer (zero units: stored and effective parameters differ).
-  MaskAllocation allocation = MaskAllocation::kUniform;
+  MaskAllocation allocation = MaskAllocation::kGlobal;
   AllocationScale allocation_scale = AllocationScale::kResidualStream;
   double max_layer_sparsity = 0.8;  ///< global: cap per layer, in [0, 1]
   /// Ridge added to H when it is not numerically positive definite (RefitObjective), relative

@@ -116,6 +116,14 @@ LayerProblem build_layer_problem(const Checkpoint& ckpt, const CalibrationStatsF
     o.keep = layer_keep_count(cfg, MaskUnit::kMlp, spec.sparsity);
     o.mean_compensation = compensate;
     const std::string down = p + "mlp.down_proj.weight";
+    if (spec.objective == PruneObjective::kRefit) {
+      if (stats == nullptr) throw InvalidArgument("--objective refit needs calibration statistics");
+      const RefitObjective obj = build_refit_objective(ckpt, *stats, spec);
+      LayerProblem surrogate =
+          mlp_problem_from_matrix(obj.pairwise_surrogate(), {}, obj.error_all_kept(), o);
+      surrogate.centered = compensate;
+      return surrogate;
+    }
     if (stats != nullptr && stats->has(StatsKind::kMlp)) {
       const ActivationStats s = stats->read(StatsKind::kMlp, spec.layer);
       const Weight w = read_weight(ckpt, down);
@@ -143,12 +151,56 @@ LayerProblem build_layer_problem(const Checkpoint& ckpt, const CalibrationStatsF
                                           : HeadUnits::kHeadsPerGroup;
   o.keep = layer_keep_count(cfg, unit, spec.sparsity);
   const std::string wo = p + "self_attn.o_proj.weight";
+  if (spec.objective == PruneObjective::kRefit) {
+    if (stats == nullptr) throw InvalidArgument("--objective refit needs calibration statistics");
+    const RefitObjective obj = build_refit_objective(ckpt, *stats, spec);
+    LayerProblem surrogate =
+        head_problem_from_matrix(obj.pairwise_surrogate(), {}, obj.error_all_kept(), o);
+    surrogate.centered = compensate;
+    return surrogate;
+  }
   if (stats != nullptr && stats->has(StatsKind::kAttn)) {
     const ActivationStats s = stats->read(StatsKind::kAttn, spec.layer);
     const Weight w = read_weight(ckpt, wo);
     return w.is_double ? build_head_problem(w.d, s, o) : build_head_problem(w.f, s, o);
   }
   return build_head_problem_magnitude(ckpt.read_matrix(wo), o);
+}
+
+RefitObjective build_refit_objective(const Checkpoint& ckpt, const CalibrationStatsFile& stats,
+                                     const LayerProblemSpec& spec) {
+  const ModelConfig& cfg = ckpt.config();
+  const bool mlp = spec.unit == MaskUnit::kMlp;
+  const StatsKind kind = mlp ? StatsKind::kMlp : StatsKind::kAttn;
+  if (!stats.has(kind))
+    throw InvalidArgument(stats.path().string() + ": no " + stats_kind_name(kind) +
+                          " statistics for the refit objective");
+  const ActivationStats s = stats.read(kind, spec.layer);
+  const bool centre = spec.mean_compensation && bias_compensation_supported(cfg) && s.mean.size() != 0;
+  const Eigen::MatrixXd h = centre ? centered_gram(s) : s.gram;
+  const Eigen::MatrixXd w = ckpt.read_matrix(
+      layer_prefix(spec.layer) + (mlp ? "mlp.down_proj.weight" : "self_attn.o_proj.weight"));
+  Eigen::MatrixXd b = w * h;
+  const double energy = b.cwiseProduct(w).sum();
+  const int heads = static_cast<int>(cfg.num_attention_heads);
+  const int kv = static_cast<int>(cfg.num_key_value_heads);
+  const int hd = static_cast<int>(cfg.head_dim);
+  const MaskUnit unit = mlp ? MaskUnit::kMlp : head_unit_for(cfg, spec.unit);
+  UnitLayout layout;
+  switch (unit) {
+    case MaskUnit::kMlp:
+      layout = {static_cast<int>(cfg.intermediate_size), 1, 1,
+                layer_keep_count(cfg, unit, spec.sparsity)};
+      break;
+    case MaskUnit::kHeads: layout = {heads, hd, 1, layer_keep_count(cfg, unit, spec.sparsity)}; break;
+    case MaskUnit::kKvGroups:
+      layout = {kv, hd * (heads / kv), 1, layer_keep_count(cfg, unit, spec.sparsity)};
+      break;
+    case MaskUnit::kHeadsPerGroup:
+      layout = {heads, hd, kv, layer_keep_count(cfg, unit, spec.sparsity) / kv};
+      break;
+  }
+  return RefitObjective(h, std::move(b), energy, layout);
 }
 
 std::uint64_t layer_seed(std::uint64_t run_seed, int layer, MaskUnit unit) {
@@ -507,7 +559,8 @@ std::map<std::string, std::string> info_to_metadata(const ExportedProblemInfo& i
           {"qprune.num_units", std::to_string(i.num_units)},
           {"qprune.source", i.source},
           {"qprune.centered", i.centered ? "true" : "false"},
-          {"qprune.config_hash", i.config_hash}};
+          {"qprune.config_hash", i.config_hash},
+          {"qprune.objective", prune_objective_name(i.objective)}};
 }
 
 std::optional<ExportedProblemInfo> info_from_metadata(const std::map<std::string, std::string>& m,
@@ -534,6 +587,16 @@ std::optional<ExportedProblemInfo> info_from_metadata(const std::map<std::string
   i.source = get("qprune.source");
   i.centered = get("qprune.centered") == "true";
   i.config_hash = get("qprune.config_hash");
+  // Files written before the refit surrogate existed carry no objective: the no-refit QUBO.
+  const auto objective = m.find("qprune.objective");
+  if (objective != m.end()) {
+    if (objective->second == "refit") {
+      i.objective = PruneObjective::kRefit;
+    } else if (objective->second != "no-refit") {
+      throw ParseError(path, 0, "expected qprune.objective refit or no-refit, found '" +
+                                    objective->second.substr(0, 40) + "'");
+    }
+  }
   return i;
 }
 
@@ -561,6 +624,7 @@ ExportedProblemInfo export_layer_problem(const Checkpoint& ckpt, const Calibrati
   info.source = source_name(problem.source);
   info.centered = problem.centered;
   info.config_hash = checkpoint_config_hash(ckpt);
+  info.objective = spec.objective;
   for (const auto& [k, v] : info_to_metadata(info)) problem.model.metadata[k] = v;
 
   std::string format = write_options.format;
@@ -687,6 +751,7 @@ ImportResult import_solution(const Checkpoint& ckpt, const CalibrationStatsFile*
   spec.sparsity = info->sparsity;
   spec.mean_compensation = info->centered;
   spec.data_free = info->source == "isserlis" ? DataFreeModel::kIsserlis : DataFreeModel::kMagnitude;
+  spec.objective = info->objective;
   const LayerProblem problem =
       build_layer_problem(ckpt, info->source == "calibration" ? stats : nullptr, spec);
   const int n = problem.num_units();

@@ -48,6 +48,10 @@ double trace_solve(const MatrixXd& a, const MatrixXd& g) {
 
 }  // namespace
 
+const char* prune_objective_name(PruneObjective objective) {
+  return objective == PruneObjective::kRefit ? "refit" : "no-refit";
+}
+
 void UnitLayout::validate() const {
   if (num_units < 1) throw InvalidArgument("UnitLayout::num_units must be >= 1");
   if (unit_width < 1) throw InvalidArgument("UnitLayout::unit_width must be >= 1");

@@ -237,7 +237,10 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
   const std::string& m = o.method;
   rep.obs_refit_error = kNaN;
   rep.status = "completed";
-  if (m == "magnitude") {
+  if (lay.keep_per_group == lay.units_per_group()) {
+    // Nothing to remove here (a global allocation kept the whole layer): no choice to make.
+    keep.assign(static_cast<std::size_t>(lay.num_units), 1);
+  } else if (m == "magnitude") {
     keep = keep_top(lay, unit_scores(w_norm2, lay));
   } else if (m == "diagonal") {
     keep = diagonal;
@@ -401,10 +404,6 @@ std::string describe(const PrunedProjection& p) {
 }
 
 }  // namespace
-
-const char* prune_objective_name(PruneObjective objective) {
-  return objective == PruneObjective::kRefit ? "refit" : "no-refit";
-}
 
 const char* allocation_scale_name(AllocationScale scale) {
   switch (scale) {

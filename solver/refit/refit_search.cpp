@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <iomanip>
 #include <numeric>
+#include <sstream>
 #include <vector>
 
 #include "qprune/error.hpp"
@@ -311,9 +313,13 @@ RefitSearchResult exhaustive_refit(const RefitObjective& obj, const RefitSearchO
   double per = 1.0;
   for (int i = 0; i < k; ++i) per = per * (m - i) / (i + 1);
   const double total = std::pow(per, groups);
-  if (total > static_cast<double>(o.max_enumerated))
-    throw ResourceError("exhaustive refit search: " + std::to_string(total) +
-                        " feasible masks, above the limit of " + std::to_string(o.max_enumerated));
+  if (total > static_cast<double>(o.max_enumerated)) {
+    std::ostringstream msg;
+    msg << std::setprecision(3) << "exhaustive refit search: " << total << " feasible masks ("
+        << groups << " group(s) choosing " << k << " of " << m << "), above the limit of "
+        << o.max_enumerated << "; use obs, sa or tabu for this layer";
+    throw ResourceError(msg.str());
+  }
   // The combinations of one group, each as a list of kept offsets.
   std::vector<std::vector<int>> combos;
   std::vector<int> c(static_cast<std::size_t>(k));
