@@ -9,8 +9,10 @@
 #
 # Environment: SECOND_MODEL (a checkpoint folder; default /work/models/second/checkpoint; the
 # command that trains it is in BENCHMARKS.md), SEEDS (default "1 2 3"), TOKENS (calibration tokens
-# per run, default 20000), SPARSITY / HEAD_SPARSITY (default 0.4 / 0.5), QPRUNE (the binary).
-# About 25 minutes on 2 cores.
+# per run, default 20000), SPARSITY / HEAD_SPARSITY (default 0.4 / 0.5), QPRUNE (the binary),
+# ONLY (a regular expression: run only the rows whose name matches; with APPEND=1 the runs are
+# added to an existing OUT_DIR/runs.jsonl, e.g. to finish an interrupted benchmark).
+# About an hour on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 qprune=${QPRUNE:-build/qprune}
@@ -47,14 +49,17 @@ configs=(
 )
 
 runs=$out/runs.jsonl
-: >"$runs"
+[[ ${APPEND:-0} == 1 ]] || : >"$runs"
+only=${ONLY:-.}
 for model in "${models[@]}"; do
   for e in "${evals[@]}"; do
+    [[ "original" =~ $only ]] || continue
     "$qprune" perplexity "$model" --text "$e" --context 128 --json -q |
       python3 -c "import json,sys; r=json.load(sys.stdin); print(json.dumps({'model': sys.argv[1], 'config': 'original', 'seed': 0, 'eval': sys.argv[2], 'perplexity': r['perplexity'], 'bits_per_byte': r['bits_per_byte'], 'parameters_stored': r['parameters'], 'parameters_effective': r['parameters']}))" "$model" "$e" >>"$runs"
   done
   for config in "${configs[@]}"; do
     name=${config%%|*}
+    [[ $name =~ $only ]] || continue
     read -r -a opts <<<"${config#*|}"
     for seed in $seeds; do
       echo "== $model: $name, calibration seed $seed" >&2
@@ -73,7 +78,7 @@ for e in r["eval"]:
                       "perplexity": e["perplexity"], "bits_per_byte": e["bits_per_byte"],
                       "parameters_stored": r["parameters_stored"],
                       "parameters_effective": r["parameters_effective"],
-                      "refit_error_total": r["refit_error_total"],
+                      "refit_error_total": r["objective_total"],
                       "obs_total": r.get("obs_total"), "diagonal_total": r["diagonal_total"],
                       "seconds": float(end) - float(start), "layers": r["layers"]}))
 EOF

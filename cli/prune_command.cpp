@@ -2,6 +2,7 @@
 // prune_model in include/qprune/sequential_pruning.hpp): calibrate, choose, re-fit and write one
 // layer at a time, sequentially (each layer calibrated on the pruned model's inputs and fitted to
 // the original model's outputs), then optionally measure the result on held-out text (--eval).
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -113,23 +114,27 @@ int run_prune(const PruneCommandOptions& opts) {
   bool all_obs = true;
   nlohmann::json layers = nlohmann::json::array();
   for (const PrunedProjection& p : rep.projections) {
-    refit += p.refit_error;
+    refit += std::isnan(p.refit_error) ? p.no_refit_error : p.refit_error;
     diagonal += p.diagonal_refit_error;
     written += p.error_written;
     target += p.target_energy;
     all_obs = all_obs && !std::isnan(p.obs_refit_error);
     if (!std::isnan(p.obs_refit_error)) obs += p.obs_refit_error;
     const std::string key = "Layer " + std::to_string(p.layer) + " " + mask_unit_name(p.unit);
+    // The run's objective: the refit error, or without the refit objective the no-refit one.
+    const bool has_refit = !std::isnan(p.refit_error);
     std::string line = "kept " + std::to_string(p.kept.size()) + "/" +
-                       std::to_string(p.num_units) + " refit error " +
-                       format_double(p.refit_error);
+                       std::to_string(p.num_units) +
+                       (has_refit ? " refit error " + format_double(p.refit_error)
+                                  : " no-refit error " + format_double(p.no_refit_error));
     if (!std::isnan(p.obs_refit_error)) line += " obs " + format_double(p.obs_refit_error);
     line += " diagonal " + format_double(p.diagonal_refit_error) + " written " +
             format_double(p.error_written) + " of " + format_double(p.target_energy);
     r.add(key, "", line);
     layers.push_back({{"layer", p.layer}, {"unit", mask_unit_name(p.unit)},
                       {"kept", p.kept.size()}, {"num_units", p.num_units},
-                      {"refit_error", p.refit_error},
+                      {"refit_error", std::isnan(p.refit_error) ? nlohmann::json(nullptr)
+                                                                : nlohmann::json(p.refit_error)},
                       {"obs_refit_error", std::isnan(p.obs_refit_error)
                                               ? nlohmann::json(nullptr)
                                               : nlohmann::json(p.obs_refit_error)},
@@ -138,7 +143,9 @@ int run_prune(const PruneCommandOptions& opts) {
                       {"error_written", p.error_written}, {"target_energy", p.target_energy},
                       {"damping", p.damping}, {"select_s", p.select_s}, {"status", p.status}});
   }
-  r.add("Refit error total", "refit_error_total", refit);
+  // With the no-refit objective the total is of the no-refit errors (what was minimised).
+  r.add(objective == PruneObjective::kRefit ? "Refit error total" : "No-refit error total",
+        "objective_total", refit);
   if (all_obs && !rep.projections.empty()) r.add("OBS greedy total", "obs_total", obs);
   r.add("Diagonal total", "diagonal_total", diagonal);
   r.add("Written error total", "written_error_total", written);

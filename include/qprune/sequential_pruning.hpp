@@ -117,10 +117,12 @@ struct PrunedProjection {
   int num_units = 0;
   std::vector<int> kept;
   std::string method;
-  /// The refit objective E(K) of the chosen mask (NaN without refit) and, for comparison on the
-  /// same statistics, of the baselines and of the greedy start.
+  /// The refit objective E(K) of the chosen mask (NaN when the run neither refits nor chooses on
+  /// it) and, for comparison on the same statistics, of the baselines and of the greedy start.
   double refit_error = 0.0;
-  double diagonal_refit_error = 0.0;  ///< Wanda-sp mask
+  /// The diagonal (Wanda-sp) mask's error under the run's objective (refit; or no-refit when the
+  /// refit objective is not computed).
+  double diagonal_refit_error = 0.0;
   double obs_refit_error = 0.0;       ///< OBS greedy mask
   double no_refit_error = 0.0;        ///< error of the chosen mask without refit
   double target_energy = 0.0;         ///< ||Y||^2: the error of removing every unit

@@ -217,13 +217,21 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
   MatrixXd h = st.gram;
   h.diagonal().array() += ridge;
 
+  // The refit objective (an n x n factorisation) only where something uses it: without refit
+  // the choice and the report use the no-refit error, which large layers can afford.
   std::optional<RefitObjective> obj;
-  try {
-    obj.emplace(std::move(h), st.cross, st.target_energy, lay, o.damping_rel);
-  } catch (const InvalidArgument& e) {
-    throw InvalidArgument(where + ": " + e.what());
+  const double max_diag = st.gram.diagonal().cwiseAbs().maxCoeff();
+  if (st.gram.diagonal().minCoeff() < -1e-9 * max_diag || !st.gram.allFinite())
+    throw InvalidArgument(where + ": the Gram of the calibration activations is not positive "
+                                  "semidefinite (or not finite)");
+  if (o.refit || objective == PruneObjective::kRefit) {
+    try {
+      obj.emplace(std::move(h), st.cross, st.target_energy, lay, o.damping_rel);
+    } catch (const InvalidArgument& e) {
+      throw InvalidArgument(where + ": " + e.what());
+    }
+    rep.damping = obj->damping() + ridge;
   }
-  rep.damping = obj->damping() + ridge;
 
   // ---- choose the units
   const auto t0 = Clock::now();
@@ -314,18 +322,23 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
   rep.select_s = seconds_since(t0);
   for (int u = 0; u < lay.num_units; ++u)
     if (keep[static_cast<std::size_t>(u)]) rep.kept.push_back(u);
-  rep.refit_error = obj->error(keep);
-  rep.diagonal_refit_error = obj->error(diagonal);
-
   // ---- the written weights: refit (or the kept columns) and the compensation
   const std::vector<Index> k = kept_channels(lay, keep);
   const auto kc = static_cast<Index>(k.size());
-  if (t < kc)
+  if (o.refit && t < kc)
     throw InvalidArgument(where + ": " + std::to_string(t) + " calibration tokens for " +
                           std::to_string(kc) + " kept channels; a refit needs more tokens than "
-                          "kept channels (use more calibration text)");
+                          "kept channels (use more calibration text, or --no-refit)");
   const MatrixXd w_k = w(Eigen::all, k);
   rep.no_refit_error = written_error(st, k, w_k, VectorXd());
+  if (obj) {
+    rep.refit_error = obj->error(keep);
+    rep.diagonal_refit_error = obj->error(diagonal);
+  } else {
+    const std::vector<Index> kd = kept_channels(lay, diagonal);
+    rep.refit_error = kNaN;
+    rep.diagonal_refit_error = written_error(st, kd, w(Eigen::all, kd), VectorXd());
+  }
   MatrixXd wk = o.refit ? obj->refit(keep) : w_k;
   VectorXd out_bias;  // added to the projection's bias
   VectorXd d;         // input shift of the kept channels (value bias)
@@ -561,10 +574,22 @@ PruneReport prune_model(const Checkpoint& ckpt,
       cache_bytes < 0.25 * static_cast<double>(o.memory_limit_bytes.value_or(detail::available_memory_bytes()));
   if (o.allocation == MaskAllocation::kGlobal) {
     progress("global allocation: OBS removal costs of every layer on the original model");
-    auto path_costs = [&](const MatrixXf& a, const MatrixXf& y, UnitLayout lay, double cap,
-                          double stream_energy) {
+    auto path_costs = [&](const MatrixXf& a, const MatrixXf& y, const MatrixXf& weight,
+                          UnitLayout lay, double cap, double stream_energy) {
       ProjectionStats st = projection_stats(a, y);
       if (llama && o.mean_compensation) st = st.centred();
+      if (objective == PruneObjective::kNoRefit) {
+        // Without refit: each unit's removal cost alone, H_ii ||W[:, i]||^2 (the QUBO's
+        // diagonal), as `mask --allocation global` does; no n x n factorisation.
+        LayerUnitCosts c;
+        c.num_groups = lay.num_groups;
+        c.unit_cost = unit_scores(st.gram.diagonal().cwiseProduct(
+                                      weight.cast<double>().colwise().squaredNorm().transpose()),
+                                  lay);
+        c.total_cost = o.allocation_scale == AllocationScale::kResidualStream ? stream_energy
+                                                                                : st.target_energy;
+        return c;
+      }
       const int per_group = lay.units_per_group();
       const int max_removed = static_cast<int>(std::floor(cap * per_group + 1e-9));
       lay.keep_per_group = std::max(1, per_group - max_removed);
@@ -593,14 +618,14 @@ PruneReport prune_model(const Checkpoint& ckpt,
           w, forward::rms_norm(xs, w.input_norm, cfg.rms_norm_eps), batch);
       const MatrixXf y_att = forward::project(w.o, VectorXf(), heads_out);
       if (o.heads)
-        head_costs.push_back(path_costs(heads_out, y_att, head_layout, o.max_layer_sparsity, energy(xs)));
+        head_costs.push_back(path_costs(heads_out, y_att, w.o, head_layout, o.max_layer_sparsity, energy(xs)));
       xs += y_att;
       if (w.o_bias.size() != 0) xs.colwise() += w.o_bias;
       if (cache_outputs) original_att.push_back(w.o_bias.size() != 0 ? MatrixXf(y_att.colwise() + w.o_bias) : y_att);
       const MatrixXf a = forward::mlp_activations(
           w, forward::rms_norm(xs, w.post_attention_norm, cfg.rms_norm_eps));
       const MatrixXf y = forward::project(w.down, VectorXf(), a);
-      if (o.mlp) mlp_costs.push_back(path_costs(a, y, mlp_layout, o.max_layer_sparsity, energy(xs)));
+      if (o.mlp) mlp_costs.push_back(path_costs(a, y, w.down, mlp_layout, o.max_layer_sparsity, energy(xs)));
       xs += y;
       if (w.down_bias.size() != 0) xs.colwise() += w.down_bias;
       if (cache_outputs) original_mlp.push_back(w.down_bias.size() != 0 ? MatrixXf(y.colwise() + w.down_bias) : y);
@@ -674,6 +699,8 @@ PruneReport prune_model(const Checkpoint& ckpt,
       e.unit = unit;
       e.num_units = lay.num_units;
       e.kept = r.report.kept;
+      // The objective the run minimised, for this mask and for the diagonal mask (with the
+      // no-refit objective diagonal_refit_error holds the diagonal mask's no-refit error).
       e.objective = objective == PruneObjective::kRefit ? r.report.refit_error : r.report.no_refit_error;
       e.baseline_objective = r.report.diagonal_refit_error;
       e.time_s = r.report.select_s;
