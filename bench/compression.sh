@@ -8,7 +8,8 @@
 #   bash bench/compression.sh [OUT_DIR]
 #
 # Environment: SECOND_MODEL (a checkpoint folder; default /work/models/second/checkpoint; the
-# command that trains it is in BENCHMARKS.md), SEEDS (default "1 2 3"), TOKENS (calibration tokens
+# command that trains it is in examples/model/README.md), MODELS (the checkpoints to run, space
+# separated; default the example model and SECOND_MODEL), SEEDS (default "1 2 3"), TOKENS (calibration tokens
 # per run, default 20000), SPARSITY / HEAD_SPARSITY (default 0.4 / 0.5), QPRUNE (the binary),
 # ONLY (a regular expression: run only the rows whose name matches; with APPEND=1 the runs are
 # added to an existing OUT_DIR/runs.jsonl, e.g. to finish an interrupted benchmark).
@@ -25,11 +26,15 @@ sparsity=${SPARSITY:-0.4}
 head_sparsity=${HEAD_SPARSITY:-0.5}
 calib=examples/model/calibration.txt
 evals=(examples/model/heldout.txt examples/model/heldout_docs.txt)
-models=(examples/model/checkpoint)
-if [[ -d $second ]]; then
-  models+=("$second")
+if [[ -n ${MODELS:-} ]]; then
+  read -r -a models <<<"$MODELS"
 else
-  echo "second model not found at $second: skipped (train it with the command in BENCHMARKS.md)" >&2
+  models=(examples/model/checkpoint)
+  if [[ -d $second ]]; then
+    models+=("$second")
+  else
+    echo "second model not found at $second: skipped (train it with the command in BENCHMARKS.md)" >&2
+  fi
 fi
 
 # name | prune options (the rest is the same for every row)
