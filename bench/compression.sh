@@ -139,8 +139,13 @@ for model in models:
             g, d = [], []
             for r in sel:
                 l = next(x for x in r["layers"] if (x["layer"], x["unit"]) == k)
+                if l["obs_refit_error"] is None:  # the allocation kept the whole layer
+                    continue
                 g.append(100 * (l["refit_error"] - l["obs_refit_error"]) / l["obs_refit_error"])
                 d.append(100 * (l["refit_error"] - l["diagonal_refit_error"]) / l["diagonal_refit_error"])
+            if not g:
+                print(f"| {k[0]} | {k[1]} | (kept whole) | |")
+                continue
             print(f"| {k[0]} | {k[1]} | {statistics.median(g):+.2f} % (worst {max(g):+.2f} %) "
                   f"| {statistics.median(d):+.2f} % (worst {max(d):+.2f} %) |")
 EOF

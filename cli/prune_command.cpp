@@ -265,8 +265,9 @@ void setup_prune(CLI::App& app, CommandResult& result) {
       ->check(positive())
       ->capture_default_str();
   sub->add_option("--ridge", opts->ridge,
-                  "ridge always added to the Gram before choosing and re-fitting, relative to its "
-                  "mean diagonal (regularises the refit towards small weights)")
+                  "prior towards the original weights, lambda ||W' - W||^2 with lambda = RIDGE x "
+                  "the Gram's mean diagonal, in the objective and the refit (needed when there "
+                  "are fewer calibration tokens than kept channels)")
       ->check(non_negative())
       ->capture_default_str();
   CLI::Option_group* rs = sub->add_option_group("refit search", "obs / sa / tabu on the refit objective");

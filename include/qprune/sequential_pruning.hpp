@@ -94,8 +94,9 @@ struct PruneOptions {
   /// Ridge added to H when it is not numerically positive definite (RefitObjective), relative
   /// to its mean diagonal; > 0.
   double damping_rel = 1e-8;
-  /// Ridge always added to H (relative to its mean diagonal) before the objective and the refit:
-  /// a prior towards small refitted weights against fitting the calibration text; >= 0.
+  /// A prior towards the original weights, lambda ||W' - W_K||^2 with lambda = ridge_rel x mean
+  /// diag(H), in the objective and the refit alike (docs/pruning_math.md 9.1); makes the refit
+  /// well posed with fewer tokens than kept channels; >= 0.
   double ridge_rel = 0.0;
   SolveOptions solve;          ///< for QUBO solvers; solve.seed is the run seed
   SolverSettings settings;

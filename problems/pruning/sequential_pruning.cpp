@@ -184,12 +184,13 @@ double written_error(const ProjectionStats& st, const std::vector<Index>& k, con
 // Least-squares kept weights for the inputs shifted by a constant d (value-bias compensation):
 // H_s = sum (a + d)(a + d)^T, B_s = sum y (a + d)^T over the kept channels.
 MatrixXd refit_shifted(const ProjectionStats& st, const std::vector<Index>& k, const VectorXd& d,
-                       double damping) {
+                       double damping, double ridge, const MatrixXd& w_k) {
   const VectorXd mu = st.mean(k);
   MatrixXd h = st.gram(k, k);
   h.noalias() += st.tokens * (mu * d.transpose() + d * mu.transpose() + d * d.transpose());
-  h.diagonal().array() += damping;
-  const MatrixXd b = st.cross(Eigen::all, k) + st.tokens * st.target_mean * d.transpose();
+  h.diagonal().array() += damping + ridge;
+  MatrixXd b = st.cross(Eigen::all, k) + st.tokens * st.target_mean * d.transpose();
+  if (ridge > 0.0) b += ridge * w_k;  // the prior towards the original weights
   return h.llt().solve(b.transpose()).transpose();
 }
 
@@ -211,11 +212,17 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
   const bool centre = task.compensation == Compensation::kOutputBias;
   const ProjectionStats st = centre ? raw.centred() : raw;
   rep.target_energy = st.target_energy;
-  // The ridge (a prior towards small weights, SparseGPT's dampening) enters the objective and the
-  // refit alike; errors reported as written are measured without it.
+  // The ridge is a prior towards the ORIGINAL weights: lambda ||W' - W_K||^2, i.e. n pseudo-tokens
+  // sqrt(lambda) e_c with targets sqrt(lambda) W[:, c]: H + lambda I, B + lambda W,
+  // ||Y||^2 + lambda ||W||^2 (a removed channel then also costs lambda ||W[:, c]||^2). It makes the
+  // refit well posed with fewer tokens than kept channels and is part of the objective the units
+  // are chosen on; errors reported as written are measured without it.
   const double ridge = o.ridge_rel * st.gram.diagonal().mean();
   MatrixXd h = st.gram;
   h.diagonal().array() += ridge;
+  MatrixXd cross = st.cross;
+  if (ridge > 0.0) cross += ridge * w;
+  const double prior_energy = st.target_energy + ridge * w.squaredNorm();
 
   // The refit objective (an n x n factorisation) only where something uses it: without refit
   // the choice and the report use the no-refit error, which large layers can afford.
@@ -226,7 +233,7 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
                                   "semidefinite (or not finite)");
   if (o.refit || objective == PruneObjective::kRefit) {
     try {
-      obj.emplace(std::move(h), st.cross, st.target_energy, lay, o.damping_rel);
+      obj.emplace(std::move(h), std::move(cross), prior_energy, lay, o.damping_rel);
     } catch (const InvalidArgument& e) {
       throw InvalidArgument(where + ": " + e.what());
     }
@@ -325,10 +332,10 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
   // ---- the written weights: refit (or the kept columns) and the compensation
   const std::vector<Index> k = kept_channels(lay, keep);
   const auto kc = static_cast<Index>(k.size());
-  if (o.refit && t < kc)
+  if (o.refit && t < kc && !(ridge > 0.0))
     throw InvalidArgument(where + ": " + std::to_string(t) + " calibration tokens for " +
                           std::to_string(kc) + " kept channels; a refit needs more tokens than "
-                          "kept channels (use more calibration text, or --no-refit)");
+                          "kept channels (use more calibration text, --ridge, or --no-refit)");
   const MatrixXd w_k = w(Eigen::all, k);
   rep.no_refit_error = written_error(st, k, w_k, VectorXd());
   if (obj) {
@@ -374,7 +381,7 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
       const VectorXd r = raw.target_mean - wk * raw.mean(k);
       c = me.colPivHouseholderQr().solve(r);
       for (Index i = 0; i < kc; ++i) d[i] = c[row_of[static_cast<std::size_t>(i)]];
-      if (o.refit) wk = refit_shifted(raw, k, d, obj->damping() + ridge);
+      if (o.refit) wk = refit_shifted(raw, k, d, obj->damping(), ridge, w_k);
       const double e = written_error(raw, k, wk, wk * d);
       if (!(e < best * (1.0 - 1e-9))) break;
       best = e;
