@@ -10,6 +10,7 @@
 
 #include <Eigen/Cholesky>
 #include <Eigen/LU>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -114,7 +115,9 @@ double RefitObjective::error(const Assignment& keep_units) const {
   const Eigen::LLT<MatrixXd> llt(gram_(k, k));
   const MatrixXd b_k = cross_(Eigen::all, k);
   const MatrixXd half = llt.matrixL().solve(b_k.transpose());  // L^{-1} B_K^T
-  return target_energy_ - half.squaredNorm();
+  // A least-squares residual is >= 0; rounding in the difference of two large numbers can push a
+  // near-zero error (nothing removed, one-shot) slightly below it.
+  return std::max(0.0, target_energy_ - half.squaredNorm());
 }
 
 MatrixXd RefitObjective::refit(const Assignment& keep_units) const {
