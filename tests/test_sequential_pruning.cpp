@@ -167,6 +167,54 @@ TEST_CASE("sequential prune: every written projection is the least-squares fit o
   }
 }
 
+TEST_CASE("sequential prune without refit: the kept columns are written as they were, and the "
+          "reported error is the one measured on the pruned model's own inputs") {
+  const fs::path root = test::temp_dir("sequential_norefit");
+  const Model m{16, 24, 3, 4, 2, 4, false, "llama"};
+  (void)test::make_checkpoint(root / "in", m, "F32", false, 8);
+  const Checkpoint ckpt = Checkpoint::open(root / "in");
+  const auto windows = random_windows(8, 40, 16, 10);
+  PruneOptions o;
+  o.sparsity = 0.5;
+  o.head_sparsity = 0.5;
+  o.method = "diagonal";
+  o.refit = false;
+  o.allocation = MaskAllocation::kUniform;
+  const PruneReport rep = prune_model(ckpt, windows, o, root / "out");
+  const Checkpoint pruned = Checkpoint::open(root / "out");
+  const Captured orig = capture(ckpt, windows);
+  const Captured now = capture(pruned, windows);
+  for (const PrunedProjection& p : rep.projections) {
+    const bool mlp = p.unit == MaskUnit::kMlp;
+    CAPTURE(p.layer);
+    CAPTURE(mlp);
+    CHECK(std::isnan(p.refit_error));  // no refit objective was formed
+    const std::string wname = "model.layers." + std::to_string(p.layer) + "." +
+                              (mlp ? "mlp.down_proj" : "self_attn.o_proj");
+    const MatrixXd w0 = ckpt.read_matrix(wname + ".weight");
+    const MatrixXd w1 = pruned.read_matrix(wname + ".weight");
+    const int width = mlp ? 1 : m.hd;
+    for (std::size_t i = 0; i < p.kept.size(); ++i)
+      CHECK((w1.middleCols(static_cast<Eigen::Index>(i) * width, width) -
+             w0.middleCols(Eigen::Index{p.kept[i]} * width, width))
+                .cwiseAbs()
+                .maxCoeff() == 0.0);
+    const auto l = static_cast<std::size_t>(p.layer);
+    MatrixXd y = w0 * (mlp ? orig.mlp[l] : orig.attn[l]);
+    MatrixXd pred = w1 * (mlp ? now.mlp[l] : now.attn[l]);
+    if (pruned.contains(wname + ".bias")) pred.colwise() += pruned.read_vector(wname + ".bias");
+    // The residual target (the default) adds the stream gap to y; the error is of the written
+    // layer against that target.
+    if (mlp) {
+      y += orig.after_attn[l] - now.after_attn[l];
+    } else if (l > 0) {
+      y += orig.after_mlp[l - 1] - now.after_mlp[l - 1];
+    }
+    CHECK(p.error_written == doctest::Approx((y - pred).squaredNorm()).epsilon(1e-4));
+  }
+  fs::remove_all(root);
+}
+
 TEST_CASE("value bias: a constant added to a KV head's values shifts each of its query heads' "
           "outputs by that constant (softmax rows sum to 1)") {
   const Checkpoint ckpt = Checkpoint::open(test::data_path("../../examples/model/checkpoint"));

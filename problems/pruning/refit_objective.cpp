@@ -87,8 +87,10 @@ RefitObjective::RefitObjective(MatrixXd gram, MatrixXd cross, double target_ener
   if (gram_.diagonal().minCoeff() < -1e-9 * max_diag)
     throw InvalidArgument("RefitObjective: the Gram is not positive semidefinite (diagonal entry " +
                           std::to_string(gram_.diagonal().minCoeff()) + ")");
-  // Symmetrise exactly: every formula below relies on it.
-  gram_ = (0.5 * (gram_ + gram_.transpose())).eval();
+  // Symmetrise exactly (every formula below relies on it), in place: at full size a temporary
+  // would be another n^2 doubles.
+  for (Index j = 0; j < n; ++j)
+    for (Index i = j + 1; i < n; ++i) gram_(i, j) = gram_(j, i) = 0.5 * (gram_(i, j) + gram_(j, i));
   double mean_diag = gram_.diagonal().mean();
   if (!(mean_diag > 0.0)) mean_diag = 1.0;
   const double tiny = static_cast<double>(n) * std::numeric_limits<double>::epsilon() * max_diag;

@@ -46,51 +46,76 @@ bool raised(const std::atomic<bool>* flag) { return flag != nullptr && flag->loa
 constexpr Index kStatsBlock = 1024;
 
 // Sums over the calibration tokens of one projection's inputs a_t (as the pruned model produces
-// them) and of its fit targets y_t.
+// them) and of its fit targets y_t. The O(n T) sums are always there; the Gram and the cross-Gram
+// (O(n^2 T) work, n^2 doubles) only when `full`: the refit, the refit objective and the QUBO need
+// them, the score baselines without refit do not (what lets a 7B-sized layer be pruned by scores
+// in seconds instead of minutes).
 struct ProjectionStats {
-  MatrixXd gram;      // H = sum a a^T (n x n)
+  bool full = false;
+  MatrixXd gram;      // H = sum a a^T (n x n), when full
+  MatrixXd cross;     // B = sum y a^T (out x n), when full
+  VectorXd square;    // diag(H) = sum a_c^2
   VectorXd mean;      // mu = (1/T) sum a
-  MatrixXd cross;     // B = sum y a^T (out x n)
   VectorXd target_mean;  // (1/T) sum y
   double target_energy = 0.0;  // sum ||y||^2
   double tokens = 0.0;
-
-  // The same sums of the centred a - mu and y - ybar: what a free output bias leaves to fit.
-  [[nodiscard]] ProjectionStats centred() const {
-    ProjectionStats c = *this;
-    c.gram.noalias() -= tokens * mean * mean.transpose();
-    c.cross.noalias() -= tokens * target_mean * mean.transpose();
-    c.target_energy -= tokens * target_mean.squaredNorm();
-    c.mean.setZero();
-    c.target_mean.setZero();
-    return c;
-  }
 };
 
-ProjectionStats projection_stats(const MatrixXf& a, const MatrixXf& y) {
+ProjectionStats projection_stats(const MatrixXf& a, const MatrixXf& y, bool full) {
   const Index n = a.rows(), out = y.rows(), t = a.cols();
   ProjectionStats st;
-  st.gram = MatrixXd::Zero(n, n);
-  st.cross = MatrixXd::Zero(out, n);
+  st.full = full;
+  if (full) {
+    st.gram = MatrixXd::Zero(n, n);
+    st.cross = MatrixXd::Zero(out, n);
+  }
   VectorXd sum_a = VectorXd::Zero(n), sum_y = VectorXd::Zero(out);
-  MatrixXf g(n, n);
+  st.square = VectorXd::Zero(n);
+  MatrixXf g(full ? n : 0, full ? n : 0);
   for (Index b = 0; b < t; b += kStatsBlock) {
     const Index w = std::min(kStatsBlock, t - b);
     const auto ab = a.middleCols(b, w);
     const auto yb = y.middleCols(b, w);
-    g.setZero();
-    g.selfadjointView<Eigen::Lower>().rankUpdate(ab);
-    st.gram.triangularView<Eigen::Lower>() += g.cast<double>();
-    st.cross += (yb * ab.transpose()).cast<double>();
+    if (full) {
+      g.setZero();
+      g.selfadjointView<Eigen::Lower>().rankUpdate(ab);
+      st.gram.triangularView<Eigen::Lower>() += g.cast<double>();
+      st.cross += (yb * ab.transpose()).cast<double>();
+    }
+    st.square += ab.cast<double>().rowwise().squaredNorm();
     sum_a += ab.rowwise().sum().cast<double>();
     sum_y += yb.rowwise().sum().cast<double>();
     st.target_energy += yb.cast<double>().squaredNorm();
   }
-  st.gram.triangularView<Eigen::StrictlyUpper>() = st.gram.transpose();
+  if (full) st.gram.triangularView<Eigen::StrictlyUpper>() = st.gram.transpose();
   st.tokens = static_cast<double>(t);
   st.mean = sum_a / st.tokens;
   st.target_mean = sum_y / st.tokens;
   return st;
+}
+
+// The refit objective's statistics: the Gram and cross-Gram, centred when a free output bias
+// compensates the mean (C = H - T mu mu^T, B - T ybar mu^T, ||Y||^2 - T ||ybar||^2), plus the
+// ridge prior towards the original weights `w` (pseudo-tokens: + lambda I, + lambda W,
+// + lambda ||W||^2). Copies of the Gram are the memory that matters at full size: one here.
+struct ObjectiveStats {
+  MatrixXd gram, cross;
+  double energy = 0.0;
+};
+ObjectiveStats objective_stats(const ProjectionStats& st, bool centre, double ridge,
+                               const MatrixXd& w) {
+  ObjectiveStats o{st.gram, st.cross, st.target_energy};
+  if (centre) {
+    o.gram.noalias() -= st.tokens * st.mean * st.mean.transpose();
+    o.cross.noalias() -= st.tokens * st.target_mean * st.mean.transpose();
+    o.energy -= st.tokens * st.target_mean.squaredNorm();
+  }
+  if (ridge > 0.0) {
+    o.gram.diagonal().array() += ridge;
+    o.cross += ridge * w;
+    o.energy += ridge * w.squaredNorm();
+  }
+  return o;
 }
 
 // ---- units ---------------------------------------------------------------------------------------
@@ -166,18 +191,32 @@ struct ProjectionOutcome {
   MatrixXf output;  // the pruned projection's output on the pruned inputs, existing bias included
 };
 
-// The error of written weights on the calibration statistics: sum_t ||y_t - W'(a_{t,K} + d) - b||^2
-// with gamma = W' d + b the constant output offset (stats uncentred).
-double written_error(const ProjectionStats& st, const std::vector<Index>& k, const MatrixXd& wk,
-                     const VectorXd& gamma) {
-  const MatrixXd h_kk = st.gram(k, k);
-  const MatrixXd b_k = st.cross(Eigen::all, k);
-  const VectorXd mu_k = st.mean(k);
-  double e = st.target_energy - 2.0 * wk.cwiseProduct(b_k).sum() +
-             (wk * h_kk).cwiseProduct(wk).sum();
-  if (gamma.size() != 0)
-    e += st.tokens * (gamma.squaredNorm() - 2.0 * st.target_mean.dot(gamma) +
-                      2.0 * (wk * mu_k).dot(gamma));
+// The error of written weights, sum_t ||y_t - W'(a_{t,K} + d) - b||^2 with gamma = W' d + b the
+// constant output offset: from the statistics when the Gram is there (O(k^2 out)), else measured
+// on the activations (O(k out T), float products per block summed in double).
+double written_error(const ProjectionStats& st, const MatrixXf& a, const MatrixXf& y,
+                     const std::vector<Index>& k, const MatrixXd& wk, const VectorXd& gamma) {
+  if (st.full) {
+    const MatrixXd h_kk = st.gram(k, k);
+    const MatrixXd b_k = st.cross(Eigen::all, k);
+    const VectorXd mu_k = st.mean(k);
+    double e = st.target_energy - 2.0 * wk.cwiseProduct(b_k).sum() +
+               (wk * h_kk).cwiseProduct(wk).sum();
+    if (gamma.size() != 0)
+      e += st.tokens * (gamma.squaredNorm() - 2.0 * st.target_mean.dot(gamma) +
+                        2.0 * (wk * mu_k).dot(gamma));
+    return e;
+  }
+  const MatrixXf wkf = wk.cast<float>();
+  const VectorXf shift = gamma.size() != 0 ? VectorXf(gamma.cast<float>()) : VectorXf();
+  double e = 0.0;
+  for (Index b = 0; b < a.cols(); b += kStatsBlock) {
+    const Index w = std::min(kStatsBlock, a.cols() - b);
+    MatrixXf r = y.middleCols(b, w);
+    r.noalias() -= wkf * a(k, Eigen::seqN(b, w));
+    if (shift.size() != 0) r.colwise() -= shift;
+    e += r.cast<double>().squaredNorm();
+  }
   return e;
 }
 
@@ -208,32 +247,31 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
   rep.num_units = lay.num_units;
   rep.method = o.method;
 
-  const ProjectionStats raw = projection_stats(*task.inputs, *task.target);
+  // The Gram is needed by the refit, the refit objective and the QUBO solvers; the score
+  // baselines without refit use only its diagonal.
+  const bool score_method = o.method == "magnitude" || o.method == "diagonal" || o.method == "flap";
+  const bool need_gram = o.refit || objective == PruneObjective::kRefit || !score_method;
+  const ProjectionStats raw = projection_stats(*task.inputs, *task.target, need_gram);
   const bool centre = task.compensation == Compensation::kOutputBias;
-  const ProjectionStats st = centre ? raw.centred() : raw;
-  rep.target_energy = st.target_energy;
+  rep.target_energy =
+      raw.target_energy - (centre ? raw.tokens * raw.target_mean.squaredNorm() : 0.0);
+  const double max_diag = raw.square.cwiseAbs().maxCoeff();
+  if (!raw.square.allFinite() || raw.square.minCoeff() < -1e-9 * max_diag ||
+      !std::isfinite(raw.target_energy))
+    throw InvalidArgument(where + ": the calibration activations are not finite");
   // The ridge is a prior towards the ORIGINAL weights: lambda ||W' - W_K||^2, i.e. n pseudo-tokens
-  // sqrt(lambda) e_c with targets sqrt(lambda) W[:, c]: H + lambda I, B + lambda W,
-  // ||Y||^2 + lambda ||W||^2 (a removed channel then also costs lambda ||W[:, c]||^2). It makes the
-  // refit well posed with fewer tokens than kept channels and is part of the objective the units
-  // are chosen on; errors reported as written are measured without it.
-  const double ridge = o.ridge_rel * st.gram.diagonal().mean();
-  MatrixXd h = st.gram;
-  h.diagonal().array() += ridge;
-  MatrixXd cross = st.cross;
-  if (ridge > 0.0) cross += ridge * w;
-  const double prior_energy = st.target_energy + ridge * w.squaredNorm();
+  // sqrt(lambda) e_c with targets sqrt(lambda) W[:, c] (objective_stats). It makes the refit well
+  // posed with fewer tokens than kept channels and is part of the objective the units are chosen
+  // on; errors reported as written are measured without it.
+  const double ridge = o.ridge_rel * raw.square.mean();
 
   // The refit objective (an n x n factorisation) only where something uses it: without refit
   // the choice and the report use the no-refit error, which large layers can afford.
   std::optional<RefitObjective> obj;
-  const double max_diag = st.gram.diagonal().cwiseAbs().maxCoeff();
-  if (st.gram.diagonal().minCoeff() < -1e-9 * max_diag || !st.gram.allFinite())
-    throw InvalidArgument(where + ": the Gram of the calibration activations is not positive "
-                                  "semidefinite (or not finite)");
   if (o.refit || objective == PruneObjective::kRefit) {
+    ObjectiveStats os = objective_stats(raw, centre, ridge, w);
     try {
-      obj.emplace(std::move(h), std::move(cross), prior_energy, lay, o.damping_rel);
+      obj.emplace(std::move(os.gram), std::move(os.cross), os.energy, lay, o.damping_rel);
     } catch (const InvalidArgument& e) {
       throw InvalidArgument(where + ": " + e.what());
     }
@@ -243,8 +281,7 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
   // ---- choose the units
   const auto t0 = Clock::now();
   const VectorXd w_norm2 = w.colwise().squaredNorm().transpose();
-  const Assignment diagonal =
-      keep_top(lay, unit_scores(raw.gram.diagonal().cwiseProduct(w_norm2), lay));
+  const Assignment diagonal = keep_top(lay, unit_scores(raw.square.cwiseProduct(w_norm2), lay));
   Assignment keep;
   RefitSearchOptions so = o.search;
   so.seed = task.seed;
@@ -260,7 +297,8 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
   } else if (m == "diagonal") {
     keep = diagonal;
   } else if (m == "flap") {
-    const VectorXd var = raw.centred().gram.diagonal();
+    // Per channel: sum_t (a_c - mu_c)^2 = sum_t a_c^2 - T mu_c^2.
+    const VectorXd var = raw.square - raw.tokens * raw.mean.cwiseAbs2();
     keep = keep_top(lay, unit_scores(var.cwiseProduct(w_norm2), lay));
   } else if (objective == PruneObjective::kRefit &&
              (m == "obs" || m == "sa" || m == "tabu")) {
@@ -286,11 +324,12 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
       mu = obj->pairwise_surrogate();
       offset = obj->error_all_kept();
     } else {
+      const ObjectiveStats st = objective_stats(raw, centre, 0.0, w);
       const MatrixXd wtw = w.transpose() * w;
       const MatrixXd mc = st.gram.cwiseProduct(wtw);
       const VectorXd lc =
           2.0 * ((w.transpose() * st.cross).diagonal() - (wtw * st.gram).diagonal());
-      offset = st.target_energy - 2.0 * w.cwiseProduct(st.cross).sum() +
+      offset = st.energy - 2.0 * w.cwiseProduct(st.cross).sum() +
                (w * st.gram).cwiseProduct(w).sum();
       const Index wd = lay.unit_width;
       mu.resize(lay.num_units, lay.num_units);
@@ -337,14 +376,22 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
                           std::to_string(kc) + " kept channels; a refit needs more tokens than "
                           "kept channels (use more calibration text, --ridge, or --no-refit)");
   const MatrixXd w_k = w(Eigen::all, k);
-  rep.no_refit_error = written_error(st, k, w_k, VectorXd());
+  const MatrixXf& a_all = *task.inputs;
+  const MatrixXf& y_all = *task.target;
+  // With a free output bias (centred) the no-refit error is the one after the optimal constant.
+  const VectorXd no_refit_offset =
+      centre ? VectorXd(raw.target_mean - w_k * raw.mean(k)) : VectorXd();
+  rep.no_refit_error = written_error(raw, a_all, y_all, k, w_k, no_refit_offset);
   if (obj) {
     rep.refit_error = obj->error(keep);
     rep.diagonal_refit_error = obj->error(diagonal);
   } else {
     const std::vector<Index> kd = kept_channels(lay, diagonal);
     rep.refit_error = kNaN;
-    rep.diagonal_refit_error = written_error(st, kd, w(Eigen::all, kd), VectorXd());
+    const MatrixXd w_kd = w(Eigen::all, kd);
+    rep.diagonal_refit_error = written_error(
+        raw, a_all, y_all, kd, w_kd,
+        centre ? VectorXd(raw.target_mean - w_kd * raw.mean(kd)) : VectorXd());
   }
   MatrixXd wk = o.refit ? obj->refit(keep) : w_k;
   VectorXd out_bias;  // added to the projection's bias
@@ -372,7 +419,7 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
     const Index rows = static_cast<Index>(kv_kept.size()) * hd;
     VectorXd c = VectorXd::Zero(rows);
     d = VectorXd::Zero(kc);
-    double best = written_error(raw, k, wk, VectorXd());
+    double best = written_error(raw, a_all, y_all, k, wk, VectorXd());
     MatrixXd best_wk = wk;
     VectorXd best_c = c;
     for (int it = 0; it < 8; ++it) {
@@ -382,7 +429,7 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
       c = me.colPivHouseholderQr().solve(r);
       for (Index i = 0; i < kc; ++i) d[i] = c[row_of[static_cast<std::size_t>(i)]];
       if (o.refit) wk = refit_shifted(raw, k, d, obj->damping(), ridge, w_k);
-      const double e = written_error(raw, k, wk, wk * d);
+      const double e = written_error(raw, a_all, y_all, k, wk, wk * d);
       if (!(e < best * (1.0 - 1e-9))) break;
       best = e;
       best_wk = wk;
@@ -395,7 +442,7 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
   }
   const VectorXd gamma = d.size() != 0 ? VectorXd(wk * d + (out_bias.size() ? out_bias : VectorXd::Zero(wk.rows())))
                                        : out_bias;
-  rep.error_written = written_error(raw, k, wk, gamma);
+  rep.error_written = written_error(raw, a_all, y_all, k, wk, gamma);
 
   // The pruned output that advances the pruned stream.
   const MatrixXf wkf = wk.cast<float>();
@@ -416,7 +463,12 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
 std::string describe(const PrunedProjection& p) {
   std::ostringstream s;
   s << "layer " << p.layer << " " << mask_unit_name(p.unit) << ": kept " << p.kept.size() << "/"
-    << p.num_units << " " << p.method << " refit error " << p.refit_error;
+    << p.num_units << " " << p.method;
+  if (std::isnan(p.refit_error)) {
+    s << " no-refit error " << p.no_refit_error;
+  } else {
+    s << " refit error " << p.refit_error;
+  }
   if (!std::isnan(p.obs_refit_error)) s << " (obs " << p.obs_refit_error << ")";
   s << " diagonal " << p.diagonal_refit_error << " written " << p.error_written << " of "
     << p.target_energy << ", " << p.select_s << " s";
@@ -583,27 +635,30 @@ PruneReport prune_model(const Checkpoint& ckpt,
     progress("global allocation: OBS removal costs of every layer on the original model");
     auto path_costs = [&](const MatrixXf& a, const MatrixXf& y, const MatrixXf& weight,
                           UnitLayout lay, double cap, double stream_energy) {
-      ProjectionStats st = projection_stats(a, y);
-      if (llama && o.mean_compensation) st = st.centred();
+      const bool centre = llama && o.mean_compensation;
+      const ProjectionStats st = projection_stats(a, y, objective == PruneObjective::kRefit);
+      const double target_energy =
+          st.target_energy - (centre ? st.tokens * st.target_mean.squaredNorm() : 0.0);
+      LayerUnitCosts c;
+      c.num_groups = lay.num_groups;
+      c.total_cost = o.allocation_scale == AllocationScale::kResidualStream ? stream_energy
+                                                                             : target_energy;
       if (objective == PruneObjective::kNoRefit) {
         // Without refit: each unit's removal cost alone, H_ii ||W[:, i]||^2 (the QUBO's
-        // diagonal), as `mask --allocation global` does; no n x n factorisation.
-        LayerUnitCosts c;
-        c.num_groups = lay.num_groups;
-        c.unit_cost = unit_scores(st.gram.diagonal().cwiseProduct(
-                                      weight.cast<double>().colwise().squaredNorm().transpose()),
-                                  lay);
-        c.total_cost = o.allocation_scale == AllocationScale::kResidualStream ? stream_energy
-                                                                                : st.target_energy;
+        // diagonal; centred: C_ii), as `mask --allocation global` does; no n x n matrix.
+        const VectorXd diag =
+            centre ? VectorXd(st.square - st.tokens * st.mean.cwiseAbs2()) : st.square;
+        c.unit_cost = unit_scores(
+            diag.cwiseProduct(weight.cast<double>().colwise().squaredNorm().transpose()), lay);
         return c;
       }
       const int per_group = lay.units_per_group();
       const int max_removed = static_cast<int>(std::floor(cap * per_group + 1e-9));
       lay.keep_per_group = std::max(1, per_group - max_removed);
-      const RefitObjective obj(st.gram, st.cross, st.target_energy, lay, o.damping_rel);
+      ObjectiveStats os = objective_stats(st, centre, 0.0, weight.cast<double>());
+      const RefitObjective obj(std::move(os.gram), std::move(os.cross), os.energy, lay,
+                               o.damping_rel);
       const RefitSearchResult path = obs_greedy(obj, o.search);
-      LayerUnitCosts c;
-      c.num_groups = lay.num_groups;
       c.unit_cost = VectorXd::Constant(lay.num_units, std::numeric_limits<double>::infinity());
       double before = path.start_error;
       for (std::size_t i = 0; i < path.greedy_path.size(); ++i) {
@@ -611,8 +666,6 @@ PruneReport prune_model(const Checkpoint& ckpt,
         c.unit_cost[u] = path.greedy_path[i] - before;
         before = path.greedy_path[i];
       }
-      c.total_cost = o.allocation_scale == AllocationScale::kResidualStream ? stream_energy
-                                                                             : st.target_energy;
       return c;
     };
     std::vector<LayerUnitCosts> mlp_costs, head_costs;
@@ -688,7 +741,7 @@ PruneReport prune_model(const Checkpoint& ckpt,
       task.head_dim = static_cast<int>(cfg.head_dim);
       task.seed = layer_seed(o.solve.seed, l, unit);
       const int kept_channels = lay.keep() * lay.unit_width;
-      if (!warned_tokens && tokens < 4 * static_cast<Index>(kept_channels)) {
+      if (o.refit && !warned_tokens && tokens < 4 * static_cast<Index>(kept_channels)) {
         warned_tokens = true;
         const std::string msg = "only " + std::to_string(tokens) + " calibration tokens for " +
                                 std::to_string(kept_channels) + " kept channels of layer " +
