@@ -45,6 +45,10 @@ struct ModelConfig {
   bool mlp_bias = false;  ///< Llama's `mlp_bias` (gate/up/down biases); default false
   std::int64_t max_position_embeddings = 0;  ///< default: the family's Transformers default
   std::string torch_dtype;  ///< "bfloat16", "float32", ... (`torch_dtype` or `dtype`); may be empty
+  /// Fields present in config.json that change the forward pass in ways qprune's does not
+  /// implement (hidden_act other than silu, rope_scaling, use_sliding_window, partial rotary),
+  /// one readable entry each; empty when the forward pass is exact. The Transformer refuses them.
+  std::vector<std::string> forward_unsupported;
 
   /// Parses config.json text. `path` only names the file in errors. Throws ParseError
   /// (`path:0: expected field 'hidden_size' ...`, or `path: byte N:` for JSON syntax errors) for a

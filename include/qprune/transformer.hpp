@@ -110,8 +110,9 @@ namespace forward {
 /// and no weights between calls.
 class Transformer {
  public:
-  /// Checks the config (validate()) and that the checkpoint holds every expected tensor with its
-  /// shape (Checkpoint::check_expected_tensors: ParseError naming the first missing one).
+  /// Checks the config (validate(); InvalidArgument naming every field of
+  /// ModelConfig::forward_unsupported) and that the checkpoint holds every expected tensor with
+  /// its shape (Checkpoint::check_expected_tensors: ParseError naming the first missing one).
   explicit Transformer(const Checkpoint& checkpoint);
 
   [[nodiscard]] const ModelConfig& config() const { return config_; }

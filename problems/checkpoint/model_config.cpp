@@ -204,6 +204,24 @@ ModelConfig ModelConfig::parse(const std::string& json_text, const std::string& 
       break;
     }
   }
+  // Fields that change what the forward pass computes and that it does not implement: calibrate,
+  // perplexity and prune refuse such a checkpoint (Transformer) instead of computing something
+  // else; mask/apply/export do not run the model and accept it.
+  auto short_text = [](const Json& v) {
+    const std::string t = v.is_string() ? v.get<std::string>() : std::string(v.type_name());
+    return t.size() > 40 ? t.substr(0, 40) + "..." : t;
+  };
+  if (const auto it = j.find("hidden_act"); it != j.end() && !it->is_null() &&
+                                              !(it->is_string() && it->get<std::string>() == "silu"))
+    c.forward_unsupported.push_back("hidden_act '" + short_text(*it) + "' (only silu)");
+  if (const auto it = j.find("rope_scaling"); it != j.end() && !it->is_null())
+    c.forward_unsupported.push_back("rope_scaling (only plain rotary embeddings)");
+  if (const auto it = j.find("use_sliding_window"); it != j.end() && it->is_boolean() &&
+                                                      it->get<bool>())
+    c.forward_unsupported.push_back("use_sliding_window: true (only full causal attention)");
+  if (const auto it = j.find("partial_rotary_factor");
+      it != j.end() && !it->is_null() && !(it->is_number() && it->get<double>() == 1.0))
+    c.forward_unsupported.push_back("partial_rotary_factor (only rotary over the whole head)");
   c.raw_json_ = json_text;
   return c;
 }

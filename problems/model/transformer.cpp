@@ -216,6 +216,13 @@ MatrixXf mlp_activations(const DecoderLayerWeights& w, const MatrixXf& h) {
 Transformer::Transformer(const Checkpoint& checkpoint)
     : checkpoint_(&checkpoint), config_(checkpoint.config()) {
   config_.validate();
+  if (!config_.forward_unsupported.empty()) {
+    std::string fields;
+    for (const std::string& f : config_.forward_unsupported) fields += (fields.empty() ? "" : "; ") + f;
+    throw InvalidArgument((checkpoint.folder() / "config.json").string() +
+                          ": qprune's forward pass does not implement " + fields +
+                          "; it would compute another model");
+  }
   checkpoint.check_expected_tensors();
 }
 

@@ -632,7 +632,10 @@ PruneReport prune_model(const Checkpoint& ckpt,
       o.allocation == MaskAllocation::kGlobal && o.sequential &&
       cache_bytes < 0.25 * static_cast<double>(o.memory_limit_bytes.value_or(detail::available_memory_bytes()));
   if (o.allocation == MaskAllocation::kGlobal) {
-    progress("global allocation: OBS removal costs of every layer on the original model");
+    progress(std::string("global allocation: ") +
+             (objective == PruneObjective::kRefit ? "OBS greedy removal costs"
+                                                  : "diagonal removal costs") +
+             " of every layer on the original model");
     auto path_costs = [&](const MatrixXf& a, const MatrixXf& y, const MatrixXf& weight,
                           UnitLayout lay, double cap, double stream_energy) {
       const bool centre = llama && o.mean_compensation;

@@ -57,3 +57,13 @@ expect_exit 2 "$QPRUNE" prune "$MODEL" --text "$TEXT" --tokens 200 --head-sparsi
 grep -q "200 calibration tokens for" "$TMP/stderr" || fail "too few tokens message"
 expect_exit 2 "$QPRUNE" prune "$MODEL" --text "$TEXT" --tokens 4096 -o "$TMP/pruned"
 [[ ! -e $TMP/x ]] || fail "a failed run left an output"
+# A config field the forward pass does not implement: refused up front, naming it (prune, and every
+# other command that runs the model).
+cp -r "$MODEL" "$TMP/gelu"
+sed -i 's/"hidden_act": "silu"/"hidden_act": "gelu_pytorch_tanh"/' "$TMP/gelu/config.json"
+expect_exit 2 "$QPRUNE" prune "$TMP/gelu" --text "$TEXT" --tokens 4096 -o "$TMP/x"
+grep -q "hidden_act 'gelu_pytorch_tanh' (only silu)" "$TMP/stderr" || fail "hidden_act message"
+sed -i 's/"rope_scaling": null/"rope_scaling": {"type": "yarn", "factor": 4.0}/' "$TMP/gelu/config.json"
+expect_exit 2 "$QPRUNE" perplexity "$TMP/gelu" --text "$TMP/held.txt"
+grep -q "rope_scaling" "$TMP/stderr" || fail "rope_scaling message"
+[[ ! -e $TMP/x ]] || fail "a refused run left an output"
