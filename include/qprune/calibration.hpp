@@ -81,11 +81,12 @@ struct CalibrationStatistics {
     const Transformer& model, std::span<const std::int32_t> tokens,
     const CalibrationOptions& options);
 
-/// Writes the statistics file (docs/calibration_stats.md): F64 tensors layers.L.{mlp,attn}.{gram,
+/// Writes the statistics file (docs/calibration_stats.md): F64 tensors (F32 when `compact`: half
+/// the size) layers.L.{mlp,attn}.{gram,
 /// mean}, metadata qprune_format, version, tokens, num_layers and model (the fnv1a64 hash of the
 /// checkpoint's config.json). Through a temporary file and a rename; IoError on failure.
 void write_calibration_statistics(const CalibrationStatistics& stats, const Checkpoint& checkpoint,
-                                  const std::filesystem::path& path);
+                                  const std::filesystem::path& path, bool compact = false);
 
 struct PerplexityOptions {
   std::int64_t context = 256;          ///< window length (>= 2); default 256

@@ -1,6 +1,7 @@
 // Calibration statistics files: the per-layer activation Gram matrices and means that the pruning
 // QUBO needs (docs/calibration_stats.md). A safetensors file holding, per decoder layer L,
-//   layers.L.mlp.gram  [I, I] F64   sum_t a_t a_t^T of the down_proj input (I = intermediate_size)
+//   layers.L.mlp.gram  [I, I] F64   sum_t a_t a_t^T of the down_proj input (I = intermediate_size;
+//                                  F32 in the compact form, `calibrate --compact`)
 //   layers.L.mlp.mean  [I]    F64   (1/T) sum_t a_t
 //   layers.L.attn.gram [C, C] F64   the same for the o_proj input (C = heads * head_dim)
 //   layers.L.attn.mean [C]    F64
@@ -21,6 +22,7 @@
 #include <optional>
 #include <string>
 
+#include "qprune/checkpoint.hpp"
 #include "qprune/model_config.hpp"
 #include "qprune/pruning.hpp"
 
@@ -82,8 +84,11 @@ class CalibrationStatsFile {
 /// Writes a calibration statistics file (all layers given are held in memory until write()).
 class CalibrationStatsWriter {
  public:
-  /// `model`: the checkpoint's config hash; `num_layers`, `num_tokens` > 0.
-  CalibrationStatsWriter(std::string model, int num_layers, std::int64_t num_tokens);
+  /// `model`: the checkpoint's config hash; `num_layers`, `num_tokens` > 0. `dtype` kF64 (exact
+  /// sums) or kF32 (half the size: the compact form for large models; 7 significant digits,
+  /// plenty for problem building and refit, which damp anyway).
+  CalibrationStatsWriter(std::string model, int num_layers, std::int64_t num_tokens,
+                         Dtype dtype = Dtype::kF64);
   /// Adds one layer's statistics (gram n x n, mean n or empty). Throws InvalidArgument on a size
   /// mismatch, a layer out of range or given twice, or a non-finite value.
   void add(StatsKind kind, int layer, const Eigen::MatrixXd& gram, const Eigen::VectorXd& mean);
@@ -95,6 +100,7 @@ class CalibrationStatsWriter {
   std::string model_;
   int num_layers_;
   std::int64_t num_tokens_;
+  Dtype dtype_;
   std::map<std::pair<int, int>, std::pair<Eigen::MatrixXd, Eigen::VectorXd>> layers_;
 };
 

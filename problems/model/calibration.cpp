@@ -208,9 +208,10 @@ CalibrationStatistics collect_calibration_statistics(const Transformer& model,
 }
 
 void write_calibration_statistics(const CalibrationStatistics& stats, const Checkpoint& checkpoint,
-                                  const std::filesystem::path& path) {
+                                  const std::filesystem::path& path, bool compact) {
   const auto layers = static_cast<int>(checkpoint.config().num_hidden_layers);
-  CalibrationStatsWriter writer(checkpoint_config_hash(checkpoint), layers, stats.num_tokens);
+  CalibrationStatsWriter writer(checkpoint_config_hash(checkpoint), layers, stats.num_tokens,
+                                compact ? Dtype::kF32 : Dtype::kF64);
   auto add = [&](const std::vector<ActivationStats>& kind, StatsKind which) {
     for (std::size_t l = 0; l < kind.size(); ++l)
       writer.add(which, static_cast<int>(l), kind[l].gram, kind[l].mean);

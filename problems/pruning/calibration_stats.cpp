@@ -108,9 +108,10 @@ CalibrationStatsFile CalibrationStatsFile::open(const std::filesystem::path& pat
       throw ParseError::at_byte(p, static_cast<std::int64_t>(info.header_offset),
                                 "expected layer < num_layers " + std::to_string(impl->layers) +
                                     " in '" + name + "', found " + std::to_string(layer));
-    if (info.dtype != Dtype::kF64)
+    if (info.dtype != Dtype::kF64 && info.dtype != Dtype::kF32)
       throw ParseError::at_byte(p, static_cast<std::int64_t>(info.header_offset),
-                                "expected dtype F64 for '" + name + "', found " + info.dtype_text);
+                                "expected dtype F64 or F32 for '" + name + "', found " +
+                                    info.dtype_text);
     const std::int64_t n = info.shape.empty() ? -1 : info.shape[0];
     const bool ok = what == 0 ? info.shape.size() == 2 && info.shape[0] == info.shape[1]
                               : info.shape.size() == 1;
@@ -197,8 +198,10 @@ ActivationStats CalibrationStatsFile::read(StatsKind kind, int layer) const {
 }
 
 CalibrationStatsWriter::CalibrationStatsWriter(std::string model, int num_layers,
-                                               std::int64_t num_tokens)
-    : model_(std::move(model)), num_layers_(num_layers), num_tokens_(num_tokens) {
+                                               std::int64_t num_tokens, Dtype dtype)
+    : model_(std::move(model)), num_layers_(num_layers), num_tokens_(num_tokens), dtype_(dtype) {
+  if (dtype_ != Dtype::kF64 && dtype_ != Dtype::kF32)
+    throw InvalidArgument("CalibrationStatsWriter: dtype must be F64 or F32");
   if (model_.empty()) throw InvalidArgument("CalibrationStatsWriter: model must not be empty");
   if (num_layers_ < 1) throw InvalidArgument("CalibrationStatsWriter: num_layers must be >= 1");
   if (num_tokens_ < 1) throw InvalidArgument("CalibrationStatsWriter: num_tokens must be >= 1");
@@ -245,10 +248,10 @@ void CalibrationStatsWriter::write(const std::filesystem::path& path) const {
   if (layers_.empty()) throw InvalidArgument("CalibrationStatsWriter: no statistics added");
   for (const auto& [key, value] : layers_) {
     const auto kind = static_cast<StatsKind>(key.first);
-    w.add_matrix(tensor_name(kind, key.second, "gram"), Dtype::kF64, value.first,
+    w.add_matrix(tensor_name(kind, key.second, "gram"), dtype_, value.first,
                  {value.first.rows(), value.first.cols()});
     if (value.second.size() != 0)
-      w.add_matrix(tensor_name(kind, key.second, "mean"), Dtype::kF64, value.second,
+      w.add_matrix(tensor_name(kind, key.second, "mean"), dtype_, value.second,
                    {value.second.size()});
   }
   w.set_metadata("qprune_format", CalibrationStatsFile::kFormat);

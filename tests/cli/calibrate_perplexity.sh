@@ -16,6 +16,16 @@ grep -q "calibrate: 60/60 tokens" "$TMP/progress" || fail "no calibrate progress
 out=$("$QPRUNE" mask "$CKPT" --calib "$TMP/stats.safetensors" --unit mlp --sparsity 0.5 \
       --solver greedy -o "$TMP/masks.json" 2>/dev/null)
 expect_line "$out" "Objective source" "calibration \(exact layer error\)"
+# --compact: F32 statistics, about half the file, and the same masks.
+"$QPRUNE" calibrate "$CKPT" --token-ids "$TMP/ids.txt" --tokens 60 --context 16 --batch 2 --compact \
+  -q -o "$TMP/compact.safetensors" >/dev/null
+full_size=$(stat -c %s "$TMP/stats.safetensors")
+compact_size=$(stat -c %s "$TMP/compact.safetensors")
+(( compact_size * 10 < full_size * 6 )) || fail "compact statistics $compact_size bytes vs $full_size"
+"$QPRUNE" mask "$CKPT" --calib "$TMP/compact.safetensors" --unit mlp --sparsity 0.5 \
+  --solver greedy -o "$TMP/masks_compact.json" >/dev/null 2>&1
+[[ $(jq -c '[.entries[].kept]' "$TMP/masks.json") == "$(jq -c '[.entries[].kept]' "$TMP/masks_compact.json")" ]] ||
+  { jq -c "[.entries[].kept]" "$TMP/masks.json" "$TMP/masks_compact.json" >&2; fail "compact statistics gave other masks"; }
 "$QPRUNE" calibrate "$CKPT" --token-ids "$TMP/ids.txt" --context 16 -q -o "$TMP/all.safetensors" \
   >/dev/null 2>"$TMP/quiet"
 [[ ! -s $TMP/quiet ]] || fail "calibrate -q wrote to stderr"
