@@ -209,6 +209,7 @@ void setup_prune(CLI::App& app, CommandResult& result) {
   sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder (config.json + safetensors)")
       ->required();
   add_token_windows(*sub, opts->windows, 2);
+  sub->get_option("--tokens")->capture_default_str();
   sub->add_option("--calib-seed", opts->calib_seed,
                   "0: consecutive windows from the start of the text; otherwise windows at "
                   "random positions drawn with this seed (another calibration sample)")
@@ -227,9 +228,13 @@ void setup_prune(CLI::App& app, CommandResult& result) {
                   "GQA models: remove whole KV groups, or the same number of heads in every group")
       ->transform(CLI::IsMember({"kv_groups", "heads_per_group"}, CLI::ignore_case))
       ->capture_default_str();
-  std::string methods = "how units are chosen: magnitude, diagonal, flap (baselines), obs, sa, "
-                        "tabu, exact (refit objective), or a QUBO solver:";
-  for (const std::string& s : solver_names()) methods += " " + s;
+  std::string methods =
+      "how units are chosen: magnitude, diagonal (Wanda-sp), flap (baselines); obs (OBS/ZipLM "
+      "greedy), sa, tabu, exact (on the refit objective; with --no-refit sa, tabu and exact are "
+      "the QUBO solvers on the no-refit QUBO); or another QUBO solver on the refit objective's "
+      "pairwise surrogate:";
+  for (const std::string& s : solver_names())
+    if (s != "sa" && s != "tabu" && s != "exact") methods += " " + s;
   sub->add_option("--method", opts->method, methods)->capture_default_str();
   sub->add_option("--objective", opts->objective,
                   "refit: the error left after the least-squares refit (default with refit); "
@@ -246,7 +251,8 @@ void setup_prune(CLI::App& app, CommandResult& result) {
   sub->add_flag("--no-compensation", opts->no_compensation, "no mean-compensation bias");
   sub->add_option("--allocation", opts->allocation,
                   "uniform: the sparsities in every layer; global: --sparsity of all MLP neurons "
-                  "and --head-sparsity of all heads, the per-layer counts from OBS removal costs "
+                  "and --head-sparsity of all heads, the per-layer counts from the layers' removal "
+                  "costs (OBS greedy paths; diagonal costs with --no-refit) on the original model "
                   "(the checkpoint is padded to the widest layer: parameters stored and "
                   "effective are reported)")
       ->transform(CLI::IsMember({"uniform", "global"}, CLI::ignore_case))

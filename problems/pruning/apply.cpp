@@ -292,7 +292,10 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
                                                        : Eigen::VectorXd::Zero(down.rows());
       AppliedLayer a{l, e.unit, static_cast<int>(k), compensate, 0.0, 0.0};
       if (std::optional<RefittedProjection> r = refitted(l, true)) {
-        cache[m + "down_proj.weight"] = pad_cols(std::move(r->kept_columns), width);
+        cache[m + "down_proj.weight"] =
+            pad_cols(r->kept_columns.size() != 0 ? std::move(r->kept_columns)
+                                                 : take_cols(down, e.kept, 1),
+                     width);
         if (r->output_bias.size() != 0) bias += r->output_bias;
         a.error_without_refit = r->error_without_refit;
         a.error_with_refit = r->error_with_refit;
@@ -328,7 +331,9 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
             index_slot[sl] = static_cast<int>(
                 std::lower_bound(plan.heads.begin(), plan.heads.end(), plan.head_slot[sl]) -
                 plan.heads.begin());
-        cache[s + "o_proj.weight"] = slot_cols(r->kept_columns, index_slot, hd);
+        cache[s + "o_proj.weight"] = r->kept_columns.size() != 0
+                                         ? slot_cols(r->kept_columns, index_slot, hd)
+                                         : slot_cols(wo, plan.head_slot, hd);
         if (r->output_bias.size() != 0) bias += r->output_bias;
         if (r->value_bias.size() != 0) {
           const auto kept_rows = static_cast<Eigen::Index>(plan.kv.size()) * hd;

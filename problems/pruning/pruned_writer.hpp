@@ -15,7 +15,8 @@ namespace qprune::detail {
 
 /// New values for one layer's kept down_proj (mlp) or o_proj (heads) columns.
 struct RefittedProjection {
-  Eigen::MatrixXd kept_columns;  ///< out x kept channels, in increasing channel order
+  /// out x kept channels, in increasing channel order; empty: the original columns (no refit)
+  Eigen::MatrixXd kept_columns;
   Eigen::VectorXd output_bias;   ///< added to the projection's bias; empty: none
   /// Added to the v_proj bias rows of the kept KV heads (kept KV heads x head_dim); empty: none.
   Eigen::VectorXd value_bias;

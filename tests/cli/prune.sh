@@ -67,3 +67,5 @@ sed -i 's/"rope_scaling": null/"rope_scaling": {"type": "yarn", "factor": 4.0}/'
 expect_exit 2 "$QPRUNE" perplexity "$TMP/gelu" --text "$TMP/held.txt"
 grep -q "rope_scaling" "$TMP/stderr" || fail "rope_scaling message"
 [[ ! -e $TMP/x ]] || fail "a refused run left an output"
+# The spill folders of finished and failed runs are gone.
+if compgen -G "$TMP/*.qprune-tmp-*" >/dev/null; then fail "a temporary folder was left: $(ls -d "$TMP"/*.qprune-tmp-*)"; fi
