@@ -4,6 +4,8 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "cli/interrupt.hpp"
+#include "cli/output_guard.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/report.hpp"
 #include "qprune/prune_pipeline.hpp"
@@ -22,6 +24,9 @@ struct ApplyCommandOptions {
 };
 
 int run_apply(const ApplyCommandOptions& opts) {
+  (void)install_interrupt_handler();  // writing polls it: Ctrl-C leaves the old output as it was
+  guard_outputs({}, {{"checkpoint", opts.checkpoint}, {"--masks", opts.masks}, {"--calib", opts.calib}},
+                {{"--output", opts.output}});
   const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
   const Masks masks = read_masks(opts.masks);
   masks.check_identity(ckpt);
@@ -30,6 +35,7 @@ int run_apply(const ApplyCommandOptions& opts) {
                             : (masks.mean_compensation || opts.refit) ? masks.calibration
                                                                       : std::string();
   if (!calib.empty()) stats.emplace(CalibrationStatsFile::open(calib));
+  guard_outputs({}, {{"statistics file (from the masks)", calib}}, {{"--output", opts.output}});
   ApplyOptions ao;
   ao.refit = opts.refit;
   ao.write.overwrite = opts.overwrite;
@@ -93,7 +99,8 @@ void setup_apply(CLI::App& app, CommandResult& result) {
   sub->add_option("--output,-o", opts->output, "new checkpoint folder (must not exist or be empty)")
       ->required();
   sub->add_flag("--refit", opts->refit, "least-squares refit of the kept columns");
-  sub->add_flag("--overwrite", opts->overwrite, "allow a non-empty output folder");
+  sub->add_flag("--overwrite", opts->overwrite,
+                "replace an existing output folder (as a whole, once the new one is complete)");
   sub->add_flag("--json", opts->json, "print the report as JSON");
   sub->callback([opts, &result] { result.exit_code = run_apply(*opts); });
 }

@@ -5,6 +5,8 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "cli/interrupt.hpp"
+#include "cli/output_guard.hpp"
 #include "cli/parallel.hpp"
 #include "cli/report.hpp"
 #include "cli/token_input.hpp"
@@ -26,6 +28,11 @@ struct CalibrateOptions {
 };
 
 int run_calibrate(const CalibrateOptions& opts) {
+  (void)install_interrupt_handler();  // the forward pass and the write poll it
+  guard_outputs({{"--output", opts.output}},
+                {{"checkpoint", opts.checkpoint},
+                 {"--text", opts.windows.input.text},
+                 {"--token-ids", opts.windows.input.token_ids}});
   const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
   const Transformer model(ckpt);
   const std::vector<std::int32_t> ids = read_tokens(ckpt, opts.windows.input);

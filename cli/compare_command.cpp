@@ -18,6 +18,7 @@
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/interrupt.hpp"
+#include "cli/output_guard.hpp"
 #include "cli/parallel.hpp"
 #include "cli/report.hpp"
 #include "cli/result_json.hpp"
@@ -326,6 +327,15 @@ int run_compare(CompareCommandOptions opts) {
   if (!opts.replay.empty()) return process_rank() == 0 ? run_replay(opts) : kExitOk;
   if (opts.instances.empty())
     throw InvalidArgument("compare: give at least one INSTANCE (or --replay)");
+  if (!opts.output_dir.empty()) {
+    std::vector<NamedPath> inputs = {{"--reference", opts.reference}};
+    for (const std::string& spec : opts.instances) inputs.push_back({"instance", input_file(spec)});
+    guard_outputs({}, inputs, {{"--output", opts.output_dir}});
+    check_replaceable_folder(opts.output_dir, [](const std::string& name) {
+      return name == "runs.csv" || name == "summary.csv" || name == "comparison.json" ||
+             name == "gap_vs_time.svg" || name == "success.svg" || name == "tts.svg";
+    });
+  }
 
   // The solver options the user gave, before anything else touches them.
   std::vector<CLI::Option*> solver_opts = options_with_groups(*opts.sub);
@@ -390,19 +400,23 @@ int run_compare(CompareCommandOptions opts) {
               << " thread(s), " << report.jobs << " run(s) at a time.\n";
   }
   if (!opts.output_dir.empty()) {
+    // The six files go into a fresh folder beside -o, moved into place (replacing an earlier
+    // report whole) once all are written.
     namespace fs = std::filesystem;
+    const fs::path target(opts.output_dir);
     std::error_code ec;
-    fs::create_directories(opts.output_dir, ec);
-    if (ec) throw IoError("cannot create " + opts.output_dir + ": " + ec.message());
-    const fs::path dir(opts.output_dir);
-    write_file_atomically((dir / "runs.csv").string(), runs_csv(report, co.tolerance));
-    write_file_atomically((dir / "summary.csv").string(), summary_csv(report));
-    write_file_atomically(
-        (dir / "comparison.json").string(),
-        comparison_json(report, opts, solver_arguments, instances).dump(1) + "\n");
-    write_file_atomically((dir / "gap_vs_time.svg").string(), gap_vs_time_svg(report));
-    write_file_atomically((dir / "success.svg").string(), success_svg(report));
-    write_file_atomically((dir / "tts.svg").string(), tts_svg(report));
+    if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
+    if (ec) throw IoError("cannot create " + target.parent_path().string() + ": " + ec.message());
+    AtomicFolder folder(target, /*replace=*/true);
+    const fs::path& dir = folder.path();
+    write_file_atomically(dir / "runs.csv", runs_csv(report, co.tolerance));
+    write_file_atomically(dir / "summary.csv", summary_csv(report));
+    write_file_atomically(dir / "comparison.json",
+                          comparison_json(report, opts, solver_arguments, instances).dump(1) + "\n");
+    write_file_atomically(dir / "gap_vs_time.svg", gap_vs_time_svg(report));
+    write_file_atomically(dir / "success.svg", success_svg(report));
+    write_file_atomically(dir / "tts.svg", tts_svg(report));
+    folder.commit();
   }
   return report.interrupted ? kExitInterrupted : kExitOk;
 }

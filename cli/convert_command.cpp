@@ -4,6 +4,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/model_input.hpp"
+#include "cli/output_guard.hpp"
 #include "cli/validators.hpp"
 
 namespace qprune::cli {
@@ -17,6 +18,7 @@ struct ConvertOptions {
 };
 
 int run_convert(const ConvertOptions& opts) {
+  guard_outputs({{"output", opts.output}}, {{"input", input_file(opts.input.path)}});
   const QuboModel model = read_input(opts.input);
   WriteOptions w;
   w.format = opts.to;

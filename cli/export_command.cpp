@@ -8,6 +8,8 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "cli/interrupt.hpp"
+#include "cli/output_guard.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/report.hpp"
 #include "cli/validators.hpp"
@@ -34,7 +36,18 @@ struct ExportCommandOptions {
   bool json = false;
 };
 
+bool is_layer_file(const std::string& name) { return name.starts_with("layer_"); }
+
 int run_export(const ExportCommandOptions& opts) {
+  (void)install_interrupt_handler();  // problem building polls it
+  if (opts.all) {
+    guard_outputs({}, {{"checkpoint", opts.checkpoint}, {"--calib", opts.calib}},
+                  {{"--output", opts.output}});
+    check_replaceable_folder(opts.output, is_layer_file);
+  } else {
+    guard_outputs({{"--output", opts.output}},
+                  {{"checkpoint", opts.checkpoint}, {"--calib", opts.calib}});
+  }
   const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
   std::optional<CalibrationStatsFile> stats;
   if (!opts.calib.empty()) stats.emplace(CalibrationStatsFile::open(opts.calib));
@@ -50,9 +63,14 @@ int run_export(const ExportCommandOptions& opts) {
   wo.format = opts.format;
   wo.penalty_weight = opts.penalty_weight;
   std::vector<int> layers;
+  // --all: the files go into a fresh folder beside -o, moved into place (replacing an old export)
+  // once every layer is written.
+  std::optional<AtomicFolder> folder;
   if (opts.all) {
     for (int l = 0; l < ckpt.config().num_hidden_layers; ++l) layers.push_back(l);
-    std::filesystem::create_directories(opts.output);
+    const std::filesystem::path target(opts.output);
+    if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path());
+    folder.emplace(target, /*replace=*/true);
   } else {
     layers.push_back(opts.layer);
   }
@@ -66,13 +84,12 @@ int run_export(const ExportCommandOptions& opts) {
   nlohmann::json files = nlohmann::json::array();
   for (int l : layers) {
     spec.layer = l;
+    const std::string name = "layer_" + std::to_string(l) + "." + opts.unit + extension;
     const std::string path =
-        opts.all ? (std::filesystem::path(opts.output) /
-                    ("layer_" + std::to_string(l) + "." + opts.unit + extension))
-                       .string()
-                 : opts.output;
-    const ExportedProblemInfo info =
-        export_layer_problem(ckpt, stats ? &*stats : nullptr, spec, path, wo);
+        opts.all ? (std::filesystem::path(opts.output) / name).string() : opts.output;
+    const ExportedProblemInfo info = export_layer_problem(
+        ckpt, stats ? &*stats : nullptr, spec, opts.all ? (folder->path() / name).string() : path,
+        wo);
     r.add("Layer " + std::to_string(l), "layer_" + std::to_string(l),
           path + " (" + mask_unit_name(info.unit) + ", keep " + std::to_string(info.keep) + " of " +
               std::to_string(info.num_units) + ", " + info.source +
@@ -81,6 +98,7 @@ int run_export(const ExportCommandOptions& opts) {
                      {"keep", info.keep}, {"num_units", info.num_units}, {"source", info.source},
                      {"centered", info.centered}});
   }
+  if (folder) folder->commit();
   r.add("Files", "num_files", static_cast<int>(layers.size()));
   r.add_json("files", files);
   r.print(std::cout, opts.json);
@@ -108,6 +126,10 @@ std::string list_text(const std::vector<int>& v) {
 }
 
 int run_import(const ImportCommandOptions& opts) {
+  // (--base may be -o: the masks file is then updated in place, atomically, like mask --resume.)
+  guard_outputs({{"--output", opts.output}},
+                {{"checkpoint", opts.checkpoint}, {"--calib", opts.calib}, {"--qubo", opts.qubo},
+                 {"--solution", opts.solution}});
   const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
   std::optional<CalibrationStatsFile> stats;
   if (!opts.calib.empty()) stats.emplace(CalibrationStatsFile::open(opts.calib));

@@ -11,6 +11,7 @@
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/interrupt.hpp"
+#include "cli/output_guard.hpp"
 #include "cli/parallel.hpp"
 #include "cli/report.hpp"
 #include "cli/solver_options.hpp"
@@ -44,6 +45,10 @@ struct MaskCommandOptions {
 };
 
 int run_mask(MaskCommandOptions opts) {
+  (void)install_interrupt_handler();  // problem building polls it too (below: the solvers)
+  // (-o is also read with --resume: that is the file being updated, not an input to protect.)
+  guard_outputs({{"--output", opts.output}},
+                {{"checkpoint", opts.checkpoint}, {"--calib", opts.calib}});
   const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
   std::optional<CalibrationStatsFile> stats;
   if (!opts.calib.empty()) stats.emplace(CalibrationStatsFile::open(opts.calib));

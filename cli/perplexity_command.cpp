@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "cli/interrupt.hpp"
 #include "cli/report.hpp"
 #include "cli/token_input.hpp"
 #include "qprune/calibration.hpp"
@@ -20,6 +21,7 @@ struct PerplexityCliOptions {
 };
 
 int run_perplexity(const PerplexityCliOptions& opts) {
+  (void)install_interrupt_handler();  // the forward pass polls it (exit 5, nothing printed)
   const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
   const Transformer model(ckpt);
   const TokenInput& in = opts.windows.input;

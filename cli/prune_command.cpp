@@ -11,6 +11,7 @@
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/interrupt.hpp"
+#include "cli/output_guard.hpp"
 #include "cli/progress_line.hpp"
 #include "cli/report.hpp"
 #include "cli/solver_options.hpp"
@@ -52,6 +53,13 @@ struct PruneCommandOptions {
 };
 
 int run_prune(const PruneCommandOptions& opts) {
+  (void)install_interrupt_handler();  // calibration, selection and writing poll it
+  std::vector<NamedPath> inputs = {{"checkpoint", opts.checkpoint},
+                                   {"--text", opts.windows.input.text},
+                                   {"--token-ids", opts.windows.input.token_ids}};
+  for (const std::string& file : opts.eval) inputs.push_back({"--eval", file});
+  check_outputs_outside_inputs(std::vector<NamedPath>{{"--masks", opts.masks}}, inputs,
+                               std::vector<NamedPath>{{"--output", opts.output}});
   const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
   const std::vector<std::int32_t> ids = read_tokens(ckpt, opts.windows.input);
   const auto windows = calibration_windows(ids, opts.windows.context, opts.windows.tokens,

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "qprune/atomic_output.hpp"
 #include "qprune/error.hpp"
 
 namespace qprune::cli {
@@ -57,28 +58,8 @@ nlohmann::json result_to_json(const SolveResult& result, const QuboModel& model)
   return j;
 }
 
-void write_file_atomically(const std::string& path, const std::string& text) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  fs::path tmp = target;
-  tmp += ".tmp-qprune";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw IoError("cannot write " + tmp.string());
-    out << text;
-    out.flush();
-    if (!out) throw IoError("failed writing " + tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw IoError("cannot rename into " + path + ": " + ec.message());
-  }
-}
-
 void write_result_json(const SolveResult& result, const QuboModel& model, const std::string& path) {
-  write_file_atomically(path, result_to_json(result, model).dump(1) + "\n");
+  write_file_atomically(std::filesystem::path(path), result_to_json(result, model).dump(1) + "\n");
 }
 
 }  // namespace qprune::cli

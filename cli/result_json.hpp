@@ -14,7 +14,5 @@ void add_result_lines(Report& r, const SolveResult& result, const QuboModel& mod
 [[nodiscard]] nlohmann::json result_to_json(const SolveResult& result, const QuboModel& model);
 /// Writes result_to_json to `path` through a temporary file and a rename.
 void write_result_json(const SolveResult& result, const QuboModel& model, const std::string& path);
-/// Writes `text` to `path` through a temporary file in the same folder and a rename.
-void write_file_atomically(const std::string& path, const std::string& text);
 
 }  // namespace qprune::cli

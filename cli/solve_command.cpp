@@ -8,6 +8,7 @@
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/interrupt.hpp"
+#include "cli/output_guard.hpp"
 #include "cli/model_input.hpp"
 #include "cli/progress_line.hpp"
 #include "cli/report.hpp"
@@ -26,8 +27,9 @@ struct SolveCommandOptions {
 };
 
 int run_solve(SolveCommandOptions opts) {
-  const QuboModel model = read_input(opts.input);
   opts.choice.options.interrupt = install_interrupt_handler();
+  guard_outputs({{"--output", opts.output}}, {{"input", input_file(opts.input.path)}});
+  const QuboModel model = read_input(opts.input);
   const std::unique_ptr<Solver> solver = make_solver(opts.choice.solver, opts.choice.settings);
   ProgressLine progress("solve");
   if (!opts.quiet && !opts.json && stderr_is_terminal()) {

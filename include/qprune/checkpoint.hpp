@@ -282,8 +282,9 @@ struct CheckpointEdits {
 };
 
 struct CheckpointWriteOptions {
-  /// Allow writing into an existing non-empty folder (files are replaced one by one, each through a
-  /// temporary file). Default false: the output folder must not exist or be empty.
+  /// Allow replacing an existing non-empty folder. The new checkpoint is always written into a
+  /// fresh folder beside the target and moved into place at the end, replacing the old folder as
+  /// a whole (no old file survives). Default false: the output folder must not exist or be empty.
   bool overwrite = false;
 };
 
@@ -291,8 +292,10 @@ struct CheckpointWriteOptions {
 /// `source` (same shard assignment, minus removed ones, replaced ones re-encoded), the index with
 /// the new metadata.total_size (sum of tensor bytes, as Transformers computes it) and other index
 /// keys kept, config.json as `edits` say, and every other file and folder of the source (tokenizer,
-/// generation_config.json, README, ...) copied byte for byte. Each file goes through a temporary
-/// file in `out_folder` and is renamed. Throws InvalidArgument if `out_folder` is the source folder
+/// generation_config.json, README, ...) copied byte for byte. The folder is written through an
+/// AtomicFolder (qprune/atomic_output.hpp): readers see the old folder or the complete new one.
+/// Polls the interrupt flag (qprune/interrupt.hpp) per tensor and throws Interrupted, leaving the
+/// old folder untouched. Throws InvalidArgument if `out_folder` is the source folder
 /// or inside it, if it is non-empty without `overwrite`, or for an edit naming a tensor that does
 /// not exist / a replacement with the wrong rank; IoError on write failures.
 void write_checkpoint(const Checkpoint& source, const std::filesystem::path& out_folder,

@@ -1,6 +1,8 @@
 // The one exception hierarchy of qprune. Contract, I/O and parse failures throw; how a search
-// ended (time limit, interrupt) is a result status, never an exception. The CLI maps each class to
-// an exit code (see cli/exit_codes.hpp).
+// ended (time limit, interrupt) is a result status. The one exception to that rule is Interrupted:
+// long work that has no best-so-far answer to return (building a problem, a forward pass, writing
+// a checkpoint) stops with it when the interrupt flag is raised (qprune/interrupt.hpp). The CLI
+// maps each class to an exit code (see cli/exit_codes.hpp).
 #pragma once
 
 #include <cstdint>
@@ -57,6 +59,13 @@ class ParseError : public Error {
 
 /// The request needs more memory or time than allowed; the message says how much and what to change.
 class ResourceError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// Long work without a partial answer stopped because the interrupt flag was raised (SIGINT /
+/// SIGTERM in the CLI: exit 5). Whatever it was writing has been removed.
+class Interrupted : public Error {
  public:
   using Error::Error;
 };

@@ -6,7 +6,9 @@
 
 #include "problems/checkpoint/mapped_file.hpp"
 #include "qprune/checkpoint.hpp"
+#include "qprune/atomic_output.hpp"
 #include "qprune/error.hpp"
+#include "qprune/interrupt.hpp"
 
 namespace qprune {
 namespace {
@@ -22,18 +24,6 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
   std::string s = "[";
   for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + "]";
-}
-
-// True when `inner` is `outer` or lies below it (both made absolute, symlinks resolved).
-bool is_within(const fs::path& inner, const fs::path& outer) {
-  const fs::path a = fs::weakly_canonical(inner);
-  const fs::path b = fs::weakly_canonical(outer);
-  auto ai = a.begin();
-  for (auto bi = b.begin(); bi != b.end(); ++bi, ++ai) {
-    if (bi->empty()) continue;  // trailing separator
-    if (ai == a.end() || *ai != *bi) return false;
-  }
-  return true;
 }
 
 }  // namespace
@@ -186,9 +176,11 @@ void Checkpoint::check_expected_tensors() const {
 void write_checkpoint(const Checkpoint& source, const fs::path& out_folder,
                       const CheckpointEdits& edits, const CheckpointWriteOptions& options) {
   const fs::path& in = source.folder();
-  if (is_within(out_folder, in))
-    throw InvalidArgument("write_checkpoint: output folder " + out_folder.string() +
-                          " is the input folder or inside it; the input is never modified");
+  {
+    const NamedPath output{"write_checkpoint: output folder", out_folder};
+    const NamedPath input{"checkpoint", in};
+    check_outputs_outside_inputs({}, {&input, 1}, {&output, 1});
+  }
   if (edits.config && edits.config_json)
     throw InvalidArgument("write_checkpoint: set edits.config or edits.config_json, not both");
   for (const auto& [name, values] : edits.replace) {
@@ -230,11 +222,17 @@ void write_checkpoint(const Checkpoint& source, const fs::path& out_folder,
     if (!options.overwrite && !fs::is_empty(out_folder))
       throw InvalidArgument("write_checkpoint: output folder " + out_folder.string() +
                             " is not empty (set CheckpointWriteOptions::overwrite)");
-  } else {
+  } else if (out_folder.has_parent_path()) {
     std::error_code ec;
-    fs::create_directories(out_folder, ec);
-    if (ec) throw IoError(out_folder.string() + ": cannot create folder: " + ec.message());
+    fs::create_directories(out_folder.parent_path(), ec);
+    if (ec) throw IoError(out_folder.parent_path().string() + ": cannot create folder: " +
+                          ec.message());
   }
+  // Everything is written into a fresh folder beside the target and moved into place at the end
+  // (replacing an old checkpoint only then, whole): no stale file of an old output survives, and
+  // a failure or an interrupt leaves the old folder as it was.
+  AtomicFolder staging(out_folder, options.overwrite);
+  const fs::path& out = staging.path();
 
   // Shards: same assignment of tensors to files, replaced tensors re-encoded in their dtype.
   std::map<std::string, std::string> weight_map;
@@ -252,6 +250,7 @@ void write_checkpoint(const Checkpoint& source, const fs::path& out_folder,
     for (const auto& [name, added] : edits.add)
       if (source.shard_of(added.like) == file) names[name] = &added;
     for (const auto& [name, added] : names) {
+      throw_if_interrupted("writing the checkpoint");  // per tensor: refits and encoding take time
       weight_map[name] = file;
       const std::string& origin = added != nullptr ? added->like : name;
       shard = &source.file_of(origin);
@@ -302,7 +301,7 @@ void write_checkpoint(const Checkpoint& source, const fs::path& out_folder,
       for (const auto& [key, value] : shard->metadata())
         if (key != "format") writer.set_metadata(key, value);
     total_size += writer.data_bytes();
-    writer.write(out_folder / file);
+    writer.write(out / file);
   }
   if (source.is_sharded()) {
     handled.insert(kIndexFile);
@@ -312,14 +311,14 @@ void write_checkpoint(const Checkpoint& source, const fs::path& out_folder,
       index["metadata"] = Json::object();
     index["metadata"]["total_size"] = total_size;
     const std::string text = index.dump(2) + "\n";
-    detail::write_file_atomically(out_folder / kIndexFile,
-                                  [&](std::ostream& out) { out << text; });
+    detail::write_file_atomically(out / kIndexFile,
+                                  [&](std::ostream& stream) { stream << text; });
   }
   if (config_text.empty()) {
-    detail::copy_file_atomically(in / kConfigFile, out_folder / kConfigFile);
+    detail::copy_file_atomically(in / kConfigFile, out / kConfigFile);
   } else {
-    detail::write_file_atomically(out_folder / kConfigFile,
-                                  [&](std::ostream& out) { out << config_text; });
+    detail::write_file_atomically(out / kConfigFile,
+                                  [&](std::ostream& stream) { stream << config_text; });
   }
 
   // Every other file (tokenizer, generation_config.json, README, subfolders) byte for byte.
@@ -327,12 +326,14 @@ void write_checkpoint(const Checkpoint& source, const fs::path& out_folder,
        ++it) {
     const fs::path rel = fs::relative(it->path(), in);
     if (it->is_directory()) {
-      fs::create_directories(out_folder / rel);
+      fs::create_directories(out / rel);
       continue;
     }
     if (!it->is_regular_file() || handled.count(rel.string())) continue;
-    detail::copy_file_atomically(it->path(), out_folder / rel);
+    throw_if_interrupted("copying the checkpoint's other files");
+    detail::copy_file_atomically(it->path(), out / rel);
   }
+  staging.commit();
 }
 
 std::int64_t Checkpoint::num_parameters() const {

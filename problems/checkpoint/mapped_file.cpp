@@ -21,19 +21,6 @@ namespace {
 
 std::string errno_text() { return std::strerror(errno); }
 
-// A name unique within this process and unlikely to clash across processes.
-std::filesystem::path temporary_beside(const std::filesystem::path& path) {
-  static std::atomic<unsigned> counter{0};
-  // Built with append: GCC 12 gives a false -Wrestrict on the equivalent chain of operator+.
-  std::string name = ".";
-  name.append(path.filename().string());
-  name.append(".tmp.");
-  name.append(std::to_string(::getpid()));
-  name.append(".");
-  name.append(std::to_string(counter++));
-  return path.parent_path() / name;
-}
-
 }  // namespace
 
 MappedFile::MappedFile(const std::filesystem::path& path) {
@@ -77,27 +64,6 @@ void MappedFile::release(std::uint64_t offset, std::uint64_t length) const {
   if (last <= first) return;
   ::madvise(const_cast<std::byte*>(data_) + first, static_cast<std::size_t>(last - first),
             MADV_DONTNEED);
-}
-
-void write_file_atomically(const std::filesystem::path& path,
-                           const std::function<void(std::ostream&)>& write) {
-  const std::filesystem::path tmp = temporary_beside(path);
-  try {
-    {
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      if (!out) throw IoError(tmp.string() + ": cannot create: " + errno_text());
-      write(out);
-      out.flush();
-      if (!out) throw IoError(tmp.string() + ": write failed: " + errno_text());
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) throw IoError(path.string() + ": cannot rename temporary file into place: " + ec.message());
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    throw;
-  }
 }
 
 void copy_file_atomically(const std::filesystem::path& from, const std::filesystem::path& to) {

@@ -1,5 +1,5 @@
-// Private helpers of the checkpoint code: a read-only memory map of a whole file, and writing a
-// file through a temporary file in the target folder followed by a rename.
+// Private helpers of the checkpoint code: a read-only memory map of a whole file, and copying a
+// file atomically (through qprune/atomic_output.hpp, the one atomic writer).
 #pragma once
 
 #include <cstddef>
@@ -9,6 +9,8 @@
 #include <ostream>
 #include <span>
 #include <string>
+
+#include "qprune/atomic_output.hpp"
 
 namespace qprune::detail {
 
@@ -34,10 +36,7 @@ class MappedFile {
   std::size_t size_ = 0;
 };
 
-/// Creates `path` by calling `write` on a stream opened on a temporary file in the same folder,
-/// then renaming it into place (the temporary is removed on failure). Throws IoError.
-void write_file_atomically(const std::filesystem::path& path,
-                           const std::function<void(std::ostream&)>& write);
+using qprune::write_file_atomically;
 
 /// Copies `from` to `to` byte for byte through a temporary file in `to`'s folder. Throws IoError.
 void copy_file_atomically(const std::filesystem::path& from, const std::filesystem::path& to);

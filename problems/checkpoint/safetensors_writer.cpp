@@ -6,6 +6,7 @@
 #include "problems/checkpoint/mapped_file.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
+#include "qprune/interrupt.hpp"
 
 namespace qprune {
 
@@ -91,6 +92,7 @@ void SafetensorsWriter::write(const std::filesystem::path& path) const {
     out.write(length, 8);
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
     for (const auto& [name, e] : entries_) {
+      throw_if_interrupted("writing a safetensors file");  // the temporary is then removed
       const std::span<const std::byte> bytes =
           e.view.empty() ? std::span<const std::byte>(e.owned) : e.view;
       out.write(reinterpret_cast<const char*>(bytes.data()),

@@ -66,8 +66,8 @@ inline constexpr double kBytesPerVariable = 16.0;
 /// empty when the comment is not of that form.
 [[nodiscard]] std::string_view comment_value(std::string_view comment, std::string_view key);
 
-/// Writes `content` to a temporary file beside `path`, then renames it into place; a path ending in
-/// ".gz" is written gzip-compressed. Throws IoError.
+/// Writes `content` through qprune::AtomicFile (qprune/atomic_output.hpp); a path ending in ".gz"
+/// is written gzip-compressed. Throws IoError.
 void write_file_atomically(const std::string& path, const std::string& content);
 
 /// `path` without a trailing `#k` instance suffix (when the full name is not itself a file), and k.

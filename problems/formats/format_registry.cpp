@@ -15,6 +15,7 @@
 
 #include "problems/common/memory_check.hpp"
 #include "problems/formats/format_entry.hpp"
+#include "qprune/atomic_output.hpp"
 #include "qprune/error.hpp"
 #include "qprune/formats.hpp"
 
@@ -97,41 +98,27 @@ std::string_view comment_value(std::string_view comment, std::string_view key) {
 }
 
 void write_file_atomically(const std::string& path, const std::string& content) {
-  namespace fs = std::filesystem;
-  static std::atomic<int> counter{0};
-  const fs::path target(path);
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  const fs::path temp = dir / concat(".", target.filename().string(), ".tmp",
-                                    std::to_string(::getpid()), "_", std::to_string(counter++));
   const bool gzip = lower(path).ends_with(".gz");
-  bool ok = false;
-  if (gzip) {
-    gzFile file = gzopen(temp.c_str(), "wb");
-    if (file != nullptr) {
-      ok = content.empty() ||
-           gzwrite(file, content.data(), static_cast<unsigned>(content.size())) ==
-               static_cast<int>(content.size());
-      ok = (gzclose(file) == Z_OK) && ok;
-    }
-  } else {
-    std::ofstream out(temp, std::ios::binary);
-    if (out) {
-      out.write(content.data(), static_cast<std::streamsize>(content.size()));
-      out.close();
-      ok = !out.fail();
-    }
+  if (!gzip) {
+    qprune::write_file_atomically(std::filesystem::path(path), std::string_view(content));
+    return;
   }
-  std::error_code ec;
-  if (!ok) {
-    fs::remove(temp, ec);
-    throw IoError("cannot write " + temp.string() + " (temporary file for " + path + ")");
+  // zlib writes through its own descriptor (a dup of the temporary's; gzclose closes it).
+  AtomicFile file{std::filesystem::path(path)};
+  const int fd = ::dup(file.fd());
+  gzFile gz = fd >= 0 ? gzdopen(fd, "wb") : nullptr;
+  if (gz == nullptr) {
+    if (fd >= 0) ::close(fd);
+    throw IoError("cannot write " + file.temporary_path().string() + " (temporary file for " +
+                  path + ")");
   }
-  fs::rename(temp, target, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(temp, ignored);
-    throw IoError("cannot rename " + temp.string() + " to " + path + ": " + ec.message());
-  }
+  bool ok = content.empty() || gzwrite(gz, content.data(), static_cast<unsigned>(content.size())) ==
+                                   static_cast<int>(content.size());
+  ok = (gzclose(gz) == Z_OK) && ok;
+  if (!ok)
+    throw IoError("cannot write " + file.temporary_path().string() + " (temporary file for " +
+                  path + ")");
+  file.commit();
 }
 
 void check_model_memory(const TextInput& in, std::int64_t n) {

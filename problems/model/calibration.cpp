@@ -14,8 +14,10 @@
 #include <sstream>
 
 #include "problems/checkpoint/mapped_file.hpp"
+#include "problems/common/interruptible_gram.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
+#include "qprune/interrupt.hpp"
 
 namespace qprune {
 namespace {
@@ -148,7 +150,7 @@ CalibrationStatistics collect_calibration_statistics(const Transformer& model,
   auto accumulate = [](Eigen::Map<Eigen::MatrixXd> gram, Eigen::Map<Eigen::VectorXd> sum,
                        const Eigen::MatrixXf& a) {
     const Eigen::MatrixXd ad = a.cast<double>();
-    gram.selfadjointView<Eigen::Lower>().rankUpdate(ad);
+    detail::add_gram_lower(gram, ad, "accumulating the calibration Gram matrices");
     sum += ad.rowwise().sum();
   };
 
@@ -237,6 +239,7 @@ PerplexityResult evaluate_perplexity(const Transformer& model, std::span<const s
   r.num_tokens = n;
   const auto per_batch = static_cast<std::size_t>(options.windows_per_batch);
   for (std::size_t w = 0; w < windows.size(); w += per_batch) {
+    throw_if_interrupted("evaluating perplexity");
     const std::size_t count = std::min(per_batch, windows.size() - w);
     const auto lps = model.next_token_log_probs(materialise(tokens, windows, w, count));
     for (const Eigen::VectorXd& lp : lps) {

@@ -13,6 +13,7 @@
 
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
+#include "qprune/interrupt.hpp"
 #include "solver/common/parallel_for.hpp"
 
 namespace qprune {
@@ -137,6 +138,9 @@ MatrixXf project(const MatrixXf& w, const VectorXf& bias, const MatrixXf& x) {
   detail::parallel_for(
       panels,
       [&](std::int64_t p) {
+        // One panel is at most ~1 s of work at 7B size: the interrupt check between panels keeps
+        // Ctrl-C prompt (parallel_for rethrows it after the loop and skips the panels left).
+        throw_if_interrupted("running the forward pass");
         const Index begin = static_cast<Index>(p) * kPanelColumns;
         const Index width = std::min(kPanelColumns, x.cols() - begin);
         y.middleCols(begin, width).noalias() = w * x.middleCols(begin, width);
@@ -239,6 +243,7 @@ MatrixXf Transformer::hidden_states(const std::vector<std::vector<std::int32_t>>
       hook(layer, s, MatrixXf(m.middleCols(batch.offset(s), batch.offset(s + 1) - batch.offset(s))));
   };
   for (int layer = 0; layer < layers; ++layer) {
+    throw_if_interrupted("running the forward pass");
     const DecoderLayerWeights w = DecoderLayerWeights::read(*checkpoint_, layer);
     const MatrixXf o =
         forward::attention_heads(w, forward::rms_norm(x, w.input_norm, c.rms_norm_eps), batch);

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "problems/common/interruptible_gram.hpp"
 #include "problems/common/memory_check.hpp"
 #include "qprune/error.hpp"
 #include "qprune/pruning.hpp"
@@ -55,7 +56,7 @@ Eigen::MatrixXd hadamard_error_matrix(const Eigen::MatrixXd& w, const Activation
                        "prune this layer on a machine with more memory, or split its units",
                        memory_limit_bytes);
   Eigen::MatrixXd m = Eigen::MatrixXd::Zero(n, n);
-  m.selfadjointView<Eigen::Lower>().rankUpdate(w.transpose());
+  detail::add_gram_lower(m, w.transpose(), "building the layer error matrix");
   const Eigen::MatrixXd& g = stats.gram;
   const double t = static_cast<double>(stats.num_tokens);
   detail::parallel_for(
@@ -311,6 +312,7 @@ ActivationStats isserlis_statistics(const Eigen::MatrixXd& w_gate, const Eigen::
   stats.gram.resize(n, n);
   // Column blocks keep the temporaries at n x kIsserlisBlock instead of three n x n matrices.
   for (Index j0 = 0; j0 < n; j0 += kIsserlisBlock) {
+    throw_if_interrupted("building the Isserlis statistics");
     const Index b = std::min(kIsserlisBlock, n - j0);
     const Eigen::MatrixXd gg = w_gate * w_gate.middleRows(j0, b).transpose();  // g_i . g_j
     const Eigen::MatrixXd uu = w_up * w_up.middleRows(j0, b).transpose();      // u_i . u_j

@@ -10,6 +10,7 @@
 #include <optional>
 #include <sstream>
 
+#include "qprune/atomic_output.hpp"
 #include "qprune/error.hpp"
 #include "solver/common/byte_codec.hpp"
 
@@ -302,7 +303,11 @@ std::optional<std::vector<int>> plan_global_keep(const Checkpoint& ckpt,
     // Sparsity 0: the keep constraint does not matter here, only the costs.
     const LayerProblemSpec spec{layer, MaskUnit::kMlp, 0.0, options.mean_compensation,
                                 options.data_free};
-    costs.push_back(LayerUnitCosts::of(build_layer_problem(ckpt, stats, spec)));
+    try {
+      costs.push_back(LayerUnitCosts::of(build_layer_problem(ckpt, stats, spec)));
+    } catch (const Interrupted&) {
+      return std::nullopt;  // the build polls the interrupt flag too
+    }
   }
   GlobalAllocationOptions go;
   go.sparsity = options.sparsity;
@@ -484,7 +489,15 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
       return encode(r);
     }
     if (raised(options.solve.interrupt)) return {};  // interrupted before this layer started
-    LayerProblem problem = build_layer_problem(ckpt, stats, spec);
+    // Building a large layer's problem takes minutes: it polls the interrupt flag and stops with
+    // Interrupted, and the layer counts as not started (the finished ones are kept).
+    std::optional<LayerProblem> built;
+    try {
+      built.emplace(build_layer_problem(ckpt, stats, spec));
+    } catch (const Interrupted&) {
+      return {};
+    }
+    LayerProblem& problem = *built;
     if (keep) set_keep(problem, *keep);
     SolveOptions so = options.solve;
     so.progress = nullptr;  // layers may be solved at once; the pipeline reports per layer
@@ -641,32 +654,22 @@ ExportedProblemInfo export_layer_problem(const Checkpoint& ckpt, const Calibrati
     write_model(problem.model, path, write_options);
     return info;
   }
-  // Text formats: write to a temporary file beside the target, then prepend the metadata comments
-  // and rename into place (so the header stays first, where readers skip comments).
-  const std::string tmp = path + ".qprune-export.tmp";
-  WriteOptions wo = write_options;
-  wo.format = format;
-  write_model(problem.model, tmp, wo);
+  // Text formats: the body goes to a scratch file (an AtomicFile never committed: a fresh random
+  // name, removed at the end), then the metadata comments are prepended and the whole written
+  // atomically (so the header stays first, where readers skip comments).
   std::string body;
   {
-    std::ifstream in(tmp, std::ios::binary);
+    const AtomicFile scratch{std::filesystem::path(path)};
+    WriteOptions wo = write_options;
+    wo.format = format;
+    write_model(problem.model, scratch.temporary_path().string(), wo);
+    std::ifstream in(scratch.temporary_path(), std::ios::binary);
     body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (in.bad()) throw IoError(scratch.temporary_path().string() + ": read failed");
   }
-  std::filesystem::remove(tmp);
   std::string header;
   for (const auto& [k, v] : info_to_metadata(info)) header += prefix + k + "=" + v + "\n";
-  const std::string final_tmp = path + ".qprune-final.tmp";
-  {
-    std::ofstream out(final_tmp, std::ios::binary);
-    out << header << body;
-    if (!out) throw IoError(final_tmp + ": cannot write");
-  }
-  std::error_code ec;
-  std::filesystem::rename(final_tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(final_tmp);
-    throw IoError(path + ": cannot rename into place: " + ec.message());
-  }
+  write_file_atomically(std::filesystem::path(path), header + body);
   return info;
 }
 

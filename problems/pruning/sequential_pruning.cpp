@@ -18,8 +18,10 @@
 #include <cstring>
 #include <sstream>
 
+#include "problems/common/interruptible_gram.hpp"
 #include "problems/common/memory_check.hpp"
 #include "problems/pruning/pruned_writer.hpp"
+#include "qprune/atomic_output.hpp"
 #include "qprune/error.hpp"
 #include "qprune/prune_pipeline.hpp"
 #include "qprune/transformer.hpp"
@@ -81,7 +83,7 @@ ProjectionStats projection_stats(const MatrixXf& a, const MatrixXf& y, bool full
     const auto yb = y.middleCols(b, w);
     if (full) {
       g.setZero();
-      g.selfadjointView<Eigen::Lower>().rankUpdate(ab);
+      detail::add_gram_lower(g, ab, "accumulating a layer's Gram matrix");
       st.gram.triangularView<Eigen::Lower>() += g.cast<double>();
       st.cross += (yb * ab.transpose()).cast<double>();
     }
@@ -465,27 +467,15 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
 
 // The written columns of finished layers wait on disk, not in memory, until the checkpoint is
 // written (at 7B size 28 layers of refitted down_proj columns are ~9 GB as doubles): a fresh
-// folder beside the output (mkdtemp: a random name that did not exist), one safetensors file per
-// projection in the weight's precision (F32 unless the checkpoint stores F64), removed at the end
-// whatever happens.
+// folder beside the output (an AtomicFolder that is never committed: a random name that did not
+// exist), one safetensors file per projection in the weight's precision (F32 unless the
+// checkpoint stores F64), removed at the end whatever happens (error, interrupt).
 class Spill {
  public:
-  Spill(const std::filesystem::path& out_folder, Dtype dtype) : dtype_(dtype) {
-    std::filesystem::path parent = out_folder.parent_path();
-    if (parent.empty()) parent = ".";
-    std::string pattern =
-        (parent / (out_folder.filename().string() + ".qprune-tmp-XXXXXX")).string();
-    if (::mkdtemp(pattern.data()) == nullptr)
-      throw IoError("cannot create a temporary folder beside " + out_folder.string() + ": " +
-                    std::strerror(errno));
-    dir_ = pattern;
-  }
+  Spill(const std::filesystem::path& out_folder, Dtype dtype)
+      : folder_(out_folder, /*replace=*/false), dir_(folder_.path()), dtype_(dtype) {}
   Spill(const Spill&) = delete;
   Spill& operator=(const Spill&) = delete;
-  ~Spill() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
   void put(int layer, bool mlp, const detail::RefittedProjection& r) {
     if (r.kept_columns.size() == 0 && r.output_bias.size() == 0 && r.value_bias.size() == 0)
       return;  // the original columns, nothing added: the writer takes them from the checkpoint
@@ -513,6 +503,7 @@ class Spill {
   [[nodiscard]] std::filesystem::path file(int layer, bool mlp) const {
     return dir_ / ("layer" + std::to_string(layer) + (mlp ? ".mlp" : ".attn") + ".safetensors");
   }
+  AtomicFolder folder_;
   std::filesystem::path dir_;
   Dtype dtype_;
 };

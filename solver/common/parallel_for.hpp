@@ -1,8 +1,10 @@
 // One parallel loop for all solvers: OpenMP when it is there and the loop is large enough, a
 // plain loop otherwise (the serial twin), and no exception ever escapes the parallel region: the
-// first one is captured and rethrown after it (qsim's parfor does the same).
+// first one is captured and rethrown after it, the iterations not yet started being skipped (qsim's
+// parfor does the same).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <mutex>
@@ -32,13 +34,16 @@ void parallel_for(std::int64_t count, Body&& body, std::int64_t min_parallel = 2
   }
   std::exception_ptr error;
   std::mutex error_mutex;
+  std::atomic<bool> failed{false};  // after a failure (e.g. Interrupted) the rest is skipped
 #pragma omp parallel for schedule(dynamic, 1)
   for (std::int64_t i = 0; i < count; ++i) {
+    if (failed.load(std::memory_order_relaxed)) continue;
     try {
       body(i);
     } catch (...) {
       std::lock_guard<std::mutex> lock(error_mutex);
       if (!error) error = std::current_exception();
+      failed.store(true, std::memory_order_relaxed);
     }
   }
   if (error) std::rethrow_exception(error);
