@@ -52,18 +52,25 @@ with open(os.path.join(out, "model.safetensors"), "wb") as f:
             f.write(pattern * (full % 4096)); f.write(pattern[: 2 * rest])
 PY
 head -c 200000 /dev/urandom | base64 >"$WORK/text.txt"
-# measure NAME DELAY CMD...: SIGTERM after DELAY s; prints exit code and signal-to-exit seconds.
+# measure NAME DELAY CMD...: SIGTERM after DELAY s; prints the exit code, the wall seconds from the
+# signal to the exit, and the CPU seconds the process used after the signal (all threads; on a
+# loaded machine the wall time grows with the load, the CPU time does not).
+ticks=$(getconf CLK_TCK)
 measure() {
   local name=$1 delay=$2; shift 2
-  "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-  local pid=$!
+  /usr/bin/time -f "%U %S" -o "$WORK/$name.time" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  local tpid=$!
   sleep "$delay"
+  local pid; pid=$(pgrep -P "$tpid")
+  local cpu0; cpu0=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
   local t0; t0=$(date +%s.%N)
   kill -TERM "$pid"
-  set +e; wait "$pid"; local code=$?; set -e
+  set +e; wait "$tpid"; set -e
   local t1; t1=$(date +%s.%N)
-  printf '%-10s signal after %4.1f s: exit %d, %.2f s from signal to exit; left: %s\n' "$name" \
-    "$delay" "$code" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
+  local code; code=$(sed -n 's/^Command exited with non-zero status //p' "$WORK/$name.time")
+  printf '%-10s signal after %4.1f s: exit %s, %.2f s wall and %.2f s CPU from signal to exit; left: %s\n' \
+    "$name" "$delay" "${code:-0}" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
+    "$(awk -v c0="$cpu0" -v hz="$ticks" '{ u = $1 + $2 } END { print u - c0 / hz }' "$WORK/$name.time" | tail -1)" \
     "$(cd "$WORK" && ls -d ./*qprune-tmp* 2>/dev/null | tr '\n' ' ')"
 }
 measure mask 8 "$QPRUNE" mask "$WORK/ckpt" --unit mlp --sparsity 0.5 --data-free isserlis \

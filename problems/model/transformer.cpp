@@ -132,6 +132,7 @@ namespace forward {
 // OMP_NUM_THREADS and on the number of MPI ranks. Inside the parallel loop Eigen runs serially,
 // and every column's arithmetic depends only on its place in its panel.
 constexpr Index kPanelColumns = 128;
+constexpr double kRowBlockFlops = 2e9;
 MatrixXf project(const MatrixXf& w, const VectorXf& bias, const MatrixXf& x) {
   MatrixXf y(w.rows(), x.cols());
   const Index panels = (x.cols() + kPanelColumns - 1) / kPanelColumns;
@@ -140,10 +141,23 @@ MatrixXf project(const MatrixXf& w, const VectorXf& bias, const MatrixXf& x) {
       [&](std::int64_t p) {
         // One panel is at most ~1 s of work at 7B size: the interrupt check between panels keeps
         // Ctrl-C prompt (parallel_for rethrows it after the loop and skips the panels left).
-        throw_if_interrupted("running the forward pass");
         const Index begin = static_cast<Index>(p) * kPanelColumns;
         const Index width = std::min(kPanelColumns, x.cols() - begin);
-        y.middleCols(begin, width).noalias() = w * x.middleCols(begin, width);
+        // A panel of a 7B-sized projection is ~1e10 flops: its rows are split into blocks of
+        // about kRowBlockFlops, with an interrupt check before each (small projections: one block,
+        // the same arithmetic as before; either way independent of the thread count).
+        const double row_flops = 2.0 * static_cast<double>(w.cols()) * static_cast<double>(width);
+        const Index rows = std::max<Index>(
+            64, static_cast<Index>(kRowBlockFlops / std::max(row_flops, 1.0)) / 64 * 64);
+        for (Index r0 = 0; r0 < w.rows(); r0 += rows) {
+          throw_if_interrupted("running the forward pass");
+          const Index rb = std::min(rows, w.rows() - r0);
+          if (rb == w.rows()) {
+            y.middleCols(begin, width).noalias() = w * x.middleCols(begin, width);
+          } else {
+            y.block(r0, begin, rb, width).noalias() = w.middleRows(r0, rb) * x.middleCols(begin, width);
+          }
+        }
       },
       /*min_parallel=*/1);  // even one panel inside a parallel region: Eigen stays serial
   if (bias.size() != 0) y.colwise() += bias;

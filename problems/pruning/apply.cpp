@@ -8,6 +8,7 @@
 
 #include "problems/pruning/pruned_writer.hpp"
 #include "qprune/error.hpp"
+#include "qprune/interrupt.hpp"
 #include "qprune/prune_pipeline.hpp"
 
 namespace qprune {
@@ -279,10 +280,14 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
       const LayerMask& e = *mlp[static_cast<std::size_t>(l)];
       const std::string m = p + "mlp.";
       const auto width = static_cast<Eigen::Index>(mlp_width);
+      // Each read converts a whole projection (seconds at 7B size): check Ctrl-C between them.
+      throw_if_interrupted("slicing the checkpoint");
       cache[m + "gate_proj.weight"] =
           pad_rows(take_rows(ckpt.read_matrix(m + "gate_proj.weight"), e.kept, 1), width);
+      throw_if_interrupted("slicing the checkpoint");
       cache[m + "up_proj.weight"] =
           pad_rows(take_rows(ckpt.read_matrix(m + "up_proj.weight"), e.kept, 1), width);
+      throw_if_interrupted("slicing the checkpoint");
       const Eigen::MatrixXd down = ckpt.read_matrix(m + "down_proj.weight");
       const auto k = static_cast<Eigen::Index>(e.kept.size());
       for (const char* b : {"gate_proj.bias", "up_proj.bias"})
@@ -309,9 +314,12 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
       const LayerMask& e = *att[static_cast<std::size_t>(l)];
       const HeadPlan& plan = plans[static_cast<std::size_t>(l)];
       const std::string s = p + "self_attn.";
+      throw_if_interrupted("slicing the checkpoint");
       cache[s + "q_proj.weight"] = slot_rows(ckpt.read_matrix(s + "q_proj.weight"), plan.head_slot, hd);
-      for (const char* w : {"k_proj.weight", "v_proj.weight"})
+      for (const char* w : {"k_proj.weight", "v_proj.weight"}) {
+        throw_if_interrupted("slicing the checkpoint");
         cache[s + w] = slot_rows(ckpt.read_matrix(s + w), plan.kv_slot, hd);
+      }
       const std::pair<const char*, const std::vector<int>*> biases[] = {
           {"q_proj.bias", &plan.head_slot}, {"k_proj.bias", &plan.kv_slot},
           {"v_proj.bias", &plan.kv_slot}};
@@ -319,6 +327,7 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
         cache[s + b] = has(s + b) ? slot_rows(ckpt.read_matrix(s + b), *slots, hd)
                                   : Eigen::MatrixXd::Zero(
                                         static_cast<Eigen::Index>(slots->size()) * hd, 1);
+      throw_if_interrupted("slicing the checkpoint");
       const Eigen::MatrixXd wo = ckpt.read_matrix(s + "o_proj.weight");
       Eigen::VectorXd bias = has(s + "o_proj.bias") ? ckpt.read_vector(s + "o_proj.bias")
                                                     : Eigen::VectorXd::Zero(wo.rows());

@@ -66,7 +66,7 @@ expect_exit 2 "$QPRUNE" apply "$CKPT" --masks "$TMP/masks.json" -o "$TMP/pruned"
 # The same onto a stale single file beside a sharded checkpoint (the example model has 2 shards):
 # the old model.safetensors would shadow the new shards.
 MODEL=$DATA/../../examples/model/checkpoint
-"$QPRUNE" prune "$MODEL" --text "$DATA/../../examples/model/calibration.txt" --tokens 256 \
+"$QPRUNE" prune "$MODEL" --text "$DATA/../../examples/model/calibration.txt" --tokens 256 --sparsity 0.5 --no-refit \
   --method magnitude --masks "$TMP/ex_masks.json" -o "$TMP/ex_pruned" >/dev/null 2>&1
 printf 'stale' >"$TMP/ex_pruned2.tmp"; mkdir "$TMP/ex_out"; mv "$TMP/ex_pruned2.tmp" "$TMP/ex_out/model.safetensors"
 "$QPRUNE" apply "$MODEL" --masks "$TMP/ex_masks.json" --overwrite -o "$TMP/ex_out" >/dev/null
