@@ -25,7 +25,8 @@ struct ApplyCommandOptions {
 
 int run_apply(const ApplyCommandOptions& opts) {
   (void)install_interrupt_handler();  // writing polls it: Ctrl-C leaves the old output as it was
-  guard_outputs({}, {{"checkpoint", opts.checkpoint}, {"--masks", opts.masks}, {"--calib", opts.calib}},
+  guard_outputs({},
+                {{"checkpoint", opts.checkpoint}, {"--masks", opts.masks}, {"--calib", opts.calib}},
                 {{"--output", opts.output}});
   const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
   const Masks masks = read_masks(opts.masks);

@@ -411,8 +411,9 @@ int run_compare(CompareCommandOptions opts) {
     const fs::path& dir = folder.path();
     write_file_atomically(dir / "runs.csv", runs_csv(report, co.tolerance));
     write_file_atomically(dir / "summary.csv", summary_csv(report));
-    write_file_atomically(dir / "comparison.json",
-                          comparison_json(report, opts, solver_arguments, instances).dump(1) + "\n");
+    write_file_atomically(
+        dir / "comparison.json",
+        comparison_json(report, opts, solver_arguments, instances).dump(1) + "\n");
     write_file_atomically(dir / "gap_vs_time.svg", gap_vs_time_svg(report));
     write_file_atomically(dir / "success.svg", success_svg(report));
     write_file_atomically(dir / "tts.svg", tts_svg(report));

@@ -11,9 +11,9 @@ namespace qprune::cli {
 
 void guard_outputs(std::initializer_list<NamedPath> outputs, std::vector<NamedPath> inputs,
                    std::initializer_list<NamedPath> folder_outputs) {
-  check_outputs_outside_inputs(std::span<const NamedPath>(outputs.begin(), outputs.size()), inputs,
-                               std::span<const NamedPath>(folder_outputs.begin(),
-                                                          folder_outputs.size()));
+  check_outputs_outside_inputs(
+      std::span<const NamedPath>(outputs.begin(), outputs.size()), inputs,
+      std::span<const NamedPath>(folder_outputs.begin(), folder_outputs.size()));
 }
 
 std::string input_file(const std::string& spec) {

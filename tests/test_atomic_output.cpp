@@ -179,7 +179,8 @@ TEST_CASE("the guard refuses an output that is, or is inside, an input, symlinks
   fs::create_symlink(ckpt, root / "ckpt_link");
   fs::create_symlink(root / "stats.safetensors", root / "stats_link");
   fs::create_hard_link(root / "stats.safetensors", root / "stats_hard");
-  const std::vector<NamedPath> inputs = {{"checkpoint", ckpt}, {"--calib", root / "stats.safetensors"}};
+  const std::vector<NamedPath> inputs = {{"checkpoint", ckpt},
+                                         {"--calib", root / "stats.safetensors"}};
   auto refused = [&](const fs::path& out) {
     try {
       guard({{"--output", out}}, inputs);

@@ -29,8 +29,7 @@ std::string random_suffix() {
   static std::mutex mutex;
   static std::mt19937_64 rng = [] {
     std::random_device device;
-    std::seed_seq seed{device(), device(), device(), device(),
-                       static_cast<unsigned>(::getpid())};
+    std::seed_seq seed{device(), device(), device(), device(), static_cast<unsigned>(::getpid())};
     return std::mt19937_64(seed);
   }();
   static constexpr char kAlphabet[] =
@@ -142,7 +141,8 @@ bool same_file(const fs::path& a, const fs::path& b) {
 
 }  // namespace
 
-// ---- AtomicFile -----------------------------------------------------------------------------------
+// ---- AtomicFile
+// -----------------------------------------------------------------------------------
 
 AtomicFile::AtomicFile(fs::path target) : target_(std::move(target)) {
   if (target_.filename().empty())
@@ -172,8 +172,8 @@ void AtomicFile::write(std::string_view bytes) {
     const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw IoError(temporary_.string() + ": write failed (temporary file for " +
-                    target_.string() + "): " + errno_text(errno));
+      throw IoError(temporary_.string() + ": write failed (temporary file for " + target_.string() +
+                    "): " + errno_text(errno));
     }
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }
@@ -218,7 +218,8 @@ void write_file_atomically(const fs::path& path, std::string_view content) {
   file.commit();
 }
 
-// ---- AtomicFolder ---------------------------------------------------------------------------------
+// ---- AtomicFolder
+// ---------------------------------------------------------------------------------
 
 AtomicFolder::AtomicFolder(fs::path target, bool replace)
     : target_(std::move(target)), replace_(replace) {
@@ -262,8 +263,8 @@ void AtomicFolder::commit() {
   const int first = errno;
   const bool flags_unsupported = first == EINVAL || first == ENOSYS;
   if (!flags_unsupported && first != EEXIST && first != ENOTEMPTY)
-    throw IoError(target_.string() + ": cannot rename " + temporary_.string() + " into place: " +
-                  errno_text(first));
+    throw IoError(target_.string() + ": cannot rename " + temporary_.string() +
+                  " into place: " + errno_text(first));
   // 2. A target exists (or renameat2 flags are not supported: then check here).
   std::error_code ec;
   const auto status = fs::symlink_status(target_, ec);
@@ -305,15 +306,16 @@ void AtomicFolder::commit() {
   if (::rename(temporary_.c_str(), target_.c_str()) != 0) {
     const int error = errno;
     (void)::rename(old_name.c_str(), target_.c_str());  // put the old one back
-    throw IoError(target_.string() + ": cannot rename " + temporary_.string() + " into place: " +
-                  errno_text(error));
+    throw IoError(target_.string() + ": cannot rename " + temporary_.string() +
+                  " into place: " + errno_text(error));
   }
   committed_ = true;
   sync_folder(parent);
   fs::remove_all(old_name, ec);
 }
 
-// ---- The guard ------------------------------------------------------------------------------------
+// ---- The guard
+// ------------------------------------------------------------------------------------
 
 void check_outputs_outside_inputs(std::span<const NamedPath> outputs,
                                   std::span<const NamedPath> inputs,

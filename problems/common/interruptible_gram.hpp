@@ -30,8 +30,9 @@ void add_gram_lower(G& g, const Eigen::MatrixBase<A>& a, const char* what) {
     return;
   }
   // Block width so that a block column (n x b times b x k) is about kGramBlockFlops.
-  const auto width = static_cast<Index>(kGramBlockFlops / (2.0 * static_cast<double>(n) *
-                                                           static_cast<double>(std::max<Index>(k, 1))));
+  const auto width =
+      static_cast<Index>(kGramBlockFlops / (2.0 * static_cast<double>(n) *
+                                            static_cast<double>(std::max<Index>(k, 1))));
   const Index b_max = std::clamp<Index>(width, 32, 1024);
   for (Index j0 = 0; j0 < n; j0 += b_max) {
     throw_if_interrupted(what);

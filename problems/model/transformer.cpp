@@ -155,7 +155,8 @@ MatrixXf project(const MatrixXf& w, const VectorXf& bias, const MatrixXf& x) {
           if (rb == w.rows()) {
             y.middleCols(begin, width).noalias() = w * x.middleCols(begin, width);
           } else {
-            y.block(r0, begin, rb, width).noalias() = w.middleRows(r0, rb) * x.middleCols(begin, width);
+            y.block(r0, begin, rb, width).noalias() =
+                w.middleRows(r0, rb) * x.middleCols(begin, width);
           }
         }
       },
