@@ -75,6 +75,21 @@ printf 'stale' >"$TMP/ex_pruned2.tmp"; mkdir "$TMP/ex_out"; mv "$TMP/ex_pruned2.
 "$QPRUNE" perplexity "$TMP/pruned" --token-ids "$TMP/ids.txt" --context 16 -q >/dev/null ||
   fail "the replaced checkpoint does not load"
 
+# Two runs into one -o at the same time: each has its own temporary folder, the last rename wins,
+# and the result is one complete checkpoint (the widths of one of the two masks files), no mix.
+"$QPRUNE" mask "$MODEL" --unit mlp --sparsity 0.25 --method magnitude -o "$TMP/m25.json" >/dev/null 2>&1
+"$QPRUNE" mask "$MODEL" --unit mlp --sparsity 0.75 --method magnitude -o "$TMP/m75.json" >/dev/null 2>&1
+for _ in 1 2 3; do
+  "$QPRUNE" apply "$MODEL" --masks "$TMP/m25.json" --overwrite -o "$TMP/race" >/dev/null 2>&1 & a=$!
+  "$QPRUNE" apply "$MODEL" --masks "$TMP/m75.json" --overwrite -o "$TMP/race" >/dev/null 2>&1 & b=$!
+  wait $a; wait $b
+  width=$(sed -nE 's/.*"intermediate_size": *([0-9]+).*/\1/p' "$TMP/race/config.json")
+  [[ $width == 384 || $width == 128 ]] || fail "race: intermediate_size $width"
+  out=$("$QPRUNE" perplexity "$TMP/race" --text "$DATA/../../examples/model/heldout.txt" \
+        --tokens 200 --context 64 -q) || fail "race: the output does not load"
+  expect_line "$out" "Parameters" "$( [[ $width == 384 ]] && echo 788352 || echo 395136 )"
+done
+
 # A symlink planted at the old predictable temporary names is never followed.
 printf 'victim' >"$TMP/victim"
 for name in sol.txt.tmp-qprune .sol.txt.tmp.1.0 sol.txt.qprune-tmp-; do ln -s "$TMP/victim" "$TMP/$name"; done
