@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "problems/checkpoint/mapped_file.hpp"
+#include "problems/common/memory_check.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
 
@@ -187,8 +188,15 @@ CalibrationStatistics collect_calibration_statistics(const Transformer& model,
            std::to_string(chunk_ends[chunk]) + ")";
   };
   if (options.progress) sum.added = [&](std::size_t chunk) { options.progress(chunk_ends[chunk], n); };
-  std::vector<double> total(sum.size);
-  runner_or_serial(options.runner).ordered_sum(sum, total);
+  // The running sums are the big allocation here: one copy per chunk in flight plus the total.
+  std::vector<double> total;
+  detail::allocation_context(
+      "the calibration sums (Gram matrices and means of " + std::to_string(layers) +
+          " layers, " + std::to_string(sum.size) + " doubles per copy)",
+      static_cast<double>(sum.size) * sizeof(double), [&] {
+        total.resize(sum.size);
+        runner_or_serial(options.runner).ordered_sum(sum, total);
+      });
 
   CalibrationStatistics out;
   out.num_tokens = n;
