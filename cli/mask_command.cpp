@@ -81,14 +81,17 @@ int run_mask(MaskCommandOptions opts) {
                   e.baseline_objective, gain, e.feasible ? "feasible" : "INFEASIBLE", e.time_s);
     std::cerr << line << std::flush;
   };
+  // Heads go in whole steps: say so when the head sparsity is rounded, before the long run. A
+  // value no step fits is left to the library, which reports it after its own checks.
   if (mo.heads) {
-    mo.validate();  // the range errors first, then what the valid value becomes
-    const AppliedHeadSparsity hs = applied_head_sparsity(
-        ckpt.config(), mo.head_shape, mo.head_sparsity.value_or(mo.sparsity));
-    if (process_rank() == 0)
-      notice_head_sparsity(std::cerr, mo.head_sparsity ? "--head-sparsity" : "--sparsity",
+    try {
+      const AppliedHeadSparsity hs = applied_head_sparsity(
+          ckpt.config(), mo.head_shape, mo.head_sparsity.value_or(mo.sparsity));
+      if (process_rank() == 0) notice_head_sparsity(std::cerr, mo.head_sparsity ? "--head-sparsity" : "--sparsity",
                            hs.requested, hs.applied, hs.kept, hs.units,
                            hs.unit == MaskUnit::kKvGroups ? "KV groups" : "heads");
+    } catch (const InvalidArgument&) {
+    }
   }
   mo.runner = &process_runner();
   const Masks masks = compute_masks(ckpt, stats ? &*stats : nullptr, mo);

@@ -83,13 +83,17 @@ int run_prune(const PruneCommandOptions& opts) {
   po.interrupt = install_interrupt_handler();
   po.search.interrupt = po.interrupt;
   if (!opts.windows.quiet) po.progress = [](const std::string& line) { std::cerr << line << "\n"; };
-  if (po.heads) {
-    po.validate();  // the range errors first, then what the valid value becomes
-    const AppliedHeadSparsity hs = applied_head_sparsity(ckpt.config(), po.head_shape,
-                                                         po.head_sparsity.value_or(po.sparsity));
-    notice_head_sparsity(std::cerr, po.head_sparsity ? "--head-sparsity" : "--sparsity",
-                         hs.requested, hs.applied, hs.kept, hs.units,
-                         hs.unit == MaskUnit::kKvGroups ? "KV groups" : "heads");
+  // Heads go in whole steps: say so when the head sparsity is rounded, before the long run. A
+  // value no step fits is left to the library, which reports it after its own checks.
+  if (po.heads && po.allocation == MaskAllocation::kUniform) {
+    try {
+      const AppliedHeadSparsity hs = applied_head_sparsity(
+          ckpt.config(), po.head_shape, po.head_sparsity.value_or(po.sparsity));
+      notice_head_sparsity(std::cerr, po.head_sparsity ? "--head-sparsity" : "--sparsity",
+                           hs.requested, hs.applied, hs.kept, hs.units,
+                           hs.unit == MaskUnit::kKvGroups ? "KV groups" : "heads");
+    } catch (const InvalidArgument&) {
+    }
   }
   const PruneReport rep = prune_model(ckpt, windows, po, opts.output);
   if (rep.interrupted) {

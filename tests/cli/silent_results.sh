@@ -44,6 +44,14 @@ expect_stderr "notice: --head-sparsity 0.3 is applied as head sparsity 0.5 (KV g
   --head-shape kv_groups --solver greedy -o "$TMP/m.json" >/dev/null 2>"$TMP/stderr"
 grep -q "notice:" "$TMP/stderr" && { cat "$TMP/stderr" >&2; fail "notice although 0.5 is exact"; }
 
+# prune (uniform allocation) says the same before it starts.
+set +e
+"$QPRUNE" prune "$CKPT" --token-ids "$TMP/ids.txt" --context 16 --unit both --sparsity 0.5 \
+  --head-sparsity 0.3 --head-shape kv_groups --allocation uniform -q -o "$TMP/pruned_notice" \
+  >/dev/null 2>"$TMP/stderr"
+set -e
+expect_stderr "notice: --head-sparsity 0.3 is applied as head sparsity 0.5"
+
 # --- masks files: every field validated, the error names the file and the field.
 "$QPRUNE" mask "$CKPT" --calib "$TMP/stats.safetensors" --unit mlp --sparsity 0.5 --solver greedy \
   -o "$TMP/masks.json" 2>/dev/null >/dev/null
