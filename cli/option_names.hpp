@@ -15,8 +15,9 @@ struct OptionName {
   std::string_view flag;   ///< the flag that sets it
 };
 
-// Longer names first where one is a prefix of another (max_perturbation_fraction before
-// perturbation_fraction would not matter: replacement matches whole `Struct::field` tokens).
+// Fields that no flag sets (memory limits, the refit search's internals, ...) are absent on
+// purpose; tests/test_option_names.cpp lists them and fails when a validate() message names a field
+// that is in neither list.
 inline constexpr OptionName kOptionNames[] = {
     // solve / mask / compare / prune: the common solver options (cli/solver_options.cpp)
     {"SolveOptions::time_limit_s", "--time-limit"},
@@ -63,6 +64,8 @@ inline constexpr OptionName kOptionNames[] = {
     {"HeadProblemOptions::layer", "--layer"},
     {"HeadProblemOptions::units", "--head-shape"},
     {"WriteOptions::penalty_weight", "--penalty-weight"},
+    // apply / prune output
+    {"CheckpointWriteOptions::overwrite", "--overwrite"},
     // prune
     {"RefitOptions::damping_rel", "--damping"},
     {"RefitSearchOptions::iterations", "--search-iterations"},
