@@ -255,7 +255,15 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
   // baselines without refit use only its diagonal.
   const bool score_method = o.method == "magnitude" || o.method == "diagonal" || o.method == "flap";
   const bool need_gram = o.refit || objective == PruneObjective::kRefit || !score_method;
-  const ProjectionStats raw = projection_stats(*task.inputs, *task.target, need_gram);
+  const Index n_in = task.inputs->rows();
+  const ProjectionStats raw = detail::allocation_context(
+      "the " + std::to_string(n_in) + " x " + std::to_string(n_in) + " Gram and cross-Gram of " +
+          where,
+      // F64 Gram and cross-Gram plus the F32 block Gram they are summed from
+      need_gram ? static_cast<double>(n_in) * (12.0 * static_cast<double>(n_in) +
+                                               8.0 * static_cast<double>(task.target->rows()))
+                : 0.0,
+      [&] { return projection_stats(*task.inputs, *task.target, need_gram); });
   const bool centre = task.compensation == Compensation::kOutputBias;
   rep.target_energy =
       raw.target_energy - (centre ? raw.tokens * raw.target_mean.squaredNorm() : 0.0);
