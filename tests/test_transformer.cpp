@@ -232,3 +232,29 @@ TEST_CASE("transformer: finite but huge weights are an error naming the layer, n
                        doctest::Contains("model.layers.1.mlp.{gate,up}_proj"), InvalidArgument);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("perplexity: finite log-probabilities whose exp overflows are an error, never inf") {
+  // lm_head rows of +-1e30: logits ~1e30 are finite in F32, so are the log-probabilities
+  // (about -1e30), but exp(mean NLL) is not.
+  const test::Model m{8, 12, 2, 4, 2, 2, false, "llama"};
+  const std::filesystem::path dir = temp_dir("huge_head");
+  auto w = test::make_checkpoint(dir, m, "F32", false, 6);
+  std::vector<test::Raw> raws;
+  for (auto& [name, v] : w) {
+    if (name == "lm_head.weight")
+      for (Eigen::Index i = 0; i < v.rows(); ++i) v.row(i).setConstant(i % 2 == 0 ? 1e30 : -1e30);
+    const bool vector = name.find("norm.weight") != std::string::npos;
+    std::vector<std::int64_t> shape = {v.rows()};
+    if (!vector) shape.push_back(v.cols());
+    raws.push_back({name, shape, v});
+  }
+  test::write_raw(dir / "model.safetensors", raws, "F32");
+  const Checkpoint ckpt = Checkpoint::open(dir);
+  const Transformer model(ckpt);
+  const std::vector<std::int32_t> ids = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  PerplexityOptions o;
+  o.context = 10;
+  CHECK_THROWS_WITH_AS((void)evaluate_perplexity(model, ids, o),
+                       doctest::Contains("beyond the double range"), InvalidArgument);
+  std::filesystem::remove_all(dir);
+}

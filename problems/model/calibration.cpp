@@ -256,6 +256,13 @@ PerplexityResult evaluate_perplexity(const Transformer& model, std::span<const s
   }
   r.mean_nll = r.total_nll / static_cast<double>(r.num_predicted);
   r.perplexity = std::exp(r.mean_nll);
+  // Every log-probability is finite (the forward pass checks its logits), but their mean can
+  // still be beyond exp's range: an "inf" perplexity would be printed as a result.
+  if (!std::isfinite(r.perplexity))
+    throw InvalidArgument("the perplexity exp(" + std::to_string(r.mean_nll) +
+                          ") is beyond the double range: the model gives its text a probability "
+                          "below e^-709 per token (logits of huge magnitude; check model.norm and "
+                          "lm_head of the checkpoint)");
   r.bits_per_token = r.mean_nll / std::log(2.0);
   return r;
 }
