@@ -41,6 +41,7 @@ int run_apply(const ApplyCommandOptions& opts) {
   ao.refit = opts.refit;
   ao.write.overwrite = opts.overwrite;
   const ApplyReport rep = apply_masks(ckpt, masks, stats ? &*stats : nullptr, opts.output, ao);
+  for (const std::string& w : rep.warnings) std::cerr << "qprune: warning: " << w << "\n";
   Report r;
   r.add("Checkpoint", "checkpoint", opts.checkpoint);
   r.add("Masks", "masks", opts.masks);
@@ -74,6 +75,7 @@ int run_apply(const ApplyCommandOptions& opts) {
   }
   r.add_json("layers", layers);
   r.add_json("added_tensors", rep.added_tensors);
+  r.add_json("warnings", rep.warnings);
   r.print(std::cout, opts.json);
   return kExitOk;
 }

@@ -3,6 +3,9 @@
 #pragma once
 
 #include <exception>
+#include <new>
+#include <stdexcept>
+#include <string>
 
 #include "qprune/error.hpp"
 
@@ -17,15 +20,18 @@ inline constexpr int kExitResource = 4;     ///< the request needs more memory/t
 /// for work without one (apply, calibrate, prune, ...), nothing
 inline constexpr int kExitInterrupted = 5;
 
-/// The exit code of an error: bad input for ParseError and InvalidArgument, kExitIo, kExitResource,
-/// kExitInterrupted for Interrupted, and kExitFailure for anything that is not a documented qprune
-/// error.
+/// The exit code of an error: bad input for ParseError and InvalidArgument, kExitIo, kExitResource
+/// (also for std::bad_alloc and std::length_error: memory ran out, or a container was asked for
+/// more elements than it can hold, where no up-front check predicted it), kExitInterrupted for
+/// Interrupted, and kExitFailure for anything that is not a documented qprune error.
 [[nodiscard]] inline int exit_code_for(const std::exception& e) {
   if (dynamic_cast<const Interrupted*>(&e) != nullptr) return kExitInterrupted;
   if (dynamic_cast<const ParseError*>(&e) != nullptr) return kExitBadInput;
   if (dynamic_cast<const InvalidArgument*>(&e) != nullptr) return kExitBadInput;
   if (dynamic_cast<const IoError*>(&e) != nullptr) return kExitIo;
   if (dynamic_cast<const ResourceError*>(&e) != nullptr) return kExitResource;
+  if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) return kExitResource;
+  if (dynamic_cast<const std::length_error*>(&e) != nullptr) return kExitResource;
   return kExitFailure;
 }
 
@@ -34,5 +40,11 @@ inline constexpr int kExitInterrupted = 5;
   if (exit_code == kExitInterrupted) return "interrupted";
   return exit_code == kExitFailure ? "internal error" : "error";
 }
+
+/// The stderr text of an error. Documented errors say what they say; a std::bad_alloc or
+/// std::length_error that escaped every allocation boundary (they name what they allocate; see
+/// allocation_context in problems/common/memory_check.hpp) still says that memory ran out, in
+/// which command, and how much memory is left under which limit.
+[[nodiscard]] std::string error_message(const std::exception& e, const std::string& command);
 
 }  // namespace qprune::cli

@@ -6,7 +6,9 @@
 
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
+#include "cli/option_names.hpp"
 #include "cli/parallel.hpp"
+#include "problems/common/memory_check.hpp"
 #include "qprune/error.hpp"
 
 namespace {
@@ -24,6 +26,32 @@ Exit codes: 0 ok, 1 internal error, 2 bad input or usage, 3 file could not be re
 4 request too large for memory/time, 5 interrupted (best answer so far written).)";
 
 }  // namespace
+
+namespace {
+
+// "qprune SUB" for the subcommand being run (for messages), or "qprune".
+std::string command_name(const CLI::App& app) {
+  for (const CLI::App* sub : app.get_subcommands()) return "qprune " + sub->get_name();
+  return "qprune";
+}
+
+}  // namespace
+
+namespace qprune::cli {
+
+std::string error_message(const std::exception& e, const std::string& command) {
+  const bool no_memory = dynamic_cast<const std::bad_alloc*>(&e) != nullptr;
+  if (!no_memory && dynamic_cast<const std::length_error*>(&e) == nullptr)
+    return translate_option_names(e.what());
+  std::string msg = std::string("out of memory in `") + command + "` (" +
+                    (no_memory ? "std::bad_alloc" : "std::length_error: " + std::string(e.what())) +
+                    ") in an allocation that no up-front check covered";
+  const std::string budget = qprune::detail::describe_current_budget();
+  if (!budget.empty()) msg += "; " + budget;
+  return msg + "; use a smaller input or raise the memory limit";
+}
+
+}  // namespace qprune::cli
 
 namespace {
 
@@ -70,7 +98,7 @@ int run(int argc, char** argv) {
     if (!coordinator) std::this_thread::sleep_for(std::chrono::seconds(1));
     std::cerr << "qprune: " << error_kind(code) << ": "
               << (process_count() > 1 ? "rank " + std::to_string(process_rank()) + ": " : "")
-              << e.what() << "\n";
+              << error_message(e, command_name(app)) << "\n";
     abort_processes(code);
     return code;
   }

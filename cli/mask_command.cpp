@@ -86,6 +86,18 @@ int run_mask(MaskCommandOptions opts) {
                   e.baseline_objective, gain, e.feasible ? "feasible" : "INFEASIBLE", e.time_s);
     std::cerr << line << std::flush;
   };
+  // Heads go in whole steps: say so when the head sparsity is rounded, before the long run. A
+  // value no step fits is left to the library, which reports it after its own checks.
+  if (mo.heads) {
+    try {
+      const AppliedHeadSparsity hs = applied_head_sparsity(
+          ckpt.config(), mo.head_shape, mo.head_sparsity.value_or(mo.sparsity));
+      if (process_rank() == 0) notice_head_sparsity(std::cerr, mo.head_sparsity ? "--head-sparsity" : "--sparsity",
+                           hs.requested, hs.applied, hs.kept, hs.units,
+                           hs.unit == MaskUnit::kKvGroups ? "KV groups" : "heads");
+    } catch (const InvalidArgument&) {
+    }
+  }
   mo.runner = &process_runner();
   const Masks masks = compute_masks(ckpt, stats ? &*stats : nullptr, mo);
   if (!mo.runner->is_coordinator()) return kExitOk;  // rank 0 writes and reports
@@ -182,8 +194,9 @@ void setup_mask(CLI::App& app, CommandResult& result) {
       ->required()
       ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--head-sparsity", opts->head_sparsity,
-                  "sparsity of the attention heads when it must differ from --sparsity (GQA models "
-                  "drop heads in steps of one per KV group)")
+                  "sparsity of the attention heads when it must differ from --sparsity; heads go "
+                  "in whole steps (a head, a KV group, or one head per group), so the value may "
+                  "be rounded: a notice on stderr then names the applied value")
       ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--head-shape", opts->head_shape,
                   "GQA models: remove whole KV groups, or the same number of heads in every group")

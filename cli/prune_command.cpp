@@ -19,6 +19,7 @@
 #include "cli/validators.hpp"
 #include "qprune/calibration.hpp"
 #include "qprune/error.hpp"
+#include "qprune/prune_pipeline.hpp"
 #include "qprune/sequential_pruning.hpp"
 #include "qprune/transformer.hpp"
 
@@ -90,6 +91,18 @@ int run_prune(const PruneCommandOptions& opts) {
   po.interrupt = install_interrupt_handler();
   po.search.interrupt = po.interrupt;
   if (!opts.windows.quiet) po.progress = [](const std::string& line) { std::cerr << line << "\n"; };
+  // Heads go in whole steps: say so when the head sparsity is rounded, before the long run. A
+  // value no step fits is left to the library, which reports it after its own checks.
+  if (po.heads && po.allocation == MaskAllocation::kUniform) {
+    try {
+      const AppliedHeadSparsity hs = applied_head_sparsity(
+          ckpt.config(), po.head_shape, po.head_sparsity.value_or(po.sparsity));
+      notice_head_sparsity(std::cerr, po.head_sparsity ? "--head-sparsity" : "--sparsity",
+                           hs.requested, hs.applied, hs.kept, hs.units,
+                           hs.unit == MaskUnit::kKvGroups ? "KV groups" : "heads");
+    } catch (const InvalidArgument&) {
+    }
+  }
   const PruneReport rep = prune_model(ckpt, windows, po, opts.output);
   if (rep.interrupted) {
     std::cerr << "qprune: interrupted; nothing was written\n";
@@ -220,7 +233,9 @@ void setup_prune(CLI::App& app, CommandResult& result) {
   sub->get_option("--tokens")->capture_default_str();
   sub->add_option("--calib-seed", opts->calib_seed,
                   "0: consecutive windows from the start of the text; otherwise windows at "
-                  "random positions drawn with this seed (another calibration sample)")
+                  "random positions drawn with this seed (another calibration sample), "
+                  "0..2^64-1")
+      ->check(uint64_value())
       ->capture_default_str();
   sub->add_option("--unit", opts->unit, "units to prune")
       ->transform(CLI::IsMember({"mlp", "heads", "both"}, CLI::ignore_case))
@@ -229,8 +244,9 @@ void setup_prune(CLI::App& app, CommandResult& result) {
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   sub->add_option("--head-sparsity", opts->head_sparsity,
-                  "fraction of attention heads removed (default: --sparsity; GQA models drop heads "
-                  "in steps of one per KV group)")
+                  "fraction of attention heads removed (default: --sparsity); heads go in whole "
+                  "steps (a head, a KV group, or one head per group), so the value may be "
+                  "rounded: a notice on stderr then names the applied value")
       ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--head-shape", opts->head_shape,
                   "GQA models: remove whole KV groups, or the same number of heads in every group")

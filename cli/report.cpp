@@ -2,6 +2,7 @@
 #include "cli/report.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <iomanip>
 
@@ -36,6 +37,14 @@ void Report::print(std::ostream& out, bool as_json) const {
     }
     out << std::left << std::setw(static_cast<int>(width)) << l.label << " : " << text << "\n";
   }
+}
+
+void notice_head_sparsity(std::ostream& err, const std::string& flag, double requested,
+                          double applied, int kept, int units, const std::string& unit_name) {
+  if (std::abs(applied - requested) < 1e-9) return;
+  err << "qprune: notice: " << flag << " " << requested << " is applied as head sparsity "
+      << applied << " (" << unit_name << " go in whole steps: " << kept << " of " << units
+      << " kept per layer)\n";
 }
 
 }  // namespace qprune::cli

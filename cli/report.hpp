@@ -34,4 +34,10 @@ class Report {
 /// A double as the shortest text that reads back to the same value.
 [[nodiscard]] std::string format_double(double v);
 
+/// Heads go in whole steps, so a head sparsity may be rounded (GQA, 4 KV groups: 0.3 -> 0.25).
+/// When the applied value differs from the requested one, says so on stderr, naming `flag`, the
+/// requested and the applied value and the kept count: "qprune: notice: ...".
+void notice_head_sparsity(std::ostream& err, const std::string& flag, double requested,
+                          double applied, int kept, int units, const std::string& unit_name);
+
 }  // namespace qprune::cli

@@ -29,7 +29,9 @@ void add_solver_options(CLI::App& sub, SolverChoice& c, bool with_solver_flag) {
         ->transform(CLI::IsMember(solver_names(), CLI::ignore_case))
         ->capture_default_str();
   }
-  sub.add_option("--seed", c.options.seed, "run seed (reads and restarts derive their own streams)")
+  sub.add_option("--seed", c.options.seed,
+                 "run seed, 0..2^64-1 (reads and restarts derive their own streams)")
+      ->check(uint64_value())
       ->capture_default_str();
   sub.add_option("--time-limit", c.options.time_limit_s, "wall-clock limit in seconds")
       ->check(positive());
@@ -80,7 +82,8 @@ void add_solver_options(CLI::App& sub, SolverChoice& c, bool with_solver_flag) {
   sa->add_option_function<std::vector<double>>(
         "--beta-range",
         [&c](const std::vector<double>& v) { c.settings.anneal.beta_range = std::make_pair(v[0], v[1]); },
-        "HOT COLD inverse temperatures (default: from the coefficients, reported)")
+        "HOT COLD inverse temperatures, 0 < HOT <= COLD (default: from the coefficients, "
+        "reported)")
       ->expected(2);
   sa->add_flag_function(
       "--no-descent", [&c](std::int64_t) { c.settings.anneal.greedy_descent = false; },

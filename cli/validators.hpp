@@ -5,7 +5,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <string>
 
 namespace qprune::cli {
@@ -36,5 +38,21 @@ inline CLI::Validator number_at_least_zero(bool strict) {
 inline CLI::Validator positive() { return detail::number_at_least_zero(true); }
 /// x >= 0.
 inline CLI::Validator non_negative() { return detail::number_at_least_zero(false); }
+
+/// An unsigned 64-bit integer written in decimal digits only, 0..2^64-1 (18446744073709551615).
+/// CLI11 converts unsigned options with strtoull, which wraps "-1" and saturates "2^64" to
+/// 2^64-1 without a word; this check runs first and refuses both. Used for every seed option.
+inline CLI::Validator uint64_value() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        std::uint64_t value = 0;
+        const char* end = text.data() + text.size();
+        const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+        if (text.empty() || text[0] == '-' || text[0] == '+' || ptr != end || ec != std::errc())
+          return "expected an integer in 0..18446744073709551615 (2^64-1), got '" + text + "'";
+        return {};
+      },
+      "UINT64");
+}
 
 }  // namespace qprune::cli

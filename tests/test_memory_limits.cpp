@@ -7,7 +7,9 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <new>
 #include <string>
+#include <vector>
 
 #include "problems/common/memory_check.hpp"
 #include "qprune/anneal_solver.hpp"
@@ -52,13 +54,77 @@ TEST_CASE("check_memory: refuses above the limit, says what, how much and what t
   if (std::filesystem::exists("/proc/meminfo")) {
     const std::uint64_t available = detail::available_memory_bytes();
     CHECK(available > 0);
-    // The default budget is MemAvailable: twice of it is refused, a byte passes.
+    // The default budget is the smallest limit (MemAvailable, ulimit -v, cgroup): twice of it is
+    // refused, naming that limit; a byte passes.
+    const detail::MemoryBudget budget = detail::current_memory_budget();
+    REQUIRE(budget.bytes);
     CHECK(contains(resource_error([&] {
                      detail::check_memory(2.0 * static_cast<double>(available), "w", "z");
                    }),
-                   "MemAvailable"));
+                   budget.source.substr(0, 12)));
     CHECK_NOTHROW(detail::check_memory(1.0, "w", "z"));
   }
+}
+
+TEST_CASE("memory_budget: the smallest of MemAvailable, ulimit -v - VmSize, cgroup limit - usage") {
+  constexpr std::uint64_t kGiB = 1ULL << 30;
+  detail::MemoryReadings r;
+  CHECK(!detail::memory_budget(r).bytes);  // nothing known: no limit
+  CHECK(detail::memory_budget(r).source.empty());
+  r.mem_available = 8 * kGiB;
+  CHECK(*detail::memory_budget(r).bytes == 8 * kGiB);
+  CHECK(detail::memory_budget(r).source == "MemAvailable of /proc/meminfo");
+  // ulimit -v 4 GiB with 1 GiB of address space already mapped: 3 GiB left, and it is smaller.
+  r.address_limit = 4 * kGiB;
+  r.vm_size = 1 * kGiB;
+  detail::MemoryBudget b = detail::memory_budget(r);
+  CHECK(*b.bytes == 3 * kGiB);
+  CHECK(contains(b.source, "address-space limit (ulimit -v) of 4 GiB"));
+  CHECK(contains(b.source, "minus VmSize 1 GiB"));
+  // A cgroup with 2.5 GiB of 4 GiB used: 1.5 GiB, now the smallest.
+  r.cgroup_limit = 4 * kGiB;
+  r.cgroup_usage = 5 * kGiB / 2;
+  b = detail::memory_budget(r);
+  CHECK(*b.bytes == 3 * kGiB / 2);
+  CHECK(contains(b.source, "cgroup memory limit of 4 GiB"));
+  // Usage above the limit (or VmSize above ulimit -v) leaves 0, not a wrapped huge number.
+  r.cgroup_usage = 5 * kGiB;
+  CHECK(*detail::memory_budget(r).bytes == 0);
+  // A smaller MemAvailable wins again over larger limits.
+  r = {};
+  r.mem_available = 1 * kGiB;
+  r.address_limit = 64 * kGiB;
+  r.vm_size = 1 * kGiB;
+  r.cgroup_limit = 32 * kGiB;
+  b = detail::memory_budget(r);
+  CHECK(*b.bytes == 1 * kGiB);
+  CHECK(b.source == "MemAvailable of /proc/meminfo");
+  // check_memory with the default budget names the limit that applied.
+  const std::string msg = resource_error([] {
+    detail::check_memory(1e30, "the thing", "do less");
+  });
+  const detail::MemoryBudget now = detail::current_memory_budget();
+  if (now.bytes) CHECK(contains(msg, now.source));
+}
+
+TEST_CASE("allocation_context: std::bad_alloc becomes a ResourceError naming the allocation") {
+  const std::string msg = resource_error([] {
+    detail::allocation_context("the widget table", 3.0 * (1ULL << 30), []() -> int {
+      throw std::bad_alloc();
+    });
+  });
+  CHECK(contains(msg, "out of memory while allocating the widget table (3 GiB (3221225472 bytes))"));
+  CHECK(detail::allocation_context("x", 1.0, [] { return 42; }) == 42);
+  // A container asked for more than it can hold (std::length_error, nothing allocated; a real
+  // huge allocation would abort under ASan) is caught too.
+  CHECK(contains(resource_error([] {
+                   detail::allocation_context("a huge vector", -1.0, [] {
+                     std::vector<double> v;
+                     v.reserve(v.max_size() + 1);
+                     return v.size();
+                   });
+                 }),
+                 "out of memory while allocating a huge vector"));
 }
 
 TEST_CASE("sa refuses dense coupling rows over the memory limit, by precision") {

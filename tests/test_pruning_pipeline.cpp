@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <algorithm>
@@ -22,6 +23,7 @@
 #include "qprune/error.hpp"
 #include "qprune/masks.hpp"
 #include "qprune/prune_pipeline.hpp"
+#include "qprune/pruning_refit.hpp"
 #include "tests/test_files.hpp"
 #include "tests/tiny_checkpoints.hpp"
 
@@ -670,5 +672,153 @@ TEST_CASE("export -> external answer -> import-solution, with and without repair
   const RepairResult rep = repair_assignment(p.model, under);
   CHECK(rep.added.size() == 4);
   CHECK(p.model.is_feasible(rep.x));
+  fs::remove_all(f.root);
+}
+
+TEST_CASE("apply --refit refuses degenerate statistics and too few tokens, warns below 4x") {
+  // kLlamaGqa: 10 MLP neurons; sparsity 0.5 keeps 5 channels per layer.
+  Fixture f = make_fixture("refit_degenerate", kLlamaGqa, "F32", false, 61, 48);
+  const Checkpoint ckpt = Checkpoint::open(f.ckpt_dir);
+  const CalibrationStatsFile stats = CalibrationStatsFile::open(f.stats_path);
+  MaskRunOptions o = sa_options(true, false, 0.5);
+  const Masks masks = compute_masks(ckpt, &stats, o);
+  ApplyOptions ao;
+  ao.refit = true;
+  // 48 tokens for 5 kept channels: >= 4x, no warning.
+  CHECK(apply_masks(ckpt, masks, &stats, f.root / "ok", ao).warnings.empty());
+  const auto write_stats = [&](const std::string& name, std::int64_t tokens, bool zero) {
+    CalibrationStatsWriter w(checkpoint_config_hash(ckpt), f.m.layers, tokens);
+    for (int l = 0; l < f.m.layers; ++l) {
+      const ActivationStats sa = statistics_of(f.a[static_cast<std::size_t>(l)]);
+      const ActivationStats sz = statistics_of(f.z[static_cast<std::size_t>(l)]);
+      w.add(StatsKind::kMlp, l, zero ? MatrixXd(MatrixXd::Zero(f.m.inter, f.m.inter)) : sa.gram,
+            zero ? VectorXd(VectorXd::Zero(f.m.inter)) : sa.mean);
+      w.add(StatsKind::kAttn, l, sz.gram, sz.mean);
+    }
+    w.write(f.root / name);
+    return CalibrationStatsFile::open(f.root / name);
+  };
+  // All-zero Grams: the refit would zero down_proj and report error 0 -> 0.
+  const CalibrationStatsFile zero = write_stats("zero.safetensors", 48, true);
+  CHECK_THROWS_WITH_AS(apply_masks(ckpt, masks, &zero, f.root / "z", ao),
+                       doctest::Contains("zero.safetensors: layer 0 mlp statistics"),
+                       InvalidArgument);
+  CHECK_THROWS_WITH_AS(apply_masks(ckpt, masks, &zero, f.root / "z2", ao),
+                       doctest::Contains("all zeros"), InvalidArgument);
+  // Without --refit the same file is no error for the refit rule (compensation only).
+  CHECK_NOTHROW((void)apply_masks(ckpt, masks, &zero, f.root / "z3", ApplyOptions{}));
+  // Fewer tokens than kept channels: refused with the numbers, before anything is written.
+  const CalibrationStatsFile few = write_stats("few.safetensors", 4, false);
+  CHECK_THROWS_WITH_AS(apply_masks(ckpt, masks, &few, f.root / "f", ao),
+                       doctest::Contains("4 calibration tokens for 5 kept channels of layer"),
+                       InvalidArgument);
+  CHECK_FALSE(fs::exists(f.root / "f"));
+  // Between 1x and 4x: applied, with a warning naming the numbers.
+  const CalibrationStatsFile some = write_stats("some.safetensors", 12, false);
+  const ApplyReport rep = apply_masks(ckpt, masks, &some, f.root / "s", ao);
+  REQUIRE(rep.warnings.size() == 1);
+  CHECK(rep.warnings[0].find("only 12 calibration tokens for 5 kept channels") != std::string::npos);
+  CHECK(rep.warnings[0].find("4x") != std::string::npos);
+  fs::remove_all(f.root);
+}
+
+TEST_CASE("the refit token rule: refuse below 1x unless regularised, warn below 4x") {
+  CHECK_THROWS_WITH_AS((void)check_refit_tokens(9, 10, "layer 3 mlp", false, "use --ridge"),
+                       doctest::Contains("9 calibration tokens for 10 kept channels of layer 3 mlp"),
+                       InvalidArgument);
+  CHECK(check_refit_tokens(9, 10, "layer 3 mlp", true, "").find("only 9 calibration tokens") == 0);
+  CHECK(check_refit_tokens(39, 10, "x", false, "").find("only 39") == 0);
+  CHECK(check_refit_tokens(40, 10, "x", false, "").empty());
+  ActivationStats s;
+  s.gram = MatrixXd::Zero(3, 3);
+  s.num_tokens = 10;
+  CHECK_THROWS_WITH_AS(check_refit_statistics(s, "f: layer 2"), doctest::Contains("all zeros"),
+                       InvalidArgument);
+  s.gram = MatrixXd::Identity(3, 3);
+  CHECK_NOTHROW(check_refit_statistics(s, "f"));
+  s.num_tokens = 0;
+  CHECK_THROWS_WITH_AS(check_refit_statistics(s, "f"), doctest::Contains("0 calibration tokens"),
+                       InvalidArgument);
+}
+
+TEST_CASE("masks files: every field is validated, errors name the file and the field") {
+  Fixture f = make_fixture("masks_fields", kLlamaGqa, "F32", false, 71);
+  const Checkpoint ckpt = Checkpoint::open(f.ckpt_dir);
+  const CalibrationStatsFile stats = CalibrationStatsFile::open(f.stats_path);
+  const Masks masks = compute_masks(ckpt, &stats, sa_options(true, false, 0.5));
+  write_masks(masks, f.root / "m.json");
+  const Json good = Json::parse(slurp(f.root / "m.json"));
+  CHECK_NOTHROW((void)read_masks(f.root / "m.json"));
+  const auto error_of = [&](const std::function<void(Json&)>& edit) -> std::string {
+    Json j = good;
+    edit(j);
+    spit(f.root / "bad.json", j.dump(2));
+    try {
+      (void)read_masks(f.root / "bad.json");
+    } catch (const ParseError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  const auto has = [](const std::string& text, const std::string& part) {
+    INFO(text);
+    return text.find(part) != std::string::npos && text.find("bad.json") != std::string::npos;
+  };
+  CHECK(has(error_of([](Json& j) { j["entries"][0]["status"] = "banana"; }),
+            "\"entries[0].status\" to be one of optimal, completed"));
+  CHECK(has(error_of([](Json& j) { j["entries"][1]["status"] = 3; }), "\"entries[1].status\""));
+  CHECK(has(error_of([](Json& j) { j["entries"][0]["kept"] = {5, 3, 1, 0, 2, 4}; }),
+            "\"entries[0].kept\" to hold increasing unit indices"));
+  CHECK(has(error_of([](Json& j) { j["entries"][0]["kept"] = {0, 1, 1, 2, 3, 4}; }),
+            "\"entries[0].kept\" to hold increasing"));
+  CHECK(has(error_of([](Json& j) { j["entries"][0]["kept"] = {0, 1, 2, 3, 10}; }),
+            "in [0, 10)"));
+  CHECK(has(error_of([](Json& j) { j["entries"][0]["kept"] = {0, 1, 2}; }),
+            "\"entries[0].kept\" to hold 5 units (entries[0].keep, feasible), found 3"));
+  CHECK(has(error_of([](Json& j) { j["entries"][0]["kept"] = Json::array(); }),
+            "at least one unit"));
+  CHECK(has(error_of([](Json& j) { j["entries"][0]["keep"] = 13; }), "\"entries[0].keep\" in [0, 10]"));
+  CHECK(has(error_of([](Json& j) { j["entries"][0]["keep"] = -1; }), "\"entries[0].keep\""));
+  CHECK(has(error_of([](Json& j) { j["entries"][0]["unit"] = "neurons"; }), "\"entries[0].unit\""));
+  CHECK(has(error_of([](Json& j) { j["entries"][0]["feasible"] = "yes"; }),
+            "\"entries[0].feasible\" to be true or false"));
+  CHECK(has(error_of([](Json& j) { j["entries"][0]["time_s"] = -1.0; }), "\"entries[0].time_s\""));
+  CHECK(has(error_of([](Json& j) { j["entries"][0]["objective"] = "x"; }),
+            "\"entries[0].objective\" to be a finite number"));
+  CHECK(has(error_of([](Json& j) { j["entries"][0]["seed"] = -1; }), "\"entries[0].seed\""));
+  CHECK(has(error_of([](Json& j) { j["entries"][0].erase("layer"); }),
+            "expected field \"entries[0].layer\", found none"));
+  CHECK(has(error_of([](Json& j) { j["sparsity"] = 1.5; }), "\"sparsity\" in [0, 1)"));
+  CHECK(has(error_of([](Json& j) { j["allocation"] = "random"; }), "\"allocation\""));
+  CHECK(has(error_of([](Json& j) { j["solver"] = 1; }), "\"solver\" to be a string"));
+  CHECK(has(error_of([](Json& j) { j["entries"][1] = j["entries"][0]; }),
+            "one entry per layer and unit kind"));
+  // A feasible=false entry may keep another count than asked (penalty mode), and old files
+  // without status/keep/seed still read.
+  CHECK(error_of([](Json& j) {
+          j["entries"][0]["feasible"] = false;
+          j["entries"][0]["kept"] = {0, 1, 2};
+        }).empty());
+  CHECK(error_of([](Json& j) {
+          for (Json& e : j["entries"]) {
+            e.erase("status");
+            e.erase("keep");
+            e.erase("seed");
+          }
+        }).empty());
+  fs::remove_all(f.root);
+}
+
+TEST_CASE("applied_head_sparsity: heads go in whole steps, the applied value is reported") {
+  const Fixture f = make_fixture("head_steps", kLlamaGqa, "F32", false, 81);
+  const ModelConfig cfg = Checkpoint::open(f.ckpt_dir).config();  // 4 heads in 2 KV groups
+  AppliedHeadSparsity a = applied_head_sparsity(cfg, MaskUnit::kKvGroups, 0.3);
+  CHECK(a.unit == MaskUnit::kKvGroups);
+  CHECK(a.units == 2);
+  CHECK(a.kept == 1);
+  CHECK(a.applied == doctest::Approx(0.5));
+  a = applied_head_sparsity(cfg, MaskUnit::kHeadsPerGroup, 0.5);
+  CHECK(a.kept == 2);
+  CHECK(a.applied == doctest::Approx(0.5));
   fs::remove_all(f.root);
 }

@@ -13,8 +13,10 @@
 
 #include "qprune/calibration.hpp"
 #include "qprune/checkpoint.hpp"
+#include "qprune/error.hpp"
 #include "qprune/transformer.hpp"
 #include "tests/test_support.hpp"
+#include "tests/tiny_checkpoints.hpp"
 
 namespace fs = std::filesystem;
 using namespace qprune;
@@ -200,4 +202,59 @@ TEST_CASE("transformer: a checkpoint with pruned widths equals the original with
   CHECK((la - lb).cwiseAbs().maxCoeff() < 1e-4f);
   CHECK((la - lo).cwiseAbs().maxCoeff() > 1e-2f);  // the pruning did change the model
   fs::remove_all(dir);
+}
+
+TEST_CASE("transformer: finite but huge weights are an error naming the layer, never NaN") {
+  // gate_proj and up_proj of layer 1 set to +-1e20 (alternating rows, so some row's gate is
+  // positive for every token): silu(g) * u ~ 1e40 overflows F32 in the MLP of layer 1, while
+  // layer 0 and the attention of layer 1 stay finite.
+  const test::Model m{8, 12, 2, 4, 2, 2, false, "llama"};
+  const std::filesystem::path dir = temp_dir("huge_weights");
+  auto w = test::make_checkpoint(dir, m, "F32", false, 5);
+  std::vector<test::Raw> raws;
+  for (auto& [name, v] : w) {
+    if (name == "model.layers.1.mlp.gate_proj.weight" || name == "model.layers.1.mlp.up_proj.weight")
+      for (Eigen::Index i = 0; i < v.rows(); ++i) v.row(i).setConstant(i % 2 == 0 ? 1e20 : -1e20);
+    const bool vector = name.find("norm.weight") != std::string::npos;
+    std::vector<std::int64_t> shape = {v.rows()};
+    if (!vector) shape.push_back(v.cols());
+    raws.push_back({name, shape, v});
+  }
+  test::write_raw(dir / "model.safetensors", raws, "F32");
+  const Checkpoint ckpt = Checkpoint::open(dir);
+  const Transformer model(ckpt);
+  const std::vector<std::int32_t> ids = {1, 2, 3, 4, 5, 6, 7, 8};
+  CHECK_THROWS_WITH_AS((void)model.logits(ids), doctest::Contains("layer 1 MLP (down_proj input)"),
+                       InvalidArgument);
+  CHECK_THROWS_WITH_AS((void)model.next_token_log_probs({ids}), doctest::Contains("non-finite"),
+                       InvalidArgument);
+  CHECK_THROWS_WITH_AS((void)model.logits(ids),
+                       doctest::Contains("model.layers.1.mlp.{gate,up}_proj"), InvalidArgument);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("perplexity: finite log-probabilities whose exp overflows are an error, never inf") {
+  // lm_head rows of +-1e30: logits ~1e30 are finite in F32, so are the log-probabilities
+  // (about -1e30), but exp(mean NLL) is not.
+  const test::Model m{8, 12, 2, 4, 2, 2, false, "llama"};
+  const std::filesystem::path dir = temp_dir("huge_head");
+  auto w = test::make_checkpoint(dir, m, "F32", false, 6);
+  std::vector<test::Raw> raws;
+  for (auto& [name, v] : w) {
+    if (name == "lm_head.weight")
+      for (Eigen::Index i = 0; i < v.rows(); ++i) v.row(i).setConstant(i % 2 == 0 ? 1e30 : -1e30);
+    const bool vector = name.find("norm.weight") != std::string::npos;
+    std::vector<std::int64_t> shape = {v.rows()};
+    if (!vector) shape.push_back(v.cols());
+    raws.push_back({name, shape, v});
+  }
+  test::write_raw(dir / "model.safetensors", raws, "F32");
+  const Checkpoint ckpt = Checkpoint::open(dir);
+  const Transformer model(ckpt);
+  const std::vector<std::int32_t> ids = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  PerplexityOptions o;
+  o.context = 10;
+  CHECK_THROWS_WITH_AS((void)evaluate_perplexity(model, ids, o),
+                       doctest::Contains("beyond the double range"), InvalidArgument);
+  std::filesystem::remove_all(dir);
 }

@@ -39,7 +39,7 @@ struct AnnealOptions {
   int num_sweeps = 0;
   AnnealSchedule schedule = AnnealSchedule::kGeometric;
   SweepOrder order = SweepOrder::kSequential;
-  /// (hot, cold) inverse temperatures, both finite and > 0. When absent it is derived from the
+  /// (hot, cold) inverse temperatures, both finite and > 0, hot <= cold. When absent it is derived from the
   /// coefficients: hot = ln 2 / (largest possible single-flip cost), cold = ln 100 / (smallest
   /// non-zero coefficient), so the costliest flip is accepted with probability 1/2 at the start
   /// and the cheapest non-zero one with probability 1/100 at the end (the idea of dwave-samplers'

@@ -46,6 +46,20 @@ enum class DataFreeModel {
 /// kHeadsPerGroup (kHeads: InvalidArgument naming --head-shape).
 [[nodiscard]] MaskUnit head_unit_for(const ModelConfig& config, MaskUnit requested);
 
+/// What a requested head sparsity becomes in one layer: heads go in whole steps (one head for MHA,
+/// one KV group for kv_groups, one head in every group for heads_per_group), so the kept count is
+/// rounded and the applied sparsity may differ from the requested one (GQA with 4 KV groups:
+/// 0.3 -> 0.25). Throws like keep_count when no step fits (heads_per_group between two steps).
+struct AppliedHeadSparsity {
+  MaskUnit unit = MaskUnit::kHeads;  ///< head_unit_for(config, shape)
+  int units = 0;                     ///< heads or KV groups per layer
+  int kept = 0;                      ///< kept per layer
+  double requested = 0.0;
+  double applied = 0.0;              ///< 1 - kept / units
+};
+[[nodiscard]] AppliedHeadSparsity applied_head_sparsity(const ModelConfig& config, MaskUnit shape,
+                                                        double requested);
+
 /// What one layer problem is.
 struct LayerProblemSpec {
   int layer = 0;
@@ -177,6 +191,9 @@ struct ApplyReport {
   ModelConfig config;                     ///< the new config
   std::vector<std::string> added_tensors;  ///< bias tensors that did not exist before
   std::vector<AppliedLayer> layers;
+  /// With refit: too few calibration tokens for the kept channels (fewer than 4x; fewer than 1x
+  /// is refused), one line per unit kind naming the numbers.
+  std::vector<std::string> warnings;
   /// True when MLP widths differ between layers (a global allocation): every layer is written at
   /// the widest kept count, the extra gate/up rows (and biases) and down_proj columns zero.
   bool padded = false;

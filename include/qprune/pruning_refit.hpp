@@ -6,6 +6,8 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <cstdint>
+#include <string>
 
 #include "qprune/pruning.hpp"
 #include "qprune/qubo_model.hpp"
@@ -30,6 +32,18 @@ struct RefitResult {
   double error_without_refit = 0.0;  ///< s^T M s for the same mask (same centring)
   double damping = 0.0;  ///< absolute damping added to diag(H_KK); 0 when none was needed
 };
+
+/// The one rule on calibration tokens for a least-squares refit (apply --refit and prune): with
+/// T = `tokens` < `kept_channels` the refit is refused (InvalidArgument naming the numbers, `where`
+/// and `remedy`) unless `regularised` (a ridge prior makes it well posed); with T < 4 x kept the
+/// returned warning names the numbers; otherwise "".
+[[nodiscard]] std::string check_refit_tokens(std::int64_t tokens, std::int64_t kept_channels,
+                                             const std::string& where, bool regularised,
+                                             const std::string& remedy);
+
+/// Refuses statistics a refit cannot use (InvalidArgument starting with `where`): 0 tokens, NaN/Inf,
+/// or an all-zero Gram (the refit would zero the projection and report error 0 -> 0).
+void check_refit_statistics(const ActivationStats& stats, const std::string& where);
 
 /// Least-squares refit of the kept channels of `w` (H x n, PyTorch layout) on the calibration
 /// statistics `stats` (n x n Gram of the layer input); keep has n channel entries (use

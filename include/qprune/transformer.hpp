@@ -139,6 +139,9 @@ class Transformer {
   [[nodiscard]] Eigen::MatrixXf hidden_states(
       const std::vector<std::vector<std::int32_t>>& sequences, const ForwardHooks* hooks,
       int num_layers) const;
+  // The same for a batch already laid out; `layers` already clamped.
+  [[nodiscard]] Eigen::MatrixXf hidden_states_of(const TokenBatch& batch, const ForwardHooks* hooks,
+                                                 int layers) const;
 
   const Checkpoint* checkpoint_;
   ModelConfig config_;

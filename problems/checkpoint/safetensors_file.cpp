@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "problems/checkpoint/mapped_file.hpp"
+#include "problems/common/memory_check.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
 
@@ -323,16 +324,34 @@ Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> SafetensorsFile::Impl::rea
   return m;
 }
 
+namespace {
+
+// What a tensor read allocates, for out-of-memory messages: "the F64 buffer of tensor 'NAME'
+// [shape] of FILE".
+std::string tensor_buffer(const std::filesystem::path& path, const TensorInfo& t, int bytes) {
+  return std::string("the ") + (bytes == 8 ? "F64" : "F32") + " buffer of tensor '" + t.name +
+         "' " + shape_text(t.shape) + " of " + path.string();
+}
+double tensor_bytes(const TensorInfo& t, int bytes) {
+  double n = bytes;
+  for (const std::int64_t d : t.shape) n *= static_cast<double>(d);
+  return n;
+}
+
+}  // namespace
+
 Eigen::MatrixXd SafetensorsFile::read_matrix(const std::string& name,
                                              const TensorReadOptions& options,
                                              std::int64_t* num_non_finite) const {
-  return impl_->read<double>(name, options, num_non_finite);
+  return detail::allocation_context(tensor_buffer(impl_->path, info(name), 8), tensor_bytes(info(name), 8),
+                                    [&] { return impl_->read<double>(name, options, num_non_finite); });
 }
 
 Eigen::MatrixXf SafetensorsFile::read_matrix_f32(const std::string& name,
                                                  const TensorReadOptions& options,
                                                  std::int64_t* num_non_finite) const {
-  return impl_->read<float>(name, options, num_non_finite);
+  return detail::allocation_context(tensor_buffer(impl_->path, info(name), 4), tensor_bytes(info(name), 4),
+                                    [&] { return impl_->read<float>(name, options, num_non_finite); });
 }
 
 Eigen::VectorXd SafetensorsFile::read_vector(const std::string& name,
@@ -342,7 +361,9 @@ Eigen::VectorXd SafetensorsFile::read_vector(const std::string& name,
   if (t.shape.size() != 1)
     throw InvalidArgument(impl_->path.string() + ": tensor '" + name + "' has shape " +
                           shape_text(t.shape) + "; read_vector needs rank 1");
-  return impl_->read<double>(name, options, num_non_finite).col(0);
+  return detail::allocation_context(tensor_buffer(impl_->path, t, 8), tensor_bytes(t, 8), [&] {
+    return Eigen::VectorXd(impl_->read<double>(name, options, num_non_finite).col(0));
+  });
 }
 
 }  // namespace qprune

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "problems/common/memory_check.hpp"
 #include "qprune/error.hpp"
 
 namespace qprune::formats_detail {
@@ -80,6 +81,10 @@ TextInput TextInput::open(const std::string& path) {
   std::ostringstream buffer;
   buffer << in.rdbuf();
   if (in.bad()) throw IoError("cannot read " + path);
+  // operator<<(streambuf*) swallows a std::bad_alloc of the growing buffer and only sets failbit:
+  // the text would end early without a word. (An empty file also sets failbit: nothing copied.)
+  if (buffer.fail() && in.peek() != std::ifstream::traits_type::eof())
+    throw detail::out_of_memory("the text of " + path);
   return TextInput(path, std::move(buffer).str());
 }
 

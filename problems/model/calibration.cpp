@@ -15,6 +15,7 @@
 
 #include "problems/checkpoint/mapped_file.hpp"
 #include "problems/common/interruptible_gram.hpp"
+#include "problems/common/memory_check.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
 #include "qprune/interrupt.hpp"
@@ -189,8 +190,15 @@ CalibrationStatistics collect_calibration_statistics(const Transformer& model,
            std::to_string(chunk_ends[chunk]) + ")";
   };
   if (options.progress) sum.added = [&](std::size_t chunk) { options.progress(chunk_ends[chunk], n); };
-  std::vector<double> total(sum.size);
-  runner_or_serial(options.runner).ordered_sum(sum, total);
+  // The running sums are the big allocation here: one copy per chunk in flight plus the total.
+  std::vector<double> total;
+  detail::allocation_context(
+      "the calibration sums (Gram matrices and means of " + std::to_string(layers) +
+          " layers, " + std::to_string(sum.size) + " doubles per copy)",
+      static_cast<double>(sum.size) * sizeof(double), [&] {
+        total.resize(sum.size);
+        runner_or_serial(options.runner).ordered_sum(sum, total);
+      });
 
   CalibrationStatistics out;
   out.num_tokens = n;
@@ -251,6 +259,13 @@ PerplexityResult evaluate_perplexity(const Transformer& model, std::span<const s
   }
   r.mean_nll = r.total_nll / static_cast<double>(r.num_predicted);
   r.perplexity = std::exp(r.mean_nll);
+  // Every log-probability is finite (the forward pass checks its logits), but their mean can
+  // still be beyond exp's range: an "inf" perplexity would be printed as a result.
+  if (!std::isfinite(r.perplexity))
+    throw InvalidArgument("the perplexity exp(" + std::to_string(r.mean_nll) +
+                          ") is beyond the double range: the model gives its text a probability "
+                          "below e^-709 per token (logits of huge magnitude; check model.norm and "
+                          "lm_head of the checkpoint)");
   r.bits_per_token = r.mean_nll / std::log(2.0);
   return r;
 }

@@ -11,6 +11,7 @@
 #include <limits>
 #include <string>
 
+#include "problems/common/memory_check.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
 #include "qprune/interrupt.hpp"
@@ -24,6 +25,18 @@ using Eigen::MatrixXf;
 using Eigen::VectorXf;
 
 std::string layer_prefix(int layer) { return "model.layers." + std::to_string(layer) + "."; }
+
+// Finite weights can still overflow F32 (|x| > 3.4e38) and turn into Inf, then NaN; every later
+// number (log-probabilities, perplexity, calibration Grams) would be NaN without a word. So each
+// sublayer's output is checked where it is made, and the first non-finite one is reported with the
+// tensors that made it: the checkpoint is bad input (exit 2), not a result.
+void check_finite(const MatrixXf& m, const Checkpoint& ckpt, const std::string& what,
+                  const std::string& tensors) {
+  if (m.allFinite()) return;
+  throw InvalidArgument(ckpt.folder().string() + ": the forward pass gives non-finite values " +
+                        "(Inf/NaN) in " + what + "; the weights " + tensors +
+                        " are too large for F32 arithmetic, or the input before them was");
+}
 
 // A tensor as an F32 column vector (rank 1).
 VectorXf read_vec(const Checkpoint& ckpt, const std::string& name) {
@@ -251,7 +264,21 @@ MatrixXf Transformer::hidden_states(const std::vector<std::vector<std::int32_t>>
   const int layers = num_layers < 0 ? static_cast<int>(c.num_hidden_layers)
                                     : std::min(num_layers, static_cast<int>(c.num_hidden_layers));
   const TokenBatch batch(sequences, c);
+  // The activations of the whole batch are the big allocation of a forward pass (hidden x tokens
+  // per stream, intermediate x tokens in the MLP).
+  return detail::allocation_context(
+      "the forward-pass activations of " + std::to_string(batch.num_tokens()) + " tokens (hidden " +
+          std::to_string(c.hidden_size) + ", intermediate " + std::to_string(c.intermediate_size) + ")",
+      4.0 * static_cast<double>(batch.num_tokens()) *
+          static_cast<double>(3 * c.hidden_size + 3 * c.intermediate_size),
+      [&] { return hidden_states_of(batch, hooks, layers); });
+}
+
+MatrixXf Transformer::hidden_states_of(const TokenBatch& batch, const ForwardHooks* hooks,
+                                       int layers) const {
+  const ModelConfig& c = config_;
   MatrixXf x = batch.embed(*checkpoint_);
+  check_finite(x, *checkpoint_, "the token embeddings", "model.embed_tokens.weight");
   // The hooks see one sequence's columns at a time.
   auto hand_out = [&](const auto& hook, int layer, const MatrixXf& m) {
     for (int s = 0; s < batch.num_sequences(); ++s)
@@ -260,16 +287,25 @@ MatrixXf Transformer::hidden_states(const std::vector<std::vector<std::int32_t>>
   for (int layer = 0; layer < layers; ++layer) {
     throw_if_interrupted("running the forward pass");
     const DecoderLayerWeights w = DecoderLayerWeights::read(*checkpoint_, layer);
+    const std::string p = layer_prefix(layer);
     const MatrixXf o =
         forward::attention_heads(w, forward::rms_norm(x, w.input_norm, c.rms_norm_eps), batch);
+    check_finite(o, *checkpoint_, "layer " + std::to_string(layer) + " attention (o_proj input)",
+                 p + "input_layernorm / " + p + "self_attn.{q,k,v}_proj");
     if (hooks != nullptr && hooks->attn) hand_out(hooks->attn, layer, o);
     x += forward::project(w.o, w.o_bias, o);
+    check_finite(x, *checkpoint_, "layer " + std::to_string(layer) + " attention output",
+                 p + "self_attn.o_proj");
     if (hooks != nullptr && hooks->stream)
       hand_out([&](int l, int s, const MatrixXf& m) { hooks->stream(l, s, false, m); }, layer, x);
     const MatrixXf a =
         forward::mlp_activations(w, forward::rms_norm(x, w.post_attention_norm, c.rms_norm_eps));
+    check_finite(a, *checkpoint_, "layer " + std::to_string(layer) + " MLP (down_proj input)",
+                 p + "post_attention_layernorm / " + p + "mlp.{gate,up}_proj");
     if (hooks != nullptr && hooks->mlp) hand_out(hooks->mlp, layer, a);
     x += forward::project(w.down, w.down_bias, a);
+    check_finite(x, *checkpoint_, "layer " + std::to_string(layer) + " MLP output",
+                 p + "mlp.down_proj");
     if (hooks != nullptr && hooks->stream)
       hand_out([&](int l, int s, const MatrixXf& m) { hooks->stream(l, s, true, m); }, layer, x);
   }
@@ -297,7 +333,9 @@ MatrixXf Transformer::logits(std::span<const std::int32_t> tokens,
       std::vector<std::int32_t>(tokens.begin(), tokens.end())};
   const MatrixXf x = hidden_states(seqs, hooks, -1);
   const MatrixXf h = forward::rms_norm(x, read_vec(*checkpoint_, "model.norm.weight"), config_.rms_norm_eps);
-  return read_head(*checkpoint_, config_) * h;
+  MatrixXf out = read_head(*checkpoint_, config_) * h;
+  check_finite(out, *checkpoint_, "the logits", "model.norm / lm_head");
+  return out;
 }
 
 std::vector<Eigen::VectorXd> Transformer::next_token_log_probs(
@@ -321,6 +359,7 @@ std::vector<Eigen::VectorXd> Transformer::next_token_log_probs(
         const double lse = mx + std::log((col.array() - mx).exp().sum());
         lp[t] = col[sequences[s][static_cast<std::size_t>(t + 1)]] - lse;
       }
+      check_finite(logit, *checkpoint_, "the logits", "model.norm / lm_head");
     }
     out[s] = std::move(lp);
     off += len;

@@ -9,6 +9,7 @@
 #include "problems/pruning/pruned_writer.hpp"
 #include "qprune/error.hpp"
 #include "qprune/interrupt.hpp"
+#include "qprune/pruning_refit.hpp"
 #include "qprune/prune_pipeline.hpp"
 
 namespace qprune {
@@ -411,6 +412,28 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
   }
   // Refit (or compensation alone) from the statistics of the original model, per layer.
   const int hd = static_cast<int>(cfg.head_dim);
+  // Tokens against kept channels, up front (before anything is written), by the rule prune uses:
+  // per unit kind the layer that keeps the most channels decides.
+  std::vector<std::string> warnings;
+  if (options.refit) {
+    for (const bool mlp : {true, false}) {
+      const LayerMask* widest = nullptr;
+      std::int64_t kept = 0;
+      for (const LayerMask& e : masks.entries) {
+        if ((e.unit == MaskUnit::kMlp) != mlp) continue;
+        const auto k = static_cast<std::int64_t>(
+            mlp ? e.kept.size() : head_plan(cfg, e).heads.size() * static_cast<std::size_t>(hd));
+        if (widest == nullptr || k > kept) widest = &e, kept = k;
+      }
+      if (widest == nullptr) continue;
+      const std::string where = "layer " + std::to_string(widest->layer) + " " +
+                                (mlp ? "mlp.down_proj" : "self_attn.o_proj") + " (statistics " +
+                                stats->path().string() + ")";
+      std::string msg = check_refit_tokens(stats->num_tokens(), kept, where, false,
+                                           "calibrate on more text, or apply without --refit");
+      if (!msg.empty()) warnings.push_back(std::move(msg));
+    }
+  }
   const detail::RefitProvider provider =
       [&](int l, bool mlp) -> std::optional<detail::RefittedProjection> {
     if (!options.refit && !compensate) return std::nullopt;
@@ -427,6 +450,8 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
     const ActivationStats s = stats->read(mlp ? StatsKind::kMlp : StatsKind::kAttn, l);
     detail::RefittedProjection out;
     if (options.refit) {
+      check_refit_statistics(s, stats->path().string() + ": layer " + std::to_string(l) + " " +
+                                    (mlp ? "mlp" : "attn") + " statistics (for " + name + ")");
       RefitOptions ro = options.refit_options;
       ro.mean_compensation = compensate;
       RefitResult r = refit_columns(w, s, keep, ro);
@@ -443,7 +468,9 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
     }
     return out;
   };
-  return detail::write_pruned_checkpoint(ckpt, masks, provider, out_folder, options.write);
+  ApplyReport report = detail::write_pruned_checkpoint(ckpt, masks, provider, out_folder, options.write);
+  report.warnings = std::move(warnings);
+  return report;
 }
 
 }  // namespace qprune

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <regex>
 
 #include "problems/checkpoint/mapped_file.hpp"
@@ -248,6 +249,14 @@ void CalibrationStatsWriter::write(const std::filesystem::path& path) const {
   if (layers_.empty()) throw InvalidArgument("CalibrationStatsWriter: no statistics added");
   for (const auto& [key, value] : layers_) {
     const auto kind = static_cast<StatsKind>(key.first);
+    // F32 holds magnitudes up to 3.4e38; a larger sum would be stored as Inf and refused on read.
+    if (dtype_ == Dtype::kF32 &&
+        (value.first.cwiseAbs().maxCoeff() > std::numeric_limits<float>::max() ||
+         (value.second.size() != 0 &&
+          value.second.cwiseAbs().maxCoeff() > std::numeric_limits<float>::max())))
+      throw InvalidArgument("CalibrationStatsWriter: '" + tensor_name(kind, key.second, "gram") +
+                            "' or its mean exceeds the F32 range (the activations are huge); "
+                            "write F64 statistics (without --compact)");
     w.add_matrix(tensor_name(kind, key.second, "gram"), dtype_, value.first,
                  {value.first.rows(), value.first.cols()});
     if (value.second.size() != 0)

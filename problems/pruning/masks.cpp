@@ -3,6 +3,7 @@
 #include "qprune/masks.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <limits>
@@ -23,6 +24,18 @@ struct UnitRow {
   MaskUnit unit;
   const char* name;
 };
+// The statuses an entry may carry: a solver's (to_string(SolveStatus)) or an import's.
+constexpr const char* kStatuses[] = {"optimal",     "completed", "time_limit", "target_reached",
+                                     "interrupted", "imported",  "imported_repaired"};
+
+// A range bound for messages: 0, 1, or "inf" for the largest double.
+std::string format_bound(double x) {
+  if (x >= std::numeric_limits<double>::max()) return "inf";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
+}
+
 constexpr UnitRow kUnits[] = {{MaskUnit::kMlp, "mlp"},
                               {MaskUnit::kHeads, "heads"},
                               {MaskUnit::kKvGroups, "kv_groups"},
@@ -154,19 +167,58 @@ Masks read_masks(const std::filesystem::path& path) {
     throw ParseError(p, 0, "expected JSON, found " + std::string(e.what()));
   }
   auto fail = [&](const std::string& what) { throw ParseError(p, 0, what); };
-  // Every value is checked for its JSON type before it is converted: nlohmann's value() and get()
-  // throw type errors outside qprune::Error, and get<int>() of a double out of int's range is
-  // undefined behaviour (tests/data/fuzz_regressions/masks/). Non-negative JSON integers are
+  // Every field is checked for its JSON type and range before it is used, and every error names
+  // the field (`entries[3].status`): nlohmann's value() and get() throw type errors outside
+  // qprune::Error, get<int>() of a double out of int's range is undefined behaviour
+  // (tests/data/fuzz_regressions/masks/), and a value that parses but means nothing ("status":
+  // "banana", an unsorted `kept`) would otherwise be applied. Non-negative JSON integers are
   // stored unsigned, so is_number_unsigned() is "an integer >= 0".
-  const auto count = [&](const Json& v, const std::string& key) -> int {
+  const auto field = [&](const Json& obj, const std::string& key,
+                         const std::string& name) -> const Json& {
+    if (!obj.contains(key)) fail("expected field \"" + name + "\", found none");
+    return obj[key];
+  };
+  const auto count = [&](const Json& v, const std::string& name) -> int {
     if (!v.is_number_unsigned() ||
         v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<int>::max()))
-      fail("expected \"" + key + "\" to be an integer in [0, 2^31), found " + v.dump());
+      fail("expected \"" + name + "\" to be an integer in [0, 2^31), found " + v.dump());
     return static_cast<int>(v.get<std::uint64_t>());
   };
-  const auto seed = [&](const Json& v) -> std::uint64_t {
-    if (!v.is_number_unsigned()) fail("expected \"seed\" to be an integer >= 0, found " + v.dump());
+  const auto seed = [&](const Json& v, const std::string& name) -> std::uint64_t {
+    if (!v.is_number_unsigned())
+      fail("expected \"" + name + "\" to be an integer in [0, 2^64), found " + v.dump());
     return v.get<std::uint64_t>();
+  };
+  const auto string_field = [&](const Json& v, const std::string& name) -> std::string {
+    if (!v.is_string()) fail("expected \"" + name + "\" to be a string, found " + v.dump());
+    return v.get<std::string>();
+  };
+  const auto boolean = [&](const Json& v, const std::string& name) -> bool {
+    if (!v.is_boolean()) fail("expected \"" + name + "\" to be true or false, found " + v.dump());
+    return v.get<bool>();
+  };
+  // A finite number; `lo`/`hi` bound it (inclusive unless `hi_open`).
+  const auto number = [&](const Json& v, const std::string& name, double lo, double hi,
+                          bool hi_open) -> double {
+    if (!v.is_number()) fail("expected \"" + name + "\" to be a number, found " + v.dump());
+    const double x = v.get<double>();
+    if (!std::isfinite(x) || x < lo || (hi_open ? x >= hi : x > hi))
+      fail("expected \"" + name + "\" in [" + format_bound(lo) + ", " + format_bound(hi) +
+           (hi_open ? ")" : "]") + ", found " + v.dump());
+    return x;
+  };
+  const auto finite = [&](const Json& v, const std::string& name) -> double {
+    if (!v.is_number() || !std::isfinite(v.get<double>()))
+      fail("expected \"" + name + "\" to be a finite number, found " + v.dump());
+    return v.get<double>();
+  };
+  const auto unit_kind = [&](const Json& v, const std::string& name) -> MaskUnit {
+    const std::string s = string_field(v, name);
+    for (const UnitRow& r : kUnits)
+      if (s == r.name) return r.unit;
+    fail("expected \"" + name + "\" to be one of mlp, heads, kv_groups, heads_per_group, found " +
+         v.dump());
+    return MaskUnit::kMlp;
   };
   if (!j.is_object() || !j.contains("format") || !j["format"].is_string() ||
       j["format"] != kFormat)
@@ -176,63 +228,97 @@ Masks read_masks(const std::filesystem::path& path) {
       j["version"] != Masks::kVersion)
     fail("expected \"version\": 1, found " + (j.contains("version") ? j["version"].dump() : "none"));
   Masks m;
-  try {
-    const Json& c = j.at("checkpoint");
-    m.checkpoint.path = c.at("path").get<std::string>();
-    m.checkpoint.config_hash = c.at("config_hash").get<std::string>();
-    m.checkpoint.tensors_hash = c.at("tensors_hash").get<std::string>();
-    m.solver = j.at("solver").get<std::string>();
-    m.seed = seed(j.at("seed"));
-    m.sparsity = j.at("sparsity").get<double>();
-    m.objective_source = j.at("objective_source").get<std::string>();
-    m.approximate = j.at("approximate").get<bool>();
-    m.mean_compensation = j.at("mean_compensation").get<bool>();
-    m.calibration = j.value("calibration", "");
-    m.run.allocation = mask_allocation_from_name(j.value("allocation", "uniform"));
-    if (j.contains("run")) {
-      const Json& r = j.at("run");
-      m.run.recorded = true;
-      for (const Json& u : r.at("units"))
-        m.run.units.push_back(mask_unit_from_name(u.get<std::string>()));
-      if (r.contains("head_sparsity") && !r.at("head_sparsity").is_null())
-        m.run.head_sparsity = r.at("head_sparsity").get<double>();
-      m.run.cost_scale = r.value("cost_scale", "");
-      m.run.max_layer_sparsity = r.value("max_layer_sparsity", 1.0);
-      m.run.mean_compensation_requested = r.at("mean_compensation_requested").get<bool>();
-      m.run.data_free = r.at("data_free").get<std::string>();
+  const Json& c = field(j, "checkpoint", "checkpoint");
+  if (!c.is_object()) fail("expected \"checkpoint\" to be an object, found " + c.dump());
+  m.checkpoint.path = string_field(field(c, "path", "checkpoint.path"), "checkpoint.path");
+  m.checkpoint.config_hash =
+      string_field(field(c, "config_hash", "checkpoint.config_hash"), "checkpoint.config_hash");
+  m.checkpoint.tensors_hash =
+      string_field(field(c, "tensors_hash", "checkpoint.tensors_hash"), "checkpoint.tensors_hash");
+  m.solver = string_field(field(j, "solver", "solver"), "solver");
+  m.seed = seed(field(j, "seed", "seed"), "seed");
+  m.sparsity = number(field(j, "sparsity", "sparsity"), "sparsity", 0.0, 1.0, true);
+  m.objective_source = string_field(field(j, "objective_source", "objective_source"), "objective_source");
+  m.approximate = boolean(field(j, "approximate", "approximate"), "approximate");
+  m.mean_compensation =
+      boolean(field(j, "mean_compensation", "mean_compensation"), "mean_compensation");
+  if (j.contains("calibration")) m.calibration = string_field(j["calibration"], "calibration");
+  if (j.contains("allocation")) {
+    const std::string a = string_field(j["allocation"], "allocation");
+    if (a != "uniform" && a != "global")
+      fail("expected \"allocation\" to be uniform or global, found " + j["allocation"].dump());
+    m.run.allocation = mask_allocation_from_name(a);
+  }
+  if (j.contains("run")) {
+    const Json& r = j["run"];
+    if (!r.is_object()) fail("expected \"run\" to be an object, found " + r.dump());
+    m.run.recorded = true;
+    const Json& units = field(r, "units", "run.units");
+    if (!units.is_array()) fail("expected \"run.units\" to be an array, found " + units.dump());
+    for (std::size_t i = 0; i < units.size(); ++i)
+      m.run.units.push_back(unit_kind(units[i], "run.units[" + std::to_string(i) + "]"));
+    if (r.contains("head_sparsity") && !r["head_sparsity"].is_null())
+      m.run.head_sparsity = number(r["head_sparsity"], "run.head_sparsity", 0.0, 1.0, true);
+    if (r.contains("cost_scale")) m.run.cost_scale = string_field(r["cost_scale"], "run.cost_scale");
+    if (r.contains("max_layer_sparsity"))
+      m.run.max_layer_sparsity =
+          number(r["max_layer_sparsity"], "run.max_layer_sparsity", 0.0, 1.0, false);
+    m.run.mean_compensation_requested =
+        boolean(field(r, "mean_compensation_requested", "run.mean_compensation_requested"),
+                "run.mean_compensation_requested");
+    m.run.data_free = string_field(field(r, "data_free", "run.data_free"), "run.data_free");
+  }
+  const Json& entries = field(j, "entries", "entries");
+  if (!entries.is_array()) fail("expected \"entries\" to be an array, found " + entries.dump());
+  for (std::size_t n = 0; n < entries.size(); ++n) {
+    const Json& e = entries[n];
+    const std::string at = "entries[" + std::to_string(n) + "]";
+    if (!e.is_object()) fail("expected \"" + at + "\" to be an object, found " + e.dump());
+    LayerMask l;
+    l.layer = count(field(e, "layer", at + ".layer"), at + ".layer");
+    l.unit = unit_kind(field(e, "unit", at + ".unit"), at + ".unit");
+    l.num_units = count(field(e, "num_units", at + ".num_units"), at + ".num_units");
+    if (l.num_units < 1) fail("expected \"" + at + ".num_units\" >= 1, found 0");
+    const Json& kept = field(e, "kept", at + ".kept");
+    if (!kept.is_array()) fail("expected \"" + at + ".kept\" to be an array, found " + kept.dump());
+    for (const Json& k : kept) l.kept.push_back(count(k, at + ".kept"));
+    for (std::size_t i = 0; i < l.kept.size(); ++i)
+      if (l.kept[i] >= l.num_units || (i > 0 && l.kept[i] <= l.kept[i - 1]))
+        fail("expected \"" + at + ".kept\" to hold increasing unit indices in [0, " +
+             std::to_string(l.num_units) + ") (" + at + ".num_units), found " +
+             std::to_string(l.kept[i]) + " at position " + std::to_string(i));
+    if (l.kept.empty())
+      fail("expected \"" + at + ".kept\" to hold at least one unit (a layer keeps >= 1), found []");
+    if (e.contains("objective")) l.objective = finite(e["objective"], at + ".objective");
+    if (e.contains("baseline_objective"))
+      l.baseline_objective = finite(e["baseline_objective"], at + ".baseline_objective");
+    if (e.contains("feasible")) l.feasible = boolean(e["feasible"], at + ".feasible");
+    if (e.contains("time_s"))
+      l.time_s = number(e["time_s"], at + ".time_s", 0.0, std::numeric_limits<double>::max(), false);
+    if (e.contains("status")) {
+      l.status = string_field(e["status"], at + ".status");
+      if (std::find(std::begin(kStatuses), std::end(kStatuses), l.status) == std::end(kStatuses)) {
+        std::string names;
+        for (const char* s : kStatuses) names += (names.empty() ? "" : ", ") + std::string(s);
+        fail("expected \"" + at + ".status\" to be one of " + names + ", found " +
+             e["status"].dump());
+      }
     }
-    for (const Json& e : j.at("entries")) {
-      LayerMask l;
-      l.layer = count(e.at("layer"), "layer");
-      l.unit = mask_unit_from_name(e.at("unit").get<std::string>());
-      l.num_units = count(e.at("num_units"), "num_units");
-      const Json& kept = e.at("kept");
-      if (!kept.is_array()) fail("expected \"kept\" to be an array, found " + kept.dump());
-      for (const Json& k : kept) l.kept.push_back(count(k, "kept"));
-      l.objective = e.value("objective", 0.0);
-      l.baseline_objective = e.value("baseline_objective", 0.0);
-      l.feasible = e.value("feasible", true);
-      l.time_s = e.value("time_s", 0.0);
-      l.status = e.value("status", "");
-      l.seed = e.contains("seed") ? seed(e["seed"]) : 0;
-      l.keep = e.contains("keep") ? count(e["keep"], "keep") : 0;
-      const std::string where = "entry layer " + std::to_string(l.layer) + " " +
-                                mask_unit_name(l.unit);
-      if (l.layer < 0 || l.num_units < 1) fail("expected layer >= 0 and num_units >= 1 in " + where);
-      for (std::size_t i = 0; i < l.kept.size(); ++i)
-        if (l.kept[i] < 0 || l.kept[i] >= l.num_units || (i > 0 && l.kept[i] <= l.kept[i - 1]))
-          fail("expected increasing kept indices in [0, " + std::to_string(l.num_units) +
-               ") in " + where + ", found " + std::to_string(l.kept[i]));
-      if (l.keep < 0 || l.keep > l.num_units)
-        fail("expected keep in [0, " + std::to_string(l.num_units) + "] in " + where + ", found " +
-             std::to_string(l.keep));
-      if (m.find(l.layer, l.unit == MaskUnit::kMlp) != nullptr) fail("expected one " + where);
-      m.entries.push_back(std::move(l));
+    if (e.contains("seed")) l.seed = seed(e["seed"], at + ".seed");
+    if (e.contains("keep")) {
+      l.keep = count(e["keep"], at + ".keep");
+      if (l.keep > l.num_units)
+        fail("expected \"" + at + ".keep\" in [0, " + std::to_string(l.num_units) + "] (" + at +
+             ".num_units), found " + std::to_string(l.keep));
+      // A feasible entry keeps exactly the count it was asked for (docs/masks.md).
+      if (l.feasible && l.keep > 0 && static_cast<std::size_t>(l.keep) != l.kept.size())
+        fail("expected \"" + at + ".kept\" to hold " + std::to_string(l.keep) + " units (" + at +
+             ".keep, feasible), found " + std::to_string(l.kept.size()));
     }
-  } catch (const Json::exception& e) {
-    fail(std::string("expected the masks fields (docs/masks.md), found: ") + e.what());
-  } catch (const InvalidArgument& e) {
-    fail(std::string("expected a known unit kind / allocation, found: ") + e.what());
+    if (m.find(l.layer, l.unit == MaskUnit::kMlp) != nullptr)
+      fail("expected one entry per layer and unit kind, found layer " + std::to_string(l.layer) +
+           " " + mask_unit_name(l.unit) + " again in \"" + at + "\"");
+    m.entries.push_back(std::move(l));
   }
   return m;
 }

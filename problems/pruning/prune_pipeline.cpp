@@ -103,6 +103,18 @@ MaskUnit head_unit_for(const ModelConfig& config, MaskUnit requested) {
                         " KV heads): choose --head-shape kv_groups or heads_per_group");
 }
 
+AppliedHeadSparsity applied_head_sparsity(const ModelConfig& config, MaskUnit shape,
+                                          double requested) {
+  AppliedHeadSparsity a;
+  a.unit = head_unit_for(config, shape);
+  a.units = static_cast<int>(a.unit == MaskUnit::kKvGroups ? config.num_key_value_heads
+                                                           : config.num_attention_heads);
+  a.kept = layer_keep_count(config, a.unit, requested);
+  a.requested = requested;
+  a.applied = 1.0 - static_cast<double>(a.kept) / a.units;
+  return a;
+}
+
 LayerProblem build_layer_problem(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
                                  const LayerProblemSpec& spec) {
   const ModelConfig& cfg = ckpt.config();

@@ -76,6 +76,38 @@ void RefitOptions::validate() const {
   }
 }
 
+std::string check_refit_tokens(std::int64_t tokens, std::int64_t kept_channels,
+                               const std::string& where, bool regularised,
+                               const std::string& remedy) {
+  const std::string numbers = std::to_string(tokens) + " calibration tokens for " +
+                              std::to_string(kept_channels) + " kept channels of " + where;
+  // Fewer tokens than kept channels: H_KK has rank <= T < k, the least-squares refit has a whole
+  // subspace of exact fits and the damping picks one that fits the calibration text, not the
+  // model. Only a prior (ridge) makes the problem well posed.
+  if (tokens < kept_channels && !regularised)
+    throw InvalidArgument(numbers + "; a refit needs more tokens than kept channels (" + remedy +
+                          ")");
+  if (tokens < 4 * kept_channels)
+    return "only " + numbers +
+           "; a refit wants at least 4x as many tokens as kept channels, or it fits the "
+           "calibration text rather than the model";
+  return "";
+}
+
+void check_refit_statistics(const ActivationStats& stats, const std::string& where) {
+  if (stats.num_tokens < 1)
+    throw InvalidArgument(where + ": the statistics hold 0 calibration tokens; a refit needs "
+                          "measured statistics (qprune calibrate)");
+  if (!stats.gram.allFinite() || (stats.mean.size() != 0 && !stats.mean.allFinite()))
+    throw InvalidArgument(where + ": the statistics hold NaN/Inf values");
+  // A Gram is PSD, so a zero trace means every entry is zero: no activation reached this layer
+  // (or the file was made up). The refit would fit W' A = 0 and zero the whole projection.
+  if (stats.gram.size() == 0 || !(stats.gram.diagonal().sum() > 0.0))
+    throw InvalidArgument(where + ": the Gram matrix is all zeros (no calibration signal); a refit "
+                          "would zero every kept column. Recompute the statistics with qprune "
+                          "calibrate on real text, or apply without --refit");
+}
+
 RefitResult refit_columns(const Eigen::MatrixXd& w, const ActivationStats& stats,
                           const Assignment& keep, const RefitOptions& options) {
   options.validate();

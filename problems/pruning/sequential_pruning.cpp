@@ -23,6 +23,7 @@
 #include "problems/pruning/pruned_writer.hpp"
 #include "qprune/atomic_output.hpp"
 #include "qprune/error.hpp"
+#include "qprune/pruning_refit.hpp"
 #include "qprune/prune_pipeline.hpp"
 #include "qprune/transformer.hpp"
 
@@ -256,7 +257,15 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
   // baselines without refit use only its diagonal.
   const bool score_method = o.method == "magnitude" || o.method == "diagonal" || o.method == "flap";
   const bool need_gram = o.refit || objective == PruneObjective::kRefit || !score_method;
-  const ProjectionStats raw = projection_stats(*task.inputs, *task.target, need_gram);
+  const Index n_in = task.inputs->rows();
+  const ProjectionStats raw = detail::allocation_context(
+      "the " + std::to_string(n_in) + " x " + std::to_string(n_in) + " Gram and cross-Gram of " +
+          where,
+      // F64 Gram and cross-Gram plus the F32 block Gram they are summed from
+      need_gram ? static_cast<double>(n_in) * (12.0 * static_cast<double>(n_in) +
+                                               8.0 * static_cast<double>(task.target->rows()))
+                : 0.0,
+      [&] { return projection_stats(*task.inputs, *task.target, need_gram); });
   const bool centre = task.compensation == Compensation::kOutputBias;
   rep.target_energy =
       raw.target_energy - (centre ? raw.tokens * raw.target_mean.squaredNorm() : 0.0);
@@ -376,10 +385,9 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
   // ---- the written weights: refit (or the kept columns) and the compensation
   const std::vector<Index> k = kept_channels(lay, keep);
   const auto kc = static_cast<Index>(k.size());
-  if (o.refit && t < kc && !(ridge > 0.0))
-    throw InvalidArgument(where + ": " + std::to_string(t) + " calibration tokens for " +
-                          std::to_string(kc) + " kept channels; a refit needs more tokens than "
-                          "kept channels (use more calibration text, --ridge, or --no-refit)");
+  if (o.refit)
+    (void)check_refit_tokens(t, kc, where, ridge > 0.0,
+                             "use more calibration text, --ridge, or --no-refit");
   const MatrixXd w_k = w(Eigen::all, k);
   const MatrixXf& a_all = *task.inputs;
   const MatrixXf& y_all = *task.target;
@@ -795,15 +803,16 @@ PruneReport prune_model(const Checkpoint& ckpt,
       task.head_dim = static_cast<int>(cfg.head_dim);
       task.seed = layer_seed(o.solve.seed, l, unit);
       const int kept_channels = lay.keep() * lay.unit_width;
-      if (o.refit && !warned_tokens && tokens < 4 * static_cast<Index>(kept_channels)) {
-        warned_tokens = true;
-        const std::string msg = "only " + std::to_string(tokens) + " calibration tokens for " +
-                                std::to_string(kept_channels) + " kept channels of layer " +
-                                std::to_string(l) + " " + mask_unit_name(unit) +
-                                "; a refit wants at least 4x as many tokens as kept channels, "
-                                "or it fits the calibration text rather than the model";
-        report.warnings.push_back(msg);
-        progress("warning: " + msg);
+      // The refusal (T < kept without --ridge) comes from the same rule in prune_projection.
+      if (o.refit && !warned_tokens) {
+        const std::string msg = check_refit_tokens(
+            tokens, kept_channels, "layer " + std::to_string(l) + " " + mask_unit_name(unit),
+            true, "");
+        if (!msg.empty()) {
+          warned_tokens = true;
+          report.warnings.push_back(msg);
+          progress("warning: " + msg);
+        }
       }
       ProjectionOutcome r = prune_projection(task, o, objective);
       select_s += r.report.select_s;

@@ -8,6 +8,7 @@
 #include <numeric>
 #include <unordered_set>
 
+#include "problems/common/memory_check.hpp"
 #include "qprune/error.hpp"
 
 namespace qprune {
@@ -87,7 +88,11 @@ QuboModel QuboModel::from_couplings(int num_variables, Eigen::VectorXd linear,
   m.num_couplings_ = static_cast<std::int64_t>(merged.size());
   m.storage_ = resolve_storage(storage, num_variables, m.num_couplings_);
   if (m.storage_ == Storage::kDense) {
-    m.dense_ = Eigen::MatrixXd::Zero(num_variables, num_variables);
+    m.dense_ = detail::allocation_context(
+        "the dense " + std::to_string(num_variables) + " x " + std::to_string(num_variables) +
+            " coupling matrix of a QUBO model",
+        detail::square_bytes(num_variables, sizeof(double)),
+        [&] { return Eigen::MatrixXd::Zero(num_variables, num_variables).eval(); });
     for (const Coupling& c : merged) m.dense_(c.i, c.j) = m.dense_(c.j, c.i) = c.value;
   } else {
     const Index n = static_cast<Index>(num_variables);

@@ -279,6 +279,13 @@ void AnnealOptions::validate() const {
       throw InvalidArgument("AnnealOptions::beta_range values must be finite and > 0, got (" +
                             format_number(hot) + ", " + format_number(cold) + ")");
     }
+    // Annealing cools: the inverse temperature grows from hot to cold. A reversed pair would heat
+    // the system up and end at random states.
+    if (hot > cold) {
+      throw InvalidArgument("AnnealOptions::beta_range must be (hot, cold) with hot <= cold "
+                            "(inverse temperatures grow as it cools), got (" +
+                            format_number(hot) + ", " + format_number(cold) + ")");
+    }
   }
 }
 

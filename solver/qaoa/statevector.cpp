@@ -263,7 +263,8 @@ AlignedArray<T>::AlignedArray(std::size_t size) : size_(size) {
   const std::size_t align = bytes >= (std::size_t{1} << 24) ? (std::size_t{1} << 21) : 64;
   const std::size_t rounded = (bytes + align - 1) / align * align;
   void* p = std::aligned_alloc(align, rounded);
-  if (p == nullptr) throw std::bad_alloc();
+  if (p == nullptr)
+    throw out_of_memory("a qaoa statevector array of " + std::to_string(size) + " entries", double(rounded));
 #ifdef MADV_HUGEPAGE
   if (align > 64) (void)madvise(p, rounded, MADV_HUGEPAGE);
 #endif
