@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "problems/checkpoint/mapped_file.hpp"
+#include "problems/common/json_input.hpp"
 #include "qprune/calibration_stats.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
@@ -144,15 +145,7 @@ void write_masks(const Masks& m, const std::filesystem::path& path) {
 Masks read_masks(const std::filesystem::path& path) {
   const std::string p = path.string();
   const std::string text = detail::read_text_file(path);
-  Json j;
-  try {
-    j = Json::parse(text);
-  } catch (const Json::parse_error& e) {
-    throw ParseError::at_byte(p, e.byte > 0 ? static_cast<std::int64_t>(e.byte) - 1 : 0,
-                              "expected JSON, found invalid JSON (" + std::string(e.what()) + ")");
-  } catch (const Json::out_of_range& e) {  // a number beyond double, e.g. 1e400 (no position)
-    throw ParseError(p, 0, "expected JSON, found " + std::string(e.what()));
-  }
+  Json j = detail::parse_json<Json>(text, {p});
   auto fail = [&](const std::string& what) { throw ParseError(p, 0, what); };
   // Every value is checked for its JSON type before it is converted: nlohmann's value() and get()
   // throw type errors outside qprune::Error, and get<int>() of a double out of int's range is
@@ -161,20 +154,24 @@ Masks read_masks(const std::filesystem::path& path) {
   const auto count = [&](const Json& v, const std::string& key) -> int {
     if (!v.is_number_unsigned() ||
         v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<int>::max()))
-      fail("expected \"" + key + "\" to be an integer in [0, 2^31), found " + v.dump());
+      fail("expected \"" + key + "\" to be an integer in [0, 2^31), found " +
+           detail::describe_json(v));
     return static_cast<int>(v.get<std::uint64_t>());
   };
   const auto seed = [&](const Json& v) -> std::uint64_t {
-    if (!v.is_number_unsigned()) fail("expected \"seed\" to be an integer >= 0, found " + v.dump());
+    if (!v.is_number_unsigned())
+      fail("expected \"seed\" to be an integer >= 0, found " + detail::describe_json(v));
     return v.get<std::uint64_t>();
   };
   if (!j.is_object() || !j.contains("format") || !j["format"].is_string() ||
       j["format"] != kFormat)
     fail(std::string("expected a qprune masks file (\"format\": \"") + kFormat + "\"), found " +
-         (j.is_object() && j.contains("format") ? j["format"].dump() : std::string("no format")));
+         (j.is_object() && j.contains("format") ? detail::describe_json(j["format"])
+                                                : std::string("no format")));
   if (!j.contains("version") || !j["version"].is_number_integer() ||
       j["version"] != Masks::kVersion)
-    fail("expected \"version\": 1, found " + (j.contains("version") ? j["version"].dump() : "none"));
+    fail("expected \"version\": 1, found " +
+         (j.contains("version") ? detail::describe_json(j["version"]) : "none"));
   Masks m;
   try {
     const Json& c = j.at("checkpoint");
@@ -207,7 +204,8 @@ Masks read_masks(const std::filesystem::path& path) {
       l.unit = mask_unit_from_name(e.at("unit").get<std::string>());
       l.num_units = count(e.at("num_units"), "num_units");
       const Json& kept = e.at("kept");
-      if (!kept.is_array()) fail("expected \"kept\" to be an array, found " + kept.dump());
+      if (!kept.is_array())
+        fail("expected \"kept\" to be an array, found " + detail::describe_json(kept));
       for (const Json& k : kept) l.kept.push_back(count(k, "kept"));
       l.objective = e.value("objective", 0.0);
       l.baseline_objective = e.value("baseline_objective", 0.0);

@@ -10,6 +10,7 @@
 #include <optional>
 #include <sstream>
 
+#include "problems/common/input_file.hpp"
 #include "qprune/error.hpp"
 #include "solver/common/byte_codec.hpp"
 
@@ -671,6 +672,7 @@ ExportedProblemInfo export_layer_problem(const Checkpoint& ckpt, const Calibrati
 }
 
 std::optional<ExportedProblemInfo> read_exported_info(const std::string& path) {
+  { const detail::InputFile check(path); }  // refuses a FIFO or device (the stream would block)
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError(path + ": cannot open");
   const int first = in.peek();
