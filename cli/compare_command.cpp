@@ -24,6 +24,8 @@
 #include "cli/result_json.hpp"
 #include "cli/solver_options.hpp"
 #include "cli/validators.hpp"
+#include "problems/common/input_file.hpp"
+#include "problems/common/json_input.hpp"
 #include "qprune/comparison.hpp"
 #include "qprune/error.hpp"
 
@@ -265,14 +267,9 @@ nlohmann::json comparison_json(const ComparisonReport& report, const CompareComm
 // ---- the two modes ---------------------------------------------------------------------------
 
 int run_replay(const CompareCommandOptions& opts) {
-  std::ifstream in(opts.replay);
-  if (!in) throw IoError("cannot open " + opts.replay + " for reading");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw ParseError(opts.replay, 0, std::string("expected a comparison.json, found: ") + e.what());
-  }
+  // Through the library's JSON input: nesting bounded, errors as ParseError naming the file.
+  nlohmann::json j = qprune::detail::parse_json<nlohmann::json>(
+      qprune::detail::read_input_file(opts.replay), {opts.replay});
   if (!j.is_object() || j.value("format", "") != "qprune-comparison" || !j["runs"].is_array()) {
     throw ParseError(opts.replay, 0,
                      "expected a qprune comparison.json (format qprune-comparison)");

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli/validators.hpp"
+#include "problems/common/input_file.hpp"
 #include "qprune/calibration.hpp"
 #include "qprune/error.hpp"
 
@@ -35,11 +36,7 @@ std::vector<std::int32_t> read_tokens(const Checkpoint& checkpoint, const TokenI
                           " has no byte-level tokenizer (tokenizer_config.json with "
                           "\"qprune_byte_level\": true and vocab_size 256): tokenise the text "
                           "and pass --token-ids");
-  std::ifstream in(input.text, std::ios::binary);
-  if (!in) throw IoError("cannot read " + input.text);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return byte_tokens(ss.str());
+  return byte_tokens(qprune::detail::read_input_file(input.text));
 }
 
 void add_token_windows(CLI::App& sub, TokenWindows& w, std::int64_t min_context) {

@@ -517,6 +517,21 @@ TEST_CASE("every bad-input fixture gives a ParseError naming the file, the line 
       {"json_not_a_number.json", "", 3, "expected linear[1] (a number), found \"two\""},
       {"json_empty.json", "", 1, "expected a JSON object, found end of file"},
       {"json_k_out_of_range.json", "", 4, "expected constraints[0] k in [0, 2], found 4294967297"},
+      // Declared sizes far beyond what the file holds are refused before anything is allocated.
+      {"qbsolv_declared_huge.qubo", "", 1,
+       "expected maxNodes at most 1048944 for a file of 23 bytes"},
+      {"qbsolv_declared_couplers.qubo", "", 1,
+       "expected nCouplers at most 4101 for a file of 29 bytes"},
+      {"coo_index_huge.coo", "", 2,
+       "expected a variable index below 1048912 for a file of 21 bytes"},
+      {"mqlib_declared_huge.mqlib", "", 1, "expected the number of variables n at most 1048864"},
+      {"mqlib_declared_entries.mqlib", "", 1, "expected the number of entries m at most 4099"},
+      {"maxcut_declared_huge.gset", "", 2, "expected the number of variables n at most 1049520"},
+      {"beasley_declared_huge.txt", "", 2, "expected n of instance 1 at most 1048928"},
+      {"biqmac_declared_entries.sparse", "", 1, "expected the number of entries m at most 4099"},
+      {"qplib_declared_huge.qplib", "", 4, "expected the number of variables at most 1049856"},
+      {"qplib_declared_entries.qplib", "", 5,
+       "expected the number of quadratic objective entries at most 4110"},
   };
   for (const Bad& c : cases) {
     CAPTURE(c.file);

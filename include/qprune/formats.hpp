@@ -40,8 +40,12 @@ struct ReadOptions {
   /// declaring 2^30 variables is refused rather than allocated. Default: MemAvailable of
   /// /proc/meminfo at the time of the call.
   std::optional<std::uint64_t> memory_limit_bytes;
+  /// Most bytes a gzip-compressed file may inflate to; ResourceError past it (the data is inflated
+  /// in chunks, so a small "gzip bomb" is stopped at the limit). Default: 4 GiB or half of
+  /// MemAvailable, whichever is smaller, or the environment variable QPRUNE_MAX_INFLATED_BYTES.
+  std::optional<std::uint64_t> max_inflated_bytes;
   /// Throws InvalidArgument naming the field: instance >= 1, format a known name or empty,
-  /// memory_limit_bytes > 0 when given.
+  /// memory_limit_bytes and max_inflated_bytes > 0 when given.
   void validate() const;
 };
 

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "problems/checkpoint/mapped_file.hpp"
+#include "problems/common/json_input.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/atomic_output.hpp"
 #include "qprune/error.hpp"
@@ -70,25 +71,16 @@ Checkpoint Checkpoint::open(const fs::path& folder) {
                   ", found neither");
   impl->sharded = true;
   impl->index_text = detail::read_text_file(index_path);
-  Json index;
-  try {
-    index = Json::parse(impl->index_text);
-  } catch (const Json::parse_error& e) {
-    throw ParseError::at_byte(index_path.string(),
-                              e.byte > 0 ? static_cast<std::int64_t>(e.byte) - 1 : 0,
-                              "expected JSON, found invalid JSON (" + std::string(e.what()) + ")");
-  } catch (const Json::out_of_range& e) {  // a number beyond double, e.g. 1e400 (no position)
-    throw ParseError(index_path.string(), 0, "expected JSON, found " + std::string(e.what()));
-  }
+  const Json index = detail::parse_json<Json>(impl->index_text, {index_path.string()});
   const auto wm = index.is_object() ? index.find("weight_map") : index.end();
   if (wm == index.end() || !wm->is_object())
     throw ParseError(index_path.string(), 0, "expected an object with field 'weight_map', found " +
                                                  std::string(index.type_name()));
   for (auto it = wm->begin(); it != wm->end(); ++it) {
     if (!it.value().is_string())
-      throw ParseError(index_path.string(), 0, "expected weight_map['" + it.key() +
-                                                   "'] to be a file name, found " +
-                                                   it.value().dump());
+      throw ParseError(index_path.string(), 0,
+                       "expected weight_map['" + it.key() + "'] to be a file name, found " +
+                           detail::describe_json(it.value()));
     const std::string file = it.value().get<std::string>();
     // A plain file name inside the folder: never let an index point elsewhere.
     if (file.empty() || fs::path(file).filename() != fs::path(file) || file == "." || file == "..")
@@ -305,7 +297,8 @@ void write_checkpoint(const Checkpoint& source, const fs::path& out_folder,
   }
   if (source.is_sharded()) {
     handled.insert(kIndexFile);
-    Json index = Json::parse(detail::read_text_file(in / kIndexFile));
+    Json index = detail::parse_json<Json>(detail::read_text_file(in / kIndexFile),
+                                          {(in / kIndexFile).string()});
     index["weight_map"] = weight_map;  // std::map: sorted by tensor name
     if (!index.contains("metadata") || !index["metadata"].is_object())
       index["metadata"] = Json::object();

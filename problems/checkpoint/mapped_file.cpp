@@ -14,6 +14,7 @@
 #include <sstream>
 #include <vector>
 
+#include "problems/common/input_file.hpp"
 #include "qprune/error.hpp"
 
 namespace qprune::detail {
@@ -24,29 +25,14 @@ std::string errno_text() { return std::strerror(errno); }
 }  // namespace
 
 MappedFile::MappedFile(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw IoError(path.string() + ": cannot open for reading: " + errno_text());
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const std::string why = errno_text();
-    ::close(fd);
-    throw IoError(path.string() + ": cannot stat: " + why);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw IoError(path.string() + ": not a regular file");
-  }
-  size_ = static_cast<std::size_t>(st.st_size);
+  const InputFile file(path);  // refuses a FIFO or device before it could block or be mapped
+  size_ = static_cast<std::size_t>(file.size());
   if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
-      const std::string why = errno_text();
-      ::close(fd);
-      throw IoError(path.string() + ": cannot map into memory: " + why);
-    }
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, file.fd(), 0);
+    if (p == MAP_FAILED) throw IoError(path.string() + ": cannot map into memory: " + errno_text());
     data_ = static_cast<const std::byte*>(p);
   }
-  ::close(fd);  // the map stays valid after the descriptor is closed
+  // The map stays valid after the descriptor is closed (when `file` goes out of scope).
 }
 
 MappedFile::~MappedFile() {
@@ -67,27 +53,15 @@ void MappedFile::release(std::uint64_t offset, std::uint64_t length) const {
 }
 
 void copy_file_atomically(const std::filesystem::path& from, const std::filesystem::path& to) {
-  std::ifstream in(from, std::ios::binary);
-  if (!in) throw IoError(from.string() + ": cannot open for reading: " + errno_text());
+  InputFile in(from);
   write_file_atomically(to, [&](std::ostream& out) {
-    // Chunked copy: never the whole file in memory (and, unlike `out << rdbuf()`, fine for an
-    // empty file).
+    // Chunked copy: never the whole file in memory (and fine for an empty file).
     std::vector<char> buffer(1 << 20);
-    while (in) {
-      in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-      out.write(buffer.data(), in.gcount());
-    }
-    if (in.bad()) throw IoError(from.string() + ": read failed");
+    for (std::size_t got; (got = in.read_some(buffer.data(), buffer.size())) > 0;)
+      out.write(buffer.data(), static_cast<std::streamsize>(got));
   });
 }
 
-std::string read_text_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path.string() + ": cannot open for reading: " + errno_text());
-  std::ostringstream s;
-  if (in.peek() != std::ifstream::traits_type::eof()) s << in.rdbuf();
-  if (in.bad()) throw IoError(path.string() + ": read failed");
-  return s.str();
-}
+std::string read_text_file(const std::filesystem::path& path) { return read_input_file(path); }
 
 }  // namespace qprune::detail

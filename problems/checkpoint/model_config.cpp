@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "problems/checkpoint/mapped_file.hpp"
+#include "problems/common/json_input.hpp"
 #include "qprune/error.hpp"
 #include "qprune/model_config.hpp"
 
@@ -61,14 +62,16 @@ class FieldReader {
     const auto it = j_.find(key);
     if (it == j_.end() || it->is_null()) return fallback;
     if (!it->is_number())
-      fail(std::string("expected field '") + key + "' to be a number, found " + it->dump());
+      fail(std::string("expected field '") + key + "' to be a number, found " +
+           detail::describe_json(*it));
     return it->get<double>();
   }
   bool optional_bool(const char* key, bool fallback) const {
     const auto it = j_.find(key);
     if (it == j_.end() || it->is_null()) return fallback;
     if (!it->is_boolean())
-      fail(std::string("expected field '") + key + "' to be true or false, found " + it->dump());
+      fail(std::string("expected field '") + key + "' to be true or false, found " +
+           detail::describe_json(*it));
     return it->get<bool>();
   }
 
@@ -78,7 +81,7 @@ class FieldReader {
     if (!v.is_number_unsigned() || v.get<std::uint64_t>() == 0 ||
         v.get<std::uint64_t>() > static_cast<std::uint64_t>(max))
       fail(std::string("expected field '") + key + "' to be a positive integer <= " +
-           std::to_string(max) + ", found " + v.dump());
+           std::to_string(max) + ", found " + detail::describe_json(v));
     return v.get<std::int64_t>();
   }
   const Json& j_;
@@ -108,6 +111,11 @@ void update_field(Json& j, const char* key, const T& value, const T& fallback) {
   *it = value;
 }
 
+// A name from the file for a message: quoted, cut to 40 characters (a name may be megabytes).
+std::string short_quote(const std::string& s) {
+  return "'" + (s.size() > 40 ? s.substr(0, 37) + "..." : s) + "'";
+}
+
 }  // namespace
 
 const char* model_family_name(ModelFamily family) {
@@ -117,15 +125,7 @@ const char* model_family_name(ModelFamily family) {
 }
 
 ModelConfig ModelConfig::parse(const std::string& json_text, const std::string& path) {
-  Json j;
-  try {
-    j = Json::parse(json_text);
-  } catch (const Json::parse_error& e) {
-    throw ParseError::at_byte(path, e.byte > 0 ? static_cast<std::int64_t>(e.byte) - 1 : 0,
-                              "expected JSON, found invalid JSON (" + std::string(e.what()) + ")");
-  } catch (const Json::out_of_range& e) {  // a number beyond double, e.g. 1e400 (no position)
-    throw ParseError(path, 0, "expected JSON, found " + std::string(e.what()));
-  }
+  const Json j = detail::parse_json<Json>(json_text, {path});
   if (!j.is_object())
     throw ParseError(path, 0, std::string("expected a JSON object, found ") + j.type_name());
   const FieldReader r(j, path);
@@ -136,21 +136,23 @@ ModelConfig ModelConfig::parse(const std::string& json_text, const std::string& 
   ModelConfig c;
   if (const auto it = j.find("architectures"); it != j.end() && !it->is_null()) {
     if (!it->is_array() || it->empty() || !(*it)[0].is_string())
-      r.fail("expected field 'architectures' to be a non-empty array of strings, found " + it->dump());
+      r.fail("expected field 'architectures' to be a non-empty array of strings, found " +
+             detail::describe_json(*it));
     c.architecture = (*it)[0].get<std::string>();
     for (const FamilyRow& row : kFamilies)
       if (c.architecture == row.architecture) by_arch = &row;
     if (by_arch == nullptr)
-      r.fail("expected field 'architectures' to name one of " + known_list(true) + ", found '" +
-             c.architecture + "' (unknown architecture)");
+      r.fail("expected field 'architectures' to name one of " + known_list(true) + ", found " +
+             short_quote(c.architecture) + " (unknown architecture)");
   }
   if (const auto it = j.find("model_type"); it != j.end() && !it->is_null()) {
-    const std::string type = it->is_string() ? it->get<std::string>() : it->dump();
+    const std::string type = it->is_string() ? it->get<std::string>() : std::string();
     for (const FamilyRow& row : kFamilies)
       if (type == row.model_type) by_type = &row;
     if (by_type == nullptr)
-      r.fail("expected field 'model_type' to be one of " + known_list(false) + ", found '" + type +
-             "' (unknown architecture)");
+      r.fail("expected field 'model_type' to be one of " + known_list(false) + ", found " +
+             (it->is_string() ? short_quote(type) : detail::describe_json(*it)) +
+             " (unknown architecture)");
   }
   if (by_arch == nullptr && by_type == nullptr)
     r.fail("expected field 'architectures' or 'model_type', found neither");

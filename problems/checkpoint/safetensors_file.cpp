@@ -8,11 +8,12 @@
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <set>
+#include <map>
 #include <sstream>
 
 #include "problems/checkpoint/mapped_file.hpp"
 #include "problems/common/memory_check.hpp"
+#include "problems/common/json_input.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
 
@@ -97,35 +98,39 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
   const std::string_view text(reinterpret_cast<const char*>(bytes.data()) + 8,
                               static_cast<std::size_t>(n));
 
-  // Parse, rejecting duplicate top-level keys (nlohmann would silently keep the last one).
-  std::set<std::string> seen;
-  std::string duplicate;
-  Json header;
-  try {
-    header = Json::parse(text, [&](int depth, Json::parse_event_t event, Json& parsed) {
-      if (depth == 1 && event == Json::parse_event_t::key && parsed.is_string() &&
-          !seen.insert(parsed.get<std::string>()).second && duplicate.empty())
-        duplicate = parsed.get<std::string>();
-      return true;
-    });
-  } catch (const Json::parse_error& e) {
-    const std::uint64_t at = 8 + (e.byte > 0 ? static_cast<std::uint64_t>(e.byte) - 1 : 0);
-    impl->fail(std::min(at, 8 + n), "expected a JSON header, found invalid JSON (" +
-                                        std::string(e.what()) + ")");
-  } catch (const Json::out_of_range& e) {  // a number beyond double, e.g. 1e400 (no position)
-    impl->fail(8, "expected a JSON header, found " + std::string(e.what()));
-  }
+  // Parse, rejecting duplicate top-level keys (nlohmann would silently keep the last one). The
+  // scan before the parse bounds the nesting and gives the offset of every top-level key, so each
+  // tensor's position is known without searching the header for its name (once per key, which
+  // was quadratic), and a duplicate is found at its second occurrence. Linear in the header.
+  const detail::JsonSource source{path.string(), 8, false};
+  std::vector<std::size_t> key_offsets;
+  const Json header = detail::parse_json<Json>(text, source, &key_offsets);
   if (!header.is_object())
     impl->fail(8, std::string("expected a JSON object as header, found ") + json_type(header));
 
-  // Absolute position of a key in the header, for messages (the header start if not found).
+  // The parse succeeded, so each offset starts a valid JSON string: decode it (the raw text when
+  // it has no escapes).
+  std::map<std::string, std::uint64_t> offset_of;
+  for (const std::size_t at : key_offsets) {
+    std::size_t end = at + 1;
+    bool escaped = false;
+    while (end < text.size() && text[end] != '"') {
+      if (text[end] == '\\') {
+        escaped = true;
+        ++end;
+      }
+      ++end;
+    }
+    const std::string_view token = text.substr(at, end + 1 - at);
+    std::string key = escaped ? Json::parse(token).get<std::string>()
+                              : std::string(token.substr(1, token.size() - 2));
+    if (!offset_of.emplace(key, 8 + at).second)
+      impl->fail(8 + at, "expected each tensor name once, found '" + key + "' twice");
+  }
   auto key_offset = [&](const std::string& key) -> std::uint64_t {
-    const std::size_t pos = text.find(Json(key).dump());
-    return 8 + (pos == std::string_view::npos ? 0 : pos);
+    const auto it = offset_of.find(key);
+    return it == offset_of.end() ? 8 : it->second;
   };
-  if (!duplicate.empty())
-    impl->fail(key_offset(duplicate), "expected each tensor name once, found '" + duplicate +
-                                          "' twice");
 
   const std::uint64_t data_start = 8 + n;
   const std::uint64_t data_size = file_size - data_start;
@@ -169,10 +174,11 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
     for (const Json& d : *shape_it) {
       if (!d.is_number_unsigned())
         impl->fail(at, "expected " + where + " shape entries to be non-negative integers, found " +
-                           d.dump());
+                           detail::describe_json(d));
       const auto dim = d.get<std::uint64_t>();
       if (dim > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-        impl->fail(at, "expected " + where + " shape entries below 2^63, found " + d.dump());
+        impl->fail(at, "expected " + where + " shape entries below 2^63, found " +
+                           detail::describe_json(d));
       info.shape.push_back(static_cast<std::int64_t>(dim));
       overflow = overflow || __builtin_mul_overflow(elements, dim, &elements);
     }
@@ -181,7 +187,8 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
     if (off_it == value.end() || !off_it->is_array() || off_it->size() != 2 ||
         !(*off_it)[0].is_number_unsigned() || !(*off_it)[1].is_number_unsigned())
       impl->fail(at, "expected " + where + " to have 'data_offsets' [begin, end] of non-negative " +
-                         "integers, found " + (off_it == value.end() ? "none" : off_it->dump()));
+                         "integers, found " +
+                         (off_it == value.end() ? "none" : detail::describe_json(*off_it)));
     info.data_begin = (*off_it)[0].get<std::uint64_t>();
     info.data_end = (*off_it)[1].get<std::uint64_t>();
     if (info.data_end < info.data_begin)

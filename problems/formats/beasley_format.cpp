@@ -28,9 +28,11 @@ QuboModel read_beasley(TextInput& in, int instance) {
     const std::string which = " of instance " + std::to_string(k);
     const std::int64_t n = in.to_int(next("n" + which), "n" + which + " (an integer >= 1)");
     if (n < 1 || n > (std::int64_t{1} << 30)) in.fail("n" + which + " in [1, 2^30]", tok);
+    check_declared_variables(in, n, "n" + which, tok);
     const std::int64_t nnz = in.to_int(next("the number of entries" + which),
                                        "the number of entries" + which + " (an integer >= 0)");
     if (nnz < 0) in.fail("the number of entries" + which + " >= 0", tok);
+    check_declared_entries(in, nnz, "the number of entries" + which, tok);
     const bool build = k == instance;
     Eigen::VectorXd c;
     std::vector<Coupling> q;

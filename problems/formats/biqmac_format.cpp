@@ -20,7 +20,9 @@ QuboModel read_biqmac(TextInput& in, int /*instance*/) {
   if (n < 1 || n > (std::int64_t{1} << 30)) in.fail("n in [1, 2^30]", t[0]);
   if (m < 0) in.fail("m >= 0", t[1]);
   const std::int64_t header_line = in.line_number();
+  check_declared_variables(in, n, "the number of variables n", t[0]);
   check_model_memory(in, n);
+  check_declared_entries(in, m, "the number of entries m", t[1]);
   Eigen::VectorXd c = Eigen::VectorXd::Zero(n);
   std::vector<bool> diagonal_seen(static_cast<std::size_t>(n), false);
   std::unordered_set<std::uint64_t> seen;

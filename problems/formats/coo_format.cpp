@@ -35,6 +35,14 @@ QuboModel read_coo(TextInput& in, int /*instance*/) {
     const std::int64_t u = in.to_int(t[0], range), v = in.to_int(t[1], range);
     if (u < 0 || u >= (std::int64_t{1} << 30)) in.fail(range, t[0]);
     if (v < 0 || v >= (std::int64_t{1} << 30)) in.fail(range, t[1]);
+    // The largest index implies the number of variables, which must be plausible for the file
+    // as a declared count must (format_entry.hpp).
+    const std::int64_t max_n = max_plausible_variables(in);
+    for (const auto& [index, token] : {std::pair{u, t[0]}, std::pair{v, t[1]}})
+      if (index >= max_n)
+        in.fail(concat("a variable index below ", std::to_string(max_n), " for a file of ",
+                       std::to_string(in.text().size()), " bytes (2^20 + 16 per byte)"),
+                token);
     const double bias = in.to_double(t[2], "a bias");
     n = std::max(n, std::max(u, v) + 1);
     entries.push_back({static_cast<int>(u), static_cast<int>(v), bias});

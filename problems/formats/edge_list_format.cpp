@@ -37,10 +37,12 @@ QuboModel read_edge_list(TextInput& in, EdgeMeaning meaning) {
   if (n < 1 || n > (std::int64_t{1} << 30)) in.fail("n in [1, 2^30]", t[0]);
   if (m < 0) in.fail("m >= 0", t[1]);
   const std::int64_t header_line = in.line_number();
+  check_declared_variables(in, n, "the number of variables n", t[0]);
   check_model_memory(in, n);
+  check_declared_entries(in, m, "the number of entries m", t[1]);
   Eigen::VectorXd c = Eigen::VectorXd::Zero(n);
   std::vector<Coupling> q;
-  q.reserve(static_cast<std::size_t>(std::min<std::int64_t>(m, 1 << 24)));
+  q.reserve(static_cast<std::size_t>(m));  // m is plausible for the file size (checked above)
   const std::string range = "a 1-based index in [1, " + std::to_string(n) + "]";
   std::int64_t count = 0;
   while (in.next_line()) {

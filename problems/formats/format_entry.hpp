@@ -55,6 +55,31 @@ void check_model_memory(const TextInput& in, std::int64_t n);
 /// The least a model holds per variable: a linear term and a coupling row start, 8 bytes each.
 inline constexpr double kBytesPerVariable = 16.0;
 
+/// Declared sizes must be plausible for the file, so that a 26-byte header cannot make the reader
+/// allocate and loop over 10^8 variables. A file may declare (or imply by its largest index)
+/// kFreeVariables variables, plus kVariablesPerByte per byte of its (inflated) text; sparse files
+/// with many unused variables stay readable, and the work is bounded by the data present.
+inline constexpr std::int64_t kFreeVariables = std::int64_t{1} << 20;
+inline constexpr std::int64_t kVariablesPerByte = 16;
+/// An entry `i j v` takes at least 6 bytes ("1 2 3" and a separator), an entry `i v` 4: a
+/// declared count of entries beyond kFreeEntries + (text bytes + 1) / that cannot be present.
+/// (The slack keeps the precise "expected m entry lines, not k" message for a small miscount.)
+inline constexpr std::int64_t kMinBytesPerEntry = 6;
+inline constexpr std::int64_t kFreeEntries = 4096;
+
+/// The most variables `in` may declare: kFreeVariables + kVariablesPerByte * its text bytes.
+[[nodiscard]] std::int64_t max_plausible_variables(const TextInput& in);
+/// Refuses a declared variable count `n` (the text `token` at the current line, described by
+/// `what`) above max_plausible_variables(in) with a ParseError "expected <what> at most N for a
+/// file of S bytes ..., found '<token>'". Memory is still checked with check_model_memory.
+void check_declared_variables(const TextInput& in, std::int64_t n, const std::string& what,
+                              std::string_view token);
+/// Refuses a declared count of entries that the text cannot hold (more than kFreeEntries +
+/// (bytes + 1) / min_entry_bytes) with a ParseError at the current line naming `token`.
+void check_declared_entries(const TextInput& in, std::int64_t count, const std::string& what,
+                            std::string_view token,
+                            std::int64_t min_entry_bytes = kMinBytesPerEntry);
+
 /// Key of an unordered pair (i != j) for duplicate detection.
 [[nodiscard]] inline std::uint64_t pair_key(int i, int j) {
   if (i > j) std::swap(i, j);

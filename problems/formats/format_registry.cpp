@@ -54,8 +54,9 @@ std::string extension_of(const std::string& file) {
 }
 
 // Guesses the format from the first non-comment line of the file.
-std::string sniff(const std::string& file, const std::string& extension) {
-  TextInput in = TextInput::open(file);
+std::string sniff(const std::string& file, const std::string& extension,
+                  std::optional<std::uint64_t> inflated_limit_bytes) {
+  TextInput in = TextInput::open(file, inflated_limit_bytes);
   in.comment_chars = "#";
   if (!in.next_line())
     throw InvalidArgument("cannot tell the format of " + file + ": it has no content");
@@ -129,6 +130,31 @@ void check_model_memory(const TextInput& in, std::int64_t n) {
                        in.memory_limit_bytes);
 }
 
+std::int64_t max_plausible_variables(const TextInput& in) {
+  return kFreeVariables + kVariablesPerByte * static_cast<std::int64_t>(in.text().size());
+}
+
+void check_declared_variables(const TextInput& in, std::int64_t n, const std::string& what,
+                              std::string_view token) {
+  const std::int64_t max = max_plausible_variables(in);
+  if (n > max)
+    in.fail(concat(what, " at most ", std::to_string(max), " for a file of ",
+                   std::to_string(in.text().size()), " bytes (2^20 + 16 per byte: a count far ",
+                   "beyond the data the file holds)"),
+            token);
+}
+
+void check_declared_entries(const TextInput& in, std::int64_t count, const std::string& what,
+                            std::string_view token, std::int64_t min_entry_bytes) {
+  const auto bytes = static_cast<std::int64_t>(in.text().size());
+  const std::int64_t max = kFreeEntries + (bytes + 1) / min_entry_bytes;
+  if (count > max)
+    in.fail(concat(what, " at most ", std::to_string(max), " for a file of ", std::to_string(bytes),
+                   " bytes (4096 + one per ", std::to_string(min_entry_bytes),
+                   " bytes: a count far beyond the entries the file can hold)"),
+            token);
+}
+
 InstancePath split_instance(const std::string& path) {
   const std::size_t hash = path.rfind('#');
   if (hash == std::string::npos || hash + 1 >= path.size() || std::filesystem::exists(path))
@@ -159,7 +185,10 @@ const FormatInfo& format_by_name(const std::string& name) {
   return formats_detail::entry_by_name(name).info;
 }
 
-std::string detect_format(const std::string& path) {
+namespace {
+
+std::string detect_format(const std::string& path,
+                          std::optional<std::uint64_t> inflated_limit_bytes) {
   const std::string file = formats_detail::split_instance(path).file;
   const std::string extension = formats_detail::extension_of(file);
   if (extension != ".txt") {
@@ -170,13 +199,19 @@ std::string detect_format(const std::string& path) {
   if (!std::filesystem::exists(file))
     throw InvalidArgument("cannot tell the format of " + file + " from its extension '" +
                           extension + "' (and the file does not exist to look inside)");
-  return formats_detail::sniff(file, extension);
+  return formats_detail::sniff(file, extension, inflated_limit_bytes);
 }
+
+}  // namespace
+
+std::string detect_format(const std::string& path) { return detect_format(path, std::nullopt); }
 
 void ReadOptions::validate() const {
   if (instance < 1) throw InvalidArgument("ReadOptions::instance must be >= 1, got " + std::to_string(instance));
   if (memory_limit_bytes && *memory_limit_bytes == 0)
     throw InvalidArgument("ReadOptions::memory_limit_bytes must be > 0 when given");
+  if (max_inflated_bytes && *max_inflated_bytes == 0)
+    throw InvalidArgument("ReadOptions::max_inflated_bytes must be > 0 when given");
   if (!format.empty()) (void)format_by_name(format);
 }
 
@@ -190,14 +225,16 @@ void WriteOptions::validate() const {
 QuboModel read_model(const std::string& path, const ReadOptions& options) {
   options.validate();
   const formats_detail::InstancePath ip = formats_detail::split_instance(path);
-  const std::string name = options.format.empty() ? detect_format(path) : options.format;
+  const std::string name =
+      options.format.empty() ? detect_format(path, options.max_inflated_bytes) : options.format;
   const FormatEntry& entry = formats_detail::entry_by_name(name);
   if (!entry.info.can_read) throw InvalidArgument("format '" + entry.info.name + "' cannot be read");
   const int instance = ip.instance > 0 ? ip.instance : options.instance;
   if (instance != 1 && !entry.multi_instance)
     throw InvalidArgument("format '" + entry.info.name + "' holds one instance per file; " +
                           "instance " + std::to_string(instance) + " was asked for in " + path);
-  formats_detail::TextInput input = formats_detail::TextInput::open(ip.file);
+  formats_detail::TextInput input =
+      formats_detail::TextInput::open(ip.file, options.max_inflated_bytes);
   input.memory_limit_bytes = options.memory_limit_bytes;
   QuboModel model = entry.read(input, instance);
   if (model.metadata.find("source") == model.metadata.end()) model.metadata["source"] = ip.file;

@@ -9,6 +9,7 @@
 
 #include <cmath>
 
+#include "problems/common/json_input.hpp"
 #include "problems/formats/format_entry.hpp"
 #include "qprune/error.hpp"
 
@@ -30,10 +31,7 @@ class JsonReader {
                          const std::string& found) const {
     in_.fail_at(key_line(key), "expected " + expected + ", found " + found);
   }
-  static std::string show(const json& j) {
-    std::string s = j.dump();
-    return s.size() > 40 ? s.substr(0, 37) + "..." : s;
-  }
+  static std::string show(const json& j) { return detail::describe_json(j); }
   double number(const json& j, const std::string& key, const std::string& what) const {
     if (!j.is_number()) fail(key, what + " (a number)", show(j));
     const double v = j.get<double>();
@@ -52,18 +50,7 @@ class JsonReader {
   }
 
   QuboModel read() {
-    json root;
-    try {
-      root = json::parse(in_.text());
-    } catch (const json::parse_error& e) {
-      const std::size_t byte = e.byte > 0 ? e.byte - 1 : 0;
-      std::string what = e.what();
-      const std::size_t cut = what.find("syntax error");
-      in_.fail_at(line_of_offset(in_.text(), byte),
-                  "expected valid JSON, found a " + (cut == std::string::npos ? what : what.substr(cut)));
-    } catch (const json::out_of_range& e) {  // a number beyond double, e.g. 1e400 (no position)
-      in_.fail_at(0, std::string("expected valid JSON, found ") + e.what());
-    }
+    json root = detail::parse_json<json>(in_.text(), {in_.path(), 0, true});
     if (!root.is_object()) in_.fail_at(1, "expected a JSON object, found " + show(root));
     if (root.contains("format") && root["format"] != "qprune-qubo")
       fail("format", "\"qprune-qubo\"", show(root["format"]));

@@ -39,7 +39,10 @@ QuboModel read_qbsolv(TextInput& in, int /*instance*/) {
       if (max_nodes < 0 || max_nodes > (std::int64_t{1} << 30)) in.fail("maxNodes in [0, 2^30]", t[3]);
       if (num_nodes < 0 || num_nodes > max_nodes) in.fail("nNodes in [0, maxNodes]", t[4]);
       if (num_couplers < 0) in.fail("nCouplers >= 0", t[5]);
+      check_declared_variables(in, max_nodes, "maxNodes", t[3]);
       check_model_memory(in, max_nodes);
+      check_declared_entries(in, num_nodes, "nNodes", t[4]);
+      check_declared_entries(in, num_couplers, "nCouplers", t[5]);
       header_line = in.line_number();
       have_header = true;
       linear = Eigen::VectorXd::Zero(max_nodes);

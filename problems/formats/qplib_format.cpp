@@ -33,10 +33,12 @@ QuboModel read_qplib(TextInput& in, int /*instance*/) {
     t = in.tokens();
     if (t.size() != fields) in.fail(expected, in.line());
   };
-  const auto count = [&](const std::string& expected) {
+  // Entries that follow a count are lines of 2 or 3 fields (4 or 6 bytes at least).
+  const auto count = [&](const std::string& expected, std::int64_t min_entry_bytes = 4) {
     line(expected + " (an integer >= 0)", 1);
     const std::int64_t k = in.to_int(t[0], expected + " (an integer >= 0)");
     if (k < 0) in.fail(expected + " >= 0", t[0]);
+    check_declared_entries(in, k, expected, t[0], min_entry_bytes);
     return k;
   };
   line("the problem name", 1);
@@ -55,11 +57,12 @@ QuboModel read_qplib(TextInput& in, int /*instance*/) {
   const std::int64_t n = in.to_int(t[0], "the number of variables (an integer >= 1)");
   if (n < 1 || n > (std::int64_t{1} << 30)) in.fail("the number of variables in [1, 2^30]", t[0]);
   const std::string range = "a 1-based index in [1, " + std::to_string(n) + "]";
+  check_declared_variables(in, n, "the number of variables", t[0]);
   check_model_memory(in, n);
   Eigen::VectorXd c = Eigen::VectorXd::Zero(n);
   std::vector<Coupling> q;
   if (type[0] != 'L') {
-    const std::int64_t nq = count("the number of quadratic objective entries");
+    const std::int64_t nq = count("the number of quadratic objective entries", 6);
     std::unordered_set<std::uint64_t> seen;
     std::vector<bool> diagonal_seen(static_cast<std::size_t>(n), false);
     for (std::int64_t e = 0; e < nq; ++e) {

@@ -3,6 +3,7 @@
 // ({"solution": [...]} or a result file whose "samples" are sorted best first).
 #include <nlohmann/json.hpp>
 
+#include "problems/common/json_input.hpp"
 #include "problems/formats/format_entry.hpp"
 #include "qprune/error.hpp"
 #include "qprune/formats.hpp"
@@ -14,23 +15,15 @@ using formats_detail::TextInput;
 using nlohmann::json;
 
 Assignment from_json(TextInput& in, int n) {
-  json root;
-  try {
-    root = json::parse(in.text());
-  } catch (const json::parse_error& e) {
-    in.fail_at(formats_detail::line_of_offset(in.text(), e.byte > 0 ? e.byte - 1 : 0),
-               "expected valid JSON, found a syntax error");
-  } catch (const json::out_of_range& e) {  // a number beyond double, e.g. 1e400 (no position)
-    in.fail_at(0, std::string("expected valid JSON, found ") + e.what());
-  }
+  const json root = detail::parse_json<json>(in.text(), {in.path(), 0, true});
   const json* values = nullptr;
   std::string key = "solution";
   if (root.is_object() && root.contains("solution")) {
-    values = &root["solution"];
+    values = &root.at("solution");
   } else if (root.is_object() && root.contains("samples") && root["samples"].is_array() &&
              !root["samples"].empty() && root["samples"][0].is_object() &&
              root["samples"][0].contains("x")) {
-    values = &root["samples"][0]["x"];
+    values = &root.at("samples").at(0).at("x");
     key = "samples";
   } else {
     in.fail_at(1, "expected {\"solution\": [...]} or a result with \"samples\": [{\"x\": [...]}], found neither");
@@ -49,7 +42,8 @@ Assignment from_json(TextInput& in, int n) {
       in.fail_at(line, "expected " + std::to_string(n) + " values, found " + std::to_string(x.size()));
     return x;
   }
-  if (!values->is_array()) in.fail_at(line, "expected an array of 0/1 values, found " + values->dump().substr(0, 40));
+  if (!values->is_array())
+    in.fail_at(line, "expected an array of 0/1 values, found " + detail::describe_json(*values));
   if (static_cast<int>(values->size()) != n)
     in.fail_at(line, "expected " + std::to_string(n) + " values, found " + std::to_string(values->size()));
   bool spin = false;
@@ -59,7 +53,9 @@ Assignment from_json(TextInput& in, int n) {
   for (const json& v : *values) {
     const bool ok = v.is_number_integer() &&
                     (spin ? (v == -1 || v == 1) : (v == 0 || v == 1));
-    if (!ok) in.fail_at(line, std::string("expected ") + (spin ? "-1/+1" : "0/1") + " values, found " + v.dump());
+    if (!ok)
+      in.fail_at(line, std::string("expected ") + (spin ? "-1/+1" : "0/1") + " values, found " +
+                           detail::describe_json(v));
     x.push_back(static_cast<std::uint8_t>(v.get<std::int64_t>() == 1 ? 1 : 0));
   }
   return x;

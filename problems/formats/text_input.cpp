@@ -1,16 +1,12 @@
-// TextInput implementation: whole-file loading (plain or gzip), line and token iteration with line
-// numbers, and number parsing that reports `path:line: expected X, found Y`.
+// TextInput implementation: whole-file loading (plain or gzip, through detail::read_input_text),
+// line and token iteration with line numbers, and number parsing that reports
+// `path:line: expected X, found Y`.
 #include "problems/formats/text_input.hpp"
-
-#include <zlib.h>
 
 #include <charconv>
 #include <cmath>
-#include <cstdio>
-#include <fstream>
-#include <sstream>
 
-#include "problems/common/memory_check.hpp"
+#include "problems/common/input_file.hpp"
 #include "qprune/error.hpp"
 
 namespace qprune::formats_detail {
@@ -22,34 +18,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
   while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
   return s;
-}
-
-std::string read_gzip(const std::string& path) {
-  gzFile file = gzopen(path.c_str(), "rb");
-  if (file == nullptr) throw IoError("cannot open " + path + " for reading");
-  std::string out;
-  char buffer[1 << 16];
-  for (;;) {
-    const int got = gzread(file, buffer, sizeof(buffer));
-    if (got < 0) {
-      int code = 0;
-      const std::string message = gzerror(file, &code);
-      gzclose(file);
-      throw IoError("cannot decompress " + path + ": " + message);
-    }
-    if (got == 0) break;
-    out.append(buffer, static_cast<std::size_t>(got));
-  }
-  // A truncated gzip stream reads as a short file; zlib reports it only through gzerror.
-  int code = 0;
-  const char* message = gzerror(file, &code);
-  if (code != Z_OK && code != Z_STREAM_END) {
-    const std::string text = message;
-    gzclose(file);
-    throw IoError("cannot decompress " + path + ": " + text);
-  }
-  gzclose(file);
-  return out;
 }
 
 }  // namespace
@@ -66,26 +34,9 @@ std::int64_t line_of_offset(const std::string& text, std::size_t offset) {
   return line;
 }
 
-TextInput TextInput::open(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot open " + path + " for reading");
-  unsigned char magic[2] = {0, 0};
-  in.read(reinterpret_cast<char*>(magic), 2);
-  const bool gzip = in.gcount() == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
-  if (gzip) {
-    in.close();
-    return TextInput(path, read_gzip(path));
-  }
-  in.clear();
-  in.seekg(0);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw IoError("cannot read " + path);
-  // operator<<(streambuf*) swallows a std::bad_alloc of the growing buffer and only sets failbit:
-  // the text would end early without a word. (An empty file also sets failbit: nothing copied.)
-  if (buffer.fail() && in.peek() != std::ifstream::traits_type::eof())
-    throw detail::out_of_memory("the text of " + path);
-  return TextInput(path, std::move(buffer).str());
+TextInput TextInput::open(const std::string& path,
+                          std::optional<std::uint64_t> inflated_limit_bytes) {
+  return TextInput(path, detail::read_input_text(path, inflated_limit_bytes));
 }
 
 TextInput::TextInput(std::string path, std::string text)

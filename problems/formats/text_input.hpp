@@ -1,6 +1,6 @@
 // TextInput: the line/token reader every text format parses with. It loads a file whole (gzip is
-// recognised by its magic bytes, not by the name, and decompressed with zlib), keeps line numbers,
-// and turns every malformed token into a ParseError `path:line: expected X, found Y`.
+// recognised by its magic bytes, not by the name, and inflated in chunks up to a size cap), keeps
+// line numbers, and turns every malformed token into a ParseError `path:line: expected X, found Y`.
 #pragma once
 
 #include <cstdint>
@@ -14,8 +14,11 @@ namespace qprune::formats_detail {
 
 class TextInput {
  public:
-  /// Reads `path` whole (gzip-decompressed if it starts with 1f 8b). Throws IoError.
-  [[nodiscard]] static TextInput open(const std::string& path);
+  /// Reads `path` whole (gzip-decompressed if it starts with 1f 8b) with detail::read_input_text:
+  /// IoError for a file that cannot be read or is not a regular file, ResourceError when gzip
+  /// data inflates past `inflated_limit_bytes` (default: detail::default_inflated_limit_bytes()).
+  [[nodiscard]] static TextInput open(
+      const std::string& path, std::optional<std::uint64_t> inflated_limit_bytes = std::nullopt);
   /// In-memory text, for sniffing and tests; `path` only names it in messages.
   TextInput(std::string path, std::string text);
 

@@ -16,6 +16,8 @@
 #include "problems/checkpoint/mapped_file.hpp"
 #include "problems/common/interruptible_gram.hpp"
 #include "problems/common/memory_check.hpp"
+#include "problems/common/input_file.hpp"
+#include "problems/common/json_input.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
 #include "qprune/interrupt.hpp"
@@ -54,7 +56,9 @@ bool is_byte_level(const Checkpoint& checkpoint) {
   if (checkpoint.config().vocab_size != 256) return false;
   const auto path = checkpoint.folder() / "tokenizer_config.json";
   if (!std::filesystem::exists(path)) return false;
-  const nlohmann::json j = nlohmann::json::parse(detail::read_text_file(path), nullptr, false);
+  // Malformed or too deeply nested JSON is an error naming the file, not "not byte-level".
+  const nlohmann::json j =
+      detail::parse_json<nlohmann::json>(detail::read_text_file(path), {path.string()});
   if (!j.is_object()) return false;
   if (j.contains("qprune_byte_level") && j["qprune_byte_level"].is_boolean())
     return j["qprune_byte_level"].get<bool>();
@@ -70,8 +74,7 @@ std::vector<std::int32_t> byte_tokens(const std::string& text) {
 
 std::vector<std::int32_t> read_token_ids(const std::filesystem::path& path,
                                          std::int64_t vocab_size) {
-  std::ifstream in(path);
-  if (!in) throw IoError("cannot read token ids from " + path.string());
+  std::istringstream in(detail::read_input_file(path));
   std::vector<std::int32_t> ids;
   std::string line;
   std::int64_t line_no = 0;

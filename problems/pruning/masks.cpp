@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "problems/checkpoint/mapped_file.hpp"
+#include "problems/common/json_input.hpp"
 #include "qprune/calibration_stats.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
@@ -157,15 +158,7 @@ void write_masks(const Masks& m, const std::filesystem::path& path) {
 Masks read_masks(const std::filesystem::path& path) {
   const std::string p = path.string();
   const std::string text = detail::read_text_file(path);
-  Json j;
-  try {
-    j = Json::parse(text);
-  } catch (const Json::parse_error& e) {
-    throw ParseError::at_byte(p, e.byte > 0 ? static_cast<std::int64_t>(e.byte) - 1 : 0,
-                              "expected JSON, found invalid JSON (" + std::string(e.what()) + ")");
-  } catch (const Json::out_of_range& e) {  // a number beyond double, e.g. 1e400 (no position)
-    throw ParseError(p, 0, "expected JSON, found " + std::string(e.what()));
-  }
+  Json j = detail::parse_json<Json>(text, {p});
   auto fail = [&](const std::string& what) { throw ParseError(p, 0, what); };
   // Every field is checked for its JSON type and range before it is used, and every error names
   // the field (`entries[3].status`): nlohmann's value() and get() throw type errors outside
@@ -181,35 +174,35 @@ Masks read_masks(const std::filesystem::path& path) {
   const auto count = [&](const Json& v, const std::string& name) -> int {
     if (!v.is_number_unsigned() ||
         v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<int>::max()))
-      fail("expected \"" + name + "\" to be an integer in [0, 2^31), found " + v.dump());
+      fail("expected \"" + name + "\" to be an integer in [0, 2^31), found " + detail::describe_json(v));
     return static_cast<int>(v.get<std::uint64_t>());
   };
   const auto seed = [&](const Json& v, const std::string& name) -> std::uint64_t {
     if (!v.is_number_unsigned())
-      fail("expected \"" + name + "\" to be an integer in [0, 2^64), found " + v.dump());
+      fail("expected \"" + name + "\" to be an integer in [0, 2^64), found " + detail::describe_json(v));
     return v.get<std::uint64_t>();
   };
   const auto string_field = [&](const Json& v, const std::string& name) -> std::string {
-    if (!v.is_string()) fail("expected \"" + name + "\" to be a string, found " + v.dump());
+    if (!v.is_string()) fail("expected \"" + name + "\" to be a string, found " + detail::describe_json(v));
     return v.get<std::string>();
   };
   const auto boolean = [&](const Json& v, const std::string& name) -> bool {
-    if (!v.is_boolean()) fail("expected \"" + name + "\" to be true or false, found " + v.dump());
+    if (!v.is_boolean()) fail("expected \"" + name + "\" to be true or false, found " + detail::describe_json(v));
     return v.get<bool>();
   };
   // A finite number; `lo`/`hi` bound it (inclusive unless `hi_open`).
   const auto number = [&](const Json& v, const std::string& name, double lo, double hi,
                           bool hi_open) -> double {
-    if (!v.is_number()) fail("expected \"" + name + "\" to be a number, found " + v.dump());
+    if (!v.is_number()) fail("expected \"" + name + "\" to be a number, found " + detail::describe_json(v));
     const double x = v.get<double>();
     if (!std::isfinite(x) || x < lo || (hi_open ? x >= hi : x > hi))
       fail("expected \"" + name + "\" in [" + format_bound(lo) + ", " + format_bound(hi) +
-           (hi_open ? ")" : "]") + ", found " + v.dump());
+           (hi_open ? ")" : "]") + ", found " + detail::describe_json(v));
     return x;
   };
   const auto finite = [&](const Json& v, const std::string& name) -> double {
     if (!v.is_number() || !std::isfinite(v.get<double>()))
-      fail("expected \"" + name + "\" to be a finite number, found " + v.dump());
+      fail("expected \"" + name + "\" to be a finite number, found " + detail::describe_json(v));
     return v.get<double>();
   };
   const auto unit_kind = [&](const Json& v, const std::string& name) -> MaskUnit {
@@ -217,19 +210,21 @@ Masks read_masks(const std::filesystem::path& path) {
     for (const UnitRow& r : kUnits)
       if (s == r.name) return r.unit;
     fail("expected \"" + name + "\" to be one of mlp, heads, kv_groups, heads_per_group, found " +
-         v.dump());
+         detail::describe_json(v));
     return MaskUnit::kMlp;
   };
   if (!j.is_object() || !j.contains("format") || !j["format"].is_string() ||
       j["format"] != kFormat)
     fail(std::string("expected a qprune masks file (\"format\": \"") + kFormat + "\"), found " +
-         (j.is_object() && j.contains("format") ? j["format"].dump() : std::string("no format")));
+         (j.is_object() && j.contains("format") ? detail::describe_json(j["format"])
+                                                : std::string("no format")));
   if (!j.contains("version") || !j["version"].is_number_integer() ||
       j["version"] != Masks::kVersion)
-    fail("expected \"version\": 1, found " + (j.contains("version") ? j["version"].dump() : "none"));
+    fail("expected \"version\": 1, found " +
+         (j.contains("version") ? detail::describe_json(j["version"]) : "none"));
   Masks m;
   const Json& c = field(j, "checkpoint", "checkpoint");
-  if (!c.is_object()) fail("expected \"checkpoint\" to be an object, found " + c.dump());
+  if (!c.is_object()) fail("expected \"checkpoint\" to be an object, found " + detail::describe_json(c));
   m.checkpoint.path = string_field(field(c, "path", "checkpoint.path"), "checkpoint.path");
   m.checkpoint.config_hash =
       string_field(field(c, "config_hash", "checkpoint.config_hash"), "checkpoint.config_hash");
@@ -246,15 +241,15 @@ Masks read_masks(const std::filesystem::path& path) {
   if (j.contains("allocation")) {
     const std::string a = string_field(j["allocation"], "allocation");
     if (a != "uniform" && a != "global")
-      fail("expected \"allocation\" to be uniform or global, found " + j["allocation"].dump());
+      fail("expected \"allocation\" to be uniform or global, found " + detail::describe_json(j["allocation"]));
     m.run.allocation = mask_allocation_from_name(a);
   }
   if (j.contains("run")) {
     const Json& r = j["run"];
-    if (!r.is_object()) fail("expected \"run\" to be an object, found " + r.dump());
+    if (!r.is_object()) fail("expected \"run\" to be an object, found " + detail::describe_json(r));
     m.run.recorded = true;
     const Json& units = field(r, "units", "run.units");
-    if (!units.is_array()) fail("expected \"run.units\" to be an array, found " + units.dump());
+    if (!units.is_array()) fail("expected \"run.units\" to be an array, found " + detail::describe_json(units));
     for (std::size_t i = 0; i < units.size(); ++i)
       m.run.units.push_back(unit_kind(units[i], "run.units[" + std::to_string(i) + "]"));
     if (r.contains("head_sparsity") && !r["head_sparsity"].is_null())
@@ -269,18 +264,18 @@ Masks read_masks(const std::filesystem::path& path) {
     m.run.data_free = string_field(field(r, "data_free", "run.data_free"), "run.data_free");
   }
   const Json& entries = field(j, "entries", "entries");
-  if (!entries.is_array()) fail("expected \"entries\" to be an array, found " + entries.dump());
+  if (!entries.is_array()) fail("expected \"entries\" to be an array, found " + detail::describe_json(entries));
   for (std::size_t n = 0; n < entries.size(); ++n) {
     const Json& e = entries[n];
     const std::string at = "entries[" + std::to_string(n) + "]";
-    if (!e.is_object()) fail("expected \"" + at + "\" to be an object, found " + e.dump());
+    if (!e.is_object()) fail("expected \"" + at + "\" to be an object, found " + detail::describe_json(e));
     LayerMask l;
     l.layer = count(field(e, "layer", at + ".layer"), at + ".layer");
     l.unit = unit_kind(field(e, "unit", at + ".unit"), at + ".unit");
     l.num_units = count(field(e, "num_units", at + ".num_units"), at + ".num_units");
     if (l.num_units < 1) fail("expected \"" + at + ".num_units\" >= 1, found 0");
     const Json& kept = field(e, "kept", at + ".kept");
-    if (!kept.is_array()) fail("expected \"" + at + ".kept\" to be an array, found " + kept.dump());
+    if (!kept.is_array()) fail("expected \"" + at + ".kept\" to be an array, found " + detail::describe_json(kept));
     for (const Json& k : kept) l.kept.push_back(count(k, at + ".kept"));
     for (std::size_t i = 0; i < l.kept.size(); ++i)
       if (l.kept[i] >= l.num_units || (i > 0 && l.kept[i] <= l.kept[i - 1]))
@@ -301,7 +296,7 @@ Masks read_masks(const std::filesystem::path& path) {
         std::string names;
         for (const char* s : kStatuses) names += (names.empty() ? "" : ", ") + std::string(s);
         fail("expected \"" + at + ".status\" to be one of " + names + ", found " +
-             e["status"].dump());
+             detail::describe_json(e["status"]));
       }
     }
     if (e.contains("seed")) l.seed = seed(e["seed"], at + ".seed");

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "qprune/atomic_output.hpp"
+#include "problems/common/input_file.hpp"
 #include "qprune/error.hpp"
 #include "solver/common/byte_codec.hpp"
 
@@ -686,6 +687,7 @@ ExportedProblemInfo export_layer_problem(const Checkpoint& ckpt, const Calibrati
 }
 
 std::optional<ExportedProblemInfo> read_exported_info(const std::string& path) {
+  { const detail::InputFile check(path); }  // refuses a FIFO or device (the stream would block)
   std::ifstream in(path, std::ios::binary);
   if (!in) throw IoError(path + ": cannot open");
   const int first = in.peek();

@@ -5,8 +5,10 @@
 #include <cmath>
 #include <fstream>
 #include <mutex>
+#include <sstream>
 #include <string>
 
+#include "problems/common/input_file.hpp"
 #include "qprune/comparison.hpp"
 #include "qprune/layer_instance.hpp"
 #include "qprune/error.hpp"
@@ -116,8 +118,7 @@ Instance make_instance(const std::string& spec) {
 }
 
 std::map<std::string, KnownValue> read_known_values(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw IoError("cannot open " + path + " for reading");
+  std::istringstream in(detail::read_input_file(path));  // a regular file only (never blocks)
   static const std::string kHeader = "family,instance,n,sense,value,status,source";
   std::map<std::string, KnownValue> table;
   std::string line;
