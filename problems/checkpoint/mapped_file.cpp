@@ -1,8 +1,7 @@
-// Read-only memory maps (POSIX mmap) and atomic file writes for the checkpoint code.
+// Bounds-checked pread() of read-only files and atomic file writes for the checkpoint code.
 #include "problems/checkpoint/mapped_file.hpp"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,47 +35,49 @@ std::filesystem::path temporary_beside(const std::filesystem::path& path) {
 
 }  // namespace
 
-MappedFile::MappedFile(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw IoError(path.string() + ": cannot open for reading: " + errno_text());
+ReadOnlyFile::ReadOnlyFile(const std::filesystem::path& path) : path_(path) {
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) throw IoError(path.string() + ": cannot open for reading: " + errno_text());
   struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const std::string why = errno_text();
-    ::close(fd);
-    throw IoError(path.string() + ": cannot stat: " + why);
+  const bool stat_ok = ::fstat(fd_, &st) == 0;
+  if (!stat_ok || !S_ISREG(st.st_mode)) {
+    const std::string why =
+        stat_ok ? std::string("not a regular file") : "cannot stat: " + errno_text();
+    ::close(fd_);
+    throw IoError(path.string() + ": " + why);
   }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw IoError(path.string() + ": not a regular file");
-  }
-  size_ = static_cast<std::size_t>(st.st_size);
-  if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
-      const std::string why = errno_text();
-      ::close(fd);
-      throw IoError(path.string() + ": cannot map into memory: " + why);
+  size_ = static_cast<std::uint64_t>(st.st_size);
+}
+
+ReadOnlyFile::~ReadOnlyFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void ReadOnlyFile::read_exactly(std::uint64_t offset, std::span<std::byte> out,
+                                const std::string& what) const {
+  // Linux transfers at most 0x7ffff000 bytes per call; a short count may also just be partial.
+  constexpr std::size_t kMaxCall = std::size_t{1} << 30;
+  std::size_t done = 0;
+  while (done < out.size()) {
+    const std::size_t want = std::min(out.size() - done, kMaxCall);
+    const ::ssize_t got =
+        ::pread(fd_, out.data() + done, want, static_cast<::off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0)
+      throw IoError(path_.string() + ": cannot read " + what + " (bytes " + std::to_string(offset) +
+                    " to " + std::to_string(offset + out.size()) + "): " + errno_text());
+    if (got == 0) {  // end of file inside the range: the file shrank since it was opened
+      struct stat st {};
+      const std::string now = ::fstat(fd_, &st) == 0
+                                  ? std::to_string(static_cast<std::uint64_t>(st.st_size))
+                                  : std::string("?");
+      throw IoError(path_.string() + ": cannot read " + what + " (bytes " + std::to_string(offset) +
+                    " to " + std::to_string(offset + out.size()) + "): the file is " + now +
+                    " bytes now, " + std::to_string(size_) +
+                    " when opened (truncated while in use?)");
     }
-    data_ = static_cast<const std::byte*>(p);
+    done += static_cast<std::size_t>(got);
   }
-  ::close(fd);  // the map stays valid after the descriptor is closed
-}
-
-MappedFile::~MappedFile() {
-  if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
-}
-
-void MappedFile::release(std::uint64_t offset, std::uint64_t length) const {
-  const long page_size = ::sysconf(_SC_PAGESIZE);
-  if (data_ == nullptr || page_size <= 0 || offset >= size_) return;
-  const auto page = static_cast<std::uint64_t>(page_size);
-  const std::uint64_t end = std::min<std::uint64_t>(offset + length, size_);
-  // Whole pages only: a page shared with a neighbouring tensor or the header stays mapped.
-  const std::uint64_t first = (offset + page - 1) / page * page;
-  const std::uint64_t last = end / page * page;
-  if (last <= first) return;
-  ::madvise(const_cast<std::byte*>(data_) + first, static_cast<std::size_t>(last - first),
-            MADV_DONTNEED);
 }
 
 void write_file_atomically(const std::filesystem::path& path,
