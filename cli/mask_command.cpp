@@ -99,9 +99,19 @@ int run_mask(MaskCommandOptions opts) {
     }
   }
   mo.runner = &process_runner();
+  // A layer that fails (e.g. a shard truncated during the run: IoError) stops the run, but the
+  // layers finished before it are written first, as after an interrupt; --resume continues.
+  std::exception_ptr layer_error;
+  mo.layer_error = &layer_error;
   const Masks masks = compute_masks(ckpt, stats ? &*stats : nullptr, mo);
   if (!mo.runner->is_coordinator()) return kExitOk;  // rank 0 writes and reports
+  if (layer_error && masks.entries.empty()) std::rethrow_exception(layer_error);
   write_masks(masks, opts.output);
+  if (layer_error) {
+    std::cerr << "qprune: " << masks.entries.size() << " layer entries finished before the error "
+              << "were written to " << opts.output << " (finish with --resume)\n";
+    std::rethrow_exception(layer_error);
+  }
 
   double objective = 0.0, baseline = 0.0, time_s = 0.0;
   int feasible = 0;

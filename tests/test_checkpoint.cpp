@@ -326,27 +326,218 @@ TEST_CASE("write_checkpoint refuses the input folder, a folder inside it, and ba
   fs::remove_all(root);
 }
 
-TEST_CASE("check_expected_tensors names a missing tensor and a wrong shape") {
-  const fs::path dir = temp_dir("ck_missing");
-  spit(dir / "config.json", kLlamaConfig);
+// A folder with kLlamaConfig edited by `edit_config` (a JSON patch applied to the config) and
+// the tensors of the unedited config changed by `edit_tensors`; returns the open() error text
+// (empty when it opened). The tensors are checked against config.json once, in Checkpoint::open,
+// which every command (calibrate, mask, apply, export, prune, perplexity) goes through.
+template <class EditTensors>
+std::string open_error(const fs::path& dir, const Json& config_patch, EditTensors edit_tensors) {
+  Json config = Json::parse(kLlamaConfig);
+  config.merge_patch(config_patch);
+  spit(dir / "config.json", config.dump(2));
   auto tensors = make_tensors(ModelConfig::parse(kLlamaConfig, "x"), "F32", 4);
-  std::erase_if(tensors, [](const RawTensor& t) {
-    return t.name == "model.layers.1.post_attention_layernorm.weight";
-  });
+  edit_tensors(tensors);
   write_raw(dir / "model.safetensors", tensors);
   try {
-    Checkpoint::open(dir).check_expected_tensors();
-    FAIL("missing tensor accepted");
+    (void)Checkpoint::open(dir);
   } catch (const ParseError& e) {
-    CHECK(std::string(e.what()).find("expected tensor 'model.layers.1.post_attention_layernorm"
-                                     ".weight' with shape [8], found none") != std::string::npos);
+    return e.what();
   }
-  tensors.push_back({"model.layers.1.post_attention_layernorm.weight", "F32", {7}, {1, 2, 3, 4, 5, 6, 7}});
-  write_raw(dir / "model.safetensors", tensors);
-  CHECK_THROWS_WITH_AS(Checkpoint::open(dir).check_expected_tensors(),
-                       doctest::Contains("to have shape [8] (from config.json), found [7]"),
-                       ParseError);
+  return "";
+}
+
+RawTensor* find_tensor(std::vector<RawTensor>& tensors, const std::string& name) {
+  for (RawTensor& t : tensors)
+    if (t.name == name) return &t;
+  FAIL("no tensor " << name);
+  return nullptr;
+}
+
+TEST_CASE("open refuses tensors that disagree with config.json, naming shard, tensor and shapes") {
+  const fs::path dir = temp_dir("ck_validate");
+  const std::string shard = (dir / "model.safetensors").string();
+  const auto none = [](std::vector<RawTensor>&) {};
+  auto rename = [](const std::string& from, const std::string& to) {
+    return [=](std::vector<RawTensor>& t) { find_tensor(t, from)->name = to; };
+  };
+  // Each case: the whole message up to the summary; the byte is where the tensor's key starts.
+  auto key_byte = [&](const std::string& name) {
+    const std::string bytes = slurp(shard);
+    return std::to_string(bytes.find("\"" + name + "\""));
+  };
+
+  SUBCASE("num_hidden_layers smaller than the layers present") {
+    const std::string e = open_error(dir, {{"num_hidden_layers", 1}}, none);
+    CHECK(e == shard + ": byte " + key_byte("model.layers.1.input_layernorm.weight") +
+                   ": expected layer numbers below num_hidden_layers = 1 (config.json), found "
+                   "layer 1 in tensor 'model.layers.1.input_layernorm.weight'; 8 more problem(s) "
+                   "with the tensors");
+  }
+  SUBCASE("GQA checkpoint without num_key_value_heads (defaults to num_attention_heads)") {
+    const std::string e = open_error(dir, {{"num_key_value_heads", nullptr}}, none);
+    CHECK(e == shard + ": byte " + key_byte("model.layers.0.self_attn.k_proj.weight") +
+                   ": expected tensor 'model.layers.0.self_attn.k_proj.weight' to have shape "
+                   "[8, 8] ([num_key_value_heads * head_dim, hidden_size] from config.json), found "
+                   "[4, 8]; 3 more problem(s) with the tensors");
+  }
+  SUBCASE("down_proj transposed: same byte count, other shape") {
+    const std::string e = open_error(dir, Json::object(), [](std::vector<RawTensor>& t) {
+      find_tensor(t, "model.layers.1.mlp.down_proj.weight")->shape = {12, 8};
+    });
+    CHECK(e == shard + ": byte " + key_byte("model.layers.1.mlp.down_proj.weight") +
+                   ": expected tensor 'model.layers.1.mlp.down_proj.weight' to have shape [8, 12] "
+                   "([hidden_size, intermediate_size] from config.json), found [12, 8]");
+  }
+  SUBCASE("a layer name without a number") {
+    const std::string e = open_error(
+        dir, Json::object(), rename("model.layers.1.input_layernorm.weight", "model.layers.abc.x"));
+    CHECK(e == shard + ": byte " + key_byte("model.layers.abc.x") +
+                   ": expected a layer tensor named model.layers.N.<name> with N a layer number in "
+                   "decimal (0 to 1), found 'model.layers.abc.x'; layer 1 of 2 lacks required "
+                   "tensors; 1 more problem(s) with the tensors");
+  }
+  SUBCASE("a 12-digit layer number") {
+    const std::string name = "model.layers.123456789012.input_layernorm.weight";
+    const std::string e =
+        open_error(dir, Json::object(), rename("model.layers.1.input_layernorm.weight", name));
+    CHECK(e.starts_with(shard + ": byte " + key_byte(name) +
+                        ": expected a layer tensor named model.layers.N.<name> with N a layer "
+                        "number in decimal (0 to 1), found '" +
+                        name + "'"));
+  }
+  SUBCASE("a missing projection") {
+    const std::string e = open_error(dir, Json::object(), [](std::vector<RawTensor>& t) {
+      std::erase_if(
+          t, [](const RawTensor& r) { return r.name == "model.layers.1.mlp.up_proj.weight"; });
+    });
+    CHECK(e == dir.string() +
+                   ":0: expected tensor 'model.layers.1.mlp.up_proj.weight' with shape "
+                   "[12, 8] ([intermediate_size, hidden_size] from config.json), found "
+                   "none; layer 1 of 2 lacks required tensors");
+  }
+  SUBCASE("config with more layers than present: every incomplete layer named") {
+    const std::string e = open_error(dir, {{"num_hidden_layers", 4}}, none);
+    CHECK(e == dir.string() +
+                   ":0: expected tensor 'model.layers.2.input_layernorm.weight' with "
+                   "shape [8] ([hidden_size] from config.json), found none; layers 2, 3 "
+                   "of 4 lack required tensors; 17 more problem(s) with the tensors");
+  }
+  SUBCASE("a wrong norm, embedding and an integer weight") {
+    CHECK(open_error(dir, Json::object(),
+                     [](std::vector<RawTensor>& t) {
+                       RawTensor* n =
+                           find_tensor(t, "model.layers.0.post_attention_layernorm.weight");
+                       n->shape = {7};
+                       n->values.resize(7);
+                     })
+              .find("to have shape [8] ([hidden_size] from config.json), found [7]") !=
+          std::string::npos);
+    CHECK(open_error(dir, {{"vocab_size", 11}}, none)
+              .find("expected tensor 'lm_head.weight' to have shape [11, 8] ([vocab_size, "
+                    "hidden_size] from config.json), found [10, 8]") != std::string::npos);
+  }
+  SUBCASE("an undeclared bias is checked too (a Llama without attention_bias)") {
+    CHECK(open_error(
+              dir, Json::object(),
+              [](std::vector<RawTensor>& t) {
+                t.push_back(
+                    {"model.layers.0.self_attn.k_proj.bias", "F32", {8}, std::vector<double>(8)});
+              })
+              .find("expected tensor 'model.layers.0.self_attn.k_proj.bias' to have shape [4] "
+                    "([num_key_value_heads * head_dim] from config.json), found [8]") !=
+          std::string::npos);
+    CHECK(
+        open_error(dir, Json::object(), [](std::vector<RawTensor>& t) {
+          t.push_back({"model.layers.0.self_attn.k_proj.bias", "F32", {4}, std::vector<double>(4)});
+        }) == "");
+  }
+  SUBCASE("unknown tensors are allowed, also under model.layers.N") {
+    CHECK(open_error(dir, Json::object(), [](std::vector<RawTensor>& t) {
+            t.push_back({"model.layers.1.self_attn.rotary_emb.inv_freq", "F32", {2}, {1, 2}});
+            t.push_back({"extra.table", "F32", {3}, {1, 2, 3}});
+          }) == "");
+    const Checkpoint ckpt = Checkpoint::open(dir);
+    CHECK(ckpt.contains("model.layers.1.self_attn.rotary_emb.inv_freq"));
+    ckpt.check_expected_tensors();  // the same validation again: passes
+  }
   fs::remove_all(dir);
+}
+
+TEST_CASE("open names the shard holding a tensor of the wrong shape (sharded Qwen2, biases)") {
+  const fs::path dir = temp_dir("ck_validate_shard");
+  (void)build_qwen(dir);
+  // Shard 2 holds layer 1: make its k_proj.bias one element short, keeping the file consistent.
+  std::vector<RawTensor> s2;
+  for (RawTensor t : make_tensors(ModelConfig::parse(kQwenConfig, "x"), "BF16", 2)) {
+    if (t.name.find("layers.0.") != std::string::npos ||
+        t.name.find("embed_tokens") != std::string::npos)
+      continue;
+    if (t.name == "model.layers.1.self_attn.k_proj.bias") {
+      t.shape = {3};
+      t.values.resize(3);
+    }
+    s2.push_back(t);
+  }
+  write_raw(dir / "model-00002-of-00002.safetensors", s2);
+  CHECK_THROWS_WITH_AS(
+      (void)Checkpoint::open(dir),
+      doctest::Contains(((dir / "model-00002-of-00002.safetensors").string() + ": byte ").c_str()),
+      ParseError);
+  CHECK_THROWS_WITH_AS(
+      (void)Checkpoint::open(dir),
+      doctest::Contains("expected tensor 'model.layers.1.self_attn.k_proj.bias' to "
+                        "have shape [4] ([num_key_value_heads * head_dim] from "
+                        "config.json), found [3]"),
+      ParseError);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("tensor_layer_index: decimal layer numbers only, never an exception") {
+  CHECK(tensor_layer_index("model.layers.0.mlp.up_proj.weight") == 0);
+  CHECK(tensor_layer_index("model.layers.17.x") == 17);
+  CHECK(tensor_layer_index("model.layers.999999999.x") == 999999999);
+  CHECK_FALSE(tensor_layer_index("model.layers.1234567890.x"));  // 10 digits
+  CHECK_FALSE(tensor_layer_index("model.layers.123456789012.x"));
+  CHECK_FALSE(tensor_layer_index("model.layers.abc.x"));
+  CHECK_FALSE(tensor_layer_index("model.layers.01.x"));
+  CHECK_FALSE(tensor_layer_index("model.layers.-1.x"));
+  CHECK_FALSE(tensor_layer_index("model.layers.+1.x"));
+  CHECK_FALSE(tensor_layer_index("model.layers.1"));
+  CHECK_FALSE(tensor_layer_index("model.layers.1."));
+  CHECK_FALSE(tensor_layer_index("model.layers..x"));
+  CHECK_FALSE(tensor_layer_index("model.norm.weight"));
+  CHECK_FALSE(tensor_layer_index("lm_head.weight"));
+  CHECK(layer_tensor_prefix(3) == "model.layers.3.");
+}
+
+TEST_CASE("a tensor read after its shard was truncated is an IoError naming shard and tensor") {
+  const fs::path dir = temp_dir("ck_truncated");
+  (void)build_qwen(dir);
+  const Checkpoint ckpt = Checkpoint::open(dir);
+  const fs::path shard = dir / "model-00002-of-00002.safetensors";
+  const std::string name = "model.layers.1.mlp.down_proj.weight";
+  REQUIRE(ckpt.shard_of(name) == shard.filename().string());
+  // Cut the shard in the middle of the tensor, as another process might during a run.
+  fs::resize_file(shard, ckpt.info(name).file_offset + 4);
+  const std::string want =
+      shard.string() + ": cannot read tensor '" + name + "' (bytes " +
+      std::to_string(ckpt.info(name).file_offset) + " to " +
+      std::to_string(ckpt.info(name).file_offset + ckpt.info(name).num_bytes()) +
+      "): the file is " + std::to_string(ckpt.info(name).file_offset + 4) + " bytes now";
+  CHECK_THROWS_WITH_AS((void)ckpt.read_matrix(name), doctest::Contains(want.c_str()), IoError);
+  CHECK_THROWS_AS((void)ckpt.read_matrix_f32(name), IoError);
+  CHECK_THROWS_AS((void)ckpt.file_of(name).raw_bytes(name), IoError);
+  // A tensor of the other shard still reads; copying the checkpoint fails cleanly.
+  CHECK(ckpt.read_matrix("model.layers.0.mlp.down_proj.weight").size() == 8 * 6);
+  CHECK_THROWS_AS(write_checkpoint(ckpt, dir.parent_path() / (dir.filename().string() + "_out")),
+                  IoError);
+  // The whole file gone to zero bytes: the same.
+  fs::resize_file(shard, 0);
+  CHECK_THROWS_AS((void)ckpt.read_vector("model.norm.weight"), IoError);
+  // Opened again, the short shard is refused up front (its header no longer fits).
+  CHECK_THROWS_AS((void)Checkpoint::open(dir), ParseError);
+  fs::remove_all(dir);
+  fs::remove_all(dir.parent_path() / (dir.filename().string() + "_out"));
 }
 
 TEST_CASE("an index that disagrees with its shards is refused") {

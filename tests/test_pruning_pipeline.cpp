@@ -822,3 +822,40 @@ TEST_CASE("applied_head_sparsity: heads go in whole steps, the applied value is 
   CHECK(a.applied == doctest::Approx(0.5));
   fs::remove_all(f.root);
 }
+
+TEST_CASE("a shard truncated during compute_masks: IoError, and the finished layers are returned") {
+  const fs::path root = temp_dir("pp_truncated");
+  const Model m{8, 10, 4, 2, 2, 4, false, "llama"};
+  // Sharded: layers 0 and 2 in the first shard, 1 and 3 (and the final norm, lm_head) in the
+  // second.
+  (void)make_checkpoint(root / "ckpt", m, "F32", true, 5);
+  const fs::path second = root / "ckpt" / "model-00002-of-00002.safetensors";
+  const Checkpoint ckpt = Checkpoint::open(root / "ckpt");
+  const std::uint64_t header_end = 8 + ckpt.file_of("lm_head.weight").header_bytes();
+  MaskRunOptions o;
+  o.method = MaskMethod::kMagnitude;
+  o.sparsity = 0.5;
+  // After layer 0 is reported, the second shard loses all its tensor bytes.
+  o.progress = [&](const LayerMask& e) {
+    if (e.layer == 0) fs::resize_file(second, header_end);
+  };
+  SUBCASE("layer_error set: the error is stored, layer 0 returned, no layer after the failure") {
+    std::exception_ptr error;
+    o.layer_error = &error;
+    const Masks masks = compute_masks(ckpt, nullptr, o);
+    REQUIRE(error);
+    CHECK_THROWS_WITH_AS(std::rethrow_exception(error),
+                         doctest::Contains((second.string() + ": cannot read tensor "
+                                                              "'model.layers.1.")
+                                               .c_str()),
+                         IoError);
+    REQUIRE(masks.entries.size() == 1);
+    CHECK(masks.entries[0].layer == 0);
+    CHECK(masks.entries[0].complete());
+    CHECK(masks.entries[0].kept.size() == 5);
+  }
+  SUBCASE("layer_error not set: the IoError ends compute_masks") {
+    CHECK_THROWS_AS((void)compute_masks(ckpt, nullptr, o), IoError);
+  }
+  fs::remove_all(root);
+}

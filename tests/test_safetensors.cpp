@@ -382,3 +382,65 @@ TEST_CASE("encode_matrix refuses non-finite values and overflow") {
                   InvalidArgument);
   CHECK(encode_matrix(Eigen::MatrixXd::Constant(1, 1, 3e38), Dtype::kBF16, "w").size() == 2);
 }
+
+TEST_CASE("a file truncated after open: reads are IoErrors naming file and tensor, never SIGBUS") {
+  const fs::path dir = temp_dir("st_truncated");
+  SafetensorsWriter w;
+  Eigen::MatrixXd big(64, 1024);  // 256 KiB of F32: more than one page, less than a read chunk
+  for (Eigen::Index i = 0; i < big.size(); ++i) big.data()[i] = static_cast<double>(i % 97) / 8.0;
+  w.add_matrix("a.big", Dtype::kF32, big);
+  w.add_matrix("b.small", Dtype::kF32, Eigen::MatrixXd::Constant(2, 3, 1.5));
+  w.write(dir / "t.safetensors");
+  const SafetensorsFile f = SafetensorsFile::open(dir / "t.safetensors");
+  CHECK(f.read_matrix("a.big") == big);
+  std::byte first[16];
+  f.read_raw("a.big", 0, first);
+  float v = 0.0f;
+  std::memcpy(&v, first + 4, 4);
+  CHECK(v == static_cast<float>(big(0, 1)));
+  CHECK_THROWS_AS(f.read_raw("a.big", f.info("a.big").num_bytes() - 8, first), InvalidArgument);
+
+  // Another process cuts the file in the middle of "a.big" (its data comes first).
+  const TensorInfo& info = f.info("a.big");
+  const std::uint64_t cut = info.file_offset + 100'000;
+  fs::resize_file(dir / "t.safetensors", cut);
+  const std::string want = (dir / "t.safetensors").string() +
+                           ": cannot read tensor 'a.big' (bytes " +
+                           std::to_string(info.file_offset) + " to " +
+                           std::to_string(info.file_offset + info.num_bytes()) + "): the file is " +
+                           std::to_string(cut) + " bytes now, " + std::to_string(f.file_bytes()) +
+                           " when opened (truncated while in use?)";
+  CHECK_THROWS_WITH_AS((void)f.read_matrix("a.big"), doctest::Contains(want.c_str()), IoError);
+  CHECK_THROWS_AS((void)f.read_matrix_f32("a.big"), IoError);
+  CHECK_THROWS_AS((void)f.raw_bytes("a.big"), IoError);
+  CHECK_THROWS_AS((void)f.read_vector("b.small"), InvalidArgument);  // rank 2: refused first
+  CHECK_THROWS_WITH_AS((void)f.read_matrix("b.small"), doctest::Contains("'b.small'"), IoError);
+  f.read_raw("a.big", 0, first);  // the bytes before the cut are still there
+
+  // Carrying a tensor of the cut file into a new one: IoError, and no file (or temporary) left.
+  SafetensorsWriter copy;
+  copy.add_from(f, "a.big");
+  CHECK_THROWS_AS(copy.write(dir / "copy.safetensors"), IoError);
+  std::size_t files = 0;
+  for (const auto& e : fs::directory_iterator(dir)) files += e.is_regular_file();
+  CHECK(files == 1);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("add_from keeps the source file open: the source object may go away before write()") {
+  const fs::path dir = temp_dir("st_add_from");
+  SafetensorsWriter w;
+  w.add_matrix("x", Dtype::kBF16, Eigen::MatrixXd::Constant(3, 2, 0.5));
+  w.write(dir / "a.safetensors");
+  SafetensorsWriter copy;
+  {
+    const SafetensorsFile f = SafetensorsFile::open(dir / "a.safetensors");
+    copy.add_from(f, "x", "y");
+  }
+  CHECK(copy.data_bytes() == 12);
+  copy.write(dir / "b.safetensors");
+  const SafetensorsFile g = SafetensorsFile::open(dir / "b.safetensors");
+  CHECK(g.info("y").dtype == Dtype::kBF16);
+  CHECK(g.read_matrix("y") == Eigen::MatrixXd::Constant(3, 2, 0.5));
+  fs::remove_all(dir);
+}

@@ -39,7 +39,7 @@ enum class StatsKind { kMlp, kAttn };
 /// of the config.json bytes. Not cryptographic; it guards against mixing up models, not attacks.
 [[nodiscard]] std::string checkpoint_config_hash(const Checkpoint& checkpoint);
 
-/// A calibration statistics file opened read-only (memory-mapped; tensors read on demand).
+/// A calibration statistics file opened read-only (tensors read from the file on demand).
 class CalibrationStatsFile {
  public:
   static constexpr const char* kFormat = "qprune-calibration";

@@ -1,6 +1,8 @@
-// Checkpoint I/O: safetensors files (read through a read-only memory map, validated as strictly as
-// the reference implementation huggingface/safetensors), the Hugging Face folder layout (config.json
-// + one file or index-sharded files), and writing a new checkpoint folder.
+// Checkpoint I/O: safetensors files (validated as strictly as the reference implementation
+// huggingface/safetensors; tensor bytes copied out with bounds-checked reads, so a file truncated
+// while open is an IoError, never a crash), the Hugging Face folder layout (config.json + one file
+// or index-sharded files, every tensor checked against config.json when opened), and writing a new
+// checkpoint folder.
 //
 // Layout convention: a tensor of shape [rows, cols] in the file (row-major, C order, little endian)
 // is read as an Eigen matrix M with M(i, j) = element i * cols + j, whatever Eigen's own storage
@@ -92,9 +94,14 @@ struct TensorReadOptions {
   NonFinitePolicy non_finite = NonFinitePolicy::kError;  ///< default: NaN/Inf is an error
 };
 
-/// A safetensors file opened read-only through a memory map. open() reads and validates the
-/// header only; a tensor's bytes are touched when it is read. The object is movable, not copyable,
-/// and keeps the map alive; spans it returns are valid as long as it lives.
+namespace detail {
+class ReadOnlyFile;
+}  // namespace detail
+
+/// A safetensors file opened read-only. open() reads and validates the header only; a tensor's
+/// bytes are read from the file (pread, no memory map) when it is read, into memory the caller
+/// owns. Every read checks its byte count: a file truncated after open() gives an IoError naming
+/// the file and the tensor. The object is movable, not copyable, and keeps the file open.
 class SafetensorsFile {
  public:
   /// Largest header accepted, as the reference implementation: 100,000,000 bytes.
@@ -104,7 +111,7 @@ class SafetensorsFile {
   /// N <= file size - 8, a JSON object header; per tensor dtype, shape, data_offsets [begin, end];
   /// `__metadata__` string -> string; byte size == prod(shape) * element size (overflow checked)
   /// for known dtypes; offsets tiling the data area exactly in order of begin (no gap, overlap or
-  /// trailing byte). Throws IoError if the file cannot be opened or mapped, and ParseError
+  /// trailing byte). Throws IoError if the file cannot be opened or read, and ParseError
   /// (`path: byte N: expected ..., found ...`) for every violation.
   [[nodiscard]] static SafetensorsFile open(const std::filesystem::path& path);
 
@@ -124,8 +131,12 @@ class SafetensorsFile {
   [[nodiscard]] std::uint64_t header_bytes() const;
   [[nodiscard]] std::uint64_t file_bytes() const;
 
-  /// The tensor's raw bytes inside the map (any dtype, no conversion).
-  [[nodiscard]] std::span<const std::byte> raw_bytes(const std::string& name) const;
+  /// A copy of the tensor's raw bytes (any dtype, no conversion). IoError if the file was
+  /// truncated since open().
+  [[nodiscard]] std::vector<std::byte> raw_bytes(const std::string& name) const;
+  /// Copies bytes [offset, offset + out.size()) of the tensor's data into `out`: InvalidArgument
+  /// beyond the tensor's end, IoError if the file was truncated since open().
+  void read_raw(const std::string& name, std::uint64_t offset, std::span<std::byte> out) const;
   /// The tensor as doubles (F64/F32/F16/BF16, converted exactly). Rank 2 -> rows x cols, rank 1 ->
   /// n x 1, rank 0 -> 1 x 1; rank > 2 and non-float dtypes throw InvalidArgument; NaN/Inf follow
   /// `options` (ParseError by default). `num_non_finite`, if given, receives how many were zeroed.
@@ -142,6 +153,7 @@ class SafetensorsFile {
                                             std::int64_t* num_non_finite = nullptr) const;
 
  private:
+  friend class SafetensorsWriter;  // add_from shares the open file
   struct Impl;
   explicit SafetensorsFile(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
@@ -167,8 +179,8 @@ class SafetensorsWriter {
   /// byte count is checked against the shape when the dtype's size is known.
   void add_bytes(const std::string& name, const std::string& dtype_text,
                  std::vector<std::int64_t> shape, std::vector<std::byte> bytes);
-  /// A tensor carried through unchanged from an open file (bytes copied at write() time; `source`
-  /// must outlive this writer).
+  /// A tensor carried through unchanged from an open file (bytes copied from the file at write()
+  /// time, in bounded chunks; the writer keeps the file open, so `source` itself may go away).
   void add_from(const SafetensorsFile& source, const std::string& source_name,
                 const std::string& name = "");
   /// Adds a `__metadata__` entry ("format" is always "pt").
@@ -184,8 +196,13 @@ class SafetensorsWriter {
   struct Entry {
     std::string dtype_text;
     std::vector<std::int64_t> shape;
-    std::vector<std::byte> owned;     // used when `view` is empty
-    std::span<const std::byte> view;  // bytes inside a source file's map
+    std::vector<std::byte> owned;  // used when `source` is null
+    // add_from: the source file, where the tensor's bytes start and how many there are.
+    std::shared_ptr<const detail::ReadOnlyFile> source;
+    std::string source_name;
+    std::uint64_t source_offset = 0;
+    std::uint64_t source_bytes = 0;
+    [[nodiscard]] std::uint64_t num_bytes() const { return source ? source_bytes : owned.size(); }
   };
   void add_entry(const std::string& name, Entry entry);
   std::map<std::string, Entry> entries_;  // sorted by name: the file order
@@ -197,12 +214,19 @@ class SafetensorsWriter {
 
 /// A checkpoint folder: config.json plus model.safetensors, or model-0000i-of-0000N.safetensors
 /// shards listed by model.safetensors.index.json. Opened lazily: config, index and every shard's
-/// header are read and validated; tensor bytes are read on demand from read-only maps. The input
-/// folder is never modified.
+/// header are read and validated, and every tensor is checked against config.json (see open());
+/// tensor bytes are read from the files on demand. The input folder is never modified.
 class Checkpoint {
  public:
-  /// Opens a folder. Throws IoError (missing folder/files), ParseError (malformed config, index or
-  /// shard; a tensor the index names but its shard lacks, or the reverse; a tensor in two shards).
+  /// Opens a folder and validates it, once, before any tensor is read: every command can then
+  /// trust the tensor shapes. Throws IoError (missing folder/files), ParseError (malformed config,
+  /// index or shard; a shard shorter than its header says; a tensor the index names but its shard
+  /// lacks, or the reverse; a tensor in two shards) and ParseError for tensors that disagree with
+  /// config.json: a `model.layers.` name without a decimal layer number below num_hidden_layers;
+  /// a tensor of known_tensors(config()) whose shape differs from the config's (message: the shard,
+  /// the tensor's header byte, expected and found shape) or whose dtype is not a float; a
+  /// required tensor that is missing (naming it and the layers that lack tensors). Tensors the
+  /// config does not describe are allowed (and carried through by write_checkpoint).
   [[nodiscard]] static Checkpoint open(const std::filesystem::path& folder);
 
   Checkpoint(Checkpoint&&) noexcept;
@@ -236,9 +260,8 @@ class Checkpoint {
                                             const TensorReadOptions& options = {},
                                             std::int64_t* num_non_finite = nullptr) const;
 
-  /// Checks that every tensor expected_tensors(config()) lists is present with its shape. Throws
-  /// ParseError naming the first missing tensor (`folder:0: expected tensor '...' [shape], found
-  /// none`) or the first shape mismatch (at the tensor's header byte). Extra tensors are allowed.
+  /// The validation open() ran (see there), again: a no-op on an open checkpoint; kept for
+  /// callers that state the precondition.
   void check_expected_tensors() const;
 
   /// Elements of every tensor (the parameter count as a loader sees it).

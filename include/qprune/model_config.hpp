@@ -10,7 +10,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace qprune {
@@ -73,6 +75,11 @@ struct ModelConfig {
 struct ExpectedTensor {
   std::string name;
   std::vector<std::int64_t> shape;
+  /// The config fields the shape comes from, e.g. "[hidden_size, intermediate_size]" (messages).
+  std::string dims;
+  /// False for a tensor the config gives a meaning (and a shape) but does not require: a bias the
+  /// config does not declare, lm_head.weight with tied embeddings. Present, it must have `shape`.
+  bool required = true;
 };
 
 /// The tensors a config implies: embed_tokens, per layer the attention projections (and biases),
@@ -82,5 +89,21 @@ struct ExpectedTensor {
 /// The expected tensors of one decoder layer (names include the `model.layers.{i}.` prefix).
 [[nodiscard]] std::vector<ExpectedTensor> expected_layer_tensors(const ModelConfig& config,
                                                                  std::int64_t layer);
+
+/// Every tensor name a config gives a meaning to, required or not (ExpectedTensor::required):
+/// per decoder layer by the name after `model.layers.{i}.` (`layer` true: "mlp.down_proj.weight",
+/// the biases of every projection, both norms), else the whole names of the embeddings, the final
+/// norm and lm_head. The checkpoint's one validation (Checkpoint::open) checks each present tensor
+/// of these names against its shape, and that the required ones exist in every layer.
+[[nodiscard]] std::vector<ExpectedTensor> known_tensors(const ModelConfig& config, bool layer);
+
+/// The layer number N of a tensor named `model.layers.N.<rest>` (N decimal without sign or leading
+/// zero, at most 9 digits; <rest> not empty); nullopt for any other name. Never throws.
+/// Checkpoint::open refuses a `model.layers.` name that this does not parse, or whose N is not
+/// below num_hidden_layers, so for the tensors of an open checkpoint it is either nullopt (not a
+/// layer tensor) or a valid layer.
+[[nodiscard]] std::optional<std::int64_t> tensor_layer_index(std::string_view name);
+/// The `model.layers.{layer}.` prefix of a layer's tensor names.
+[[nodiscard]] std::string layer_tensor_prefix(std::int64_t layer);
 
 }  // namespace qprune

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -143,6 +144,14 @@ struct MaskRunOptions {
   /// Where the (layer, unit kind) jobs run, largest problems first; not owned. Null: this process,
   /// one layer after another. Every job is seeded by layer_seed, so the masks do not depend on it.
   JobRunner* runner = nullptr;
+  /// Null (default): an error while building or solving a layer ends compute_masks (rethrown).
+  /// Set: the first such error is stored here instead, no further layer starts (on the process
+  /// that failed), and compute_masks returns the entries finished so far, so that the caller can
+  /// keep them (qprune mask writes them, then exits with the error's code; --resume continues).
+  /// An error from another process of a multi-process runner arrives as an exception of the same
+  /// exit class (IoError, ResourceError, InvalidArgument for parse and argument errors, Error)
+  /// with the same message.
+  std::exception_ptr* layer_error = nullptr;
   /// Throws InvalidArgument naming the field.
   void validate() const;
 };
@@ -153,7 +162,9 @@ struct MaskRunOptions {
 /// answers are kept and marked feasible=false. Masks::solver is the solver's name for kQubo and
 /// the method's name ("diagonal", "magnitude") for a baseline.
 /// When the interrupt flag (options.solve.interrupt) is raised, the layer being solved is kept with
-/// status "interrupted" and layers not yet started are left out (finished ones complete).
+/// status "interrupted" and layers not yet started are left out (finished ones complete). A layer
+/// that fails (e.g. IoError: a shard truncated during the run) is rethrown, or with
+/// options.layer_error set, stored there while the finished layers are returned.
 /// Each layer's seed is layer_seed(run seed, layer, unit): independent of which layers run.
 /// With a multi-process runner every process calls this; only the coordinator gets the entries
 /// (the others get none). A global allocation is planned on every process (same counts).

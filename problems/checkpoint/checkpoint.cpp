@@ -1,12 +1,16 @@
 // Hugging Face checkpoint folders: opening config.json + model.safetensors or index-listed shards
-// (headers validated, tensor bytes left in read-only maps until read), checking the expected
-// tensors, and writing an edited copy into a new folder without touching the source.
+// (headers validated, then every tensor checked against config.json once, before any command reads
+// one; tensor bytes are read from the files on demand), and writing an edited copy into a new
+// folder without touching the source.
+#include "qprune/checkpoint.hpp"
+
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
+#include <string_view>
 
 #include "problems/checkpoint/mapped_file.hpp"
 #include "problems/common/json_input.hpp"
-#include "qprune/checkpoint.hpp"
 #include "qprune/atomic_output.hpp"
 #include "qprune/error.hpp"
 #include "qprune/interrupt.hpp"
@@ -44,7 +48,116 @@ struct Checkpoint::Impl {
     return it->second;
   }
   const SafetensorsFile& file(const std::string& name) const { return files.at(shard(name)); }
+  void validate() const;
 };
+
+// The one check of the tensors against config.json, run by open() before anything reads a tensor.
+// Every command then trusts the shapes (slicing, forward pass, problem building index into the
+// tensors by the config's dimensions), so this is where a checkpoint that disagrees with its
+// config must stop: a name under `model.layers.` must carry a layer number below
+// num_hidden_layers; each tensor the config gives a meaning to (known_tensors) must have exactly
+// the shape the config implies and a float dtype; every required tensor must exist. Other tensors
+// are allowed and carried through. Throws ParseError for the first problem (at the tensor's header
+// byte in its shard, or naming the folder for a missing tensor) with the count of the others.
+void Checkpoint::Impl::validate() const {
+  const ModelConfig& c = config;
+  const std::vector<ExpectedTensor> per_layer = known_tensors(c, true);
+  const std::vector<ExpectedTensor> global = known_tensors(c, false);
+  std::map<std::string_view, std::size_t> slot_of;  // name after the layer prefix -> per_layer
+  for (std::size_t k = 0; k < per_layer.size(); ++k) slot_of[per_layer[k].name] = k;
+  const auto num_layers = static_cast<std::size_t>(c.num_hidden_layers);  // <= 65536 (parse)
+  std::vector<std::uint8_t> seen(num_layers * per_layer.size(), 0);
+  std::vector<std::uint8_t> global_seen(global.size(), 0);
+  // The first problem is reported in full, the others counted.
+  struct Problem {
+    std::string path;
+    std::int64_t byte = -1;  // -1: about the folder (a missing tensor), line 0
+    std::string what;
+  };
+  std::optional<Problem> first;
+  std::size_t count = 0;
+  auto problem = [&](const std::string& path, std::int64_t byte, const std::string& what) {
+    if (!first) first = Problem{path, byte, what};
+    ++count;
+  };
+  const std::string layers_text = std::to_string(c.num_hidden_layers);
+  for (const auto& [name, shard] : shard_of) {
+    const SafetensorsFile& f = files.at(shard);
+    const TensorInfo& info = f.info(name);
+    auto at_tensor = [&](const std::string& what) {
+      problem(f.path().string(), static_cast<std::int64_t>(info.header_offset), what);
+    };
+    const ExpectedTensor* spec = nullptr;
+    std::uint8_t* mark = nullptr;
+    if (name.starts_with("model.layers.")) {
+      const std::optional<std::int64_t> layer = tensor_layer_index(name);
+      if (!layer) {
+        at_tensor(
+            "expected a layer tensor named model.layers.N.<name> with N a layer number in "
+            "decimal (0 to " +
+            std::to_string(c.num_hidden_layers - 1) + "), found '" + name + "'");
+        continue;
+      }
+      if (*layer >= c.num_hidden_layers) {
+        at_tensor("expected layer numbers below num_hidden_layers = " + layers_text +
+                  " (config.json), found layer " + std::to_string(*layer) + " in tensor '" + name +
+                  "'");
+        continue;
+      }
+      const std::string_view rest =
+          std::string_view(name).substr(layer_tensor_prefix(*layer).size());
+      if (const auto it = slot_of.find(rest); it != slot_of.end()) {
+        spec = &per_layer[it->second];
+        mark = &seen[static_cast<std::size_t>(*layer) * per_layer.size() + it->second];
+      }
+    } else {
+      for (std::size_t k = 0; k < global.size(); ++k)
+        if (global[k].name == name) {
+          spec = &global[k];
+          mark = &global_seen[k];
+        }
+    }
+    if (spec == nullptr) continue;  // a tensor the config does not describe: carried through
+    *mark = 1;
+    if (info.shape != spec->shape)
+      at_tensor("expected tensor '" + name + "' to have shape " + shape_text(spec->shape) + " (" +
+                spec->dims + " from config.json), found " + shape_text(info.shape));
+    else if (!is_float_dtype(info.dtype))
+      at_tensor("expected tensor '" + name + "' to have a float dtype (F64, F32, F16 or BF16), " +
+                "found " + info.dtype_text);
+  }
+  // Required tensors that are absent, and the layers that lack any.
+  auto missing = [&](const std::string& name, const ExpectedTensor& spec) {
+    problem(folder.string(), -1,
+            "expected tensor '" + name + "' with shape " + shape_text(spec.shape) + " (" +
+                spec.dims + " from config.json), found none");
+  };
+  std::vector<std::int64_t> incomplete;
+  for (std::size_t l = 0; l < num_layers; ++l) {
+    const std::size_t before = count;
+    for (std::size_t k = 0; k < per_layer.size(); ++k)
+      if (per_layer[k].required && seen[l * per_layer.size() + k] == 0)
+        missing(layer_tensor_prefix(static_cast<std::int64_t>(l)) + per_layer[k].name,
+                per_layer[k]);
+    if (count != before) incomplete.push_back(static_cast<std::int64_t>(l));
+  }
+  for (std::size_t k = 0; k < global.size(); ++k)
+    if (global[k].required && global_seen[k] == 0) missing(global[k].name, global[k]);
+  if (!first) return;
+
+  std::string what = first->what;
+  if (!incomplete.empty()) {
+    what += incomplete.size() == 1 ? "; layer " : "; layers ";
+    for (std::size_t k = 0; k < incomplete.size() && k < 8; ++k)
+      what += (k ? ", " : "") + std::to_string(incomplete[k]);
+    if (incomplete.size() > 8) what += ", ... (" + std::to_string(incomplete.size()) + " layers)";
+    what +=
+        " of " + layers_text + (incomplete.size() == 1 ? " lacks" : " lack") + " required tensors";
+  }
+  if (count > 1) what += "; " + std::to_string(count - 1) + " more problem(s) with the tensors";
+  if (first->byte < 0) throw ParseError(first->path, 0, what);
+  throw ParseError::at_byte(first->path, first->byte, what);
+}
 
 Checkpoint::Checkpoint(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Checkpoint::Checkpoint(Checkpoint&&) noexcept = default;
@@ -63,6 +176,7 @@ Checkpoint Checkpoint::open(const fs::path& folder) {
     SafetensorsFile f = SafetensorsFile::open(folder / kSingleFile);
     for (const std::string& name : f.tensor_names()) impl->shard_of[name] = kSingleFile;
     impl->files.emplace(kSingleFile, std::move(f));
+    impl->validate();
     return Checkpoint(std::move(impl));
   }
   const fs::path index_path = folder / kIndexFile;
@@ -105,6 +219,7 @@ Checkpoint Checkpoint::open(const fs::path& folder) {
                                       (it == impl->shard_of.end() ? "no entry"
                                                                   : "it mapped to " + it->second));
     }
+  impl->validate();
   return Checkpoint(std::move(impl));
 }
 
@@ -150,20 +265,7 @@ Eigen::VectorXd Checkpoint::read_vector(const std::string& name, const TensorRea
   return impl_->file(name).read_vector(name, options, num_non_finite);
 }
 
-void Checkpoint::check_expected_tensors() const {
-  for (const ExpectedTensor& t : expected_tensors(impl_->config)) {
-    if (!contains(t.name))
-      throw ParseError(impl_->folder.string(), 0, "expected tensor '" + t.name + "' with shape " +
-                                                      shape_text(t.shape) + ", found none");
-    const TensorInfo& info = this->info(t.name);
-    if (info.shape != t.shape)
-      throw ParseError::at_byte(file_of(t.name).path().string(),
-                                static_cast<std::int64_t>(info.header_offset),
-                                "expected tensor '" + t.name + "' to have shape " +
-                                    shape_text(t.shape) + " (from config.json), found " +
-                                    shape_text(info.shape));
-  }
-}
+void Checkpoint::check_expected_tensors() const { impl_->validate(); }
 
 void write_checkpoint(const Checkpoint& source, const fs::path& out_folder,
                       const CheckpointEdits& edits, const CheckpointWriteOptions& options) {

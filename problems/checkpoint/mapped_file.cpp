@@ -1,20 +1,14 @@
-// Read-only memory maps (POSIX mmap) and atomic file writes for the checkpoint code.
+// Bounds-checked pread() of read-only files and atomic file copies for the checkpoint code.
 #include "problems/checkpoint/mapped_file.hpp"
 
-#include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
-#include "problems/common/input_file.hpp"
 #include "qprune/error.hpp"
 
 namespace qprune::detail {
@@ -24,32 +18,31 @@ std::string errno_text() { return std::strerror(errno); }
 
 }  // namespace
 
-MappedFile::MappedFile(const std::filesystem::path& path) {
-  const InputFile file(path);  // refuses a FIFO or device before it could block or be mapped
-  size_ = static_cast<std::size_t>(file.size());
-  if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, file.fd(), 0);
-    if (p == MAP_FAILED) throw IoError(path.string() + ": cannot map into memory: " + errno_text());
-    data_ = static_cast<const std::byte*>(p);
+void ReadOnlyFile::read_exactly(std::uint64_t offset, std::span<std::byte> out,
+                                const std::string& what) const {
+  // Linux transfers at most 0x7ffff000 bytes per call; a short count may also just be partial.
+  constexpr std::size_t kMaxCall = std::size_t{1} << 30;
+  const int fd = file_.fd();
+  const std::string range =
+      " (bytes " + std::to_string(offset) + " to " + std::to_string(offset + out.size()) + ")";
+  std::size_t done = 0;
+  while (done < out.size()) {
+    const std::size_t want = std::min(out.size() - done, kMaxCall);
+    const ::ssize_t got = ::pread(fd, out.data() + done, want, static_cast<::off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0)
+      throw IoError(path().string() + ": cannot read " + what + range + ": " + errno_text());
+    if (got == 0) {  // end of file inside the range: the file shrank since it was opened
+      struct stat st {};
+      const std::string now = ::fstat(fd, &st) == 0
+                                  ? std::to_string(static_cast<std::uint64_t>(st.st_size))
+                                  : std::string("?");
+      throw IoError(path().string() + ": cannot read " + what + range + ": the file is " + now +
+                    " bytes now, " + std::to_string(size()) +
+                    " when opened (truncated while in use?)");
+    }
+    done += static_cast<std::size_t>(got);
   }
-  // The map stays valid after the descriptor is closed (when `file` goes out of scope).
-}
-
-MappedFile::~MappedFile() {
-  if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
-}
-
-void MappedFile::release(std::uint64_t offset, std::uint64_t length) const {
-  const long page_size = ::sysconf(_SC_PAGESIZE);
-  if (data_ == nullptr || page_size <= 0 || offset >= size_) return;
-  const auto page = static_cast<std::uint64_t>(page_size);
-  const std::uint64_t end = std::min<std::uint64_t>(offset + length, size_);
-  // Whole pages only: a page shared with a neighbouring tensor or the header stays mapped.
-  const std::uint64_t first = (offset + page - 1) / page * page;
-  const std::uint64_t last = end / page * page;
-  if (last <= first) return;
-  ::madvise(const_cast<std::byte*>(data_) + first, static_cast<std::size_t>(last - first),
-            MADV_DONTNEED);
 }
 
 void copy_file_atomically(const std::filesystem::path& from, const std::filesystem::path& to) {
@@ -57,8 +50,13 @@ void copy_file_atomically(const std::filesystem::path& from, const std::filesyst
   write_file_atomically(to, [&](std::ostream& out) {
     // Chunked copy: never the whole file in memory (and fine for an empty file).
     std::vector<char> buffer(1 << 20);
-    for (std::size_t got; (got = in.read_some(buffer.data(), buffer.size())) > 0;)
+    std::uint64_t copied = 0;
+    for (std::size_t got; (got = in.read_some(buffer.data(), buffer.size())) > 0; copied += got)
       out.write(buffer.data(), static_cast<std::streamsize>(got));
+    // A source that shrank meanwhile must not become a shorter copy.
+    if (copied != in.size())
+      throw IoError(from.string() + ": read " + std::to_string(copied) + " bytes, the file had " +
+                    std::to_string(in.size()) + " when opened (changed while in use?)");
   });
 }
 

@@ -1,5 +1,5 @@
-// Private helpers of the checkpoint code: a read-only memory map of a whole file, and copying a
-// file atomically (through qprune/atomic_output.hpp, the one atomic writer).
+// Private helpers of the checkpoint code: a read-only file read with bounds-checked pread(), and
+// copying a file atomically (through qprune/atomic_output.hpp, the one atomic writer).
 #pragma once
 
 #include <cstddef>
@@ -10,30 +10,36 @@
 #include <span>
 #include <string>
 
+#include "problems/common/input_file.hpp"
 #include "qprune/atomic_output.hpp"
 
 namespace qprune::detail {
 
-/// A file mapped read-only (PROT_READ, MAP_PRIVATE); pages are only read when touched. An empty
-/// file maps to an empty span. Throws IoError if the file cannot be opened or mapped.
-class MappedFile {
+/// A file opened read-only whose bytes are copied out with pread() on demand. Not a memory map on
+/// purpose: a mapped file that another process truncates while it is open raises SIGBUS on the
+/// next access to a page past the new end, killing the program mid-run; here every read checks the
+/// number of bytes it got, so a file that shrank is an IoError naming the file and what was being
+/// read, and the caller's error handling (e.g. writing the layers finished so far) still runs.
+/// Reads never move a shared file position, so several threads may read at once. The page cache
+/// keeps a file that is read again fast; nothing stays in this process's resident set.
+class ReadOnlyFile {
  public:
-  explicit MappedFile(const std::filesystem::path& path);
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-  ~MappedFile();
+  /// Opens `path` through InputFile (the one opening rule: a FIFO or device is refused before it
+  /// could block) and records its size. Throws IoError.
+  explicit ReadOnlyFile(const std::filesystem::path& path) : file_(path) {}
+  ReadOnlyFile(const ReadOnlyFile&) = delete;
+  ReadOnlyFile& operator=(const ReadOnlyFile&) = delete;
 
-  [[nodiscard]] std::span<const std::byte> bytes() const { return {data_, size_}; }
-  [[nodiscard]] std::uint64_t size() const { return size_; }
-  /// Drops this process's pages of the whole pages inside [offset, offset + length) (madvise
-  /// MADV_DONTNEED; a hint, errors ignored). The content is unchanged: the map is read-only, so a
-  /// later access reads the file (or the page cache) again. Called after a tensor has been copied
-  /// out, so the resident set of a layer-by-layer reader does not grow by every tensor it read.
-  void release(std::uint64_t offset, std::uint64_t length) const;
+  [[nodiscard]] const std::filesystem::path& path() const { return file_.path(); }
+  /// The size when the file was opened, in bytes.
+  [[nodiscard]] std::uint64_t size() const { return file_.size(); }
+  /// Copies bytes [offset, offset + out.size()) into `out`. Throws IoError naming the file,
+  /// `what` (e.g. "tensor 'x'") and the byte range when the file ends before the range does (it
+  /// was truncated since it was opened) or a read fails.
+  void read_exactly(std::uint64_t offset, std::span<std::byte> out, const std::string& what) const;
 
  private:
-  const std::byte* data_ = nullptr;
-  std::size_t size_ = 0;
+  InputFile file_;
 };
 
 using qprune::write_file_atomically;

@@ -303,29 +303,49 @@ std::string ModelConfig::to_json() const {
   return j.dump(2) + "\n";
 }
 
-std::vector<ExpectedTensor> expected_layer_tensors(const ModelConfig& c, std::int64_t layer) {
-  const std::string p = "model.layers." + std::to_string(layer) + ".";
+std::vector<ExpectedTensor> known_tensors(const ModelConfig& c, bool layer) {
   const std::int64_t h = c.hidden_size;
+  const std::int64_t v = c.vocab_size;
+  std::vector<ExpectedTensor> t;
+  if (!layer) {
+    t.push_back({"model.embed_tokens.weight", {v, h}, "[vocab_size, hidden_size]"});
+    t.push_back({"model.norm.weight", {h}, "[hidden_size]"});
+    t.push_back({"lm_head.weight", {v, h}, "[vocab_size, hidden_size]", !c.tie_word_embeddings});
+    return t;
+  }
   const std::int64_t q = c.num_attention_heads * c.head_dim;
   const std::int64_t kv = c.num_key_value_heads * c.head_dim;
   const std::int64_t i = c.intermediate_size;
+  const std::string qd = "num_attention_heads * head_dim";
+  const std::string kvd = "num_key_value_heads * head_dim";
+  // In the order of expected_layer_tensors (Transformers' module order).
+  t.push_back({"input_layernorm.weight", {h}, "[hidden_size]"});
+  t.push_back({"self_attn.q_proj.weight", {q, h}, "[" + qd + ", hidden_size]"});
+  t.push_back({"self_attn.q_proj.bias", {q}, "[" + qd + "]", c.attention_bias});
+  t.push_back({"self_attn.k_proj.weight", {kv, h}, "[" + kvd + ", hidden_size]"});
+  t.push_back({"self_attn.k_proj.bias", {kv}, "[" + kvd + "]", c.attention_bias});
+  t.push_back({"self_attn.v_proj.weight", {kv, h}, "[" + kvd + ", hidden_size]"});
+  t.push_back({"self_attn.v_proj.bias", {kv}, "[" + kvd + "]", c.attention_bias});
+  t.push_back({"self_attn.o_proj.weight", {h, q}, "[hidden_size, " + qd + "]"});
+  t.push_back({"self_attn.o_proj.bias", {h}, "[hidden_size]", c.o_proj_bias});
+  t.push_back({"post_attention_layernorm.weight", {h}, "[hidden_size]"});
+  t.push_back({"mlp.gate_proj.weight", {i, h}, "[intermediate_size, hidden_size]"});
+  t.push_back({"mlp.gate_proj.bias", {i}, "[intermediate_size]", c.mlp_bias});
+  t.push_back({"mlp.up_proj.weight", {i, h}, "[intermediate_size, hidden_size]"});
+  t.push_back({"mlp.up_proj.bias", {i}, "[intermediate_size]", c.mlp_bias});
+  t.push_back({"mlp.down_proj.weight", {h, i}, "[hidden_size, intermediate_size]"});
+  t.push_back({"mlp.down_proj.bias", {h}, "[hidden_size]", c.mlp_bias});
+  return t;
+}
+
+std::vector<ExpectedTensor> expected_layer_tensors(const ModelConfig& c, std::int64_t layer) {
+  const std::string p = layer_tensor_prefix(layer);
   std::vector<ExpectedTensor> t;
-  t.push_back({p + "input_layernorm.weight", {h}});
-  t.push_back({p + "self_attn.q_proj.weight", {q, h}});
-  if (c.attention_bias) t.push_back({p + "self_attn.q_proj.bias", {q}});
-  t.push_back({p + "self_attn.k_proj.weight", {kv, h}});
-  if (c.attention_bias) t.push_back({p + "self_attn.k_proj.bias", {kv}});
-  t.push_back({p + "self_attn.v_proj.weight", {kv, h}});
-  if (c.attention_bias) t.push_back({p + "self_attn.v_proj.bias", {kv}});
-  t.push_back({p + "self_attn.o_proj.weight", {h, q}});
-  if (c.o_proj_bias) t.push_back({p + "self_attn.o_proj.bias", {h}});
-  t.push_back({p + "post_attention_layernorm.weight", {h}});
-  t.push_back({p + "mlp.gate_proj.weight", {i, h}});
-  if (c.mlp_bias) t.push_back({p + "mlp.gate_proj.bias", {i}});
-  t.push_back({p + "mlp.up_proj.weight", {i, h}});
-  if (c.mlp_bias) t.push_back({p + "mlp.up_proj.bias", {i}});
-  t.push_back({p + "mlp.down_proj.weight", {h, i}});
-  if (c.mlp_bias) t.push_back({p + "mlp.down_proj.bias", {h}});
+  for (ExpectedTensor& k : known_tensors(c, true))
+    if (k.required) {
+      k.name = p + k.name;
+      t.push_back(std::move(k));
+    }
   return t;
 }
 
@@ -335,10 +355,30 @@ std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c) {
     std::vector<ExpectedTensor> l = expected_layer_tensors(c, layer);
     t.insert(t.end(), std::make_move_iterator(l.begin()), std::make_move_iterator(l.end()));
   }
-  t.push_back({"model.embed_tokens.weight", {c.vocab_size, c.hidden_size}});
-  t.push_back({"model.norm.weight", {c.hidden_size}});
-  if (!c.tie_word_embeddings) t.push_back({"lm_head.weight", {c.vocab_size, c.hidden_size}});
+  for (ExpectedTensor& k : known_tensors(c, false))
+    if (k.required) t.push_back(std::move(k));
   return t;
+}
+
+std::optional<std::int64_t> tensor_layer_index(std::string_view name) {
+  constexpr std::string_view kPrefix = "model.layers.";
+  constexpr std::size_t kMaxDigits = 9;  // < 10^9: no overflow, far above kMaxLayers
+  if (!name.starts_with(kPrefix)) return std::nullopt;
+  const std::string_view rest = name.substr(kPrefix.size());
+  const std::size_t dot = rest.find('.');
+  if (dot == std::string_view::npos || dot == 0 || dot > kMaxDigits || dot + 1 == rest.size())
+    return std::nullopt;
+  if (dot > 1 && rest[0] == '0') return std::nullopt;  // "01": not a name Transformers writes
+  std::int64_t n = 0;
+  for (std::size_t k = 0; k < dot; ++k) {
+    if (rest[k] < '0' || rest[k] > '9') return std::nullopt;
+    n = n * 10 + (rest[k] - '0');
+  }
+  return n;
+}
+
+std::string layer_tensor_prefix(std::int64_t layer) {
+  return "model.layers." + std::to_string(layer) + ".";
 }
 
 }  // namespace qprune

@@ -1,7 +1,9 @@
-// Reading safetensors files through a read-only memory map, validated like the reference
-// implementation (huggingface/safetensors, tensor.rs): header length limits, a JSON object header,
-// per-tensor dtype/shape/offsets, overflow-checked byte sizes, and data offsets that tile the data
-// area exactly. Every violation is a ParseError `path: byte N: expected ..., found ...`.
+// Reading safetensors files, validated like the reference implementation (huggingface/safetensors,
+// tensor.rs): header length limits, a JSON object header, per-tensor dtype/shape/offsets,
+// overflow-checked byte sizes, and data offsets that tile the data area exactly. Every violation is
+// a ParseError `path: byte N: expected ..., found ...`. Bytes are copied out of the file with
+// bounds-checked reads (detail::ReadOnlyFile), never through a memory map: a shard truncated while
+// a command runs is an IoError naming it, not a SIGBUS.
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -21,6 +23,9 @@ namespace qprune {
 namespace {
 
 using Json = nlohmann::json;
+
+// Bytes of a tensor read from the file at a time (a multiple of every element size).
+constexpr std::size_t kReadChunkBytes = std::size_t{4} << 20;
 
 std::string shape_text(const std::vector<std::int64_t>& shape) {
   std::string s = "[";
@@ -58,7 +63,9 @@ std::int64_t TensorInfo::num_elements() const {
 
 struct SafetensorsFile::Impl {
   std::filesystem::path path;
-  std::unique_ptr<detail::MappedFile> map;
+  // Shared with SafetensorsWriter entries that carry a tensor through (add_from), so they stay
+  // readable whatever happens to this object.
+  std::shared_ptr<const detail::ReadOnlyFile> file;
   std::uint64_t header_bytes = 0;
   std::map<std::string, TensorInfo> tensors;
   std::map<std::string, std::string> metadata;
@@ -81,13 +88,14 @@ SafetensorsFile::~SafetensorsFile() = default;
 SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
   auto impl = std::make_unique<Impl>();
   impl->path = path;
-  impl->map = std::make_unique<detail::MappedFile>(path);
-  const std::span<const std::byte> bytes = impl->map->bytes();
-  const std::uint64_t file_size = bytes.size();
+  impl->file = std::make_shared<const detail::ReadOnlyFile>(path);
+  const std::uint64_t file_size = impl->file->size();
   if (file_size < 8)
     impl->fail(0, "expected an 8-byte little-endian header length, found a file of " +
                       std::to_string(file_size) + " bytes");
-  const auto n = load_le<std::uint64_t>(bytes.data());
+  std::byte length[8];
+  impl->file->read_exactly(0, length, "the header length");
+  const auto n = load_le<std::uint64_t>(length);
   if (n > kMaxHeaderBytes)
     impl->fail(0, "expected a header length of at most " + std::to_string(kMaxHeaderBytes) +
                       " bytes, found " + std::to_string(n));
@@ -95,8 +103,11 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
     impl->fail(0, "expected a header length of at most " + std::to_string(file_size - 8) +
                       " bytes (file size - 8), found " + std::to_string(n));
   impl->header_bytes = n;
-  const std::string_view text(reinterpret_cast<const char*>(bytes.data()) + 8,
-                              static_cast<std::size_t>(n));
+  std::string header_text(static_cast<std::size_t>(n), '\0');
+  impl->file->read_exactly(
+      8, std::as_writable_bytes(std::span<char>(header_text.data(), header_text.size())),
+      "the header");
+  const std::string_view text(header_text);
 
   // Parse, rejecting duplicate top-level keys (nlohmann would silently keep the last one). The
   // scan before the parse bounds the nesting and gives the offset of every top-level key, so each
@@ -271,12 +282,22 @@ const std::map<std::string, std::string>& SafetensorsFile::metadata() const {
 }
 
 std::uint64_t SafetensorsFile::header_bytes() const { return impl_->header_bytes; }
-std::uint64_t SafetensorsFile::file_bytes() const { return impl_->map->size(); }
+std::uint64_t SafetensorsFile::file_bytes() const { return impl_->file->size(); }
 
-std::span<const std::byte> SafetensorsFile::raw_bytes(const std::string& name) const {
+void SafetensorsFile::read_raw(const std::string& name, std::uint64_t offset,
+                               std::span<std::byte> out) const {
   const TensorInfo& t = info(name);
-  return impl_->map->bytes().subspan(static_cast<std::size_t>(t.file_offset),
-                                     static_cast<std::size_t>(t.num_bytes()));
+  if (offset > t.num_bytes() || out.size() > t.num_bytes() - offset)
+    throw InvalidArgument(impl_->path.string() + ": bytes " + std::to_string(offset) + " to " +
+                          std::to_string(offset + out.size()) + " of tensor '" + name +
+                          "' requested; it has " + std::to_string(t.num_bytes()));
+  impl_->file->read_exactly(t.file_offset + offset, out, "tensor '" + name + "'");
+}
+
+std::vector<std::byte> SafetensorsFile::raw_bytes(const std::string& name) const {
+  std::vector<std::byte> bytes(static_cast<std::size_t>(info(name).num_bytes()));
+  read_raw(name, 0, bytes);
+  return bytes;
 }
 
 template <class Scalar>
@@ -303,12 +324,24 @@ Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> SafetensorsFile::Impl::rea
   // Fill a row-major matrix in file order, then let Eigen transpose the storage on return.
   Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> m(rows, cols);
   const std::size_t size = dtype_size(t.dtype);
-  const std::byte* p = map->bytes().data() + t.file_offset;
   Scalar* out = m.data();
   std::int64_t zeroed = 0;
   const Eigen::Index count = rows * cols;
+  // The bytes come through a bounded buffer (a whole number of elements), decoded as they arrive:
+  // no second full-size copy of the tensor, and a short read is an IoError, not a crash.
+  const auto per_chunk = static_cast<Eigen::Index>(kReadChunkBytes / size);
+  std::vector<std::byte> buffer(static_cast<std::size_t>(std::min(count, per_chunk)) * size);
+  Eigen::Index chunk_begin = 0, chunk_end = 0;
   for (Eigen::Index k = 0; k < count; ++k) {
-    const double v = decode_element(p + static_cast<std::size_t>(k) * size, t.dtype);
+    if (k == chunk_end) {
+      chunk_begin = k;
+      chunk_end = std::min(count, k + per_chunk);
+      file->read_exactly(t.file_offset + static_cast<std::uint64_t>(k) * size,
+                         std::span(buffer).first(static_cast<std::size_t>(chunk_end - k) * size),
+                         "tensor '" + name + "'");
+    }
+    const double v =
+        decode_element(buffer.data() + static_cast<std::size_t>(k - chunk_begin) * size, t.dtype);
     // Checked after the cast, so an F64 value beyond float range is caught by read_matrix_f32.
     const auto s = static_cast<Scalar>(v);
     if (!std::isfinite(s)) {
@@ -325,9 +358,6 @@ Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> SafetensorsFile::Impl::rea
     out[k] = s;
   }
   if (num_non_finite != nullptr) *num_non_finite = zeroed;
-  // The values now live in `m`; without this the mapped pages of every tensor read so far would
-  // stay in the resident set (file-backed, reclaimable, but counted) until the file is closed.
-  map->release(t.file_offset, t.num_bytes());
   return m;
 }
 
@@ -346,6 +376,20 @@ double tensor_bytes(const TensorInfo& t, int bytes) {
 }
 
 }  // namespace
+
+// Here rather than in safetensors_writer.cpp: it shares the file held by SafetensorsFile::Impl.
+void SafetensorsWriter::add_from(const SafetensorsFile& source, const std::string& source_name,
+                                 const std::string& name) {
+  const TensorInfo& info = source.info(source_name);
+  Entry entry;
+  entry.dtype_text = info.dtype_text;
+  entry.shape = info.shape;
+  entry.source = source.impl_->file;
+  entry.source_name = source_name;
+  entry.source_offset = info.file_offset;
+  entry.source_bytes = info.num_bytes();
+  add_entry(name.empty() ? source_name : name, std::move(entry));
+}
 
 Eigen::MatrixXd SafetensorsFile::read_matrix(const std::string& name,
                                              const TensorReadOptions& options,

@@ -1,6 +1,8 @@
 // Writing safetensors files: `__metadata__` first, tensors sorted by name, the header padded with
 // spaces to a multiple of 8 bytes (as the reference writer does), data in header order, all through
-// a temporary file renamed into place.
+// a temporary file renamed into place. Tensors carried through from another file are copied from it
+// at write() time.
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "problems/checkpoint/mapped_file.hpp"
@@ -16,7 +18,7 @@ void SafetensorsWriter::add_entry(const std::string& name, Entry entry) {
   for (std::int64_t d : entry.shape)
     if (d < 0) throw InvalidArgument("SafetensorsWriter: tensor '" + name + "' has a negative dim");
   const std::size_t size = dtype_size(dtype_from_name(entry.dtype_text));
-  const std::size_t nbytes = entry.view.empty() ? entry.owned.size() : entry.view.size();
+  const std::uint64_t nbytes = entry.num_bytes();
   if (size > 0) {
     std::uint64_t elements = 1;
     for (std::int64_t d : entry.shape) elements *= static_cast<std::uint64_t>(d);
@@ -51,17 +53,6 @@ void SafetensorsWriter::add_bytes(const std::string& name, const std::string& dt
   add_entry(name, std::move(entry));
 }
 
-void SafetensorsWriter::add_from(const SafetensorsFile& source, const std::string& source_name,
-                                 const std::string& name) {
-  const TensorInfo& info = source.info(source_name);
-  Entry entry;
-  entry.dtype_text = info.dtype_text;
-  entry.shape = info.shape;
-  entry.view = source.raw_bytes(source_name);
-  if (entry.view.empty()) entry.owned.clear();  // a zero-size tensor: nothing to carry
-  add_entry(name.empty() ? source_name : name, std::move(entry));
-}
-
 void SafetensorsWriter::set_metadata(const std::string& key, const std::string& value) {
   if (key == "format" && value != "pt")
     throw InvalidArgument("SafetensorsWriter: __metadata__ 'format' is always \"pt\"");
@@ -70,7 +61,7 @@ void SafetensorsWriter::set_metadata(const std::string& key, const std::string& 
 
 std::uint64_t SafetensorsWriter::data_bytes() const {
   std::uint64_t total = 0;
-  for (const auto& [name, e] : entries_) total += e.view.empty() ? e.owned.size() : e.view.size();
+  for (const auto& [name, e] : entries_) total += e.num_bytes();
   return total;
 }
 
@@ -79,7 +70,7 @@ void SafetensorsWriter::write(const std::filesystem::path& path) const {
   header["__metadata__"] = metadata_;
   std::uint64_t offset = 0;
   for (const auto& [name, e] : entries_) {
-    const std::uint64_t n = e.view.empty() ? e.owned.size() : e.view.size();
+    const std::uint64_t n = e.num_bytes();
     header[name] = {{"dtype", e.dtype_text}, {"shape", e.shape}, {"data_offsets", {offset, offset + n}}};
     offset += n;
   }
@@ -91,12 +82,24 @@ void SafetensorsWriter::write(const std::filesystem::path& path) const {
     for (int i = 0; i < 8; ++i) length[i] = static_cast<char>((n >> (8 * i)) & 0xFFU);
     out.write(length, 8);
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    std::vector<std::byte> chunk;
     for (const auto& [name, e] : entries_) {
       throw_if_interrupted("writing a safetensors file");  // the temporary is then removed
-      const std::span<const std::byte> bytes =
-          e.view.empty() ? std::span<const std::byte>(e.owned) : e.view;
-      out.write(reinterpret_cast<const char*>(bytes.data()),
-                static_cast<std::streamsize>(bytes.size()));
+      if (!e.source) {
+        out.write(reinterpret_cast<const char*>(e.owned.data()),
+                  static_cast<std::streamsize>(e.owned.size()));
+        continue;
+      }
+      // Carried through: copied from the source file in bounded chunks (a whole embedding table
+      // never sits in memory), each read checked, so a source truncated meanwhile is an IoError.
+      chunk.resize(static_cast<std::size_t>(std::min<std::uint64_t>(e.source_bytes, 4 << 20)));
+      for (std::uint64_t at = 0; at < e.source_bytes; at += chunk.size()) {
+        const auto count =
+            static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), e.source_bytes - at));
+        e.source->read_exactly(e.source_offset + at, std::span(chunk).first(count),
+                               "tensor '" + e.source_name + "'");
+        out.write(reinterpret_cast<const char*>(chunk.data()), static_cast<std::streamsize>(count));
+      }
     }
   });
 }

@@ -366,9 +366,10 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
     }
   };
   edits.transform = [&](const std::string& name) -> std::optional<Eigen::MatrixXd> {
-    if (!name.starts_with("model.layers.")) return std::nullopt;
-    const std::size_t dot = name.find('.', 13);
-    const int l = std::stoi(name.substr(13, dot - 13));
+    // Checkpoint::open refused any `model.layers.` name without a layer below num_hidden_layers.
+    const std::optional<std::int64_t> layer = tensor_layer_index(name);
+    if (!layer) return std::nullopt;
+    const int l = static_cast<int>(*layer);
     if (l != cached_layer) compute_layer(l);
     const auto it = cache.find(name);
     if (it == cache.end()) return std::nullopt;

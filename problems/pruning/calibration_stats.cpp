@@ -102,13 +102,14 @@ CalibrationStatsFile CalibrationStatsFile::open(const std::filesystem::path& pat
       throw ParseError::at_byte(p, static_cast<std::int64_t>(info.header_offset),
                                 "expected tensors named layers.L.{mlp,attn}.{gram,mean}, found '" +
                                     name + "'");
-    const int layer = std::stoi(m[1]);
+    // More than 9 digits is past any layer count (and past what std::stoi takes without throwing).
+    const int layer = m[1].length() > 9 ? std::numeric_limits<int>::max() : std::stoi(m[1]);
     const int kind = m[2] == "mlp" ? 0 : 1;
     const int what = m[3] == "gram" ? 0 : 1;
     if (layer >= impl->layers)
       throw ParseError::at_byte(p, static_cast<std::int64_t>(info.header_offset),
                                 "expected layer < num_layers " + std::to_string(impl->layers) +
-                                    " in '" + name + "', found " + std::to_string(layer));
+                                    " in '" + name + "', found " + m[1].str());
     if (info.dtype != Dtype::kF64 && info.dtype != Dtype::kF32)
       throw ParseError::at_byte(p, static_cast<std::int64_t>(info.header_offset),
                                 "expected dtype F64 or F32 for '" + name + "', found " +

@@ -83,8 +83,10 @@ CheckpointIdentity CheckpointIdentity::of(const Checkpoint& checkpoint) {
     mix(line);
     // A sample of the content (the first 32 bytes of each tensor: one page touched per tensor)
     // tells apart checkpoints of one architecture with different weights, at no real cost.
-    const std::span<const std::byte> bytes = checkpoint.file_of(name).raw_bytes(name);
-    for (std::size_t i = 0; i < std::min<std::size_t>(32, bytes.size()); ++i)
+    std::byte bytes[32];
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(32, info.num_bytes()));
+    checkpoint.file_of(name).read_raw(name, 0, std::span(bytes, n));
+    for (std::size_t i = 0; i < n; ++i)
       h = (h ^ static_cast<unsigned char>(bytes[i])) * 1099511628211ULL;
   }
   char buf[40];

@@ -361,6 +361,45 @@ struct LayerJobResult {
   bool resumed = false;  ///< taken over from MaskRunOptions::resume, not solved
 };
 
+// A job's result is tagged: a finished layer, or the error of a layer that failed (kept as its exit
+// class and message, so that it can cross processes; MaskRunOptions::layer_error).
+constexpr char kLayerTag = 'L';
+constexpr char kErrorTag = 'E';
+enum class ErrorClass : int { kError, kInvalidArgument, kIoError, kResourceError };
+
+std::string encode_error(const std::exception& e) {
+  detail::ByteWriter w;
+  ErrorClass c = ErrorClass::kError;
+  if (dynamic_cast<const ParseError*>(&e) || dynamic_cast<const InvalidArgument*>(&e))
+    c = ErrorClass::kInvalidArgument;
+  else if (dynamic_cast<const IoError*>(&e))
+    c = ErrorClass::kIoError;
+  else if (dynamic_cast<const ResourceError*>(&e))
+    c = ErrorClass::kResourceError;
+  w.put(static_cast<int>(c));
+  w.put(std::string(e.what()));
+  return kErrorTag + w.take();
+}
+
+std::exception_ptr decode_error(const std::string& bytes) {
+  const std::string body = bytes.substr(1);  // after kErrorTag
+  detail::ByteReader in(body);
+  const auto c = static_cast<ErrorClass>(in.get<int>());
+  const std::string message = in.get<std::string>();
+  switch (c) {
+    case ErrorClass::kInvalidArgument:
+      return std::make_exception_ptr(InvalidArgument(message));
+    case ErrorClass::kIoError:
+      return std::make_exception_ptr(IoError(message));
+    case ErrorClass::kResourceError:
+      return std::make_exception_ptr(ResourceError(message));
+    default:
+      return std::make_exception_ptr(Error(message));
+  }
+}
+
+bool is_error_result(const std::string& bytes) { return !bytes.empty() && bytes[0] == kErrorTag; }
+
 std::string encode(const LayerJobResult& r) {
   detail::ByteWriter w;
   const LayerMask& e = r.mask;
@@ -379,11 +418,12 @@ std::string encode(const LayerJobResult& r) {
   w.put(r.approximate);
   w.put(r.source);
   w.put(r.resumed);
-  return w.take();
+  return kLayerTag + w.take();
 }
 
 LayerJobResult decode_layer_result(const std::string& bytes) {
-  detail::ByteReader in(bytes);
+  const std::string body = bytes.substr(1);  // after kLayerTag
+  detail::ByteReader in(body);
   LayerJobResult r;
   LayerMask& e = r.mask;
   in.get(e.layer);
@@ -484,7 +524,8 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
     return "layer " + std::to_string(specs[i].spec.layer) + " " +
            mask_unit_name(specs[i].spec.unit);
   };
-  jobs.run = [&](std::size_t i) -> std::string {
+  std::exception_ptr failed;  // this process's failed layer (only with options.layer_error)
+  auto solve_layer = [&](std::size_t i) -> std::string {
     const LayerProblemSpec& spec = specs[i].spec;
     const std::optional<int>& keep = specs[i].keep;
     // Skip step (resume): a finished entry of the previous run for this layer is taken over, also
@@ -501,7 +542,9 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
       r.resumed = true;
       return encode(r);
     }
-    if (raised(options.solve.interrupt)) return {};  // interrupted before this layer started
+    // Interrupted, or a layer failed (layer_error), before this layer started: a resumed entry
+    // above is still taken over, so that writing the result keeps it.
+    if (raised(options.solve.interrupt) || failed) return {};
     // Building a large layer's problem takes minutes: it polls the interrupt flag and stops with
     // Interrupted, and the layer counts as not started (the finished ones are kept).
     std::optional<LayerProblem> built;
@@ -547,16 +590,33 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
     r.source = source_name(problem.source);
     return encode(r);
   };
+  // With options.layer_error, a failing layer is a result, and no layer starts after it here.
+  jobs.run = [&](std::size_t i) -> std::string {
+    if (options.layer_error == nullptr) return solve_layer(i);
+    try {
+      return solve_layer(i);
+    } catch (const std::exception& e) {
+      failed = std::current_exception();
+      return encode_error(e);
+    }
+  };
   if (options.progress)
     jobs.done = [&](std::size_t, const std::string& bytes) {
-      if (!bytes.empty()) options.progress(decode_layer_result(bytes).mask);
+      if (!bytes.empty() && !is_error_result(bytes))
+        options.progress(decode_layer_result(bytes).mask);
     };
   const std::vector<std::string> results = runner_or_serial(options.runner).run(jobs);
+  if (options.layer_error != nullptr) {
+    *options.layer_error = failed;  // this process's own error, with its original type
+    for (const std::string& bytes : results)
+      if (!*options.layer_error && is_error_result(bytes))
+        *options.layer_error = decode_error(bytes);  // another process's
+  }
 
   bool any_centered = false, any_approximate = false;
   std::string source;
   for (const std::string& bytes : results) {
-    if (bytes.empty()) continue;  // not started: an interrupt came first
+    if (bytes.empty() || is_error_result(bytes)) continue;  // not started (interrupt or error)
     LayerJobResult r = decode_layer_result(bytes);
     any_centered = any_centered || r.centered;
     any_approximate = any_approximate || r.approximate;
