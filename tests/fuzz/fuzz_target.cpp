@@ -3,16 +3,24 @@
 // bytes are written to a per-process file and the reader runs on it: the readers take paths (they
 // map or decompress files), and that path is what users run. qprune::Error is the expected way to
 // reject input; anything else escapes and libFuzzer reports it.
+//
+// LLVMFuzzerCustomMutator hands a share of the mutations to the structure-aware mutators of
+// mutators.cpp (deep nesting, repeated keys, huge declared sizes, gzip bombs, one part of a
+// checkpoint input at a time); the rest, and any they decline, are libFuzzer's own (with -dict).
 #include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <new>
+#include <optional>
 #include <string>
 
 #include "tests/fuzz/fuzz_readers.hpp"
+#include "tests/fuzz/mutators.hpp"
 
 // Defined by each target's generated source, e.g. "qbsolv" (a name of fuzz::target_names()).
 extern "C" const char qprune_fuzz_target[];
@@ -37,6 +45,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::atexit([] {
       std::error_code ignored;
       std::filesystem::remove(input_path(), ignored);
+      // The checkpoint target's folder (fuzz_readers.hpp, checkpoint_folder_of).
+      std::filesystem::remove_all(
+          "/dev/shm/qprune_fuzz_checkpoint_" + std::to_string(::getpid()), ignored);
     });
     return input_path();
   }();
@@ -46,7 +57,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::fclose(f);
   try {
     qprune::fuzz::read_with(qprune_fuzz_target, path);
-  } catch (const qprune::Error&) {
+  } catch (const qprune::Error& e) {
+    // QPRUNE_FUZZ_VERBOSE=1: say why an input was rejected (to check that seeds get deep).
+    static const bool verbose = std::getenv("QPRUNE_FUZZ_VERBOSE") != nullptr;
+    if (verbose) std::fprintf(stderr, "rejected: %s\n", e.what());
   }
   return 0;
+}
+
+extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t* data, std::size_t size, std::size_t max_size);
+
+extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t size,
+                                               std::size_t max_size, unsigned int seed) {
+  qprune::fuzz::Rng rng(seed);
+  std::optional<std::string> out;
+  try {
+    out = qprune::fuzz::mutate(qprune_fuzz_target,
+                               std::string(reinterpret_cast<const char*>(data), size), max_size, rng);
+  } catch (const std::bad_alloc&) {  // a mutation too large for the malloc limit: skip it
+  }
+  if (!out || out->size() > max_size) return LLVMFuzzerMutate(data, size, max_size);
+  std::memcpy(data, out->data(), out->size());
+  return out->size();
 }
