@@ -4,11 +4,23 @@
 // map or decompress files), and that path is what users run. qprune::Error is the expected way to
 // reject input; anything else escapes and libFuzzer reports it.
 //
+// Time: libFuzzer's -timeout is wall-clock, which on a shared machine measures the load more than
+// the reader. So each input also gets a CPU-time budget that grows with its size, base + per-byte
+// (QPRUNE_FUZZ_CPU_BASE_MS, default 1000; QPRUNE_FUZZ_CPU_US_PER_BYTE, default 2; both 0 turn
+// it off): a linear reader stays far inside it at every size (the slowest measured, the json
+// reader, about 1.2 us/byte here), while a quadratic pass over a MB-sized input does not (the
+// 50,000-key safetensors header: minutes of CPU for 4 MB, budget 9 s). An input over budget
+// aborts with a "superlinear time" line, which libFuzzer saves as a crash.
+//
 // LLVMFuzzerCustomMutator hands a share of the mutations to the structure-aware mutators of
 // mutators.cpp (deep nesting, repeated keys, huge declared sizes, gzip bombs, one part of a
 // checkpoint input at a time); the rest, and any they decline, are libFuzzer's own (with -dict).
+#include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -38,6 +50,53 @@ std::filesystem::path input_path() {
   return dir / ("qprune_fuzz_" + std::to_string(::getpid()) + "_" + qprune_fuzz_target);
 }
 
+double env_number(const char* name, double fallback) {
+  const char* text = std::getenv(name);
+  return text != nullptr && *text != '\0' ? std::strtod(text, nullptr) : fallback;
+}
+
+// The CPU-time budget: an ITIMER_PROF timer (CPU time of the process, user + system) armed for
+// each input; when it fires the handler writes the prepared message and aborts, so a quadratic
+// pass that would run for an hour is stopped at its budget, not at its end.
+char budget_message[256];
+std::size_t budget_message_length = 0;
+
+void on_budget_exceeded(int /*signal*/) {
+  (void)!::write(2, budget_message, budget_message_length);
+  std::abort();
+}
+
+// Arms the timer for an input of `size` bytes (no-op when the budget is off).
+void arm_cpu_budget(std::size_t size) {
+  static const double base_ms = env_number("QPRUNE_FUZZ_CPU_BASE_MS", 1000);
+  static const double us_per_byte = env_number("QPRUNE_FUZZ_CPU_US_PER_BYTE", 2);
+  static const bool installed = [] {
+    struct sigaction action {};
+    action.sa_handler = on_budget_exceeded;
+    sigemptyset(&action.sa_mask);
+    return sigaction(SIGPROF, &action, nullptr) == 0;
+  }();
+  if (!installed || (base_ms <= 0 && us_per_byte <= 0)) return;
+  const double budget = 1e-3 * base_ms + 1e-6 * us_per_byte * static_cast<double>(size);
+  const int n = std::snprintf(budget_message, sizeof(budget_message),
+                              "==qprune-fuzz== superlinear time: over %.2f s CPU for %zu bytes "
+                              "(budget %.0f ms + %.2f us/byte)\n",
+                              budget, size, base_ms, us_per_byte);
+  budget_message_length = n > 0 ? std::min<std::size_t>(static_cast<std::size_t>(n),
+                                                        sizeof(budget_message) - 1)
+                                : 0;
+  itimerval timer{};
+  timer.it_value.tv_sec = static_cast<time_t>(budget);
+  timer.it_value.tv_usec = static_cast<suseconds_t>(1e6 * (budget - std::floor(budget)));
+  if (timer.it_value.tv_sec == 0 && timer.it_value.tv_usec == 0) timer.it_value.tv_usec = 1;
+  setitimer(ITIMER_PROF, &timer, nullptr);
+}
+
+void disarm_cpu_budget() {
+  itimerval timer{};
+  setitimer(ITIMER_PROF, &timer, nullptr);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -55,6 +114,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (f == nullptr) std::abort();
   if (size > 0 && std::fwrite(data, 1, size, f) != size) std::abort();
   std::fclose(f);
+  arm_cpu_budget(size);
   try {
     qprune::fuzz::read_with(qprune_fuzz_target, path);
   } catch (const qprune::Error& e) {
@@ -62,6 +122,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     static const bool verbose = std::getenv("QPRUNE_FUZZ_VERBOSE") != nullptr;
     if (verbose) std::fprintf(stderr, "rejected: %s\n", e.what());
   }
+  disarm_cpu_budget();
   return 0;
 }
 

@@ -24,10 +24,16 @@
 # Limits (environment overrides in brackets), chosen to catch the defect classes of issue #15:
 #   -max_len=4 MiB [QPRUNE_FUZZ_MAX_LEN]: room for 10^5-deep nesting, 5*10^4-key headers and
 #     bombs; the old 16 KiB could reach none of them.
-#   -timeout=5 s per input [QPRUNE_FUZZ_TIMEOUT]: the slowest linear input measured (a 4 MiB
-#     seed through this instrumented -O1 ASan build) takes well under 1 s, so 5 s leaves room for
-#     a loaded machine while an O(n^2) pass over 10^4..10^5 items of a MB-sized input (10^10 steps
-#     and more) still runs far past it.
+#   CPU-time budget per input, 1 s + 2 us per input byte [QPRUNE_FUZZ_CPU_BASE_MS,
+#     QPRUNE_FUZZ_CPU_US_PER_BYTE] (fuzz_target.cpp: an ITIMER_PROF timer; "superlinear time" in
+#     the log): measured on this build (-O1, ASan, UBSan), the slowest linear reader (json) needs
+#     about 1.2 us/byte and coo 0.6 us/byte, so 2 us/byte + 1 s leaves 2x to 3x headroom at every
+#     size, while an O(n^2) pass over 10^4..10^5 items of a MB-sized input runs minutes (the
+#     50,000-key safetensors header: stopped at its 9 s budget). CPU time, not wall time: on a
+#     machine shared by many jobs (load 13 on 2 cores here) a linear 4 MB input took 25 s of wall
+#     time for 2.3 s of CPU, so a wall-clock limit measures the load, not the reader.
+#   -timeout=300 s wall [QPRUNE_FUZZ_TIMEOUT]: only a backstop for an input that hangs without
+#     using CPU (the budget above catches the ones that spin).
 #   -rss_limit_mb=2048 [QPRUNE_FUZZ_RSS_MB]: a reader may not use more than 2 GiB on a 4 MiB input
 #     (the QUBO readers get a 256 MiB model limit, fuzz_readers.hpp).
 #   -malloc_limit_mb=1024 [QPRUNE_FUZZ_MALLOC_MB]: one allocation over 1 GiB is an out-of-memory
@@ -69,7 +75,7 @@ done
 build=${QPRUNE_FUZZ_BUILD:-build-fuzz}
 nice_level=${QPRUNE_FUZZ_NICE:-10}
 max_len=${QPRUNE_FUZZ_MAX_LEN:-4194304}
-timeout=${QPRUNE_FUZZ_TIMEOUT:-5}
+timeout=${QPRUNE_FUZZ_TIMEOUT:-300}
 rss_mb=${QPRUNE_FUZZ_RSS_MB:-2048}
 malloc_mb=${QPRUNE_FUZZ_MALLOC_MB:-1024}
 

@@ -8,7 +8,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 build=${QPRUNE_FUZZ_BUILD:-build-fuzz}
-timeout=${QPRUNE_FUZZ_TIMEOUT:-5}
+timeout=${QPRUNE_FUZZ_TIMEOUT:-300}
 rss_mb=${QPRUNE_FUZZ_RSS_MB:-2048}
 malloc_mb=${QPRUNE_FUZZ_MALLOC_MB:-1024}
 files=("$@")
@@ -21,7 +21,7 @@ for f in "${files[@]}"; do
   log=$(mktemp)
   "$bin" -timeout="$timeout" -rss_limit_mb="$rss_mb" -malloc_limit_mb="$malloc_mb" "$f" >"$log" 2>&1
   rc=$?
-  summary=$(grep -m1 -E '^SUMMARY: |ERROR: libFuzzer: ' "$log" | sed 's/^SUMMARY: //')
+  summary=$(grep -m1 -E '^SUMMARY: |ERROR: libFuzzer: |==qprune-fuzz==' "$log" | sed 's/^SUMMARY: //')
   what=$(grep -m1 -E 'what\(\): ' "$log" | sed 's/.*what(): *//' | cut -c1-160)
   frame=$(grep -m1 -E '#[0-9]+ .* (/[^ ]*/)?(problems|tests/fuzz)/[^ ]*:[0-9]+' "$log" |
           grep -oE '(problems|tests/fuzz)/[^ ]*:[0-9]+' | head -1)
