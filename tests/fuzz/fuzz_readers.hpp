@@ -11,6 +11,8 @@
 // qbsolv reader on gzip input; its findings replay as qbsolv inputs).
 #pragma once
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
@@ -30,8 +32,6 @@
 #include "qprune/model_config.hpp"
 #include "qprune/pruning.hpp"
 #include "qprune/transformer.hpp"
-
-#include <unistd.h>
 
 namespace qprune::fuzz {
 
@@ -77,9 +77,12 @@ inline std::vector<std::string> split_checkpoint_input(std::string_view input) {
   return parts;
 }
 
-/// Memory limit the QUBO readers get here (ReadOptions::memory_limit_bytes): far below the
-/// fuzzer's 2 GiB RSS limit, so a small file that declares a huge model must be refused up front.
-inline constexpr std::uint64_t kReaderMemoryLimitBytes = std::uint64_t{256} << 20;
+/// Memory limit the readers get here (ReadOptions::memory_limit_bytes, the layer problems'
+/// memory_limit_bytes): a small file that declares a huge model must be refused up front. run.sh
+/// sets libFuzzer's -malloc_limit_mb to twice this, so one allocation beyond it is a finding: a
+/// reader that allocates from a declared size its memory check does not cover (such as a reserve
+/// for the declared number of entries) is caught even when the pages are never touched.
+inline constexpr std::uint64_t kReaderMemoryLimitBytes = std::uint64_t{64} << 20;
 
 namespace detail {
 
@@ -119,7 +122,8 @@ inline std::filesystem::path checkpoint_folder_of(const std::filesystem::path& i
   std::ifstream in(input, std::ios::binary);
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const std::vector<std::string> parts = split_checkpoint_input(bytes);
-  const fs::path base = fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
+  const fs::path base =
+      fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
   const fs::path folder = base / ("qprune_fuzz_checkpoint_" + std::to_string(::getpid()));
   std::error_code ignored;
   fs::remove_all(folder, ignored);
@@ -142,7 +146,8 @@ inline std::filesystem::path checkpoint_folder_of(const std::filesystem::path& i
 // refused with qprune::Error, not read into views that index by the config; a breach throws
 // std::logic_error, which the fuzzer reports as a crash and the regression test as a failure.
 inline void require_shape(bool ok, const std::string& what) {
-  if (!ok) throw std::logic_error("accepted a checkpoint whose tensors contradict its config: " + what);
+  if (!ok)
+    throw std::logic_error("accepted a checkpoint whose tensors contradict its config: " + what);
 }
 
 inline void check_layer_shapes(const ModelConfig& c, int layer, const DecoderLayerWeights& w) {
@@ -214,7 +219,7 @@ inline void touch_layers(const Checkpoint& checkpoint) {
     try {
       MlpProblemOptions o;
       o.layer = layer;
-      o.memory_limit_bytes = std::uint64_t{256} << 20;
+      o.memory_limit_bytes = kReaderMemoryLimitBytes;
       o.keep = keep_count(static_cast<int>(c.intermediate_size), 0.5);
       const LayerProblem problem =
           build_mlp_problem_magnitude(checkpoint.read_matrix(p + "mlp.down_proj.weight"), o);
@@ -227,7 +232,7 @@ inline void touch_layers(const Checkpoint& checkpoint) {
     try {
       HeadProblemOptions o;
       o.layer = layer;
-      o.memory_limit_bytes = std::uint64_t{256} << 20;
+      o.memory_limit_bytes = kReaderMemoryLimitBytes;
       o.shape = {static_cast<int>(c.num_attention_heads), static_cast<int>(c.num_key_value_heads),
                  static_cast<int>(c.head_dim)};
       const bool mha = c.num_attention_heads == c.num_key_value_heads;
@@ -236,11 +241,11 @@ inline void touch_layers(const Checkpoint& checkpoint) {
                    : keep_count(o.shape.num_heads, 0.5, o.shape.num_kv_heads);
       const LayerProblem problem =
           build_head_problem_magnitude(checkpoint.read_matrix(p + "self_attn.o_proj.weight"), o);
-      require_shape(problem.num_channels() == c.num_attention_heads * c.head_dim,
-                    "layer " + std::to_string(layer) + " head problem covers " +
-                        std::to_string(problem.num_channels()) + " o_proj channels, config " +
-                        "implies heads x head_dim = " +
-                        std::to_string(c.num_attention_heads * c.head_dim));
+      require_shape(
+          problem.num_channels() == c.num_attention_heads * c.head_dim,
+          "layer " + std::to_string(layer) + " head problem covers " +
+              std::to_string(problem.num_channels()) + " o_proj channels, config " +
+              "implies heads x head_dim = " + std::to_string(c.num_attention_heads * c.head_dim));
     } catch (const Error&) {
     }
   }

@@ -82,9 +82,8 @@ void arm_cpu_budget(std::size_t size) {
                               "==qprune-fuzz== superlinear time: over %.2f s CPU for %zu bytes "
                               "(budget %.0f ms + %.2f us/byte)\n",
                               budget, size, base_ms, us_per_byte);
-  budget_message_length = n > 0 ? std::min<std::size_t>(static_cast<std::size_t>(n),
-                                                        sizeof(budget_message) - 1)
-                                : 0;
+  budget_message_length =
+      n > 0 ? std::min<std::size_t>(static_cast<std::size_t>(n), sizeof(budget_message) - 1) : 0;
   itimerval timer{};
   timer.it_value.tv_sec = static_cast<time_t>(budget);
   timer.it_value.tv_usec = static_cast<suseconds_t>(1e6 * (budget - std::floor(budget)));
@@ -105,8 +104,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       std::error_code ignored;
       std::filesystem::remove(input_path(), ignored);
       // The checkpoint target's folder (fuzz_readers.hpp, checkpoint_folder_of).
-      std::filesystem::remove_all(
-          "/dev/shm/qprune_fuzz_checkpoint_" + std::to_string(::getpid()), ignored);
+      std::filesystem::remove_all("/dev/shm/qprune_fuzz_checkpoint_" + std::to_string(::getpid()),
+                                  ignored);
     });
     return input_path();
   }();
@@ -133,8 +132,8 @@ extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t s
   qprune::fuzz::Rng rng(seed);
   std::optional<std::string> out;
   try {
-    out = qprune::fuzz::mutate(qprune_fuzz_target,
-                               std::string(reinterpret_cast<const char*>(data), size), max_size, rng);
+    out = qprune::fuzz::mutate(
+        qprune_fuzz_target, std::string(reinterpret_cast<const char*>(data), size), max_size, rng);
   } catch (const std::bad_alloc&) {  // a mutation too large for the malloc limit: skip it
   }
   if (!out || out->size() > max_size) return LLVMFuzzerMutate(data, size, max_size);

@@ -28,8 +28,8 @@ bool one_in(Rng& rng, std::size_t n) { return uniform(rng, n) == 0; }
 // (stack exhaustion near 10^4..10^5 levels under ASan, quadratic passes at 10^4..10^5 items).
 // nullopt when not even 2 fit in `limit`.
 std::optional<std::size_t> pick_count(Rng& rng, std::size_t limit) {
-  static constexpr std::array<std::size_t, 10> kCounts = {2,     3,      8,       64,     1000,
-                                                           10000, 50000, 100000, 300000, 1000000};
+  static constexpr std::array<std::size_t, 10> kCounts = {2,     3,     8,      64,     1000,
+                                                          10000, 50000, 100000, 300000, 1000000};
   std::vector<std::size_t> fitting;
   for (const std::size_t c : kCounts)
     if (c <= limit) fitting.push_back(c);
@@ -162,11 +162,22 @@ std::optional<std::string> lengthen_token(const std::string& text, std::size_t m
 }
 
 // Numbers a reader must refuse or carry without overflow.
-constexpr std::array<std::string_view, 16> kEdgeNumbers = {
-    "2147483647", "2147483648", "4294967296",           "9223372036854775807",
-    "-1",         "-2147483649", "18446744073709551616", "1e308",
-    "1e400",      "-0",          "0.5",                  "100000000",
-    "1000000000", "65536",       "46341",                "3037000500"};
+constexpr std::array<std::string_view, 16> kEdgeNumbers = {"2147483647",
+                                                           "2147483648",
+                                                           "4294967296",
+                                                           "9223372036854775807",
+                                                           "-1",
+                                                           "-2147483649",
+                                                           "18446744073709551616",
+                                                           "1e308",
+                                                           "1e400",
+                                                           "-0",
+                                                           "0.5",
+                                                           "100000000",
+                                                           "1000000000",
+                                                           "65536",
+                                                           "46341",
+                                                           "3037000500"};
 
 // Replaces the number token around a random digit with an edge number.
 std::optional<std::string> edge_number(const std::string& text, Rng& rng) {
@@ -248,7 +259,7 @@ std::string deflate_member(std::string_view text, std::uint64_t repeat = 0, char
 }
 
 // A member that inflates to 1.5 GiB of newlines (about 1.5 MB), built once per process (a few
-// seconds): beyond the fuzzer's 1 GiB malloc limit once a reader holds it as one string.
+// seconds): far beyond the fuzzer's malloc limit once a reader holds it as one string.
 const std::string& bomb_member() {
   static const std::string member = deflate_member("", std::uint64_t{3} << 29, '\n', 9);
   return member;
@@ -261,18 +272,22 @@ std::string byte_mutate(std::string text, std::size_t max_size) {
   // Room to grow by a libFuzzer step; not the whole max_size (a 4 MiB buffer per call).
   const std::size_t cap = std::max(size, std::min(max_size, size + (std::size_t{1} << 16)));
   text.resize(std::max<std::size_t>(cap, 1));
-  const std::size_t n =
-      LLVMFuzzerMutate(reinterpret_cast<std::uint8_t*>(text.data()), size, std::max<std::size_t>(cap, 1));
+  const std::size_t n = LLVMFuzzerMutate(reinterpret_cast<std::uint8_t*>(text.data()), size,
+                                         std::max<std::size_t>(cap, 1));
   text.resize(n);
   return text;
 }
 
 std::optional<std::string> mutate_json(const std::string& text, std::size_t max_size, Rng& rng) {
   switch (uniform(rng, 4)) {
-    case 0: return nest(text, max_size, rng);
-    case 1: return repeat_member(text, max_size, rng);
-    case 2: return lengthen_token(text, max_size, rng);
-    default: return edge_number(text, rng);
+    case 0:
+      return nest(text, max_size, rng);
+    case 1:
+      return repeat_member(text, max_size, rng);
+    case 2:
+      return lengthen_token(text, max_size, rng);
+    default:
+      return edge_number(text, rng);
   }
 }
 
@@ -280,8 +295,10 @@ std::optional<std::string> mutate_safetensors(const std::string& bytes, std::siz
                                               Rng& rng) {
   if (bytes.size() < 8 || max_size < 8) return std::nullopt;
   std::uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
-  const std::size_t header_size = n <= bytes.size() - 8 ? static_cast<std::size_t>(n) : bytes.size() - 8;
+  for (int i = 7; i >= 0; --i)
+    n = (n << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
+  const std::size_t header_size =
+      n <= bytes.size() - 8 ? static_cast<std::size_t>(n) : bytes.size() - 8;
   const std::string header = bytes.substr(8, header_size);
   const std::string data = bytes.substr(8 + header_size);
   if (data.size() + 8 > max_size) return std::nullopt;

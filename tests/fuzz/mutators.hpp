@@ -25,8 +25,8 @@ using Rng = std::minstd_rand;
 
 /// JSON-shaped mutation: wrap a value in N levels of [ ] or {"a": }, repeat a member or element
 /// K times (keys made unique), insert a long string or number, put an edge number in place of one.
-[[nodiscard]] std::optional<std::string> mutate_json(const std::string& text,
-                                                     std::size_t max_size, Rng& rng);
+[[nodiscard]] std::optional<std::string> mutate_json(const std::string& text, std::size_t max_size,
+                                                     Rng& rng);
 /// Safetensors: the header (after the 8-byte length) mutated as JSON or as bytes, the length
 /// rewritten to match so the mutated header is parsed instead of refused at byte 0.
 [[nodiscard]] std::optional<std::string> mutate_safetensors(const std::string& bytes,
@@ -37,8 +37,8 @@ using Rng = std::minstd_rand;
                                                      Rng& rng);
 /// Gzip input: the inflated text mutated (as text) and deflated again, or a bomb member (about
 /// 1 MB that inflates to 1.5 GiB of newlines) appended.
-[[nodiscard]] std::optional<std::string> mutate_gzip(const std::string& bytes,
-                                                     std::size_t max_size, Rng& rng);
+[[nodiscard]] std::optional<std::string> mutate_gzip(const std::string& bytes, std::size_t max_size,
+                                                     Rng& rng);
 /// A `checkpoint` input (fuzz_readers.hpp: parts joined by kCheckpointPartSeparator): one part
 /// mutated by its own kind (JSON for config and index, safetensors for shards), framing kept.
 [[nodiscard]] std::optional<std::string> mutate_checkpoint(const std::string& bytes,

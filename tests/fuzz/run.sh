@@ -34,11 +34,13 @@
 #     time for 2.3 s of CPU, so a wall-clock limit measures the load, not the reader.
 #   -timeout=300 s wall [QPRUNE_FUZZ_TIMEOUT]: only a backstop for an input that hangs without
 #     using CPU (the budget above catches the ones that spin).
-#   -rss_limit_mb=2048 [QPRUNE_FUZZ_RSS_MB]: a reader may not use more than 2 GiB on a 4 MiB input
-#     (the QUBO readers get a 256 MiB model limit, fuzz_readers.hpp).
-#   -malloc_limit_mb=1024 [QPRUNE_FUZZ_MALLOC_MB]: one allocation over 1 GiB is an out-of-memory
-#     finding even when its pages are never touched (a size read from a header, a bomb inflated
-#     into one string); the RSS limit alone would miss an untouched reservation.
+#   -rss_limit_mb=2048 [QPRUNE_FUZZ_RSS_MB]: a reader may not use more than 2 GiB on a 4 MiB input.
+#   -malloc_limit_mb=128 [QPRUNE_FUZZ_MALLOC_MB]: twice the 64 MiB memory limit the readers get
+#     (fuzz_readers.hpp), so one allocation beyond it means a reader allocated from a declared size
+#     its memory check does not cover, or inflated a bomb into one string; caught even when the
+#     pages are never touched (a reserve for 10^8 declared entries costs no RSS). 1 GiB missed the
+#     256 MiB reserve of the maxcut reader's `4 100000000` header.
+#   -report_slow_units=300: wall-clock "slow unit" reports off like the timeout (the load, again).
 # libFuzzer stops a target at its first finding (unless -k): a crash, leak, timeout or
 # out-of-memory input, copied to tests/fuzz/crashes/<target>-<kind>-<hash>; move it into
 # tests/data/fuzz_regressions/<target>/ with the fix (gzip findings go to qbsolv/: the same reader).
@@ -77,7 +79,7 @@ nice_level=${QPRUNE_FUZZ_NICE:-10}
 max_len=${QPRUNE_FUZZ_MAX_LEN:-4194304}
 timeout=${QPRUNE_FUZZ_TIMEOUT:-300}
 rss_mb=${QPRUNE_FUZZ_RSS_MB:-2048}
-malloc_mb=${QPRUNE_FUZZ_MALLOC_MB:-1024}
+malloc_mb=${QPRUNE_FUZZ_MALLOC_MB:-128}
 
 if [[ ! -f $build/CMakeCache.txt ]]; then
   CC=clang CXX=clang++ cmake -S . -B "$build" -DQPRUNE_FUZZ=ON -DQPRUNE_BUILD_TESTS=OFF \
@@ -146,8 +148,8 @@ run_target() {
   set +e
   nice -n "$nice_level" "$build/tests/fuzz/fuzz_$t" "$corpus" "${mode[@]}" \
     -max_total_time="$seconds" -max_len="$max_len" -len_control=0 -timeout="$timeout" \
-    -rss_limit_mb="$rss_mb" -malloc_limit_mb="$malloc_mb" -dict="$(dict_for "$t")" \
-    -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1
+    -report_slow_units="$timeout" -rss_limit_mb="$rss_mb" -malloc_limit_mb="$malloc_mb" \
+    -dict="$(dict_for "$t")" -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1
   set -e
   elapsed=$(( $(date +%s) - start ))
   local runs cov ft

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 build=${QPRUNE_FUZZ_BUILD:-build-fuzz}
 timeout=${QPRUNE_FUZZ_TIMEOUT:-300}
 rss_mb=${QPRUNE_FUZZ_RSS_MB:-2048}
-malloc_mb=${QPRUNE_FUZZ_MALLOC_MB:-1024}
+malloc_mb=${QPRUNE_FUZZ_MALLOC_MB:-128}
 files=("$@")
 [[ ${#files[@]} -eq 0 ]] && files=(tests/fuzz/crashes/*)
 for f in "${files[@]}"; do
@@ -21,7 +21,8 @@ for f in "${files[@]}"; do
   log=$(mktemp)
   "$bin" -timeout="$timeout" -rss_limit_mb="$rss_mb" -malloc_limit_mb="$malloc_mb" "$f" >"$log" 2>&1
   rc=$?
-  summary=$(grep -m1 -E '^SUMMARY: |ERROR: libFuzzer: |==qprune-fuzz==' "$log" | sed 's/^SUMMARY: //')
+  summary=$(grep -m1 -E '^SUMMARY: |ERROR: libFuzzer: |==qprune-fuzz==' "$log" |
+          sed 's/^SUMMARY: //' | sed -E 's/<[^<>]*(<[^<>]*>[^<>]*)*>/<>/g' | cut -c1-200)
   what=$(grep -m1 -E 'what\(\): ' "$log" | sed 's/.*what(): *//' | cut -c1-160)
   frame=$(grep -m1 -E '#[0-9]+ .* (/[^ ]*/)?(problems|tests/fuzz)/[^ ]*:[0-9]+' "$log" |
           grep -oE '(problems|tests/fuzz)/[^ ]*:[0-9]+' | head -1)
