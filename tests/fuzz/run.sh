@@ -67,8 +67,8 @@ done
 [[ $# -ge 1 && $1 =~ ^[0-9]+$ ]] || usage
 seconds=$1
 shift
-all_targets=(qbsolv coo json mqlib maxcut beasley biqmac qplib safetensors index config masks solution
-             calibration checkpoint gzip)
+all_targets=(qbsolv coo json mqlib maxcut beasley biqmac qplib safetensors index config masks
+             solution calibration checkpoint gzip)
 targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=("${all_targets[@]}")
 for t in "${targets[@]}"; do
