@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -113,18 +114,26 @@ inline void write_file(const std::filesystem::path& path, std::string_view text)
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
 }
 
-// Lays the parts of a `checkpoint` input out as a checkpoint folder private to this process (in
-// /dev/shm when there is one: memory, not disk) and returns it. With an index the shards are
-// model-0000i-of-0000N.safetensors (the names the seeds' index uses); without, the first shard
-// is model.safetensors.
+// The folder the checkpoint target lays its inputs out in, private to this process: under
+// $QPRUNE_FUZZ_SCRATCH (run.sh gives each target one and removes it after; a crashing process
+// cannot clean up), else /dev/shm (memory, not disk), else the temp folder.
+inline std::filesystem::path checkpoint_folder() {
+  namespace fs = std::filesystem;
+  fs::path base = fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
+  if (const char* dir = std::getenv("QPRUNE_FUZZ_SCRATCH"); dir != nullptr && *dir != '\0')
+    base = dir;
+  return base / ("qprune_fuzz_checkpoint_" + std::to_string(::getpid()));
+}
+
+// Lays the parts of a `checkpoint` input out as checkpoint_folder() and returns it. With an index
+// the shards are model-0000i-of-0000N.safetensors (the names the seeds' index uses); without,
+// the first shard is model.safetensors.
 inline std::filesystem::path checkpoint_folder_of(const std::filesystem::path& input) {
   namespace fs = std::filesystem;
   std::ifstream in(input, std::ios::binary);
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const std::vector<std::string> parts = split_checkpoint_input(bytes);
-  const fs::path base =
-      fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
-  const fs::path folder = base / ("qprune_fuzz_checkpoint_" + std::to_string(::getpid()));
+  const fs::path folder = checkpoint_folder();
   std::error_code ignored;
   fs::remove_all(folder, ignored);
   fs::create_directories(folder);

@@ -39,10 +39,15 @@ extern "C" const char qprune_fuzz_target[];
 
 namespace {
 
-// A file name private to this process: in $TMPDIR, else /dev/shm (memory), else /tmp.
+// A file name private to this process: in $QPRUNE_FUZZ_SCRATCH (run.sh's per-target folder,
+// removed after the target: a crashing process leaves its file), else $TMPDIR, else /dev/shm
+// (memory), else /tmp.
 std::filesystem::path input_path() {
   std::filesystem::path dir = "/tmp";
-  if (const char* tmp = std::getenv("TMPDIR"); tmp != nullptr && *tmp != '\0') {
+  if (const char* scratch = std::getenv("QPRUNE_FUZZ_SCRATCH");
+      scratch != nullptr && *scratch != '\0') {
+    dir = scratch;
+  } else if (const char* tmp = std::getenv("TMPDIR"); tmp != nullptr && *tmp != '\0') {
     dir = tmp;
   } else if (std::filesystem::is_directory("/dev/shm")) {
     dir = "/dev/shm";
@@ -104,8 +109,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       std::error_code ignored;
       std::filesystem::remove(input_path(), ignored);
       // The checkpoint target's folder (fuzz_readers.hpp, checkpoint_folder_of).
-      std::filesystem::remove_all("/dev/shm/qprune_fuzz_checkpoint_" + std::to_string(::getpid()),
-                                  ignored);
+      std::filesystem::remove_all(qprune::fuzz::detail::checkpoint_folder(), ignored);
     });
     return input_path();
   }();

@@ -141,16 +141,21 @@ run_target() {
   if [[ ${QPRUNE_FUZZ_NO_GEN:-0} != 1 ]]; then
     nice -n "$nice_level" python3 tests/fuzz/make_seeds.py "$t" "$corpus" >/dev/null
   fi
+  # Per-target scratch folder for the input files (memory when /dev/shm exists), removed after
+  # the target: a process that crashes cannot remove its own.
+  local scratch
+  scratch=$(mktemp -d /dev/shm/qprune_fuzz_scratch.XXXXXX 2>/dev/null || mktemp -d)
   local mode=()
   [[ $keep_going == 1 ]] && mode=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
   local start elapsed
   start=$(date +%s)
   set +e
-  nice -n "$nice_level" "$build/tests/fuzz/fuzz_$t" "$corpus" "${mode[@]}" \
+  QPRUNE_FUZZ_SCRATCH=$scratch nice -n "$nice_level" "$build/tests/fuzz/fuzz_$t" "$corpus" "${mode[@]}" \
     -max_total_time="$seconds" -max_len="$max_len" -len_control=0 -timeout="$timeout" \
     -report_slow_units="$timeout" -rss_limit_mb="$rss_mb" -malloc_limit_mb="$malloc_mb" \
     -dict="$(dict_for "$t")" -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1
   set -e
+  rm -rf "$scratch"
   elapsed=$(( $(date +%s) - start ))
   local runs cov ft
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
