@@ -150,7 +150,8 @@ run_target() {
   local start elapsed
   start=$(date +%s)
   set +e
-  QPRUNE_FUZZ_SCRATCH=$scratch nice -n "$nice_level" "$build/tests/fuzz/fuzz_$t" "$corpus" "${mode[@]}" \
+  QPRUNE_FUZZ_SCRATCH=$scratch nice -n "$nice_level" "$build/tests/fuzz/fuzz_$t" "$corpus" \
+    "${mode[@]}" \
     -max_total_time="$seconds" -max_len="$max_len" -len_control=0 -timeout="$timeout" \
     -report_slow_units="$timeout" -rss_limit_mb="$rss_mb" -malloc_limit_mb="$malloc_mb" \
     -dict="$(dict_for "$t")" -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1
