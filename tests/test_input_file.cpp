@@ -182,14 +182,20 @@ TEST_CASE("gzip input is inflated in chunks and refused past the limit") {
   fs::remove_all(dir);
 }
 
-TEST_CASE("the default inflated-size limit: 4 GiB or half the memory, or the environment") {
+TEST_CASE("the default inflated-size limit: 4 GiB, half the memory, 256x the file, or the environment") {
   const char* saved = std::getenv("QPRUNE_MAX_INFLATED_BYTES");
   const std::string saved_value = saved != nullptr ? saved : "";
   ::unsetenv("QPRUNE_MAX_INFLATED_BYTES");
   const std::uint64_t limit = detail::default_inflated_limit_bytes();
   CHECK(limit <= (std::uint64_t{4} << 30));
   CHECK(limit > 0);
+  // The ratio rule: 256x the compressed size, at least 256 MiB (a 1 MB bomb of 1 GB is refused).
+  const std::uint64_t mib = std::uint64_t{1} << 20;
+  CHECK(detail::default_inflated_limit_bytes(1000) == std::min(limit, 256 * mib));
+  CHECK(detail::default_inflated_limit_bytes(mib) == std::min(limit, 256 * mib));
+  CHECK(detail::default_inflated_limit_bytes(4 * mib) == std::min(limit, 1024 * mib));
   ::setenv("QPRUNE_MAX_INFLATED_BYTES", "12345", 1);
+  CHECK(detail::default_inflated_limit_bytes(10) == 12345);
   CHECK(detail::default_inflated_limit_bytes() == 12345);
   ::setenv("QPRUNE_MAX_INFLATED_BYTES", "12k", 1);
   CHECK_THROWS_AS((void)detail::default_inflated_limit_bytes(), InvalidArgument);

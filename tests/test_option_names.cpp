@@ -39,7 +39,7 @@ TEST_CASE("every options field a library message names is translated or known to
       "HeadProblemOptions::keep",         "MlpProblemOptions::keep",
       "HeadProblemOptions::memory_limit_bytes", "MlpProblemOptions::memory_limit_bytes",
       "SolveOptions::memory_limit_bytes", "ReadOptions::memory_limit_bytes",
-      "ReadOptions::instance",            "WriteOptions::precision",
+      "ReadOptions::instance",            "ReadOptions::max_inflated_bytes",            "WriteOptions::precision",
       "RefitSearchOptions::max_enumerated", "RefitSearchOptions::rebuild_every",
       "RefitSearchOptions::tenure",       "RefitSearchOptions::time_limit_s",
       "RefitSearchOptions::tolerance_rel", "TabuOptions::perturbation_fraction",

@@ -82,7 +82,7 @@ std::string read_input_file(const std::filesystem::path& path) {
   return file.read_rest();
 }
 
-std::uint64_t default_inflated_limit_bytes() {
+std::uint64_t default_inflated_limit_bytes(std::uint64_t compressed_bytes) {
   if (const char* env = std::getenv("QPRUNE_MAX_INFLATED_BYTES"); env != nullptr && *env != 0) {
     std::uint64_t v = 0;
     const char* end = env + std::strlen(env);
@@ -93,6 +93,13 @@ std::uint64_t default_inflated_limit_bytes() {
     return v;
   }
   std::uint64_t limit = std::uint64_t{4} << 30;
+  // Text QUBO files deflate 3-20x; deflate's own ceiling is about 1032x, which only a bomb (long
+  // runs of one byte) approaches. 256x the compressed size, at least 256 MiB, passes every real
+  // file and refuses a 1 MB bomb before it costs a gigabyte.
+  constexpr std::uint64_t kMaxRatio = 256;
+  constexpr std::uint64_t kFloor = std::uint64_t{256} << 20;
+  if (compressed_bytes < limit / kMaxRatio)
+    limit = std::max(kFloor, compressed_bytes * kMaxRatio);
   const std::uint64_t available = available_memory_bytes();
   if (available > 0) limit = std::min(limit, available / 2);
   return limit;
@@ -112,7 +119,7 @@ std::string read_input_text(const std::filesystem::path& path,
   }
 
   const std::uint64_t limit =
-      inflated_limit_bytes ? *inflated_limit_bytes : default_inflated_limit_bytes();
+      inflated_limit_bytes ? *inflated_limit_bytes : default_inflated_limit_bytes(file.size());
   const std::string name = path.string();
   z_stream zs{};
   if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)  // 16 +: gzip wrapper only

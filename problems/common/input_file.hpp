@@ -41,10 +41,12 @@ class InputFile {
 /// The whole content of a regular file, as bytes (no decompression). Throws IoError.
 [[nodiscard]] std::string read_input_file(const std::filesystem::path& path);
 
-/// The default cap on the inflated size of a gzip input: 4 GiB or half of MemAvailable, whichever
-/// is smaller (the text is parsed into a model that needs memory too), unless the environment
-/// variable QPRUNE_MAX_INFLATED_BYTES gives a positive number of bytes.
-[[nodiscard]] std::uint64_t default_inflated_limit_bytes();
+/// The default cap on the inflated size of a gzip input of `compressed_bytes`: the smallest of
+/// 4 GiB, half of MemAvailable (the text is parsed into a model that needs memory too) and 256x the
+/// compressed size (at least 256 MiB: real text deflates 3-20x, bombs ~1000x), unless the
+/// environment variable QPRUNE_MAX_INFLATED_BYTES gives a positive number of bytes.
+[[nodiscard]] std::uint64_t default_inflated_limit_bytes(
+    std::uint64_t compressed_bytes = std::uint64_t{1} << 62);
 
 /// The whole content of a text input: gzip (recognised by its magic bytes 1f 8b, not by the name;
 /// concatenated members are read like gzip -d does) is inflated in 64 KiB chunks. Throws

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <limits>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "problems/checkpoint/mapped_file.hpp"
@@ -267,6 +268,7 @@ Masks read_masks(const std::filesystem::path& path) {
   }
   const Json& entries = field(j, "entries", "entries");
   if (!entries.is_array()) fail("expected \"entries\" to be an array, found " + detail::describe_json(entries));
+  std::set<std::pair<int, bool>> seen;  // (layer, is MLP) of the entries read so far
   for (std::size_t n = 0; n < entries.size(); ++n) {
     const Json& e = entries[n];
     const std::string at = "entries[" + std::to_string(n) + "]";
@@ -312,7 +314,8 @@ Masks read_masks(const std::filesystem::path& path) {
         fail("expected \"" + at + ".kept\" to hold " + std::to_string(l.keep) + " units (" + at +
              ".keep, feasible), found " + std::to_string(l.kept.size()));
     }
-    if (m.find(l.layer, l.unit == MaskUnit::kMlp) != nullptr)
+    // A set, not Masks::find per entry: that scan made a file of 50,000 entries quadratic.
+    if (!seen.emplace(l.layer, l.unit == MaskUnit::kMlp).second)
       fail("expected one entry per layer and unit kind, found layer " + std::to_string(l.layer) +
            " " + mask_unit_name(l.unit) + " again in \"" + at + "\"");
     m.entries.push_back(std::move(l));

@@ -367,7 +367,7 @@ constexpr char kLayerTag = 'L';
 constexpr char kErrorTag = 'E';
 enum class ErrorClass : int { kError, kInvalidArgument, kIoError, kResourceError };
 
-std::string encode_error(const std::exception& e) {
+std::string encode_error(const std::exception& e, const std::string& label) {
   detail::ByteWriter w;
   ErrorClass c = ErrorClass::kError;
   if (dynamic_cast<const ParseError*>(&e) || dynamic_cast<const InvalidArgument*>(&e))
@@ -377,7 +377,7 @@ std::string encode_error(const std::exception& e) {
   else if (dynamic_cast<const ResourceError*>(&e))
     c = ErrorClass::kResourceError;
   w.put(static_cast<int>(c));
-  w.put(std::string(e.what()));
+  w.put(label + ": " + e.what());
   return kErrorTag + w.take();
 }
 
@@ -596,8 +596,11 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
     try {
       return solve_layer(i);
     } catch (const std::exception& e) {
-      failed = std::current_exception();
-      return encode_error(e);
+      // Named by its layer ("layer 1 mlp: ..."), as the multi-process runner names a failed job;
+      // the exit class survives the round trip through bytes.
+      const std::string bytes = encode_error(e, jobs.label(i));
+      failed = decode_error(bytes);
+      return bytes;
     }
   };
   if (options.progress)

@@ -25,8 +25,12 @@ expect_exit 4 bash -c "ulimit -v $limit_kb; exec \"\$0\" solve \"\$1\" --solver 
 grep -q "qaoa statevector" "$TMP/stderr" || { cat "$TMP/stderr" >&2; fail "qaoa: what was refused"; }
 grep -q "address-space limit (ulimit -v)" "$TMP/stderr" || { cat "$TMP/stderr" >&2; fail "qaoa: which limit"; }
 
-# 2. A qbsolv file declaring 400 million variables in a few bytes: fits the file, not the limit.
-printf 'p qubo 0 400000000 1 0\n0 0 1.0\n' >"$TMP/huge.qubo"
+# 2. A qbsolv file declaring 400 million variables: plausible for its 26 MB (the readers allow
+# 16 variables per byte, so a header alone cannot declare it), too many for the limit.
+{ printf 'p qubo 0 400000000 1 0\n'
+  awk 'BEGIN { for (i = 0; i < 420000; ++i)
+                 print "c padding: comment lines that make the declared size plausible" }'
+  printf '\n0 0 1.0\n'; } >"$TMP/huge.qubo"
 expect_exit 4 bash -c "ulimit -v $limit_kb; exec \"\$0\" solve \"\$1\"" "$QPRUNE" "$TMP/huge.qubo"
 grep -q "400000000 variables needs" "$TMP/stderr" || { cat "$TMP/stderr" >&2; fail "qubo: what was refused"; }
 grep -q "address-space limit (ulimit -v)" "$TMP/stderr" || { cat "$TMP/stderr" >&2; fail "qubo: which limit"; }
