@@ -6,7 +6,8 @@
 // Contract checked: a reader either returns or throws qprune::Error. Any other exception, a
 // sanitizer report, a crash or a hang is a finding.
 //
-// Two targets are fuzz-only (fuzz_only_target_names(), not replayed by the regression test yet):
+// Two targets are fuzz-only (fuzz_only_target_names(): no known-good fixture case, but their saved
+// inputs replay):
 // `checkpoint` (one input = config.json + index + shards, split_checkpoint_input) and `gzip` (the
 // qbsolv reader on gzip input; its findings replay as qbsolv inputs).
 #pragma once
@@ -53,7 +54,8 @@ inline std::vector<std::string> target_names() {
 
 /// Targets only the fuzzer runs: the checkpoint loader as a whole, and the qbsolv reader fed gzip
 /// (the mutator of tests/fuzz/mutators.cpp keeps the input gzip). Not in target_names() because
-/// tests/test_fuzz_regressions.cpp requires a known-good fixture for each of those.
+/// the known-good fixture case of tests/test_fuzz_regressions.cpp is for files of tests/data; their
+/// saved inputs (fuzz_regressions/checkpoint/) are replayed like the others.
 inline const std::vector<std::string>& fuzz_only_target_names() {
   static const std::vector<std::string> names = {"checkpoint", "gzip"};
   return names;
