@@ -160,6 +160,12 @@ std::string read_input_text(const std::filesystem::path& path,
         throw ResourceError(name + ": gzip data inflates to more than " + std::to_string(limit) +
                             " bytes, the limit for compressed input (set the environment " +
                             "variable QPRUNE_MAX_INFLATED_BYTES to raise it)");
+      // Grow by doubling, but never past the limit: the text may use up to `limit` bytes, not
+      // the 2x that a plain append's doubling would reserve on the way there.
+      if (out.size() + produced > out.capacity())
+        out.reserve(static_cast<std::size_t>(
+            std::min<std::uint64_t>(limit, std::max<std::uint64_t>(2 * out.capacity(),
+                                                                   out.size() + produced))));
       out.append(chunk.data(), produced);
       if (rc == Z_STREAM_END) {
         ended = true;

@@ -378,7 +378,7 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
 
   // config.json: the new widths, and head_dim spelled out (it no longer follows from
   // hidden_size / num_attention_heads once heads are removed).
-  nlohmann::ordered_json j = nlohmann::ordered_json::parse(next.to_json());
+  nlohmann::json j = nlohmann::json::parse(next.to_json());  // sorted keys, as HF writes
   if (!att.empty()) j["head_dim"] = cfg.head_dim;
   edits.config_json = j.dump(2) + "\n";
   write_checkpoint(ckpt, out_folder, edits, write);

@@ -19,7 +19,10 @@
 namespace qprune {
 namespace {
 
-using Json = nlohmann::ordered_json;
+using Json = nlohmann::ordered_json;  // written: fields in a fixed, readable order
+// Read as nlohmann::json (std::map): ordered_map inserts by a linear search, so an object of n
+// keys would parse in O(n^2).
+using InJson = nlohmann::json;
 constexpr const char* kFormat = "qprune-masks";
 
 struct UnitRow {
@@ -161,7 +164,7 @@ void write_masks(const Masks& m, const std::filesystem::path& path) {
 Masks read_masks(const std::filesystem::path& path) {
   const std::string p = path.string();
   const std::string text = detail::read_text_file(path);
-  Json j = detail::parse_json<Json>(text, {p});
+  InJson j = detail::parse_json<InJson>(text, {p});
   auto fail = [&](const std::string& what) { throw ParseError(p, 0, what); };
   // Every field is checked for its JSON type and range before it is used, and every error names
   // the field (`entries[3].status`): nlohmann's value() and get() throw type errors outside
@@ -169,32 +172,32 @@ Masks read_masks(const std::filesystem::path& path) {
   // (tests/data/fuzz_regressions/masks/), and a value that parses but means nothing ("status":
   // "banana", an unsorted `kept`) would otherwise be applied. Non-negative JSON integers are
   // stored unsigned, so is_number_unsigned() is "an integer >= 0".
-  const auto field = [&](const Json& obj, const std::string& key,
-                         const std::string& name) -> const Json& {
+  const auto field = [&](const InJson& obj, const std::string& key,
+                         const std::string& name) -> const InJson& {
     if (!obj.contains(key)) fail("expected field \"" + name + "\", found none");
     return obj[key];
   };
-  const auto count = [&](const Json& v, const std::string& name) -> int {
+  const auto count = [&](const InJson& v, const std::string& name) -> int {
     if (!v.is_number_unsigned() ||
         v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<int>::max()))
       fail("expected \"" + name + "\" to be an integer in [0, 2^31), found " + detail::describe_json(v));
     return static_cast<int>(v.get<std::uint64_t>());
   };
-  const auto seed = [&](const Json& v, const std::string& name) -> std::uint64_t {
+  const auto seed = [&](const InJson& v, const std::string& name) -> std::uint64_t {
     if (!v.is_number_unsigned())
       fail("expected \"" + name + "\" to be an integer in [0, 2^64), found " + detail::describe_json(v));
     return v.get<std::uint64_t>();
   };
-  const auto string_field = [&](const Json& v, const std::string& name) -> std::string {
+  const auto string_field = [&](const InJson& v, const std::string& name) -> std::string {
     if (!v.is_string()) fail("expected \"" + name + "\" to be a string, found " + detail::describe_json(v));
     return v.get<std::string>();
   };
-  const auto boolean = [&](const Json& v, const std::string& name) -> bool {
+  const auto boolean = [&](const InJson& v, const std::string& name) -> bool {
     if (!v.is_boolean()) fail("expected \"" + name + "\" to be true or false, found " + detail::describe_json(v));
     return v.get<bool>();
   };
   // A finite number; `lo`/`hi` bound it (inclusive unless `hi_open`).
-  const auto number = [&](const Json& v, const std::string& name, double lo, double hi,
+  const auto number = [&](const InJson& v, const std::string& name, double lo, double hi,
                           bool hi_open) -> double {
     if (!v.is_number()) fail("expected \"" + name + "\" to be a number, found " + detail::describe_json(v));
     const double x = v.get<double>();
@@ -203,12 +206,12 @@ Masks read_masks(const std::filesystem::path& path) {
            (hi_open ? ")" : "]") + ", found " + detail::describe_json(v));
     return x;
   };
-  const auto finite = [&](const Json& v, const std::string& name) -> double {
+  const auto finite = [&](const InJson& v, const std::string& name) -> double {
     if (!v.is_number() || !std::isfinite(v.get<double>()))
       fail("expected \"" + name + "\" to be a finite number, found " + detail::describe_json(v));
     return v.get<double>();
   };
-  const auto unit_kind = [&](const Json& v, const std::string& name) -> MaskUnit {
+  const auto unit_kind = [&](const InJson& v, const std::string& name) -> MaskUnit {
     const std::string s = string_field(v, name);
     for (const UnitRow& r : kUnits)
       if (s == r.name) return r.unit;
@@ -226,7 +229,7 @@ Masks read_masks(const std::filesystem::path& path) {
     fail("expected \"version\": 1, found " +
          (j.contains("version") ? detail::describe_json(j["version"]) : "none"));
   Masks m;
-  const Json& c = field(j, "checkpoint", "checkpoint");
+  const InJson& c = field(j, "checkpoint", "checkpoint");
   if (!c.is_object()) fail("expected \"checkpoint\" to be an object, found " + detail::describe_json(c));
   m.checkpoint.path = string_field(field(c, "path", "checkpoint.path"), "checkpoint.path");
   m.checkpoint.config_hash =
@@ -248,10 +251,10 @@ Masks read_masks(const std::filesystem::path& path) {
     m.run.allocation = mask_allocation_from_name(a);
   }
   if (j.contains("run")) {
-    const Json& r = j["run"];
+    const InJson& r = j["run"];
     if (!r.is_object()) fail("expected \"run\" to be an object, found " + detail::describe_json(r));
     m.run.recorded = true;
-    const Json& units = field(r, "units", "run.units");
+    const InJson& units = field(r, "units", "run.units");
     if (!units.is_array()) fail("expected \"run.units\" to be an array, found " + detail::describe_json(units));
     for (std::size_t i = 0; i < units.size(); ++i)
       m.run.units.push_back(unit_kind(units[i], "run.units[" + std::to_string(i) + "]"));
@@ -266,11 +269,11 @@ Masks read_masks(const std::filesystem::path& path) {
                 "run.mean_compensation_requested");
     m.run.data_free = string_field(field(r, "data_free", "run.data_free"), "run.data_free");
   }
-  const Json& entries = field(j, "entries", "entries");
+  const InJson& entries = field(j, "entries", "entries");
   if (!entries.is_array()) fail("expected \"entries\" to be an array, found " + detail::describe_json(entries));
   std::set<std::pair<int, bool>> seen;  // (layer, is MLP) of the entries read so far
   for (std::size_t n = 0; n < entries.size(); ++n) {
-    const Json& e = entries[n];
+    const InJson& e = entries[n];
     const std::string at = "entries[" + std::to_string(n) + "]";
     if (!e.is_object()) fail("expected \"" + at + "\" to be an object, found " + detail::describe_json(e));
     LayerMask l;
@@ -278,9 +281,9 @@ Masks read_masks(const std::filesystem::path& path) {
     l.unit = unit_kind(field(e, "unit", at + ".unit"), at + ".unit");
     l.num_units = count(field(e, "num_units", at + ".num_units"), at + ".num_units");
     if (l.num_units < 1) fail("expected \"" + at + ".num_units\" >= 1, found 0");
-    const Json& kept = field(e, "kept", at + ".kept");
+    const InJson& kept = field(e, "kept", at + ".kept");
     if (!kept.is_array()) fail("expected \"" + at + ".kept\" to be an array, found " + detail::describe_json(kept));
-    for (const Json& k : kept) l.kept.push_back(count(k, at + ".kept"));
+    for (const InJson& k : kept) l.kept.push_back(count(k, at + ".kept"));
     for (std::size_t i = 0; i < l.kept.size(); ++i)
       if (l.kept[i] >= l.num_units || (i > 0 && l.kept[i] <= l.kept[i - 1]))
         fail("expected \"" + at + ".kept\" to hold increasing unit indices in [0, " +
