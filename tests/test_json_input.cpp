@@ -212,3 +212,47 @@ TEST_CASE("a safetensors header with 200k tensors parses in linear time") {
   }
   fs::remove_all(dir);
 }
+
+TEST_CASE("objects of 200k keys in config.json and a masks file parse in linear time") {
+  // ordered_json inserted each key by a linear search: 2e10 string comparisons here, minutes;
+  // std::map takes well under a second. The values must still be read correctly.
+  constexpr int kKeys = 200000;
+  std::string extra;
+  for (int k = 0; k < kKeys; ++k) extra += ",\"x" + std::to_string(k) + "\":" + std::to_string(k);
+  const std::string config = R"({"architectures":["LlamaForCausalLM"],"model_type":"llama",)"
+                             R"("hidden_size":8,"intermediate_size":16,"num_hidden_layers":2,)"
+                             R"("num_attention_heads":2,"num_key_value_heads":1,"vocab_size":32)" +
+                             extra + "}";
+  auto start = std::chrono::steady_clock::now();
+  const ModelConfig cfg = ModelConfig::parse(config, "wide/config.json");
+  MESSAGE("config.json of " << kKeys << " keys parsed in "
+                            << std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                             start).count()
+                            << " s");
+  CHECK(cfg.hidden_size == 8);
+  CHECK(cfg.num_key_value_heads == 1);
+  CHECK(cfg.to_json().find("\"x199999\": 199999") != std::string::npos);  // kept when written
+  // A masks file whose top-level object has 200k unknown keys: read, the extra keys ignored.
+  const fs::path dir = test::temp_dir("wide_masks");
+  Masks m;
+  m.solver = "sa";
+  LayerMask e;
+  e.layer = 0;
+  e.num_units = 4;
+  e.kept = {0, 2};
+  e.status = "completed";
+  m.entries.push_back(e);
+  write_masks(m, dir / "m.json");
+  std::string text = test::slurp(dir / "m.json");
+  text.insert(text.rfind('}'), extra);
+  test::spit(dir / "wide.json", text);
+  start = std::chrono::steady_clock::now();
+  const Masks back = read_masks(dir / "wide.json");
+  MESSAGE("masks file of " << kKeys << " extra keys read in "
+                           << std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                            start).count()
+                           << " s");
+  REQUIRE(back.entries.size() == 1);
+  CHECK(back.entries[0].kept == std::vector<int>{0, 2});
+  fs::remove_all(dir);
+}
