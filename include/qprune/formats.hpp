@@ -41,8 +41,9 @@ struct ReadOptions {
   /// /proc/meminfo at the time of the call.
   std::optional<std::uint64_t> memory_limit_bytes;
   /// Most bytes a gzip-compressed file may inflate to; ResourceError past it (the data is inflated
-  /// in chunks, so a small "gzip bomb" is stopped at the limit). Default: 4 GiB or half of
-  /// MemAvailable, whichever is smaller, or the environment variable QPRUNE_MAX_INFLATED_BYTES.
+  /// in chunks, so a small "gzip bomb" is stopped at the limit). Default: the smallest of 4 GiB,
+  /// half of MemAvailable, 256x the compressed size (at least 256 MiB) and memory_limit_bytes
+  /// when given; the environment variable QPRUNE_MAX_INFLATED_BYTES replaces the first three.
   std::optional<std::uint64_t> max_inflated_bytes;
   /// Throws InvalidArgument naming the field: instance >= 1, format a known name or empty,
   /// memory_limit_bytes and max_inflated_bytes > 0 when given.

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "problems/common/input_file.hpp"
 #include "problems/common/memory_check.hpp"
 #include "problems/formats/format_entry.hpp"
 #include "qprune/atomic_output.hpp"
@@ -233,8 +234,17 @@ QuboModel read_model(const std::string& path, const ReadOptions& options) {
   if (instance != 1 && !entry.multi_instance)
     throw InvalidArgument("format '" + entry.info.name + "' holds one instance per file; " +
                           "instance " + std::to_string(instance) + " was asked for in " + path);
-  formats_detail::TextInput input =
-      formats_detail::TextInput::open(ip.file, options.max_inflated_bytes);
+  // The inflated text counts against the memory limit too: without an explicit cap, a gzip
+  // input may inflate to the smaller of the default cap and memory_limit_bytes.
+  std::optional<std::uint64_t> inflated = options.max_inflated_bytes;
+  if (!inflated && options.memory_limit_bytes) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(ip.file, ec);
+    inflated = std::min<std::uint64_t>(
+        *options.memory_limit_bytes,
+        detail::default_inflated_limit_bytes(ec ? std::uint64_t{1} << 62 : size));
+  }
+  formats_detail::TextInput input = formats_detail::TextInput::open(ip.file, inflated);
   input.memory_limit_bytes = options.memory_limit_bytes;
   QuboModel model = entry.read(input, instance);
   if (model.metadata.find("source") == model.metadata.end()) model.metadata["source"] = ip.file;
