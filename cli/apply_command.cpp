@@ -4,9 +4,9 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "cli/exit_codes.hpp"
 #include "cli/interrupt.hpp"
 #include "cli/output_guard.hpp"
-#include "cli/exit_codes.hpp"
 #include "cli/report.hpp"
 #include "qprune/prune_pipeline.hpp"
 
@@ -32,7 +32,7 @@ int run_apply(const ApplyCommandOptions& opts) {
   const Masks masks = read_masks(opts.masks);
   masks.check_identity(ckpt);
   std::optional<CalibrationStatsFile> stats;
-  const std::string calib = !opts.calib.empty() ? opts.calib
+  const std::string calib = !opts.calib.empty()                       ? opts.calib
                             : (masks.mean_compensation || opts.refit) ? masks.calibration
                                                                       : std::string();
   if (!calib.empty()) stats.emplace(CalibrationStatsFile::open(calib));
@@ -69,7 +69,9 @@ int run_apply(const ApplyCommandOptions& opts) {
             "refit_" + std::to_string(a.layer) + "_" + mask_unit_name(a.unit),
             "error " + format_double(a.error_without_refit) + " -> " +
                 format_double(a.error_with_refit));
-    layers.push_back({{"layer", a.layer}, {"unit", mask_unit_name(a.unit)}, {"kept", a.kept},
+    layers.push_back({{"layer", a.layer},
+                      {"unit", mask_unit_name(a.unit)},
+                      {"kept", a.kept},
                       {"error_without_refit", a.error_without_refit},
                       {"error_with_refit", a.error_with_refit}});
   }
@@ -84,7 +86,8 @@ int run_apply(const ApplyCommandOptions& opts) {
 
 void setup_apply(CLI::App& app, CommandResult& result) {
   auto opts = std::make_shared<ApplyCommandOptions>();
-  CLI::App* sub = app.add_subcommand("apply", "Write a pruned copy of a checkpoint from a masks file");
+  CLI::App* sub =
+      app.add_subcommand("apply", "Write a pruned copy of a checkpoint from a masks file");
   sub->footer(
       "Slices gate/up rows and down_proj columns (MLP), q rows, k/v rows of removed KV groups and "
       "o_proj columns (heads), keeps each tensor's dtype, updates config.json (intermediate_size, "

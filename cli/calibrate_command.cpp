@@ -29,10 +29,9 @@ struct CalibrateOptions {
 
 int run_calibrate(const CalibrateOptions& opts) {
   (void)install_interrupt_handler();  // the forward pass and the write poll it
-  guard_outputs({{"--output", opts.output}},
-                {{"checkpoint", opts.checkpoint},
-                 {"--text", opts.windows.input.text},
-                 {"--token-ids", opts.windows.input.token_ids}});
+  guard_outputs({{"--output", opts.output}}, {{"checkpoint", opts.checkpoint},
+                                              {"--text", opts.windows.input.text},
+                                              {"--token-ids", opts.windows.input.token_ids}});
   const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
   const Transformer model(ckpt);
   const std::vector<std::int32_t> ids = read_tokens(ckpt, opts.windows.input);
@@ -86,7 +85,8 @@ void setup_calibrate(CLI::App& app, CommandResult& result) {
                 "MLP Grams: 40 GB instead of 80 GB), 7 significant digits");
   sub->add_flag("--json", opts->json, "print the report as JSON");
   sub->footer(
-      "Byte-level checkpoints (tokenizer_config.json with \"qprune_byte_level\": true) read --text;\n"
+      "Byte-level checkpoints (tokenizer_config.json with \"qprune_byte_level\": true) read "
+      "--text;\n"
       "for any other checkpoint tokenise the text yourself and pass the ids with --token-ids\n"
       "(whitespace-separated integers). The text is cut into consecutive windows of --context\n"
       "tokens, each run from position 0. See docs/calibration_stats.md for the file layout.");

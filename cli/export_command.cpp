@@ -8,9 +8,9 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "cli/exit_codes.hpp"
 #include "cli/interrupt.hpp"
 #include "cli/output_guard.hpp"
-#include "cli/exit_codes.hpp"
 #include "cli/report.hpp"
 #include "cli/validators.hpp"
 #include "qprune/error.hpp"
@@ -57,7 +57,8 @@ int run_export(const ExportCommandOptions& opts) {
   spec.unit = opts.unit == "mlp" ? MaskUnit::kMlp : mask_unit_from_name(opts.head_shape);
   spec.sparsity = opts.sparsity;
   spec.mean_compensation = !opts.no_compensation;
-  spec.data_free = opts.data_free == "isserlis" ? DataFreeModel::kIsserlis : DataFreeModel::kMagnitude;
+  spec.data_free =
+      opts.data_free == "isserlis" ? DataFreeModel::kIsserlis : DataFreeModel::kMagnitude;
   spec.objective = opts.objective == "refit" ? PruneObjective::kRefit : PruneObjective::kNoRefit;
   WriteOptions wo;
   wo.format = opts.format;
@@ -87,15 +88,19 @@ int run_export(const ExportCommandOptions& opts) {
     const std::string name = "layer_" + std::to_string(l) + "." + opts.unit + extension;
     const std::string path =
         opts.all ? (std::filesystem::path(opts.output) / name).string() : opts.output;
-    const ExportedProblemInfo info = export_layer_problem(
-        ckpt, stats ? &*stats : nullptr, spec, opts.all ? (folder->path() / name).string() : path,
-        wo);
+    const ExportedProblemInfo info =
+        export_layer_problem(ckpt, stats ? &*stats : nullptr, spec,
+                             opts.all ? (folder->path() / name).string() : path, wo);
     r.add("Layer " + std::to_string(l), "layer_" + std::to_string(l),
           path + " (" + mask_unit_name(info.unit) + ", keep " + std::to_string(info.keep) + " of " +
               std::to_string(info.num_units) + ", " + info.source +
               (info.centered ? ", centred" : "") + ")");
-    files.push_back({{"layer", l}, {"path", path}, {"unit", mask_unit_name(info.unit)},
-                     {"keep", info.keep}, {"num_units", info.num_units}, {"source", info.source},
+    files.push_back({{"layer", l},
+                     {"path", path},
+                     {"unit", mask_unit_name(info.unit)},
+                     {"keep", info.keep},
+                     {"num_units", info.num_units},
+                     {"source", info.source},
                      {"centered", info.centered}});
   }
   if (folder) folder->commit();
@@ -127,9 +132,10 @@ std::string list_text(const std::vector<int>& v) {
 
 int run_import(const ImportCommandOptions& opts) {
   // (--base may be -o: the masks file is then updated in place, atomically, like mask --resume.)
-  guard_outputs({{"--output", opts.output}},
-                {{"checkpoint", opts.checkpoint}, {"--calib", opts.calib}, {"--qubo", opts.qubo},
-                 {"--solution", opts.solution}});
+  guard_outputs({{"--output", opts.output}}, {{"checkpoint", opts.checkpoint},
+                                              {"--calib", opts.calib},
+                                              {"--qubo", opts.qubo},
+                                              {"--solution", opts.solution}});
   const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
   std::optional<CalibrationStatsFile> stats;
   if (!opts.calib.empty()) stats.emplace(CalibrationStatsFile::open(opts.calib));
@@ -138,8 +144,8 @@ int run_import(const ImportCommandOptions& opts) {
   io.layer = opts.layer;
   if (!opts.unit.empty()) io.unit = mask_unit_from_name(opts.unit);
   io.sparsity = opts.sparsity;
-  const ImportResult res = import_solution(ckpt, stats ? &*stats : nullptr, opts.qubo,
-                                           opts.solution, io);
+  const ImportResult res =
+      import_solution(ckpt, stats ? &*stats : nullptr, opts.qubo, opts.solution, io);
   Masks masks;
   if (!opts.base.empty()) {
     masks = read_masks(opts.base);
@@ -150,7 +156,8 @@ int run_import(const ImportCommandOptions& opts) {
                             " mean compensation, the exported problem " +
                             (res.info.centered ? "with" : "without") + " it; they cannot be mixed");
     std::erase_if(masks.entries, [&](const LayerMask& e) {
-      return e.layer == res.mask.layer && (e.unit == MaskUnit::kMlp) == (res.mask.unit == MaskUnit::kMlp);
+      return e.layer == res.mask.layer &&
+             (e.unit == MaskUnit::kMlp) == (res.mask.unit == MaskUnit::kMlp);
     });
   } else {
     masks.checkpoint = CheckpointIdentity::of(ckpt);
@@ -159,7 +166,8 @@ int run_import(const ImportCommandOptions& opts) {
     masks.objective_source = res.info.source;
     masks.approximate = res.info.source != "calibration";
     masks.mean_compensation = res.info.centered;
-    if (stats) masks.calibration = std::filesystem::absolute(stats->path()).lexically_normal().string();
+    if (stats)
+      masks.calibration = std::filesystem::absolute(stats->path()).lexically_normal().string();
   }
   masks.entries.push_back(res.mask);
   std::sort(masks.entries.begin(), masks.entries.end(), [](const LayerMask& a, const LayerMask& b) {
@@ -188,8 +196,9 @@ int run_import(const ImportCommandOptions& opts) {
 
 void setup_export(CLI::App& app, CommandResult& result) {
   auto opts = std::make_shared<ExportCommandOptions>();
-  CLI::App* sub = app.add_subcommand("export", "Write one layer's pruning problem (or every layer's) "
-                                               "as a QUBO file for an external solver");
+  CLI::App* sub = app.add_subcommand("export",
+                                     "Write one layer's pruning problem (or every layer's) "
+                                     "as a QUBO file for an external solver");
   sub->footer(
       "json and lp keep the keep-k constraint (JSON groups, LP equalities); other formats carry it "
       "as the penalty w (sum x - k)^2 (w from --penalty-weight or 1.01 x the largest single-flip "

@@ -13,7 +13,8 @@
 
 namespace {
 
-constexpr const char* kDescription = R"(qprune: structured pruning of neural-network checkpoints as QUBO/Ising problems,
+constexpr const char* kDescription =
+    R"(qprune: structured pruning of neural-network checkpoints as QUBO/Ising problems,
 and a toolbox to read, write, solve and compare QUBO problems.
 
 Energy convention (everywhere in qprune):

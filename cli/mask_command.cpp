@@ -60,7 +60,8 @@ int run_mask(MaskCommandOptions opts) {
   mo.head_sparsity = opts.head_sparsity;
   mo.head_shape = mask_unit_from_name(opts.head_shape);
   mo.mean_compensation = !opts.no_compensation;
-  mo.data_free = opts.data_free == "isserlis" ? DataFreeModel::kIsserlis : DataFreeModel::kMagnitude;
+  mo.data_free =
+      opts.data_free == "isserlis" ? DataFreeModel::kIsserlis : DataFreeModel::kMagnitude;
   mo.solver = opts.choice.solver;
   mo.solve = opts.choice.options;
   mo.solve.interrupt = install_interrupt_handler();
@@ -90,11 +91,12 @@ int run_mask(MaskCommandOptions opts) {
   // value no step fits is left to the library, which reports it after its own checks.
   if (mo.heads) {
     try {
-      const AppliedHeadSparsity hs = applied_head_sparsity(
-          ckpt.config(), mo.head_shape, mo.head_sparsity.value_or(mo.sparsity));
-      if (process_rank() == 0) notice_head_sparsity(std::cerr, mo.head_sparsity ? "--head-sparsity" : "--sparsity",
-                           hs.requested, hs.applied, hs.kept, hs.units,
-                           hs.unit == MaskUnit::kKvGroups ? "KV groups" : "heads");
+      const AppliedHeadSparsity hs = applied_head_sparsity(ckpt.config(), mo.head_shape,
+                                                           mo.head_sparsity.value_or(mo.sparsity));
+      if (process_rank() == 0)
+        notice_head_sparsity(std::cerr, mo.head_sparsity ? "--head-sparsity" : "--sparsity",
+                             hs.requested, hs.applied, hs.kept, hs.units,
+                             hs.unit == MaskUnit::kKvGroups ? "KV groups" : "heads");
     } catch (const InvalidArgument&) {
     }
   }
@@ -141,10 +143,15 @@ int run_mask(MaskCommandOptions opts) {
           "kept " + std::to_string(e.kept.size()) + "/" + std::to_string(e.num_units) +
               " objective " + format_double(e.objective) + " baseline " +
               format_double(e.baseline_objective) + (e.feasible ? " feasible" : " INFEASIBLE"));
-    layers.push_back({{"layer", e.layer}, {"unit", mask_unit_name(e.unit)},
-                      {"kept", e.kept.size()}, {"num_units", e.num_units},
-                      {"objective", e.objective}, {"baseline_objective", e.baseline_objective},
-                      {"feasible", e.feasible}, {"time_s", e.time_s}, {"status", e.status}});
+    layers.push_back({{"layer", e.layer},
+                      {"unit", mask_unit_name(e.unit)},
+                      {"kept", e.kept.size()},
+                      {"num_units", e.num_units},
+                      {"objective", e.objective},
+                      {"baseline_objective", e.baseline_objective},
+                      {"feasible", e.feasible},
+                      {"time_s", e.time_s},
+                      {"status", e.status}});
   }
   r.add("Entries", "num_entries", static_cast<int>(masks.entries.size()));
   if (opts.resume) r.add("Resumed entries", "num_resumed", masks.resumed_entries);
@@ -182,7 +189,8 @@ void setup_mask(CLI::App& app, CommandResult& result) {
       "seed is derived from --seed and the layer index only, so --resume gives the masks of an "
       "uninterrupted run. SIGINT stops the current layer; the layers finished so far are written "
       "(the current one with status interrupted). Under mpirun (MPI build) the layers are spread "
-      "over the ranks, largest first, and rank 0 writes the same masks. --method diagonal or magnitude chooses "
+      "over the ranks, largest first, and rank 0 writes the same masks. --method diagonal or "
+      "magnitude chooses "
       "the masks by a baseline score instead of a solver (--solver and its options do not "
       "apply); the report is the same, so the objectives compare. See docs/masks.md.");
   sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder (config.json + safetensors)")
@@ -196,7 +204,8 @@ void setup_mask(CLI::App& app, CommandResult& result) {
          "  magnitude: keep the units with the largest ||W[:, unit]||^2 of down_proj / o_proj "
          "(data-free top-k)")
       ->transform(CLI::IsMember(kMethods, CLI::ignore_case));
-  sub->add_option("--calib", opts->calib, "calibration statistics file (docs/calibration_stats.md)");
+  sub->add_option("--calib", opts->calib,
+                  "calibration statistics file (docs/calibration_stats.md)");
   sub->add_option("--unit", opts->unit, "units to prune")
       ->transform(CLI::IsMember({"mlp", "heads", "both"}, CLI::ignore_case))
       ->capture_default_str();

@@ -69,7 +69,8 @@ void setup_perplexity(CLI::App& app, CommandResult& result) {
   add_token_windows(*sub, opts->windows, 2);  // a window of one token predicts nothing
   sub->add_flag("--json", opts->json, "print the report as JSON");
   sub->footer(
-      "Windows of --context tokens overlap by one token, so every token but the first is predicted\n"
+      "Windows of --context tokens overlap by one token, so every token but the first is "
+      "predicted\n"
       "exactly once. With --text (byte-level checkpoints) bits per token are bits per byte.");
   sub->callback([opts, &result] { result.exit_code = run_perplexity(*opts); });
 }

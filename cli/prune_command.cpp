@@ -63,8 +63,8 @@ int run_prune(const PruneCommandOptions& opts) {
                                std::vector<NamedPath>{{"--output", opts.output}});
   const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
   const std::vector<std::int32_t> ids = read_tokens(ckpt, opts.windows.input);
-  const auto windows = calibration_windows(ids, opts.windows.context, opts.windows.tokens,
-                                           opts.calib_seed);
+  const auto windows =
+      calibration_windows(ids, opts.windows.context, opts.windows.tokens, opts.calib_seed);
   PruneOptions po;
   po.mlp = opts.unit == "mlp" || opts.unit == "both";
   po.heads = opts.unit == "heads" || opts.unit == "both";
@@ -95,8 +95,8 @@ int run_prune(const PruneCommandOptions& opts) {
   // value no step fits is left to the library, which reports it after its own checks.
   if (po.heads && po.allocation == MaskAllocation::kUniform) {
     try {
-      const AppliedHeadSparsity hs = applied_head_sparsity(
-          ckpt.config(), po.head_shape, po.head_sparsity.value_or(po.sparsity));
+      const AppliedHeadSparsity hs = applied_head_sparsity(ckpt.config(), po.head_shape,
+                                                           po.head_sparsity.value_or(po.sparsity));
       notice_head_sparsity(std::cerr, po.head_sparsity ? "--head-sparsity" : "--sparsity",
                            hs.requested, hs.applied, hs.kept, hs.units,
                            hs.unit == MaskUnit::kKvGroups ? "KV groups" : "heads");
@@ -144,25 +144,29 @@ int run_prune(const PruneCommandOptions& opts) {
     const std::string key = "Layer " + std::to_string(p.layer) + " " + mask_unit_name(p.unit);
     // The run's objective: the refit error, or without the refit objective the no-refit one.
     const bool has_refit = !std::isnan(p.refit_error);
-    std::string line = "kept " + std::to_string(p.kept.size()) + "/" +
-                       std::to_string(p.num_units) +
+    std::string line = "kept " + std::to_string(p.kept.size()) + "/" + std::to_string(p.num_units) +
                        (has_refit ? " refit error " + format_double(p.refit_error)
                                   : " no-refit error " + format_double(p.no_refit_error));
     if (!std::isnan(p.obs_refit_error)) line += " obs " + format_double(p.obs_refit_error);
     line += " diagonal " + format_double(p.diagonal_refit_error) + " written " +
             format_double(p.error_written) + " of " + format_double(p.target_energy);
     r.add(key, "", line);
-    layers.push_back({{"layer", p.layer}, {"unit", mask_unit_name(p.unit)},
-                      {"kept", p.kept.size()}, {"num_units", p.num_units},
-                      {"refit_error", std::isnan(p.refit_error) ? nlohmann::json(nullptr)
-                                                                : nlohmann::json(p.refit_error)},
-                      {"obs_refit_error", std::isnan(p.obs_refit_error)
-                                              ? nlohmann::json(nullptr)
-                                              : nlohmann::json(p.obs_refit_error)},
-                      {"diagonal_refit_error", p.diagonal_refit_error},
-                      {"no_refit_error", p.no_refit_error},
-                      {"error_written", p.error_written}, {"target_energy", p.target_energy},
-                      {"damping", p.damping}, {"select_s", p.select_s}, {"status", p.status}});
+    layers.push_back(
+        {{"layer", p.layer},
+         {"unit", mask_unit_name(p.unit)},
+         {"kept", p.kept.size()},
+         {"num_units", p.num_units},
+         {"refit_error",
+          std::isnan(p.refit_error) ? nlohmann::json(nullptr) : nlohmann::json(p.refit_error)},
+         {"obs_refit_error", std::isnan(p.obs_refit_error) ? nlohmann::json(nullptr)
+                                                           : nlohmann::json(p.obs_refit_error)},
+         {"diagonal_refit_error", p.diagonal_refit_error},
+         {"no_refit_error", p.no_refit_error},
+         {"error_written", p.error_written},
+         {"target_energy", p.target_energy},
+         {"damping", p.damping},
+         {"select_s", p.select_s},
+         {"status", p.status}});
   }
   // With the no-refit objective the total is of the no-refit errors (what was minimised).
   r.add(objective == PruneObjective::kRefit ? "Refit error total" : "No-refit error total",
@@ -193,7 +197,9 @@ int run_prune(const PruneCommandOptions& opts) {
       const PerplexityResult res = evaluate_perplexity(model, eval_ids, pe);
       r.add("Perplexity " + file, "", res.perplexity);
       r.add("Bits per byte " + file, "", res.bits_per_token);
-      evals.push_back({{"file", file}, {"tokens", res.num_tokens}, {"perplexity", res.perplexity},
+      evals.push_back({{"file", file},
+                       {"tokens", res.num_tokens},
+                       {"perplexity", res.perplexity},
                        {"bits_per_byte", res.bits_per_token}});
     }
     r.add_json("eval", evals);
@@ -210,7 +216,8 @@ void setup_prune(CLI::App& app, CommandResult& result) {
   opts->windows.context = 128;
   opts->windows.tokens = 20000;
   CLI::App* sub = app.add_subcommand(
-      "prune", "Prune a checkpoint end to end: calibrate, choose, re-fit and write, layer by layer");
+      "prune",
+      "Prune a checkpoint end to end: calibrate, choose, re-fit and write, layer by layer");
   sub->footer(
       "One pass over the model on the calibration text. Sequential (default): every layer is "
       "calibrated on the inputs the already-pruned layers produce, and its kept down_proj / "
@@ -300,7 +307,8 @@ void setup_prune(CLI::App& app, CommandResult& result) {
                   "are fewer calibration tokens than kept channels)")
       ->check(non_negative())
       ->capture_default_str();
-  CLI::Option_group* rs = sub->add_option_group("refit search", "obs / sa / tabu on the refit objective");
+  CLI::Option_group* rs =
+      sub->add_option_group("refit search", "obs / sa / tabu on the refit objective");
   rs->add_option("--search-iterations", opts->search.iterations,
                  "tabu iterations (0: max(50, units / 4))")
       ->check(non_negative())

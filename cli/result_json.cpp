@@ -29,7 +29,8 @@ void add_result_lines(Report& r, const SolveResult& result, const QuboModel& mod
     const Sample& best = result.best();
     r.add("Best energy", "best_energy", best.energy);
     r.add("Feasible", "feasible", best.feasible ? "yes" : "no");
-    if (model.num_variables() <= 128) r.add("Best assignment", "best_assignment", bit_string(best.x));
+    if (model.num_variables() <= 128)
+      r.add("Best assignment", "best_assignment", bit_string(best.x));
     r.add("Distinct samples", "num_samples", static_cast<int>(result.samples.size()));
   }
   for (const auto& [key, value] : result.info) r.add(key, key, value);

@@ -8,8 +8,8 @@
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/interrupt.hpp"
-#include "cli/output_guard.hpp"
 #include "cli/model_input.hpp"
+#include "cli/output_guard.hpp"
 #include "cli/progress_line.hpp"
 #include "cli/report.hpp"
 #include "cli/result_json.hpp"
@@ -65,8 +65,9 @@ void setup_solve(CLI::App& app, CommandResult& result) {
       formats_help());
   add_model_input(*sub, opts->input);
   add_solver_options(*sub, opts->choice);
-  sub->add_option("--output,-o", opts->output,
-                  "write the best assignment (0/1 per line), or the whole result if it ends in .json");
+  sub->add_option(
+      "--output,-o", opts->output,
+      "write the best assignment (0/1 per line), or the whole result if it ends in .json");
   sub->add_flag("--json", opts->json, "print the report as JSON (with all samples)");
   sub->add_flag("--quiet,-q", opts->quiet, "no progress line on stderr (shown only on a terminal)");
   sub->callback([opts, &result] { result.exit_code = run_solve(*opts); });

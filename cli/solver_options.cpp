@@ -13,8 +13,9 @@ namespace {
 template <class Group, class Enum>
 void add_choice(Group& group, const std::string& flag, const std::map<std::string, Enum>& choices,
                 Enum& target, const std::string& help) {
-  group.template add_option_function<std::string>(
-           flag, [&choices, &target](const std::string& v) { target = choices.at(v); }, help)
+  group
+      .template add_option_function<std::string>(
+          flag, [&choices, &target](const std::string& v) { target = choices.at(v); }, help)
       ->transform(CLI::IsMember(choices, CLI::ignore_case));
 }
 
@@ -55,8 +56,9 @@ void add_solver_options(CLI::App& sub, SolverChoice& c, bool with_solver_flag) {
       ->capture_default_str();
 
   CLI::Option_group* exact = sub.add_option_group("exact", "options of --solver exact");
-  exact->add_option("--exact-max-variables", c.settings.exact.max_variables,
-                    "refuse problems with more free variables than this")
+  exact
+      ->add_option("--exact-max-variables", c.settings.exact.max_variables,
+                   "refuse problems with more free variables than this")
       ->capture_default_str();
   CLI::Option_group* sa = sub.add_option_group("sa", "options of --solver sa");
   sa->add_option("--sweeps", c.settings.anneal.num_sweeps,
@@ -81,7 +83,9 @@ void add_solver_options(CLI::App& sub, SolverChoice& c, bool with_solver_flag) {
              "float, double, integer");
   sa->add_option_function<std::vector<double>>(
         "--beta-range",
-        [&c](const std::vector<double>& v) { c.settings.anneal.beta_range = std::make_pair(v[0], v[1]); },
+        [&c](const std::vector<double>& v) {
+          c.settings.anneal.beta_range = std::make_pair(v[0], v[1]);
+        },
         "HOT COLD inverse temperatures, 0 < HOT <= COLD (default: from the coefficients, "
         "reported)")
       ->expected(2);
@@ -106,13 +110,14 @@ void add_solver_options(CLI::App& sub, SolverChoice& c, bool with_solver_flag) {
       ->capture_default_str();
   CLI::Option_group* qaoa = sub.add_option_group("qaoa", "options of --solver qaoa");
   QaoaOptions& q = c.settings.qaoa;
-  qaoa->add_option("--qaoa-layers,--layers,-p", q.layers, "QAOA depth p")->check(positive())->capture_default_str();
+  qaoa->add_option("--qaoa-layers,--layers,-p", q.layers, "QAOA depth p")
+      ->check(positive())
+      ->capture_default_str();
   qaoa->add_option("--qaoa-shots,--shots", q.shots, "bitstrings sampled from the final state")
       ->check(positive())
       ->capture_default_str();
-  static const std::map<std::string, QaoaInit> inits = {{"interp", QaoaInit::kInterp},
-                                                        {"ramp", QaoaInit::kLinearRamp},
-                                                        {"fixed", QaoaInit::kFixed}};
+  static const std::map<std::string, QaoaInit> inits = {
+      {"interp", QaoaInit::kInterp}, {"ramp", QaoaInit::kLinearRamp}, {"fixed", QaoaInit::kFixed}};
   add_choice(*qaoa, "--qaoa-init", inits, q.init,
              "angle start: interp (p=1 from a linear ramp, then INTERP to p; default), ramp, fixed "
              "(--gammas/--betas)");
@@ -123,10 +128,12 @@ void add_solver_options(CLI::App& sub, SolverChoice& c, bool with_solver_flag) {
       {"cobyla", QaoaOptimizer::kCobyla},
       {"nelder-mead", QaoaOptimizer::kNelderMead},
       {"none", QaoaOptimizer::kNone}};
-  add_choice(*qaoa, "--qaoa-optimizer", optimizers, q.optimizer,
-             "angle optimiser (NLopt): lbfgs with adjoint gradients (default), cobyla, nelder-mead, "
-             "none");
-  qaoa->add_option("--qaoa-evaluations", q.max_evaluations, "objective evaluations per optimisation")
+  add_choice(
+      *qaoa, "--qaoa-optimizer", optimizers, q.optimizer,
+      "angle optimiser (NLopt): lbfgs with adjoint gradients (default), cobyla, nelder-mead, "
+      "none");
+  qaoa->add_option("--qaoa-evaluations", q.max_evaluations,
+                   "objective evaluations per optimisation")
       ->capture_default_str();
   qaoa->add_option("--qaoa-ftol", q.ftol_rel,
                    "stop the optimiser when <C> changes by less than this relative amount (0: off; "
@@ -135,7 +142,8 @@ void add_solver_options(CLI::App& sub, SolverChoice& c, bool with_solver_flag) {
       ->capture_default_str();
   static const std::map<std::string, QaoaPrecision> qprec = {{"double", QaoaPrecision::kDouble},
                                                              {"float", QaoaPrecision::kFloat}};
-  add_choice(*qaoa, "--qaoa-precision", qprec, q.precision, "statevector: double (default) or float");
+  add_choice(*qaoa, "--qaoa-precision", qprec, q.precision,
+             "statevector: double (default) or float");
   static const std::map<std::string, QaoaMixer> mixers = {{"xy-ring", QaoaMixer::kXyRing},
                                                           {"xy-complete", QaoaMixer::kXyComplete}};
   add_choice(*qaoa, "--mixer", mixers, q.mixer,
@@ -144,16 +152,19 @@ void add_solver_options(CLI::App& sub, SolverChoice& c, bool with_solver_flag) {
       {"auto", QaoaSpace::kAuto}, {"full", QaoaSpace::kFull}, {"subspace", QaoaSpace::kSubspace}};
   add_choice(*qaoa, "--qaoa-space", spaces, q.space,
              "stored amplitudes under groups: auto (default), full, subspace (feasible only)");
-  qaoa->add_option("--qaoa-max-qubits", q.max_qubits,
-                   "largest state simulated directly (2^q amplitudes); larger problems are decomposed")
+  qaoa->add_option(
+          "--qaoa-max-qubits", q.max_qubits,
+          "largest state simulated directly (2^q amplitudes); larger problems are decomposed")
       ->capture_default_str();
-  qaoa->add_option("--qaoa-rounds", q.decomposition_rounds, "decomposition rounds")->capture_default_str();
+  qaoa->add_option("--qaoa-rounds", q.decomposition_rounds, "decomposition rounds")
+      ->capture_default_str();
   qaoa->add_flag_function(
       "--qaoa-no-descent", [&q](std::int64_t) { q.greedy_descent = false; },
       "do not improve the best sampled bitstring by a greedy descent");
   CLI::Option_group* greedy = sub.add_option_group("greedy", "options of --solver greedy");
-  greedy->add_option("--greedy-max-moves", c.settings.greedy.max_moves_per_read,
-                     "cap on improving moves per read")
+  greedy
+      ->add_option("--greedy-max-moves", c.settings.greedy.max_moves_per_read,
+                   "cap on improving moves per read")
       ->capture_default_str();
 }
 

@@ -41,8 +41,7 @@ std::vector<std::int32_t> read_tokens(const Checkpoint& checkpoint, const TokenI
 
 void add_token_windows(CLI::App& sub, TokenWindows& w, std::int64_t min_context) {
   add_token_input(sub, w.input);
-  sub.add_option("--tokens", w.tokens, "use at most N tokens (0: all)")
-      ->check(non_negative());
+  sub.add_option("--tokens", w.tokens, "use at most N tokens (0: all)")->check(non_negative());
   sub.add_option("--context", w.context,
                  "window length in tokens (>= " + std::to_string(min_context) + ")")
       ->check(CLI::Range(min_context, std::int64_t{1} << 30))

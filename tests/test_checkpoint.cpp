@@ -116,7 +116,8 @@ const std::string kQwenConfig = R"({
 })";
 
 void add_side_files(const fs::path& dir) {
-  spit(dir / "tokenizer.json", R"({"version": "1.0", "model": {"type": "BPE"}})" "\n");
+  spit(dir / "tokenizer.json", R"({"version": "1.0", "model": {"type": "BPE"}})"
+                               "\n");
   spit(dir / "generation_config.json", "{\n  \"bos_token_id\": 1\n}\n");
   spit(dir / "docs/README.md", "# tiny test model\n\xff\x00 binary tail");
 }
@@ -135,13 +136,14 @@ std::vector<RawTensor> build_qwen(const fs::path& dir) {
   spit(dir / "config.json", kQwenConfig);
   const auto tensors = make_tensors(ModelConfig::parse(kQwenConfig, "x"), "BF16", 2);
   std::vector<RawTensor> s1, s2;
-  Json index = {{"metadata", {{"total_size", 12345}, {"note", "kept"}}}, {"weight_map", Json::object()}};
+  Json index = {{"metadata", {{"total_size", 12345}, {"note", "kept"}}},
+                {"weight_map", Json::object()}};
   for (const RawTensor& t : tensors) {
     const bool first = t.name.find("layers.0.") != std::string::npos ||
                        t.name.find("embed_tokens") != std::string::npos;
     (first ? s1 : s2).push_back(t);
-    index["weight_map"][t.name] = first ? "model-00001-of-00002.safetensors"
-                                        : "model-00002-of-00002.safetensors";
+    index["weight_map"][t.name] =
+        first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
   }
   write_raw(dir / "model-00001-of-00002.safetensors", s1);
   write_raw(dir / "model-00002-of-00002.safetensors", s2);
@@ -195,8 +197,7 @@ TEST_CASE("a Llama checkpoint (F32, one file) opens and every tensor reads back"
   ckpt.check_expected_tensors();
   CHECK(ckpt.info("model.layers.1.self_attn.k_proj.weight").shape ==
         std::vector<std::int64_t>{4, 8});  // kv heads * head_dim x hidden
-  CHECK(ckpt.info("model.layers.0.mlp.down_proj.weight").shape ==
-        std::vector<std::int64_t>{8, 12});
+  CHECK(ckpt.info("model.layers.0.mlp.down_proj.weight").shape == std::vector<std::int64_t>{8, 12});
   CHECK(ckpt.contains("lm_head.weight"));
   check_values(ckpt, tensors);
   fs::remove_all(dir);
@@ -231,7 +232,8 @@ TEST_CASE("an unchanged copy: shards, index, config and side files match, input 
     const Checkpoint src = Checkpoint::open(in);
     write_checkpoint(src, out);
     CHECK(hash_folder(in) == before);
-    for (const char* f : {"tokenizer.json", "generation_config.json", "docs/README.md", "config.json"})
+    for (const char* f :
+         {"tokenizer.json", "generation_config.json", "docs/README.md", "config.json"})
       CHECK(slurp(out / f) == slurp(in / f));
     const Checkpoint copy = Checkpoint::open(out);
     CHECK(copy.tensor_names() == src.tensor_names());
@@ -246,7 +248,8 @@ TEST_CASE("an unchanged copy: shards, index, config and side files match, input 
       const Json index = Json::parse(slurp(out / "model.safetensors.index.json"));
       CHECK(index["metadata"]["total_size"] == sum_bytes(src));
       CHECK(index["metadata"]["note"] == "kept");
-      CHECK(index["weight_map"] == Json::parse(slurp(in / "model.safetensors.index.json"))["weight_map"]);
+      CHECK(index["weight_map"] ==
+            Json::parse(slurp(in / "model.safetensors.index.json"))["weight_map"]);
     }
     // Nothing but the expected files (no temporaries left behind).
     std::size_t files = 0;
@@ -558,31 +561,32 @@ TEST_CASE("an index that disagrees with its shards is refused") {
 
 TEST_CASE("config.json: bad fixtures name the path and field") {
   const std::string missing = test::data_path("bad/config_missing_field.json");
-  CHECK_THROWS_WITH_AS((void)ModelConfig::load(missing),
-                       doctest::Contains((missing + ":0: expected field 'intermediate_size'").c_str()),
-                       ParseError);
+  CHECK_THROWS_WITH_AS(
+      (void)ModelConfig::load(missing),
+      doctest::Contains((missing + ":0: expected field 'intermediate_size'").c_str()), ParseError);
   const std::string unknown = test::data_path("bad/config_unknown_architecture.json");
   CHECK_THROWS_WITH_AS((void)ModelConfig::load(unknown),
                        doctest::Contains("found 'GPT2LMHeadModel' (unknown architecture)"),
                        ParseError);
-  CHECK_THROWS_WITH_AS((void)ModelConfig::parse(R"({"model_type": "llama", "hidden_size": 8,)",
-                                                "c.json"),
-                       doctest::Contains("c.json: byte"), ParseError);
+  CHECK_THROWS_WITH_AS(
+      (void)ModelConfig::parse(R"({"model_type": "llama", "hidden_size": 8,)", "c.json"),
+      doctest::Contains("c.json: byte"), ParseError);
   CHECK_THROWS_WITH_AS(
       (void)ModelConfig::parse(R"({"architectures": ["LlamaForCausalLM"], "model_type": "qwen2"})",
                                "c.json"),
       doctest::Contains("'model_type' to match"), ParseError);
-  CHECK_THROWS_WITH_AS(
-      (void)ModelConfig::parse(R"({"model_type": "mistral", "hidden_size": 8,
+  CHECK_THROWS_WITH_AS((void)ModelConfig::parse(R"({"model_type": "mistral", "hidden_size": 8,
         "intermediate_size": 4, "num_hidden_layers": 1, "num_attention_heads": 2,
-        "vocab_size": "ten"})", "c.json"),
-      doctest::Contains("'vocab_size' to be a positive integer"), ParseError);
+        "vocab_size": "ten"})",
+                                                "c.json"),
+                       doctest::Contains("'vocab_size' to be a positive integer"), ParseError);
 }
 
 TEST_CASE("config.json: defaults, Mistral, Llama biases, and head_dim written when heads change") {
   const ModelConfig m = ModelConfig::parse(R"({"model_type": "mistral", "hidden_size": 12,
       "intermediate_size": 4, "num_hidden_layers": 3, "num_attention_heads": 3,
-      "vocab_size": 5})", "m.json");
+      "vocab_size": 5})",
+                                           "m.json");
   CHECK(m.architecture == "MistralForCausalLM");
   CHECK(m.num_key_value_heads == 3);
   CHECK(m.head_dim == 4);

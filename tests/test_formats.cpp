@@ -109,9 +109,9 @@ double cut_weight(const std::vector<Coupling>& edges, const Assignment& x) {
 }
 
 const std::vector<std::string> kWritable = {"qbsolv", "coo", "json", "mqlib"};
-const std::map<std::string, std::string> kExtension = {
-    {"qbsolv", ".qubo"}, {"coo", ".coo"}, {"json", ".json"}, {"mqlib", ".mqlib"},
-    {"maxcut", ".gset"}, {"lp", ".lp"}};
+const std::map<std::string, std::string> kExtension = {{"qbsolv", ".qubo"}, {"coo", ".coo"},
+                                                       {"json", ".json"},   {"mqlib", ".mqlib"},
+                                                       {"maxcut", ".gset"}, {"lp", ".lp"}};
 
 QuboModel toy() {
   return QuboModel::from_couplings(3, Eigen::Vector3d(-5, -3, -1), {{0, 1, 12}, {1, 2, 2}});
@@ -122,7 +122,8 @@ QuboModel toy() {
 TEST_CASE("the registry lists every format with its extensions and finds them by name") {
   std::map<std::string, FormatInfo> by_name;
   for (const FormatInfo& f : formats()) by_name[f.name] = f;
-  for (const char* name : {"qbsolv", "coo", "json", "mqlib", "maxcut", "beasley", "biqmac", "qplib", "lp"})
+  for (const char* name :
+       {"qbsolv", "coo", "json", "mqlib", "maxcut", "beasley", "biqmac", "qplib", "lp"})
     CHECK(by_name.count(name) == 1);
   CHECK(format_by_name("QBSOLV").name == "qbsolv");
   CHECK_THROWS_AS((void)format_by_name("nope"), InvalidArgument);
@@ -147,8 +148,9 @@ TEST_CASE("write -> read keeps every coefficient for every writable format") {
   for (const std::string& format : kWritable) {
     CAPTURE(format);
     for (std::uint64_t seed = 1; seed <= 3; ++seed) {
-      for (const QuboModel& m : {test::random_model(14, 0.4, seed), random_double_model(14, 0.5, seed),
-                                 test::random_model(40, 0.05, seed, 1000), random_double_model(30, 0.9, seed)}) {
+      for (const QuboModel& m :
+           {test::random_model(14, 0.4, seed), random_double_model(14, 0.5, seed),
+            test::random_model(40, 0.05, seed, 1000), random_double_model(30, 0.9, seed)}) {
         const std::string path = (dir / ("m" + kExtension.at(format))).string();
         write_model(m, path);
         const QuboModel back = read_model(path);
@@ -209,9 +211,11 @@ TEST_CASE("formats without constraint groups get the penalty w (count - k)^2 and
   QuboModel m = test::random_model(10, 0.5, 3);
   m.add_constraint({"g0", {0, 1, 2, 3}, 2});
   m.add_constraint({"g1", {5, 7, 9}, 1});
-  for (const std::optional<double> weight : {std::optional<double>(), std::optional<double>(37.5)}) {
+  for (const std::optional<double> weight :
+       {std::optional<double>(), std::optional<double>(37.5)}) {
     const double w = weight.value_or(m.default_penalty_weight());
-    for (const std::string& format : {std::string("qbsolv"), std::string("coo"), std::string("mqlib")}) {
+    for (const std::string& format :
+         {std::string("qbsolv"), std::string("coo"), std::string("mqlib")}) {
       CAPTURE(format);
       const std::string path = (dir / ("p" + kExtension.at(format))).string();
       WriteOptions options;
@@ -236,8 +240,8 @@ TEST_CASE("formats without constraint groups get the penalty w (count - k)^2 and
 
 TEST_CASE("the FORMATS.md toy problem written by hand reads to the same model in every format") {
   const QuboModel expected = toy();
-  for (const char* file : {"toy.qubo", "toy_no_newline.qubo", "toy.coo", "toy_spin.coo", "toy.mqlib",
-                           "toy.txt", "toy.sparse", "toy.qplib", "toy.json"}) {
+  for (const char* file : {"toy.qubo", "toy_no_newline.qubo", "toy.coo", "toy_spin.coo",
+                           "toy.mqlib", "toy.txt", "toy.sparse", "toy.qplib", "toy.json"}) {
     CAPTURE(file);
     const QuboModel m = read_model(test::data_path(std::string("formats/") + file));
     REQUIRE(m.num_variables() == 3);
@@ -275,14 +279,16 @@ TEST_CASE("the LP writer reproduces the FORMATS.md toy and keeps groups as equal
   write_model(shifted, (dir / "c.lp").string());
   text = slurp(dir / "c.lp");
   CHECK(text.find("Subject To\n c1_pick_2: layer.0 + x_e24 + x_end = 2\n") != std::string::npos);
-  CHECK(text.find("- 5 layer.0 - 3 x_e24 - x_end + [ 24 layer.0 * x_e24 + 4 x_e24 * x_end ] / 2 + 7.5") !=
+  CHECK(text.find(
+            "- 5 layer.0 - 3 x_e24 - x_end + [ 24 layer.0 * x_e24 + 4 x_e24 * x_end ] / 2 + 7.5") !=
         std::string::npos);
   CHECK(text.find("Binary\n layer.0 x_e24 x_end\nEnd\n") != std::string::npos);
 }
 
 TEST_CASE("COO is written with plain decimals only (dimod's regex skips exponents)") {
   const fs::path dir = temp_dir("coo");
-  const QuboModel m = QuboModel::from_couplings(2, Eigen::Vector2d(1e-7, 3e12 + 0.5), {{0, 1, -2.5e-5}});
+  const QuboModel m =
+      QuboModel::from_couplings(2, Eigen::Vector2d(1e-7, 3e12 + 0.5), {{0, 1, -2.5e-5}});
   write_model(m, (dir / "m.coo").string());
   const std::string text = slurp(dir / "m.coo");
   std::istringstream lines(text);
@@ -294,7 +300,8 @@ TEST_CASE("COO is written with plain decimals only (dimod's regex skips exponent
 
 TEST_CASE("precision below 17 rounds non-integers, integers stay exact") {
   const fs::path dir = temp_dir("precision");
-  const QuboModel m = QuboModel::from_couplings(2, Eigen::Vector2d(1.0 / 3.0, 12345678), {{0, 1, 2}});
+  const QuboModel m =
+      QuboModel::from_couplings(2, Eigen::Vector2d(1.0 / 3.0, 12345678), {{0, 1, 2}});
   WriteOptions options;
   options.precision = 3;
   write_model(m, (dir / "m.qubo").string(), options);
@@ -312,7 +319,8 @@ TEST_CASE("gzip input reads identically, detected by its magic bytes") {
   for (const char* name : {"bqp50.txt.gz", "bqp50.txt"}) {  // the second is gzip under a plain name
     gzFile f = gzopen((dir / name).c_str(), "wb");
     REQUIRE(f != nullptr);
-    REQUIRE(gzwrite(f, text.data(), static_cast<unsigned>(text.size())) == static_cast<int>(text.size()));
+    REQUIRE(gzwrite(f, text.data(), static_cast<unsigned>(text.size())) ==
+            static_cast<int>(text.size()));
     REQUIRE(gzclose(f) == Z_OK);
     for (int k : {1, 7}) {
       const QuboModel a = read_model(plain + "#" + std::to_string(k));
@@ -345,7 +353,9 @@ std::map<std::string, std::pair<std::string, double>> known_values(const std::st
 }
 
 // Published value as a qprune energy: maximisation values are negated.
-double energy_of(const std::pair<std::string, double>& v) { return v.first == "max" ? -v.second : v.second; }
+double energy_of(const std::pair<std::string, double>& v) {
+  return v.first == "max" ? -v.second : v.second;
+}
 
 }  // namespace
 
@@ -354,16 +364,17 @@ TEST_CASE("published solution vectors of the copied instances reach their known 
   struct Case {
     std::string file, format, solution, instance;
   };
-  for (const Case& c : std::vector<Case>{
-           {"bqp100.txt#1", "", "bqp100.1.sol", "bqp100.1"},
-           {"be100.1.sparse", "", "be100.1.sol", "be100.1"},
-           {"g05_60.0", "maxcut", "g05_60.0.sol", "g05_60.0"},
-           {"QPLIB_3852.qplib", "", "QPLIB_3852.sol", "QPLIB_3852"}}) {
+  for (const Case& c :
+       std::vector<Case>{{"bqp100.txt#1", "", "bqp100.1.sol", "bqp100.1"},
+                         {"be100.1.sparse", "", "be100.1.sol", "be100.1"},
+                         {"g05_60.0", "maxcut", "g05_60.0.sol", "g05_60.0"},
+                         {"QPLIB_3852.qplib", "", "QPLIB_3852.sol", "QPLIB_3852"}}) {
     CAPTURE(c.file);
     ReadOptions options;
     options.format = c.format;
     const QuboModel m = read_model(test::data_path("instances/" + c.file), options);
-    const Assignment x = read_solution(test::data_path("instances/" + c.solution), m.num_variables());
+    const Assignment x =
+        read_solution(test::data_path("instances/" + c.solution), m.num_variables());
     REQUIRE(known.count(c.instance) == 1);
     CHECK(m.energy(x) == energy_of(known.at(c.instance)));
     CHECK(reference_energy(m, x) == doctest::Approx(energy_of(known.at(c.instance))));
@@ -390,7 +401,8 @@ TEST_CASE("published solution vectors of the copied instances reach their known 
 TEST_CASE("Biq Mac bqp50-k.sparse is the negation of Beasley bqp50.txt#k") {
   std::mt19937_64 rng(11);
   for (int k : {1, 2}) {
-    const QuboModel biqmac = read_model(test::data_path("instances/bqp50-" + std::to_string(k) + ".sparse"));
+    const QuboModel biqmac =
+        read_model(test::data_path("instances/bqp50-" + std::to_string(k) + ".sparse"));
     ReadOptions options;
     options.instance = k;
     const QuboModel beasley = read_model(test::data_path("instances/bqp50.txt"), options);
@@ -441,9 +453,12 @@ TEST_CASE("every published solution vector in the shared benchmarks reaches its 
     const std::string family = file.substr(0, file.find('/'));
     const std::string sub = file.substr(0, file.rfind('/'));
     std::string format = "biqmac";
-    if (family == "beasley") format = "beasley";
-    else if (family == "qplib") format = "qplib";
-    else if (family == "gset" || sub == "biqmac/rudy" || sub == "biqmac/ising") format = "maxcut";
+    if (family == "beasley")
+      format = "beasley";
+    else if (family == "qplib")
+      format = "qplib";
+    else if (family == "gset" || sub == "biqmac/rudy" || sub == "biqmac/ising")
+      format = "maxcut";
     std::string path = (root / file).string();
     if (instance > 0) path += "#" + std::to_string(instance);
     const QuboModel& m = model(path, format);
@@ -454,9 +469,11 @@ TEST_CASE("every published solution vector in the shared benchmarks reaches its 
     ++checked;
     if (format == "beasley") {  // the same vector on the negated Biq Mac copy
       const std::string stem = name.substr(0, name.find('.'));
-      const fs::path sparse = root / "biqmac/beasley" / (stem + "-" + std::to_string(instance) + ".sparse");
+      const fs::path sparse =
+          root / "biqmac/beasley" / (stem + "-" + std::to_string(instance) + ".sparse");
       if (fs::exists(sparse)) {
-        CHECK(model(sparse.string(), "biqmac").energy(x) == energy_of(known.at(name)));  // y^T Q y = -V
+        CHECK(model(sparse.string(), "biqmac").energy(x) ==
+              energy_of(known.at(name)));  // y^T Q y = -V
         ++checked;
       }
     }
@@ -473,7 +490,8 @@ TEST_CASE("every published solution vector in the shared benchmarks reaches its 
   CHECK(checked >= 183);
 }
 
-TEST_CASE("every bad-input fixture gives a ParseError naming the file, the line and what was expected") {
+TEST_CASE(
+    "every bad-input fixture gives a ParseError naming the file, the line and what was expected") {
   struct Bad {
     std::string file, format;
     std::int64_t line;
@@ -494,25 +512,30 @@ TEST_CASE("every bad-input fixture gives a ParseError naming the file, the line 
       {"coo_inf.coo", "", 2, "expected a bias (a finite number), found 'inf'"},
       {"coo_truncated_line.coo", "", 2, "expected a line 'u v bias' (3 fields)"},
       {"mqlib_zero_index.mqlib", "", 3, "expected a 1-based index in [1, 3], found '0'"},
-      {"mqlib_truncated.mqlib", "", 4, "expected 3 entry lines as the header on line 2 says, not 2"},
+      {"mqlib_truncated.mqlib", "", 4,
+       "expected 3 entry lines as the header on line 2 says, not 2"},
       {"mqlib_count_mismatch.mqlib", "", 3, "expected 1 entry lines as the header on line 1 says"},
       {"maxcut_self_loop.gset", "", 3, "expected an edge between two different vertices"},
       {"maxcut_out_of_range.gset", "", 3, "expected a 1-based index in [1, 3], found '4'"},
       {"maxcut_nan.gset", "", 3, "expected a weight (a finite number), found 'NaN'"},
       {"maxcut_bad_header.gset", "", 1, "expected the header line 'n m'"},
-      {"beasley_truncated.txt", "", 6, "expected row index of entry 2 of 2 of instance 2, found end of file"},
+      {"beasley_truncated.txt", "", 6,
+       "expected row index of entry 2 of 2 of instance 2, found end of file"},
       {"beasley_duplicate.txt", "", 5, "expected each pair once"},
       {"beasley_zero_index.txt", "", 4, "expected a 1-based index in [1, 3], found '0'"},
       {"beasley_extra.txt", "", 4, "expected end of file after 1 instances"},
       {"biqmac_out_of_range.sparse", "", 3, "expected a 1-based index in [1, 3], found '4'"},
       {"biqmac_duplicate.sparse", "", 4, "expected each pair once"},
-      {"biqmac_count_mismatch.sparse", "", 3, "expected 4 entry lines as the header on line 1 says, not 2"},
+      {"biqmac_count_mismatch.sparse", "", 3,
+       "expected 4 entry lines as the header on line 1 says, not 2"},
       {"biqmac_garbage.sparse", "", 1, "expected the header line 'n m'"},
       {"qplib_non_binary.qplib", "", 2, "expected a binary unconstrained type"},
       {"qplib_truncated.qplib", "", 6, "expected a quadratic entry 'i j v' (2 of 2)"},
-      {"qplib_bad_sense.qplib", "", 3, "expected the sense 'minimize' or 'maximize', found 'sideways'"},
+      {"qplib_bad_sense.qplib", "", 3,
+       "expected the sense 'minimize' or 'maximize', found 'sideways'"},
       {"json_syntax.json", "", 4, "expected valid JSON"},
-      {"json_index_out_of_range.json", "", 4, "expected quadratic[0] j (an index in [0, 3)), found 3"},
+      {"json_index_out_of_range.json", "", 4,
+       "expected quadratic[0] j (an index in [0, 3)), found 3"},
       {"json_missing_linear.json", "", 1, "expected the key \"linear\""},
       {"json_not_a_number.json", "", 3, "expected linear[1] (a number), found \"two\""},
       {"json_empty.json", "", 1, "expected a JSON object, found end of file"},

@@ -182,7 +182,8 @@ TEST_CASE("gzip input is inflated in chunks and refused past the limit") {
   fs::remove_all(dir);
 }
 
-TEST_CASE("the default inflated-size limit: 4 GiB, half the memory, 256x the file, or the environment") {
+TEST_CASE(
+    "the default inflated-size limit: 4 GiB, half the memory, 256x the file, or the environment") {
   const char* saved = std::getenv("QPRUNE_MAX_INFLATED_BYTES");
   const std::string saved_value = saved != nullptr ? saved : "";
   ::unsetenv("QPRUNE_MAX_INFLATED_BYTES");

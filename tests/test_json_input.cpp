@@ -225,10 +225,10 @@ TEST_CASE("objects of 200k keys in config.json and a masks file parse in linear 
                              extra + "}";
   auto start = std::chrono::steady_clock::now();
   const ModelConfig cfg = ModelConfig::parse(config, "wide/config.json");
-  MESSAGE("config.json of " << kKeys << " keys parsed in "
-                            << std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                                             start).count()
-                            << " s");
+  MESSAGE("config.json of "
+          << kKeys << " keys parsed in "
+          << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
+          << " s");
   CHECK(cfg.hidden_size == 8);
   CHECK(cfg.num_key_value_heads == 1);
   CHECK(cfg.to_json().find("\"x199999\": 199999") != std::string::npos);  // kept when written
@@ -248,10 +248,10 @@ TEST_CASE("objects of 200k keys in config.json and a masks file parse in linear 
   test::spit(dir / "wide.json", text);
   start = std::chrono::steady_clock::now();
   const Masks back = read_masks(dir / "wide.json");
-  MESSAGE("masks file of " << kKeys << " extra keys read in "
-                           << std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                                            start).count()
-                           << " s");
+  MESSAGE("masks file of "
+          << kKeys << " extra keys read in "
+          << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
+          << " s");
   REQUIRE(back.entries.size() == 1);
   CHECK(back.entries[0].kept == std::vector<int>{0, 2});
   fs::remove_all(dir);

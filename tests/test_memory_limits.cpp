@@ -13,8 +13,8 @@
 
 #include "problems/common/memory_check.hpp"
 #include "qprune/anneal_solver.hpp"
-#include "qprune/formats.hpp"
 #include "qprune/error.hpp"
+#include "qprune/formats.hpp"
 #include "qprune/greedy_solver.hpp"
 #include "qprune/pruning.hpp"
 #include "qprune/qaoa_solver.hpp"
@@ -100,20 +100,19 @@ TEST_CASE("memory_budget: the smallest of MemAvailable, ulimit -v - VmSize, cgro
   CHECK(*b.bytes == 1 * kGiB);
   CHECK(b.source == "MemAvailable of /proc/meminfo");
   // check_memory with the default budget names the limit that applied.
-  const std::string msg = resource_error([] {
-    detail::check_memory(1e30, "the thing", "do less");
-  });
+  const std::string msg =
+      resource_error([] { detail::check_memory(1e30, "the thing", "do less"); });
   const detail::MemoryBudget now = detail::current_memory_budget();
   if (now.bytes) CHECK(contains(msg, now.source));
 }
 
 TEST_CASE("allocation_context: std::bad_alloc becomes a ResourceError naming the allocation") {
   const std::string msg = resource_error([] {
-    detail::allocation_context("the widget table", 3.0 * (1ULL << 30), []() -> int {
-      throw std::bad_alloc();
-    });
+    detail::allocation_context("the widget table", 3.0 * (1ULL << 30),
+                               []() -> int { throw std::bad_alloc(); });
   });
-  CHECK(contains(msg, "out of memory while allocating the widget table (3 GiB (3221225472 bytes))"));
+  CHECK(
+      contains(msg, "out of memory while allocating the widget table (3 GiB (3221225472 bytes))"));
   CHECK(detail::allocation_context("x", 1.0, [] { return 42; }) == 42);
   // A container asked for more than it can hold (std::length_error, nothing allocated; a real
   // huge allocation would abort under ASan) is caught too.

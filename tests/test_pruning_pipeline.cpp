@@ -8,13 +8,13 @@
 #include <doctest/doctest.h>
 
 #include <Eigen/QR>
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
-#include <algorithm>
 #include <numeric>
 #include <random>
 
@@ -44,7 +44,8 @@ using test::temp_dir;
 
 MatrixXd take_rows_helper(const MatrixXd& a, const std::vector<int>& rows) {
   MatrixXd out(static_cast<Eigen::Index>(rows.size()), a.cols());
-  for (std::size_t i = 0; i < rows.size(); ++i) out.row(static_cast<Eigen::Index>(i)) = a.row(rows[i]);
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    out.row(static_cast<Eigen::Index>(i)) = a.row(rows[i]);
   return out;
 }
 
@@ -76,10 +77,12 @@ MatrixXd attn_z(const std::map<std::string, MatrixXd>& w, int l, const MatrixXd&
     for (Eigen::Index t = 0; t < t_count; ++t) {
       VectorXd s(t + 1);
       for (Eigen::Index u = 0; u <= t; ++u)
-        s[u] = q.col(t).segment(h * hd, hd).dot(k.col(u).segment(g * hd, hd)) / std::sqrt(double(hd));
+        s[u] =
+            q.col(t).segment(h * hd, hd).dot(k.col(u).segment(g * hd, hd)) / std::sqrt(double(hd));
       s = (s.array() - s.maxCoeff()).exp();
       s /= s.sum();
-      for (Eigen::Index u = 0; u <= t; ++u) z.block(h * hd, t, hd, 1) += s[u] * v.block(g * hd, u, hd, 1);
+      for (Eigen::Index u = 0; u <= t; ++u)
+        z.block(h * hd, t, hd, 1) += s[u] * v.block(g * hd, u, hd, 1);
     }
   }
   return z;
@@ -98,8 +101,8 @@ struct Fixture {
   std::vector<MatrixXd> x, a, z;  // per layer: inputs, MLP activations, o_proj inputs
 };
 
-Fixture make_fixture(const std::string& name, const Model& m, const std::string& dtype, bool sharded,
-                     std::uint64_t seed, int tokens = 48) {
+Fixture make_fixture(const std::string& name, const Model& m, const std::string& dtype,
+                     bool sharded, std::uint64_t seed, int tokens = 48) {
   Fixture f{m, temp_dir(name), {}, {}, {}, {}, {}, {}};
   f.ckpt_dir = f.root / "in";
   f.w = make_checkpoint(f.ckpt_dir, m, dtype, sharded, seed);
@@ -173,7 +176,8 @@ TEST_CASE("calibration statistics: write, lazy read, validation against the conf
 
   // Shape mismatch: statistics for intermediate_size 9 against a checkpoint with 10.
   CalibrationStatsWriter bad(checkpoint_config_hash(ckpt), 2, 5);
-  for (int l = 0; l < 2; ++l) bad.add(StatsKind::kMlp, l, MatrixXd::Identity(9, 9), VectorXd::Zero(9));
+  for (int l = 0; l < 2; ++l)
+    bad.add(StatsKind::kMlp, l, MatrixXd::Identity(9, 9), VectorXd::Zero(9));
   bad.write(f.root / "bad.safetensors");
   const CalibrationStatsFile b = CalibrationStatsFile::open(f.root / "bad.safetensors");
   try {
@@ -185,7 +189,8 @@ TEST_CASE("calibration statistics: write, lazy read, validation against the conf
   }
   // Another model's statistics.
   CalibrationStatsWriter other("fnv1a64:0000000000000000", 2, 5);
-  for (int l = 0; l < 2; ++l) other.add(StatsKind::kMlp, l, MatrixXd::Identity(10, 10), VectorXd::Zero(10));
+  for (int l = 0; l < 2; ++l)
+    other.add(StatsKind::kMlp, l, MatrixXd::Identity(10, 10), VectorXd::Zero(10));
   other.write(f.root / "other.safetensors");
   CHECK_THROWS_WITH_AS(CalibrationStatsFile::open(f.root / "other.safetensors")
                            .check_against(ckpt.config(), checkpoint_config_hash(ckpt)),
@@ -235,7 +240,8 @@ TEST_CASE("QUBO energy of a mask equals the measured layer error (MLP and heads,
         spec.unit = m.kv == m.heads ? MaskUnit::kHeads : MaskUnit::kKvGroups;
         spec.sparsity = 0.5;
         const LayerProblem h = build_layer_problem(ckpt, &stats, spec);
-        const MatrixXd& wo = f.w.at("model.layers." + std::to_string(l) + ".self_attn.o_proj.weight");
+        const MatrixXd& wo =
+            f.w.at("model.layers." + std::to_string(l) + ".self_attn.o_proj.weight");
         for (int trial = 0; trial < 10; ++trial) {
           const Assignment xu = random_mask(rng, h.num_units(), 1 + trial % (h.num_units() - 1));
           const Assignment xc = channel_mask(h, xu);
@@ -295,10 +301,11 @@ TEST_CASE("mask + apply: same layer outputs as zeroing the pruned units; config,
     CHECK(pc.intermediate_size == c.m.inter / 2);
     const LayerMask& h0 = *back.find(0, false);
     const int group = c.m.heads / c.m.kv;
-    const int kept_heads = h0.unit == MaskUnit::kKvGroups ? int(h0.kept.size()) * group
-                                                          : int(h0.kept.size());
+    const int kept_heads =
+        h0.unit == MaskUnit::kKvGroups ? int(h0.kept.size()) * group : int(h0.kept.size());
     CHECK(pc.num_attention_heads == kept_heads);
-    CHECK(pc.num_key_value_heads == (h0.unit == MaskUnit::kHeadsPerGroup ? c.m.kv : int(h0.kept.size())));
+    CHECK(pc.num_key_value_heads ==
+          (h0.unit == MaskUnit::kHeadsPerGroup ? c.m.kv : int(h0.kept.size())));
     CHECK(pc.head_dim == c.m.hd);
     const Json cfg = Json::parse(slurp(out / "config.json"));
     CHECK(cfg["head_dim"] == c.m.hd);
@@ -306,8 +313,7 @@ TEST_CASE("mask + apply: same layer outputs as zeroing the pruned units; config,
     CHECK(cfg.value("mlp_bias", false) == centred);
     CHECK(slurp(out / "tokenizer.json") == slurp(f.ckpt_dir / "tokenizer.json"));
     CHECK(slurp(out / "extra" / "notes.txt") == slurp(f.ckpt_dir / "extra" / "notes.txt"));
-    for (const std::string& n : pruned.tensor_names())
-      CHECK(pruned.info(n).dtype_text == c.dtype);
+    for (const std::string& n : pruned.tensor_names()) CHECK(pruned.info(n).dtype_text == c.dtype);
     if (c.sharded) {
       const Json index = Json::parse(slurp(out / "model.safetensors.index.json"));
       std::uint64_t total = 0;
@@ -344,14 +350,16 @@ TEST_CASE("mask + apply: same layer outputs as zeroing the pruned units; config,
       MatrixXd want = wd * a;
       want.colwise() += b;
       MatrixXd got = pw.at(p + "mlp.down_proj.weight") * mlp_acts(pw, l, x);
-      if (pw.count(p + "mlp.down_proj.bias")) got.colwise() += pw.at(p + "mlp.down_proj.bias").col(0);
+      if (pw.count(p + "mlp.down_proj.bias"))
+        got.colwise() += pw.at(p + "mlp.down_proj.bias").col(0);
       // The bias is rounded to the dtype (BF16: 2^-9 relative); the rest is exact.
-      const double tol = (c.dtype == "BF16" ? 4e-3 : 1e-6) * std::max(1.0, b.cwiseAbs().maxCoeff()) + 1e-9;
+      const double tol =
+          (c.dtype == "BF16" ? 4e-3 : 1e-6) * std::max(1.0, b.cwiseAbs().maxCoeff()) + 1e-9;
       CHECK((got - want).cwiseAbs().maxCoeff() <= tol);
       // The measured error of the pruned layer is the mask's objective.
       const double err = (wd * f.a[static_cast<std::size_t>(l)] - got).squaredNorm();
-      CHECK(std::abs(err - em.objective) <= (c.dtype == "BF16" && centred ? 1e-2 : 1e-6) *
-                                                 std::max(1.0, em.objective));
+      CHECK(std::abs(err - em.objective) <=
+            (c.dtype == "BF16" && centred ? 1e-2 : 1e-6) * std::max(1.0, em.objective));
       // Attention: the pruned model's o_proj output vs the original with removed heads' channels
       // zeroed (+ bias), both from a forward pass written here.
       const LayerMask& eh = *back.find(l, false);
@@ -409,7 +417,8 @@ TEST_CASE("--refit never increases the error and matches a direct least-squares 
       // Direct least squares: min ||Y - W' A_K - b 1^T|| via QR of [A_K; 1]^T (b only if centred).
       const auto k = static_cast<Eigen::Index>(e.kept.size());
       MatrixXd design(a.cols(), k + (comp ? 1 : 0));
-      for (Eigen::Index j = 0; j < k; ++j) design.col(j) = a.row(e.kept[static_cast<std::size_t>(j)]).transpose();
+      for (Eigen::Index j = 0; j < k; ++j)
+        design.col(j) = a.row(e.kept[static_cast<std::size_t>(j)]).transpose();
       if (comp) design.col(k).setOnes();
       const MatrixXd sol = design.colPivHouseholderQr().solve(y.transpose());  // (k[+1]) x H
       const double ls_error = (y.transpose() - design * sol).squaredNorm();
@@ -496,7 +505,8 @@ TEST_CASE("baseline methods: magnitude and diagonal masks equal top-k references
       for (int u = 0; u < n; ++u) {
         Assignment keep_all_but_u(static_cast<std::size_t>(w.cols()), 1);
         for (int ch = u * width; ch < (u + 1) * width; ++ch) {
-          for (Eigen::Index r = 0; r < w.rows(); ++r) magnitude[std::size_t(u)] += w(r, ch) * w(r, ch);
+          for (Eigen::Index r = 0; r < w.rows(); ++r)
+            magnitude[std::size_t(u)] += w(r, ch) * w(r, ch);
           keep_all_but_u[static_cast<std::size_t>(ch)] = 0;
         }
         alone[std::size_t(u)] = direct_error(w, acts, keep_all_but_u, centred);
@@ -510,7 +520,8 @@ TEST_CASE("baseline methods: magnitude and diagonal masks equal top-k references
       Assignment channels(static_cast<std::size_t>(w.cols()), 0);
       for (int u : em.kept)
         for (int ch = u * width; ch < (u + 1) * width; ++ch) channels[std::size_t(ch)] = 1;
-      CHECK(em.objective == doctest::Approx(direct_error(w, acts, channels, centred)).epsilon(1e-6));
+      CHECK(em.objective ==
+            doctest::Approx(direct_error(w, acts, channels, centred)).epsilon(1e-6));
     }
     // Data-free: the magnitude problem's (G = I) diagonal score is the magnitude score.
     o.method = MaskMethod::kDiagonal;
@@ -532,9 +543,10 @@ TEST_CASE("bad inputs give clear errors") {
   CHECK_THROWS_WITH_AS(compute_masks(ckpt, &stats, o), doctest::Contains("nearest expressible"),
                        InvalidArgument);
   // `heads` is only for MHA.
-  CHECK_THROWS_WITH_AS((void)build_layer_problem(ckpt, &stats, {0, MaskUnit::kHeads, 0.5, true,
-                                                                DataFreeModel::kMagnitude}),
-                       doctest::Contains("--head-shape"), InvalidArgument);
+  CHECK_THROWS_WITH_AS(
+      (void)build_layer_problem(ckpt, &stats,
+                                {0, MaskUnit::kHeads, 0.5, true, DataFreeModel::kMagnitude}),
+      doctest::Contains("--head-shape"), InvalidArgument);
   // Masks for another checkpoint.
   const Masks masks = compute_masks(ckpt, &stats, sa_options(true, false, 0.5));
   // Same architecture, other weights: the sampled tensor content differs.
@@ -578,8 +590,8 @@ TEST_CASE("bad inputs give clear errors") {
       }
     MatrixXd want = wo * zz;
     want.colwise() += bo;
-    MatrixXd got = pw.at(p + "self_attn.o_proj.weight") *
-                   attn_z(pw, 1, f.x[1], f.m.heads, f.m.kv, f.m.hd);
+    MatrixXd got =
+        pw.at(p + "self_attn.o_proj.weight") * attn_z(pw, 1, f.x[1], f.m.heads, f.m.kv, f.m.hd);
     got.colwise() += pw.at(p + "self_attn.o_proj.bias").col(0);
     CHECK((got - want).cwiseAbs().maxCoeff() <= 1e-6 * std::max(1.0, bo.cwiseAbs().maxCoeff()));
   }
@@ -667,8 +679,8 @@ TEST_CASE("export -> external answer -> import-solution, with and without repair
   // Too few kept: repair adds the units that lower the error most.
   Assignment under(10, 0);
   under[0] = under[3] = 1;
-  const LayerProblem p = build_layer_problem(ckpt, &stats, {0, MaskUnit::kMlp, 0.4, true,
-                                                            DataFreeModel::kMagnitude});
+  const LayerProblem p =
+      build_layer_problem(ckpt, &stats, {0, MaskUnit::kMlp, 0.4, true, DataFreeModel::kMagnitude});
   const RepairResult rep = repair_assignment(p.model, under);
   CHECK(rep.added.size() == 4);
   CHECK(p.model.is_feasible(rep.x));
@@ -717,15 +729,17 @@ TEST_CASE("apply --refit refuses degenerate statistics and too few tokens, warns
   const CalibrationStatsFile some = write_stats("some.safetensors", 12, false);
   const ApplyReport rep = apply_masks(ckpt, masks, &some, f.root / "s", ao);
   REQUIRE(rep.warnings.size() == 1);
-  CHECK(rep.warnings[0].find("only 12 calibration tokens for 5 kept channels") != std::string::npos);
+  CHECK(rep.warnings[0].find("only 12 calibration tokens for 5 kept channels") !=
+        std::string::npos);
   CHECK(rep.warnings[0].find("4x") != std::string::npos);
   fs::remove_all(f.root);
 }
 
 TEST_CASE("the refit token rule: refuse below 1x unless regularised, warn below 4x") {
-  CHECK_THROWS_WITH_AS((void)check_refit_tokens(9, 10, "layer 3 mlp", false, "use --ridge"),
-                       doctest::Contains("9 calibration tokens for 10 kept channels of layer 3 mlp"),
-                       InvalidArgument);
+  CHECK_THROWS_WITH_AS(
+      (void)check_refit_tokens(9, 10, "layer 3 mlp", false, "use --ridge"),
+      doctest::Contains("9 calibration tokens for 10 kept channels of layer 3 mlp"),
+      InvalidArgument);
   CHECK(check_refit_tokens(9, 10, "layer 3 mlp", true, "").find("only 9 calibration tokens") == 0);
   CHECK(check_refit_tokens(39, 10, "x", false, "").find("only 39") == 0);
   CHECK(check_refit_tokens(40, 10, "x", false, "").empty());
@@ -771,13 +785,15 @@ TEST_CASE("masks files: every field is validated, errors name the file and the f
             "\"entries[0].kept\" to hold increasing unit indices"));
   CHECK(has(error_of([](Json& j) { j["entries"][0]["kept"] = {0, 1, 1, 2, 3, 4}; }),
             "\"entries[0].kept\" to hold increasing"));
-  CHECK(has(error_of([](Json& j) { j["entries"][0]["kept"] = {0, 1, 2, 3, 10}; }),
-            "in [0, 10)"));
-  CHECK(has(error_of([](Json& j) { j["entries"][0]["kept"] = {0, 1, 2}; }),
+  CHECK(has(error_of([](Json& j) { j["entries"][0]["kept"] = {0, 1, 2, 3, 10}; }), "in [0, 10)"));
+  CHECK(has(error_of([](Json& j) {
+              j["entries"][0]["kept"] = {0, 1, 2};
+            }),
             "\"entries[0].kept\" to hold 5 units (entries[0].keep, feasible), found 3"));
-  CHECK(has(error_of([](Json& j) { j["entries"][0]["kept"] = Json::array(); }),
-            "at least one unit"));
-  CHECK(has(error_of([](Json& j) { j["entries"][0]["keep"] = 13; }), "\"entries[0].keep\" in [0, 10]"));
+  CHECK(
+      has(error_of([](Json& j) { j["entries"][0]["kept"] = Json::array(); }), "at least one unit"));
+  CHECK(has(error_of([](Json& j) { j["entries"][0]["keep"] = 13; }),
+            "\"entries[0].keep\" in [0, 10]"));
   CHECK(has(error_of([](Json& j) { j["entries"][0]["keep"] = -1; }), "\"entries[0].keep\""));
   CHECK(has(error_of([](Json& j) { j["entries"][0]["unit"] = "neurons"; }), "\"entries[0].unit\""));
   CHECK(has(error_of([](Json& j) { j["entries"][0]["feasible"] = "yes"; }),

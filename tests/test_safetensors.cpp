@@ -25,17 +25,23 @@ namespace {
 double ref_f16(std::uint16_t b) {
   const int s = b >> 15, e = (b >> 10) & 31, m = b & 1023;
   double v;
-  if (e == 31) v = m ? std::numeric_limits<double>::quiet_NaN() : INFINITY;
-  else if (e == 0) v = m * std::pow(2.0, -24);
-  else v = (1.0 + m / 1024.0) * std::pow(2.0, e - 15);
+  if (e == 31)
+    v = m ? std::numeric_limits<double>::quiet_NaN() : INFINITY;
+  else if (e == 0)
+    v = m * std::pow(2.0, -24);
+  else
+    v = (1.0 + m / 1024.0) * std::pow(2.0, e - 15);
   return s ? -v : v;
 }
 double ref_bf16(std::uint16_t b) {
   const int s = b >> 15, e = (b >> 7) & 255, m = b & 127;
   double v;
-  if (e == 255) v = m ? std::numeric_limits<double>::quiet_NaN() : INFINITY;
-  else if (e == 0) v = m * std::pow(2.0, -133);
-  else v = (1.0 + m / 128.0) * std::pow(2.0, e - 127);
+  if (e == 255)
+    v = m ? std::numeric_limits<double>::quiet_NaN() : INFINITY;
+  else if (e == 0)
+    v = m * std::pow(2.0, -133);
+  else
+    v = (1.0 + m / 128.0) * std::pow(2.0, e - 127);
   return s ? -v : v;
 }
 
@@ -63,8 +69,8 @@ std::uint16_t ref_bf16_encode(double x) { return ref_encode(x, ref_bf16, 0x7F7F,
 bool same(double a, double b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
 
 fs::path temp_dir(const std::string& name) {
-  const fs::path p = fs::temp_directory_path() / ("qprune_test_" + name + "_" +
-                                                  std::to_string(std::random_device{}()));
+  const fs::path p = fs::temp_directory_path() /
+                     ("qprune_test_" + name + "_" + std::to_string(std::random_device{}()));
   fs::remove_all(p);
   fs::create_directories(p);
   return p;
@@ -114,8 +120,8 @@ TEST_CASE("F16 and BF16 encode known values") {
   CHECK(float_to_f16(1.0) == 0x3C00);
   CHECK(float_to_f16(-2.5) == 0xC100);
   CHECK(float_to_f16(65504.0) == 0x7BFF);
-  CHECK(float_to_f16(std::ldexp(1.0, -24)) == 0x0001);   // smallest subnormal
-  CHECK(float_to_f16(std::ldexp(1.0, -25)) == 0x0000);   // half of it: tie to even (0)
+  CHECK(float_to_f16(std::ldexp(1.0, -24)) == 0x0001);      // smallest subnormal
+  CHECK(float_to_f16(std::ldexp(1.0, -25)) == 0x0000);      // half of it: tie to even (0)
   CHECK(float_to_f16(3 * std::ldexp(1.0, -25)) == 0x0002);  // 1.5 ulp: tie to even (2)
   CHECK(float_to_f16(65519.99) == 0x7BFF);
   CHECK(float_to_f16(65520.0) == 0x7C00);  // tie between 65504 and 65536 (even) -> inf
@@ -130,7 +136,7 @@ TEST_CASE("F16 and BF16 encode known values") {
   CHECK(float_to_bf16(65504.0) == 0x4780);  // 65504 rounds to 65536 in 8 bits of precision
   CHECK(float_to_bf16(1.0 + std::ldexp(1.0, -8)) == 0x3F80);      // tie -> even
   CHECK(float_to_bf16(1.0 + 3 * std::ldexp(1.0, -8)) == 0x3F82);  // tie -> even
-  CHECK(float_to_bf16(std::ldexp(1.0, -133)) == 0x0001);           // smallest subnormal
+  CHECK(float_to_bf16(std::ldexp(1.0, -133)) == 0x0001);          // smallest subnormal
   CHECK(float_to_bf16(INFINITY) == 0x7F80);
   CHECK(std::isnan(bf16_to_float(float_to_bf16(-NAN))));
   // One-step rounding from double: 1 + 2^-8 + 2^-30 is just above the bf16 tie; rounding it
@@ -171,9 +177,9 @@ TEST_CASE("F16 and BF16 encode every value, every midpoint and random doubles li
 TEST_CASE("write then read keeps bytes for every dtype and values for every float dtype") {
   const fs::path dir = temp_dir("st_roundtrip");
   std::mt19937_64 rng(3);
-  const std::vector<std::string> dtypes = {"F64", "F32", "F16", "BF16", "I64", "I32", "I16",
-                                           "I8",  "U8",  "BOOL", "U64", "U32", "U16", "F8_E4M3",
-                                           "F8_E5M2"};
+  const std::vector<std::string> dtypes = {"F64", "F32", "F16", "BF16",    "I64",
+                                           "I32", "I16", "I8",  "U8",      "BOOL",
+                                           "U64", "U32", "U16", "F8_E4M3", "F8_E5M2"};
   SafetensorsWriter w;
   std::map<std::string, std::vector<std::byte>> expected;
   for (const std::string& dt : dtypes) {
@@ -191,8 +197,8 @@ TEST_CASE("write then read keeps bytes for every dtype and values for every floa
   std::uniform_real_distribution<double> u(-3.0, 3.0);
   Eigen::MatrixXd values(4, 6);
   for (Eigen::Index i = 0; i < values.size(); ++i) values.data()[i] = u(rng);
-  for (const char* dt : {"F64", "F32", "F16", "BF16"}) w.add_matrix(std::string("m.") + dt,
-                                                                  dtype_from_name(dt), values);
+  for (const char* dt : {"F64", "F32", "F16", "BF16"})
+    w.add_matrix(std::string("m.") + dt, dtype_from_name(dt), values);
   w.add_matrix("v.BF16", Dtype::kBF16, values.col(2));
   w.set_metadata("note", "round trip");
   w.write(dir / "a.safetensors");
@@ -224,9 +230,9 @@ TEST_CASE("write then read keeps bytes for every dtype and values for every floa
       for (Eigen::Index j = 0; j < 6; ++j) {
         const double v = values(i, j);
         const double want = std::string(dt) == "F64"   ? v
-                             : std::string(dt) == "F32" ? static_cast<double>(static_cast<float>(v))
-                             : std::string(dt) == "F16" ? ref_f16(ref_f16_encode(v))
-                                                        : ref_bf16(ref_bf16_encode(v));
+                            : std::string(dt) == "F32" ? static_cast<double>(static_cast<float>(v))
+                            : std::string(dt) == "F16" ? ref_f16(ref_f16_encode(v))
+                                                       : ref_bf16(ref_bf16_encode(v));
         CHECK(m(i, j) == want);
         CHECK(mf(i, j) == static_cast<float>(want));
       }
@@ -250,7 +256,8 @@ TEST_CASE("the written layout: padded header, metadata first, tensors sorted by 
   w.write(dir / "x.safetensors");
   const std::string bytes = slurp(dir / "x.safetensors");
   std::uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
+  for (int i = 7; i >= 0; --i)
+    n = (n << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
   CHECK(n % 8 == 0);
   const std::string header = bytes.substr(8, n);
   const std::size_t last = header.find_last_not_of(' ');
@@ -271,16 +278,16 @@ TEST_CASE("the written layout: padded header, metadata first, tensors sorted by 
 TEST_CASE("a hand-built file in any offset order, with an unpadded header, reads back") {
   const fs::path dir = temp_dir("st_hand");
   // Tensors listed out of offset order; data: b (2 x F32) then a (2 x 2 F64), plus an F16 c.
-  const std::string header =
-      R"({"a":{"dtype":"F64","shape":[2,2],"data_offsets":[8,40]},)"
-      R"("c":{"dtype":"F16","shape":[1],"data_offsets":[40,42]},)"
-      R"("b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
+  const std::string header = R"({"a":{"dtype":"F64","shape":[2,2],"data_offsets":[8,40]},)"
+                             R"("c":{"dtype":"F16","shape":[1],"data_offsets":[40,42]},)"
+                             R"("b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
   std::string file(8, '\0');
-  for (int i = 0; i < 8; ++i) file[static_cast<std::size_t>(i)] = static_cast<char>((header.size() >> (8 * i)) & 0xFF);
+  for (int i = 0; i < 8; ++i)
+    file[static_cast<std::size_t>(i)] = static_cast<char>((header.size() >> (8 * i)) & 0xFF);
   file += header;
   const float b[2] = {0.5F, -7.25F};
   const double a[4] = {1, 2, 3, 4};  // row-major: a(0,1) == 2
-  const std::uint16_t c = 0x3555;     // f16 for ~0.333
+  const std::uint16_t c = 0x3555;    // f16 for ~0.333
   file.append(reinterpret_cast<const char*>(b), 8);
   file.append(reinterpret_cast<const char*>(a), 32);
   file.append(reinterpret_cast<const char*>(&c), 2);

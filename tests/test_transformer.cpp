@@ -3,13 +3,13 @@
 // examples/model/train.py stored in tests/data/model/reference.safetensors, against statistics
 // computed directly from captured activations, and against a zero-masked copy for pruned widths.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 #include "qprune/calibration.hpp"
 #include "qprune/checkpoint.hpp"
@@ -41,8 +41,8 @@ std::string read_file(const std::string& path) {
 }
 
 fs::path temp_dir(const std::string& name) {
-  const fs::path p = fs::temp_directory_path() / ("qprune_test_" + name + "_" +
-                                                  std::to_string(::getpid()));
+  const fs::path p =
+      fs::temp_directory_path() / ("qprune_test_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(p);
   return p;
 }
@@ -103,8 +103,12 @@ TEST_CASE("calibration: streamed statistics equal a direct computation on captur
     grown.rightCols(a.cols()) = a.cast<double>();
     all = std::move(grown);
   };
-  hooks.mlp = [&](int l, int, const Eigen::MatrixXf& a) { append(mlp[static_cast<std::size_t>(l)], a); };
-  hooks.attn = [&](int l, int, const Eigen::MatrixXf& a) { append(attn[static_cast<std::size_t>(l)], a); };
+  hooks.mlp = [&](int l, int, const Eigen::MatrixXf& a) {
+    append(mlp[static_cast<std::size_t>(l)], a);
+  };
+  hooks.attn = [&](int l, int, const Eigen::MatrixXf& a) {
+    append(attn[static_cast<std::size_t>(l)], a);
+  };
   for (std::size_t b = 0; b < ids.size(); b += context) {
     const std::size_t len = std::min<std::size_t>(context, ids.size() - b);
     (void)model.logits(std::span<const std::int32_t>(ids.data() + b, len), &hooks);
@@ -119,8 +123,8 @@ TEST_CASE("calibration: streamed statistics equal a direct computation on captur
   REQUIRE(stats.attn.size() == static_cast<std::size_t>(layers));
   for (int l = 0; l < layers; ++l) {
     const auto ul = static_cast<std::size_t>(l);
-    for (const auto& [got, acts] : {std::pair{&stats.mlp[ul], &mlp[ul]},
-                                    std::pair{&stats.attn[ul], &attn[ul]}}) {
+    for (const auto& [got, acts] :
+         {std::pair{&stats.mlp[ul], &mlp[ul]}, std::pair{&stats.attn[ul], &attn[ul]}}) {
       REQUIRE(acts->cols() == 300);
       const Eigen::MatrixXd gram = (*acts) * acts->transpose();
       const Eigen::VectorXd mean = acts->rowwise().mean();
@@ -213,7 +217,8 @@ TEST_CASE("transformer: finite but huge weights are an error naming the layer, n
   auto w = test::make_checkpoint(dir, m, "F32", false, 5);
   std::vector<test::Raw> raws;
   for (auto& [name, v] : w) {
-    if (name == "model.layers.1.mlp.gate_proj.weight" || name == "model.layers.1.mlp.up_proj.weight")
+    if (name == "model.layers.1.mlp.gate_proj.weight" ||
+        name == "model.layers.1.mlp.up_proj.weight")
       for (Eigen::Index i = 0; i < v.rows(); ++i) v.row(i).setConstant(i % 2 == 0 ? 1e20 : -1e20);
     const bool vector = name.find("norm.weight") != std::string::npos;
     std::vector<std::int64_t> shape = {v.rows()};

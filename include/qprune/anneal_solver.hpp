@@ -39,11 +39,12 @@ struct AnnealOptions {
   int num_sweeps = 0;
   AnnealSchedule schedule = AnnealSchedule::kGeometric;
   SweepOrder order = SweepOrder::kSequential;
-  /// (hot, cold) inverse temperatures, both finite and > 0, hot <= cold. When absent it is derived from the
-  /// coefficients: hot = ln 2 / (largest possible single-flip cost), cold = ln 100 / (smallest
-  /// non-zero coefficient), so the costliest flip is accepted with probability 1/2 at the start
-  /// and the cheapest non-zero one with probability 1/100 at the end (the idea of dwave-samplers'
-  /// default_beta_range). The range used is reported in SolveResult::info["beta_range"].
+  /// (hot, cold) inverse temperatures, both finite and > 0, hot <= cold. When absent it is derived
+  /// from the coefficients: hot = ln 2 / (largest possible single-flip cost), cold = ln 100 /
+  /// (smallest non-zero coefficient), so the costliest flip is accepted with probability 1/2 at the
+  /// start and the cheapest non-zero one with probability 1/100 at the end (the idea of
+  /// dwave-samplers' default_beta_range). The range used is reported in
+  /// SolveResult::info["beta_range"].
   std::optional<std::pair<double, double>> beta_range;
   /// kAuto picks, in this order: the exact integer kernel for a dense model whose coefficients
   /// qualify (a quarter of float's row traffic with int8 rows); float when every field the kernel
@@ -66,7 +67,8 @@ class SimulatedAnnealing final : public Solver {
   /// Counters: "flip_attempts", "accepted_moves", "flips_per_s" (attempts per second of wall
   /// time), "ns_per_attempt" (annealing time of one thread per attempt), "anneal_time_s",
   /// "reads_completed". Info: "constraint_mode", "beta_range", "precision", "kernel", "sweeps".
-  [[nodiscard]] SolveResult solve(const QuboModel& model, const SolveOptions& options) const override;
+  [[nodiscard]] SolveResult solve(const QuboModel& model,
+                                  const SolveOptions& options) const override;
   [[nodiscard]] const AnnealOptions& options() const { return options_; }
 
  private:

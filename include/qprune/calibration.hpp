@@ -46,8 +46,8 @@ class Checkpoint;
 using ProgressFn = std::function<void(std::int64_t done, std::int64_t total)>;
 
 struct CalibrationOptions {
-  std::int64_t context = 256;        ///< window length in tokens (>= 1); default 256
-  std::int64_t max_tokens = 0;       ///< use at most this many tokens; 0 (default): all
+  std::int64_t context = 256;          ///< window length in tokens (>= 1); default 256
+  std::int64_t max_tokens = 0;         ///< use at most this many tokens; 0 (default): all
   std::int64_t windows_per_batch = 8;  ///< windows per forward call (layer weights read once per
                                        ///< call); >= 1, default 8
   /// Batches per chunk, >= 1, default 8: each chunk's sums start from zero and the chunks are
@@ -56,8 +56,8 @@ struct CalibrationOptions {
   std::int64_t batches_per_chunk = 8;
   /// Where the chunks run (not owned); null: this process, one chunk after another.
   JobRunner* runner = nullptr;
-  bool mlp = true;   ///< collect the MLP statistics (default true)
-  bool attn = true;  ///< collect the o_proj input statistics (default true)
+  bool mlp = true;      ///< collect the MLP statistics (default true)
+  bool attn = true;     ///< collect the o_proj input statistics (default true)
   ProgressFn progress;  ///< called after each chunk (on the coordinator); may be empty
   /// Throws InvalidArgument naming the field and its bound.
   void validate() const;

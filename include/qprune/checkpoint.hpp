@@ -42,7 +42,21 @@ namespace qprune {
 /// The safetensors dtypes qprune knows the size of. kUnknown: a dtype string qprune cannot size
 /// (its tensors can be listed and carried through byte-exact, but not converted).
 enum class Dtype {
-  kF64, kF32, kF16, kBF16, kI64, kI32, kI16, kI8, kU8, kBool, kU64, kU32, kU16, kF8E4M3, kF8E5M2,
+  kF64,
+  kF32,
+  kF16,
+  kBF16,
+  kI64,
+  kI32,
+  kI16,
+  kI8,
+  kU8,
+  kBool,
+  kU64,
+  kU32,
+  kU16,
+  kF8E4M3,
+  kF8E5M2,
   kUnknown
 };
 
@@ -72,12 +86,12 @@ enum class Dtype {
 struct TensorInfo {
   std::string name;
   Dtype dtype = Dtype::kUnknown;
-  std::string dtype_text;            ///< the dtype as written in the header (kept for kUnknown)
-  std::vector<std::int64_t> shape;   ///< row-major, as in the file
-  std::uint64_t data_begin = 0;      ///< offsets relative to the data area, as in the header
+  std::string dtype_text;           ///< the dtype as written in the header (kept for kUnknown)
+  std::vector<std::int64_t> shape;  ///< row-major, as in the file
+  std::uint64_t data_begin = 0;     ///< offsets relative to the data area, as in the header
   std::uint64_t data_end = 0;
-  std::uint64_t file_offset = 0;     ///< absolute byte offset of the first element in the file
-  std::uint64_t header_offset = 0;   ///< absolute byte offset of the tensor's key in the header
+  std::uint64_t file_offset = 0;    ///< absolute byte offset of the first element in the file
+  std::uint64_t header_offset = 0;  ///< absolute byte offset of the tensor's key in the header
 
   [[nodiscard]] std::uint64_t num_bytes() const { return data_end - data_begin; }
   /// prod(shape) (1 for a 0-D tensor).

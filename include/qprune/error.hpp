@@ -35,7 +35,9 @@ class IoError : public Error {
 class ParseError : public Error {
  public:
   ParseError(std::string path, std::int64_t line, const std::string& what)
-      : Error(path + ":" + std::to_string(line) + ": " + what), path_(std::move(path)), line_(line) {}
+      : Error(path + ":" + std::to_string(line) + ": " + what),
+        path_(std::move(path)),
+        line_(line) {}
   /// For binary files: the message reads `path: byte N: what` and line() returns the byte offset
   /// (0-based from the start of the file).
   [[nodiscard]] static ParseError at_byte(std::string path, std::int64_t byte_offset,
@@ -57,7 +59,8 @@ class ParseError : public Error {
   std::int64_t line_;
 };
 
-/// The request needs more memory or time than allowed; the message says how much and what to change.
+/// The request needs more memory or time than allowed; the message says how much and what to
+/// change.
 class ResourceError : public Error {
  public:
   using Error::Error;

@@ -29,8 +29,8 @@ enum class ModelFamily { kLlama, kQwen2, kMistral };
 /// written back when its value differs from that default.
 struct ModelConfig {
   ModelFamily family = ModelFamily::kLlama;
-  std::string architecture;      ///< architectures[0], e.g. "LlamaForCausalLM"
-  std::int64_t hidden_size = 0;  ///< required
+  std::string architecture;              ///< architectures[0], e.g. "LlamaForCausalLM"
+  std::int64_t hidden_size = 0;          ///< required
   std::int64_t intermediate_size = 0;    ///< required
   std::int64_t num_hidden_layers = 0;    ///< required
   std::int64_t num_attention_heads = 0;  ///< required
@@ -62,8 +62,8 @@ struct ModelConfig {
   /// The original JSON text with the fields above written back where they changed, 2-space
   /// indented. Throws InvalidArgument if the fields are inconsistent (see validate()).
   [[nodiscard]] std::string to_json() const;
-  /// Checks positivity and divisibility (heads % kv heads, hidden % heads when head_dim is derived);
-  /// throws InvalidArgument naming the field.
+  /// Checks positivity and divisibility (heads % kv heads, hidden % heads when head_dim is
+  /// derived); throws InvalidArgument naming the field.
   void validate() const;
 
  private:

@@ -56,7 +56,7 @@ struct AppliedHeadSparsity {
   int units = 0;                     ///< heads or KV groups per layer
   int kept = 0;                      ///< kept per layer
   double requested = 0.0;
-  double applied = 0.0;              ///< 1 - kept / units
+  double applied = 0.0;  ///< 1 - kept / units
 };
 [[nodiscard]] AppliedHeadSparsity applied_head_sparsity(const ModelConfig& config, MaskUnit shape,
                                                         double requested);
@@ -112,17 +112,17 @@ enum class MaskMethod {
 
 struct MaskRunOptions {
   MaskMethod method = MaskMethod::kQubo;  ///< kQubo uses `solver`; the baselines ignore it
-  bool mlp = true;     ///< mask MLP neurons
-  bool heads = false;  ///< mask attention heads
-  double sparsity = 0.5;  ///< uniform per layer, in [0, 1)
+  bool mlp = true;                        ///< mask MLP neurons
+  bool heads = false;                     ///< mask attention heads
+  double sparsity = 0.5;                  ///< uniform per layer, in [0, 1)
   /// Sparsity of the head units when it must differ from `sparsity` (a GQA model can only drop
   /// heads in steps of one per KV group); unset: `sparsity`. In [0, 1).
   std::optional<double> head_sparsity;
   MaskUnit head_shape = MaskUnit::kHeadsPerGroup;  ///< for GQA: kKvGroups or kHeadsPerGroup
-  bool mean_compensation = true;                    ///< see LayerProblemSpec
+  bool mean_compensation = true;                   ///< see LayerProblemSpec
   DataFreeModel data_free = DataFreeModel::kMagnitude;
   std::string solver = "sa";
-  SolveOptions solve;        ///< solve.seed is the run seed
+  SolveOptions solve;  ///< solve.seed is the run seed
   SolverSettings settings;
   /// kUniform: every layer keeps round((1 - sparsity) n). kGlobal (MLP only): `sparsity` of all
   /// neurons of the model is removed, the per-layer counts from allocate_global on the layers'
@@ -199,7 +199,7 @@ struct AppliedLayer {
 };
 
 struct ApplyReport {
-  ModelConfig config;                     ///< the new config
+  ModelConfig config;                      ///< the new config
   std::vector<std::string> added_tensors;  ///< bias tensors that did not exist before
   std::vector<AppliedLayer> layers;
   /// With refit: too few calibration tokens for the kept channels (fewer than 4x; fewer than 1x
@@ -227,8 +227,8 @@ struct ApplyReport {
 /// infeasible or interrupted, head widths differ between layers (a standard config needs one head
 /// count; head padding is not supported), or when statistics are needed and missing.
 ApplyReport apply_masks(const Checkpoint& checkpoint, const Masks& masks,
-                        const CalibrationStatsFile* stats,
-                        const std::filesystem::path& out_folder, const ApplyOptions& options = {});
+                        const CalibrationStatsFile* stats, const std::filesystem::path& out_folder,
+                        const ApplyOptions& options = {});
 
 /// Metadata keys an exported problem carries (json metadata; header comments of qbsolv/coo/lp).
 struct ExportedProblemInfo {
@@ -280,7 +280,7 @@ struct ImportResult {
   LayerMask mask;
   ExportedProblemInfo info;
   bool was_feasible = true;
-  RepairResult repair;  ///< what --repair changed (empty lists when nothing)
+  RepairResult repair;       ///< what --repair changed (empty lists when nothing)
   double file_energy = 0.0;  ///< energy of the solution in the file's own model (penalty included)
 };
 

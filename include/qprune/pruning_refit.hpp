@@ -41,8 +41,8 @@ struct RefitResult {
                                              const std::string& where, bool regularised,
                                              const std::string& remedy);
 
-/// Refuses statistics a refit cannot use (InvalidArgument starting with `where`): 0 tokens, NaN/Inf,
-/// or an all-zero Gram (the refit would zero the projection and report error 0 -> 0).
+/// Refuses statistics a refit cannot use (InvalidArgument starting with `where`): 0 tokens,
+/// NaN/Inf, or an all-zero Gram (the refit would zero the projection and report error 0 -> 0).
 void check_refit_statistics(const ActivationStats& stats, const std::string& where);
 
 /// Least-squares refit of the kept channels of `w` (H x n, PyTorch layout) on the calibration

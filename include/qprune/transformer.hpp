@@ -1,8 +1,8 @@
 // A reference forward pass for decoder-only checkpoints of the Llama / Qwen2 / Mistral family, in
 // F32 on the CPU (Eigen + OpenMP): token embedding, per layer RMSNorm -> attention with rotary
 // embeddings and grouped-query heads -> residual -> RMSNorm -> gated SiLU MLP -> residual, final
-// RMSNorm and the (tied or separate) lm_head. Full causal attention over each sequence, no KV cache:
-// it is meant for calibration statistics and perplexity, not for generation.
+// RMSNorm and the (tied or separate) lm_head. Full causal attention over each sequence, no KV
+// cache: it is meant for calibration statistics and perplexity, not for generation.
 //
 // The widths come from the ModelConfig (intermediate_size, heads, kv heads, head_dim), so pruned
 // checkpoints run as they are. Biases are used whenever the checkpoint holds them (q/k/v for Qwen2,
@@ -15,7 +15,8 @@
 //   Checkpoint ckpt = Checkpoint::open("examples/model/checkpoint");
 //   Transformer model(ckpt);
 //   std::vector<std::int32_t> ids = {72, 105};            // byte-level: "Hi"
-//   Eigen::MatrixXf logits = model.logits(ids);            // vocab x 2, column t predicts token t+1
+//   Eigen::MatrixXf logits = model.logits(ids);            // vocab x 2, column t predicts token
+//   t+1
 #pragma once
 
 #include <Eigen/Core>

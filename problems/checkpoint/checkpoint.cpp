@@ -191,8 +191,9 @@ Checkpoint Checkpoint::open(const fs::path& folder) {
   const Json index = detail::parse_json<Json>(impl->index_text, {index_path.string()});
   const auto wm = index.is_object() ? index.find("weight_map") : index.end();
   if (wm == index.end() || !wm->is_object())
-    throw ParseError(index_path.string(), 0, "expected an object with field 'weight_map', found " +
-                                                 std::string(index.type_name()));
+    throw ParseError(
+        index_path.string(), 0,
+        "expected an object with field 'weight_map', found " + std::string(index.type_name()));
   for (auto it = wm->begin(); it != wm->end(); ++it) {
     if (!it.value().is_string())
       throw ParseError(index_path.string(), 0,
@@ -201,26 +202,26 @@ Checkpoint Checkpoint::open(const fs::path& folder) {
     const std::string file = it.value().get<std::string>();
     // A plain file name inside the folder: never let an index point elsewhere.
     if (file.empty() || fs::path(file).filename() != fs::path(file) || file == "." || file == "..")
-      throw ParseError(index_path.string(), 0, "expected weight_map['" + it.key() +
-                                                   "'] to be a file name in the folder, found '" +
-                                                   file + "'");
+      throw ParseError(index_path.string(), 0,
+                       "expected weight_map['" + it.key() +
+                           "'] to be a file name in the folder, found '" + file + "'");
     if (!impl->files.count(file)) impl->files.emplace(file, SafetensorsFile::open(folder / file));
     const SafetensorsFile& f = impl->files.at(file);
     if (!f.contains(it.key()))
-      throw ParseError(index_path.string(), 0, "expected tensor '" + it.key() + "' in " + file +
-                                                   " as weight_map says, found none");
+      throw ParseError(
+          index_path.string(), 0,
+          "expected tensor '" + it.key() + "' in " + file + " as weight_map says, found none");
     impl->shard_of[it.key()] = file;
   }
   for (const auto& [file, f] : impl->files)
     for (const std::string& name : f.tensor_names()) {
       const auto it = impl->shard_of.find(name);
       if (it == impl->shard_of.end() || it->second != file)
-        throw ParseError::at_byte(f.path().string(),
-                                  static_cast<std::int64_t>(f.info(name).header_offset),
-                                  "expected tensor '" + name + "' to be listed in " + kIndexFile +
-                                      " for this file, found " +
-                                      (it == impl->shard_of.end() ? "no entry"
-                                                                  : "it mapped to " + it->second));
+        throw ParseError::at_byte(
+            f.path().string(), static_cast<std::int64_t>(f.info(name).header_offset),
+            "expected tensor '" + name + "' to be listed in " + kIndexFile +
+                " for this file, found " +
+                (it == impl->shard_of.end() ? "no entry" : "it mapped to " + it->second));
     }
   impl->validate();
   return Checkpoint(std::move(impl));
@@ -322,8 +323,8 @@ void write_checkpoint(const Checkpoint& source, const fs::path& out_folder,
   } else if (out_folder.has_parent_path()) {
     std::error_code ec;
     fs::create_directories(out_folder.parent_path(), ec);
-    if (ec) throw IoError(out_folder.parent_path().string() + ": cannot create folder: " +
-                          ec.message());
+    if (ec)
+      throw IoError(out_folder.parent_path().string() + ": cannot create folder: " + ec.message());
   }
   // Everything is written into a fresh folder beside the target and moved into place at the end
   // (replacing an old checkpoint only then, whole): no stale file of an old output survives, and
@@ -409,8 +410,7 @@ void write_checkpoint(const Checkpoint& source, const fs::path& out_folder,
       index["metadata"] = Json::object();
     index["metadata"]["total_size"] = total_size;
     const std::string text = index.dump(2) + "\n";
-    detail::write_file_atomically(out / kIndexFile,
-                                  [&](std::ostream& stream) { stream << text; });
+    detail::write_file_atomically(out / kIndexFile, [&](std::ostream& stream) { stream << text; });
   }
   if (config_text.empty()) {
     detail::copy_file_atomically(in / kConfigFile, out / kConfigFile);

@@ -1,6 +1,8 @@
 // config.json of the Llama, Qwen2 and Mistral families: parsing with defaults taken from
 // Transformers' config classes (LlamaConfig, Qwen2Config, MistralConfig), the expected tensor list,
 // and writing an updated copy that keeps unknown keys in their original order.
+#include "qprune/model_config.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -9,7 +11,6 @@
 #include "problems/checkpoint/mapped_file.hpp"
 #include "problems/common/json_input.hpp"
 #include "qprune/error.hpp"
-#include "qprune/model_config.hpp"
 
 namespace qprune {
 namespace {
@@ -53,7 +54,8 @@ class FieldReader {
 
   std::int64_t required_int(const char* key, std::int64_t max = kMaxDimension) const {
     const auto it = j_.find(key);
-    if (it == j_.end()) fail(std::string("expected field '") + key + "' (a positive integer), found none");
+    if (it == j_.end())
+      fail(std::string("expected field '") + key + "' (a positive integer), found none");
     return as_int(key, *it, max);
   }
   std::int64_t optional_int(const char* key, std::int64_t fallback,
@@ -172,7 +174,8 @@ ModelConfig ModelConfig::parse(const std::string& json_text, const std::string& 
   c.num_attention_heads = r.required_int("num_attention_heads");
   c.vocab_size = r.required_int("vocab_size");
   c.num_key_value_heads = r.optional_int("num_key_value_heads", c.num_attention_heads);
-  if ((!j.contains("head_dim") || j["head_dim"].is_null()) && c.hidden_size % c.num_attention_heads != 0)
+  if ((!j.contains("head_dim") || j["head_dim"].is_null()) &&
+      c.hidden_size % c.num_attention_heads != 0)
     r.fail("expected field 'head_dim' (hidden_size " + std::to_string(c.hidden_size) +
            " is not a multiple of num_attention_heads " + std::to_string(c.num_attention_heads) +
            "), found none");
@@ -187,9 +190,9 @@ ModelConfig ModelConfig::parse(const std::string& json_text, const std::string& 
   c.rms_norm_eps = r.optional_double("rms_norm_eps", 1e-6);
   c.rope_theta = r.optional_double("rope_theta", 10000.0);
   c.tie_word_embeddings = r.optional_bool("tie_word_embeddings", false);
-  c.max_position_embeddings = r.optional_int("max_position_embeddings",
-                                             family.default_max_positions,
-                                             std::numeric_limits<std::int64_t>::max());
+  c.max_position_embeddings =
+      r.optional_int("max_position_embeddings", family.default_max_positions,
+                     std::numeric_limits<std::int64_t>::max());
   switch (c.family) {
     case ModelFamily::kLlama:
       c.attention_bias = r.optional_bool("attention_bias", false);
@@ -216,13 +219,13 @@ ModelConfig ModelConfig::parse(const std::string& json_text, const std::string& 
     const std::string t = v.is_string() ? v.get<std::string>() : std::string(v.type_name());
     return t.size() > 40 ? t.substr(0, 40) + "..." : t;
   };
-  if (const auto it = j.find("hidden_act"); it != j.end() && !it->is_null() &&
-                                              !(it->is_string() && it->get<std::string>() == "silu"))
+  if (const auto it = j.find("hidden_act");
+      it != j.end() && !it->is_null() && !(it->is_string() && it->get<std::string>() == "silu"))
     c.forward_unsupported.push_back("hidden_act '" + short_text(*it) + "' (only silu)");
   if (const auto it = j.find("rope_scaling"); it != j.end() && !it->is_null())
     c.forward_unsupported.push_back("rope_scaling (only plain rotary embeddings)");
-  if (const auto it = j.find("use_sliding_window"); it != j.end() && it->is_boolean() &&
-                                                      it->get<bool>())
+  if (const auto it = j.find("use_sliding_window");
+      it != j.end() && it->is_boolean() && it->get<bool>())
     c.forward_unsupported.push_back("use_sliding_window: true (only full causal attention)");
   if (const auto it = j.find("partial_rotary_factor");
       it != j.end() && !it->is_null() && !(it->is_number() && it->get<double>() == 1.0))
@@ -250,20 +253,21 @@ void ModelConfig::validate() const {
   positive("vocab_size", vocab_size);
   positive("max_position_embeddings", max_position_embeddings);
   if (num_attention_heads % num_key_value_heads != 0)
-    throw InvalidArgument("ModelConfig: num_key_value_heads (" +
-                          std::to_string(num_key_value_heads) +
-                          ") must divide num_attention_heads (" +
-                          std::to_string(num_attention_heads) + ")");
+    throw InvalidArgument(
+        "ModelConfig: num_key_value_heads (" + std::to_string(num_key_value_heads) +
+        ") must divide num_attention_heads (" + std::to_string(num_attention_heads) + ")");
   if (!(rms_norm_eps > 0.0) || !std::isfinite(rope_theta) || !(rope_theta > 0.0))
     throw InvalidArgument("ModelConfig: rms_norm_eps and rope_theta must be finite and > 0");
   if (family == ModelFamily::kQwen2 && (!attention_bias || o_proj_bias || mlp_bias))
-    throw InvalidArgument("ModelConfig: Qwen2 has q/k/v biases only (attention_bias = true, "
-                          "o_proj_bias = mlp_bias = false)");
+    throw InvalidArgument(
+        "ModelConfig: Qwen2 has q/k/v biases only (attention_bias = true, "
+        "o_proj_bias = mlp_bias = false)");
   if (family == ModelFamily::kMistral && (attention_bias || o_proj_bias || mlp_bias))
     throw InvalidArgument("ModelConfig: Mistral has no biases");
   if (family == ModelFamily::kLlama && attention_bias != o_proj_bias)
-    throw InvalidArgument("ModelConfig: Llama's attention_bias covers q/k/v and o_proj alike "
-                          "(attention_bias must equal o_proj_bias)");
+    throw InvalidArgument(
+        "ModelConfig: Llama's attention_bias covers q/k/v and o_proj alike "
+        "(attention_bias must equal o_proj_bias)");
 }
 
 std::string ModelConfig::to_json() const {
@@ -279,10 +283,9 @@ std::string ModelConfig::to_json() const {
   // Derived defaults are judged against the new values: pruning heads keeps head_dim, so a config
   // that relied on hidden_size / num_attention_heads must now spell head_dim out.
   update_field<std::int64_t>(j, "num_key_value_heads", num_key_value_heads, num_attention_heads);
-  update_field<std::int64_t>(j, "head_dim", head_dim,
-                             hidden_size % num_attention_heads == 0
-                                 ? hidden_size / num_attention_heads
-                                 : -1);
+  update_field<std::int64_t>(
+      j, "head_dim", head_dim,
+      hidden_size % num_attention_heads == 0 ? hidden_size / num_attention_heads : -1);
   update_field<double>(j, "rms_norm_eps", rms_norm_eps, 1e-6);
   update_field<double>(j, "rope_theta", rope_theta, 10000.0);
   update_field<bool>(j, "tie_word_embeddings", tie_word_embeddings, false);
@@ -298,8 +301,8 @@ std::string ModelConfig::to_json() const {
   if (!torch_dtype.empty()) {
     // The key parse() took the dtype from: torch_dtype when it is a string, else dtype.
     const auto torch = j.find("torch_dtype");
-    const bool from_dtype = (torch == j.end() || !torch->is_string()) && j.contains("dtype") &&
-                            j["dtype"].is_string();
+    const bool from_dtype =
+        (torch == j.end() || !torch->is_string()) && j.contains("dtype") && j["dtype"].is_string();
     const char* key = from_dtype ? "dtype" : "torch_dtype";
     update_field<std::string>(j, key, torch_dtype, "");
   }

@@ -9,13 +9,13 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "problems/checkpoint/mapped_file.hpp"
-#include "problems/common/memory_check.hpp"
 #include "problems/common/json_input.hpp"
+#include "problems/common/memory_check.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
 
@@ -45,11 +45,16 @@ T load_le(const std::byte* p) {
 
 double decode_element(const std::byte* p, Dtype dtype) {
   switch (dtype) {
-    case Dtype::kF64: return load_le<double>(p);
-    case Dtype::kF32: return load_le<float>(p);
-    case Dtype::kF16: return f16_to_float(load_le<std::uint16_t>(p));
-    case Dtype::kBF16: return bf16_to_float(load_le<std::uint16_t>(p));
-    default: return 0.0;
+    case Dtype::kF64:
+      return load_le<double>(p);
+    case Dtype::kF32:
+      return load_le<float>(p);
+    case Dtype::kF16:
+      return f16_to_float(load_le<std::uint16_t>(p));
+    case Dtype::kBF16:
+      return bf16_to_float(load_le<std::uint16_t>(p));
+    default:
+      return 0.0;
   }
 }
 
@@ -214,11 +219,11 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
         impl->fail(at, "expected " + where + " shape " + shape_text(info.shape) + " x " +
                            info.dtype_text + " to fit in 64 bits, found an overflow");
       if (nbytes != info.num_bytes())
-        impl->fail(at, "expected " + where + " to span prod(shape) x element size = " +
-                           std::to_string(elements) + " x " + std::to_string(element_size) +
-                           " = " + std::to_string(nbytes) + " bytes (" + info.dtype_text + " " +
-                           shape_text(info.shape) + "), found data_offsets spanning " +
-                           std::to_string(info.num_bytes()));
+        impl->fail(at, "expected " + where +
+                           " to span prod(shape) x element size = " + std::to_string(elements) +
+                           " x " + std::to_string(element_size) + " = " + std::to_string(nbytes) +
+                           " bytes (" + info.dtype_text + " " + shape_text(info.shape) +
+                           "), found data_offsets spanning " + std::to_string(info.num_bytes()));
     }
     info.file_offset = data_start + info.data_begin;
     ordered.push_back(std::move(info));
@@ -302,14 +307,14 @@ std::vector<std::byte> SafetensorsFile::raw_bytes(const std::string& name) const
 
 template <class Scalar>
 Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> SafetensorsFile::Impl::read(
-    const std::string& name, const TensorReadOptions& options,
-    std::int64_t* num_non_finite) const {
+    const std::string& name, const TensorReadOptions& options, std::int64_t* num_non_finite) const {
   const auto it = tensors.find(name);
   if (it == tensors.end())
     throw InvalidArgument(path.string() + ": no tensor named '" + name + "'");
   const TensorInfo& t = it->second;
   if (t.dtype == Dtype::kUnknown)
-    fail(t.header_offset, "expected tensor '" + name + "' to have a dtype of known size (F64, F32, " +
+    fail(t.header_offset, "expected tensor '" + name +
+                              "' to have a dtype of known size (F64, F32, " +
                               "F16, BF16, I64, I32, I16, I8, U8, BOOL, U64, U32, U16, F8_E4M3, " +
                               "F8_E5M2), found '" + t.dtype_text + "'");
   if (!is_float_dtype(t.dtype))
@@ -347,8 +352,8 @@ Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> SafetensorsFile::Impl::rea
     if (!std::isfinite(s)) {
       if (options.non_finite == NonFinitePolicy::kError) {
         std::ostringstream what;
-        what << "expected finite values in tensor '" << name << "', found " << v
-             << " at element [" << k / cols << ", " << k % cols << "]";
+        what << "expected finite values in tensor '" << name << "', found " << v << " at element ["
+             << k / cols << ", " << k % cols << "]";
         fail(t.file_offset + static_cast<std::uint64_t>(k) * size, what.str());
       }
       ++zeroed;
@@ -394,15 +399,17 @@ void SafetensorsWriter::add_from(const SafetensorsFile& source, const std::strin
 Eigen::MatrixXd SafetensorsFile::read_matrix(const std::string& name,
                                              const TensorReadOptions& options,
                                              std::int64_t* num_non_finite) const {
-  return detail::allocation_context(tensor_buffer(impl_->path, info(name), 8), tensor_bytes(info(name), 8),
-                                    [&] { return impl_->read<double>(name, options, num_non_finite); });
+  return detail::allocation_context(
+      tensor_buffer(impl_->path, info(name), 8), tensor_bytes(info(name), 8),
+      [&] { return impl_->read<double>(name, options, num_non_finite); });
 }
 
 Eigen::MatrixXf SafetensorsFile::read_matrix_f32(const std::string& name,
                                                  const TensorReadOptions& options,
                                                  std::int64_t* num_non_finite) const {
-  return detail::allocation_context(tensor_buffer(impl_->path, info(name), 4), tensor_bytes(info(name), 4),
-                                    [&] { return impl_->read<float>(name, options, num_non_finite); });
+  return detail::allocation_context(
+      tensor_buffer(impl_->path, info(name), 4), tensor_bytes(info(name), 4),
+      [&] { return impl_->read<float>(name, options, num_non_finite); });
 }
 
 Eigen::VectorXd SafetensorsFile::read_vector(const std::string& name,

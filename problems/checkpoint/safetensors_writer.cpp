@@ -71,7 +71,8 @@ void SafetensorsWriter::write(const std::filesystem::path& path) const {
   std::uint64_t offset = 0;
   for (const auto& [name, e] : entries_) {
     const std::uint64_t n = e.num_bytes();
-    header[name] = {{"dtype", e.dtype_text}, {"shape", e.shape}, {"data_offsets", {offset, offset + n}}};
+    header[name] = {
+        {"dtype", e.dtype_text}, {"shape", e.shape}, {"data_offsets", {offset, offset + n}}};
     offset += n;
   }
   std::string text = header.dump();

@@ -98,8 +98,7 @@ std::uint64_t default_inflated_limit_bytes(std::uint64_t compressed_bytes) {
   // file and refuses a 1 MB bomb before it costs a gigabyte.
   constexpr std::uint64_t kMaxRatio = 256;
   constexpr std::uint64_t kFloor = std::uint64_t{256} << 20;
-  if (compressed_bytes < limit / kMaxRatio)
-    limit = std::max(kFloor, compressed_bytes * kMaxRatio);
+  if (compressed_bytes < limit / kMaxRatio) limit = std::max(kFloor, compressed_bytes * kMaxRatio);
   const std::uint64_t available = available_memory_bytes();
   if (available > 0) limit = std::min(limit, available / 2);
   return limit;
@@ -163,9 +162,8 @@ std::string read_input_text(const std::filesystem::path& path,
       // Grow by doubling, but never past the limit: the text may use up to `limit` bytes, not
       // the 2x that a plain append's doubling would reserve on the way there.
       if (out.size() + produced > out.capacity())
-        out.reserve(static_cast<std::size_t>(
-            std::min<std::uint64_t>(limit, std::max<std::uint64_t>(2 * out.capacity(),
-                                                                   out.size() + produced))));
+        out.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(
+            limit, std::max<std::uint64_t>(2 * out.capacity(), out.size() + produced))));
       out.append(chunk.data(), produced);
       if (rc == Z_STREAM_END) {
         ended = true;

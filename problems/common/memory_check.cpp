@@ -66,7 +66,8 @@ MemoryReadings read_memory_readings() {
     r.cgroup_usage = cgroup_number("/sys/fs/cgroup/memory.current");
   } else {
     r.cgroup_limit = cgroup_number("/sys/fs/cgroup/memory/memory.limit_in_bytes");
-    if (r.cgroup_limit) r.cgroup_usage = cgroup_number("/sys/fs/cgroup/memory/memory.usage_in_bytes");
+    if (r.cgroup_limit)
+      r.cgroup_usage = cgroup_number("/sys/fs/cgroup/memory/memory.usage_in_bytes");
   }
   return r;
 }

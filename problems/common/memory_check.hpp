@@ -25,11 +25,11 @@ namespace qprune::detail {
 
 /// The raw readings behind the memory budget; std::nullopt where a source is absent or unlimited.
 struct MemoryReadings {
-  std::optional<std::uint64_t> mem_available;   ///< MemAvailable of /proc/meminfo
-  std::optional<std::uint64_t> address_limit;   ///< RLIMIT_AS soft limit (ulimit -v), bytes
-  std::optional<std::uint64_t> vm_size;         ///< VmSize of /proc/self/status, bytes
-  std::optional<std::uint64_t> cgroup_limit;    ///< cgroup memory.max / memory.limit_in_bytes
-  std::optional<std::uint64_t> cgroup_usage;    ///< cgroup memory.current / memory.usage_in_bytes
+  std::optional<std::uint64_t> mem_available;  ///< MemAvailable of /proc/meminfo
+  std::optional<std::uint64_t> address_limit;  ///< RLIMIT_AS soft limit (ulimit -v), bytes
+  std::optional<std::uint64_t> vm_size;        ///< VmSize of /proc/self/status, bytes
+  std::optional<std::uint64_t> cgroup_limit;   ///< cgroup memory.max / memory.limit_in_bytes
+  std::optional<std::uint64_t> cgroup_usage;   ///< cgroup memory.current / memory.usage_in_bytes
 };
 
 /// The budget: the bytes a new allocation may take, and which limit set it ("" when none known).

@@ -18,11 +18,12 @@ QuboModel read_beasley(TextInput& in, int instance) {
     if (!in.next_token(tok)) in.fail_eof(expected);
     return tok;
   };
-  const std::int64_t k_count = in.to_int(next("the number of instances K"), "the number of instances K (an integer >= 1)");
+  const std::int64_t k_count =
+      in.to_int(next("the number of instances K"), "the number of instances K (an integer >= 1)");
   if (k_count < 1) in.fail("the number of instances K >= 1", tok);
   if (instance > k_count)
-    throw InvalidArgument(in.path() + " holds " + std::to_string(k_count) + " instances; instance " +
-                          std::to_string(instance) + " was asked for");
+    throw InvalidArgument(in.path() + " holds " + std::to_string(k_count) +
+                          " instances; instance " + std::to_string(instance) + " was asked for");
   QuboModel result;
   for (std::int64_t k = 1; k <= k_count; ++k) {
     const std::string which = " of instance " + std::to_string(k);
@@ -45,7 +46,8 @@ QuboModel read_beasley(TextInput& in, int instance) {
     }
     const std::string range = "a 1-based index in [1, " + std::to_string(n) + "]";
     for (std::int64_t e = 0; e < nnz; ++e) {
-      const std::string entry = "entry " + std::to_string(e + 1) + " of " + std::to_string(nnz) + which;
+      const std::string entry =
+          "entry " + std::to_string(e + 1) + " of " + std::to_string(nnz) + which;
       const std::int64_t i = in.to_int(next("row index of " + entry), range);
       if (i < 1 || i > n) in.fail(range, tok);
       const std::int64_t j = in.to_int(next("column index of " + entry), range);
@@ -54,12 +56,15 @@ QuboModel read_beasley(TextInput& in, int instance) {
       if (!build) continue;
       const int a = static_cast<int>(i - 1), b = static_cast<int>(j - 1);
       if (a == b) {
-        if (diagonal_seen[static_cast<std::size_t>(a)]) in.fail_plain("each entry once", "a second (" + std::to_string(i) + ", " + std::to_string(j) + ")");
+        if (diagonal_seen[static_cast<std::size_t>(a)])
+          in.fail_plain("each entry once",
+                        "a second (" + std::to_string(i) + ", " + std::to_string(j) + ")");
         diagonal_seen[static_cast<std::size_t>(a)] = true;
         c[a] = -v;
       } else {
         if (!seen.insert(pair_key(a, b)).second)
-          in.fail_plain("each pair once", "a second (" + std::to_string(i) + ", " + std::to_string(j) + ")");
+          in.fail_plain("each pair once",
+                        "a second (" + std::to_string(i) + ", " + std::to_string(j) + ")");
         q.push_back({a, b, -2.0 * v});
       }
     }
@@ -73,9 +78,16 @@ QuboModel read_beasley(TextInput& in, int instance) {
 }  // namespace
 
 FormatEntry beasley_format() {
-  return {{"beasley", {".txt"}, true, false,
-           "OR-Library bqp: K instances (pick with file#k), 1-based, maximise x^T Q x, pairs listed once"},
-          read_beasley, nullptr, false, true};
+  return {{"beasley",
+           {".txt"},
+           true,
+           false,
+           "OR-Library bqp: K instances (pick with file#k), 1-based, maximise x^T Q x, pairs "
+           "listed once"},
+          read_beasley,
+          nullptr,
+          false,
+          true};
 }
 
 }  // namespace qprune::formats_detail

@@ -59,9 +59,15 @@ QuboModel read_biqmac(TextInput& in, int /*instance*/) {
 }  // namespace
 
 FormatEntry biqmac_format() {
-  return {{"biqmac", {".sparse"}, true, false,
+  return {{"biqmac",
+           {".sparse"},
+           true,
+           false,
            "Biq Mac sparse: 'n m' then 'i j q', 1-based upper triangle, minimise y^T Q y"},
-          read_biqmac, nullptr, false, false};
+          read_biqmac,
+          nullptr,
+          false,
+          false};
 }
 
 }  // namespace qprune::formats_detail

@@ -1,9 +1,10 @@
 // dimod COO text `.coo`: lines `u v bias` (0-based), `u u bias` a linear bias, optional
-// `# vartype=BINARY|SPIN` line; SPIN files are Ising models and are converted to QUBO (x = (1+s)/2).
-// As in dimod, entries may come in any order, (u, v) and (v, u) are the same pair and duplicates
-// add. The offset, which dimod's COO cannot hold, is the comment `# offset=<value>` (ignored by
-// dimod). The writer uses plain decimals only because dimod's line regex skips exponents, and writes
-// every variable's linear line (zeros too) so the number of variables survives.
+// `# vartype=BINARY|SPIN` line; SPIN files are Ising models and are converted to QUBO (x =
+// (1+s)/2). As in dimod, entries may come in any order, (u, v) and (v, u) are the same pair and
+// duplicates add. The offset, which dimod's COO cannot hold, is the comment `# offset=<value>`
+// (ignored by dimod). The writer uses plain decimals only because dimod's line regex skips
+// exponents, and writes every variable's linear line (zeros too) so the number of variables
+// survives.
 #include "problems/formats/format_entry.hpp"
 #include "qprune/error.hpp"
 
@@ -21,9 +22,12 @@ QuboModel read_coo(TextInput& in, int /*instance*/) {
     if (line.front() == '#') {
       const std::string_view vartype = comment_value(line, "vartype");
       if (!vartype.empty()) {
-        if (vartype == "SPIN") spin = true;
-        else if (vartype == "BINARY") spin = false;
-        else in.fail("vartype BINARY or SPIN", vartype);
+        if (vartype == "SPIN")
+          spin = true;
+        else if (vartype == "BINARY")
+          spin = false;
+        else
+          in.fail("vartype BINARY or SPIN", vartype);
       }
       const std::string_view v = comment_value(line, "offset");
       if (!v.empty()) offset = in.to_double(v, "a number after '# offset='");
@@ -50,7 +54,8 @@ QuboModel read_coo(TextInput& in, int /*instance*/) {
   if (entries.empty()) in.fail_eof("at least one line 'u v bias'");
   check_model_memory(in, n);
   if (!spin) {
-    return QuboModel::from_couplings(static_cast<int>(n), Eigen::VectorXd::Zero(n), entries, offset);
+    return QuboModel::from_couplings(static_cast<int>(n), Eigen::VectorXd::Zero(n), entries,
+                                     offset);
   }
   IsingModel ising;
   ising.h = Eigen::VectorXd::Zero(n);
@@ -65,9 +70,12 @@ QuboModel read_coo(TextInput& in, int /*instance*/) {
 
 void write_coo(const QuboModel& m, const WriteContext& context, std::string& out) {
   out += "# vartype=BINARY\n";
-  out += "# dimod COO written by qprune: minimise offset + sum_u bias_uu x_u + sum_{u<v} bias_uv x_u x_v\n";
+  out +=
+      "# dimod COO written by qprune: minimise offset + sum_u bias_uu x_u + sum_{u<v} bias_uv x_u "
+      "x_v\n";
   for (const std::string& note : context.notes) out += "# " + note + "\n";
-  if (m.offset() != 0.0) out += "# offset=" + number_text(m.offset(), context.precision, true) + "\n";
+  if (m.offset() != 0.0)
+    out += "# offset=" + number_text(m.offset(), context.precision, true) + "\n";
   const int n = m.num_variables();
   for (int i = 0; i < n; ++i) {
     out += std::to_string(i) + " " + std::to_string(i) + " " +
@@ -83,9 +91,15 @@ void write_coo(const QuboModel& m, const WriteContext& context, std::string& out
 }  // namespace
 
 FormatEntry coo_format() {
-  return {{"coo", {".coo"}, true, true,
+  return {{"coo",
+           {".coo"},
+           true,
+           true,
            "dimod COO: 0-based 'u v bias', minimise, duplicates add, '# vartype=SPIN' for Ising"},
-          read_coo, write_coo, false, false};
+          read_coo,
+          write_coo,
+          false,
+          false};
 }
 
 }  // namespace qprune::formats_detail

@@ -58,8 +58,10 @@ QuboModel read_edge_list(TextInput& in, EdgeMeaning meaning) {
     const double w = in.to_double(t[2], "a weight");
     const int a = static_cast<int>(i - 1), b = static_cast<int>(j - 1);
     if (meaning == EdgeMeaning::kMqlib) {
-      if (a == b) c[a] = -w;  // MQLib: a repeated diagonal entry overwrites
-      else q.push_back({a, b, -2.0 * w});
+      if (a == b)
+        c[a] = -w;  // MQLib: a repeated diagonal entry overwrites
+      else
+        q.push_back({a, b, -2.0 * w});
     } else {
       if (a == b) in.fail("an edge between two different vertices", in.line());
       c[a] -= w;
@@ -74,14 +76,19 @@ QuboModel read_edge_list(TextInput& in, EdgeMeaning meaning) {
   return QuboModel::from_couplings(static_cast<int>(n), std::move(c), q, -file_offset);
 }
 
-QuboModel read_mqlib(TextInput& in, int /*instance*/) { return read_edge_list(in, EdgeMeaning::kMqlib); }
-QuboModel read_maxcut(TextInput& in, int /*instance*/) { return read_edge_list(in, EdgeMeaning::kMaxCut); }
+QuboModel read_mqlib(TextInput& in, int /*instance*/) {
+  return read_edge_list(in, EdgeMeaning::kMqlib);
+}
+QuboModel read_maxcut(TextInput& in, int /*instance*/) {
+  return read_edge_list(in, EdgeMeaning::kMaxCut);
+}
 
 void write_mqlib(const QuboModel& m, const WriteContext& context, std::string& out) {
   const int n = m.num_variables();
   if (n < 1) throw InvalidArgument("mqlib needs at least one variable");
-  out += "# MQLib QUBO written by qprune: maximise sum_a w_aa x_a + 2 sum_{a<b} w_ab x_a x_b;"
-         " qprune energy E = -objective\n";
+  out +=
+      "# MQLib QUBO written by qprune: maximise sum_a w_aa x_a + 2 sum_{a<b} w_ab x_a x_b;"
+      " qprune energy E = -objective\n";
   for (const std::string& note : context.notes) out += "# " + note + "\n";
   if (m.offset() != 0.0) out += "# offset=" + number_text(-m.offset(), context.precision) + "\n";
   std::int64_t entries = m.num_couplings();
@@ -125,15 +132,29 @@ void write_maxcut(const QuboModel& m, const WriteContext& context, std::string& 
 }  // namespace
 
 FormatEntry mqlib_format() {
-  return {{"mqlib", {".mqlib"}, true, true,
-           "MQLib QUBO: 'n m' then 'i j w', 1-based, maximise x^T W x (off-diagonal counted twice)"},
-          read_mqlib, write_mqlib, false, false};
+  return {
+      {"mqlib",
+       {".mqlib"},
+       true,
+       true,
+       "MQLib QUBO: 'n m' then 'i j w', 1-based, maximise x^T W x (off-diagonal counted twice)"},
+      read_mqlib,
+      write_mqlib,
+      false,
+      false};
 }
 
 FormatEntry maxcut_format() {
-  return {{"maxcut", {".gset", ".rudy", ".mc", ".txt"}, true, true,
-           "Max-Cut edge list (Gset/rudy): 'n m' then 'i j w', 1-based, maximise the cut (E = -cut)"},
-          read_maxcut, write_maxcut, false, false};
+  return {
+      {"maxcut",
+       {".gset", ".rudy", ".mc", ".txt"},
+       true,
+       true,
+       "Max-Cut edge list (Gset/rudy): 'n m' then 'i j w', 1-based, maximise the cut (E = -cut)"},
+      read_maxcut,
+      write_maxcut,
+      false,
+      false};
 }
 
 }  // namespace qprune::formats_detail

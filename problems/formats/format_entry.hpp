@@ -15,8 +15,8 @@ namespace qprune::formats_detail {
 
 /// What a writer gets besides the model.
 struct WriteContext {
-  int precision = 17;               ///< WriteOptions::precision
-  std::vector<std::string> notes;   ///< lines for the header comment (e.g. the penalty note)
+  int precision = 17;              ///< WriteOptions::precision
+  std::vector<std::string> notes;  ///< lines for the header comment (e.g. the penalty note)
 };
 
 /// Reads one model (instance is 1-based; formats with one instance per file get 1).

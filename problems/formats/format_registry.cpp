@@ -1,8 +1,8 @@
 // The format registry: the list of formats, lookup by name and extension, content sniffing for
 // ambiguous extensions, and read_model / write_model on top of the per-format readers and writers.
 // Also the helpers every format shares (number text, atomic writes, `file#k` paths).
-#include <zlib.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -32,7 +32,7 @@ std::string lower(std::string s) {
 
 const std::vector<FormatEntry>& registry() {
   static const std::vector<FormatEntry> entries = {
-      qbsolv_format(), coo_format(),     json_format(),  mqlib_format(), maxcut_format(),
+      qbsolv_format(),  coo_format(),    json_format(),  mqlib_format(), maxcut_format(),
       beasley_format(), biqmac_format(), qplib_format(), lp_format()};
   return entries;
 }
@@ -66,8 +66,9 @@ std::string sniff(const std::string& file, const std::string& extension,
   if (tokens.size() >= 2 && tokens[0] == "p" && tokens[1] == "qubo") return "qbsolv";
   if (tokens.size() == 1) return "beasley";
   if (tokens.size() == 2 && extension == ".txt") return "maxcut";
-  throw InvalidArgument("cannot tell the format of " + file + " from its extension '" + extension +
-                        "' or its first line; give the format explicitly (maxcut, mqlib, biqmac, ...)");
+  throw InvalidArgument(
+      "cannot tell the format of " + file + " from its extension '" + extension +
+      "' or its first line; give the format explicitly (maxcut, mqlib, biqmac, ...)");
 }
 
 }  // namespace
@@ -83,7 +84,8 @@ std::string number_text(double value, int precision, bool plain) {
   } else {
     r = std::to_chars(buffer, buffer + sizeof(buffer), value, std::chars_format::fixed, precision);
   }
-  if (r.ec != std::errc()) throw InvalidArgument("cannot write the number " + std::to_string(value));
+  if (r.ec != std::errc())
+    throw InvalidArgument("cannot write the number " + std::to_string(value));
   return std::string(buffer, r.ptr);
 }
 
@@ -95,7 +97,8 @@ std::string_view comment_value(std::string_view comment, std::string_view key) {
   comment.remove_prefix(key.size());
   if (comment.empty() || comment.front() != '=') return {};
   comment.remove_prefix(1);
-  while (!comment.empty() && (comment.back() == ' ' || comment.back() == '\r')) comment.remove_suffix(1);
+  while (!comment.empty() && (comment.back() == ' ' || comment.back() == '\r'))
+    comment.remove_suffix(1);
   return comment;
 }
 
@@ -208,7 +211,8 @@ std::string detect_format(const std::string& path,
 std::string detect_format(const std::string& path) { return detect_format(path, std::nullopt); }
 
 void ReadOptions::validate() const {
-  if (instance < 1) throw InvalidArgument("ReadOptions::instance must be >= 1, got " + std::to_string(instance));
+  if (instance < 1)
+    throw InvalidArgument("ReadOptions::instance must be >= 1, got " + std::to_string(instance));
   if (memory_limit_bytes && *memory_limit_bytes == 0)
     throw InvalidArgument("ReadOptions::memory_limit_bytes must be > 0 when given");
   if (max_inflated_bytes && *max_inflated_bytes == 0)
@@ -217,7 +221,8 @@ void ReadOptions::validate() const {
 }
 
 void WriteOptions::validate() const {
-  if (precision < 0) throw InvalidArgument("WriteOptions::precision must be >= 0, got " + std::to_string(precision));
+  if (precision < 0)
+    throw InvalidArgument("WriteOptions::precision must be >= 0, got " + std::to_string(precision));
   if (penalty_weight && (!std::isfinite(*penalty_weight) || *penalty_weight < 0.0))
     throw InvalidArgument("WriteOptions::penalty_weight must be finite and >= 0");
   if (!format.empty()) (void)format_by_name(format);
@@ -229,7 +234,8 @@ QuboModel read_model(const std::string& path, const ReadOptions& options) {
   const std::string name =
       options.format.empty() ? detect_format(path, options.max_inflated_bytes) : options.format;
   const FormatEntry& entry = formats_detail::entry_by_name(name);
-  if (!entry.info.can_read) throw InvalidArgument("format '" + entry.info.name + "' cannot be read");
+  if (!entry.info.can_read)
+    throw InvalidArgument("format '" + entry.info.name + "' cannot be read");
   const int instance = ip.instance > 0 ? ip.instance : options.instance;
   if (instance != 1 && !entry.multi_instance)
     throw InvalidArgument("format '" + entry.info.name + "' holds one instance per file; " +
@@ -267,7 +273,8 @@ void write_model(const QuboModel& model, const std::string& path, const WriteOpt
   }
   const FormatEntry& entry = formats_detail::entry_by_name(name);
   if (!entry.info.can_write)
-    throw InvalidArgument("format '" + entry.info.name + "' is read-only; write qbsolv, coo, json, " +
+    throw InvalidArgument("format '" + entry.info.name +
+                          "' is read-only; write qbsolv, coo, json, " +
                           "mqlib, maxcut or lp instead");
   formats_detail::WriteContext context;
   context.precision = options.precision;

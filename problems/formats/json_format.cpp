@@ -2,12 +2,12 @@
 //   {"format": "qprune-qubo", "format_version": 1, "num_variables": n, "labels": [...],
 //    "linear": [c_0, ...], "quadratic": [[i, j, q_ij], ...], "offset": x,
 //    "constraints": [{"name": ..., "variables": [...], "k": ...}], "metadata": {...}}
-// minimise offset + sum c_i x_i + sum q_ij x_i x_j (0-based; i == j adds to c_i; repeated pairs add,
-// as QuboModel::from_couplings does). Doubles are written in the shortest form that reads back
-// exactly. JSON syntax errors carry the line of the error; a wrong value carries the line of its key.
-#include <nlohmann/json.hpp>
-
+// minimise offset + sum c_i x_i + sum q_ij x_i x_j (0-based; i == j adds to c_i; repeated pairs
+// add, as QuboModel::from_couplings does). Doubles are written in the shortest form that reads back
+// exactly. JSON syntax errors carry the line of the error; a wrong value carries the line of its
+// key.
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "problems/common/json_input.hpp"
 #include "problems/formats/format_entry.hpp"
@@ -54,17 +54,22 @@ class JsonReader {
     if (!root.is_object()) in_.fail_at(1, "expected a JSON object, found " + show(root));
     if (root.contains("format") && root["format"] != "qprune-qubo")
       fail("format", "\"qprune-qubo\"", show(root["format"]));
-    if (!root.contains("format_version")) in_.fail_at(1, "expected the key \"format_version\", found none");
-    if (root["format_version"] != 1) fail("format_version", "format_version 1", show(root["format_version"]));
+    if (!root.contains("format_version"))
+      in_.fail_at(1, "expected the key \"format_version\", found none");
+    if (root["format_version"] != 1)
+      fail("format_version", "format_version 1", show(root["format_version"]));
     if (!root.contains("linear")) in_.fail_at(1, "expected the key \"linear\", found none");
     const json& lin = array(root, "linear");
     const int n = static_cast<int>(lin.size());
-    if (root.contains("num_variables") &&
-        (!root["num_variables"].is_number_integer() || root["num_variables"].get<std::int64_t>() != n))
-      fail("num_variables", "num_variables equal to the length of \"linear\" (" +
-                                std::to_string(n) + ")", show(root["num_variables"]));
+    if (root.contains("num_variables") && (!root["num_variables"].is_number_integer() ||
+                                           root["num_variables"].get<std::int64_t>() != n))
+      fail("num_variables",
+           "num_variables equal to the length of \"linear\" (" + std::to_string(n) + ")",
+           show(root["num_variables"]));
     Eigen::VectorXd c(n);
-    for (int i = 0; i < n; ++i) c[i] = number(lin[static_cast<std::size_t>(i)], "linear", "linear[" + std::to_string(i) + "]");
+    for (int i = 0; i < n; ++i)
+      c[i] =
+          number(lin[static_cast<std::size_t>(i)], "linear", "linear[" + std::to_string(i) + "]");
     std::vector<Coupling> q;
     if (root.contains("quadratic")) {
       const json& quad = array(root, "quadratic");
@@ -72,11 +77,13 @@ class JsonReader {
         const json& e = quad[k];
         const std::string name = "quadratic[" + std::to_string(k) + "]";
         if (!e.is_array() || e.size() != 3) fail("quadratic", name + " as [i, j, value]", show(e));
-        q.push_back({index(e[0], "quadratic", name + " i", n), index(e[1], "quadratic", name + " j", n),
+        q.push_back({index(e[0], "quadratic", name + " i", n),
+                     index(e[1], "quadratic", name + " j", n),
                      number(e[2], "quadratic", name + " value")});
       }
     }
-    const double offset = root.contains("offset") ? number(root["offset"], "offset", "offset") : 0.0;
+    const double offset =
+        root.contains("offset") ? number(root["offset"], "offset", "offset") : 0.0;
     QuboModel m = QuboModel::from_couplings(n, std::move(c), q, offset);
     if (root.contains("labels") && !root["labels"].is_null()) {
       const json& labels = array(root, "labels");
@@ -96,15 +103,19 @@ class JsonReader {
       for (std::size_t g = 0; g < groups.size(); ++g) {
         const json& e = groups[g];
         const std::string name = "constraints[" + std::to_string(g) + "]";
-        if (!e.is_object() || !e.contains("variables") || !e.contains("k") || !e["k"].is_number_integer())
+        if (!e.is_object() || !e.contains("variables") || !e.contains("k") ||
+            !e["k"].is_number_integer())
           fail("constraints", name + " as {\"name\", \"variables\", \"k\"}", show(e));
         CardinalityConstraint cc;
         if (e.contains("name")) {
-          if (!e["name"].is_string()) fail("constraints", name + " name as a string", show(e["name"]));
+          if (!e["name"].is_string())
+            fail("constraints", name + " name as a string", show(e["name"]));
           cc.name = e["name"].get<std::string>();
         }
-        if (!e["variables"].is_array()) fail("constraints", name + " variables as an array", show(e["variables"]));
-        for (const json& v : e["variables"]) cc.variables.push_back(index(v, "constraints", name + " variable", n));
+        if (!e["variables"].is_array())
+          fail("constraints", name + " variables as an array", show(e["variables"]));
+        for (const json& v : e["variables"])
+          cc.variables.push_back(index(v, "constraints", name + " variable", n));
         // k beyond int would wrap in the cast and pass as another k: refuse it here.
         if (!e["k"].is_number_unsigned() ||
             e["k"].get<std::uint64_t>() > static_cast<std::uint64_t>(n))
@@ -121,7 +132,8 @@ class JsonReader {
       const json& meta = root["metadata"];
       if (!meta.is_object()) fail("metadata", "metadata as an object of strings", show(meta));
       for (auto it = meta.begin(); it != meta.end(); ++it) {
-        if (!it.value().is_string()) fail("metadata", "metadata values as strings", show(it.value()));
+        if (!it.value().is_string())
+          fail("metadata", "metadata values as strings", show(it.value()));
         m.metadata[it.key()] = it.value().get<std::string>();
       }
     }
@@ -133,8 +145,7 @@ class JsonReader {
 };
 
 QuboModel read_json(TextInput& in, int /*instance*/) {
-  if (in.text().find_first_not_of(" \t\r\n") == std::string::npos)
-    in.fail_eof("a JSON object");
+  if (in.text().find_first_not_of(" \t\r\n") == std::string::npos) in.fail_eof("a JSON object");
   return JsonReader(in).read();
 }
 
@@ -178,9 +189,15 @@ void write_json(const QuboModel& m, const WriteContext& /*context*/, std::string
 }  // namespace
 
 FormatEntry json_format() {
-  return {{"json", {".json"}, true, true,
+  return {{"json",
+           {".json"},
+           true,
+           true,
            "qprune JSON: lossless (labels, constraint groups, metadata), 0-based, minimise"},
-          read_json, write_json, true, false};
+          read_json,
+          write_json,
+          true,
+          false};
 }
 
 }  // namespace qprune::formats_detail

@@ -31,12 +31,12 @@ QuboModel read_qbsolv(TextInput& in, int /*instance*/) {
     if (!have_header) {
       if (t.size() != 6 || t[0] != "p" || t[1] != "qubo")
         in.fail("the line 'p qubo <topology> <maxNodes> <nNodes> <nCouplers>'", line);
-      if (t[2] != "0" && t[2] != "unconstrained")
-        in.fail("topology '0' or 'unconstrained'", t[2]);
+      if (t[2] != "0" && t[2] != "unconstrained") in.fail("topology '0' or 'unconstrained'", t[2]);
       max_nodes = in.to_int(t[3], "maxNodes (an integer >= 0)");
       num_nodes = in.to_int(t[4], "nNodes (an integer >= 0)");
       num_couplers = in.to_int(t[5], "nCouplers (an integer >= 0)");
-      if (max_nodes < 0 || max_nodes > (std::int64_t{1} << 30)) in.fail("maxNodes in [0, 2^30]", t[3]);
+      if (max_nodes < 0 || max_nodes > (std::int64_t{1} << 30))
+        in.fail("maxNodes in [0, 2^30]", t[3]);
       if (num_nodes < 0 || num_nodes > max_nodes) in.fail("nNodes in [0, maxNodes]", t[4]);
       if (num_couplers < 0) in.fail("nCouplers >= 0", t[5]);
       check_declared_variables(in, max_nodes, "maxNodes", t[3]);
@@ -60,7 +60,8 @@ QuboModel read_qbsolv(TextInput& in, int /*instance*/) {
       if (node_seen[static_cast<std::size_t>(i)]) in.fail("each node once", line);
       if (++nodes > num_nodes)
         in.fail("at most " + std::to_string(num_nodes) + " node lines (header, line " +
-                    std::to_string(header_line) + ")", line);
+                    std::to_string(header_line) + ")",
+                line);
       node_seen[static_cast<std::size_t>(i)] = true;
       linear[i] = v;
     } else {
@@ -68,7 +69,8 @@ QuboModel read_qbsolv(TextInput& in, int /*instance*/) {
         in.fail("each coupler once", line);
       if (++couplers > num_couplers)
         in.fail("at most " + std::to_string(num_couplers) + " coupler lines (header, line " +
-                    std::to_string(header_line) + ")", line);
+                    std::to_string(header_line) + ")",
+                line);
       q.push_back({static_cast<int>(i), static_cast<int>(j), v});
     }
   }
@@ -82,7 +84,8 @@ QuboModel read_qbsolv(TextInput& in, int /*instance*/) {
 
 void write_qbsolv(const QuboModel& m, const WriteContext& context, std::string& out) {
   const int n = m.num_variables();
-  out += "c qbsolv QUBO written by qprune: minimise offset + sum_i c_i x_i + sum_{i<j} q_ij x_i x_j\n";
+  out +=
+      "c qbsolv QUBO written by qprune: minimise offset + sum_i c_i x_i + sum_{i<j} q_ij x_i x_j\n";
   for (const std::string& note : context.notes) out += "c " + note + "\n";
   if (m.offset() != 0.0) out += "c offset=" + number_text(m.offset(), context.precision) + "\n";
   int nodes = 0;
@@ -94,16 +97,23 @@ void write_qbsolv(const QuboModel& m, const WriteContext& context, std::string& 
       out += std::to_string(i) + " " + std::to_string(i) + " " +
              number_text(m.linear()[i], context.precision) + "\n";
   m.for_each_coupling([&](int i, int j, double v) {
-    out += std::to_string(i) + " " + std::to_string(j) + " " + number_text(v, context.precision) + "\n";
+    out += std::to_string(i) + " " + std::to_string(j) + " " + number_text(v, context.precision) +
+           "\n";
   });
 }
 
 }  // namespace
 
 FormatEntry qbsolv_format() {
-  return {{"qbsolv", {".qubo"}, true, true,
+  return {{"qbsolv",
+           {".qubo"},
+           true,
+           true,
            "qbsolv: 0-based, minimise, 'p qubo' header, i <= j, each entry once"},
-          read_qbsolv, write_qbsolv, false, false};
+          read_qbsolv,
+          write_qbsolv,
+          false,
+          false};
 }
 
 }  // namespace qprune::formats_detail

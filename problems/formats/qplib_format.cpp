@@ -1,7 +1,7 @@
-// QPLIB `.qplib` (read only), binary unconstrained instances (type <obj>B<N|B>, e.g. QBB). One field
-// per line (`#` comments): name, type, sense, n, number of Q entries and `i j v` lines, default
-// linear coefficient, count and `i b` lines, objective constant, value of infinity, then the
-// starting-point and name sections (checked, not used). The objective is
+// QPLIB `.qplib` (read only), binary unconstrained instances (type <obj>B<N|B>, e.g. QBB). One
+// field per line (`#` comments): name, type, sense, n, number of Q entries and `i j v` lines,
+// default linear coefficient, count and `i b` lines, objective constant, value of infinity, then
+// the starting-point and name sections (checked, not used). The objective is
 //   c0 + sum_i b_i x_i + 1/2 sum_{listed (i, j, v)} v x_i x_j,
 // so a listed off-diagonal entry means v/2 x_i x_j and a diagonal entry v/2 x_i (x^2 = x).
 // NOTE: /work/shared/FORMATS.md says an off-diagonal entry means v x_i x_j; the data say v/2:
@@ -44,10 +44,12 @@ QuboModel read_qplib(TextInput& in, int /*instance*/) {
   line("the problem name", 1);
   line("the problem type (three letters)", 1);
   const std::string type(t[0]);
-  if (type.size() != 3 || std::string("LDCQ").find(type[0]) == std::string::npos || type[1] != 'B' ||
-      (type[2] != 'N' && type[2] != 'B'))
-    in.fail("a binary unconstrained type: objective L/D/C/Q, variables B, constraints N or B "
-            "(e.g. QBB)", t[0]);
+  if (type.size() != 3 || std::string("LDCQ").find(type[0]) == std::string::npos ||
+      type[1] != 'B' || (type[2] != 'N' && type[2] != 'B'))
+    in.fail(
+        "a binary unconstrained type: objective L/D/C/Q, variables B, constraints N or B "
+        "(e.g. QBB)",
+        t[0]);
   line("the sense 'minimize' or 'maximize'", 1);
   const std::string sense = lower(t[0]);
   if (sense != "minimize" && sense != "maximize")
@@ -66,7 +68,9 @@ QuboModel read_qplib(TextInput& in, int /*instance*/) {
     std::unordered_set<std::uint64_t> seen;
     std::vector<bool> diagonal_seen(static_cast<std::size_t>(n), false);
     for (std::int64_t e = 0; e < nq; ++e) {
-      line("a quadratic entry 'i j v' (" + std::to_string(e + 1) + " of " + std::to_string(nq) + ")", 3);
+      line(
+          "a quadratic entry 'i j v' (" + std::to_string(e + 1) + " of " + std::to_string(nq) + ")",
+          3);
       const std::int64_t i = in.to_int(t[0], range), j = in.to_int(t[1], range);
       if (i < 1 || i > n) in.fail(range, t[0]);
       if (j < 1 || j > n) in.fail(range, t[1]);
@@ -121,9 +125,15 @@ QuboModel read_qplib(TextInput& in, int /*instance*/) {
 }  // namespace
 
 FormatEntry qplib_format() {
-  return {{"qplib", {".qplib"}, true, false,
+  return {{"qplib",
+           {".qplib"},
+           true,
+           false,
            "QPLIB binary unconstrained (QBB): objective c + b.x + 1/2 sum of listed v x_i x_j"},
-          read_qplib, nullptr, false, false};
+          read_qplib,
+          nullptr,
+          false,
+          false};
 }
 
 }  // namespace qprune::formats_detail

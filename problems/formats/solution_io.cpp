@@ -26,33 +26,38 @@ Assignment from_json(TextInput& in, int n) {
     values = &root.at("samples").at(0).at("x");
     key = "samples";
   } else {
-    in.fail_at(1, "expected {\"solution\": [...]} or a result with \"samples\": [{\"x\": [...]}], found neither");
+    in.fail_at(1,
+               "expected {\"solution\": [...]} or a result with \"samples\": [{\"x\": [...]}], "
+               "found neither");
   }
   const std::size_t at = in.text().find("\"" + key + "\"");
-  const std::int64_t line = at == std::string::npos ? 1 : formats_detail::line_of_offset(in.text(), at);
+  const std::int64_t line =
+      at == std::string::npos ? 1 : formats_detail::line_of_offset(in.text(), at);
   if (values->is_string()) {
     // "0110..." as a string
     const std::string s = values->get<std::string>();
     Assignment x;
     for (char ch : s) {
-      if (ch != '0' && ch != '1') in.fail_at(line, "expected a 0/1 string, found '" + std::string(1, ch) + "'");
+      if (ch != '0' && ch != '1')
+        in.fail_at(line, "expected a 0/1 string, found '" + std::string(1, ch) + "'");
       x.push_back(static_cast<std::uint8_t>(ch - '0'));
     }
     if (static_cast<int>(x.size()) != n)
-      in.fail_at(line, "expected " + std::to_string(n) + " values, found " + std::to_string(x.size()));
+      in.fail_at(line,
+                 "expected " + std::to_string(n) + " values, found " + std::to_string(x.size()));
     return x;
   }
   if (!values->is_array())
     in.fail_at(line, "expected an array of 0/1 values, found " + detail::describe_json(*values));
   if (static_cast<int>(values->size()) != n)
-    in.fail_at(line, "expected " + std::to_string(n) + " values, found " + std::to_string(values->size()));
+    in.fail_at(
+        line, "expected " + std::to_string(n) + " values, found " + std::to_string(values->size()));
   bool spin = false;
   for (const json& v : *values)
     if (v.is_number_integer() && v.get<std::int64_t>() == -1) spin = true;
   Assignment x;
   for (const json& v : *values) {
-    const bool ok = v.is_number_integer() &&
-                    (spin ? (v == -1 || v == 1) : (v == 0 || v == 1));
+    const bool ok = v.is_number_integer() && (spin ? (v == -1 || v == 1) : (v == 0 || v == 1));
     if (!ok)
       in.fail_at(line, std::string("expected ") + (spin ? "-1/+1" : "0/1") + " values, found " +
                            detail::describe_json(v));
@@ -82,7 +87,8 @@ Assignment read_solution(const std::string& path, int num_variables) {
     Assignment x;
     for (char ch : tokens[0].text) {
       if (ch != '0' && ch != '1')
-        in.fail_at(tokens[0].line, "expected a 0/1 string, found " + formats_detail::quote(std::string(1, ch)));
+        in.fail_at(tokens[0].line,
+                   "expected a 0/1 string, found " + formats_detail::quote(std::string(1, ch)));
       x.push_back(static_cast<std::uint8_t>(ch - '0'));
     }
     if (static_cast<int>(x.size()) != num_variables)
@@ -96,7 +102,8 @@ Assignment read_solution(const std::string& path, int num_variables) {
   for (const Token& t : tokens) {
     if (static_cast<int>(x.size()) == num_variables)
       in.fail_at(t.line, "expected " + std::to_string(num_variables) + " values, found more");
-    if (spin ? (t.text == "-1" || t.text == "1" || t.text == "+1") : (t.text == "0" || t.text == "1")) {
+    if (spin ? (t.text == "-1" || t.text == "1" || t.text == "+1")
+             : (t.text == "0" || t.text == "1")) {
       x.push_back(t.text == "-1" || t.text == "0" ? 0 : 1);
     } else {
       in.fail_at(t.line, std::string("expected a value ") + (spin ? "-1 or +1" : "0 or 1") +

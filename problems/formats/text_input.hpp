@@ -66,12 +66,12 @@ class TextInput {
   bool read_raw_line(std::string_view& raw);  // next physical line, or false at the end
   std::string path_;
   std::string text_;
-  std::size_t pos_ = 0;            // start of the next physical line
-  std::int64_t line_number_ = 0;   // of the current line
+  std::size_t pos_ = 0;           // start of the next physical line
+  std::int64_t line_number_ = 0;  // of the current line
   std::string_view line_;
   std::string_view raw_line_;
-  std::size_t token_pos_ = 0;      // next token inside line_ (token mode)
-  bool token_line_ = false;        // token mode has a current line
+  std::size_t token_pos_ = 0;  // next token inside line_ (token mode)
+  bool token_line_ = false;    // token mode has a current line
 };
 
 /// Concatenation by appending: GCC 12 at -O3 warns falsely (-Wrestrict, bug 105329) on

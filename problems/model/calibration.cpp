@@ -5,7 +5,6 @@
 // Batches are grouped into fixed chunks whose sums are added in chunk order by a JobRunner, so the
 // statistics are the same bits whether one process or many computed the chunks.
 #include "qprune/calibration.hpp"
-#include "qprune/calibration_stats.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -14,10 +13,11 @@
 #include <sstream>
 
 #include "problems/checkpoint/mapped_file.hpp"
-#include "problems/common/interruptible_gram.hpp"
-#include "problems/common/memory_check.hpp"
 #include "problems/common/input_file.hpp"
+#include "problems/common/interruptible_gram.hpp"
 #include "problems/common/json_input.hpp"
+#include "problems/common/memory_check.hpp"
+#include "qprune/calibration_stats.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
 #include "qprune/interrupt.hpp"
@@ -91,9 +91,9 @@ std::vector<std::int32_t> read_token_ids(const std::filesystem::path& path,
         used = 0;
       }
       if (used != word.size() || v < 0 || v >= vocab_size)
-        throw ParseError(path.string(), line_no,
-                         "expected a token id in [0, " + std::to_string(vocab_size) +
-                             "), found '" + word + "'");
+        throw ParseError(
+            path.string(), line_no,
+            "expected a token id in [0, " + std::to_string(vocab_size) + "), found '" + word + "'");
       ids.push_back(static_cast<std::int32_t>(v));
     }
   }
@@ -135,8 +135,8 @@ CalibrationStatistics collect_calibration_statistics(const Transformer& model,
   // same bits.
   const Index inter = options.mlp ? c.intermediate_size : 0;
   const Index channels = options.attn ? c.num_attention_heads * c.head_dim : 0;
-  const auto layer_size = static_cast<std::size_t>(inter * inter + inter + channels * channels +
-                                                   channels);
+  const auto layer_size =
+      static_cast<std::size_t>(inter * inter + inter + channels * channels + channels);
   auto mlp_gram = [&](std::span<double> v, std::size_t l) {
     return Eigen::Map<Eigen::MatrixXd>(v.data() + l * layer_size, inter, inter);
   };
@@ -144,8 +144,8 @@ CalibrationStatistics collect_calibration_statistics(const Transformer& model,
     return Eigen::Map<Eigen::VectorXd>(v.data() + l * layer_size + inter * inter, inter);
   };
   auto attn_gram = [&](std::span<double> v, std::size_t l) {
-    return Eigen::Map<Eigen::MatrixXd>(v.data() + l * layer_size + inter * inter + inter,
-                                       channels, channels);
+    return Eigen::Map<Eigen::MatrixXd>(v.data() + l * layer_size + inter * inter + inter, channels,
+                                       channels);
   };
   auto attn_sum = [&](std::span<double> v, std::size_t l) {
     return Eigen::Map<Eigen::VectorXd>(
@@ -192,16 +192,17 @@ CalibrationStatistics collect_calibration_statistics(const Transformer& model,
     return "chunk " + std::to_string(chunk) + " (tokens " + std::to_string(begin) + ".." +
            std::to_string(chunk_ends[chunk]) + ")";
   };
-  if (options.progress) sum.added = [&](std::size_t chunk) { options.progress(chunk_ends[chunk], n); };
+  if (options.progress)
+    sum.added = [&](std::size_t chunk) { options.progress(chunk_ends[chunk], n); };
   // The running sums are the big allocation here: one copy per chunk in flight plus the total.
   std::vector<double> total;
-  detail::allocation_context(
-      "the calibration sums (Gram matrices and means of " + std::to_string(layers) +
-          " layers, " + std::to_string(sum.size) + " doubles per copy)",
-      static_cast<double>(sum.size) * sizeof(double), [&] {
-        total.resize(sum.size);
-        runner_or_serial(options.runner).ordered_sum(sum, total);
-      });
+  detail::allocation_context("the calibration sums (Gram matrices and means of " +
+                                 std::to_string(layers) + " layers, " + std::to_string(sum.size) +
+                                 " doubles per copy)",
+                             static_cast<double>(sum.size) * sizeof(double), [&] {
+                               total.resize(sum.size);
+                               runner_or_serial(options.runner).ordered_sum(sum, total);
+                             });
 
   CalibrationStatistics out;
   out.num_tokens = n;
@@ -240,8 +241,8 @@ PerplexityResult evaluate_perplexity(const Transformer& model, std::span<const s
   if (options.max_tokens > 0 && static_cast<std::int64_t>(tokens.size()) > options.max_tokens)
     tokens = tokens.first(static_cast<std::size_t>(options.max_tokens));
   const auto n = static_cast<std::int64_t>(tokens.size());
-  if (n < 2) throw InvalidArgument("evaluate_perplexity: need at least 2 tokens, got " +
-                                   std::to_string(n));
+  if (n < 2)
+    throw InvalidArgument("evaluate_perplexity: need at least 2 tokens, got " + std::to_string(n));
   std::vector<Window> windows;
   for (std::int64_t b = 0; b + 1 < n; b += options.context - 1)
     windows.push_back({b, std::min(options.context, n - b)});

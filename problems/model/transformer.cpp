@@ -250,7 +250,8 @@ Transformer::Transformer(const Checkpoint& checkpoint)
   config_.validate();
   if (!config_.forward_unsupported.empty()) {
     std::string fields;
-    for (const std::string& f : config_.forward_unsupported) fields += (fields.empty() ? "" : "; ") + f;
+    for (const std::string& f : config_.forward_unsupported)
+      fields += (fields.empty() ? "" : "; ") + f;
     throw InvalidArgument((checkpoint.folder() / "config.json").string() +
                           ": qprune's forward pass does not implement " + fields +
                           "; it would compute another model");
@@ -268,7 +269,8 @@ MatrixXf Transformer::hidden_states(const std::vector<std::vector<std::int32_t>>
   // per stream, intermediate x tokens in the MLP).
   return detail::allocation_context(
       "the forward-pass activations of " + std::to_string(batch.num_tokens()) + " tokens (hidden " +
-          std::to_string(c.hidden_size) + ", intermediate " + std::to_string(c.intermediate_size) + ")",
+          std::to_string(c.hidden_size) + ", intermediate " + std::to_string(c.intermediate_size) +
+          ")",
       4.0 * static_cast<double>(batch.num_tokens()) *
           static_cast<double>(3 * c.hidden_size + 3 * c.intermediate_size),
       [&] { return hidden_states_of(batch, hooks, layers); });
@@ -282,7 +284,8 @@ MatrixXf Transformer::hidden_states_of(const TokenBatch& batch, const ForwardHoo
   // The hooks see one sequence's columns at a time.
   auto hand_out = [&](const auto& hook, int layer, const MatrixXf& m) {
     for (int s = 0; s < batch.num_sequences(); ++s)
-      hook(layer, s, MatrixXf(m.middleCols(batch.offset(s), batch.offset(s + 1) - batch.offset(s))));
+      hook(layer, s,
+           MatrixXf(m.middleCols(batch.offset(s), batch.offset(s + 1) - batch.offset(s))));
   };
   for (int layer = 0; layer < layers; ++layer) {
     throw_if_interrupted("running the forward pass");
@@ -321,8 +324,7 @@ namespace {
 
 // The lm_head of a config (the embedding when tied).
 MatrixXf read_head(const Checkpoint& ck, const ModelConfig& c) {
-  return ck.read_matrix_f32(c.tie_word_embeddings ? "model.embed_tokens.weight"
-                                                  : "lm_head.weight");
+  return ck.read_matrix_f32(c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
 }
 
 }  // namespace
@@ -332,7 +334,8 @@ MatrixXf Transformer::logits(std::span<const std::int32_t> tokens,
   const std::vector<std::vector<std::int32_t>> seqs{
       std::vector<std::int32_t>(tokens.begin(), tokens.end())};
   const MatrixXf x = hidden_states(seqs, hooks, -1);
-  const MatrixXf h = forward::rms_norm(x, read_vec(*checkpoint_, "model.norm.weight"), config_.rms_norm_eps);
+  const MatrixXf h =
+      forward::rms_norm(x, read_vec(*checkpoint_, "model.norm.weight"), config_.rms_norm_eps);
   MatrixXf out = read_head(*checkpoint_, config_) * h;
   check_finite(out, *checkpoint_, "the logits", "model.norm / lm_head");
   return out;

@@ -9,8 +9,8 @@
 #include "problems/pruning/pruned_writer.hpp"
 #include "qprune/error.hpp"
 #include "qprune/interrupt.hpp"
-#include "qprune/pruning_refit.hpp"
 #include "qprune/prune_pipeline.hpp"
+#include "qprune/pruning_refit.hpp"
 
 namespace qprune {
 namespace {
@@ -35,7 +35,8 @@ Eigen::MatrixXd take_cols(const Eigen::MatrixXd& w, const std::vector<int>& unit
 
 // Rows (or columns) of `w` in blocks of `block` for each slot (-1: a zero block).
 Eigen::MatrixXd slot_rows(const Eigen::MatrixXd& w, const std::vector<int>& slots, int block) {
-  Eigen::MatrixXd out = Eigen::MatrixXd::Zero(static_cast<Eigen::Index>(slots.size()) * block, w.cols());
+  Eigen::MatrixXd out =
+      Eigen::MatrixXd::Zero(static_cast<Eigen::Index>(slots.size()) * block, w.cols());
   for (std::size_t u = 0; u < slots.size(); ++u)
     if (slots[u] >= 0)
       out.middleRows(static_cast<Eigen::Index>(u) * block, block) =
@@ -43,7 +44,8 @@ Eigen::MatrixXd slot_rows(const Eigen::MatrixXd& w, const std::vector<int>& slot
   return out;
 }
 Eigen::MatrixXd slot_cols(const Eigen::MatrixXd& w, const std::vector<int>& slots, int block) {
-  Eigen::MatrixXd out = Eigen::MatrixXd::Zero(w.rows(), static_cast<Eigen::Index>(slots.size()) * block);
+  Eigen::MatrixXd out =
+      Eigen::MatrixXd::Zero(w.rows(), static_cast<Eigen::Index>(slots.size()) * block);
   for (std::size_t u = 0; u < slots.size(); ++u)
     if (slots[u] >= 0)
       out.middleCols(static_cast<Eigen::Index>(u) * block, block) =
@@ -66,8 +68,8 @@ HeadPlan head_plan(const ModelConfig& cfg, const LayerMask& e) {
   const int kv = static_cast<int>(cfg.num_key_value_heads);
   const int group = heads / kv;
   HeadPlan p;
-  const std::string where = "masks entry layer " + std::to_string(e.layer) + " " +
-                            mask_unit_name(e.unit);
+  const std::string where =
+      "masks entry layer " + std::to_string(e.layer) + " " + mask_unit_name(e.unit);
   switch (e.unit) {
     case MaskUnit::kHeads:
       if (kv != heads)
@@ -87,7 +89,8 @@ HeadPlan head_plan(const ModelConfig& cfg, const LayerMask& e) {
       for (int h : e.kept) ++per[static_cast<std::size_t>(h / group)];
       for (int c : per)
         if (c != per[0] || c == 0)
-          throw InvalidArgument(where + ": every KV group must keep the same number of heads (>= 1)");
+          throw InvalidArgument(where +
+                                ": every KV group must keep the same number of heads (>= 1)");
       break;
     }
     case MaskUnit::kMlp:
@@ -132,7 +135,8 @@ std::vector<const LayerMask*> layer_entries(const Masks& masks, const ModelConfi
   const LayerMask* first = nullptr;
   for (const LayerMask* e : by_layer) {
     if (e == nullptr)
-      throw InvalidArgument(std::string("masks have ") + kind + " entries for some layers but not " +
+      throw InvalidArgument(std::string("masks have ") + kind +
+                            " entries for some layers but not " +
                             "all; a standard config needs the same width in every layer");
     if (!e->feasible)
       throw InvalidArgument("masks entry layer " + std::to_string(e->layer) + " " +
@@ -177,8 +181,9 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
   if (mlp.empty() && att.empty()) throw InvalidArgument("masks have no entries");
   const bool compensate = masks.mean_compensation;
   if (compensate && !bias_compensation_supported(cfg))
-    throw InvalidArgument(std::string("masks ask for mean compensation, which needs a bias that a ") +
-                          model_family_name(cfg.family) + " config cannot hold (docs/pruning_math.md)");
+    throw InvalidArgument(
+        std::string("masks ask for mean compensation, which needs a bias that a ") +
+        model_family_name(cfg.family) + " config cannot hold (docs/pruning_math.md)");
 
   ApplyReport report;
   ModelConfig next = cfg;
@@ -298,10 +303,9 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
                                                        : Eigen::VectorXd::Zero(down.rows());
       AppliedLayer a{l, e.unit, static_cast<int>(k), compensate, 0.0, 0.0};
       if (std::optional<RefittedProjection> r = refitted(l, true)) {
-        cache[m + "down_proj.weight"] =
-            pad_cols(r->kept_columns.size() != 0 ? std::move(r->kept_columns)
-                                                 : take_cols(down, e.kept, 1),
-                     width);
+        cache[m + "down_proj.weight"] = pad_cols(
+            r->kept_columns.size() != 0 ? std::move(r->kept_columns) : take_cols(down, e.kept, 1),
+            width);
         if (r->output_bias.size() != 0) bias += r->output_bias;
         a.error_without_refit = r->error_without_refit;
         a.error_with_refit = r->error_with_refit;
@@ -316,18 +320,20 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
       const HeadPlan& plan = plans[static_cast<std::size_t>(l)];
       const std::string s = p + "self_attn.";
       throw_if_interrupted("slicing the checkpoint");
-      cache[s + "q_proj.weight"] = slot_rows(ckpt.read_matrix(s + "q_proj.weight"), plan.head_slot, hd);
+      cache[s + "q_proj.weight"] =
+          slot_rows(ckpt.read_matrix(s + "q_proj.weight"), plan.head_slot, hd);
       for (const char* w : {"k_proj.weight", "v_proj.weight"}) {
         throw_if_interrupted("slicing the checkpoint");
         cache[s + w] = slot_rows(ckpt.read_matrix(s + w), plan.kv_slot, hd);
       }
       const std::pair<const char*, const std::vector<int>*> biases[] = {
-          {"q_proj.bias", &plan.head_slot}, {"k_proj.bias", &plan.kv_slot},
+          {"q_proj.bias", &plan.head_slot},
+          {"k_proj.bias", &plan.kv_slot},
           {"v_proj.bias", &plan.kv_slot}};
       for (const auto& [b, slots] : biases)
-        cache[s + b] = has(s + b) ? slot_rows(ckpt.read_matrix(s + b), *slots, hd)
-                                  : Eigen::MatrixXd::Zero(
-                                        static_cast<Eigen::Index>(slots->size()) * hd, 1);
+        cache[s + b] =
+            has(s + b) ? slot_rows(ckpt.read_matrix(s + b), *slots, hd)
+                       : Eigen::MatrixXd::Zero(static_cast<Eigen::Index>(slots->size()) * hd, 1);
       throw_if_interrupted("slicing the checkpoint");
       const Eigen::MatrixXd wo = ckpt.read_matrix(s + "o_proj.weight");
       Eigen::VectorXd bias = has(s + "o_proj.bias") ? ckpt.read_vector(s + "o_proj.bias")
@@ -352,7 +358,8 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
                                   std::to_string(r->value_bias.size()) + " entries, expected " +
                                   std::to_string(kept_rows));
           if (!has(s + "v_proj.bias"))
-            throw InvalidArgument("layer " + std::to_string(l) + " has no v_proj.bias to hold "
+            throw InvalidArgument("layer " + std::to_string(l) +
+                                  " has no v_proj.bias to hold "
                                   "the mean compensation");
           cache[s + "v_proj.bias"].col(0).head(kept_rows) += r->value_bias;
         }
@@ -402,8 +409,9 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
   if (stats != nullptr) {
     stats->check_against(cfg, checkpoint_config_hash(ckpt));
     for (const bool mlp : {true, false}) {
-      const bool present = std::any_of(masks.entries.begin(), masks.entries.end(),
-                                       [&](const LayerMask& e) { return (e.unit == MaskUnit::kMlp) == mlp; });
+      const bool present =
+          std::any_of(masks.entries.begin(), masks.entries.end(),
+                      [&](const LayerMask& e) { return (e.unit == MaskUnit::kMlp) == mlp; });
       const StatsKind kind = mlp ? StatsKind::kMlp : StatsKind::kAttn;
       if (present && (compensate || options.refit) &&
           (!stats->has(kind) || (compensate && !stats->has_mean(kind))))
@@ -439,7 +447,8 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
       [&](int l, bool mlp) -> std::optional<detail::RefittedProjection> {
     if (!options.refit && !compensate) return std::nullopt;
     const LayerMask* e = masks.find(l, mlp);
-    const std::string name = layer_prefix(l) + (mlp ? "mlp.down_proj.weight" : "self_attn.o_proj.weight");
+    const std::string name =
+        layer_prefix(l) + (mlp ? "mlp.down_proj.weight" : "self_attn.o_proj.weight");
     const Eigen::MatrixXd w = ckpt.read_matrix(name);
     Assignment keep(static_cast<std::size_t>(w.cols()), 0);
     if (mlp) {
@@ -469,7 +478,8 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
     }
     return out;
   };
-  ApplyReport report = detail::write_pruned_checkpoint(ckpt, masks, provider, out_folder, options.write);
+  ApplyReport report =
+      detail::write_pruned_checkpoint(ckpt, masks, provider, out_folder, options.write);
   report.warnings = std::move(warnings);
   return report;
 }

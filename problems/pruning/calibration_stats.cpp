@@ -47,8 +47,9 @@ std::int64_t parse_positive(const std::string& path, const std::string& key,
     if (used == it->second.size() && v > 0) return v;
   } catch (const std::exception&) {
   }
-  throw ParseError(path, 0, "expected __metadata__ '" + key + "' to be a positive integer, found '" +
-                                it->second + "'");
+  throw ParseError(
+      path, 0,
+      "expected __metadata__ '" + key + "' to be a positive integer, found '" + it->second + "'");
 }
 
 }  // namespace
@@ -68,29 +69,32 @@ CalibrationStatsFile& CalibrationStatsFile::operator=(CalibrationStatsFile&&) no
 CalibrationStatsFile::~CalibrationStatsFile() = default;
 
 CalibrationStatsFile CalibrationStatsFile::open(const std::filesystem::path& path) {
-  auto impl = std::make_unique<Impl>(Impl{SafetensorsFile::open(path), 0, 0, {}, {0, 0}, {false, false}});
+  auto impl =
+      std::make_unique<Impl>(Impl{SafetensorsFile::open(path), 0, 0, {}, {0, 0}, {false, false}});
   const std::string p = path.string();
   const auto& meta = impl->file.metadata();
   const auto format = meta.find("format");
   // The safetensors writer always stores format = "pt"; ours is under "qprune_format" as well.
   const auto qformat = meta.find("qprune_format");
-  const std::string found = qformat != meta.end() ? qformat->second
+  const std::string found = qformat != meta.end()  ? qformat->second
                             : format != meta.end() ? format->second
                                                    : "none";
   if (found != kFormat)
-    throw ParseError(p, 0, std::string("expected __metadata__ format '") + kFormat + "', found '" +
-                               found + "' (not a qprune calibration statistics file)");
+    throw ParseError(p, 0,
+                     std::string("expected __metadata__ format '") + kFormat + "', found '" +
+                         found + "' (not a qprune calibration statistics file)");
   const auto version = meta.find("version");
   if (version == meta.end() || version->second != std::to_string(kVersion))
-    throw ParseError(p, 0, "expected __metadata__ version '1', found '" +
-                               (version == meta.end() ? std::string("none") : version->second) +
-                               "'");
+    throw ParseError(p, 0,
+                     "expected __metadata__ version '1', found '" +
+                         (version == meta.end() ? std::string("none") : version->second) + "'");
   impl->tokens = parse_positive(p, "tokens", meta);
   impl->layers = static_cast<int>(parse_positive(p, "num_layers", meta));
   const auto model = meta.find("model");
   if (model == meta.end() || model->second.empty())
-    throw ParseError(p, 0, "expected __metadata__ key 'model' (the checkpoint's config hash), "
-                           "found none");
+    throw ParseError(p, 0,
+                     "expected __metadata__ key 'model' (the checkpoint's config hash), "
+                     "found none");
   impl->model = model->second;
 
   static const std::regex kName(R"(layers\.(\d+)\.(mlp|attn)\.(gram|mean))");
@@ -99,9 +103,9 @@ CalibrationStatsFile CalibrationStatsFile::open(const std::filesystem::path& pat
     const TensorInfo& info = impl->file.info(name);
     std::smatch m;
     if (!std::regex_match(name, m, kName))
-      throw ParseError::at_byte(p, static_cast<std::int64_t>(info.header_offset),
-                                "expected tensors named layers.L.{mlp,attn}.{gram,mean}, found '" +
-                                    name + "'");
+      throw ParseError::at_byte(
+          p, static_cast<std::int64_t>(info.header_offset),
+          "expected tensors named layers.L.{mlp,attn}.{gram,mean}, found '" + name + "'");
     // More than 9 digits is past any layer count (and past what std::stoi takes without throwing).
     const int layer = m[1].length() > 9 ? std::numeric_limits<int>::max() : std::stoi(m[1]);
     const int kind = m[2] == "mlp" ? 0 : 1;
@@ -111,9 +115,9 @@ CalibrationStatsFile CalibrationStatsFile::open(const std::filesystem::path& pat
                                 "expected layer < num_layers " + std::to_string(impl->layers) +
                                     " in '" + name + "', found " + m[1].str());
     if (info.dtype != Dtype::kF64 && info.dtype != Dtype::kF32)
-      throw ParseError::at_byte(p, static_cast<std::int64_t>(info.header_offset),
-                                "expected dtype F64 or F32 for '" + name + "', found " +
-                                    info.dtype_text);
+      throw ParseError::at_byte(
+          p, static_cast<std::int64_t>(info.header_offset),
+          "expected dtype F64 or F32 for '" + name + "', found " + info.dtype_text);
     const std::int64_t n = info.shape.empty() ? -1 : info.shape[0];
     const bool ok = what == 0 ? info.shape.size() == 2 && info.shape[0] == info.shape[1]
                               : info.shape.size() == 1;
@@ -133,13 +137,15 @@ CalibrationStatsFile CalibrationStatsFile::open(const std::filesystem::path& pat
     const char* kname = kind == 0 ? "mlp" : "attn";
     const auto grams = count[kind][0].size(), means = count[kind][1].size();
     if (grams != 0 && grams != static_cast<std::size_t>(impl->layers))
-      throw ParseError(p, 0, "expected layers.L." + std::string(kname) + ".gram for all " +
-                                 std::to_string(impl->layers) + " layers, found " +
-                                 std::to_string(grams));
+      throw ParseError(p, 0,
+                       "expected layers.L." + std::string(kname) + ".gram for all " +
+                           std::to_string(impl->layers) + " layers, found " +
+                           std::to_string(grams));
     if (means != 0 && means != grams)
-      throw ParseError(p, 0, "expected layers.L." + std::string(kname) + ".mean for every layer " +
-                                 "with a gram or none, found " + std::to_string(means) + " of " +
-                                 std::to_string(grams));
+      throw ParseError(p, 0,
+                       "expected layers.L." + std::string(kname) + ".mean for every layer " +
+                           "with a gram or none, found " + std::to_string(means) + " of " +
+                           std::to_string(grams));
     impl->mean[kind] = means != 0;
     if (grams == 0) impl->size[kind] = 0;
   }
@@ -178,8 +184,8 @@ void CalibrationStatsFile::check_against(const ModelConfig& config, const std::s
     if (impl_->size[kind] == 0 || impl_->size[kind] == want[kind]) continue;
     const std::string name = tensor_name(static_cast<StatsKind>(kind), 0, "gram");
     throw InvalidArgument(p + ": tensor '" + name + "' has shape " +
-                          shape_text({impl_->size[kind], impl_->size[kind]}) +
-                          ", expected " + shape_text({want[kind], want[kind]}) + " (" +
+                          shape_text({impl_->size[kind], impl_->size[kind]}) + ", expected " +
+                          shape_text({want[kind], want[kind]}) + " (" +
                           (kind == 0 ? "intermediate_size" : "num_attention_heads * head_dim") +
                           " of the checkpoint's config.json)");
   }
@@ -222,7 +228,8 @@ void CalibrationStatsWriter::add(StatsKind kind, int layer, const Eigen::MatrixX
   if (!gram.allFinite() || !mean.allFinite())
     throw InvalidArgument("CalibrationStatsWriter: '" + name + "' or its mean holds NaN/Inf");
   const auto key = std::make_pair(static_cast<int>(kind), layer);
-  if (layers_.count(key)) throw InvalidArgument("CalibrationStatsWriter: '" + name + "' given twice");
+  if (layers_.count(key))
+    throw InvalidArgument("CalibrationStatsWriter: '" + name + "' given twice");
   layers_[key] = {gram, mean};
 }
 

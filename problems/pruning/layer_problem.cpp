@@ -50,11 +50,10 @@ Eigen::MatrixXd hadamard_error_matrix(const Eigen::MatrixXd& w, const Activation
                                       bool centered, const std::string& what,
                                       std::optional<std::uint64_t> memory_limit_bytes) {
   const Index n = w.cols();
-  detail::check_memory(detail::square_bytes(n, sizeof(double)),
-                       what + ": the " + std::to_string(n) + " x " + std::to_string(n) +
-                           " error matrix",
-                       "prune this layer on a machine with more memory, or split its units",
-                       memory_limit_bytes);
+  detail::check_memory(
+      detail::square_bytes(n, sizeof(double)),
+      what + ": the " + std::to_string(n) + " x " + std::to_string(n) + " error matrix",
+      "prune this layer on a machine with more memory, or split its units", memory_limit_bytes);
   Eigen::MatrixXd m = Eigen::MatrixXd::Zero(n, n);
   detail::add_gram_lower(m, w.transpose(), "building the layer error matrix");
   const Eigen::MatrixXd& g = stats.gram;
@@ -78,8 +77,8 @@ Eigen::MatrixXd hadamard_error_matrix(const Eigen::MatrixXd& w, const Activation
 
 // Keep-variable QUBO of an error matrix M (moved in; its storage becomes the couplings 2M):
 // E(x) = (1-x)^T M (1-x) => c = diag(M) - 2 M 1, q_ij = 2 M_ij, offset = 1^T M 1.
-// With a removal linear term l (sum_u l_u (1 - x_u)) and a constant: c -= l, offset += 1^T l + constant,
-// and the cost of removing u alone is M_uu + l_u.
+// With a removal linear term l (sum_u l_u (1 - x_u)) and a constant: c -= l, offset += 1^T l +
+// constant, and the cost of removing u alone is M_uu + l_u.
 void finish_dense(LayerProblem& p, Eigen::MatrixXd&& m, Storage storage,
                   const Eigen::VectorXd& removal_linear = {}, double constant = 0.0) {
   if (removal_linear.size() != 0 && removal_linear.size() != m.rows())
@@ -202,9 +201,9 @@ LayerProblem heads_from_double(const Eigen::MatrixXd& w_o, const ActivationStats
   p.source = stats.approximate ? GramSource::kIsserlis : GramSource::kCalibration;
   p.approximate = stats.approximate;
   p.centered = options.mean_compensation && stats.mean.size() > 0;
-  const Eigen::MatrixXd mc =
-      hadamard_error_matrix(w_o, stats, p.centered, "layer " + std::to_string(options.layer) +
-                                                        " attention", options.memory_limit_bytes);
+  const Eigen::MatrixXd mc = hadamard_error_matrix(
+      w_o, stats, p.centered, "layer " + std::to_string(options.layer) + " attention",
+      options.memory_limit_bytes);
   // Block sums: M_uv = sum_{c in u, c' in v} Mc(c, c'); exact per layer (PRUNING_MATH.md).
   const Index w = layout.width;
   Eigen::MatrixXd m(layout.units, layout.units);

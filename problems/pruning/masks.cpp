@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <limits>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "problems/checkpoint/mapped_file.hpp"
 #include "problems/common/json_input.hpp"
@@ -30,8 +30,9 @@ struct UnitRow {
   const char* name;
 };
 // The statuses an entry may carry: a solver's (to_string(SolveStatus)) or an import's.
-constexpr const char* kStatuses[] = {"optimal",     "completed", "time_limit", "target_reached",
-                                     "interrupted", "imported",  "imported_repaired"};
+constexpr const char* kStatuses[] = {"optimal",          "completed",   "time_limit",
+                                     "target_reached",   "interrupted", "imported",
+                                     "imported_repaired"};
 
 // A range bound for messages: 0, 1, or "inf" for the largest double.
 std::string format_bound(double x) {
@@ -110,8 +111,8 @@ void Masks::check_identity(const Checkpoint& ckpt) const {
   if (here.same_model(checkpoint)) return;
   throw InvalidArgument("masks were computed for checkpoint " + checkpoint.path + " (config " +
                         checkpoint.config_hash + ", tensors " + checkpoint.tensors_hash +
-                        "), not for " + here.path + " (config " + here.config_hash +
-                        ", tensors " + here.tensors_hash + ")");
+                        "), not for " + here.path + " (config " + here.config_hash + ", tensors " +
+                        here.tensors_hash + ")");
 }
 
 void write_masks(const Masks& m, const std::filesystem::path& path) {
@@ -180,26 +181,31 @@ Masks read_masks(const std::filesystem::path& path) {
   const auto count = [&](const InJson& v, const std::string& name) -> int {
     if (!v.is_number_unsigned() ||
         v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<int>::max()))
-      fail("expected \"" + name + "\" to be an integer in [0, 2^31), found " + detail::describe_json(v));
+      fail("expected \"" + name + "\" to be an integer in [0, 2^31), found " +
+           detail::describe_json(v));
     return static_cast<int>(v.get<std::uint64_t>());
   };
   const auto seed = [&](const InJson& v, const std::string& name) -> std::uint64_t {
     if (!v.is_number_unsigned())
-      fail("expected \"" + name + "\" to be an integer in [0, 2^64), found " + detail::describe_json(v));
+      fail("expected \"" + name + "\" to be an integer in [0, 2^64), found " +
+           detail::describe_json(v));
     return v.get<std::uint64_t>();
   };
   const auto string_field = [&](const InJson& v, const std::string& name) -> std::string {
-    if (!v.is_string()) fail("expected \"" + name + "\" to be a string, found " + detail::describe_json(v));
+    if (!v.is_string())
+      fail("expected \"" + name + "\" to be a string, found " + detail::describe_json(v));
     return v.get<std::string>();
   };
   const auto boolean = [&](const InJson& v, const std::string& name) -> bool {
-    if (!v.is_boolean()) fail("expected \"" + name + "\" to be true or false, found " + detail::describe_json(v));
+    if (!v.is_boolean())
+      fail("expected \"" + name + "\" to be true or false, found " + detail::describe_json(v));
     return v.get<bool>();
   };
   // A finite number; `lo`/`hi` bound it (inclusive unless `hi_open`).
   const auto number = [&](const InJson& v, const std::string& name, double lo, double hi,
                           bool hi_open) -> double {
-    if (!v.is_number()) fail("expected \"" + name + "\" to be a number, found " + detail::describe_json(v));
+    if (!v.is_number())
+      fail("expected \"" + name + "\" to be a number, found " + detail::describe_json(v));
     const double x = v.get<double>();
     if (!std::isfinite(x) || x < lo || (hi_open ? x >= hi : x > hi))
       fail("expected \"" + name + "\" in [" + format_bound(lo) + ", " + format_bound(hi) +
@@ -219,8 +225,7 @@ Masks read_masks(const std::filesystem::path& path) {
          detail::describe_json(v));
     return MaskUnit::kMlp;
   };
-  if (!j.is_object() || !j.contains("format") || !j["format"].is_string() ||
-      j["format"] != kFormat)
+  if (!j.is_object() || !j.contains("format") || !j["format"].is_string() || j["format"] != kFormat)
     fail(std::string("expected a qprune masks file (\"format\": \"") + kFormat + "\"), found " +
          (j.is_object() && j.contains("format") ? detail::describe_json(j["format"])
                                                 : std::string("no format")));
@@ -230,7 +235,8 @@ Masks read_masks(const std::filesystem::path& path) {
          (j.contains("version") ? detail::describe_json(j["version"]) : "none"));
   Masks m;
   const InJson& c = field(j, "checkpoint", "checkpoint");
-  if (!c.is_object()) fail("expected \"checkpoint\" to be an object, found " + detail::describe_json(c));
+  if (!c.is_object())
+    fail("expected \"checkpoint\" to be an object, found " + detail::describe_json(c));
   m.checkpoint.path = string_field(field(c, "path", "checkpoint.path"), "checkpoint.path");
   m.checkpoint.config_hash =
       string_field(field(c, "config_hash", "checkpoint.config_hash"), "checkpoint.config_hash");
@@ -239,7 +245,8 @@ Masks read_masks(const std::filesystem::path& path) {
   m.solver = string_field(field(j, "solver", "solver"), "solver");
   m.seed = seed(field(j, "seed", "seed"), "seed");
   m.sparsity = number(field(j, "sparsity", "sparsity"), "sparsity", 0.0, 1.0, true);
-  m.objective_source = string_field(field(j, "objective_source", "objective_source"), "objective_source");
+  m.objective_source =
+      string_field(field(j, "objective_source", "objective_source"), "objective_source");
   m.approximate = boolean(field(j, "approximate", "approximate"), "approximate");
   m.mean_compensation =
       boolean(field(j, "mean_compensation", "mean_compensation"), "mean_compensation");
@@ -247,7 +254,8 @@ Masks read_masks(const std::filesystem::path& path) {
   if (j.contains("allocation")) {
     const std::string a = string_field(j["allocation"], "allocation");
     if (a != "uniform" && a != "global")
-      fail("expected \"allocation\" to be uniform or global, found " + detail::describe_json(j["allocation"]));
+      fail("expected \"allocation\" to be uniform or global, found " +
+           detail::describe_json(j["allocation"]));
     m.run.allocation = mask_allocation_from_name(a);
   }
   if (j.contains("run")) {
@@ -255,12 +263,14 @@ Masks read_masks(const std::filesystem::path& path) {
     if (!r.is_object()) fail("expected \"run\" to be an object, found " + detail::describe_json(r));
     m.run.recorded = true;
     const InJson& units = field(r, "units", "run.units");
-    if (!units.is_array()) fail("expected \"run.units\" to be an array, found " + detail::describe_json(units));
+    if (!units.is_array())
+      fail("expected \"run.units\" to be an array, found " + detail::describe_json(units));
     for (std::size_t i = 0; i < units.size(); ++i)
       m.run.units.push_back(unit_kind(units[i], "run.units[" + std::to_string(i) + "]"));
     if (r.contains("head_sparsity") && !r["head_sparsity"].is_null())
       m.run.head_sparsity = number(r["head_sparsity"], "run.head_sparsity", 0.0, 1.0, true);
-    if (r.contains("cost_scale")) m.run.cost_scale = string_field(r["cost_scale"], "run.cost_scale");
+    if (r.contains("cost_scale"))
+      m.run.cost_scale = string_field(r["cost_scale"], "run.cost_scale");
     if (r.contains("max_layer_sparsity"))
       m.run.max_layer_sparsity =
           number(r["max_layer_sparsity"], "run.max_layer_sparsity", 0.0, 1.0, false);
@@ -270,19 +280,22 @@ Masks read_masks(const std::filesystem::path& path) {
     m.run.data_free = string_field(field(r, "data_free", "run.data_free"), "run.data_free");
   }
   const InJson& entries = field(j, "entries", "entries");
-  if (!entries.is_array()) fail("expected \"entries\" to be an array, found " + detail::describe_json(entries));
+  if (!entries.is_array())
+    fail("expected \"entries\" to be an array, found " + detail::describe_json(entries));
   std::set<std::pair<int, bool>> seen;  // (layer, is MLP) of the entries read so far
   for (std::size_t n = 0; n < entries.size(); ++n) {
     const InJson& e = entries[n];
     const std::string at = "entries[" + std::to_string(n) + "]";
-    if (!e.is_object()) fail("expected \"" + at + "\" to be an object, found " + detail::describe_json(e));
+    if (!e.is_object())
+      fail("expected \"" + at + "\" to be an object, found " + detail::describe_json(e));
     LayerMask l;
     l.layer = count(field(e, "layer", at + ".layer"), at + ".layer");
     l.unit = unit_kind(field(e, "unit", at + ".unit"), at + ".unit");
     l.num_units = count(field(e, "num_units", at + ".num_units"), at + ".num_units");
     if (l.num_units < 1) fail("expected \"" + at + ".num_units\" >= 1, found 0");
     const InJson& kept = field(e, "kept", at + ".kept");
-    if (!kept.is_array()) fail("expected \"" + at + ".kept\" to be an array, found " + detail::describe_json(kept));
+    if (!kept.is_array())
+      fail("expected \"" + at + ".kept\" to be an array, found " + detail::describe_json(kept));
     for (const InJson& k : kept) l.kept.push_back(count(k, at + ".kept"));
     for (std::size_t i = 0; i < l.kept.size(); ++i)
       if (l.kept[i] >= l.num_units || (i > 0 && l.kept[i] <= l.kept[i - 1]))
@@ -296,7 +309,8 @@ Masks read_masks(const std::filesystem::path& path) {
       l.baseline_objective = finite(e["baseline_objective"], at + ".baseline_objective");
     if (e.contains("feasible")) l.feasible = boolean(e["feasible"], at + ".feasible");
     if (e.contains("time_s"))
-      l.time_s = number(e["time_s"], at + ".time_s", 0.0, std::numeric_limits<double>::max(), false);
+      l.time_s =
+          number(e["time_s"], at + ".time_s", 0.0, std::numeric_limits<double>::max(), false);
     if (e.contains("status")) {
       l.status = string_field(e["status"], at + ".status");
       if (std::find(std::begin(kStatuses), std::end(kStatuses), l.status) == std::end(kStatuses)) {

@@ -10,8 +10,8 @@
 #include <optional>
 #include <sstream>
 
-#include "qprune/atomic_output.hpp"
 #include "problems/common/input_file.hpp"
+#include "qprune/atomic_output.hpp"
 #include "qprune/error.hpp"
 #include "solver/common/byte_codec.hpp"
 
@@ -44,19 +44,26 @@ int layer_keep_count(const ModelConfig& cfg, MaskUnit unit, double sparsity) {
   const auto heads = static_cast<int>(cfg.num_attention_heads);
   const auto kv = static_cast<int>(cfg.num_key_value_heads);
   switch (unit) {
-    case MaskUnit::kMlp: return keep_count(static_cast<int>(cfg.intermediate_size), sparsity);
-    case MaskUnit::kHeads: return keep_count(heads, sparsity);
-    case MaskUnit::kKvGroups: return keep_count(kv, sparsity);
-    case MaskUnit::kHeadsPerGroup: return keep_count(heads, sparsity, kv);
+    case MaskUnit::kMlp:
+      return keep_count(static_cast<int>(cfg.intermediate_size), sparsity);
+    case MaskUnit::kHeads:
+      return keep_count(heads, sparsity);
+    case MaskUnit::kKvGroups:
+      return keep_count(kv, sparsity);
+    case MaskUnit::kHeadsPerGroup:
+      return keep_count(heads, sparsity, kv);
   }
   throw InvalidArgument("unknown unit kind");
 }
 
 const char* source_name(GramSource s) {
   switch (s) {
-    case GramSource::kCalibration: return "calibration";
-    case GramSource::kIdentity: return "magnitude";
-    case GramSource::kIsserlis: return "isserlis";
+    case GramSource::kCalibration:
+      return "calibration";
+    case GramSource::kIdentity:
+      return "magnitude";
+    case GramSource::kIsserlis:
+      return "isserlis";
   }
   return "?";
 }
@@ -71,9 +78,12 @@ std::string unit_weight_name(int layer, UnitKind unit) {
 
 const char* mask_method_name(MaskMethod method) {
   switch (method) {
-    case MaskMethod::kQubo: return "qubo";
-    case MaskMethod::kDiagonal: return "diagonal";
-    case MaskMethod::kMagnitude: return "magnitude";
+    case MaskMethod::kQubo:
+      return "qubo";
+    case MaskMethod::kDiagonal:
+      return "diagonal";
+    case MaskMethod::kMagnitude:
+      return "magnitude";
   }
   return "?";
 }
@@ -153,7 +163,8 @@ LayerProblem build_layer_problem(const Checkpoint& ckpt, const CalibrationStatsF
     return build_mlp_problem_magnitude(ckpt.read_matrix(down), o);
   }
   const MaskUnit unit = head_unit_for(cfg, spec.unit);
-  if (unit != spec.unit && spec.unit != MaskUnit::kKvGroups && spec.unit != MaskUnit::kHeadsPerGroup)
+  if (unit != spec.unit && spec.unit != MaskUnit::kKvGroups &&
+      spec.unit != MaskUnit::kHeadsPerGroup)
     throw InvalidArgument("unexpected head unit");
   HeadProblemOptions o;
   o.layer = spec.layer;
@@ -190,7 +201,8 @@ RefitObjective build_refit_objective(const Checkpoint& ckpt, const CalibrationSt
     throw InvalidArgument(stats.path().string() + ": no " + stats_kind_name(kind) +
                           " statistics for the refit objective");
   const ActivationStats s = stats.read(kind, spec.layer);
-  const bool centre = spec.mean_compensation && bias_compensation_supported(cfg) && s.mean.size() != 0;
+  const bool centre =
+      spec.mean_compensation && bias_compensation_supported(cfg) && s.mean.size() != 0;
   const Eigen::MatrixXd h = centre ? centered_gram(s) : s.gram;
   const Eigen::MatrixXd w = ckpt.read_matrix(
       layer_prefix(spec.layer) + (mlp ? "mlp.down_proj.weight" : "self_attn.o_proj.weight"));
@@ -206,7 +218,9 @@ RefitObjective build_refit_objective(const Checkpoint& ckpt, const CalibrationSt
       layout = {static_cast<int>(cfg.intermediate_size), 1, 1,
                 layer_keep_count(cfg, unit, spec.sparsity)};
       break;
-    case MaskUnit::kHeads: layout = {heads, hd, 1, layer_keep_count(cfg, unit, spec.sparsity)}; break;
+    case MaskUnit::kHeads:
+      layout = {heads, hd, 1, layer_keep_count(cfg, unit, spec.sparsity)};
+      break;
     case MaskUnit::kKvGroups:
       layout = {kv, hd * (heads / kv), 1, layer_keep_count(cfg, unit, spec.sparsity)};
       break;
@@ -219,7 +233,7 @@ RefitObjective build_refit_objective(const Checkpoint& ckpt, const CalibrationSt
 
 std::uint64_t layer_seed(std::uint64_t run_seed, int layer, MaskUnit unit) {
   std::uint64_t z = run_seed + 0x9E3779B97F4A7C15ULL * (2 * static_cast<std::uint64_t>(layer) + 1 +
-                                                         (unit == MaskUnit::kMlp ? 0 : 1) * 0x1000);
+                                                        (unit == MaskUnit::kMlp ? 0 : 1) * 0x1000);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
@@ -494,14 +508,15 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
   };
   std::vector<LayerJob> specs;
   for (MaskUnit unit : kinds) {
-    const double sparsity =
-        unit == MaskUnit::kMlp ? options.sparsity : options.head_sparsity.value_or(options.sparsity);
+    const double sparsity = unit == MaskUnit::kMlp
+                                ? options.sparsity
+                                : options.head_sparsity.value_or(options.sparsity);
     for (int layer = 0; layer < cfg.num_hidden_layers; ++layer) {
       std::optional<int> keep;
       if (unit == MaskUnit::kMlp && global_keep) keep = (*global_keep)[static_cast<size_t>(layer)];
-      specs.push_back({{layer, unit, keep ? 0.0 : sparsity, options.mean_compensation,
-                        options.data_free},
-                       keep});
+      specs.push_back(
+          {{layer, unit, keep ? 0.0 : sparsity, options.mean_compensation, options.data_free},
+           keep});
     }
   }
   // Fail fast, before any solve, on a sparsity that leaves nothing or is not expressible.
@@ -682,8 +697,9 @@ std::optional<ExportedProblemInfo> info_from_metadata(const std::map<std::string
     if (objective->second == "refit") {
       i.objective = PruneObjective::kRefit;
     } else if (objective->second != "no-refit") {
-      throw ParseError(path, 0, "expected qprune.objective refit or no-refit, found '" +
-                                    objective->second.substr(0, 40) + "'");
+      throw ParseError(path, 0,
+                       "expected qprune.objective refit or no-refit, found '" +
+                           objective->second.substr(0, 40) + "'");
     }
   }
   return i;
@@ -705,7 +721,8 @@ ExportedProblemInfo export_layer_problem(const Checkpoint& ckpt, const Calibrati
   LayerProblem problem = build_layer_problem(ckpt, stats, spec);
   ExportedProblemInfo info;
   info.layer = spec.layer;
-  info.unit = spec.unit == MaskUnit::kMlp ? MaskUnit::kMlp : head_unit_for(ckpt.config(), spec.unit);
+  info.unit =
+      spec.unit == MaskUnit::kMlp ? MaskUnit::kMlp : head_unit_for(ckpt.config(), spec.unit);
   info.sparsity = spec.sparsity;
   info.keep = 0;
   for (const CardinalityConstraint& c : problem.model.constraints()) info.keep += c.k;
@@ -718,8 +735,8 @@ ExportedProblemInfo export_layer_problem(const Checkpoint& ckpt, const Calibrati
 
   std::string format = write_options.format;
   if (format.empty()) {
-    const std::string stem = path.size() > 3 && path.ends_with(".gz") ? path.substr(0, path.size() - 3)
-                                                                       : path;
+    const std::string stem =
+        path.size() > 3 && path.ends_with(".gz") ? path.substr(0, path.size() - 3) : path;
     const std::string ext = std::filesystem::path(stem).extension().string();
     for (const FormatInfo& f : formats())
       for (const std::string& x : f.extensions)
@@ -806,7 +823,8 @@ ImportResult import_solution(const Checkpoint& ckpt, const CalibrationStatsFile*
   ImportResult out;
   std::optional<ExportedProblemInfo> info = read_exported_info(qubo_path);
   if (!info && (!options.layer || !options.unit))
-    throw InvalidArgument(qubo_path + " carries no qprune metadata (layer, unit): give --layer "
+    throw InvalidArgument(qubo_path +
+                          " carries no qprune metadata (layer, unit): give --layer "
                           "and --unit (and --sparsity)");
   if (!info) {
     info.emplace();
@@ -830,7 +848,8 @@ ImportResult import_solution(const Checkpoint& ckpt, const CalibrationStatsFile*
   spec.unit = info->unit;
   spec.sparsity = info->sparsity;
   spec.mean_compensation = info->centered;
-  spec.data_free = info->source == "isserlis" ? DataFreeModel::kIsserlis : DataFreeModel::kMagnitude;
+  spec.data_free =
+      info->source == "isserlis" ? DataFreeModel::kIsserlis : DataFreeModel::kMagnitude;
   spec.objective = info->objective;
   const LayerProblem problem =
       build_layer_problem(ckpt, info->source == "calibration" ? stats : nullptr, spec);
@@ -864,12 +883,14 @@ ImportResult import_solution(const Checkpoint& ckpt, const CalibrationStatsFile*
           throw std::invalid_argument("layer");
         unit = std::stoi(label.substr(last + 1));
       } catch (const std::exception&) {
-        throw ParseError(qubo_path, 0, "expected labels 'L.kind.i' of layer " +
-                                           std::to_string(info->layer) + ", found '" + label + "'");
+        throw ParseError(qubo_path, 0,
+                         "expected labels 'L.kind.i' of layer " + std::to_string(info->layer) +
+                             ", found '" + label + "'");
       }
       if (unit < 0 || unit >= n)
-        throw ParseError(qubo_path, 0, "expected unit index < " + std::to_string(n) +
-                                           " in label '" + label + "'");
+        throw ParseError(
+            qubo_path, 0,
+            "expected unit index < " + std::to_string(n) + " in label '" + label + "'");
     }
     x[static_cast<std::size_t>(unit)] = file_x[static_cast<std::size_t>(p)];
   }
@@ -891,8 +912,8 @@ ImportResult import_solution(const Checkpoint& ckpt, const CalibrationStatsFile*
   }
   out.info = *info;
   out.mask.layer = info->layer;
-  out.mask.unit = spec.unit == MaskUnit::kMlp ? MaskUnit::kMlp
-                                              : head_unit_for(ckpt.config(), spec.unit);
+  out.mask.unit =
+      spec.unit == MaskUnit::kMlp ? MaskUnit::kMlp : head_unit_for(ckpt.config(), spec.unit);
   out.mask.num_units = n;
   out.mask.kept = kept_indices(x);
   out.mask.objective = problem.model.energy(x);

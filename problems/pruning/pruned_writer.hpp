@@ -17,7 +17,7 @@ namespace qprune::detail {
 struct RefittedProjection {
   /// out x kept channels, in increasing channel order; empty: the original columns (no refit)
   Eigen::MatrixXd kept_columns;
-  Eigen::VectorXd output_bias;   ///< added to the projection's bias; empty: none
+  Eigen::VectorXd output_bias;  ///< added to the projection's bias; empty: none
   /// Added to the v_proj bias rows of the kept KV heads (kept KV heads x head_dim); empty: none.
   Eigen::VectorXd value_bias;
   double error_without_refit = 0.0;  ///< for the report

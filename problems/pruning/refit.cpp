@@ -96,14 +96,16 @@ std::string check_refit_tokens(std::int64_t tokens, std::int64_t kept_channels,
 
 void check_refit_statistics(const ActivationStats& stats, const std::string& where) {
   if (stats.num_tokens < 1)
-    throw InvalidArgument(where + ": the statistics hold 0 calibration tokens; a refit needs "
+    throw InvalidArgument(where +
+                          ": the statistics hold 0 calibration tokens; a refit needs "
                           "measured statistics (qprune calibrate)");
   if (!stats.gram.allFinite() || (stats.mean.size() != 0 && !stats.mean.allFinite()))
     throw InvalidArgument(where + ": the statistics hold NaN/Inf values");
   // A Gram is PSD, so a zero trace means every entry is zero: no activation reached this layer
   // (or the file was made up). The refit would fit W' A = 0 and zero the whole projection.
   if (stats.gram.size() == 0 || !(stats.gram.diagonal().sum() > 0.0))
-    throw InvalidArgument(where + ": the Gram matrix is all zeros (no calibration signal); a refit "
+    throw InvalidArgument(where +
+                          ": the Gram matrix is all zeros (no calibration signal); a refit "
                           "would zero every kept column. Recompute the statistics with qprune "
                           "calibrate on real text, or apply without --refit");
 }

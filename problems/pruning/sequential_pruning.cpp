@@ -8,14 +8,14 @@
 #include <Eigen/Cholesky>
 #include <Eigen/QR>
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <random>
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
 #include <sstream>
 
 #include "problems/common/interruptible_gram.hpp"
@@ -23,8 +23,8 @@
 #include "problems/pruning/pruned_writer.hpp"
 #include "qprune/atomic_output.hpp"
 #include "qprune/error.hpp"
-#include "qprune/pruning_refit.hpp"
 #include "qprune/prune_pipeline.hpp"
+#include "qprune/pruning_refit.hpp"
 #include "qprune/transformer.hpp"
 
 namespace qprune {
@@ -58,11 +58,11 @@ constexpr Index kStatsBlock = 1024;
 // in seconds instead of minutes).
 struct ProjectionStats {
   bool full = false;
-  MatrixXd gram;      // H = sum a a^T (n x n), when full
-  MatrixXd cross;     // B = sum y a^T (out x n), when full
-  VectorXd square;    // diag(H) = sum a_c^2
-  VectorXd mean;      // mu = (1/T) sum a
-  VectorXd target_mean;  // (1/T) sum y
+  MatrixXd gram;               // H = sum a a^T (n x n), when full
+  MatrixXd cross;              // B = sum y a^T (out x n), when full
+  VectorXd square;             // diag(H) = sum a_c^2
+  VectorXd mean;               // mu = (1/T) sum a
+  VectorXd target_mean;        // (1/T) sum y
   double target_energy = 0.0;  // sum ||y||^2
   double tokens = 0.0;
 };
@@ -124,7 +124,8 @@ ObjectiveStats objective_stats(const ProjectionStats& st, bool centre, double ri
   return o;
 }
 
-// ---- units ---------------------------------------------------------------------------------------
+// ---- units
+// ---------------------------------------------------------------------------------------
 
 // The unit layout of a projection: MLP neurons, or heads / KV groups of o_proj.
 UnitLayout layout_for(const ModelConfig& cfg, MaskUnit unit, double sparsity) {
@@ -136,9 +137,12 @@ UnitLayout layout_for(const ModelConfig& cfg, MaskUnit unit, double sparsity) {
       const int n = static_cast<int>(cfg.intermediate_size);
       return {n, 1, 1, keep_count(n, sparsity)};
     }
-    case MaskUnit::kHeads: return {heads, hd, 1, keep_count(heads, sparsity)};
-    case MaskUnit::kKvGroups: return {kv, hd * (heads / kv), 1, keep_count(kv, sparsity)};
-    case MaskUnit::kHeadsPerGroup: return {heads, hd, kv, keep_count(heads, sparsity, kv) / kv};
+    case MaskUnit::kHeads:
+      return {heads, hd, 1, keep_count(heads, sparsity)};
+    case MaskUnit::kKvGroups:
+      return {kv, hd * (heads / kv), 1, keep_count(kv, sparsity)};
+    case MaskUnit::kHeadsPerGroup:
+      return {heads, hd, kv, keep_count(heads, sparsity, kv) / kv};
   }
   throw InvalidArgument("unknown unit kind");
 }
@@ -185,8 +189,8 @@ struct ProjectionTask {
   const MatrixXf* inputs = nullptr;  // A: the pruned stream's inputs (n x T)
   const MatrixXf* target = nullptr;  // Y: the output to reproduce, without the existing bias
   Compensation compensation = Compensation::kNone;
-  int kv_heads = 0;          // value bias: KV heads of the layer
-  int heads_per_group = 0;   // value bias: query heads per KV head
+  int kv_heads = 0;         // value bias: KV heads of the layer
+  int heads_per_group = 0;  // value bias: query heads per KV head
   int head_dim = 0;
   std::uint64_t seed = 0;
 };
@@ -206,11 +210,11 @@ double written_error(const ProjectionStats& st, const MatrixXf& a, const MatrixX
     const MatrixXd h_kk = st.gram(k, k);
     const MatrixXd b_k = st.cross(Eigen::all, k);
     const VectorXd mu_k = st.mean(k);
-    double e = st.target_energy - 2.0 * wk.cwiseProduct(b_k).sum() +
-               (wk * h_kk).cwiseProduct(wk).sum();
+    double e =
+        st.target_energy - 2.0 * wk.cwiseProduct(b_k).sum() + (wk * h_kk).cwiseProduct(wk).sum();
     if (gamma.size() != 0)
-      e += st.tokens * (gamma.squaredNorm() - 2.0 * st.target_mean.dot(gamma) +
-                        2.0 * (wk * mu_k).dot(gamma));
+      e += st.tokens *
+           (gamma.squaredNorm() - 2.0 * st.target_mean.dot(gamma) + 2.0 * (wk * mu_k).dot(gamma));
     return e;
   }
   const MatrixXf wkf = wk.cast<float>();
@@ -242,8 +246,8 @@ MatrixXd refit_shifted(const ProjectionStats& st, const std::vector<Index>& k, c
 ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOptions& o,
                                    const PruneObjective objective) {
   const UnitLayout& lay = task.layout;
-  const std::string where = "layer " + std::to_string(task.layer) + " " +
-                            (task.unit == MaskUnit::kMlp ? "mlp" : "heads");
+  const std::string where =
+      "layer " + std::to_string(task.layer) + " " + (task.unit == MaskUnit::kMlp ? "mlp" : "heads");
   const auto t = static_cast<Index>(task.inputs->cols());
   const MatrixXd w = task.weight->cast<double>();
   ProjectionOutcome out;
@@ -314,8 +318,7 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
     // Per channel: sum_t (a_c - mu_c)^2 = sum_t a_c^2 - T mu_c^2.
     const VectorXd var = raw.square - raw.tokens * raw.mean.cwiseAbs2();
     keep = keep_top(lay, unit_scores(var.cwiseProduct(w_norm2), lay));
-  } else if (objective == PruneObjective::kRefit &&
-             (m == "obs" || m == "sa" || m == "tabu")) {
+  } else if (objective == PruneObjective::kRefit && (m == "obs" || m == "sa" || m == "tabu")) {
     const RefitSearchResult greedy = obs_greedy(*obj, so);
     rep.obs_refit_error = greedy.error;
     RefitSearchResult r = greedy;
@@ -343,8 +346,8 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
       const MatrixXd mc = st.gram.cwiseProduct(wtw);
       const VectorXd lc =
           2.0 * ((w.transpose() * st.cross).diagonal() - (wtw * st.gram).diagonal());
-      offset = st.energy - 2.0 * w.cwiseProduct(st.cross).sum() +
-               (w * st.gram).cwiseProduct(w).sum();
+      offset =
+          st.energy - 2.0 * w.cwiseProduct(st.cross).sum() + (w * st.gram).cwiseProduct(w).sum();
       const Index wd = lay.unit_width;
       mu.resize(lay.num_units, lay.num_units);
       for (Index v = 0; v < lay.num_units; ++v)
@@ -361,9 +364,9 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
     } else {
       HeadProblemOptions po;
       po.layer = task.layer;
-      po.shape = {task.unit == MaskUnit::kKvGroups ? lay.num_units * task.heads_per_group
-                                                   : lay.num_units,
-                  task.kv_heads, task.head_dim};
+      po.shape = {
+          task.unit == MaskUnit::kKvGroups ? lay.num_units * task.heads_per_group : lay.num_units,
+          task.kv_heads, task.head_dim};
       po.units = task.unit == MaskUnit::kHeads      ? HeadUnits::kHeads
                  : task.unit == MaskUnit::kKvGroups ? HeadUnits::kKvGroups
                                                     : HeadUnits::kHeadsPerGroup;
@@ -375,7 +378,8 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
     sopt.interrupt = o.interrupt;
     const SolveResult r = make_solver(m, o.settings)->solve(problem.model, sopt);
     if (!r.has_solution() || !r.best().feasible)
-      throw InvalidArgument(where + ": solver " + m + " found no feasible mask (" + r.message + ")");
+      throw InvalidArgument(where + ": solver " + m + " found no feasible mask (" + r.message +
+                            ")");
     keep = r.best().x;
     rep.status = std::string(to_string(r.status));
   }
@@ -402,9 +406,9 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
     const std::vector<Index> kd = kept_channels(lay, diagonal);
     rep.refit_error = kNaN;
     const MatrixXd w_kd = w(Eigen::all, kd);
-    rep.diagonal_refit_error = written_error(
-        raw, a_all, y_all, kd, w_kd,
-        centre ? VectorXd(raw.target_mean - w_kd * raw.mean(kd)) : VectorXd());
+    rep.diagonal_refit_error =
+        written_error(raw, a_all, y_all, kd, w_kd,
+                      centre ? VectorXd(raw.target_mean - w_kd * raw.mean(kd)) : VectorXd());
   }
   MatrixXd wk = o.refit ? obj->refit(keep) : w_k;
   VectorXd out_bias;  // added to the projection's bias
@@ -453,8 +457,9 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
     for (Index i = 0; i < kc; ++i) d[i] = c[row_of[static_cast<std::size_t>(i)]];
     if (c.squaredNorm() > 0.0) value_bias = c;
   }
-  const VectorXd gamma = d.size() != 0 ? VectorXd(wk * d + (out_bias.size() ? out_bias : VectorXd::Zero(wk.rows())))
-                                       : out_bias;
+  const VectorXd gamma =
+      d.size() != 0 ? VectorXd(wk * d + (out_bias.size() ? out_bias : VectorXd::Zero(wk.rows())))
+                    : out_bias;
   rep.error_written = written_error(raw, a_all, y_all, k, wk, gamma);
 
   // The pruned output that advances the pruned stream.
@@ -535,9 +540,12 @@ std::string describe(const PrunedProjection& p) {
 
 const char* allocation_scale_name(AllocationScale scale) {
   switch (scale) {
-    case AllocationScale::kResidualStream: return "stream";
-    case AllocationScale::kLayerOutput: return "output";
-    case AllocationScale::kAbsolute: return "absolute";
+    case AllocationScale::kResidualStream:
+      return "stream";
+    case AllocationScale::kLayerOutput:
+      return "output";
+    case AllocationScale::kAbsolute:
+      return "absolute";
   }
   return "?";
 }
@@ -561,8 +569,8 @@ void PruneOptions::validate() const {
     throw InvalidArgument("--head-shape must be kv_groups or heads_per_group");
   if (objective == PruneObjective::kRefit && !refit)
     throw InvalidArgument("--objective refit needs the refit (drop --no-refit)");
-  const PruneObjective obj = objective.value_or(refit ? PruneObjective::kRefit
-                                                      : PruneObjective::kNoRefit);
+  const PruneObjective obj =
+      objective.value_or(refit ? PruneObjective::kRefit : PruneObjective::kNoRefit);
   const std::vector<std::string> own = prune_method_names();
   const std::vector<std::string> solvers = solver_names();
   const bool known = std::find(own.begin(), own.end(), method) != own.end() ||
@@ -635,17 +643,17 @@ PruneReport prune_model(const Checkpoint& ckpt,
   // Memory: two residual streams, one sublayer's activations for both streams and its target,
   // and the statistics and search state of the widest projection (H, A, G: 3 n^2 doubles).
   const Index hidden = cfg.hidden_size;
-  const Index widest = std::max<Index>(o.mlp ? cfg.intermediate_size : 0,
-                                       cfg.num_attention_heads * cfg.head_dim);
-  detail::check_memory(4.0 * static_cast<double>(tokens) * static_cast<double>(2 * hidden + 3 * widest) +
-                           detail::square_bytes(widest, 3 * sizeof(double)),
-                       "sequential pruning over " + std::to_string(tokens) + " calibration tokens",
-                       "use fewer calibration tokens (--tokens)", o.memory_limit_bytes);
+  const Index widest =
+      std::max<Index>(o.mlp ? cfg.intermediate_size : 0, cfg.num_attention_heads * cfg.head_dim);
+  detail::check_memory(
+      4.0 * static_cast<double>(tokens) * static_cast<double>(2 * hidden + 3 * widest) +
+          detail::square_bytes(widest, 3 * sizeof(double)),
+      "sequential pruning over " + std::to_string(tokens) + " calibration tokens",
+      "use fewer calibration tokens (--tokens)", o.memory_limit_bytes);
 
   // Layouts and a first check that the sparsities are expressible.
   const UnitLayout mlp_layout = o.mlp ? layout_for(cfg, MaskUnit::kMlp, o.sparsity) : UnitLayout{};
-  const UnitLayout head_layout =
-      o.heads ? layout_for(cfg, head_unit, head_sparsity) : UnitLayout{};
+  const UnitLayout head_layout = o.heads ? layout_for(cfg, head_unit, head_sparsity) : UnitLayout{};
 
   Masks& masks = report.masks;
   masks.checkpoint = CheckpointIdentity::of(ckpt);
@@ -682,11 +690,11 @@ PruneReport prune_model(const Checkpoint& ckpt,
   // original sublayer outputs (targets), so they are kept when they fit instead of running the
   // original model a second time.
   std::vector<MatrixXf> original_att, original_mlp;
-  const double cache_bytes = 8.0 * static_cast<double>(layers) * static_cast<double>(hidden) *
-                             static_cast<double>(tokens);
-  const bool cache_outputs =
-      o.allocation == MaskAllocation::kGlobal && o.sequential &&
-      cache_bytes < 0.25 * static_cast<double>(o.memory_limit_bytes.value_or(detail::available_memory_bytes()));
+  const double cache_bytes =
+      8.0 * static_cast<double>(layers) * static_cast<double>(hidden) * static_cast<double>(tokens);
+  const bool cache_outputs = o.allocation == MaskAllocation::kGlobal && o.sequential &&
+                             cache_bytes < 0.25 * static_cast<double>(o.memory_limit_bytes.value_or(
+                                                      detail::available_memory_bytes()));
   if (o.allocation == MaskAllocation::kGlobal) {
     progress(std::string("global allocation: ") +
              (objective == PruneObjective::kRefit ? "OBS greedy removal costs"
@@ -700,8 +708,8 @@ PruneReport prune_model(const Checkpoint& ckpt,
           st.target_energy - (centre ? st.tokens * st.target_mean.squaredNorm() : 0.0);
       LayerUnitCosts c;
       c.num_groups = lay.num_groups;
-      c.total_cost = o.allocation_scale == AllocationScale::kResidualStream ? stream_energy
-                                                                             : target_energy;
+      c.total_cost =
+          o.allocation_scale == AllocationScale::kResidualStream ? stream_energy : target_energy;
       if (objective == PruneObjective::kNoRefit) {
         // Without refit: each unit's removal cost alone, H_ii ||W[:, i]||^2 (the QUBO's
         // diagonal; centred: C_ii), as `mask --allocation global` does; no n x n matrix.
@@ -733,21 +741,25 @@ PruneReport prune_model(const Checkpoint& ckpt,
     for (int l = 0; l < layers; ++l) {
       if (interrupted()) return report;
       const DecoderLayerWeights w = DecoderLayerWeights::read(ckpt, l);
-      const MatrixXf heads_out = forward::attention_heads(
-          w, forward::rms_norm(xs, w.input_norm, cfg.rms_norm_eps), batch);
+      const MatrixXf heads_out =
+          forward::attention_heads(w, forward::rms_norm(xs, w.input_norm, cfg.rms_norm_eps), batch);
       const MatrixXf y_att = forward::project(w.o, VectorXf(), heads_out);
       if (o.heads)
-        head_costs.push_back(path_costs(heads_out, y_att, w.o, head_layout, o.max_layer_sparsity, energy(xs)));
+        head_costs.push_back(
+            path_costs(heads_out, y_att, w.o, head_layout, o.max_layer_sparsity, energy(xs)));
       xs += y_att;
       if (w.o_bias.size() != 0) xs.colwise() += w.o_bias;
-      if (cache_outputs) original_att.push_back(w.o_bias.size() != 0 ? MatrixXf(y_att.colwise() + w.o_bias) : y_att);
+      if (cache_outputs)
+        original_att.push_back(w.o_bias.size() != 0 ? MatrixXf(y_att.colwise() + w.o_bias) : y_att);
       const MatrixXf a = forward::mlp_activations(
           w, forward::rms_norm(xs, w.post_attention_norm, cfg.rms_norm_eps));
       const MatrixXf y = forward::project(w.down, VectorXf(), a);
-      if (o.mlp) mlp_costs.push_back(path_costs(a, y, w.down, mlp_layout, o.max_layer_sparsity, energy(xs)));
+      if (o.mlp)
+        mlp_costs.push_back(path_costs(a, y, w.down, mlp_layout, o.max_layer_sparsity, energy(xs)));
       xs += y;
       if (w.down_bias.size() != 0) xs.colwise() += w.down_bias;
-      if (cache_outputs) original_mlp.push_back(w.down_bias.size() != 0 ? MatrixXf(y.colwise() + w.down_bias) : y);
+      if (cache_outputs)
+        original_mlp.push_back(w.down_bias.size() != 0 ? MatrixXf(y.colwise() + w.down_bias) : y);
     }
     GlobalAllocationOptions go;
     go.scale = o.allocation_scale == AllocationScale::kAbsolute ? CostScale::kAbsolute
@@ -794,8 +806,8 @@ PruneReport prune_model(const Checkpoint& ckpt,
       if (stream_gap != nullptr) target += *stream_gap;
       task.target = &target;
       const bool mlp = unit == MaskUnit::kMlp;
-      task.compensation = !o.mean_compensation ? Compensation::kNone
-                          : llama              ? Compensation::kOutputBias
+      task.compensation = !o.mean_compensation                          ? Compensation::kNone
+                          : llama                                       ? Compensation::kOutputBias
                           : (!mlp && cfg.family == ModelFamily::kQwen2) ? Compensation::kValueBias
                                                                         : Compensation::kNone;
       task.kv_heads = static_cast<int>(cfg.num_key_value_heads);
@@ -805,9 +817,9 @@ PruneReport prune_model(const Checkpoint& ckpt,
       const int kept_channels = lay.keep() * lay.unit_width;
       // The refusal (T < kept without --ridge) comes from the same rule in prune_projection.
       if (o.refit && !warned_tokens) {
-        const std::string msg = check_refit_tokens(
-            tokens, kept_channels, "layer " + std::to_string(l) + " " + mask_unit_name(unit),
-            true, "");
+        const std::string msg =
+            check_refit_tokens(tokens, kept_channels,
+                               "layer " + std::to_string(l) + " " + mask_unit_name(unit), true, "");
         if (!msg.empty()) {
           warned_tokens = true;
           report.warnings.push_back(msg);
@@ -824,7 +836,8 @@ PruneReport prune_model(const Checkpoint& ckpt,
       e.kept = r.report.kept;
       // The objective the run minimised, for this mask and for the diagonal mask (with the
       // no-refit objective diagonal_refit_error holds the diagonal mask's no-refit error).
-      e.objective = objective == PruneObjective::kRefit ? r.report.refit_error : r.report.no_refit_error;
+      e.objective =
+          objective == PruneObjective::kRefit ? r.report.refit_error : r.report.no_refit_error;
       e.baseline_objective = r.report.diagonal_refit_error;
       e.time_s = r.report.select_s;
       e.status = r.report.status;
@@ -839,15 +852,18 @@ PruneReport prune_model(const Checkpoint& ckpt,
     // Attention. The original model's heads are needed as inputs in one-shot mode and for the
     // target unless the allocation pass kept the outputs.
     UnitLayout layer_heads = head_layout;
-    if (o.heads) layer_heads.keep_per_group = head_keep[static_cast<std::size_t>(l)] / head_layout.num_groups;
+    if (o.heads)
+      layer_heads.keep_per_group = head_keep[static_cast<std::size_t>(l)] / head_layout.num_groups;
     const bool cached = !original_att.empty();
-    const MatrixXf o_orig = cached ? MatrixXf() : forward::attention_heads(
-        w, forward::rms_norm(x, w.input_norm, cfg.rms_norm_eps), batch);
+    const MatrixXf o_orig =
+        cached ? MatrixXf()
+               : forward::attention_heads(w, forward::rms_norm(x, w.input_norm, cfg.rms_norm_eps),
+                                          batch);
     const MatrixXf y_orig = cached ? std::move(original_att[static_cast<std::size_t>(l)])
                                    : forward::project(w.o, w.o_bias, o_orig);
     if (o.sequential) {
-      const MatrixXf o_p = forward::attention_heads(
-          w, forward::rms_norm(xp, w.input_norm, cfg.rms_norm_eps), batch);
+      const MatrixXf o_p =
+          forward::attention_heads(w, forward::rms_norm(xp, w.input_norm, cfg.rms_norm_eps), batch);
       if (o.heads) {
         const MatrixXf gap = x - xp;
         xp += run_projection(head_unit, layer_heads, w.o, w.o_bias, o_p, y_orig,
@@ -857,12 +873,15 @@ PruneReport prune_model(const Checkpoint& ckpt,
       }
       x += y_orig;
     } else {
-      if (o.heads) (void)run_projection(head_unit, layer_heads, w.o, w.o_bias, o_orig, y_orig, nullptr);
+      if (o.heads)
+        (void)run_projection(head_unit, layer_heads, w.o, w.o_bias, o_orig, y_orig, nullptr);
       x += y_orig;
     }
     // MLP.
-    const MatrixXf a_orig = cached ? MatrixXf() : forward::mlp_activations(
-        w, forward::rms_norm(x, w.post_attention_norm, cfg.rms_norm_eps));
+    const MatrixXf a_orig =
+        cached ? MatrixXf()
+               : forward::mlp_activations(
+                     w, forward::rms_norm(x, w.post_attention_norm, cfg.rms_norm_eps));
     const MatrixXf m_orig = cached ? std::move(original_mlp[static_cast<std::size_t>(l)])
                                    : forward::project(w.down, w.down_bias, a_orig);
     UnitLayout lay = mlp_layout;
@@ -885,13 +904,15 @@ PruneReport prune_model(const Checkpoint& ckpt,
   report.select_s = select_s;
   report.forward_s = seconds_since(t_start) - select_s;
   std::sort(masks.entries.begin(), masks.entries.end(), [](const LayerMask& a, const LayerMask& b) {
-    return std::pair(a.unit != MaskUnit::kMlp, a.layer) < std::pair(b.unit != MaskUnit::kMlp, b.layer);
+    return std::pair(a.unit != MaskUnit::kMlp, a.layer) <
+           std::pair(b.unit != MaskUnit::kMlp, b.layer);
   });
   if (interrupted()) return report;
 
   const auto t_write = Clock::now();
   const detail::RefitProvider provider = [&](int l, bool mlp) { return spill.get(l, mlp); };
-  const ApplyReport applied = detail::write_pruned_checkpoint(ckpt, masks, provider, out_folder, {});
+  const ApplyReport applied =
+      detail::write_pruned_checkpoint(ckpt, masks, provider, out_folder, {});
   report.write_s = seconds_since(t_write);
   report.config = applied.config;
   report.stored_parameters = applied.stored_parameters;

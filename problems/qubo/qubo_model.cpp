@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <iomanip>
-#include <sstream>
 #include <numeric>
+#include <sstream>
 #include <unordered_set>
 
 #include "problems/common/memory_check.hpp"
@@ -17,15 +17,17 @@ namespace {
 using Index = std::size_t;
 
 void require_finite(double v, const char* what) {
-  if (!std::isfinite(v)) throw InvalidArgument(std::string("QuboModel: ") + what + " is not finite");
+  if (!std::isfinite(v))
+    throw InvalidArgument(std::string("QuboModel: ") + what + " is not finite");
 }
 
 Storage resolve_storage(Storage requested, int n, std::int64_t num_couplings) {
   if (requested != Storage::kAuto) return requested;
   if (n < 2) return Storage::kSparse;
   const double pairs = 0.5 * static_cast<double>(n) * static_cast<double>(n - 1);
-  return static_cast<double>(num_couplings) / pairs >= QuboModel::kDenseThreshold ? Storage::kDense
-                                                                                 : Storage::kSparse;
+  return static_cast<double>(num_couplings) / pairs >= QuboModel::kDenseThreshold
+             ? Storage::kDense
+             : Storage::kSparse;
 }
 
 }  // namespace
@@ -37,7 +39,8 @@ double IsingModel::energy(const std::vector<std::int8_t>& s) const {
   }
   double e = offset;
   for (Index i = 0; i < s.size(); ++i) e += h[static_cast<Eigen::Index>(i)] * s[i];
-  for (const Coupling& c : j) e += c.value * s[static_cast<Index>(c.i)] * s[static_cast<Index>(c.j)];
+  for (const Coupling& c : j)
+    e += c.value * s[static_cast<Index>(c.i)] * s[static_cast<Index>(c.j)];
   return e;
 }
 
@@ -51,7 +54,8 @@ QuboModel QuboModel::from_couplings(int num_variables, Eigen::VectorXd linear,
                           " entries, expected " + std::to_string(num_variables));
   }
   require_finite(offset, "offset");
-  for (Eigen::Index i = 0; i < linear.size(); ++i) require_finite(linear[i], "a linear coefficient");
+  for (Eigen::Index i = 0; i < linear.size(); ++i)
+    require_finite(linear[i], "a linear coefficient");
 
   // Normalise to (i < j) pairs, fold diagonals into the linear part, sum duplicates.
   std::vector<Coupling> pairs;
@@ -69,8 +73,9 @@ QuboModel QuboModel::from_couplings(int num_variables, Eigen::VectorXd linear,
       pairs.push_back({std::min(c.i, c.j), std::max(c.i, c.j), c.value});
     }
   }
-  std::sort(pairs.begin(), pairs.end(),
-            [](const Coupling& a, const Coupling& b) { return a.i != b.i ? a.i < b.i : a.j < b.j; });
+  std::sort(pairs.begin(), pairs.end(), [](const Coupling& a, const Coupling& b) {
+    return a.i != b.i ? a.i < b.i : a.j < b.j;
+  });
   std::vector<Coupling> merged;
   merged.reserve(pairs.size());
   for (const Coupling& c : pairs) {
@@ -130,7 +135,8 @@ QuboModel QuboModel::from_dense(Eigen::VectorXd linear, Eigen::MatrixXd coupling
                           " entries, couplings are " + std::to_string(n) + " x " +
                           std::to_string(n));
   }
-  if (!couplings.allFinite()) throw InvalidArgument("QuboModel::from_dense: a coupling is not finite");
+  if (!couplings.allFinite())
+    throw InvalidArgument("QuboModel::from_dense: a coupling is not finite");
   couplings.diagonal().setZero();
   // Products such as G o (W^T W) are symmetric only up to rounding: accept a relative asymmetry of
   // 1e-12 of the largest entry and store the exact average.
@@ -365,8 +371,8 @@ void QuboModel::add_constraint(CardinalityConstraint constraint) {
     }
   }
   if (constraint.k < 0 || constraint.k > static_cast<int>(constraint.variables.size())) {
-    throw InvalidArgument("constraint '" + constraint.name + "': k = " +
-                          std::to_string(constraint.k) + " is not in [0, " +
+    throw InvalidArgument("constraint '" + constraint.name +
+                          "': k = " + std::to_string(constraint.k) + " is not in [0, " +
                           std::to_string(constraint.variables.size()) + "]");
   }
   constraints_.push_back(std::move(constraint));

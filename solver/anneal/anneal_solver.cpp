@@ -36,7 +36,7 @@ std::string format_number(double v) {
 
 /// What the beta range and the precision choice need to know about the coefficients.
 struct CoefficientStats {
-  double max_flip_cost = 0.0;      // max_i |c_i| + sum_j |q_ij|
+  double max_flip_cost = 0.0;                                    // max_i |c_i| + sum_j |q_ij|
   double min_nonzero = std::numeric_limits<double>::infinity();  // smallest non-zero |coefficient|
   double max_abs_coupling = 0.0;
   double max_abs_linear = 0.0;
@@ -91,8 +91,8 @@ PrecisionChoice choose_precision(AnnealPrecision requested, const CoefficientSta
                                  double beta_cold, bool dense) {
   const std::optional<Arithmetic> integer = integer_arithmetic(s);
   const auto integer_reason = [&](const char* why) {
-    return std::string(*integer == Arithmetic::kInt8 ? "int8" : "int16") +
-           " rows, int32 fields (" + why + ")";
+    return std::string(*integer == Arithmetic::kInt8 ? "int8" : "int16") + " rows, int32 fields (" +
+           why + ")";
   };
   if (requested == AnnealPrecision::kInteger) {
     if (!dense || !integer) {
@@ -116,8 +116,8 @@ PrecisionChoice choose_precision(AnnealPrecision requested, const CoefficientSta
   if (error * beta_cold <= 1e-3) {
     return {Arithmetic::kFloat, "float (rounding below 1e-3 / beta_cold)"};
   }
-  return {Arithmetic::kDouble, "double (float rounding " + format_number(error) +
-                     " would exceed 1e-3 / beta_cold)"};
+  return {Arithmetic::kDouble,
+          "double (float rounding " + format_number(error) + " would exceed 1e-3 / beta_cold)"};
 }
 
 /// beta of sweep s, computed on the fly (a run may ask for more sweeps than fit in memory).
@@ -260,8 +260,8 @@ void run_reads(const QuboModel& searched, const RunContext& ctx, RunOutput& out)
   const Form form(searched);
   // Only the swap descent needs the coupling bounds; one O(n^2) pass for a dense form, per solve.
   const bool bounds = ctx.layout != nullptr && ctx.anneal.greedy_descent;
-  const auto bound = bounds ? detail::anneal::positive_row_bounds(form)
-                            : std::vector<typename Form::RealType>{};
+  const auto bound =
+      bounds ? detail::anneal::positive_row_bounds(form) : std::vector<typename Form::RealType>{};
   detail::parallel_for(ctx.options.num_reads,
                        [&](std::int64_t read) { run_read(form, bound, ctx, read, out); });
 }
@@ -282,9 +282,10 @@ void AnnealOptions::validate() const {
     // Annealing cools: the inverse temperature grows from hot to cold. A reversed pair would heat
     // the system up and end at random states.
     if (hot > cold) {
-      throw InvalidArgument("AnnealOptions::beta_range must be (hot, cold) with hot <= cold "
-                            "(inverse temperatures grow as it cools), got (" +
-                            format_number(hot) + ", " + format_number(cold) + ")");
+      throw InvalidArgument(
+          "AnnealOptions::beta_range must be (hot, cold) with hot <= cold "
+          "(inverse temperatures grow as it cools), got (" +
+          format_number(hot) + ", " + format_number(cold) + ")");
     }
   }
 }
@@ -327,16 +328,17 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
                          : automatic_num_sweeps(searched.num_variables(), dense);
   const Schedule schedule(options_, sweeps, range);
   // Descent tolerance: zero when float arithmetic is exact, else a few ulps of the largest field.
-  const bool exact = precision.arithmetic == Arithmetic::kInt8 ||
-                     precision.arithmetic == Arithmetic::kInt16 ||
-                     (stats.all_integer && 4.0 * stats.max_flip_cost < (use_float ? 0x1p24 : 0x1p52));
+  const bool exact =
+      precision.arithmetic == Arithmetic::kInt8 || precision.arithmetic == Arithmetic::kInt16 ||
+      (stats.all_integer && 4.0 * stats.max_flip_cost < (use_float ? 0x1p24 : 0x1p52));
   const double tolerance = exact ? 0.0 : (use_float ? 0x1p-18 : 0x1p-45) * stats.max_flip_cost;
 
-  result.info["beta_range"] = "[" + format_number(range.first) + ", " + format_number(range.second) + "]";
+  result.info["beta_range"] =
+      "[" + format_number(range.first) + ", " + format_number(range.second) + "]";
   result.info["precision"] = precision.reason;
-  result.info["kernel"] = std::string(dense ? "dense" : "sparse") +
-                          (native ? ", swap moves" : ", single flips") +
-                          (options_.order == SweepOrder::kRandom && !native ? ", random order" : "");
+  result.info["kernel"] =
+      std::string(dense ? "dense" : "sparse") + (native ? ", swap moves" : ", single flips") +
+      (options_.order == SweepOrder::kRandom && !native ? ", random order" : "");
   result.info["sweeps"] = std::to_string(sweeps) + (options_.num_sweeps > 0 ? "" : " (automatic)");
   result.info["schedule"] =
       options_.schedule == AnnealSchedule::kGeometric ? "geometric" : "linear";
@@ -402,9 +404,9 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
       attempts > 0 ? 1e9 * anneal_s / static_cast<double>(attempts) : 0.0;
   result.counters["reads_completed"] = static_cast<double>(completed);
   std::ostringstream msg;
-  msg << reads_run << " of " << options.num_reads << " reads, " << sweeps
-      << " sweeps each";
-  if (result.status != SolveStatus::kCompleted) msg << " (stopped: " << to_string(result.status) << ")";
+  msg << reads_run << " of " << options.num_reads << " reads, " << sweeps << " sweeps each";
+  if (result.status != SolveStatus::kCompleted)
+    msg << " (stopped: " << to_string(result.status) << ")";
   result.message = msg.str();
   return std::move(result);  // a reference into setup: move, do not copy
 }

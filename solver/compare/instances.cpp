@@ -10,9 +10,9 @@
 
 #include "problems/common/input_file.hpp"
 #include "qprune/comparison.hpp"
-#include "qprune/layer_instance.hpp"
 #include "qprune/error.hpp"
 #include "qprune/formats.hpp"
+#include "qprune/layer_instance.hpp"
 
 namespace qprune {
 namespace {

@@ -116,8 +116,8 @@ template <class R>
   return acc;
 }
 
-QPRUNE_QAOA_CLONES double adjoint_pairs(float* pu, float* pv, float* lu, float* lv,
-                                        std::size_t len, float c, float s) {
+QPRUNE_QAOA_CLONES double adjoint_pairs(float* pu, float* pv, float* lu, float* lv, std::size_t len,
+                                        float c, float s) {
   return adjoint_pairs_impl(pu, pv, lu, lv, len, c, s);
 }
 QPRUNE_QAOA_CLONES double adjoint_pairs(double* pu, double* pv, double* lu, double* lv,
@@ -127,9 +127,8 @@ QPRUNE_QAOA_CLONES double adjoint_pairs(double* pu, double* pv, double* lu, doub
 
 // out[l1 size0 + l0] = e_low[..] + a[l1] + b[l0] for one block of the cost diagonal.
 QPRUNE_QAOA_CLONES void fill_diagonal_block(double* __restrict out, const double* __restrict e_low,
-                                            const double* __restrict a,
-                                            const double* __restrict b, std::size_t size1,
-                                            std::size_t size0) {
+                                            const double* __restrict a, const double* __restrict b,
+                                            std::size_t size1, std::size_t size0) {
   for (std::size_t l1 = 0; l1 < size1; ++l1) {
     const double al = a[l1];
     double* row = out + l1 * size0;
@@ -264,7 +263,8 @@ AlignedArray<T>::AlignedArray(std::size_t size) : size_(size) {
   const std::size_t rounded = (bytes + align - 1) / align * align;
   void* p = std::aligned_alloc(align, rounded);
   if (p == nullptr)
-    throw out_of_memory("a qaoa statevector array of " + std::to_string(size) + " entries", double(rounded));
+    throw out_of_memory("a qaoa statevector array of " + std::to_string(size) + " entries",
+                        double(rounded));
 #ifdef MADV_HUGEPAGE
   if (align > 64) (void)madvise(p, rounded, MADV_HUGEPAGE);
 #endif
@@ -308,7 +308,8 @@ double CostTerms::energy(std::uint64_t z) const {
   for (u64 a = z; a != 0; a &= a - 1) {
     const int i = std::countr_zero(a);
     e += linear[i];
-    for (u64 b = z & ((u64{1} << i) - 1); b != 0; b &= b - 1) e += couplings(std::countr_zero(b), i);
+    for (u64 b = z & ((u64{1} << i) - 1); b != 0; b &= b - 1)
+      e += couplings(std::countr_zero(b), i);
   }
   return e;
 }
@@ -356,7 +357,8 @@ Engine<Real>::Engine(const CostTerms& cost, std::vector<Group> groups, MixerKind
   rotations_ = mixer_rotations(n_, groups_, mixer);
   plain_x_ = mixer == MixerKind::kX || groups_.empty();
   if (space_ == SpaceKind::kSubspace && (plain_x_ || n_ > 64)) {
-    throw InvalidArgument("qaoa subspace mode needs constraint groups with an XY mixer and n <= 64");
+    throw InvalidArgument(
+        "qaoa subspace mode needs constraint groups with an XY mixer and n <= 64");
   }
   const double dim = space_dimension(n_, plain_x_ ? std::vector<Group>{} : groups_, space_);
   store_diagonal_ = store_diagonal || space_ == SpaceKind::kSubspace;
@@ -366,7 +368,8 @@ Engine<Real>::Engine(const CostTerms& cost, std::vector<Group> groups, MixerKind
     throw ResourceError("qaoa full statevector of " + std::to_string(n_) + " qubits needs " +
                         std::to_string(bytes_to_gib(bytes)) + " GiB; the limit is 40 qubits");
   }
-  if (dim > 0x1p46) throw ResourceError("qaoa state space of " + std::to_string(dim) + " amplitudes is too large");
+  if (dim > 0x1p46)
+    throw ResourceError("qaoa state space of " + std::to_string(dim) + " amplitudes is too large");
   check_memory(bytes,
                "qaoa statevector (" + std::to_string(static_cast<u64>(dim)) + " amplitudes x " +
                    std::to_string(num_states) + " states + diagonal)",
@@ -503,7 +506,8 @@ void Engine<Real>::build_subspace(const CostTerms& cost) {
     }
     for (u64 idx = begin; idx < end; ++idx) {
       u64 z = 0;
-      for (u64 b = free; b != 0; b &= b - 1) z |= u64{1} << free_vars_[static_cast<std::size_t>(std::countr_zero(b))];
+      for (u64 b = free; b != 0; b &= b - 1)
+        z |= u64{1} << free_vars_[static_cast<std::size_t>(std::countr_zero(b))];
       for (std::size_t g = 0; g < G; ++g)
         for (u64 b = local[g]; b != 0; b &= b - 1)
           z |= u64{1} << groups_[g].variables[static_cast<std::size_t>(std::countr_zero(b))];
@@ -563,8 +567,8 @@ std::uint64_t Engine<Real>::decode(std::uint64_t index) const {
     z |= u64{1} << free_vars_[static_cast<std::size_t>(std::countr_zero(b))];
   u64 rest = index / free_size;
   for (std::size_t g = 0; g < groups_.size(); ++g) {
-    const u64 local = unrank(rest % group_size_[g], static_cast<int>(groups_[g].variables.size()),
-                             groups_[g].k);
+    const u64 local =
+        unrank(rest % group_size_[g], static_cast<int>(groups_[g].variables.size()), groups_[g].k);
     rest /= group_size_[g];
     for (u64 b = local; b != 0; b &= b - 1)
       z |= u64{1} << groups_[g].variables[static_cast<std::size_t>(std::countr_zero(b))];
@@ -829,7 +833,8 @@ template <class Real>
 void Engine<Real>::rotate(Complex* psi, const Rotation& r, double beta) const {
   const Real c = static_cast<Real>(std::cos(beta)), s = static_cast<Real>(std::sin(beta));
   Real* base = reinterpret_cast<Real*>(psi);
-  for_each_run(r, [&](u64 u, u64 v, u64 len) { rotate_runs(base + 2 * u, base + 2 * v, len, c, s); });
+  for_each_run(r,
+               [&](u64 u, u64 v, u64 len) { rotate_runs(base + 2 * u, base + 2 * v, len, c, s); });
 }
 
 template <class Real>
@@ -915,8 +920,8 @@ double Engine<Real>::mixer_adjoint(Complex* psi, Complex* lam, double beta) cons
   for (auto it = rotations_.rbegin(); it != rotations_.rend(); ++it) {
     // Term at the state after rotation k, then rotation k undone on both, in one trip.
     grad += 2.0 * sum_runs(*it, [&](u64 u, u64 v, u64 len) {
-      return adjoint_pairs(p + 2 * u, p + 2 * v, l + 2 * u, l + 2 * v, len, c, s);
-    });
+              return adjoint_pairs(p + 2 * u, p + 2 * v, l + 2 * u, l + 2 * v, len, c, s);
+            });
   }
   return grad;
 }
@@ -1013,7 +1018,10 @@ std::pair<double, double> Engine<Real>::diagonal_range() const {
   const std::int64_t dim = static_cast<std::int64_t>(dim_);
   const bool restrict = !plain_x_ && space_ == SpaceKind::kFull;
   double lo = INFINITY, hi = -INFINITY;
-#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin) reduction(min : lo) reduction(max : hi)
+#pragma omp parallel for schedule(static) if (dim_ >= kParallelMin) reduction(min   \
+                                                                              : lo) \
+    reduction(max                                                                   \
+              : hi)
   for (std::int64_t z = 0; z < dim; ++z) {
     if (restrict && !feasible(static_cast<u64>(z))) continue;
     lo = std::min(lo, diag_[static_cast<std::size_t>(z)]);
@@ -1044,7 +1052,8 @@ double Engine<Real>::probability_at(const Complex* psi, double value, double tol
   for (std::int64_t z = 0; z < dim; ++z) {
     const double p = std::norm(std::complex<double>(psi[z]));
     all += p;
-    if (std::abs(diag_[static_cast<std::size_t>(z)] - value) <= tol && feasible(static_cast<u64>(z)))
+    if (std::abs(diag_[static_cast<std::size_t>(z)] - value) <= tol &&
+        feasible(static_cast<u64>(z)))
       in += p;
   }
   return in / all;
@@ -1061,7 +1070,8 @@ std::vector<std::uint64_t> Engine<Real>::sample(const Complex* psi, int shots,
 #pragma omp parallel for schedule(static) if (dim_ >= kParallelMin)
   for (std::int64_t c = 0; c < kChunks; ++c) {
     double s = 0.0;
-    for (u64 z = static_cast<u64>(c) * chunk; z < std::min(dim_, (static_cast<u64>(c) + 1) * chunk); ++z)
+    for (u64 z = static_cast<u64>(c) * chunk; z < std::min(dim_, (static_cast<u64>(c) + 1) * chunk);
+         ++z)
       s += std::norm(std::complex<double>(psi[z]));
     sums[static_cast<std::size_t>(c)] = s;
   }
