@@ -24,8 +24,8 @@
 #include "cli/result_json.hpp"
 #include "cli/solver_options.hpp"
 #include "cli/validators.hpp"
-#include "problems/common/input_file.hpp"
-#include "problems/common/json_input.hpp"
+#include "core/input_file.hpp"
+#include "core/json_input.hpp"
 #include "qprune/comparison.hpp"
 #include "qprune/error.hpp"
 

@@ -43,7 +43,7 @@ inline constexpr int kExitInterrupted = 5;
 
 /// The stderr text of an error. Documented errors say what they say; a std::bad_alloc or
 /// std::length_error that escaped every allocation boundary (they name what they allocate; see
-/// allocation_context in problems/common/memory_check.hpp) still says that memory ran out, in
+/// allocation_context in core/memory_check.hpp) still says that memory ran out, in
 /// which command, and how much memory is left under which limit.
 [[nodiscard]] std::string error_message(const std::exception& e, const std::string& command);
 

@@ -8,7 +8,7 @@
 #include "cli/exit_codes.hpp"
 #include "cli/option_names.hpp"
 #include "cli/parallel.hpp"
-#include "problems/common/memory_check.hpp"
+#include "core/memory_check.hpp"
 #include "qprune/error.hpp"
 
 namespace {

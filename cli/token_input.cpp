@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "cli/validators.hpp"
-#include "problems/common/input_file.hpp"
+#include "core/input_file.hpp"
 #include "qprune/calibration.hpp"
 #include "qprune/error.hpp"
 

@@ -10,7 +10,7 @@
 
 #include "qprune/anneal_solver.hpp"
 #include "solver/anneal/anneal_kernel.hpp"
-#include "solver/common/rng.hpp"
+#include "core/rng.hpp"
 #include "tests/test_support.hpp"
 
 namespace qprune {

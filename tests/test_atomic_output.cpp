@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "problems/common/interruptible_gram.hpp"
+#include "core/interruptible_gram.hpp"
 #include "qprune/atomic_output.hpp"
 #include "qprune/error.hpp"
 #include "qprune/interrupt.hpp"

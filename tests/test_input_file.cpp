@@ -1,4 +1,4 @@
-// Input files (problems/common/input_file.hpp): a FIFO given as any input is refused at once by
+// Input files (core/input_file.hpp): a FIFO given as any input is refused at once by
 // every reader ("not a regular file (a FIFO)") instead of blocking in open(); gzip input is
 // inflated in chunks and refused past a size limit (a "bomb"), while good, multi-member and
 // plain files read as before. The FIFO checks run in a child process with an alarm, so a reader
@@ -15,7 +15,7 @@
 #include <functional>
 #include <string>
 
-#include "problems/common/input_file.hpp"
+#include "core/input_file.hpp"
 #include "qprune/calibration.hpp"
 #include "qprune/calibration_stats.hpp"
 #include "qprune/checkpoint.hpp"

@@ -1,4 +1,4 @@
-// Bounded JSON input (problems/common/json_input.hpp): the depth scan and its byte offsets, the
+// Bounded JSON input (core/json_input.hpp): the depth scan and its byte offsets, the
 // short descriptions quoted in messages, 80k levels of nesting refused cleanly by every JSON
 // reader (config.json, the shard index, a safetensors header, masks, solutions, JSON QUBO files),
 // and a safetensors header of 200k tensors parsed in linear time.
@@ -10,7 +10,7 @@
 #include <functional>
 #include <string>
 
-#include "problems/common/json_input.hpp"
+#include "core/json_input.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
 #include "qprune/formats.hpp"

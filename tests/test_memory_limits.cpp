@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "problems/common/memory_check.hpp"
+#include "core/memory_check.hpp"
 #include "qprune/anneal_solver.hpp"
 #include "qprune/error.hpp"
 #include "qprune/formats.hpp"

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "qprune/prune_pipeline.hpp"
+#include "qprune/checkpoint_problems.hpp"
 #include "qprune/qubo_model.hpp"
 
 namespace qprune {

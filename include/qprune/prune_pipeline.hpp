@@ -1,5 +1,5 @@
-// The pruning pipeline over checkpoint folders: build one layer's problem from a checkpoint and a
-// calibration statistics file, solve every layer into a masks file, apply masks to write a pruned
+// The pruning pipeline over checkpoint folders: solve every layer's problem
+// (qprune/checkpoint_problems.hpp) into a masks file, apply masks to write a pruned
 // checkpoint, and export / import single-layer problems for external solvers. docs/masks.md.
 //
 // Memory: every function here works one layer at a time. compute_masks reads a layer's weights
@@ -20,6 +20,7 @@
 
 #include "qprune/calibration_stats.hpp"
 #include "qprune/checkpoint.hpp"
+#include "qprune/checkpoint_problems.hpp"
 #include "qprune/formats.hpp"
 #include "qprune/job_runner.hpp"
 #include "qprune/masks.hpp"
@@ -29,66 +30,6 @@
 #include "qprune/solvers.hpp"
 
 namespace qprune {
-
-/// Statistics used when no calibration file is given (both approximate).
-enum class DataFreeModel {
-  kMagnitude,  ///< G = I: sum of ||W[:, i]||^2 over removed units
-  kIsserlis,   ///< Gaussian-input model of the gated MLP (MLP only; heads fall back to magnitude)
-};
-/// "magnitude" or "isserlis".
-[[nodiscard]] const char* data_free_name(DataFreeModel model);
-
-/// True when apply can write the mean-compensation bias for this family (Llama: mlp_bias /
-/// attention_bias switches; docs/pruning_math.md section 3). Qwen2 and Mistral: false.
-[[nodiscard]] bool bias_compensation_supported(const ModelConfig& config);
-
-/// The head unit kind a layer of this config uses for a requested GQA shape: kHeads for MHA
-/// (num_kv_heads == num_heads) whatever was asked; for GQA `requested` must be kKvGroups or
-/// kHeadsPerGroup (kHeads: InvalidArgument naming --head-shape).
-[[nodiscard]] MaskUnit head_unit_for(const ModelConfig& config, MaskUnit requested);
-
-/// What a requested head sparsity becomes in one layer: heads go in whole steps (one head for MHA,
-/// one KV group for kv_groups, one head in every group for heads_per_group), so the kept count is
-/// rounded and the applied sparsity may differ from the requested one (GQA with 4 KV groups:
-/// 0.3 -> 0.25). Throws like keep_count when no step fits (heads_per_group between two steps).
-struct AppliedHeadSparsity {
-  MaskUnit unit = MaskUnit::kHeads;  ///< head_unit_for(config, shape)
-  int units = 0;                     ///< heads or KV groups per layer
-  int kept = 0;                      ///< kept per layer
-  double requested = 0.0;
-  double applied = 0.0;  ///< 1 - kept / units
-};
-[[nodiscard]] AppliedHeadSparsity applied_head_sparsity(const ModelConfig& config, MaskUnit shape,
-                                                        double requested);
-
-/// What one layer problem is.
-struct LayerProblemSpec {
-  int layer = 0;
-  MaskUnit unit = MaskUnit::kMlp;
-  double sparsity = 0.5;  ///< uniform: keep round((1 - sparsity) n) units
-  /// Centre with the statistics' mean (and have apply write the bias); only effective with
-  /// calibration means and a family that can hold the bias (bias_compensation_supported).
-  bool mean_compensation = true;
-  DataFreeModel data_free = DataFreeModel::kMagnitude;  ///< used without statistics
-  /// kRefit: the problem is the pairwise quadratic surrogate of the refit objective
-  /// (RefitObjective::pairwise_surrogate of build_refit_objective); needs calibration statistics.
-  PruneObjective objective = PruneObjective::kNoRefit;
-};
-
-/// Builds one layer's problem, reading only that layer's tensors and statistics (`stats` may be
-/// null: data-free). Throws InvalidArgument for an unknown layer, a unit kind the config does not
-/// allow, or a sparsity that leaves no unit / is not expressible (nearest ones listed).
-[[nodiscard]] LayerProblem build_layer_problem(const Checkpoint& checkpoint,
-                                               const CalibrationStatsFile* stats,
-                                               const LayerProblemSpec& spec);
-
-/// One layer's refit objective on one-shot statistics (a calibration statistics file): H = the
-/// Gram (centred when compensation is on and the family holds a bias), B = W H and ||Y||^2 =
-/// tr(W H W^T), i.e. the layer re-fitted to its own output; the keep count of `spec`. Throws
-/// InvalidArgument without the statistics of that kind.
-[[nodiscard]] RefitObjective build_refit_objective(const Checkpoint& checkpoint,
-                                                   const CalibrationStatsFile& stats,
-                                                   const LayerProblemSpec& spec);
 
 /// The seed of one layer's solve: a SplitMix64 mix of the run seed, the layer and the unit kind,
 /// so layers get independent streams and a rerun with the same seed gives the same masks.
@@ -104,11 +45,6 @@ enum class MaskMethod {
 /// "qubo", "diagonal", "magnitude".
 [[nodiscard]] const char* mask_method_name(MaskMethod method);
 
-/// Magnitude baseline of one layer problem built by build_layer_problem: reads that layer's
-/// down_proj (MLP) or o_proj (heads) weight and keeps, in every constraint group, the units with
-/// the largest sum of squared column norms over their channels (keep_top_scores of
-/// magnitude_scores(W, unit_width)). Data-free: the problem's statistics are not used.
-[[nodiscard]] Assignment magnitude_top_k(const Checkpoint& checkpoint, const LayerProblem& problem);
 
 struct MaskRunOptions {
   MaskMethod method = MaskMethod::kQubo;  ///< kQubo uses `solver`; the baselines ignore it
@@ -176,10 +112,6 @@ struct MaskRunOptions {
 /// sparsity, calibration, and the run record: units, head sparsity, allocation, compensation,
 /// data-free model), e.g. "... was made with sparsity 0.5, this run asks for 0.4".
 void check_resumable(const Masks& previous, const Masks& planned);
-
-/// The kept unit indices of an assignment, and the reverse.
-[[nodiscard]] std::vector<int> kept_indices(const Assignment& x);
-[[nodiscard]] Assignment assignment_of(const std::vector<int>& kept, int num_units);
 
 struct ApplyOptions {
   /// Re-fit the kept down_proj / o_proj columns by least squares on the statistics (needs them).

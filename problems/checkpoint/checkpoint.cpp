@@ -10,7 +10,7 @@
 #include <string_view>
 
 #include "problems/checkpoint/mapped_file.hpp"
-#include "problems/common/json_input.hpp"
+#include "core/json_input.hpp"
 #include "qprune/atomic_output.hpp"
 #include "qprune/error.hpp"
 #include "qprune/interrupt.hpp"

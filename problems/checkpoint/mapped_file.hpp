@@ -10,7 +10,7 @@
 #include <span>
 #include <string>
 
-#include "problems/common/input_file.hpp"
+#include "core/input_file.hpp"
 #include "qprune/atomic_output.hpp"
 
 namespace qprune::detail {

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "problems/checkpoint/mapped_file.hpp"
-#include "problems/common/json_input.hpp"
+#include "core/json_input.hpp"
 #include "qprune/error.hpp"
 
 namespace qprune {

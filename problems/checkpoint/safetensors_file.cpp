@@ -14,8 +14,8 @@
 #include <sstream>
 
 #include "problems/checkpoint/mapped_file.hpp"
-#include "problems/common/json_input.hpp"
-#include "problems/common/memory_check.hpp"
+#include "core/json_input.hpp"
+#include "core/memory_check.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
 

@@ -13,8 +13,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "problems/common/input_file.hpp"
-#include "problems/common/memory_check.hpp"
+#include "core/input_file.hpp"
+#include "core/memory_check.hpp"
 #include "problems/formats/format_entry.hpp"
 #include "qprune/atomic_output.hpp"
 #include "qprune/error.hpp"

@@ -9,7 +9,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "problems/common/json_input.hpp"
+#include "core/json_input.hpp"
 #include "problems/formats/format_entry.hpp"
 #include "qprune/error.hpp"
 

@@ -3,7 +3,7 @@
 // ({"solution": [...]} or a result file whose "samples" are sorted best first).
 #include <nlohmann/json.hpp>
 
-#include "problems/common/json_input.hpp"
+#include "core/json_input.hpp"
 #include "problems/formats/format_entry.hpp"
 #include "qprune/error.hpp"
 #include "qprune/formats.hpp"

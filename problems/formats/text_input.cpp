@@ -6,7 +6,7 @@
 #include <charconv>
 #include <cmath>
 
-#include "problems/common/input_file.hpp"
+#include "core/input_file.hpp"
 #include "qprune/error.hpp"
 
 namespace qprune::formats_detail {

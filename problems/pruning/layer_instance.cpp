@@ -9,7 +9,7 @@
 #include "qprune/calibration_stats.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
-#include "qprune/prune_pipeline.hpp"
+#include "qprune/checkpoint_problems.hpp"
 
 namespace qprune {
 namespace {

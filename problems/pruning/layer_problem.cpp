@@ -9,11 +9,11 @@
 #include <utility>
 #include <vector>
 
-#include "problems/common/interruptible_gram.hpp"
-#include "problems/common/memory_check.hpp"
+#include "core/interruptible_gram.hpp"
+#include "core/memory_check.hpp"
 #include "qprune/error.hpp"
 #include "qprune/pruning.hpp"
-#include "solver/common/parallel_for.hpp"
+#include "core/parallel_for.hpp"
 
 namespace qprune {
 namespace {

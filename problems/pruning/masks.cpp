@@ -11,7 +11,7 @@
 #include <set>
 
 #include "problems/checkpoint/mapped_file.hpp"
-#include "problems/common/json_input.hpp"
+#include "core/json_input.hpp"
 #include "qprune/calibration_stats.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"

@@ -16,7 +16,7 @@
 #include <string>
 
 #include "qprune/error.hpp"
-#include "solver/common/parallel_for.hpp"
+#include "core/parallel_for.hpp"
 
 namespace qprune {
 namespace {

@@ -8,7 +8,7 @@
 #include <sstream>
 #include <unordered_set>
 
-#include "problems/common/memory_check.hpp"
+#include "core/memory_check.hpp"
 #include "qprune/error.hpp"
 
 namespace qprune {

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "qprune/qubo_model.hpp"
-#include "solver/common/rng.hpp"
+#include "core/rng.hpp"
 
 namespace qprune::detail::anneal {
 

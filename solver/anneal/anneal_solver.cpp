@@ -11,12 +11,12 @@
 #include <optional>
 #include <sstream>
 
-#include "problems/common/memory_check.hpp"
+#include "core/memory_check.hpp"
 #include "qprune/error.hpp"
 #include "solver/anneal/anneal_kernel.hpp"
-#include "solver/common/parallel_for.hpp"
+#include "core/parallel_for.hpp"
 #include "solver/common/progress.hpp"
-#include "solver/common/rng.hpp"
+#include "core/rng.hpp"
 #include "solver/common/samples.hpp"
 #include "solver/common/stopwatch.hpp"
 

@@ -5,7 +5,7 @@
 #include <sstream>
 #include <string_view>
 
-#include "problems/common/memory_check.hpp"
+#include "core/memory_check.hpp"
 #include "qprune/error.hpp"
 #include "qprune/solver.hpp"
 #include "solver/common/samples.hpp"

@@ -11,7 +11,7 @@
 #include <sstream>
 #include <string>
 
-#include "solver/common/rng.hpp"
+#include "core/rng.hpp"
 #include "solver/qaoa/qaoa_internal.hpp"
 
 namespace qprune::detail::qaoa {

@@ -19,10 +19,10 @@
 #include <new>
 #include <numeric>
 
-#include "problems/common/memory_check.hpp"
+#include "core/memory_check.hpp"
 #include "qprune/error.hpp"
-#include "solver/common/parallel_for.hpp"
-#include "solver/common/rng.hpp"
+#include "core/parallel_for.hpp"
+#include "core/rng.hpp"
 #include "solver/common/stopwatch.hpp"
 #include "solver/qaoa/layer_kernels.hpp"
 

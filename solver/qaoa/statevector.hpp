@@ -100,7 +100,7 @@ class Engine {
   /// unless `mixer` is kX; the subspace space needs groups with XY mixers and n <= 64. Throws
   /// ResourceError before allocating when the diagonal and `num_states` states do not fit:
   /// dimension() x (8 bytes with the stored diagonal + num_states x sizeof(Complex)) bytes against
-  /// `memory_limit_bytes` (default: MemAvailable, see problems/common/memory_check.hpp).
+  /// `memory_limit_bytes` (default: MemAvailable, see core/memory_check.hpp).
   /// store_diagonal = false (full space only; the subspace always stores it) saves its 8 bytes
   /// per amplitude for forward simulation: layers, the initial state, sampling and moments()
   /// (energies recomputed block by block from the factorised tables) work; diagonal(),

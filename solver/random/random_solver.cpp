@@ -5,9 +5,9 @@
 
 #include <numeric>
 
-#include "solver/common/parallel_for.hpp"
+#include "core/parallel_for.hpp"
 #include "solver/common/progress.hpp"
-#include "solver/common/rng.hpp"
+#include "core/rng.hpp"
 #include "solver/common/samples.hpp"
 #include "solver/common/stopwatch.hpp"
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "qprune/error.hpp"
-#include "solver/common/rng.hpp"
+#include "core/rng.hpp"
 #include "solver/common/stopwatch.hpp"
 
 namespace qprune {

@@ -32,9 +32,9 @@
 #include <vector>
 
 #include "qprune/error.hpp"
-#include "solver/common/parallel_for.hpp"
+#include "core/parallel_for.hpp"
 #include "solver/common/progress.hpp"
-#include "solver/common/rng.hpp"
+#include "core/rng.hpp"
 #include "solver/common/samples.hpp"
 #include "solver/common/stopwatch.hpp"
 

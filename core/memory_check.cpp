@@ -1,6 +1,6 @@
 // The memory budget shared by the solvers and the pruning problem builders (memory_check.hpp):
 // readings of /proc, getrlimit and the cgroup files, the pure budget rule, and the messages.
-#include "problems/common/memory_check.hpp"
+#include "core/memory_check.hpp"
 
 #include <sys/resource.h>
 

@@ -11,8 +11,8 @@
 
 #include "qprune/comparison.hpp"
 #include "qprune/error.hpp"
-#include "solver/common/byte_codec.hpp"
-#include "solver/common/parallel_for.hpp"
+#include "core/byte_codec.hpp"
+#include "core/parallel_for.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>

@@ -1,5 +1,5 @@
 // parse_json, scan_json and describe_json (json_input.hpp).
-#include "problems/common/json_input.hpp"
+#include "core/json_input.hpp"
 
 #include "qprune/error.hpp"
 

@@ -18,9 +18,9 @@
 #include <random>
 #include <sstream>
 
-#include "problems/common/interruptible_gram.hpp"
-#include "problems/common/memory_check.hpp"
-#include "problems/pruning/pruned_writer.hpp"
+#include "core/interruptible_gram.hpp"
+#include "core/memory_check.hpp"
+#include "workflows/pruning/pruned_writer.hpp"
 #include "qprune/atomic_output.hpp"
 #include "qprune/error.hpp"
 #include "qprune/prune_pipeline.hpp"

@@ -1,6 +1,6 @@
 // InputFile and the whole-file readers on top of it (input_file.hpp): a non-blocking open checked
 // with fstat before a byte is read, and gzip inflated chunk by chunk against a size cap.
-#include "problems/common/input_file.hpp"
+#include "core/input_file.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -14,7 +14,7 @@
 #include <cstring>
 #include <vector>
 
-#include "problems/common/memory_check.hpp"
+#include "core/memory_check.hpp"
 #include "qprune/error.hpp"
 
 namespace qprune::detail {

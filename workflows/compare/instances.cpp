@@ -8,7 +8,7 @@
 #include <sstream>
 #include <string>
 
-#include "problems/common/input_file.hpp"
+#include "core/input_file.hpp"
 #include "qprune/comparison.hpp"
 #include "qprune/error.hpp"
 #include "qprune/formats.hpp"

@@ -11,11 +11,11 @@
 #include <limits>
 #include <string>
 
-#include "problems/common/memory_check.hpp"
+#include "core/memory_check.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
 #include "qprune/interrupt.hpp"
-#include "solver/common/parallel_for.hpp"
+#include "core/parallel_for.hpp"
 
 namespace qprune {
 namespace {

@@ -13,10 +13,10 @@
 #include <sstream>
 
 #include "problems/checkpoint/mapped_file.hpp"
-#include "problems/common/input_file.hpp"
-#include "problems/common/interruptible_gram.hpp"
-#include "problems/common/json_input.hpp"
-#include "problems/common/memory_check.hpp"
+#include "core/input_file.hpp"
+#include "core/interruptible_gram.hpp"
+#include "core/json_input.hpp"
+#include "core/memory_check.hpp"
 #include "qprune/calibration_stats.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"

@@ -6,7 +6,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "problems/pruning/pruned_writer.hpp"
+#include "workflows/pruning/pruned_writer.hpp"
 #include "qprune/error.hpp"
 #include "qprune/interrupt.hpp"
 #include "qprune/prune_pipeline.hpp"

@@ -1,0 +1,294 @@
+// Single-layer problems for external solvers (include/qprune/prune_pipeline.hpp): export with the
+// qprune.* metadata, import of their answers back to masks, with the documented repair rule.
+#include "qprune/prune_pipeline.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <limits>
+#include <optional>
+#include <sstream>
+
+#include "core/input_file.hpp"
+#include "qprune/atomic_output.hpp"
+#include "qprune/error.hpp"
+#include "core/byte_codec.hpp"
+
+namespace qprune {
+
+
+namespace {
+
+std::map<std::string, std::string> info_to_metadata(const ExportedProblemInfo& i) {
+  std::ostringstream sp;
+  sp.precision(17);
+  sp << i.sparsity;
+  return {{"qprune.layer", std::to_string(i.layer)},
+          {"qprune.unit", mask_unit_name(i.unit)},
+          {"qprune.sparsity", sp.str()},
+          {"qprune.keep", std::to_string(i.keep)},
+          {"qprune.num_units", std::to_string(i.num_units)},
+          {"qprune.source", i.source},
+          {"qprune.centered", i.centered ? "true" : "false"},
+          {"qprune.config_hash", i.config_hash},
+          {"qprune.objective", prune_objective_name(i.objective)}};
+}
+
+std::optional<ExportedProblemInfo> info_from_metadata(const std::map<std::string, std::string>& m,
+                                                      const std::string& path) {
+  if (!m.count("qprune.layer")) return std::nullopt;
+  auto get = [&](const char* key) {
+    const auto it = m.find(key);
+    if (it == m.end())
+      throw ParseError(path, 0, std::string("expected qprune metadata '") + key + "', found none");
+    return it->second;
+  };
+  ExportedProblemInfo i;
+  try {
+    i.layer = std::stoi(get("qprune.layer"));
+    i.unit = mask_unit_from_name(get("qprune.unit"));
+    i.sparsity = std::stod(get("qprune.sparsity"));
+    i.keep = std::stoi(get("qprune.keep"));
+    i.num_units = std::stoi(get("qprune.num_units"));
+  } catch (const ParseError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw ParseError(path, 0, std::string("expected numeric qprune metadata, found: ") + e.what());
+  }
+  i.source = get("qprune.source");
+  i.centered = get("qprune.centered") == "true";
+  i.config_hash = get("qprune.config_hash");
+  // Files written before the refit surrogate existed carry no objective: the no-refit QUBO.
+  const auto objective = m.find("qprune.objective");
+  if (objective != m.end()) {
+    if (objective->second == "refit") {
+      i.objective = PruneObjective::kRefit;
+    } else if (objective->second != "no-refit") {
+      throw ParseError(path, 0,
+                       "expected qprune.objective refit or no-refit, found '" +
+                           objective->second.substr(0, 40) + "'");
+    }
+  }
+  return i;
+}
+
+std::string comment_prefix(const std::string& format) {
+  if (format == "qbsolv") return "c ";
+  if (format == "lp") return "\\ ";
+  if (format == "coo" || format == "mqlib" || format == "maxcut") return "# ";
+  return "";
+}
+
+}  // namespace
+
+ExportedProblemInfo export_layer_problem(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
+                                         const LayerProblemSpec& spec, const std::string& path,
+                                         const WriteOptions& write_options) {
+  if (stats != nullptr) stats->check_against(ckpt.config(), checkpoint_config_hash(ckpt));
+  LayerProblem problem = build_layer_problem(ckpt, stats, spec);
+  ExportedProblemInfo info;
+  info.layer = spec.layer;
+  info.unit =
+      spec.unit == MaskUnit::kMlp ? MaskUnit::kMlp : head_unit_for(ckpt.config(), spec.unit);
+  info.sparsity = spec.sparsity;
+  info.keep = 0;
+  for (const CardinalityConstraint& c : problem.model.constraints()) info.keep += c.k;
+  info.num_units = problem.num_units();
+  info.source = gram_source_name(problem.source);
+  info.centered = problem.centered;
+  info.config_hash = checkpoint_config_hash(ckpt);
+  info.objective = spec.objective;
+  for (const auto& [k, v] : info_to_metadata(info)) problem.model.metadata[k] = v;
+
+  std::string format = write_options.format;
+  if (format.empty()) {
+    const std::string stem =
+        path.size() > 3 && path.ends_with(".gz") ? path.substr(0, path.size() - 3) : path;
+    const std::string ext = std::filesystem::path(stem).extension().string();
+    for (const FormatInfo& f : formats())
+      for (const std::string& x : f.extensions)
+        if (x == ext && f.can_write && format.empty()) format = f.name;
+  }
+  const std::string prefix = comment_prefix(format);
+  if (prefix.empty() || path.ends_with(".gz")) {
+    write_model(problem.model, path, write_options);
+    return info;
+  }
+  // Text formats: the body goes to a scratch file (an AtomicFile never committed: a fresh random
+  // name, removed at the end), then the metadata comments are prepended and the whole written
+  // atomically (so the header stays first, where readers skip comments).
+  std::string body;
+  {
+    const AtomicFile scratch{std::filesystem::path(path)};
+    WriteOptions wo = write_options;
+    wo.format = format;
+    write_model(problem.model, scratch.temporary_path().string(), wo);
+    std::ifstream in(scratch.temporary_path(), std::ios::binary);
+    body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (in.bad()) throw IoError(scratch.temporary_path().string() + ": read failed");
+  }
+  std::string header;
+  for (const auto& [k, v] : info_to_metadata(info)) header += prefix + k + "=" + v + "\n";
+  write_file_atomically(std::filesystem::path(path), header + body);
+  return info;
+}
+
+std::optional<ExportedProblemInfo> read_exported_info(const std::string& path) {
+  { const detail::InputFile check(path); }  // refuses a FIFO or device (the stream would block)
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(path + ": cannot open");
+  const int first = in.peek();
+  if (first == '{') {
+    ReadOptions options;
+    options.format = "json";
+    const QuboModel m = read_model(path, options);
+    return info_from_metadata(m.metadata, path);
+  }
+  std::map<std::string, std::string> meta;
+  std::string line;
+  for (int n = 0; n < 64 && std::getline(in, line); ++n) {
+    std::size_t at = line.find("qprune.");
+    if (at == std::string::npos) continue;
+    const std::size_t eq = line.find('=', at);
+    if (eq == std::string::npos) continue;
+    std::string value = line.substr(eq + 1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == ' ')) value.pop_back();
+    meta[line.substr(at, eq - at)] = value;
+  }
+  return info_from_metadata(meta, path);
+}
+
+RepairResult repair_assignment(const QuboModel& model, Assignment x) {
+  RepairResult r;
+  for (const CardinalityConstraint& g : model.constraints()) {
+    for (;;) {
+      int ones = 0;
+      for (int v : g.variables) ones += x[static_cast<std::size_t>(v)];
+      if (ones == g.k) break;
+      const bool drop = ones > g.k;
+      int best = -1;
+      double best_delta = std::numeric_limits<double>::infinity();
+      for (int v : g.variables) {  // increasing index: ties keep the lower index's order
+        if ((x[static_cast<std::size_t>(v)] != 0) != drop) continue;
+        const double d = model.flip_delta(x, v);
+        if (d < best_delta) {
+          best_delta = d;
+          best = v;
+        }
+      }
+      x[static_cast<std::size_t>(best)] = drop ? 0 : 1;
+      (drop ? r.removed : r.added).push_back(best);
+    }
+  }
+  r.x = std::move(x);
+  return r;
+}
+
+ImportResult import_solution(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
+                             const std::string& qubo_path, const std::string& solution_path,
+                             const ImportOptions& options) {
+  ImportResult out;
+  std::optional<ExportedProblemInfo> info = read_exported_info(qubo_path);
+  if (!info && (!options.layer || !options.unit))
+    throw InvalidArgument(qubo_path +
+                          " carries no qprune metadata (layer, unit): give --layer "
+                          "and --unit (and --sparsity)");
+  if (!info) {
+    info.emplace();
+    info->sparsity = options.sparsity.value_or(0.5);
+    info->source = stats != nullptr ? "calibration" : "magnitude";
+    info->centered = true;
+  }
+  if (options.layer) info->layer = *options.layer;
+  if (options.unit) info->unit = *options.unit;
+  if (options.sparsity) info->sparsity = *options.sparsity;
+  const std::string hash = checkpoint_config_hash(ckpt);
+  if (!info->config_hash.empty() && info->config_hash != hash)
+    throw InvalidArgument(qubo_path + " was exported from another model (config " +
+                          info->config_hash + "), not from " + ckpt.folder().string() + " (" +
+                          hash + ")");
+  if (info->source == "calibration" && stats == nullptr)
+    throw InvalidArgument(qubo_path + " was built from calibration statistics: give --calib");
+  if (stats != nullptr) stats->check_against(ckpt.config(), hash);
+  LayerProblemSpec spec;
+  spec.layer = info->layer;
+  spec.unit = info->unit;
+  spec.sparsity = info->sparsity;
+  spec.mean_compensation = info->centered;
+  spec.data_free =
+      info->source == "isserlis" ? DataFreeModel::kIsserlis : DataFreeModel::kMagnitude;
+  spec.objective = info->objective;
+  const LayerProblem problem =
+      build_layer_problem(ckpt, info->source == "calibration" ? stats : nullptr, spec);
+  const int n = problem.num_units();
+  if (info->num_units != 0 && info->num_units != n)
+    throw InvalidArgument(qubo_path + ": " + std::to_string(info->num_units) +
+                          " units in the file, the rebuilt layer problem has " + std::to_string(n));
+
+  // The file's model (for labels and its own energy); LP files cannot be read back, then the
+  // variable order is the export order.
+  std::optional<QuboModel> file_model;
+  try {
+    file_model = read_model(qubo_path);
+  } catch (const InvalidArgument&) {
+  }
+  const int file_n = file_model ? file_model->num_variables() : n;
+  if (file_n != n)
+    throw InvalidArgument(qubo_path + " has " + std::to_string(file_n) + " variables, layer " +
+                          std::to_string(info->layer) + " has " + std::to_string(n) + " units");
+  const Assignment file_x = read_solution(solution_path, file_n);
+  if (file_model) out.file_energy = file_model->energy(file_x);
+  Assignment x(static_cast<std::size_t>(n), 0);
+  for (int p = 0; p < n; ++p) {
+    int unit = p;
+    if (file_model && !file_model->labels().empty()) {
+      // Labels "L.kind.i": the unit index is after the last dot, the layer before the first.
+      const std::string& label = file_model->labels()[static_cast<std::size_t>(p)];
+      const std::size_t first = label.find('.'), last = label.rfind('.');
+      try {
+        if (first == std::string::npos || std::stoi(label.substr(0, first)) != info->layer)
+          throw std::invalid_argument("layer");
+        unit = std::stoi(label.substr(last + 1));
+      } catch (const std::exception&) {
+        throw ParseError(qubo_path, 0,
+                         "expected labels 'L.kind.i' of layer " + std::to_string(info->layer) +
+                             ", found '" + label + "'");
+      }
+      if (unit < 0 || unit >= n)
+        throw ParseError(
+            qubo_path, 0,
+            "expected unit index < " + std::to_string(n) + " in label '" + label + "'");
+    }
+    x[static_cast<std::size_t>(unit)] = file_x[static_cast<std::size_t>(p)];
+  }
+  out.was_feasible = problem.model.is_feasible(x);
+  if (!out.was_feasible) {
+    if (!options.repair) {
+      std::string counts;
+      for (const CardinalityConstraint& g : problem.model.constraints()) {
+        int ones = 0;
+        for (int v : g.variables) ones += x[static_cast<std::size_t>(v)];
+        counts += (counts.empty() ? "" : ", ") + g.name + " keeps " + std::to_string(ones) +
+                  " (needs " + std::to_string(g.k) + ")";
+      }
+      throw InvalidArgument(solution_path + ": infeasible mask: " + counts +
+                            "; use --repair to fix it by exact marginal cost");
+    }
+    out.repair = repair_assignment(problem.model, x);
+    x = out.repair.x;
+  }
+  out.info = *info;
+  out.mask.layer = info->layer;
+  out.mask.unit =
+      spec.unit == MaskUnit::kMlp ? MaskUnit::kMlp : head_unit_for(ckpt.config(), spec.unit);
+  out.mask.num_units = n;
+  out.mask.kept = kept_indices(x);
+  out.mask.objective = problem.model.energy(x);
+  out.mask.baseline_objective = problem.model.energy(diagonal_top_k(problem));
+  out.mask.feasible = problem.model.is_feasible(x);
+  out.mask.status = out.was_feasible ? "imported" : "imported_repaired";
+  return out;
+}
+
+}  // namespace qprune
+
