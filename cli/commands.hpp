@@ -2,6 +2,9 @@
 // (CLI11's examples/subcom_in_files layout). setup_x registers the subcommand and, when it is
 // chosen, run_x runs it and stores its exit code.
 #pragma once
+#ifdef QPRUNE_LAYER
+#error "cli/commands.hpp is part of the cli program; no library layer may include it"
+#endif
 
 #include <CLI/CLI.hpp>
 

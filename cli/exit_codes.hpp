@@ -1,6 +1,9 @@
 // Exit codes of the qprune program (documented in `qprune --help` and README.md), and the one
 // mapping from an error to its exit code and its stderr wording.
 #pragma once
+#ifdef QPRUNE_LAYER
+#error "cli/exit_codes.hpp is part of the cli program; no library layer may include it"
+#endif
 
 #include <exception>
 #include <new>

@@ -6,6 +6,9 @@
 // (_exit: temporary `*.qprune-tmp-*` files or folders of the output being written may then remain
 // beside it; the previous output is never touched).
 #pragma once
+#ifdef QPRUNE_LAYER
+#error "cli/interrupt.hpp is part of the cli program; no library layer may include it"
+#endif
 
 #include <atomic>
 

@@ -1,6 +1,9 @@
 // Options shared by every subcommand that reads a QUBO file: the path (with an optional `#k`
 // instance suffix) and an explicit format.
 #pragma once
+#ifdef QPRUNE_LAYER
+#error "cli/model_input.hpp is part of the cli program; no library layer may include it"
+#endif
 
 #include <CLI/CLI.hpp>
 #include <string>

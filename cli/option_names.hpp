@@ -4,6 +4,9 @@
 // every error the CLI prints goes through translate_option_names (cli/main.cpp), so a validate()
 // message reaches the user naming the flag. A field without a flag keeps its library name.
 #pragma once
+#ifdef QPRUNE_LAYER
+#error "cli/option_names.hpp is part of the cli program; no library layer may include it"
+#endif
 
 #include <string>
 #include <string_view>

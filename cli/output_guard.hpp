@@ -3,6 +3,9 @@
 // `-o CKPT/config.json`, `solve -o IN`, `convert IN IN` and symlinked variants are refused (exit 2)
 // before any work.
 #pragma once
+#ifdef QPRUNE_LAYER
+#error "cli/output_guard.hpp is part of the cli program; no library layer may include it"
+#endif
 
 #include <initializer_list>
 #include <string>

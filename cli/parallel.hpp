@@ -3,6 +3,9 @@
 // (cli/parallel/mpi_processes.cpp); otherwise, or without a launcher, there is one process and the
 // serial runner (cli/parallel/serial_processes.cpp). The rest of the program sees only this header.
 #pragma once
+#ifdef QPRUNE_LAYER
+#error "cli/parallel.hpp is part of the cli program; no library layer may include it"
+#endif
 
 #include <string>
 

@@ -2,6 +2,9 @@
 // a line on stderr that overwrites itself, printed at most ten times a second, and the formatting
 // of a solver's SolveOptions::progress reports into it.
 #pragma once
+#ifdef QPRUNE_LAYER
+#error "cli/progress_line.hpp is part of the cli program; no library layer may include it"
+#endif
 
 #include <chrono>
 #include <cstddef>

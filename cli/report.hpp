@@ -1,6 +1,9 @@
 // Output of every subcommand: an ordered list of key/value pairs printed either as stable
 // `Key : value` lines (for people and golden tests) or as one JSON object (--json).
 #pragma once
+#ifdef QPRUNE_LAYER
+#error "cli/report.hpp is part of the cli program; no library layer may include it"
+#endif
 
 #include <nlohmann/json.hpp>
 #include <ostream>

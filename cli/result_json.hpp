@@ -1,6 +1,9 @@
 // A SolveResult as report lines and as JSON (the `--json` output and the -o result.json file,
 // which `qprune energy` and read_solution accept back).
 #pragma once
+#ifdef QPRUNE_LAYER
+#error "cli/result_json.hpp is part of the cli program; no library layer may include it"
+#endif
 
 #include <nlohmann/json.hpp>
 #include <string>

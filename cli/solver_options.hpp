@@ -1,6 +1,9 @@
 // Command-line options of the solvers, shared by every subcommand that solves (solve, and later
 // mask and compare): the common SolveOptions and one option group per solver.
 #pragma once
+#ifdef QPRUNE_LAYER
+#error "cli/solver_options.hpp is part of the cli program; no library layer may include it"
+#endif
 
 #include <CLI/CLI.hpp>
 #include <string>

@@ -3,6 +3,9 @@
 // the token-window options (--tokens, --context, --batch, -q) both commands take; and their
 // progress line on stderr.
 #pragma once
+#ifdef QPRUNE_LAYER
+#error "cli/token_input.hpp is part of the cli program; no library layer may include it"
+#endif
 
 #include <CLI/CLI.hpp>
 #include <cstdint>

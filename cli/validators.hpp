@@ -2,6 +2,9 @@
 // NonNegativeNumber print the whole double range ("not in range 0.000000 to 1797693134862315...").
 // The help texts keep CLI11's POSITIVE / NONNEGATIVE tags.
 #pragma once
+#ifdef QPRUNE_LAYER
+#error "cli/validators.hpp is part of the cli program; no library layer may include it"
+#endif
 
 #include <CLI/CLI.hpp>
 #include <charconv>

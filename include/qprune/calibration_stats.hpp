@@ -13,6 +13,9 @@
 // the file; read_mlp / read_attn read one layer's tensors only, so a caller that works one layer at
 // a time holds one layer's statistics at a time.
 #pragma once
+#if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
+#error "include/qprune/calibration_stats.hpp is in the problems layer; a lower layer (core) may not include it"
+#endif
 
 #include <Eigen/Core>
 #include <cstdint>

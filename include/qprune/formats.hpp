@@ -4,6 +4,9 @@
 // Paths may name one instance of a multi-instance file as `file.txt#3` (1-based). Files ending in
 // `.gz` are decompressed transparently on read.
 #pragma once
+#if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
+#error "include/qprune/formats.hpp is in the problems layer; a lower layer (core) may not include it"
+#endif
 
 #include <cstdint>
 #include <optional>

@@ -3,6 +3,9 @@
 //   CKPT:layer=L:unit=mlp|heads|kv_groups|heads_per_group:sparsity=S[:calib=STATS]
 //        [:data_free=magnitude|isserlis][:compensation=0|1]
 #pragma once
+#if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
+#error "include/qprune/layer_instance.hpp is in the problems layer; a lower layer (core) may not include it"
+#endif
 
 #include <optional>
 #include <string>

@@ -2,6 +2,9 @@
 // and at what objective. JSON, versioned (docs/masks.md); written by `qprune mask` and
 // `qprune import-solution`, read by `qprune apply`.
 #pragma once
+#if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
+#error "include/qprune/masks.hpp is in the problems layer; a lower layer (core) may not include it"
+#endif
 
 #include <cstdint>
 #include <filesystem>

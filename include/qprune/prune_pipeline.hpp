@@ -9,6 +9,9 @@
 // Peak: the largest layer's problem (n^2 doubles for M, plus the statistics' n^2) plus one shard of
 // the output being encoded.
 #pragma once
+#if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 4
+#error "include/qprune/prune_pipeline.hpp is in the workflows layer; a lower layer (core, problems, solver) may not include it"
+#endif
 
 #include <cstdint>
 #include <exception>

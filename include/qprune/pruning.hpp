@@ -1,6 +1,6 @@
 // The pruning QUBO of one layer: from a layer's weights and calibration statistics (Eigen matrices;
 // no file I/O here) to a QuboModel whose energy is the layer's output error, plus the helpers that
-// check, score and allocate masks. The maths is in docs/pruning_math.md (and PRUNING_MATH.md).
+// check, score and allocate masks. The maths is in docs/pruning_math.md.
 //
 // Units and variables: one binary variable per prunable unit (an MLP neuron, an attention head, or
 // a whole KV group), x_i = 1 when unit i is KEPT. With M the layer's error matrix
@@ -9,6 +9,9 @@
 //   E(x) = (1-x)^T M (1-x) = 1^T M 1 - 2 (M 1)^T x + x^T M x,
 // so in the QuboModel convention c_i = M_ii - 2 (M 1)_i, q_ij = 2 M_ij (i < j), offset 1^T M 1.
 #pragma once
+#if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
+#error "include/qprune/pruning.hpp is in the problems layer; a lower layer (core) may not include it"
+#endif
 
 #include <Eigen/Core>
 #include <cstdint>
@@ -58,8 +61,8 @@ struct AttentionShape {
   void validate() const;
 };
 
-/// Which pruning operations the head problem allows (PRUNING_MATH.md: only these two give a
-/// checkpoint a standard GQA config can describe).
+/// Which pruning operations the head problem allows (only these two give a checkpoint
+/// a standard GQA config can describe: docs/pruning_math.md).
 enum class HeadUnits {
   kHeads,     ///< one variable per head, one "keep k" group; MHA only (num_kv_heads == num_heads)
   kKvGroups,  ///< one variable per KV group (its query heads removed together)
@@ -129,7 +132,7 @@ struct HeadProblemOptions {
 [[nodiscard]] LayerProblem build_mlp_problem_magnitude(const Eigen::MatrixXd& w_down,
                                                        const MlpProblemOptions& options);
 
-/// Data-free Gaussian-input statistics of a gated MLP (PRUNING_MATH.md, approximate): for
+/// Data-free Gaussian-input statistics of a gated MLP (approximate; docs/pruning_math.md): for
 /// x ~ N(0, s^2 I) and SiLU(z) ~ z / 2, per token
 ///   E[a_i a_j] = (s^4/4) [(g_i.u_i)(g_j.u_j) + (g_i.g_j)(u_i.u_j) + (g_i.u_j)(u_i.g_j)],
 ///   E[a_i]     = (s^2/2) (g_i.u_i),

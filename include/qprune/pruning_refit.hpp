@@ -4,6 +4,9 @@
 //   error = tr(W_S E_SS W_S^T),   E_SS = H_SS - H_SK H_KK^{-1} H_KS = ((H^{-1})_SS)^{-1},
 // the last equality when H is invertible. The error is <= the no-refit error s^T M s.
 #pragma once
+#if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
+#error "include/qprune/pruning_refit.hpp is in the problems layer; a lower layer (core) may not include it"
+#endif
 
 #include <Eigen/Core>
 #include <cstdint>

@@ -10,6 +10,9 @@
 // (the largest change one flip can make; 1 when the model has no coefficients), so one flip moves
 // the normalised cost by at most 1 and angles of order 1 are meaningful for every model.
 #pragma once
+#if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
+#error "include/qprune/qaoa_solver.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#endif
 
 #include <vector>
 

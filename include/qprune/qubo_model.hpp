@@ -9,6 +9,9 @@
 // Optional "exactly k of these variables are 1" groups (one per pruning layer) make a constrained
 // problem; penalized() turns them into a plain QUBO.
 #pragma once
+#if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
+#error "include/qprune/qubo_model.hpp is in the problems layer; a lower layer (core) may not include it"
+#endif
 
 #include <Eigen/Core>
 #include <cstdint>

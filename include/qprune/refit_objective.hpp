@@ -17,6 +17,9 @@
 // and annealing on this objective need. Mean compensation (a free output bias) is the same
 // objective on centred statistics, which the caller forms.
 #pragma once
+#if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
+#error "include/qprune/refit_objective.hpp is in the problems layer; a lower layer (core) may not include it"
+#endif
 
 #include <Eigen/Core>
 #include <cstdint>

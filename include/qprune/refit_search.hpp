@@ -11,6 +11,9 @@
 // The local searches start from a given mask (the greedy answer in the pipeline) and return the
 // best mask they saw, so they are never worse than their start.
 #pragma once
+#if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
+#error "include/qprune/refit_search.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#endif
 
 #include <atomic>
 #include <cstdint>

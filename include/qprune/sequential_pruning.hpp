@@ -20,6 +20,9 @@
 // streams, plus the refitted down_proj / o_proj columns of every layer (as floats) until the
 // checkpoint is written.
 #pragma once
+#if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 4
+#error "include/qprune/sequential_pruning.hpp is in the workflows layer; a lower layer (core, problems, solver) may not include it"
+#endif
 
 #include <atomic>
 #include <cstdint>

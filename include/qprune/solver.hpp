@@ -3,6 +3,9 @@
 // solvers live in SolveOptions; each solver's own options are a plain struct in its header, gathered
 // in SolverSettings.
 #pragma once
+#if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
+#error "include/qprune/solver.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#endif
 
 #include <atomic>
 #include <cstdint>
@@ -106,7 +109,8 @@ struct SolveResult {
   [[nodiscard]] const Sample& best() const;
   /// One line: solver, status, best energy, feasibility, time.
   [[nodiscard]] std::string brief_report() const;
-  /// Stable `Key : value` lines (the CLI prints these).
+  /// Stable `Key : value` lines of the whole result, for library users' logs (the CLI builds its
+  /// own report in cli/, with progress and file details).
   [[nodiscard]] std::string full_report() const;
 };
 

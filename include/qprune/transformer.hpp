@@ -18,6 +18,9 @@
 //   Eigen::MatrixXf logits = model.logits(ids);            // vocab x 2, column t predicts token
 //   t+1
 #pragma once
+#if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
+#error "include/qprune/transformer.hpp is in the problems layer; a lower layer (core) may not include it"
+#endif
 
 #include <Eigen/Core>
 #include <cstdint>

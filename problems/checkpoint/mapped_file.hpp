@@ -1,6 +1,9 @@
 // Private helpers of the checkpoint code: a read-only file read with bounds-checked pread(), and
 // copying a file atomically (through qprune/atomic_output.hpp, the one atomic writer).
 #pragma once
+#if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
+#error "problems/checkpoint/mapped_file.hpp is in the problems layer; a lower layer (core) may not include it"
+#endif
 
 #include <cstddef>
 #include <cstdint>

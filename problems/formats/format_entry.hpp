@@ -2,6 +2,9 @@
 // owning values) and the helpers the format files share: number text, header notes, sparse
 // triple collection with duplicate detection.
 #pragma once
+#if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
+#error "problems/formats/format_entry.hpp is in the problems layer; a lower layer (core) may not include it"
+#endif
 
 #include <cstdint>
 #include <string>

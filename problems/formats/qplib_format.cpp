@@ -4,9 +4,9 @@
 // the starting-point and name sections (checked, not used). The objective is
 //   c0 + sum_i b_i x_i + 1/2 sum_{listed (i, j, v)} v x_i x_j,
 // so a listed off-diagonal entry means v/2 x_i x_j and a diagonal entry v/2 x_i (x^2 = x).
-// NOTE: /work/shared/FORMATS.md says an off-diagonal entry means v x_i x_j; the data say v/2:
+// NOTE: some descriptions of the format read an off-diagonal entry as v x_i x_j; the data say v/2:
 // QPLIB_5909 equals OR-Library bqp250 #8 on every x only with v/2, and all 23 QPLIB reference
-// answers in the shared benchmarks are reproduced only with v/2 (tests/test_formats.cpp checks
+// answers of the benchmark collection (tests/data/instances) are reproduced only with v/2 (tests/test_formats.cpp checks
 // both). A maximising file is negated (E = -objective).
 // Non-binary or constrained types are rejected; a pair listed twice is rejected.
 #include <cctype>

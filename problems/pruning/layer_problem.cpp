@@ -1,6 +1,6 @@
 // Builders of the per-layer pruning QUBO: the error matrix M = G o (W^T W) (block-summed over the
 // channels of a unit for attention heads), built in place inside the coupling matrix the QuboModel
-// takes, and its keep-variable form. Maths: docs/pruning_math.md, PRUNING_MATH.md.
+// takes, and its keep-variable form. Maths: docs/pruning_math.md.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -204,7 +204,7 @@ LayerProblem heads_from_double(const Eigen::MatrixXd& w_o, const ActivationStats
   const Eigen::MatrixXd mc = hadamard_error_matrix(
       w_o, stats, p.centered, "layer " + std::to_string(options.layer) + " attention",
       options.memory_limit_bytes);
-  // Block sums: M_uv = sum_{c in u, c' in v} Mc(c, c'); exact per layer (PRUNING_MATH.md).
+  // Block sums: M_uv = sum_{c in u, c' in v} Mc(c, c'); exact per layer (docs/pruning_math.md section 1).
   const Index w = layout.width;
   Eigen::MatrixXd m(layout.units, layout.units);
   for (Index v = 0; v < layout.units; ++v)

@@ -7,6 +7,9 @@
 // accepted, h_j += (1 - 2 x_i) q_ij for every neighbour j (O(degree); a dense row is one AXPY).
 // A swap within a group (a: 0 -> 1, b: 1 -> 0) costs delta = h_a - h_b - q_ab.
 #pragma once
+#if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
+#error "solver/anneal/anneal_kernel.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#endif
 
 #include <algorithm>
 #include <cmath>

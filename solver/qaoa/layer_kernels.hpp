@@ -12,6 +12,9 @@
 //  - otherwise:      u' = v + i k u, v' = u + i k v, k = cot(beta), factor -i sin(beta);
 // |t|, |k| <= 1 keeps it well conditioned, and the product of the n factors is one complex number.
 #pragma once
+#if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
+#error "solver/qaoa/layer_kernels.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#endif
 
 #include <complex>
 #include <cstddef>

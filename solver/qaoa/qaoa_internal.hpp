@@ -1,6 +1,9 @@
 // What the qaoa solver's files share: the direct statevector run on one (sub)problem, the
 // decomposition around it, and the greedy descent both use.
 #pragma once
+#if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
+#error "solver/qaoa/qaoa_internal.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#endif
 
 #include <string>
 #include <vector>

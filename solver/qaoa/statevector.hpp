@@ -17,6 +17,9 @@
 // amplitudes of index pairs (u, v) (X_j: bit j; (X_iX_j + Y_iY_j)/2: |..1_i..0_j..> <-> |..0_i..1_j..>),
 // so the rotation is u' = cos(beta) u - i sin(beta) v, v' = cos(beta) v - i sin(beta) u.
 #pragma once
+#if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
+#error "solver/qaoa/statevector.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#endif
 
 #include <complex>
 #include <cstdint>
