@@ -74,11 +74,11 @@ int main(int argc, char** argv) {
   std::printf("|---|---|---|---|---|\n");
   std::mt19937_64 rng(1);
   for (int layer = 0; layer < ckpt.config().num_hidden_layers; ++layer)
-    for (const MaskUnit unit : {MaskUnit::kMlp, MaskUnit::kHeadsPerGroup}) {
+    for (const UnitKind unit : {UnitKind::kMlp, UnitKind::kHeadsPerGroup}) {
       LayerProblemSpec spec;
       spec.layer = layer;
       spec.unit = unit;
-      spec.sparsity = unit == MaskUnit::kMlp ? sparsity : head_sparsity;
+      spec.sparsity = unit == UnitKind::kMlp ? sparsity : head_sparsity;
       spec.objective = PruneObjective::kRefit;
       const RefitObjective obj = build_refit_objective(ckpt, stats, spec);
       const LayerProblem surrogate = build_layer_problem(ckpt, &stats, spec);
@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
       const SolveResult r = make_solver("tabu")->solve(surrogate.model, so);
       const double surrogate_best = obj.error(r.best().x);
       std::printf("| %d | %s | %.2f %% / %.2f %%, %.3f | %.2f %% / %.2f %%, %.3f | %+.2f %% |\n",
-                  layer, mask_unit_name(unit), 100 * er.median, 100 * er.worst, er.rho,
+                  layer, unit_kind_name(unit), 100 * er.median, 100 * er.worst, er.rho,
                   100 * es.median, 100 * es.worst, es.rho,
                   100 * (surrogate_best - greedy.error) / greedy.error);
     }

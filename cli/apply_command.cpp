@@ -65,12 +65,12 @@ int run_apply(const ApplyCommandOptions& opts) {
   nlohmann::json layers = nlohmann::json::array();
   for (const AppliedLayer& a : rep.layers) {
     if (opts.refit)
-      r.add("Layer " + std::to_string(a.layer) + " " + mask_unit_name(a.unit) + " refit",
-            "refit_" + std::to_string(a.layer) + "_" + mask_unit_name(a.unit),
+      r.add("Layer " + std::to_string(a.layer) + " " + unit_kind_name(a.unit) + " refit",
+            "refit_" + std::to_string(a.layer) + "_" + unit_kind_name(a.unit),
             "error " + format_double(a.error_without_refit) + " -> " +
                 format_double(a.error_with_refit));
     layers.push_back({{"layer", a.layer},
-                      {"unit", mask_unit_name(a.unit)},
+                      {"unit", unit_kind_name(a.unit)},
                       {"kept", a.kept},
                       {"error_without_refit", a.error_without_refit},
                       {"error_with_refit", a.error_with_refit}});

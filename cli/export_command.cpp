@@ -54,7 +54,7 @@ int run_export(const ExportCommandOptions& opts) {
   if (opts.all == (opts.layer >= 0))
     throw InvalidArgument("give either --layer L (one file) or --all (one file per layer)");
   LayerProblemSpec spec;
-  spec.unit = opts.unit == "mlp" ? MaskUnit::kMlp : mask_unit_from_name(opts.head_shape);
+  spec.unit = opts.unit == "mlp" ? UnitKind::kMlp : unit_kind_from_name(opts.head_shape);
   spec.sparsity = opts.sparsity;
   spec.mean_compensation = !opts.no_compensation;
   spec.data_free =
@@ -92,12 +92,12 @@ int run_export(const ExportCommandOptions& opts) {
         export_layer_problem(ckpt, stats ? &*stats : nullptr, spec,
                              opts.all ? (folder->path() / name).string() : path, wo);
     r.add("Layer " + std::to_string(l), "layer_" + std::to_string(l),
-          path + " (" + mask_unit_name(info.unit) + ", keep " + std::to_string(info.keep) + " of " +
+          path + " (" + unit_kind_name(info.unit) + ", keep " + std::to_string(info.keep) + " of " +
               std::to_string(info.num_units) + ", " + info.source +
               (info.centered ? ", centred" : "") + ")");
     files.push_back({{"layer", l},
                      {"path", path},
-                     {"unit", mask_unit_name(info.unit)},
+                     {"unit", unit_kind_name(info.unit)},
                      {"keep", info.keep},
                      {"num_units", info.num_units},
                      {"source", info.source},
@@ -142,7 +142,7 @@ int run_import(const ImportCommandOptions& opts) {
   ImportOptions io;
   io.repair = opts.repair;
   io.layer = opts.layer;
-  if (!opts.unit.empty()) io.unit = mask_unit_from_name(opts.unit);
+  if (!opts.unit.empty()) io.unit = unit_kind_from_name(opts.unit);
   io.sparsity = opts.sparsity;
   const ImportResult res =
       import_solution(ckpt, stats ? &*stats : nullptr, opts.qubo, opts.solution, io);
@@ -157,7 +157,7 @@ int run_import(const ImportCommandOptions& opts) {
                             (res.info.centered ? "with" : "without") + " it; they cannot be mixed");
     std::erase_if(masks.entries, [&](const LayerMask& e) {
       return e.layer == res.mask.layer &&
-             (e.unit == MaskUnit::kMlp) == (res.mask.unit == MaskUnit::kMlp);
+             (e.unit == UnitKind::kMlp) == (res.mask.unit == UnitKind::kMlp);
     });
   } else {
     masks.checkpoint = CheckpointIdentity::of(ckpt);
@@ -171,13 +171,13 @@ int run_import(const ImportCommandOptions& opts) {
   }
   masks.entries.push_back(res.mask);
   std::sort(masks.entries.begin(), masks.entries.end(), [](const LayerMask& a, const LayerMask& b) {
-    const bool am = a.unit == MaskUnit::kMlp, bm = b.unit == MaskUnit::kMlp;
+    const bool am = a.unit == UnitKind::kMlp, bm = b.unit == UnitKind::kMlp;
     return am != bm ? am : a.layer < b.layer;
   });
   write_masks(masks, opts.output);
   Report r;
   r.add("Layer", "layer", res.mask.layer);
-  r.add("Unit", "unit", mask_unit_name(res.mask.unit));
+  r.add("Unit", "unit", unit_kind_name(res.mask.unit));
   r.add("Units", "num_units", res.mask.num_units);
   r.add("Kept", "kept", static_cast<int>(res.mask.kept.size()));
   r.add("Solution feasible", "solution_feasible", res.was_feasible ? "yes" : "no");

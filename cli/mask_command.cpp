@@ -58,7 +58,7 @@ int run_mask(MaskCommandOptions opts) {
   mo.heads = opts.unit == "heads" || opts.unit == "both";
   mo.sparsity = opts.sparsity;
   mo.head_sparsity = opts.head_sparsity;
-  mo.head_shape = mask_unit_from_name(opts.head_shape);
+  mo.head_shape = unit_kind_from_name(opts.head_shape);
   mo.mean_compensation = !opts.no_compensation;
   mo.data_free =
       opts.data_free == "isserlis" ? DataFreeModel::kIsserlis : DataFreeModel::kMagnitude;
@@ -83,7 +83,7 @@ int run_mask(MaskCommandOptions opts) {
                             : 0.0;
     std::snprintf(line, sizeof line,
                   "layer %d %s: kept %zu/%d objective %.6g baseline %.6g (%+.2f%%) %s %.3fs\n",
-                  e.layer, mask_unit_name(e.unit), e.kept.size(), e.num_units, e.objective,
+                  e.layer, unit_kind_name(e.unit), e.kept.size(), e.num_units, e.objective,
                   e.baseline_objective, gain, e.feasible ? "feasible" : "INFEASIBLE", e.time_s);
     std::cerr << line << std::flush;
   };
@@ -96,7 +96,7 @@ int run_mask(MaskCommandOptions opts) {
       if (process_rank() == 0)
         notice_head_sparsity(std::cerr, mo.head_sparsity ? "--head-sparsity" : "--sparsity",
                              hs.requested, hs.applied, hs.kept, hs.units,
-                             hs.unit == MaskUnit::kKvGroups ? "KV groups" : "heads");
+                             hs.unit == UnitKind::kKvGroups ? "KV groups" : "heads");
     } catch (const InvalidArgument&) {
     }
   }
@@ -138,13 +138,13 @@ int run_mask(MaskCommandOptions opts) {
     time_s += e.time_s;
     feasible += e.feasible ? 1 : 0;
     interrupted = interrupted || e.status == "interrupted";
-    const std::string key = "Layer " + std::to_string(e.layer) + " " + mask_unit_name(e.unit);
-    r.add(key, "layer_" + std::to_string(e.layer) + "_" + mask_unit_name(e.unit),
+    const std::string key = "Layer " + std::to_string(e.layer) + " " + unit_kind_name(e.unit);
+    r.add(key, "layer_" + std::to_string(e.layer) + "_" + unit_kind_name(e.unit),
           "kept " + std::to_string(e.kept.size()) + "/" + std::to_string(e.num_units) +
               " objective " + format_double(e.objective) + " baseline " +
               format_double(e.baseline_objective) + (e.feasible ? " feasible" : " INFEASIBLE"));
     layers.push_back({{"layer", e.layer},
-                      {"unit", mask_unit_name(e.unit)},
+                      {"unit", unit_kind_name(e.unit)},
                       {"kept", e.kept.size()},
                       {"num_units", e.num_units},
                       {"objective", e.objective},

@@ -70,7 +70,7 @@ int run_prune(const PruneCommandOptions& opts) {
   po.heads = opts.unit == "heads" || opts.unit == "both";
   po.sparsity = opts.sparsity;
   po.head_sparsity = opts.head_sparsity;
-  po.head_shape = mask_unit_from_name(opts.head_shape);
+  po.head_shape = unit_kind_from_name(opts.head_shape);
   po.method = opts.method;
   if (!opts.objective.empty())
     po.objective = opts.objective == "refit" ? PruneObjective::kRefit : PruneObjective::kNoRefit;
@@ -99,7 +99,7 @@ int run_prune(const PruneCommandOptions& opts) {
                                                            po.head_sparsity.value_or(po.sparsity));
       notice_head_sparsity(std::cerr, po.head_sparsity ? "--head-sparsity" : "--sparsity",
                            hs.requested, hs.applied, hs.kept, hs.units,
-                           hs.unit == MaskUnit::kKvGroups ? "KV groups" : "heads");
+                           hs.unit == UnitKind::kKvGroups ? "KV groups" : "heads");
     } catch (const InvalidArgument&) {
     }
   }
@@ -141,7 +141,7 @@ int run_prune(const PruneCommandOptions& opts) {
     target += p.target_energy;
     all_obs = all_obs && !std::isnan(p.obs_refit_error);
     if (!std::isnan(p.obs_refit_error)) obs += p.obs_refit_error;
-    const std::string key = "Layer " + std::to_string(p.layer) + " " + mask_unit_name(p.unit);
+    const std::string key = "Layer " + std::to_string(p.layer) + " " + unit_kind_name(p.unit);
     // The run's objective: the refit error, or without the refit objective the no-refit one.
     const bool has_refit = !std::isnan(p.refit_error);
     std::string line = "kept " + std::to_string(p.kept.size()) + "/" + std::to_string(p.num_units) +
@@ -153,7 +153,7 @@ int run_prune(const PruneCommandOptions& opts) {
     r.add(key, "", line);
     layers.push_back(
         {{"layer", p.layer},
-         {"unit", mask_unit_name(p.unit)},
+         {"unit", unit_kind_name(p.unit)},
          {"kept", p.kept.size()},
          {"num_units", p.num_units},
          {"refit_error",

@@ -78,7 +78,7 @@ TEST_CASE("compute_masks: a scrambled runner gives the serial masks, largest pro
   MaskRunOptions o;
   o.mlp = true;
   o.heads = true;
-  o.head_shape = MaskUnit::kKvGroups;  // 2 KV groups: a smaller problem than the 512 neurons
+  o.head_shape = UnitKind::kKvGroups;  // 2 KV groups: a smaller problem than the 512 neurons
   o.sparsity = 0.5;
   o.data_free = DataFreeModel::kMagnitude;
   o.solver = "sa";
@@ -86,7 +86,7 @@ TEST_CASE("compute_masks: a scrambled runner gives the serial masks, largest pro
   o.solve.seed = 11;
   std::vector<std::string> progress;
   o.progress = [&](const LayerMask& e) {
-    progress.push_back(std::to_string(e.layer) + mask_unit_name(e.unit));
+    progress.push_back(std::to_string(e.layer) + unit_kind_name(e.unit));
   };
   const Masks serial = compute_masks(ckpt, nullptr, o);
   CHECK(progress.size() == 8);
@@ -104,8 +104,8 @@ TEST_CASE("compute_masks: a scrambled runner gives the serial masks, largest pro
   for (const LayerMask& e : serial.entries) CHECK(e.seed == layer_seed(11, e.layer, e.unit));
   CHECK(serial.mean_compensation == scrambled.mean_compensation);
   // Entries in file order: MLP layers 0..3, then heads.
-  CHECK(scrambled.entries[0].unit == MaskUnit::kMlp);
-  CHECK(scrambled.entries[4].unit == MaskUnit::kKvGroups);
+  CHECK(scrambled.entries[0].unit == UnitKind::kMlp);
+  CHECK(scrambled.entries[4].unit == UnitKind::kKvGroups);
   CHECK(scrambled.entries[7].layer == 3);
 }
 

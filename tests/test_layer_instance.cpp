@@ -18,7 +18,7 @@ TEST_CASE("layer instance specs parse, and anything else is left to the file loa
   CHECK(spec->checkpoint == "ckpt/dir");
   CHECK(spec->calibration == "s.safetensors");
   CHECK(spec->problem.layer == 3);
-  CHECK(spec->problem.unit == MaskUnit::kHeadsPerGroup);
+  CHECK(spec->problem.unit == UnitKind::kHeadsPerGroup);
   CHECK(spec->problem.sparsity == 0.25);
   CHECK(spec->problem.data_free == DataFreeModel::kIsserlis);
   CHECK_FALSE(spec->problem.mean_compensation);
@@ -43,7 +43,7 @@ TEST_CASE("a loaded layer instance is the layer's pruning problem") {
   const CalibrationStatsFile file = CalibrationStatsFile::open(stats);
   LayerProblemSpec direct;
   direct.layer = 1;
-  direct.unit = MaskUnit::kMlp;
+  direct.unit = UnitKind::kMlp;
   direct.sparsity = 0.5;
   const QuboModel expected = build_layer_problem(checkpoint, &file, direct).model;
   REQUIRE(loaded.num_variables() == expected.num_variables());

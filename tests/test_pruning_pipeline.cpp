@@ -228,7 +228,7 @@ TEST_CASE("QUBO energy of a mask equals the measured layer error (MLP and heads,
     for (int l = 0; l < m.layers; ++l) {
       for (bool comp : {true, false}) {
         const bool centred = comp && m.family == "llama";  // Qwen2 cannot hold the bias
-        LayerProblemSpec spec{l, MaskUnit::kMlp, 0.4, comp, DataFreeModel::kMagnitude};
+        LayerProblemSpec spec{l, UnitKind::kMlp, 0.4, comp, DataFreeModel::kMagnitude};
         const LayerProblem p = build_layer_problem(ckpt, &stats, spec);
         CHECK(p.centered == centred);
         const MatrixXd& wd = f.w.at("model.layers." + std::to_string(l) + ".mlp.down_proj.weight");
@@ -237,7 +237,7 @@ TEST_CASE("QUBO energy of a mask equals the measured layer error (MLP and heads,
           const double want = direct_error(wd, f.a[static_cast<std::size_t>(l)], x, centred);
           CHECK(std::abs(p.model.energy(x) - want) <= 1e-9 * std::max(1.0, want));
         }
-        spec.unit = m.kv == m.heads ? MaskUnit::kHeads : MaskUnit::kKvGroups;
+        spec.unit = m.kv == m.heads ? UnitKind::kHeads : UnitKind::kKvGroups;
         spec.sparsity = 0.5;
         const LayerProblem h = build_layer_problem(ckpt, &stats, spec);
         const MatrixXd& wo =
@@ -260,13 +260,13 @@ TEST_CASE("mask + apply: same layer outputs as zeroing the pruned units; config,
     std::string dtype;
     bool sharded;
     bool compensation;
-    MaskUnit head_shape;
+    UnitKind head_shape;
   };
-  const Case cases[] = {{kLlamaMha, "F32", false, true, MaskUnit::kHeadsPerGroup},
-                        {kLlamaGqa, "BF16", true, true, MaskUnit::kKvGroups},
-                        {kLlamaGqa, "F32", true, false, MaskUnit::kHeadsPerGroup},
-                        {kQwen2, "BF16", true, true, MaskUnit::kHeadsPerGroup},
-                        {kQwen2, "F32", false, false, MaskUnit::kKvGroups}};
+  const Case cases[] = {{kLlamaMha, "F32", false, true, UnitKind::kHeadsPerGroup},
+                        {kLlamaGqa, "BF16", true, true, UnitKind::kKvGroups},
+                        {kLlamaGqa, "F32", true, false, UnitKind::kHeadsPerGroup},
+                        {kQwen2, "BF16", true, true, UnitKind::kHeadsPerGroup},
+                        {kQwen2, "F32", false, false, UnitKind::kKvGroups}};
   for (const Case& c : cases) {
     CAPTURE(c.m.family);
     CAPTURE(c.dtype);
@@ -302,10 +302,10 @@ TEST_CASE("mask + apply: same layer outputs as zeroing the pruned units; config,
     const LayerMask& h0 = *back.find(0, false);
     const int group = c.m.heads / c.m.kv;
     const int kept_heads =
-        h0.unit == MaskUnit::kKvGroups ? int(h0.kept.size()) * group : int(h0.kept.size());
+        h0.unit == UnitKind::kKvGroups ? int(h0.kept.size()) * group : int(h0.kept.size());
     CHECK(pc.num_attention_heads == kept_heads);
     CHECK(pc.num_key_value_heads ==
-          (h0.unit == MaskUnit::kHeadsPerGroup ? c.m.kv : int(h0.kept.size())));
+          (h0.unit == UnitKind::kHeadsPerGroup ? c.m.kv : int(h0.kept.size())));
     CHECK(pc.head_dim == c.m.hd);
     const Json cfg = Json::parse(slurp(out / "config.json"));
     CHECK(cfg["head_dim"] == c.m.hd);
@@ -364,7 +364,7 @@ TEST_CASE("mask + apply: same layer outputs as zeroing the pruned units; config,
       // zeroed (+ bias), both from a forward pass written here.
       const LayerMask& eh = *back.find(l, false);
       std::vector<int> heads;
-      if (eh.unit == MaskUnit::kKvGroups) {
+      if (eh.unit == UnitKind::kKvGroups) {
         for (int g : eh.kept)
           for (int j = 0; j < group; ++j) heads.push_back(g * group + j);
       } else {
@@ -456,12 +456,12 @@ std::vector<int> top_per_group(const std::vector<double>& scores, int group, int
 TEST_CASE("baseline methods: magnitude and diagonal masks equal top-k references computed here") {
   struct Case {
     Model m;
-    MaskUnit head_shape;
+    UnitKind head_shape;
     bool compensation;
   };
-  const Case cases[] = {{kLlamaMha, MaskUnit::kHeadsPerGroup, true},
-                        {kLlamaGqa, MaskUnit::kKvGroups, false},
-                        {kQwen2, MaskUnit::kHeadsPerGroup, true}};
+  const Case cases[] = {{kLlamaMha, UnitKind::kHeadsPerGroup, true},
+                        {kLlamaGqa, UnitKind::kKvGroups, false},
+                        {kQwen2, UnitKind::kHeadsPerGroup, true}};
   for (const Case& c : cases) {
     CAPTURE(c.m.family);
     CAPTURE(c.m.kv);
@@ -485,18 +485,18 @@ TEST_CASE("baseline methods: magnitude and diagonal masks equal top-k references
       const LayerMask& em = mag.entries[i];
       const LayerMask& ed = diag.entries[i];
       CAPTURE(em.layer);
-      CAPTURE(mask_unit_name(em.unit));
+      CAPTURE(unit_kind_name(em.unit));
       const std::size_t l = static_cast<std::size_t>(em.layer);
       const std::string p = "model.layers." + std::to_string(em.layer) + ".";
-      const bool mlp = em.unit == MaskUnit::kMlp;
+      const bool mlp = em.unit == UnitKind::kMlp;
       const MatrixXd& w = f.w.at(p + (mlp ? "mlp.down_proj.weight" : "self_attn.o_proj.weight"));
       const MatrixXd& acts = mlp ? f.a[l] : f.z[l];
       // Unit layout: width in channels, units per constraint group, units kept per group.
       int width = 1, group = c.m.inter, keep = c.m.inter / 2;
-      if (em.unit == MaskUnit::kKvGroups) {
+      if (em.unit == UnitKind::kKvGroups) {
         width = c.m.heads / c.m.kv * c.m.hd, group = c.m.kv, keep = c.m.kv / 2;
       } else if (!mlp) {
-        const int per_group = em.unit == MaskUnit::kHeadsPerGroup ? c.m.heads / c.m.kv : c.m.heads;
+        const int per_group = em.unit == UnitKind::kHeadsPerGroup ? c.m.heads / c.m.kv : c.m.heads;
         width = c.m.hd, group = per_group, keep = per_group / 2;
       }
       const int n = int(w.cols()) / width;
@@ -545,7 +545,7 @@ TEST_CASE("bad inputs give clear errors") {
   // `heads` is only for MHA.
   CHECK_THROWS_WITH_AS(
       (void)build_layer_problem(ckpt, &stats,
-                                {0, MaskUnit::kHeads, 0.5, true, DataFreeModel::kMagnitude}),
+                                {0, UnitKind::kHeads, 0.5, true, DataFreeModel::kMagnitude}),
       doctest::Contains("--head-shape"), InvalidArgument);
   // Masks for another checkpoint.
   const Masks masks = compute_masks(ckpt, &stats, sa_options(true, false, 0.5));
@@ -617,14 +617,14 @@ TEST_CASE("export -> external answer -> import-solution, with and without repair
   for (const std::string ext : {".json", ".qubo", ".coo"}) {
     CAPTURE(ext);
     const std::string path = (f.root / ("layer1" + ext)).string();
-    const LayerProblemSpec spec{1, MaskUnit::kMlp, 0.4, true, DataFreeModel::kMagnitude};
+    const LayerProblemSpec spec{1, UnitKind::kMlp, 0.4, true, DataFreeModel::kMagnitude};
     const ExportedProblemInfo info = export_layer_problem(ckpt, &stats, spec, path);
     CHECK(info.keep == 6);
     CHECK(info.num_units == 10);
     const auto back = read_exported_info(path);
     REQUIRE(back.has_value());
     CHECK(back->layer == 1);
-    CHECK(back->unit == MaskUnit::kMlp);
+    CHECK(back->unit == UnitKind::kMlp);
     CHECK(back->centered);
     // A feasible answer in the file's variable order (json: labels, others: positions).
     const Assignment known = {1, 0, 1, 1, 0, 1, 0, 1, 1, 0};
@@ -680,7 +680,7 @@ TEST_CASE("export -> external answer -> import-solution, with and without repair
   Assignment under(10, 0);
   under[0] = under[3] = 1;
   const LayerProblem p =
-      build_layer_problem(ckpt, &stats, {0, MaskUnit::kMlp, 0.4, true, DataFreeModel::kMagnitude});
+      build_layer_problem(ckpt, &stats, {0, UnitKind::kMlp, 0.4, true, DataFreeModel::kMagnitude});
   const RepairResult rep = repair_assignment(p.model, under);
   CHECK(rep.added.size() == 4);
   CHECK(p.model.is_feasible(rep.x));
@@ -828,12 +828,12 @@ TEST_CASE("masks files: every field is validated, errors name the file and the f
 TEST_CASE("applied_head_sparsity: heads go in whole steps, the applied value is reported") {
   const Fixture f = make_fixture("head_steps", kLlamaGqa, "F32", false, 81);
   const ModelConfig cfg = Checkpoint::open(f.ckpt_dir).config();  // 4 heads in 2 KV groups
-  AppliedHeadSparsity a = applied_head_sparsity(cfg, MaskUnit::kKvGroups, 0.3);
-  CHECK(a.unit == MaskUnit::kKvGroups);
+  AppliedHeadSparsity a = applied_head_sparsity(cfg, UnitKind::kKvGroups, 0.3);
+  CHECK(a.unit == UnitKind::kKvGroups);
   CHECK(a.units == 2);
   CHECK(a.kept == 1);
   CHECK(a.applied == doctest::Approx(0.5));
-  a = applied_head_sparsity(cfg, MaskUnit::kHeadsPerGroup, 0.5);
+  a = applied_head_sparsity(cfg, UnitKind::kHeadsPerGroup, 0.5);
   CHECK(a.kept == 2);
   CHECK(a.applied == doctest::Approx(0.5));
   fs::remove_all(f.root);

@@ -191,11 +191,11 @@ TEST_CASE("attention head QUBO equals zeroing the removed heads' o_proj input ch
   std::mt19937_64 rng(505);
   struct Case {
     int heads, kv, head_dim;
-    HeadUnits units;
+    UnitKind units;
   };
-  const Case cases[] = {{4, 4, 3, HeadUnits::kHeads},         {6, 6, 2, HeadUnits::kHeads},
-                        {8, 2, 2, HeadUnits::kKvGroups},      {6, 3, 3, HeadUnits::kKvGroups},
-                        {8, 2, 2, HeadUnits::kHeadsPerGroup}, {9, 3, 2, HeadUnits::kHeadsPerGroup}};
+  const Case cases[] = {{4, 4, 3, UnitKind::kHeads},         {6, 6, 2, UnitKind::kHeads},
+                        {8, 2, 2, UnitKind::kKvGroups},      {6, 3, 3, UnitKind::kKvGroups},
+                        {8, 2, 2, UnitKind::kHeadsPerGroup}, {9, 3, 2, UnitKind::kHeadsPerGroup}};
   for (const Case& c : cases) {
     const int channels = c.heads * c.head_dim;
     const int hidden = 10;
@@ -210,15 +210,15 @@ TEST_CASE("attention head QUBO equals zeroing the removed heads' o_proj input ch
       o.units = c.units;
       o.mean_compensation = centred;
       const int group = c.heads / c.kv;
-      const int n_units = c.units == HeadUnits::kKvGroups ? c.kv : c.heads;
-      const int keep = c.units == HeadUnits::kHeadsPerGroup ? c.kv * (group - 1) : n_units / 2;
+      const int n_units = c.units == UnitKind::kKvGroups ? c.kv : c.heads;
+      const int keep = c.units == UnitKind::kHeadsPerGroup ? c.kv * (group - 1) : n_units / 2;
       o.keep = keep;
       const LayerProblem p = build_head_problem(w_o, stats_of(z, true), o);
       REQUIRE(p.num_units() == n_units);
       CHECK(p.centered == centred);
       CHECK(p.unit_width * n_units == channels);
       // Constraint groups: one over all units, or one per KV group over its contiguous heads.
-      if (c.units == HeadUnits::kHeadsPerGroup) {
+      if (c.units == UnitKind::kHeadsPerGroup) {
         REQUIRE(p.model.constraints().size() == static_cast<std::size_t>(c.kv));
         for (int g = 0; g < c.kv; ++g) {
           const CardinalityConstraint& cc = p.model.constraints()[static_cast<std::size_t>(g)];
@@ -232,7 +232,7 @@ TEST_CASE("attention head QUBO equals zeroing the removed heads' o_proj input ch
         REQUIRE(p.model.constraints().size() == 1);
         CHECK(p.model.constraints()[0].k == keep);
         CHECK(p.model.constraints()[0].name ==
-              (c.units == HeadUnits::kKvGroups ? "layer.5.kv" : "layer.5.attn"));
+              (c.units == UnitKind::kKvGroups ? "layer.5.kv" : "layer.5.attn"));
       }
       for (int r = 0; r < 40; ++r) {
         const Assignment x = random_mask(
@@ -256,9 +256,9 @@ TEST_CASE("attention head QUBO equals zeroing the removed heads' o_proj input ch
 TEST_CASE("head options reject shapes a standard config cannot describe") {
   HeadProblemOptions o;
   o.shape = {8, 2, 4};
-  o.units = HeadUnits::kHeads;
+  o.units = UnitKind::kHeads;
   CHECK_THROWS_AS(o.validate(), InvalidArgument);
-  o.units = HeadUnits::kHeadsPerGroup;
+  o.units = UnitKind::kHeadsPerGroup;
   o.validate();
   o.shape = {4, 4, 4};
   CHECK_THROWS_AS(o.validate(), InvalidArgument);
@@ -268,7 +268,7 @@ TEST_CASE("head options reject shapes a standard config cannot describe") {
   std::mt19937_64 rng(1);
   HeadProblemOptions ok;
   ok.shape = {8, 2, 2};
-  ok.units = HeadUnits::kHeadsPerGroup;
+  ok.units = UnitKind::kHeadsPerGroup;
   LayerProblem p = build_head_problem_magnitude(normal_matrix(4, 16, rng), ok);
   CHECK_THROWS_AS(set_keep(p, 5), InvalidArgument);
   set_keep(p, 6);
@@ -407,7 +407,7 @@ TEST_CASE("magnitude problems are diagonal, and there diagonal top-k is optimal"
   // Heads per group: top-k within every group, which is optimal for a diagonal problem too.
   HeadProblemOptions ho;
   ho.shape = {8, 2, 3};
-  ho.units = HeadUnits::kHeadsPerGroup;
+  ho.units = UnitKind::kHeadsPerGroup;
   ho.keep = 4;
   const Eigen::MatrixXd w_o = normal_matrix(5, 24, rng);
   const LayerProblem hp = build_head_problem_magnitude(w_o, ho);
@@ -525,7 +525,7 @@ TEST_CASE("global allocation of heads per group keeps the same number in every g
     HeadProblemOptions o;
     o.layer = l;
     o.shape = {8, 2, 2};
-    o.units = HeadUnits::kHeadsPerGroup;
+    o.units = UnitKind::kHeadsPerGroup;
     const Eigen::MatrixXd z = normal_matrix(16, 80, rng);
     layers.push_back(build_head_problem(normal_matrix(6, 16, rng), stats_of(z, true), o));
   }

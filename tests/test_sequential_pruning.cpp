@@ -93,18 +93,18 @@ TEST_CASE("sequential prune: every written projection is the least-squares fit o
           "output on the pruned model's own inputs") {
   struct Case {
     Model m;
-    MaskUnit head_shape;
+    UnitKind head_shape;
     const char* method;
     RefitTarget target;
   };
   // Llama: output biases (centred refit); Qwen2: value-bias compensation of the heads, no MLP
   // bias. hidden 16, 24 neurons, 4 heads of 4 in 2 KV groups, 3 layers.
   const Case cases[] = {
-      {{16, 24, 3, 4, 2, 4, false, "llama"}, MaskUnit::kHeadsPerGroup, "obs", RefitTarget::kLayerOutput},
-      {{16, 24, 3, 4, 2, 4, true, "qwen2"}, MaskUnit::kHeadsPerGroup, "tabu", RefitTarget::kLayerOutput},
-      {{16, 24, 3, 4, 2, 4, true, "qwen2"}, MaskUnit::kKvGroups, "diagonal", RefitTarget::kLayerOutput},
-      {{16, 24, 3, 4, 2, 4, false, "llama"}, MaskUnit::kHeadsPerGroup, "sa", RefitTarget::kResidual},
-      {{16, 24, 3, 4, 2, 4, true, "qwen2"}, MaskUnit::kHeadsPerGroup, "obs", RefitTarget::kResidual},
+      {{16, 24, 3, 4, 2, 4, false, "llama"}, UnitKind::kHeadsPerGroup, "obs", RefitTarget::kLayerOutput},
+      {{16, 24, 3, 4, 2, 4, true, "qwen2"}, UnitKind::kHeadsPerGroup, "tabu", RefitTarget::kLayerOutput},
+      {{16, 24, 3, 4, 2, 4, true, "qwen2"}, UnitKind::kKvGroups, "diagonal", RefitTarget::kLayerOutput},
+      {{16, 24, 3, 4, 2, 4, false, "llama"}, UnitKind::kHeadsPerGroup, "sa", RefitTarget::kResidual},
+      {{16, 24, 3, 4, 2, 4, true, "qwen2"}, UnitKind::kHeadsPerGroup, "obs", RefitTarget::kResidual},
   };
   for (const Case& c : cases) {
     CAPTURE(c.m.family);
@@ -127,7 +127,7 @@ TEST_CASE("sequential prune: every written projection is the least-squares fit o
     const Captured now = capture(pruned, windows);
     const bool llama = c.m.family == "llama";
     for (const PrunedProjection& p : rep.projections) {
-      const bool mlp = p.unit == MaskUnit::kMlp;
+      const bool mlp = p.unit == UnitKind::kMlp;
       CAPTURE(p.layer);
       CAPTURE(mlp);
       const std::string pre = "model.layers." + std::to_string(p.layer) + ".";
@@ -185,7 +185,7 @@ TEST_CASE("sequential prune without refit: the kept columns are written as they 
   const Captured orig = capture(ckpt, windows);
   const Captured now = capture(pruned, windows);
   for (const PrunedProjection& p : rep.projections) {
-    const bool mlp = p.unit == MaskUnit::kMlp;
+    const bool mlp = p.unit == UnitKind::kMlp;
     CAPTURE(p.layer);
     CAPTURE(mlp);
     CHECK(std::isnan(p.refit_error));  // no refit objective was formed
@@ -251,8 +251,8 @@ TEST_CASE("sequential prune: global allocation pads the narrow layers; parameter
   int neurons = 0, heads = 0, widest = 0, widest_heads = 0;
   for (const PrunedProjection& p : rep.projections) {
     const int k = static_cast<int>(p.kept.size());
-    (p.unit == MaskUnit::kMlp ? neurons : heads) += k;
-    if (p.unit == MaskUnit::kMlp) {
+    (p.unit == UnitKind::kMlp ? neurons : heads) += k;
+    if (p.unit == UnitKind::kMlp) {
       widest = std::max(widest, k);
       CHECK(k >= 6);  // at most 75 % of a layer goes
     } else {
@@ -271,7 +271,7 @@ TEST_CASE("sequential prune: global allocation pads the narrow layers; parameter
   const std::int64_t per_head = m.hd * (2 * m.hidden + 1);  // q rows + bias, o_proj columns
   for (const PrunedProjection& p : rep.projections)
     effective -= (p.num_units - static_cast<std::int64_t>(p.kept.size())) *
-                 (p.unit == MaskUnit::kMlp ? per_neuron : per_head);
+                 (p.unit == UnitKind::kMlp ? per_neuron : per_head);
   CHECK(rep.effective_parameters() == effective);
   fs::remove_all(root);
 }

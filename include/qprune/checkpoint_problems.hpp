@@ -32,26 +32,26 @@ enum class DataFreeModel {
 /// The head unit kind a layer of this config uses for a requested GQA shape: kHeads for MHA
 /// (num_kv_heads == num_heads) whatever was asked; for GQA `requested` must be kKvGroups or
 /// kHeadsPerGroup (kHeads: InvalidArgument naming --head-shape).
-[[nodiscard]] MaskUnit head_unit_for(const ModelConfig& config, MaskUnit requested);
+[[nodiscard]] UnitKind head_unit_for(const ModelConfig& config, UnitKind requested);
 
 /// What a requested head sparsity becomes in one layer: heads go in whole steps (one head for MHA,
 /// one KV group for kv_groups, one head in every group for heads_per_group), so the kept count is
 /// rounded and the applied sparsity may differ from the requested one (GQA with 4 KV groups:
 /// 0.3 -> 0.25). Throws like keep_count when no step fits (heads_per_group between two steps).
 struct AppliedHeadSparsity {
-  MaskUnit unit = MaskUnit::kHeads;  ///< head_unit_for(config, shape)
+  UnitKind unit = UnitKind::kHeads;  ///< head_unit_for(config, shape)
   int units = 0;                     ///< heads or KV groups per layer
   int kept = 0;                      ///< kept per layer
   double requested = 0.0;
   double applied = 0.0;  ///< 1 - kept / units
 };
-[[nodiscard]] AppliedHeadSparsity applied_head_sparsity(const ModelConfig& config, MaskUnit shape,
+[[nodiscard]] AppliedHeadSparsity applied_head_sparsity(const ModelConfig& config, UnitKind shape,
                                                         double requested);
 
 /// What one layer problem is.
 struct LayerProblemSpec {
   int layer = 0;
-  MaskUnit unit = MaskUnit::kMlp;
+  UnitKind unit = UnitKind::kMlp;
   double sparsity = 0.5;  ///< uniform: keep round((1 - sparsity) n) units
   /// Centre with the statistics' mean (and have apply write the bias); only effective with
   /// calibration means and a family that can hold the bias (bias_compensation_supported).
@@ -79,7 +79,7 @@ struct LayerProblemSpec {
 
 /// Units one layer keeps for a unit kind and sparsity (throws like keep_count when the sparsity
 /// leaves nothing or, for heads per KV group, is not expressible).
-[[nodiscard]] int layer_keep_count(const ModelConfig& config, MaskUnit unit, double sparsity);
+[[nodiscard]] int layer_keep_count(const ModelConfig& config, UnitKind unit, double sparsity);
 
 /// Where a problem's Gram came from: "calibration", "magnitude" or "isserlis".
 [[nodiscard]] const char* gram_source_name(GramSource source);

@@ -12,21 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "qprune/unit_kind.hpp"
+
 namespace qprune {
 
 class Checkpoint;
 
-/// What one entry's unit indices stand for.
-enum class MaskUnit {
-  kMlp,            ///< MLP neurons (gate/up rows, down columns)
-  kHeads,          ///< query heads of an MHA layer (num_kv_heads == num_heads)
-  kKvGroups,       ///< whole KV groups (their query heads, k/v rows)
-  kHeadsPerGroup,  ///< query heads, the same number kept in every KV group
-};
-/// "mlp", "heads", "kv_groups", "heads_per_group".
-[[nodiscard]] const char* mask_unit_name(MaskUnit unit);
-/// The unit with that name; throws InvalidArgument listing the names.
-[[nodiscard]] MaskUnit mask_unit_from_name(const std::string& name);
 
 /// Identity of a checkpoint: where it was, a hash of config.json and a hash of the tensor index
 /// (every tensor's name, dtype, shape and byte size, sorted, plus the first 32 bytes of each
@@ -46,7 +37,7 @@ struct CheckpointIdentity {
 /// One layer's mask of one unit kind.
 struct LayerMask {
   int layer = 0;
-  MaskUnit unit = MaskUnit::kMlp;
+  UnitKind unit = UnitKind::kMlp;
   int num_units = 0;      ///< units of this kind in the layer
   std::vector<int> kept;  ///< kept unit indices, increasing
   double objective = 0.0;           ///< QUBO energy of the mask (the layer's calibration error)
@@ -77,7 +68,7 @@ enum class MaskAllocation {
 /// `recorded == false` (then resume refuses them).
 struct MaskRunRecord {
   bool recorded = false;
-  std::vector<MaskUnit> units;          ///< unit kinds requested, in solve order
+  std::vector<UnitKind> units;          ///< unit kinds requested, in solve order
   std::optional<double> head_sparsity;  ///< when it differed from `sparsity`
   MaskAllocation allocation = MaskAllocation::kUniform;
   std::string cost_scale;           ///< global only: "absolute" or "relative"

@@ -36,7 +36,7 @@ namespace qprune {
 
 /// The seed of one layer's solve: a SplitMix64 mix of the run seed, the layer and the unit kind,
 /// so layers get independent streams and a rerun with the same seed gives the same masks.
-[[nodiscard]] std::uint64_t layer_seed(std::uint64_t run_seed, int layer, MaskUnit unit);
+[[nodiscard]] std::uint64_t layer_seed(std::uint64_t run_seed, int layer, UnitKind unit);
 
 /// How compute_masks chooses each layer's mask. The baselines are not QUBO solvers: they rank the
 /// units of the layer's problem by a score and keep the top k in every constraint group.
@@ -57,7 +57,7 @@ struct MaskRunOptions {
   /// Sparsity of the head units when it must differ from `sparsity` (a GQA model can only drop
   /// heads in steps of one per KV group); unset: `sparsity`. In [0, 1).
   std::optional<double> head_sparsity;
-  MaskUnit head_shape = MaskUnit::kHeadsPerGroup;  ///< for GQA: kKvGroups or kHeadsPerGroup
+  UnitKind head_shape = UnitKind::kHeadsPerGroup;  ///< for GQA: kKvGroups or kHeadsPerGroup
   bool mean_compensation = true;                   ///< see LayerProblemSpec
   DataFreeModel data_free = DataFreeModel::kMagnitude;
   std::string solver = "sa";
@@ -126,7 +126,7 @@ struct ApplyOptions {
 /// What apply did to one (layer, unit kind).
 struct AppliedLayer {
   int layer = 0;
-  MaskUnit unit = MaskUnit::kMlp;
+  UnitKind unit = UnitKind::kMlp;
   int kept = 0;
   bool bias_written = false;
   double error_without_refit = 0.0;  ///< only with refit: s^T M s (same centring)
@@ -168,7 +168,7 @@ ApplyReport apply_masks(const Checkpoint& checkpoint, const Masks& masks,
 /// Metadata keys an exported problem carries (json metadata; header comments of qbsolv/coo/lp).
 struct ExportedProblemInfo {
   int layer = 0;
-  MaskUnit unit = MaskUnit::kMlp;
+  UnitKind unit = UnitKind::kMlp;
   double sparsity = 0.0;
   int keep = 0;
   int num_units = 0;
@@ -207,7 +207,7 @@ struct ImportOptions {
   bool repair = false;
   /// For files without qprune metadata (or to override it).
   std::optional<int> layer;
-  std::optional<MaskUnit> unit;
+  std::optional<UnitKind> unit;
   std::optional<double> sparsity;
 };
 

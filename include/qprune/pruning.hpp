@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "qprune/qubo_model.hpp"
+#include "qprune/unit_kind.hpp"
 
 namespace qprune {
 
@@ -41,13 +42,6 @@ enum class GramSource {
   kIsserlis,     ///< data-free Gaussian-input model of a gated MLP (approximate)
 };
 
-/// What one variable stands for.
-enum class UnitKind {
-  kMlpNeuron,      ///< one down_proj input column
-  kAttentionHead,  ///< one query head: head_dim o_proj input channels
-  kKvGroup,        ///< one KV group: its query heads' channels (and the group's k/v rows)
-};
-
 /// Attention head layout (HF: query head h reads KV head h / (num_heads / num_kv_heads)).
 struct AttentionShape {
   int num_heads = 0;     ///< query heads (num_attention_heads)
@@ -61,19 +55,11 @@ struct AttentionShape {
   void validate() const;
 };
 
-/// Which pruning operations the head problem allows (only these two give a checkpoint
-/// a standard GQA config can describe: docs/pruning_math.md).
-enum class HeadUnits {
-  kHeads,     ///< one variable per head, one "keep k" group; MHA only (num_kv_heads == num_heads)
-  kKvGroups,  ///< one variable per KV group (its query heads removed together)
-  kHeadsPerGroup,  ///< one variable per query head, one "keep k/groups" constraint per KV group
-};
-
 /// A layer's pruning problem. `model` holds the whole objective; M itself is not kept (it would
 /// double the memory): its off-diagonal is q_ij / 2 and its diagonal is `unit_cost`.
 struct LayerProblem {
   QuboModel model;  ///< keep variables; energy(x) = output error of mask x
-  UnitKind unit = UnitKind::kMlpNeuron;
+  UnitKind unit = UnitKind::kMlp;
   GramSource source = GramSource::kCalibration;
   bool centered = false;     ///< mean compensation: G replaced by C = G - T mu mu^T
   bool approximate = false;  ///< energy is a model of the error, not the measured error
@@ -104,7 +90,7 @@ struct MlpProblemOptions {
 struct HeadProblemOptions {
   int layer = 0;  ///< labels "L.attn.h" (heads) or "L.kv.g" (groups)
   AttentionShape shape;
-  HeadUnits units = HeadUnits::kHeads;
+  UnitKind units = UnitKind::kHeads;
   /// Units kept: heads for kHeads; KV groups for kKvGroups; total heads for kHeadsPerGroup (a
   /// multiple of num_kv_heads, each group keeping keep / num_kv_heads). nullopt: no constraint yet.
   std::optional<int> keep;

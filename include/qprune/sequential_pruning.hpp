@@ -69,7 +69,7 @@ struct PruneOptions {
   bool heads = true;  ///< prune attention heads
   double sparsity = 0.4;               ///< MLP neurons removed per layer, in [0, 1)
   std::optional<double> head_sparsity;  ///< heads removed per layer; unset: `sparsity`
-  MaskUnit head_shape = MaskUnit::kHeadsPerGroup;  ///< GQA: kKvGroups or kHeadsPerGroup
+  UnitKind head_shape = UnitKind::kHeadsPerGroup;  ///< GQA: kKvGroups or kHeadsPerGroup
   /// How units are chosen:
   ///   magnitude  top-k ||W[:, unit]||^2 (data-free)
   ///   diagonal   top-k H_ii ||W[:, i]||^2 (Wanda-sp: the no-refit removal cost of a unit alone)
@@ -117,7 +117,7 @@ struct PruneOptions {
 /// What happened to one prunable projection.
 struct PrunedProjection {
   int layer = 0;
-  MaskUnit unit = MaskUnit::kMlp;
+  UnitKind unit = UnitKind::kMlp;
   int num_units = 0;
   std::vector<int> kept;
   std::string method;

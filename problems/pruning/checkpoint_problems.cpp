@@ -33,22 +33,22 @@ Weight read_weight(const Checkpoint& ckpt, const std::string& name) {
 // The weight whose input channels a problem's units are: down_proj for MLP neurons, else o_proj.
 std::string unit_weight_name(int layer, UnitKind unit) {
   return layer_prefix(layer) +
-         (unit == UnitKind::kMlpNeuron ? "mlp.down_proj.weight" : "self_attn.o_proj.weight");
+         (unit == UnitKind::kMlp ? "mlp.down_proj.weight" : "self_attn.o_proj.weight");
 }
 
 }  // namespace
 
-int layer_keep_count(const ModelConfig& cfg, MaskUnit unit, double sparsity) {
+int layer_keep_count(const ModelConfig& cfg, UnitKind unit, double sparsity) {
   const auto heads = static_cast<int>(cfg.num_attention_heads);
   const auto kv = static_cast<int>(cfg.num_key_value_heads);
   switch (unit) {
-    case MaskUnit::kMlp:
+    case UnitKind::kMlp:
       return keep_count(static_cast<int>(cfg.intermediate_size), sparsity);
-    case MaskUnit::kHeads:
+    case UnitKind::kHeads:
       return keep_count(heads, sparsity);
-    case MaskUnit::kKvGroups:
+    case UnitKind::kKvGroups:
       return keep_count(kv, sparsity);
-    case MaskUnit::kHeadsPerGroup:
+    case UnitKind::kHeadsPerGroup:
       return keep_count(heads, sparsity, kv);
   }
   throw InvalidArgument("unknown unit kind");
@@ -83,20 +83,20 @@ bool bias_compensation_supported(const ModelConfig& config) {
   return config.family == ModelFamily::kLlama;
 }
 
-MaskUnit head_unit_for(const ModelConfig& config, MaskUnit requested) {
-  if (config.num_key_value_heads == config.num_attention_heads) return MaskUnit::kHeads;
-  if (requested == MaskUnit::kKvGroups || requested == MaskUnit::kHeadsPerGroup) return requested;
+UnitKind head_unit_for(const ModelConfig& config, UnitKind requested) {
+  if (config.num_key_value_heads == config.num_attention_heads) return UnitKind::kHeads;
+  if (requested == UnitKind::kKvGroups || requested == UnitKind::kHeadsPerGroup) return requested;
   throw InvalidArgument("the model uses grouped-query attention (" +
                         std::to_string(config.num_attention_heads) + " query heads, " +
                         std::to_string(config.num_key_value_heads) +
                         " KV heads): choose --head-shape kv_groups or heads_per_group");
 }
 
-AppliedHeadSparsity applied_head_sparsity(const ModelConfig& config, MaskUnit shape,
+AppliedHeadSparsity applied_head_sparsity(const ModelConfig& config, UnitKind shape,
                                           double requested) {
   AppliedHeadSparsity a;
   a.unit = head_unit_for(config, shape);
-  a.units = static_cast<int>(a.unit == MaskUnit::kKvGroups ? config.num_key_value_heads
+  a.units = static_cast<int>(a.unit == UnitKind::kKvGroups ? config.num_key_value_heads
                                                            : config.num_attention_heads);
   a.kept = layer_keep_count(config, a.unit, requested);
   a.requested = requested;
@@ -112,10 +112,10 @@ LayerProblem build_layer_problem(const Checkpoint& ckpt, const CalibrationStatsF
                           std::to_string(cfg.num_hidden_layers) + ")");
   const std::string p = layer_prefix(spec.layer);
   const bool compensate = spec.mean_compensation && bias_compensation_supported(cfg);
-  if (spec.unit == MaskUnit::kMlp) {
+  if (spec.unit == UnitKind::kMlp) {
     MlpProblemOptions o;
     o.layer = spec.layer;
-    o.keep = layer_keep_count(cfg, MaskUnit::kMlp, spec.sparsity);
+    o.keep = layer_keep_count(cfg, UnitKind::kMlp, spec.sparsity);
     o.mean_compensation = compensate;
     const std::string down = p + "mlp.down_proj.weight";
     if (spec.objective == PruneObjective::kRefit) {
@@ -140,18 +140,16 @@ LayerProblem build_layer_problem(const Checkpoint& ckpt, const CalibrationStatsF
     }
     return build_mlp_problem_magnitude(ckpt.read_matrix(down), o);
   }
-  const MaskUnit unit = head_unit_for(cfg, spec.unit);
-  if (unit != spec.unit && spec.unit != MaskUnit::kKvGroups &&
-      spec.unit != MaskUnit::kHeadsPerGroup)
+  const UnitKind unit = head_unit_for(cfg, spec.unit);
+  if (unit != spec.unit && spec.unit != UnitKind::kKvGroups &&
+      spec.unit != UnitKind::kHeadsPerGroup)
     throw InvalidArgument("unexpected head unit");
   HeadProblemOptions o;
   o.layer = spec.layer;
   o.shape = {static_cast<int>(cfg.num_attention_heads), static_cast<int>(cfg.num_key_value_heads),
              static_cast<int>(cfg.head_dim)};
   o.mean_compensation = compensate;
-  o.units = unit == MaskUnit::kHeads      ? HeadUnits::kHeads
-            : unit == MaskUnit::kKvGroups ? HeadUnits::kKvGroups
-                                          : HeadUnits::kHeadsPerGroup;
+  o.units = unit;
   o.keep = layer_keep_count(cfg, unit, spec.sparsity);
   const std::string wo = p + "self_attn.o_proj.weight";
   if (spec.objective == PruneObjective::kRefit) {
@@ -173,7 +171,7 @@ LayerProblem build_layer_problem(const Checkpoint& ckpt, const CalibrationStatsF
 RefitObjective build_refit_objective(const Checkpoint& ckpt, const CalibrationStatsFile& stats,
                                      const LayerProblemSpec& spec) {
   const ModelConfig& cfg = ckpt.config();
-  const bool mlp = spec.unit == MaskUnit::kMlp;
+  const bool mlp = spec.unit == UnitKind::kMlp;
   const StatsKind kind = mlp ? StatsKind::kMlp : StatsKind::kAttn;
   if (!stats.has(kind))
     throw InvalidArgument(stats.path().string() + ": no " + stats_kind_name(kind) +
@@ -189,20 +187,20 @@ RefitObjective build_refit_objective(const Checkpoint& ckpt, const CalibrationSt
   const int heads = static_cast<int>(cfg.num_attention_heads);
   const int kv = static_cast<int>(cfg.num_key_value_heads);
   const int hd = static_cast<int>(cfg.head_dim);
-  const MaskUnit unit = mlp ? MaskUnit::kMlp : head_unit_for(cfg, spec.unit);
+  const UnitKind unit = mlp ? UnitKind::kMlp : head_unit_for(cfg, spec.unit);
   UnitLayout layout;
   switch (unit) {
-    case MaskUnit::kMlp:
+    case UnitKind::kMlp:
       layout = {static_cast<int>(cfg.intermediate_size), 1, 1,
                 layer_keep_count(cfg, unit, spec.sparsity)};
       break;
-    case MaskUnit::kHeads:
+    case UnitKind::kHeads:
       layout = {heads, hd, 1, layer_keep_count(cfg, unit, spec.sparsity)};
       break;
-    case MaskUnit::kKvGroups:
+    case UnitKind::kKvGroups:
       layout = {kv, hd * (heads / kv), 1, layer_keep_count(cfg, unit, spec.sparsity)};
       break;
-    case MaskUnit::kHeadsPerGroup:
+    case UnitKind::kHeadsPerGroup:
       layout = {heads, hd, kv, layer_keep_count(cfg, unit, spec.sparsity) / kv};
       break;
   }

@@ -60,7 +60,7 @@ std::optional<LayerInstanceSpec> parse_layer_instance(const std::string& spec) {
       out.problem.layer = static_cast<int>(layer);
       have_layer = true;
     } else if (key == "unit") {
-      out.problem.unit = mask_unit_from_name(value);
+      out.problem.unit = unit_kind_from_name(value);
       have_unit = true;
     } else if (key == "sparsity") {
       out.problem.sparsity = parse_number(spec, key, value);
@@ -98,7 +98,7 @@ QuboModel load_layer_instance(const LayerInstanceSpec& spec) {
 
 std::string layer_instance_name(const LayerInstanceSpec& spec) {
   return std::filesystem::path(spec.checkpoint).filename().string() + ".layer" +
-         std::to_string(spec.problem.layer) + "." + mask_unit_name(spec.problem.unit) + ".s" +
+         std::to_string(spec.problem.layer) + "." + unit_kind_name(spec.problem.unit) + ".s" +
          std::to_string(static_cast<int>(spec.problem.sparsity * 100 + 0.5));
 }
 

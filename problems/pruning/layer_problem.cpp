@@ -124,7 +124,7 @@ std::vector<std::string> make_labels(int layer, const char* kind, int n) {
 }
 
 void setup_mlp(LayerProblem& p, const MlpProblemOptions& options) {
-  p.unit = UnitKind::kMlpNeuron;
+  p.unit = UnitKind::kMlp;
   p.layer = options.layer;
   p.unit_width = 1;
   p.num_groups = 1;
@@ -163,12 +163,14 @@ struct HeadLayout {
 HeadLayout head_layout(const HeadProblemOptions& o) {
   const AttentionShape& s = o.shape;
   switch (o.units) {
-    case HeadUnits::kHeads:
-      return {UnitKind::kAttentionHead, s.head_dim, s.num_heads, 1, "attn", "attn"};
-    case HeadUnits::kKvGroups:
-      return {UnitKind::kKvGroup, s.head_dim * s.heads_per_group(), s.num_kv_heads, 1, "kv", "kv"};
-    case HeadUnits::kHeadsPerGroup:
-      return {UnitKind::kAttentionHead, s.head_dim, s.num_heads, s.num_kv_heads, "attn", "attn"};
+    case UnitKind::kHeads:
+      return {UnitKind::kHeads, s.head_dim, s.num_heads, 1, "attn", "attn"};
+    case UnitKind::kKvGroups:
+      return {UnitKind::kKvGroups, s.head_dim * s.heads_per_group(), s.num_kv_heads, 1, "kv", "kv"};
+    case UnitKind::kHeadsPerGroup:
+      return {UnitKind::kHeadsPerGroup, s.head_dim, s.num_heads, s.num_kv_heads, "attn", "attn"};
+    case UnitKind::kMlp:
+      break;  // refused by validate()
   }
   throw InvalidArgument("HeadProblemOptions: unknown units");
 }
@@ -261,12 +263,15 @@ void HeadProblemOptions::validate() const {
   if (memory_limit_bytes && *memory_limit_bytes == 0)
     throw InvalidArgument("HeadProblemOptions::memory_limit_bytes must be > 0 when given");
   shape.validate();
-  if (units == HeadUnits::kHeads && shape.num_kv_heads != shape.num_heads) {
+  if (!is_attention(units))
+    throw InvalidArgument("HeadProblemOptions::units must be an attention kind (heads, kv_groups "
+                          "or heads_per_group), is mlp");
+  if (units == UnitKind::kHeads && shape.num_kv_heads != shape.num_heads) {
     throw InvalidArgument(
         "HeadProblemOptions::units = heads needs MHA (num_kv_heads == num_heads); with GQA only "
         "whole KV groups or the same number of heads per group give a valid checkpoint");
   }
-  if (units == HeadUnits::kHeadsPerGroup && shape.heads_per_group() < 2) {
+  if (units == UnitKind::kHeadsPerGroup && shape.heads_per_group() < 2) {
     throw InvalidArgument(
         "HeadProblemOptions::units = heads per group needs GQA (num_heads > num_kv_heads)");
   }

@@ -25,10 +25,6 @@ using Json = nlohmann::ordered_json;  // written: fields in a fixed, readable or
 using InJson = nlohmann::json;
 constexpr const char* kFormat = "qprune-masks";
 
-struct UnitRow {
-  MaskUnit unit;
-  const char* name;
-};
 // The statuses an entry may carry: a solver's (to_string(SolveStatus)) or an import's.
 constexpr const char* kStatuses[] = {"optimal",          "completed",   "time_limit",
                                      "target_reached",   "interrupted", "imported",
@@ -42,25 +38,7 @@ std::string format_bound(double x) {
   return buf;
 }
 
-constexpr UnitRow kUnits[] = {{MaskUnit::kMlp, "mlp"},
-                              {MaskUnit::kHeads, "heads"},
-                              {MaskUnit::kKvGroups, "kv_groups"},
-                              {MaskUnit::kHeadsPerGroup, "heads_per_group"}};
-
 }  // namespace
-
-const char* mask_unit_name(MaskUnit unit) {
-  for (const UnitRow& r : kUnits)
-    if (r.unit == unit) return r.name;
-  return "?";
-}
-
-MaskUnit mask_unit_from_name(const std::string& name) {
-  for (const UnitRow& r : kUnits)
-    if (name == r.name) return r.unit;
-  throw InvalidArgument("unknown unit kind '" + name +
-                        "'; expected mlp, heads, kv_groups or heads_per_group");
-}
 
 const char* mask_allocation_name(MaskAllocation allocation) {
   return allocation == MaskAllocation::kGlobal ? "global" : "uniform";
@@ -102,7 +80,7 @@ CheckpointIdentity CheckpointIdentity::of(const Checkpoint& checkpoint) {
 
 const LayerMask* Masks::find(int layer, bool mlp) const {
   for (const LayerMask& e : entries)
-    if (e.layer == layer && (e.unit == MaskUnit::kMlp) == mlp) return &e;
+    if (e.layer == layer && (e.unit == UnitKind::kMlp) == mlp) return &e;
   return nullptr;
 }
 
@@ -132,7 +110,7 @@ void write_masks(const Masks& m, const std::filesystem::path& path) {
   j["allocation"] = mask_allocation_name(m.run.allocation);
   if (m.run.recorded) {
     Json units = Json::array();
-    for (MaskUnit u : m.run.units) units.push_back(mask_unit_name(u));
+    for (UnitKind u : m.run.units) units.push_back(unit_kind_name(u));
     Json run = {{"units", units}};
     run["head_sparsity"] = m.run.head_sparsity ? Json(*m.run.head_sparsity) : Json(nullptr);
     if (m.run.allocation == MaskAllocation::kGlobal) {
@@ -146,7 +124,7 @@ void write_masks(const Masks& m, const std::filesystem::path& path) {
   Json entries = Json::array();
   for (const LayerMask& e : m.entries) {
     entries.push_back({{"layer", e.layer},
-                       {"unit", mask_unit_name(e.unit)},
+                       {"unit", unit_kind_name(e.unit)},
                        {"num_units", e.num_units},
                        {"kept", e.kept},
                        {"objective", e.objective},
@@ -217,13 +195,13 @@ Masks read_masks(const std::filesystem::path& path) {
       fail("expected \"" + name + "\" to be a finite number, found " + detail::describe_json(v));
     return v.get<double>();
   };
-  const auto unit_kind = [&](const InJson& v, const std::string& name) -> MaskUnit {
+  const auto unit_kind = [&](const InJson& v, const std::string& name) -> UnitKind {
     const std::string s = string_field(v, name);
-    for (const UnitRow& r : kUnits)
-      if (s == r.name) return r.unit;
+    for (UnitKind u : kUnitKinds)
+      if (s == unit_kind_name(u)) return u;
     fail("expected \"" + name + "\" to be one of mlp, heads, kv_groups, heads_per_group, found " +
          detail::describe_json(v));
-    return MaskUnit::kMlp;
+    return UnitKind::kMlp;
   };
   if (!j.is_object() || !j.contains("format") || !j["format"].is_string() || j["format"] != kFormat)
     fail(std::string("expected a qprune masks file (\"format\": \"") + kFormat + "\"), found " +
@@ -332,9 +310,9 @@ Masks read_masks(const std::filesystem::path& path) {
              ".keep, feasible), found " + std::to_string(l.kept.size()));
     }
     // A set, not Masks::find per entry: that scan made a file of 50,000 entries quadratic.
-    if (!seen.emplace(l.layer, l.unit == MaskUnit::kMlp).second)
+    if (!seen.emplace(l.layer, l.unit == UnitKind::kMlp).second)
       fail("expected one entry per layer and unit kind, found layer " + std::to_string(l.layer) +
-           " " + mask_unit_name(l.unit) + " again in \"" + at + "\"");
+           " " + unit_kind_name(l.unit) + " again in \"" + at + "\"");
     m.entries.push_back(std::move(l));
   }
   return m;

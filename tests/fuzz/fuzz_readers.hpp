@@ -247,7 +247,7 @@ inline void touch_layers(const Checkpoint& checkpoint) {
       o.shape = {static_cast<int>(c.num_attention_heads), static_cast<int>(c.num_key_value_heads),
                  static_cast<int>(c.head_dim)};
       const bool mha = c.num_attention_heads == c.num_key_value_heads;
-      o.units = mha ? HeadUnits::kHeads : HeadUnits::kHeadsPerGroup;
+      o.units = mha ? UnitKind::kHeads : UnitKind::kHeadsPerGroup;
       o.keep = mha ? keep_count(o.shape.num_heads, 0.5)
                    : keep_count(o.shape.num_heads, 0.5, o.shape.num_kv_heads);
       const LayerProblem problem =

@@ -69,20 +69,20 @@ HeadPlan head_plan(const ModelConfig& cfg, const LayerMask& e) {
   const int group = heads / kv;
   HeadPlan p;
   const std::string where =
-      "masks entry layer " + std::to_string(e.layer) + " " + mask_unit_name(e.unit);
+      "masks entry layer " + std::to_string(e.layer) + " " + unit_kind_name(e.unit);
   switch (e.unit) {
-    case MaskUnit::kHeads:
+    case UnitKind::kHeads:
       if (kv != heads)
         throw InvalidArgument(where + ": unit 'heads' needs multi-head attention; the model has " +
                               std::to_string(kv) + " KV heads for " + std::to_string(heads));
       p.heads = p.kv = e.kept;
       break;
-    case MaskUnit::kKvGroups:
+    case UnitKind::kKvGroups:
       p.kv = e.kept;
       for (int g : e.kept)
         for (int h = 0; h < group; ++h) p.heads.push_back(g * group + h);
       break;
-    case MaskUnit::kHeadsPerGroup: {
+    case UnitKind::kHeadsPerGroup: {
       p.heads = e.kept;
       for (int g = 0; g < kv; ++g) p.kv.push_back(g);
       std::vector<int> per(static_cast<std::size_t>(kv), 0);
@@ -93,12 +93,12 @@ HeadPlan head_plan(const ModelConfig& cfg, const LayerMask& e) {
                                 ": every KV group must keep the same number of heads (>= 1)");
       break;
     }
-    case MaskUnit::kMlp:
+    case UnitKind::kMlp:
       break;
   }
-  if (e.num_units != (e.unit == MaskUnit::kKvGroups ? kv : heads))
+  if (e.num_units != (e.unit == UnitKind::kKvGroups ? kv : heads))
     throw InvalidArgument(where + ": " + std::to_string(e.num_units) + " units, the model has " +
-                          std::to_string(e.unit == MaskUnit::kKvGroups ? kv : heads));
+                          std::to_string(e.unit == UnitKind::kKvGroups ? kv : heads));
   return p;
 }
 
@@ -123,7 +123,7 @@ std::vector<const LayerMask*> layer_entries(const Masks& masks, const ModelConfi
   std::vector<const LayerMask*> by_layer(static_cast<std::size_t>(cfg.num_hidden_layers), nullptr);
   bool any = false;
   for (const LayerMask& e : masks.entries) {
-    if ((e.unit == MaskUnit::kMlp) != mlp) continue;
+    if ((e.unit == UnitKind::kMlp) != mlp) continue;
     if (e.layer >= cfg.num_hidden_layers)
       throw InvalidArgument("masks entry for layer " + std::to_string(e.layer) +
                             ", the model has " + std::to_string(cfg.num_hidden_layers) + " layers");
@@ -140,12 +140,12 @@ std::vector<const LayerMask*> layer_entries(const Masks& masks, const ModelConfi
                             "all; a standard config needs the same width in every layer");
     if (!e->feasible)
       throw InvalidArgument("masks entry layer " + std::to_string(e->layer) + " " +
-                            mask_unit_name(e->unit) + " is infeasible (keeps " +
+                            unit_kind_name(e->unit) + " is infeasible (keeps " +
                             std::to_string(e->kept.size()) +
                             "); re-import it with --repair or solve again");
     if (!e->complete())
       throw InvalidArgument("masks entry layer " + std::to_string(e->layer) + " " +
-                            mask_unit_name(e->unit) +
+                            unit_kind_name(e->unit) +
                             " comes from an interrupted solve; finish it with `qprune mask "
                             "--resume` first");
     if (e->kept.empty())
@@ -159,8 +159,8 @@ std::vector<const LayerMask*> layer_entries(const Masks& masks, const ModelConfi
       throw InvalidArgument(
           std::string("masks keep different ") + kind + " widths per layer (layer " +
           std::to_string(first->layer) + ": " + std::to_string(first->kept.size()) + " " +
-          mask_unit_name(first->unit) + ", layer " + std::to_string(e->layer) + ": " +
-          std::to_string(e->kept.size()) + " " + mask_unit_name(e->unit) +
+          unit_kind_name(first->unit) + ", layer " + std::to_string(e->layer) + ": " +
+          std::to_string(e->kept.size()) + " " + unit_kind_name(e->unit) +
           "); apply needs one unit kind and, without padding, one width in every layer");
   }
   return by_layer;
@@ -411,7 +411,7 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
     for (const bool mlp : {true, false}) {
       const bool present =
           std::any_of(masks.entries.begin(), masks.entries.end(),
-                      [&](const LayerMask& e) { return (e.unit == MaskUnit::kMlp) == mlp; });
+                      [&](const LayerMask& e) { return (e.unit == UnitKind::kMlp) == mlp; });
       const StatsKind kind = mlp ? StatsKind::kMlp : StatsKind::kAttn;
       if (present && (compensate || options.refit) &&
           (!stats->has(kind) || (compensate && !stats->has_mean(kind))))
@@ -429,7 +429,7 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
       const LayerMask* widest = nullptr;
       std::int64_t kept = 0;
       for (const LayerMask& e : masks.entries) {
-        if ((e.unit == MaskUnit::kMlp) != mlp) continue;
+        if ((e.unit == UnitKind::kMlp) != mlp) continue;
         const auto k = static_cast<std::int64_t>(
             mlp ? e.kept.size() : head_plan(cfg, e).heads.size() * static_cast<std::size_t>(hd));
         if (widest == nullptr || k > kept) widest = &e, kept = k;

@@ -24,7 +24,7 @@ std::map<std::string, std::string> info_to_metadata(const ExportedProblemInfo& i
   sp.precision(17);
   sp << i.sparsity;
   return {{"qprune.layer", std::to_string(i.layer)},
-          {"qprune.unit", mask_unit_name(i.unit)},
+          {"qprune.unit", unit_kind_name(i.unit)},
           {"qprune.sparsity", sp.str()},
           {"qprune.keep", std::to_string(i.keep)},
           {"qprune.num_units", std::to_string(i.num_units)},
@@ -46,7 +46,7 @@ std::optional<ExportedProblemInfo> info_from_metadata(const std::map<std::string
   ExportedProblemInfo i;
   try {
     i.layer = std::stoi(get("qprune.layer"));
-    i.unit = mask_unit_from_name(get("qprune.unit"));
+    i.unit = unit_kind_from_name(get("qprune.unit"));
     i.sparsity = std::stod(get("qprune.sparsity"));
     i.keep = std::stoi(get("qprune.keep"));
     i.num_units = std::stoi(get("qprune.num_units"));
@@ -89,7 +89,7 @@ ExportedProblemInfo export_layer_problem(const Checkpoint& ckpt, const Calibrati
   ExportedProblemInfo info;
   info.layer = spec.layer;
   info.unit =
-      spec.unit == MaskUnit::kMlp ? MaskUnit::kMlp : head_unit_for(ckpt.config(), spec.unit);
+      spec.unit == UnitKind::kMlp ? UnitKind::kMlp : head_unit_for(ckpt.config(), spec.unit);
   info.sparsity = spec.sparsity;
   info.keep = 0;
   for (const CardinalityConstraint& c : problem.model.constraints()) info.keep += c.k;
@@ -280,7 +280,7 @@ ImportResult import_solution(const Checkpoint& ckpt, const CalibrationStatsFile*
   out.info = *info;
   out.mask.layer = info->layer;
   out.mask.unit =
-      spec.unit == MaskUnit::kMlp ? MaskUnit::kMlp : head_unit_for(ckpt.config(), spec.unit);
+      spec.unit == UnitKind::kMlp ? UnitKind::kMlp : head_unit_for(ckpt.config(), spec.unit);
   out.mask.num_units = n;
   out.mask.kept = kept_indices(x);
   out.mask.objective = problem.model.energy(x);

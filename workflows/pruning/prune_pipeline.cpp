@@ -29,9 +29,9 @@ const char* mask_method_name(MaskMethod method) {
   return "?";
 }
 
-std::uint64_t layer_seed(std::uint64_t run_seed, int layer, MaskUnit unit) {
+std::uint64_t layer_seed(std::uint64_t run_seed, int layer, UnitKind unit) {
   std::uint64_t z = run_seed + 0x9E3779B97F4A7C15ULL * (2 * static_cast<std::uint64_t>(layer) + 1 +
-                                                        (unit == MaskUnit::kMlp ? 0 : 1) * 0x1000);
+                                                        (unit == UnitKind::kMlp ? 0 : 1) * 0x1000);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
@@ -45,7 +45,7 @@ void MaskRunOptions::validate() const {
   if (!(sparsity >= 0.0 && sparsity < 1.0))
     throw InvalidArgument("MaskRunOptions::sparsity must be in [0, 1), is " +
                           std::to_string(sparsity));
-  if (head_shape != MaskUnit::kKvGroups && head_shape != MaskUnit::kHeadsPerGroup)
+  if (head_shape != UnitKind::kKvGroups && head_shape != UnitKind::kHeadsPerGroup)
     throw InvalidArgument("MaskRunOptions::head_shape must be kv_groups or heads_per_group");
   if (allocation == MaskAllocation::kGlobal && heads)
     throw InvalidArgument(
@@ -89,9 +89,9 @@ void check_resumable(const Masks& previous, const Masks& planned) {
   const MaskRunRecord &a = previous.run, &b = planned.run;
   auto units = [](const MaskRunRecord& r) {
     std::string s;
-    for (MaskUnit u : r.units) {
+    for (UnitKind u : r.units) {
       if (!s.empty()) s += ',';
-      s += mask_unit_name(u);
+      s += unit_kind_name(u);
     }
     return s;
   };
@@ -126,7 +126,7 @@ std::optional<std::vector<int>> plan_global_keep(const Checkpoint& ckpt,
   for (int layer = 0; layer < ckpt.config().num_hidden_layers; ++layer) {
     if (raised(options.solve.interrupt)) return std::nullopt;
     // Sparsity 0: the keep constraint does not matter here, only the costs.
-    const LayerProblemSpec spec{layer, MaskUnit::kMlp, 0.0, options.mean_compensation,
+    const LayerProblemSpec spec{layer, UnitKind::kMlp, 0.0, options.mean_compensation,
                                 options.data_free};
     try {
       costs.push_back(LayerUnitCosts::of(build_layer_problem(ckpt, stats, spec)));
@@ -221,7 +221,7 @@ LayerJobResult decode_layer_result(const std::string& bytes) {
   LayerJobResult r;
   LayerMask& e = r.mask;
   in.get(e.layer);
-  e.unit = static_cast<MaskUnit>(in.get<int>());
+  e.unit = static_cast<UnitKind>(in.get<int>());
   in.get(e.num_units);
   in.get(e.kept);
   in.get(e.objective);
@@ -256,8 +256,8 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
   }
   const std::unique_ptr<Solver> solver =
       solving ? make_solver(options.solver, options.settings) : nullptr;
-  std::vector<MaskUnit> kinds;
-  if (options.mlp) kinds.push_back(MaskUnit::kMlp);
+  std::vector<UnitKind> kinds;
+  if (options.mlp) kinds.push_back(UnitKind::kMlp);
   if (options.heads) kinds.push_back(head_unit_for(cfg, options.head_shape));
   masks.run.recorded = true;
   masks.run.units = kinds;
@@ -287,13 +287,13 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
     std::optional<int> keep;
   };
   std::vector<LayerJob> specs;
-  for (MaskUnit unit : kinds) {
-    const double sparsity = unit == MaskUnit::kMlp
+  for (UnitKind unit : kinds) {
+    const double sparsity = unit == UnitKind::kMlp
                                 ? options.sparsity
                                 : options.head_sparsity.value_or(options.sparsity);
     for (int layer = 0; layer < cfg.num_hidden_layers; ++layer) {
       std::optional<int> keep;
-      if (unit == MaskUnit::kMlp && global_keep) keep = (*global_keep)[static_cast<size_t>(layer)];
+      if (unit == UnitKind::kMlp && global_keep) keep = (*global_keep)[static_cast<size_t>(layer)];
       specs.push_back(
           {{layer, unit, keep ? 0.0 : sparsity, options.mean_compensation, options.data_free},
            keep});
@@ -303,9 +303,9 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
   for (const LayerJob& job : specs)
     if (!job.keep) (void)layer_keep_count(cfg, job.spec.unit, job.spec.sparsity);
   // Largest problems first, so that a dynamic runner's processes finish together.
-  auto units_of = [&](MaskUnit unit) {
-    return unit == MaskUnit::kMlp        ? cfg.intermediate_size
-           : unit == MaskUnit::kKvGroups ? cfg.num_key_value_heads
+  auto units_of = [&](UnitKind unit) {
+    return unit == UnitKind::kMlp        ? cfg.intermediate_size
+           : unit == UnitKind::kKvGroups ? cfg.num_key_value_heads
                                          : cfg.num_attention_heads;
   };
   JobRunner::Jobs jobs;
@@ -317,7 +317,7 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
   });
   jobs.label = [&](std::size_t i) {
     return "layer " + std::to_string(specs[i].spec.layer) + " " +
-           mask_unit_name(specs[i].spec.unit);
+           unit_kind_name(specs[i].spec.unit);
   };
   std::exception_ptr failed;  // this process's failed layer (only with options.layer_error)
   auto solve_layer = [&](std::size_t i) -> std::string {
@@ -326,7 +326,7 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
     // Skip step (resume): a finished entry of the previous run for this layer is taken over, also
     // after an interrupt.
     const LayerMask* done =
-        previous != nullptr ? previous->find(spec.layer, spec.unit == MaskUnit::kMlp) : nullptr;
+        previous != nullptr ? previous->find(spec.layer, spec.unit == UnitKind::kMlp) : nullptr;
     if (done != nullptr && done->complete() && done->unit == spec.unit &&
         (!keep || done->keep == *keep)) {
       LayerJobResult r;

@@ -128,20 +128,20 @@ ObjectiveStats objective_stats(const ProjectionStats& st, bool centre, double ri
 // ---------------------------------------------------------------------------------------
 
 // The unit layout of a projection: MLP neurons, or heads / KV groups of o_proj.
-UnitLayout layout_for(const ModelConfig& cfg, MaskUnit unit, double sparsity) {
+UnitLayout layout_for(const ModelConfig& cfg, UnitKind unit, double sparsity) {
   const int heads = static_cast<int>(cfg.num_attention_heads);
   const int kv = static_cast<int>(cfg.num_key_value_heads);
   const int hd = static_cast<int>(cfg.head_dim);
   switch (unit) {
-    case MaskUnit::kMlp: {
+    case UnitKind::kMlp: {
       const int n = static_cast<int>(cfg.intermediate_size);
       return {n, 1, 1, keep_count(n, sparsity)};
     }
-    case MaskUnit::kHeads:
+    case UnitKind::kHeads:
       return {heads, hd, 1, keep_count(heads, sparsity)};
-    case MaskUnit::kKvGroups:
+    case UnitKind::kKvGroups:
       return {kv, hd * (heads / kv), 1, keep_count(kv, sparsity)};
-    case MaskUnit::kHeadsPerGroup:
+    case UnitKind::kHeadsPerGroup:
       return {heads, hd, kv, keep_count(heads, sparsity, kv) / kv};
   }
   throw InvalidArgument("unknown unit kind");
@@ -182,7 +182,7 @@ enum class Compensation { kNone, kOutputBias, kValueBias };
 
 struct ProjectionTask {
   int layer = 0;
-  MaskUnit unit = MaskUnit::kMlp;
+  UnitKind unit = UnitKind::kMlp;
   UnitLayout layout;
   const MatrixXf* weight = nullptr;  // W (out x n)
   const VectorXf* bias = nullptr;    // the projection's existing bias (may be empty)
@@ -247,7 +247,7 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
                                    const PruneObjective objective) {
   const UnitLayout& lay = task.layout;
   const std::string where =
-      "layer " + std::to_string(task.layer) + " " + (task.unit == MaskUnit::kMlp ? "mlp" : "heads");
+      "layer " + std::to_string(task.layer) + " " + (task.unit == UnitKind::kMlp ? "mlp" : "heads");
   const auto t = static_cast<Index>(task.inputs->cols());
   const MatrixXd w = task.weight->cast<double>();
   ProjectionOutcome out;
@@ -356,7 +356,7 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
       lin = unit_scores(lc, lay);
     }
     LayerProblem problem;
-    if (task.unit == MaskUnit::kMlp) {
+    if (task.unit == UnitKind::kMlp) {
       MlpProblemOptions po;
       po.layer = task.layer;
       po.keep = lay.keep();
@@ -365,11 +365,9 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
       HeadProblemOptions po;
       po.layer = task.layer;
       po.shape = {
-          task.unit == MaskUnit::kKvGroups ? lay.num_units * task.heads_per_group : lay.num_units,
+          task.unit == UnitKind::kKvGroups ? lay.num_units * task.heads_per_group : lay.num_units,
           task.kv_heads, task.head_dim};
-      po.units = task.unit == MaskUnit::kHeads      ? HeadUnits::kHeads
-                 : task.unit == MaskUnit::kKvGroups ? HeadUnits::kKvGroups
-                                                    : HeadUnits::kHeadsPerGroup;
+      po.units = task.unit;
       po.keep = lay.keep();
       problem = head_problem_from_matrix(std::move(mu), lin, offset, po);
     }
@@ -523,7 +521,7 @@ class Spill {
 
 std::string describe(const PrunedProjection& p) {
   std::ostringstream s;
-  s << "layer " << p.layer << " " << mask_unit_name(p.unit) << ": kept " << p.kept.size() << "/"
+  s << "layer " << p.layer << " " << unit_kind_name(p.unit) << ": kept " << p.kept.size() << "/"
     << p.num_units << " " << p.method;
   if (std::isnan(p.refit_error)) {
     s << " no-refit error " << p.no_refit_error;
@@ -565,7 +563,7 @@ void PruneOptions::validate() const {
   if (head_sparsity && !(*head_sparsity >= 0.0 && *head_sparsity < 1.0))
     throw InvalidArgument("--head-sparsity must be in [0, 1), is " +
                           std::to_string(*head_sparsity));
-  if (head_shape != MaskUnit::kKvGroups && head_shape != MaskUnit::kHeadsPerGroup)
+  if (head_shape != UnitKind::kKvGroups && head_shape != UnitKind::kHeadsPerGroup)
     throw InvalidArgument("--head-shape must be kv_groups or heads_per_group");
   if (objective == PruneObjective::kRefit && !refit)
     throw InvalidArgument("--objective refit needs the refit (drop --no-refit)");
@@ -630,7 +628,7 @@ PruneReport prune_model(const Checkpoint& ckpt,
   const ModelConfig& cfg = model.config();
   const PruneObjective objective =
       o.objective.value_or(o.refit ? PruneObjective::kRefit : PruneObjective::kNoRefit);
-  const MaskUnit head_unit = head_unit_for(cfg, o.head_shape);
+  const UnitKind head_unit = head_unit_for(cfg, o.head_shape);
   const double head_sparsity = o.head_sparsity.value_or(o.sparsity);
   const int layers = static_cast<int>(cfg.num_hidden_layers);
   const bool llama = bias_compensation_supported(cfg);
@@ -652,7 +650,7 @@ PruneReport prune_model(const Checkpoint& ckpt,
       "use fewer calibration tokens (--tokens)", o.memory_limit_bytes);
 
   // Layouts and a first check that the sparsities are expressible.
-  const UnitLayout mlp_layout = o.mlp ? layout_for(cfg, MaskUnit::kMlp, o.sparsity) : UnitLayout{};
+  const UnitLayout mlp_layout = o.mlp ? layout_for(cfg, UnitKind::kMlp, o.sparsity) : UnitLayout{};
   const UnitLayout head_layout = o.heads ? layout_for(cfg, head_unit, head_sparsity) : UnitLayout{};
 
   Masks& masks = report.masks;
@@ -662,7 +660,7 @@ PruneReport prune_model(const Checkpoint& ckpt,
   masks.sparsity = o.sparsity;
   masks.mean_compensation = llama && o.mean_compensation;
   masks.run.recorded = true;
-  if (o.mlp) masks.run.units.push_back(MaskUnit::kMlp);
+  if (o.mlp) masks.run.units.push_back(UnitKind::kMlp);
   if (o.heads) masks.run.units.push_back(head_unit);
   masks.run.head_sparsity = o.head_sparsity;
   masks.run.allocation = o.allocation;
@@ -792,7 +790,7 @@ PruneReport prune_model(const Checkpoint& ckpt,
   for (int l = 0; l < layers; ++l) {
     if (interrupted()) return report;
     const DecoderLayerWeights w = DecoderLayerWeights::read(ckpt, l);
-    auto run_projection = [&](MaskUnit unit, const UnitLayout& lay, const MatrixXf& weight,
+    auto run_projection = [&](UnitKind unit, const UnitLayout& lay, const MatrixXf& weight,
                               const VectorXf& bias, const MatrixXf& a_p, const MatrixXf& y_orig,
                               const MatrixXf* stream_gap) {
       ProjectionTask task;
@@ -805,7 +803,7 @@ PruneReport prune_model(const Checkpoint& ckpt,
       MatrixXf target = bias.size() != 0 ? MatrixXf(y_orig.colwise() - bias) : y_orig;
       if (stream_gap != nullptr) target += *stream_gap;
       task.target = &target;
-      const bool mlp = unit == MaskUnit::kMlp;
+      const bool mlp = unit == UnitKind::kMlp;
       task.compensation = !o.mean_compensation                          ? Compensation::kNone
                           : llama                                       ? Compensation::kOutputBias
                           : (!mlp && cfg.family == ModelFamily::kQwen2) ? Compensation::kValueBias
@@ -819,7 +817,7 @@ PruneReport prune_model(const Checkpoint& ckpt,
       if (o.refit && !warned_tokens) {
         const std::string msg =
             check_refit_tokens(tokens, kept_channels,
-                               "layer " + std::to_string(l) + " " + mask_unit_name(unit), true, "");
+                               "layer " + std::to_string(l) + " " + unit_kind_name(unit), true, "");
         if (!msg.empty()) {
           warned_tokens = true;
           report.warnings.push_back(msg);
@@ -891,21 +889,21 @@ PruneReport prune_model(const Checkpoint& ckpt,
           w, forward::rms_norm(xp, w.post_attention_norm, cfg.rms_norm_eps));
       if (o.mlp) {
         const MatrixXf gap = x - xp;
-        xp += run_projection(MaskUnit::kMlp, lay, w.down, w.down_bias, a_p, m_orig,
+        xp += run_projection(UnitKind::kMlp, lay, w.down, w.down_bias, a_p, m_orig,
                              o.target == RefitTarget::kResidual ? &gap : nullptr);
       } else {
         xp += forward::project(w.down, w.down_bias, a_p);
       }
     } else if (o.mlp) {
-      (void)run_projection(MaskUnit::kMlp, lay, w.down, w.down_bias, a_orig, m_orig, nullptr);
+      (void)run_projection(UnitKind::kMlp, lay, w.down, w.down_bias, a_orig, m_orig, nullptr);
     }
     x += m_orig;
   }
   report.select_s = select_s;
   report.forward_s = seconds_since(t_start) - select_s;
   std::sort(masks.entries.begin(), masks.entries.end(), [](const LayerMask& a, const LayerMask& b) {
-    return std::pair(a.unit != MaskUnit::kMlp, a.layer) <
-           std::pair(b.unit != MaskUnit::kMlp, b.layer);
+    return std::pair(a.unit != UnitKind::kMlp, a.layer) <
+           std::pair(b.unit != UnitKind::kMlp, b.layer);
   });
   if (interrupted()) return report;
 

@@ -1,0 +1,29 @@
+// Names of the unit kinds (include/qprune/unit_kind.hpp), as masks files and CLI flags spell them.
+#include "qprune/unit_kind.hpp"
+
+#include "qprune/error.hpp"
+
+namespace qprune {
+
+const char* unit_kind_name(UnitKind unit) {
+  switch (unit) {
+    case UnitKind::kMlp:
+      return "mlp";
+    case UnitKind::kHeads:
+      return "heads";
+    case UnitKind::kKvGroups:
+      return "kv_groups";
+    case UnitKind::kHeadsPerGroup:
+      return "heads_per_group";
+  }
+  return "?";
+}
+
+UnitKind unit_kind_from_name(const std::string& name) {
+  for (UnitKind unit : kUnitKinds)
+    if (name == unit_kind_name(unit)) return unit;
+  throw InvalidArgument("unknown unit kind '" + name +
+                        "'; expected mlp, heads, kv_groups or heads_per_group");
+}
+
+}  // namespace qprune
