@@ -35,6 +35,9 @@
 #include <vector>
 
 #include "qprune/error.hpp"
+#include "solver/common/binomial.hpp"
+#include "solver/common/compiled_problem.hpp"
+#include "solver/common/cpu_features.hpp"
 #include "solver/common/parallel_for.hpp"
 #include "solver/common/progress.hpp"
 #include "solver/common/samples.hpp"
@@ -49,11 +52,10 @@ constexpr int kMaxPrefixVariables = 8;    // at most 256 chunks
 constexpr int kMinChunkLog2 = 14;         // chunks of at least ~2^14 states
 constexpr int kDenseMaxVariables = 2048;  // above: the solver's copy is sparse (CSR)
 constexpr int kCalibrationLog2 = 16;      // states timed for the estimate in a ResourceError
-constexpr double kLn2 = 0.69314718055994530942;
 
 std::size_t idx(int i) { return static_cast<std::size_t>(i); }
 
-// The solver's own form of the model: linear terms and couplings as +/- rows.
+// The enumeration's layout of the compiled problem: linear terms and couplings as +/- rows.
 struct Compiled {
   int n = 0;
   int stride = 0;  // padded row length of the dense form
@@ -64,8 +66,9 @@ struct Compiled {
   std::vector<int> cols;
   std::vector<double> vals;
 
-  explicit Compiled(const QuboModel& m) : n(m.num_variables()) {
-    linear.assign(m.linear().data(), m.linear().data() + n);
+  explicit Compiled(const detail::CompiledProblem& m) : n(m.size()) {
+    linear.resize(idx(n));
+    for (int i = 0; i < n; ++i) linear[idx(i)] = m.linear(i);
     dense = n <= kDenseMaxVariables;
     if (dense) {
       stride = std::max(8, (n + 7) / 8 * 8);
@@ -206,22 +209,8 @@ class RevolvingDoor {
   std::vector<int> c_;
 };
 
-// C(n, k) exactly, saturating at U64 max.
-U64 binomial(int n, int k) {
-  if (k < 0 || k > n) return 0;
-  k = std::min(k, n - k);
-  U64 r = 1;
-  for (int i = 1; i <= k; ++i) {
-    const U64 g = std::gcd(r, static_cast<U64>(i));
-    const U64 t = static_cast<U64>(n - k + i) / (static_cast<U64>(i) / g);
-    if (__builtin_mul_overflow(r / g, t, &r)) return std::numeric_limits<U64>::max();
-  }
-  return r;
-}
-
-double log2_binomial(int n, int k) {
-  return (std::lgamma(n + 1.0) - std::lgamma(k + 1.0) - std::lgamma(n - k + 1.0)) / kLn2;
-}
+using detail::binomial;
+using detail::log2_binomial;
 
 // What the enumeration covers: the groups to respect (none in penalty mode) and the chunk prefix.
 struct Plan {
@@ -494,9 +483,8 @@ template <class Kernel>
 }
 
 template <class Kernel>
-__attribute__((target("avx2"))) void enumerate_avx2(const Compiled& cm, const Kernel& kernel,
-                                                    Chunk& chunk, Control& control,
-                                                    ChunkResult& out) {
+QPRUNE_TARGET_AVX2 void enumerate_avx2(const Compiled& cm, const Kernel& kernel, Chunk& chunk,
+                                       Control& control, ChunkResult& out) {
   enumerate_body(cm, kernel, chunk, control, out);
 }
 
@@ -506,19 +494,10 @@ void enumerate_generic(const Compiled& cm, const Kernel& kernel, Chunk& chunk, C
   enumerate_body(cm, kernel, chunk, control, out);
 }
 
-bool has_avx2() {
-#if defined(__x86_64__) || defined(__i386__)
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  return avx2;
-#else
-  return false;
-#endif
-}
-
 template <class Kernel>
 void enumerate(const Compiled& cm, const Kernel& kernel, Chunk& chunk, Control& control,
                ChunkResult& out) {
-  if (has_avx2()) {
+  if (detail::cpu_has_avx2()) {
     enumerate_avx2(cm, kernel, chunk, control, out);
   } else {
     enumerate_generic(cm, kernel, chunk, control, out);
@@ -616,7 +595,7 @@ SolveResult ExactSolver::solve(const QuboModel& model, const SolveOptions& optio
   const QuboModel& search = setup.searched();
 
   const Plan plan = make_plan(search, native);
-  const Compiled cm(search);
+  const Compiled cm(detail::CompiledProblem(search, false));
   const bool too_large =
       plan.log2_states > 62.0 || plan.states > (U64{1} << options_.max_variables);
   if (too_large) {
@@ -681,7 +660,8 @@ SolveResult ExactSolver::solve(const QuboModel& model, const SolveOptions& optio
   result.counters["states_per_s"] =
       static_cast<double>(states) / std::max(result.wall_time_s, 1e-9);
   result.counters["chunks"] = static_cast<double>(num_chunks);
-  result.info["kernel"] = std::string(cm.dense ? "dense" : "sparse") + (has_avx2() ? "-avx2" : "");
+  result.info["kernel"] =
+      std::string(cm.dense ? "dense" : "sparse") + (detail::cpu_has_avx2() ? "-avx2" : "");
   const std::string what = native && model.has_constraints() ? "feasible states" : "states";
   if (reason == 0) {
     result.status = SolveStatus::kOptimal;
