@@ -20,6 +20,7 @@
 namespace {
 
 using namespace qprune;
+using namespace qprune::detail;
 using namespace qprune::detail::anneal;
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
