@@ -158,6 +158,46 @@ TEST_CASE("steepest descent and swap descent end in local minima with exact fiel
   CHECK(is_local_minimum(m, x));
 }
 
+TEST_CASE("fix_group_counts follows the import repair rule (exact marginal costs)") {
+  for (std::uint64_t seed = 0; seed < 20; ++seed) {
+    const QuboModel m = grouped_model(200 + seed, seed % 2 ? Storage::kDense : Storage::kSparse);
+    const Assignment start = test::bits_to_assignment(seed * 2654435761ULL, 11);
+    // The rule, written directly with QuboModel::flip_delta.
+    Assignment expected = start;
+    std::vector<int> expected_removed, expected_added;
+    for (const CardinalityConstraint& g : m.constraints()) {
+      for (;;) {
+        int ones = 0;
+        for (int v : g.variables) ones += expected[static_cast<std::size_t>(v)];
+        if (ones == g.k) break;
+        const bool drop = ones > g.k;
+        int best = -1;
+        double best_delta = std::numeric_limits<double>::infinity();
+        for (int v : g.variables) {
+          if ((expected[static_cast<std::size_t>(v)] != 0) != drop) continue;
+          const double d = m.flip_delta(expected, v);
+          if (d < best_delta) {
+            best_delta = d;
+            best = v;
+          }
+        }
+        expected[static_cast<std::size_t>(best)] = drop ? 0 : 1;
+        (drop ? expected_removed : expected_added).push_back(best);
+      }
+    }
+    const detail::CompiledProblem p(m, true);
+    Assignment x = start;
+    std::vector<double> f;
+    p.fields(x.data(), f);
+    std::vector<int> removed, added;
+    detail::fix_group_counts(p, x.data(), f.data(), removed, added);
+    CHECK(x == expected);
+    CHECK(removed == expected_removed);
+    CHECK(added == expected_added);
+    CHECK(m.is_feasible(x));
+  }
+}
+
 TEST_CASE("run_reads: one stream per read, independent of threads; stops and targets") {
   const QuboModel m = test::random_model(8, 0.5, 4);
   SolveOptions o;

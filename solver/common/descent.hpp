@@ -287,4 +287,36 @@ class SteepestDescent {
   std::vector<double> max_q_;  // per movable group: max(0, largest coupling inside it)
 };
 
+/// Makes every "exactly k" group of the problem's model hold k ones, group by group in constraint
+/// order: while a group has too many ones, the one whose removal raises the energy least is
+/// dropped; while too few, the zero whose addition lowers it most is added (ties: the earlier
+/// member). This is the import repair rule of the pruning pipeline; follow it with a
+/// SteepestDescent on a native CompiledProblem to also reach a local minimum. f holds the fields
+/// of x (CompiledProblem::fields) and is kept exact; the flipped variables are appended to
+/// `removed` and `added` in order.
+inline void fix_group_counts(const CompiledProblem& p, std::uint8_t* x, double* f,
+                             std::vector<int>& removed, std::vector<int>& added) {
+  for (const CardinalityConstraint& g : p.model().constraints()) {
+    for (;;) {
+      int ones = 0;
+      for (int v : g.variables) ones += x[v];
+      if (ones == g.k) break;
+      const bool drop = ones > g.k;
+      int best = -1;
+      double best_delta = std::numeric_limits<double>::infinity();
+      for (int v : g.variables) {
+        if ((x[v] != 0) != drop) continue;
+        const double d = drop ? -f[v] : f[v];  // (1 - 2 x_v) f_v
+        if (d < best_delta) {
+          best_delta = d;
+          best = v;
+        }
+      }
+      p.add_row(f, best, drop ? -1.0 : 1.0);
+      x[best] = drop ? 0 : 1;
+      (drop ? removed : added).push_back(best);
+    }
+  }
+}
+
 }  // namespace qprune::detail
