@@ -114,11 +114,7 @@ ReadsSummary run_reads(const QuboModel& model, const SolveOptions& options,
     if (ran[r]) assignments.push_back(std::move(finals[r]));
   summary.reads_run = static_cast<int>(assignments.size());
   finalize_samples(model, std::move(assignments), options.max_samples, result);
-  summary.status = control.status();
-  if (options.target_energy && result.has_solution() && result.best().feasible &&
-      result.best().energy <= *options.target_energy) {
-    summary.status = SolveStatus::kTargetReached;
-  }
+  summary.status = final_status(control.status(), options, result);
   result.status = summary.status;
   result.wall_time_s = stop.elapsed_s();
   return summary;

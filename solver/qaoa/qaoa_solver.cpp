@@ -421,12 +421,7 @@ SolveResult QaoaSolver::solve(const QuboModel& model, const SolveOptions& option
   }
   const std::size_t shots = finals.size();
   detail::finalize_samples(model, std::move(finals), options.max_samples, result);
-  const SolveStatus stopped = stop.check();
-  result.status = stopped == SolveStatus::kCompleted ? SolveStatus::kCompleted : stopped;
-  if (options.target_energy && result.has_solution() && result.best().feasible &&
-      result.best().energy <= *options.target_energy) {
-    result.status = SolveStatus::kTargetReached;
-  }
+  result.status = detail::final_status(stop.check(), options, result);
   result.wall_time_s = stop.elapsed_s();
   std::ostringstream msg;
   msg << shots << " assignments sampled/returned, p = "
