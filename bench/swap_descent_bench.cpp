@@ -20,6 +20,7 @@
 namespace {
 
 using namespace qprune;
+using namespace qprune::detail;
 using namespace qprune::detail::anneal;
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -101,11 +102,11 @@ int main(int argc, char** argv) {
     int wrong = 0;
     for (std::size_t i = 0; i < x.size(); ++i) wrong += x[i] && !top[i];
     const double per_move = t / static_cast<double>(std::max<std::int64_t>(moves, 1));
-    std::printf("%-26s %6lld moves in %8.3f s (%.2e s per move), misplaced after: %d%s\n",
-                old ? "previous best-swap scan:" : "descent (sort + bound):",
-                static_cast<long long>(moves), t, per_move, wrong,
-                old ? (", projected for all: " + std::to_string(per_move * misplaced) + " s").c_str()
-                    : "");
+    std::printf(
+        "%-26s %6lld moves in %8.3f s (%.2e s per move), misplaced after: %d%s\n",
+        old ? "previous best-swap scan:" : "descent (sort + bound):", static_cast<long long>(moves),
+        t, per_move, wrong,
+        old ? (", projected for all: " + std::to_string(per_move * misplaced) + " s").c_str() : "");
   }
   return 0;
 }

@@ -15,33 +15,30 @@ struct Entry {
   std::unique_ptr<Solver> (*make)(const SolverSettings&);
 };
 
+// A registry factory: the solver S built from its options in SolverSettings.
+template <class S, auto kOptions>
+std::unique_ptr<Solver> make(const SolverSettings& settings) {
+  return std::make_unique<S>(settings.*kOptions);
+}
+
+// One line a solver: name, description, factory.
 const std::vector<Entry>& registry() {
   static const std::vector<Entry> entries = {
       {"exact", "exhaustive Gray-code enumeration; proves the optimum (n <= ~36 free variables)",
-       [](const SolverSettings& s) -> std::unique_ptr<Solver> {
-         return std::make_unique<ExactSolver>(s.exact);
-       }},
+       make<ExactSolver, &SolverSettings::exact>},
       {"greedy", "best-improvement descent from random starts (feasible swaps under constraints)",
-       [](const SolverSettings& s) -> std::unique_ptr<Solver> {
-         return std::make_unique<GreedySolver>(s.greedy);
-       }},
+       make<GreedySolver, &SolverSettings::greedy>},
       {"random", "uniform random (feasible) assignments: the baseline every comparison needs",
-       [](const SolverSettings& s) -> std::unique_ptr<Solver> {
-         return std::make_unique<RandomSolver>(s.random);
-       }},
-      {"sa", "simulated annealing: Metropolis sweeps, parallel reads (feasible swaps under constraints)",
-       [](const SolverSettings& s) -> std::unique_ptr<Solver> {
-         return std::make_unique<SimulatedAnnealing>(s.anneal);
-       }},
+       make<RandomSolver, &SolverSettings::random>},
+      {"sa",
+       "simulated annealing: Metropolis sweeps, parallel reads (feasible swaps under constraints)",
+       make<SimulatedAnnealing, &SolverSettings::anneal>},
       {"tabu", "one-flip tabu search, restarts, path relinking; feasible swaps under constraints",
-       [](const SolverSettings& s) -> std::unique_ptr<Solver> {
-         return std::make_unique<TabuSearch>(s.tabu);
-       }},
-      {"qaoa", "simulated QAOA: statevector, optimised angles, sampled bitstrings (XY mixers under "
-               "constraints; decomposed above max_qubits)",
-       [](const SolverSettings& s) -> std::unique_ptr<Solver> {
-         return std::make_unique<QaoaSolver>(s.qaoa);
-       }},
+       make<TabuSearch, &SolverSettings::tabu>},
+      {"qaoa",
+       "simulated QAOA: statevector, optimised angles, sampled bitstrings (XY mixers under "
+       "constraints; decomposed above max_qubits)",
+       make<QaoaSolver, &SolverSettings::qaoa>},
   };
   return entries;
 }

@@ -35,3 +35,4 @@
 #include "qprune/solvers.hpp"
 #include "qprune/tabu_solver.hpp"
 #include "qprune/transformer.hpp"
+#include "qprune/unit_kind.hpp"

@@ -1,6 +1,7 @@
-// SimulatedAnnealing: options, the automatic beta range and precision choice, and the read loop
-// around the kernels of anneal_kernel.hpp. The form (dense/sparse) and the precision (float/double)
-// are chosen once per solve; everything below run_reads<Form>() is compiled per combination.
+// SimulatedAnnealing: options, the automatic beta range and precision choice, and the move rule of
+// one read (sweeps of anneal_kernel.hpp, then the shared descent) handed to run_reads. The form
+// (dense/sparse) and the precision (float/double/int) are chosen once per solve; everything below
+// anneal_reads<Form>() is compiled per combination.
 #include "qprune/anneal_solver.hpp"
 
 #include <algorithm>
@@ -14,19 +15,16 @@
 #include "core/memory_check.hpp"
 #include "qprune/error.hpp"
 #include "solver/anneal/anneal_kernel.hpp"
-#include "core/parallel_for.hpp"
-#include "solver/common/progress.hpp"
-#include "core/rng.hpp"
-#include "solver/common/samples.hpp"
-#include "solver/common/stopwatch.hpp"
+#include "solver/common/compiled_problem.hpp"
+#include "solver/common/read_loop.hpp"
 
 namespace qprune {
 namespace {
 
+using detail::GroupLayout;
 using detail::anneal::DenseForm;
 using detail::anneal::Metropolis;
 using detail::anneal::SparseForm;
-using detail::anneal::SwapLayout;
 
 std::string format_number(double v) {
   std::ostringstream out;
@@ -143,76 +141,56 @@ class Schedule {
 
 /// Everything a read needs that is shared by all reads of a solve.
 struct RunContext {
-  const QuboModel& model;  // the user's model: the reference for target checks and feasibility
-  const SolveOptions& options;
   const AnnealOptions& anneal;
   const Schedule& schedule;
-  const SwapLayout* layout;  // non-null in the native (swap) constraint mode
-  double tolerance;          // descent: a move must improve by more than this
-  const detail::StopCondition& stop;
-  detail::UnitProgress& progress;
+  const GroupLayout* layout;  // non-null in the native (swap) constraint mode
+  double tolerance;           // descent: a move must improve by more than this
 };
 
-/// Per-solve outcome shared by the reads.
+/// Per-read counters, indexed by read.
 struct RunOutput {
   explicit RunOutput(int reads)
-      : x(static_cast<std::size_t>(reads)),
-        attempts(static_cast<std::size_t>(reads), 0),
+      : attempts(static_cast<std::size_t>(reads), 0),
         accepted(static_cast<std::size_t>(reads), 0),
         anneal_s(static_cast<std::size_t>(reads), 0.0),
         completed(static_cast<std::size_t>(reads), 0) {}
-  std::vector<std::optional<Assignment>> x;
   std::vector<std::int64_t> attempts;
   std::vector<std::int64_t> accepted;
   std::vector<double> anneal_s;
   std::vector<char> completed;
-  std::atomic<int> reason{static_cast<int>(SolveStatus::kCompleted)};
-
-  void stop_with(SolveStatus status) {
-    int expected = static_cast<int>(SolveStatus::kCompleted);
-    reason.compare_exchange_strong(expected, static_cast<int>(status));
-  }
-  [[nodiscard]] bool stopped() const {
-    return reason.load(std::memory_order_relaxed) != static_cast<int>(SolveStatus::kCompleted);
-  }
 };
 
-bool meets_target(const RunContext& ctx, const std::uint8_t* x) {
-  const Assignment a(x, x + ctx.model.num_variables());
-  return ctx.model.is_feasible(a) && ctx.model.energy(a) <= *ctx.options.target_energy;
-}
-
+/// One read: a random (feasible) start, the sweeps of the schedule, then the descent.
 template <class Form>
-void run_read(const Form& form, const std::vector<typename Form::RealType>& bound,
-              const RunContext& ctx, std::int64_t read, RunOutput& out) {
+Assignment anneal_read(const Form& form, const std::vector<typename Form::RealType>& bound,
+                       const RunContext& ctx, detail::ReadContext& read, RunOutput& out) {
   using Real = typename Form::RealType;
-  const auto r = static_cast<std::size_t>(read);
-  if (out.stopped()) return;  // a read that never started leaves no sample
+  const auto r = static_cast<std::size_t>(read.read);
+  detail::ReadControl& control = read.control;
+  pcg32& rng = read.rng;
   const int n = form.size();
-  pcg32 rng = detail::make_rng(ctx.options.seed, static_cast<std::uint64_t>(read));
   std::vector<std::uint8_t> x(static_cast<std::size_t>(n));
   detail::anneal::AlignedVector<Real> h(static_cast<std::size_t>(n));
   std::vector<int> slots;
   if (ctx.layout != nullptr) {
-    detail::anneal::random_feasible_start(*ctx.layout, rng, x.data(), slots);
+    detail::feasible_start(*ctx.layout, detail::StartDraws::kMovableOnly, rng, x.data(), &slots);
   } else {
     for (auto& v : x) v = static_cast<std::uint8_t>(rng(2));
   }
   detail::anneal::compute_fields(form, x.data(), h.data());
   double energy = detail::anneal::energy_from_fields(form, x.data(), h.data());
-  const std::int64_t attempts_per_sweep =
-      ctx.layout != nullptr ? ctx.layout->attempts_per_sweep() : n;
+  const std::int64_t attempts_per_sweep = ctx.layout != nullptr ? ctx.layout->movable_count() : n;
   // The kernel's running energy may carry rounding; a target hit is confirmed with the model.
   const double target_slack = ctx.tolerance + 1e-9 * std::abs(energy);
+  const auto meets_target = [&] { return control.meets_target(Assignment(x.begin(), x.end())); };
 
   detail::Stopwatch watch;
   std::int64_t sweeps_done = 0;
   bool interrupted = false;
   for (std::int64_t sweep = 0; sweep < ctx.schedule.size(); ++sweep) {
-    if (out.stopped()) break;
-    const SolveStatus status = ctx.stop.check();
+    if (control.stopped()) break;
+    const SolveStatus status = control.poll();
     if (status != SolveStatus::kCompleted) {
-      out.stop_with(status);
       interrupted = status == SolveStatus::kInterrupted;
       break;
     }
@@ -228,9 +206,8 @@ void run_read(const Form& form, const std::vector<typename Form::RealType>& boun
           detail::anneal::flip_sweep<false>(form, x.data(), h.data(), metropolis, rng, energy);
     }
     ++sweeps_done;
-    if (ctx.options.target_energy && energy <= *ctx.options.target_energy + target_slack &&
-        meets_target(ctx, x.data())) {
-      out.stop_with(SolveStatus::kTargetReached);
+    if (control.target() && energy <= *control.target() + target_slack && meets_target()) {
+      control.stop(SolveStatus::kTargetReached);
       break;
     }
   }
@@ -242,28 +219,27 @@ void run_read(const Form& form, const std::vector<typename Form::RealType>& boun
     detail::anneal::compute_fields(form, x.data(), h.data());  // drop any accumulated rounding
     constexpr std::int64_t kMaxMoves = std::int64_t{1} << 40;
     if (ctx.layout != nullptr) {
-      (void)detail::anneal::swap_descent(form, *ctx.layout, bound, slots, x.data(), h.data(),
-                                         ctx.tolerance, kMaxMoves);
+      (void)detail::swap_descent(form, *ctx.layout, bound, slots, x.data(), h.data(), ctx.tolerance,
+                                 kMaxMoves);
     } else {
-      (void)detail::anneal::flip_descent(form, x.data(), h.data(), ctx.tolerance, kMaxMoves);
-    }
-    if (ctx.options.target_energy && meets_target(ctx, x.data())) {
-      out.stop_with(SolveStatus::kTargetReached);
+      (void)detail::flip_descent(form, x.data(), h.data(), ctx.tolerance, kMaxMoves);
     }
   }
-  out.x[r] = Assignment(x.begin(), x.end());
-  ctx.progress.unit_done(&*out.x[r]);
+  return Assignment(x.begin(), x.end());  // run_reads checks the target on it
 }
 
 template <class Form>
-void run_reads(const QuboModel& searched, const RunContext& ctx, RunOutput& out) {
-  const Form form(searched);
+detail::ReadsSummary anneal_reads(const detail::CompiledProblem& problem, const QuboModel& model,
+                                  const SolveOptions& options, const detail::StopCondition& stop,
+                                  const RunContext& ctx, SolveResult& result, RunOutput& out) {
+  const Form form(problem);
   // Only the swap descent needs the coupling bounds; one O(n^2) pass for a dense form, per solve.
   const bool bounds = ctx.layout != nullptr && ctx.anneal.greedy_descent;
   const auto bound =
-      bounds ? detail::anneal::positive_row_bounds(form) : std::vector<typename Form::RealType>{};
-  detail::parallel_for(ctx.options.num_reads,
-                       [&](std::int64_t read) { run_read(form, bound, ctx, read, out); });
+      bounds ? detail::positive_row_bounds(form) : std::vector<typename Form::RealType>{};
+  return detail::run_reads(model, options, stop, "sa reads", result, [&](detail::ReadContext& r) {
+    return anneal_read(form, bound, ctx, r, out);
+  });
 }
 
 }  // namespace
@@ -314,8 +290,8 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
   // The native mode anneals the model itself with swap moves; otherwise the (penalised) QUBO.
   const bool native = setup.native();
   const QuboModel& searched = setup.searched();
-  const std::optional<SwapLayout> layout =
-      native ? std::optional<SwapLayout>(SwapLayout(model)) : std::nullopt;
+  const detail::CompiledProblem problem(searched, native);
+  const GroupLayout* layout = native ? &problem.layout() : nullptr;
 
   const CoefficientStats stats = coefficient_stats(searched);
   const std::pair<double, double> range = options_.beta_range.value_or(beta_range_from(stats));
@@ -358,43 +334,37 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
                          "for sparse problems, or a smaller problem",
                          options.memory_limit_bytes);
   }
-  detail::UnitProgress progress(model, options, "sa reads", options.num_reads);
-  const RunContext ctx{model,     options, options_, schedule, layout ? &*layout : nullptr,
-                       tolerance, stop,    progress};
+  const RunContext ctx{options_, schedule, layout, tolerance};
   RunOutput out(options.num_reads);
-  if (searched.num_variables() > 0) {
-    if (dense && precision.arithmetic == Arithmetic::kInt8) {
-      run_reads<DenseForm<std::int32_t, std::int8_t>>(searched, ctx, out);
-    } else if (dense && precision.arithmetic == Arithmetic::kInt16) {
-      run_reads<DenseForm<std::int32_t, std::int16_t>>(searched, ctx, out);
-    } else if (dense && use_float) {
-      run_reads<DenseForm<float>>(searched, ctx, out);
-    } else if (dense) {
-      run_reads<DenseForm<double>>(searched, ctx, out);
-    } else if (use_float) {
-      run_reads<SparseForm<float>>(searched, ctx, out);
-    } else {
-      run_reads<SparseForm<double>>(searched, ctx, out);
-    }
+  detail::ReadsSummary summary;
+  if (searched.num_variables() == 0) {
+    summary = detail::run_reads(model, options, stop, "sa reads", result,
+                                [](detail::ReadContext&) { return Assignment{}; });
+  } else if (dense && precision.arithmetic == Arithmetic::kInt8) {
+    summary = anneal_reads<DenseForm<std::int32_t, std::int8_t>>(problem, model, options, stop, ctx,
+                                                                 result, out);
+  } else if (dense && precision.arithmetic == Arithmetic::kInt16) {
+    summary = anneal_reads<DenseForm<std::int32_t, std::int16_t>>(problem, model, options, stop,
+                                                                  ctx, result, out);
+  } else if (dense && use_float) {
+    summary = anneal_reads<DenseForm<float>>(problem, model, options, stop, ctx, result, out);
+  } else if (dense) {
+    summary = anneal_reads<DenseForm<double>>(problem, model, options, stop, ctx, result, out);
+  } else if (use_float) {
+    summary = anneal_reads<SparseForm<float>>(problem, model, options, stop, ctx, result, out);
   } else {
-    for (auto& x : out.x) x = Assignment{};
+    summary = anneal_reads<SparseForm<double>>(problem, model, options, stop, ctx, result, out);
   }
 
-  std::vector<Assignment> finals;
   std::int64_t attempts = 0, accepted = 0, completed = 0;
   double anneal_s = 0.0;
-  for (std::size_t r = 0; r < out.x.size(); ++r) {
-    if (out.x[r]) finals.push_back(std::move(*out.x[r]));
+  for (std::size_t r = 0; r < out.attempts.size(); ++r) {
     attempts += out.attempts[r];
     accepted += out.accepted[r];
     anneal_s += out.anneal_s[r];
     completed += out.completed[r];
   }
-  const int reads_run = static_cast<int>(finals.size());
-  detail::finalize_samples(model, std::move(finals), options.max_samples, result);
-
-  result.status = static_cast<SolveStatus>(out.reason.load());
-  result.wall_time_s = stop.elapsed_s();
+  const int reads_run = summary.reads_run;
   result.counters["flip_attempts"] = static_cast<double>(attempts);
   result.counters["accepted_moves"] = static_cast<double>(accepted);
   result.counters["anneal_time_s"] = anneal_s;

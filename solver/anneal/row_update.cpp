@@ -5,12 +5,7 @@
 #include <cstdint>
 
 #include "solver/anneal/anneal_kernel.hpp"
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define QPRUNE_ROW_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define QPRUNE_ROW_CLONES
-#endif
+#include "core/cpu_features.hpp"
 
 namespace qprune::detail::anneal {
 namespace {
@@ -33,21 +28,21 @@ inline void add_or_sub(std::int32_t* __restrict h, const Weight* __restrict row,
 
 }  // namespace
 
-QPRUNE_ROW_CLONES void add_scaled_row(float* h, const float* row, float s, std::size_t n) {
+QPRUNE_CPU_CLONES void add_scaled_row(float* h, const float* row, float s, std::size_t n) {
   axpy(h, row, s, n);
 }
 
-QPRUNE_ROW_CLONES void add_scaled_row(double* h, const double* row, double s, std::size_t n) {
+QPRUNE_CPU_CLONES void add_scaled_row(double* h, const double* row, double s, std::size_t n) {
   axpy(h, row, s, n);
 }
 
-QPRUNE_ROW_CLONES void add_scaled_row(std::int32_t* h, const std::int8_t* row, std::int32_t s,
-                                     std::size_t n) {
+QPRUNE_CPU_CLONES void add_scaled_row(std::int32_t* h, const std::int8_t* row, std::int32_t s,
+                                      std::size_t n) {
   add_or_sub(h, row, s, n);
 }
 
-QPRUNE_ROW_CLONES void add_scaled_row(std::int32_t* h, const std::int16_t* row, std::int32_t s,
-                                     std::size_t n) {
+QPRUNE_CPU_CLONES void add_scaled_row(std::int32_t* h, const std::int16_t* row, std::int32_t s,
+                                      std::size_t n) {
   add_or_sub(h, row, s, n);
 }
 

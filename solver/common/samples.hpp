@@ -17,6 +17,11 @@ namespace qprune::detail {
 void finalize_samples(const QuboModel& model, std::vector<Assignment> assignments, int max_samples,
                       SolveResult& result);
 
+/// How a run ended, from why it stopped (kCompleted: nothing stopped it) and its samples:
+/// kTargetReached also when the best sample is feasible and meets options.target_energy.
+[[nodiscard]] SolveStatus final_status(SolveStatus stopped, const SolveOptions& options,
+                                       const SolveResult& result);
+
 /// What every solve() starts with: the options validated, a result naming the solver and the seed,
 /// and the model to search. With constraint groups and any mode but kPenalty the solver keeps the
 /// groups itself (native moves or enumeration, native() is true) and searches `model`; with

@@ -131,6 +131,15 @@ void finalize_samples(const QuboModel& model, std::vector<Assignment> assignment
   result.samples = std::move(samples);
 }
 
+SolveStatus final_status(SolveStatus stopped, const SolveOptions& options,
+                         const SolveResult& result) {
+  if (options.target_energy && result.has_solution() && result.best().feasible &&
+      result.best().energy <= *options.target_energy) {
+    return SolveStatus::kTargetReached;
+  }
+  return stopped;
+}
+
 SolveSetup::SolveSetup(const std::string& solver, const QuboModel& model,
                        const SolveOptions& options)
     : model_(model) {

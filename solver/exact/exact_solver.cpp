@@ -32,11 +32,16 @@
 #include <numeric>
 #include <optional>
 #include <sstream>
+#include <utility>
 #include <vector>
 
 #include "qprune/error.hpp"
+#include "core/binomial.hpp"
+#include "solver/common/compiled_problem.hpp"
+#include "core/cpu_features.hpp"
 #include "core/parallel_for.hpp"
 #include "solver/common/progress.hpp"
+#include "solver/common/read_loop.hpp"
 #include "solver/common/samples.hpp"
 #include "solver/common/stopwatch.hpp"
 
@@ -49,11 +54,10 @@ constexpr int kMaxPrefixVariables = 8;    // at most 256 chunks
 constexpr int kMinChunkLog2 = 14;         // chunks of at least ~2^14 states
 constexpr int kDenseMaxVariables = 2048;  // above: the solver's copy is sparse (CSR)
 constexpr int kCalibrationLog2 = 16;      // states timed for the estimate in a ResourceError
-constexpr double kLn2 = 0.69314718055994530942;
 
 std::size_t idx(int i) { return static_cast<std::size_t>(i); }
 
-// The solver's own form of the model: linear terms and couplings as +/- rows.
+// The enumeration's layout of the compiled problem: linear terms and couplings as +/- rows.
 struct Compiled {
   int n = 0;
   int stride = 0;  // padded row length of the dense form
@@ -64,8 +68,9 @@ struct Compiled {
   std::vector<int> cols;
   std::vector<double> vals;
 
-  explicit Compiled(const QuboModel& m) : n(m.num_variables()) {
-    linear.assign(m.linear().data(), m.linear().data() + n);
+  explicit Compiled(const detail::CompiledProblem& m) : n(m.size()) {
+    linear.resize(idx(n));
+    for (int i = 0; i < n; ++i) linear[idx(i)] = m.linear(i);
     dense = n <= kDenseMaxVariables;
     if (dense) {
       stride = std::max(8, (n + 7) / 8 * 8);
@@ -206,22 +211,8 @@ class RevolvingDoor {
   std::vector<int> c_;
 };
 
-// C(n, k) exactly, saturating at U64 max.
-U64 binomial(int n, int k) {
-  if (k < 0 || k > n) return 0;
-  k = std::min(k, n - k);
-  U64 r = 1;
-  for (int i = 1; i <= k; ++i) {
-    const U64 g = std::gcd(r, static_cast<U64>(i));
-    const U64 t = static_cast<U64>(n - k + i) / (static_cast<U64>(i) / g);
-    if (__builtin_mul_overflow(r / g, t, &r)) return std::numeric_limits<U64>::max();
-  }
-  return r;
-}
-
-double log2_binomial(int n, int k) {
-  return (std::lgamma(n + 1.0) - std::lgamma(k + 1.0) - std::lgamma(n - k + 1.0)) / kLn2;
-}
+using detail::binomial;
+using detail::log2_binomial;
 
 // What the enumeration covers: the groups to respect (none in penalty mode) and the chunk prefix.
 struct Plan {
@@ -326,10 +317,10 @@ struct ChunkResult {
   U64 states = 0;  // states visited (the start included)
 };
 
-// Shared between the chunks of one solve: why the search stopped (0: it did not).
+// Shared between the chunks of one solve: why the search stopped (the shared stop control of
+// read_loop.hpp: time limit, interrupt, target), the target in kernel units, a state budget.
 struct Control {
-  const detail::StopCondition* stop = nullptr;
-  std::atomic<int> reason{0};
+  detail::ReadControl& stops;
   std::optional<double> target;                      // kernel energy at or below which to stop
   U64 max_states = std::numeric_limits<U64>::max();  // calibration: stop after this many
 };
@@ -425,17 +416,9 @@ template <class Kernel>
     next_poll += U64{1} << kPollLog2;
     sync_free(x);
     e = cm.fields(x.data(), f);
-    if (control.reason.load(std::memory_order_relaxed) != 0) return true;
-    const SolveStatus s = control.stop->check();
-    if (s != SolveStatus::kCompleted) {
-      int expected = 0;
-      control.reason.compare_exchange_strong(expected, static_cast<int>(s));
-      return true;
-    }
+    if (control.stops.poll() != SolveStatus::kCompleted) return true;
     if (control.target && best_e <= *control.target) {
-      int expected = 0;
-      control.reason.compare_exchange_strong(expected,
-                                             static_cast<int>(SolveStatus::kTargetReached));
+      control.stops.stop(SolveStatus::kTargetReached);
       return true;
     }
     return out.states >= control.max_states;
@@ -494,9 +477,8 @@ template <class Kernel>
 }
 
 template <class Kernel>
-__attribute__((target("avx2"))) void enumerate_avx2(const Compiled& cm, const Kernel& kernel,
-                                                    Chunk& chunk, Control& control,
-                                                    ChunkResult& out) {
+QPRUNE_TARGET_AVX2 void enumerate_avx2(const Compiled& cm, const Kernel& kernel, Chunk& chunk,
+                                       Control& control, ChunkResult& out) {
   enumerate_body(cm, kernel, chunk, control, out);
 }
 
@@ -506,62 +488,33 @@ void enumerate_generic(const Compiled& cm, const Kernel& kernel, Chunk& chunk, C
   enumerate_body(cm, kernel, chunk, control, out);
 }
 
-bool has_avx2() {
-#if defined(__x86_64__) || defined(__i386__)
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  return avx2;
-#else
-  return false;
-#endif
-}
-
 template <class Kernel>
 void enumerate(const Compiled& cm, const Kernel& kernel, Chunk& chunk, Control& control,
                ChunkResult& out) {
-  if (has_avx2()) {
+  if (detail::cpu_has_avx2()) {
     enumerate_avx2(cm, kernel, chunk, control, out);
   } else {
     enumerate_generic(cm, kernel, chunk, control, out);
   }
 }
 
-// Calls body(kernel) with the kernel for this compiled form (dispatch once, then templates).
+// Calls body(kernel) with the kernel for this compiled form (dispatch once, then templates):
+// sparse, a fully unrolled dense row of one of the widths kWidths, or a dense row of any width.
+template <class Body, int... kWidths>
+void with_dense_kernel(const Compiled& cm, Body&& body, std::integer_sequence<int, kWidths...>) {
+  const double* rows = cm.rows.data();
+  const bool fixed =
+      ((cm.stride == kWidths && (body(DenseKernel<kWidths>{rows, kWidths}), true)) || ...);
+  if (!fixed) body(DenseKernel<0>{rows, cm.stride});
+}
+
 template <class Body>
 void with_kernel(const Compiled& cm, Body&& body) {
   if (!cm.dense) {
     body(SparseKernel{cm.offsets.data(), cm.cols.data(), cm.vals.data()});
     return;
   }
-  const double* rows = cm.rows.data();
-  switch (cm.stride) {
-    case 8:
-      body(DenseKernel<8>{rows, 8});
-      return;
-    case 16:
-      body(DenseKernel<16>{rows, 16});
-      return;
-    case 24:
-      body(DenseKernel<24>{rows, 24});
-      return;
-    case 32:
-      body(DenseKernel<32>{rows, 32});
-      return;
-    case 40:
-      body(DenseKernel<40>{rows, 40});
-      return;
-    case 48:
-      body(DenseKernel<48>{rows, 48});
-      return;
-    case 56:
-      body(DenseKernel<56>{rows, 56});
-      return;
-    case 64:
-      body(DenseKernel<64>{rows, 64});
-      return;
-    default:
-      body(DenseKernel<0>{rows, cm.stride});
-      return;
-  }
+  with_dense_kernel(cm, body, std::integer_sequence<int, 8, 16, 24, 32, 40, 48, 56, 64>{});
 }
 
 std::string format_duration(double s) {
@@ -581,14 +534,14 @@ std::string format_duration(double s) {
 }
 
 // States per second of this kernel on this machine, all threads: a short timed run.
-double calibrate(const Compiled& cm, const Plan& plan) {
+double calibrate(const QuboModel& model, const Compiled& cm, const Plan& plan) {
   Chunk chunk;
   chunk.x.assign(idx(plan.n), 0);
   for (int v = 0; v < std::min(plan.n, 24); ++v) chunk.free_vars.push_back(v);
   SolveOptions unlimited;
   detail::StopCondition stop(unlimited);
-  Control control;
-  control.stop = &stop;
+  detail::ReadControl stops(model, unlimited, stop);
+  Control control{stops, std::nullopt};
   control.max_states = U64{1} << kCalibrationLog2;
   ChunkResult out;
   const detail::Stopwatch watch;
@@ -616,7 +569,7 @@ SolveResult ExactSolver::solve(const QuboModel& model, const SolveOptions& optio
   const QuboModel& search = setup.searched();
 
   const Plan plan = make_plan(search, native);
-  const Compiled cm(search);
+  const Compiled cm(detail::CompiledProblem(search, false));
   const bool too_large =
       plan.log2_states > 62.0 || plan.states > (U64{1} << options_.max_variables);
   if (too_large) {
@@ -627,7 +580,7 @@ SolveResult ExactSolver::solve(const QuboModel& model, const SolveOptions& optio
     } else {
       msg << std::setprecision(3) << std::pow(2.0, plan.log2_states);
     }
-    const double rate = calibrate(cm, plan);
+    const double rate = calibrate(search, cm, plan);
     msg.precision(3);
     msg << " states (2^" << std::fixed << plan.log2_states << std::defaultfloat
         << ") to enumerate, more than 2^" << options_.max_variables
@@ -639,20 +592,20 @@ SolveResult ExactSolver::solve(const QuboModel& model, const SolveOptions& optio
   }
 
   const U64 num_chunks = U64{1} << plan.prefix.size();
-  Control control;
-  control.stop = &stop;
+  detail::ReadControl stops(model, options, stop);
+  Control control{stops, std::nullopt};
   if (options.target_energy) control.target = *options.target_energy - search.offset();
   std::vector<ChunkResult> results(num_chunks);
   detail::UnitProgress progress(model, options, "exact chunks",
                                 static_cast<std::int64_t>(num_chunks));
   with_kernel(cm, [&](const auto& kernel) {
     detail::parallel_for(static_cast<std::int64_t>(num_chunks), [&](std::int64_t c) {
-      if (control.reason.load(std::memory_order_relaxed) != 0) return;
+      if (stops.stopped()) return;
       Chunk chunk = make_chunk(plan, static_cast<U64>(c));
       ChunkResult& r = results[static_cast<std::size_t>(c)];
       if (!chunk.empty) enumerate(cm, kernel, chunk, control, r);
       // A chunk cut short by a stop is not done.
-      if (control.reason.load(std::memory_order_relaxed) == 0) {
+      if (!stops.stopped()) {
         progress.unit_done(r.found ? &r.best : nullptr);
       }
     });
@@ -675,21 +628,22 @@ SolveResult ExactSolver::solve(const QuboModel& model, const SolveOptions& optio
   if (best != nullptr) assignments.push_back(best->best);
   detail::finalize_samples(model, std::move(assignments), options.max_samples, result);
 
-  const int reason = control.reason.load();
+  const SolveStatus reason = stops.status();
   result.wall_time_s = stop.elapsed_s();
   result.counters["states_enumerated"] = static_cast<double>(states);
   result.counters["states_per_s"] =
       static_cast<double>(states) / std::max(result.wall_time_s, 1e-9);
   result.counters["chunks"] = static_cast<double>(num_chunks);
-  result.info["kernel"] = std::string(cm.dense ? "dense" : "sparse") + (has_avx2() ? "-avx2" : "");
+  result.info["kernel"] =
+      std::string(cm.dense ? "dense" : "sparse") + (detail::cpu_has_avx2() ? "-avx2" : "");
   const std::string what = native && model.has_constraints() ? "feasible states" : "states";
-  if (reason == 0) {
+  if (reason == SolveStatus::kCompleted) {
     result.status = SolveStatus::kOptimal;
     result.message = "enumerated all " + std::to_string(states) + " " + what +
                      "; the best is optimal" +
                      (native ? "" : (model.has_constraints() ? " for the penalised model" : ""));
   } else {
-    result.status = static_cast<SolveStatus>(reason);
+    result.status = reason;
     result.message = "stopped (" + std::string(to_string(result.status)) + ") after " +
                      std::to_string(states) + " of " + std::to_string(plan.states) + " " + what +
                      "; best so far kept, optimality not proven";

@@ -28,8 +28,9 @@ void solve_decomposed(const QuboModel& model, bool native, const QaoaOptions& qa
                       const SolveOptions& options, const StopCondition& stop, SolveResult& result,
                       std::vector<Assignment>& out);
 
-/// Best-improvement descent until no move improves: single flips, or (swaps = true) swaps of a
-/// 1 and a 0 within each group plus single flips of the variables outside the groups.
+/// Steepest descent (solver/common/descent.hpp) until no move improves: single flips, or
+/// (swaps = true) swaps of a 1 and a 0 within each group plus single flips of the variables
+/// outside the groups.
 void greedy_descent(const QuboModel& model, Assignment& x, bool swaps);
 
 /// The state space dimension the direct run would simulate (to decide on decomposition).

@@ -20,6 +20,8 @@
 #include <sstream>
 
 #include "qprune/error.hpp"
+#include "solver/common/compiled_problem.hpp"
+#include "solver/common/descent.hpp"
 #include "solver/common/samples.hpp"
 #include "solver/qaoa/qaoa_internal.hpp"
 #include "solver/qaoa/statevector.hpp"
@@ -363,48 +365,11 @@ void solve_direct(const QuboModel& model, bool native,
 }
 
 void greedy_descent(const QuboModel& model, Assignment& x, bool swaps) {
-  const int n = model.num_variables();
-  std::vector<int> group_of(static_cast<std::size_t>(n), -1);
-  if (swaps) {
-    for (std::size_t g = 0; g < model.constraints().size(); ++g)
-      for (int v : model.constraints()[g].variables) group_of[static_cast<std::size_t>(v)] = static_cast<int>(g);
-  }
-  const double tol = 1e-12 * std::max(1.0, model.max_flip_change());
-  for (int step = 0; step < 100 * n + 100; ++step) {
-    double best = -tol;
-    int bi = -1, bj = -1;
-    std::vector<double> delta(static_cast<std::size_t>(n));
-    for (int i = 0; i < n; ++i) delta[static_cast<std::size_t>(i)] = model.flip_delta(x, i);
-    for (int i = 0; i < n; ++i) {
-      if (group_of[static_cast<std::size_t>(i)] >= 0) continue;
-      if (delta[static_cast<std::size_t>(i)] < best) {
-        best = delta[static_cast<std::size_t>(i)];
-        bi = i;
-        bj = -1;
-      }
-    }
-    if (swaps) {
-      for (const auto& g : model.constraints()) {
-        for (int i : g.variables) {
-          if (!x[static_cast<std::size_t>(i)]) continue;
-          for (int j : g.variables) {
-            if (x[static_cast<std::size_t>(j)]) continue;
-            // x_i 1 -> 0 and x_j 0 -> 1: the pair term counts with (-1)(+1).
-            const double d = delta[static_cast<std::size_t>(i)] + delta[static_cast<std::size_t>(j)] -
-                             model.coupling(i, j);
-            if (d < best) {
-              best = d;
-              bi = i;
-              bj = j;
-            }
-          }
-        }
-      }
-    }
-    if (bi < 0) return;
-    x[static_cast<std::size_t>(bi)] ^= 1U;
-    if (bj >= 0) x[static_cast<std::size_t>(bj)] ^= 1U;
-  }
+  const CompiledProblem problem(model, swaps);
+  const SteepestDescent descent(problem, 1e-12 * std::max(1.0, model.max_flip_change()));
+  std::vector<double> f;
+  problem.fields(x.data(), f);
+  (void)descent.run(x.data(), f.data(), 100 * std::int64_t{model.num_variables()} + 100);
 }
 
 }  // namespace detail::qaoa
@@ -456,12 +421,7 @@ SolveResult QaoaSolver::solve(const QuboModel& model, const SolveOptions& option
   }
   const std::size_t shots = finals.size();
   detail::finalize_samples(model, std::move(finals), options.max_samples, result);
-  const SolveStatus stopped = stop.check();
-  result.status = stopped == SolveStatus::kCompleted ? SolveStatus::kCompleted : stopped;
-  if (options.target_energy && result.has_solution() && result.best().feasible &&
-      result.best().energy <= *options.target_energy) {
-    result.status = SolveStatus::kTargetReached;
-  }
+  result.status = detail::final_status(stop.check(), options, result);
   result.wall_time_s = stop.elapsed_s();
   std::ostringstream msg;
   msg << shots << " assignments sampled/returned, p = "

@@ -7,13 +7,15 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
+#include <cstdint>
 #include <iomanip>
+#include <limits>
 #include <numeric>
 #include <sstream>
 #include <vector>
 
 #include "qprune/error.hpp"
+#include "core/binomial.hpp"
 #include "core/rng.hpp"
 #include "solver/common/stopwatch.hpp"
 
@@ -71,8 +73,8 @@ Swap best_swap(const RefitSearchState& st, std::int64_t& evaluations, Allowed al
     for (Eigen::Index jj = 0; jj < d.cols(); ++jj)
       for (Eigen::Index ii = 0; ii < d.rows(); ++ii) {
         const double v = d(ii, jj);
-        if (v < best.delta && allowed(k[static_cast<std::size_t>(ii)],
-                                      s[static_cast<std::size_t>(jj)], v))
+        if (v < best.delta &&
+            allowed(k[static_cast<std::size_t>(ii)], s[static_cast<std::size_t>(jj)], v))
           best = {k[static_cast<std::size_t>(ii)], s[static_cast<std::size_t>(jj)], v};
       }
     return best;
@@ -109,9 +111,14 @@ SolveStatus descend(RefitSearchState& st, const RefitSearchOptions& o,
 struct LocalSearch {
   LocalSearch(const RefitObjective& obj, const Assignment& start, const RefitSearchOptions& opts,
               const char* method)
-      : objective(obj), options((opts.validate(), check_start(obj, start, method), opts)),
-        stop(stop_condition(opts)), state(obj, start), start_keep(start), best_keep(start),
-        best_error(state.error()), every(rebuild_every(opts, obj)) {
+      : objective(obj),
+        options((opts.validate(), check_start(obj, start, method), opts)),
+        stop(stop_condition(opts)),
+        state(obj, start),
+        start_keep(start),
+        best_keep(start),
+        best_error(state.error()),
+        every(rebuild_every(opts, obj)) {
     result.method = method;
     result.start_error = state.error();
   }
@@ -163,7 +170,8 @@ void RefitSearchOptions::validate() const {
   if (iterations < 0) throw InvalidArgument("RefitSearchOptions::iterations must be >= 0");
   if (tenure < 0) throw InvalidArgument("RefitSearchOptions::tenure must be >= 0");
   if (sweeps < 0) throw InvalidArgument("RefitSearchOptions::sweeps must be >= 0");
-  if (!(tolerance_rel >= 0.0)) throw InvalidArgument("RefitSearchOptions::tolerance_rel must be >= 0");
+  if (!(tolerance_rel >= 0.0))
+    throw InvalidArgument("RefitSearchOptions::tolerance_rel must be >= 0");
   if (rebuild_every < 0) throw InvalidArgument("RefitSearchOptions::rebuild_every must be >= 0");
   if (max_enumerated < 1) throw InvalidArgument("RefitSearchOptions::max_enumerated must be >= 1");
 }
@@ -262,8 +270,8 @@ RefitSearchResult swap_anneal(const RefitObjective& obj, const Assignment& start
     out = kept_list[slot];
     const int base = lay.group_of(out) * lay.units_per_group();
     do {
-      in = base + static_cast<int>(
-                      detail::uniform_below(rng, static_cast<std::uint32_t>(lay.units_per_group())));
+      in = base + static_cast<int>(detail::uniform_below(
+                      rng, static_cast<std::uint32_t>(lay.units_per_group())));
     } while (st.kept(in));
     return st.swap_delta(out, in);
   };
@@ -310,8 +318,10 @@ RefitSearchResult exhaustive_refit(const RefitObjective& obj, const RefitSearchO
   const UnitLayout& lay = obj.layout();
   const int m = lay.units_per_group(), k = lay.keep_per_group, groups = lay.num_groups;
   // Feasible masks: C(m, k)^groups.
-  double per = 1.0;
-  for (int i = 0; i < k; ++i) per = per * (m - i) / (i + 1);
+  const std::uint64_t exact = detail::binomial(m, k);
+  const double per = exact == std::numeric_limits<std::uint64_t>::max()
+                         ? std::exp2(detail::log2_binomial(m, k))
+                         : static_cast<double>(exact);
   const double total = std::pow(per, groups);
   if (total > static_cast<double>(o.max_enumerated)) {
     std::ostringstream msg;
@@ -330,7 +340,8 @@ RefitSearchResult exhaustive_refit(const RefitObjective& obj, const RefitSearchO
     while (i >= 0 && c[static_cast<std::size_t>(i)] == m - k + i) --i;
     if (i < 0) break;
     ++c[static_cast<std::size_t>(i)];
-    for (int j = i + 1; j < k; ++j) c[static_cast<std::size_t>(j)] = c[static_cast<std::size_t>(j - 1)] + 1;
+    for (int j = i + 1; j < k; ++j)
+      c[static_cast<std::size_t>(j)] = c[static_cast<std::size_t>(j - 1)] + 1;
   }
   RefitSearchResult r;
   r.method = "exhaustive";

@@ -20,7 +20,9 @@
 // elite solutions (path relinking, Wang, Lü, Glover & Hao 2012), taken at a distance in [d/3, 2d/3]
 // from the start so the new round is both good and away from both parents. Each read ends with a
 // best-improvement descent (polish) from exactly recomputed gains, so every sample is a local
-// minimum of its move set.
+// minimum of its move set. The reads run through run_reads (solver/common/read_loop.hpp); the
+// coefficients are the shared CompiledProblem, the starts feasible_start, the polish
+// SteepestDescent.
 #include "qprune/tabu_solver.hpp"
 
 #include <algorithm>
@@ -32,11 +34,10 @@
 #include <vector>
 
 #include "qprune/error.hpp"
-#include "core/parallel_for.hpp"
-#include "solver/common/progress.hpp"
-#include "core/rng.hpp"
-#include "solver/common/samples.hpp"
-#include "solver/common/stopwatch.hpp"
+#include "solver/common/compiled_problem.hpp"
+#include "solver/common/descent.hpp"
+#include "solver/common/feasible_start.hpp"
+#include "solver/common/read_loop.hpp"
 
 namespace qprune {
 
@@ -69,67 +70,19 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// The searched problem, compiled once and shared read-only by all reads.
-struct Compiled {
-  int n = 0;
-  std::vector<double> linear;
-  double offset = 0.0;
-  bool dense = false;
-  const double* dense_q = nullptr;  // column-major symmetric, zero diagonal: column i == row i
-  const std::int64_t* row_offsets = nullptr;
-  const int* columns = nullptr;
-  const double* values = nullptr;
-  // Swap mode: groups with 0 < k < size (the others are fixed), and the free variables.
-  bool swap_mode = false;
-  std::vector<std::vector<int>> groups;
-  std::vector<int> group_of;  // -1: free or fixed
-  std::vector<int> free_vars;
-  std::vector<double>
-      row_max;             // max(0, max_j q_ij): bounds -q_in,out from below when pruning swaps
-  double tolerance = 0.0;  // improvements smaller than this are rounding noise
+// What tabu adds to the compiled problem, shared read-only by all reads.
+struct TabuProblem {
+  const detail::CompiledProblem& p;
+  std::vector<double> row_max;  // swap mode: max(0, max_j q_ij), bounds -q_in,out from below
+  double tolerance = 0.0;       // improvements smaller than this are rounding noise
+  detail::SteepestDescent polish;
 
-  [[nodiscard]] const double* row(int i) const {
-    return dense_q + static_cast<std::size_t>(i) * static_cast<std::size_t>(n);
-  }
+  TabuProblem(const detail::CompiledProblem& problem, bool swap_mode)
+      : p(problem),
+        row_max(swap_mode ? detail::positive_row_bounds(problem) : std::vector<double>{}),
+        tolerance(1e-12 * (1.0 + problem.max_flip_change())),
+        polish(problem, tolerance) {}
 };
-
-Compiled compile(const QuboModel& model, bool swap_mode) {
-  Compiled c;
-  c.n = model.num_variables();
-  c.linear.assign(model.linear().data(), model.linear().data() + c.n);
-  c.offset = model.offset();
-  c.dense = model.storage() == Storage::kDense;
-  if (c.dense) {
-    c.dense_q = model.dense_couplings().data();
-  } else {
-    c.row_offsets = model.row_offsets().data();
-    c.columns = model.columns().data();
-    c.values = model.values().data();
-  }
-  c.tolerance = 1e-12 * (1.0 + model.max_flip_change());
-  c.swap_mode = swap_mode;
-  c.group_of.assign(static_cast<std::size_t>(c.n), -1);
-  std::vector<bool> in_group(static_cast<std::size_t>(c.n), false);
-  if (swap_mode) {
-    for (const CardinalityConstraint& g : model.constraints()) {
-      for (int v : g.variables) in_group[static_cast<std::size_t>(v)] = true;
-      if (g.k == 0 || g.k == static_cast<int>(g.variables.size())) continue;
-      for (int v : g.variables)
-        c.group_of[static_cast<std::size_t>(v)] = static_cast<int>(c.groups.size());
-      c.groups.push_back(g.variables);
-    }
-    c.row_max.assign(static_cast<std::size_t>(c.n), 0.0);
-    for (int i = 0; i < c.n; ++i) {
-      model.for_each_in_row(i, [&](int, double q) {
-        c.row_max[static_cast<std::size_t>(i)] =
-            std::max(c.row_max[static_cast<std::size_t>(i)], q);
-      });
-    }
-  }
-  for (int i = 0; i < c.n; ++i)
-    if (!in_group[static_cast<std::size_t>(i)]) c.free_vars.push_back(i);
-  return c;
-}
 
 // A move: flip `a` (b < 0) or swap in `a`, out `b`.
 struct Move {
@@ -145,65 +98,50 @@ struct Elite {
 
 // State shared between the reads of one solve.
 struct Shared {
-  const Compiled* problem = nullptr;
+  const TabuProblem* problem = nullptr;
   const TabuOptions* options = nullptr;
-  const QuboModel* original = nullptr;  // the user's model: target checks use its energy and groups
-  const detail::StopCondition* stop = nullptr;
-  std::optional<double> target;
   std::int64_t max_iterations = 0;
   std::int64_t stall_iterations = 0;
-  std::atomic<bool> target_hit{false};
-};
-
-struct ReadOutcome {
-  Assignment x;
-  SolveStatus status = SolveStatus::kCompleted;
-  std::int64_t iterations = 0;
-  std::int64_t restarts = 0;
+  std::atomic<std::int64_t> iterations{0};
+  std::atomic<std::int64_t> restarts{0};
 };
 
 template <bool kDense>
 class TabuRun {
  public:
-  TabuRun(Shared& shared, pcg32 rng)
+  TabuRun(Shared& shared, detail::ReadContext& read)
       : sh_(shared),
-        p_(*shared.problem),
+        tp_(*shared.problem),
+        p_(tp_.p),
+        layout_(p_.layout()),
+        swap_mode_(layout_.has_groups()),
         opt_(*shared.options),
-        rng_(rng),
-        n_(p_.n),
+        control_(read.control),
+        rng_(read.rng),
+        n_(p_.size()),
         x_(static_cast<std::size_t>(n_), 0),
         s_(static_cast<std::size_t>(n_), 1.0),
         d_(static_cast<std::size_t>(n_), 0.0),
         tabu_until_(static_cast<std::size_t>(n_), 0) {
-    if (!kDense && p_.swap_mode) scratch_.assign(static_cast<std::size_t>(n_), 0.0);
+    if (!kDense && swap_mode_) scratch_.assign(static_cast<std::size_t>(n_), 0.0);
   }
 
-  ReadOutcome run() {
-    random_start();
+  Assignment run() {
+    detail::feasible_start(layout_, detail::StartDraws::kEveryVariable, rng_, x_.data());
     recompute();
     best_x_ = x_;
     best_e_ = e_;
     start_round();
-    ReadOutcome out;
+    std::int64_t restarts = 0;
     const std::int64_t check_every =
         std::max<std::int64_t>(1, (std::int64_t{1} << 16) / std::max(1, n_));
     std::int64_t iter = 0;
     for (;; ++iter) {
-      if (iter % check_every == 0) {
-        if (sh_.target_hit.load(std::memory_order_relaxed)) {
-          out.status = SolveStatus::kTargetReached;
-          break;
-        }
-        const SolveStatus s = sh_.stop->check();
-        if (s != SolveStatus::kCompleted) {
-          out.status = s;
-          break;
-        }
-      }
+      if (iter % check_every == 0 && control_.poll() != SolveStatus::kCompleted) break;
       if (iter >= sh_.max_iterations) break;
       if (iter - last_improvement_ >= sh_.stall_iterations) {
         restart(iter);
-        ++out.restarts;
+        ++restarts;
       }
       Move m = select(iter, true);
       if (m.a < 0) m = select(iter, false);  // everything tabu and nothing aspires: ignore tabu
@@ -220,10 +158,10 @@ class TabuRun {
         }
       }
     }
-    out.iterations = iter;
+    sh_.iterations += iter;
+    sh_.restarts += restarts;
     polish();
-    out.x = std::move(best_x_);
-    return out;
+    return std::move(best_x_);
   }
 
  private:
@@ -231,36 +169,17 @@ class TabuRun {
     return detail::uniform_below(rng_, static_cast<std::uint32_t>(bound));
   }
 
-  void random_start() {
-    for (auto& v : x_) v = static_cast<std::uint8_t>(rng_(2));
-    if (!p_.swap_mode) return;
-    for (const CardinalityConstraint& g : sh_.original->constraints()) {
-      std::vector<int> vars = g.variables;
-      for (std::size_t a = 0; a < vars.size(); ++a) {  // partial Fisher-Yates: the first k are ones
-        std::swap(vars[a], vars[a + below(vars.size() - a)]);
-        x_[static_cast<std::size_t>(vars[a])] = a < static_cast<std::size_t>(g.k) ? 1 : 0;
-      }
-    }
-  }
-
   // Gains and energy from scratch, so rounding drift of the incremental updates never accumulates
   // beyond one round.
   void recompute() {
-    for (int i = 0; i < n_; ++i)
-      d_[static_cast<std::size_t>(i)] = p_.linear[static_cast<std::size_t>(i)];
+    for (int i = 0; i < n_; ++i) d_[static_cast<std::size_t>(i)] = p_.linear(i);
     for (int j = 0; j < n_; ++j) {
       if (!x_[static_cast<std::size_t>(j)]) continue;
-      if constexpr (kDense) {
-        const double* q = p_.row(j);
-        for (int k = 0; k < n_; ++k) d_[static_cast<std::size_t>(k)] += q[k];
-      } else {
-        for (std::int64_t e = p_.row_offsets[j]; e < p_.row_offsets[j + 1]; ++e)
-          d_[static_cast<std::size_t>(p_.columns[e])] += p_.values[e];
-      }
+      p_.add_row(d_.data(), j, 1.0);
     }
-    e_ = p_.offset;
+    e_ = p_.offset();
     for (std::size_t i = 0; i < static_cast<std::size_t>(n_); ++i) {
-      if (x_[i]) e_ += 0.5 * (p_.linear[i] + d_[i]);  // c_i + (f_i - c_i) / 2
+      if (x_[i]) e_ += 0.5 * (p_.linear(static_cast<int>(i)) + d_[i]);  // c_i + (f_i - c_i) / 2
       s_[i] = x_[i] ? -1.0 : 1.0;
       d_[i] *= s_[i];
     }
@@ -273,12 +192,14 @@ class TabuRun {
     double* d = d_.data();
     const double* s = s_.data();
     if constexpr (kDense) {
-      const double* q = p_.row(j);  // q[j] == 0, so d[j] is untouched by the loop
+      const double* q = p_.dense_row(j);  // q[j] == 0, so d[j] is untouched by the loop
       for (int k = 0; k < n_; ++k) d[k] += sj * s[k] * q[k];
     } else {
-      for (std::int64_t e = p_.row_offsets[j]; e < p_.row_offsets[j + 1]; ++e) {
-        const int k = p_.columns[e];
-        d[k] += sj * s[k] * p_.values[e];
+      const int* columns = p_.columns();
+      const double* values = p_.values();
+      for (std::int64_t e = p_.row_begin(j), end = p_.row_end(j); e < end; ++e) {
+        const int k = columns[e];
+        d[k] += sj * s[k] * values[e];
       }
     }
     d_[uj] = -d_[uj];
@@ -317,7 +238,7 @@ class TabuRun {
     int ties = 0;
     const double aspire = best_e_ - e_;  // delta < aspire: a new best, admissible even if tabu
     const std::int64_t* tabu = tabu_until_.data();
-    if (!p_.swap_mode) {
+    if (!swap_mode_) {
       const double* d = d_.data();
       for (int j = 0; j < n_; ++j) {
         const double dj = d[j];
@@ -327,16 +248,18 @@ class TabuRun {
       }
       return best;
     }
-    for (int j : p_.free_vars) {
+    for (int j : layout_.free_vars) {
       const double dj = d_[static_cast<std::size_t>(j)];
       if (dj > best.delta) continue;
       if (respect_tabu && tabu[j] > iter && !(dj < aspire)) continue;
       offer(best, ties, j, -1, dj);
     }
-    for (const std::vector<int>& g : p_.groups) {
+    for (const detail::GroupLayout::Group& g : layout_.groups) {
       ins_.clear();
       outs_.clear();
-      for (int v : g) (x_[static_cast<std::size_t>(v)] ? outs_ : ins_).push_back(v);
+      const int* members = layout_.members(g);
+      for (int t = 0; t < g.size; ++t)
+        (x_[static_cast<std::size_t>(members[t])] ? outs_ : ins_).push_back(members[t]);
       auto by_gain = [&](int l, int r) {
         return d_[static_cast<std::size_t>(l)] < d_[static_cast<std::size_t>(r)];
       };
@@ -345,15 +268,15 @@ class TabuRun {
       const double min_in = d_[static_cast<std::size_t>(ins_.front())];
       for (int o : outs_) {
         const double d_o = d_[static_cast<std::size_t>(o)];
-        const double qmax = p_.row_max[static_cast<std::size_t>(o)];
+        const double qmax = tp_.row_max[static_cast<std::size_t>(o)];
         // Outs are sorted by gain, but qmax varies: skip (not stop) when this one cannot win.
         if (d_o + min_in - qmax > best.delta) continue;
         const double* q = nullptr;
         if constexpr (kDense) {
-          q = p_.row(o);
+          q = p_.dense_row(o);
         } else {
-          for (std::int64_t e = p_.row_offsets[o]; e < p_.row_offsets[o + 1]; ++e)
-            scratch_[static_cast<std::size_t>(p_.columns[e])] = p_.values[e];
+          for (std::int64_t e = p_.row_begin(o); e < p_.row_end(o); ++e)
+            scratch_[static_cast<std::size_t>(p_.columns()[e])] = p_.values()[e];
           q = scratch_.data();
         }
         const bool o_tabu = respect_tabu && tabu[o] > iter;
@@ -366,8 +289,8 @@ class TabuRun {
           offer(best, ties, in, o, delta);
         }
         if constexpr (!kDense) {
-          for (std::int64_t e = p_.row_offsets[o]; e < p_.row_offsets[o + 1]; ++e)
-            scratch_[static_cast<std::size_t>(p_.columns[e])] = 0.0;
+          for (std::int64_t e = p_.row_begin(o); e < p_.row_end(o); ++e)
+            scratch_[static_cast<std::size_t>(p_.columns()[e])] = 0.0;
         }
       }
     }
@@ -375,13 +298,12 @@ class TabuRun {
   }
 
   void check_target() {
-    if (!sh_.target) return;
+    const std::optional<double>& target = control_.target();
+    if (!target) return;
     // Tracked energies carry rounding; the user's model decides (feasibility included, so a
     // penalised search stops only on a feasible sample).
-    if (best_e_ > *sh_.target + p_.tolerance) return;
-    if (sh_.original->is_feasible(best_x_) && sh_.original->energy(best_x_) <= *sh_.target) {
-      sh_.target_hit.store(true, std::memory_order_relaxed);
-    }
+    if (best_e_ > *target + tp_.tolerance) return;
+    (void)control_.check_target(best_x_);
   }
 
   void start_round() {
@@ -409,7 +331,7 @@ class TabuRun {
     failed_restarts_ = best_e_ < best_at_restart_ ? 0 : failed_restarts_ + 1;
     best_at_restart_ = best_e_;
     const bool relink =
-        !p_.swap_mode && elite_.size() >= 2 && detail::uniform01(rng_) < opt_.relink_probability;
+        !swap_mode_ && elite_.size() >= 2 && detail::uniform01(rng_) < opt_.relink_probability;
     if (!(relink && path_relink())) perturb_best();
     last_improvement_ = iter;
     start_round();
@@ -470,7 +392,7 @@ class TabuRun {
     recompute();
     const auto count =
         static_cast<std::size_t>(std::max(1.0, std::round(perturbation_fraction() * n_)));
-    if (!p_.swap_mode) {
+    if (!swap_mode_) {
       std::vector<int> order(static_cast<std::size_t>(n_));
       std::iota(order.begin(), order.end(), 0);
       for (std::size_t t = 0; t < count && t < order.size(); ++t) {
@@ -479,50 +401,44 @@ class TabuRun {
       }
       return;
     }
-    std::vector<int> movable = p_.free_vars;
-    for (const auto& g : p_.groups) movable.insert(movable.end(), g.begin(), g.end());
+    std::vector<int> movable = layout_.free_vars;
+    movable.insert(movable.end(), layout_.slots.begin(), layout_.slots.end());
     if (movable.empty()) return;
     std::vector<int> other;
     for (std::size_t t = 0; t < count; ++t) {
       const int v = movable[below(movable.size())];
-      const int g = p_.group_of[static_cast<std::size_t>(v)];
+      const int g = layout_.group_of[static_cast<std::size_t>(v)];
       if (g < 0) {
         flip(v);
         continue;
       }
       other.clear();
-      for (int u : p_.groups[static_cast<std::size_t>(g)])
-        if (x_[static_cast<std::size_t>(u)] != x_[static_cast<std::size_t>(v)]) other.push_back(u);
+      const detail::GroupLayout::Group& group = layout_.groups[static_cast<std::size_t>(g)];
+      const int* members = layout_.members(group);
+      for (int m = 0; m < group.size; ++m)
+        if (x_[static_cast<std::size_t>(members[m])] != x_[static_cast<std::size_t>(v)])
+          other.push_back(members[m]);
       flip(v);
       flip(other[below(other.size())]);  // non-empty: 0 < k < size
     }
   }
 
-  // Best-improvement descent from exact gains: every sample is a local minimum of the move set.
+  // Steepest descent from exactly recomputed fields: every sample is a local minimum of the move
+  // set. Each move lowers the energy by more than the tolerance, so it cannot cycle; the cap is a
+  // last guard.
   void polish() {
-    x_ = best_x_;
-    recompute();
-    // Each accepted move lowers the tracked energy by more than the tolerance (a move that does
-    // not is undone and ends the descent), so the descent cannot cycle; the cap is a last guard.
-    const std::int64_t max_moves = 100 * std::int64_t{n_} + 1000;
-    for (std::int64_t moves = 0; moves < max_moves; ++moves) {
-      const Move m = select(0, false);
-      if (m.a < 0 || !(m.delta < -p_.tolerance)) break;
-      const double before = e_;
-      flip(m.a);
-      if (m.b >= 0) flip(m.b);
-      if (!(e_ < before - p_.tolerance)) {
-        if (m.b >= 0) flip(m.b);
-        flip(m.a);
-        break;
-      }
-    }
-    best_x_ = x_;
+    std::vector<double> f;
+    p_.fields(best_x_.data(), f);
+    (void)tp_.polish.run(best_x_.data(), f.data(), 100 * std::int64_t{n_} + 1000);
   }
 
   Shared& sh_;
-  const Compiled& p_;
+  const TabuProblem& tp_;
+  const detail::CompiledProblem& p_;
+  const detail::GroupLayout& layout_;
+  bool swap_mode_;
   const TabuOptions& opt_;
+  detail::ReadControl& control_;
   pcg32 rng_;
   int n_;
   Assignment x_;
@@ -545,74 +461,47 @@ class TabuRun {
 SolveResult TabuSearch::solve(const QuboModel& model, const SolveOptions& options) const {
   detail::SolveSetup setup(name(), model, options);
   SolveResult& result = setup.result;
-  detail::StopCondition stop(options);
+  const detail::StopCondition stop(options);
   const bool swap_mode = setup.native();
-  const QuboModel* searched = &setup.searched();
-  const Compiled problem = compile(*searched, swap_mode);
-  const std::int64_t n = problem.n;
+  const detail::CompiledProblem compiled(setup.searched(), swap_mode);
+  const TabuProblem problem(compiled, swap_mode);
+  const std::int64_t n = compiled.size();
 
   Shared shared;
   shared.problem = &problem;
   shared.options = &options_;
-  shared.original = &model;
-  shared.stop = &stop;
-  shared.target = options.target_energy;
   shared.max_iterations = options_.max_iterations > 0 ? options_.max_iterations
                                                       : std::max<std::int64_t>(100'000, 1000 * n);
   shared.stall_iterations = options_.stall_iterations > 0 ? options_.stall_iterations
                                                           : std::max<std::int64_t>(20'000, 10 * n);
 
-  std::vector<ReadOutcome> outcomes(static_cast<std::size_t>(options.num_reads));
-  detail::UnitProgress progress(model, options, "tabu reads", options.num_reads);
-  detail::parallel_for(options.num_reads, [&](std::int64_t read) {
-    pcg32 rng = detail::make_rng(options.seed, static_cast<std::uint64_t>(read));
-    ReadOutcome& out = outcomes[static_cast<std::size_t>(read)];
-    if (problem.dense) {
-      out = TabuRun<true>(shared, rng).run();
-    } else {
-      out = TabuRun<false>(shared, rng).run();
-    }
-    progress.unit_done(&out.x);
+  (void)detail::run_reads(model, options, stop, "tabu reads", result, [&](detail::ReadContext& r) {
+    return compiled.dense() ? TabuRun<true>(shared, r).run() : TabuRun<false>(shared, r).run();
   });
 
-  std::int64_t iterations = 0, restarts = 0;
-  bool interrupted = false, timed_out = false;
-  std::vector<Assignment> assignments;
-  for (ReadOutcome& o : outcomes) {
-    iterations += o.iterations;
-    restarts += o.restarts;
-    interrupted |= o.status == SolveStatus::kInterrupted;
-    timed_out |= o.status == SolveStatus::kTimeLimit;
-    assignments.push_back(std::move(o.x));
+  switch (result.status) {
+    case SolveStatus::kTargetReached:
+      result.message = "reached the target energy";
+      break;
+    case SolveStatus::kInterrupted:
+      result.message = "interrupted; best sample so far kept";
+      break;
+    case SolveStatus::kTimeLimit:
+      result.message = "stopped at the time limit";
+      break;
+    default:
+      result.message = "ran " + std::to_string(shared.max_iterations) + " iterations in each of " +
+                       std::to_string(options.num_reads) + " reads";
   }
-  detail::finalize_samples(model, std::move(assignments), options.max_samples, result);
-  result.wall_time_s = stop.elapsed_s();
-
-  const bool target_hit =
-      shared.target_hit.load() || (options.target_energy && result.best().feasible &&
-                                   result.best().energy <= *options.target_energy);
-  if (target_hit) {
-    result.status = SolveStatus::kTargetReached;
-    result.message = "reached the target energy";
-  } else if (interrupted) {
-    result.status = SolveStatus::kInterrupted;
-    result.message = "interrupted; best sample so far kept";
-  } else if (timed_out) {
-    result.status = SolveStatus::kTimeLimit;
-    result.message = "stopped at the time limit";
-  } else {
-    result.status = SolveStatus::kCompleted;
-    result.message = "ran " + std::to_string(shared.max_iterations) + " iterations in each of " +
-                     std::to_string(options.num_reads) + " reads";
-  }
+  const auto iterations = shared.iterations.load();
   result.counters["iterations"] = static_cast<double>(iterations);
   result.counters["iterations_per_s"] =
       result.wall_time_s > 0.0 ? static_cast<double>(iterations) / result.wall_time_s : 0.0;
-  result.counters["restarts"] = static_cast<double>(restarts);
+  result.counters["restarts"] = static_cast<double>(shared.restarts.load());
   result.counters["reads"] = options.num_reads;
   result.info["max_iterations"] = std::to_string(shared.max_iterations);
   result.info["stall_iterations"] = std::to_string(shared.stall_iterations);
-  result.info["storage"] = problem.dense ? "dense" : "sparse";
+  result.info["storage"] = compiled.dense() ? "dense" : "sparse";
   return std::move(result);  // a reference into setup: move, do not copy
 }
 

@@ -1,0 +1,41 @@
+// CPU-feature dispatch, one mechanism for every kernel: either let GCC clone a function for the
+// x86-64 levels and pick the clone when the library loads (QPRUNE_CPU_CLONES, for leaf loops), or
+// compile a body for one target and branch once per solve on cpu_level() (for kernels whose
+// callers are templates). Both ask the CPU once; a build with -march=native loses nothing.
+#pragma once
+
+namespace qprune::detail {
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+/// Clones of the function for AVX-512 (x86-64-v4), AVX2+FMA (x86-64-v3) and the baseline.
+#define QPRUNE_CPU_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define QPRUNE_CPU_CLONES
+#endif
+
+#if defined(__x86_64__) || defined(__i386__)
+/// Compiles one function for AVX2 (call it only when cpu_level() >= CpuLevel::kAvx2).
+#define QPRUNE_TARGET_AVX2 __attribute__((target("avx2")))
+#else
+#define QPRUNE_TARGET_AVX2
+#endif
+
+/// The widest vector level this CPU runs. kAvx2 means the avx2 flag (what QPRUNE_TARGET_AVX2
+/// needs); kAvx512 means the full x86-64-v4 level.
+enum class CpuLevel { kBaseline = 0, kAvx2 = 1, kAvx512 = 2 };
+
+[[nodiscard]] inline CpuLevel cpu_level() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const CpuLevel level = __builtin_cpu_supports("x86-64-v4") ? CpuLevel::kAvx512
+                                : __builtin_cpu_supports("avx2")    ? CpuLevel::kAvx2
+                                                                    : CpuLevel::kBaseline;
+  return level;
+#else
+  return CpuLevel::kBaseline;
+#endif
+}
+
+[[nodiscard]] inline bool cpu_has_avx2() { return cpu_level() >= CpuLevel::kAvx2; }
+
+}  // namespace qprune::detail
