@@ -108,11 +108,10 @@ template <class MakeLocal, class Body>
   std::exception_ptr error;
   std::mutex error_mutex;
   std::atomic<bool> failed{false};
-#pragma omp parallel num_threads(static_cast<int>(locals.size()))
+#pragma omp parallel num_threads(static_cast <int>(locals.size()))
   {
     try {
-      const StaticRange range =
-          StaticRange::of(count, omp_get_thread_num(), omp_get_num_threads());
+      const StaticRange range = StaticRange::of(count, omp_get_thread_num(), omp_get_num_threads());
       Local local = make_local();
       for (std::int64_t b = range.begin; b < range.end; b += kCheckEvery) {
         if (failed.load(std::memory_order_relaxed)) break;
@@ -152,8 +151,8 @@ void parallel_for_static(std::int64_t count, Body&& body, std::int64_t min_paral
 template <class T, class Body, class Combine>
 [[nodiscard]] T parallel_reduce(std::int64_t count, const T& identity, Body&& body,
                                 Combine&& combine, LoopSize size) {
-  std::vector<T> partials =
-      parallel_for_local(count, [&] { return identity; }, std::forward<Body>(body), size);
+  std::vector<T> partials = parallel_for_local(
+      count, [&] { return identity; }, std::forward<Body>(body), size);
   T total = identity;
   for (const T& partial : partials) combine(total, partial);
   return total;

@@ -372,8 +372,9 @@ std::vector<Rotation> mixer_rotations(int n, const std::vector<Group>& groups, M
 template <class Real>
 void Engine<Real>::require_diagonal(const char* what) const {
   if (diagonal_storage_ != DiagonalStorage::kStored)
-    throw InvalidArgument(std::string("qaoa engine: ") + what +
-                          " needs the stored cost diagonal (built with DiagonalStorage::kFactorised)");
+    throw InvalidArgument(
+        std::string("qaoa engine: ") + what +
+        " needs the stored cost diagonal (built with DiagonalStorage::kFactorised)");
 }
 
 // ---- engine construction -------------------------------------------------------------------
@@ -466,8 +467,7 @@ FullSpace Engine<Real>::build_full_tables(const CostTerms& cost) {
   if (diagonal_storage_ != DiagonalStorage::kStored) return space;
   double* diag = diag_.data();
   (void)parallel_for_local(
-      static_cast<std::int64_t>(high_size),
-      [&] { return std::vector<double>(low_size + 2); },
+      static_cast<std::int64_t>(high_size), [&] { return std::vector<double>(low_size + 2); },
       [&](std::int64_t hb, std::vector<double>& work) {
         block_energies(space, static_cast<std::size_t>(hb),
                        diag + static_cast<std::size_t>(hb) * low_size, work.data(),
@@ -478,8 +478,8 @@ FullSpace Engine<Real>::build_full_tables(const CostTerms& cost) {
 }
 
 template <class Real>
-void Engine<Real>::block_energies(const FullSpace& space, std::size_t h, double* out,
-                                  double* work, Stores stores) const {
+void Engine<Real>::block_energies(const FullSpace& space, std::size_t h, double* out, double* work,
+                                  Stores stores) const {
   // C(h 2^L + l) = E_high(h) + E_low(l) + X_h(l), X_h(l) = sum_{i in l} f_i(h) linear in l. With
   // l = l1 2^L0 + l0 the cross term splits again, X_h(l) = A_h(l1) + B_h(l0), two tables of
   // 2^(L/2) entries, so each entry is E_low(l) + (E_high(h) + A_h(l1)) + B_h(l0): adds over
@@ -600,7 +600,8 @@ void Engine<Real>::initial_state(Complex* psi) const {
     }
     // Every index of the space holds a state of the initial superposition.
     const Real a = static_cast<Real>(1.0 / std::sqrt(static_cast<double>(dim_)));
-    parallel_for_static(dim, [&](std::int64_t z) { psi[z] = Complex(a, 0); }, state_loop(dim_));
+    parallel_for_static(
+        dim, [&](std::int64_t z) { psi[z] = Complex(a, 0); }, state_loop(dim_));
   });
 }
 
@@ -704,7 +705,8 @@ void Engine<Real>::phase_blocks(const FullSpace& space, Complex* psi, double gam
         std::vector<double>& w = sc.w;
         const double* f = space.field.data() + h * static_cast<std::size_t>(L);
         polar_table(f, static_cast<std::size_t>(L), gamma, w.data());
-        // b[lo] = prod_{i < lo_bits, i in lo} w_i; a[hi] = exp(-i gamma E_high) prod_{i >= lo_bits}.
+        // b[lo] = prod_{i < lo_bits, i in lo} w_i; a[hi] = exp(-i gamma E_high) prod_{i >=
+        // lo_bits}.
         b[0] = 1.0;
         b[1] = 0.0;
         for (std::size_t x = 1; x < b_size; ++x) {
@@ -772,10 +774,10 @@ template <class Real>
 void Engine<Real>::high_passes(const FullSpace& space, Complex* psi, double beta) const {
   const XRotation rot = XRotation::from_angle(beta);  // its factor: see phase_blocks
   Real* base = reinterpret_cast<Real*>(psi);
-  (void)for_each_high_tile(space, [&](std::size_t first, std::size_t stride, int g,
-                                      std::size_t len) {
-    high_tile(base + 2 * first, stride, g, len, rot);
-  });
+  (void)for_each_high_tile(space,
+                           [&](std::size_t first, std::size_t stride, int g, std::size_t len) {
+                             high_tile(base + 2 * first, stride, g, len, rot);
+                           });
 }
 
 template <class Real>
@@ -795,10 +797,10 @@ double Engine<Real>::x_mixer_imag(const FullSpace& space, const Complex* lam,
         return x_imag_block(l + first, p + first, L);
       },
       state_loop(dim_));
-  total += for_each_high_tile(space, [&](std::size_t first, std::size_t stride, int g,
-                                         std::size_t len) {
-    return x_imag_tile(l + 2 * first, p + 2 * first, stride, g, len);
-  });
+  total +=
+      for_each_high_tile(space, [&](std::size_t first, std::size_t stride, int g, std::size_t len) {
+        return x_imag_tile(l + 2 * first, p + 2 * first, stride, g, len);
+      });
   return total;
 }
 
@@ -917,9 +919,8 @@ template <class Space>
 void Engine<Real>::rotate(const Space& space, Complex* psi, const Rotation& r, double beta) const {
   const Real c = static_cast<Real>(std::cos(beta)), s = static_cast<Real>(std::sin(beta));
   Real* base = reinterpret_cast<Real*>(psi);
-  (void)for_each_run(space, r, [&](u64 u, u64 v, u64 len) {
-    rotate_runs(base + 2 * u, base + 2 * v, len, c, s);
-  });
+  (void)for_each_run(
+      space, r, [&](u64 u, u64 v, u64 len) { rotate_runs(base + 2 * u, base + 2 * v, len, c, s); });
 }
 
 template <class Real>
@@ -1115,7 +1116,9 @@ typename Engine<Real>::Moments Engine<Real>::moments(const Complex* psi) const {
     };
     const std::vector<Local> partials = parallel_for_local(
         static_cast<std::int64_t>(dim_ >> space.low_bits),
-        [&] { return Local{std::vector<double>(low_size), std::vector<double>(low_size + 2), {}}; },
+        [&] {
+          return Local{std::vector<double>(low_size), std::vector<double>(low_size + 2), {}};
+        },
         [&](std::int64_t hb, Local& local) {
           const std::size_t h = static_cast<std::size_t>(hb);
           block_energies(space, h, local.energies.data(), local.work.data(), Stores::kCached);

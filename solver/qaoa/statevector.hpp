@@ -17,8 +17,9 @@
 //    swapped.
 //
 // A mixer is a list of elementary rotations exp(-i beta G_k) applied in order; each G_k swaps the
-// amplitudes of index pairs (u, v) (X_j: bit j; (X_iX_j + Y_iY_j)/2: |..1_i..0_j..> <-> |..0_i..1_j..>),
-// so the rotation is u' = cos(beta) u - i sin(beta) v, v' = cos(beta) v - i sin(beta) u.
+// amplitudes of index pairs (u, v) (X_j: bit j; (X_iX_j + Y_iY_j)/2: |..1_i..0_j..> <->
+// |..0_i..1_j..>), so the rotation is u' = cos(beta) u - i sin(beta) v, v' = cos(beta) v - i
+// sin(beta) u.
 #pragma once
 
 #include <complex>
@@ -81,7 +82,6 @@ class AlignedArray {
   std::size_t size_ = 0;
 };
 
-
 /// C(n, k) for n <= 64 (0 when k < 0 or k > n); saturates at 2^64 - 1.
 [[nodiscard]] std::uint64_t binomial(int n, int k);
 
@@ -124,11 +124,11 @@ struct FullSpace {
 /// group (the colex rank of its k-subset).
 struct FeasibleSubspace {
   static constexpr SpaceKind kKind = SpaceKind::kSubspace;
-  std::vector<int> free_vars;                // bit b of the index -> variable free_vars[b]
-  std::vector<std::uint64_t> group_size;     // C(m_g, k_g)
-  std::vector<std::uint64_t> group_stride;   // 2^f prod_{g' < g} R_g'
-  std::vector<int> var_group;                // variable -> its group, -1 when free
-  std::vector<int> var_pos;                  // variable -> position in its group / free bit
+  std::vector<int> free_vars;               // bit b of the index -> variable free_vars[b]
+  std::vector<std::uint64_t> group_size;    // C(m_g, k_g)
+  std::vector<std::uint64_t> group_stride;  // 2^f prod_{g' < g} R_g'
+  std::vector<int> var_group;               // variable -> its group, -1 when free
+  std::vector<int> var_pos;                 // variable -> position in its group / free bit
   [[nodiscard]] int bit_of(int v) const { return var_pos[static_cast<std::size_t>(v)]; }
   [[nodiscard]] static constexpr bool feasible(std::uint64_t) { return true; }
 };
@@ -184,9 +184,9 @@ class Engine {
   [[nodiscard]] double real_inner(const Complex* a, const Complex* b) const;
 
   struct Moments {
-    double norm = 0.0;      // sum |psi|^2
-    double mean = 0.0;      // <C>
-    double second = 0.0;    // <C^2>
+    double norm = 0.0;    // sum |psi|^2
+    double mean = 0.0;    // <C>
+    double second = 0.0;  // <C^2>
   };
   [[nodiscard]] Moments moments(const Complex* psi) const;
 
