@@ -3,7 +3,10 @@
 // other loops here (the phase without mixing for small blocks, adjoint terms, the diagonal) are
 // plain functions over float/double arrays cloned for AVX-512, AVX2 and the baseline
 // (target_clones), so a default build still gets wide vectors. Everything else is templated on
-// the precision and explicitly instantiated for float and double at the end.
+// the precision and explicitly instantiated for float and double at the end; below the public
+// calls, on the space (FullSpace / FeasibleSubspace), each public call visiting the engine's space
+// once. Every parallel loop goes through solver/common/parallel_for.hpp (static schedule, the
+// state's size as the threshold): sums per thread in index order, then the threads in order.
 #include "solver/qaoa/statevector.hpp"
 
 #include <sys/mman.h>

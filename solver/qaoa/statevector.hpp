@@ -28,6 +28,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -153,7 +155,7 @@ class Engine {
 
   [[nodiscard]] std::uint64_t dimension() const { return dim_; }
   [[nodiscard]] SpaceKind space() const {
-    return std::holds_alternative<FullSpace>(space_) ? SpaceKind::kFull : SpaceKind::kSubspace;
+    return with_space([](const auto& space) { return std::decay_t<decltype(space)>::kKind; });
   }
   [[nodiscard]] const AlignedArray<double>& diagonal() const { return diag_; }
   /// Seconds to fill the cost diagonal (its pages already faulted in, see first_touch_time_s).
