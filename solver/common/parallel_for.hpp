@@ -104,11 +104,12 @@ template <class MakeLocal, class Body>
   // Threads look at the failure flag between runs of this many iterations: rarely enough that
   // the inner loop is a plain loop the compiler vectorises, often enough to stop early.
   constexpr std::int64_t kCheckEvery = 256;
-  std::vector<std::optional<Local>> locals(static_cast<std::size_t>(max_threads()));
+  const int threads = max_threads();
+  std::vector<std::optional<Local>> locals(static_cast<std::size_t>(threads));
   std::exception_ptr error;
   std::mutex error_mutex;
   std::atomic<bool> failed{false};
-#pragma omp parallel num_threads(static_cast <int>(locals.size()))
+#pragma omp parallel num_threads(threads)
   {
     try {
       const StaticRange range = StaticRange::of(count, omp_get_thread_num(), omp_get_num_threads());
