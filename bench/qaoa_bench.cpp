@@ -35,6 +35,7 @@ using detail::qaoa::CostTerms;
 using detail::qaoa::Engine;
 using detail::qaoa::MixerKind;
 using detail::qaoa::SpaceKind;
+using detail::qaoa::DiagonalStorage;
 
 namespace {
 
@@ -98,7 +99,8 @@ int single_layer(int n) {
   const double t0 = now_s();
   // Forward simulation only: the diagonal (8 bytes per amplitude) is not stored; <C> comes from
   // the factorised tables.
-  const Engine<Real> engine(bench::dense_cost(n), {}, MixerKind::kX, SpaceKind::kFull, 1, false);
+  const Engine<Real> engine(bench::dense_cost(n), {}, MixerKind::kX, SpaceKind::kFull, 1,
+                                   DiagonalStorage::kFactorised);
   auto psi = engine.make_state();
   const double t1 = now_s();
   engine.initial_state(psi.data());

@@ -336,7 +336,8 @@ TEST_CASE("qaoa engine: without the stored diagonal, layers and moments are the 
     const QuboModel model = test::random_model(n, 0.5, 40 + static_cast<std::uint64_t>(n), 3);
     const CostTerms cost = CostTerms::from_model(model);
     const Engine<double> stored(cost, {}, MixerKind::kX, SpaceKind::kFull);
-    const Engine<double> lean(cost, {}, MixerKind::kX, SpaceKind::kFull, 1, false);
+    const Engine<double> lean(cost, {}, MixerKind::kX, SpaceKind::kFull, 1,
+                              detail::qaoa::DiagonalStorage::kFactorised);
     auto a = stored.make_state(), b = lean.make_state();
     stored.initial_state(a.data());
     lean.initial_state(b.data());

@@ -210,14 +210,14 @@ MatrixXf attention_heads(const DecoderLayerWeights& w, const MatrixXf& h, const 
     }
   MatrixXf o(heads * hd, h.cols());
   const Index pairs = static_cast<Index>(num_seq) * heads;
-#pragma omp parallel for schedule(dynamic)
-  for (Index job = 0; job < pairs; ++job) {
+  // One (sequence, head) pair per job, handed out dynamically: sequences differ in length.
+  detail::parallel_for(pairs, [&](Index job) {
     const auto s = static_cast<int>(job / heads);
     const Index hh = job % heads;
     const Index kvh = hh / group;  // query head h reads KV head h / (heads / kv_heads)
     const Index off = batch.offset(s);
     const Index len = batch.offset(s + 1) - off;
-    if (len == 0) continue;
+    if (len == 0) return;
     // scores(j, i) = k_j . q_i / sqrt(hd) for key j <= query i.
     const MatrixXf scores =
         (k.block(kvh * hd, off, hd, len).transpose() * q.block(hh * hd, off, hd, len)) * scale;
@@ -233,7 +233,7 @@ MatrixXf attention_heads(const DecoderLayerWeights& w, const MatrixXf& h, const 
       probs.col(i).head(i + 1) /= sum;
     }
     o.block(hh * hd, off, hd, len).noalias() = v.block(kvh * hd, off, hd, len) * probs;
-  }
+  });
   return o;
 }
 
@@ -355,13 +355,12 @@ std::vector<Eigen::VectorXd> Transformer::next_token_log_probs(
       // One sequence's logits at a time: vocab x len floats, not vocab x all tokens.
       const MatrixXf logit =
           head * forward::rms_norm(x.middleCols(off, len - 1), norm_w, config_.rms_norm_eps);
-#pragma omp parallel for
-      for (Index t = 0; t < len - 1; ++t) {
+      detail::parallel_for_static(len - 1, [&](Index t) {
         const Eigen::VectorXd col = logit.col(t).cast<double>();
         const double mx = col.maxCoeff();
         const double lse = mx + std::log((col.array() - mx).exp().sum());
         lp[t] = col[sequences[s][static_cast<std::size_t>(t + 1)]] - lse;
-      }
+      });
       check_finite(logit, *checkpoint_, "the logits", "model.norm / lm_head");
     }
     out[s] = std::move(lp);

@@ -40,7 +40,7 @@ XRotation XRotation::from_angle(double beta) {
     r.factor = {c, 0.0};
   } else {
     r.coef = c / s;
-    r.flip = true;
+    r.form = XRotation::Form::kCot;
     r.factor = {0.0, -s};
   }
   return r;
@@ -55,9 +55,12 @@ std::complex<double> XRotation::total_factor(int qubits) const {
 
 const char* to_string(KernelIsa isa) {
   switch (isa) {
-    case KernelIsa::kAvx512: return "avx512";
-    case KernelIsa::kAvx2: return "avx2";
-    case KernelIsa::kGeneric: break;
+    case KernelIsa::kAvx512:
+      return "avx512";
+    case KernelIsa::kAvx2:
+      return "avx2";
+    case KernelIsa::kGeneric:
+      break;
   }
   return "generic";
 }
@@ -117,12 +120,12 @@ struct Kernels {
 
   // One qubit on a pair of vectors (u holds the amplitudes without the qubit, v with it), or on
   // the lanes of one vector whose amplitudes pair across bit Q of the lane's amplitude index.
-  template <bool Flip>
+  template <XRotation::Form F>
   struct Pair {
-    V c;  // !Flip: (t, -t, ...): -i t v = (t v_im, -t v_re). Flip: (-k, k, ...): i k u.
+    V c;  // kTan: (t, -t, ...): -i t v = (t v_im, -t v_re). kCot: (-k, k, ...): i k u.
     [[gnu::always_inline]] void operator()(V& u, V& v) const {
       const V su = lanes<1>(u), sv = lanes<1>(v);
-      if constexpr (!Flip) {
+      if constexpr (F == XRotation::Form::kTan) {
         u = u + c * sv;
         v = v + c * su;
       } else {
@@ -133,7 +136,7 @@ struct Kernels {
     }
     template <int Q>
     [[gnu::always_inline]] void in_vector(V& x) const {
-      if constexpr (!Flip) {
+      if constexpr (F == XRotation::Form::kTan) {
         x = x + c * lanes<(2 << Q) | 1>(x);
       } else {
         x = lanes<(2 << Q)>(x) + c * lanes<1>(x);
@@ -264,17 +267,18 @@ struct Kernels {
       return;
     }
     const R coef = static_cast<R>(rot->coef);
-    if (!rot->flip) {
-      block(blk, bits, factor, Pair<false>{alternating(coef)});
+    if (rot->form == XRotation::Form::kTan) {
+      block(blk, bits, factor, Pair<XRotation::Form::kTan>{alternating(coef)});
     } else {
-      block(blk, bits, factor, Pair<true>{-alternating(coef)});
+      block(blk, bits, factor, Pair<XRotation::Form::kCot>{-alternating(coef)});
     }
   }
 
   [[gnu::always_inline]] static void mix_block(R* blk, int bits, const XRotation* rot,
                                                std::complex<double> scale,
                                                const BlockPhase<R>* phase) {
-    if (phase != nullptr) return factor_and_mix(blk, bits, rot, PhaseFactor{*phase, -alternating(1)});
+    if (phase != nullptr)
+      return factor_and_mix(blk, bits, rot, PhaseFactor{*phase, -alternating(1)});
     if (scale == std::complex<double>(1.0, 0.0)) return factor_and_mix(blk, bits, rot, NoFactor{});
     ScaleFactor f;
 #pragma GCC unroll 16
@@ -332,10 +336,9 @@ struct Kernels {
     }
     total += reduce_imag(acc);
   }
-  [[gnu::always_inline]] static void imag_row_sweeps(const R* lam, const R* psi,
-                                                     std::size_t stride, std::size_t rows,
-                                                     int first, int bits, std::size_t len,
-                                                     double& total) {
+  [[gnu::always_inline]] static void imag_row_sweeps(const R* lam, const R* psi, std::size_t stride,
+                                                     std::size_t rows, int first, int bits,
+                                                     std::size_t len, double& total) {
     const int sweeps = (bits + 2) / 3;
     for (int k = 0; k < sweeps; ++k) {
       const int b = (bits + sweeps - 1 - k) / (sweeps - k);
@@ -387,14 +390,16 @@ struct Kernels {
     return total;
   }
 
-  [[gnu::always_inline]] static void high_tile(R* base, std::size_t stride, int g,
-                                               std::size_t len, const XRotation& rot) {
+  [[gnu::always_inline]] static void high_tile(R* base, std::size_t stride, int g, std::size_t len,
+                                               const XRotation& rot) {
     const R coef = static_cast<R>(rot.coef);
     const std::size_t rows = std::size_t{1} << g;
-    if (!rot.flip) {
-      row_sweeps(base, 2 * stride, rows, 0, g, 2 * len, Pair<false>{alternating(coef)});
+    if (rot.form == XRotation::Form::kTan) {
+      row_sweeps(base, 2 * stride, rows, 0, g, 2 * len,
+                 Pair<XRotation::Form::kTan>{alternating(coef)});
     } else {
-      row_sweeps(base, 2 * stride, rows, 0, g, 2 * len, Pair<true>{-alternating(coef)});
+      row_sweeps(base, 2 * stride, rows, 0, g, 2 * len,
+                 Pair<XRotation::Form::kCot>{-alternating(coef)});
     }
   }
 };
@@ -414,8 +419,9 @@ void mix_block_scalar(R* blk, int bits, const XRotation* rot, std::complex<doubl
     for (std::size_t i = 0; i < size; ++i) {
       if ((i & bit) != 0) continue;
       const std::complex<R> u = z[i], v = z[i | bit];
-      z[i] = rot->flip ? v + ic * u : u - ic * v;
-      z[i | bit] = rot->flip ? u + ic * v : v - ic * u;
+      const bool cot = rot->form == XRotation::Form::kCot;
+      z[i] = cot ? v + ic * u : u - ic * v;
+      z[i | bit] = cot ? u + ic * v : v - ic * u;
     }
   }
 }
@@ -488,7 +494,9 @@ QPRUNE_TARGET_AVX2 void high_tile_avx2(R* base, std::size_t stride, int g, std::
 
 }  // namespace
 
-KernelIsa kernel_isa() { return static_cast<KernelIsa>(isa_in_use().load(std::memory_order_relaxed)); }
+KernelIsa kernel_isa() {
+  return static_cast<KernelIsa>(isa_in_use().load(std::memory_order_relaxed));
+}
 
 void set_kernel_isa(KernelIsa isa) {
   isa_in_use().store(static_cast<int>(std::min(isa, best_kernel_isa())), std::memory_order_relaxed);
@@ -506,9 +514,12 @@ void split_factors(const double* interleaved, std::size_t count, R* re, R* im) {
 template <class R>
 bool block_phase_fits(int lo_bits) {
   switch (kernel_isa()) {
-    case KernelIsa::kAvx512: return lo_bits >= Simd<R, 64>::kInBits;
-    case KernelIsa::kAvx2: return lo_bits >= Simd<R, 32>::kInBits;
-    case KernelIsa::kGeneric: break;
+    case KernelIsa::kAvx512:
+      return lo_bits >= Simd<R, 64>::kInBits;
+    case KernelIsa::kAvx2:
+      return lo_bits >= Simd<R, 32>::kInBits;
+    case KernelIsa::kGeneric:
+      break;
   }
   return lo_bits >= Simd<R, 16>::kInBits;
 }
@@ -518,10 +529,13 @@ void mix_block(R* block, int bits, const XRotation* rot, std::complex<double> sc
                const BlockPhase<R>* phase) {
   switch (kernel_isa()) {
 #if QPRUNE_KERNEL_DISPATCH
-    case KernelIsa::kAvx512: return mix_block_avx512(block, bits, rot, scale, phase);
-    case KernelIsa::kAvx2: return mix_block_avx2(block, bits, rot, scale, phase);
+    case KernelIsa::kAvx512:
+      return mix_block_avx512(block, bits, rot, scale, phase);
+    case KernelIsa::kAvx2:
+      return mix_block_avx2(block, bits, rot, scale, phase);
 #endif
-    default: return mix_block_for<R, 16>(block, bits, rot, scale, phase);
+    default:
+      return mix_block_for<R, 16>(block, bits, rot, scale, phase);
   }
 }
 
@@ -529,10 +543,13 @@ template <class R>
 void high_tile(R* base, std::size_t stride, int g, std::size_t len, const XRotation& rot) {
   switch (kernel_isa()) {
 #if QPRUNE_KERNEL_DISPATCH
-    case KernelIsa::kAvx512: return high_tile_avx512(base, stride, g, len, rot);
-    case KernelIsa::kAvx2: return high_tile_avx2(base, stride, g, len, rot);
+    case KernelIsa::kAvx512:
+      return high_tile_avx512(base, stride, g, len, rot);
+    case KernelIsa::kAvx2:
+      return high_tile_avx2(base, stride, g, len, rot);
 #endif
-    default: return Kernels<R, 16>::high_tile(base, stride, g, len, rot);
+    default:
+      return Kernels<R, 16>::high_tile(base, stride, g, len, rot);
   }
 }
 
@@ -540,10 +557,13 @@ template <class R>
 double x_imag_block(const R* lam, const R* psi, int bits) {
   switch (kernel_isa()) {
 #if QPRUNE_KERNEL_DISPATCH
-    case KernelIsa::kAvx512: return imag_block_avx512(lam, psi, bits);
-    case KernelIsa::kAvx2: return imag_block_avx2(lam, psi, bits);
+    case KernelIsa::kAvx512:
+      return imag_block_avx512(lam, psi, bits);
+    case KernelIsa::kAvx2:
+      return imag_block_avx2(lam, psi, bits);
 #endif
-    default: return imag_block_for<R, 16>(lam, psi, bits);
+    default:
+      return imag_block_for<R, 16>(lam, psi, bits);
   }
 }
 
@@ -551,10 +571,13 @@ template <class R>
 double x_imag_tile(const R* lam, const R* psi, std::size_t stride, int g, std::size_t len) {
   switch (kernel_isa()) {
 #if QPRUNE_KERNEL_DISPATCH
-    case KernelIsa::kAvx512: return imag_tile_avx512(lam, psi, stride, g, len);
-    case KernelIsa::kAvx2: return imag_tile_avx2(lam, psi, stride, g, len);
+    case KernelIsa::kAvx512:
+      return imag_tile_avx512(lam, psi, stride, g, len);
+    case KernelIsa::kAvx2:
+      return imag_tile_avx2(lam, psi, stride, g, len);
 #endif
-    default: return Kernels<R, 16>::imag_tile(lam, psi, stride, g, len);
+    default:
+      return Kernels<R, 16>::imag_tile(lam, psi, stride, g, len);
   }
 }
 

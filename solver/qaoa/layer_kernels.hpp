@@ -23,8 +23,11 @@ namespace qprune::detail::qaoa {
 
 /// exp(-i beta X) in the kernels' form (see above).
 struct XRotation {
-  double coef = 0.0;   ///< tan(beta) (flip = false) or cot(beta) (flip = true), |coef| <= 1
-  bool flip = false;   ///< the cot form: the outputs of each pair are swapped
+  /// kTan: u' = u - i t v, v' = v - i t u. kCot: the outputs of each pair swapped,
+  /// u' = v + i k u, v' = u + i k v.
+  enum class Form { kTan, kCot };
+  double coef = 0.0;  ///< tan(beta) (kTan) or cot(beta) (kCot), |coef| <= 1
+  Form form = Form::kTan;
   std::complex<double> factor{1.0, 0.0};  ///< global factor per qubit
   [[nodiscard]] static XRotation from_angle(double beta);
   /// factor^qubits: the scalar the kernels leave out of a mixer over `qubits` qubits.

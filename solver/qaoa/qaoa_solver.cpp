@@ -191,8 +191,8 @@ void run(const QuboModel& model, bool native, const std::vector<CardinalityConst
       mixer != MixerKind::kX && o.space != QaoaSpace::kFull ? SpaceKind::kSubspace : SpaceKind::kFull;
   const bool gradients = o.optimizer == QaoaOptimizer::kLbfgs;
   // L-BFGS keeps a second state for the adjoint gradient pass.
-  const Engine<Real> engine(cost, groups, mixer, space, gradients ? 2 : 1, true,
-                            options.memory_limit_bytes);
+  const Engine<Real> engine(cost, groups, mixer, space, gradients ? 2 : 1,
+                            DiagonalStorage::kStored, options.memory_limit_bytes);
   Runner<Real> runner(engine, gradients, stop, options.progress, scale);
 
   result.info["mixer"] = mixer == MixerKind::kX ? "x" : mixer == MixerKind::kXyRing ? "xy_ring" : "xy_complete";
