@@ -54,6 +54,9 @@ void add_solver_options(CLI::App& sub, SolverChoice& c, bool with_solver_flag) {
   sub.add_option("--samples", c.options.max_samples, "distinct samples kept in the result")
       ->check(positive())
       ->capture_default_str();
+  sub.add_flag("--split-components", c.options.split_components,
+               "solve each connected component of the coupling graph on its own (<= 24 variables "
+               "exactly, the rest with the chosen solver) and join the parts");
 
   CLI::Option_group* exact = sub.add_option_group("exact", "options of --solver exact");
   exact
@@ -70,9 +73,12 @@ void add_solver_options(CLI::App& sub, SolverChoice& c, bool with_solver_flag) {
   add_choice(*sa, "--schedule", schedules, c.settings.anneal.schedule,
              "inverse-temperature schedule: geometric (default) or linear");
   static const std::map<std::string, SweepOrder> orders = {{"sequential", SweepOrder::kSequential},
-                                                           {"random", SweepOrder::kRandom}};
+                                                           {"random", SweepOrder::kRandom},
+                                                           {"chromatic", SweepOrder::kChromatic}};
   add_choice(*sa, "--sweep-order", orders, c.settings.anneal.order,
-             "order of flip attempts in a sweep: sequential (default) or random");
+             "order of flip attempts in a sweep: sequential (default), random, or chromatic "
+             "(colour classes of the couplings, each tried in parallel; sparse models, pays when "
+             "--reads is below the thread count)");
   static const std::map<std::string, AnnealPrecision> precisions = {
       {"auto", AnnealPrecision::kAuto},
       {"float", AnnealPrecision::kFloat},
