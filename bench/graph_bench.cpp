@@ -1,17 +1,13 @@
 // The Boost.Graph uses of issue 16, measured (BENCHMARKS.md, "Issue 16: Boost.Graph uses,
-// measured"). Three modes, each printing medians over --runs runs:
+// measured"). Two modes, each printing medians over --runs runs:
 //
 //   graph_bench split [--copies C] [--solver sa|tabu] [--reads R] FILE...
 //       Block-diagonal model of C copies of each FILE (any format read_model reads): the plain
 //       solver against SolveOptions::split_components (time, best energy). A single FILE that is
 //       connected (a pruning layer) shows the cost of the component scan alone.
-//   graph_bench chromatic [--reads R] [--sweeps S] FILE
-//       sa with sequential sweeps against chromatic sweeps at 1 and 2 threads (time, energy,
-//       colours); run it with OMP_NUM_THREADS unset.
 //   graph_bench scan FILE
-//       connected_components and colour_couplings alone.
-#include <omp.h>
-
+//       connected_components alone.
+// (The chromatic-sweep mode measured in the same section is in commit 03cc112, with the code.)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -19,7 +15,6 @@
 #include <string>
 #include <vector>
 
-#include "qprune/anneal_solver.hpp"
 #include "qprune/formats.hpp"
 #include "qprune/solvers.hpp"
 #include "solver/graph/coupling_graph.hpp"
@@ -56,7 +51,7 @@ QuboModel block_diagonal(const std::vector<QuboModel>& blocks) {
 
 struct Args {
   std::string mode;
-  int runs = 5, copies = 1, reads = 4, sweeps = 1000;
+  int runs = 5, copies = 1, reads = 4;
   std::string solver = "sa";
   std::vector<std::string> files;
 };
@@ -97,58 +92,18 @@ int run_split(const Args& a) {
   return 0;
 }
 
-int run_chromatic(const Args& a) {
-  const QuboModel model = qprune::read_model(a.files.at(0)).with_storage(qprune::Storage::kSparse);
-  const auto colouring = qprune::detail::graph::colour_couplings(model);
-  std::printf("model: %d variables, %lld couplings, %d colours\n", model.num_variables(),
-              static_cast<long long>(model.num_couplings()), colouring.count());
-  const int before = omp_get_max_threads();
-  for (int threads : {1, 2}) {
-    omp_set_num_threads(threads);
-    for (qprune::SweepOrder order :
-         {qprune::SweepOrder::kSequential, qprune::SweepOrder::kChromatic}) {
-      qprune::AnnealOptions ao;
-      ao.num_sweeps = a.sweeps;
-      ao.order = order;
-      const qprune::SimulatedAnnealing sa(ao);
-      std::vector<double> times, energies;
-      for (int r = 0; r < a.runs; ++r) {
-        qprune::SolveOptions o;
-        o.seed = static_cast<std::uint64_t>(r + 1);
-        o.num_reads = a.reads;
-        const double t0 = now_s();
-        const qprune::SolveResult res = sa.solve(model, o);
-        times.push_back(now_s() - t0);
-        energies.push_back(res.best().energy);
-      }
-      std::printf("threads=%d reads=%d %-10s: median time %.3f s, median best energy %.6g\n",
-                  threads, a.reads,
-                  order == qprune::SweepOrder::kChromatic ? "chromatic" : "sequential",
-                  median(times), median(energies));
-    }
-  }
-  omp_set_num_threads(before);
-  return 0;
-}
-
 int run_scan(const Args& a) {
   const QuboModel model = qprune::read_model(a.files.at(0));
-  std::vector<double> components_s, colouring_s;
-  int count = 0, colours = 0;
+  std::vector<double> components_s;
+  int count = 0;
   for (int r = 0; r < a.runs; ++r) {
     double t0 = now_s();
     count = qprune::detail::graph::connected_components(model).count();
     components_s.push_back(now_s() - t0);
-    if (model.storage() == qprune::Storage::kSparse) {
-      t0 = now_s();
-      colours = qprune::detail::graph::colour_couplings(model).count();
-      colouring_s.push_back(now_s() - t0);
-    }
   }
-  std::printf("model: %d variables, %lld couplings: components %d in %.6f s", model.num_variables(),
-              static_cast<long long>(model.num_couplings()), count, median(components_s));
-  if (!colouring_s.empty()) std::printf(", %d colours in %.6f s", colours, median(colouring_s));
-  std::printf("\n");
+  std::printf("model: %d variables, %lld couplings: components %d in %.6f s\n",
+              model.num_variables(), static_cast<long long>(model.num_couplings()), count,
+              median(components_s));
   return 0;
 }
 
@@ -157,7 +112,7 @@ int run_scan(const Args& a) {
 int main(int argc, char** argv) {
   Args a;
   if (argc < 2) {
-    std::fprintf(stderr, "usage: graph_bench split|chromatic|scan [options] FILE...\n");
+    std::fprintf(stderr, "usage: graph_bench split|scan [options] FILE...\n");
     return 2;
   }
   a.mode = argv[1];
@@ -170,8 +125,6 @@ int main(int argc, char** argv) {
       a.copies = std::atoi(value().c_str());
     else if (s == "--reads")
       a.reads = std::atoi(value().c_str());
-    else if (s == "--sweeps")
-      a.sweeps = std::atoi(value().c_str());
     else if (s == "--solver")
       a.solver = value();
     else
@@ -179,7 +132,6 @@ int main(int argc, char** argv) {
   }
   if (a.files.empty()) return 2;
   if (a.mode == "split") return run_split(a);
-  if (a.mode == "chromatic") return run_chromatic(a);
   if (a.mode == "scan") return run_scan(a);
   return 2;
 }

@@ -73,12 +73,9 @@ void add_solver_options(CLI::App& sub, SolverChoice& c, bool with_solver_flag) {
   add_choice(*sa, "--schedule", schedules, c.settings.anneal.schedule,
              "inverse-temperature schedule: geometric (default) or linear");
   static const std::map<std::string, SweepOrder> orders = {{"sequential", SweepOrder::kSequential},
-                                                           {"random", SweepOrder::kRandom},
-                                                           {"chromatic", SweepOrder::kChromatic}};
+                                                           {"random", SweepOrder::kRandom}};
   add_choice(*sa, "--sweep-order", orders, c.settings.anneal.order,
-             "order of flip attempts in a sweep: sequential (default), random, or chromatic "
-             "(colour classes of the couplings, each tried in parallel; sparse models, pays when "
-             "--reads is below the thread count)");
+             "order of flip attempts in a sweep: sequential (default) or random");
   static const std::map<std::string, AnnealPrecision> precisions = {
       {"auto", AnnealPrecision::kAuto},
       {"float", AnnealPrecision::kFloat},

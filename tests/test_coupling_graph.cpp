@@ -1,15 +1,12 @@
-// Tests of the coupling-graph uses (solver/graph/): components and colourings checked directly
-// against an independent breadth-first search and the coupling list, the split solve against the
-// brute force and the exact solver on disconnected models, the strongly coupled neighbourhood on
-// a model whose blocks are known, and the chromatic SA sweep for optima and thread independence.
+// Tests of the coupling-graph use (solver/graph/): components checked against an independent
+// breadth-first search, the split solve against the brute force and the exact solver on
+// disconnected models.
 #include <doctest/doctest.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <deque>
 #include <set>
 
-#include "qprune/anneal_solver.hpp"
 #include "qprune/exact_solver.hpp"
 #include "qprune/solvers.hpp"
 #include "solver/graph/coupling_graph.hpp"
@@ -103,57 +100,6 @@ TEST_CASE("coupling graph: components match a breadth-first search, dense and sp
             .count() == 0);
 }
 
-TEST_CASE("coupling graph: the colouring is proper and uses at most max degree + 1 colours") {
-  for (std::uint64_t seed : {4, 5, 6}) {
-    for (double density : {0.0, 0.05, 0.2, 1.0}) {
-      const QuboModel m = test::random_model(40, density, seed);
-      const auto colouring = detail::graph::colour_couplings(m);
-      REQUIRE(colouring.colour_of.size() == 40);
-      int max_degree = 0;
-      for (int i = 0; i < 40; ++i) {
-        int degree = 0;
-        for (int j = 0; j < 40; ++j) {
-          if (j == i || m.coupling(i, j) == 0.0) continue;
-          ++degree;
-          CHECK(colouring.colour_of[static_cast<std::size_t>(i)] !=
-                colouring.colour_of[static_cast<std::size_t>(j)]);
-        }
-        max_degree = std::max(max_degree, degree);
-      }
-      CHECK(colouring.count() <= max_degree + 1);
-      CHECK(detail::graph::is_proper_colouring(m, colouring));
-      int listed = 0;
-      for (const auto& cls : colouring.classes) listed += static_cast<int>(cls.size());
-      CHECK(listed == 40);
-    }
-  }
-  // A bipartite ring of even length needs exactly two colours.
-  std::vector<Coupling> ring;
-  for (int i = 0; i < 10; ++i) ring.push_back({i, (i + 1) % 10, 1.0});
-  const QuboModel r =
-      QuboModel::from_couplings(10, Eigen::VectorXd::Zero(10), ring, 0.0, Storage::kSparse);
-  CHECK(detail::graph::colour_couplings(r).count() == 2);
-}
-
-TEST_CASE("coupling graph: the neighbourhood takes the strongly coupled block first") {
-  // Two blocks of 4 strongly coupled variables (|q| = 10), weakly linked (|q| = 1) to each other.
-  std::vector<Coupling> q;
-  for (int b : {0, 4})
-    for (int i = 0; i < 4; ++i)
-      for (int j = i + 1; j < 4; ++j) q.push_back({b + i, b + j, (i + j) % 2 ? 10.0 : -10.0});
-  q.push_back({3, 4, 1.0});
-  const QuboModel m = QuboModel::from_couplings(9, Eigen::VectorXd::Zero(9), q);
-  const auto near = detail::graph::strong_neighbourhood(m, 1, 4);
-  REQUIRE(near.size() == 4);
-  CHECK(near.front() == 1);
-  CHECK(std::set<int>(near.begin(), near.end()) == std::set<int>{0, 1, 2, 3});
-  const auto more = detail::graph::strong_neighbourhood(m, 1, 9);
-  CHECK(std::set<int>(more.begin(), more.end()).size() == 9);  // then the rest, the isolated 8 last
-  CHECK(more[4] == 4);
-  CHECK(more.back() == 8);
-  CHECK_THROWS(detail::graph::strong_neighbourhood(m, 9, 2));
-}
-
 SolveOptions split(std::uint64_t seed, int reads = 4) {
   SolveOptions o;
   o.seed = seed;
@@ -224,41 +170,6 @@ TEST_CASE("split solve: a large part goes to the chosen solver, a connected mode
   const SolveResult without = make_solver("sa", settings)->solve(big, plain);
   CHECK(with.best().x == without.best().x);
   CHECK(with.info.count("components") == 0);
-}
-
-TEST_CASE("sa chromatic sweeps: optima on small sparse models, independent of the threads") {
-  AnnealOptions a;
-  a.order = SweepOrder::kChromatic;
-  a.num_sweeps = 500;
-  const SimulatedAnnealing sa(a);
-  for (std::uint64_t seed : {31, 32, 33}) {
-    const QuboModel m = test::random_model(18, 0.2, seed, 10, Storage::kSparse);
-    SolveOptions o;
-    o.seed = seed;
-    o.num_reads = 8;
-    const SolveResult r = sa.solve(m, o);
-    CHECK(r.info.at("kernel").find("chromatic order") != std::string::npos);
-    CHECK(r.best().energy == doctest::Approx(test::brute_force_minimum(m, false)));
-  }
-  // Thread independence, on a model big enough that each colour class spans several blocks.
-  const QuboModel big = test::random_model(6000, 0.001, 40, 10, Storage::kSparse);
-  a.num_sweeps = 20;
-  a.greedy_descent = false;
-  const SimulatedAnnealing quick(a);
-  SolveOptions o;
-  o.seed = 9;
-  o.num_reads = 1;
-  const int before = omp_get_max_threads();
-  omp_set_num_threads(1);
-  const SolveResult one = quick.solve(big, o);
-  omp_set_num_threads(2);
-  const SolveResult two = quick.solve(big, o);
-  omp_set_num_threads(before);
-  CHECK(one.best().x == two.best().x);
-  CHECK(one.counters.at("accepted_moves") == two.counters.at("accepted_moves"));
-  // A dense model falls back to sequential sweeps and says so.
-  const SolveResult dense = sa.solve(test::random_model(10, 0.9, 3, 10, Storage::kDense), o);
-  CHECK(dense.info.at("kernel").find("sequential order") != std::string::npos);
 }
 
 }  // namespace

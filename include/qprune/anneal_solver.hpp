@@ -22,12 +22,6 @@ enum class AnnealSchedule {
 enum class SweepOrder {
   kSequential,  ///< variables 0, 1, ..., n-1 (cache-friendly; the usual choice)
   kRandom,      ///< n attempts at uniformly drawn variables
-  /// The colour classes of a greedy colouring of the couplings in turn; the variables of one
-  /// class share no coupling, so their flip decisions are taken in parallel (OpenMP) with draws
-  /// keyed by (seed, read, sweep, variable): the samples do not depend on the number of threads.
-  /// Sparse storage and single flips only (else kSequential is used and info["kernel"] says so).
-  /// Pays only when num_reads leaves cores idle (BENCHMARKS.md, "Issue 16: Boost.Graph uses").
-  kChromatic,
 };
 
 /// Arithmetic of the kernel's fields and couplings.

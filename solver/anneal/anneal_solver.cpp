@@ -14,13 +14,11 @@
 #include "problems/common/memory_check.hpp"
 #include "qprune/error.hpp"
 #include "solver/anneal/anneal_kernel.hpp"
-#include "solver/anneal/chromatic_sweep.hpp"
 #include "solver/common/parallel_for.hpp"
 #include "solver/common/progress.hpp"
 #include "solver/common/rng.hpp"
 #include "solver/common/samples.hpp"
 #include "solver/common/stopwatch.hpp"
-#include "solver/graph/coupling_graph.hpp"
 
 namespace qprune {
 namespace {
@@ -153,7 +151,6 @@ struct RunContext {
   double tolerance;          // descent: a move must improve by more than this
   const detail::StopCondition& stop;
   detail::UnitProgress& progress;
-  const std::vector<std::vector<int>>* colour_classes = nullptr;  // non-null: chromatic sweeps
 };
 
 /// Per-solve outcome shared by the reads.
@@ -208,12 +205,6 @@ void run_read(const Form& form, const std::vector<typename Form::RealType>& boun
   // The kernel's running energy may carry rounding; a target hit is confirmed with the model.
   const double target_slack = ctx.tolerance + 1e-9 * std::abs(energy);
 
-  std::vector<std::uint8_t> chromatic_scratch;
-  const std::uint64_t chromatic_key =
-      ctx.colour_classes != nullptr ? detail::anneal::chromatic_read_key(ctx.options.seed, read)
-                                    : 0;
-  if (ctx.colour_classes != nullptr) chromatic_scratch.resize(static_cast<std::size_t>(n));
-
   detail::Stopwatch watch;
   std::int64_t sweeps_done = 0;
   bool interrupted = false;
@@ -229,10 +220,6 @@ void run_read(const Form& form, const std::vector<typename Form::RealType>& boun
     if (ctx.layout != nullptr) {
       out.accepted[r] += detail::anneal::swap_sweep(form, *ctx.layout, slots, x.data(), h.data(),
                                                     metropolis, rng, energy);
-    } else if (ctx.colour_classes != nullptr) {
-      out.accepted[r] += detail::anneal::chromatic_sweep(
-          form, *ctx.colour_classes, x.data(), h.data(), metropolis,
-          detail::anneal::chromatic_sweep_key(chromatic_key, sweep), energy, chromatic_scratch);
     } else if (ctx.anneal.order == SweepOrder::kRandom) {
       out.accepted[r] +=
           detail::anneal::flip_sweep<true>(form, x.data(), h.data(), metropolis, rng, energy);
@@ -352,17 +339,6 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
   result.info["kernel"] =
       std::string(dense ? "dense" : "sparse") + (native ? ", swap moves" : ", single flips") +
       (options_.order == SweepOrder::kRandom && !native ? ", random order" : "");
-  // Chromatic sweeps: sparse single flips only (a dense model needs about n colours).
-  std::optional<detail::graph::Colouring> colouring;
-  if (options_.order == SweepOrder::kChromatic) {
-    if (dense || native) {
-      result.info["kernel"] += ", sequential order (chromatic needs sparse single flips)";
-    } else {
-      colouring = detail::graph::colour_couplings(searched);
-      result.info["kernel"] +=
-          ", chromatic order (" + std::to_string(colouring->count()) + " colours)";
-    }
-  }
   result.info["sweeps"] = std::to_string(sweeps) + (options_.num_sweeps > 0 ? "" : " (automatic)");
   result.info["schedule"] =
       options_.schedule == AnnealSchedule::kGeometric ? "geometric" : "linear";
@@ -383,15 +359,8 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
                          options.memory_limit_bytes);
   }
   detail::UnitProgress progress(model, options, "sa reads", options.num_reads);
-  const RunContext ctx{model,
-                       options,
-                       options_,
-                       schedule,
-                       layout ? &*layout : nullptr,
-                       tolerance,
-                       stop,
-                       progress,
-                       colouring ? &colouring->classes : nullptr};
+  const RunContext ctx{model,     options, options_, schedule, layout ? &*layout : nullptr,
+                       tolerance, stop,    progress};
   RunOutput out(options.num_reads);
   if (searched.num_variables() > 0) {
     if (dense && precision.arithmetic == Arithmetic::kInt8) {

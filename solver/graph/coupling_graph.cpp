@@ -1,40 +1,12 @@
-// Coupling-graph algorithms on Boost.Graph: union-find components, smallest-last greedy colouring,
-// strongly coupled neighbourhoods. See coupling_graph.hpp for what each is for.
+// Connected components of the coupling graph by union-find (Boost.Graph's disjoint_sets); see
+// coupling_graph.hpp.
 #include "solver/graph/coupling_graph.hpp"
 
 #include <algorithm>
-#include <boost/graph/compressed_sparse_row_graph.hpp>
-#include <boost/graph/sequential_vertex_coloring.hpp>
-#include <boost/graph/smallest_last_ordering.hpp>
 #include <boost/pending/disjoint_sets.hpp>
 #include <boost/property_map/property_map.hpp>
-#include <boost/property_map/shared_array_property_map.hpp>
-#include <cmath>
-#include <limits>
-#include <utility>
-
-#include "qprune/error.hpp"
 
 namespace qprune::detail::graph {
-namespace {
-
-using Csr = boost::compressed_sparse_row_graph<boost::directedS>;
-
-/// Each pair in both directions, sorted by source: the symmetric adjacency as a directed CSR
-/// graph (out-edges = neighbours), which is what the colouring algorithms walk.
-Csr make_csr(const QuboModel& model) {
-  std::vector<std::pair<std::size_t, std::size_t>> edges;
-  edges.reserve(static_cast<std::size_t>(2 * model.num_couplings()));
-  for (int i = 0; i < model.num_variables(); ++i) {
-    model.for_each_in_row(i, [&](int j, double) {
-      edges.emplace_back(static_cast<std::size_t>(i), static_cast<std::size_t>(j));
-    });
-  }
-  return Csr(boost::edges_are_sorted, edges.begin(), edges.end(),
-             static_cast<std::size_t>(model.num_variables()));
-}
-
-}  // namespace
 
 Components connected_components(const QuboModel& model) {
   const int n = model.num_variables();
@@ -83,82 +55,6 @@ Components connected_components(const QuboModel& model) {
     const int id = id_of_root[root];
     out.component_of[static_cast<std::size_t>(v)] = id;
     out.members[static_cast<std::size_t>(id)].push_back(v);
-  }
-  return out;
-}
-
-Colouring colour_couplings(const QuboModel& model) {
-  const int n = model.num_variables();
-  Colouring out;
-  if (n == 0) return out;
-  const Csr g = make_csr(model);
-  const auto index = boost::get(boost::vertex_index, g);
-  const std::vector<std::size_t> order = boost::smallest_last_vertex_ordering(g);
-  std::vector<std::size_t> colour(static_cast<std::size_t>(n), 0);
-  const std::size_t count = boost::sequential_vertex_coloring(
-      g, boost::make_iterator_property_map(order.begin(), boost::identity_property_map()),
-      boost::make_iterator_property_map(colour.begin(), index));
-  out.classes.resize(count);
-  out.colour_of.resize(static_cast<std::size_t>(n));
-  for (int v = 0; v < n; ++v) {
-    const std::size_t c = colour[static_cast<std::size_t>(v)];
-    out.colour_of[static_cast<std::size_t>(v)] = static_cast<int>(c);
-    out.classes[c].push_back(v);
-  }
-  return out;
-}
-
-bool is_proper_colouring(const QuboModel& model, const Colouring& colouring) {
-  const int n = model.num_variables();
-  if (static_cast<int>(colouring.colour_of.size()) != n) return false;
-  bool proper = true;
-  for (int i = 0; i < n; ++i) {
-    const int c = colouring.colour_of[static_cast<std::size_t>(i)];
-    if (c < 0 || c >= colouring.count()) return false;
-    model.for_each_in_row(i, [&](int j, double) {
-      if (colouring.colour_of[static_cast<std::size_t>(j)] == c) proper = false;
-    });
-  }
-  return proper;
-}
-
-std::vector<int> strong_neighbourhood(const QuboModel& model, int seed, int size,
-                                      const std::vector<int>& tie_rank) {
-  const int n = model.num_variables();
-  if (seed < 0 || seed >= n) {
-    throw InvalidArgument("strong_neighbourhood: seed " + std::to_string(seed) +
-                          " out of range [0, " + std::to_string(n) + ")");
-  }
-  if (!tie_rank.empty() && static_cast<int>(tie_rank.size()) != n) {
-    throw InvalidArgument("strong_neighbourhood: tie_rank needs one entry per variable");
-  }
-  const auto rank = [&](int v) {
-    return tie_rank.empty() ? v : tie_rank[static_cast<std::size_t>(v)];
-  };
-  size = std::clamp(size, 0, n);
-  std::vector<double> strength(static_cast<std::size_t>(n), 0.0);
-  std::vector<char> taken(static_cast<std::size_t>(n), 0);
-  std::vector<int> out;
-  out.reserve(static_cast<std::size_t>(size));
-  int next = seed;
-  while (static_cast<int>(out.size()) < size) {
-    taken[static_cast<std::size_t>(next)] = 1;
-    out.push_back(next);
-    model.for_each_in_row(
-        next, [&](int j, double q) { strength[static_cast<std::size_t>(j)] += std::abs(q); });
-    // The strongest untaken variable; ties (and the all-zero case: a new seed) by rank.
-    next = -1;
-    for (int v = 0; v < n; ++v) {
-      if (taken[static_cast<std::size_t>(v)]) continue;
-      if (next < 0) {
-        next = v;
-        continue;
-      }
-      const double sv = strength[static_cast<std::size_t>(v)];
-      const double sb = strength[static_cast<std::size_t>(next)];
-      if (sv > sb || (sv == sb && rank(v) < rank(next))) next = v;
-    }
-    if (next < 0) break;
   }
   return out;
 }
