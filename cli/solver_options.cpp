@@ -54,6 +54,9 @@ void add_solver_options(CLI::App& sub, SolverChoice& c, bool with_solver_flag) {
   sub.add_option("--samples", c.options.max_samples, "distinct samples kept in the result")
       ->check(positive())
       ->capture_default_str();
+  sub.add_flag("--split-components", c.options.split_components,
+               "solve each connected component of the coupling graph on its own (<= 24 variables "
+               "exactly, the rest with the chosen solver) and join the parts");
 
   CLI::Option_group* exact = sub.add_option_group("exact", "options of --solver exact");
   exact

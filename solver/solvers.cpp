@@ -3,8 +3,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <memory>
+#include <utility>
 
 #include "qprune/error.hpp"
+#include "solver/graph/component_solve.hpp"
 
 namespace qprune {
 namespace {
@@ -13,6 +16,22 @@ struct Entry {
   const char* name;
   const char* description;
   std::unique_ptr<Solver> (*make)(const SolverSettings&);
+};
+
+/// Every solver make_solver() hands out: the named solver, solved by components when
+/// SolveOptions::split_components asks for it (a wrapper, so no solver needs to know about it).
+class ComponentSplitting final : public Solver {
+ public:
+  explicit ComponentSplitting(std::unique_ptr<Solver> inner) : inner_(std::move(inner)) {}
+  [[nodiscard]] std::string name() const override { return inner_->name(); }
+  [[nodiscard]] SolveResult solve(const QuboModel& model,
+                                  const SolveOptions& options) const override {
+    if (!options.split_components) return inner_->solve(model, options);
+    return detail::graph::solve_by_components(*inner_, model, options);
+  }
+
+ private:
+  std::unique_ptr<Solver> inner_;
 };
 
 // A registry factory: the solver S built from its options in SolverSettings.
@@ -70,7 +89,7 @@ std::vector<std::string> solver_names() {
 std::string solver_description(std::string_view name) { return find(name).description; }
 
 std::unique_ptr<Solver> make_solver(std::string_view name, const SolverSettings& settings) {
-  return find(name).make(settings);
+  return std::make_unique<ComponentSplitting>(find(name).make(settings));
 }
 
 }  // namespace qprune

@@ -1,7 +1,7 @@
 // The solver interface: every solver (exact, greedy, random, sa, tabu, qaoa, ...) is chosen by name
 // at run time through make_solver() and answers with the same SolveResult. Options common to all
-// solvers live in SolveOptions; each solver's own options are a plain struct in its header, gathered
-// in SolverSettings.
+// solvers live in SolveOptions; each solver's own options are a plain struct in its header,
+// gathered in SolverSettings.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
 #error "include/qprune/solver.hpp is in the solver layer; a lower layer (core, problems) may not include it"
@@ -62,11 +62,12 @@ struct SolveProgress {
 struct SolveOptions {
   std::uint64_t seed = 0;  ///< run seed; read r uses a stream derived from (seed, r)
   double time_limit_s = std::numeric_limits<double>::infinity();  ///< wall-clock limit, > 0
-  int num_reads = 1;       ///< independent reads / restarts, >= 1
+  int num_reads = 1;                    ///< independent reads / restarts, >= 1
   std::optional<double> target_energy;  ///< stop as soon as a sample has energy <= this
   ConstraintMode constraint_mode = ConstraintMode::kAuto;
-  std::optional<double> penalty_weight;  ///< for kPenalty; default QuboModel::default_penalty_weight
-  int max_samples = 100;                 ///< distinct samples kept in the result, >= 1
+  std::optional<double>
+      penalty_weight;     ///< for kPenalty; default QuboModel::default_penalty_weight
+  int max_samples = 100;  ///< distinct samples kept in the result, >= 1
   const std::atomic<bool>* interrupt = nullptr;  ///< polled; true stops the search (kInterrupted)
   /// Bytes the solver's own copies of the problem (a penalised model, a dense compiled matrix, a
   /// statevector) may take; checked before allocating, ResourceError when exceeded. Default: the
@@ -79,6 +80,14 @@ struct SolveOptions {
   /// it must be cheap (throttle any printing) and must not throw. A stage that completes ends with
   /// done == total; a stopped search (time limit, interrupt, target) may end a stage early.
   std::function<void(const SolveProgress&)> progress;
+  /// Solve each connected component of the coupling graph (a constraint group counts as
+  /// connected) on its own: components of at most 24 variables exactly, the others with the
+  /// chosen solver, each with a seed derived from (seed, component); the result joins the parts'
+  /// samples, its status is the weakest of the parts' (optimal when every part is proven) and
+  /// info["components"] says how it was split. Honoured by the solvers make_solver() builds. Off
+  /// by default: a connected model (every pruning layer) gains nothing, and on split models the
+  /// parts' solvers change which samples come back (BENCHMARKS.md, "Issue 16: Boost.Graph uses").
+  bool split_components = false;
   /// Throws InvalidArgument naming the field and the violated bound.
   void validate() const;
 };
@@ -91,7 +100,8 @@ struct Sample {
   int num_occurrences = 1;  ///< reads that ended in this assignment
 };
 
-/// What a solve returned. Samples are sorted best first: feasible before infeasible, then by energy.
+/// What a solve returned. Samples are sorted best first: feasible before infeasible, then by
+/// energy.
 struct SolveResult {
   std::string solver;
   SolveStatus status = SolveStatus::kNotRun;
@@ -120,7 +130,8 @@ class Solver {
   [[nodiscard]] virtual std::string name() const = 0;
   /// Solves `model`. Throws InvalidArgument for bad options, ResourceError when the problem is too
   /// large for this solver (with what it would need).
-  [[nodiscard]] virtual SolveResult solve(const QuboModel& model, const SolveOptions& options) const = 0;
+  [[nodiscard]] virtual SolveResult solve(const QuboModel& model,
+                                          const SolveOptions& options) const = 0;
 };
 
 }  // namespace qprune
