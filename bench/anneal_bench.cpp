@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -115,7 +116,10 @@ QuboModel read_gset(const std::filesystem::path& path) {
 }
 
 std::filesystem::path find_benchmarks() {
-  for (const std::filesystem::path& p : {std::filesystem::path("/work/shared/benchmarks"),
+  // $QPRUNE_BENCHMARKS, else the benchmark collection beside the repository (not shipped in it:
+  // Gset alone is larger than the repository).
+  const char* env = std::getenv("QPRUNE_BENCHMARKS");
+  for (const std::filesystem::path& p : {std::filesystem::path(env != nullptr ? env : ""),
                                         std::filesystem::path(QPRUNE_SHARED_BENCHMARKS)}) {
     if (std::filesystem::is_directory(p / "gset")) return p;
   }

@@ -7,7 +7,7 @@
 #
 #   bash bench/compression.sh [OUT_DIR]
 #
-# Environment: SECOND_MODEL (a checkpoint folder; default /work/models/second/checkpoint; the
+# Environment: SECOND_MODEL (a checkpoint folder; default ../models/second/checkpoint beside the repository; the
 # command that trains it is in examples/model/README.md), MODELS (the checkpoints to run, space
 # separated; default the example model and SECOND_MODEL), SEEDS (default "1 2 3"), TOKENS (calibration tokens
 # per run, default 20000), SPARSITY / HEAD_SPARSITY (default 0.4 / 0.5), QPRUNE (the binary),
@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 qprune=${QPRUNE:-build/qprune}
 out=${1:-$(mktemp -d)}
 mkdir -p "$out"
-second=${SECOND_MODEL:-/work/models/second/checkpoint}
+second=${SECOND_MODEL:-$(cd "$(dirname "$0")/.." && pwd)/../models/second/checkpoint}
 seeds=${SEEDS:-1 2 3}
 tokens=${TOKENS:-20000}
 sparsity=${SPARSITY:-0.4}

@@ -116,8 +116,9 @@ std::string stem(const std::string& path) {
 int main(int argc, char** argv) {
   int seeds = 5, reads = 2, only = 0;
   double time_limit_s = 10.0;
-  std::string known_path = "/work/shared/benchmarks/known_values.csv";
-  std::string solutions_dir = "/work/shared/benchmarks/solutions/beasley";
+  // Defaults: the benchmark collection beside the repository (--known / --solutions override).
+  std::string known_path = QPRUNE_SHARED_BENCHMARKS "/known_values.csv";
+  std::string solutions_dir = QPRUNE_SHARED_BENCHMARKS "/solutions/beasley";
   qprune::Storage storage = qprune::Storage::kAuto;
   qprune::TabuOptions tabu;
   tabu.max_iterations = std::int64_t{1} << 50;  // the time limit ends a run that misses
