@@ -24,6 +24,23 @@ namespace qprune::detail {
   return r;
 }
 
+/// C(n, k) for 0 <= k <= n <= 64 as a table, for loops that look coefficients up per amplitude
+/// (the QAOA subspace's combinatorial number system). Every entry equals binomial(n, k): none
+/// saturates below n = 65, since C(64, 32) < 2^64.
+struct BinomialTable {
+  std::uint64_t c[65][65] = {};
+};
+
+[[nodiscard]] inline const BinomialTable& binomial_table() {
+  static const BinomialTable table = [] {
+    BinomialTable t;
+    for (int n = 0; n <= 64; ++n)
+      for (int k = 0; k <= n; ++k) t.c[n][k] = binomial(n, k);
+    return t;
+  }();
+  return table;
+}
+
 /// log2 C(n, k) through lgamma (for sizes beyond uint64).
 [[nodiscard]] inline double log2_binomial(int n, int k) {
   constexpr double kLn2 = 0.69314718055994530942;

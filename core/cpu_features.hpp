@@ -21,15 +21,26 @@ namespace qprune::detail {
 #define QPRUNE_TARGET_AVX2
 #endif
 
-/// The widest vector level this CPU runs. kAvx2 means the avx2 flag (what QPRUNE_TARGET_AVX2
-/// needs); kAvx512 means the full x86-64-v4 level.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+/// Compiles one function for a whole level, FMA included (the QAOA layer kernels): call the v4
+/// body only when cpu_level() == CpuLevel::kAvx512, the v3 body when it is >= CpuLevel::kAvx2.
+#define QPRUNE_TARGET_X86_64_V4 __attribute__((target("arch=x86-64-v4")))
+#define QPRUNE_TARGET_X86_64_V3 __attribute__((target("arch=x86-64-v3")))
+#endif
+
+/// The widest vector level this CPU runs: the x86-64 levels QPRUNE_CPU_CLONES chooses between.
+/// kAvx2 means x86-64-v3 (AVX2, FMA, BMI2: what QPRUNE_TARGET_AVX2 and QPRUNE_TARGET_X86_64_V3
+/// need); kAvx512 means x86-64-v4.
 enum class CpuLevel { kBaseline = 0, kAvx2 = 1, kAvx512 = 2 };
 
 [[nodiscard]] inline CpuLevel cpu_level() {
 #if defined(__x86_64__) || defined(__i386__)
-  static const CpuLevel level = __builtin_cpu_supports("x86-64-v4") ? CpuLevel::kAvx512
-                                : __builtin_cpu_supports("avx2")    ? CpuLevel::kAvx2
-                                                                    : CpuLevel::kBaseline;
+  static const CpuLevel level = [] {
+    __builtin_cpu_init();  // this may run from a static initializer, before GCC's own
+    return __builtin_cpu_supports("x86-64-v4")   ? CpuLevel::kAvx512
+           : __builtin_cpu_supports("x86-64-v3") ? CpuLevel::kAvx2
+                                                 : CpuLevel::kBaseline;
+  }();
   return level;
 #else
   return CpuLevel::kBaseline;

@@ -18,14 +18,15 @@
 #include <cstring>
 #include <utility>
 
+#include "core/cpu_features.hpp"
+
 // Vectors wider than the baseline pass through the always-inlined helpers only inside functions
 // compiled for their instruction set; GCC warns about the ABI of those helpers all the same.
 #pragma GCC diagnostic ignored "-Wpsabi"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// The wide bodies are compiled for whole x86-64 levels (FMA included) and chosen by cpu_level().
+#if defined(QPRUNE_TARGET_X86_64_V4)
 #define QPRUNE_KERNEL_DISPATCH 1
-#define QPRUNE_TARGET_AVX512 __attribute__((target("arch=x86-64-v4")))
-#define QPRUNE_TARGET_AVX2 __attribute__((target("arch=x86-64-v3")))
 #else
 #define QPRUNE_KERNEL_DISPATCH 0
 #endif
@@ -67,9 +68,14 @@ const char* to_string(KernelIsa isa) {
 
 KernelIsa best_kernel_isa() {
 #if QPRUNE_KERNEL_DISPATCH
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("x86-64-v4")) return KernelIsa::kAvx512;
-  if (__builtin_cpu_supports("x86-64-v3")) return KernelIsa::kAvx2;
+  switch (cpu_level()) {
+    case CpuLevel::kAvx512:
+      return KernelIsa::kAvx512;
+    case CpuLevel::kAvx2:
+      return KernelIsa::kAvx2;
+    case CpuLevel::kBaseline:
+      break;
+  }
 #endif
   return KernelIsa::kGeneric;
 }
@@ -453,41 +459,43 @@ template <class R, int VB>
 
 #if QPRUNE_KERNEL_DISPATCH
 template <class R>
-QPRUNE_TARGET_AVX512 void mix_block_avx512(R* blk, int bits, const XRotation* rot,
-                                           std::complex<double> scale, const BlockPhase<R>* phase) {
+QPRUNE_TARGET_X86_64_V4 void mix_block_avx512(R* blk, int bits, const XRotation* rot,
+                                              std::complex<double> scale,
+                                              const BlockPhase<R>* phase) {
   mix_block_for<R, 64>(blk, bits, rot, scale, phase);
 }
 template <class R>
-QPRUNE_TARGET_AVX2 void mix_block_avx2(R* blk, int bits, const XRotation* rot,
-                                       std::complex<double> scale, const BlockPhase<R>* phase) {
+QPRUNE_TARGET_X86_64_V3 void mix_block_avx2(R* blk, int bits, const XRotation* rot,
+                                            std::complex<double> scale,
+                                            const BlockPhase<R>* phase) {
   mix_block_for<R, 32>(blk, bits, rot, scale, phase);
 }
 template <class R>
-QPRUNE_TARGET_AVX512 double imag_block_avx512(const R* lam, const R* psi, int bits) {
+QPRUNE_TARGET_X86_64_V4 double imag_block_avx512(const R* lam, const R* psi, int bits) {
   return imag_block_for<R, 64>(lam, psi, bits);
 }
 template <class R>
-QPRUNE_TARGET_AVX2 double imag_block_avx2(const R* lam, const R* psi, int bits) {
+QPRUNE_TARGET_X86_64_V3 double imag_block_avx2(const R* lam, const R* psi, int bits) {
   return imag_block_for<R, 32>(lam, psi, bits);
 }
 template <class R>
-QPRUNE_TARGET_AVX512 double imag_tile_avx512(const R* lam, const R* psi, std::size_t stride, int g,
-                                             std::size_t len) {
+QPRUNE_TARGET_X86_64_V4 double imag_tile_avx512(const R* lam, const R* psi, std::size_t stride,
+                                                int g, std::size_t len) {
   return Kernels<R, 64>::imag_tile(lam, psi, stride, g, len);
 }
 template <class R>
-QPRUNE_TARGET_AVX2 double imag_tile_avx2(const R* lam, const R* psi, std::size_t stride, int g,
-                                         std::size_t len) {
+QPRUNE_TARGET_X86_64_V3 double imag_tile_avx2(const R* lam, const R* psi, std::size_t stride, int g,
+                                              std::size_t len) {
   return Kernels<R, 32>::imag_tile(lam, psi, stride, g, len);
 }
 template <class R>
-QPRUNE_TARGET_AVX512 void high_tile_avx512(R* base, std::size_t stride, int g, std::size_t len,
-                                           const XRotation& rot) {
+QPRUNE_TARGET_X86_64_V4 void high_tile_avx512(R* base, std::size_t stride, int g, std::size_t len,
+                                              const XRotation& rot) {
   Kernels<R, 64>::high_tile(base, stride, g, len, rot);
 }
 template <class R>
-QPRUNE_TARGET_AVX2 void high_tile_avx2(R* base, std::size_t stride, int g, std::size_t len,
-                                       const XRotation& rot) {
+QPRUNE_TARGET_X86_64_V3 void high_tile_avx2(R* base, std::size_t stride, int g, std::size_t len,
+                                            const XRotation& rot) {
   Kernels<R, 32>::high_tile(base, stride, g, len, rot);
 }
 #endif

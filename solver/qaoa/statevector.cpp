@@ -25,10 +25,11 @@
 #include <utility>
 #include <variant>
 
+#include "core/binomial.hpp"
 #include "core/memory_check.hpp"
-#include "qprune/error.hpp"
 #include "core/parallel_for.hpp"
 #include "core/rng.hpp"
+#include "qprune/error.hpp"
 #include "solver/common/stopwatch.hpp"
 #include "solver/qaoa/layer_kernels.hpp"
 
@@ -206,22 +207,8 @@ void touch_pages(void* data, std::size_t bytes) {
 
 // ---- combinatorial number system ------------------------------------------------------------
 
-struct BinomialTable {
-  u64 c[65][65] = {};
-  BinomialTable() {
-    for (int n = 0; n <= 64; ++n) {
-      c[n][0] = 1;
-      for (int k = 1; k <= n; ++k) {
-        const u64 x = c[n - 1][k - 1], y = k <= n - 1 ? c[n - 1][k] : 0;
-        c[n][k] = x > ~u64{0} - y ? ~u64{0} : x + y;
-      }
-    }
-  }
-};
-const BinomialTable& binomials() {
-  static const BinomialTable table;
-  return table;
-}
+// The coefficients come from core/binomial.hpp's table (looked up per amplitude below).
+const BinomialTable& binomials() { return binomial_table(); }
 
 // Rank of a k-subset (bit mask) in colex order: sum_t C(c_t, t + 1) over its sorted elements.
 u64 rank_of(u64 mask) {

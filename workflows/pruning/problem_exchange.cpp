@@ -13,6 +13,8 @@
 #include "qprune/atomic_output.hpp"
 #include "qprune/error.hpp"
 #include "core/byte_codec.hpp"
+#include "solver/common/compiled_problem.hpp"
+#include "solver/common/descent.hpp"
 
 namespace qprune {
 
@@ -159,27 +161,13 @@ std::optional<ExportedProblemInfo> read_exported_info(const std::string& path) {
 }
 
 RepairResult repair_assignment(const QuboModel& model, Assignment x) {
+  // The per-group fix rule is the solvers' one (solver/common/descent.hpp), so an imported
+  // solution is repaired exactly as a solver's start is.
   RepairResult r;
-  for (const CardinalityConstraint& g : model.constraints()) {
-    for (;;) {
-      int ones = 0;
-      for (int v : g.variables) ones += x[static_cast<std::size_t>(v)];
-      if (ones == g.k) break;
-      const bool drop = ones > g.k;
-      int best = -1;
-      double best_delta = std::numeric_limits<double>::infinity();
-      for (int v : g.variables) {  // increasing index: ties keep the lower index's order
-        if ((x[static_cast<std::size_t>(v)] != 0) != drop) continue;
-        const double d = model.flip_delta(x, v);
-        if (d < best_delta) {
-          best_delta = d;
-          best = v;
-        }
-      }
-      x[static_cast<std::size_t>(best)] = drop ? 0 : 1;
-      (drop ? r.removed : r.added).push_back(best);
-    }
-  }
+  const detail::CompiledProblem p(model, true);
+  std::vector<double> f;
+  p.fields(x.data(), f);
+  detail::fix_group_counts(p, x.data(), f.data(), r.removed, r.added);
   r.x = std::move(x);
   return r;
 }
