@@ -37,9 +37,17 @@ enum class CpuLevel { kBaseline = 0, kAvx2 = 1, kAvx512 = 2 };
 #if defined(__x86_64__) || defined(__i386__)
   static const CpuLevel level = [] {
     __builtin_cpu_init();  // this may run from a static initializer, before GCC's own
-    return __builtin_cpu_supports("x86-64-v4")   ? CpuLevel::kAvx512
-           : __builtin_cpu_supports("x86-64-v3") ? CpuLevel::kAvx2
-                                                 : CpuLevel::kBaseline;
+#if defined(__clang__)
+    // clang (14) knows no level names: ask for the features of each level the kernels use.
+    const bool v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                    __builtin_cpu_supports("bmi2");
+    const bool v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                    __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#else
+    const bool v3 = __builtin_cpu_supports("x86-64-v3");
+    const bool v4 = __builtin_cpu_supports("x86-64-v4");
+#endif
+    return v4 ? CpuLevel::kAvx512 : v3 ? CpuLevel::kAvx2 : CpuLevel::kBaseline;
   }();
   return level;
 #else
