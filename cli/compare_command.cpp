@@ -227,7 +227,7 @@ nlohmann::json comparison_json(const ComparisonReport& report, const CompareComm
                     {"time_limit_s", number_or_null(so.time_limit_s)},
                     {"num_reads", so.num_reads},
                     {"solver_arguments", solver_arguments},
-                    {"status", r.status},
+                    {"status", std::string(to_string(r.status))},
                     {"message", r.message},
                     {"energy", number_or_null(r.energy)},
                     {"feasible", r.feasible},
@@ -287,12 +287,21 @@ int run_replay(const CompareCommandOptions& opts) {
   std::string source = run.value("instance_resolved", "");
   if (source.empty()) source = run.at("instance_spec").get<std::string>();
   const QuboModel model = make_instance(source).load();
+  const std::string status_field = "runs[" + std::to_string(opts.replay_run) + "].status";
+  if (!run.contains("status") || !run["status"].is_string())
+    throw ParseError(opts.replay, 0, "expected \"" + status_field + "\" to be a run status");
+  RunStatus recorded_status = RunStatus::kNotRun;
+  try {
+    recorded_status = run_status_from_string(run["status"].get<std::string>());
+  } catch (const InvalidArgument& e) {
+    throw ParseError(opts.replay, 0, "\"" + status_field + "\": " + e.what());
+  }
   RunRecord replayed;
   const std::string recorded_message = run.value("message", "");
-  if (run.value("status", "") == "skipped" &&
+  if (recorded_status == RunStatus::kSkipped &&
       recorded_message.find("> max_variables") != std::string::npos) {
     // Skipped by --max-n, a comparison option: replaying means skipping again.
-    replayed.status = "skipped";
+    replayed.status = RunStatus::kSkipped;
   } else {
     replayed = run_one(model, spec, choice.settings, choice.options);
   }
@@ -306,15 +315,16 @@ int run_replay(const CompareCommandOptions& opts) {
   r.add("Solver", "solver", spec.label);
   r.add("Instance", "instance", run.at("instance_spec").get<std::string>());
   r.add("Seed", "seed", choice.options.seed);
-  r.add("Recorded status", "recorded_status", run.at("status").get<std::string>());
-  r.add("Replayed status", "replayed_status", replayed.status);
+  r.add("Recorded status", "recorded_status", std::string(to_string(recorded_status)));
+  r.add("Replayed status", "replayed_status", std::string(to_string(replayed.status)));
   r.add("Recorded energy", "recorded_energy", recorded_solution ? format_double(recorded) : "-");
   r.add("Replayed energy", "replayed_energy",
         replayed.has_solution ? format_double(replayed.energy) : "-");
   r.add("Replayed time (s)", "replayed_wall_time_s", replayed.wall_time_s);
   r.add("Energy matches", "energy_matches", match ? "yes" : "no");
   r.print(std::cout, false);
-  if (!match && (replayed.status == "time_limit" || run.at("status") == "time_limit")) {
+  if (!match &&
+      (replayed.status == RunStatus::kTimeLimit || recorded_status == RunStatus::kTimeLimit)) {
     std::cerr << "qprune: note: a run stopped by the time limit depends on the machine's speed\n";
   }
   return match ? kExitOk : kExitFailure;
@@ -371,7 +381,7 @@ int run_compare(CompareCommandOptions opts) {
   if (!opts.quiet) {
     co.progress = [](int done, int total, const RunRecord& r) {
       std::cerr << "[" << done << "/" << total << "] " << r.instance << " " << r.solver << " seed "
-                << r.seed << ": " << r.status;
+                << r.seed << ": " << to_string(r.status);
       if (r.has_solution) {
         std::cerr << ", E = " << format_double(r.energy) << (r.feasible ? "" : " (infeasible)");
       }

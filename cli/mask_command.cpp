@@ -137,7 +137,7 @@ int run_mask(MaskCommandOptions opts) {
     baseline += e.baseline_objective;
     time_s += e.time_s;
     feasible += e.feasible ? 1 : 0;
-    interrupted = interrupted || e.status == "interrupted";
+    interrupted = interrupted || !e.complete();
     const std::string key = "Layer " + std::to_string(e.layer) + " " + unit_kind_name(e.unit);
     r.add(key, "layer_" + std::to_string(e.layer) + "_" + unit_kind_name(e.unit),
           "kept " + std::to_string(e.kept.size()) + "/" + std::to_string(e.num_units) +
@@ -151,7 +151,7 @@ int run_mask(MaskCommandOptions opts) {
                       {"baseline_objective", e.baseline_objective},
                       {"feasible", e.feasible},
                       {"time_s", e.time_s},
-                      {"status", e.status}});
+                      {"status", std::string(to_string(e.status))}});
   }
   r.add("Entries", "num_entries", static_cast<int>(masks.entries.size()));
   if (opts.resume) r.add("Resumed entries", "num_resumed", masks.resumed_entries);

@@ -166,7 +166,7 @@ int run_prune(const PruneCommandOptions& opts) {
          {"target_energy", p.target_energy},
          {"damping", p.damping},
          {"select_s", p.select_s},
-         {"status", p.status}});
+         {"status", std::string(to_string(p.status))}});
   }
   // With the no-refit objective the total is of the no-refit errors (what was minimised).
   r.add(objective == PruneObjective::kRefit ? "Refit error total" : "No-refit error total",

@@ -40,7 +40,7 @@ rank_of() {
 }
 
 # 1. Guards.
-public_core="error atomic_output interrupt job_runner"
+public_core="error atomic_output interrupt job_runner run_status"
 for h in $(git ls-files 'include/qprune/*.hpp' 'problems/*.hpp' 'solver/*.hpp' 'workflows/*.hpp' \
   'cli/*.hpp' 'core/*.hpp'); do
   r=$(rank_of "$h")

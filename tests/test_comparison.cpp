@@ -19,7 +19,7 @@ using namespace qprune;
 namespace {
 
 RunRecord record(const std::string& solver, const std::string& instance, double energy,
-                 double time_s, bool feasible = true, const std::string& status = "completed") {
+                 double time_s, bool feasible = true, RunStatus status = RunStatus::kCompleted) {
   RunRecord r;
   r.solver = solver;
   r.solver_name = solver;
@@ -103,7 +103,7 @@ TEST_CASE("relative gap and tolerance") {
 TEST_CASE("reference order: known optimal/best, then a proven optimum, then the best found") {
   std::vector<RunRecord> runs = {record("sa", "a", -8.0, 1.0), record("tabu", "a", -9.0, 1.0),
                                  record("sa", "a", -12.0, 1.0, /*feasible=*/false),
-                                 record("exact", "a", -9.0, 1.0, true, "optimal")};
+                                 record("exact", "a", -9.0, 1.0, true, RunStatus::kOptimal)};
   KnownValue known;
   known.instance = "a";
   known.maximise = true;
@@ -131,7 +131,7 @@ TEST_CASE("summarize_cell: energies, gaps, success, feasibility, TTS; skipped ru
                                        record("sa", "a", -8.0, 2.0),
                                        record("sa", "a", -9.0, 4.0),
                                        record("sa", "a", -11.0, 5.0, /*feasible=*/false),
-                                       record("sa", "a", NAN, 0.0, false, "skipped")};
+                                       record("sa", "a", NAN, 0.0, false, RunStatus::kSkipped)};
   const CellSummary s = summarize_cell(runs, ref, Tolerance{});
   CHECK(s.runs == 6);
   CHECK(s.runs_solved == 5);
@@ -152,6 +152,28 @@ TEST_CASE("summarize_cell: energies, gaps, success, feasibility, TTS; skipped ru
   CHECK(std::isnan(none.best_gap_abs));
   CHECK(none.success_probability == 0.0);
   CHECK(std::isinf(none.tts99_s));
+}
+
+TEST_CASE("runs_csv: the status column holds each status's text; runs that never searched") {
+  ComparisonReport report;
+  report.runs = {record("exact", "a", -3.0, 1.0, true, RunStatus::kOptimal),
+                 record("sa", "a", -3.0, 1.0, true, RunStatus::kTimeLimit),
+                 record("sa", "a", NAN, 0.0, false, RunStatus::kSkipped),
+                 record("sa", "a", NAN, 0.0, false, RunStatus::kError),
+                 record("sa", "a", NAN, 0.0, false, RunStatus::kNotRun)};
+  report.runs[3].message = "bad option";
+  summarize(report, {}, Tolerance{});
+  const std::vector<std::string> lines = lines_of(runs_csv(report, Tolerance{}));
+  REQUIRE(lines.size() == 6);
+  const char* expected[] = {"optimal", "time_limit", "skipped", "error", "not_run"};
+  for (std::size_t i = 0; i < 5; ++i) CHECK(csv_split(lines[i + 1])[6] == expected[i]);
+  CHECK(report.references["a"].kind == ReferenceKind::kExact);  // from the kOptimal run
+  REQUIRE(report.summaries.size() == 2);
+  const CellSummary& sa = report.summaries[1];
+  CHECK(sa.solver == "sa");
+  CHECK(sa.runs == 4);
+  CHECK(sa.success_probability == 1.0);  // skipped, error and not_run runs do not count
+  CHECK(sa.note == "skipped: ");
 }
 
 TEST_CASE("summarize: a table row counts only when n matches; max values are negated") {

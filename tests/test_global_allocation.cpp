@@ -356,7 +356,7 @@ TEST_CASE("mask resume: an interrupted run finished equals an uninterrupted one"
     // An entry left "interrupted" (a solve stopped midway) is solved again, not taken over.
     Masks stale = full;
     stale.entries.resize(2);
-    stale.entries[1].status = "interrupted";
+    stale.entries[1].status = RunStatus::kInterrupted;
     stale.entries[1].kept = {0};
     ro.resume = &stale;
     const Masks again = compute_masks(ckpt, &stats, ro);
@@ -364,7 +364,7 @@ TEST_CASE("mask resume: an interrupted run finished equals an uninterrupted one"
     test::check_same_entries(again, full);
     // apply refuses interrupted entries.
     Masks whole = full;
-    whole.entries[2].status = "interrupted";
+    whole.entries[2].status = RunStatus::kInterrupted;
     CHECK_THROWS_WITH_AS((void)apply_masks(ckpt, whole, &stats, t.root / "never"),
                          doctest::Contains("--resume"), InvalidArgument);
   }

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <numeric>
 #include <sstream>
@@ -149,6 +150,29 @@ TEST_CASE("run_comparison: cells spread by a runner give the runs of the thread 
     CHECK(pool.summaries[i].success_probability == spread.summaries[i].success_probability);
   }
   CHECK(spread.jobs == 2);  // one cell at a time per process
+}
+
+TEST_CASE("run_comparison: an interrupt before the runs leaves them not_run, runner or not") {
+  const std::vector<Instance> instances = {make_instance(test::data_path("formats/toy.qubo"))};
+  ComparisonOptions o;
+  o.solvers = {parse_solver_spec("greedy")};
+  o.num_seeds = 2;
+  o.jobs = 1;
+  o.threads_per_run = 1;
+  const std::atomic<bool> stop{true};
+  o.solve.interrupt = &stop;
+  const ComparisonReport pool = run_comparison(instances, o);
+  ScrambledRunner runner(2);
+  o.runner = &runner;
+  const ComparisonReport spread = run_comparison(instances, o);
+  for (const ComparisonReport* report : {&pool, &spread}) {
+    CHECK(report->interrupted);
+    REQUIRE(report->runs.size() == 2);
+    for (const RunRecord& r : report->runs) {
+      CHECK(r.status == RunStatus::kNotRun);
+      CHECK(r.message == "interrupted before this run started");
+    }
+  }
 }
 
 TEST_CASE("calibration: chunks summed in order give the same bits for any runner") {

@@ -240,7 +240,7 @@ TEST_CASE("objects of 200k keys in config.json and a masks file parse in linear 
   e.layer = 0;
   e.num_units = 4;
   e.kept = {0, 2};
-  e.status = "completed";
+  e.status = RunStatus::kCompleted;
   m.entries.push_back(e);
   write_masks(m, dir / "m.json");
   std::string text = test::slurp(dir / "m.json");

@@ -763,6 +763,20 @@ TEST_CASE("masks files: every field is validated, errors name the file and the f
   write_masks(masks, f.root / "m.json");
   const Json good = Json::parse(slurp(f.root / "m.json"));
   CHECK_NOTHROW((void)read_masks(f.root / "m.json"));
+  // Each status a mask may carry is written as its text and read back as the same value.
+  for (RunStatus status : {RunStatus::kOptimal, RunStatus::kCompleted, RunStatus::kTimeLimit,
+                           RunStatus::kTargetReached, RunStatus::kInterrupted, RunStatus::kImported,
+                           RunStatus::kImportedRepaired}) {
+    CAPTURE(to_string(status));
+    Masks edited = masks;
+    edited.entries[1].status = status;
+    write_masks(edited, f.root / "s.json");
+    CHECK(Json::parse(slurp(f.root / "s.json"))["entries"][1]["status"] ==
+          std::string(to_string(status)));
+    const Masks back = read_masks(f.root / "s.json");
+    CHECK(back.entries[1].status == status);
+    CHECK(back.entries[1].complete() == (status != RunStatus::kInterrupted));
+  }
   const auto error_of = [&](const std::function<void(Json&)>& edit) -> std::string {
     Json j = good;
     edit(j);
@@ -781,6 +795,14 @@ TEST_CASE("masks files: every field is validated, errors name the file and the f
   CHECK(has(error_of([](Json& j) { j["entries"][0]["status"] = "banana"; }),
             "\"entries[0].status\" to be one of optimal, completed"));
   CHECK(has(error_of([](Json& j) { j["entries"][1]["status"] = 3; }), "\"entries[1].status\""));
+  // Run statuses that describe no mask are refused like unknown text.
+  for (const char* status : {"not_run", "skipped", "error"}) {
+    CAPTURE(status);
+    CHECK(has(error_of([&](Json& j) { j["entries"][1]["status"] = status; }),
+              "expected \"entries[1].status\" to be one of optimal, completed, time_limit, "
+              "target_reached, interrupted, imported, imported_repaired, found \"" +
+                  std::string(status) + "\""));
+  }
   CHECK(has(error_of([](Json& j) { j["entries"][0]["kept"] = {5, 3, 1, 0, 2, 4}; }),
             "\"entries[0].kept\" to hold increasing unit indices"));
   CHECK(has(error_of([](Json& j) { j["entries"][0]["kept"] = {0, 1, 1, 2, 3, 4}; }),

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "qprune/job_runner.hpp"
+#include "qprune/run_status.hpp"
 #include "qprune/solvers.hpp"
 
 namespace qprune {
@@ -107,7 +108,9 @@ struct RunRecord {
   int num_variables = 0;
   bool has_constraints = false;
   std::uint64_t seed = 0;
-  std::string status = "not_run";  ///< to_string(SolveStatus), or `skipped` / `error`
+  /// The solver's status, or kSkipped (ResourceError, or over max_variables) / kError (the
+  /// solver threw); kNotRun for a run an interrupt kept from starting.
+  RunStatus status = RunStatus::kNotRun;
   std::string message;
   bool has_solution = false;
   double energy = std::numeric_limits<double>::quiet_NaN();  ///< best sample's energy

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "qprune/run_status.hpp"
 #include "qprune/unit_kind.hpp"
 
 namespace qprune {
@@ -44,13 +45,16 @@ struct LayerMask {
   double baseline_objective = 0.0;  ///< energy of the diagonal-score (Wanda/FLAP-like) mask
   bool feasible = true;             ///< kept.size() equals the target count (per group)
   double time_s = 0.0;              ///< solver wall time
-  std::string status;               ///< solver status ("completed", "imported", ...)
+  /// How the mask was found: the solver's status (kOptimal, kCompleted, kTimeLimit,
+  /// kTargetReached, kInterrupted) or an import's (kImported, kImportedRepaired); kNotRun when the
+  /// file did not record it (older files).
+  RunStatus status = RunStatus::kNotRun;
   std::uint64_t seed = 0;           ///< the layer's seed
   /// Units this layer was asked to keep (its own k: the uniform count, or the global allocation's);
   /// 0 when unknown (files written before it was recorded: then kept.size() is assumed).
   int keep = 0;
-  /// True when the entry is final: its solve ran to its end (status other than "interrupted").
-  [[nodiscard]] bool complete() const { return status != "interrupted"; }
+  /// True when the entry is final: its solve ran to its end (status other than kInterrupted).
+  [[nodiscard]] bool complete() const { return status != RunStatus::kInterrupted; }
 };
 
 /// How the per-layer keep counts of a run were chosen.

@@ -1,6 +1,6 @@
-// Umbrella header: the whole public API of qprune, every header of include/qprune/ (tests/layering.sh
-// checks that none is left out). Layers, bottom up: core (error, atomic_output, interrupt,
-// job_runner), problems, solvers, workflows; README "Architecture".
+// Umbrella header: the whole public API of qprune, every header of include/qprune/
+// (tests/layering.sh checks that none is left out). Layers, bottom up: core (error, atomic_output,
+// interrupt, job_runner, run_status), problems, solvers, workflows; README "Architecture".
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 4
 #error "include/qprune/qprune.hpp is in the workflows layer; a lower layer (core, problems, solver) may not include it"
@@ -30,6 +30,7 @@
 #include "qprune/random_solver.hpp"
 #include "qprune/refit_objective.hpp"
 #include "qprune/refit_search.hpp"
+#include "qprune/run_status.hpp"
 #include "qprune/sequential_pruning.hpp"
 #include "qprune/solver.hpp"
 #include "qprune/solvers.hpp"

@@ -37,6 +37,7 @@
 #include "qprune/masks.hpp"
 #include "qprune/pruning.hpp"
 #include "qprune/refit_search.hpp"
+#include "qprune/run_status.hpp"
 #include "qprune/solvers.hpp"
 
 namespace qprune {
@@ -133,7 +134,7 @@ struct PrunedProjection {
   double error_written = 0.0;         ///< error of the weights written (compensation included)
   double damping = 0.0;               ///< absolute ridge added to H
   double select_s = 0.0;              ///< time choosing the units
-  std::string status;                 ///< how the selection ended ("completed", "optimal", ...)
+  RunStatus status = RunStatus::kNotRun;  ///< how the selection ended (kCompleted, kOptimal, ...)
 };
 
 struct PruneReport {

@@ -19,19 +19,15 @@
 #include <vector>
 
 #include "qprune/qubo_model.hpp"
+#include "qprune/run_status.hpp"
 
 namespace qprune {
 
-/// How a search ended. Whether the call worked at all is separate: failures throw qprune::Error.
-enum class SolveStatus {
-  kNotRun,         ///< default-constructed result: no solver ran
-  kOptimal,        ///< the best sample is proven optimal (exact enumeration)
-  kCompleted,      ///< the solver did all the work it was asked to do; no optimality claim
-  kTimeLimit,      ///< stopped at SolveOptions::time_limit_s
-  kTargetReached,  ///< stopped because a sample reached SolveOptions::target_energy
-  kInterrupted,    ///< stopped by SolveOptions::interrupt (e.g. SIGINT); best so far kept
-};
-[[nodiscard]] std::string_view to_string(SolveStatus status);
+/// The solver layer's name for RunStatus (qprune/run_status.hpp): how a search ended. A solver
+/// ends with kOptimal, kCompleted, kTimeLimit, kTargetReached or kInterrupted (kNotRun only in a
+/// default-constructed result); the other values belong to the workflows. Whether the call worked
+/// at all is separate: failures throw qprune::Error.
+using SolveStatus = RunStatus;
 
 /// How a solver treats the model's constraint groups.
 enum class ConstraintMode {

@@ -8,7 +8,9 @@
 #include <cstdio>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
+#include <string>
 
 #include "problems/checkpoint/mapped_file.hpp"
 #include "core/json_input.hpp"
@@ -25,10 +27,12 @@ using Json = nlohmann::ordered_json;  // written: fields in a fixed, readable or
 using InJson = nlohmann::json;
 constexpr const char* kFormat = "qprune-masks";
 
-// The statuses an entry may carry: a solver's (to_string(SolveStatus)) or an import's.
-constexpr const char* kStatuses[] = {"optimal",          "completed",   "time_limit",
-                                     "target_reached",   "interrupted", "imported",
-                                     "imported_repaired"};
+// The statuses an entry may carry: a solver's or an import's (kNotRun, kSkipped and kError
+// describe no mask).
+constexpr RunStatus kStatuses[] = {RunStatus::kOptimal,         RunStatus::kCompleted,
+                                   RunStatus::kTimeLimit,       RunStatus::kTargetReached,
+                                   RunStatus::kInterrupted,     RunStatus::kImported,
+                                   RunStatus::kImportedRepaired};
 
 // A range bound for messages: 0, 1, or "inf" for the largest double.
 std::string format_bound(double x) {
@@ -131,7 +135,7 @@ void write_masks(const Masks& m, const std::filesystem::path& path) {
                        {"baseline_objective", e.baseline_objective},
                        {"feasible", e.feasible},
                        {"time_s", e.time_s},
-                       {"status", e.status},
+                       {"status", std::string(to_string(e.status))},
                        {"seed", e.seed},
                        {"keep", e.keep}});
   }
@@ -290,13 +294,22 @@ Masks read_masks(const std::filesystem::path& path) {
       l.time_s =
           number(e["time_s"], at + ".time_s", 0.0, std::numeric_limits<double>::max(), false);
     if (e.contains("status")) {
-      l.status = string_field(e["status"], at + ".status");
-      if (std::find(std::begin(kStatuses), std::end(kStatuses), l.status) == std::end(kStatuses)) {
+      const std::string status_text = string_field(e["status"], at + ".status");
+      std::optional<RunStatus> status;
+      try {
+        status = run_status_from_string(status_text);
+      } catch (const InvalidArgument&) {
+        // Reported below, with the field and the statuses a mask may have.
+      }
+      if (!status ||
+          std::find(std::begin(kStatuses), std::end(kStatuses), *status) == std::end(kStatuses)) {
         std::string names;
-        for (const char* s : kStatuses) names += (names.empty() ? "" : ", ") + std::string(s);
+        for (RunStatus s : kStatuses)
+          names += (names.empty() ? "" : ", ") + std::string(to_string(s));
         fail("expected \"" + at + ".status\" to be one of " + names + ", found " +
              detail::describe_json(e["status"]));
       }
+      l.status = *status;
     }
     if (e.contains("seed")) l.seed = seed(e["seed"], at + ".seed");
     if (e.contains("keep")) {

@@ -12,18 +12,6 @@
 
 namespace qprune {
 
-std::string_view to_string(SolveStatus status) {
-  switch (status) {
-    case SolveStatus::kNotRun: return "not_run";
-    case SolveStatus::kOptimal: return "optimal";
-    case SolveStatus::kCompleted: return "completed";
-    case SolveStatus::kTimeLimit: return "time_limit";
-    case SolveStatus::kTargetReached: return "target_reached";
-    case SolveStatus::kInterrupted: return "interrupted";
-  }
-  return "unknown";
-}
-
 std::string_view to_string(ConstraintMode mode) {
   switch (mode) {
     case ConstraintMode::kAuto: return "auto";

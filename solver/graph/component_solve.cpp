@@ -29,6 +29,11 @@ int weakness(SolveStatus s) {
     case SolveStatus::kInterrupted:
       return 4;
     case SolveStatus::kNotRun:
+    // Workflow statuses: a solver never ends with them.
+    case SolveStatus::kImported:
+    case SolveStatus::kImportedRepaired:
+    case SolveStatus::kSkipped:
+    case SolveStatus::kError:
       return 5;
   }
   return 5;

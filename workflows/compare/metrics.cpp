@@ -14,7 +14,8 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 /// Statuses of runs that never searched: they count in `runs` but not in the probabilities.
 bool did_run(const RunRecord& r) {
-  return r.status != "skipped" && r.status != "error" && r.status != "not_run";
+  return r.status != RunStatus::kSkipped && r.status != RunStatus::kError &&
+         r.status != RunStatus::kNotRun;
 }
 
 std::string shortest(double v) {
@@ -83,7 +84,7 @@ Reference select_reference(const std::vector<RunRecord>& runs,
     return ref;
   }
   for (const RunRecord& r : runs) {
-    if (r.status == "optimal" && r.has_solution && r.feasible) {
+    if (r.status == RunStatus::kOptimal && r.has_solution && r.feasible) {
       ref.kind = ReferenceKind::kExact;
       ref.energy = r.energy;
       ref.source = r.solver + " seed " + std::to_string(r.seed) + " (proven optimal)";
@@ -121,7 +122,7 @@ CellSummary summarize_cell(const std::vector<RunRecord>& runs, const Reference& 
   for (const RunRecord& r : runs) {
     s.threads = std::max(s.threads, r.threads);
     if (!did_run(r)) {
-      if (s.note.empty()) s.note = r.status + ": " + r.message;
+      if (s.note.empty()) s.note = std::string(to_string(r.status)) + ": " + r.message;
       continue;
     }
     ++ran;

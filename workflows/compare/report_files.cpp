@@ -187,8 +187,8 @@ std::string runs_csv(const ComparisonReport& report, const Tolerance& tolerance)
                                                  : std::numeric_limits<double>::quiet_NaN();
     const bool success = has_ref && is_success(r, ref->second, tolerance);
     out << r.index << "," << csv_field(r.instance) << "," << csv_field(r.instance_spec) << ","
-        << r.num_variables << "," << csv_field(r.solver) << "," << r.seed << "," << r.status << ","
-        << (r.has_solution ? number(r.energy) : "") << ","
+        << r.num_variables << "," << csv_field(r.solver) << "," << r.seed << ","
+        << to_string(r.status) << "," << (r.has_solution ? number(r.energy) : "") << ","
         << (r.has_solution ? (r.feasible ? "1" : "0") : "") << "," << number(r.wall_time_s) << ","
         << r.threads << "," << number(gap) << "," << number(rel) << "," << (success ? 1 : 0) << ","
         << csv_field(r.message) << "\n";

@@ -41,7 +41,7 @@ std::string encode(const RunRecord& r) {
   w.put(r.num_variables);
   w.put(r.has_constraints);
   w.put(r.seed);
-  w.put(r.status);
+  w.put(static_cast<int>(r.status));
   w.put(r.message);
   w.put(r.has_solution);
   w.put(r.energy);
@@ -64,7 +64,7 @@ RunRecord decode_run_record(const std::string& bytes) {
   in.get(r.num_variables);
   in.get(r.has_constraints);
   in.get(r.seed);
-  in.get(r.status);
+  r.status = static_cast<RunStatus>(in.get<int>());
   in.get(r.message);
   in.get(r.has_solution);
   in.get(r.energy);
@@ -74,6 +74,13 @@ RunRecord decode_run_record(const std::string& bytes) {
   in.get(r.counters);
   in.get(r.info);
   return r;
+}
+
+// Whether the interrupt stopped this run (kInterrupted) or kept it from starting (kNotRun: a run
+// that starts ends with its solver's status, kSkipped or kError). The coordinator of a
+// multi-process run learns of an interrupt on another process only this way.
+bool stopped_by_interrupt(const RunRecord& r) {
+  return r.status == RunStatus::kInterrupted || r.status == RunStatus::kNotRun;
 }
 
 }  // namespace
@@ -139,7 +146,7 @@ RunRecord run_one(const QuboModel& model, const SolverSpec& spec, const SolverSe
       s.qaoa.init = s.qaoa.init == QaoaInit::kFixed ? QaoaInit::kInterp : s.qaoa.init;
     }
     const SolveResult result = make_solver(spec.name, s)->solve(model, solve);
-    record.status = std::string(to_string(result.status));
+    record.status = result.status;
     record.message = result.message;
     record.wall_time_s = result.wall_time_s;
     record.counters = result.counters;
@@ -150,10 +157,10 @@ RunRecord run_one(const QuboModel& model, const SolverSpec& spec, const SolverSe
       record.feasible = result.best().feasible;
     }
   } catch (const ResourceError& e) {
-    record.status = "skipped";
+    record.status = RunStatus::kSkipped;
     record.message = e.what();
   } catch (const Error& e) {
-    record.status = "error";
+    record.status = RunStatus::kError;
     record.message = e.what();
   }
   return record;
@@ -215,12 +222,12 @@ ComparisonReport run_comparison(const std::vector<Instance>& instances,
       record.num_variables = model.num_variables();
       record.has_constraints = model.has_constraints();
       record.seed = solve.seed;
-      record.status = "skipped";
+      record.status = RunStatus::kSkipped;
       record.message = "n = " + std::to_string(model.num_variables()) + " > max_variables " +
                        std::to_string(limit->second) + " for " + spec.label;
     } else {
       record = run_one(model, spec, options.settings, solve);
-      if (record.status == "interrupted") interrupted = true;
+      if (record.status == RunStatus::kInterrupted) interrupted = true;
     }
     record.index = static_cast<int>(c);
     record.instance = instance.name;
@@ -259,8 +266,7 @@ ComparisonReport run_comparison(const std::vector<Instance>& instances,
     if (!options.runner->is_coordinator()) return ComparisonReport{};
     for (std::size_t c = 0; c < cells.size(); ++c) {
       report.runs[c] = decode_run_record(results[c]);
-      interrupted = interrupted || report.runs[c].status == "interrupted" ||
-                    report.runs[c].message == "interrupted before this run started";
+      interrupted = interrupted || stopped_by_interrupt(report.runs[c]);
     }
   } else {
     std::atomic<std::size_t> next{0};

@@ -274,7 +274,7 @@ ImportResult import_solution(const Checkpoint& ckpt, const CalibrationStatsFile*
   out.mask.objective = problem.model.energy(x);
   out.mask.baseline_objective = problem.model.energy(diagonal_top_k(problem));
   out.mask.feasible = problem.model.is_feasible(x);
-  out.mask.status = out.was_feasible ? "imported" : "imported_repaired";
+  out.mask.status = out.was_feasible ? RunStatus::kImported : RunStatus::kImportedRepaired;
   return out;
 }
 

@@ -205,7 +205,7 @@ std::string encode(const LayerJobResult& r) {
   w.put(e.baseline_objective);
   w.put(e.feasible);
   w.put(e.time_s);
-  w.put(e.status);
+  w.put(static_cast<int>(e.status));
   w.put(e.seed);
   w.put(e.keep);
   w.put(r.centered);
@@ -228,7 +228,7 @@ LayerJobResult decode_layer_result(const std::string& bytes) {
   in.get(e.baseline_objective);
   in.get(e.feasible);
   in.get(e.time_s);
-  in.get(e.status);
+  e.status = static_cast<RunStatus>(in.get<int>());
   in.get(e.seed);
   in.get(e.keep);
   in.get(r.centered);
@@ -363,13 +363,13 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
                     std::to_string(spec.layer) + " (" + result.message + ")");
       x = result.best().x;
       e.time_s = result.wall_time_s;
-      e.status = std::string(to_string(result.status));
+      e.status = result.status;
     } else {
       const auto start = std::chrono::steady_clock::now();
       x = options.method == MaskMethod::kDiagonal ? diagonal_top_k(problem)
                                                   : magnitude_top_k(ckpt, problem);
       e.time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      e.status = std::string(to_string(SolveStatus::kCompleted));
+      e.status = RunStatus::kCompleted;
     }
     e.layer = spec.layer;
     e.unit = spec.unit;

@@ -306,7 +306,7 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
   so.interrupt = o.interrupt;
   const std::string& m = o.method;
   rep.obs_refit_error = kNaN;
-  rep.status = "completed";
+  rep.status = RunStatus::kCompleted;
   if (lay.keep_per_group == lay.units_per_group()) {
     // Nothing to remove here (a global allocation kept the whole layer): no choice to make.
     keep.assign(static_cast<std::size_t>(lay.num_units), 1);
@@ -325,11 +325,11 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
     if (m == "sa") r = swap_anneal(*obj, greedy.keep, so);
     if (m == "tabu") r = swap_tabu(*obj, greedy.keep, so);
     keep = r.keep;
-    rep.status = std::string(to_string(r.status));
+    rep.status = r.status;
   } else if (objective == PruneObjective::kRefit && m == "exact") {
     const RefitSearchResult r = exhaustive_refit(*obj, so);
     keep = r.keep;
-    rep.status = std::string(to_string(r.status));
+    rep.status = r.status;
   } else {
     // A QUBO solver: on the refit objective's pairwise surrogate, or on the no-refit QUBO
     // E(s) = ||Y - W diag(1 - s) A||^2 = const + sum_c l_c s_c + s^T (H o W^T W) s with
@@ -379,7 +379,7 @@ ProjectionOutcome prune_projection(const ProjectionTask& task, const PruneOption
       throw InvalidArgument(where + ": solver " + m + " found no feasible mask (" + r.message +
                             ")");
     keep = r.best().x;
-    rep.status = std::string(to_string(r.status));
+    rep.status = r.status;
   }
   rep.select_s = seconds_since(t0);
   for (int u = 0; u < lay.num_units; ++u)
