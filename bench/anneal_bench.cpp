@@ -1,9 +1,10 @@
-// Throughput of the "sa" kernels: ns per flip attempt and attempts per second, one thread, one read,
-// 1000 sweeps, geometric schedule over the automatic beta range. Dense kernel on random fully dense
-// instances (integer coefficients uniform in [-100, 100]) at n = 1000, 2000, 5000 in float,
-// double and the exact int8-row kernel (what kAuto picks for these instances), next to a naive kernel (double, std::mt19937 + uniform_real_distribution + exp on every
-// attempt) measured in the same run, so the ratio survives a noisy machine. Sparse kernel on Gset
-// G1 and G22 when the shared benchmark folder is there. Medians over --runs runs.
+// Throughput of the "sa" kernels: ns per flip attempt and attempts per second, one thread, one
+// read, 1000 sweeps, geometric schedule over the automatic beta range. Dense kernel on random fully
+// dense instances (integer coefficients uniform in [-100, 100]) at n = 1000, 2000, 5000 in float,
+// double and the exact int8-row kernel (what kAuto picks for these instances), next to a naive
+// kernel (double, std::mt19937 + uniform_real_distribution + exp on every attempt) measured in the
+// same run, so the ratio survives a noisy machine. Sparse kernel on Gset G1 and G22 when the shared
+// benchmark folder is there. Medians over --runs runs.
 //
 // Usage: anneal_bench [--runs R] [--sizes 1000,2000,5000] [--sweeps S]
 #include <omp.h>
@@ -69,8 +70,7 @@ double naive_ns_per_attempt(const QuboModel& m, int sweeps, std::pair<double, do
       }
     }
   }
-  const double s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   volatile double sink = h.sum();  // keep the work observable
   (void)sink;
   return 1e9 * s / (static_cast<double>(sweeps) * n);
@@ -120,7 +120,7 @@ std::filesystem::path find_benchmarks() {
   // Gset alone is larger than the repository).
   const char* env = std::getenv("QPRUNE_BENCHMARKS");
   for (const std::filesystem::path& p : {std::filesystem::path(env != nullptr ? env : ""),
-                                        std::filesystem::path(QPRUNE_SHARED_BENCHMARKS)}) {
+                                         std::filesystem::path(QPRUNE_SHARED_BENCHMARKS)}) {
     if (std::filesystem::is_directory(p / "gset")) return p;
   }
   return {};
@@ -142,9 +142,10 @@ int main(int argc, char** argv) {
     }
   }
   omp_set_num_threads(1);
-  std::printf("sa kernel benchmark: 1 thread, 1 read, %d sweeps, geometric, auto beta range, "
-              "median of %d runs\n",
-              sweeps, runs);
+  std::printf(
+      "sa kernel benchmark: 1 thread, 1 read, %d sweeps, geometric, auto beta range, "
+      "median of %d runs\n",
+      sweeps, runs);
   std::printf("%-8s %6s %9s %9s %9s %9s %9s %9s %9s %7s\n", "instance", "n", "float ns",
               "double ns", "int8 ns", "naive ns", "naive/fl", "naive/dbl", "naive/i8", "accept");
   for (int n : sizes) {
@@ -163,9 +164,9 @@ int main(int argc, char** argv) {
       rd.push_back(naive.back() / d.back());
       ri.push_back(naive.back() / i8.back());
     }
-    std::printf("%-8s %6d %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %7.3f\n", "dense", n,
-                median(f), median(d), median(i8), median(naive), median(rf), median(rd),
-                median(ri), median(acc));
+    std::printf("%-8s %6d %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %7.3f\n", "dense", n, median(f),
+                median(d), median(i8), median(naive), median(rf), median(rd), median(ri),
+                median(acc));
     std::fflush(stdout);
   }
 

@@ -60,8 +60,9 @@ int main(int argc, char** argv) {
   o.seed = seed;
   const qprune::SolveResult r = qprune::SimulatedAnnealing(a).solve(m, o);
   const double anneal_s = r.counters.at("anneal_time_s");
-  std::printf("n %d, %d sweeps: model build %.1f s, solve wall %.1f s (anneal %.1f s, other %.1f s)\n",
-              n, sweeps, build_s, r.wall_time_s, anneal_s, r.wall_time_s - anneal_s);
+  std::printf(
+      "n %d, %d sweeps: model build %.1f s, solve wall %.1f s (anneal %.1f s, other %.1f s)\n", n,
+      sweeps, build_s, r.wall_time_s, anneal_s, r.wall_time_s - anneal_s);
   std::printf("  %.0f ns per attempt, accepted %.3f, kernel %s, precision %s\n",
               r.counters.at("ns_per_attempt"),
               r.counters.at("accepted_moves") / r.counters.at("flip_attempts"),

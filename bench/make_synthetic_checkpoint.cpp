@@ -49,7 +49,7 @@ struct StreamTensor {
   std::string name;
   std::vector<std::int64_t> shape;
   Dtype dtype = Dtype::kF32;
-  double stddev = 0.0;   // > 0: random normal; == 0: constant `value`
+  double stddev = 0.0;  // > 0: random normal; == 0: constant `value`
   double value = 0.0;
   std::uint64_t stream = 0;  // pcg stream of this tensor (reproducible per name)
   // When set, fills the whole tensor itself (used for statistics).
@@ -214,24 +214,23 @@ int make_checkpoint(const Args& a) {
   fs::create_directories(out);
 
   const bool qwen = arch == "qwen2";
-  const std::string torch_dtype = dtype == Dtype::kBF16 ? "bfloat16"
+  const std::string torch_dtype = dtype == Dtype::kBF16  ? "bfloat16"
                                   : dtype == Dtype::kF16 ? "float16"
                                                          : "float32";
-  std::string config = "{\n  \"architectures\": [\"" +
-                       std::string(qwen ? "Qwen2ForCausalLM" : "LlamaForCausalLM") +
-                       "\"],\n  \"model_type\": \"" + arch + "\",\n" +
-                       "  \"hidden_act\": \"silu\",\n" +
-                       "  \"hidden_size\": " + std::to_string(hidden) + ",\n" +
-                       "  \"intermediate_size\": " + std::to_string(inter) + ",\n" +
-                       "  \"num_hidden_layers\": " + std::to_string(layers) + ",\n" +
-                       "  \"num_attention_heads\": " + std::to_string(heads) + ",\n" +
-                       "  \"num_key_value_heads\": " + std::to_string(kv) + ",\n" +
-                       "  \"vocab_size\": " + std::to_string(vocab) + ",\n" +
-                       "  \"max_position_embeddings\": " + (qwen ? "131072" : "4096") + ",\n" +
-                       "  \"rms_norm_eps\": 1e-06,\n  \"rope_theta\": 10000.0,\n" +
-                       "  \"tie_word_embeddings\": false,\n" +
-                       "  \"torch_dtype\": \"" + torch_dtype + "\"\n}\n";
-  const qprune::ModelConfig cfg = qprune::ModelConfig::parse(config, (out / "config.json").string());
+  std::string config =
+      "{\n  \"architectures\": [\"" + std::string(qwen ? "Qwen2ForCausalLM" : "LlamaForCausalLM") +
+      "\"],\n  \"model_type\": \"" + arch + "\",\n" + "  \"hidden_act\": \"silu\",\n" +
+      "  \"hidden_size\": " + std::to_string(hidden) + ",\n" +
+      "  \"intermediate_size\": " + std::to_string(inter) + ",\n" +
+      "  \"num_hidden_layers\": " + std::to_string(layers) + ",\n" +
+      "  \"num_attention_heads\": " + std::to_string(heads) + ",\n" +
+      "  \"num_key_value_heads\": " + std::to_string(kv) + ",\n" +
+      "  \"vocab_size\": " + std::to_string(vocab) + ",\n" +
+      "  \"max_position_embeddings\": " + (qwen ? "131072" : "4096") + ",\n" +
+      "  \"rms_norm_eps\": 1e-06,\n  \"rope_theta\": 10000.0,\n" +
+      "  \"tie_word_embeddings\": false,\n" + "  \"torch_dtype\": \"" + torch_dtype + "\"\n}\n";
+  const qprune::ModelConfig cfg =
+      qprune::ModelConfig::parse(config, (out / "config.json").string());
   {
     std::ofstream c(out / "config.json", std::ios::binary);
     c << config;
@@ -259,8 +258,8 @@ int make_checkpoint(const Args& a) {
   }
 
   // Shards: consecutive tensors (layer order) cut at ~total/shards bytes.
-  const std::uint64_t per_shard = (total + static_cast<std::uint64_t>(shards) - 1) /
-                                  static_cast<std::uint64_t>(shards);
+  const std::uint64_t per_shard =
+      (total + static_cast<std::uint64_t>(shards) - 1) / static_cast<std::uint64_t>(shards);
   std::vector<std::vector<const StreamTensor*>> parts(static_cast<std::size_t>(shards));
   std::uint64_t acc = 0;
   for (const StreamTensor& t : tensors) {
@@ -278,14 +277,14 @@ int make_checkpoint(const Args& a) {
     std::snprintf(buf, sizeof buf, "model-%05zu-of-%05zu.safetensors", i + 1, n_shards);
     return std::string(buf);
   };
-  std::string index = "{\n  \"metadata\": {\"total_size\": " + std::to_string(total) +
-                      "},\n  \"weight_map\": {";
+  std::string index =
+      "{\n  \"metadata\": {\"total_size\": " + std::to_string(total) + "},\n  \"weight_map\": {";
   bool first = true;
   for (std::size_t i = 0; i < n_shards; ++i) {
     write_stream(out / shard_name(i), parts[i], {}, seed);
     for (const StreamTensor* t : parts[i]) {
-      index += std::string(first ? "\n" : ",\n") + "    \"" + t->name + "\": \"" + shard_name(i) +
-               "\"";
+      index +=
+          std::string(first ? "\n" : ",\n") + "    \"" + t->name + "\": \"" + shard_name(i) + "\"";
       first = false;
     }
     std::cerr << "wrote " << (out / shard_name(i)).string() << "\n";

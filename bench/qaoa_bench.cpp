@@ -17,9 +17,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -32,10 +32,10 @@
 
 using namespace qprune;
 using detail::qaoa::CostTerms;
+using detail::qaoa::DiagonalStorage;
 using detail::qaoa::Engine;
 using detail::qaoa::MixerKind;
 using detail::qaoa::SpaceKind;
-using detail::qaoa::DiagonalStorage;
 
 namespace {
 
@@ -86,12 +86,13 @@ void bench_layer(int n, int repeats, double gbs) {
   const double bytes = 2.0 * passes * engine.state_bytes();
   const double bound = bytes / (gbs * 1e9);
   const double one_pass = 2.0 * engine.state_bytes() / (gbs * 1e9);
-  std::printf("n=%2d %-6s layer %.4f s (cpu %.4f s)  passes %d  bytes %.2f GB  bound %.4f s  "
-              "ratio %.2f  2-pass ratio %.2f  1-pass ratio %.2f  (%.1f GB/s)  diagonal: touch "
-              "%.3f s + fill %.3f s\n",
-              n, sizeof(Real) == 4 ? "float" : "double", best, best_cpu, passes, bytes / 1e9, bound,
-              best / bound, best / (2 * one_pass), best / one_pass, bytes / best / 1e9,
-              engine.first_touch_time_s(), engine.diagonal_time_s());
+  std::printf(
+      "n=%2d %-6s layer %.4f s (cpu %.4f s)  passes %d  bytes %.2f GB  bound %.4f s  "
+      "ratio %.2f  2-pass ratio %.2f  1-pass ratio %.2f  (%.1f GB/s)  diagonal: touch "
+      "%.3f s + fill %.3f s\n",
+      n, sizeof(Real) == 4 ? "float" : "double", best, best_cpu, passes, bytes / 1e9, bound,
+      best / bound, best / (2 * one_pass), best / one_pass, bytes / best / 1e9,
+      engine.first_touch_time_s(), engine.diagonal_time_s());
 }
 
 template <class Real>
@@ -100,7 +101,7 @@ int single_layer(int n) {
   // Forward simulation only: the diagonal (8 bytes per amplitude) is not stored; <C> comes from
   // the factorised tables.
   const Engine<Real> engine(bench::dense_cost(n), {}, MixerKind::kX, SpaceKind::kFull, 1,
-                                   DiagonalStorage::kFactorised);
+                            DiagonalStorage::kFactorised);
   auto psi = engine.make_state();
   const double t1 = now_s();
   engine.initial_state(psi.data());
@@ -109,11 +110,12 @@ int single_layer(int n) {
   const double t3 = now_s();
   const auto m = engine.moments(psi.data());
   const double t4 = now_s();
-  std::printf("n=%d %s: state %.2f GiB (diagonal not stored); engine + state allocation %.2f s, "
-              "initial state (first touch) %.2f s, one layer %.2f s, moments %.2f s, <C> %.6g, "
-              "norm %.12f\n",
-              n, sizeof(Real) == 4 ? "float" : "double", engine.state_bytes() / double(1 << 30),
-              t1 - t0, t2 - t1, t3 - t2, t4 - t3, m.mean, m.norm);
+  std::printf(
+      "n=%d %s: state %.2f GiB (diagonal not stored); engine + state allocation %.2f s, "
+      "initial state (first touch) %.2f s, one layer %.2f s, moments %.2f s, <C> %.6g, "
+      "norm %.12f\n",
+      n, sizeof(Real) == 4 ? "float" : "double", engine.state_bytes() / double(1 << 30), t1 - t0,
+      t2 - t1, t3 - t2, t4 - t3, m.mean, m.norm);
   return 0;
 }
 
@@ -146,15 +148,15 @@ int subspace(int n, int k, int shots) {
   const double t0 = now_s();
   const SolveResult r = QaoaSolver(o).solve(model, so);
   const double t1 = now_s();
-  std::printf("subspace n=%d k=%d: dimension %.0f, state %.2f GiB, %.1f s in all (diagonal %.1f s, "
-              "layer %.2f s, %.0f evaluations), <C> %.6g, ratio %.4f, %d shots, best sampled %.6g, "
-              "distinct %.0f, feasible probability %.12f, info %s / %s\n",
-              n, k, r.counters.at("dimension"), r.counters.at("state_gib"), t1 - t0,
-              r.counters.at("diagonal_time_s"), r.counters.at("layer_time_s"),
-              r.counters.at("evaluations"), r.counters.at("expected_energy"),
-              r.counters.at("approximation_ratio"), shots, r.best().energy,
-              r.counters.at("distinct_shots"), r.counters.at("feasible_probability"),
-              r.info.at("space").c_str(), r.info.at("mixer").c_str());
+  std::printf(
+      "subspace n=%d k=%d: dimension %.0f, state %.2f GiB, %.1f s in all (diagonal %.1f s, "
+      "layer %.2f s, %.0f evaluations), <C> %.6g, ratio %.4f, %d shots, best sampled %.6g, "
+      "distinct %.0f, feasible probability %.12f, info %s / %s\n",
+      n, k, r.counters.at("dimension"), r.counters.at("state_gib"), t1 - t0,
+      r.counters.at("diagonal_time_s"), r.counters.at("layer_time_s"), r.counters.at("evaluations"),
+      r.counters.at("expected_energy"), r.counters.at("approximation_ratio"), shots,
+      r.best().energy, r.counters.at("distinct_shots"), r.counters.at("feasible_probability"),
+      r.info.at("space").c_str(), r.info.at("mixer").c_str());
   return 0;
 }
 

@@ -68,8 +68,7 @@ LayerProblem mlp_problem(int units, int hidden, int tokens, std::uint64_t seed) 
   const Eigen::MatrixXd zg = gate * x, zu = up * x;
   Eigen::MatrixXd a(units, tokens);
   for (int t = 0; t < tokens; ++t)
-    for (int i = 0; i < units; ++i)
-      a(i, t) = zg(i, t) / (1.0 + std::exp(-zg(i, t))) * zu(i, t);
+    for (int i = 0; i < units; ++i) a(i, t) = zg(i, t) / (1.0 + std::exp(-zg(i, t))) * zu(i, t);
   ActivationStats stats;
   stats.gram = a * a.transpose();
   stats.mean = a.rowwise().mean();
@@ -126,14 +125,14 @@ void study(const std::string& name, const QuboModel& model, int evaluations, int
     const SolveResult s = QaoaSolver(fixed).solve(model, so);
     std::fprintf(stderr, "%s p=%d: %d shots in %.1f s\n", name.c_str(), p, n_shots, now_s() - t3);
     const double sampled = s.best().energy;
-    std::printf("| %-10s | %2d | %8.0f | %d | %14.6g | %6.4f | %9.6f | %8d | %7.1f | %12.6g | "
-                "%12.6g | %-3s | %4s | %s |\n",
-                name.c_str(), model.num_variables(), r.counters.at("dimension"), p,
-                r.counters.at("expected_energy" + key), r.counters.at("approximation_ratio" + key),
-                p_opt, n_shots, p_opt * n_shots, sampled, optimum,
-                std::abs(sampled - optimum) <= tol ? "yes" : "no",
-                r.info.at("evaluations" + key).c_str(),
-                r.info.count("restart" + key) ? "restart" : "");
+    std::printf(
+        "| %-10s | %2d | %8.0f | %d | %14.6g | %6.4f | %9.6f | %8d | %7.1f | %12.6g | "
+        "%12.6g | %-3s | %4s | %s |\n",
+        name.c_str(), model.num_variables(), r.counters.at("dimension"), p,
+        r.counters.at("expected_energy" + key), r.counters.at("approximation_ratio" + key), p_opt,
+        n_shots, p_opt * n_shots, sampled, optimum,
+        std::abs(sampled - optimum) <= tol ? "yes" : "no", r.info.at("evaluations" + key).c_str(),
+        r.info.count("restart" + key) ? "restart" : "");
     std::fflush(stdout);
   }
 }
@@ -144,8 +143,9 @@ int main(int argc, char** argv) {
   bench::default_passive_omp_wait(argv);
   const int evaluations = argc > 1 ? std::atoi(argv[1]) : 100;
   const int shots = argc > 2 ? std::atoi(argv[2]) : 1000;
-  std::printf("| problem    |  n | dimension | p | <C> | ratio | P(opt) | shots | P(opt) x shots | "
-              "sampled best | exact optimum | hit | evals | note |\n");
+  std::printf(
+      "| problem    |  n | dimension | p | <C> | ratio | P(opt) | shots | P(opt) x shots | "
+      "sampled best | exact optimum | hit | evals | note |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|\n");
   for (int i = 3; i < argc; ++i) {
     const std::string path = argv[i];
@@ -157,7 +157,8 @@ int main(int argc, char** argv) {
   std::istringstream units_in(units_env != nullptr ? units_env : "16,20,24");
   for (std::string item; std::getline(units_in, item, ',');) {
     const int units = std::atoi(item.c_str());
-    const LayerProblem problem = mlp_problem(units, 32, 256, 1000 + static_cast<std::uint64_t>(units));
+    const LayerProblem problem =
+        mlp_problem(units, 32, 256, 1000 + static_cast<std::uint64_t>(units));
     study("mlp I=" + std::to_string(units), problem.model, evaluations, shots);
   }
   return 0;

@@ -83,9 +83,10 @@ int main(int argc, char** argv) {
     forward.push_back(t1 - t0);
     gradient.push_back(t2 - t1);
   }
-  std::printf("n=%d p=%d %s forward %.4f s  gradient %.4f s  ratio %.2f  (<C> %.10g, %.10g, "
-              "derivatives' sum %.12g)\n",
-              n, layers, subspace ? "subspace" : "full", median(forward), median(gradient),
-              median(gradient) / median(forward), mean, check, grad_sum);
+  std::printf(
+      "n=%d p=%d %s forward %.4f s  gradient %.4f s  ratio %.2f  (<C> %.10g, %.10g, "
+      "derivatives' sum %.12g)\n",
+      n, layers, subspace ? "subspace" : "full", median(forward), median(gradient),
+      median(gradient) / median(forward), mean, check, grad_sum);
   return 0;
 }

@@ -69,8 +69,9 @@ int main(int argc, char** argv) {
   const CalibrationStatsFile stats = CalibrationStatsFile::open(argv[2]);
   const double sparsity = argc > 3 ? std::atof(argv[3]) : 0.4;
   const double head_sparsity = argc > 4 ? std::atof(argv[4]) : 0.5;
-  std::printf("| layer | unit | random: median / worst rel. error, rank corr. | greedy swaps: "
-              "median / worst, rank corr. | exact error of surrogate-optimal mask vs greedy |\n");
+  std::printf(
+      "| layer | unit | random: median / worst rel. error, rank corr. | greedy swaps: "
+      "median / worst, rank corr. | exact error of surrogate-optimal mask vs greedy |\n");
   std::printf("|---|---|---|---|---|\n");
   std::mt19937_64 rng(1);
   for (int layer = 0; layer < ckpt.config().num_hidden_layers; ++layer)
@@ -90,7 +91,8 @@ int main(int argc, char** argv) {
           std::vector<int> idx(static_cast<std::size_t>(lay.units_per_group()));
           std::iota(idx.begin(), idx.end(), g * lay.units_per_group());
           std::shuffle(idx.begin(), idx.end(), rng);
-          for (int i = 0; i < lay.keep_per_group; ++i) x[static_cast<std::size_t>(idx[static_cast<std::size_t>(i)])] = 1;
+          for (int i = 0; i < lay.keep_per_group; ++i)
+            x[static_cast<std::size_t>(idx[static_cast<std::size_t>(i)])] = 1;
         }
         random.push_back(x);
       }

@@ -56,7 +56,8 @@ int run_info(const InfoOptions& opts) {
           "exactly " + std::to_string(g.k) + " of " + std::to_string(g.variables.size()));
   }
   r.add_json("constraints", groups);
-  for (const auto& [key, value] : model.metadata) r.add("Metadata " + key, "metadata_" + key, value);
+  for (const auto& [key, value] : model.metadata)
+    r.add("Metadata " + key, "metadata_" + key, value);
   r.print(std::cout, opts.json);
   return 0;
 }

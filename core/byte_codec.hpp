@@ -18,10 +18,8 @@ namespace qprune::detail {
 class ByteWriter {
  public:
   template <class T>
-    requires std::is_arithmetic_v<T>
-  void put(T value) {
-    out_.append(reinterpret_cast<const char*>(&value), sizeof value);
-  }
+  requires std::is_arithmetic_v<T>
+  void put(T value) { out_.append(reinterpret_cast<const char*>(&value), sizeof value); }
   void put(const std::string& s) {
     put(static_cast<std::uint64_t>(s.size()));
     out_ += s;
@@ -50,7 +48,7 @@ class ByteReader {
   explicit ByteReader(const std::string& bytes) : bytes_(bytes) {}
 
   template <class T>
-    requires std::is_arithmetic_v<T>
+  requires std::is_arithmetic_v<T>
   void get(T& value) {
     need(sizeof value);
     std::memcpy(&value, bytes_.data() + pos_, sizeof value);

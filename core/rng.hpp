@@ -28,6 +28,8 @@ namespace qprune::detail {
 }
 
 /// Uniform integer in [0, bound) without modulo bias (PCG's bounded draw).
-[[nodiscard]] inline std::uint32_t uniform_below(pcg32& rng, std::uint32_t bound) { return rng(bound); }
+[[nodiscard]] inline std::uint32_t uniform_below(pcg32& rng, std::uint32_t bound) {
+  return rng(bound);
+}
 
 }  // namespace qprune::detail

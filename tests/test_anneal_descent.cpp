@@ -1,5 +1,5 @@
-// Tests of the swap-mode greedy descent of the annealing kernels (anneal_kernel.hpp): it must end in
-// a swap local optimum (checked by trying every swap and free flip with QuboModel::energy), keep
+// Tests of the swap-mode greedy descent of the annealing kernels (anneal_kernel.hpp): it must end
+// in a swap local optimum (checked by trying every swap and free flip with QuboModel::energy), keep
 // its cached fields exact, and solve a diagonal (data-free magnitude) problem as sorting does; and
 // "sa" must return the exact top-k of a large diagonal constrained problem with its sparse kernel.
 #include <doctest/doctest.h>
@@ -8,9 +8,9 @@
 #include <numeric>
 #include <random>
 
+#include "core/rng.hpp"
 #include "qprune/anneal_solver.hpp"
 #include "solver/anneal/anneal_kernel.hpp"
-#include "core/rng.hpp"
 #include "tests/test_support.hpp"
 
 namespace qprune {
@@ -59,9 +59,9 @@ Assignment descend(const QuboModel& m, std::uint64_t seed, std::int64_t* moves =
   detail::anneal::random_feasible_start(layout, rng, x.data(), slots);
   detail::anneal::AlignedVector<Real> h(x.size()), fresh(x.size());
   detail::anneal::compute_fields(form, x.data(), h.data());
-  const std::int64_t made = detail::anneal::swap_descent(
-      form, layout, detail::anneal::positive_row_bounds(form), slots, x.data(), h.data(), 0.0,
-      std::int64_t{1} << 40);
+  const std::int64_t made =
+      detail::anneal::swap_descent(form, layout, detail::anneal::positive_row_bounds(form), slots,
+                                   x.data(), h.data(), 0.0, std::int64_t{1} << 40);
   if (moves != nullptr) *moves = made;
   detail::anneal::compute_fields(form, x.data(), fresh.data());
   for (std::size_t i = 0; i < x.size(); ++i) CHECK(h[i] == fresh[i]);
@@ -102,7 +102,8 @@ TEST_CASE("swap descent ends in a swap local optimum (every swap and free flip t
   }
 }
 
-TEST_CASE("swap descent on a diagonal problem is the top-k by sorting, one swap per misplaced unit") {
+TEST_CASE(
+    "swap descent on a diagonal problem is the top-k by sorting, one swap per misplaced unit") {
   // The data-free magnitude model: E = sum_i c_i x_i with one group of all n units and k ones.
   const int n = 20000, k = 12000;
   std::mt19937_64 rng(7);
@@ -117,7 +118,8 @@ TEST_CASE("swap descent on a diagonal problem is the top-k by sorting, one swap 
   std::vector<int> order = all;
   std::sort(order.begin(), order.end(), [&](int a, int b) { return c[a] < c[b]; });
   Assignment expected(static_cast<std::size_t>(n), 0);
-  for (int i = 0; i < k; ++i) expected[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])] = 1;
+  for (int i = 0; i < k; ++i)
+    expected[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])] = 1;
 
   // The start of descend() is random_feasible_start with the same seed: count its misplaced ones.
   const SwapLayout layout(m);
@@ -127,7 +129,8 @@ TEST_CASE("swap descent on a diagonal problem is the top-k by sorting, one swap 
   detail::anneal::random_feasible_start(layout, start_rng, start.data(), slots);
   std::int64_t misplaced = 0;
   for (int i = 0; i < n; ++i)
-    misplaced += start[static_cast<std::size_t>(i)] == 1 && expected[static_cast<std::size_t>(i)] == 0;
+    misplaced +=
+        start[static_cast<std::size_t>(i)] == 1 && expected[static_cast<std::size_t>(i)] == 0;
 
   std::int64_t moves = -1;
   CHECK(descend<SparseForm<double>>(m, 3, &moves) == expected);
@@ -151,7 +154,8 @@ TEST_CASE("sa on a large diagonal constrained problem: sparse kernel and the exa
   for (const std::vector<int>* group : {&even, &odd}) {
     std::vector<int> order = *group;
     std::sort(order.begin(), order.end(), [&](int a, int b) { return c[a] < c[b]; });
-    for (int i = 0; i < k / 2; ++i) expected[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])] = 1;
+    for (int i = 0; i < k / 2; ++i)
+      expected[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])] = 1;
   }
   SolveOptions o;
   o.num_reads = 2;

@@ -78,7 +78,8 @@ TEST_CASE("sa finds the brute-force optimum of small unconstrained models") {
   }
 }
 
-TEST_CASE("sa: float, double and integer kernels, random order and linear schedule reach the optimum") {
+TEST_CASE(
+    "sa: float, double and integer kernels, random order and linear schedule reach the optimum") {
   const QuboModel m = test::random_model(14, 0.8, 7);
   const double optimum = test::brute_force_minimum(m, false);
   for (std::uint64_t seed : kSeeds) {
@@ -96,10 +97,19 @@ TEST_CASE("sa: float, double and integer kernels, random order and linear schedu
     }
   }
   // Non-integer coefficients: the double kernel still finds the optimum.
-  QuboModel real = QuboModel::from_couplings(
-      12, Eigen::VectorXd::LinSpaced(12, -1.3, 0.7),
-      {{0, 1, 0.31}, {1, 2, -1.7}, {2, 3, 2.2}, {3, 4, -0.05}, {4, 5, 1e-3}, {0, 11, 3.3},
-       {5, 6, -0.8}, {6, 7, 0.9}, {7, 8, -2.1}, {8, 9, 0.4}, {9, 10, -0.6}, {10, 11, 1.1}});
+  QuboModel real = QuboModel::from_couplings(12, Eigen::VectorXd::LinSpaced(12, -1.3, 0.7),
+                                             {{0, 1, 0.31},
+                                              {1, 2, -1.7},
+                                              {2, 3, 2.2},
+                                              {3, 4, -0.05},
+                                              {4, 5, 1e-3},
+                                              {0, 11, 3.3},
+                                              {5, 6, -0.8},
+                                              {6, 7, 0.9},
+                                              {7, 8, -2.1},
+                                              {8, 9, 0.4},
+                                              {9, 10, -0.6},
+                                              {10, 11, 1.1}});
   const double real_optimum = test::brute_force_minimum(real, false);
   for (std::uint64_t seed : kSeeds) {
     const SolveResult r = SimulatedAnnealing(sweeps(300)).solve(real, reads(8, seed));
@@ -129,8 +139,8 @@ TEST_CASE("sa: automatic precision and beta range follow the coefficients") {
   CHECK(cold == doctest::Approx(std::log(100.0) / smallest));
 
   // Coefficients spanning 1e-6 .. 1e3: float would blur the smallest costs at the cold end.
-  const QuboModel wide = QuboModel::from_couplings(
-      3, Eigen::Vector3d(1e-6, -1e3, 2.5), {{0, 1, 1e3}, {1, 2, -3e-6}});
+  const QuboModel wide =
+      QuboModel::from_couplings(3, Eigen::Vector3d(1e-6, -1e3, 2.5), {{0, 1, 1e3}, {1, 2, -3e-6}});
   const SolveResult w = SimulatedAnnealing(sweeps(10)).solve(wide, reads(1, 1));
   CHECK(w.info.at("precision").rfind("double", 0) == 0);
   AnnealOptions integer = sweeps(10);

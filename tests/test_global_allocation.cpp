@@ -166,7 +166,6 @@ MaskRunOptions global_options(CostScale scale) {
   return o;
 }
 
-
 }  // namespace
 
 TEST_CASE("allocate_global on cost vectors: the cheapest units go first, budget met") {

@@ -12,8 +12,9 @@
 using namespace qprune;
 
 TEST_CASE("layer instance specs parse, and anything else is left to the file loader") {
-  const auto spec = parse_layer_instance("ckpt/dir:layer=3:unit=heads_per_group:sparsity=0.25:"
-                                         "calib=s.safetensors:data_free=isserlis:compensation=0");
+  const auto spec = parse_layer_instance(
+      "ckpt/dir:layer=3:unit=heads_per_group:sparsity=0.25:"
+      "calib=s.safetensors:data_free=isserlis:compensation=0");
   REQUIRE(spec);
   CHECK(spec->checkpoint == "ckpt/dir");
   CHECK(spec->calibration == "s.safetensors");
@@ -25,7 +26,8 @@ TEST_CASE("layer instance specs parse, and anything else is left to the file loa
   CHECK(layer_instance_name(*spec) == "dir.layer3.heads_per_group.s25");
   CHECK_FALSE(parse_layer_instance("bqp50.txt#1"));
   CHECK_FALSE(parse_layer_instance("c:/data/x.qubo"));
-  CHECK_THROWS_AS((void)parse_layer_instance("c:layer=1:unit=mlp"), InvalidArgument);  // no sparsity
+  CHECK_THROWS_AS((void)parse_layer_instance("c:layer=1:unit=mlp"),
+                  InvalidArgument);  // no sparsity
   CHECK_THROWS_AS((void)parse_layer_instance("c:layer=x:unit=mlp:sparsity=0.5"), InvalidArgument);
   CHECK_THROWS_AS((void)parse_layer_instance("c:layer=1:unit=mlp:sparsity=0.5:colour=red"),
                   InvalidArgument);

@@ -304,7 +304,9 @@ TEST_CASE("an exception in one iteration is rethrown after the loop and the rest
 TEST_CASE("reductions equal the serial sum and are identical run to run") {
   const std::int64_t count = 100003;
   // Terms of very different sizes, so that a different summation order would change the bits.
-  const auto term = [](std::int64_t i) { return 1.0 / static_cast<double>(i + 1) + 1e8 * static_cast<double>(i % 7); };
+  const auto term = [](std::int64_t i) {
+    return 1.0 / static_cast<double>(i + 1) + 1e8 * static_cast<double>(i % 7);
+  };
   double serial = 0.0;
   for (std::int64_t i = 0; i < count; ++i) serial += term(i);
 

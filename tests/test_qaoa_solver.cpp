@@ -30,7 +30,8 @@ TEST_CASE("qaoa: p = 1 expected energy equals exact enumeration at the reported 
   const SolveResult r = QaoaSolver(o).solve(model, seeded(1));
   const auto [g, b] = test::parse_angles(r.info.at("angles"));
   REQUIRE(g.size() == 1);
-  // Independent p = 1 amplitude: <z|U|+> = 2^{-n/2} sum_y e^{-i g C(y)/B} prod_j <z_j|e^{-i b X}|y_j>.
+  // Independent p = 1 amplitude: <z|U|+> = 2^{-n/2} sum_y e^{-i g C(y)/B} prod_j <z_j|e^{-i b
+  // X}|y_j>.
   const int n = 5;
   const double scale = model.max_flip_change();
   std::vector<double> c(32);
@@ -94,7 +95,8 @@ TEST_CASE("qaoa: native constraints give only feasible samples; all optimisers; 
   model.add_constraint({"a", {0, 2, 4, 6, 8}, 2});
   model.add_constraint({"b", {1, 3, 5}, 1});
   const double optimum = test::brute_force_minimum(model, true);
-  for (QaoaOptimizer opt : {QaoaOptimizer::kLbfgs, QaoaOptimizer::kCobyla, QaoaOptimizer::kNelderMead}) {
+  for (QaoaOptimizer opt :
+       {QaoaOptimizer::kLbfgs, QaoaOptimizer::kCobyla, QaoaOptimizer::kNelderMead}) {
     for (QaoaSpace space : {QaoaSpace::kSubspace, QaoaSpace::kFull}) {
       QaoaOptions o;
       o.optimizer = opt;

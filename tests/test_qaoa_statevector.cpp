@@ -6,12 +6,11 @@
 // set this CPU has and both rotation forms against the same loop, sampling.
 #include <doctest/doctest.h>
 
-#include <unsupported/Eigen/MatrixFunctions>
-
 #include <bit>
 #include <cmath>
 #include <complex>
 #include <map>
+#include <unsupported/Eigen/MatrixFunctions>
 
 #include "qprune/error.hpp"
 #include "solver/qaoa/layer_kernels.hpp"
@@ -42,7 +41,8 @@ struct Dense {
   std::vector<Mat> generators;
   Vec psi0;
 
-  Dense(const QuboModel& m, const std::vector<Group>& groups, MixerKind kind) : n(m.num_variables()) {
+  Dense(const QuboModel& m, const std::vector<Group>& groups, MixerKind kind)
+      : n(m.num_variables()) {
     const std::size_t dim = std::size_t{1} << n;
     c.resize(static_cast<Eigen::Index>(dim));
     for (std::size_t z = 0; z < dim; ++z) c[static_cast<Eigen::Index>(z)] = energy_of(m, z);
@@ -248,7 +248,8 @@ TEST_CASE("qaoa engine: states, expectations and gradients equal the dense refer
     const double f_ref = dense.expectation(ref);
     CHECK(engine.moments(psi.data()).mean == doctest::Approx(f_ref).epsilon(1e-12));
     // Inverse layers bring the state back.
-    for (std::size_t l = kGammas.size(); l-- > 0;) engine.layer_inverse(psi.data(), kGammas[l], kBetas[l]);
+    for (std::size_t l = kGammas.size(); l-- > 0;)
+      engine.layer_inverse(psi.data(), kGammas[l], kBetas[l]);
     CHECK((to_vec(engine, psi.data(), 6) - dense.psi0).norm() < 1e-10);
 
     double f = 0.0;
@@ -310,7 +311,8 @@ TEST_CASE("qaoa engine: subspace ring pairs (runs of ranks) equal the full space
   CHECK(sub.dimension() == 4 * 330 * 3);
   const auto a = evolved(full), b = evolved(sub);
   double err = 0.0;
-  for (std::uint64_t i = 0; i < sub.dimension(); ++i) err = std::max(err, std::abs(b[i] - a[sub.decode(i)]));
+  for (std::uint64_t i = 0; i < sub.dimension(); ++i)
+    err = std::max(err, std::abs(b[i] - a[sub.decode(i)]));
   CHECK(err < 1e-12);
   double f_full = 0.0, f_sub = 0.0;
   const std::vector<double> g_full = engine_gradient(full, kGammas, kBetas, f_full);
@@ -376,8 +378,10 @@ TEST_CASE("qaoa engine: blocked high-qubit passes equal a naive per-qubit loop")
   for (int n : {15, 21}) {
     CAPTURE(n);
     const QuboModel model = test::random_model(n, 0.3, 99, 2);
-    const std::vector<double> gam = n < 20 ? std::vector<double>{0.05, 0.11} : std::vector<double>{0.07};
-    const std::vector<double> bet = n < 20 ? std::vector<double>{0.4, 0.2} : std::vector<double>{0.3};
+    const std::vector<double> gam =
+        n < 20 ? std::vector<double>{0.05, 0.11} : std::vector<double>{0.07};
+    const std::vector<double> bet =
+        n < 20 ? std::vector<double>{0.4, 0.2} : std::vector<double>{0.3};
     const std::vector<cd> ref = naive_layers(model, gam, bet);
     const Engine<double> engine(CostTerms::from_model(model), {}, MixerKind::kX, SpaceKind::kFull);
     auto psi = engine.make_state();
@@ -390,7 +394,8 @@ TEST_CASE("qaoa engine: blocked high-qubit passes equal a naive per-qubit loop")
     for (std::size_t l = gam.size(); l-- > 0;) engine.layer_inverse(psi.data(), gam[l], bet[l]);
     err = 0.0;
     for (std::size_t z = 0; z < ref.size(); ++z)
-      err = std::max(err, std::abs(cd(psi[z]) - cd(1.0 / std::sqrt(static_cast<double>(ref.size())), 0)));
+      err = std::max(
+          err, std::abs(cd(psi[z]) - cd(1.0 / std::sqrt(static_cast<double>(ref.size())), 0)));
     CHECK(err < 1e-12);
   }
 }

@@ -26,8 +26,8 @@ double reference_energy(const QuboModel& m, const Assignment& x) {
 }  // namespace
 
 TEST_CASE("the toy problem of FORMATS.md has optimum -6 at (1,0,1)") {
-  const QuboModel m = QuboModel::from_couplings(
-      3, Eigen::Vector3d(-5, -3, -1), {{0, 1, 12}, {1, 2, 2}});
+  const QuboModel m =
+      QuboModel::from_couplings(3, Eigen::Vector3d(-5, -3, -1), {{0, 1, 12}, {1, 2, 2}});
   CHECK(m.energy({1, 0, 1}) == -6.0);
   CHECK(m.energy({1, 1, 1}) == -5 - 3 - 1 + 12 + 2);
   CHECK(test::brute_force_minimum(m, false) == -6.0);
@@ -93,7 +93,8 @@ TEST_CASE("QUBO -> Ising -> QUBO keeps every energy") {
     for (std::uint64_t bits = 0; bits < 1024; ++bits) {
       const Assignment x = bits_to_assignment(bits, 10);
       std::vector<std::int8_t> s(10);
-      for (int i = 0; i < 10; ++i) s[static_cast<std::size_t>(i)] = x[static_cast<std::size_t>(i)] ? 1 : -1;
+      for (int i = 0; i < 10; ++i)
+        s[static_cast<std::size_t>(i)] = x[static_cast<std::size_t>(i)] ? 1 : -1;
       CHECK(ising.energy(s) == doctest::Approx(m.energy(x)).epsilon(1e-12));
       CHECK(back.energy(x) == doctest::Approx(m.energy(x)).epsilon(1e-12));
     }
@@ -113,7 +114,9 @@ TEST_CASE("constraint groups: feasibility, violation, validation") {
   CHECK_THROWS_AS(m.add_constraint({"dup", {7, 7}, 1}), InvalidArgument);
 }
 
-TEST_CASE("penalty form: energy = objective + w (count - k)^2, and default weight makes minimisers feasible") {
+TEST_CASE(
+    "penalty form: energy = objective + w (count - k)^2, and default weight makes minimisers "
+    "feasible") {
   for (std::uint64_t seed = 1; seed <= 6; ++seed) {
     QuboModel m = random_model(10, 0.6, seed, 20);
     m.add_constraint({"g1", {0, 2, 4, 6, 8}, 2});
@@ -137,7 +140,8 @@ TEST_CASE("penalty form: energy = objective + w (count - k)^2, and default weigh
 }
 
 TEST_CASE("labels and energy bounds") {
-  QuboModel m = QuboModel::from_couplings(3, Eigen::Vector3d(-1, 2, 0), {{0, 1, -4}, {1, 2, 3}}, 1.0);
+  QuboModel m =
+      QuboModel::from_couplings(3, Eigen::Vector3d(-1, 2, 0), {{0, 1, -4}, {1, 2, 3}}, 1.0);
   CHECK(m.label(2) == "2");
   m.set_labels({"a", "b", "c"});
   CHECK(m.label(1) == "b");

@@ -5,14 +5,14 @@
 #include <doctest/doctest.h>
 
 #include <Eigen/Dense>
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <random>
 
 #include "qprune/error.hpp"
-#include "tests/test_support.hpp"
 #include "qprune/refit_objective.hpp"
+#include "tests/test_support.hpp"
 
 using namespace qprune;
 using qprune::test::normal_matrix;
@@ -29,8 +29,8 @@ Instance random_instance(int n, int out, int tokens, std::mt19937_64& rng, bool 
   const Eigen::MatrixXd mix = normal_matrix(n, n, rng) * 0.4 + Eigen::MatrixXd::Identity(n, n);
   in.a = mix * normal_matrix(n, tokens, rng);
   in.w = normal_matrix(out, n, rng);
-  const Eigen::MatrixXd a_orig = perturbed ? Eigen::MatrixXd(in.a + 0.3 * normal_matrix(n, tokens, rng))
-                                           : in.a;
+  const Eigen::MatrixXd a_orig =
+      perturbed ? Eigen::MatrixXd(in.a + 0.3 * normal_matrix(n, tokens, rng)) : in.a;
   in.y = in.w * a_orig;
   return in;
 }
@@ -136,9 +136,12 @@ TEST_CASE("refit search state: deltas and moves agree with fresh evaluations") {
         CHECK(all(ii, jj) == doctest::Approx(direct).epsilon(1e-8).scale(scale));
       }
       // Alternate swaps with plain removals and additions, so the kept count moves too.
-      if (step % 3 == 0) st.swap(i, j);
-      else if (step % 3 == 1 && k.size() > 2) st.remove(i);
-      else st.add(j);
+      if (step % 3 == 0)
+        st.swap(i, j);
+      else if (step % 3 == 1 && k.size() > 2)
+        st.remove(i);
+      else
+        st.add(j);
     }
     const double before = st.error();
     st.rebuild();
@@ -171,11 +174,11 @@ TEST_CASE("refit objective refuses bad statistics") {
   h(1, 1) = -1.0;
   CHECK_THROWS_AS(RefitObjective(h, Eigen::MatrixXd::Zero(2, 3), 0.0, {3, 1, 1, 2}),
                   InvalidArgument);
-  CHECK_THROWS_AS(RefitObjective(Eigen::MatrixXd::Identity(3, 3), Eigen::MatrixXd::Zero(2, 4),
-                                 0.0, {3, 1, 1, 2}),
+  CHECK_THROWS_AS(RefitObjective(Eigen::MatrixXd::Identity(3, 3), Eigen::MatrixXd::Zero(2, 4), 0.0,
+                                 {3, 1, 1, 2}),
                   InvalidArgument);
-  CHECK_THROWS_AS(RefitObjective(Eigen::MatrixXd::Identity(3, 3), Eigen::MatrixXd::Zero(2, 3),
-                                 0.0, {3, 1, 1, 4}),
+  CHECK_THROWS_AS(RefitObjective(Eigen::MatrixXd::Identity(3, 3), Eigen::MatrixXd::Zero(2, 3), 0.0,
+                                 {3, 1, 1, 4}),
                   InvalidArgument);
   // A singular Gram (a dead channel) is damped, and says so.
   Eigen::MatrixXd dead = Eigen::MatrixXd::Identity(3, 3);

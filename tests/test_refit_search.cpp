@@ -10,8 +10,8 @@
 #include <random>
 
 #include "qprune/error.hpp"
-#include "tests/test_support.hpp"
 #include "qprune/refit_search.hpp"
+#include "tests/test_support.hpp"
 
 using namespace qprune;
 using qprune::test::normal_matrix;
@@ -23,7 +23,8 @@ namespace {
 RefitObjective random_objective(UnitLayout layout, std::mt19937_64& rng) {
   const int n = layout.num_channels();
   const Eigen::MatrixXd mix = normal_matrix(n, n / 2 + 1, rng);
-  const Eigen::MatrixXd a = mix * normal_matrix(n / 2 + 1, 300, rng) + 0.3 * normal_matrix(n, 300, rng);
+  const Eigen::MatrixXd a =
+      mix * normal_matrix(n / 2 + 1, 300, rng) + 0.3 * normal_matrix(n, 300, rng);
   const Eigen::MatrixXd w = normal_matrix(6, n, rng);
   const Eigen::MatrixXd y = w * (a + 0.2 * normal_matrix(n, 300, rng));
   return RefitObjective(a * a.transpose(), y * a.transpose(), y.squaredNorm(), layout);
@@ -72,8 +73,8 @@ TEST_CASE("refit solvers against exhaustive search") {
       tabu_optimal += tabu.error <= best.error + tol;
       sa_optimal += sa.error <= best.error + tol;
     }
-    MESSAGE(std::string(c.name) << ": optimal greedy " << greedy_optimal << ", tabu " << tabu_optimal
-                   << ", sa " << sa_optimal << " of " << instances);
+    MESSAGE(std::string(c.name) << ": optimal greedy " << greedy_optimal << ", tabu "
+                                << tabu_optimal << ", sa " << sa_optimal << " of " << instances);
     CHECK(tabu_optimal >= 8);
     CHECK(sa_optimal >= 8);
   }

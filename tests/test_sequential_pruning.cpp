@@ -48,7 +48,9 @@ Captured capture(const Checkpoint& ckpt, const std::vector<std::vector<std::int3
     all.rightCols(part.cols()) = part.cast<double>();
   };
   ForwardHooks hooks;
-  hooks.attn = [&](int l, int, const MatrixXf& z) { append(c.attn[static_cast<std::size_t>(l)], z); };
+  hooks.attn = [&](int l, int, const MatrixXf& z) {
+    append(c.attn[static_cast<std::size_t>(l)], z);
+  };
   hooks.mlp = [&](int l, int, const MatrixXf& a) { append(c.mlp[static_cast<std::size_t>(l)], a); };
   hooks.stream = [&](int l, int, bool after_mlp, const MatrixXf& x) {
     append((after_mlp ? c.after_mlp : c.after_attn)[static_cast<std::size_t>(l)], x);
@@ -80,7 +82,8 @@ Fit least_squares(const MatrixXd& y, const MatrixXd& a, bool intercept) {
   const MatrixXd sol = design.colPivHouseholderQr().solve(y.transpose());  // (k [+1]) x out
   Fit f;
   f.w = sol.topRows(a.rows()).transpose();
-  f.b = intercept ? Eigen::VectorXd(sol.row(a.rows()).transpose()) : Eigen::VectorXd::Zero(y.rows());
+  f.b =
+      intercept ? Eigen::VectorXd(sol.row(a.rows()).transpose()) : Eigen::VectorXd::Zero(y.rows());
   MatrixXd pred = f.w * a;
   pred.colwise() += f.b;
   f.error = (y - pred).squaredNorm();
@@ -89,8 +92,9 @@ Fit least_squares(const MatrixXd& y, const MatrixXd& a, bool intercept) {
 
 }  // namespace
 
-TEST_CASE("sequential prune: every written projection is the least-squares fit of the original "
-          "output on the pruned model's own inputs") {
+TEST_CASE(
+    "sequential prune: every written projection is the least-squares fit of the original "
+    "output on the pruned model's own inputs") {
   struct Case {
     Model m;
     UnitKind head_shape;
@@ -100,11 +104,26 @@ TEST_CASE("sequential prune: every written projection is the least-squares fit o
   // Llama: output biases (centred refit); Qwen2: value-bias compensation of the heads, no MLP
   // bias. hidden 16, 24 neurons, 4 heads of 4 in 2 KV groups, 3 layers.
   const Case cases[] = {
-      {{16, 24, 3, 4, 2, 4, false, "llama"}, UnitKind::kHeadsPerGroup, "obs", RefitTarget::kLayerOutput},
-      {{16, 24, 3, 4, 2, 4, true, "qwen2"}, UnitKind::kHeadsPerGroup, "tabu", RefitTarget::kLayerOutput},
-      {{16, 24, 3, 4, 2, 4, true, "qwen2"}, UnitKind::kKvGroups, "diagonal", RefitTarget::kLayerOutput},
-      {{16, 24, 3, 4, 2, 4, false, "llama"}, UnitKind::kHeadsPerGroup, "sa", RefitTarget::kResidual},
-      {{16, 24, 3, 4, 2, 4, true, "qwen2"}, UnitKind::kHeadsPerGroup, "obs", RefitTarget::kResidual},
+      {{16, 24, 3, 4, 2, 4, false, "llama"},
+       UnitKind::kHeadsPerGroup,
+       "obs",
+       RefitTarget::kLayerOutput},
+      {{16, 24, 3, 4, 2, 4, true, "qwen2"},
+       UnitKind::kHeadsPerGroup,
+       "tabu",
+       RefitTarget::kLayerOutput},
+      {{16, 24, 3, 4, 2, 4, true, "qwen2"},
+       UnitKind::kKvGroups,
+       "diagonal",
+       RefitTarget::kLayerOutput},
+      {{16, 24, 3, 4, 2, 4, false, "llama"},
+       UnitKind::kHeadsPerGroup,
+       "sa",
+       RefitTarget::kResidual},
+      {{16, 24, 3, 4, 2, 4, true, "qwen2"},
+       UnitKind::kHeadsPerGroup,
+       "obs",
+       RefitTarget::kResidual},
   };
   for (const Case& c : cases) {
     CAPTURE(c.m.family);
@@ -167,8 +186,9 @@ TEST_CASE("sequential prune: every written projection is the least-squares fit o
   }
 }
 
-TEST_CASE("sequential prune without refit: the kept columns are written as they were, and the "
-          "reported error is the one measured on the pruned model's own inputs") {
+TEST_CASE(
+    "sequential prune without refit: the kept columns are written as they were, and the "
+    "reported error is the one measured on the pruned model's own inputs") {
   const fs::path root = test::temp_dir("sequential_norefit");
   const Model m{16, 24, 3, 4, 2, 4, false, "llama"};
   (void)test::make_checkpoint(root / "in", m, "F32", false, 8);
@@ -215,8 +235,9 @@ TEST_CASE("sequential prune without refit: the kept columns are written as they 
   fs::remove_all(root);
 }
 
-TEST_CASE("value bias: a constant added to a KV head's values shifts each of its query heads' "
-          "outputs by that constant (softmax rows sum to 1)") {
+TEST_CASE(
+    "value bias: a constant added to a KV head's values shifts each of its query heads' "
+    "outputs by that constant (softmax rows sum to 1)") {
   const Checkpoint ckpt = Checkpoint::open(test::data_path("../../examples/model/checkpoint"));
   DecoderLayerWeights w = DecoderLayerWeights::read(ckpt, 1);
   const auto windows = random_windows(2, 30, 256, 3);

@@ -30,7 +30,8 @@ TEST_CASE("every solution encoding reads to the same assignment") {
            {"d.sol", "+1 -1 1 1 -1\n"},
            {"e.sol", "# instance: x\n10110\n"},
            {"f.json", "{\"solution\": [1, 0, 1, 1, 0]}"},
-           {"g.json", "{\"samples\": [{\"x\": [1, 0, 1, 1, 0], \"energy\": -3}, {\"x\": [0, 0, 0, 0, 0]}]}"},
+           {"g.json",
+            "{\"samples\": [{\"x\": [1, 0, 1, 1, 0], \"energy\": -3}, {\"x\": [0, 0, 0, 0, 0]}]}"},
            {"h.json", "{\"solution\": \"10110\"}"}}) {
     CAPTURE(name);
     CHECK(read_solution(write_text(name, text).string(), 5) == expected);
@@ -61,12 +62,12 @@ TEST_CASE("malformed solution files give a ParseError with file, line and what w
     std::int64_t line;
     std::string expected;
   };
-  for (const Bad& c : std::vector<Bad>{
-           {"sol_wrong_length.sol", 3, 2, "expected 3 values, found 2"},
-           {"sol_bad_value.sol", 3, 2, "expected a value 0 or 1, found '2'"},
-           {"sol_bad_string.sol", 5, 1, "expected a 0/1 string, found 'x'"},
-           {"sol_json_wrong_length.json", 3, 1, "expected 3 values, found 2"},
-           {"sol_mixed_spin.sol", 3, 1, "expected a value -1 or +1, found '0'"}}) {
+  for (const Bad& c :
+       std::vector<Bad>{{"sol_wrong_length.sol", 3, 2, "expected 3 values, found 2"},
+                        {"sol_bad_value.sol", 3, 2, "expected a value 0 or 1, found '2'"},
+                        {"sol_bad_string.sol", 5, 1, "expected a 0/1 string, found 'x'"},
+                        {"sol_json_wrong_length.json", 3, 1, "expected 3 values, found 2"},
+                        {"sol_mixed_spin.sol", 3, 1, "expected a value -1 or +1, found '0'"}}) {
     CAPTURE(c.file);
     const std::string path = test::data_path("bad/" + c.file);
     try {
@@ -74,7 +75,8 @@ TEST_CASE("malformed solution files give a ParseError with file, line and what w
       FAIL("no ParseError");
     } catch (const ParseError& e) {
       CHECK(e.line() == c.line);
-      CHECK(std::string(e.what()).find(path + ":" + std::to_string(c.line) + ": " + c.expected) == 0);
+      CHECK(std::string(e.what()).find(path + ":" + std::to_string(c.line) + ": " + c.expected) ==
+            0);
     }
   }
 }

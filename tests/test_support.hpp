@@ -23,7 +23,9 @@ inline Eigen::MatrixXd normal_matrix(Eigen::Index rows, Eigen::Index cols, std::
   return m;
 }
 
-inline std::string data_path(const std::string& name) { return std::string(QPRUNE_TEST_DATA) + "/" + name; }
+inline std::string data_path(const std::string& name) {
+  return std::string(QPRUNE_TEST_DATA) + "/" + name;
+}
 
 /// The angles of a QAOA result's info string "gamma [g1 g2 ..] beta [b1 b2 ..]".
 inline std::pair<std::vector<double>, std::vector<double>> parse_angles(const std::string& s) {
@@ -56,7 +58,8 @@ inline QuboModel random_model(int n, double density, std::uint64_t seed, int ran
 /// Bit b of `bits` as an assignment of n variables.
 inline Assignment bits_to_assignment(std::uint64_t bits, int n) {
   Assignment x(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) x[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>((bits >> i) & 1U);
+  for (int i = 0; i < n; ++i)
+    x[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>((bits >> i) & 1U);
   return x;
 }
 

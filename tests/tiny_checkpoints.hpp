@@ -25,7 +25,8 @@ struct Raw {
 };
 
 // Minimal independent safetensors writer (F32 or BF16; values must be exact in BF16).
-inline void write_raw(const std::filesystem::path& path, const std::vector<Raw>& tensors, const std::string& dtype) {
+inline void write_raw(const std::filesystem::path& path, const std::vector<Raw>& tensors,
+                      const std::string& dtype) {
   std::string header = "{", data;
   for (const Raw& t : tensors) {
     const std::size_t begin = data.size();
@@ -89,9 +90,10 @@ inline Eigen::MatrixXd weights(std::mt19937_64& rng, int rows, int cols) {
 }
 
 // Builds the checkpoint folder; returns every tensor by name.
-inline std::map<std::string, Eigen::MatrixXd> make_checkpoint(const std::filesystem::path& dir, const Model& m,
-                                                const std::string& dtype, bool sharded,
-                                                std::uint64_t seed) {
+inline std::map<std::string, Eigen::MatrixXd> make_checkpoint(const std::filesystem::path& dir,
+                                                              const Model& m,
+                                                              const std::string& dtype,
+                                                              bool sharded, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::map<std::string, Eigen::MatrixXd> all;
   std::vector<Raw> shard[2];

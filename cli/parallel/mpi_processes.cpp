@@ -40,8 +40,8 @@ int g_size = 1;
 int g_threads = 0;  // OpenMP threads per rank that we chose; 0: OMP_NUM_THREADS decides
 
 bool started_by_launcher() {
-  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE",
-                           "MV2_COMM_WORLD_SIZE"})
+  for (const char* name :
+       {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "MV2_COMM_WORLD_SIZE"})
     if (std::getenv(name) != nullptr) return true;
   return false;
 }
@@ -103,8 +103,8 @@ int message_size(std::size_t bytes) {
 constexpr std::size_t kPieceDoubles = std::size_t{1} << 27;
 void send_doubles(std::span<const double> v, int to, int tag) {
   for (std::size_t i = 0; i < v.size(); i += kPieceDoubles)
-    MPI_Send(v.data() + i, static_cast<int>(std::min(kPieceDoubles, v.size() - i)), MPI_DOUBLE,
-             to, tag, MPI_COMM_WORLD);
+    MPI_Send(v.data() + i, static_cast<int>(std::min(kPieceDoubles, v.size() - i)), MPI_DOUBLE, to,
+             tag, MPI_COMM_WORLD);
 }
 void recv_doubles(std::span<double> v, int from, int tag) {
   for (std::size_t i = 0; i < v.size(); i += kPieceDoubles)
@@ -186,7 +186,8 @@ class MpiJobRunner final : public JobRunner {
         worker.join();
         busy = false;
         idle = false;
-        if (local_error) guarded(jobs.label(local_job), [&] { std::rethrow_exception(local_error); });
+        if (local_error)
+          guarded(jobs.label(local_job), [&] { std::rethrow_exception(local_error); });
         deliver(local_job, std::move(local_result));
         start_local();
       }

@@ -5,7 +5,8 @@
 // QuboModel::penalized() instead. Each read ends with a greedy descent of its final state.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
-#error "include/qprune/anneal_solver.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#error \
+    "include/qprune/anneal_solver.hpp is in the solver layer; a lower layer (core, problems) may not include it"
 #endif
 
 #include <optional>

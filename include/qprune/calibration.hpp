@@ -14,7 +14,8 @@
 //   PerplexityResult ppl = evaluate_perplexity(model, byte_tokens(heldout), {});
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
-#error "include/qprune/calibration.hpp is in the problems layer; a lower layer (core) may not include it"
+#error \
+    "include/qprune/calibration.hpp is in the problems layer; a lower layer (core) may not include it"
 #endif
 
 #include <cstdint>

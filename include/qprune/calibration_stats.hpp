@@ -14,7 +14,8 @@
 // a time holds one layer's statistics at a time.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
-#error "include/qprune/calibration_stats.hpp is in the problems layer; a lower layer (core) may not include it"
+#error \
+    "include/qprune/calibration_stats.hpp is in the problems layer; a lower layer (core) may not include it"
 #endif
 
 #include <Eigen/Core>

@@ -19,7 +19,8 @@
 //   write_checkpoint(ckpt, "models/tiny-llama-pruned", edits);
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
-#error "include/qprune/checkpoint.hpp is in the problems layer; a lower layer (core) may not include it"
+#error \
+    "include/qprune/checkpoint.hpp is in the problems layer; a lower layer (core) may not include it"
 #endif
 
 #include <Eigen/Core>

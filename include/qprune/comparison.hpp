@@ -8,7 +8,8 @@
 // maximisation values are converted on read of the reference table (energy = -value).
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 4
-#error "include/qprune/comparison.hpp is in the workflows layer; a lower layer (core, problems, solver) may not include it"
+#error \
+    "include/qprune/comparison.hpp is in the workflows layer; a lower layer (core, problems, solver) may not include it"
 #endif
 
 #include <atomic>

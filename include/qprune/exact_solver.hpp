@@ -2,7 +2,8 @@
 // constraint groups). Proves optimality; refuses problems too large to enumerate.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
-#error "include/qprune/exact_solver.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#error \
+    "include/qprune/exact_solver.hpp is in the solver layer; a lower layer (core, problems) may not include it"
 #endif
 
 #include "qprune/solver.hpp"

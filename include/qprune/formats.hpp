@@ -5,7 +5,8 @@
 // `.gz` are decompressed transparently on read.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
-#error "include/qprune/formats.hpp is in the problems layer; a lower layer (core) may not include it"
+#error \
+    "include/qprune/formats.hpp is in the problems layer; a lower layer (core) may not include it"
 #endif
 
 #include <cstdint>

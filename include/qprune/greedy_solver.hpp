@@ -2,7 +2,8 @@
 // constraint groups, greedy selection by marginal gain then best-swap descent, always feasible.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
-#error "include/qprune/greedy_solver.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#error \
+    "include/qprune/greedy_solver.hpp is in the solver layer; a lower layer (core, problems) may not include it"
 #endif
 
 #include <cstdint>

@@ -4,7 +4,8 @@
 //        [:data_free=magnitude|isserlis][:compensation=0|1]
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
-#error "include/qprune/layer_instance.hpp is in the problems layer; a lower layer (core) may not include it"
+#error \
+    "include/qprune/layer_instance.hpp is in the problems layer; a lower layer (core) may not include it"
 #endif
 
 #include <optional>

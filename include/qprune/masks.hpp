@@ -19,11 +19,11 @@ namespace qprune {
 
 class Checkpoint;
 
-
 /// Identity of a checkpoint: where it was, a hash of config.json and a hash of the tensor index
 /// (every tensor's name, dtype, shape and byte size, sorted, plus the first 32 bytes of each
-/// tensor's data, so same-architecture checkpoints with other weights differ). Masks for one checkpoint must not be
-/// applied to another: equal hashes are required, the path is informative only.
+/// tensor's data, so same-architecture checkpoints with other weights differ). Masks for one
+/// checkpoint must not be applied to another: equal hashes are required, the path is informative
+/// only.
 struct CheckpointIdentity {
   std::string path;
   std::string config_hash;   ///< checkpoint_config_hash (fnv1a64 of config.json)
@@ -39,8 +39,8 @@ struct CheckpointIdentity {
 struct LayerMask {
   int layer = 0;
   UnitKind unit = UnitKind::kMlp;
-  int num_units = 0;      ///< units of this kind in the layer
-  std::vector<int> kept;  ///< kept unit indices, increasing
+  int num_units = 0;                ///< units of this kind in the layer
+  std::vector<int> kept;            ///< kept unit indices, increasing
   double objective = 0.0;           ///< QUBO energy of the mask (the layer's calibration error)
   double baseline_objective = 0.0;  ///< energy of the diagonal-score (Wanda/FLAP-like) mask
   bool feasible = true;             ///< kept.size() equals the target count (per group)
@@ -49,7 +49,7 @@ struct LayerMask {
   /// kTargetReached, kInterrupted) or an import's (kImported, kImportedRepaired); kNotRun when the
   /// file did not record it (older files).
   RunStatus status = RunStatus::kNotRun;
-  std::uint64_t seed = 0;           ///< the layer's seed
+  std::uint64_t seed = 0;  ///< the layer's seed
   /// Units this layer was asked to keep (its own k: the uniform count, or the global allocation's);
   /// 0 when unknown (files written before it was recorded: then kept.size() is assumed).
   int keep = 0;

@@ -9,7 +9,8 @@
 //   std::string text = cfg.to_json();                // every other key kept as it was
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
-#error "include/qprune/model_config.hpp is in the problems layer; a lower layer (core) may not include it"
+#error \
+    "include/qprune/model_config.hpp is in the problems layer; a lower layer (core) may not include it"
 #endif
 
 #include <cstdint>

@@ -10,7 +10,8 @@
 // the output being encoded.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 4
-#error "include/qprune/prune_pipeline.hpp is in the workflows layer; a lower layer (core, problems, solver) may not include it"
+#error \
+    "include/qprune/prune_pipeline.hpp is in the workflows layer; a lower layer (core, problems, solver) may not include it"
 #endif
 
 #include <cstdint>
@@ -47,7 +48,6 @@ enum class MaskMethod {
 };
 /// "qubo", "diagonal", "magnitude".
 [[nodiscard]] const char* mask_method_name(MaskMethod method);
-
 
 struct MaskRunOptions {
   MaskMethod method = MaskMethod::kQubo;  ///< kQubo uses `solver`; the baselines ignore it

@@ -10,7 +10,8 @@
 // so in the QuboModel convention c_i = M_ii - 2 (M 1)_i, q_ij = 2 M_ij (i < j), offset 1^T M 1.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
-#error "include/qprune/pruning.hpp is in the problems layer; a lower layer (core) may not include it"
+#error \
+    "include/qprune/pruning.hpp is in the problems layer; a lower layer (core) may not include it"
 #endif
 
 #include <Eigen/Core>
@@ -148,7 +149,8 @@ struct HeadProblemOptions {
                                                    double offset, const MlpProblemOptions& options);
 [[nodiscard]] LayerProblem head_problem_from_matrix(Eigen::MatrixXd m,
                                                     const Eigen::VectorXd& removal_linear,
-                                                    double offset, const HeadProblemOptions& options);
+                                                    double offset,
+                                                    const HeadProblemOptions& options);
 
 /// Replaces the problem's constraints by "keep `keep` units" (split evenly over the KV groups for
 /// kHeadsPerGroup). Throws InvalidArgument when keep is out of [1, n] or not a multiple of

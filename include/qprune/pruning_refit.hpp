@@ -5,7 +5,8 @@
 // the last equality when H is invertible. The error is <= the no-refit error s^T M s.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
-#error "include/qprune/pruning_refit.hpp is in the problems layer; a lower layer (core) may not include it"
+#error \
+    "include/qprune/pruning_refit.hpp is in the problems layer; a lower layer (core) may not include it"
 #endif
 
 #include <Eigen/Core>

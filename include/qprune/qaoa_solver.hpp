@@ -11,7 +11,8 @@
 // the normalised cost by at most 1 and angles of order 1 are meaningful for every model.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
-#error "include/qprune/qaoa_solver.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#error \
+    "include/qprune/qaoa_solver.hpp is in the solver layer; a lower layer (core, problems) may not include it"
 #endif
 
 #include <vector>
@@ -111,7 +112,8 @@ class QaoaSolver final : public Solver {
   /// statevector run needs dimension x (8 + s x b) bytes (the cost diagonal, then s states of
   /// b = 16 bytes per amplitude in double, 8 in float; s = 2 with L-BFGS for the adjoint pass,
   /// else 1), checked against SolveOptions::memory_limit_bytes (each subproblem when decomposed).
-  [[nodiscard]] SolveResult solve(const QuboModel& model, const SolveOptions& options) const override;
+  [[nodiscard]] SolveResult solve(const QuboModel& model,
+                                  const SolveOptions& options) const override;
   [[nodiscard]] const QaoaOptions& options() const { return options_; }
 
  private:

@@ -3,7 +3,8 @@
 // interrupt, job_runner, run_status), problems, solvers, workflows; README "Architecture".
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 4
-#error "include/qprune/qprune.hpp is in the workflows layer; a lower layer (core, problems, solver) may not include it"
+#error \
+    "include/qprune/qprune.hpp is in the workflows layer; a lower layer (core, problems, solver) may not include it"
 #endif
 
 #include "qprune/anneal_solver.hpp"

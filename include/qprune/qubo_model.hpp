@@ -10,7 +10,8 @@
 // problem; penalized() turns them into a plain QUBO.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
-#error "include/qprune/qubo_model.hpp is in the problems layer; a lower layer (core) may not include it"
+#error \
+    "include/qprune/qubo_model.hpp is in the problems layer; a lower layer (core) may not include it"
 #endif
 
 #include <Eigen/Core>
@@ -34,7 +35,7 @@ struct Coupling {
 
 /// "Exactly k of `variables` are 1". Groups of one model are disjoint.
 struct CardinalityConstraint {
-  std::string name;         ///< e.g. "layer.3.mlp"
+  std::string name;  ///< e.g. "layer.3.mlp"
   std::vector<int> variables;
   int k = 0;
 };
@@ -65,16 +66,20 @@ class QuboModel {
   QuboModel() = default;
 
   /// Builds a model from a list of couplings; entries with i == j add to the linear term, i > j is
-  /// read as (j, i), duplicates are summed. Throws InvalidArgument on NaN/Inf or an index out of range.
+  /// read as (j, i), duplicates are summed. Throws InvalidArgument on NaN/Inf or an index out of
+  /// range.
   [[nodiscard]] static QuboModel from_couplings(int num_variables, Eigen::VectorXd linear,
                                                 const std::vector<Coupling>& couplings,
-                                                double offset = 0.0, Storage storage = Storage::kAuto);
-  /// Builds a model from a symmetric matrix Q with Q(i,j) = Q(j,i) = q_ij (the diagonal is ignored),
-  /// so E = offset + c.x + x^T Q x / 2. Throws InvalidArgument if Q is not square/symmetric or finite.
+                                                double offset = 0.0,
+                                                Storage storage = Storage::kAuto);
+  /// Builds a model from a symmetric matrix Q with Q(i,j) = Q(j,i) = q_ij (the diagonal is
+  /// ignored), so E = offset + c.x + x^T Q x / 2. Throws InvalidArgument if Q is not
+  /// square/symmetric or finite.
   [[nodiscard]] static QuboModel from_dense(Eigen::VectorXd linear, Eigen::MatrixXd couplings,
                                             double offset = 0.0, Storage storage = Storage::kAuto);
   /// The QUBO with the same energies as `ising` under x = (1 + s) / 2.
-  [[nodiscard]] static QuboModel from_ising(const IsingModel& ising, Storage storage = Storage::kAuto);
+  [[nodiscard]] static QuboModel from_ising(const IsingModel& ising,
+                                            Storage storage = Storage::kAuto);
 
   [[nodiscard]] int num_variables() const { return static_cast<int>(linear_.size()); }
   /// Number of non-zero couplings with i < j.
@@ -125,7 +130,9 @@ class QuboModel {
   void set_labels(std::vector<std::string> labels);
 
   // Constraint groups.
-  [[nodiscard]] const std::vector<CardinalityConstraint>& constraints() const { return constraints_; }
+  [[nodiscard]] const std::vector<CardinalityConstraint>& constraints() const {
+    return constraints_;
+  }
   [[nodiscard]] bool has_constraints() const { return !constraints_.empty(); }
   /// Adds a group; throws InvalidArgument if it overlaps another group, has an index out of range
   /// or a duplicate, or k is not in [0, size].
@@ -156,7 +163,7 @@ class QuboModel {
   double offset_ = 0.0;
   Storage storage_ = Storage::kSparse;
   std::int64_t num_couplings_ = 0;
-  Eigen::MatrixXd dense_;                 // kDense: symmetric, zero diagonal
+  Eigen::MatrixXd dense_;                  // kDense: symmetric, zero diagonal
   std::vector<std::int64_t> row_offsets_;  // kSparse: symmetric CSR
   std::vector<int> columns_;
   std::vector<double> values_;

@@ -18,7 +18,8 @@
 // objective on centred statistics, which the caller forms.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
-#error "include/qprune/refit_objective.hpp is in the problems layer; a lower layer (core) may not include it"
+#error \
+    "include/qprune/refit_objective.hpp is in the problems layer; a lower layer (core) may not include it"
 #endif
 
 #include <Eigen/Core>
@@ -43,8 +44,8 @@ enum class PruneObjective {
 /// group).
 struct UnitLayout {
   int num_units = 0;
-  int unit_width = 1;   ///< channels per unit (1 for neurons, head_dim for heads)
-  int num_groups = 1;   ///< must divide num_units
+  int unit_width = 1;      ///< channels per unit (1 for neurons, head_dim for heads)
+  int num_groups = 1;      ///< must divide num_units
   int keep_per_group = 0;  ///< units kept in every group, in [1, units per group]
   [[nodiscard]] int units_per_group() const { return num_units / num_groups; }
   [[nodiscard]] int num_channels() const { return num_units * unit_width; }

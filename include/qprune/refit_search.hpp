@@ -3,8 +3,9 @@
 // work on it directly with the sweep state's O(1) move evaluations:
 //   obs_greedy     OBS / ZipLM backward elimination: from all kept, remove the unit whose removal
 //                  raises the refit error least, until every group keeps its count.
-//   swap_descent   steepest descent over swaps (one kept unit out, one removed unit in, same group).
-//   swap_tabu      tabu search over the same swaps (recently moved units may not move back for
+//   swap_descent   steepest descent over swaps (one kept unit out, one removed unit in, same
+//   group). swap_tabu      tabu search over the same swaps (recently moved units may not move back
+//   for
 //                  `tenure` iterations unless that gives a new best), then swap descent.
 //   swap_anneal    simulated annealing over random swaps (Metropolis), then swap descent.
 //   exhaustive     every feasible mask (small layers; the tests' oracle).
@@ -12,7 +13,8 @@
 // best mask they saw, so they are never worse than their start.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
-#error "include/qprune/refit_search.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#error \
+    "include/qprune/refit_search.hpp is in the solver layer; a lower layer (core, problems) may not include it"
 #endif
 
 #include <atomic>
@@ -50,7 +52,7 @@ struct RefitSearchOptions {
 
 struct RefitSearchResult {
   std::string method;
-  Assignment keep;  ///< the best feasible mask found
+  Assignment keep;                                                ///< the best feasible mask found
   double error = std::numeric_limits<double>::quiet_NaN();        ///< objective.error(keep)
   double start_error = std::numeric_limits<double>::quiet_NaN();  ///< of the start mask
   SolveStatus status = SolveStatus::kNotRun;

@@ -21,7 +21,8 @@
 // checkpoint is written.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 4
-#error "include/qprune/sequential_pruning.hpp is in the workflows layer; a lower layer (core, problems, solver) may not include it"
+#error \
+    "include/qprune/sequential_pruning.hpp is in the workflows layer; a lower layer (core, problems, solver) may not include it"
 #endif
 
 #include <atomic>
@@ -66,10 +67,10 @@ enum class AllocationScale {
 [[nodiscard]] const char* allocation_scale_name(AllocationScale scale);
 
 struct PruneOptions {
-  bool mlp = true;    ///< prune MLP neurons
-  bool heads = true;  ///< prune attention heads
-  double sparsity = 0.4;               ///< MLP neurons removed per layer, in [0, 1)
-  std::optional<double> head_sparsity;  ///< heads removed per layer; unset: `sparsity`
+  bool mlp = true;                                 ///< prune MLP neurons
+  bool heads = true;                               ///< prune attention heads
+  double sparsity = 0.4;                           ///< MLP neurons removed per layer, in [0, 1)
+  std::optional<double> head_sparsity;             ///< heads removed per layer; unset: `sparsity`
   UnitKind head_shape = UnitKind::kHeadsPerGroup;  ///< GQA: kKvGroups or kHeadsPerGroup
   /// How units are chosen:
   ///   magnitude  top-k ||W[:, unit]||^2 (data-free)
@@ -80,7 +81,8 @@ struct PruneOptions {
   ///              with no-refit: the QUBO solvers of that name
   ///   exact      with refit: every feasible mask (small layers); else the QUBO exact solver
   ///   any other solver name (qaoa, greedy, ...): that QUBO solver on the no-refit QUBO, or with
-  ///              the refit objective on its pairwise surrogate (RefitObjective::pairwise_surrogate)
+  ///              the refit objective on its pairwise surrogate
+  ///              (RefitObjective::pairwise_surrogate)
   std::string method = "obs";
   /// Default: kRefit when `refit`, else kNoRefit.
   std::optional<PruneObjective> objective;
@@ -102,9 +104,9 @@ struct PruneOptions {
   /// diag(H), in the objective and the refit alike (docs/pruning_math.md 9.1); makes the refit
   /// well posed with fewer tokens than kept channels; >= 0.
   double ridge_rel = 0.0;
-  SolveOptions solve;          ///< for QUBO solvers; solve.seed is the run seed
+  SolveOptions solve;  ///< for QUBO solvers; solve.seed is the run seed
   SolverSettings settings;
-  RefitSearchOptions search;   ///< for obs, sa, tabu, exact on the refit objective
+  RefitSearchOptions search;  ///< for obs, sa, tabu, exact on the refit objective
   const std::atomic<bool>* interrupt = nullptr;  ///< polled between and inside layers
   /// Called after each pruned projection (layer, "mlp" / "heads", what was done).
   std::function<void(const std::string& line)> progress;
@@ -128,12 +130,12 @@ struct PrunedProjection {
   /// The diagonal (Wanda-sp) mask's error under the run's objective (refit; or no-refit when the
   /// refit objective is not computed).
   double diagonal_refit_error = 0.0;
-  double obs_refit_error = 0.0;       ///< OBS greedy mask
-  double no_refit_error = 0.0;        ///< error of the chosen mask without refit
-  double target_energy = 0.0;         ///< ||Y||^2: the error of removing every unit
-  double error_written = 0.0;         ///< error of the weights written (compensation included)
-  double damping = 0.0;               ///< absolute ridge added to H
-  double select_s = 0.0;              ///< time choosing the units
+  double obs_refit_error = 0.0;           ///< OBS greedy mask
+  double no_refit_error = 0.0;            ///< error of the chosen mask without refit
+  double target_energy = 0.0;             ///< ||Y||^2: the error of removing every unit
+  double error_written = 0.0;             ///< error of the weights written (compensation included)
+  double damping = 0.0;                   ///< absolute ridge added to H
+  double select_s = 0.0;                  ///< time choosing the units
   RunStatus status = RunStatus::kNotRun;  ///< how the selection ended (kCompleted, kOptimal, ...)
 };
 

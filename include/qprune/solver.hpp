@@ -4,7 +4,8 @@
 // gathered in SolverSettings.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
-#error "include/qprune/solver.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#error \
+    "include/qprune/solver.hpp is in the solver layer; a lower layer (core, problems) may not include it"
 #endif
 
 #include <atomic>

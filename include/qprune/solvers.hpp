@@ -1,7 +1,8 @@
 // The solver registry: every solver by name, with its own options gathered in SolverSettings.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
-#error "include/qprune/solvers.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#error \
+    "include/qprune/solvers.hpp is in the solver layer; a lower layer (core, problems) may not include it"
 #endif
 
 #include <memory>

@@ -4,7 +4,8 @@
 // a group, plain flips outside), or the penalised QUBO when asked.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
-#error "include/qprune/tabu_solver.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#error \
+    "include/qprune/tabu_solver.hpp is in the solver layer; a lower layer (core, problems) may not include it"
 #endif
 
 #include <cstdint>

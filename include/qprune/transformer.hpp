@@ -19,7 +19,8 @@
 //   t+1
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
-#error "include/qprune/transformer.hpp is in the problems layer; a lower layer (core) may not include it"
+#error \
+    "include/qprune/transformer.hpp is in the problems layer; a lower layer (core) may not include it"
 #endif
 
 #include <Eigen/Core>

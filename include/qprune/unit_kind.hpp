@@ -3,7 +3,8 @@
 // pipeline and CLI (the names are those of masks files and flags).
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
-#error "include/qprune/unit_kind.hpp is in the problems layer; a lower layer (core) may not include it"
+#error \
+    "include/qprune/unit_kind.hpp is in the problems layer; a lower layer (core) may not include it"
 #endif
 
 #include <string>
@@ -11,9 +12,10 @@
 namespace qprune {
 
 enum class UnitKind {
-  kMlp,       ///< one MLP neuron: a gate/up row, a down_proj input column
-  kHeads,     ///< one query head of an MHA layer (num_kv_heads == num_heads): head_dim o_proj channels
-  kKvGroups,  ///< one KV group: its query heads' channels and the group's k/v rows, removed together
+  kMlp,    ///< one MLP neuron: a gate/up row, a down_proj input column
+  kHeads,  ///< one query head of an MHA layer (num_kv_heads == num_heads): head_dim o_proj channels
+  kKvGroups,  ///< one KV group: its query heads' channels and the group's k/v rows, removed
+              ///< together
   /// one query head of a GQA layer, the same number kept in every KV group (one "keep k/groups"
   /// constraint per group)
   kHeadsPerGroup,

@@ -9,8 +9,8 @@
 #include <set>
 #include <string_view>
 
-#include "problems/checkpoint/mapped_file.hpp"
 #include "core/json_input.hpp"
+#include "problems/checkpoint/mapped_file.hpp"
 #include "qprune/atomic_output.hpp"
 #include "qprune/error.hpp"
 #include "qprune/interrupt.hpp"

@@ -2,7 +2,8 @@
 // copying a file atomically (through qprune/atomic_output.hpp, the one atomic writer).
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
-#error "problems/checkpoint/mapped_file.hpp is in the problems layer; a lower layer (core) may not include it"
+#error \
+    "problems/checkpoint/mapped_file.hpp is in the problems layer; a lower layer (core) may not include it"
 #endif
 
 #include <cstddef>

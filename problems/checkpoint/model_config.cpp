@@ -8,8 +8,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "problems/checkpoint/mapped_file.hpp"
 #include "core/json_input.hpp"
+#include "problems/checkpoint/mapped_file.hpp"
 #include "qprune/error.hpp"
 
 namespace qprune {

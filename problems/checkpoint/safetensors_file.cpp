@@ -13,9 +13,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "problems/checkpoint/mapped_file.hpp"
 #include "core/json_input.hpp"
 #include "core/memory_check.hpp"
+#include "problems/checkpoint/mapped_file.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
 

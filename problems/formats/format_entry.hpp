@@ -3,7 +3,8 @@
 // triple collection with duplicate detection.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
-#error "problems/formats/format_entry.hpp is in the problems layer; a lower layer (core) may not include it"
+#error \
+    "problems/formats/format_entry.hpp is in the problems layer; a lower layer (core) may not include it"
 #endif
 
 #include <cstdint>

@@ -19,9 +19,12 @@ namespace {
 
 bool is_keyword(std::string name) {
   static const std::set<std::string> keywords = {
-      "st", "s.t.", "subject", "to", "such", "that", "minimize", "maximize", "minimum", "maximum",
-      "min", "max", "bounds", "bound", "binary", "binaries", "bin", "general", "generals", "gen",
-      "end", "free", "infinity", "inf", "semi-continuous", "semis", "semi", "sos", "obj"};
+      "st",       "s.t.",     "subject",  "to",       "such",
+      "that",     "minimize", "maximize", "minimum",  "maximum",
+      "min",      "max",      "bounds",   "bound",    "binary",
+      "binaries", "bin",      "general",  "generals", "gen",
+      "end",      "free",     "infinity", "inf",      "semi-continuous",
+      "semis",    "semi",     "sos",      "obj"};
   for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   return keywords.count(name) > 0;
 }
@@ -30,7 +33,8 @@ std::vector<std::string> lp_names(const QuboModel& m) {
   const int n = m.num_variables();
   std::vector<std::string> names(static_cast<std::size_t>(n));
   if (m.labels().empty()) {
-    for (int i = 0; i < n; ++i) names[static_cast<std::size_t>(i)] = concat("x", std::to_string(i + 1));
+    for (int i = 0; i < n; ++i)
+      names[static_cast<std::size_t>(i)] = concat("x", std::to_string(i + 1));
     return names;
   }
   std::set<std::string> used;
@@ -38,8 +42,8 @@ std::vector<std::string> lp_names(const QuboModel& m) {
     std::string s = m.labels()[static_cast<std::size_t>(i)].substr(0, 200);
     for (char& ch : s)
       if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '.') ch = '_';
-    if (s.empty() || !std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == 'e' || s[0] == 'E' ||
-        is_keyword(s))
+    if (s.empty() || !std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == 'e' ||
+        s[0] == 'E' || is_keyword(s))
       s = concat("x_", s);
     if (used.count(s)) s = concat(s, "_", std::to_string(i));
     used.insert(s);
@@ -71,7 +75,10 @@ class Terms {
     column_ += text.size();
     first_ = false;
   }
-  void start(std::size_t column) { column_ = column; first_ = true; }
+  void start(std::size_t column) {
+    column_ = column;
+    first_ = true;
+  }
   [[nodiscard]] bool empty() const { return first_; }
 
  private:
@@ -85,7 +92,8 @@ void write_lp(const QuboModel& m, const WriteContext& context, std::string& out)
   const int n = m.num_variables();
   if (n < 1) throw InvalidArgument("lp needs at least one variable");
   const std::vector<std::string> names = lp_names(m);
-  out += "\\ CPLEX LP written by qprune: minimise offset + sum_i c_i x_i + sum_{i<j} q_ij x_i x_j\n";
+  out +=
+      "\\ CPLEX LP written by qprune: minimise offset + sum_i c_i x_i + sum_{i<j} q_ij x_i x_j\n";
   for (const std::string& note : context.notes) out += "\\ " + note + "\n";
   if (m.offset() != 0.0) out += "\\ the objective constant (offset) is the last term of obj\n";
   out += "Minimize\n obj:";
@@ -100,13 +108,16 @@ void write_lp(const QuboModel& m, const WriteContext& context, std::string& out)
       if (first) {
         first = false;
         std::string term = v < 0 ? "- " : "";
-        if (std::abs(2.0 * v) != 1.0) term += number_text(std::abs(2.0 * v), context.precision) + " ";
-        terms.put(term + names[static_cast<std::size_t>(i)] + " * " + names[static_cast<std::size_t>(j)]);
+        if (std::abs(2.0 * v) != 1.0)
+          term += number_text(std::abs(2.0 * v), context.precision) + " ";
+        terms.put(term + names[static_cast<std::size_t>(i)] + " * " +
+                  names[static_cast<std::size_t>(j)]);
         return;
       }
       std::string term = v < 0 ? "- " : "+ ";
       if (std::abs(2.0 * v) != 1.0) term += number_text(std::abs(2.0 * v), context.precision) + " ";
-      terms.put(term + names[static_cast<std::size_t>(i)] + " * " + names[static_cast<std::size_t>(j)]);
+      terms.put(term + names[static_cast<std::size_t>(i)] + " * " +
+                names[static_cast<std::size_t>(j)]);
     });
     terms.put("] / 2");
   }
@@ -121,7 +132,8 @@ void write_lp(const QuboModel& m, const WriteContext& context, std::string& out)
     std::string name = group.name.substr(0, 200);
     for (char& ch : name)
       if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '.') ch = '_';
-    name = name.empty() ? concat("c", std::to_string(g + 1)) : concat("c", std::to_string(g + 1), "_", name);
+    name = name.empty() ? concat("c", std::to_string(g + 1))
+                        : concat("c", std::to_string(g + 1), "_", name);
     out += " " + name + ":";
     Terms row(out, context.precision);
     row.start(name.size() + 2);
@@ -140,9 +152,15 @@ void write_lp(const QuboModel& m, const WriteContext& context, std::string& out)
 }  // namespace
 
 FormatEntry lp_format() {
-  return {{"lp", {".lp"}, false, true,
+  return {{"lp",
+           {".lp"},
+           false,
+           true,
            "CPLEX LP (write only): quadratic objective [ ... ] / 2, groups as 'sum x = k', Binary"},
-          nullptr, write_lp, true, false};
+          nullptr,
+          write_lp,
+          true,
+          false};
 }
 
 }  // namespace qprune::formats_detail

@@ -6,9 +6,9 @@
 // so a listed off-diagonal entry means v/2 x_i x_j and a diagonal entry v/2 x_i (x^2 = x).
 // NOTE: some descriptions of the format read an off-diagonal entry as v x_i x_j; the data say v/2:
 // QPLIB_5909 equals OR-Library bqp250 #8 on every x only with v/2, and all 23 QPLIB reference
-// answers of the benchmark collection (tests/data/instances) are reproduced only with v/2 (tests/test_formats.cpp checks
-// both). A maximising file is negated (E = -objective).
-// Non-binary or constrained types are rejected; a pair listed twice is rejected.
+// answers of the benchmark collection (tests/data/instances) are reproduced only with v/2
+// (tests/test_formats.cpp checks both). A maximising file is negated (E = -objective). Non-binary
+// or constrained types are rejected; a pair listed twice is rejected.
 #include <cctype>
 #include <cstdlib>
 #include <unordered_set>

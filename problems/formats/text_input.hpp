@@ -3,7 +3,8 @@
 // line numbers, and turns every malformed token into a ParseError `path:line: expected X, found Y`.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
-#error "problems/formats/text_input.hpp is in the problems layer; a lower layer (core) may not include it"
+#error \
+    "problems/formats/text_input.hpp is in the problems layer; a lower layer (core) may not include it"
 #endif
 
 #include <cstdint>

@@ -12,11 +12,11 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "problems/checkpoint/mapped_file.hpp"
 #include "core/input_file.hpp"
 #include "core/interruptible_gram.hpp"
 #include "core/json_input.hpp"
 #include "core/memory_check.hpp"
+#include "problems/checkpoint/mapped_file.hpp"
 #include "qprune/calibration_stats.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"

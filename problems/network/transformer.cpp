@@ -12,10 +12,10 @@
 #include <string>
 
 #include "core/memory_check.hpp"
+#include "core/parallel_for.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
 #include "qprune/interrupt.hpp"
-#include "core/parallel_for.hpp"
 
 namespace qprune {
 namespace {

@@ -1,6 +1,7 @@
 // Building one layer's pruning problem from a checkpoint (include/qprune/checkpoint_problems.hpp):
-// the layer's weights and calibration statistics in, a LayerProblem or RefitObjective out, one layer
-// in memory at a time. The pipeline that solves and applies these lives in workflows/pruning/.
+// the layer's weights and calibration statistics in, a LayerProblem or RefitObjective out, one
+// layer in memory at a time. The pipeline that solves and applies these lives in
+// workflows/pruning/.
 #include "qprune/checkpoint_problems.hpp"
 
 #include <algorithm>

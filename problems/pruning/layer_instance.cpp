@@ -8,8 +8,8 @@
 
 #include "qprune/calibration_stats.hpp"
 #include "qprune/checkpoint.hpp"
-#include "qprune/error.hpp"
 #include "qprune/checkpoint_problems.hpp"
+#include "qprune/error.hpp"
 
 namespace qprune {
 namespace {
@@ -82,7 +82,8 @@ std::optional<LayerInstanceSpec> parse_layer_instance(const std::string& spec) {
       bad(spec, "unknown key '" + key + "'");
     }
   }
-  if (!have_layer || !have_unit || !have_sparsity) bad(spec, "layer, unit and sparsity are required");
+  if (!have_layer || !have_unit || !have_sparsity)
+    bad(spec, "layer, unit and sparsity are required");
   return out;
 }
 

@@ -11,9 +11,9 @@
 
 #include "core/interruptible_gram.hpp"
 #include "core/memory_check.hpp"
+#include "core/parallel_for.hpp"
 #include "qprune/error.hpp"
 #include "qprune/pruning.hpp"
-#include "core/parallel_for.hpp"
 
 namespace qprune {
 namespace {
@@ -206,7 +206,8 @@ LayerProblem heads_from_double(const Eigen::MatrixXd& w_o, const ActivationStats
   const Eigen::MatrixXd mc = hadamard_error_matrix(
       w_o, stats, p.centered, "layer " + std::to_string(options.layer) + " attention",
       options.memory_limit_bytes);
-  // Block sums: M_uv = sum_{c in u, c' in v} Mc(c, c'); exact per layer (docs/pruning_math.md section 1).
+  // Block sums: M_uv = sum_{c in u, c' in v} Mc(c, c'); exact per layer (docs/pruning_math.md
+  // section 1).
   const Index w = layout.width;
   Eigen::MatrixXd m(layout.units, layout.units);
   for (Index v = 0; v < layout.units; ++v)
@@ -264,8 +265,9 @@ void HeadProblemOptions::validate() const {
     throw InvalidArgument("HeadProblemOptions::memory_limit_bytes must be > 0 when given");
   shape.validate();
   if (!is_attention(units))
-    throw InvalidArgument("HeadProblemOptions::units must be an attention kind (heads, kv_groups "
-                          "or heads_per_group), is mlp");
+    throw InvalidArgument(
+        "HeadProblemOptions::units must be an attention kind (heads, kv_groups "
+        "or heads_per_group), is mlp");
   if (units == UnitKind::kHeads && shape.num_kv_heads != shape.num_heads) {
     throw InvalidArgument(
         "HeadProblemOptions::units = heads needs MHA (num_kv_heads == num_heads); with GQA only "

@@ -12,8 +12,8 @@
 #include <set>
 #include <string>
 
-#include "problems/checkpoint/mapped_file.hpp"
 #include "core/json_input.hpp"
+#include "problems/checkpoint/mapped_file.hpp"
 #include "qprune/calibration_stats.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"

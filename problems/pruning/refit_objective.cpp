@@ -15,8 +15,8 @@
 #include <limits>
 #include <string>
 
-#include "qprune/error.hpp"
 #include "core/parallel_for.hpp"
+#include "qprune/error.hpp"
 
 namespace qprune {
 namespace {
@@ -67,7 +67,9 @@ void UnitLayout::validate() const {
 
 RefitObjective::RefitObjective(MatrixXd gram, MatrixXd cross, double target_energy,
                                UnitLayout layout, double damping_rel)
-    : layout_(layout), gram_(std::move(gram)), cross_(std::move(cross)),
+    : layout_(layout),
+      gram_(std::move(gram)),
+      cross_(std::move(cross)),
       target_energy_(target_energy) {
   layout_.validate();
   const Index n = layout_.num_channels();
@@ -76,9 +78,8 @@ RefitObjective::RefitObjective(MatrixXd gram, MatrixXd cross, double target_ener
                           std::to_string(gram_.cols()) + ", the layout has " + std::to_string(n) +
                           " channels");
   if (cross_.cols() != n)
-    throw InvalidArgument("RefitObjective: the cross product has " +
-                          std::to_string(cross_.cols()) + " columns, expected " +
-                          std::to_string(n));
+    throw InvalidArgument("RefitObjective: the cross product has " + std::to_string(cross_.cols()) +
+                          " columns, expected " + std::to_string(n));
   if (!gram_.allFinite() || !cross_.allFinite() || !std::isfinite(target_energy_))
     throw InvalidArgument("RefitObjective: statistics hold NaN or Inf");
   if (!(damping_rel > 0.0) || !std::isfinite(damping_rel))
@@ -182,8 +183,8 @@ void RefitSearchState::rebuild() {
   if (k.empty()) throw InvalidArgument("RefitSearchState: at least one unit must be kept");
   const MatrixXd& h = o.gram_;
   const Eigen::LLT<MatrixXd> llt(h(k, k));
-  const MatrixXd hinv_k = llt.solve(MatrixXd::Identity(static_cast<Index>(k.size()),
-                                                       static_cast<Index>(k.size())));
+  const MatrixXd hinv_k =
+      llt.solve(MatrixXd::Identity(static_cast<Index>(k.size()), static_cast<Index>(k.size())));
   const MatrixXd h_ks = h(k, s);
   const MatrixXd coef = hinv_k * h_ks;  // A_KS
   a_.resize(n, n);
@@ -271,8 +272,7 @@ void RefitSearchState::all_swap_deltas(MatrixXd& deltas) const {
       const Index i = k[static_cast<std::size_t>(ii)];
       const double aii = a_(i, i), gii = g_(i, i);
       const double t = acol[i] / aii;
-      deltas(ii, jj) =
-          -gii / aii - (gjj - 2.0 * gcol[i] * t + gii * t * t) / (ajj - acol[i] * t);
+      deltas(ii, jj) = -gii / aii - (gjj - 2.0 * gcol[i] * t + gii * t * t) / (ajj - acol[i] * t);
     }
   }
 }
@@ -298,7 +298,7 @@ void RefitSearchState::sweep_unit(int unit, int sign) {
   error_ -= (ainv * g_uu).trace();
   MatrixXd v = ainv * p.transpose();  // w x n
   v.middleCols(u0, w) = MatrixXd::Identity(w, w) - static_cast<double>(sign) * ainv;
-  const MatrixXd pa = p * ainv;         // n x w
+  const MatrixXd pa = p * ainv;              // n x w
   const MatrixXd vg = v.transpose() * g_uu;  // n x w
   // A: the rank-w update, then the unit's own rows and columns.
   a_.noalias() -= pa * p.transpose();
@@ -325,24 +325,23 @@ void RefitSearchState::sweep_channel(int p, int sign) {
   v[p] = 1.0 - static_cast<double>(sign) * ainv;
   const Eigen::VectorXd qh = g_.col(p) - (0.5 * gpp) * v;
   constexpr Index kBlock = 64;  // columns per task
-  detail::parallel_for(
-      (n + kBlock - 1) / kBlock,
-      [&](std::int64_t b) {
-        const Index c1 = std::min(n, (static_cast<Index>(b) + 1) * kBlock);
-        for (Index c = static_cast<Index>(b) * kBlock; c < c1; ++c) {
-          double* ac = a_.col(c).data();
-          double* gc = g_.col(c).data();
-          const double* pa = col_a.data();
-          const double* pv = v.data();
-          const double* pq = qh.data();
-          const double f = col_a[c] * ainv, vc = v[c], qc = qh[c];
-          for (Index r = 0; r < n; ++r) {
-            ac[r] -= pa[r] * f;
-            gc[r] -= pq[r] * vc + pv[r] * qc;
-          }
-        }
-      },
-      n >= 256 ? 2 : std::numeric_limits<std::int64_t>::max());
+  detail::parallel_for((n + kBlock - 1) / kBlock,
+                       [&](std::int64_t b) {
+                         const Index c1 = std::min(n, (static_cast<Index>(b) + 1) * kBlock);
+                         for (Index c = static_cast<Index>(b) * kBlock; c < c1; ++c) {
+                           double* ac = a_.col(c).data();
+                           double* gc = g_.col(c).data();
+                           const double* pa = col_a.data();
+                           const double* pv = v.data();
+                           const double* pq = qh.data();
+                           const double f = col_a[c] * ainv, vc = v[c], qc = qh[c];
+                           for (Index r = 0; r < n; ++r) {
+                             ac[r] -= pa[r] * f;
+                             gc[r] -= pq[r] * vc + pv[r] * qc;
+                           }
+                         }
+                       },
+                       n >= 256 ? 2 : std::numeric_limits<std::int64_t>::max());
   // The pivot's own row and column.
   const Eigen::VectorXd edge = (static_cast<double>(sign) * ainv) * col_a;
   a_.col(p) = edge;

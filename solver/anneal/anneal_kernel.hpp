@@ -10,7 +10,8 @@
 // A swap within a group (a: 0 -> 1, b: 1 -> 0) costs delta = h_a - h_b - q_ab.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
-#error "solver/anneal/anneal_kernel.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#error \
+    "solver/anneal/anneal_kernel.hpp is in the solver layer; a lower layer (core, problems) may not include it"
 #endif
 
 #include <algorithm>
@@ -21,11 +22,11 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/rng.hpp"
 #include "qprune/qubo_model.hpp"
 #include "solver/common/compiled_problem.hpp"
 #include "solver/common/descent.hpp"
 #include "solver/common/feasible_start.hpp"
-#include "core/rng.hpp"
 
 namespace qprune::detail::anneal {
 

@@ -4,8 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "solver/anneal/anneal_kernel.hpp"
 #include "core/cpu_features.hpp"
+#include "solver/anneal/anneal_kernel.hpp"
 
 namespace qprune::detail::anneal {
 namespace {

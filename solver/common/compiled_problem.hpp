@@ -9,7 +9,8 @@
 // and a swap inside a group (in: 0 -> 1, out: 1 -> 0) by f_in - f_out - q_in,out.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
-#error "solver/common/compiled_problem.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#error \
+    "solver/common/compiled_problem.hpp is in the solver layer; a lower layer (core, problems) may not include it"
 #endif
 
 #include <algorithm>

@@ -9,7 +9,8 @@
 // f_in - f_out - q_in,out (the last term because taking `out` away first lowers f_in by q_in,out).
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
-#error "solver/common/descent.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#error \
+    "solver/common/descent.hpp is in the solver layer; a lower layer (core, problems) may not include it"
 #endif
 
 #include <algorithm>

@@ -3,7 +3,8 @@
 // the groups uniform). Every solver's starts come from here.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
-#error "solver/common/feasible_start.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#error \
+    "solver/common/feasible_start.hpp is in the solver layer; a lower layer (core, problems) may not include it"
 #endif
 
 #include <algorithm>
@@ -11,8 +12,8 @@
 #include <utility>
 #include <vector>
 
-#include "solver/common/compiled_problem.hpp"
 #include "core/rng.hpp"
+#include "solver/common/compiled_problem.hpp"
 
 namespace qprune::detail {
 

@@ -4,7 +4,8 @@
 // samples (feasible first, then energy). Without a callback every call is a cheap no-op.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
-#error "solver/common/progress.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#error \
+    "solver/common/progress.hpp is in the solver layer; a lower layer (core, problems) may not include it"
 #endif
 
 #include <cmath>

@@ -6,7 +6,8 @@
 // random stream to its final assignment.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
-#error "solver/common/read_loop.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#error \
+    "solver/common/read_loop.hpp is in the solver layer; a lower layer (core, problems) may not include it"
 #endif
 
 #include <atomic>
@@ -16,10 +17,10 @@
 #include <utility>
 #include <vector>
 
-#include "qprune/solver.hpp"
 #include "core/parallel_for.hpp"
-#include "solver/common/progress.hpp"
 #include "core/rng.hpp"
+#include "qprune/solver.hpp"
+#include "solver/common/progress.hpp"
 #include "solver/common/samples.hpp"
 #include "solver/common/stopwatch.hpp"
 

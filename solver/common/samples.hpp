@@ -3,7 +3,8 @@
 // checked, duplicates merged, best first, at most max_samples kept.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
-#error "solver/common/samples.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#error \
+    "solver/common/samples.hpp is in the solver layer; a lower layer (core, problems) may not include it"
 #endif
 
 #include <optional>

@@ -14,22 +14,27 @@ namespace qprune {
 
 std::string_view to_string(ConstraintMode mode) {
   switch (mode) {
-    case ConstraintMode::kAuto: return "auto";
-    case ConstraintMode::kNative: return "native";
-    case ConstraintMode::kPenalty: return "penalty";
+    case ConstraintMode::kAuto:
+      return "auto";
+    case ConstraintMode::kNative:
+      return "native";
+    case ConstraintMode::kPenalty:
+      return "penalty";
   }
   return "unknown";
 }
 
 void SolveOptions::validate() const {
   if (!(time_limit_s > 0.0)) {
-    throw InvalidArgument("SolveOptions::time_limit_s must be > 0, got " + std::to_string(time_limit_s));
+    throw InvalidArgument("SolveOptions::time_limit_s must be > 0, got " +
+                          std::to_string(time_limit_s));
   }
   if (num_reads < 1) {
     throw InvalidArgument("SolveOptions::num_reads must be >= 1, got " + std::to_string(num_reads));
   }
   if (max_samples < 1) {
-    throw InvalidArgument("SolveOptions::max_samples must be >= 1, got " + std::to_string(max_samples));
+    throw InvalidArgument("SolveOptions::max_samples must be >= 1, got " +
+                          std::to_string(max_samples));
   }
   if (target_energy && std::isnan(*target_energy)) {
     throw InvalidArgument("SolveOptions::target_energy must not be NaN");
@@ -148,12 +153,12 @@ SolveSetup::SolveSetup(const std::string& solver, const QuboModel& model,
       const double size = static_cast<double>(g.variables.size());
       pairs += size * (size - 1.0) / 2.0;
     }
-    check_memory(pairs * 16.0 + std::min(square_bytes(model.num_variables(), sizeof(double)),
-                                         pairs * 24.0),
-                 solver + ": the penalised copy of a model of " +
-                     std::to_string(model.num_variables()) + " variables",
-                 "use the native constraint mode (ConstraintMode::kAuto) or a smaller problem",
-                 options.memory_limit_bytes);
+    check_memory(
+        pairs * 16.0 + std::min(square_bytes(model.num_variables(), sizeof(double)), pairs * 24.0),
+        solver + ": the penalised copy of a model of " + std::to_string(model.num_variables()) +
+            " variables",
+        "use the native constraint mode (ConstraintMode::kAuto) or a smaller problem",
+        options.memory_limit_bytes);
     penalised_ = model.penalized(options.penalty_weight);
     result.info["constraint_mode"] = "penalty";
     result.info["penalty_weight"] = penalised_->metadata["penalty_weight"];

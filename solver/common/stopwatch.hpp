@@ -1,7 +1,8 @@
 // Wall-clock time and the stop conditions every solver polls: time limit and interrupt flag.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
-#error "solver/common/stopwatch.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#error \
+    "solver/common/stopwatch.hpp is in the solver layer; a lower layer (core, problems) may not include it"
 #endif
 
 #include <atomic>

@@ -35,11 +35,11 @@
 #include <utility>
 #include <vector>
 
-#include "qprune/error.hpp"
 #include "core/binomial.hpp"
-#include "solver/common/compiled_problem.hpp"
 #include "core/cpu_features.hpp"
 #include "core/parallel_for.hpp"
+#include "qprune/error.hpp"
+#include "solver/common/compiled_problem.hpp"
 #include "solver/common/progress.hpp"
 #include "solver/common/read_loop.hpp"
 #include "solver/common/samples.hpp"

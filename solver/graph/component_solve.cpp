@@ -6,8 +6,8 @@
 #include <sstream>
 #include <utility>
 
-#include "qprune/exact_solver.hpp"
 #include "core/rng.hpp"
+#include "qprune/exact_solver.hpp"
 #include "solver/common/samples.hpp"
 #include "solver/common/stopwatch.hpp"
 #include "solver/graph/coupling_graph.hpp"

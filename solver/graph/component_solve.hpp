@@ -4,7 +4,8 @@
 // with the chosen solver, and the parts' samples are put back together.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
-#error "solver/graph/component_solve.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#error \
+    "solver/graph/component_solve.hpp is in the solver layer; a lower layer (core, problems) may not include it"
 #endif
 
 #include "qprune/solver.hpp"

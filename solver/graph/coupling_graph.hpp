@@ -8,7 +8,8 @@
 // Boost stays inside the .cpp: nothing of it reaches include/qprune/.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
-#error "solver/graph/coupling_graph.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#error \
+    "solver/graph/coupling_graph.hpp is in the solver layer; a lower layer (core, problems) may not include it"
 #endif
 
 #include <cstdint>

@@ -46,7 +46,8 @@ void solve_decomposed(const QuboModel& model, bool native, const QaoaOptions& qa
   const double start_energy = energy;
   std::vector<int> group_of(static_cast<std::size_t>(n), -1);
   for (std::size_t g = 0; g < model.constraints().size(); ++g)
-    for (int v : model.constraints()[g].variables) group_of[static_cast<std::size_t>(v)] = static_cast<int>(g);
+    for (int v : model.constraints()[g].variables)
+      group_of[static_cast<std::size_t>(v)] = static_cast<int>(g);
 
   // Each round's QAOA stages are reported under the round's name, with the energy of the whole
   // current assignment (in kPenalty mode that of the penalised model being searched).
@@ -97,7 +98,8 @@ void solve_decomposed(const QuboModel& model, bool native, const QaoaOptions& qa
     std::sort(vars.begin(), vars.end());
     const int m = static_cast<int>(vars.size());
     std::vector<int> local(static_cast<std::size_t>(n), -1);
-    for (int a = 0; a < m; ++a) local[static_cast<std::size_t>(vars[static_cast<std::size_t>(a)])] = a;
+    for (int a = 0; a < m; ++a)
+      local[static_cast<std::size_t>(vars[static_cast<std::size_t>(a)])] = a;
 
     // Subproblem: c'_a = c_a + sum_{j clamped} q_aj x_j; couplings among the chosen variables.
     Eigen::VectorXd c(m);
@@ -152,7 +154,9 @@ void solve_decomposed(const QuboModel& model, bool native, const QaoaOptions& qa
     double best_e = energy;
     for (const Assignment& y : sub_out) {
       Assignment cand = x;
-      for (int a = 0; a < m; ++a) cand[static_cast<std::size_t>(vars[static_cast<std::size_t>(a)])] = y[static_cast<std::size_t>(a)];
+      for (int a = 0; a < m; ++a)
+        cand[static_cast<std::size_t>(vars[static_cast<std::size_t>(a)])] =
+            y[static_cast<std::size_t>(a)];
       if (native && !model.is_feasible(cand)) continue;
       const double e = model.energy(cand);
       if (e < best_e) {

@@ -13,7 +13,8 @@
 // |t|, |k| <= 1 keeps it well conditioned, and the product of the n factors is one complex number.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
-#error "solver/qaoa/layer_kernels.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#error \
+    "solver/qaoa/layer_kernels.hpp is in the solver layer; a lower layer (core, problems) may not include it"
 #endif
 
 #include <complex>

@@ -2,7 +2,8 @@
 // decomposition around it, and the greedy descent both use.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
-#error "solver/qaoa/qaoa_internal.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#error \
+    "solver/qaoa/qaoa_internal.hpp is in the solver layer; a lower layer (core, problems) may not include it"
 #endif
 
 #include <string>

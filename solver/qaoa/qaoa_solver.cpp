@@ -11,12 +11,11 @@
 //   and after the mixer is undone df/dgamma_l = 2 Im <lam|C|psi>, then the inverse phase.
 #include "qprune/qaoa_solver.hpp"
 
-#include <nlopt.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <limits>
+#include <nlopt.hpp>
 #include <sstream>
 
 #include "qprune/error.hpp"
@@ -101,9 +100,10 @@ class Runner {
     const int p = static_cast<int>(x.size() / 2);
     const int before = evaluations_;
     if (optimizer == QaoaOptimizer::kNone) return 0;
-    const nlopt::algorithm algorithm = optimizer == QaoaOptimizer::kCobyla       ? nlopt::LN_COBYLA
-                                       : optimizer == QaoaOptimizer::kNelderMead ? nlopt::LN_NELDERMEAD
-                                                                                 : nlopt::LD_LBFGS;
+    const nlopt::algorithm algorithm = optimizer == QaoaOptimizer::kCobyla ? nlopt::LN_COBYLA
+                                       : optimizer == QaoaOptimizer::kNelderMead
+                                           ? nlopt::LN_NELDERMEAD
+                                           : nlopt::LD_LBFGS;
     nlopt::opt opt(algorithm, static_cast<unsigned>(x.size()));
     struct Data {
       Runner* self;
@@ -150,7 +150,9 @@ class Runner {
   }
 
   [[nodiscard]] Complex* state() { return psi_.data(); }
-  [[nodiscard]] double layer_time_s() const { return layers_ ? layer_time_s_ / static_cast<double>(layers_) : 0.0; }
+  [[nodiscard]] double layer_time_s() const {
+    return layers_ ? layer_time_s_ / static_cast<double>(layers_) : 0.0;
+  }
   [[nodiscard]] int evaluations() const { return evaluations_; }
 
  private:
@@ -184,18 +186,21 @@ void run(const QuboModel& model, bool native, const std::vector<CardinalityConst
   const double scale = b > 0.0 ? b : 1.0;
   const CostTerms cost = CostTerms::from_model(model, scale);
   const std::vector<Group> groups = engine_groups(native ? model.constraints() : feasibility);
-  const MixerKind mixer = !native || groups.empty() ? MixerKind::kX
+  const MixerKind mixer = !native || groups.empty()       ? MixerKind::kX
                           : o.mixer == QaoaMixer::kXyRing ? MixerKind::kXyRing
                                                           : MixerKind::kXyComplete;
-  const SpaceKind space =
-      mixer != MixerKind::kX && o.space != QaoaSpace::kFull ? SpaceKind::kSubspace : SpaceKind::kFull;
+  const SpaceKind space = mixer != MixerKind::kX && o.space != QaoaSpace::kFull
+                              ? SpaceKind::kSubspace
+                              : SpaceKind::kFull;
   const bool gradients = o.optimizer == QaoaOptimizer::kLbfgs;
   // L-BFGS keeps a second state for the adjoint gradient pass.
-  const Engine<Real> engine(cost, groups, mixer, space, gradients ? 2 : 1,
-                            DiagonalStorage::kStored, options.memory_limit_bytes);
+  const Engine<Real> engine(cost, groups, mixer, space, gradients ? 2 : 1, DiagonalStorage::kStored,
+                            options.memory_limit_bytes);
   Runner<Real> runner(engine, gradients, stop, options.progress, scale);
 
-  result.info["mixer"] = mixer == MixerKind::kX ? "x" : mixer == MixerKind::kXyRing ? "xy_ring" : "xy_complete";
+  result.info["mixer"] = mixer == MixerKind::kX        ? "x"
+                         : mixer == MixerKind::kXyRing ? "xy_ring"
+                                                       : "xy_complete";
   result.info["space"] = space == SpaceKind::kFull ? "full" : "subspace";
   result.counters["qubits"] = n;
   result.counters["dimension"] = static_cast<double>(engine.dimension());
@@ -307,8 +312,7 @@ void run(const QuboModel& model, bool native, const std::vector<CardinalityConst
   result.counters["energy_std"] = std::sqrt(std::max(0.0, m.second - m.mean * m.mean)) * scale;
   result.counters["optimum_probability"] = engine.probability_at(psi, cmin, optimum_tol);
   result.counters["optimum_energy"] = cmin * scale;
-  result.counters["feasible_probability"] =
-      groups.empty() ? 1.0 : engine.feasible_probability(psi);
+  result.counters["feasible_probability"] = groups.empty() ? 1.0 : engine.feasible_probability(psi);
   result.counters["approximation_ratio"] = cmax > cmin ? (m.mean - cmax) / (cmin - cmax) : 1.0;
   result.counters["layer_time_s"] = runner.layer_time_s();
   result.counters["evaluations"] = runner.evaluations();
@@ -324,14 +328,16 @@ void run(const QuboModel& model, bool native, const std::vector<CardinalityConst
   for (std::uint64_t idx : shots) {
     const std::uint64_t z = engine.decode(idx);
     Assignment a(static_cast<std::size_t>(n));
-    for (int i = 0; i < n; ++i) a[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>((z >> i) & 1U);
+    for (int i = 0; i < n; ++i)
+      a[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>((z >> i) & 1U);
     out.push_back(a);
   }
   // Only the distinct ones are scored for the descent start (cheap: at most `shots` energies).
   for (std::uint64_t idx : distinct) {
     const std::uint64_t z = engine.decode(idx);
     Assignment a(static_cast<std::size_t>(n));
-    for (int i = 0; i < n; ++i) a[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>((z >> i) & 1U);
+    for (int i = 0; i < n; ++i)
+      a[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>((z >> i) & 1U);
     const double e = model.energy(a);
     if (e < best_e) {
       best_e = e;
@@ -349,7 +355,8 @@ void run(const QuboModel& model, bool native, const std::vector<CardinalityConst
 
 double direct_dimension(const QuboModel& model, bool native, const QaoaOptions& qaoa) {
   const bool xy = native && model.has_constraints();
-  const SpaceKind space = xy && qaoa.space != QaoaSpace::kFull ? SpaceKind::kSubspace : SpaceKind::kFull;
+  const SpaceKind space =
+      xy && qaoa.space != QaoaSpace::kFull ? SpaceKind::kSubspace : SpaceKind::kFull;
   return space_dimension(model.num_variables(), engine_groups(model.constraints()), space);
 }
 
@@ -376,7 +383,8 @@ void greedy_descent(const QuboModel& model, Assignment& x, bool swaps) {
 
 void QaoaOptions::validate() const {
   const auto fail = [](const std::string& what) { throw InvalidArgument("QaoaOptions::" + what); };
-  if (init != QaoaInit::kFixed && layers < 1) fail("layers must be >= 1, got " + std::to_string(layers));
+  if (init != QaoaInit::kFixed && layers < 1)
+    fail("layers must be >= 1, got " + std::to_string(layers));
   if (!(std::isfinite(ramp_dt) && ramp_dt > 0.0)) fail("ramp_dt must be finite and > 0");
   if (init == QaoaInit::kFixed) {
     if (gammas.empty() || gammas.size() != betas.size())
@@ -387,12 +395,15 @@ void QaoaOptions::validate() const {
     for (double v : betas)
       if (!std::isfinite(v)) fail("betas must be finite");
   }
-  if (max_evaluations < 1) fail("max_evaluations must be >= 1, got " + std::to_string(max_evaluations));
+  if (max_evaluations < 1)
+    fail("max_evaluations must be >= 1, got " + std::to_string(max_evaluations));
   if (!(xtol_rel >= 0.0)) fail("xtol_rel must be >= 0");
   if (!(ftol_rel >= 0.0)) fail("ftol_rel must be >= 0");
   if (shots < 1) fail("shots must be >= 1, got " + std::to_string(shots));
-  if (max_qubits < 1 || max_qubits > 40) fail("max_qubits must be in [1, 40], got " + std::to_string(max_qubits));
-  if (decomposition_rounds < 1) fail("decomposition_rounds must be >= 1, got " + std::to_string(decomposition_rounds));
+  if (max_qubits < 1 || max_qubits > 40)
+    fail("max_qubits must be in [1, 40], got " + std::to_string(max_qubits));
+  if (decomposition_rounds < 1)
+    fail("decomposition_rounds must be >= 1, got " + std::to_string(decomposition_rounds));
 }
 
 QaoaSolver::QaoaSolver(QaoaOptions options) : options_(std::move(options)) { options_.validate(); }

@@ -22,7 +22,8 @@
 // sin(beta) u.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
-#error "solver/qaoa/statevector.hpp is in the solver layer; a lower layer (core, problems) may not include it"
+#error \
+    "solver/qaoa/statevector.hpp is in the solver layer; a lower layer (core, problems) may not include it"
 #endif
 
 #include <complex>

@@ -14,9 +14,9 @@
 #include <sstream>
 #include <vector>
 
-#include "qprune/error.hpp"
 #include "core/binomial.hpp"
 #include "core/rng.hpp"
+#include "qprune/error.hpp"
 #include "solver/common/stopwatch.hpp"
 
 namespace qprune {

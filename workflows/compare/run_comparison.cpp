@@ -9,10 +9,10 @@
 #include <mutex>
 #include <thread>
 
-#include "qprune/comparison.hpp"
-#include "qprune/error.hpp"
 #include "core/byte_codec.hpp"
 #include "core/parallel_for.hpp"
+#include "qprune/comparison.hpp"
+#include "qprune/error.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>

@@ -6,11 +6,11 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "workflows/pruning/pruned_writer.hpp"
 #include "qprune/error.hpp"
 #include "qprune/interrupt.hpp"
 #include "qprune/prune_pipeline.hpp"
 #include "qprune/pruning_refit.hpp"
+#include "workflows/pruning/pruned_writer.hpp"
 
 namespace qprune {
 namespace {

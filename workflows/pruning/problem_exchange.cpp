@@ -1,7 +1,5 @@
 // Single-layer problems for external solvers (include/qprune/prune_pipeline.hpp): export with the
 // qprune.* metadata, import of their answers back to masks, with the documented repair rule.
-#include "qprune/prune_pipeline.hpp"
-
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -9,15 +7,15 @@
 #include <optional>
 #include <sstream>
 
+#include "core/byte_codec.hpp"
 #include "core/input_file.hpp"
 #include "qprune/atomic_output.hpp"
 #include "qprune/error.hpp"
-#include "core/byte_codec.hpp"
+#include "qprune/prune_pipeline.hpp"
 #include "solver/common/compiled_problem.hpp"
 #include "solver/common/descent.hpp"
 
 namespace qprune {
-
 
 namespace {
 
@@ -279,4 +277,3 @@ ImportResult import_solution(const Checkpoint& ckpt, const CalibrationStatsFile*
 }
 
 }  // namespace qprune
-

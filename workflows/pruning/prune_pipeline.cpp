@@ -10,10 +10,10 @@
 #include <optional>
 #include <sstream>
 
+#include "core/byte_codec.hpp"
 #include "core/input_file.hpp"
 #include "qprune/atomic_output.hpp"
 #include "qprune/error.hpp"
-#include "core/byte_codec.hpp"
 
 namespace qprune {
 
@@ -427,6 +427,5 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
   masks.mean_compensation = any_centered;
   return masks;
 }
-
 
 }  // namespace qprune

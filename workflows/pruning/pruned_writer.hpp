@@ -4,7 +4,8 @@
 // and q/k/v, the new config, added bias tensors, padding of ragged MLP widths) is the same code.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 4
-#error "workflows/pruning/pruned_writer.hpp is in the workflows layer; a lower layer (core, problems, solver) may not include it"
+#error \
+    "workflows/pruning/pruned_writer.hpp is in the workflows layer; a lower layer (core, problems, solver) may not include it"
 #endif
 
 #include <Eigen/Core>

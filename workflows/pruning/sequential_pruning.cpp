@@ -20,12 +20,12 @@
 
 #include "core/interruptible_gram.hpp"
 #include "core/memory_check.hpp"
-#include "workflows/pruning/pruned_writer.hpp"
 #include "qprune/atomic_output.hpp"
 #include "qprune/error.hpp"
 #include "qprune/prune_pipeline.hpp"
 #include "qprune/pruning_refit.hpp"
 #include "qprune/transformer.hpp"
+#include "workflows/pruning/pruned_writer.hpp"
 
 namespace qprune {
 namespace {
