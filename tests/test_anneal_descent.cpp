@@ -20,32 +20,6 @@ using detail::anneal::DenseForm;
 using detail::anneal::SparseForm;
 using detail::anneal::SwapLayout;
 
-/// Independent check: no swap inside a constraint group and no flip of a variable outside every
-/// group lowers QuboModel::energy (integer coefficients: exact comparison).
-bool is_swap_local_optimum(const QuboModel& m, const Assignment& x) {
-  const double e = m.energy(x);
-  std::vector<char> grouped(x.size(), 0);
-  for (const CardinalityConstraint& g : m.constraints()) {
-    for (int v : g.variables) grouped[static_cast<std::size_t>(v)] = 1;
-    for (int a : g.variables) {
-      for (int b : g.variables) {
-        if (x[static_cast<std::size_t>(a)] != 0 || x[static_cast<std::size_t>(b)] != 1) continue;
-        Assignment y = x;
-        y[static_cast<std::size_t>(a)] = 1;
-        y[static_cast<std::size_t>(b)] = 0;
-        if (m.energy(y) < e) return false;
-      }
-    }
-  }
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    if (grouped[i]) continue;
-    Assignment y = x;
-    y[i] ^= 1;
-    if (m.energy(y) < e) return false;
-  }
-  return true;
-}
-
 /// Runs swap_descent with form F from a random feasible start; returns the final assignment after
 /// checking the cached fields against a fresh computation.
 template <class Form>
@@ -92,7 +66,7 @@ TEST_CASE("swap descent ends in a swap local optimum (every swap and free flip t
       const Assignment x = storage == Storage::kDense ? descend<DenseForm<double>>(m, seed)
                                                       : descend<SparseForm<double>>(m, seed);
       CHECK(m.is_feasible(x));
-      CHECK(is_swap_local_optimum(m, x));
+      CHECK(qprune::test::is_local_minimum(m, x));
       // Integer coefficients: float and int8 forms make the same exact decisions.
       if (storage == Storage::kDense) {
         CHECK(descend<DenseForm<float>>(m, seed) == x);

@@ -82,4 +82,28 @@ inline double brute_force_minimum(const QuboModel& m, bool feasible_only) {
   return best;
 }
 
+/// No flip of a free variable and no swap inside a group lowers QuboModel::energy.
+inline bool is_local_minimum(const QuboModel& m, const Assignment& x) {
+  const double e = m.energy(x);
+  std::vector<char> grouped(x.size(), 0);
+  for (const CardinalityConstraint& g : m.constraints()) {
+    for (int v : g.variables) grouped[static_cast<std::size_t>(v)] = 1;
+    for (int a : g.variables)
+      for (int b : g.variables) {
+        if (x[static_cast<std::size_t>(a)] != 0 || x[static_cast<std::size_t>(b)] != 1) continue;
+        Assignment y = x;
+        y[static_cast<std::size_t>(a)] = 1;
+        y[static_cast<std::size_t>(b)] = 0;
+        if (m.energy(y) < e) return false;
+      }
+  }
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (grouped[i]) continue;
+    Assignment y = x;
+    y[i] ^= 1;
+    if (m.energy(y) < e) return false;
+  }
+  return true;
+}
+
 }  // namespace qprune::test
