@@ -20,7 +20,9 @@ class Report {
     lines_.push_back({std::move(label), std::move(json_key), std::move(value)});
   }
   /// Adds a JSON-only entry (e.g. the sample list), not printed in text mode.
-  void add_json(std::string json_key, nlohmann::json value) { extra_[json_key] = std::move(value); }
+  void add_json(const std::string& json_key, nlohmann::json value) {
+    extra_[json_key] = std::move(value);
+  }
 
   void print(std::ostream& out, bool as_json) const;
 

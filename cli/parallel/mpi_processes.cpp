@@ -23,6 +23,7 @@
 #include <numeric>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "cli/exit_codes.hpp"
 #include "cli/parallel.hpp"
@@ -188,7 +189,7 @@ class MpiJobRunner final : public JobRunner {
         idle = false;
         if (local_error)
           guarded(jobs.label(local_job), [&] { std::rethrow_exception(local_error); });
-        deliver(local_job, std::move(local_result));
+        deliver(local_job, std::exchange(local_result, {}));
         start_local();
       }
       for (const int tag : {tag_result, tag_request}) {

@@ -206,7 +206,8 @@ CalibrationStatistics collect_calibration_statistics(const Transformer& model,
 
   CalibrationStatistics out;
   out.num_tokens = n;
-  auto finish = [n](Eigen::Map<Eigen::MatrixXd> gram, Eigen::Map<Eigen::VectorXd> s_sum) {
+  auto finish = [n](const Eigen::Map<Eigen::MatrixXd>& gram,
+                    const Eigen::Map<Eigen::VectorXd>& s_sum) {
     ActivationStats s;
     s.gram = gram;
     s.gram.triangularView<Eigen::StrictlyUpper>() = s.gram.transpose();

@@ -105,8 +105,8 @@ GlobalAllocation allocate_global_costs(const std::vector<LayerUnitCosts>& layers
     }
     std::vector<double> costs(static_cast<std::size_t>(per_group), 0.0);
     for (int g = 0; g < groups; ++g) {
-      std::vector<double> c(p.unit_cost.data() + g * per_group,
-                            p.unit_cost.data() + (g + 1) * per_group);
+      const std::ptrdiff_t begin = static_cast<std::ptrdiff_t>(g) * per_group;
+      std::vector<double> c(p.unit_cost.data() + begin, p.unit_cost.data() + begin + per_group);
       std::sort(c.begin(), c.end());
       for (int t = 0; t < per_group; ++t)
         costs[static_cast<std::size_t>(t)] += scale * c[static_cast<std::size_t>(t)];

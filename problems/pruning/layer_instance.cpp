@@ -3,6 +3,7 @@
 // `qprune compare` (and anything else that takes instances) can run solvers on it like on a file.
 #include "qprune/layer_instance.hpp"
 
+#include <cmath>
 #include <filesystem>
 #include <memory>
 
@@ -100,7 +101,7 @@ QuboModel load_layer_instance(const LayerInstanceSpec& spec) {
 std::string layer_instance_name(const LayerInstanceSpec& spec) {
   return std::filesystem::path(spec.checkpoint).filename().string() + ".layer" +
          std::to_string(spec.problem.layer) + "." + unit_kind_name(spec.problem.unit) + ".s" +
-         std::to_string(static_cast<int>(spec.problem.sparsity * 100 + 0.5));
+         std::to_string(std::lround(spec.problem.sparsity * 100));
 }
 
 }  // namespace qprune

@@ -304,8 +304,10 @@ Masks read_masks(const std::filesystem::path& path) {
       if (!status ||
           std::find(std::begin(kStatuses), std::end(kStatuses), *status) == std::end(kStatuses)) {
         std::string names;
-        for (RunStatus s : kStatuses)
-          names += (names.empty() ? "" : ", ") + std::string(to_string(s));
+        for (RunStatus s : kStatuses) {
+          if (!names.empty()) names += ", ";
+          names += to_string(s);
+        }
         fail("expected \"" + at + ".status\" to be one of " + names + ", found " +
              detail::describe_json(e["status"]));
       }

@@ -17,6 +17,7 @@
 #include <limits>
 #include <nlopt.hpp>
 #include <sstream>
+#include <utility>
 
 #include "qprune/error.hpp"
 #include "solver/common/compiled_problem.hpp"
@@ -218,7 +219,10 @@ void run(const QuboModel& model, bool native, const std::vector<CardinalityConst
       betas[static_cast<std::size_t>(l)] = (1.0 - t) * o.ramp_dt;
     }
   };
-  const auto [cmin, cmax] = engine.diagonal_range();
+  // Plain variables, not a structured binding: the lambdas below capture them (C++20 allows a
+  // captured binding, clang 14, which clang-tidy runs on, does not).
+  const std::pair<double, double> range = engine.diagonal_range();
+  const double cmin = range.first, cmax = range.second;
   const double optimum_tol = 1e-9 * std::max(1.0, std::abs(cmin));
   const auto angles = [&] {
     std::vector<double> x(gammas);

@@ -235,10 +235,11 @@ u64 unrank(u64 r, int m, int k) {
   return mask;
 }
 
-// Next k-subset in colex order (Gosper's hack); mask != 0.
+// Next k-subset in colex order (Gosper's hack); mask != 0. The shift is split in two so that it
+// stays defined (< 64) when v's lowest set bit is bit 63.
 u64 next_subset(u64 v) {
   const u64 t = v | (v - 1);
-  return (t + 1) | (((~t & (t + 1)) - 1) >> (std::countr_zero(v) + 1));
+  return (t + 1) | ((((~t & (t + 1)) - 1) >> std::countr_zero(v)) >> 1);
 }
 
 // acc += f() when f returns a value (a gradient term), a plain call when it returns nothing (a
@@ -708,7 +709,8 @@ void Engine<Real>::phase_blocks(const FullSpace& space, Complex* psi, double gam
         a[1] = -std::sin(gamma * space.e_high[h]);
         for (std::size_t x = 1; x < a_size; ++x) {
           const std::size_t r = x & (x - 1);
-          const std::size_t i = static_cast<std::size_t>(std::countr_zero(x) + lo_bits);
+          const std::size_t i =
+              static_cast<std::size_t>(std::countr_zero(x)) + static_cast<std::size_t>(lo_bits);
           a[2 * x] = a[2 * r] * w[2 * i] - a[2 * r + 1] * w[2 * i + 1];
           a[2 * x + 1] = a[2 * r] * w[2 * i + 1] + a[2 * r + 1] * w[2 * i];
         }

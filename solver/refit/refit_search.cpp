@@ -352,7 +352,8 @@ RefitSearchResult exhaustive_refit(const RefitObjective& obj, const RefitSearchO
     Assignment x(static_cast<std::size_t>(lay.num_units), 0);
     for (int g = 0; g < groups; ++g)
       for (const int off : combos[pick[static_cast<std::size_t>(g)]])
-        x[static_cast<std::size_t>(g * m + off)] = 1;
+        x[static_cast<std::size_t>(g) * static_cast<std::size_t>(m) +
+          static_cast<std::size_t>(off)] = 1;
     const double e = obj.error(x);
     ++r.evaluations;
     if (e < best) {

@@ -290,6 +290,7 @@ ComparisonReport run_comparison(const std::vector<Instance>& instances,
     };
     const int workers = std::min(report.jobs, std::max(1, total));
     std::vector<std::thread> threads;
+    threads.reserve(static_cast<std::size_t>(workers));
     for (int t = 0; t < workers; ++t) threads.emplace_back(worker);
     for (std::thread& t : threads) t.join();
     if (failure) std::rethrow_exception(failure);

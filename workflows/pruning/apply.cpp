@@ -190,6 +190,7 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
   CheckpointEdits edits;
   const int hd = static_cast<int>(cfg.head_dim);
   std::vector<HeadPlan> plans;
+  plans.reserve(att.size());
   for (const LayerMask* e : att) plans.push_back(head_plan(cfg, *e));
   auto add_new = [&](const std::string& name, const std::string& like, std::int64_t size) {
     edits.add[name] = {like, {size}, {}};
@@ -455,7 +456,9 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
       for (const int i : e->kept) keep[static_cast<std::size_t>(i)] = 1;
     } else {
       for (const int h : head_plan(cfg, *e).heads)
-        for (int c = 0; c < hd; ++c) keep[static_cast<std::size_t>(h * hd + c)] = 1;
+        for (int c = 0; c < hd; ++c)
+          keep[static_cast<std::size_t>(h) * static_cast<std::size_t>(hd) +
+               static_cast<std::size_t>(c)] = 1;
     }
     const ActivationStats s = stats->read(mlp ? StatsKind::kMlp : StatsKind::kAttn, l);
     detail::RefittedProjection out;

@@ -128,7 +128,8 @@ ExportedProblemInfo export_layer_problem(const Checkpoint& ckpt, const Calibrati
     if (in.bad()) throw IoError(scratch.temporary_path().string() + ": read failed");
   }
   std::string header;
-  for (const auto& [k, v] : info_to_metadata(info)) header += prefix + k + "=" + v + "\n";
+  for (const auto& [k, v] : info_to_metadata(info))
+    header.append(prefix).append(k).append("=").append(v).append("\n");
   write_file_atomically(std::filesystem::path(path), header + body);
   return info;
 }

@@ -30,8 +30,9 @@ const char* mask_method_name(MaskMethod method) {
 }
 
 std::uint64_t layer_seed(std::uint64_t run_seed, int layer, UnitKind unit) {
-  std::uint64_t z = run_seed + 0x9E3779B97F4A7C15ULL * (2 * static_cast<std::uint64_t>(layer) + 1 +
-                                                        (unit == UnitKind::kMlp ? 0 : 1) * 0x1000);
+  std::uint64_t z =
+      run_seed + 0x9E3779B97F4A7C15ULL * (2 * static_cast<std::uint64_t>(layer) + 1 +
+                                          (unit == UnitKind::kMlp ? 0ULL : 0x1000ULL));
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
@@ -393,7 +394,7 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
     } catch (const std::exception& e) {
       // Named by its layer ("layer 1 mlp: ..."), as the multi-process runner names a failed job;
       // the exit class survives the round trip through bytes.
-      const std::string bytes = encode_error(e, jobs.label(i));
+      std::string bytes = encode_error(e, jobs.label(i));
       failed = decode_error(bytes);
       return bytes;
     }
