@@ -11,6 +11,7 @@
 #include <random>
 #include <set>
 
+#include "core/interruptible_gram.hpp"
 #include "qprune/error.hpp"
 #include "qprune/pruning.hpp"
 #include "qprune/pruning_refit.hpp"
@@ -425,6 +426,26 @@ TEST_CASE("gated magnitude score is the product of the neuron's weight norms") {
     CHECK(rel(s[i], l.w_down.col(i).squaredNorm() * l.w_gate.row(i).squaredNorm() *
                         l.w_up.row(i).squaredNorm()) < 1e-12);
   }
+}
+
+TEST_CASE("Isserlis statistics over several tiles equal the closed form computed in one piece") {
+  // n above the tile side (896 for H = 1200), so the lower-triangle tiles, the diagonal tiles and
+  // the mirroring all take part; the reference is the formula with whole products.
+  std::mt19937_64 rng(223);
+  const int n = 1300, h = 1200;
+  const Eigen::MatrixXd wg = normal_matrix(n, h, rng, 0.05);
+  const Eigen::MatrixXd wu = normal_matrix(n, h, rng, 0.05);
+  const double sigma = 0.8, s2 = sigma * sigma;
+  REQUIRE(qprune::detail::gram_tile_size(h) < n);
+  const ActivationStats s = isserlis_statistics(wg, wu, sigma);
+  const Eigen::VectorXd d = wg.cwiseProduct(wu).rowwise().sum();
+  const Eigen::MatrixXd gg = wg * wg.transpose(), uu = wu * wu.transpose();
+  const Eigen::MatrixXd gu = wg * wu.transpose();
+  const Eigen::MatrixXd reference = (0.25 * s2 * s2) * (d * d.transpose() + gg.cwiseProduct(uu) +
+                                                        gu.cwiseProduct(gu.transpose()));
+  CHECK((s.gram - reference).cwiseAbs().maxCoeff() <= 1e-12 * reference.cwiseAbs().maxCoeff());
+  CHECK(s.gram == s.gram.transpose());
+  CHECK((s.mean - 0.5 * s2 * d).cwiseAbs().maxCoeff() <= 1e-15 * d.cwiseAbs().maxCoeff());
 }
 
 TEST_CASE("Isserlis statistics match Monte Carlo of the linearised gated activation") {

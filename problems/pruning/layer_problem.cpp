@@ -20,27 +20,7 @@ namespace {
 
 using Index = Eigen::Index;
 
-// Tile width of the blocked transpose copy and of the column blocks of the Isserlis Gram.
-constexpr Index kTile = 64;
-constexpr Index kIsserlisBlock = 256;
-
 std::string layer_prefix(int layer) { return std::to_string(layer); }
-
-// Copies the lower triangle onto the upper one, tile by tile so that both sides stay in cache.
-void mirror_lower(Eigen::MatrixXd& m) {
-  const Index n = m.rows();
-  const Index tiles = (n + kTile - 1) / kTile;
-  detail::parallel_for(tiles, [&](std::int64_t tj) {
-    const Index j0 = static_cast<Index>(tj) * kTile;
-    const Index j1 = std::min(n, j0 + kTile);
-    // Tile column tj of the upper triangle: rows i < j, i in tiles 0..tj.
-    for (Index i0 = 0; i0 <= j0; i0 += kTile) {
-      const Index i1 = std::min(n, i0 + kTile);
-      for (Index j = j0; j < j1; ++j)
-        for (Index i = i0; i < std::min(i1, j); ++i) m(i, j) = m(j, i);
-    }
-  });
-}
 
 // M = G o (W^T W) (G centred on the fly when `centered`), exactly symmetric, in one n x n matrix.
 // W^T W is a symmetric rank-H update of the lower triangle (half the flops of a GEMM); the
@@ -71,7 +51,7 @@ Eigen::MatrixXd hadamard_error_matrix(const Eigen::MatrixXd& w, const Activation
         }
       },
       64);
-  mirror_lower(m);
+  detail::mirror_lower(m);
   return m;
 }
 
@@ -316,23 +296,23 @@ ActivationStats isserlis_statistics(const Eigen::MatrixXd& w_gate, const Eigen::
   const Eigen::VectorXd d = w_gate.cwiseProduct(w_up).rowwise().sum();  // g_i . u_i
   ActivationStats stats;
   stats.gram.resize(n, n);
-  // Column blocks keep the temporaries at n x kIsserlisBlock instead of three n x n matrices, and
-  // narrower ones (down to 16 columns) keep a block to about detail::kGramBlockFlops of work, so
-  // Ctrl-C is seen within a second at 7B size (8 n H flops per column there: 3.6e8).
-  const double flops_per_column = 8.0 * static_cast<double>(n) * static_cast<double>(w_gate.cols());
-  const Index block = std::clamp<Index>(
-      static_cast<Index>(detail::kGramBlockFlops / std::max(flops_per_column, 1.0)), 16,
-      kIsserlisBlock);
-  for (Index j0 = 0; j0 < n; j0 += block) {
-    throw_if_interrupted("building the Isserlis statistics");
-    const Index b = std::min(block, n - j0);
-    const Eigen::MatrixXd gg = w_gate * w_gate.middleRows(j0, b).transpose();  // g_i . g_j
-    const Eigen::MatrixXd uu = w_up * w_up.middleRows(j0, b).transpose();      // u_i . u_j
-    const Eigen::MatrixXd gu = w_gate * w_up.middleRows(j0, b).transpose();    // g_i . u_j
-    const Eigen::MatrixXd ug = w_up * w_gate.middleRows(j0, b).transpose();    // u_i . g_j
-    stats.gram.middleCols(j0, b) = (0.25 * s2 * s2) * (d * d.segment(j0, b).transpose() +
-                                                       gg.cwiseProduct(uu) + gu.cwiseProduct(ug));
-  }
+  // E[a_i a_j] = (s^4 / 4) (d_i d_j + (g_i.g_j)(u_i.u_j) + (g_i.u_j)(u_i.g_j)): four products of
+  // n x H by H x n, computed on the lower triangle's tiles only (it is symmetric) and mirrored.
+  const double c = 0.25 * s2 * s2;
+  detail::for_each_lower_tile(
+      n, detail::gram_tile_size(w_gate.cols()), "building the Isserlis statistics",
+      [&](Index i0, Index rows, Index j0, Index cols) {
+        const auto gi = w_gate.middleRows(i0, rows), ui = w_up.middleRows(i0, rows);
+        const auto gj = w_gate.middleRows(j0, cols), uj = w_up.middleRows(j0, cols);
+        const Eigen::MatrixXd gg = gi * gj.transpose();  // g_i . g_j
+        const Eigen::MatrixXd uu = ui * uj.transpose();  // u_i . u_j
+        const Eigen::MatrixXd gu = gi * uj.transpose();  // g_i . u_j
+        const Eigen::MatrixXd ug = ui * gj.transpose();  // u_i . g_j
+        stats.gram.block(i0, j0, rows, cols) =
+            c * (d.segment(i0, rows) * d.segment(j0, cols).transpose() + gg.cwiseProduct(uu) +
+                 gu.cwiseProduct(ug));
+      });
+  detail::mirror_lower(stats.gram);
   stats.mean = (0.5 * s2) * d;
   stats.num_tokens = 1;
   stats.approximate = true;
