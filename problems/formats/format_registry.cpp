@@ -126,6 +126,17 @@ void write_file_atomically(const std::string& path, const std::string& content) 
   file.commit();
 }
 
+namespace {
+std::atomic<bool> fast_readers_enabled{true};
+std::atomic<std::int64_t> fast_read_count{0};
+}  // namespace
+
+std::int64_t fast_reads() { return fast_read_count.load(); }
+void count_fast_read() { fast_read_count.fetch_add(1, std::memory_order_relaxed); }
+
+void set_fast_readers(bool enabled) { fast_readers_enabled.store(enabled); }
+bool fast_readers() { return fast_readers_enabled.load(std::memory_order_relaxed); }
+
 void check_model_memory(const TextInput& in, std::int64_t n) {
   detail::check_memory(kBytesPerVariable * static_cast<double>(n),
                        concat(in.path(), ": a model of ", std::to_string(n), " variables"),
