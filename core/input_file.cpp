@@ -14,6 +14,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/huge_pages.hpp"
 #include "core/memory_check.hpp"
 #include "qprune/error.hpp"
 
@@ -76,7 +77,12 @@ void InputFile::append_rest(std::string& out) {
   std::size_t have = out.size();
   const auto hint =
       static_cast<std::size_t>(std::min<std::uint64_t>(size_, std::uint64_t{1} << 30));
-  out.resize(std::max(have + kChunkBytes, hint + 1));
+  const std::size_t want = std::max(have + kChunkBytes, hint + 1);
+  if (want > out.capacity()) {
+    out.reserve(want);
+    advise_huge_pages(out.data(), out.capacity());
+  }
+  out.resize(want);
   for (;;) {
     if (have == out.size()) out.resize(2 * out.size());
     const std::size_t got = read_some(out.data() + have, out.size() - have);

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/huge_pages.hpp"
 #include "core/parallel_for.hpp"
 #include "problems/formats/format_entry.hpp"
 
@@ -213,6 +214,8 @@ std::optional<TripletScan> scan_triplets(std::string_view text, std::size_t begi
         count_lines(cut[static_cast<std::size_t>(k)], cut[static_cast<std::size_t>(k) + 1]);
   });
   for (std::size_t k = 0; k < chunks; ++k) offset[k + 1] += offset[k];
+  scan.entries.reserve(static_cast<std::size_t>(offset[chunks]));
+  detail::advise_huge_pages(scan.entries.data(), scan.entries.capacity() * sizeof(Coupling));
   scan.entries.resize(static_cast<std::size_t>(offset[chunks]));
   std::vector<char> plain(chunks, 0);
   detail::parallel_for(static_cast<std::int64_t>(chunks), [&](std::int64_t kk) {

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <unordered_set>
 
+#include "core/huge_pages.hpp"
 #include "core/memory_check.hpp"
 #include "qprune/error.hpp"
 
@@ -150,8 +151,12 @@ QuboModel QuboModel::from_couplings(int num_variables, Eigen::VectorXd linear,
     m.dense_ = detail::allocation_context(
         "the dense " + std::to_string(num_variables) + " x " + std::to_string(num_variables) +
             " coupling matrix of a QUBO model",
-        detail::square_bytes(num_variables, sizeof(double)),
-        [&] { return Eigen::MatrixXd::Zero(num_variables, num_variables).eval(); });
+        detail::square_bytes(num_variables, sizeof(double)), [&] {
+          Eigen::MatrixXd q(num_variables, num_variables);
+          detail::advise_huge_pages(q.data(), static_cast<std::size_t>(q.size()) * sizeof(double));
+          q.setZero();
+          return q;
+        });
     fill_symmetric(m.dense_, merged);
   } else {
     const Index n = static_cast<Index>(num_variables);
