@@ -260,3 +260,23 @@ TEST_CASE("errors in a large file, scanned in parallel chunks, name the right li
   CHECK(r.fast.num_couplings() == std::int64_t{n} * (n - 1) / 2);
   check_bit_identical(r.fast, r.checked);
 }
+
+TEST_CASE(
+    "a large .txt file is sniffed from its first 1 MiB, or whole when its first line is later") {
+  // Beasley (first line: one token) and Max-Cut (two tokens) of a few MB, and one whose first
+  // content line comes after 1.5 MB of comments, so the prefix does not hold it.
+  std::string beasley = "1\n2000 ";
+  std::string body;
+  std::int64_t entries = 0;
+  for (int i = 1; i <= 2000; ++i)
+    for (int j = i; j <= 2000; j += 7, ++entries)
+      body += std::to_string(i) + " " + std::to_string(j) + " " + std::to_string(i - j) + "\n";
+  beasley += std::to_string(entries) + "\n" + body;
+  REQUIRE(beasley.size() > (std::size_t{2} << 20));
+  CHECK(detect_format(temp_file("big.txt", beasley).string()) == "beasley");
+  std::string comments;
+  while (comments.size() < 1500000) comments += "# a comment line of some length, to fill space\n";
+  CHECK(detect_format(temp_file("late.txt", comments + "3 1\n1 2 5\n").string()) == "maxcut");
+  const QuboModel m = read_model(temp_file("late.txt", comments + "3 1\n1 2 5\n").string());
+  CHECK(m.coupling(0, 1) == 10.0);
+}
