@@ -1,6 +1,7 @@
 // `qprune solve FILE --solver NAME`: solve a QUBO file and report the result; -o writes the best
 // assignment (0/1 per line) or, for a .json path, the whole result. While it runs, a progress line
 // on stderr when that is a terminal (not with -q or --json).
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -29,7 +30,9 @@ struct SolveCommandOptions {
 int run_solve(SolveCommandOptions opts) {
   opts.choice.options.interrupt = install_interrupt_handler();
   guard_outputs({{"--output", opts.output}}, {{"input", input_file(opts.input.path)}});
+  const auto read_start = std::chrono::steady_clock::now();
   const QuboModel model = read_input(opts.input);
+  const std::chrono::duration<double> read_s = std::chrono::steady_clock::now() - read_start;
   const std::unique_ptr<Solver> solver = make_solver(opts.choice.solver, opts.choice.settings);
   ProgressLine progress("solve");
   if (!opts.quiet && !opts.json && stderr_is_terminal()) {
@@ -42,6 +45,8 @@ int run_solve(SolveCommandOptions opts) {
   r.add("File", "file", opts.input.path);
   r.add("Variables", "num_variables", model.num_variables());
   add_result_lines(r, result, model);
+  // Reading and parsing the file (to a model), apart from the solver's own wall time.
+  r.add_json("read_seconds", read_s.count());
   r.print(std::cout, opts.json);
   if (!opts.output.empty() && result.has_solution()) {
     if (opts.output.size() > 5 && opts.output.ends_with(".json")) {

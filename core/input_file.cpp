@@ -14,6 +14,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/huge_pages.hpp"
 #include "core/memory_check.hpp"
 #include "qprune/error.hpp"
 
@@ -66,15 +67,29 @@ std::size_t InputFile::read_some(char* buffer, std::size_t n) {
 
 std::string InputFile::read_rest() {
   std::string out;
-  // The size is a hint only (the file may grow or shrink while it is read).
-  out.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(size_, std::uint64_t{1} << 30)));
-  std::vector<char> buffer(kChunkBytes);
-  for (;;) {
-    const std::size_t got = read_some(buffer.data(), buffer.size());
-    if (got == 0) break;
-    out.append(buffer.data(), got);
-  }
+  append_rest(out);
   return out;
+}
+
+void InputFile::append_rest(std::string& out) {
+  // The size is a hint only (the file may grow or shrink while it is read): room for all of it
+  // plus one byte, so that the read that finds the end needs no growth; doubling past it.
+  std::size_t have = out.size();
+  const auto hint =
+      static_cast<std::size_t>(std::min<std::uint64_t>(size_, std::uint64_t{1} << 30));
+  const std::size_t want = std::max(have + kChunkBytes, hint + 1);
+  if (want > out.capacity()) {
+    out.reserve(want);
+    advise_huge_pages(out.data(), out.capacity());
+  }
+  out.resize(want);
+  for (;;) {
+    if (have == out.size()) out.resize(2 * out.size());
+    const std::size_t got = read_some(out.data() + have, out.size() - have);
+    if (got == 0) break;
+    have += got;
+  }
+  out.resize(have);
 }
 
 std::string read_input_file(const std::filesystem::path& path) {
@@ -113,7 +128,7 @@ std::string read_input_text(const std::filesystem::path& path,
                     static_cast<unsigned char>(in[1]) == 0x8b;
   if (!gzip) {
     std::string out(in.data(), have);
-    if (have > 0) out += file.read_rest();
+    if (have > 0) file.append_rest(out);
     return out;
   }
 

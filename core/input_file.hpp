@@ -31,6 +31,9 @@ class InputFile {
   [[nodiscard]] std::size_t read_some(char* buffer, std::size_t n);
   /// Everything from the current position to the end of the file. Throws IoError.
   [[nodiscard]] std::string read_rest();
+  /// Appends everything from the current position to the end of the file to `out`, read straight
+  /// into it (sized from fstat, so a file in the page cache costs one copy). Throws IoError.
+  void append_rest(std::string& out);
 
  private:
   std::filesystem::path path_;

@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
+#include <map>
+#include <random>
 
 #include "qprune/error.hpp"
 #include "qprune/qubo_model.hpp"
@@ -70,6 +73,68 @@ TEST_CASE("builders sum duplicates, fold diagonals and reject bad entries") {
   CHECK_THROWS_AS((void)QuboModel::from_couplings(2, {}, {{0, 1, std::nan("")}}), InvalidArgument);
   CHECK_THROWS_AS((void)m.energy({1, 0}), InvalidArgument);
   CHECK_THROWS_AS((void)m.energy({1, 0, 2}), InvalidArgument);
+}
+
+TEST_CASE("from_couplings sums repeated pairs in input order, sorted or not, dense or sparse") {
+  // Reference: a map that adds each entry in input order to the folded pair, diagonals to the
+  // linear terms, then drops zero sums. Bit-for-bit equality, as the readers rely on.
+  std::mt19937_64 rng(11);
+  const auto bits = [](double v) {
+    std::uint64_t b = 0;
+    std::memcpy(&b, &v, sizeof b);
+    return b;
+  };
+  for (int round = 0; round < 40; ++round) {
+    const int n = 2 + static_cast<int>(rng() % 30);
+    const bool in_order = round % 4 == 0;  // the no-sort path
+    std::vector<Coupling> list;
+    std::uniform_real_distribution<double> u(-1.0, 1.0);
+    for (int i = 0; i < n; ++i)
+      for (int j = i; j < n; ++j) {
+        const int repeats = in_order ? static_cast<int>(rng() % 2) : static_cast<int>(rng() % 4);
+        for (int r = 0; r < repeats; ++r) {
+          const double v =
+              rng() % 7 == 0 ? 0.0 : u(rng) * std::pow(10.0, static_cast<double>(rng() % 9) - 4);
+          list.push_back(rng() % 2 ? Coupling{i, j, v} : Coupling{j, i, v});
+        }
+      }
+    if (!in_order) std::shuffle(list.begin(), list.end(), rng);
+    if (in_order)
+      for (Coupling& c : list)
+        if (c.i > c.j) std::swap(c.i, c.j);
+    std::map<std::pair<int, int>, double> reference;
+    Eigen::VectorXd linear = Eigen::VectorXd::Zero(n);
+    for (const Coupling& c : list) {
+      if (c.i == c.j)
+        linear[c.i] += c.value;
+      else
+        reference[{std::min(c.i, c.j), std::max(c.i, c.j)}] += c.value;
+    }
+    std::int64_t nonzero = 0;
+    for (const auto& [key, v] : reference) nonzero += v != 0.0;
+    for (const Storage storage : {Storage::kDense, Storage::kSparse}) {
+      CAPTURE(round);
+      const QuboModel m = QuboModel::from_couplings(n, {}, list, 0.0, storage);
+      CHECK(m.num_couplings() == nonzero);
+      int differ = 0;
+      for (int i = 0; i < n; ++i) {
+        differ += bits(m.linear()[i]) != bits(linear[i]);
+        for (int j = i + 1; j < n; ++j) {
+          const auto it = reference.find({i, j});
+          const double expected = it == reference.end() ? 0.0 : it->second;
+          differ += bits(m.coupling(i, j)) != bits(expected == 0.0 ? 0.0 : expected);
+          differ += m.coupling(j, i) != m.coupling(i, j);
+        }
+      }
+      CHECK(differ == 0);
+      // The rvalue overload (the readers' path) builds the same model.
+      const QuboModel moved =
+          QuboModel::from_couplings(n, {}, std::vector<Coupling>(list), 0.0, storage);
+      for (int i = 0; i < n; ++i)
+        for (int j = 0; j < n; ++j) differ += bits(moved.coupling(i, j)) != bits(m.coupling(i, j));
+      CHECK(differ == 0);
+    }
+  }
 }
 
 TEST_CASE("from_dense takes a symmetric matrix and matches from_couplings") {

@@ -72,6 +72,11 @@ class QuboModel {
                                                 const std::vector<Coupling>& couplings,
                                                 double offset = 0.0,
                                                 Storage storage = Storage::kAuto);
+  /// The same, reusing the list's memory (the readers' path for large files).
+  [[nodiscard]] static QuboModel from_couplings(int num_variables, Eigen::VectorXd linear,
+                                                std::vector<Coupling>&& couplings,
+                                                double offset = 0.0,
+                                                Storage storage = Storage::kAuto);
   /// Builds a model from a symmetric matrix Q with Q(i,j) = Q(j,i) = q_ij (the diagonal is
   /// ignored), so E = offset + c.x + x^T Q x / 2. Throws InvalidArgument if Q is not
   /// square/symmetric or finite.

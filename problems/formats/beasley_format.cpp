@@ -3,16 +3,64 @@
 // maximises x^T Q x = sum_i q_ii x_i + 2 sum_{i<j} q_ij x_i x_j: a listed pair stands for both q_ij
 // and q_ji (bqp50 #1 reaches its published optimum 2098 only so). qprune's energy is E = -x^T Q x:
 // c_i = -q_ii, q_ij = -2 q. A pair listed with i > j is the same pair; a pair listed twice is
-// rejected. Every instance is checked for structure, only the chosen one is built.
+// rejected. Every instance is checked for structure, only the chosen one is built. When every
+// `n nnz` ends its line and the nnz entries follow one per line, the entries are read in bulk
+// (triplet_scan.hpp); any other layout, and every error, goes to the token-by-token reader.
 #include <unordered_set>
 
 #include "problems/formats/format_entry.hpp"
+#include "problems/formats/triplet_scan.hpp"
 #include "qprune/error.hpp"
 
 namespace qprune::formats_detail {
 namespace {
 
-QuboModel read_beasley(TextInput& in, int instance) {
+std::optional<QuboModel> read_beasley_fast(TextInput& in, int instance) {
+  std::string_view tok;
+  const auto next = [&]() -> std::optional<std::int64_t> {
+    if (!in.next_token(tok)) return std::nullopt;
+    return in.to_int(tok, "an integer");
+  };
+  const std::optional<std::int64_t> k_count = next();
+  if (!k_count || *k_count < 1 || instance > *k_count) return std::nullopt;
+  std::optional<QuboModel> result;
+  for (std::int64_t k = 1; k <= *k_count; ++k) {
+    const std::optional<std::int64_t> n = next(), nnz = next();
+    if (!n || !nnz || *n < 1 || *n > (std::int64_t{1} << 30) || *nnz < 0 || !in.line_done())
+      return std::nullopt;
+    check_declared_variables(in, *n, "n", tok);
+    check_declared_entries(in, *nnz, "the number of entries", tok);
+    TripletRules rules;
+    rules.base = 1;
+    rules.max_index = *n;
+    rules.max_entries = *nnz;
+    std::optional<TripletScan> scan = scan_triplets(in.text(), in.offset(), rules);
+    if (!scan) return std::nullopt;
+    in.seek(scan->end);
+    if (k != instance) continue;
+    check_model_memory(in, *n);
+    Eigen::VectorXd c = Eigen::VectorXd::Zero(*n);
+    std::vector<bool> diagonal_seen(static_cast<std::size_t>(*n), false);
+    std::vector<Coupling>& q = scan->entries;  // diagonal entries are moved out in place
+    std::size_t pairs = 0;
+    for (const Coupling& e : q) {
+      if (e.i == e.j) {
+        if (diagonal_seen[static_cast<std::size_t>(e.i)]) return std::nullopt;
+        diagonal_seen[static_cast<std::size_t>(e.i)] = true;
+        c[e.i] = -e.value;
+      } else {
+        q[pairs++] = {e.i, e.j, -2.0 * e.value};
+      }
+    }
+    q.resize(pairs);
+    if (has_duplicate_pairs(q)) return std::nullopt;
+    result = QuboModel::from_couplings(static_cast<int>(*n), std::move(c), std::move(q));
+  }
+  if (in.next_token(tok)) return std::nullopt;
+  return result;
+}
+
+QuboModel read_beasley_checked(TextInput& in, int instance) {
   std::string_view tok;
   const auto next = [&](const std::string& expected) {
     if (!in.next_token(tok)) in.fail_eof(expected);
@@ -68,11 +116,17 @@ QuboModel read_beasley(TextInput& in, int instance) {
         q.push_back({a, b, -2.0 * v});
       }
     }
-    if (build) result = QuboModel::from_couplings(static_cast<int>(n), std::move(c), q);
+    if (build) result = QuboModel::from_couplings(static_cast<int>(n), std::move(c), std::move(q));
   }
   if (in.next_token(tok))
     in.fail("end of file after " + std::to_string(k_count) + " instances", tok);
   return result;
+}
+
+QuboModel read_beasley(TextInput& in, int instance) {
+  return read_fast_or_checked(
+      in, [instance](TextInput& input) { return read_beasley_fast(input, instance); },
+      [instance](TextInput& input) { return read_beasley_checked(input, instance); });
 }
 
 }  // namespace

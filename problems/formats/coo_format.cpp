@@ -4,33 +4,75 @@
 // duplicates add. The offset, which dimod's COO cannot hold, is the comment `# offset=<value>`
 // (ignored by dimod). The writer uses plain decimals only because dimod's line regex skips
 // exponents, and writes every variable's linear line (zeros too) so the number of variables
-// survives.
+// survives. A file of comment lines followed by plain `u v bias` lines is read in bulk
+// (triplet_scan.hpp); any other, and every error, by the line-by-line reader.
 #include "problems/formats/format_entry.hpp"
+#include "problems/formats/triplet_scan.hpp"
 #include "qprune/error.hpp"
 
 namespace qprune::formats_detail {
 namespace {
 
-QuboModel read_coo(TextInput& in, int /*instance*/) {
+// A `#` line: `vartype=` and `offset=` set `spin` and `offset`.
+void read_comment(TextInput& in, std::string_view line, bool& spin, double& offset) {
+  const std::string_view vartype = comment_value(line, "vartype");
+  if (!vartype.empty()) {
+    if (vartype == "SPIN")
+      spin = true;
+    else if (vartype == "BINARY")
+      spin = false;
+    else
+      in.fail("vartype BINARY or SPIN", vartype);
+  }
+  const std::string_view v = comment_value(line, "offset");
+  if (!v.empty()) offset = in.to_double(v, "a number after '# offset='");
+}
+
+QuboModel build(std::int64_t n, std::vector<Coupling> entries, bool spin, double offset) {
+  if (!spin) {
+    return QuboModel::from_couplings(static_cast<int>(n), Eigen::VectorXd::Zero(n),
+                                     std::move(entries), offset);
+  }
+  IsingModel ising;
+  ising.h = Eigen::VectorXd::Zero(n);
+  ising.offset = offset;
+  // Sum duplicates and fold (v, u) onto (u, v) through the QUBO builder, then read J back.
+  const QuboModel folded = QuboModel::from_couplings(static_cast<int>(n), Eigen::VectorXd::Zero(n),
+                                                     std::move(entries), 0.0);
+  ising.h = folded.linear();
+  ising.j = folded.coupling_list();
+  return QuboModel::from_ising(ising);
+}
+
+// Leading comment lines one by one, then the entries in bulk; nullopt for anything unusual.
+std::optional<QuboModel> read_coo_fast(TextInput& in) {
+  bool spin = false;
+  double offset = 0.0;
+  std::size_t body = in.offset();
+  while (in.next_line() && in.line().front() == '#') {
+    read_comment(in, in.line(), spin, offset);
+    body = in.offset();
+  }
+  TripletRules rules;
+  rules.max_index = std::min(std::int64_t{1} << 30, max_plausible_variables(in)) - 1;
+  std::optional<TripletScan> scan = scan_triplets(in.text(), body, rules);
+  if (!scan || scan->entries.empty()) return std::nullopt;
+  int largest = 0;
+  for (const Coupling& e : scan->entries) largest = std::max(largest, std::max(e.i, e.j));
+  const std::int64_t n = std::int64_t{largest} + 1;
+  check_model_memory(in, n);
+  return build(n, std::move(scan->entries), spin, offset);
+}
+
+QuboModel read_coo_checked(TextInput& in) {
   bool spin = false;
   double offset = 0.0;
   std::int64_t n = 0;
   std::vector<Coupling> entries;
-  std::vector<std::int64_t> entry_lines;
   while (in.next_line()) {
     const std::string_view line = in.line();
     if (line.front() == '#') {
-      const std::string_view vartype = comment_value(line, "vartype");
-      if (!vartype.empty()) {
-        if (vartype == "SPIN")
-          spin = true;
-        else if (vartype == "BINARY")
-          spin = false;
-        else
-          in.fail("vartype BINARY or SPIN", vartype);
-      }
-      const std::string_view v = comment_value(line, "offset");
-      if (!v.empty()) offset = in.to_double(v, "a number after '# offset='");
+      read_comment(in, line, spin, offset);
       continue;
     }
     const std::vector<std::string_view> t = in.tokens();
@@ -53,19 +95,11 @@ QuboModel read_coo(TextInput& in, int /*instance*/) {
   }
   if (entries.empty()) in.fail_eof("at least one line 'u v bias'");
   check_model_memory(in, n);
-  if (!spin) {
-    return QuboModel::from_couplings(static_cast<int>(n), Eigen::VectorXd::Zero(n), entries,
-                                     offset);
-  }
-  IsingModel ising;
-  ising.h = Eigen::VectorXd::Zero(n);
-  ising.offset = offset;
-  // Sum duplicates and fold (v, u) onto (u, v) through the QUBO builder, then read J back.
-  const QuboModel folded =
-      QuboModel::from_couplings(static_cast<int>(n), Eigen::VectorXd::Zero(n), entries, 0.0);
-  ising.h = folded.linear();
-  ising.j = folded.coupling_list();
-  return QuboModel::from_ising(ising);
+  return build(n, std::move(entries), spin, offset);
+}
+
+QuboModel read_coo(TextInput& in, int /*instance*/) {
+  return read_fast_or_checked(in, read_coo_fast, read_coo_checked);
 }
 
 void write_coo(const QuboModel& m, const WriteContext& context, std::string& out) {

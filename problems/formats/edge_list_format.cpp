@@ -10,10 +10,13 @@
 //   c_i -= w_ij, c_j -= w_ij, q_ij += 2 w_ij. Edges may be listed with i > j; repeated edges add;
 //   self-loops are rejected (they never cross the cut). The writer accepts only a model that is
 //   exactly such a cut form (offset 0, c_i = -sum_j q_ij / 2) and writes w_ij = q_ij / 2.
-// Both check that exactly m entry lines follow the header; `#` starts a comment.
+// Both check that exactly m entry lines follow the header; `#` starts a comment. Plain entry lines
+// after the header are read in bulk (triplet_scan.hpp); any other file, and every error, by the
+// line-by-line reader.
 #include <cmath>
 
 #include "problems/formats/format_entry.hpp"
+#include "problems/formats/triplet_scan.hpp"
 #include "qprune/error.hpp"
 
 namespace qprune::formats_detail {
@@ -21,10 +24,12 @@ namespace {
 
 enum class EdgeMeaning { kMqlib, kMaxCut };
 
-QuboModel read_edge_list(TextInput& in, EdgeMeaning meaning) {
-  double file_offset = 0.0;
+// Comments (setting `file_offset`) and the header line `n m`, as the checked reader takes them:
+// {n, m}. The comment callback stays set for the entry lines.
+std::pair<std::int64_t, std::int64_t> read_header(TextInput& in, EdgeMeaning meaning,
+                                                  double& file_offset) {
   in.comment_chars = "#";
-  in.on_comment = [&](std::string_view comment) {
+  in.on_comment = [&in, &file_offset, meaning](std::string_view comment) {
     const std::string_view v = comment_value(comment, "offset");
     if (!v.empty() && meaning == EdgeMeaning::kMqlib)
       file_offset = in.to_double(v, "a number after '# offset='");
@@ -36,10 +41,47 @@ QuboModel read_edge_list(TextInput& in, EdgeMeaning meaning) {
   const std::int64_t m = in.to_int(t[1], "the number of entries m (an integer >= 0)");
   if (n < 1 || n > (std::int64_t{1} << 30)) in.fail("n in [1, 2^30]", t[0]);
   if (m < 0) in.fail("m >= 0", t[1]);
-  const std::int64_t header_line = in.line_number();
   check_declared_variables(in, n, "the number of variables n", t[0]);
   check_model_memory(in, n);
   check_declared_entries(in, m, "the number of entries m", t[1]);
+  return {n, m};
+}
+
+std::optional<QuboModel> read_edge_list_fast(TextInput& in, EdgeMeaning meaning) {
+  double file_offset = 0.0;
+  const auto [n, m] = read_header(in, meaning, file_offset);
+  in.on_comment = nullptr;
+  TripletRules rules;
+  rules.base = 1;
+  rules.max_index = n;
+  std::optional<TripletScan> scan = scan_triplets(in.text(), in.offset(), rules);
+  if (!scan || static_cast<std::int64_t>(scan->entries.size()) != m) return std::nullopt;
+  Eigen::VectorXd c = Eigen::VectorXd::Zero(n);
+  std::vector<Coupling>& q = scan->entries;  // rewritten in place, in file order
+  std::size_t pairs = 0;
+  for (const Coupling& e : q) {
+    const double w = e.value;
+    if (meaning == EdgeMeaning::kMqlib) {
+      if (e.i == e.j)
+        c[e.i] = -w;  // MQLib: a repeated diagonal entry overwrites
+      else
+        q[pairs++] = {e.i, e.j, -2.0 * w};
+    } else {
+      if (e.i == e.j) return std::nullopt;
+      c[e.i] -= w;
+      c[e.j] -= w;
+      q[pairs++] = {e.i, e.j, 2.0 * w};
+    }
+  }
+  q.resize(pairs);
+  return QuboModel::from_couplings(static_cast<int>(n), std::move(c), std::move(q), -file_offset);
+}
+
+QuboModel read_edge_list_checked(TextInput& in, EdgeMeaning meaning) {
+  double file_offset = 0.0;
+  const auto [n, m] = read_header(in, meaning, file_offset);
+  const std::int64_t header_line = in.line_number();
+  std::vector<std::string_view> t;
   Eigen::VectorXd c = Eigen::VectorXd::Zero(n);
   std::vector<Coupling> q;
   q.reserve(static_cast<std::size_t>(m));  // m is plausible for the file size (checked above)
@@ -73,7 +115,13 @@ QuboModel read_edge_list(TextInput& in, EdgeMeaning meaning) {
     in.fail_eof(std::to_string(m) + " entry lines as the header on line " +
                 std::to_string(header_line) + " says, not " + std::to_string(count));
   in.on_comment = nullptr;
-  return QuboModel::from_couplings(static_cast<int>(n), std::move(c), q, -file_offset);
+  return QuboModel::from_couplings(static_cast<int>(n), std::move(c), std::move(q), -file_offset);
+}
+
+QuboModel read_edge_list(TextInput& in, EdgeMeaning meaning) {
+  return read_fast_or_checked(
+      in, [meaning](TextInput& input) { return read_edge_list_fast(input, meaning); },
+      [meaning](TextInput& input) { return read_edge_list_checked(input, meaning); });
 }
 
 QuboModel read_mqlib(TextInput& in, int /*instance*/) {

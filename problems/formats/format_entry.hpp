@@ -8,10 +8,12 @@
 #endif
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "problems/formats/text_input.hpp"
+#include "qprune/error.hpp"
 #include "qprune/formats.hpp"
 #include "qprune/qubo_model.hpp"
 
@@ -83,6 +85,34 @@ void check_declared_variables(const TextInput& in, std::int64_t n, const std::st
 void check_declared_entries(const TextInput& in, std::int64_t count, const std::string& what,
                             std::string_view token,
                             std::int64_t min_entry_bytes = kMinBytesPerEntry);
+
+/// Whether the triplet formats try their bulk fast path first (default true). Tests and the parse
+/// benchmark switch it off to run the line-by-line readers alone, on the same files.
+void set_fast_readers(bool enabled);
+[[nodiscard]] bool fast_readers();
+/// How many files the fast paths have read so far (tests check that a plain file took it).
+[[nodiscard]] std::int64_t fast_reads();
+void count_fast_read();
+
+/// A reader in two parts: `fast(in)` reads a file in its plain form in bulk and gives
+/// std::nullopt (or throws a qprune::Error) for anything else; then `checked(in)`, the
+/// line-by-line reader whose errors name the line and what was expected, reads it again from the
+/// start. So every error message comes from one reader, and a clean file is read once, fast.
+template <class Fast, class Checked>
+[[nodiscard]] QuboModel read_fast_or_checked(TextInput& in, Fast&& fast, Checked&& checked) {
+  if (fast_readers()) {
+    try {
+      if (std::optional<QuboModel> model = fast(in)) {
+        count_fast_read();
+        return std::move(*model);
+      }
+    } catch (const Error&) {
+      // Reported, with its line, by the checked reader below.
+    }
+    in.rewind();
+  }
+  return checked(in);
+}
 
 /// Key of an unordered pair (i != j) for duplicate detection.
 [[nodiscard]] inline std::uint64_t pair_key(int i, int j) {

@@ -57,7 +57,31 @@ std::string extension_of(const std::string& file) {
 // Guesses the format from the first non-comment line of the file.
 std::string sniff(const std::string& file, const std::string& extension,
                   std::optional<std::uint64_t> inflated_limit_bytes) {
-  TextInput in = TextInput::open(file, inflated_limit_bytes);
+  // The first 1 MiB of a plain file holds its first line: the file is read again whole by its
+  // reader, so reading it whole here too would double the cost of a large `.txt` file. gzip
+  // input, or a first line that does not end inside the prefix, is read whole as before.
+  constexpr std::size_t kPrefixBytes = std::size_t{1} << 20;
+  std::string head(kPrefixBytes, '\0');
+  std::size_t have = 0;
+  {
+    detail::InputFile f(file);
+    for (std::size_t got = 1; got > 0 && have < head.size(); have += got)
+      got = f.read_some(head.data() + have, head.size() - have);
+  }
+  head.resize(have);
+  const bool gzip = have >= 2 && static_cast<unsigned char>(head[0]) == 0x1f &&
+                    static_cast<unsigned char>(head[1]) == 0x8b;
+  if (!gzip && have == kPrefixBytes) {
+    TextInput prefix(file, head);
+    prefix.comment_chars = "#";
+    // Complete when a newline follows the first content line inside the prefix.
+    if (prefix.next_line() && prefix.offset() <= head.size() && head[prefix.offset() - 1] == '\n')
+      head.resize(prefix.offset());
+    else
+      have = 0;  // read whole below
+  }
+  TextInput in = gzip || have == 0 ? TextInput::open(file, inflated_limit_bytes)
+                                   : TextInput(file, std::move(head));
   in.comment_chars = "#";
   if (!in.next_line())
     throw InvalidArgument("cannot tell the format of " + file + ": it has no content");
@@ -125,6 +149,17 @@ void write_file_atomically(const std::string& path, const std::string& content) 
                   path + ")");
   file.commit();
 }
+
+namespace {
+std::atomic<bool> fast_readers_enabled{true};
+std::atomic<std::int64_t> fast_read_count{0};
+}  // namespace
+
+std::int64_t fast_reads() { return fast_read_count.load(); }
+void count_fast_read() { fast_read_count.fetch_add(1, std::memory_order_relaxed); }
+
+void set_fast_readers(bool enabled) { fast_readers_enabled.store(enabled); }
+bool fast_readers() { return fast_readers_enabled.load(std::memory_order_relaxed); }
 
 void check_model_memory(const TextInput& in, std::int64_t n) {
   detail::check_memory(kBytesPerVariable * static_cast<double>(n),

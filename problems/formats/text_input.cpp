@@ -3,6 +3,7 @@
 // `path:line: expected X, found Y`.
 #include "problems/formats/text_input.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -125,6 +126,28 @@ bool TextInput::at_end() {
   token_pos_ = tpos;
   token_line_ = tline;
   return !more;
+}
+
+bool TextInput::line_done() const {
+  if (!token_line_) return true;
+  for (std::size_t i = token_pos_; i < line_.size(); ++i)
+    if (!is_space(line_[i])) return false;
+  return true;
+}
+
+void TextInput::seek(std::size_t offset) {
+  pos_ = std::min(offset, text_.size());
+  token_line_ = false;
+  line_ = {};
+  raw_line_ = {};
+}
+
+void TextInput::rewind() {
+  seek(0);
+  line_number_ = 0;
+  token_pos_ = 0;
+  comment_chars = {};
+  on_comment = nullptr;
 }
 
 std::int64_t TextInput::to_int(std::string_view token, const std::string& expected) const {

@@ -53,6 +53,19 @@ class TextInput {
   /// True when nothing but blanks and comments is left.
   [[nodiscard]] bool at_end();
 
+  // For a reader's fast path (triplet_scan.hpp), which reads the body of a file in bulk and never
+  // reports errors itself (it falls back to the line-by-line reader, which does).
+  /// Byte offset of the next physical line, where next_line() would continue.
+  [[nodiscard]] std::size_t offset() const { return pos_; }
+  /// In token mode: no token is left on the current line.
+  [[nodiscard]] bool line_done() const;
+  /// Continues at byte `offset`, the start of a line. line_number() is not advanced: only a fast
+  /// path, which reports no errors, seeks.
+  void seek(std::size_t offset);
+  /// Back to the start of the text with no comment characters and no comment callback (the state
+  /// open() leaves), to read it again with the line-by-line reader.
+  void rewind();
+
   [[nodiscard]] std::int64_t to_int(std::string_view token, const std::string& expected) const;
   /// Rejects NaN, Inf and out-of-range values.
   [[nodiscard]] double to_double(std::string_view token, const std::string& expected) const;

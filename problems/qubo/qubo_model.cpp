@@ -8,6 +8,7 @@
 #include <sstream>
 #include <unordered_set>
 
+#include "core/huge_pages.hpp"
 #include "core/memory_check.hpp"
 #include "qprune/error.hpp"
 
@@ -16,9 +17,13 @@ namespace {
 
 using Index = std::size_t;
 
-void require_finite(double v, const char* what) {
-  if (!std::isfinite(v))
-    throw InvalidArgument(std::string("QuboModel: ") + what + " is not finite");
+[[noreturn]] void throw_not_finite(const char* what) {
+  throw InvalidArgument(std::string("QuboModel: ") + what + " is not finite");
+}
+
+inline void require_finite(double v, const char* what) {
+  if (!std::isfinite(v)) [[unlikely]]
+    throw_not_finite(what);
 }
 
 Storage resolve_storage(Storage requested, int n, std::int64_t num_couplings) {
@@ -28,6 +33,46 @@ Storage resolve_storage(Storage requested, int n, std::int64_t num_couplings) {
   return static_cast<double>(num_couplings) / pairs >= QuboModel::kDenseThreshold
              ? Storage::kDense
              : Storage::kSparse;
+}
+
+// Strict (i, j) order of normalised pairs.
+bool pair_less(const Coupling& a, const Coupling& b) { return a.i != b.i ? a.i < b.i : a.j < b.j; }
+
+// Sorts normalised pairs by (i, j), stably, so that duplicates are summed in their input order: a
+// counting sort by row then a sort of each row by column when the rows are not many more than the
+// pairs, a merge sort otherwise.
+void sort_pairs(std::vector<Coupling>& pairs, int num_variables) {
+  const auto n = static_cast<std::size_t>(num_variables);
+  if (n > 2 * pairs.size() + 1024) {
+    std::stable_sort(pairs.begin(), pairs.end(), pair_less);
+    return;
+  }
+  std::vector<std::size_t> start(n + 1, 0);
+  for (const Coupling& c : pairs) ++start[static_cast<std::size_t>(c.i) + 1];
+  std::partial_sum(start.begin(), start.end(), start.begin());
+  std::vector<Coupling> by_row(pairs.size());
+  std::vector<std::size_t> next(start.begin(), start.end() - 1);
+  for (const Coupling& c : pairs) by_row[next[static_cast<std::size_t>(c.i)]++] = c;
+  const auto column_less = [](const Coupling& a, const Coupling& b) { return a.j < b.j; };
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto first = by_row.begin() + static_cast<std::ptrdiff_t>(start[i]);
+    const auto last = by_row.begin() + static_cast<std::ptrdiff_t>(start[i + 1]);
+    if (!std::is_sorted(first, last, column_less)) std::stable_sort(first, last, column_less);
+  }
+  pairs = std::move(by_row);
+}
+
+// q(i, j) = q(j, i) = value for sorted pairs i < j: written down the columns (q(j, i), contiguous
+// in Eigen's column-major order for the rows of one i), then mirrored block by block, where writing
+// q(i, j) directly would stride across the whole matrix for every entry.
+void fill_symmetric(Eigen::MatrixXd& q, const std::vector<Coupling>& pairs) {
+  for (const Coupling& c : pairs) q(c.j, c.i) = c.value;
+  const Eigen::Index n = q.rows();
+  constexpr Eigen::Index kBlock = 64;
+  for (Eigen::Index bj = 0; bj < n; bj += kBlock)
+    for (Eigen::Index bi = 0; bi <= bj; bi += kBlock)
+      for (Eigen::Index j = bj; j < std::min(n, bj + kBlock); ++j)
+        for (Eigen::Index i = bi; i < std::min(j, bi + kBlock); ++i) q(i, j) = q(j, i);
 }
 
 }  // namespace
@@ -47,6 +92,13 @@ double IsingModel::energy(const std::vector<std::int8_t>& s) const {
 QuboModel QuboModel::from_couplings(int num_variables, Eigen::VectorXd linear,
                                     const std::vector<Coupling>& couplings, double offset,
                                     Storage storage) {
+  return from_couplings(num_variables, std::move(linear), std::vector<Coupling>(couplings), offset,
+                        storage);
+}
+
+QuboModel QuboModel::from_couplings(int num_variables, Eigen::VectorXd linear,
+                                    std::vector<Coupling>&& couplings, double offset,
+                                    Storage storage) {
   if (num_variables < 0) throw InvalidArgument("QuboModel: negative number of variables");
   if (linear.size() == 0) linear = Eigen::VectorXd::Zero(num_variables);
   if (linear.size() != num_variables) {
@@ -57,10 +109,13 @@ QuboModel QuboModel::from_couplings(int num_variables, Eigen::VectorXd linear,
   for (Eigen::Index i = 0; i < linear.size(); ++i)
     require_finite(linear[i], "a linear coefficient");
 
-  // Normalise to (i < j) pairs, fold diagonals into the linear part, sum duplicates.
-  std::vector<Coupling> pairs;
-  pairs.reserve(couplings.size());
-  for (const Coupling& c : couplings) {
+  // Normalise to (i < j) pairs, fold diagonals into the linear part, sum duplicates: in place, and
+  // without a sort when the pairs come in order (as files written row by row list them).
+  std::vector<Coupling> merged = std::move(couplings);
+  std::size_t kept = 0;
+  bool sorted = true;
+  for (std::size_t k = 0; k < merged.size(); ++k) {
+    const Coupling c = merged[k];
     if (c.i < 0 || c.j < 0 || c.i >= num_variables || c.j >= num_variables) {
       throw InvalidArgument("QuboModel: coupling (" + std::to_string(c.i) + ", " +
                             std::to_string(c.j) + ") out of range [0, " +
@@ -69,23 +124,23 @@ QuboModel QuboModel::from_couplings(int num_variables, Eigen::VectorXd linear,
     require_finite(c.value, "a coupling");
     if (c.i == c.j) {
       linear[c.i] += c.value;
-    } else {
-      pairs.push_back({std::min(c.i, c.j), std::max(c.i, c.j), c.value});
+      continue;
     }
+    const Coupling pair{std::min(c.i, c.j), std::max(c.i, c.j), c.value};
+    if (sorted && kept > 0) sorted = pair_less(merged[kept - 1], pair);
+    merged[kept++] = pair;
   }
-  std::sort(pairs.begin(), pairs.end(), [](const Coupling& a, const Coupling& b) {
-    return a.i != b.i ? a.i < b.i : a.j < b.j;
-  });
-  std::vector<Coupling> merged;
-  merged.reserve(pairs.size());
-  for (const Coupling& c : pairs) {
-    if (!merged.empty() && merged.back().i == c.i && merged.back().j == c.j) {
-      merged.back().value += c.value;
-    } else {
-      merged.push_back(c);
-    }
+  merged.resize(kept);
+  if (!sorted) sort_pairs(merged, num_variables);
+  // Duplicates are adjacent now, in their input order: sum them, and drop zeros.
+  std::size_t out = 0;
+  for (std::size_t k = 0; k < merged.size();) {
+    Coupling c = merged[k++];
+    while (k < merged.size() && merged[k].i == c.i && merged[k].j == c.j)
+      c.value += merged[k++].value;
+    if (c.value != 0.0) merged[out++] = c;
   }
-  std::erase_if(merged, [](const Coupling& c) { return c.value == 0.0; });
+  merged.resize(out);
 
   QuboModel m;
   m.linear_ = std::move(linear);
@@ -96,9 +151,13 @@ QuboModel QuboModel::from_couplings(int num_variables, Eigen::VectorXd linear,
     m.dense_ = detail::allocation_context(
         "the dense " + std::to_string(num_variables) + " x " + std::to_string(num_variables) +
             " coupling matrix of a QUBO model",
-        detail::square_bytes(num_variables, sizeof(double)),
-        [&] { return Eigen::MatrixXd::Zero(num_variables, num_variables).eval(); });
-    for (const Coupling& c : merged) m.dense_(c.i, c.j) = m.dense_(c.j, c.i) = c.value;
+        detail::square_bytes(num_variables, sizeof(double)), [&] {
+          Eigen::MatrixXd q(num_variables, num_variables);
+          detail::advise_huge_pages(q.data(), static_cast<std::size_t>(q.size()) * sizeof(double));
+          q.setZero();
+          return q;
+        });
+    fill_symmetric(m.dense_, merged);
   } else {
     const Index n = static_cast<Index>(num_variables);
     std::vector<std::int64_t> degree(n + 1, 0);

@@ -1,0 +1,32 @@
+// Transparent huge pages for large buffers that are about to be filled once (a file's text, the
+// entries parsed from it, a dense coupling matrix). Where the kernel gives huge pages only on
+// request (transparent_hugepage = madvise, the common default), each 4 KiB page of a fresh
+// buffer otherwise costs a page fault on first touch: about a third of the time of reading a
+// 25 MB QUBO file went to those faults. A hint only: nothing changes where it is not supported.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+namespace qprune::detail {
+
+/// Asks for huge pages on the whole 2 MiB pages inside [data, data + bytes), before the first
+/// write to them. Buffers below 4 MiB are left alone.
+inline void advise_huge_pages(void* data, std::size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
+  if (data == nullptr || bytes < 2 * kHuge) return;
+  const auto begin = (reinterpret_cast<std::uintptr_t>(data) + kHuge - 1) & ~(kHuge - 1);
+  const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(kHuge - 1);
+  if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)data;
+  (void)bytes;
+#endif
+}
+
+}  // namespace qprune::detail
