@@ -140,28 +140,44 @@ struct KernelChoice {
 
 /// Dense rows or CSR for the kernel, whatever the model's own storage. Both give the same samples
 /// (same arithmetic, same draws); they differ only in the cost of an accepted move, which updates
-/// a whole padded row (stride entries, vectorised) or the row's non-zeros (scattered). The two
-/// per-entry costs are measured by bench/sparse_anneal_bench (BENCHMARKS.md, "Issue 17: sparse
-/// kernels"); the kernel with the smaller predicted row cost wins. A sparse model gets dense rows
-/// only up to kMaxDenseBytes: a solver should not turn a sparse file into gigabytes.
+/// a whole padded row (stride entries, vectorised) or the row's non-zeros (scattered). Cost model,
+/// in units of one scattered CSR entry: a dense entry costs kDenseEntry (by weight type: widening
+/// int8 to the int32 fields costs about as much per entry as streaming more bytes), times
+/// 1 + (dense bytes) / 16 MiB, at most 2, as the rows fall out of the caches. Fitted to the
+/// crossovers measured by `bench/sparse_anneal_bench --mode crossover` at n = 1000, 2000, 4000
+/// (BENCHMARKS.md, "Issue 17: sparse kernels"): e.g. int8 rows win at n = 1000 from ~60 non-zeros
+/// per row, at n = 4000 from ~500. A sparse model gets dense rows only up to kMaxDenseBytes: a
+/// solver should not turn a sparse file into gigabytes.
 KernelChoice choose_kernel(Storage requested, const QuboModel& searched, Arithmetic arithmetic) {
   if (requested == Storage::kDense) return {true, "dense (requested)"};
   if (requested == Storage::kSparse) return {false, "sparse (requested)"};
   const double n = searched.num_variables();
   const double stride = std::ceil(n / 64.0) * 64.0;
-  const double bytes = weight_bytes(arithmetic);
+  const double bytes = n * stride * weight_bytes(arithmetic);
   const double row_entries = n > 0.0 ? 2.0 * static_cast<double>(searched.num_couplings()) / n : 0;
-  // ns per accepted move: a dense row costs per byte streamed, a sparse row per entry scattered.
-  constexpr double kDenseNsPerByte = 0.01, kDenseNsPerRow = 0.0;
-  constexpr double kSparseNsPerEntry = 0.3, kSparseNsPerRow = 0.0;
+  double dense_entry = 0.0;
+  switch (arithmetic) {
+    case Arithmetic::kInt8:
+      dense_entry = 0.06;
+      break;
+    case Arithmetic::kInt16:
+      dense_entry = 0.08;
+      break;
+    case Arithmetic::kFloat:
+      dense_entry = 0.10;
+      break;
+    case Arithmetic::kDouble:
+      dense_entry = 0.15;
+      break;
+  }
+  constexpr double kCacheBytes = 16.0 * 1024 * 1024;
   constexpr double kMaxDenseBytes = 256.0 * 1024 * 1024;
-  const double dense_ns = kDenseNsPerRow + kDenseNsPerByte * stride * bytes;
-  const double sparse_ns = kSparseNsPerRow + kSparseNsPerEntry * row_entries;
-  const bool dense = dense_ns < sparse_ns && (searched.storage() == Storage::kDense ||
-                                              n * stride * bytes <= kMaxDenseBytes);
-  return {dense, std::string(dense ? "dense" : "sparse") + " (auto: predicted row update " +
-                     format_number(dense_ns) + " ns dense, " + format_number(sparse_ns) +
-                     " ns sparse)"};
+  const double dense_cost = dense_entry * std::min(2.0, 1.0 + bytes / kCacheBytes) * stride;
+  const bool dense = dense_cost < row_entries &&
+                     (searched.storage() == Storage::kDense || bytes <= kMaxDenseBytes);
+  return {dense, std::string(dense ? "dense" : "sparse") + " (auto: a dense row costs about " +
+                     format_number(dense_cost) + " CSR entries, a row has " +
+                     format_number(row_entries) + ")"};
 }
 
 /// beta of sweep s, computed on the fly (a run may ask for more sweeps than fit in memory).
