@@ -122,7 +122,8 @@ class DenseForm {
 /// in the kernel's weight type (float, double, int8, int16): 5 bytes an entry with int8 weights
 /// instead of the 8 of a padded {column, weight} pair, so more rows stay in cache. Field is the
 /// type of the cached local fields (float, double, int32). Rows are laid out in variable order, so
-/// a sequential sweep streams through both arrays once.
+/// a sequential sweep streams through both arrays once; an explicit prefetch of the next row
+/// measured no gain over the hardware prefetcher (BENCHMARKS.md, issue 17), so there is none.
 template <class Field, class Weight = Field>
 class SparseForm {
  public:
@@ -170,11 +171,6 @@ class SparseForm {
     const std::int32_t* col = columns_.data();
     const Weight* val = values_.data();
     for (std::int64_t p = first; p < last; ++p) h[col[p]] += s * static_cast<Real>(val[p]);
-  }
-  /// Hints the cache to fetch row i (the next row a sweep will read).
-  void prefetch_row(int i) const {
-    __builtin_prefetch(columns_.data() + begin(i));
-    __builtin_prefetch(values_.data() + begin(i));
   }
   void accumulate_row(double* acc, int i) const {
     for (std::int64_t p = begin(i); p < end(i); ++p)
@@ -317,9 +313,6 @@ std::int64_t flip_sweep(const Form& form, std::uint8_t* x, typename Form::RealTy
   std::int64_t accepted = 0;
   for (int k = 0; k < n; ++k) {
     const int i = kRandomOrder ? static_cast<int>(rng(static_cast<std::uint32_t>(n))) : k;
-    if constexpr (!kRandomOrder && requires { form.prefetch_row(0); }) {
-      if (k + 2 < n) form.prefetch_row(k + 2);
-    }
     accepted += try_flip(form, x, h, metropolis, rng, energy, i);
   }
   return accepted;
