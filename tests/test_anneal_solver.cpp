@@ -123,7 +123,7 @@ TEST_CASE("sa: automatic precision and beta range follow the coefficients") {
   CHECK(r.info.at("precision").rfind("int8", 0) == 0);
   const SolveResult rs =
       SimulatedAnnealing(sweeps(10)).solve(ints.with_storage(Storage::kSparse), reads(1, 1));
-  CHECK(rs.info.at("precision").rfind("float", 0) == 0);
+  CHECK(rs.info.at("precision").rfind("int8", 0) == 0);
   const QuboModel big_ints = test::random_model(10, 1.0, 3, 1000, Storage::kDense);
   const SolveResult r16 = SimulatedAnnealing(sweeps(10)).solve(big_ints, reads(1, 1));
   CHECK(r16.info.at("precision").rfind("int16", 0) == 0);
@@ -163,22 +163,80 @@ TEST_CASE("sa: samples do not depend on the number of threads") {
 }
 
 TEST_CASE("sa: dense and sparse kernels give identical samples for the same seed") {
+  // Both kernels on both storages, in every arithmetic: the layout of the couplings changes the
+  // cost of a move, never a decision.
+  const auto solve = [](const QuboModel& m, Storage kernel, AnnealPrecision precision,
+                        std::uint64_t seed) {
+    AnnealOptions a = sweeps(100);
+    a.kernel_storage = kernel;
+    a.precision = precision;
+    const SolveResult r = SimulatedAnnealing(a).solve(m, reads(4, seed));
+    CHECK(r.info.at("kernel").rfind(kernel == Storage::kDense ? "dense" : "sparse", 0) == 0);
+    return r;
+  };
   for (std::uint64_t seed : kSeeds) {
     const QuboModel dense = test::random_model(30, 0.4, seed, 10, Storage::kDense);
     const QuboModel sparse = dense.with_storage(Storage::kSparse);
     REQUIRE(sparse.storage() == Storage::kSparse);
-    const SolveResult a = SimulatedAnnealing(sweeps(100)).solve(dense, reads(4, seed));
-    const SolveResult b = SimulatedAnnealing(sweeps(100)).solve(sparse, reads(4, seed));
-    CHECK(a.info.at("kernel").rfind("dense", 0) == 0);
-    CHECK(b.info.at("kernel").rfind("sparse", 0) == 0);
-    CHECK(same_samples(a, b));
-
-    QuboModel dc = constrained_model(16, 0.6, seed, Storage::kDense);
-    QuboModel sc = dc.with_storage(Storage::kSparse);
-    const SolveResult ca = SimulatedAnnealing(sweeps(100)).solve(dc, reads(4, seed));
-    const SolveResult cb = SimulatedAnnealing(sweeps(100)).solve(sc, reads(4, seed));
-    CHECK(same_samples(ca, cb));
+    const QuboModel dc = constrained_model(16, 0.6, seed, Storage::kDense);
+    const QuboModel sc = dc.with_storage(Storage::kSparse);
+    for (AnnealPrecision p : {AnnealPrecision::kAuto, AnnealPrecision::kFloat,
+                              AnnealPrecision::kDouble, AnnealPrecision::kInteger}) {
+      const SolveResult a = solve(dense, Storage::kDense, p, seed);
+      CHECK(same_samples(a, solve(sparse, Storage::kSparse, p, seed)));
+      CHECK(same_samples(a, solve(dense, Storage::kSparse, p, seed)));
+      CHECK(same_samples(a, solve(sparse, Storage::kDense, p, seed)));
+      const SolveResult ca = solve(dc, Storage::kDense, p, seed);
+      CHECK(same_samples(ca, solve(sc, Storage::kSparse, p, seed)));
+    }
+    // Exact arithmetic: integer and float fields make the same decisions.
+    const SolveResult i = solve(sparse, Storage::kSparse, AnnealPrecision::kInteger, seed);
+    CHECK(same_samples(i, solve(sparse, Storage::kSparse, AnnealPrecision::kFloat, seed)));
   }
+}
+
+TEST_CASE("sa: the sparse integer kernel reaches the brute-force optimum") {
+  for (std::uint64_t seed : kSeeds) {
+    const QuboModel m = test::random_model(16, 0.3, seed, 100, Storage::kSparse);
+    const double optimum = test::brute_force_minimum(m, false);
+    for (SweepOrder order : {SweepOrder::kSequential, SweepOrder::kRandom}) {
+      AnnealOptions a = sweeps(200);
+      a.precision = AnnealPrecision::kInteger;
+      a.kernel_storage = Storage::kSparse;
+      a.order = order;
+      const SolveResult r = SimulatedAnnealing(a).solve(m, reads(8, seed));
+      CHECK(r.info.at("precision").rfind("int8", 0) == 0);
+      check_energies(m, r);
+      CHECK(r.best().energy == optimum);
+    }
+    const QuboModel big = test::random_model(16, 0.3, seed, 1000, Storage::kSparse);
+    const SolveResult r16 = SimulatedAnnealing(sweeps(200)).solve(big, reads(8, seed));
+    CHECK(r16.info.at("precision").rfind("int16", 0) == 0);
+    CHECK(r16.best().energy == test::brute_force_minimum(big, false));
+  }
+}
+
+TEST_CASE("sa: automatic kernel choice follows the cost of a row update") {
+  // A 2000-variable chain: 2 entries per row against 2048-entry dense rows.
+  std::vector<Coupling> chain;
+  for (int i = 0; i + 1 < 2000; ++i) chain.push_back({i, i + 1, (i % 7) - 3.0});
+  const QuboModel sparse_chain = QuboModel::from_couplings(
+      2000, Eigen::VectorXd::Constant(2000, 1.0), chain, 0.0, Storage::kSparse);
+  const SolveResult a = SimulatedAnnealing(sweeps(2)).solve(sparse_chain, reads(1, 1));
+  CHECK(a.info.at("kernel").rfind("sparse", 0) == 0);
+  CHECK(a.info.at("kernel_choice").rfind("sparse (auto", 0) == 0);
+  const SolveResult b =
+      SimulatedAnnealing(sweeps(2)).solve(sparse_chain.with_storage(Storage::kDense), reads(1, 1));
+  CHECK(b.info.at("kernel").rfind("sparse", 0) == 0);
+  // Fully dense, even when stored as CSR: dense rows.
+  const QuboModel full = test::random_model(300, 1.0, 5, 10, Storage::kSparse);
+  REQUIRE(full.storage() == Storage::kSparse);
+  const SolveResult c = SimulatedAnnealing(sweeps(2)).solve(full, reads(1, 1));
+  CHECK(c.info.at("kernel").rfind("dense", 0) == 0);
+  AnnealOptions forced = sweeps(2);
+  forced.kernel_storage = Storage::kSparse;
+  const SolveResult d = SimulatedAnnealing(forced).solve(full, reads(1, 1));
+  CHECK(d.info.at("kernel_choice") == "sparse (requested)");
 }
 
 TEST_CASE("sa swap mode: only feasible samples, and the feasible optimum") {

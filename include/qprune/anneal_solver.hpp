@@ -33,7 +33,7 @@ enum class AnnealPrecision {
   kAuto,     ///< integer, else float when safe, else double (see AnnealOptions::precision)
   kFloat,    ///< float: half the memory traffic of double on dense rows
   kDouble,   ///< double
-  kInteger,  ///< dense only: int32 fields and int8/int16 coupling rows, exact; needs integer
+  kInteger,  ///< int32 fields and int8/int16 couplings (dense rows or CSR), exact; needs integer
              ///< coefficients with |q_ij| <= 32767 and row sums below 2^29 (InvalidArgument if not)
 };
 
@@ -50,12 +50,17 @@ struct AnnealOptions {
   /// dwave-samplers' default_beta_range). The range used is reported in
   /// SolveResult::info["beta_range"].
   std::optional<std::pair<double, double>> beta_range;
-  /// kAuto picks, in this order: the exact integer kernel for a dense model whose coefficients
-  /// qualify (a quarter of float's row traffic with int8 rows); float when every field the kernel
-  /// can hold is exact in float (integer coefficients whose row sums stay below 2^22), or when
-  /// float rounding of a field times the cold beta stays below 1e-3; else double. The choice and
-  /// its reason go to info["precision"].
+  /// kAuto picks, in this order: the exact integer kernel when the coefficients qualify (a quarter
+  /// of float's row traffic with int8 rows, and no exp per attempt); float when every field the
+  /// kernel can hold is exact in float (integer coefficients whose row sums stay below 2^22), or
+  /// when float rounding of a field times the cold beta stays below 1e-3; else double. The choice
+  /// and its reason go to info["precision"].
   AnnealPrecision precision = AnnealPrecision::kAuto;
+  /// The kernel's coupling layout, whatever the model's storage: kDense (padded rows, one
+  /// vectorised row update per accepted move), kSparse (CSR, the row's non-zeros), or kAuto: the
+  /// one with the smaller measured cost per accepted move for this n, density and weight type
+  /// (info["kernel_choice"]). Both give the same samples for the same seed.
+  Storage kernel_storage = Storage::kAuto;
   /// Finish each read with a greedy descent (best single flip, or best swap in the native
   /// constraint mode) until no move improves the energy.
   bool greedy_descent = true;

@@ -118,25 +118,37 @@ class DenseForm {
   AlignedVector<Weight> q_;
 };
 
-/// Symmetric CSR: each pair in both rows, column and value side by side (one memory stream).
-template <class Real>
+/// Symmetric CSR: each pair in both rows, as two parallel arrays, int32 columns and the couplings
+/// in the kernel's weight type (float, double, int8, int16): 5 bytes an entry with int8 weights
+/// instead of the 8 of a padded {column, weight} pair, so more rows stay in cache. Field is the
+/// type of the cached local fields (float, double, int32). Rows are laid out in variable order, so
+/// a sequential sweep streams through both arrays once; an explicit prefetch of the next row
+/// measured no gain over the hardware prefetcher (BENCHMARKS.md, issue 17), so there is none.
+template <class Field, class Weight = Field>
 class SparseForm {
  public:
-  using RealType = Real;
+  using RealType = Field;
+  using Real = Field;
   static constexpr const char* kName = "sparse";
-  struct Entry {
-    int column;
-    Real value;
-  };
 
   explicit SparseForm(const CompiledProblem& p)
       : n_(p.size()), offset_(p.offset()), linear_(static_cast<std::size_t>(n_)) {
     for (int i = 0; i < n_; ++i)
       linear_[static_cast<std::size_t>(i)] = static_cast<Real>(p.linear(i));
     offsets_.assign(static_cast<std::size_t>(n_) + 1, 0);
+    std::int64_t count = 0;
     for (int i = 0; i < n_; ++i) {
-      p.for_each_in_row(i, [&](int j, double q) { entries_.push_back({j, static_cast<Real>(q)}); });
-      offsets_[static_cast<std::size_t>(i) + 1] = static_cast<std::int64_t>(entries_.size());
+      p.for_each_in_row(i, [&](int, double) { ++count; });
+      offsets_[static_cast<std::size_t>(i) + 1] = count;
+    }
+    columns_.resize(static_cast<std::size_t>(count));
+    values_.resize(static_cast<std::size_t>(count));
+    std::size_t k = 0;
+    for (int i = 0; i < n_; ++i) {
+      p.for_each_in_row(i, [&](int j, double q) {
+        columns_[k] = j;
+        values_[k++] = static_cast<Weight>(q);
+      });
     }
   }
   explicit SparseForm(const QuboModel& model) : SparseForm(CompiledProblem(model, false)) {}
@@ -145,40 +157,46 @@ class SparseForm {
   [[nodiscard]] Real linear(int i) const { return linear_[static_cast<std::size_t>(i)]; }
   /// q_ab by binary search in row a (columns are sorted).
   [[nodiscard]] Real coupling(int a, int b) const {
-    const Entry* first = entries_.data() + offsets_[static_cast<std::size_t>(a)];
-    const Entry* last = entries_.data() + offsets_[static_cast<std::size_t>(a) + 1];
-    const Entry* it =
-        std::lower_bound(first, last, b, [](const Entry& e, int col) { return e.column < col; });
-    return (it != last && it->column == b) ? it->value : Real(0);
+    const std::int32_t* first = columns_.data() + begin(a);
+    const std::int32_t* last = columns_.data() + end(a);
+    const std::int32_t* it = std::lower_bound(first, last, b);
+    return (it != last && *it == b)
+               ? static_cast<Real>(values_[static_cast<std::size_t>(it - columns_.data())])
+               : Real(0);
   }
+  /// h[j] += s q_ij over row i; s = +-1. The columns of one row are distinct, so the scattered
+  /// updates are independent and the loop runs at the load/store ports' rate.
   void add_row(Real* h, int i, Real s) const {
-    const Entry* e = entries_.data() + offsets_[static_cast<std::size_t>(i)];
-    const Entry* last = entries_.data() + offsets_[static_cast<std::size_t>(i) + 1];
-    for (; e != last; ++e) h[e->column] += s * e->value;
+    const std::int64_t first = begin(i), last = end(i);
+    const std::int32_t* col = columns_.data();
+    const Weight* val = values_.data();
+    for (std::int64_t p = first; p < last; ++p) h[col[p]] += s * static_cast<Real>(val[p]);
   }
   void accumulate_row(double* acc, int i) const {
-    for (std::int64_t p = offsets_[static_cast<std::size_t>(i)];
-         p < offsets_[static_cast<std::size_t>(i) + 1]; ++p) {
-      const Entry& e = entries_[static_cast<std::size_t>(p)];
-      acc[e.column] += static_cast<double>(e.value);
-    }
+    for (std::int64_t p = begin(i); p < end(i); ++p)
+      acc[columns_[static_cast<std::size_t>(p)]] +=
+          static_cast<double>(values_[static_cast<std::size_t>(p)]);
   }
   /// max(0, max_j q_ij): bounds how much a coupling can lower a swap's delta (swap_descent).
   [[nodiscard]] Real max_positive_coupling(int i) const {
-    Real best(0);
-    for (std::int64_t p = offsets_[static_cast<std::size_t>(i)];
-         p < offsets_[static_cast<std::size_t>(i) + 1]; ++p) {
-      best = std::max(best, entries_[static_cast<std::size_t>(p)].value);
-    }
-    return best;
+    Weight best(0);
+    for (std::int64_t p = begin(i); p < end(i); ++p)
+      best = std::max(best, values_[static_cast<std::size_t>(p)]);
+    return static_cast<Real>(best);
   }
+  /// Stored non-zero couplings (each pair twice).
+  [[nodiscard]] std::int64_t entries() const { return static_cast<std::int64_t>(columns_.size()); }
 
  private:
+  [[nodiscard]] std::int64_t begin(int i) const { return offsets_[static_cast<std::size_t>(i)]; }
+  [[nodiscard]] std::int64_t end(int i) const { return offsets_[static_cast<std::size_t>(i) + 1]; }
+
   int n_;
   double offset_;
   std::vector<Real> linear_;
   std::vector<std::int64_t> offsets_;
-  std::vector<Entry> entries_;
+  AlignedVector<std::int32_t> columns_;
+  AlignedVector<Weight> values_;
 };
 
 /// h_i = c_i + sum_j q_ij x_j, summed in double from the form's own (possibly float) values.
@@ -210,16 +228,63 @@ struct Metropolis {
   using Calc = CalcType<Field>;
   explicit Metropolis(double beta_in)
       : beta(static_cast<Calc>(beta_in)), threshold(static_cast<Calc>(kLogResolution / beta_in)) {}
+  /// The integer kernels' form: also tabulates the acceptance bound of every delta below the
+  /// threshold into `table` when there are at most `max_table` of them (see accept()).
+  Metropolis(double beta_in, std::vector<Calc>& table, std::size_t max_table)
+      : Metropolis(beta_in) {
+    static_assert(std::is_integral_v<Field>);
+    // Deltas d >= `end` fail `d >= threshold`; the table holds bound(d) for 0 < d < end.
+    const double end = std::ceil(static_cast<double>(threshold));
+    if (!(end <= static_cast<double>(max_table))) return;
+    const auto size = static_cast<std::size_t>(std::max(end, 1.0));
+    table.resize(size);
+    for (std::size_t d = 1; d < size; ++d) table[d] = bound(static_cast<Calc>(d));
+    table_ = table.data();
+    table_size_ = static_cast<Field>(size);
+  }
   /// Accepts a move of cost `delta`: always when delta <= 0, never (and without a draw) when no
-  /// 32-bit draw could accept it, else with probability exp(-beta delta).
+  /// 32-bit draw could accept it, else with probability exp(-beta delta). An integer delta below
+  /// the table's end reads its bound from the table: the same float, computed once per sweep
+  /// instead of one exp per attempt, so the decisions are those of the exp path bit for bit.
   [[nodiscard]] bool accept(Field delta, pcg32& rng) const {
     if (delta <= Field(0)) return true;
+    if constexpr (std::is_integral_v<Field>) {
+      if (delta < table_size_) return static_cast<Calc>(rng()) < table_[delta];
+    }
     const auto d = static_cast<Calc>(delta);
     if (d >= threshold) return false;
-    return static_cast<Calc>(rng()) < std::exp(-beta * d) * static_cast<Calc>(0x1p32);
+    return static_cast<Calc>(rng()) < bound(d);
   }
+  /// 2^32 exp(-beta d): a draw r accepts when r < bound(d).
+  [[nodiscard]] Calc bound(Calc d) const { return std::exp(-beta * d) * static_cast<Calc>(0x1p32); }
+
   Calc beta;
   Calc threshold;
+
+ private:
+  const Calc* table_ = nullptr;
+  Field table_size_ = 0;  // 0: no table, every delta takes the exp path
+};
+
+/// The Metropolis test of each sweep of one read; keeps the integer kernels' bound table between
+/// sweeps. The table is built only while it has at most n / 4 entries (one exp each): at the hot
+/// end, where the threshold allows large deltas, the exps of one sweep would cost more than the
+/// attempts they save.
+template <class Field>
+class MetropolisTests {
+ public:
+  explicit MetropolisTests(int n) : max_table_(static_cast<std::size_t>(n) / 4) {}
+  [[nodiscard]] Metropolis<Field> at(double beta) {
+    if constexpr (std::is_integral_v<Field>) {
+      return Metropolis<Field>(beta, table_, max_table_);
+    } else {
+      return Metropolis<Field>(beta);
+    }
+  }
+
+ private:
+  std::size_t max_table_;
+  std::vector<CalcType<Field>> table_;
 };
 
 /// One Metropolis flip attempt of variable i (the move of flip_sweep and of swap_sweep's free

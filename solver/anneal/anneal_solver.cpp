@@ -86,23 +86,23 @@ std::optional<Arithmetic> integer_arithmetic(const CoefficientStats& s) {
 }
 
 PrecisionChoice choose_precision(AnnealPrecision requested, const CoefficientStats& s,
-                                 double beta_cold, bool dense) {
+                                 double beta_cold) {
   const std::optional<Arithmetic> integer = integer_arithmetic(s);
   const auto integer_reason = [&](const char* why) {
     return std::string(*integer == Arithmetic::kInt8 ? "int8" : "int16") + " rows, int32 fields (" +
            why + ")";
   };
   if (requested == AnnealPrecision::kInteger) {
-    if (!dense || !integer) {
+    if (!integer) {
       throw InvalidArgument(
-          "AnnealOptions::precision = integer needs dense couplings with integer coefficients, "
-          "|q_ij| <= 32767 and 4 max_i (|c_i| + sum_j |q_ij|) < 2^29");
+          "AnnealOptions::precision = integer needs integer coefficients, |q_ij| <= 32767 and "
+          "4 max_i (|c_i| + sum_j |q_ij|) < 2^29");
     }
     return {*integer, integer_reason("requested")};
   }
   if (requested == AnnealPrecision::kFloat) return {Arithmetic::kFloat, "float (requested)"};
   if (requested == AnnealPrecision::kDouble) return {Arithmetic::kDouble, "double (requested)"};
-  if (dense && integer) return {*integer, integer_reason("integer coefficients, exact")};
+  if (integer) return {*integer, integer_reason("integer coefficients, exact")};
   // Swap deltas combine two fields and a coupling: |delta| <= 3 B. Integers below 2^24 are exact
   // in float, so with 4 B < 2^24 every float field, sum and delta is exact.
   if (s.all_integer && 4.0 * s.max_flip_cost < 0x1p24) {
@@ -116,6 +116,68 @@ PrecisionChoice choose_precision(AnnealPrecision requested, const CoefficientSta
   }
   return {Arithmetic::kDouble,
           "double (float rounding " + format_number(error) + " would exceed 1e-3 / beta_cold)"};
+}
+
+/// Bytes of one stored coupling in the kernel's weight type.
+double weight_bytes(Arithmetic a) {
+  switch (a) {
+    case Arithmetic::kInt8:
+      return 1.0;
+    case Arithmetic::kInt16:
+      return 2.0;
+    case Arithmetic::kFloat:
+      return 4.0;
+    case Arithmetic::kDouble:
+      return 8.0;
+  }
+  return 8.0;
+}
+
+struct KernelChoice {
+  bool dense = false;
+  std::string reason;
+};
+
+/// Dense rows or CSR for the kernel, whatever the model's own storage. Both give the same samples
+/// (same arithmetic, same draws); they differ only in the cost of an accepted move, which updates
+/// a whole padded row (stride entries, vectorised) or the row's non-zeros (scattered). Cost model,
+/// in units of one scattered CSR entry: a dense entry costs kDenseEntry (by weight type: widening
+/// int8 to the int32 fields costs about as much per entry as streaming more bytes), times
+/// 1 + (dense bytes) / 16 MiB, at most 2, as the rows fall out of the caches. Fitted to the
+/// crossovers measured by `bench/sparse_anneal_bench --mode crossover` at n = 1000, 2000, 4000
+/// (BENCHMARKS.md, "Issue 17: sparse kernels"): e.g. int8 rows win at n = 1000 from ~60 non-zeros
+/// per row, at n = 4000 from ~500. A sparse model gets dense rows only up to kMaxDenseBytes: a
+/// solver should not turn a sparse file into gigabytes.
+KernelChoice choose_kernel(Storage requested, const QuboModel& searched, Arithmetic arithmetic) {
+  if (requested == Storage::kDense) return {true, "dense (requested)"};
+  if (requested == Storage::kSparse) return {false, "sparse (requested)"};
+  const double n = searched.num_variables();
+  const double stride = std::ceil(n / 64.0) * 64.0;
+  const double bytes = n * stride * weight_bytes(arithmetic);
+  const double row_entries = n > 0.0 ? 2.0 * static_cast<double>(searched.num_couplings()) / n : 0;
+  double dense_entry = 0.0;
+  switch (arithmetic) {
+    case Arithmetic::kInt8:
+      dense_entry = 0.06;
+      break;
+    case Arithmetic::kInt16:
+      dense_entry = 0.08;
+      break;
+    case Arithmetic::kFloat:
+      dense_entry = 0.10;
+      break;
+    case Arithmetic::kDouble:
+      dense_entry = 0.15;
+      break;
+  }
+  constexpr double kCacheBytes = 16.0 * 1024 * 1024;
+  constexpr double kMaxDenseBytes = 256.0 * 1024 * 1024;
+  const double dense_cost = dense_entry * std::min(2.0, 1.0 + bytes / kCacheBytes) * stride;
+  const bool dense = dense_cost < row_entries &&
+                     (searched.storage() == Storage::kDense || bytes <= kMaxDenseBytes);
+  return {dense, std::string(dense ? "dense" : "sparse") + " (auto: a dense row costs about " +
+                     format_number(dense_cost) + " CSR entries, a row has " +
+                     format_number(row_entries) + ")"};
 }
 
 /// beta of sweep s, computed on the fly (a run may ask for more sweeps than fit in memory).
@@ -184,6 +246,7 @@ Assignment anneal_read(const Form& form, const std::vector<typename Form::RealTy
   const double target_slack = ctx.tolerance + 1e-9 * std::abs(energy);
   const auto meets_target = [&] { return control.meets_target(Assignment(x.begin(), x.end())); };
 
+  detail::anneal::MetropolisTests<Real> tests(n);
   detail::Stopwatch watch;
   std::int64_t sweeps_done = 0;
   bool interrupted = false;
@@ -194,7 +257,7 @@ Assignment anneal_read(const Form& form, const std::vector<typename Form::RealTy
       interrupted = status == SolveStatus::kInterrupted;
       break;
     }
-    const Metropolis<Real> metropolis(ctx.schedule.beta(sweep));
+    const Metropolis<Real> metropolis = tests.at(ctx.schedule.beta(sweep));
     if (ctx.layout != nullptr) {
       out.accepted[r] += detail::anneal::swap_sweep(form, *ctx.layout, slots, x.data(), h.data(),
                                                     metropolis, rng, energy);
@@ -295,13 +358,15 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
 
   const CoefficientStats stats = coefficient_stats(searched);
   const std::pair<double, double> range = options_.beta_range.value_or(beta_range_from(stats));
-  const bool dense = searched.storage() == Storage::kDense;
-  const PrecisionChoice precision =
-      choose_precision(options_.precision, stats, range.second, dense);
+  const bool dense_storage = searched.storage() == Storage::kDense;
+  const PrecisionChoice precision = choose_precision(options_.precision, stats, range.second);
+  const KernelChoice kernel =
+      choose_kernel(options_.kernel_storage, searched, precision.arithmetic);
+  const bool dense = kernel.dense;
   const bool use_float = precision.arithmetic == Arithmetic::kFloat;
   const int sweeps = options_.num_sweeps > 0
                          ? options_.num_sweeps
-                         : automatic_num_sweeps(searched.num_variables(), dense);
+                         : automatic_num_sweeps(searched.num_variables(), dense_storage);
   const Schedule schedule(options_, sweeps, range);
   // Descent tolerance: zero when float arithmetic is exact, else a few ulps of the largest field.
   const bool exact =
@@ -315,6 +380,7 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
   result.info["kernel"] =
       std::string(dense ? "dense" : "sparse") + (native ? ", swap moves" : ", single flips") +
       (options_.order == SweepOrder::kRandom && !native ? ", random order" : "");
+  result.info["kernel_choice"] = kernel.reason;
   result.info["sweeps"] = std::to_string(sweeps) + (options_.num_sweeps > 0 ? "" : " (automatic)");
   result.info["schedule"] =
       options_.schedule == AnnealSchedule::kGeometric ? "geometric" : "linear";
@@ -322,10 +388,7 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
   if (dense) {
     // DenseForm holds n rows padded to a multiple of 64 entries, one copy shared by all reads.
     const int n = searched.num_variables();
-    const double entry_bytes = precision.arithmetic == Arithmetic::kInt8    ? 1.0
-                               : precision.arithmetic == Arithmetic::kInt16 ? 2.0
-                               : use_float                                  ? 4.0
-                                                                            : 8.0;
+    const double entry_bytes = weight_bytes(precision.arithmetic);
     const double stride = std::ceil(n / 64.0) * 64.0;
     detail::check_memory(static_cast<double>(n) * stride * entry_bytes,
                          "sa: the dense coupling rows of " + std::to_string(n) + " variables (" +
@@ -350,6 +413,12 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
     summary = anneal_reads<DenseForm<float>>(problem, model, options, stop, ctx, result, out);
   } else if (dense) {
     summary = anneal_reads<DenseForm<double>>(problem, model, options, stop, ctx, result, out);
+  } else if (precision.arithmetic == Arithmetic::kInt8) {
+    summary = anneal_reads<SparseForm<std::int32_t, std::int8_t>>(problem, model, options, stop,
+                                                                  ctx, result, out);
+  } else if (precision.arithmetic == Arithmetic::kInt16) {
+    summary = anneal_reads<SparseForm<std::int32_t, std::int16_t>>(problem, model, options, stop,
+                                                                   ctx, result, out);
   } else if (use_float) {
     summary = anneal_reads<SparseForm<float>>(problem, model, options, stop, ctx, result, out);
   } else {
