@@ -30,7 +30,7 @@ struct FamilyRow {
 constexpr FamilyRow kFamilies[] = {
     {ModelFamily::kLlama, "llama", "LlamaForCausalLM", 2048},
     {ModelFamily::kQwen2, "qwen2", "Qwen2ForCausalLM", 32768},
-    {ModelFamily::kMistral, "mistral", "MistralForCausalLM", 4096 * 32},
+    {ModelFamily::kMistral, "mistral", "MistralForCausalLM", std::int64_t{4096} * 32},
 };
 
 std::string known_list(bool architectures) {
