@@ -28,6 +28,7 @@ struct SolveCommandOptions {
 
 int run_solve(SolveCommandOptions opts) {
   opts.choice.options.interrupt = install_interrupt_handler();
+  use_time_budget(opts.choice);
   guard_outputs({{"--output", opts.output}}, {{"input", input_file(opts.input.path)}});
   const QuboModel model = read_input(opts.input);
   const std::unique_ptr<Solver> solver = make_solver(opts.choice.solver, opts.choice.settings);
