@@ -162,7 +162,7 @@ void print_table(std::ostream& out, const std::vector<std::vector<std::string>>&
 // ---- comparison.json -------------------------------------------------------------------------
 
 nlohmann::json number_or_null(double v) {
-  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+  return std::isfinite(v) ? json_number(v) : nlohmann::json(nullptr);
 }
 
 std::string resolved_spec(const std::string& spec) {

@@ -47,13 +47,16 @@ std::function<void(const SolveProgress&)> solve_progress(ProgressLine& line) {
   return [&line](const SolveProgress& p) {
     // A random read can take a microsecond: format only what can show, and each stage's end
     // (kept for finish()).
-    if (p.done < p.total && !line.due()) return;
+    if ((p.total == 0 || p.done < p.total) && !line.due()) return;
     char buffer[160];
-    const double pct =
-        p.total > 0 ? 100.0 * static_cast<double>(p.done) / static_cast<double>(p.total) : 0.0;
     std::string text(p.stage);
-    std::snprintf(buffer, sizeof buffer, " %lld/%lld (%.0f%%)", static_cast<long long>(p.done),
-                  static_cast<long long>(p.total), pct);
+    if (p.total > 0) {
+      const double pct = 100.0 * static_cast<double>(p.done) / static_cast<double>(p.total);
+      std::snprintf(buffer, sizeof buffer, " %lld/%lld (%.0f%%)", static_cast<long long>(p.done),
+                    static_cast<long long>(p.total), pct);
+    } else {  // open-ended: reads until the time limit
+      std::snprintf(buffer, sizeof buffer, " %lld", static_cast<long long>(p.done));
+    }
     text += buffer;
     if (!std::isnan(p.best_energy)) {
       std::snprintf(buffer, sizeof buffer, ", best %.10g", p.best_energy);

@@ -3,18 +3,39 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <iomanip>
 
 namespace qprune::cli {
 
+namespace {
+// Doubles of at most this magnitude with no fractional part print as integers (2^63: they also
+// fit a JSON integer; "%.0f" is exact for every double).
+constexpr double kIntegerLimit = 0x1p63;
+
+bool is_integer(double v) {
+  return std::isfinite(v) && v == std::nearbyint(v) && std::abs(v) < kIntegerLimit;
+}
+}  // namespace
+
 std::string format_double(double v) {
   char buf[64];
+  if (is_integer(v)) {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+    return buf;
+  }
   for (int precision = 6; precision <= 17; ++precision) {
     std::snprintf(buf, sizeof buf, "%.*g", precision, v);
     if (std::strtod(buf, nullptr) == v) break;
   }
   return buf;
+}
+
+nlohmann::json json_number(double v) {
+  if (is_integer(v)) return static_cast<std::int64_t>(v);
+  return v;
 }
 
 void Report::print(std::ostream& out, bool as_json) const {

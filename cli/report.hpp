@@ -36,8 +36,14 @@ class Report {
   nlohmann::json extra_ = nlohmann::json::object();
 };
 
-/// A double as the shortest text that reads back to the same value.
+/// A double as text: an integer value exactly, without exponent ("-1117170", never
+/// "-1.11717e+06"); any other value as the shortest text that reads back to the same double.
 [[nodiscard]] std::string format_double(double v);
+
+/// A double for a JSON report: an integer value (|v| < 2^63) as a JSON integer, so it prints
+/// exactly and without exponent in both the JSON and the text report; any other value as a JSON
+/// double (printed as the shortest text that reads back to it). For energies and counters.
+[[nodiscard]] nlohmann::json json_number(double v);
 
 /// Heads go in whole steps, so a head sparsity may be rounded (GQA, 4 KV groups: 0.3 -> 0.25).
 /// When the applied value differs from the requested one, says so on stderr, naming `flag`, the

@@ -27,14 +27,14 @@ void add_result_lines(Report& r, const SolveResult& result, const QuboModel& mod
   r.add("Wall time (s)", "wall_time_s", result.wall_time_s);
   if (result.has_solution()) {
     const Sample& best = result.best();
-    r.add("Best energy", "best_energy", best.energy);
+    r.add("Best energy", "best_energy", json_number(best.energy));
     r.add("Feasible", "feasible", best.feasible ? "yes" : "no");
     if (model.num_variables() <= 128)
       r.add("Best assignment", "best_assignment", bit_string(best.x));
     r.add("Distinct samples", "num_samples", static_cast<int>(result.samples.size()));
   }
   for (const auto& [key, value] : result.info) r.add(key, key, value);
-  for (const auto& [key, value] : result.counters) r.add(key, key, value);
+  for (const auto& [key, value] : result.counters) r.add(key, key, json_number(value));
   r.add_json("samples", result_to_json(result, model)["samples"]);
 }
 
@@ -47,10 +47,12 @@ nlohmann::json result_to_json(const SolveResult& result, const QuboModel& model)
   j["wall_time_s"] = result.wall_time_s;
   j["num_variables"] = model.num_variables();
   j["info"] = result.info;
-  j["counters"] = result.counters;
+  nlohmann::json counters = nlohmann::json::object();
+  for (const auto& [key, value] : result.counters) counters[key] = json_number(value);
+  j["counters"] = counters;
   nlohmann::json samples = nlohmann::json::array();
   for (const Sample& s : result.samples) {
-    samples.push_back({{"energy", s.energy},
+    samples.push_back({{"energy", json_number(s.energy)},
                        {"feasible", s.feasible},
                        {"num_occurrences", s.num_occurrences},
                        {"x", s.x}});

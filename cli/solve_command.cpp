@@ -29,6 +29,7 @@ struct SolveCommandOptions {
 
 int run_solve(SolveCommandOptions opts) {
   opts.choice.options.interrupt = install_interrupt_handler();
+  use_time_budget(opts.choice);
   guard_outputs({{"--output", opts.output}}, {{"input", input_file(opts.input.path)}});
   const auto read_start = std::chrono::steady_clock::now();
   const QuboModel model = read_input(opts.input);

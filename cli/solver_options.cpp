@@ -2,6 +2,7 @@
 // --help text and the library never disagree.
 #include "cli/solver_options.hpp"
 
+#include <cmath>
 #include <map>
 
 #include "cli/validators.hpp"
@@ -34,11 +35,18 @@ void add_solver_options(CLI::App& sub, SolverChoice& c, bool with_solver_flag) {
                  "run seed, 0..2^64-1 (reads and restarts derive their own streams)")
       ->check(uint64_value())
       ->capture_default_str();
-  sub.add_option("--time-limit", c.options.time_limit_s, "wall-clock limit in seconds")
+  sub.add_option("--time-limit", c.options.time_limit_s,
+                 "wall-clock limit of the search in seconds, checked inside the reads; `solve` "
+                 "with sa or tabu and no --reads uses the whole budget: new reads start until the "
+                 "limit (MQLib's -r); a tabu read without --tabu-iterations searches until its "
+                 "share of the limit")
       ->check(positive());
-  sub.add_option("--reads,-r", c.options.num_reads, "independent reads / restarts")
+  sub.add_option("--reads,-r", c.options.num_reads,
+                 "independent reads / restarts (with --time-limit: exactly this many, those not "
+                 "started by the limit skipped)")
       ->check(positive())
-      ->capture_default_str();
+      ->capture_default_str()
+      ->each([&c](const std::string&) { c.reads_given = true; });
   sub.add_option("--target-energy", c.options.target_energy,
                  "stop as soon as a sample reaches this energy");
   static const std::map<std::string, ConstraintMode> modes = {
@@ -97,7 +105,8 @@ void add_solver_options(CLI::App& sub, SolverChoice& c, bool with_solver_flag) {
       "skip the final greedy descent of each read");
   CLI::Option_group* tabu = sub.add_option_group("tabu", "options of --solver tabu");
   tabu->add_option("--tabu-iterations", c.settings.tabu.max_iterations,
-                   "iterations per read (0: max(100000, 1000 n))")
+                   "iterations per read (0: until the read's share of --time-limit, else "
+                   "max(100000, 1000 n))")
       ->capture_default_str();
   tabu->add_option("--tabu-stall", c.settings.tabu.stall_iterations,
                    "iterations without a new best before a restart (0: max(20000, 10 n))")
@@ -169,6 +178,12 @@ void add_solver_options(CLI::App& sub, SolverChoice& c, bool with_solver_flag) {
       ->add_option("--greedy-max-moves", c.settings.greedy.max_moves_per_read,
                    "cap on improving moves per read")
       ->capture_default_str();
+}
+
+void use_time_budget(SolverChoice& c) {
+  const bool restarts = c.solver == "sa" || c.solver == "tabu";
+  c.options.reads_until_time_limit =
+      restarts && std::isfinite(c.options.time_limit_s) && !c.reads_given;
 }
 
 }  // namespace qprune::cli

@@ -16,10 +16,15 @@ struct SolverChoice {
   std::string solver = "greedy";
   SolveOptions options;
   SolverSettings settings;
+  bool reads_given = false;  ///< --reads was on the command line
 };
 
 /// Adds --solver (unless `with_solver_flag` is false: a command that names the solver otherwise)
 /// and the common options, then each solver's own group.
 void add_solver_options(CLI::App& sub, SolverChoice& choice, bool with_solver_flag = true);
+
+/// `qprune solve`'s reading of a time budget: with sa or tabu, a --time-limit and no --reads, new
+/// reads start until the limit (SolveOptions::reads_until_time_limit), as MQLib's -r does.
+void use_time_budget(SolverChoice& choice);
 
 }  // namespace qprune::cli

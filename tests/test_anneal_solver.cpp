@@ -289,6 +289,39 @@ TEST_CASE("sa penalty mode: feasibility is reported honestly") {
   CHECK(saw_infeasible);  // the check above must have had something to check
 }
 
+TEST_CASE("sa counters: each rate divides by the time it names; reads until the time limit") {
+  const QuboModel m = test::random_model(120, 0.5, 14);
+  const SolveResult r = SimulatedAnnealing(sweeps(50)).solve(m, reads(4, 3));
+  CHECK(r.status == SolveStatus::kCompleted);
+  const double attempts = r.counters.at("flip_attempts");
+  CHECK(attempts == 4.0 * 50.0 * 120.0);
+  CHECK(r.counters.at("reads") == 4);
+  CHECK(r.counters.at("reads_completed") == 4);
+  CHECK(r.counters.at("anneal_time_s") > 0.0);
+  CHECK(r.counters.at("attempts_per_s") * r.counters.at("anneal_time_s") ==
+        doctest::Approx(attempts).epsilon(1e-9));
+  CHECK(r.counters.at("ns_per_attempt") * r.counters.at("attempts_per_s") ==
+        doctest::Approx(1e9).epsilon(1e-9));
+  CHECK(r.counters.at("descent_time_s") >= 0.0);
+  CHECK(r.counters.count("flips_per_s") == 0);  // the old name mixed two times
+
+  // New reads until the limit; an interrupt raised after 5 reads stands in for the limit, which
+  // would make the count machine-dependent.
+  std::atomic<bool> flag{false};
+  SolveOptions repeat = reads(1, 3);
+  repeat.time_limit_s = 1e9;
+  repeat.reads_until_time_limit = true;
+  repeat.interrupt = &flag;
+  repeat.progress = [&](const SolveProgress& p) {
+    if (p.done >= 5) flag = true;
+  };
+  const SolveResult u = SimulatedAnnealing(sweeps(50)).solve(m, repeat);
+  CHECK(u.status == SolveStatus::kInterrupted);
+  CHECK(u.counters.at("reads") >= 5);
+  CHECK(u.counters.at("reads_completed") >= 5);
+  check_energies(m, u);
+}
+
 TEST_CASE("sa stops early: time limit, target energy, interrupt") {
   const QuboModel big = test::random_model(300, 0.5, 4);
   SolveOptions o = reads(2, 1);
@@ -337,7 +370,7 @@ TEST_CASE("sa options are validated and the solver is registered") {
   const SolveResult r = solver->solve(m, reads(2, 5));
   CHECK(r.counters.at("flip_attempts") == 2.0 * 20 * 8);
   CHECK(r.counters.count("ns_per_attempt") == 1);
-  CHECK(r.counters.count("flips_per_s") == 1);
+  CHECK(r.counters.count("attempts_per_s") == 1);
   // Automatic sweeps (the default): 1000 here, fewer only for dense models above n = 5000.
   const SolveResult automatic = SimulatedAnnealing{}.solve(m, reads(1, 5));
   CHECK(automatic.counters.at("flip_attempts") == 1000.0 * 8);

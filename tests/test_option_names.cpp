@@ -35,25 +35,18 @@ TEST_CASE("translate_option_names: library fields become flags, whole tokens onl
 
 TEST_CASE("every options field a library message names is translated or known to have no flag") {
   // Set by no flag of the CLI: library callers only.
-  const std::set<std::string> library_only = {"HeadProblemOptions::keep",
-                                              "MlpProblemOptions::keep",
-                                              "HeadProblemOptions::memory_limit_bytes",
-                                              "MlpProblemOptions::memory_limit_bytes",
-                                              "SolveOptions::memory_limit_bytes",
-                                              "ReadOptions::memory_limit_bytes",
-                                              "ReadOptions::instance",
-                                              "ReadOptions::max_inflated_bytes",
-                                              "WriteOptions::precision",
-                                              "RefitSearchOptions::max_enumerated",
-                                              "RefitSearchOptions::rebuild_every",
-                                              "RefitSearchOptions::tenure",
-                                              "RefitSearchOptions::time_limit_s",
-                                              "RefitSearchOptions::tolerance_rel",
-                                              "TabuOptions::perturbation_fraction",
-                                              "TabuOptions::max_perturbation_fraction",
-                                              "TabuOptions::relink_probability",
-                                              "QaoaOptions::ramp_dt",
-                                              "QaoaOptions::xtol_rel"};
+  const std::set<std::string> library_only = {
+      "HeadProblemOptions::keep", "MlpProblemOptions::keep",
+      "HeadProblemOptions::memory_limit_bytes", "MlpProblemOptions::memory_limit_bytes",
+      "SolveOptions::memory_limit_bytes",
+      // set by `solve` only with a finite --time-limit
+      "SolveOptions::reads_until_time_limit", "ReadOptions::memory_limit_bytes",
+      "ReadOptions::instance", "ReadOptions::max_inflated_bytes", "WriteOptions::precision",
+      "RefitSearchOptions::max_enumerated", "RefitSearchOptions::rebuild_every",
+      "RefitSearchOptions::tenure", "RefitSearchOptions::time_limit_s",
+      "RefitSearchOptions::tolerance_rel", "TabuOptions::perturbation_fraction",
+      "TabuOptions::max_perturbation_fraction", "TabuOptions::relink_probability",
+      "QaoaOptions::ramp_dt", "QaoaOptions::xtol_rel"};
   std::set<std::string> table;
   for (const auto& n : qprune::cli::kOptionNames) table.insert(std::string(n.field));
   const std::filesystem::path root = std::filesystem::path(QPRUNE_TEST_DATA) / ".." / "..";

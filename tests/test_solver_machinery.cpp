@@ -3,12 +3,17 @@
 #include <doctest/doctest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <limits>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "core/binomial.hpp"
+#include "qprune/error.hpp"
 #include "solver/common/compiled_problem.hpp"
 #include "solver/common/descent.hpp"
 #include "solver/common/feasible_start.hpp"
@@ -238,6 +243,116 @@ TEST_CASE("run_reads: one stream per read, independent of threads; stops and tar
   CHECK(ir.status == SolveStatus::kInterrupted);
   CHECK(last_done == is.reads_run);
   CHECK(ir.has_solution());
+}
+
+TEST_CASE("run_reads: reads until the time limit; a million reads cost nothing up front") {
+  const QuboModel m = test::random_model(8, 0.5, 4);
+  const auto draw = [](detail::ReadContext& r) {
+    Assignment x(8);
+    for (auto& v : x) v = static_cast<std::uint8_t>(r.rng(2));
+    return x;
+  };
+  // New reads start until something stops the run: here an interrupt raised by the progress
+  // callback after 40 reads (a time limit would make the count depend on the machine). The
+  // stage is open-ended (total 0); every read that ran is in the samples' occurrences.
+  std::atomic<bool> flag{false};
+  SolveOptions o;
+  o.seed = 3;
+  o.reads_until_time_limit = true;
+  o.time_limit_s = 1e9;
+  o.interrupt = &flag;
+  std::int64_t last_done = 0, last_total = -1;
+  o.progress = [&](const SolveProgress& p) {
+    last_done = p.done;
+    last_total = p.total;
+    if (p.done >= 40) flag = true;
+  };
+  SolveResult result;
+  const detail::StopCondition stop(o);
+  const detail::ReadsSummary s = detail::run_reads(m, o, stop, "test reads", result, draw);
+  CHECK(result.status == SolveStatus::kInterrupted);
+  CHECK(s.reads_run >= 40);
+  CHECK(last_total == 0);
+  CHECK(last_done == s.reads_run);
+  int occurrences = 0;
+  for (const Sample& sample : result.samples) occurrences += sample.num_occurrences;
+  CHECK(occurrences == s.reads_run);
+  // Reads until the limit need a limit.
+  SolveOptions unlimited;
+  unlimited.reads_until_time_limit = true;
+  CHECK_THROWS_AS(unlimited.validate(), InvalidArgument);
+
+  // A million requested reads and a target the first read meets: only the reads that started
+  // (at most one per slot) were ever set up or kept, and the status says why the run ended.
+  SolveOptions many;
+  many.num_reads = 1'000'000;
+  many.target_energy = 1e300;
+  std::atomic<std::int64_t> set_up{0};
+  std::atomic<int> bad_slots{0};  // doctest's CHECK is not for threads: count here, check after
+  SolveResult mr;
+  const detail::StopCondition mstop(many);
+  const detail::ReadsSummary ms =
+      detail::run_reads(m, many, mstop, "test reads", mr, [&](detail::ReadContext& r) {
+        ++set_up;
+        if (r.slot < 0 || r.slot >= detail::read_slots(many)) ++bad_slots;
+        return draw(r);
+      });
+  CHECK(bad_slots == 0);
+  CHECK(mr.status == SolveStatus::kTargetReached);
+  CHECK(ms.reads_run == set_up.load());
+  CHECK(ms.reads_run <= detail::read_slots(many));
+}
+
+TEST_CASE("SamplePool keeps what finalize_samples keeps, whatever the order, in bounded memory") {
+  const QuboModel m = test::random_model(5, 0.8, 12);
+  std::mt19937_64 rng(7);
+  // 400 draws from 32 assignments: many duplicates and many equal-energy ties.
+  std::vector<Assignment> draws;
+  for (int t = 0; t < 400; ++t) draws.push_back(test::bits_to_assignment(rng() % 32, 5));
+  for (int max_samples : {1, 3, 10, 100}) {
+    SolveResult want;
+    detail::finalize_samples(m, draws, max_samples, want);
+    for (int order = 0; order < 3; ++order) {
+      std::vector<Assignment> shuffled = draws;
+      std::shuffle(shuffled.begin(), shuffled.end(), rng);
+      detail::SamplePool pool(max_samples);
+      for (Assignment& x : shuffled) {
+        const double e = m.energy(x);
+        const bool f = m.is_feasible(x);
+        pool.add(std::move(x), e, f);
+      }
+      SolveResult got;
+      pool.take(got);
+      REQUIRE(got.samples.size() == want.samples.size());
+      for (std::size_t i = 0; i < got.samples.size(); ++i) {
+        CHECK(got.samples[i].x == want.samples[i].x);
+        CHECK(got.samples[i].energy == want.samples[i].energy);
+        CHECK(got.samples[i].num_occurrences == want.samples[i].num_occurrences);
+      }
+    }
+  }
+}
+
+TEST_CASE("a read's share of the time limit") {
+  const QuboModel m = test::random_model(4, 0.5, 1);
+  SolveOptions o;
+  o.time_limit_s = 100.0;
+  o.num_reads = 1;
+  const detail::StopCondition stop(o);
+  detail::ReadControl one(m, o, stop);
+  CHECK(one.read_deadline_s(0) == doctest::Approx(100.0).epsilon(1e-3));  // all of it
+  o.num_reads = 4 * std::max(1, detail::max_threads());                   // 4 rounds on the slots
+  const detail::StopCondition stop4(o);
+  detail::ReadControl four(m, o, stop4);
+  CHECK(four.read_deadline_s(0) == doctest::Approx(25.0).epsilon(1e-3));  // 4 rounds left
+  CHECK(four.read_deadline_s(o.num_reads - 1) == doctest::Approx(100.0).epsilon(1e-3));
+  CHECK(four.status() == SolveStatus::kCompleted);
+  four.note_time_share_used();
+  CHECK(four.status() == SolveStatus::kTimeLimit);
+  o.time_limit_s = std::numeric_limits<double>::infinity();
+  const detail::StopCondition forever(o);
+  detail::ReadControl endless(m, o, forever);
+  CHECK(std::isinf(endless.read_deadline_s(0)));
 }
 
 TEST_CASE("binomial is exact and saturates") {

@@ -295,6 +295,53 @@ TEST_CASE("time limit, target energy and interrupt end the search with a valid s
   CHECK(i.best().energy == big.energy(i.best().x));
 }
 
+TEST_CASE("tabu uses a time budget: one read searches until the limit, or reads repeat") {
+  const QuboModel m = random_model(200, 1.0, 31, 100);
+  const TabuSearch tabu;  // max_iterations 0: automatic
+
+  // One read and a limit, no iteration count: the read searches until the limit (a budget is
+  // there to be used), so the limit, not a finished count, ends it.
+  SolveOptions budget;
+  budget.time_limit_s = 0.3;
+  const SolveResult one = tabu.solve(m, budget);
+  CHECK(one.status == SolveStatus::kTimeLimit);
+  CHECK(one.counters.at("reads") == 1);
+  CHECK(one.counters.at("reads_completed") == 0);
+  CHECK(one.info.at("max_iterations") == "none (time share per read)");
+  REQUIRE(one.has_solution());
+  check_flip_local_minimum(m, one.best().x);
+
+  // An iteration count given: the reads run it and the run is complete.
+  TabuOptions counted;
+  counted.max_iterations = 3000;
+  SolveOptions three = budget;
+  three.time_limit_s = 600.0;  // a safety net only
+  three.num_reads = 3;
+  const SolveResult c = TabuSearch(counted).solve(m, three);
+  CHECK(c.status == SolveStatus::kCompleted);
+  CHECK(c.counters.at("reads") == 3);
+  CHECK(c.counters.at("reads_completed") == 3);
+  CHECK(c.counters.at("iterations") == 9000);
+  // Each rate divides by the time it names.
+  CHECK(c.counters.at("iterations_per_s") * c.counters.at("search_time_s") ==
+        doctest::Approx(9000).epsilon(1e-9));
+
+  // Reads until the limit: new reads of the automatic length keep starting; here an interrupt
+  // raised after 3 reads ends the run (a time limit would make the count machine-dependent).
+  std::atomic<bool> flag{false};
+  SolveOptions repeat;
+  repeat.time_limit_s = 1e9;
+  repeat.reads_until_time_limit = true;
+  repeat.interrupt = &flag;
+  repeat.progress = [&](const SolveProgress& p) {
+    if (p.done >= 3) flag = true;
+  };
+  const SolveResult r = TabuSearch(counted).solve(m, repeat);
+  CHECK(r.status == SolveStatus::kInterrupted);
+  CHECK(r.counters.at("reads") >= 3);
+  CHECK(r.counters.at("reads_completed") >= 3);
+}
+
 TEST_CASE("tabu options are validated and the solver is registered") {
   TabuOptions bad;
   bad.tenure_divisor = 0;

@@ -1,8 +1,9 @@
 // Simulated annealing ("sa"): Metropolis single-flip sweeps under an inverse-temperature schedule,
-// one independent read per SolveOptions::num_reads, run in parallel. Under constraint groups the
-// native mode starts from a random feasible assignment and proposes only swap moves (one unit of a
-// group in, one out), so every state it visits is feasible; the penalty mode anneals
-// QuboModel::penalized() instead. Each read ends with a greedy descent of its final state.
+// one independent read per SolveOptions::num_reads (or reads until the time limit), run in
+// parallel. Under constraint groups the native mode starts from a random feasible assignment and
+// proposes only swap moves (one unit of a group in, one out), so every state it visits is feasible;
+// the penalty mode anneals QuboModel::penalized() instead. Each read ends with a greedy descent of
+// its final state.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
 #error \
@@ -73,9 +74,17 @@ class SimulatedAnnealing final : public Solver {
  public:
   explicit SimulatedAnnealing(AnnealOptions options = {});
   [[nodiscard]] std::string name() const override { return "sa"; }
-  /// Counters: "flip_attempts", "accepted_moves", "flips_per_s" (attempts per second of wall
-  /// time), "ns_per_attempt" (annealing time of one thread per attempt), "anneal_time_s",
-  /// "reads_completed". Info: "constraint_mode", "beta_range", "precision", "kernel", "sweeps".
+  /// Each read is one pass of the schedule; with SolveOptions::reads_until_time_limit new reads
+  /// start until the limit. The limit is checked before every sweep; a read it cuts short ends
+  /// with its descent only while no read has completed (never after an interrupt), so the run
+  /// ends within a few percent of the limit. kCompleted when every requested read ran all its
+  /// sweeps.
+  /// Counters: "flip_attempts" (attempted flips or swaps, all reads), "accepted_moves",
+  /// "anneal_time_s" (time in the sweeps, summed over reads), "attempts_per_s" (flip_attempts /
+  /// anneal_time_s: one thread's kernel speed), "ns_per_attempt" (its inverse, in ns),
+  /// "descent_time_s" (time in the closing descents, summed over reads), "reads" (started),
+  /// "reads_completed" (ran all sweeps). Info: "constraint_mode", "beta_range", "precision",
+  /// "kernel", "sweeps".
   [[nodiscard]] SolveResult solve(const QuboModel& model,
                                   const SolveOptions& options) const override;
   [[nodiscard]] const AnnealOptions& options() const { return options_; }

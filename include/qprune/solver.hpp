@@ -43,8 +43,10 @@ struct SolveProgress {
   /// What is running, e.g. "sa reads", "exact chunks", "qaoa p=2", "qaoa decomposition". Valid
   /// only during the call: copy it to keep it.
   std::string_view stage;
-  std::int64_t done = 0;   ///< units of work finished in this stage; non-decreasing within it
-  std::int64_t total = 0;  ///< units of work of this stage; done <= total
+  std::int64_t done = 0;  ///< units of work finished in this stage; non-decreasing within it
+  /// Units of work of this stage, done <= total; 0 when the stage is open-ended (reads until the
+  /// time limit, SolveOptions::reads_until_time_limit).
+  std::int64_t total = 0;
   /// Energy (QuboModel::energy) of the best assignment the solver has finished so far, ranked as
   /// SolveResult ranks its samples (feasible first); NaN when there is none yet. The result's best
   /// sample is never worse than it. (qaoa decomposition: its current assignment, with the penalty
@@ -58,8 +60,18 @@ struct SolveProgress {
 /// Options every solver understands.
 struct SolveOptions {
   std::uint64_t seed = 0;  ///< run seed; read r uses a stream derived from (seed, r)
-  double time_limit_s = std::numeric_limits<double>::infinity();  ///< wall-clock limit, > 0
-  int num_reads = 1;                    ///< independent reads / restarts, >= 1
+  /// Wall-clock limit of the search, > 0, measured from the start of solve() and checked inside
+  /// the reads (between sweeps, tabu iterations, descent moves, enumeration blocks, QAOA
+  /// evaluations), so a run ends within a few percent of it; reads that have not started by then
+  /// never start. A run the limit ended has status kTimeLimit.
+  double time_limit_s = std::numeric_limits<double>::infinity();
+  int num_reads = 1;  ///< independent reads / restarts, >= 1 (see reads_until_time_limit)
+  /// Reads keep starting, one after another on every thread, until time_limit_s (or an interrupt
+  /// or the target) ends the run; num_reads is then ignored. This is the "use the budget"
+  /// semantics of MQLib's -r and what `qprune solve --time-limit` without --reads does for sa and
+  /// tabu. Read r still draws from (seed, r), but how many reads run depends on the machine.
+  /// Needs a finite time_limit_s.
+  bool reads_until_time_limit = false;
   std::optional<double> target_energy;  ///< stop as soon as a sample has energy <= this
   ConstraintMode constraint_mode = ConstraintMode::kAuto;
   std::optional<double>
@@ -106,7 +118,12 @@ struct SolveResult {
   std::vector<Sample> samples;
   std::uint64_t seed = 0;
   double wall_time_s = 0.0;
-  /// Counters with units in their names: "flip_attempts", "flips_per_s", "states_enumerated".
+  /// Counters with units in their names: "flip_attempts", "anneal_time_s", "attempts_per_s",
+  /// "states_enumerated". A rate divides by the time counter it names (sa: attempts_per_s =
+  /// flip_attempts / anneal_time_s; tabu: iterations_per_s = iterations / search_time_s), and such
+  /// times are summed over the reads, so with parallel reads they exceed wall_time_s. Solvers with
+  /// reads report "reads" (started) and "reads_completed" (ran their whole work: all sweeps, all
+  /// iterations).
   std::map<std::string, double> counters;
   /// Facts about the run as text: "constraint_mode", "beta_range", "penalty_weight".
   std::map<std::string, std::string> info;

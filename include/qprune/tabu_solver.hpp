@@ -24,8 +24,12 @@ struct TabuOptions {
   /// Iterations without a new best (of the current round) before a restart; 0 picks
   /// max(20000, 10 n). >= 0.
   std::int64_t stall_iterations = 0;
-  /// Iterations per read; 0 picks max(100000, 1000 n), which keeps a run without time limit in the
-  /// order of seconds for dense n ~ 1000. Tabu search has no natural end. >= 0.
+  /// Iterations per read. Tabu search has no natural end, so 0 (automatic) lets the time limit
+  /// decide when there is one: with a fixed number of reads each read searches until its share of
+  /// the limit (the time left split evenly over the rounds of reads still to run on the threads;
+  /// one read gets it all), and with SolveOptions::reads_until_time_limit the reads have
+  /// max(100000, 1000 n) iterations and new ones start until the limit. Without a time limit 0
+  /// picks max(100000, 1000 n), in the order of seconds for dense n ~ 1000. >= 0.
   std::int64_t max_iterations = 0;
   /// Fraction of the variables flipped (or swapped) when a restart perturbs the best solution.
   /// Each restart that found no new best raises it by this amount, up to
@@ -46,9 +50,13 @@ struct TabuOptions {
 };
 
 /// Tabu search. Reads (SolveOptions::num_reads) are independent searches run in parallel, each
-/// seeded from (seed, read), so results do not depend on the thread count. Stops at max_iterations
-/// per read (kCompleted), time_limit_s, target_energy or interrupt. Counters: "iterations",
-/// "iterations_per_s", "restarts".
+/// seeded from (seed, read), so results do not depend on the thread count. kCompleted when every
+/// read ran its max_iterations; kTimeLimit when the limit ended the run or a read's time share
+/// (see max_iterations); else the target or an interrupt. The time limit is checked every few
+/// microseconds inside the iteration loop. Counters: "iterations" (all reads), "search_time_s"
+/// (time in the iteration loops, summed over reads), "iterations_per_s" (iterations /
+/// search_time_s: the speed of one read), "restarts", "reads" (started), "reads_completed" (ran
+/// all their max_iterations).
 class TabuSearch final : public Solver {
  public:
   explicit TabuSearch(TabuOptions options = {});

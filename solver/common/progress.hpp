@@ -19,7 +19,8 @@ namespace qprune::detail {
 
 class UnitProgress {
  public:
-  /// `model`: the user's model (the reference energy); `total`: units in the stage.
+  /// `model`: the user's model (the reference energy); `total`: units in the stage, 0 when
+  /// open-ended (reads until the time limit).
   UnitProgress(const QuboModel& model, const SolveOptions& options, std::string stage,
                std::int64_t total)
       : model_(model), callback_(options.progress), stage_(std::move(stage)), total_(total) {}
@@ -31,13 +32,23 @@ class UnitProgress {
     // The reference energy is computed outside the lock: it is the costly part.
     const double energy = x != nullptr ? model_.energy(*x) : 0.0;
     const bool feasible = x != nullptr && model_.is_feasible(*x);
+    report(x != nullptr, energy, feasible);
+  }
+  /// One unit finished with an assignment whose reference energy and feasibility the caller has
+  /// already computed. Thread-safe.
+  void unit_done(double energy, bool feasible) {
+    if (callback_) report(true, energy, feasible);
+  }
+
+ private:
+  void report(bool has_assignment, double energy, bool feasible) {
     const std::lock_guard<std::mutex> lock(mutex_);
-    if (x != nullptr && (std::isnan(best_energy_) || (feasible && !best_feasible_) ||
-                         (feasible == best_feasible_ && energy < best_energy_))) {
+    if (has_assignment && (std::isnan(best_energy_) || (feasible && !best_feasible_) ||
+                           (feasible == best_feasible_ && energy < best_energy_))) {
       best_energy_ = energy;
       best_feasible_ = feasible;
     }
-    if (done_ < total_) ++done_;
+    if (total_ == 0 || done_ < total_) ++done_;
     SolveProgress p;
     p.stage = stage_;
     p.done = done_;
@@ -46,7 +57,6 @@ class UnitProgress {
     callback_(p);
   }
 
- private:
   const QuboModel& model_;
   const std::function<void(const SolveProgress&)>& callback_;
   std::string stage_;

@@ -1,12 +1,16 @@
 // Turning the assignments a solver ended with into the result's samples: energies recomputed with
 // QuboModel::energy (the reference, so no kernel's rounding ever reaches a report), feasibility
-// checked, duplicates merged, best first, at most max_samples kept.
+// checked, duplicates merged, best first, at most max_samples kept. SamplePool does the same one
+// assignment at a time in bounded memory, for solvers whose reads are many (a million reads, or
+// reads until a time limit, must not keep a million assignments).
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
 #error \
     "solver/common/samples.hpp is in the solver layer; a lower layer (core, problems) may not include it"
 #endif
 
+#include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +21,28 @@ namespace qprune::detail {
 
 void finalize_samples(const QuboModel& model, std::vector<Assignment> assignments, int max_samples,
                       SolveResult& result);
+
+/// The best distinct assignments seen so far, in bounded memory: at most 2 max_samples entries are
+/// held; when that is exceeded the pool keeps the max_samples best. The order is total (feasible
+/// first, then energy, then the bytes of the assignment), so the samples taken at the end are
+/// those finalize_samples would give for all the assignments added, with the same
+/// num_occurrences, whatever the order of the adds: an assignment dropped once has max_samples
+/// better ones and can never come back. Thread-safe.
+class SamplePool {
+ public:
+  explicit SamplePool(int max_samples) : max_samples_(static_cast<std::size_t>(max_samples)) {}
+  /// Adds x with its reference energy and feasibility (the caller computed them, outside the
+  /// lock: they are the costly part).
+  void add(Assignment x, double energy, bool feasible);
+  /// Moves the pool's best max_samples, best first, into result.samples.
+  void take(SolveResult& result);
+
+ private:
+  void shrink();  // sorts and keeps the max_samples best; caller holds the lock
+  std::size_t max_samples_;
+  std::mutex mutex_;
+  std::vector<Sample> samples_;
+};
 
 /// How a run ended, from why it stopped (kCompleted: nothing stopped it) and its samples:
 /// kTargetReached also when the best sample is feasible and meets options.target_energy.

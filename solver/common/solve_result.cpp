@@ -1,6 +1,8 @@
 // SolveResult, SolveOptions and the shared sample bookkeeping of all solvers.
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <iomanip>
 #include <sstream>
 #include <string_view>
@@ -32,6 +34,9 @@ void SolveOptions::validate() const {
   if (num_reads < 1) {
     throw InvalidArgument("SolveOptions::num_reads must be >= 1, got " + std::to_string(num_reads));
   }
+  if (reads_until_time_limit && !std::isfinite(time_limit_s)) {
+    throw InvalidArgument("SolveOptions::reads_until_time_limit needs a finite time_limit_s");
+  }
   if (max_samples < 1) {
     throw InvalidArgument("SolveOptions::max_samples must be >= 1, got " +
                           std::to_string(max_samples));
@@ -53,10 +58,16 @@ const Sample& SolveResult::best() const {
 }
 
 namespace {
+// An integer-valued double as its exact integer ("-1117170", never "-1.11717e+06"), any other one
+// as the shortest text that reads back to the same value.
 std::string format_number(double v) {
-  std::ostringstream out;
-  out << std::setprecision(17) << v;
-  return out.str();
+  char buf[64];
+  if (std::isfinite(v) && v == std::nearbyint(v) && std::abs(v) < 1e18) {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+    return buf;
+  }
+  const std::to_chars_result r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
 }
 }  // namespace
 
@@ -93,13 +104,26 @@ std::string SolveResult::full_report() const {
 
 namespace detail {
 
+namespace {
+
+// Byte-wise order through string_view: the same order as vector's operator<, without the spurious
+// -Wstringop-overread GCC 12 reports for that operator inside std::sort.
+std::string_view bytes(const Assignment& x) {
+  return std::string_view(reinterpret_cast<const char*>(x.data()), x.size());
+}
+
+// The ranking of samples: feasible first, then lower energy, then the assignment's bytes (a total
+// order, so which samples are kept does not depend on the order they came in).
+bool better(const Sample& l, const Sample& r) {
+  if (l.feasible != r.feasible) return l.feasible;
+  if (l.energy != r.energy) return l.energy < r.energy;
+  return bytes(l.x) < bytes(r.x);
+}
+
+}  // namespace
+
 void finalize_samples(const QuboModel& model, std::vector<Assignment> assignments, int max_samples,
                       SolveResult& result) {
-  // Byte-wise order through string_view: the same order as vector's operator<, without the
-  // spurious -Wstringop-overread GCC 12 reports for that operator inside std::sort.
-  const auto bytes = [](const Assignment& x) {
-    return std::string_view(reinterpret_cast<const char*>(x.data()), x.size());
-  };
   std::sort(assignments.begin(), assignments.end(),
             [&](const Assignment& l, const Assignment& r) { return bytes(l) < bytes(r); });
   std::vector<Sample> samples;
@@ -114,14 +138,39 @@ void finalize_samples(const QuboModel& model, std::vector<Assignment> assignment
     samples.push_back(std::move(s));
     a = b;
   }
-  std::stable_sort(samples.begin(), samples.end(), [](const Sample& l, const Sample& r) {
-    if (l.feasible != r.feasible) return l.feasible;
-    return l.energy < r.energy;
-  });
+  std::sort(samples.begin(), samples.end(), better);
   if (samples.size() > static_cast<std::size_t>(max_samples)) {
     samples.resize(static_cast<std::size_t>(max_samples));
   }
   result.samples = std::move(samples);
+}
+
+void SamplePool::add(Assignment x, double energy, bool feasible) {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  for (Sample& s : samples_) {
+    if (s.energy == energy && s.x == x) {
+      ++s.num_occurrences;
+      return;
+    }
+  }
+  Sample s;
+  s.x = std::move(x);
+  s.energy = energy;
+  s.feasible = feasible;
+  samples_.push_back(std::move(s));
+  if (samples_.size() > 2 * max_samples_) shrink();
+}
+
+void SamplePool::shrink() {
+  std::sort(samples_.begin(), samples_.end(), better);
+  if (samples_.size() > max_samples_) samples_.resize(max_samples_);
+}
+
+void SamplePool::take(SolveResult& result) {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  shrink();
+  result.samples = std::move(samples_);
+  samples_.clear();
 }
 
 SolveStatus final_status(SolveStatus stopped, const SolveOptions& options,

@@ -87,6 +87,11 @@ SolveResult solve_by_components(const Solver& solver, const QuboModel& model,
   std::vector<int> local(static_cast<std::size_t>(n), -1);
   SolveStatus status = SolveStatus::kOptimal;
   int exact_parts = 0, largest = 0, direct = 0;
+  // Variables in the parts for the chosen solver not yet solved.
+  std::int64_t unsolved = 0;
+  for (const std::vector<int>& vars : components.members)
+    if (static_cast<int>(vars.size()) > kExactComponentSize)
+      unsolved += static_cast<std::int64_t>(vars.size());
   for (int k = 0; k < components.count(); ++k) {
     const std::vector<int>& vars = components.members[static_cast<std::size_t>(k)];
     const int m = static_cast<int>(vars.size());
@@ -103,9 +108,18 @@ SolveResult solve_by_components(const Solver& solver, const QuboModel& model,
     const QuboModel part = part_of(model, vars, local);
     for (int v : vars) local[static_cast<std::size_t>(v)] = -1;
     part_options.seed = mix64(options.seed ^ mix64(0xc0490000ULL + static_cast<std::uint64_t>(k)));
-    const double left = options.time_limit_s - watch.elapsed_s();
-    part_options.time_limit_s = std::isfinite(left) ? std::max(left, 1e-6) : left;
+    // A part for the chosen solver gets the time left in proportion to its size among those
+    // still to solve: a solver that uses its whole budget (tabu without an iteration count,
+    // reads until the time limit) must not leave nothing to the parts after it. Exact parts take
+    // milliseconds and may use all that is left.
     const bool small = m <= kExactComponentSize;
+    const double left = options.time_limit_s - watch.elapsed_s();
+    double share = 1.0;
+    if (!small) {
+      share = static_cast<double>(m) / static_cast<double>(unsolved);
+      unsolved -= m;
+    }
+    part_options.time_limit_s = std::isfinite(left) ? std::max(left * share, 1e-6) : left;
     const SolveResult r =
         (small ? static_cast<const Solver&>(exact) : solver).solve(part, part_options);
     exact_parts += small ? 1 : 0;

@@ -67,7 +67,12 @@ void solve_decomposed(const QuboModel& model, bool native, const QaoaOptions& qa
   sub.max_qubits = 40;  // the subproblem is solved directly
   int rounds = 0, accepted = 0;
   double layer_time = 0.0;
-  for (; rounds < qaoa.decomposition_rounds && !stop.should_stop(); ++rounds) {
+  // A round needs its subproblem's state built, an evaluation or more and the closing work
+  // (about p + 6 layers of the last round's measured layer time): a round that cannot fit in the
+  // time left is not started, and the run ends at the limit.
+  const auto round_reserve_s = [&] { return static_cast<double>(qaoa.layers + 6) * layer_time; };
+  for (; rounds < qaoa.decomposition_rounds && !stop.should_stop_within(round_reserve_s());
+       ++rounds) {
     // Rank by potential gain (most negative flip delta first).
     std::vector<double> delta(static_cast<std::size_t>(n));
     for (int i = 0; i < n; ++i) delta[static_cast<std::size_t>(i)] = model.flip_delta(x, i);

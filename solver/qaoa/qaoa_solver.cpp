@@ -74,23 +74,43 @@ class Runner {
   }
 
   /// <C> at angles x = (gamma_0..gamma_{p-1}, beta_0..beta_{p-1}); fills grad when non-null.
-  double evaluate(const double* x, int p, double* grad) {
+  /// `abortable`: a stop seen between two layers (stop_soon) abandons the evaluation and returns
+  /// NaN, leaving the state invalid: one layer of a 20-qubit state takes tens of milliseconds, an
+  /// evaluation with its gradient several times p of them.
+  double evaluate(const double* x, int p, double* grad, bool abortable = false) {
     Stopwatch watch;
     Complex* psi = psi_.data();
+    const auto stopped = [&] { return abortable && stop_soon(p); };
     engine_.initial_state(psi);
-    for (int l = 0; l < p; ++l) engine_.layer(psi, x[l], x[p + l]);
-    layer_time_s_ += watch.elapsed_s();
+    for (int l = 0; l < p; ++l) {
+      if (stopped()) return std::numeric_limits<double>::quiet_NaN();
+      engine_.layer(psi, x[l], x[p + l]);
+    }
+    const double forward_s = watch.elapsed_s();
+    layer_time_s_ += forward_s;
     layers_ += p;
+    fastest_layer_s_ = std::min(fastest_layer_s_, forward_s / p);
     ++evaluations_;
     if (grad == nullptr) return engine_.moments(psi).mean;
     Complex* lam = lam_.data();
     engine_.apply_cost(psi, lam);
     const double f = engine_.real_inner(psi, lam);
     for (int l = p - 1; l >= 0; --l) {
+      if (stopped()) return std::numeric_limits<double>::quiet_NaN();
       grad[p + l] = engine_.mixer_adjoint(psi, lam, x[p + l]);
       grad[l] = engine_.phase_adjoint(psi, lam, x[l]);
     }
     return f;
+  }
+
+  /// Whether to stop optimising at depth p: a stop, or too little time left for the closing work
+  /// after the optimisation (the final state's p layers, its statistics and sampling: about four
+  /// more layers' worth, by the layer time measured so far), so that the whole solve ends at the
+  /// time limit rather than that much after it.
+  [[nodiscard]] bool stop_soon(int p) const {
+    // The fastest layer seen, not the mean: the first evaluation pays the state's page faults.
+    const double layer_s = std::isfinite(fastest_layer_s_) ? fastest_layer_s_ : 0.0;
+    return stop_.should_stop_within(static_cast<double>(p + 4) * layer_s);
   }
 
   /// Optimises angles in place and leaves them at the best point evaluated (the start point
@@ -120,7 +140,14 @@ class Runner {
     opt.set_min_objective(
         [](unsigned, const double* a, double* g, void* d) -> double {
           auto* st = static_cast<Data*>(d);
-          const double f = st->self->evaluate(a, st->p, g);
+          // A stop ends the optimisation without another evaluation (or in the middle of one);
+          // the best point seen is kept.
+          const double f = st->self->stop_soon(st->p) ? std::numeric_limits<double>::quiet_NaN()
+                                                      : st->self->evaluate(a, st->p, g, true);
+          if (std::isnan(f)) {
+            st->opt->force_stop();
+            return std::numeric_limits<double>::max();
+          }
           if (f < st->best) {
             st->best = f;
             st->best_x.assign(a, a + 2 * st->p);
@@ -174,6 +201,7 @@ class Runner {
   AlignedArray<Complex> psi_;
   AlignedArray<Complex> lam_;
   double layer_time_s_ = 0.0;
+  double fastest_layer_s_ = std::numeric_limits<double>::infinity();
   long layers_ = 0;
   int evaluations_ = 0;
 };
@@ -239,7 +267,10 @@ void run(const QuboModel& model, bool native, const std::vector<CardinalityConst
     betas.assign(x.begin() + p, x.end());
   };
   // Statistics of the state at the current angles, recorded per depth; returns <C> (normalised).
+  // Not after a stop: it costs an evaluation, and the final state below is evaluated anyway
+  // (NaN then, which ends the depth loop without a restart).
   const auto record = [&](int p) {
+    if (stop.should_stop()) return std::numeric_limits<double>::quiet_NaN();
     const std::vector<double> x = angles();
     (void)runner.evaluate(x.data(), p, nullptr);
     const auto m = engine.moments(runner.state());
@@ -436,7 +467,9 @@ SolveResult QaoaSolver::solve(const QuboModel& model, const SolveOptions& option
   }
   const std::size_t shots = finals.size();
   detail::finalize_samples(model, std::move(finals), options.max_samples, result);
-  result.status = detail::final_status(stop.check(), options, result);
+  // A stop that cut the optimisation or the rounds short, not a check after the work: a run that
+  // finished just after the limit did all it was asked.
+  result.status = detail::final_status(stop.first_stop(), options, result);
   result.wall_time_s = stop.elapsed_s();
   std::ostringstream msg;
   msg << shots << " assignments sampled/returned, p = "

@@ -23,8 +23,9 @@ SolveResult RandomSolver::solve(const QuboModel& model, const SolveOptions& opti
         detail::feasible_start(layout, detail::StartDraws::kEveryVariable, r.rng, x.data());
         return x;
       });
-  result.message = "drew " + std::to_string(summary.reads_run) + " random assignments";
-  result.counters["reads"] = summary.reads_run;
+  result.message = "drew " + std::to_string(summary.reads_run) + " random assignments" +
+                   (options.reads_until_time_limit ? " (new reads until the time limit)" : "");
+  result.counters["reads"] = static_cast<double>(summary.reads_run);
   return std::move(result);  // a reference into setup: move, do not copy
 }
 

@@ -38,6 +38,7 @@
 #include "solver/common/descent.hpp"
 #include "solver/common/feasible_start.hpp"
 #include "solver/common/read_loop.hpp"
+#include "solver/common/stopwatch.hpp"
 
 namespace qprune {
 
@@ -100,10 +101,12 @@ struct Elite {
 struct Shared {
   const TabuProblem* problem = nullptr;
   const TabuOptions* options = nullptr;
-  std::int64_t max_iterations = 0;
+  std::int64_t max_iterations = 0;  // per read; 0: none, the read ends at its time share
   std::int64_t stall_iterations = 0;
   std::atomic<std::int64_t> iterations{0};
   std::atomic<std::int64_t> restarts{0};
+  std::atomic<std::int64_t> reads_completed{0};  // reads that ran all max_iterations
+  std::atomic<std::int64_t> search_ns{0};        // time in the iteration loops, summed over reads
 };
 
 template <bool kDense>
@@ -126,19 +129,37 @@ class TabuRun {
     if (!kDense && swap_mode_) scratch_.assign(static_cast<std::size_t>(n_), 0.0);
   }
 
-  Assignment run() {
+  /// `read`: this read's index (for its share of the time limit when there is no iteration count).
+  Assignment run(std::int64_t read) {
+    const detail::Stopwatch watch;
     detail::feasible_start(layout_, detail::StartDraws::kEveryVariable, rng_, x_.data());
     recompute();
     best_x_ = x_;
     best_e_ = e_;
     start_round();
     std::int64_t restarts = 0;
+    // An iteration costs O(n) or more (the move scan and the gain update): a clock read every
+    // 2^12 / n iterations is a few microseconds apart, a fraction of a percent of the time, and
+    // keeps a stop within microseconds of the limit.
     const std::int64_t check_every =
-        std::max<std::int64_t>(1, (std::int64_t{1} << 16) / std::max(1, n_));
+        std::max<std::int64_t>(1, (std::int64_t{1} << 12) / std::max(1, n_));
+    const std::int64_t max_iterations =
+        sh_.max_iterations > 0 ? sh_.max_iterations : std::numeric_limits<std::int64_t>::max();
+    const double deadline_s =
+        sh_.max_iterations > 0 ? kInf : control_.read_deadline_s(read);  // its time share
     std::int64_t iter = 0;
     for (;; ++iter) {
-      if (iter % check_every == 0 && control_.poll() != SolveStatus::kCompleted) break;
-      if (iter >= sh_.max_iterations) break;
+      if (iter % check_every == 0) {
+        if (control_.poll() != SolveStatus::kCompleted) break;
+        if (deadline_s < kInf && control_.elapsed_s() >= deadline_s) {
+          control_.note_time_share_used();
+          break;
+        }
+      }
+      if (iter >= max_iterations) {
+        ++sh_.reads_completed;
+        break;
+      }
       if (iter - last_improvement_ >= sh_.stall_iterations) {
         restart(iter);
         ++restarts;
@@ -160,6 +181,7 @@ class TabuRun {
     }
     sh_.iterations += iter;
     sh_.restarts += restarts;
+    sh_.search_ns += static_cast<std::int64_t>(1e9 * watch.elapsed_s());
     polish();
     return std::move(best_x_);
   }
@@ -470,36 +492,55 @@ SolveResult TabuSearch::solve(const QuboModel& model, const SolveOptions& option
   Shared shared;
   shared.problem = &problem;
   shared.options = &options_;
+  // Iterations per read: the given count; else, under a time limit with a fixed number of reads,
+  // none (each read searches until its share of the limit: a budget is there to be used); else
+  // max(100000, 1000 n), which also sizes the reads repeated until a time limit.
+  const bool time_shares = options_.max_iterations == 0 && std::isfinite(options.time_limit_s) &&
+                           !options.reads_until_time_limit;
   shared.max_iterations = options_.max_iterations > 0 ? options_.max_iterations
+                          : time_shares               ? 0
                                                       : std::max<std::int64_t>(100'000, 1000 * n);
   shared.stall_iterations = options_.stall_iterations > 0 ? options_.stall_iterations
                                                           : std::max<std::int64_t>(20'000, 10 * n);
 
-  (void)detail::run_reads(model, options, stop, "tabu reads", result, [&](detail::ReadContext& r) {
-    return compiled.dense() ? TabuRun<true>(shared, r).run() : TabuRun<false>(shared, r).run();
-  });
+  const detail::ReadsSummary summary =
+      detail::run_reads(model, options, stop, "tabu reads", result, [&](detail::ReadContext& r) {
+        return compiled.dense() ? TabuRun<true>(shared, r).run(r.read)
+                                : TabuRun<false>(shared, r).run(r.read);
+      });
 
+  const std::string reads =
+      std::to_string(summary.reads_run) +
+      (options.reads_until_time_limit
+           ? " reads (new reads until the time limit)"
+           : std::string(" of ") + std::to_string(options.num_reads) + " reads");
+  const std::string per_read = shared.max_iterations > 0
+                                   ? std::to_string(shared.max_iterations) + " iterations per read"
+                                   : "each read searching for its share of the time limit";
   switch (result.status) {
     case SolveStatus::kTargetReached:
-      result.message = "reached the target energy";
+      result.message = "reached the target energy (" + reads + ")";
       break;
     case SolveStatus::kInterrupted:
-      result.message = "interrupted; best sample so far kept";
+      result.message = "interrupted; best sample so far kept (" + reads + ")";
       break;
     case SolveStatus::kTimeLimit:
-      result.message = "stopped at the time limit";
+      result.message = "stopped at the time limit: " + reads + ", " + per_read;
       break;
     default:
-      result.message = "ran " + std::to_string(shared.max_iterations) + " iterations in each of " +
-                       std::to_string(options.num_reads) + " reads";
+      result.message = "ran " + reads + ", " + per_read;
   }
   const auto iterations = shared.iterations.load();
+  const double search_s = 1e-9 * static_cast<double>(shared.search_ns.load());
   result.counters["iterations"] = static_cast<double>(iterations);
+  result.counters["search_time_s"] = search_s;
   result.counters["iterations_per_s"] =
-      result.wall_time_s > 0.0 ? static_cast<double>(iterations) / result.wall_time_s : 0.0;
+      search_s > 0.0 ? static_cast<double>(iterations) / search_s : 0.0;
   result.counters["restarts"] = static_cast<double>(shared.restarts.load());
-  result.counters["reads"] = options.num_reads;
-  result.info["max_iterations"] = std::to_string(shared.max_iterations);
+  result.counters["reads"] = static_cast<double>(summary.reads_run);
+  result.counters["reads_completed"] = static_cast<double>(shared.reads_completed.load());
+  result.info["max_iterations"] = shared.max_iterations > 0 ? std::to_string(shared.max_iterations)
+                                                            : "none (time share per read)";
   result.info["stall_iterations"] = std::to_string(shared.stall_iterations);
   result.info["storage"] = compiled.dense() ? "dense" : "sparse";
   return std::move(result);  // a reference into setup: move, do not copy
