@@ -21,17 +21,16 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_support.hpp"
 #include "qprune/anneal_solver.hpp"
 
 namespace {
 
-using qprune::QuboModel;
+using qprune::bench::find_benchmarks;
+using qprune::bench::median;
+using qprune::bench::read_gset;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t m = v.size() / 2;
-  return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
-}
+using qprune::QuboModel;
 
 QuboModel random_dense(int n, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -93,37 +92,6 @@ Measured run_sa(const QuboModel& m, int sweeps, qprune::AnnealPrecision precisio
   const qprune::SolveResult r = qprune::SimulatedAnnealing(a).solve(m, o);
   return {r.counters.at("ns_per_attempt"), r.best().energy,
           r.counters.at("accepted_moves") / r.counters.at("flip_attempts")};
-}
-
-/// Gset: first line "n m", then m lines "i j w" (1-based). Max-Cut as a QUBO with energy = -cut:
-/// c_i = -sum_j w_ij, q_ij = 2 w_ij.
-QuboModel read_gset(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  int n = 0, m = 0;
-  in >> n >> m;
-  Eigen::VectorXd c = Eigen::VectorXd::Zero(n);
-  std::vector<qprune::Coupling> q;
-  q.reserve(static_cast<std::size_t>(m));
-  for (int e = 0; e < m; ++e) {
-    int i = 0, j = 0;
-    double w = 0.0;
-    if (!(in >> i >> j >> w)) break;
-    c[i - 1] -= w;
-    c[j - 1] -= w;
-    q.push_back({i - 1, j - 1, 2.0 * w});
-  }
-  return QuboModel::from_couplings(n, c, q, 0.0, qprune::Storage::kSparse);
-}
-
-std::filesystem::path find_benchmarks() {
-  // $QPRUNE_BENCHMARKS, else the benchmark collection beside the repository (not shipped in it:
-  // Gset alone is larger than the repository).
-  const char* env = std::getenv("QPRUNE_BENCHMARKS");
-  for (const std::filesystem::path& p : {std::filesystem::path(env != nullptr ? env : ""),
-                                         std::filesystem::path(QPRUNE_SHARED_BENCHMARKS)}) {
-    if (std::filesystem::is_directory(p / "gset")) return p;
-  }
-  return {};
 }
 
 }  // namespace

@@ -15,19 +15,16 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_support.hpp"
 #include "qprune/formats.hpp"
 #include "qprune/solvers.hpp"
 #include "solver/graph/coupling_graph.hpp"
 
 namespace {
 
-using qprune::QuboModel;
+using qprune::bench::median;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t m = v.size() / 2;
-  return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
-}
+using qprune::QuboModel;
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();

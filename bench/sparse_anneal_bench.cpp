@@ -29,20 +29,18 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_support.hpp"
 #include "bench/neal_reference.hpp"
 #include "qprune/anneal_solver.hpp"
 
 namespace {
 
+using qprune::bench::find_benchmarks;
+using qprune::bench::median;
+using qprune::bench::read_gset;
+
 using qprune::QuboModel;
 using qprune::Storage;
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  const std::size_t m = v.size() / 2;
-  return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
-}
 
 /// Random coefficient: an integer in [-100, 100] or a real in [-1, 1].
 double draw(std::mt19937_64& rng, bool integer) {
@@ -94,24 +92,6 @@ QuboModel random_density(int n, double density, bool integer, std::uint64_t seed
     }
   }
   return QuboModel::from_couplings(n, c, q, 0.0, storage);
-}
-
-/// Gset: "n m", then m lines "i j w" (1-based). Max-Cut as a QUBO with energy = -cut.
-QuboModel read_gset(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  int n = 0, m = 0;
-  in >> n >> m;
-  Eigen::VectorXd c = Eigen::VectorXd::Zero(n);
-  std::vector<qprune::Coupling> q;
-  for (int e = 0; e < m; ++e) {
-    int i = 0, j = 0;
-    double w = 0.0;
-    if (!(in >> i >> j >> w)) break;
-    c[i - 1] -= w;
-    c[j - 1] -= w;
-    q.push_back({i - 1, j - 1, 2.0 * w});
-  }
-  return QuboModel::from_couplings(n, c, q, 0.0, Storage::kSparse);
 }
 
 struct SaRun {
@@ -197,15 +177,6 @@ void crossover(int sweeps, int runs) {
       }
     }
   }
-}
-
-std::filesystem::path find_benchmarks() {
-  const char* env = std::getenv("QPRUNE_BENCHMARKS");
-  for (const std::filesystem::path& p : {std::filesystem::path(env != nullptr ? env : ""),
-                                         std::filesystem::path(QPRUNE_SHARED_BENCHMARKS)}) {
-    if (std::filesystem::is_directory(p / "gset")) return p;
-  }
-  return {};
 }
 
 }  // namespace

@@ -20,9 +20,14 @@ inline void advise_huge_pages(void* data, std::size_t bytes) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
   if (data == nullptr || bytes < 2 * kHuge) return;
-  const auto begin = (reinterpret_cast<std::uintptr_t>(data) + kHuge - 1) & ~(kHuge - 1);
-  const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(kHuge - 1);
-  if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+  // Offsets from the buffer's own pointer (not an integer turned back into a pointer), so the
+  // compiler keeps the pointer's provenance.
+  const auto address = reinterpret_cast<std::uintptr_t>(data);
+  const std::size_t head = static_cast<std::size_t>((kHuge - address % kHuge) % kHuge);
+  const std::size_t tail = static_cast<std::size_t>((address + bytes) % kHuge);
+  if (bytes > head + tail) {
+    (void)::madvise(static_cast<char*>(data) + head, bytes - head - tail, MADV_HUGEPAGE);
+  }
 #else
   (void)data;
   (void)bytes;

@@ -55,38 +55,22 @@ std::optional<QuboModel> read_biqmac_fast(TextInput& in) {
 
 QuboModel read_biqmac_checked(TextInput& in) {
   const auto [n, m] = read_header(in);
-  const std::int64_t header_line = in.line_number();
-  std::vector<std::string_view> t;
+  HeadedTripletLines lines(in, n, m, 'q', "a value");
   Eigen::VectorXd c = Eigen::VectorXd::Zero(n);
   std::vector<bool> diagonal_seen(static_cast<std::size_t>(n), false);
   std::unordered_set<std::uint64_t> seen;
   std::vector<Coupling> q;
-  const std::string range = "a 1-based index in [1, " + std::to_string(n) + "]";
-  std::int64_t count = 0;
-  while (in.next_line()) {
-    t = in.tokens();
-    if (++count > m)
-      in.fail(std::to_string(m) + " entry lines as the header on line " +
-                  std::to_string(header_line) + " says, and no more",
-              in.line());
-    if (t.size() != 3) in.fail("a line 'i j q' (3 fields)", in.line());
-    const std::int64_t i = in.to_int(t[0], range), j = in.to_int(t[1], range);
-    if (i < 1 || i > n) in.fail(range, t[0]);
-    if (j < 1 || j > n) in.fail(range, t[1]);
-    const double v = in.to_double(t[2], "a value");
-    const int a = static_cast<int>(i - 1), b = static_cast<int>(j - 1);
-    if (a == b) {
-      if (diagonal_seen[static_cast<std::size_t>(a)]) in.fail("each entry once", in.line());
-      diagonal_seen[static_cast<std::size_t>(a)] = true;
-      c[a] = v;
+  HeadedTripletLines::Entry e;
+  while (lines.next(e)) {
+    if (e.a == e.b) {
+      if (diagonal_seen[static_cast<std::size_t>(e.a)]) in.fail("each entry once", in.line());
+      diagonal_seen[static_cast<std::size_t>(e.a)] = true;
+      c[e.a] = e.value;
     } else {
-      if (!seen.insert(pair_key(a, b)).second) in.fail("each pair once", in.line());
-      q.push_back({a, b, 2.0 * v});
+      if (!seen.insert(pair_key(e.a, e.b)).second) in.fail("each pair once", in.line());
+      q.push_back({e.a, e.b, 2.0 * e.value});
     }
   }
-  if (count < m)
-    in.fail_eof(std::to_string(m) + " entry lines as the header on line " +
-                std::to_string(header_line) + " says, not " + std::to_string(count));
   return QuboModel::from_couplings(static_cast<int>(n), std::move(c), std::move(q));
 }
 

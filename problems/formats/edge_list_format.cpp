@@ -80,25 +80,14 @@ std::optional<QuboModel> read_edge_list_fast(TextInput& in, EdgeMeaning meaning)
 QuboModel read_edge_list_checked(TextInput& in, EdgeMeaning meaning) {
   double file_offset = 0.0;
   const auto [n, m] = read_header(in, meaning, file_offset);
-  const std::int64_t header_line = in.line_number();
-  std::vector<std::string_view> t;
+  HeadedTripletLines lines(in, n, m, 'w', "a weight");
   Eigen::VectorXd c = Eigen::VectorXd::Zero(n);
   std::vector<Coupling> q;
   q.reserve(static_cast<std::size_t>(m));  // m is plausible for the file size (checked above)
-  const std::string range = "a 1-based index in [1, " + std::to_string(n) + "]";
-  std::int64_t count = 0;
-  while (in.next_line()) {
-    t = in.tokens();
-    if (++count > m)
-      in.fail(std::to_string(m) + " entry lines as the header on line " +
-                  std::to_string(header_line) + " says, and no more",
-              in.line());
-    if (t.size() != 3) in.fail("a line 'i j w' (3 fields)", in.line());
-    const std::int64_t i = in.to_int(t[0], range), j = in.to_int(t[1], range);
-    if (i < 1 || i > n) in.fail(range, t[0]);
-    if (j < 1 || j > n) in.fail(range, t[1]);
-    const double w = in.to_double(t[2], "a weight");
-    const int a = static_cast<int>(i - 1), b = static_cast<int>(j - 1);
+  HeadedTripletLines::Entry e;
+  while (lines.next(e)) {
+    const int a = e.a, b = e.b;
+    const double w = e.value;
     if (meaning == EdgeMeaning::kMqlib) {
       if (a == b)
         c[a] = -w;  // MQLib: a repeated diagonal entry overwrites
@@ -111,9 +100,6 @@ QuboModel read_edge_list_checked(TextInput& in, EdgeMeaning meaning) {
       q.push_back({a, b, 2.0 * w});
     }
   }
-  if (count < m)
-    in.fail_eof(std::to_string(m) + " entry lines as the header on line " +
-                std::to_string(header_line) + " says, not " + std::to_string(count));
   in.on_comment = nullptr;
   return QuboModel::from_couplings(static_cast<int>(n), std::move(c), std::move(q), -file_offset);
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <utility>
 
 #include "core/input_file.hpp"
 #include "qprune/error.hpp"
@@ -186,6 +187,36 @@ void TextInput::fail_eof(const std::string& expected) const {
 
 void TextInput::fail_at(std::int64_t line, const std::string& message) const {
   throw ParseError(path_, line, message);
+}
+
+HeadedTripletLines::HeadedTripletLines(TextInput& in, std::int64_t n, std::int64_t m, char letter,
+                                       std::string value)
+    : in_(in),
+      n_(n),
+      m_(m),
+      header_line_(in.line_number()),
+      layout_(concat("a line 'i j ", std::string(1, letter), "' (3 fields)")),
+      value_(std::move(value)),
+      range_(concat("a 1-based index in [1, ", std::to_string(n), "]")) {}
+
+bool HeadedTripletLines::next(Entry& entry) {
+  if (!in_.next_line()) {
+    if (count_ < m_)
+      in_.fail_eof(std::to_string(m_) + " entry lines as the header on line " +
+                   std::to_string(header_line_) + " says, not " + std::to_string(count_));
+    return false;
+  }
+  const std::vector<std::string_view> t = in_.tokens();
+  if (++count_ > m_)
+    in_.fail(std::to_string(m_) + " entry lines as the header on line " +
+                 std::to_string(header_line_) + " says, and no more",
+             in_.line());
+  if (t.size() != 3) in_.fail(layout_, in_.line());
+  const std::int64_t i = in_.to_int(t[0], range_), j = in_.to_int(t[1], range_);
+  if (i < 1 || i > n_) in_.fail(range_, t[0]);
+  if (j < 1 || j > n_) in_.fail(range_, t[1]);
+  entry = {static_cast<int>(i - 1), static_cast<int>(j - 1), in_.to_double(t[2], value_)};
+  return true;
 }
 
 }  // namespace qprune::formats_detail

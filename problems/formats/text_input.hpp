@@ -91,6 +91,34 @@ class TextInput {
   bool token_line_ = false;    // token mode has a current line
 };
 
+/// The checked reading of a body of 1-based `i j value` lines after a header `n m` (biqmac, mqlib,
+/// maxcut): next() gives each entry 0-based and fails naming the line for a wrong field count, an
+/// index outside [1, n], a bad number or a line past the m the header (on `header_line`) declared;
+/// at the end of the text it fails when fewer than m lines were there.
+class HeadedTripletLines {
+ public:
+  struct Entry {
+    int a = 0;
+    int b = 0;
+    double value = 0.0;
+  };
+  /// `letter` names the value in the line layout ('q' in "a line 'i j q' (3 fields)"), `value` in
+  /// the message for a bad number ("a value", "a weight").
+  HeadedTripletLines(TextInput& in, std::int64_t n, std::int64_t m, char letter, std::string value);
+  /// The next entry; false at the end of the text (after checking the count).
+  bool next(Entry& entry);
+
+ private:
+  TextInput& in_;
+  std::int64_t n_;
+  std::int64_t m_;
+  std::int64_t header_line_;
+  std::int64_t count_ = 0;
+  std::string layout_;
+  std::string value_;
+  std::string range_;
+};
+
 /// Concatenation by appending: GCC 12 at -O3 warns falsely (-Wrestrict, bug 105329) on
 /// `"literal" + std::string` temporaries, so short names are built with this instead.
 template <class... Parts>

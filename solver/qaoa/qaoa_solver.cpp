@@ -39,6 +39,7 @@ std::string join(const std::vector<double>& v) {
 
 std::vector<Group> engine_groups(const std::vector<CardinalityConstraint>& constraints) {
   std::vector<Group> groups;
+  groups.reserve(constraints.size());
   for (const auto& c : constraints) groups.push_back({c.variables, c.k});
   return groups;
 }
