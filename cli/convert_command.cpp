@@ -38,7 +38,8 @@ void setup_convert(CLI::App& app, CommandResult& result) {
       "convert", "Convert a QUBO file between formats (energies are kept exactly)");
   sub->footer(formats_help() +
               "\nFormats without constraint groups get them as a penalty w (sum x - k)^2 "
-              "(default w = 1.01 B, B the largest single-flip change); lp and json keep them.");
+              "(default w = 1.01 B, B the largest single-flip change); lp, lp-linear, mps and json "
+              "keep them.");
   add_model_input(*sub, opts->input);
   sub->add_option("output", opts->output, "output file")->required();
   sub->add_option("--to", opts->to, "output format (default: from the output extension)")

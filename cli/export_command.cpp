@@ -200,7 +200,8 @@ void setup_export(CLI::App& app, CommandResult& result) {
                                      "Write one layer's pruning problem (or every layer's) "
                                      "as a QUBO file for an external solver");
   sub->footer(
-      "json and lp keep the keep-k constraint (JSON groups, LP equalities); other formats carry it "
+      "json, lp, lp-linear and mps keep the keep-k constraint (JSON groups, LP/MPS equalities); "
+      "other formats carry it "
       "as the penalty w (sum x - k)^2 (w from --penalty-weight or 1.01 x the largest single-flip "
       "change, noted in the header). Variables are labelled L.mlp.i, L.attn.h or L.kv.g (json, "
       "lp). The layer, unit, sparsity and model hash go into the JSON metadata or header comments "

@@ -48,6 +48,8 @@ struct FormatEntry {
 [[nodiscard]] FormatEntry biqmac_format();
 [[nodiscard]] FormatEntry qplib_format();
 [[nodiscard]] FormatEntry lp_format();
+[[nodiscard]] FormatEntry lp_linear_format();
+[[nodiscard]] FormatEntry mps_format();
 
 /// A number as text: integers exactly without a decimal point; others the shortest text that reads
 /// back to the same double (precision >= 17) or rounded to `precision` digits after the point.

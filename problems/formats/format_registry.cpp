@@ -32,8 +32,9 @@ std::string lower(std::string s) {
 
 const std::vector<FormatEntry>& registry() {
   static const std::vector<FormatEntry> entries = {
-      qbsolv_format(),  coo_format(),    json_format(),  mqlib_format(), maxcut_format(),
-      beasley_format(), biqmac_format(), qplib_format(), lp_format()};
+      qbsolv_format(), coo_format(),       json_format(),   mqlib_format(),
+      maxcut_format(), beasley_format(),   biqmac_format(), qplib_format(),
+      lp_format(),     lp_linear_format(), mps_format()};
   return entries;
 }
 
