@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -15,6 +16,7 @@
 #include <streambuf>
 #include <vector>
 
+#include "core/rename_flags.hpp"
 #include "qprune/error.hpp"
 
 namespace qprune {
@@ -64,7 +66,12 @@ void sync_folder(const fs::path& folder) {
 // RENAME_EXCHANGE (2).
 constexpr unsigned kRenameNoReplace = 1U;
 constexpr unsigned kRenameExchange = 2U;
+std::atomic<bool> rename_flags_on{true};  // see core/rename_flags.hpp
 int rename2(const fs::path& from, const fs::path& to, unsigned flags) {
+  if (!rename_flags_on.load(std::memory_order_relaxed)) {
+    errno = EINVAL;
+    return -1;
+  }
 #ifdef SYS_renameat2
   return static_cast<int>(
       ::syscall(SYS_renameat2, AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), flags));
@@ -253,44 +260,53 @@ AtomicFolder::~AtomicFolder() {
 void AtomicFolder::commit() {
   if (committed_) throw IoError(target_.string() + ": committed twice");
   sync_folder(temporary_);
-  const fs::path parent = folder_of(target_);
-  // 1. No target: a plain rename that never replaces anything.
-  if (rename2(temporary_, target_, kRenameNoReplace) == 0) {
-    committed_ = true;
-    sync_folder(parent);
-    return;
+  // Another writer may create, replace or move the target between any two of the steps below;
+  // an attempt that finds the target changed under it starts over, so concurrent writers all
+  // succeed and the last one wins, whole. Bounded: each retry means another writer made progress.
+  constexpr int kAttempts = 1000;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    if (try_commit()) {
+      committed_ = true;
+      sync_folder(folder_of(target_));
+      return;
+    }
   }
+  throw IoError(target_.string() + ": kept changing while " + temporary_.string() +
+                " was moved into place (other writers?); gave up after " +
+                std::to_string(kAttempts) + " attempts");
+}
+
+bool AtomicFolder::try_commit() {
+  std::error_code ec;
+  // 1. No target: a plain rename that never replaces anything.
+  if (rename2(temporary_, target_, kRenameNoReplace) == 0) return true;
   const int first = errno;
   const bool flags_unsupported = first == EINVAL || first == ENOSYS;
   if (!flags_unsupported && first != EEXIST && first != ENOTEMPTY)
     throw IoError(target_.string() + ": cannot rename " + temporary_.string() +
                   " into place: " + errno_text(first));
   // 2. A target exists (or renameat2 flags are not supported: then check here).
-  std::error_code ec;
   const auto status = fs::symlink_status(target_, ec);
-  const bool exists = !ec && fs::exists(status);
-  if (exists) {
-    const bool empty_folder = fs::is_directory(status) && fs::is_empty(target_, ec) && !ec;
-    if (!replace_ && !empty_folder)
-      throw InvalidArgument("output folder " + target_.string() +
-                            " appeared and is not empty (allow replacing it, e.g. --overwrite)");
-  } else if (flags_unsupported) {
-    if (::rename(temporary_.c_str(), target_.c_str()) != 0)
-      throw IoError(target_.string() + ": cannot rename " + temporary_.string() +
-                    " into place: " + errno_text(errno));
-    committed_ = true;
-    sync_folder(parent);
-    return;
+  if (ec || !fs::exists(status)) {
+    if (!flags_unsupported) return false;  // it vanished since step 1
+    if (::rename(temporary_.c_str(), target_.c_str()) == 0) return true;
+    const int error = errno;
+    if (error == EEXIST || error == ENOTEMPTY) return false;  // it appeared since the check
+    throw IoError(target_.string() + ": cannot rename " + temporary_.string() +
+                  " into place: " + errno_text(error));
   }
+  const bool empty_folder = fs::is_directory(status) && fs::is_empty(target_, ec) && !ec;
+  if (!replace_ && !empty_folder)
+    throw InvalidArgument("output folder " + target_.string() +
+                          " appeared and is not empty (allow replacing it, e.g. --overwrite)");
   // 3. Replace in one step: swap the two names, then remove the old content (now under the
   // temporary name). A reader sees the old folder or the new one, never a mix.
   if (rename2(temporary_, target_, kRenameExchange) == 0) {
-    committed_ = true;
-    sync_folder(parent);
     fs::remove_all(temporary_, ec);
-    return;
+    return true;
   }
   const int exchange_error = errno;
+  if (exchange_error == ENOENT) return false;  // it vanished since step 2
   if (exchange_error != EINVAL && exchange_error != ENOSYS)
     throw IoError(target_.string() + ": cannot replace it with " + temporary_.string() + ": " +
                   errno_text(exchange_error));
@@ -301,17 +317,23 @@ void AtomicFolder::commit() {
     old_name = temporary_name(target_);
     if (!fs::exists(fs::symlink_status(old_name, ec))) break;
   }
-  if (::rename(target_.c_str(), old_name.c_str()) != 0)
-    throw IoError(target_.string() + ": cannot move the old folder away: " + errno_text(errno));
+  if (::rename(target_.c_str(), old_name.c_str()) != 0) {
+    const int error = errno;
+    if (error == ENOENT) return false;  // another writer moved it away first
+    throw IoError(target_.string() + ": cannot move the old folder away: " + errno_text(error));
+  }
   if (::rename(temporary_.c_str(), target_.c_str()) != 0) {
     const int error = errno;
+    if (error == EEXIST || error == ENOTEMPTY) {  // another writer's folder went in meanwhile
+      fs::remove_all(old_name, ec);
+      return false;
+    }
     (void)::rename(old_name.c_str(), target_.c_str());  // put the old one back
     throw IoError(target_.string() + ": cannot rename " + temporary_.string() +
                   " into place: " + errno_text(error));
   }
-  committed_ = true;
-  sync_folder(parent);
   fs::remove_all(old_name, ec);
+  return true;
 }
 
 // ---- The guard
@@ -338,5 +360,9 @@ void check_outputs_outside_inputs(std::span<const NamedPath> outputs,
   for (const NamedPath& out : outputs) check(out, false);
   for (const NamedPath& out : folder_outputs) check(out, true);
 }
+
+namespace detail {
+void use_rename_flags(bool on) { rename_flags_on.store(on, std::memory_order_relaxed); }
+}  // namespace detail
 
 }  // namespace qprune

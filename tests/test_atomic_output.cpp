@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/interruptible_gram.hpp"
+#include "core/rename_flags.hpp"
 #include "qprune/atomic_output.hpp"
 #include "qprune/error.hpp"
 #include "qprune/interrupt.hpp"
@@ -171,6 +172,46 @@ TEST_CASE("two AtomicFolders into one target: the last commit wins, whole") {
   CHECK(from_b == 5);
   CHECK(temporaries_in(root) == 0);
   fs::remove_all(root);
+}
+
+TEST_CASE("AtomicFolders committed at once from many threads: all succeed, one wins whole") {
+  // Real races on the target between the steps of commit(): every writer must succeed (none may
+  // fail because another moved the target between its checks) and the result is one writer's
+  // complete folder. Run with the renameat2 flags and with the fallback for file systems without
+  // them (where the target is briefly missing between two renames).
+  for (const bool flags : {true, false}) {
+    CAPTURE(flags);
+    qprune::detail::use_rename_flags(flags);
+    const fs::path root = temp_dir(flags ? "atomic_race" : "atomic_race_noflags");
+    const fs::path target = root / "out";
+    constexpr int kWriters = 6, kRounds = 25, kFiles = 4;
+    std::atomic<int> failures{0};
+    std::vector<std::thread> writers;
+    for (int w = 0; w < kWriters; ++w)
+      writers.emplace_back([&, w] {
+        for (int r = 0; r < kRounds; ++r) {
+          try {
+            AtomicFolder folder(target, true);
+            const std::string tag = std::to_string(w) + "_" + std::to_string(r) + "_";
+            for (int f = 0; f < kFiles; ++f) spit(folder.path() / (tag + std::to_string(f)), tag);
+            folder.commit();
+          } catch (const std::exception&) {
+            ++failures;
+          }
+        }
+      });
+    for (auto& t : writers) t.join();
+    qprune::detail::use_rename_flags(true);
+    CHECK(failures.load() == 0);
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(target))
+      names.push_back(e.path().filename().string());
+    REQUIRE(names.size() == static_cast<size_t>(kFiles));
+    const std::string tag = names[0].substr(0, names[0].rfind('_') + 1);
+    for (const auto& n : names) CHECK(n.rfind(tag, 0) == 0);  // all from one writer's round
+    CHECK(temporaries_in(root) == 0);
+    fs::remove_all(root);
+  }
 }
 
 TEST_CASE("the guard refuses an output that is, or is inside, an input, symlinks resolved") {

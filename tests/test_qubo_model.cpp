@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <random>
 
@@ -198,10 +199,42 @@ TEST_CASE(
     // With the default weight, the unconstrained minimum of the penalised model is the
     // constrained minimum of the original, reached only at feasible points.
     const QuboModel pd = m.penalized();
-    CHECK(pd.default_penalty_weight() > 0.0);
+    CHECK(m.default_penalty_weight() > 0.0);
     CHECK(test::brute_force_minimum(pd, false) ==
           doctest::Approx(test::brute_force_minimum(m, true)).epsilon(1e-12));
   }
+}
+
+TEST_CASE("penalty_bound: any weight above it keeps every minimiser feasible (brute force)") {
+  // Random models with groups of every kind (k = 0, k = size, ungrouped variables), some with one
+  // dominant variable (where the bound must stay far below the largest single-flip change, the
+  // old default), checked over all 2^11 assignments: the lowest infeasible penalised energy is
+  // above the constrained optimum.
+  int far_below = 0;
+  for (std::uint64_t seed = 1; seed <= 60; ++seed) {
+    QuboModel base = random_model(11, 0.3 + 0.1 * static_cast<double>(seed % 7), seed, 10);
+    Eigen::VectorXd c = base.linear();
+    if (seed % 2 == 0) c[static_cast<Eigen::Index>(seed % 11)] -= 500.0;  // a dominant variable
+    QuboModel m = QuboModel::from_couplings(11, c, base.coupling_list(), base.offset());
+    m.add_constraint({"a", {0, 1, 2, 3, 4}, static_cast<int>(seed % 6)});
+    m.add_constraint({"b", {5, 6, 7}, static_cast<int>(seed % 4)});
+    if (seed % 3 == 0) m.add_constraint({"c", {8, 9}, 1});  // else 8, 9, 10 are free
+    const double bound = m.penalty_bound();
+    CHECK(bound <= m.max_flip_change());
+    if (bound < 0.25 * m.max_flip_change()) ++far_below;
+    const QuboModel p = m.penalized(bound * (1.0 + 1e-9) + 1e-9);
+    double best_feasible = std::numeric_limits<double>::infinity();
+    double best_infeasible = std::numeric_limits<double>::infinity();
+    for (std::uint64_t bits = 0; bits < 2048; ++bits) {
+      const Assignment x = bits_to_assignment(bits, 11);
+      double& best = m.is_feasible(x) ? best_feasible : best_infeasible;
+      best = std::min(best, p.energy(x));
+    }
+    CAPTURE(seed);
+    CHECK(best_infeasible > best_feasible);
+    CHECK(best_feasible == doctest::Approx(test::brute_force_minimum(m, true)).epsilon(1e-12));
+  }
+  CHECK(far_below >= 10);  // the dominant-variable models
 }
 
 TEST_CASE("labels and energy bounds") {

@@ -59,8 +59,9 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view c
 /// existing target is replaced only then, in one step (renameat2 RENAME_EXCHANGE, then the old
 /// folder, now under the temporary name, is removed; on file systems without it: old renamed
 /// away, new renamed in, old removed). Two writers into one target each have their own temporary
-/// folder and the last commit wins, whole. Destroyed without commit(): the temporary folder and
-/// everything in it are removed.
+/// folder and the last commit wins, whole: a commit that finds the target changed under it by
+/// another writer between two of these steps starts over. Destroyed without commit(): the temporary
+/// folder and everything in it are removed.
 class AtomicFolder {
  public:
   /// `replace`: commit() may replace an existing non-empty target; without it only a missing or
@@ -77,6 +78,10 @@ class AtomicFolder {
   void commit();
 
  private:
+  /// One attempt of commit(): true when in place, false when another writer changed the target
+  /// between two steps (then commit() tries again).
+  [[nodiscard]] bool try_commit();
+
   std::filesystem::path target_;
   std::filesystem::path temporary_;
   bool replace_ = false;

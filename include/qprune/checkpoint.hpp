@@ -327,6 +327,9 @@ struct CheckpointWriteOptions {
   /// fresh folder beside the target and moved into place at the end, replacing the old folder as
   /// a whole (no old file survives). Default false: the output folder must not exist or be empty.
   bool overwrite = false;
+  /// Called with the complete new folder just before it is moved into place (e.g. to read it
+  /// back: after the move, another writer may already have replaced the target).
+  std::function<void(const std::filesystem::path&)> before_commit;
 };
 
 /// Writes a new checkpoint folder `out_folder`: each shard rewritten with the same tensors as in

@@ -148,9 +148,15 @@ class QuboModel {
   /// sum over groups of |ones - k|: 0 exactly when feasible.
   [[nodiscard]] int constraint_violation(const Assignment& x) const;
 
-  /// The penalty weight used when none is given: 1.01 B + 1e-9 (B = max_flip_change()). Any
-  /// weight > B makes every minimiser of the penalised QUBO feasible (PRUNING_MATH.md), and a
-  /// weight not much larger keeps the landscape as rough as the objective's own.
+  /// A weight W such that any penalty weight w > W makes every minimiser of penalized(w)
+  /// feasible, hence a constrained optimum (proof in docs/pruning_math.md, "Penalty weight"): the
+  /// largest over groups of the cost of repairing one unit of violation by a single flip, taken
+  /// for the flip's best candidate in the group (order statistics of one-sided row sums), so it
+  /// is far below max_flip_change() when a few variables dominate. 0 without groups.
+  [[nodiscard]] double penalty_bound() const;
+  /// The penalty weight used when none is given: 1.01 penalty_bound() + 1e-9. A weight not much
+  /// above the bound keeps the landscape as rough as the objective's own: far larger weights make
+  /// every move between feasible states a climb over w, which single-flip annealers cannot make.
   [[nodiscard]] double default_penalty_weight() const;
   /// The plain QUBO E(x) + w sum_groups (sum_{i in g} x_i - k_g)^2, without constraint groups,
   /// with metadata "penalty_weight". w defaults to default_penalty_weight(); throws if w < 0.

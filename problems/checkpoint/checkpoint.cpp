@@ -431,6 +431,7 @@ void write_checkpoint(const Checkpoint& source, const fs::path& out_folder,
     throw_if_interrupted("copying the checkpoint's other files");
     detail::copy_file_atomically(it->path(), out / rel);
   }
+  if (options.before_commit) options.before_commit(out);
   staging.commit();
 }
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <iomanip>
 #include <numeric>
 #include <sstream>
@@ -450,7 +451,49 @@ int QuboModel::constraint_violation(const Assignment& x) const {
 
 bool QuboModel::is_feasible(const Assignment& x) const { return constraint_violation(x) == 0; }
 
-double QuboModel::default_penalty_weight() const { return 1.01 * max_flip_change() + 1e-9; }
+double QuboModel::penalty_bound() const {
+  // Per variable, the most one flip can raise E, whatever the other variables are (section
+  // "Penalty weight" of docs/pruning_math.md): switching i off changes E by
+  // -(c_i + sum_{j on} q_ij) <= -c_i + sum_j max(0, -q_ij); switching it on by
+  // c_i + sum_{j on} q_ij <= c_i + sum_j max(0, q_ij).
+  const int n = num_variables();
+  std::vector<double> off_cost(static_cast<size_t>(n)), on_cost(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    double raise_off = -linear_[i], raise_on = linear_[i];
+    for_each_in_row(i, [&](int, double q) {
+      raise_off += std::max(0.0, -q);
+      raise_on += std::max(0.0, q);
+    });
+    off_cost[static_cast<size_t>(i)] = raise_off;
+    on_cost[static_cast<size_t>(i)] = raise_on;
+  }
+  // A group with d ones too many is repaired by d single switch-offs, each of a variable that is
+  // on: among the >= k+1 that are on, the cheapest costs at most the (k+1)-th largest off_cost of
+  // the group. Too few ones: switch-ons among the >= size-k+1 that are off, at most the k-th
+  // smallest on_cost.
+  double bound = 0.0;
+  std::vector<double> values;
+  for (const CardinalityConstraint& g : constraints_) {
+    const int size = static_cast<int>(g.variables.size());
+    if (g.k < size) {  // too many ones is possible
+      values.clear();
+      for (int v : g.variables) values.push_back(off_cost[static_cast<size_t>(v)]);
+      const auto kth = values.begin() + g.k;  // (k+1)-th largest
+      std::nth_element(values.begin(), kth, values.end(), std::greater<>());
+      bound = std::max(bound, *kth);
+    }
+    if (g.k > 0) {  // too few ones is possible
+      values.clear();
+      for (int v : g.variables) values.push_back(on_cost[static_cast<size_t>(v)]);
+      const auto kth = values.begin() + (g.k - 1);  // k-th smallest
+      std::nth_element(values.begin(), kth, values.end());
+      bound = std::max(bound, *kth);
+    }
+  }
+  return bound;
+}
+
+double QuboModel::default_penalty_weight() const { return 1.01 * penalty_bound() + 1e-9; }
 
 QuboModel QuboModel::penalized(std::optional<double> weight) const {
   const double w = weight.value_or(default_penalty_weight());

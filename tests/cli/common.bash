@@ -1,6 +1,10 @@
 # Shared helpers of the CLI golden tests (sourced; not a test itself).
 # Usage in a test: source "$(dirname "$0")/common.bash" "$@"  -> $QPRUNE, $DATA, $TMP set.
-set -euo pipefail
+set -Eeuo pipefail
+# A command that fails outside a check (its output often sent to /dev/null) names itself: a CI log
+# must never show a failed test with nothing printed.
+# (Only while errexit is on: a test that turns it off around an expected failure stays quiet.)
+trap 'rc=$?; [[ $- != *e* ]] || echo "FAIL: ${BASH_SOURCE[0]##*/}:$LINENO: exit $rc: $BASH_COMMAND" >&2' ERR
 QPRUNE=$1
 DATA=$2
 TMP=$(mktemp -d)
@@ -13,7 +17,8 @@ expect_line() {
 # expect_exit CODE CMD...: CMD exits with CODE; its stderr is left in $TMP/stderr.
 expect_exit() {
   local want=$1; shift
-  set +e; "$@" >"$TMP/stdout" 2>"$TMP/stderr"; local got=$?; set -e
+  local got=0
+  "$@" >"$TMP/stdout" 2>"$TMP/stderr" || got=$?
   [[ $got -eq $want ]] || { cat "$TMP/stderr" >&2; fail "'$*' exited $got, expected $want"; }
 }
 # MPI tests (tests/cli/mpi_*.sh) get the launcher as a third argument: $MPIRUN runs N ranks on this

@@ -80,9 +80,10 @@ printf 'stale' >"$TMP/ex_pruned2.tmp"; mkdir "$TMP/ex_out"; mv "$TMP/ex_pruned2.
 "$QPRUNE" mask "$MODEL" --unit mlp --sparsity 0.25 --method magnitude -o "$TMP/m25.json" >/dev/null 2>&1
 "$QPRUNE" mask "$MODEL" --unit mlp --sparsity 0.75 --method magnitude -o "$TMP/m75.json" >/dev/null 2>&1
 for _ in 1 2 3; do
-  "$QPRUNE" apply "$MODEL" --masks "$TMP/m25.json" --overwrite -o "$TMP/race" >/dev/null 2>&1 & a=$!
-  "$QPRUNE" apply "$MODEL" --masks "$TMP/m75.json" --overwrite -o "$TMP/race" >/dev/null 2>&1 & b=$!
-  wait $a; wait $b
+  "$QPRUNE" apply "$MODEL" --masks "$TMP/m25.json" --overwrite -o "$TMP/race" >/dev/null 2>"$TMP/race_a" & a=$!
+  "$QPRUNE" apply "$MODEL" --masks "$TMP/m75.json" --overwrite -o "$TMP/race" >/dev/null 2>"$TMP/race_b" & b=$!
+  wait $a || fail "race: the first apply failed: $(cat "$TMP/race_a")"
+  wait $b || fail "race: the second apply failed: $(cat "$TMP/race_b")"
   width=$(sed -nE 's/.*"intermediate_size": *([0-9]+).*/\1/p' "$TMP/race/config.json")
   [[ $width == 384 || $width == 128 ]] || fail "race: intermediate_size $width"
   out=$("$QPRUNE" perplexity "$TMP/race" --text "$DATA/../../examples/model/heldout.txt" \

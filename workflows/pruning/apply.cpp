@@ -389,9 +389,14 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
   nlohmann::json j = nlohmann::json::parse(next.to_json());  // sorted keys, as HF writes
   if (!att.empty()) j["head_dim"] = cfg.head_dim;
   edits.config_json = j.dump(2) + "\n";
-  write_checkpoint(ckpt, out_folder, edits, write);
+  // Counted in the new folder before it moves into place: after the move another apply into the
+  // same -o may already have replaced it.
+  CheckpointWriteOptions write_options = write;
+  write_options.before_commit = [&](const std::filesystem::path& staged) {
+    report.stored_parameters = Checkpoint::open(staged).num_parameters();
+  };
+  write_checkpoint(ckpt, out_folder, edits, write_options);
   for (const auto& [key, a] : applied) report.layers.push_back(a);
-  report.stored_parameters = Checkpoint::open(out_folder).num_parameters();
   return report;
 }
 
