@@ -319,12 +319,13 @@ TEST_CASE("write_checkpoint refuses the input folder, a folder inside it, and ba
   CHECK_THROWS_AS(write_checkpoint(src, root / "o2", rank), InvalidArgument);
   spit(root / "busy/file.txt", "x");
   CHECK_THROWS_AS(write_checkpoint(src, root / "busy"), InvalidArgument);
-  write_checkpoint(src, root / "busy", {}, {.overwrite = true});
+  write_checkpoint(src, root / "busy", {}, {.overwrite = true, .before_commit = {}});
   // Replaced as a whole: nothing of the old folder survives (a stale file could shadow a shard).
   CHECK(!fs::exists(root / "busy/file.txt"));
   CHECK(fs::exists(root / "busy/config.json"));
   // A folder that holds the input would be replaced with it: refused even with overwrite.
-  CHECK_THROWS_AS(write_checkpoint(src, root, {}, {.overwrite = true}), InvalidArgument);
+  CHECK_THROWS_AS(write_checkpoint(src, root, {}, {.overwrite = true, .before_commit = {}}),
+                  InvalidArgument);
   CHECK(hash_folder(in) == before);
   fs::remove_all(root);
 }
