@@ -42,14 +42,17 @@ struct TabuOptions {
   /// Upper end of the random part of the tenure. >= 0.
   int tenure_random = 10;
   /// Iterations without a new best (of the current round) before a restart; 0 picks
-  /// max(20000, 10 n). >= 0.
+  /// max(20000, 10 n). Method tabu only (breakout never restarts; see breakout_stall). >= 0.
   std::int64_t stall_iterations = 0;
   /// Iterations per read. Tabu search has no natural end, so 0 (automatic) lets the time limit
   /// decide when there is one: with a fixed number of reads each read searches until its share of
   /// the limit (the time left split evenly over the rounds of reads still to run on the threads;
   /// one read gets it all), and with SolveOptions::reads_until_time_limit the reads have
   /// max(100000, 1000 n) iterations and new ones start until the limit. Without a time limit 0
-  /// picks max(100000, 1000 n), in the order of seconds for dense n ~ 1000. >= 0.
+  /// picks max(100000, 1000 n), in the order of seconds for dense n ~ 1000. An iteration is one
+  /// move (a flip or a swap), in the breakout method too (descent and jump moves alike); breakout
+  /// reads of the automatic length make 10 times as many, max(10^6, 10^4 n): its jumps already
+  /// diversify, and a fresh random start throws away the basin it has found. >= 0.
   std::int64_t max_iterations = 0;
   /// Fraction of the variables flipped (or swapped) when a restart perturbs the best solution.
   /// Each restart that found no new best raises it by this amount, up to
@@ -90,8 +93,10 @@ struct TabuOptions {
 /// (see max_iterations); else the target or an interrupt. The time limit is checked every few
 /// microseconds inside the iteration loop. Counters: "iterations" (all reads), "search_time_s"
 /// (time in the iteration loops, summed over reads), "iterations_per_s" (iterations /
-/// search_time_s: the speed of one read), "restarts", "reads" (started), "reads_completed" (ran
-/// all their max_iterations).
+/// search_time_s: the speed of one read), "restarts" (method tabu), "local_optima" (method
+/// breakout: descents ended), "reads" (started), "reads_completed" (ran all their max_iterations).
+/// info["method"] says which search ran (tabu or breakout). Throws InvalidArgument for method
+/// breakout on a model whose constraint groups are searched natively.
 class TabuSearch final : public Solver {
  public:
   explicit TabuSearch(TabuOptions options = {});

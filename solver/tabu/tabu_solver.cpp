@@ -297,8 +297,8 @@ class TabuRun {
   }
 
   [[nodiscard]] std::int64_t breakout_tenure() {
-    const int hi = std::max(3, n_ / 10);
-    const std::int64_t t = 3 + below(static_cast<std::size_t>(hi - 3 + 1));
+    const int choices = std::max(3, n_ / 10) - 2;  // U[3, max(3, n / 10)]
+    const std::int64_t t = 3 + below(static_cast<std::size_t>(choices));
     return std::min<std::int64_t>(t, std::max(1, n_ / 4));
   }
 
@@ -642,12 +642,15 @@ SolveResult TabuSearch::solve(const QuboModel& model, const SolveOptions& option
   shared.breakout = breakout;
   // Iterations per read: the given count; else, under a time limit with a fixed number of reads,
   // none (each read searches until its share of the limit: a budget is there to be used); else
-  // max(100000, 1000 n), which also sizes the reads repeated until a time limit.
+  // max(100000, 1000 n), which also sizes the reads repeated until a time limit (10 times more
+  // for breakout, see TabuOptions::max_iterations).
   const bool time_shares = options_.max_iterations == 0 && std::isfinite(options.time_limit_s) &&
                            !options.reads_until_time_limit;
+  const std::int64_t automatic_iterations = breakout ? std::max<std::int64_t>(1'000'000, 10'000 * n)
+                                                     : std::max<std::int64_t>(100'000, 1000 * n);
   shared.max_iterations = options_.max_iterations > 0 ? options_.max_iterations
                           : time_shares               ? 0
-                                                      : std::max<std::int64_t>(100'000, 1000 * n);
+                                                      : automatic_iterations;
   shared.stall_iterations = options_.stall_iterations > 0 ? options_.stall_iterations
                                                           : std::max<std::int64_t>(20'000, 10 * n);
 
