@@ -502,7 +502,7 @@ TEST_CASE("tabu options are validated and the solver is registered") {
   bad.breakout_jump_min_fraction = 0.0;
   CHECK_THROWS_AS(TabuSearch{bad}, InvalidArgument);
   bad = {};
-  bad.breakout_jump_max_fraction = 0.005;  // below the minimum 0.01
+  bad.breakout_jump_max_fraction = 0.01;  // below the minimum 0.02
   CHECK_THROWS_WITH_AS(TabuSearch{bad}, doctest::Contains("breakout_jump_max_fraction"),
                        InvalidArgument);
   bad = {};
