@@ -104,6 +104,15 @@ void add_solver_options(CLI::App& sub, SolverChoice& c, bool with_solver_flag) {
       "--no-descent", [&c](std::int64_t) { c.settings.anneal.greedy_descent = false; },
       "skip the final greedy descent of each read");
   CLI::Option_group* tabu = sub.add_option_group("tabu", "options of --solver tabu");
+  static const std::map<std::string, TabuMethod> tabu_methods = {
+      {"auto", TabuMethod::kAuto},
+      {"tabu", TabuMethod::kTabu},
+      {"breakout", TabuMethod::kBreakout}};
+  add_choice(*tabu, "--tabu-method", tabu_methods, c.settings.tabu.method,
+             "search: tabu (restarts and path relinking; swap moves under constraint groups), "
+             "breakout (Breakout Local Search: descents linked by short adaptive jumps; single "
+             "flips only, best on sparse Max-Cut-like problems), auto (default: breakout without "
+             "constraint groups at coupling density <= 5 %, else tabu)");
   tabu->add_option("--tabu-iterations", c.settings.tabu.max_iterations,
                    "iterations per read (0: until the read's share of --time-limit, else "
                    "max(100000, 1000 n))")
@@ -119,6 +128,20 @@ void add_solver_options(CLI::App& sub, SolverChoice& c, bool with_solver_flag) {
       ->capture_default_str();
   tabu->add_option("--tabu-elite", c.settings.tabu.elite_size,
                    "elite solutions kept for path relinking (0 or 1: no relinking)")
+      ->capture_default_str();
+  tabu->add_option("--breakout-jump-min", c.settings.tabu.breakout_jump_min_fraction,
+                   "breakout: shortest jump between descents, a fraction of n (at least one move); "
+                   "the jump grows by one move each time the search falls back into the same local "
+                   "optimum and returns to this after it escapes")
+      ->capture_default_str();
+  tabu->add_option("--breakout-jump-max", c.settings.tabu.breakout_jump_max_fraction,
+                   "breakout: longest jump, a fraction of n; also the random jump taken when the "
+                   "search stalls (see --breakout-stall)")
+      ->capture_default_str();
+  tabu->add_option("--breakout-stall", c.settings.tabu.breakout_stall,
+                   "breakout: local optima in a row without a new best before a random jump of "
+                   "--breakout-jump-max; smaller values also make random and recency jumps more "
+                   "frequent than tabu-directed ones sooner")
       ->capture_default_str();
   CLI::Option_group* qaoa = sub.add_option_group("qaoa", "options of --solver qaoa");
   QaoaOptions& q = c.settings.qaoa;

@@ -52,7 +52,9 @@ const std::vector<Entry>& registry() {
       {"sa",
        "simulated annealing: Metropolis sweeps, parallel reads (feasible swaps under constraints)",
        make<SimulatedAnnealing, &SolverSettings::anneal>},
-      {"tabu", "one-flip tabu search, restarts, path relinking; feasible swaps under constraints",
+      {"tabu",
+       "one-flip tabu search, restarts, path relinking; feasible swaps under constraints; "
+       "Breakout Local Search on sparse problems (--tabu-method)",
        make<TabuSearch, &SolverSettings::tabu>},
       {"qaoa",
        "simulated QAOA: statevector, optimised angles, sampled bitstrings (XY mixers under "

@@ -1,12 +1,16 @@
 // Tabu search: optimum of small instances against an independent brute force (plain and under
 // constraint groups), thread-count independence, dense == sparse, feasibility of swap mode and
-// honest flags in penalty mode, local minimality of every sample, and the stop statuses.
+// honest flags in penalty mode, local minimality of every sample, and the stop statuses; for the
+// breakout method also the proven optima of small Biq Mac Max-Cut instances and its choice by
+// kAuto.
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <cmath>
 
+#include "qprune/comparison.hpp"
 #include "qprune/error.hpp"
+#include "qprune/formats.hpp"
 #include "qprune/solvers.hpp"
 #include "qprune/tabu_solver.hpp"
 #include "tests/test_support.hpp"
@@ -342,6 +346,145 @@ TEST_CASE("tabu uses a time budget: one read searches until the limit, or reads 
   CHECK(r.counters.at("reads_completed") >= 3);
 }
 
+TabuOptions breakout_options() {
+  TabuOptions o = small_options();
+  o.method = TabuMethod::kBreakout;
+  return o;
+}
+
+TEST_CASE("breakout finds the brute-force optimum of small models, dense and sparse") {
+  const TabuSearch breakout(breakout_options());
+  for (int n : {4, 9, 14}) {
+    for (double density : {0.3, 1.0}) {
+      for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+        for (Storage storage : {Storage::kDense, Storage::kSparse}) {
+          const QuboModel m =
+              random_model(n, density, 300 * seed + static_cast<std::uint64_t>(n), 10, storage);
+          const double optimum = brute_force_minimum(m, false);
+          for (std::uint64_t run_seed : {0ULL, 7ULL}) {
+            SolveOptions o;
+            o.seed = run_seed;
+            o.num_reads = 2;
+            const SolveResult r = breakout.solve(m, o);
+            CAPTURE(n);
+            CAPTURE(seed);
+            CAPTURE(run_seed);
+            REQUIRE(r.status == SolveStatus::kCompleted);
+            CHECK(r.info.at("method") == "breakout");
+            CHECK(r.best().energy == doctest::Approx(optimum));
+            CHECK(r.best().energy == m.energy(r.best().x));
+            CHECK(r.counters.at("local_optima") > 0);
+            for (const Sample& s : r.samples) check_flip_local_minimum(m, s.x);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("breakout reaches the proven optima of Biq Mac Max-Cut instances") {
+  // Wiegele 2007 (Biq Mac library), proven by branch and bound: +-1 weights (pm1s), integer
+  // weights in [-10, 10] (w01) and unit weights (g05), the kinds of the sparse Gset graphs.
+  const auto known = read_known_values(test::data_path("instances/known_values.csv"));
+  TabuOptions o;
+  o.method = TabuMethod::kBreakout;
+  o.max_iterations = 200'000;  // a few milliseconds; the optimum comes within ~10^4 moves
+  const TabuSearch breakout(o);
+  for (const char* name : {"pm1s_100.0", "w01_100.0", "g05_60.0"}) {
+    CAPTURE(name);
+    ReadOptions read;
+    read.format = "maxcut";
+    const QuboModel m = read_model(test::data_path(std::string("instances/") + name), read);
+    REQUIRE(known.count(name) == 1);
+    REQUIRE(known.at(name).optimal);
+    for (std::uint64_t seed : {1ULL, 2ULL, 3ULL}) {
+      SolveOptions so;
+      so.seed = seed;
+      so.num_reads = 1;
+      const SolveResult r = breakout.solve(m, so);
+      CAPTURE(seed);
+      CHECK(r.best().energy == known.at(name).energy());
+      CHECK(r.best().energy == m.energy(r.best().x));
+    }
+  }
+}
+
+TEST_CASE("method auto: breakout on sparse single-flip problems, tabu on dense or grouped ones") {
+  SolveOptions o;
+  o.num_reads = 1;
+  const TabuSearch automatic(small_options());
+  const QuboModel sparse = random_model(200, 0.02, 5, 10, Storage::kSparse);
+  REQUIRE(sparse.density() <= kBreakoutMaxDensity);
+  CHECK(automatic.solve(sparse, o).info.at("method") == "breakout");
+  const QuboModel dense = random_model(60, 0.5, 5);
+  REQUIRE(dense.density() > kBreakoutMaxDensity);
+  CHECK(automatic.solve(dense, o).info.at("method") == "tabu");
+  QuboModel grouped = sparse;
+  grouped.add_constraint({"g", {0, 1, 2, 3, 4, 5}, 2});
+  CHECK(automatic.solve(grouped, o).info.at("method") == "tabu");
+  // Forced: tabu on the sparse model; breakout on the dense one; breakout refuses native groups
+  // (swap moves) but searches their penalty form, with honest feasibility flags.
+  TabuOptions tabu = small_options();
+  tabu.method = TabuMethod::kTabu;
+  CHECK(TabuSearch(tabu).solve(sparse, o).info.at("method") == "tabu");
+  const TabuSearch breakout(breakout_options());
+  CHECK(breakout.solve(dense, o).info.at("method") == "breakout");
+  CHECK_THROWS_AS((void)breakout.solve(grouped, o), InvalidArgument);
+  SolveOptions penalty = o;
+  penalty.constraint_mode = ConstraintMode::kPenalty;
+  const QuboModel small_grouped = constrained_model(12, 0.7, 3, Storage::kAuto);
+  const SolveResult p = breakout.solve(small_grouped, penalty);
+  CHECK(p.info.at("method") == "breakout");
+  CHECK(p.best().feasible);
+  CHECK(p.best().energy == doctest::Approx(brute_force_minimum(small_grouped, true)));
+  for (const Sample& s : p.samples) CHECK(s.feasible == small_grouped.is_feasible(s.x));
+}
+
+TEST_CASE("breakout: thread-count independence, time limit, target and interrupt") {
+  const QuboModel m = random_model(300, 0.03, 41, 10, Storage::kSparse);
+#ifdef _OPENMP
+  const int saved = omp_get_max_threads();
+  SolveOptions o;
+  o.seed = 99;
+  o.num_reads = 5;
+  omp_set_num_threads(1);
+  const SolveResult one = TabuSearch(breakout_options()).solve(m, o);
+  omp_set_num_threads(2);
+  const SolveResult two = TabuSearch(breakout_options()).solve(m, o);
+  omp_set_num_threads(saved);
+  check_same_samples(one, two);
+  CHECK(one.counters.at("local_optima") == two.counters.at("local_optima"));
+#endif
+  TabuOptions endless;
+  endless.method = TabuMethod::kBreakout;
+  endless.max_iterations = std::int64_t{1} << 50;
+  const TabuSearch breakout(endless);
+  SolveOptions timed;
+  timed.time_limit_s = 0.05;
+  timed.num_reads = 2;
+  const SolveResult t = breakout.solve(m, timed);
+  CHECK(t.status == SolveStatus::kTimeLimit);
+  REQUIRE(t.has_solution());
+  CHECK(t.best().energy == m.energy(t.best().x));
+  check_flip_local_minimum(m, t.best().x);
+
+  const QuboModel small = random_model(14, 0.8, 78);
+  SolveOptions target;
+  target.target_energy = brute_force_minimum(small, false);
+  target.time_limit_s = 60.0;  // only a safety net; the target is reached in milliseconds
+  const SolveResult r = breakout.solve(small, target);
+  CHECK(r.status == SolveStatus::kTargetReached);
+  CHECK(r.best().energy <= *target.target_energy);
+
+  std::atomic<bool> stop{true};
+  SolveOptions interrupted;
+  interrupted.interrupt = &stop;
+  const SolveResult i = breakout.solve(m, interrupted);
+  CHECK(i.status == SolveStatus::kInterrupted);
+  REQUIRE(i.has_solution());
+  CHECK(i.best().energy == m.energy(i.best().x));
+}
+
 TEST_CASE("tabu options are validated and the solver is registered") {
   TabuOptions bad;
   bad.tenure_divisor = 0;
@@ -354,6 +497,16 @@ TEST_CASE("tabu options are validated and the solver is registered") {
   CHECK_THROWS_AS(TabuSearch{bad}, InvalidArgument);
   bad = {};
   bad.max_iterations = -1;
+  CHECK_THROWS_AS(TabuSearch{bad}, InvalidArgument);
+  bad = {};
+  bad.breakout_jump_min_fraction = 0.0;
+  CHECK_THROWS_AS(TabuSearch{bad}, InvalidArgument);
+  bad = {};
+  bad.breakout_jump_max_fraction = 0.01;  // below the minimum 0.02
+  CHECK_THROWS_WITH_AS(TabuSearch{bad}, doctest::Contains("breakout_jump_max_fraction"),
+                       InvalidArgument);
+  bad = {};
+  bad.breakout_stall = 0;
   CHECK_THROWS_AS(TabuSearch{bad}, InvalidArgument);
   SolverSettings settings;
   settings.tabu.max_iterations = 123;
