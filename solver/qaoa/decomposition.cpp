@@ -142,7 +142,12 @@ void solve_decomposed(const QuboModel& model, bool native, const Assignment& sta
   int accepted = 0, stall = 0, rounds = 0;
   std::string round_stage;
   std::vector<double> delta(static_cast<std::size_t>(n)), benefit(static_cast<std::size_t>(n));
-  for (; rounds < qaoa.decomposition_rounds && stall < qaoa.stall_rounds && !stop.should_stop();
+  // A round that cannot fit in the time left is not started, so the run ends at the limit: a
+  // warm-start round needs about what the last one took; a plain one its subproblem's state, an
+  // evaluation or more and the closing work (about p + 6 layers of the last measured layer time).
+  double reserve_s = 0.0;
+  for (; rounds < qaoa.decomposition_rounds && stall < qaoa.stall_rounds &&
+         !stop.should_stop_within(reserve_s);
        ++rounds) {
     Stopwatch watch;
     // Flip costs, then each measured from the cheapest of its class.
@@ -200,8 +205,8 @@ void solve_decomposed(const QuboModel& model, bool native, const Assignment& sta
           if (strict && g >= 0) {
             // Not the over-represented value of its group while the other value has candidates.
             const int v = x[static_cast<std::size_t>(j)];
-            const auto mine = static_cast<std::size_t>(2 * g + v);
-            const auto other = static_cast<std::size_t>(2 * g + 1 - v);
+            const auto mine = 2 * static_cast<std::size_t>(g) + static_cast<std::size_t>(v);
+            const auto other = 2 * static_cast<std::size_t>(g) + static_cast<std::size_t>(1 - v);
             if (count[mine] > count[other] && remaining[other] > 0) continue;
           }
           const double score =
@@ -275,6 +280,7 @@ void solve_decomposed(const QuboModel& model, bool native, const Assignment& sta
         }
       }
       round.best_sampled = best_e + constant;
+      reserve_s = static_cast<double>(qaoa.layers + 6) * sub_result.counters["layer_time_s"];
     }
     // Accept on the whole model's own energy, strictly lower, then descend.
     if (!best.empty()) {
@@ -297,6 +303,7 @@ void solve_decomposed(const QuboModel& model, bool native, const Assignment& sta
     }
     stall = round.accepted ? 0 : stall + 1;
     round.time_s = watch.elapsed_s();
+    if (qaoa.warm_start) reserve_s = round.time_s;
     log.push_back(round);
     if (!stop.should_stop()) report_round(rounds + 1);
   }
@@ -307,7 +314,8 @@ void solve_decomposed(const QuboModel& model, bool native, const Assignment& sta
        << " accepted, warm start " << std::setprecision(12) << start_energy << " -> " << energy;
   result.info["decomposition"] = info.str();
   // Warm-start subproblems are optimised derivative-free whatever QaoaOptions::optimizer says.
-  if (qaoa.warm_start && qaoa.optimizer != QaoaOptimizer::kNone) result.info["optimizer"] = "cobyla";
+  if (qaoa.warm_start && qaoa.optimizer != QaoaOptimizer::kNone)
+    result.info["optimizer"] = "cobyla";
   result.info["round_log"] = format_log(log);
   result.counters["decomposition_rounds"] = rounds;
   result.counters["accepted_rounds"] = accepted;

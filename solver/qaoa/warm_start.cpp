@@ -107,10 +107,13 @@ class WarmStartState {
     masks_ = std::move(masks);
     initial_.assign(amp.begin(), amp.end());
     // Energies over set bits from a dense copy of the (at most 30-variable) subproblem.
-    std::vector<double> q(static_cast<std::size_t>(n * n), 0.0);
-    for (int i = 0; i < n; ++i)
-      model.for_each_in_row(i,
-                            [&](int j, double v) { q[static_cast<std::size_t>(i * n + j)] = v; });
+    const auto size = static_cast<std::size_t>(n);
+    std::vector<double> q(size * size, 0.0);
+    for (int i = 0; i < n; ++i) {
+      model.for_each_in_row(i, [&](int j, double v) {
+        q[static_cast<std::size_t>(i) * size + static_cast<std::size_t>(j)] = v;
+      });
+    }
     diagonal_.resize(masks_.size());
     for (std::size_t s = 0; s < masks_.size(); ++s) {
       double e = model.offset();
@@ -118,7 +121,8 @@ class WarmStartState {
         const int i = std::countr_zero(rest);
         e += model.linear()[i];
         for (std::uint32_t lower = masks_[s] & ((1U << i) - 1U); lower != 0; lower &= lower - 1)
-          e += q[static_cast<std::size_t>(i * n + std::countr_zero(lower))];
+          e += q[static_cast<std::size_t>(i) * size +
+                 static_cast<std::size_t>(std::countr_zero(lower))];
       }
       diagonal_[s] = e;
     }
@@ -202,12 +206,13 @@ WarmStartRun run_warm_start(const QuboModel& model, bool native, const Assignmen
   const double scale = b > 0.0 ? b : 1.0;
   const int p = qaoa.layers;
   std::vector<double> x = initial_angles;
-  if (x.size() != static_cast<std::size_t>(2 * p)) {
-    x.assign(static_cast<std::size_t>(2 * p), 0.0);
+  const auto num_angles = 2 * static_cast<std::size_t>(p);
+  if (x.size() != num_angles) {
+    x.assign(num_angles, 0.0);
     for (int l = 0; l < p; ++l) {
       const double t = (l + 0.5) / p;
       x[static_cast<std::size_t>(l)] = t * qaoa.ramp_dt;
-      x[static_cast<std::size_t>(p + l)] = (1.0 - t) * qaoa.ramp_dt;
+      x[static_cast<std::size_t>(p) + static_cast<std::size_t>(l)] = (1.0 - t) * qaoa.ramp_dt;
     }
   }
   WarmStartRun run;
@@ -233,7 +238,7 @@ WarmStartRun run_warm_start(const QuboModel& model, bool native, const Assignmen
           ++st->evaluations;
           if (f < st->best) {
             st->best = f;
-            st->best_x.assign(a, a + 2 * st->p);
+            st->best_x.assign(a, a + 2 * static_cast<std::ptrdiff_t>(st->p));
           }
           if (st->stop->should_stop()) st->opt->force_stop();
           return f;
