@@ -101,8 +101,10 @@ struct QaoaOptions {
   /// (X mixer from |+>, or XY mixers from Dicke states, INTERP angles from scratch).
   bool warm_start = true;
   /// Warm start: regularisation eps of the classical solution, c_i = eps or 1 - eps, in (0, 0.5]
-  /// (0.5: the plain |+> start and X mixer).
-  double warm_epsilon = 0.25;
+  /// (0.5: the plain |+> start and X mixer). 0.35 rather than Egger et al.'s 0.25: at 0.25 the
+  /// samples of a 12-qubit subproblem stay so close to the incumbent that 3 of 5 dense random
+  /// n = 22 QUBOs ended at a worse local minimum (BENCHMARKS.md, "Issue 17: hybrid qaoa").
+  double warm_epsilon = 0.35;
   /// Warm start: optimiser evaluations when a subproblem starts from the previous subproblem's
   /// angles (the first one, and any after a change of size, gets max_evaluations), >= 1.
   int transfer_evaluations = 20;

@@ -2,9 +2,9 @@
 // QAOA as the neighbourhood solver: from a warm start (the greedy solver's answer), each round
 // picks a subproblem of subproblem_qubits variables by its energy impact around the incumbent,
 // folds the clamped variables into the subproblem's linear terms, solves it with warm-start QAOA
-// (warm_start.hpp) or the plain engine run, and replaces the incumbent only when the whole energy
-// (QuboModel::energy) strictly drops; an accepted assignment is then descended. So the result is
-// never above the warm start.
+// (warm_start.hpp) or the plain engine run, descends the best sample on the whole model, and
+// replaces the incumbent only when the whole energy (QuboModel::energy) strictly drops. So the
+// result is never above the warm start.
 //
 // Choosing a subproblem: flipping a set S changes the energy by sum_{i in S} d_i +
 // sum_{i<j in S} q_ij u_i u_j, with d_i = flip_delta(x, i) and u_i = 1 - 2 x_i the direction of
@@ -115,7 +115,8 @@ void solve_decomposed(const QuboModel& model, bool native, const Assignment& sta
   // Strictly lower by more than round-off of the energy sums.
   const double tol = 1e-12 * std::max(1.0, model.max_flip_change()) * std::max(1, n);
 
-  // Classes for the seed's flip cost and the balance: 2 g + value for group g, -1 outside.
+  // Classes for the seed's flip cost and the balance: 2 g + value in group g, 2 G outside (G
+  // groups; none in the penalty mode, where the groups are penalty terms of the model).
   std::vector<int> group_of(static_cast<std::size_t>(n), -1);
   const int num_groups = native ? static_cast<int>(model.constraints().size()) : 0;
   for (int g = 0; g < num_groups; ++g)
@@ -176,7 +177,7 @@ void solve_decomposed(const QuboModel& model, bool native, const Assignment& sta
     if (seed < 0) break;  // every variable seeded a subproblem that did not improve
     tried[static_cast<std::size_t>(seed)] = 1;
 
-    // Grow over the strongest couplings, a group's ones and zeros in balance.
+    // Grow by the largest co-flip benefit minus flip cost, a group's ones and zeros in balance.
     std::vector<char> chosen(static_cast<std::size_t>(n), 0);
     std::vector<int> count(static_cast<std::size_t>(2 * num_groups + 1), 0);
     std::vector<int> remaining(static_cast<std::size_t>(2 * num_groups + 1), 0);
@@ -282,20 +283,19 @@ void solve_decomposed(const QuboModel& model, bool native, const Assignment& sta
       round.best_sampled = best_e + constant;
       reserve_s = static_cast<double>(qaoa.layers + 6) * sub_result.counters["layer_time_s"];
     }
-    // Accept on the whole model's own energy, strictly lower, then descend.
-    if (!best.empty()) {
+    // The best sample (descended on the whole model, as QaoaOptions::greedy_descent asks: the
+    // sample lands near a better local minimum more often than on it) replaces the incumbent only
+    // when the whole model's own energy is strictly lower.
+    if (!best.empty() && best != x_sub) {
       Assignment candidate = x;
       for (int a = 0; a < m; ++a)
         candidate[static_cast<std::size_t>(vars[static_cast<std::size_t>(a)])] =
             best[static_cast<std::size_t>(a)];
+      if (qaoa.greedy_descent) greedy_descent(model, candidate, swaps);
       const double e = model.energy(candidate);
       if (e < energy - tol && (!native || model.is_feasible(candidate))) {
-        Assignment descended = candidate;
-        greedy_descent(model, descended, swaps);
-        const double descended_e = model.energy(descended);
-        // The descent only lowers the energy; the check keeps that true by the reference.
-        x = descended_e <= e ? std::move(descended) : std::move(candidate);
-        energy = std::min(e, descended_e);
+        x = std::move(candidate);
+        energy = e;
         round.accepted = true;
         ++accepted;
         std::fill(tried.begin(), tried.end(), 0);
