@@ -191,8 +191,26 @@ void add_solver_options(CLI::App& sub, SolverChoice& c, bool with_solver_flag) {
           "--qaoa-max-qubits", q.max_qubits,
           "largest state simulated directly (2^q amplitudes); larger problems are decomposed")
       ->capture_default_str();
-  qaoa->add_option("--qaoa-rounds", q.decomposition_rounds, "decomposition rounds")
+  qaoa->add_option("--qaoa-rounds", q.decomposition_rounds,
+                   "most decomposition rounds (fewer after --qaoa-stall rounds without a gain)")
       ->capture_default_str();
+  qaoa->add_option("--qaoa-subproblem-qubits", q.subproblem_qubits,
+                   "variables per decomposition subproblem (at most --qaoa-max-qubits), chosen by "
+                   "energy impact around the incumbent")
+      ->capture_default_str();
+  qaoa->add_option("--qaoa-stall", q.stall_rounds,
+                   "decomposition: stop after this many rounds in a row without an improvement")
+      ->capture_default_str();
+  qaoa->add_option("--qaoa-warm-epsilon", q.warm_epsilon,
+                   "warm start: regularisation of the incumbent, c_i = eps or 1 - eps, in (0, 0.5]")
+      ->capture_default_str();
+  qaoa->add_option("--qaoa-transfer-evaluations", q.transfer_evaluations,
+                   "warm start: optimiser evaluations from the previous subproblem's angles")
+      ->capture_default_str();
+  qaoa->add_flag_function(
+      "--qaoa-no-warm-start", [&q](std::int64_t) { q.warm_start = false; },
+      "solve decomposition subproblems with plain QAOA (X/XY mixers, angles from scratch) instead "
+      "of warm-start QAOA biased towards the incumbent");
   qaoa->add_flag_function(
       "--qaoa-no-descent", [&q](std::int64_t) { q.greedy_descent = false; },
       "do not improve the best sampled bitstring by a greedy descent");

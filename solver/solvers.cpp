@@ -58,7 +58,7 @@ const std::vector<Entry>& registry() {
        make<TabuSearch, &SolverSettings::tabu>},
       {"qaoa",
        "simulated QAOA: statevector, optimised angles, sampled bitstrings (XY mixers under "
-       "constraints; decomposed above max_qubits)",
+       "constraints); above max_qubits warm-start QAOA on subproblems around the greedy answer",
        make<QaoaSolver, &SolverSettings::qaoa>},
   };
   return entries;

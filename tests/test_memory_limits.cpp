@@ -194,6 +194,7 @@ TEST_CASE("qaoa refuses a statevector over the memory limit, directly and per su
   qaoa.precision = QaoaPrecision::kDouble;
   qaoa.max_qubits = 6;
   qaoa.decomposition_rounds = 2;
+  qaoa.warm_start = false;  // subproblems on the engine
   options.memory_limit_bytes = need(6, 2, 16) - 1;
   CHECK(contains(resource_error([&] { (void)QaoaSolver(qaoa).solve(big, options); }),
                  "qaoa statevector (64 amplitudes x 2 states"));
@@ -201,6 +202,13 @@ TEST_CASE("qaoa refuses a statevector over the memory limit, directly and per su
   const SolveResult decomposed = QaoaSolver(qaoa).solve(big, options);
   CHECK(decomposed.info.at("decomposition") != "none");
   CHECK(decomposed.has_solution());
+  // Warm-start subproblems: dimension x (4 bytes of masks + 8 of diagonal + 2 states x 16).
+  qaoa.warm_start = true;
+  options.memory_limit_bytes = 64 * (4 + 8 + 2 * 16) - 1;
+  CHECK(contains(resource_error([&] { (void)QaoaSolver(qaoa).solve(big, options); }),
+                 "qaoa warm-start statevector (64 amplitudes x 2 states"));
+  options.memory_limit_bytes = 64 * (4 + 8 + 2 * 16);
+  CHECK(QaoaSolver(qaoa).solve(big, options).has_solution());
 }
 
 TEST_CASE("penalty mode refuses the penalised copy over the memory limit") {

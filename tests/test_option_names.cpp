@@ -23,6 +23,8 @@ TEST_CASE("translate_option_names: library fields become flags, whole tokens onl
         "--beta-range must be (hot, cold)");
   CHECK(translate_option_names("CalibrationOptions.context must be >= 1, got 0") ==
         "--context must be >= 1, got 0");
+  CHECK(translate_option_names("QaoaOptions::warm_epsilon must be in (0, 0.5], got 0") ==
+        "--qaoa-warm-epsilon must be in (0, 0.5], got 0");
   // Two in one message, and text around them kept.
   CHECK(translate_option_names("x (ExactOptions::max_variables); TabuOptions::elite_size y") ==
         "x (--exact-max-variables); --tabu-elite y");

@@ -172,7 +172,7 @@ TEST_CASE("qaoa decomposition reports its rounds and each round's QAOA stages") 
     }
   }
   CHECK(rounds == std::vector<std::int64_t>{1, 2, 3});
-  CHECK(rec.calls.front().stage == "qaoa round 1/3: qaoa p=1");
+  CHECK(rec.calls.front().stage == "qaoa round 1/3: warm start p=1");
 }
 
 TEST_CASE("a stopped solve may end a stage early, and an unset callback costs nothing") {

@@ -4,7 +4,9 @@
 // `shots` bitstrings are sampled from the final state. Under constraint groups the native mode
 // starts from Dicke states and uses Hamming-weight-preserving XY mixers, so every sample is
 // feasible; it can store only the feasible amplitudes (subspace mode). Problems larger than the
-// statevector are decomposed qbsolv-style with QAOA as the sub-solver.
+// statevector are decomposed: from the greedy solver's answer, subproblems of a few variables
+// chosen by energy impact are solved by warm-start QAOA and accepted only when the whole energy
+// drops.
 //
 // Angle units: the phase uses the normalised cost C / B with B = QuboModel::max_flip_change()
 // (the largest change one flip can make; 1 when the model has no coefficients), so one flip moves
@@ -63,6 +65,7 @@ struct QaoaOptions {
   /// Fixed angles for QaoaInit::kFixed (same length, >= 1; `layers` is then their length).
   std::vector<double> gammas;
   std::vector<double> betas;
+  /// The decomposition's warm-start subproblems use COBYLA unless this is kNone.
   QaoaOptimizer optimizer = QaoaOptimizer::kLbfgs;
   /// Objective evaluations per optimisation (per p with INTERP), >= 1.
   int max_evaluations = 200;
@@ -84,8 +87,29 @@ struct QaoaOptions {
   /// subspace: its dimension). Larger problems are decomposed into subproblems of at most
   /// max_qubits variables. In [1, 40].
   int max_qubits = 20;
-  /// Decomposition: rounds of subproblem solving (stops earlier at the time limit), >= 1.
-  int decomposition_rounds = 20;
+  /// Decomposition: at most this many rounds of subproblem solving (fewer at the time limit, after
+  /// stall_rounds without an improvement, or when every variable has seeded a subproblem since the
+  /// last improvement), >= 1.
+  int decomposition_rounds = 200;
+  /// Decomposition: variables per subproblem (at most max_qubits), in [2, 30]. Chosen by energy
+  /// impact around the incumbent: a seed with the smallest flip cost (within its group, among the
+  /// variables of its value), grown over the strongest couplings to the set, ones and zeros of a
+  /// group in balance; the rest stays clamped at the incumbent.
+  int subproblem_qubits = 12;
+  /// Decomposition: solve each subproblem with warm-start QAOA (Egger et al. 2021, Quantum 5, 479:
+  /// initial product state and mixer biased towards the incumbent) instead of the plain engine run
+  /// (X mixer from |+>, or XY mixers from Dicke states, INTERP angles from scratch).
+  bool warm_start = true;
+  /// Warm start: regularisation eps of the classical solution, c_i = eps or 1 - eps, in (0, 0.5]
+  /// (0.5: the plain |+> start and X mixer). 0.35 rather than Egger et al.'s 0.25: at 0.25 the
+  /// samples of a 12-qubit subproblem stay so close to the incumbent that 3 of 5 dense random
+  /// n = 22 QUBOs ended at a worse local minimum (BENCHMARKS.md, "Issue 17: hybrid qaoa").
+  double warm_epsilon = 0.35;
+  /// Warm start: optimiser evaluations when a subproblem starts from the previous subproblem's
+  /// angles (the first one, and any after a change of size, gets max_evaluations), >= 1.
+  int transfer_evaluations = 20;
+  /// Decomposition: rounds in a row without an improvement after which it stops, >= 1.
+  int stall_rounds = 50;
 
   /// Throws InvalidArgument naming the field and the violated bound.
   void validate() const;
@@ -107,11 +131,19 @@ class QaoaSolver final : public Solver {
   /// expected_energy_p<k> is non-increasing in k (up to round-off).
   /// Info: "constraint_mode", "mixer", "space", "precision", "optimizer", "angles_p<k>"
   /// (gammas; betas after optimisation at p = k), "evaluations_p<k>" (optimiser evaluations at
-  /// depth k, both searches when restarted), "restart_p<k>", "decomposition".
+  /// depth k, both searches when restarted), "restart_p<k>", "decomposition" (a summary, or
+  /// "none" when solved directly), "round_log" (decomposed: one entry per round, "; "-separated:
+  /// round, subproblem size, <C> and the best sampled energy both as whole-model energies, whether
+  /// accepted, and the round's seconds). Decomposed counters: "start_energy" (the greedy warm
+  /// start's energy), "decomposition_rounds", "accepted_rounds", "subproblem_qubits".
+  /// The decomposed result is never above its warm start: the greedy solver's answer with the
+  /// same SolveOptions (seed, reads), and a round's assignment replaces the incumbent only when
+  /// QuboModel::energy says it is strictly lower.
   /// Throws ResourceError when even the decomposition's subproblem does not fit in memory: the
   /// statevector run needs dimension x (8 + s x b) bytes (the cost diagonal, then s states of
   /// b = 16 bytes per amplitude in double, 8 in float; s = 2 with L-BFGS for the adjoint pass,
-  /// else 1), checked against SolveOptions::memory_limit_bytes (each subproblem when decomposed).
+  /// else 1), checked against SolveOptions::memory_limit_bytes (each subproblem when decomposed;
+  /// a warm-start subproblem needs dimension x 44 bytes: masks, diagonal and two double states).
   [[nodiscard]] SolveResult solve(const QuboModel& model,
                                   const SolveOptions& options) const override;
   [[nodiscard]] const QaoaOptions& options() const { return options_; }

@@ -23,11 +23,12 @@ void solve_direct(const QuboModel& model, bool native,
                   const SolveOptions& options, const StopCondition& stop, SolveResult& result,
                   std::vector<Assignment>& out);
 
-/// qbsolv-style decomposition with solve_direct on subproblems of at most qaoa.max_qubits
-/// variables; appends its final assignment (and its greedy start) to `out`.
-void solve_decomposed(const QuboModel& model, bool native, const QaoaOptions& qaoa,
-                      const SolveOptions& options, const StopCondition& stop, SolveResult& result,
-                      std::vector<Assignment>& out);
+/// The decomposition (decomposition.cpp) from `start` (feasible when native), with warm-start
+/// QAOA (or solve_direct) on subproblems of min(subproblem_qubits, max_qubits) variables; appends
+/// `start` and its final assignment, never of higher energy, to `out`.
+void solve_decomposed(const QuboModel& model, bool native, const Assignment& start,
+                      const QaoaOptions& qaoa, const SolveOptions& options,
+                      const StopCondition& stop, SolveResult& result, std::vector<Assignment>& out);
 
 /// Steepest descent (solver/common/descent.hpp) until no move improves: single flips, or
 /// (swaps = true) swaps of a 1 and a 0 within each group plus single flips of the variables

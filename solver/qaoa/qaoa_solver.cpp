@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "qprune/error.hpp"
+#include "qprune/greedy_solver.hpp"
 #include "solver/common/compiled_problem.hpp"
 #include "solver/common/descent.hpp"
 #include "solver/common/samples.hpp"
@@ -440,6 +441,13 @@ void QaoaOptions::validate() const {
     fail("max_qubits must be in [1, 40], got " + std::to_string(max_qubits));
   if (decomposition_rounds < 1)
     fail("decomposition_rounds must be >= 1, got " + std::to_string(decomposition_rounds));
+  if (subproblem_qubits < 2 || subproblem_qubits > 30)
+    fail("subproblem_qubits must be in [2, 30], got " + std::to_string(subproblem_qubits));
+  if (!(warm_epsilon > 0.0 && warm_epsilon <= 0.5))
+    fail("warm_epsilon must be in (0, 0.5], got " + std::to_string(warm_epsilon));
+  if (transfer_evaluations < 1)
+    fail("transfer_evaluations must be >= 1, got " + std::to_string(transfer_evaluations));
+  if (stall_rounds < 1) fail("stall_rounds must be >= 1, got " + std::to_string(stall_rounds));
 }
 
 QaoaSolver::QaoaSolver(QaoaOptions options) : options_(std::move(options)) { options_.validate(); }
@@ -460,7 +468,21 @@ SolveResult QaoaSolver::solve(const QuboModel& model, const SolveOptions& option
     finals.push_back(Assignment{});
   } else if (detail::qaoa::direct_dimension(searched, native, options_) >
              std::ldexp(1.0, options_.max_qubits)) {
-    detail::qaoa::solve_decomposed(searched, native, options_, options, stop, result, finals);
+    // The warm start: the greedy solver's answer with the same options (seed, reads), so the
+    // decomposition, which only accepts improvements, never ends above greedy.
+    SolveOptions greedy_options = options;
+    greedy_options.progress = nullptr;
+    greedy_options.split_components = false;
+    greedy_options.reads_until_time_limit = false;
+    const SolveResult greedy = GreedySolver().solve(model, greedy_options);
+    if (!greedy.has_solution()) {  // stopped before its first read
+      result.status = detail::final_status(stop.first_stop(), options, result);
+      result.message = "stopped before the warm start";
+      result.wall_time_s = stop.elapsed_s();
+      return std::move(result);
+    }
+    detail::qaoa::solve_decomposed(searched, native, greedy.best().x, options_, options, stop,
+                                   result, finals);
   } else {
     result.info["decomposition"] = "none";
     detail::qaoa::solve_direct(searched, native, model.constraints(), options_, options, stop,
