@@ -1,6 +1,7 @@
 // `qprune mask CKPT --sparsity S -o MASKS`: solve every layer's pruning problem of a checkpoint and
 // write the masks (library: compute_masks in include/qprune/prune_pipeline.hpp). One layer at a
 // time: a layer's weights and statistics are read, its problem built and solved, then freed.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -79,12 +80,19 @@ int run_mask(MaskCommandOptions opts) {
   mo.progress = [](const LayerMask& e) {
     char line[256];
     const double gain = e.baseline_objective > 0.0
-                            ? 100.0 * (e.baseline_objective - e.objective) / e.baseline_objective
+                            ? (e.baseline_objective - e.objective) / e.baseline_objective
                             : 0.0;
-    std::snprintf(line, sizeof line,
-                  "layer %d %s: kept %zu/%d objective %.6g baseline %.6g (%+.2f%%) %s %.3fs\n",
-                  e.layer, unit_kind_name(e.unit), e.kept.size(), e.num_units, e.objective,
-                  e.baseline_objective, gain, e.feasible ? "feasible" : "INFEASIBLE", e.time_s);
+    // Full-size dense layers gain parts per million over the top-k: "+0.00%" would hide them.
+    char gain_text[32];
+    if (gain != 0.0 && std::abs(gain) < 1e-4) {
+      std::snprintf(gain_text, sizeof gain_text, "%+.2f ppm", 1e6 * gain);
+    } else {
+      std::snprintf(gain_text, sizeof gain_text, "%+.2f%%", 100.0 * gain);
+    }
+    std::snprintf(
+        line, sizeof line, "layer %d %s: kept %zu/%d objective %.6g baseline %.6g (%s) %s %.3fs\n",
+        e.layer, unit_kind_name(e.unit), e.kept.size(), e.num_units, e.objective,
+        e.baseline_objective, gain_text, e.feasible ? "feasible" : "INFEASIBLE", e.time_s);
     std::cerr << line << std::flush;
   };
   // Heads go in whole steps: say so when the head sparsity is rounded, before the long run. A

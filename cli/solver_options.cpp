@@ -84,6 +84,12 @@ void add_solver_options(CLI::App& sub, SolverChoice& c, bool with_solver_flag) {
                                                            {"random", SweepOrder::kRandom}};
   add_choice(*sa, "--sweep-order", orders, c.settings.anneal.order,
              "order of flip attempts in a sweep: sequential (default) or random");
+  static const std::map<std::string, AnnealStart> starts = {{"auto", AnnealStart::kAuto},
+                                                            {"random", AnnealStart::kRandom},
+                                                            {"greedy", AnnealStart::kGreedy}};
+  add_choice(*sa, "--start", starts, c.settings.anneal.start,
+             "where reads start: auto (default: greedy for dense pruning layers above 5000 units, "
+             "else random), random, greedy (greedy's answer, never returned worse)");
   static const std::map<std::string, AnnealPrecision> precisions = {
       {"auto", AnnealPrecision::kAuto},
       {"float", AnnealPrecision::kFloat},

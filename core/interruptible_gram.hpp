@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/gram_kernels.hpp"
 #include "core/parallel_for.hpp"
 #include "qprune/interrupt.hpp"
 
@@ -77,6 +78,20 @@ void add_gram_lower(G& g, const Eigen::MatrixBase<A>& a, const char* what) {
           a.middleRows(i0, rows) * a.middleRows(j0, cols).transpose();
     }
   });
+}
+
+/// Lower triangle of `g` (n x n) += x^T x (x: k x n, one unit per column), the strictly upper
+/// triangle untouched: the Gram of the columns, tile by tile with `kernels` (by default the widest
+/// instruction set of this CPU, core/gram_kernels.hpp). Interrupts as add_gram_lower.
+inline void add_column_gram_lower(Eigen::MatrixXd& g, const Eigen::MatrixXd& x, const char* what,
+                                  const GramKernels& kernels = gram_kernels()) {
+  using Index = Eigen::Index;
+  const Index n = x.cols();
+  for_each_lower_tile(n, gram_tile_size(x.rows()), what,
+                      [&](Index i0, Index rows, Index j0, Index cols) {
+                        kernels.add_column_gram(x.data(), x.rows(), x.rows(),
+                                                GramTile{i0, rows, j0, cols}, g.data(), g.rows());
+                      });
 }
 
 /// Copies the lower triangle of a square matrix onto the upper one, tile by tile so that both

@@ -443,7 +443,11 @@ TEST_CASE("Isserlis statistics over several tiles equal the closed form computed
   const Eigen::MatrixXd gu = wg * wu.transpose();
   const Eigen::MatrixXd reference = (0.25 * s2 * s2) * (d * d.transpose() + gg.cwiseProduct(uu) +
                                                         gu.cwiseProduct(gu.transpose()));
-  CHECK((s.gram - reference).cwiseAbs().maxCoeff() <= 1e-12 * reference.cwiseAbs().maxCoeff());
+  // Off the diagonal the four products run in float (the bound is at isserlis_statistics and
+  // checked per entry in test_gram_kernels.cpp); the diagonal is double.
+  CHECK((s.gram - reference).cwiseAbs().maxCoeff() <= 1e-5 * reference.cwiseAbs().maxCoeff());
+  CHECK((s.gram.diagonal() - reference.diagonal()).cwiseAbs().maxCoeff() <=
+        1e-12 * reference.diagonal().cwiseAbs().maxCoeff());
   CHECK(s.gram == s.gram.transpose());
   CHECK((s.mean - 0.5 * s2 * d).cwiseAbs().maxCoeff() <= 1e-15 * d.cwiseAbs().maxCoeff());
 }

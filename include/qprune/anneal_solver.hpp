@@ -38,6 +38,20 @@ enum class AnnealPrecision {
              ///< coefficients with |q_ij| <= 32767 and row sums below 2^29 (InvalidArgument if not)
 };
 
+/// Where each read starts.
+enum class AnnealStart {
+  /// kGreedy for dense models with constraint groups (pruning layers) above 5000 variables, where
+  /// the automatic sweep count is too small for a random start to get past the greedy answer;
+  /// kRandom otherwise.
+  kAuto,
+  kRandom,  ///< a uniformly random (feasible) assignment
+  /// Greedy's answer (its read 0: the greedy construction, then steepest descent), computed once
+  /// per solve. The automatic beta range then starts cold enough to keep it (hot = ln 2 / the 1 %
+  /// quantile of the uphill moves sampled at that answer), and a read whose annealed and descended
+  /// state is not lower returns the start: sa is never worse than greedy with it.
+  kGreedy,
+};
+
 struct AnnealOptions {
   /// Sweeps per read (one sweep = about n move attempts). >= 1, or 0 for automatic_num_sweeps():
   /// 1000, fewer for dense models above 5000 variables (reported in info["sweeps"]).
@@ -62,6 +76,7 @@ struct AnnealOptions {
   /// one with the smaller measured cost per accepted move for this n, density and weight type
   /// (info["kernel_choice"]). Both give the same samples for the same seed.
   Storage kernel_storage = Storage::kAuto;
+  AnnealStart start = AnnealStart::kAuto;
   /// Finish each read with a greedy descent (best single flip, or best swap in the native
   /// constraint mode) until no move improves the energy.
   bool greedy_descent = true;
@@ -83,8 +98,9 @@ class SimulatedAnnealing final : public Solver {
   /// "anneal_time_s" (time in the sweeps, summed over reads), "attempts_per_s" (flip_attempts /
   /// anneal_time_s: one thread's kernel speed), "ns_per_attempt" (its inverse, in ns),
   /// "descent_time_s" (time in the closing descents, summed over reads), "reads" (started),
-  /// "reads_completed" (ran all sweeps). Info: "constraint_mode", "beta_range", "precision",
-  /// "kernel", "sweeps".
+  /// "reads_completed" (ran all sweeps), "start_time_s" (the greedy start, once per solve),
+  /// "reads_kept_start" (reads that returned the greedy start). Info: "constraint_mode",
+  /// "beta_range", "precision", "kernel", "sweeps", "start".
   [[nodiscard]] SolveResult solve(const QuboModel& model,
                                   const SolveOptions& options) const override;
   [[nodiscard]] const AnnealOptions& options() const { return options_; }

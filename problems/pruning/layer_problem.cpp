@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/gram_kernels.hpp"
 #include "core/interruptible_gram.hpp"
 #include "core/memory_check.hpp"
 #include "core/parallel_for.hpp"
@@ -35,7 +36,8 @@ Eigen::MatrixXd hadamard_error_matrix(const Eigen::MatrixXd& w, const Activation
       what + ": the " + std::to_string(n) + " x " + std::to_string(n) + " error matrix",
       "prune this layer on a machine with more memory, or split its units", memory_limit_bytes);
   Eigen::MatrixXd m = Eigen::MatrixXd::Zero(n, n);
-  detail::add_gram_lower(m, w.transpose(), "building the layer error matrix");
+  // w (H x n) holds unit j in column j: M's Gram is the Gram of w's columns.
+  detail::add_column_gram_lower(m, w, "building the layer error matrix");
   const Eigen::MatrixXd& g = stats.gram;
   const double t = static_cast<double>(stats.num_tokens);
   detail::parallel_for(
@@ -298,20 +300,31 @@ ActivationStats isserlis_statistics(const Eigen::MatrixXd& w_gate, const Eigen::
   stats.gram.resize(n, n);
   // E[a_i a_j] = (s^4 / 4) (d_i d_j + (g_i.g_j)(u_i.u_j) + (g_i.u_j)(u_i.g_j)): four products of
   // n x H by H x n, computed on the lower triangle's tiles only (it is symmetric) and mirrored.
+  //
+  // The four dot products of the off-diagonal entries run in float (twice the GEMM rate of
+  // double, on half the bytes), with the weights rounded to float (exact for the BF16/F16/F32
+  // checkpoints they come from) and everything else in double. Error bound, with u = 2^-24 and
+  // gamma_H = H u / (1 - H u): each float dot product p' of two rounded H-vectors x, y has
+  // |p' - x.y| <= e ||x|| ||y|| with e = gamma_H + 2u (accumulation, in any order, plus the
+  // rounding of both inputs), so an entry's error is at most
+  //   (s^4 / 4) 2 (2e + e^2) ||g_i|| ||g_j|| ||u_i|| ||u_j||
+  // (4e-4 of that scale at H = 3584 in the worst case; ~1e-5 for rounding errors of random sign).
+  // The statistics are themselves a model (Gaussian inputs, SiLU ~ z / 2), far coarser than this.
+  // The diagonal, which sets each unit's own removal cost, is computed in double:
+  // E[a_i^2] = (s^4 / 4) (2 d_i^2 + ||g_i||^2 ||u_i||^2). tests/test_gram_kernels.cpp holds the
+  // float statistics to this bound against a double reference.
   const double c = 0.25 * s2 * s2;
+  const Eigen::MatrixXf g = w_gate.transpose().cast<float>();  // H x n: unit i in column i
+  const Eigen::MatrixXf u = w_up.transpose().cast<float>();
+  const detail::GramKernels& kernels = detail::gram_kernels();
   detail::for_each_lower_tile(
-      n, detail::gram_tile_size(w_gate.cols()), "building the Isserlis statistics",
+      n, detail::gram_tile_size(g.rows()), "building the Isserlis statistics",
       [&](Index i0, Index rows, Index j0, Index cols) {
-        const auto gi = w_gate.middleRows(i0, rows), ui = w_up.middleRows(i0, rows);
-        const auto gj = w_gate.middleRows(j0, cols), uj = w_up.middleRows(j0, cols);
-        const Eigen::MatrixXd gg = gi * gj.transpose();  // g_i . g_j
-        const Eigen::MatrixXd uu = ui * uj.transpose();  // u_i . u_j
-        const Eigen::MatrixXd gu = gi * uj.transpose();  // g_i . u_j
-        const Eigen::MatrixXd ug = ui * gj.transpose();  // u_i . g_j
-        stats.gram.block(i0, j0, rows, cols) =
-            c * (d.segment(i0, rows) * d.segment(j0, cols).transpose() + gg.cwiseProduct(uu) +
-                 gu.cwiseProduct(ug));
+        kernels.isserlis_float(g.data(), u.data(), g.rows(), g.rows(), d.data(), c,
+                               detail::GramTile{i0, rows, j0, cols}, stats.gram.data(), n);
       });
+  const Eigen::VectorXd gn = w_gate.rowwise().squaredNorm(), un = w_up.rowwise().squaredNorm();
+  stats.gram.diagonal() = c * (2.0 * d.cwiseAbs2() + gn.cwiseProduct(un));
   detail::mirror_lower(stats.gram);
   stats.mean = (0.5 * s2) * d;
   stats.num_tokens = 1;

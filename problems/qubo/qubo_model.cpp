@@ -8,9 +8,12 @@
 #include <numeric>
 #include <sstream>
 #include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include "core/huge_pages.hpp"
 #include "core/memory_check.hpp"
+#include "core/parallel_for.hpp"
 #include "qprune/error.hpp"
 
 namespace qprune {
@@ -200,21 +203,41 @@ QuboModel QuboModel::from_dense(Eigen::VectorXd linear, Eigen::MatrixXd coupling
   couplings.diagonal().setZero();
   // Products such as G o (W^T W) are symmetric only up to rounding: accept a relative asymmetry of
   // 1e-12 of the largest entry and store the exact average.
-  // Done in place, pair by pair: a pruning layer's matrix can be several GiB, so no temporary.
+  // Done in place, pair by pair: a pruning layer's matrix can be several GiB, so no temporary. The
+  // pairs go by 64 x 64 tiles, so that the transposed side is read from cache and not one page per
+  // entry, in parallel over tile columns (at n = 18944 the pair loop in model order took longer
+  // than the products that built the matrix). The reported pair is the first in column order.
   const double tolerance = 1e-12 * couplings.cwiseAbs().maxCoeff();
-  for (Eigen::Index j = 0; j < n; ++j) {
-    for (Eigen::Index i = 0; i < j; ++i) {
-      const double a = couplings(i, j), b = couplings(j, i);
-      if (std::abs(a - b) > tolerance) {
-        throw InvalidArgument("QuboModel::from_dense: couplings are not symmetric at (" +
-                              std::to_string(i) + ", " + std::to_string(j) + ")");
+  constexpr Eigen::Index kTile = 64;
+  const Eigen::Index tiles = (n + kTile - 1) / kTile;
+  std::vector<std::int64_t> tile_nnz(static_cast<std::size_t>(tiles), 0);
+  std::vector<std::pair<Eigen::Index, Eigen::Index>> tile_bad(static_cast<std::size_t>(tiles),
+                                                              {n, n});  // (j, i); n: none
+  detail::parallel_for(tiles, [&](std::int64_t tj) {
+    const Eigen::Index j0 = static_cast<Eigen::Index>(tj) * kTile;
+    const Eigen::Index j1 = std::min(n, j0 + kTile);
+    std::int64_t count = 0;
+    auto& bad = tile_bad[static_cast<std::size_t>(tj)];
+    for (Eigen::Index i0 = 0; i0 <= j0; i0 += kTile) {
+      const Eigen::Index i1 = std::min(n, i0 + kTile);
+      for (Eigen::Index j = j0; j < j1; ++j) {
+        for (Eigen::Index i = i0; i < std::min(i1, j); ++i) {
+          const double a = couplings(i, j), b = couplings(j, i);
+          if (std::abs(a - b) > tolerance) bad = std::min(bad, std::make_pair(j, i));
+          const double mean = 0.5 * (a + b);
+          couplings(i, j) = couplings(j, i) = mean;
+          count += mean != 0.0;
+        }
       }
-      couplings(i, j) = couplings(j, i) = 0.5 * (a + b);
     }
+    tile_nnz[static_cast<std::size_t>(tj)] = count;
+  });
+  const auto bad = *std::min_element(tile_bad.begin(), tile_bad.end());
+  if (bad.first < n) {
+    throw InvalidArgument("QuboModel::from_dense: couplings are not symmetric at (" +
+                          std::to_string(bad.second) + ", " + std::to_string(bad.first) + ")");
   }
-  std::int64_t nnz = 0;
-  for (Eigen::Index j = 0; j < n; ++j)
-    for (Eigen::Index i = 0; i < j; ++i) nnz += couplings(i, j) != 0.0;
+  const std::int64_t nnz = std::accumulate(tile_nnz.begin(), tile_nnz.end(), std::int64_t{0});
   const Storage resolved = resolve_storage(storage, static_cast<int>(n), nnz);
   if (resolved == Storage::kSparse) {
     std::vector<Coupling> list;

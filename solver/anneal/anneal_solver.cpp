@@ -1,5 +1,6 @@
-// SimulatedAnnealing: options, the automatic beta range and precision choice, and the move rule of
-// one read (sweeps of anneal_kernel.hpp, then the shared descent) handed to run_reads. The form
+// SimulatedAnnealing: options, the automatic beta range and precision choice, the greedy start,
+// and the move rule of one read (sweeps of anneal_kernel.hpp, then the shared descent) handed to
+// run_reads. The form
 // (dense/sparse) and the precision (float/double/int) are chosen once per solve; everything below
 // anneal_reads<Form>() is compiled per combination.
 #include "qprune/anneal_solver.hpp"
@@ -13,9 +14,12 @@
 #include <sstream>
 
 #include "core/memory_check.hpp"
+#include "core/rng.hpp"
 #include "qprune/error.hpp"
 #include "solver/anneal/anneal_kernel.hpp"
 #include "solver/common/compiled_problem.hpp"
+#include "solver/common/descent.hpp"
+#include "solver/common/feasible_start.hpp"
 #include "solver/common/read_loop.hpp"
 
 namespace qprune {
@@ -201,12 +205,85 @@ class Schedule {
   double cold_;
 };
 
+/// The greedy start (AnnealStart::kGreedy), computed once per solve and shared by the reads.
+struct GreedyStart {
+  Assignment x;       // greedy's answer
+  double energy = 0;  // its energy in the searched model
+  double uphill = 0;  // 1 % quantile of the uphill moves sampled at x (0: none found)
+};
+
+bool wants_greedy_start(AnnealStart start, const QuboModel& searched, const GroupLayout& layout) {
+  constexpr int kAutoVariables = 5000;  // where automatic_num_sweeps starts cutting the sweeps
+  switch (start) {
+    case AnnealStart::kGreedy:
+      return true;
+    case AnnealStart::kRandom:
+      return false;
+    case AnnealStart::kAuto:
+      break;
+  }
+  return !layout.groups.empty() && searched.storage() == Storage::kDense &&
+         searched.num_variables() > kAutoVariables;
+}
+
+/// Greedy's read-0 answer (the construction, then its steepest descent), and the cost of the
+/// moves that leave it: the 1 % quantile of kSamples uphill swap (and free flip) deltas drawn
+/// uniformly at that answer sets the hot end of the schedule, so that annealing explores the
+/// cheapest ways out of greedy's local minimum instead of first melting it into a random state
+/// that 100 sweeps of n = 18944 cannot bring back to the greedy level.
+GreedyStart greedy_start(const detail::CompiledProblem& problem, const detail::StopCondition& stop,
+                         std::uint64_t seed) {
+  GreedyStart s;
+  const int n = problem.size();
+  s.x.assign(static_cast<std::size_t>(n), 0);
+  std::vector<double> f;
+  detail::greedy_construction(problem, s.x, f);
+  const detail::SteepestDescent descent(problem, 1e-12 * std::max(1.0, problem.max_flip_change()));
+  (void)descent.run(s.x.data(), f.data(), std::int64_t{1} << 40,
+                    [&] { return stop.should_stop(); });
+  s.energy = problem.model().energy(s.x);
+
+  constexpr int kSamples = 4096;
+  pcg32 rng = detail::make_rng(seed, 0x67726565647374ULL);  // a stream of its own ("greedst")
+  std::vector<double> uphill;
+  const GroupLayout& layout = problem.layout();
+  std::vector<int> ones, zeros;
+  for (const GroupLayout::Group& g : layout.groups) {
+    ones.clear();
+    zeros.clear();
+    const int* vars = layout.members(g);
+    for (int t = 0; t < g.size; ++t)
+      (s.x[static_cast<std::size_t>(vars[t])] ? ones : zeros).push_back(vars[t]);
+    const int draws = std::max(1, kSamples / static_cast<int>(layout.groups.size()));
+    for (int t = 0; t < draws; ++t) {
+      const int a = zeros[detail::uniform_below(rng, static_cast<std::uint32_t>(zeros.size()))];
+      const int b = ones[detail::uniform_below(rng, static_cast<std::uint32_t>(ones.size()))];
+      const double delta =
+          f[static_cast<std::size_t>(a)] - f[static_cast<std::size_t>(b)] - problem.coupling(a, b);
+      if (delta > 0.0) uphill.push_back(delta);
+    }
+  }
+  for (int i : layout.free_vars) {
+    const double delta = s.x[static_cast<std::size_t>(i)] ? -f[static_cast<std::size_t>(i)]
+                                                          : f[static_cast<std::size_t>(i)];
+    if (delta > 0.0) uphill.push_back(delta);
+  }
+  if (!uphill.empty()) {
+    const auto q = uphill.begin() + static_cast<std::ptrdiff_t>(uphill.size() / 100);
+    std::nth_element(uphill.begin(), q, uphill.end());
+    s.uphill = *q;
+  }
+  return s;
+}
+
 /// Everything a read needs that is shared by all reads of a solve.
 struct RunContext {
   const AnnealOptions& anneal;
   const Schedule& schedule;
   const GroupLayout* layout;  // non-null in the native (swap) constraint mode
   double tolerance;           // descent: a move must improve by more than this
+  const GreedyStart* start;   // non-null with the greedy start
+  const QuboModel& searched;  // the model the reads anneal (their energies, against the start's)
 };
 
 /// Counters summed over the reads, one entry per read slot (detail::read_slots: the reads of a
@@ -217,16 +294,19 @@ struct RunOutput {
         accepted(static_cast<std::size_t>(slots), 0),
         anneal_s(static_cast<std::size_t>(slots), 0.0),
         descent_s(static_cast<std::size_t>(slots), 0.0),
-        completed(static_cast<std::size_t>(slots), 0) {}
+        completed(static_cast<std::size_t>(slots), 0),
+        kept_start(static_cast<std::size_t>(slots), 0) {}
   std::vector<std::int64_t> attempts;
   std::vector<std::int64_t> accepted;
   std::vector<double> anneal_s;   // time in the sweeps
   std::vector<double> descent_s;  // time in the closing descents
   std::vector<std::int64_t> completed;
+  std::vector<std::int64_t> kept_start;    // reads that returned the greedy start
   std::atomic<bool> any_completed{false};  // some read has run all its sweeps
 };
 
-/// One read: a random (feasible) start, the sweeps of the schedule, then the descent.
+/// One read: a random (feasible) start or the greedy one, the sweeps of the schedule, then the
+/// descent; from the greedy start, the start itself when the read found nothing lower.
 template <class Form>
 Assignment anneal_read(const Form& form, const std::vector<typename Form::RealType>& bound,
                        const RunContext& ctx, detail::ReadContext& read, RunOutput& out) {
@@ -238,7 +318,17 @@ Assignment anneal_read(const Form& form, const std::vector<typename Form::RealTy
   std::vector<std::uint8_t> x(static_cast<std::size_t>(n));
   detail::anneal::AlignedVector<Real> h(static_cast<std::size_t>(n));
   std::vector<int> slots;
-  if (ctx.layout != nullptr) {
+  if (ctx.start != nullptr) {
+    std::copy(ctx.start->x.begin(), ctx.start->x.end(), x.begin());
+    if (ctx.layout != nullptr) {  // the slots with each group's ones first, as the sweeps keep them
+      slots = ctx.layout->slots;
+      for (const GroupLayout::Group& g : ctx.layout->groups) {
+        int* s = slots.data() + g.begin;
+        std::stable_partition(s, s + g.size,
+                              [&](int v) { return x[static_cast<std::size_t>(v)] != 0; });
+      }
+    }
+  } else if (ctx.layout != nullptr) {
     detail::feasible_start(*ctx.layout, detail::StartDraws::kMovableOnly, rng, x.data(), &slots);
   } else {
     for (auto& v : x) v = static_cast<std::uint8_t>(rng(2));
@@ -302,7 +392,12 @@ Assignment anneal_read(const Form& form, const std::vector<typename Form::RealTy
     }
   }
   out.descent_s[r] += descent_watch.elapsed_s();
-  return Assignment(x.begin(), x.end());  // run_reads checks the target on it
+  Assignment answer(x.begin(), x.end());
+  if (ctx.start != nullptr && !(ctx.searched.energy(answer) < ctx.start->energy)) {
+    ++out.kept_start[r];
+    return ctx.start->x;
+  }
+  return answer;  // run_reads checks the target on it
 }
 
 template <class Form>
@@ -371,7 +466,18 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
   const GroupLayout* layout = native ? &problem.layout() : nullptr;
 
   const CoefficientStats stats = coefficient_stats(searched);
-  const std::pair<double, double> range = options_.beta_range.value_or(beta_range_from(stats));
+  const detail::Stopwatch start_watch;
+  std::optional<GreedyStart> start;
+  if (searched.num_variables() > 0 &&
+      wants_greedy_start(options_.start, searched, problem.layout()))
+    start = greedy_start(problem, stop, options.seed);
+  const double start_s = start_watch.elapsed_s();
+  std::pair<double, double> range = options_.beta_range.value_or(beta_range_from(stats));
+  if (start && !options_.beta_range && start->uphill > 0.0) {
+    // Hot enough to take the cheapest 1 % of the ways out of greedy's minimum half the time.
+    range.first = std::max(range.first, std::log(2.0) / start->uphill);
+    range.second = std::max(range.first, range.second);
+  }
   const bool dense_storage = searched.storage() == Storage::kDense;
   const PrecisionChoice precision = choose_precision(options_.precision, stats, range.second);
   const KernelChoice kernel =
@@ -398,6 +504,11 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
   result.info["sweeps"] = std::to_string(sweeps) + (options_.num_sweeps > 0 ? "" : " (automatic)");
   result.info["schedule"] =
       options_.schedule == AnnealSchedule::kGeometric ? "geometric" : "linear";
+  result.info["start"] =
+      start ? "greedy (energy " + format_number(start->energy) +
+                  (options_.start == AnnealStart::kAuto ? "; automatic: dense groups, n > 5000)"
+                                                        : ")")
+            : std::string("random");
 
   if (dense) {
     // DenseForm holds n rows padded to a multiple of 64 entries, one copy shared by all reads.
@@ -411,7 +522,7 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
                          "for sparse problems, or a smaller problem",
                          options.memory_limit_bytes);
   }
-  const RunContext ctx{options_, schedule, layout, tolerance};
+  const RunContext ctx{options_, schedule, layout, tolerance, start ? &*start : nullptr, searched};
   RunOutput out(detail::read_slots(options));
   detail::ReadsSummary summary;
   if (searched.num_variables() == 0) {
@@ -439,7 +550,7 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
     summary = anneal_reads<SparseForm<double>>(problem, model, options, stop, ctx, result, out);
   }
 
-  std::int64_t attempts = 0, accepted = 0, completed = 0;
+  std::int64_t attempts = 0, accepted = 0, completed = 0, kept_start = 0;
   double anneal_s = 0.0, descent_s = 0.0;
   for (std::size_t r = 0; r < out.attempts.size(); ++r) {
     attempts += out.attempts[r];
@@ -447,6 +558,7 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
     anneal_s += out.anneal_s[r];
     descent_s += out.descent_s[r];
     completed += out.completed[r];
+    kept_start += out.kept_start[r];
   }
   // Both rates describe the sweeps alone (anneal_time_s, summed over reads): the speed of the
   // kernel on one thread. Setup (compiling the problem) and the descents are not in them; the
@@ -461,6 +573,8 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
   result.counters["descent_time_s"] = descent_s;
   result.counters["reads"] = static_cast<double>(summary.reads_run);
   result.counters["reads_completed"] = static_cast<double>(completed);
+  result.counters["start_time_s"] = start_s;
+  result.counters["reads_kept_start"] = static_cast<double>(kept_start);
   std::ostringstream msg;
   msg << summary.reads_run;
   if (options.reads_until_time_limit) {

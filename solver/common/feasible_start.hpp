@@ -1,6 +1,7 @@
-// Random starts: a uniform assignment, or under "exactly k of these" groups a uniformly random
-// feasible one (a uniform k-subset of every group by partial Fisher-Yates, the variables outside
-// the groups uniform). Every solver's starts come from here.
+// Starts: a uniform assignment, or under "exactly k of these" groups a uniformly random feasible
+// one (a uniform k-subset of every group by partial Fisher-Yates, the variables outside the groups
+// uniform); and the greedy construction (greedy's read 0, sa's greedy start). Every solver's starts
+// come from here.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 3
 #error \
@@ -69,6 +70,38 @@ inline void feasible_start(const GroupLayout& layout, StartDraws draws, pcg32& r
       int* s = slots->data() + g.begin;
       std::stable_partition(s, s + g.size, [&](int v) { return x[v] != 0; });
     }
+  }
+}
+
+/// Greedy construction: groups with k == size full, the others empty, then the unit of best
+/// marginal gain f_j among the groups still short of k, one at a time (ties: lowest index); the
+/// free variables stay 0. x (size n, all 0) receives the assignment, f its fields.
+inline void greedy_construction(const CompiledProblem& p, std::vector<std::uint8_t>& x,
+                                std::vector<double>& f) {
+  const GroupLayout& layout = p.layout();
+  for (int v : layout.fixed_ones) x[static_cast<std::size_t>(v)] = 1;
+  p.fields(x.data(), f);
+  std::vector<int> ones(layout.groups.size(), 0);
+  for (;;) {
+    int best_v = -1;
+    std::size_t best_g = 0;
+    for (std::size_t gi = 0; gi < layout.groups.size(); ++gi) {
+      const GroupLayout::Group& g = layout.groups[gi];
+      if (ones[gi] == g.k) continue;
+      const int* vars = layout.members(g);
+      for (int t = 0; t < g.size; ++t) {
+        const int v = vars[t];
+        if (!x[static_cast<std::size_t>(v)] &&
+            (best_v < 0 || f[static_cast<std::size_t>(v)] < f[static_cast<std::size_t>(best_v)])) {
+          best_v = v;
+          best_g = gi;
+        }
+      }
+    }
+    if (best_v < 0) break;
+    p.add_row(f.data(), best_v, 1.0);
+    x[static_cast<std::size_t>(best_v)] = 1;
+    ++ones[best_g];
   }
 }
 

@@ -17,39 +17,6 @@
 #include "solver/common/read_loop.hpp"
 
 namespace qprune {
-namespace {
-
-// Greedy construction: groups with k == size full, the others empty, then the unit of best
-// marginal gain f_j among the groups still short of k, one at a time (ties: lowest index).
-void construct(const detail::CompiledProblem& p, Assignment& x, std::vector<double>& f) {
-  const detail::GroupLayout& layout = p.layout();
-  for (int v : layout.fixed_ones) x[static_cast<std::size_t>(v)] = 1;
-  p.fields(x.data(), f);
-  std::vector<int> ones(layout.groups.size(), 0);
-  for (;;) {
-    int best_v = -1;
-    std::size_t best_g = 0;
-    for (std::size_t gi = 0; gi < layout.groups.size(); ++gi) {
-      const detail::GroupLayout::Group& g = layout.groups[gi];
-      if (ones[gi] == g.k) continue;
-      const int* vars = layout.members(g);
-      for (int t = 0; t < g.size; ++t) {
-        const int v = vars[t];
-        if (!x[static_cast<std::size_t>(v)] &&
-            (best_v < 0 || f[static_cast<std::size_t>(v)] < f[static_cast<std::size_t>(best_v)])) {
-          best_v = v;
-          best_g = gi;
-        }
-      }
-    }
-    if (best_v < 0) break;
-    p.add_row(f.data(), best_v, 1.0);
-    x[static_cast<std::size_t>(best_v)] = 1;
-    ++ones[best_g];
-  }
-}
-
-}  // namespace
 
 void GreedyOptions::validate() const {
   if (max_moves_per_read < 1) {
@@ -86,7 +53,7 @@ SolveResult GreedySolver::solve(const QuboModel& model, const SolveOptions& opti
         Assignment x(static_cast<std::size_t>(problem.size()), 0);
         std::vector<double> f;
         if (native && r.read == 0) {
-          construct(problem, x, f);
+          detail::greedy_construction(problem, x, f);
         } else {
           detail::feasible_start(problem.layout(), detail::StartDraws::kFreeVariables, r.rng,
                                  x.data());
