@@ -19,9 +19,12 @@
 namespace qprune::formats_detail {
 
 /// What a solution file is read onto: the number of variables and the names it may give them.
+/// The name index is built on the first lookup (positional formats never need it) and, for a
+/// model without labels, not at all: x<i> is parsed.
 class SolutionTarget {
  public:
-  /// Names: without labels x1..xn; with labels each label and its LP/MPS name (lp_names).
+  /// Names: without labels x1..xn; with labels each label and its LP/MPS name (lp_names). The
+  /// model must outlive the target.
   explicit SolutionTarget(const QuboModel& model);
   /// n unlabelled variables (x1..xn).
   explicit SolutionTarget(int num_variables);
@@ -32,13 +35,16 @@ class SolutionTarget {
   /// for any other name.
   [[nodiscard]] int variable(const TextInput& in, std::int64_t line, std::string_view name) const;
   /// The name the LP writers gave variable i, for messages.
-  [[nodiscard]] const std::string& name(int i) const { return names_[static_cast<std::size_t>(i)]; }
+  [[nodiscard]] std::string name(int i) const;
 
  private:
+  void build_index() const;
   int n_ = 0;
-  std::vector<std::string> names_;
-  std::unordered_map<std::string, int> index_;
-  std::string product_prefix_;
+  const QuboModel* labelled_ = nullptr;  // set when the model has labels
+  mutable bool indexed_ = false;
+  mutable std::vector<std::string> names_;  // lp_names of a labelled model
+  mutable std::unordered_map<std::string, int> index_;
+  mutable std::string product_prefix_ = "qp";  // no x<i> starts with it
 };
 
 /// Collects one value per variable, refusing duplicates; finish() refuses missing ones (dense

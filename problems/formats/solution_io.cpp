@@ -19,33 +19,52 @@ namespace formats_detail {
 
 SolutionTarget::SolutionTarget(int num_variables) : n_(num_variables) {
   if (num_variables < 0) throw InvalidArgument("read_solution: num_variables must be >= 0");
-  names_.reserve(static_cast<std::size_t>(n_));
-  for (int i = 0; i < n_; ++i) {
-    names_.push_back(concat("x", std::to_string(i + 1)));
-    index_.emplace(names_.back(), i);
-  }
-  product_prefix_ = lp_product_prefix(names_);
 }
 
 SolutionTarget::SolutionTarget(const QuboModel& model) : n_(model.num_variables()) {
-  names_ = lp_names(model);
+  if (!model.labels().empty()) labelled_ = &model;
+}
+
+void SolutionTarget::build_index() const {
+  if (indexed_) return;
+  indexed_ = true;
+  names_ = lp_names(*labelled_);
+  index_.reserve(2 * names_.size());
   for (int i = 0; i < n_; ++i) index_.emplace(names_[static_cast<std::size_t>(i)], i);
   // A label is its own name too (CPLEX and Gurobi read the quadratic `lp` with the labels made
   // safe, other tools may keep them as they are); a label that is another variable's safe name
   // keeps meaning that variable.
-  if (!model.labels().empty())
-    for (int i = 0; i < n_; ++i) index_.emplace(model.labels()[static_cast<std::size_t>(i)], i);
+  for (int i = 0; i < n_; ++i) index_.emplace(labelled_->labels()[static_cast<std::size_t>(i)], i);
   product_prefix_ = lp_product_prefix(names_);
 }
 
+std::string SolutionTarget::name(int i) const {
+  if (labelled_ == nullptr) return concat("x", std::to_string(i + 1));
+  build_index();
+  return names_[static_cast<std::size_t>(i)];
+}
+
 int SolutionTarget::variable(const TextInput& in, std::int64_t line, std::string_view name) const {
-  const auto it = index_.find(std::string(name));
-  if (it != index_.end()) return it->second;
+  if (labelled_ == nullptr) {
+    // x1..xn: 'x' and a number without leading zeros.
+    int k = 0;
+    const char* first = name.data() + 1;
+    const char* last = name.data() + name.size();
+    if (name.size() > 1 && name[0] == 'x' && name[1] != '0' && name[1] != '+') {
+      const auto [end, ec] = std::from_chars(first, last, k);
+      if (ec == std::errc() && end == last && k >= 1 && k <= n_) return k - 1;
+    }
+  } else {
+    build_index();
+    const auto it = index_.find(std::string(name));
+    if (it != index_.end()) return it->second;
+  }
   if (name.starts_with(product_prefix_)) return -1;
-  const std::string range = n_ == 0 ? std::string("no variable (the model is empty)")
-                                    : concat("a variable of the model (", names_.front(),
-                                             n_ > 1 ? concat(" .. ", names_.back()) : std::string(),
-                                             ", or a product column ", product_prefix_, "...)");
+  const std::string range =
+      n_ == 0 ? std::string("no variable (the model is empty)")
+              : concat("a variable of the model (", this->name(0),
+                       n_ > 1 ? concat(" .. ", this->name(n_ - 1)) : std::string(),
+                       ", or a product column ", product_prefix_, "...)");
   in.fail_at(line, concat("expected ", range, ", found ", quote(name)));
 }
 
