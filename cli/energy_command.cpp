@@ -12,12 +12,15 @@ namespace {
 struct EnergyOptions {
   ModelInput input;
   std::string solution;
+  std::string from;
   bool json = false;
 };
 
 int run_energy(const EnergyOptions& opts) {
   const QuboModel model = read_input(opts.input);
-  const Assignment x = read_solution(opts.solution, model.num_variables());
+  SolutionReadOptions solution_options;
+  solution_options.format = opts.from;
+  const Assignment x = read_solution(opts.solution, model, solution_options);
   int ones = 0;
   for (auto v : x) ones += v;
   Report r;
@@ -36,12 +39,15 @@ void setup_energy(CLI::App& app, CommandResult& result) {
   auto opts = std::make_shared<EnergyOptions>();
   CLI::App* sub = app.add_subcommand("energy", "Energy and feasibility of a given assignment");
   sub->footer(
-      "SOLUTION: 0/1 or -1/+1 values (spaces, commas or newlines; '#' comments), a 0/1 string,\n"
-      "or JSON ({\"solution\": [...]} or a `qprune solve --json` result: its best sample).\n"
-      "For a maximisation format the energy is minus the file's objective.\n" +
+      solution_formats_help() +
+      "Variables are matched by name (labels, or x1..xn as the LP/MPS writers name them) or by "
+      "position.\nFor a maximisation format the energy is minus the file's objective.\n" +
       formats_help());
   add_model_input(*sub, opts->input);
   sub->add_option("solution", opts->solution, "assignment file")->required();
+  // (--from is the model file's format, as in every command that reads one.)
+  sub->add_option("--solution-from", opts->from, "solution format (default: told from the content)")
+      ->transform(CLI::IsMember(solution_format_names(), CLI::ignore_case));
   sub->add_flag("--json", opts->json, "print the report as JSON");
   sub->callback([opts, &result] { result.exit_code = run_energy(*opts); });
 }

@@ -10,6 +10,7 @@
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/interrupt.hpp"
+#include "cli/model_input.hpp"
 #include "cli/output_guard.hpp"
 #include "cli/report.hpp"
 #include "cli/validators.hpp"
@@ -121,6 +122,7 @@ struct ImportCommandOptions {
   std::optional<int> layer;
   std::string unit;
   std::optional<double> sparsity;
+  std::string from;
   bool json = false;
 };
 
@@ -144,6 +146,7 @@ int run_import(const ImportCommandOptions& opts) {
   io.layer = opts.layer;
   if (!opts.unit.empty()) io.unit = unit_kind_from_name(opts.unit);
   io.sparsity = opts.sparsity;
+  io.solution_format = opts.from;
   const ImportResult res =
       import_solution(ckpt, stats ? &*stats : nullptr, opts.qubo, opts.solution, io);
   Masks masks;
@@ -184,9 +187,12 @@ int run_import(const ImportCommandOptions& opts) {
   r.add("Repaired", "repaired", res.was_feasible ? "no" : "yes");
   r.add("Repair removed", "repair_removed", list_text(res.repair.removed));
   r.add("Repair added", "repair_added", list_text(res.repair.added));
-  r.add("File energy", "file_energy", res.file_energy);
-  r.add("Objective", "objective", res.mask.objective);
-  r.add("Baseline objective", "baseline_objective", res.mask.baseline_objective);
+  if (res.file_energy)
+    r.add("File energy", "file_energy", json_number(*res.file_energy));
+  else
+    r.add("File energy", "file_energy", "not computed (" + opts.qubo + " is write-only: lp/mps)");
+  r.add("Objective", "objective", json_number(res.mask.objective));
+  r.add("Baseline objective", "baseline_objective", json_number(res.mask.baseline_objective));
   r.add("Masks", "masks", opts.output);
   r.print(std::cout, opts.json);
   return kExitOk;
@@ -243,8 +249,11 @@ void setup_import_solution(CLI::App& app, CommandResult& result) {
   CLI::App* sub = app.add_subcommand(
       "import-solution", "Turn an external solver's 0/1 answer to an exported problem into masks");
   sub->footer(
-      "The variable order comes from the exported file's labels (json) or positions; layer, unit "
-      "and sparsity from its metadata (or --layer/--unit/--sparsity for files without it). The "
+      "The answer may be a 0/1 list or a solver's own output (CBC, GLPK -w, HiGHS, Gurobi, CPLEX, "
+      "qbsolv, MQLib -ps, dimod JSON; told from the content, or --from; docs/formats.md). Its "
+      "variables are matched by name (the file's labels or the LP/MPS writers' names) or "
+      "position. Layer, unit and sparsity come from the file's qprune metadata; for a file "
+      "without it give all of --layer, --unit and --sparsity (nothing is assumed). The "
       "answer must keep exactly k units (per KV group for heads_per_group); --repair fixes it: "
       "while too many are kept, drop the kept unit whose removal raises the layer error least; "
       "while too few, add the removed unit that lowers it most (exact marginal costs). The "
@@ -253,7 +262,9 @@ void setup_import_solution(CLI::App& app, CommandResult& result) {
   sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder")->required();
   sub->add_option("--calib", opts->calib, "calibration statistics file (as for export)");
   sub->add_option("--qubo", opts->qubo, "the exported problem file")->required();
-  sub->add_option("--solution", opts->solution, "0/1 answer, one value per variable")->required();
+  sub->add_option("--solution", opts->solution, "the solver's answer file")->required();
+  sub->add_option("--from", opts->from, "answer format (default: told from the content)")
+      ->transform(CLI::IsMember(solution_format_names(), CLI::ignore_case));
   sub->add_option("--base", opts->base, "masks file to merge the entry into");
   sub->add_option("--output,-o", opts->output, "masks file to write")->required();
   sub->add_flag("--repair", opts->repair, "repair an infeasible answer (see below)");

@@ -25,6 +25,19 @@ std::string formats_help() {
   return out.str();
 }
 
+std::vector<std::string> solution_format_names() {
+  std::vector<std::string> names;
+  for (const SolutionFormatInfo& f : solution_formats()) names.push_back(f.name);
+  return names;
+}
+
+std::string solution_formats_help() {
+  std::string out = "Solution formats (told from the content; give one to force it):\n";
+  for (const SolutionFormatInfo& f : solution_formats())
+    out.append("  ").append(f.name).append(": ").append(f.description).append("\n");
+  return out;
+}
+
 void add_model_input(CLI::App& sub, ModelInput& input) {
   sub.add_option("file", input.path, "QUBO file (FILE#k: instance k of a multi-instance file)")
       ->required();

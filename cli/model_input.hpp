@@ -23,6 +23,10 @@ void add_model_input(CLI::App& sub, ModelInput& input);
 [[nodiscard]] QuboModel read_input(const ModelInput& input);
 /// The --help text listing every format with its extensions and convention.
 [[nodiscard]] std::string formats_help();
+/// The --help text listing every solution (answer) file format.
+[[nodiscard]] std::string solution_formats_help();
+/// The solution format names for CLI::IsMember checks.
+[[nodiscard]] std::vector<std::string> solution_format_names();
 /// The format names for CLI::IsMember checks.
 [[nodiscard]] std::vector<std::string> format_names(bool readable, bool writable);
 

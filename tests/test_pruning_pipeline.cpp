@@ -614,7 +614,7 @@ TEST_CASE("export -> external answer -> import-solution, with and without repair
   Fixture f = make_fixture("export", kLlamaGqa, "F32", true, 61);
   const Checkpoint ckpt = Checkpoint::open(f.ckpt_dir);
   const CalibrationStatsFile stats = CalibrationStatsFile::open(f.stats_path);
-  for (const std::string ext : {".json", ".qubo", ".coo"}) {
+  for (const std::string ext : {".json", ".qubo", ".coo", ".lp", ".mps"}) {
     CAPTURE(ext);
     const std::string path = (f.root / ("layer1" + ext)).string();
     const LayerProblemSpec spec{1, UnitKind::kMlp, 0.4, true, DataFreeModel::kMagnitude};
@@ -637,8 +637,16 @@ TEST_CASE("export -> external answer -> import-solution, with and without repair
     const MatrixXd& wd = f.w.at("model.layers.1.mlp.down_proj.weight");
     const double want = direct_error(wd, f.a[1], known, true);
     CHECK(r.mask.objective == doctest::Approx(want).epsilon(1e-9));
-    // The file's own energy (penalty is 0 at a feasible answer) is the same error.
-    CHECK(r.file_energy == doctest::Approx(want).epsilon(1e-9));
+    // The file's own energy (penalty is 0 at a feasible answer) is the same error; the LP and
+    // MPS files cannot be read back, so they have none (rather than a made-up 0).
+    if (ext == ".lp" || ext == ".mps") {
+      CHECK_FALSE(r.file_energy.has_value());
+    } else {
+      REQUIRE(r.file_energy.has_value());
+      CHECK(*r.file_energy == doctest::Approx(want).epsilon(1e-9));
+    }
+    // The metadata's numbers are exact: 0.4, not 0.40000000000000002.
+    CHECK(read_file_metadata(path).at("qprune.sparsity") == "0.4");
 
     // An infeasible answer (8 kept): an error without --repair, repaired with it.
     const Assignment over = {1, 1, 1, 1, 0, 1, 1, 1, 1, 0};
@@ -675,6 +683,26 @@ TEST_CASE("export -> external answer -> import-solution, with and without repair
       x[static_cast<std::size_t>(best)] = 0;
     }
     CHECK(rr.mask.kept == kept_indices(x));
+  }
+  {
+    // Without metadata nothing is assumed: layer, unit and sparsity must all be given.
+    std::ifstream in(f.root / "layer1.qubo");
+    std::string line, bare;
+    while (std::getline(in, line))
+      if (line.find("qprune.") == std::string::npos) bare += line + "\n";
+    spit(f.root / "bare.qubo", bare);
+    const std::string bare_path = (f.root / "bare.qubo").string();
+    CHECK_FALSE(read_exported_info(bare_path).has_value());
+    ImportOptions partial;
+    partial.layer = 1;
+    partial.unit = UnitKind::kMlp;
+    CHECK_THROWS_WITH_AS(
+        import_solution(ckpt, &stats, bare_path, (f.root / "sol.txt").string(), partial),
+        doctest::Contains("give --layer, --unit and --sparsity"), InvalidArgument);
+    partial.sparsity = 0.4;
+    const ImportResult r =
+        import_solution(ckpt, &stats, bare_path, (f.root / "sol.txt").string(), partial);
+    CHECK(r.mask.kept == kept_indices(Assignment{1, 0, 1, 1, 0, 1, 0, 1, 1, 0}));
   }
   // Too few kept: repair adds the units that lower the error most.
   Assignment under(10, 0);

@@ -10,6 +10,7 @@
 #endif
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -73,9 +74,42 @@ struct WriteOptions {
 /// Writes a model to a temporary file beside `path`, then renames it into place.
 void write_model(const QuboModel& model, const std::string& path, const WriteOptions& options = {});
 
-/// Reads an assignment for a model of `num_variables` variables: 0/1 or -1/+1 values separated by
-/// spaces, commas or newlines (`#` comments allowed), a contiguous 0/1 string, or qprune JSON
-/// (`{"solution": [...]}` or a result file, whose best sample is taken). Throws ParseError.
+/// The `qprune.key=value` fields a model file carries: the "metadata" object of a JSON file, or
+/// the comment lines among its first 64 lines (`#`, `c`, `\\` or `*` comments: every writable text
+/// format writes them there). Throws IoError when the file cannot be read. read_model puts them in
+/// QuboModel::metadata and write_model writes them back, so convert keeps them.
+[[nodiscard]] std::map<std::string, std::string> read_file_metadata(const std::string& path);
+
+/// A solution (answer) file format: qprune's own 0/1 lists and JSON, and the outputs of external
+/// solvers (docs/formats.md, "Solution files").
+struct SolutionFormatInfo {
+  std::string name;         ///< "list", "json", "cbc", "glpk", "highs", ...
+  std::string description;  ///< one line for --help
+};
+/// All solution formats, in the order --help lists them.
+[[nodiscard]] const std::vector<SolutionFormatInfo>& solution_formats();
+/// The solution format of a file, told from its content; throws InvalidArgument when the content
+/// fits none (a 0/1 list is the fallback only for content made of numbers).
+[[nodiscard]] std::string detect_solution_format(const std::string& path);
+
+struct SolutionReadOptions {
+  std::string format;  ///< empty: detect_solution_format
+  /// Throws InvalidArgument listing the names when format is neither empty nor a known name.
+  void validate() const;
+};
+
+/// Reads an assignment of `model`'s variables. Positional formats (0/1 lists, qbsolv, MQLib, GLPK's
+/// column-numbered output) must hold exactly one value per variable (GLPK: columns 1..n, the
+/// extra product columns of lp-linear/mps come after them). Named formats (CBC, HiGHS, Gurobi,
+/// CPLEX, dimod) name each variable as the model's label, the name the LP/MPS writers give it
+/// (x1..xn without labels), or (dimod) its 0-based index; the writers' product columns and
+/// offset column (`qp...`) are ignored. Values must be within 1e-6 of 0 or 1 (-1/+1 for spin
+/// lists, MQLib Max-Cut and dimod SPIN). CBC lists only non-zero columns, so a variable it does
+/// not name is 0; every other format must give every variable once. Throws ParseError
+/// `path:line: expected ..., found ...` (unknown or duplicate name, bad value, truncated file).
+[[nodiscard]] Assignment read_solution(const std::string& path, const QuboModel& model,
+                                       const SolutionReadOptions& options = {});
+/// read_solution for a model of `num_variables` unlabelled variables (names x1..xn).
 [[nodiscard]] Assignment read_solution(const std::string& path, int num_variables);
 /// Writes an assignment as a 0/1 vector, one value per line (temporary file + rename).
 void write_solution(const Assignment& x, const std::string& path);

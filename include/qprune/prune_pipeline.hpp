@@ -205,18 +205,23 @@ struct RepairResult {
 
 struct ImportOptions {
   bool repair = false;
-  /// For files without qprune metadata (or to override it).
+  /// For files without qprune metadata (then all three are needed; nothing is assumed) or to
+  /// override it.
   std::optional<int> layer;
   std::optional<UnitKind> unit;
   std::optional<double> sparsity;
+  /// The answer file's format (solution_formats()); empty: told from its content.
+  std::string solution_format;
 };
 
 struct ImportResult {
   LayerMask mask;
   ExportedProblemInfo info;
   bool was_feasible = true;
-  RepairResult repair;       ///< what --repair changed (empty lists when nothing)
-  double file_energy = 0.0;  ///< energy of the solution in the file's own model (penalty included)
+  RepairResult repair;  ///< what --repair changed (empty lists when nothing)
+  /// Energy of the solution in the file's own model (penalty included); none when the file's
+  /// format cannot be read back (lp, lp-linear, mps).
+  std::optional<double> file_energy;
 };
 
 /// Maps an external solver's 0/1 answer for an exported file back to a layer mask: variable order

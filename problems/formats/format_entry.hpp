@@ -8,6 +8,7 @@
 #endif
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -50,6 +51,13 @@ struct FormatEntry {
 [[nodiscard]] FormatEntry lp_format();
 [[nodiscard]] FormatEntry lp_linear_format();
 [[nodiscard]] FormatEntry mps_format();
+
+/// The column names the LP and MPS writers give the variables: x1..xn (1-based) without labels,
+/// else the labels made safe for LP readers (mip_formats.cpp says how).
+[[nodiscard]] std::vector<std::string> lp_names(const QuboModel& model);
+/// The prefix of the product columns (and of the offset column, prefix + "one") of lp-linear and
+/// mps: "qp", lengthened with '_' until no variable name starts with it.
+[[nodiscard]] std::string lp_product_prefix(const std::vector<std::string>& names);
 
 /// A number as text: integers exactly without a decimal point; others the shortest text that reads
 /// back to the same double (precision >= 17) or rounded to `precision` digits after the point.
@@ -126,6 +134,10 @@ template <class Fast, class Checked>
 /// Value of `key=value` in a comment body such as "# offset=1.5" (prefix characters stripped);
 /// empty when the comment is not of that form.
 [[nodiscard]] std::string_view comment_value(std::string_view comment, std::string_view key);
+
+/// The `qprune.key=value` fields in the comment lines among the first 64 lines of a text (after a
+/// `#`, `\\`, `*` or `c ` comment marker): export's metadata, as every text writer puts it.
+[[nodiscard]] std::map<std::string, std::string> header_metadata(std::string_view text);
 
 /// Writes `content` through qprune::AtomicFile (qprune/atomic_output.hpp); a path ending in ".gz"
 /// is written gzip-compressed. Throws IoError.

@@ -98,6 +98,39 @@ std::string sniff(const std::string& file, const std::string& extension,
 
 }  // namespace
 
+std::map<std::string, std::string> header_metadata(std::string_view text) {
+  // Only the header is looked at: the writers put the fields there, and a large body is not
+  // scanned for them.
+  constexpr int kHeaderLines = 64;
+  std::map<std::string, std::string> fields;
+  std::size_t pos = 0;
+  for (int n = 0; n < kHeaderLines && pos < text.size(); ++n) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    // A comment: `#`, `\`, `*` or qbsolv's `c ` at the start, then blanks.
+    std::size_t k = line.find_first_not_of(" \t");
+    if (k == std::string_view::npos) continue;
+    if (line[k] == '#' || line[k] == '\\' || line[k] == '*') {
+      ++k;
+    } else if (line.substr(k).starts_with("c ")) {
+      k += 2;
+    } else {
+      continue;
+    }
+    line = line.substr(k);
+    line.remove_prefix(std::min(line.size(), line.find_first_not_of(" \t")));
+    if (!line.starts_with("qprune.")) continue;
+    const std::size_t eq = line.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view value = line.substr(eq + 1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == ' ')) value.remove_suffix(1);
+    fields[std::string(line.substr(0, eq))] = std::string(value);
+  }
+  return fields;
+}
+
 std::string number_text(double value, int precision, bool plain) {
   char buffer[512];
   std::to_chars_result r{};
@@ -289,10 +322,28 @@ QuboModel read_model(const std::string& path, const ReadOptions& options) {
   formats_detail::TextInput input = formats_detail::TextInput::open(ip.file, inflated);
   input.memory_limit_bytes = options.memory_limit_bytes;
   QuboModel model = entry.read(input, instance);
+  // The qprune.* fields of the header comments (export's metadata), so that convert keeps them.
+  for (auto& [key, value] : formats_detail::header_metadata(input.text()))
+    model.metadata.emplace(key, std::move(value));
   if (model.metadata.find("source") == model.metadata.end()) model.metadata["source"] = ip.file;
   model.metadata["format"] = entry.info.name;
   if (entry.multi_instance) model.metadata["instance"] = std::to_string(instance);
   return model;
+}
+
+std::map<std::string, std::string> read_file_metadata(const std::string& path) {
+  const formats_detail::InstancePath ip = formats_detail::split_instance(path);
+  const formats_detail::TextInput in = formats_detail::TextInput::open(ip.file);
+  const std::size_t first = in.text().find_first_not_of(" \t\r\n");
+  if (first == std::string::npos || in.text()[first] != '{')
+    return formats_detail::header_metadata(in.text());
+  // JSON: the metadata object, read (and checked) by the JSON reader.
+  ReadOptions options;
+  options.format = "json";
+  std::map<std::string, std::string> fields;
+  for (auto& [key, value] : read_model(ip.file, options).metadata)
+    if (key.starts_with("qprune.")) fields.emplace(key, std::move(value));
+  return fields;
 }
 
 void write_model(const QuboModel& model, const std::string& path, const WriteOptions& options) {
@@ -314,6 +365,11 @@ void write_model(const QuboModel& model, const std::string& path, const WriteOpt
                           "mqlib, maxcut or lp instead");
   formats_detail::WriteContext context;
   context.precision = options.precision;
+  // The qprune.* fields (export's metadata: layer, unit, sparsity, ...) go into the header comments
+  // of every format that has them; JSON keeps its whole metadata object anyway.
+  for (const auto& [key, value] : model.metadata)
+    if (key.starts_with("qprune."))
+      context.notes.push_back(formats_detail::concat(key, "=", value));
   std::string text;
   if (model.has_constraints() && !entry.holds_constraints) {
     const double w = options.penalty_weight.value_or(model.default_penalty_weight());

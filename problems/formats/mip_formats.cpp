@@ -39,6 +39,8 @@ bool is_keyword(std::string name) {
   return keywords.count(name) > 0;
 }
 
+}  // namespace
+
 std::vector<std::string> lp_names(const QuboModel& m) {
   const int n = m.num_variables();
   std::vector<std::string> names(static_cast<std::size_t>(n));
@@ -61,6 +63,18 @@ std::vector<std::string> lp_names(const QuboModel& m) {
   }
   return names;
 }
+
+std::string lp_product_prefix(const std::vector<std::string>& names) {
+  std::string prefix = "qp";
+  const auto taken = [&](const std::string& p) {
+    return std::any_of(names.begin(), names.end(),
+                       [&](const std::string& name) { return name.rfind(p, 0) == 0; });
+  };
+  while (taken(prefix)) prefix += "_";
+  return prefix;
+}
+
+namespace {
 
 // Row name of constraint group g: c<g+1>, then its name made safe.
 std::string group_row_name(const CardinalityConstraint& group, std::size_t g) {
@@ -188,12 +202,7 @@ LinearProgram linearize(const QuboModel& m, const char* format) {
                                "); write the quadratic form (--to lp) instead"));
   LinearProgram p;
   p.x = lp_names(m);
-  p.product_prefix = "qp";
-  const auto taken = [&](const std::string& prefix) {
-    return std::any_of(p.x.begin(), p.x.end(),
-                       [&](const std::string& name) { return name.rfind(prefix, 0) == 0; });
-  };
-  while (taken(p.product_prefix)) p.product_prefix += "_";
+  p.product_prefix = lp_product_prefix(p.x);
   if (m.offset() != 0.0) p.one = p.product_prefix + "one";
   p.pairs.reserve(static_cast<std::size_t>(m.num_couplings()));
   m.for_each_coupling([&](int i, int j, double v) { p.pairs.push_back({i, j, v}); });

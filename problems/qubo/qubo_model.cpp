@@ -2,11 +2,10 @@
 #include "qprune/qubo_model.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <functional>
-#include <iomanip>
 #include <numeric>
-#include <sstream>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -541,9 +540,10 @@ QuboModel QuboModel::penalized(std::optional<double> weight) const {
   m.labels_ = labels_;
   m.metadata = metadata;
   if (!constraints_.empty()) {
-    std::ostringstream weight_text;
-    weight_text << std::setprecision(17) << w;
-    m.metadata["penalty_weight"] = weight_text.str();
+    // The shortest text that reads back to w (0.1, not 0.10000000000000001).
+    char text[64];
+    const auto written = std::to_chars(text, text + sizeof(text), w);
+    m.metadata["penalty_weight"] = std::string(text, written.ptr);
   }
   return m;
 }

@@ -1,15 +1,13 @@
 // Single-layer problems for external solvers (include/qprune/prune_pipeline.hpp): export with the
 // qprune.* metadata, import of their answers back to masks, with the documented repair rule.
 #include <algorithm>
+#include <charconv>
 #include <chrono>
-#include <fstream>
 #include <limits>
 #include <optional>
-#include <sstream>
 
 #include "core/byte_codec.hpp"
 #include "core/input_file.hpp"
-#include "qprune/atomic_output.hpp"
 #include "qprune/error.hpp"
 #include "qprune/prune_pipeline.hpp"
 #include "solver/common/compiled_problem.hpp"
@@ -20,12 +18,12 @@ namespace qprune {
 namespace {
 
 std::map<std::string, std::string> info_to_metadata(const ExportedProblemInfo& i) {
-  std::ostringstream sp;
-  sp.precision(17);
-  sp << i.sparsity;
+  // The shortest text that reads back to the same double: 0.4, not 0.40000000000000002.
+  char sparsity[64];
+  const auto written = std::to_chars(sparsity, sparsity + sizeof(sparsity), i.sparsity);
   return {{"qprune.layer", std::to_string(i.layer)},
           {"qprune.unit", unit_kind_name(i.unit)},
-          {"qprune.sparsity", sp.str()},
+          {"qprune.sparsity", std::string(sparsity, written.ptr)},
           {"qprune.keep", std::to_string(i.keep)},
           {"qprune.num_units", std::to_string(i.num_units)},
           {"qprune.source", i.source},
@@ -72,13 +70,6 @@ std::optional<ExportedProblemInfo> info_from_metadata(const std::map<std::string
   return i;
 }
 
-std::string comment_prefix(const std::string& format) {
-  if (format == "qbsolv") return "c ";
-  if (format == "lp") return "\\ ";
-  if (format == "coo" || format == "mqlib" || format == "maxcut") return "# ";
-  return "";
-}
-
 }  // namespace
 
 ExportedProblemInfo export_layer_problem(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
@@ -100,63 +91,14 @@ ExportedProblemInfo export_layer_problem(const Checkpoint& ckpt, const Calibrati
   info.objective = spec.objective;
   for (const auto& [k, v] : info_to_metadata(info)) problem.model.metadata[k] = v;
 
-  std::string format = write_options.format;
-  if (format.empty()) {
-    const std::string stem =
-        path.size() > 3 && path.ends_with(".gz") ? path.substr(0, path.size() - 3) : path;
-    const std::string ext = std::filesystem::path(stem).extension().string();
-    for (const FormatInfo& f : formats())
-      for (const std::string& x : f.extensions)
-        if (x == ext && f.can_write && format.empty()) format = f.name;
-  }
-  const std::string prefix = comment_prefix(format);
-  if (prefix.empty() || path.ends_with(".gz")) {
-    write_model(problem.model, path, write_options);
-    return info;
-  }
-  // Text formats: the body goes to a scratch file (an AtomicFile never committed: a fresh random
-  // name, removed at the end), then the metadata comments are prepended and the whole written
-  // atomically (so the header stays first, where readers skip comments).
-  std::string body;
-  {
-    const AtomicFile scratch{std::filesystem::path(path)};
-    WriteOptions wo = write_options;
-    wo.format = format;
-    write_model(problem.model, scratch.temporary_path().string(), wo);
-    std::ifstream in(scratch.temporary_path(), std::ios::binary);
-    body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    if (in.bad()) throw IoError(scratch.temporary_path().string() + ": read failed");
-  }
-  std::string header;
-  for (const auto& [k, v] : info_to_metadata(info))
-    header.append(prefix).append(k).append("=").append(v).append("\n");
-  write_file_atomically(std::filesystem::path(path), header + body);
+  // write_model puts the qprune.* metadata into the JSON metadata object or the header comments.
+  write_model(problem.model, path, write_options);
   return info;
 }
 
 std::optional<ExportedProblemInfo> read_exported_info(const std::string& path) {
-  { const detail::InputFile check(path); }  // refuses a FIFO or device (the stream would block)
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path + ": cannot open");
-  const int first = in.peek();
-  if (first == '{') {
-    ReadOptions options;
-    options.format = "json";
-    const QuboModel m = read_model(path, options);
-    return info_from_metadata(m.metadata, path);
-  }
-  std::map<std::string, std::string> meta;
-  std::string line;
-  for (int n = 0; n < 64 && std::getline(in, line); ++n) {
-    std::size_t at = line.find("qprune.");
-    if (at == std::string::npos) continue;
-    const std::size_t eq = line.find('=', at);
-    if (eq == std::string::npos) continue;
-    std::string value = line.substr(eq + 1);
-    while (!value.empty() && (value.back() == '\r' || value.back() == ' ')) value.pop_back();
-    meta[line.substr(at, eq - at)] = value;
-  }
-  return info_from_metadata(meta, path);
+  { const detail::InputFile check(path); }  // refuses a FIFO or device (the read would block)
+  return info_from_metadata(read_file_metadata(path), path);
 }
 
 RepairResult repair_assignment(const QuboModel& model, Assignment x) {
@@ -176,13 +118,16 @@ ImportResult import_solution(const Checkpoint& ckpt, const CalibrationStatsFile*
                              const ImportOptions& options) {
   ImportResult out;
   std::optional<ExportedProblemInfo> info = read_exported_info(qubo_path);
-  if (!info && (!options.layer || !options.unit))
+  // Without the file's metadata nothing is assumed: a guessed sparsity would rebuild another
+  // problem and silently repair the answer to it.
+  if (!info && (!options.layer || !options.unit || !options.sparsity))
     throw InvalidArgument(qubo_path +
-                          " carries no qprune metadata (layer, unit): give --layer "
-                          "and --unit (and --sparsity)");
+                          " carries no qprune metadata (qprune.layer, qprune.unit, "
+                          "qprune.sparsity): give --layer, --unit and --sparsity as they were "
+                          "given to export");
   if (!info) {
     info.emplace();
-    info->sparsity = options.sparsity.value_or(0.5);
+    info->sparsity = *options.sparsity;
     info->source = stats != nullptr ? "calibration" : "magnitude";
     info->centered = true;
   }
@@ -212,18 +157,20 @@ ImportResult import_solution(const Checkpoint& ckpt, const CalibrationStatsFile*
     throw InvalidArgument(qubo_path + ": " + std::to_string(info->num_units) +
                           " units in the file, the rebuilt layer problem has " + std::to_string(n));
 
-  // The file's model (for labels and its own energy); LP files cannot be read back, then the
-  // variable order is the export order.
+  // The file's model (for labels and its own energy). The LP and MPS formats cannot be read
+  // back: then the variables are the rebuilt problem's, in the export order and with the names
+  // the writer gave them, and the file's energy is not known.
   std::optional<QuboModel> file_model;
-  try {
-    file_model = read_model(qubo_path);
-  } catch (const InvalidArgument&) {
-  }
+  const FormatInfo& file_format = format_by_name(detect_format(qubo_path));
+  if (file_format.can_read) file_model = read_model(qubo_path);
   const int file_n = file_model ? file_model->num_variables() : n;
   if (file_n != n)
     throw InvalidArgument(qubo_path + " has " + std::to_string(file_n) + " variables, layer " +
                           std::to_string(info->layer) + " has " + std::to_string(n) + " units");
-  const Assignment file_x = read_solution(solution_path, file_n);
+  SolutionReadOptions solution_options;
+  solution_options.format = options.solution_format;
+  const Assignment file_x =
+      read_solution(solution_path, file_model ? *file_model : problem.model, solution_options);
   if (file_model) out.file_energy = file_model->energy(file_x);
   Assignment x(static_cast<std::size_t>(n), 0);
   for (int p = 0; p < n; ++p) {

@@ -9,6 +9,7 @@
 #include <Eigen/QR>
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -519,18 +520,27 @@ class Spill {
   Dtype dtype_;
 };
 
+// The shortest text that reads back to v: integers without exponent or point (1119030, not the
+// stream's default 1.11903e+06), short decimals as written (0.4).
+std::string exact_text(double v) {
+  char text[64];
+  const auto written = std::to_chars(text, text + sizeof(text), v);
+  return {text, written.ptr};
+}
+
 std::string describe(const PrunedProjection& p) {
   std::ostringstream s;
   s << "layer " << p.layer << " " << unit_kind_name(p.unit) << ": kept " << p.kept.size() << "/"
     << p.num_units << " " << p.method;
   if (std::isnan(p.refit_error)) {
-    s << " no-refit error " << p.no_refit_error;
+    s << " no-refit error " << exact_text(p.no_refit_error);
   } else {
-    s << " refit error " << p.refit_error;
+    s << " refit error " << exact_text(p.refit_error);
   }
-  if (!std::isnan(p.obs_refit_error)) s << " (obs " << p.obs_refit_error << ")";
-  s << " diagonal " << p.diagonal_refit_error << " written " << p.error_written << " of "
-    << p.target_energy << ", " << p.select_s << " s";
+  if (!std::isnan(p.obs_refit_error)) s << " (obs " << exact_text(p.obs_refit_error) << ")";
+  s << " diagonal " << exact_text(p.diagonal_refit_error) << " written "
+    << exact_text(p.error_written) << " of " << exact_text(p.target_energy) << ", " << p.select_s
+    << " s";
   return s.str();
 }
 
