@@ -10,9 +10,11 @@
 // same one. Not part of the library; bench/ and tests/test_anneal_reference.cpp include it.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "qprune/qubo_model.hpp"
@@ -116,6 +118,36 @@ class NealReference {
   std::vector<std::vector<int>> neighbours_;
   std::vector<std::vector<double>> couplings_;
 };
+
+/// neal's default beta range for an Ising model, as dwave-samplers' `_default_ising_beta_range`
+/// computes it: hot = ln 2 / (2 max_i sum |bias_i|), cold = ln(#variables with a nonzero bias /
+/// 0.01) / (2 min nonzero |bias|), the biases of a variable being its h_i and J_ij.
+inline std::pair<double, double> neal_default_range(const IsingModel& ising) {
+  const auto n = static_cast<std::size_t>(ising.h.size());
+  std::vector<double> sum_abs(n, 0.0);
+  std::vector<double> min_abs(n, 0.0);  // 0: no nonzero bias yet
+  auto take = [&](std::size_t k, double v) {
+    sum_abs[k] += std::abs(v);
+    if (v != 0.0 && (min_abs[k] == 0.0 || std::abs(v) < min_abs[k])) min_abs[k] = std::abs(v);
+  };
+  for (std::size_t i = 0; i < n; ++i) take(i, ising.h[static_cast<Eigen::Index>(i)]);
+  for (const Coupling& c : ising.j) {
+    take(static_cast<std::size_t>(c.i), c.value);
+    take(static_cast<std::size_t>(c.j), c.value);
+  }
+  double max_field = 0.0;
+  double min_field = 0.0;
+  std::size_t with_bias = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    max_field = std::max(max_field, sum_abs[i]);
+    if (min_abs[i] == 0.0) continue;
+    ++with_bias;
+    min_field = min_field == 0.0 ? min_abs[i] : std::min(min_field, min_abs[i]);
+  }
+  if (max_field == 0.0) return {0.1, 1.0};
+  return {std::log(2.0) / (2.0 * max_field),
+          std::log(static_cast<double>(with_bias) / 0.01) / (2.0 * min_field)};
+}
 
 /// The geometric schedule sa uses: beta_s = hot (cold / hot)^(s / (sweeps - 1)).
 inline std::vector<double> geometric_betas(std::pair<double, double> range, int sweeps) {

@@ -15,6 +15,7 @@ struct ConvertOptions {
   std::string output;
   std::string to;
   std::optional<double> penalty_weight;
+  bool ising = false;
 };
 
 int run_convert(const ConvertOptions& opts) {
@@ -23,6 +24,7 @@ int run_convert(const ConvertOptions& opts) {
   WriteOptions w;
   w.format = opts.to;
   w.penalty_weight = opts.penalty_weight;
+  w.spin = opts.ising;
   write_model(model, opts.output, w);
   std::cout << "Wrote     : " << opts.output << "\n"
             << "Variables : " << model.num_variables() << "\n"
@@ -37,9 +39,10 @@ void setup_convert(CLI::App& app, CommandResult& result) {
   CLI::App* sub = app.add_subcommand(
       "convert", "Convert a QUBO file between formats (energies are kept exactly)");
   sub->footer(formats_help() +
-              "\nFormats without constraint groups get them as a penalty w (sum x - k)^2 "
-              "(default w = 1.01 B, B the largest single-flip change); lp, lp-linear, mps and json "
-              "keep them.");
+              "\nFormats without constraint groups get them as a penalty "
+              "w (s - k)^2 + shift (s - k), zero wherever the groups hold (default: the weight "
+              "and shifts proven safe, docs/pruning_math.md section 10; `qprune export` can tune "
+              "them for annealers); lp, lp-linear, mps and json keep them.");
   add_model_input(*sub, opts->input);
   sub->add_option("output", opts->output, "output file")->required();
   sub->add_option("--to", opts->to, "output format (default: from the output extension)")
@@ -47,6 +50,8 @@ void setup_convert(CLI::App& app, CommandResult& result) {
   sub->add_option("--penalty-weight", opts->penalty_weight,
                   "weight of the constraint penalty for formats without constraint groups")
       ->check(non_negative());
+  sub->add_flag("--ising", opts->ising,
+                "write the Ising (SPIN) form, s = 2x - 1, same energies (coo: '# vartype=SPIN')");
   sub->callback([opts, &result] { result.exit_code = run_convert(*opts); });
 }
 

@@ -33,14 +33,48 @@ struct ExportCommandOptions {
   std::string objective = "no-refit";
   std::string format;
   std::optional<double> penalty_weight;
+  std::string penalty = "tuned";
+  bool ising = false;
+  int subproblem = 0;
+  std::uint64_t seed = 0;
+  double tuning_time = 1.0;
   std::string output;
   bool json = false;
 };
 
+/// The penalty's line of the report and its JSON object.
+std::string penalty_text(const ExportedProblemInfo::Penalty& p) {
+  std::string shifts;
+  for (const double v : p.shifts) shifts += (shifts.empty() ? "" : ",") + format_double(v);
+  std::string text = p.rule + ": w " + format_double(p.weight) + ", shift " + shifts;
+  if (p.best_known_energy)
+    text += ", best known " + format_double(*p.best_known_energy) +
+            (p.verified ? "" : " (weight not verified)");
+  if (p.beta_range)
+    text +=
+        ", beta " + format_double(p.beta_range->first) + ".." + format_double(p.beta_range->second);
+  return text + ", dynamic range " + format_double(p.dynamic_range) + ", " +
+         std::to_string(p.precision_bits) + " bits";
+}
+
+nlohmann::json penalty_json(const ExportedProblemInfo::Penalty& p) {
+  nlohmann::json j = {{"rule", p.rule},
+                      {"weight", json_number(p.weight)},
+                      {"shifts", p.shifts},
+                      {"dynamic_range", json_number(p.dynamic_range)},
+                      {"precision_bits", p.precision_bits}};
+  if (p.best_known_energy) {
+    j["best_known_energy"] = json_number(*p.best_known_energy);
+    j["verified"] = p.verified;
+  }
+  if (p.beta_range) j["beta_range"] = {p.beta_range->first, p.beta_range->second};
+  return j;
+}
+
 bool is_layer_file(const std::string& name) { return name.starts_with("layer_"); }
 
 int run_export(const ExportCommandOptions& opts) {
-  (void)install_interrupt_handler();  // problem building polls it
+  const std::atomic<bool>* interrupt = install_interrupt_handler();  // building and tuning poll it
   if (opts.all) {
     guard_outputs({}, {{"checkpoint", opts.checkpoint}, {"--calib", opts.calib}},
                   {{"--output", opts.output}});
@@ -61,9 +95,16 @@ int run_export(const ExportCommandOptions& opts) {
   spec.data_free =
       opts.data_free == "isserlis" ? DataFreeModel::kIsserlis : DataFreeModel::kMagnitude;
   spec.objective = opts.objective == "refit" ? PruneObjective::kRefit : PruneObjective::kNoRefit;
-  WriteOptions wo;
-  wo.format = opts.format;
-  wo.penalty_weight = opts.penalty_weight;
+  ExportOptions eo;
+  eo.write.format = opts.format;
+  eo.write.penalty_weight = opts.penalty_weight;
+  eo.write.spin = opts.ising;
+  eo.subproblem = opts.subproblem;
+  eo.penalty_rule = opts.penalty == "provable" ? ExportOptions::PenaltyRule::kProvable
+                                               : ExportOptions::PenaltyRule::kTuned;
+  eo.seed = opts.seed;
+  eo.tuning_time_s = opts.tuning_time;
+  eo.interrupt = interrupt;
   std::vector<int> layers;
   // --all: the files go into a fresh folder beside -o, moved into place (replacing an old export)
   // once every layer is written.
@@ -91,18 +132,33 @@ int run_export(const ExportCommandOptions& opts) {
         opts.all ? (std::filesystem::path(opts.output) / name).string() : opts.output;
     const ExportedProblemInfo info =
         export_layer_problem(ckpt, stats ? &*stats : nullptr, spec,
-                             opts.all ? (folder->path() / name).string() : path, wo);
+                             opts.all ? (folder->path() / name).string() : path, eo);
     r.add("Layer " + std::to_string(l), "layer_" + std::to_string(l),
           path + " (" + unit_kind_name(info.unit) + ", keep " + std::to_string(info.keep) + " of " +
               std::to_string(info.num_units) + ", " + info.source +
               (info.centered ? ", centred" : "") + ")");
-    files.push_back({{"layer", l},
-                     {"path", path},
-                     {"unit", unit_kind_name(info.unit)},
-                     {"keep", info.keep},
-                     {"num_units", info.num_units},
-                     {"source", info.source},
-                     {"centered", info.centered}});
+    nlohmann::json file = {{"layer", l},
+                           {"path", path},
+                           {"unit", unit_kind_name(info.unit)},
+                           {"keep", info.keep},
+                           {"num_units", info.num_units},
+                           {"source", info.source},
+                           {"centered", info.centered}};
+    if (!info.subproblem_variables.empty()) {
+      r.add("Subproblem " + std::to_string(l), "",
+            std::to_string(info.subproblem_variables.size()) + " of " +
+                std::to_string(info.num_units) +
+                " units free, the others fixed at an answer of "
+                "energy " +
+                format_double(info.subproblem_reference_energy));
+      file["subproblem"] = {{"variables", info.subproblem_variables},
+                            {"reference_energy", json_number(info.subproblem_reference_energy)}};
+    }
+    if (info.penalty) {
+      r.add("Penalty " + std::to_string(l), "", penalty_text(*info.penalty));
+      file["penalty"] = penalty_json(*info.penalty);
+    }
+    files.push_back(std::move(file));
   }
   if (folder) folder->commit();
   r.add("Files", "num_files", static_cast<int>(layers.size()));
@@ -207,9 +263,17 @@ void setup_export(CLI::App& app, CommandResult& result) {
                                      "as a QUBO file for an external solver");
   sub->footer(
       "json, lp, lp-linear and mps keep the keep-k constraint (JSON groups, LP/MPS equalities); "
-      "other formats carry it "
-      "as the penalty w (sum x - k)^2 (w from --penalty-weight or 1.01 x the largest single-flip "
-      "change, noted in the header). Variables are labelled L.mlp.i, L.attn.h or L.kv.g (json, "
+      "other formats carry it as the penalty w (s - k)^2 + shift (s - k), s the units kept, zero "
+      "on every answer that keeps k. --penalty tuned (default): the shift is the price of a unit "
+      "at the best answer qprune finds (a short sa search), w the smallest that a search on the "
+      "penalised form cannot beat by leaving the constraint, so that single-flip annealers "
+      "(neal, qbsolv, hardware) reach the constrained optimum; the header carries that answer's "
+      "energy (qprune.best_known_energy) and a schedule hint (qprune.beta_range, hot,cold). "
+      "--penalty provable: the weight proven to keep every minimiser feasible "
+      "(docs/pruning_math.md section 10), which annealers solve far worse. --penalty-weight sets "
+      "w by hand. Each file also says its dynamic range and the bits a fixed-point encoding "
+      "needs (qprune.dynamic_range, qprune.precision_bits). Variables are labelled L.mlp.i, "
+      "L.attn.h or L.kv.g (json, "
       "lp). The layer, unit, sparsity and model hash go into the JSON metadata or header comments "
       "(qprune.key=value) so that import-solution can map an answer back. See docs/masks.md.");
   sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder")->required();
@@ -237,8 +301,27 @@ void setup_export(CLI::App& app, CommandResult& result) {
       ->transform(CLI::IsMember({"magnitude", "isserlis"}, CLI::ignore_case))
       ->capture_default_str();
   sub->add_option("--format,-f", opts->format, "output format (default: from the extension)");
-  sub->add_option("--penalty-weight", opts->penalty_weight, "penalty weight w")
+  sub->add_option("--penalty", opts->penalty,
+                  "formats without groups: tuned (annealer-ready, see below) or provable")
+      ->transform(CLI::IsMember({"tuned", "provable"}, CLI::ignore_case))
+      ->capture_default_str();
+  sub->add_option("--penalty-weight", opts->penalty_weight,
+                  "penalty weight w (overrides --penalty)")
       ->check(non_negative());
+  sub->add_flag("--ising", opts->ising,
+                "write the Ising (SPIN) form, s = 2x - 1, same energies (coo: '# vartype=SPIN')");
+  sub->add_option("--subproblem", opts->subproblem,
+                  "write an N-unit sub-instance (QPUs, QAOA): the other units fixed at a good "
+                  "answer, the N nearest the keep/remove boundary free; same energies as the "
+                  "layer; import-solution maps its answers back")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--seed", opts->seed, "seed of the searches of --penalty tuned and --subproblem")
+      ->capture_default_str();
+  sub->add_option(
+         "--tuning-time", opts->tuning_time,
+         "seconds for each search of --penalty tuned (1 + 2 per group + up to 4) and --subproblem")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   sub->add_option("--output,-o", opts->output, "output file (or folder with --all)")->required();
   sub->add_flag("--json", opts->json, "print the report as JSON");
   sub->callback([opts, &result] { result.exit_code = run_export(*opts); });

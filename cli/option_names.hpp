@@ -75,6 +75,7 @@ inline constexpr OptionName kOptionNames[] = {
     {"HeadProblemOptions::layer", "--layer"},
     {"HeadProblemOptions::units", "--head-shape"},
     {"WriteOptions::penalty_weight", "--penalty-weight"},
+    {"TunedPenaltyOptions::search_time_s", "--tuning-time"},
     // apply / prune output
     {"CheckpointWriteOptions::overwrite", "--overwrite"},
     // prune

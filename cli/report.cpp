@@ -41,7 +41,8 @@ nlohmann::json json_number(double v) {
 void Report::print(std::ostream& out, bool as_json) const {
   if (as_json) {
     nlohmann::json j = extra_;
-    for (const Line& l : lines_) j[l.json_key] = l.value;
+    for (const Line& l : lines_)
+      if (!l.json_key.empty()) j[l.json_key] = l.value;
     out << j.dump(2) << "\n";
     return;
   }

@@ -206,7 +206,9 @@ TEST_CASE("labels, constraint groups and metadata survive JSON exactly") {
   CHECK(back.metadata.at("model") == "tiny");
 }
 
-TEST_CASE("formats without constraint groups get the penalty w (count - k)^2 and say so") {
+TEST_CASE(
+    "formats without constraint groups get the penalty w (count - k)^2 + shift (count - k) and "
+    "say so") {
   const fs::path dir = temp_dir("penalty");
   QuboModel m = test::random_model(10, 0.5, 3);
   m.add_constraint({"g0", {0, 1, 2, 3}, 2});
@@ -214,6 +216,7 @@ TEST_CASE("formats without constraint groups get the penalty w (count - k)^2 and
   for (const std::optional<double> weight :
        {std::optional<double>(), std::optional<double>(37.5)}) {
     const double w = weight.value_or(m.default_penalty_weight());
+    const std::vector<double> shifts = m.penalty_terms().shifts;
     for (const std::string& format :
          {std::string("qbsolv"), std::string("coo"), std::string("mqlib")}) {
       CAPTURE(format);
@@ -227,15 +230,34 @@ TEST_CASE("formats without constraint groups get the penalty w (count - k)^2 and
       for (std::uint64_t bits = 0; bits < 1024; ++bits) {
         const Assignment x = test::bits_to_assignment(bits, 10);
         double penalty = 0.0;
-        for (const CardinalityConstraint& g : m.constraints()) {
+        for (std::size_t gi = 0; gi < m.constraints().size(); ++gi) {
+          const CardinalityConstraint& g = m.constraints()[gi];
           int count = 0;
           for (int v : g.variables) count += x[static_cast<std::size_t>(v)];
-          penalty += w * (count - g.k) * (count - g.k);
+          penalty += w * (count - g.k) * (count - g.k) + shifts[gi] * (count - g.k);
         }
         CHECK(back.energy(x) == doctest::Approx(reference_energy(m, x) + penalty).epsilon(1e-12));
       }
     }
   }
+}
+
+TEST_CASE("the Ising (SPIN) form: coo only, the same energy of every state, groups as a penalty") {
+  const fs::path dir = temp_dir("spin");
+  QuboModel m = test::random_model(10, 0.5, 5);
+  m.add_constraint({"g0", {0, 2, 4, 6}, 2});
+  WriteOptions options;
+  options.spin = true;
+  const std::string path = (dir / "spin.coo").string();
+  write_model(m, path, options);
+  CHECK(slurp(path).rfind("# vartype=SPIN\n", 0) == 0);
+  const QuboModel back = read_model(path);
+  const QuboModel penalised = m.penalized();
+  for (std::uint64_t bits = 0; bits < 1024; ++bits) {
+    const Assignment x = test::bits_to_assignment(bits, 10);
+    CHECK(back.energy(x) == doctest::Approx(penalised.energy(x)).epsilon(1e-12));
+  }
+  CHECK_THROWS_AS(write_model(m, (dir / "spin.qubo").string(), options), InvalidArgument);
 }
 
 TEST_CASE("the FORMATS.md toy problem written by hand reads to the same model in every format") {

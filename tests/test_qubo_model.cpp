@@ -211,8 +211,8 @@ TEST_CASE("constraint groups: feasibility, violation, validation") {
 }
 
 TEST_CASE(
-    "penalty form: energy = objective + w (count - k)^2, and default weight makes minimisers "
-    "feasible") {
+    "penalty form: energy = objective + w (count - k)^2 + shift (count - k), and the default "
+    "weight makes minimisers feasible") {
   for (std::uint64_t seed = 1; seed <= 6; ++seed) {
     QuboModel m = random_model(10, 0.6, seed, 20);
     m.add_constraint({"g1", {0, 2, 4, 6, 8}, 2});
@@ -220,10 +220,13 @@ TEST_CASE(
     const double w = 3.5;
     const QuboModel p = m.penalized(w);
     CHECK_FALSE(p.has_constraints());
+    const std::vector<double> shift = m.penalty_terms().shifts;
+    REQUIRE(shift.size() == 2);
     for (std::uint64_t bits = 0; bits < 1024; ++bits) {
       const Assignment x = bits_to_assignment(bits, 10);
       int c1 = x[0] + x[2] + x[4] + x[6] + x[8], c2 = x[1] + x[3] + x[5];
-      const double expected = m.energy(x) + w * ((c1 - 2) * (c1 - 2) + (c2 - 1) * (c2 - 1));
+      const double expected = m.energy(x) + w * ((c1 - 2) * (c1 - 2) + (c2 - 1) * (c2 - 1)) +
+                              shift[0] * (c1 - 2) + shift[1] * (c2 - 1);
       CHECK(p.energy(x) == doctest::Approx(expected).epsilon(1e-12));
     }
     // With the default weight, the unconstrained minimum of the penalised model is the

@@ -60,12 +60,24 @@ struct WriteOptions {
   /// For formats without constraint groups: add them as a penalty with this weight (default
   /// QuboModel::default_penalty_weight()); the LP format writes them as equalities instead.
   std::optional<double> penalty_weight;
+  /// The penalty's shifts, one per group (QuboModel::penalized); empty: the provable ones.
+  std::vector<double> penalty_shifts;
+  /// Write the Ising (SPIN) form, s = 2x - 1, with the same energy of every state: coo only
+  /// (`# vartype=SPIN`, which every COO reader of dimod's kind reads); InvalidArgument otherwise.
+  bool spin = false;
   /// Digits after the decimal point for non-integer values (integers are written exactly); 17 or
   /// more (the default) writes the shortest text that reads back to the same double.
   int precision = 17;
   /// Throws InvalidArgument naming the field: precision >= 0, penalty_weight finite and >= 0.
   void validate() const;
 };
+
+/// The format write_model uses for `path`: `format` when given (checked), else the one its
+/// extension names; throws InvalidArgument when it cannot be told or cannot be written.
+[[nodiscard]] std::string write_format_for(const std::string& path, const std::string& format = {});
+/// Whether a format writes constraint groups as they are (json, lp, lp-linear, mps); the others
+/// get them as a penalty (QuboModel::penalized).
+[[nodiscard]] bool format_holds_constraints(const std::string& name);
 
 /// Reads a model. Throws IoError if the file cannot be read, ParseError (`path:line: expected
 /// ..., found ...`) on malformed content, ResourceError when the declared size exceeds the memory

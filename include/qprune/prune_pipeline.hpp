@@ -14,12 +14,14 @@
     "include/qprune/prune_pipeline.hpp is in the workflows layer; a lower layer (core, problems, solver) may not include it"
 #endif
 
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "qprune/calibration_stats.hpp"
@@ -176,17 +178,63 @@ struct ExportedProblemInfo {
   bool centered = false;
   std::string config_hash;
   PruneObjective objective = PruneObjective::kNoRefit;  ///< refit: the pairwise surrogate
+  /// How the keep-k group was written, for formats without groups (qbsolv, COO, MQLib, ...);
+  /// absent where the format holds it (JSON, LP, MPS). Also in the file's metadata
+  /// (qprune.penalty_*, qprune.best_known_energy, qprune.beta_range, ...).
+  struct Penalty {
+    std::string rule;            ///< "tuned", "provable" or "given" (ExportOptions)
+    double weight = 0.0;         ///< w of w (s - k)^2 + shift (s - k)
+    std::vector<double> shifts;  ///< one per group
+    /// tuned only: the best feasible energy found (the penalised form's target), the single-flip
+    /// schedule hint (TunedPenalty::beta_range) and whether the last verification round passed.
+    std::optional<double> best_known_energy;
+    std::optional<std::pair<double, double>> beta_range;
+    bool verified = false;
+    /// max |coefficient| / min nonzero |coefficient| of the written (penalised) model.
+    double dynamic_range = 0.0;
+    /// Bits a fixed-point encoding of the written coefficients needs to keep the median nonzero
+    /// coupling of the layer's own objective to 1 %: ceil(log2(max |coefficient| / (0.01 median))).
+    int precision_bits = 0;
+  };
+  std::optional<Penalty> penalty;
+  /// ExportOptions::subproblem: the layer's variables the file holds (unit indices, file order),
+  /// and the reference answer every other unit is fixed at; empty for a whole layer. Metadata
+  /// qprune.subproblem_variables (comma list) and qprune.subproblem_reference (0/1 string).
+  std::vector<int> subproblem_variables;
+  Assignment subproblem_reference;
+  double subproblem_reference_energy = 0.0;  ///< E of the reference (qprune.best_known_energy)
+};
+
+/// How export_layer_problem writes a layer problem.
+struct ExportOptions {
+  WriteOptions write;  ///< format, precision; penalty_weight given: the "given" rule
+  /// For formats without groups and no given weight: kTuned (default) sets the shifts and weight
+  /// from a search (tuned_penalty, include/qprune/tuned_penalty.hpp), so that single-flip
+  /// annealers reach the constrained optimum; kProvable writes QuboModel::penalty_terms()'s form,
+  /// whose weight is proven safe but which annealers solve far worse (BENCHMARKS.md).
+  enum class PenaltyRule { kTuned, kProvable };
+  PenaltyRule penalty_rule = PenaltyRule::kTuned;
+  std::uint64_t seed = 0;      ///< of the tuning searches
+  double tuning_time_s = 1.0;  ///< TunedPenaltyOptions::search_time_s
+  /// > 0: write an N-variable sub-instance for QPUs and QAOA: a reference answer (sa, native
+  /// moves, the same budget) fixes every other unit; the N free ones are the units nearest the
+  /// keep/remove boundary (half the kept units that cost least to remove, half the removed
+  /// units that gain most when added). Its energies are the whole layer's (the fixed part in
+  /// the offset), so the reference's energy is the bar to beat; import-solution maps an answer
+  /// back through the metadata. < the layer's units.
+  int subproblem = 0;
+  const std::atomic<bool>* interrupt = nullptr;
 };
 
 /// Writes one layer's problem to `path` in a QUBO format: the k-of-n constraint as LP equalities /
-/// JSON groups where the format holds them, else as the penalty of WriteOptions (weight noted in
-/// the header). Labels `L.mlp.i`, `L.attn.h`, `L.kv.g`. The ExportedProblemInfo goes into the JSON
-/// metadata or, for text formats, into `c`/`#`/`\` comment lines `qprune.key=value` at the top
-/// (not for .gz outputs). Returns the info written.
+/// JSON groups where the format holds them, else as a penalty (ExportOptions; weight and shifts
+/// noted in the header). Labels `L.mlp.i`, `L.attn.h`, `L.kv.g`. The ExportedProblemInfo goes
+/// into the JSON metadata or, for text formats, into `c`/`#`/`\` comment lines `qprune.key=value`
+/// at the top (not for .gz outputs). Returns the info written.
 ExportedProblemInfo export_layer_problem(const Checkpoint& checkpoint,
                                          const CalibrationStatsFile* stats,
                                          const LayerProblemSpec& spec, const std::string& path,
-                                         const WriteOptions& write_options = {});
+                                         const ExportOptions& options = {});
 
 /// Reads back the ExportedProblemInfo of an exported file (JSON metadata or header comments);
 /// nullopt when the file carries none (then the caller must say layer and unit).

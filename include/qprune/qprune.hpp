@@ -37,4 +37,5 @@
 #include "qprune/solvers.hpp"
 #include "qprune/tabu_solver.hpp"
 #include "qprune/transformer.hpp"
+#include "qprune/tuned_penalty.hpp"
 #include "qprune/unit_kind.hpp"

@@ -148,19 +148,39 @@ class QuboModel {
   /// sum over groups of |ones - k|: 0 exactly when feasible.
   [[nodiscard]] int constraint_violation(const Assignment& x) const;
 
-  /// A weight W such that any penalty weight w > W makes every minimiser of penalized(w)
-  /// feasible, hence a constrained optimum (proof in docs/pruning_math.md, "Penalty weight"): the
-  /// largest over groups of the cost of repairing one unit of violation by a single flip, taken
-  /// for the flip's best candidate in the group (order statistics of one-sided row sums), so it
-  /// is far below max_flip_change() when a few variables dominate. 0 without groups.
+  /// How penalized() turns the groups into terms, and why its default weight is safe (proof in
+  /// docs/pruning_math.md, "Penalty weight"). Per group g the penalty is
+  /// w (s_g - k_g)^2 + shifts[g] (s_g - k_g), s_g the group's ones: the shift is zero on
+  /// feasible points and balances the cost of repairing a violation from above (one switch-off,
+  /// bounded by an order statistic of one-sided row sums) against the cost from below (one
+  /// switch-on); any w > bound then makes every minimiser feasible, hence a constrained optimum.
+  struct PenaltyTerms {
+    double bound = 0.0;          ///< the largest over groups of the balanced repair cost, >= 0
+    std::vector<double> shifts;  ///< one per group, in constraints() order
+    double scale = 0.0;          ///< the largest |repair cost| seen: the problem's own scale
+  };
+  [[nodiscard]] PenaltyTerms penalty_terms() const;
+  /// penalty_terms().bound: 0 without groups, far below max_flip_change() in practice.
   [[nodiscard]] double penalty_bound() const;
-  /// The penalty weight used when none is given: 1.01 penalty_bound() + 1e-9. A weight not much
-  /// above the bound keeps the landscape as rough as the objective's own: far larger weights make
-  /// every move between feasible states a climb over w, which single-flip annealers cannot make.
+  /// The weight used when none is given: 1.01 penalty_bound() + 1e-6 scale + 1e-9. A weight not
+  /// much above the bound keeps the landscape as rough as the objective's own: far larger weights
+  /// make every move between feasible states a climb over w, which single-flip annealers cannot
+  /// make.
   [[nodiscard]] double default_penalty_weight() const;
-  /// The plain QUBO E(x) + w sum_groups (sum_{i in g} x_i - k_g)^2, without constraint groups,
-  /// with metadata "penalty_weight". w defaults to default_penalty_weight(); throws if w < 0.
-  [[nodiscard]] QuboModel penalized(std::optional<double> weight = std::nullopt) const;
+  /// The plain QUBO E(x) + sum_groups [w (s_g - k_g)^2 + shift_g (s_g - k_g)], without constraint
+  /// groups, with metadata "penalty_weight" and "penalty_shifts" (comma separated). Equal to E on
+  /// feasible points. w defaults to default_penalty_weight(), the shifts to penalty_terms().shifts
+  /// (one per group when given); throws InvalidArgument if w < 0 or a shift is not finite.
+  [[nodiscard]] QuboModel penalized(std::optional<double> weight = std::nullopt,
+                                    const std::vector<double>& shifts = {}) const;
+
+  /// The model over the variables `free` (distinct, in that order) with every other variable
+  /// fixed at its value in `reference`: E_sub(y) = E(reference with y put at `free`), the fixed
+  /// part in the offset and the linear terms. Constraint groups keep their free variables, with k
+  /// less the fixed ones that are 1 (groups without a free variable are dropped; a reference
+  /// that leaves a group's k out of reach throws InvalidArgument). Labels and metadata are kept.
+  [[nodiscard]] QuboModel restricted(const std::vector<int>& free,
+                                     const Assignment& reference) const;
 
   /// Free-form string metadata (source file, instance, penalty weight, ...); formats that can hold
   /// it keep it.

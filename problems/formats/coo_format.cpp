@@ -103,6 +103,24 @@ QuboModel read_coo(TextInput& in, int /*instance*/) {
 }
 
 void write_coo(const QuboModel& m, const WriteContext& context, std::string& out) {
+  auto entry = [&](int i, int j, double v) {
+    out += std::to_string(i) + " " + std::to_string(j) + " " +
+           number_text(v, context.precision, true) + "\n";
+  };
+  const int n = m.num_variables();
+  if (context.spin) {  // the Ising form, s = 2x - 1: the same energy of every state
+    const IsingModel ising = m.to_ising();
+    out += "# vartype=SPIN\n";
+    out +=
+        "# dimod COO (Ising) written by qprune: minimise offset + sum_u bias_uu s_u + sum_{u<v} "
+        "bias_uv s_u s_v, s in {-1, +1}, s = 2x - 1\n";
+    for (const std::string& note : context.notes) out += "# " + note + "\n";
+    if (ising.offset != 0.0)
+      out += "# offset=" + number_text(ising.offset, context.precision, true) + "\n";
+    for (int i = 0; i < n; ++i) entry(i, i, ising.h[i]);
+    for (const Coupling& c : ising.j) entry(c.i, c.j, c.value);
+    return;
+  }
   out += "# vartype=BINARY\n";
   out +=
       "# dimod COO written by qprune: minimise offset + sum_u bias_uu x_u + sum_{u<v} bias_uv x_u "
@@ -110,14 +128,10 @@ void write_coo(const QuboModel& m, const WriteContext& context, std::string& out
   for (const std::string& note : context.notes) out += "# " + note + "\n";
   if (m.offset() != 0.0)
     out += "# offset=" + number_text(m.offset(), context.precision, true) + "\n";
-  const int n = m.num_variables();
   for (int i = 0; i < n; ++i) {
-    out += std::to_string(i) + " " + std::to_string(i) + " " +
-           number_text(m.linear()[i], context.precision, true) + "\n";
+    entry(i, i, m.linear()[i]);
     m.for_each_in_row(i, [&](int j, double v) {
-      if (j > i)
-        out += std::to_string(i) + " " + std::to_string(j) + " " +
-               number_text(v, context.precision, true) + "\n";
+      if (j > i) entry(i, j, v);
     });
   }
 }

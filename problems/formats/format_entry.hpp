@@ -24,6 +24,7 @@ namespace qprune::formats_detail {
 struct WriteContext {
   int precision = 17;              ///< WriteOptions::precision
   std::vector<std::string> notes;  ///< lines for the header comment (e.g. the penalty note)
+  bool spin = false;               ///< WriteOptions::spin (coo only: write_model checks)
 };
 
 /// Reads one model (instance is 1-based; formats with one instance per file get 1).

@@ -294,6 +294,8 @@ void WriteOptions::validate() const {
     throw InvalidArgument("WriteOptions::precision must be >= 0, got " + std::to_string(precision));
   if (penalty_weight && (!std::isfinite(*penalty_weight) || *penalty_weight < 0.0))
     throw InvalidArgument("WriteOptions::penalty_weight must be finite and >= 0");
+  for (const double shift : penalty_shifts)
+    if (!std::isfinite(shift)) throw InvalidArgument("WriteOptions::penalty_shifts must be finite");
   if (!format.empty()) (void)format_by_name(format);
 }
 
@@ -346,9 +348,8 @@ std::map<std::string, std::string> read_file_metadata(const std::string& path) {
   return fields;
 }
 
-void write_model(const QuboModel& model, const std::string& path, const WriteOptions& options) {
-  options.validate();
-  std::string name = options.format;
+std::string write_format_for(const std::string& path, const std::string& format) {
+  std::string name = format;
   if (name.empty()) {
     const std::string extension = formats_detail::extension_of(path);
     for (const FormatEntry& e : formats_detail::registry())
@@ -363,8 +364,23 @@ void write_model(const QuboModel& model, const std::string& path, const WriteOpt
     throw InvalidArgument("format '" + entry.info.name +
                           "' is read-only; write qbsolv, coo, json, " +
                           "mqlib, maxcut or lp instead");
+  return entry.info.name;
+}
+
+bool format_holds_constraints(const std::string& name) {
+  return formats_detail::entry_by_name(name).holds_constraints;
+}
+
+void write_model(const QuboModel& model, const std::string& path, const WriteOptions& options) {
+  options.validate();
+  const FormatEntry& entry = formats_detail::entry_by_name(write_format_for(path, options.format));
+  // The Ising form needs a vartype in the file; of the writable formats only COO has one.
+  if (options.spin && entry.info.name != "coo")
+    throw InvalidArgument("format '" + entry.info.name +
+                          "' cannot say that its variables are spins; write the Ising form as coo");
   formats_detail::WriteContext context;
   context.precision = options.precision;
+  context.spin = options.spin;
   // The qprune.* fields (export's metadata: layer, unit, sparsity, ...) go into the header comments
   // of every format that has them; JSON keeps its whole metadata object anyway.
   for (const auto& [key, value] : model.metadata)
@@ -373,10 +389,13 @@ void write_model(const QuboModel& model, const std::string& path, const WriteOpt
   std::string text;
   if (model.has_constraints() && !entry.holds_constraints) {
     const double w = options.penalty_weight.value_or(model.default_penalty_weight());
-    const QuboModel plain = model.penalized(w);
+    const QuboModel plain = model.penalized(w, options.penalty_shifts);
+    // The shifts are zero on feasible points (docs/pruning_math.md, "Penalty weight").
     context.notes.push_back(std::to_string(model.constraints().size()) +
-                            " constraint groups added as the penalty w * (sum x - k)^2 with w=" +
-                            formats_detail::number_text(w, 17));
+                            " constraint groups added as the penalty w * (sum x - k)^2 + "
+                            "shift_g * (sum x - k) with w=" +
+                            formats_detail::number_text(w, 17) +
+                            ", shifts=" + plain.metadata.at("penalty_shifts"));
     entry.write(plain, context, text);
   } else {
     entry.write(model, context, text);

@@ -301,6 +301,71 @@ std::vector<Coupling> QuboModel::coupling_list() const {
   return list;
 }
 
+QuboModel QuboModel::restricted(const std::vector<int>& free, const Assignment& reference) const {
+  check_assignment(reference);
+  const int n = num_variables();
+  std::vector<int> position(static_cast<size_t>(n), -1);  // in the subproblem, or -1: fixed
+  for (size_t p = 0; p < free.size(); ++p) {
+    const int v = free[p];
+    if (v < 0 || v >= n || position[static_cast<size_t>(v)] >= 0)
+      throw InvalidArgument("restricted: variable " + std::to_string(v) +
+                            " is out of range or given twice");
+    position[static_cast<size_t>(v)] = static_cast<int>(p);
+  }
+  const auto on = [&](int v) { return reference[static_cast<size_t>(v)] != 0; };
+  // E = offset + sum c_i x_i + sum_{i<j} q_ij x_i x_j, split by free (F) and fixed (X) indices:
+  // the X-X part and c_X go to the offset, the F-X couplings to the free variables' linear terms.
+  const int m = static_cast<int>(free.size());
+  Eigen::VectorXd c(m);
+  double offset = offset_;
+  for (int v = 0; v < n; ++v) {
+    const int p = position[static_cast<size_t>(v)];
+    if (p >= 0) {
+      c[p] = linear_[v];
+    } else if (on(v)) {
+      offset += linear_[v];
+    }
+  }
+  std::vector<Coupling> q;
+  for_each_coupling([&](int i, int j, double value) {
+    const int pi = position[static_cast<size_t>(i)], pj = position[static_cast<size_t>(j)];
+    if (pi >= 0 && pj >= 0) {
+      q.push_back({std::min(pi, pj), std::max(pi, pj), value});
+    } else if (pi >= 0) {
+      if (on(j)) c[pi] += value;
+    } else if (pj >= 0) {
+      if (on(i)) c[pj] += value;
+    } else if (on(i) && on(j)) {
+      offset += value;
+    }
+  });
+  QuboModel sub = from_couplings(m, std::move(c), q, offset, storage_);
+  if (!labels_.empty()) {
+    std::vector<std::string> labels;
+    labels.reserve(free.size());
+    for (const int v : free) labels.push_back(labels_[static_cast<size_t>(v)]);
+    sub.set_labels(std::move(labels));
+  }
+  for (const CardinalityConstraint& g : constraints_) {
+    CardinalityConstraint kept{g.name, {}, g.k};
+    for (const int v : g.variables) {
+      const int p = position[static_cast<size_t>(v)];
+      if (p >= 0)
+        kept.variables.push_back(p);
+      else if (on(v))
+        --kept.k;
+    }
+    if (kept.variables.empty()) continue;
+    if (kept.k < 0 || kept.k > static_cast<int>(kept.variables.size()))
+      throw InvalidArgument("restricted: the reference fixes group '" + g.name + "' so that " +
+                            std::to_string(kept.k) + " of its " +
+                            std::to_string(kept.variables.size()) + " free variables must be 1");
+    sub.add_constraint(std::move(kept));
+  }
+  sub.metadata = metadata;
+  return sub;
+}
+
 QuboModel QuboModel::with_storage(Storage storage) const {
   const Storage target = resolve_storage(storage, num_variables(), num_couplings_);
   if (target == storage_) return *this;
@@ -473,7 +538,18 @@ int QuboModel::constraint_violation(const Assignment& x) const {
 
 bool QuboModel::is_feasible(const Assignment& x) const { return constraint_violation(x) == 0; }
 
-double QuboModel::penalty_bound() const {
+namespace {
+
+/// The shortest text that reads back to v (0.1, not 0.10000000000000001).
+std::string shortest_text(double v) {
+  char text[64];
+  const auto written = std::to_chars(text, text + sizeof(text), v);
+  return {text, written.ptr};
+}
+
+}  // namespace
+
+QuboModel::PenaltyTerms QuboModel::penalty_terms() const {
   // Per variable, the most one flip can raise E, whatever the other variables are (section
   // "Penalty weight" of docs/pruning_math.md): switching i off changes E by
   // -(c_i + sum_{j on} q_ij) <= -c_i + sum_j max(0, -q_ij); switching it on by
@@ -490,60 +566,98 @@ double QuboModel::penalty_bound() const {
     on_cost[static_cast<size_t>(i)] = raise_on;
   }
   // A group with d ones too many is repaired by d single switch-offs, each of a variable that is
-  // on: among the >= k+1 that are on, the cheapest costs at most the (k+1)-th largest off_cost of
-  // the group. Too few ones: switch-ons among the >= size-k+1 that are off, at most the k-th
-  // smallest on_cost.
-  double bound = 0.0;
+  // on: among the >= k+1 that are on, the cheapest costs at most U, the (k+1)-th largest off_cost
+  // of the group. Too few ones: switch-ons among the >= size-k+1 that are off, at most A, the
+  // k-th smallest on_cost. The shift lambda (s - k), zero on feasible points, moves every
+  // switch-off by -lambda and every switch-on by +lambda: lambda = (U - A) / 2 balances the two
+  // and leaves (U + A) / 2 to the quadratic term.
+  PenaltyTerms terms;
   std::vector<double> values;
   for (const CardinalityConstraint& g : constraints_) {
     const int size = static_cast<int>(g.variables.size());
-    if (g.k < size) {  // too many ones is possible
+    std::optional<double> too_many, too_few;
+    if (g.k < size) {
       values.clear();
       for (int v : g.variables) values.push_back(off_cost[static_cast<size_t>(v)]);
       const auto kth = values.begin() + g.k;  // (k+1)-th largest
       std::nth_element(values.begin(), kth, values.end(), std::greater<>());
-      bound = std::max(bound, *kth);
+      too_many = *kth;
     }
-    if (g.k > 0) {  // too few ones is possible
+    if (g.k > 0) {
       values.clear();
       for (int v : g.variables) values.push_back(on_cost[static_cast<size_t>(v)]);
       const auto kth = values.begin() + (g.k - 1);  // k-th smallest
       std::nth_element(values.begin(), kth, values.end());
-      bound = std::max(bound, *kth);
+      too_few = *kth;
     }
+    // One side only (k = 0 or k = size): the shift alone makes every violation cost more than
+    // its repair, and any positive weight is safe.
+    double shift = 0.0, bound = 0.0;
+    if (too_many && too_few) {
+      shift = 0.5 * (*too_many - *too_few);
+      bound = 0.5 * (*too_many + *too_few);
+    } else if (too_many) {
+      shift = *too_many;
+    } else if (too_few) {
+      shift = -*too_few;
+    }
+    terms.shifts.push_back(shift);
+    terms.bound = std::max(terms.bound, bound);
+    terms.scale =
+        std::max({terms.scale, std::abs(too_many.value_or(0.0)), std::abs(too_few.value_or(0.0))});
   }
-  return bound;
+  return terms;
 }
 
-double QuboModel::default_penalty_weight() const { return 1.01 * penalty_bound() + 1e-9; }
+double QuboModel::penalty_bound() const { return penalty_terms().bound; }
 
-QuboModel QuboModel::penalized(std::optional<double> weight) const {
+double QuboModel::default_penalty_weight() const {
+  // 1 % above the bound, and never below a millionth of the repair costs' scale: a bound of 0
+  // (one-sided groups, or balanced costs) must still leave infeasible points visibly above.
+  const PenaltyTerms t = penalty_terms();
+  return 1.01 * t.bound + 1e-6 * t.scale + 1e-9;
+}
+
+QuboModel QuboModel::penalized(std::optional<double> weight,
+                               const std::vector<double>& given_shifts) const {
   const double w = weight.value_or(default_penalty_weight());
   if (!std::isfinite(w) || w < 0.0) {
     throw InvalidArgument("penalty weight must be finite and >= 0, got " + std::to_string(w));
   }
-  // w (sum_{i in g} x_i - k)^2 = w [ (1 - 2k) sum x_i + 2 sum_{i<j in g} x_i x_j + k^2 ].
+  if (!given_shifts.empty() && given_shifts.size() != constraints_.size())
+    throw InvalidArgument("penalty shifts: expected one per constraint group (" +
+                          std::to_string(constraints_.size()) + "), got " +
+                          std::to_string(given_shifts.size()));
+  for (const double shift : given_shifts)
+    if (!std::isfinite(shift))
+      throw InvalidArgument("penalty shifts must be finite, got " + std::to_string(shift));
+  // w (s - k)^2 + lambda (s - k), s = sum_{i in g} x_i:
+  //   (w (1 - 2k) + lambda) sum x_i + 2 w sum_{i<j in g} x_i x_j + w k^2 - lambda k.
+  const std::vector<double> shifts = given_shifts.empty() ? penalty_terms().shifts : given_shifts;
   Eigen::VectorXd c = linear_;
   double offset = offset_;
   std::vector<Coupling> q = coupling_list();
-  for (const CardinalityConstraint& g : constraints_) {
+  std::string shift_text;
+  for (size_t gi = 0; gi < constraints_.size(); ++gi) {
+    const CardinalityConstraint& g = constraints_[gi];
     const double k = g.k;
-    offset += w * k * k;
+    const double lambda = shifts[gi];
+    offset += w * k * k - lambda * k;
     for (Index a = 0; a < g.variables.size(); ++a) {
-      c[g.variables[a]] += w * (1.0 - 2.0 * k);
+      c[g.variables[a]] += w * (1.0 - 2.0 * k) + lambda;
       for (Index b = a + 1; b < g.variables.size(); ++b)
         q.push_back({g.variables[a], g.variables[b], 2.0 * w});
     }
+    if (gi > 0) shift_text.push_back(',');
+    shift_text.append(shortest_text(lambda));
   }
   QuboModel m = from_couplings(num_variables(), std::move(c), q, offset,
                                constraints_.empty() ? storage_ : Storage::kAuto);
   m.labels_ = labels_;
   m.metadata = metadata;
   if (!constraints_.empty()) {
-    // The shortest text that reads back to w (0.1, not 0.10000000000000001).
-    char text[64];
-    const auto written = std::to_chars(text, text + sizeof(text), w);
-    m.metadata["penalty_weight"] = std::string(text, written.ptr);
+    m.metadata["penalty_weight"] = shortest_text(w);
+    m.metadata["penalty_shifts"] = shift_text;
   }
   return m;
 }

@@ -3,13 +3,18 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <limits>
+#include <map>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "core/byte_codec.hpp"
 #include "core/input_file.hpp"
 #include "qprune/error.hpp"
 #include "qprune/prune_pipeline.hpp"
+#include "qprune/tuned_penalty.hpp"
 #include "solver/common/compiled_problem.hpp"
 #include "solver/common/descent.hpp"
 
@@ -17,19 +22,37 @@ namespace qprune {
 
 namespace {
 
+/// The shortest text that reads back to the same double.
+std::string number_text(double v) {
+  char text[64];
+  const auto written = std::to_chars(text, text + sizeof(text), v);
+  return {text, written.ptr};
+}
+
 std::map<std::string, std::string> info_to_metadata(const ExportedProblemInfo& i) {
-  // The shortest text that reads back to the same double: 0.4, not 0.40000000000000002.
-  char sparsity[64];
-  const auto written = std::to_chars(sparsity, sparsity + sizeof(sparsity), i.sparsity);
   return {{"qprune.layer", std::to_string(i.layer)},
           {"qprune.unit", unit_kind_name(i.unit)},
-          {"qprune.sparsity", std::string(sparsity, written.ptr)},
+          {"qprune.sparsity", number_text(i.sparsity)},  // 0.4, not 0.40000000000000002
           {"qprune.keep", std::to_string(i.keep)},
           {"qprune.num_units", std::to_string(i.num_units)},
           {"qprune.source", i.source},
           {"qprune.centered", i.centered ? "true" : "false"},
           {"qprune.config_hash", i.config_hash},
           {"qprune.objective", prune_objective_name(i.objective)}};
+}
+
+/// The subproblem's fields (none for a whole layer).
+std::map<std::string, std::string> subproblem_metadata(const ExportedProblemInfo& i) {
+  if (i.subproblem_variables.empty()) return {};
+  std::string variables, reference;
+  for (const int v : i.subproblem_variables) {
+    if (!variables.empty()) variables.push_back(',');
+    variables.append(std::to_string(v));
+  }
+  for (const std::uint8_t b : i.subproblem_reference) reference.push_back(b != 0 ? '1' : '0');
+  return {{"qprune.subproblem_variables", variables},
+          {"qprune.subproblem_reference", reference},
+          {"qprune.best_known_energy", number_text(i.subproblem_reference_energy)}};
 }
 
 std::optional<ExportedProblemInfo> info_from_metadata(const std::map<std::string, std::string>& m,
@@ -53,6 +76,27 @@ std::optional<ExportedProblemInfo> info_from_metadata(const std::map<std::string
   } catch (const std::exception& e) {
     throw ParseError(path, 0, std::string("expected numeric qprune metadata, found: ") + e.what());
   }
+  const auto variables = m.find("qprune.subproblem_variables");
+  if (variables != m.end()) {
+    for (const char b : get("qprune.subproblem_reference")) {
+      if (b != '0' && b != '1')
+        throw ParseError(path, 0, "expected qprune.subproblem_reference of 0s and 1s");
+      i.subproblem_reference.push_back(b == '1' ? 1 : 0);
+    }
+    const std::string& text = variables->second;
+    for (std::size_t start = 0; start <= text.size();) {
+      const std::size_t comma = std::min(text.find(',', start), text.size());
+      int v = -1;
+      const char* last = text.data() + comma;
+      if (std::from_chars(text.data() + start, last, v).ptr != last || v < 0 ||
+          v >= static_cast<int>(i.subproblem_reference.size()))
+        throw ParseError(path, 0,
+                         "expected qprune.subproblem_variables as unit indices below " +
+                             std::to_string(i.subproblem_reference.size()));
+      i.subproblem_variables.push_back(v);
+      start = comma + 1;
+    }
+  }
   i.source = get("qprune.source");
   i.centered = get("qprune.centered") == "true";
   i.config_hash = get("qprune.config_hash");
@@ -70,11 +114,129 @@ std::optional<ExportedProblemInfo> info_from_metadata(const std::map<std::string
   return i;
 }
 
+/// Sets write.penalty_weight / penalty_shifts by the export's rule and reports the form written.
+ExportedProblemInfo::Penalty choose_penalty(const QuboModel& model, const ExportOptions& options,
+                                            WriteOptions& write) {
+  ExportedProblemInfo::Penalty p;
+  if (write.penalty_weight) {
+    p.rule = "given";
+  } else if (options.penalty_rule == ExportOptions::PenaltyRule::kProvable) {
+    p.rule = "provable";
+  } else {
+    p.rule = "tuned";
+    TunedPenaltyOptions tuning;
+    tuning.seed = options.seed;
+    tuning.search_time_s = options.tuning_time_s;
+    tuning.interrupt = options.interrupt;
+    const TunedPenalty t = tuned_penalty(model, tuning);
+    write.penalty_weight = t.weight;
+    write.penalty_shifts = t.shifts;
+    p.best_known_energy = t.best_energy;
+    p.beta_range = t.beta_range;
+    p.verified = t.verified;
+  }
+  const QuboModel written = model.penalized(write.penalty_weight, write.penalty_shifts);
+  p.weight = write.penalty_weight.value_or(model.default_penalty_weight());
+  p.shifts = write.penalty_shifts.empty() ? model.penalty_terms().shifts : write.penalty_shifts;
+
+  // Dynamic range of what is written, and the bits that keep the objective's own median coupling.
+  double largest = 0.0, smallest = std::numeric_limits<double>::infinity();
+  auto take = [&](double v) {
+    if (v == 0.0) return;
+    largest = std::max(largest, std::abs(v));
+    smallest = std::min(smallest, std::abs(v));
+  };
+  for (int i = 0; i < written.num_variables(); ++i) {
+    take(written.linear()[i]);
+    written.for_each_in_row(i, [&](int j, double q) {
+      if (j > i) take(q);
+    });
+  }
+  std::vector<double> own;
+  for (int i = 0; i < model.num_variables(); ++i)
+    model.for_each_in_row(i, [&](int j, double q) {
+      if (j > i && q != 0.0) own.push_back(std::abs(q));
+    });
+  if (largest > 0.0) p.dynamic_range = largest / smallest;
+  if (!own.empty() && largest > 0.0) {
+    const auto mid = own.begin() + static_cast<std::ptrdiff_t>(own.size() / 2);
+    std::nth_element(own.begin(), mid, own.end());
+    p.precision_bits = static_cast<int>(std::ceil(std::log2(largest / (0.01 * *mid))));
+  }
+  return p;
+}
+
+std::map<std::string, std::string> penalty_metadata(const ExportedProblemInfo::Penalty& p) {
+  std::string shifts;
+  for (const double s : p.shifts) {
+    if (!shifts.empty()) shifts.push_back(',');
+    shifts.append(number_text(s));
+  }
+  std::map<std::string, std::string> m = {
+      {"qprune.penalty_rule", p.rule},
+      {"qprune.penalty_weight", number_text(p.weight)},
+      {"qprune.penalty_shifts", shifts},
+      {"qprune.dynamic_range", number_text(p.dynamic_range)},
+      {"qprune.precision_bits", std::to_string(p.precision_bits)}};
+  if (p.best_known_energy) {
+    m["qprune.best_known_energy"] = number_text(*p.best_known_energy);
+    m["qprune.penalty_verified"] = p.verified ? "true" : "false";
+  }
+  if (p.beta_range)
+    m["qprune.beta_range"] =
+        number_text(p.beta_range->first) + "," + number_text(p.beta_range->second);
+  return m;
+}
+
+/// The ExportOptions::subproblem sub-instance of `model`; fills info's subproblem fields.
+QuboModel subproblem_of(const QuboModel& model, const ExportOptions& options,
+                        ExportedProblemInfo& info) {
+  const int n = model.num_variables();
+  if (options.subproblem >= n)
+    throw InvalidArgument("--subproblem " + std::to_string(options.subproblem) +
+                          ": the layer problem has only " + std::to_string(n) + " units");
+  SolveOptions so;
+  so.seed = options.seed;
+  so.num_reads = 8;
+  so.time_limit_s = options.tuning_time_s;
+  so.interrupt = options.interrupt;
+  const SolveResult r = make_solver("sa")->solve(model, so);
+  if (!r.has_solution() || !r.best().feasible)
+    throw Error("--subproblem: the search for a reference answer found none (" + r.message + ")");
+  const Assignment& ref = r.best().x;
+  // The boundary: kept units by removal cost (-f), removed units by addition cost (f), cheapest
+  // first; half of each, the rest from the other side when one runs out.
+  std::vector<std::pair<double, int>> kept, removed;
+  for (int v = 0; v < n; ++v) {
+    const double f = model.local_field(ref, v);
+    if (ref[static_cast<std::size_t>(v)] != 0)
+      kept.emplace_back(-f, v);
+    else
+      removed.emplace_back(f, v);
+  }
+  std::sort(kept.begin(), kept.end());
+  std::sort(removed.begin(), removed.end());
+  const int want = options.subproblem;
+  const int from_removed = std::min(static_cast<int>(removed.size()),
+                                    want - std::min(static_cast<int>(kept.size()), (want + 1) / 2));
+  const int from_kept = want - from_removed;
+  std::vector<int> free;
+  free.reserve(static_cast<std::size_t>(want));
+  for (int a = 0; a < from_kept; ++a) free.push_back(kept[static_cast<std::size_t>(a)].second);
+  for (int a = 0; a < from_removed; ++a)
+    free.push_back(removed[static_cast<std::size_t>(a)].second);
+  std::sort(free.begin(), free.end());
+  info.subproblem_variables = free;
+  info.subproblem_reference = ref;
+  info.subproblem_reference_energy = r.best().energy;
+  return model.restricted(free, ref);
+}
+
 }  // namespace
 
 ExportedProblemInfo export_layer_problem(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
                                          const LayerProblemSpec& spec, const std::string& path,
-                                         const WriteOptions& write_options) {
+                                         const ExportOptions& options) {
   if (stats != nullptr) stats->check_against(ckpt.config(), checkpoint_config_hash(ckpt));
   LayerProblem problem = build_layer_problem(ckpt, stats, spec);
   ExportedProblemInfo info;
@@ -90,9 +252,19 @@ ExportedProblemInfo export_layer_problem(const Checkpoint& ckpt, const Calibrati
   info.config_hash = checkpoint_config_hash(ckpt);
   info.objective = spec.objective;
   for (const auto& [k, v] : info_to_metadata(info)) problem.model.metadata[k] = v;
+  if (options.subproblem > 0) {
+    problem.model = subproblem_of(problem.model, options, info);
+    for (const auto& [k, v] : subproblem_metadata(info)) problem.model.metadata[k] = v;
+  }
 
+  WriteOptions write = options.write;
+  if (problem.model.has_constraints() &&
+      !format_holds_constraints(write_format_for(path, write.format))) {
+    info.penalty = choose_penalty(problem.model, options, write);
+    for (const auto& [k, v] : penalty_metadata(*info.penalty)) problem.model.metadata[k] = v;
+  }
   // write_model puts the qprune.* metadata into the JSON metadata object or the header comments.
-  write_model(problem.model, path, write_options);
+  write_model(problem.model, path, write);
   return info;
 }
 
@@ -163,18 +335,27 @@ ImportResult import_solution(const Checkpoint& ckpt, const CalibrationStatsFile*
   std::optional<QuboModel> file_model;
   const FormatInfo& file_format = format_by_name(detect_format(qubo_path));
   if (file_format.can_read) file_model = read_model(qubo_path);
-  const int file_n = file_model ? file_model->num_variables() : n;
-  if (file_n != n)
-    throw InvalidArgument(qubo_path + " has " + std::to_string(file_n) + " variables, layer " +
-                          std::to_string(info->layer) + " has " + std::to_string(n) + " units");
+  // A subproblem file (export --subproblem) holds some units; the others are its reference's.
+  const bool sub = !info->subproblem_variables.empty();
+  if (sub && static_cast<int>(info->subproblem_reference.size()) != n)
+    throw InvalidArgument(qubo_path + ": its subproblem reference has " +
+                          std::to_string(info->subproblem_reference.size()) +
+                          " units, the rebuilt layer problem " + std::to_string(n));
+  const int expected_n = sub ? static_cast<int>(info->subproblem_variables.size()) : n;
+  const int file_n = file_model ? file_model->num_variables() : expected_n;
+  if (file_n != expected_n)
+    throw InvalidArgument(
+        qubo_path + " has " + std::to_string(file_n) + " variables, " +
+        (sub ? "its metadata names " + std::to_string(expected_n)
+             : "layer " + std::to_string(info->layer) + " has " + std::to_string(n) + " units"));
   SolutionReadOptions solution_options;
   solution_options.format = options.solution_format;
   const Assignment file_x =
       read_solution(solution_path, file_model ? *file_model : problem.model, solution_options);
   if (file_model) out.file_energy = file_model->energy(file_x);
-  Assignment x(static_cast<std::size_t>(n), 0);
-  for (int p = 0; p < n; ++p) {
-    int unit = p;
+  Assignment x = sub ? info->subproblem_reference : Assignment(static_cast<std::size_t>(n), 0);
+  for (int p = 0; p < file_n; ++p) {
+    int unit = sub ? info->subproblem_variables[static_cast<std::size_t>(p)] : p;
     if (file_model && !file_model->labels().empty()) {
       // Labels "L.kind.i": the unit index is after the last dot, the layer before the first.
       const std::string& label = file_model->labels()[static_cast<std::size_t>(p)];
