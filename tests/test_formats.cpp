@@ -108,10 +108,10 @@ double cut_weight(const std::vector<Coupling>& edges, const Assignment& x) {
   return cut;
 }
 
-const std::vector<std::string> kWritable = {"qbsolv", "coo", "json", "mqlib"};
-const std::map<std::string, std::string> kExtension = {{"qbsolv", ".qubo"}, {"coo", ".coo"},
-                                                       {"json", ".json"},   {"mqlib", ".mqlib"},
-                                                       {"maxcut", ".gset"}, {"lp", ".lp"}};
+const std::vector<std::string> kWritable = {"qbsolv", "coo", "json", "mqlib", "qplib", "mtx"};
+const std::map<std::string, std::string> kExtension = {
+    {"qbsolv", ".qubo"}, {"coo", ".coo"}, {"json", ".json"},   {"mqlib", ".mqlib"},
+    {"maxcut", ".gset"}, {"lp", ".lp"},   {"qplib", ".qplib"}, {"mtx", ".mtx"}};
 
 QuboModel toy() {
   return QuboModel::from_couplings(3, Eigen::Vector3d(-5, -3, -1), {{0, 1, 12}, {1, 2, 2}});
@@ -123,7 +123,7 @@ TEST_CASE("the registry lists every format with its extensions and finds them by
   std::map<std::string, FormatInfo> by_name;
   for (const FormatInfo& f : formats()) by_name[f.name] = f;
   for (const char* name :
-       {"qbsolv", "coo", "json", "mqlib", "maxcut", "beasley", "biqmac", "qplib", "lp"})
+       {"qbsolv", "coo", "json", "mqlib", "maxcut", "beasley", "biqmac", "qplib", "lp", "mtx"})
     CHECK(by_name.count(name) == 1);
   CHECK(format_by_name("QBSOLV").name == "qbsolv");
   CHECK_THROWS_AS((void)format_by_name("nope"), InvalidArgument);
@@ -131,6 +131,7 @@ TEST_CASE("the registry lists every format with its extensions and finds them by
   CHECK(detect_format("a/b.coo.gz") == "coo");
   CHECK(detect_format("x.sparse") == "biqmac");
   CHECK(detect_format("x.qplib") == "qplib");
+  CHECK(detect_format("x.mtx") == "mtx");
   CHECK(detect_format("x.rudy") == "maxcut");
   CHECK(detect_format(test::data_path("instances/bqp50.txt")) == "beasley");
   CHECK(detect_format(test::data_path("instances/bqp50.txt") + "#3") == "beasley");
@@ -262,8 +263,9 @@ TEST_CASE("the Ising (SPIN) form: coo only, the same energy of every state, grou
 
 TEST_CASE("the FORMATS.md toy problem written by hand reads to the same model in every format") {
   const QuboModel expected = toy();
-  for (const char* file : {"toy.qubo", "toy_no_newline.qubo", "toy.coo", "toy_spin.coo",
-                           "toy.mqlib", "toy.txt", "toy.sparse", "toy.qplib", "toy.json"}) {
+  for (const char* file :
+       {"toy.qubo", "toy_no_newline.qubo", "toy.coo", "toy_spin.coo", "toy.mqlib", "toy.txt",
+        "toy.sparse", "toy.qplib", "toy.json", "toy.mtx", "toy_general.mtx"}) {
     CAPTURE(file);
     const QuboModel m = read_model(test::data_path(std::string("formats/") + file));
     REQUIRE(m.num_variables() == 3);
@@ -555,6 +557,13 @@ TEST_CASE(
       {"qplib_truncated.qplib", "", 6, "expected a quadratic entry 'i j v' (2 of 2)"},
       {"qplib_bad_sense.qplib", "", 3,
        "expected the sense 'minimize' or 'maximize', found 'sideways'"},
+      {"mtx_bad_banner.mtx", "", 1,
+       "expected the banner '%%MatrixMarket matrix coordinate <real|integer>"},
+      {"mtx_pattern.mtx", "", 1, "expected the field 'real' or 'integer'"},
+      {"mtx_not_square.mtx", "", 2, "expected a square matrix"},
+      {"mtx_duplicate.mtx", "", 4, "expected each pair once"},
+      {"mtx_out_of_range.mtx", "", 5, "expected a 1-based index in [1, 3], found '4'"},
+      {"mtx_truncated.mtx", "", 4, "expected 3 entry lines as the header on line 2 says, not 2"},
       {"json_syntax.json", "", 4, "expected valid JSON"},
       {"json_index_out_of_range.json", "", 4,
        "expected quadratic[0] j (an index in [0, 3)), found 3"},

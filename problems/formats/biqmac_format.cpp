@@ -3,7 +3,6 @@
 // `biqmac/beasley/bqpN-k.sparse` is the negation of OR-Library bqpN instance k. A pair listed with
 // i > j is the same pair; a pair listed twice is rejected. Plain entry lines after the header are
 // read in bulk (triplet_scan.hpp); any other file, and every error, by the line-by-line reader.
-#include <unordered_set>
 
 #include "problems/formats/format_entry.hpp"
 #include "problems/formats/triplet_scan.hpp"
@@ -57,20 +56,8 @@ QuboModel read_biqmac_checked(TextInput& in) {
   const auto [n, m] = read_header(in);
   HeadedTripletLines lines(in, n, m, 'q', "a value");
   Eigen::VectorXd c = Eigen::VectorXd::Zero(n);
-  std::vector<bool> diagonal_seen(static_cast<std::size_t>(n), false);
-  std::unordered_set<std::uint64_t> seen;
   std::vector<Coupling> q;
-  HeadedTripletLines::Entry e;
-  while (lines.next(e)) {
-    if (e.a == e.b) {
-      if (diagonal_seen[static_cast<std::size_t>(e.a)]) in.fail("each entry once", in.line());
-      diagonal_seen[static_cast<std::size_t>(e.a)] = true;
-      c[e.a] = e.value;
-    } else {
-      if (!seen.insert(pair_key(e.a, e.b)).second) in.fail("each pair once", in.line());
-      q.push_back({e.a, e.b, 2.0 * e.value});
-    }
-  }
+  read_triplet_body(in, lines, c, q, 2.0);
   return QuboModel::from_couplings(static_cast<int>(n), std::move(c), std::move(q));
 }
 

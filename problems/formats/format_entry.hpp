@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "problems/formats/text_input.hpp"
@@ -48,6 +49,7 @@ struct FormatEntry {
 [[nodiscard]] FormatEntry maxcut_format();
 [[nodiscard]] FormatEntry beasley_format();
 [[nodiscard]] FormatEntry biqmac_format();
+[[nodiscard]] FormatEntry matrix_market_format();
 [[nodiscard]] FormatEntry qplib_format();
 [[nodiscard]] FormatEntry lp_format();
 [[nodiscard]] FormatEntry lp_linear_format();
@@ -124,6 +126,15 @@ template <class Fast, class Checked>
   }
   return checked(in);
 }
+
+/// ASCII lower case (format names, keywords, QPLIB senses, Matrix Market banners).
+[[nodiscard]] std::string lower_case(std::string_view text);
+
+/// The body of a checked `i j v` reader (biqmac, mtx) after its header: a diagonal entry sets
+/// c_i = v (once per variable); an off-diagonal one adds pair_scale v to q_ij, once per pair, or
+/// with `ordered` once per (i, j) so that (i, j) and (j, i) both count. Fails naming the line.
+void read_triplet_body(TextInput& in, HeadedTripletLines& lines, Eigen::VectorXd& c,
+                       std::vector<Coupling>& q, double pair_scale, bool ordered = false);
 
 /// Key of an unordered pair (i != j) for duplicate detection.
 [[nodiscard]] inline std::uint64_t pair_key(int i, int j) {

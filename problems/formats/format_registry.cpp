@@ -12,6 +12,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <unordered_set>
 
 #include "core/input_file.hpp"
 #include "core/memory_check.hpp"
@@ -24,22 +26,16 @@ namespace qprune {
 namespace formats_detail {
 namespace {
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
 const std::vector<FormatEntry>& registry() {
   static const std::vector<FormatEntry> entries = {
       qbsolv_format(), coo_format(),       json_format(),   mqlib_format(),
       maxcut_format(), beasley_format(),   biqmac_format(), qplib_format(),
-      lp_format(),     lp_linear_format(), mps_format()};
+      lp_format(),     lp_linear_format(), mps_format(),    matrix_market_format()};
   return entries;
 }
 
 const FormatEntry& entry_by_name(const std::string& name) {
-  const std::string key = lower(name);
+  const std::string key = lower_case(name);
   for (const FormatEntry& e : registry())
     if (e.info.name == key) return e;
   std::string names;
@@ -49,7 +45,7 @@ const FormatEntry& entry_by_name(const std::string& name) {
 
 // Lower-case extension of a file name with any ".gz" removed ("" when none).
 std::string extension_of(const std::string& file) {
-  std::string name = lower(std::filesystem::path(file).filename().string());
+  std::string name = lower_case(std::filesystem::path(file).filename().string());
   if (name.size() > 3 && name.ends_with(".gz")) name.resize(name.size() - 3);
   const std::size_t dot = name.rfind('.');
   return dot == std::string::npos || dot == 0 ? std::string() : name.substr(dot);
@@ -109,10 +105,10 @@ std::map<std::string, std::string> header_metadata(std::string_view text) {
     if (end == std::string_view::npos) end = text.size();
     std::string_view line = text.substr(pos, end - pos);
     pos = end + 1;
-    // A comment: `#`, `\`, `*` or qbsolv's `c ` at the start, then blanks.
+    // A comment: `#`, `\`, `*`, `%` or qbsolv's `c ` at the start, then blanks.
     std::size_t k = line.find_first_not_of(" \t");
     if (k == std::string_view::npos) continue;
-    if (line[k] == '#' || line[k] == '\\' || line[k] == '*') {
+    if (line[k] == '#' || line[k] == '\\' || line[k] == '*' || line[k] == '%') {
       ++k;
     } else if (line.substr(k).starts_with("c ")) {
       k += 2;
@@ -147,9 +143,37 @@ std::string number_text(double value, int precision, bool plain) {
   return std::string(buffer, r.ptr);
 }
 
+std::string lower_case(std::string_view text) {
+  std::string out(text);
+  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+void read_triplet_body(TextInput& in, HeadedTripletLines& lines, Eigen::VectorXd& c,
+                       std::vector<Coupling>& q, double pair_scale, bool ordered) {
+  std::vector<bool> diagonal_seen(static_cast<std::size_t>(c.size()), false);
+  std::unordered_set<std::uint64_t> seen;
+  HeadedTripletLines::Entry e;
+  while (lines.next(e)) {
+    if (e.a == e.b) {
+      if (diagonal_seen[static_cast<std::size_t>(e.a)]) in.fail("each entry once", in.line());
+      diagonal_seen[static_cast<std::size_t>(e.a)] = true;
+      c[e.a] = e.value;
+      continue;
+    }
+    const std::uint64_t key =
+        ordered ? (static_cast<std::uint64_t>(e.a) << 32) | static_cast<std::uint32_t>(e.b)
+                : pair_key(e.a, e.b);
+    if (!seen.insert(key).second)
+      in.fail(ordered ? "each entry once" : "each pair once", in.line());
+    q.push_back({std::min(e.a, e.b), std::max(e.a, e.b), pair_scale * e.value});
+  }
+}
+
 std::string_view comment_value(std::string_view comment, std::string_view key) {
-  while (!comment.empty() && (comment.front() == '#' || comment.front() == 'c' ||
-                              comment.front() == ' ' || comment.front() == '\t'))
+  while (!comment.empty() &&
+         (comment.front() == '#' || comment.front() == 'c' || comment.front() == '%' ||
+          comment.front() == ' ' || comment.front() == '\t'))
     comment.remove_prefix(1);
   if (!comment.starts_with(key)) return {};
   comment.remove_prefix(key.size());
@@ -161,7 +185,7 @@ std::string_view comment_value(std::string_view comment, std::string_view key) {
 }
 
 void write_file_atomically(const std::string& path, const std::string& content) {
-  const bool gzip = lower(path).ends_with(".gz");
+  const bool gzip = lower_case(path).ends_with(".gz");
   if (!gzip) {
     qprune::write_file_atomically(std::filesystem::path(path), std::string_view(content));
     return;
@@ -362,8 +386,8 @@ std::string write_format_for(const std::string& path, const std::string& format)
   const FormatEntry& entry = formats_detail::entry_by_name(name);
   if (!entry.info.can_write)
     throw InvalidArgument("format '" + entry.info.name +
-                          "' is read-only; write qbsolv, coo, json, " +
-                          "mqlib, maxcut or lp instead");
+                          "' is read-only; write qbsolv, coo, json, mqlib, maxcut, qplib, " +
+                          "mtx, lp, lp-linear or mps instead");
   return entry.info.name;
 }
 

@@ -27,7 +27,7 @@
 namespace qprune::formats_detail {
 namespace {
 
-bool is_keyword(std::string name) {
+bool is_keyword(const std::string& name) {
   static const std::set<std::string> keywords = {
       "st",       "s.t.",     "subject",  "to",       "such",
       "that",     "minimize", "maximize", "minimum",  "maximum",
@@ -35,8 +35,7 @@ bool is_keyword(std::string name) {
       "binaries", "bin",      "general",  "generals", "gen",
       "end",      "free",     "infinity", "inf",      "semi-continuous",
       "semis",    "semi",     "sos",      "obj"};
-  for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return keywords.count(name) > 0;
+  return keywords.count(lower_case(name)) > 0;
 }
 
 }  // namespace

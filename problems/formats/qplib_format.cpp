@@ -1,4 +1,4 @@
-// QPLIB `.qplib` (read only), binary unconstrained instances (type <obj>B<N|B>, e.g. QBB). One
+// QPLIB `.qplib`, binary unconstrained instances (type <obj>B<N|B>, e.g. QBB). One
 // field per line (`#` comments): name, type, sense, n, number of Q entries and `i j v` lines,
 // default linear coefficient, count and `i b` lines, objective constant, value of infinity, then
 // the starting-point and name sections (checked, not used). The objective is
@@ -18,12 +18,6 @@
 
 namespace qprune::formats_detail {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return out;
-}
 
 QuboModel read_qplib(TextInput& in, int /*instance*/) {
   in.comment_chars = "#";
@@ -51,7 +45,7 @@ QuboModel read_qplib(TextInput& in, int /*instance*/) {
         "(e.g. QBB)",
         t[0]);
   line("the sense 'minimize' or 'maximize'", 1);
-  const std::string sense = lower(t[0]);
+  const std::string sense = lower_case(t[0]);
   if (sense != "minimize" && sense != "maximize")
     in.fail("the sense 'minimize' or 'maximize'", t[0]);
   const double sign = sense == "maximize" ? -1.0 : 1.0;
@@ -122,16 +116,55 @@ QuboModel read_qplib(TextInput& in, int /*instance*/) {
   return QuboModel::from_couplings(static_cast<int>(n), std::move(c), q, offset);
 }
 
+void write_qplib(const QuboModel& m, const WriteContext& context, std::string& out) {
+  // Minimise c0 + b.x + 1/2 sum_listed v x_i x_j: each coupling q_ij once, lower triangle
+  // (i > j), as v = 2 q_ij; the linear terms in the linear section, none on the diagonal.
+  const auto text = [&](double v) { return number_text(v, context.precision, true); };
+  for (const std::string& note : context.notes) out += "# " + note + "\n";
+  out += "qprune # the problem's name\n";
+  const int n = m.num_variables();
+  out += m.num_couplings() > 0 ? "QBN" : "LBN";
+  out += " # binary variables, no constraints\nminimize\n";
+  out += std::to_string(n) + " # number of variables\n";
+  if (m.num_couplings() > 0) {
+    out += std::to_string(m.num_couplings()) + " # number of quadratic terms in objective\n";
+    m.for_each_coupling([&](int i, int j, double q) {
+      out += std::to_string(j + 1) + " " + std::to_string(i + 1) + " " + text(2.0 * q) + "\n";
+    });
+  }
+  int nonzero = 0;
+  for (int i = 0; i < n; ++i) nonzero += m.linear()[i] != 0.0 ? 1 : 0;
+  out += "0 # default value for linear coefficients in objective\n";
+  out += std::to_string(nonzero) + " # number of non-default linear coefficients in objective\n";
+  for (int i = 0; i < n; ++i)
+    if (m.linear()[i] != 0.0) out += std::to_string(i + 1) + " " + text(m.linear()[i]) + "\n";
+  out += text(m.offset()) + " # objective constant\n";
+  out += "1.79769313486232E+308 # value for infinity\n";
+  out += "0 # default variable primal value in starting point\n";
+  out += "0 # number of non-default variable primal values in starting point\n";
+  out += "0 # default variable bound dual value in starting point\n";
+  out += "0 # number of non-default variable bound dual values in starting point\n";
+  // Labels as variable names where they are single words (QPLIB names are one field).
+  bool names = !m.labels().empty();
+  for (const std::string& label : m.labels())
+    names = names && !label.empty() && label.find_first_of(" \t#") == std::string::npos;
+  out += std::to_string(names ? n : 0) + " # number of non-default variable names\n";
+  if (names)
+    for (int i = 0; i < n; ++i)
+      out += std::to_string(i + 1) + " " + m.labels()[static_cast<std::size_t>(i)] + "\n";
+  out += "0 # number of non-default constraint names\n";
+}
+
 }  // namespace
 
 FormatEntry qplib_format() {
   return {{"qplib",
            {".qplib"},
            true,
-           false,
-           "QPLIB binary unconstrained (QBB): objective c + b.x + 1/2 sum of listed v x_i x_j"},
+           true,
+           "QPLIB binary unconstrained (QBB/QBN): objective c + b.x + 1/2 sum of listed v x_i x_j"},
           read_qplib,
-          nullptr,
+          write_qplib,
           false,
           false};
 }
