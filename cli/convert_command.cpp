@@ -6,6 +6,8 @@
 #include "cli/model_input.hpp"
 #include "cli/output_guard.hpp"
 #include "cli/validators.hpp"
+#include "qprune/error.hpp"
+#include "qprune/qaoa_solver.hpp"
 
 namespace qprune::cli {
 namespace {
@@ -16,6 +18,9 @@ struct ConvertOptions {
   std::string to;
   std::optional<double> penalty_weight;
   bool ising = false;
+  int qaoa_layers = 3;
+  std::vector<double> qaoa_gammas;
+  std::vector<double> qaoa_betas;
 };
 
 int run_convert(const ConvertOptions& opts) {
@@ -25,6 +30,18 @@ int run_convert(const ConvertOptions& opts) {
   w.format = opts.to;
   w.penalty_weight = opts.penalty_weight;
   w.spin = opts.ising;
+  w.qaoa_gammas = opts.qaoa_gammas;
+  w.qaoa_betas = opts.qaoa_betas;
+  if (w.qaoa_gammas.size() != w.qaoa_betas.size())
+    throw InvalidArgument("--qaoa-gammas and --qaoa-betas need one value each per layer");
+  if (write_format_for(opts.output, w.format) == "qasm" && w.qaoa_gammas.empty()) {
+    QaoaOptions qaoa;
+    qaoa.layers = opts.qaoa_layers;
+    QaoaAngles angles = optimised_qaoa_angles(
+        model.has_constraints() ? model.penalized(w.penalty_weight) : model, qaoa);
+    w.qaoa_gammas = std::move(angles.gammas);
+    w.qaoa_betas = std::move(angles.betas);
+  }
   write_model(model, opts.output, w);
   std::cout << "Wrote     : " << opts.output << "\n"
             << "Variables : " << model.num_variables() << "\n"
@@ -50,6 +67,7 @@ void setup_convert(CLI::App& app, CommandResult& result) {
   sub->add_option("--penalty-weight", opts->penalty_weight,
                   "weight of the constraint penalty for formats without constraint groups")
       ->check(non_negative());
+  add_qaoa_angle_options(*sub, opts->qaoa_layers, opts->qaoa_gammas, opts->qaoa_betas);
   sub->add_flag("--ising", opts->ising,
                 "write the Ising (SPIN) form, s = 2x - 1, same energies (coo: '# vartype=SPIN')");
   sub->callback([opts, &result] { result.exit_code = run_convert(*opts); });

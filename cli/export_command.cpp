@@ -36,6 +36,9 @@ struct ExportCommandOptions {
   std::string penalty = "tuned";
   bool ising = false;
   int subproblem = 0;
+  int qaoa_layers = 3;
+  std::vector<double> qaoa_gammas;
+  std::vector<double> qaoa_betas;
   std::uint64_t seed = 0;
   double tuning_time = 1.0;
   std::string output;
@@ -100,6 +103,11 @@ int run_export(const ExportCommandOptions& opts) {
   eo.write.penalty_weight = opts.penalty_weight;
   eo.write.spin = opts.ising;
   eo.subproblem = opts.subproblem;
+  eo.write.qaoa_gammas = opts.qaoa_gammas;
+  eo.write.qaoa_betas = opts.qaoa_betas;
+  eo.qaoa.layers = opts.qaoa_layers;
+  if (opts.qaoa_gammas.size() != opts.qaoa_betas.size())
+    throw InvalidArgument("--qaoa-gammas and --qaoa-betas need one value each per layer");
   eo.penalty_rule = opts.penalty == "provable" ? ExportOptions::PenaltyRule::kProvable
                                                : ExportOptions::PenaltyRule::kTuned;
   eo.seed = opts.seed;
@@ -315,6 +323,7 @@ void setup_export(CLI::App& app, CommandResult& result) {
                   "answer, the N nearest the keep/remove boundary free; same energies as the "
                   "layer; import-solution maps its answers back")
       ->check(CLI::PositiveNumber);
+  add_qaoa_angle_options(*sub, opts->qaoa_layers, opts->qaoa_gammas, opts->qaoa_betas);
   sub->add_option("--seed", opts->seed, "seed of the searches of --penalty tuned and --subproblem")
       ->capture_default_str();
   sub->add_option(

@@ -25,6 +25,21 @@ std::string formats_help() {
   return out.str();
 }
 
+void add_qaoa_angle_options(CLI::App& sub, int& layers, std::vector<double>& gammas,
+                            std::vector<double>& betas) {
+  sub.add_option("--qaoa-layers", layers,
+                 "qasm: QAOA layers p of the circuit, its angles optimised by the qaoa solver "
+                 "(at most 20 variables; more: give the angles or export a --subproblem)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  sub.add_option("--qaoa-gammas", gammas,
+                 "qasm: the phase angles, one per layer (the qaoa solver's units: "
+                 "exp(-i gamma C / B), B the largest single-flip change)")
+      ->delimiter(',');
+  sub.add_option("--qaoa-betas", betas, "qasm: the mixer angles exp(-i beta sum X), one per layer")
+      ->delimiter(',');
+}
+
 std::vector<std::string> solution_format_names() {
   std::vector<std::string> names;
   for (const SolutionFormatInfo& f : solution_formats()) names.push_back(f.name);

@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
 
 #include "qprune/formats.hpp"
 
@@ -29,5 +30,9 @@ void add_model_input(CLI::App& sub, ModelInput& input);
 [[nodiscard]] std::vector<std::string> solution_format_names();
 /// The format names for CLI::IsMember checks.
 [[nodiscard]] std::vector<std::string> format_names(bool readable, bool writable);
+/// The qasm format's options (convert, export): --qaoa-layers (the depth of optimised angles),
+/// --qaoa-gammas and --qaoa-betas (given angles, one per layer).
+void add_qaoa_angle_options(CLI::App& sub, int& layers, std::vector<double>& gammas,
+                            std::vector<double>& betas);
 
 }  // namespace qprune::cli

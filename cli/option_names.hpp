@@ -76,6 +76,8 @@ inline constexpr OptionName kOptionNames[] = {
     {"HeadProblemOptions::units", "--head-shape"},
     {"WriteOptions::penalty_weight", "--penalty-weight"},
     {"TunedPenaltyOptions::search_time_s", "--tuning-time"},
+    {"WriteOptions::qaoa_gammas", "--qaoa-gammas"},
+    {"WriteOptions::qaoa_betas", "--qaoa-betas"},
     // apply / prune output
     {"CheckpointWriteOptions::overwrite", "--overwrite"},
     // prune

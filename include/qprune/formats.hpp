@@ -65,6 +65,11 @@ struct WriteOptions {
   /// Write the Ising (SPIN) form, s = 2x - 1, with the same energy of every state: coo only
   /// (`# vartype=SPIN`, which every COO reader of dimod's kind reads); InvalidArgument otherwise.
   bool spin = false;
+  /// The QAOA angles of the qasm format (the qaoa solver's units: exp(-i gamma C / B) with
+  /// B = QuboModel::max_flip_change(), exp(-i beta sum X)), one of each per layer; ignored by the
+  /// QUBO formats.
+  std::vector<double> qaoa_gammas;
+  std::vector<double> qaoa_betas;
   /// Digits after the decimal point for non-integer values (integers are written exactly); 17 or
   /// more (the default) writes the shortest text that reads back to the same double.
   int precision = 17;

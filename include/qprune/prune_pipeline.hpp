@@ -223,6 +223,9 @@ struct ExportOptions {
   /// the offset), so the reference's energy is the bar to beat; import-solution maps an answer
   /// back through the metadata. < the layer's units.
   int subproblem = 0;
+  /// The qasm format without given angles (write.qaoa_gammas empty): the angles are optimised
+  /// for the written (penalised) problem with these options (optimised_qaoa_angles).
+  QaoaOptions qaoa;
   const std::atomic<bool>* interrupt = nullptr;
 };
 

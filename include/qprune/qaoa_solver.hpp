@@ -17,6 +17,7 @@
     "include/qprune/qaoa_solver.hpp is in the solver layer; a lower layer (core, problems) may not include it"
 #endif
 
+#include <cstdint>
 #include <vector>
 
 #include "qprune/solver.hpp"
@@ -151,5 +152,20 @@ class QaoaSolver final : public Solver {
  private:
   QaoaOptions options_;
 };
+
+/// QAOA angles in the solver's units (see the top of this file), one gamma and one beta per layer.
+struct QaoaAngles {
+  std::vector<double> gammas;
+  std::vector<double> betas;
+};
+
+/// The angles QaoaSolver optimises for `model` solved directly (X mixer: a model without
+/// constraint groups, e.g. QuboModel::penalized()), with `options` (layers, init, optimiser,
+/// evaluations) and `seed`: the angles the OpenQASM writer takes (WriteOptions::qaoa_gammas,
+/// qaoa_betas). Throws InvalidArgument for a model with groups or more variables than
+/// options.max_qubits (the statevector: give the angles, or write a subproblem).
+[[nodiscard]] QaoaAngles optimised_qaoa_angles(const QuboModel& model,
+                                               const QaoaOptions& options = {},
+                                               std::uint64_t seed = 0);
 
 }  // namespace qprune

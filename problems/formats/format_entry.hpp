@@ -23,9 +23,11 @@ namespace qprune::formats_detail {
 
 /// What a writer gets besides the model.
 struct WriteContext {
-  int precision = 17;              ///< WriteOptions::precision
-  std::vector<std::string> notes;  ///< lines for the header comment (e.g. the penalty note)
-  bool spin = false;               ///< WriteOptions::spin (coo only: write_model checks)
+  int precision = 17;               ///< WriteOptions::precision
+  std::vector<std::string> notes;   ///< lines for the header comment (e.g. the penalty note)
+  bool spin = false;                ///< WriteOptions::spin (coo only: write_model checks)
+  std::vector<double> qaoa_gammas;  ///< WriteOptions::qaoa_gammas (qasm)
+  std::vector<double> qaoa_betas;   ///< WriteOptions::qaoa_betas (qasm)
 };
 
 /// Reads one model (instance is 1-based; formats with one instance per file get 1).
@@ -50,6 +52,7 @@ struct FormatEntry {
 [[nodiscard]] FormatEntry beasley_format();
 [[nodiscard]] FormatEntry biqmac_format();
 [[nodiscard]] FormatEntry matrix_market_format();
+[[nodiscard]] FormatEntry qasm_format();
 [[nodiscard]] FormatEntry qplib_format();
 [[nodiscard]] FormatEntry lp_format();
 [[nodiscard]] FormatEntry lp_linear_format();

@@ -28,9 +28,9 @@ namespace {
 
 const std::vector<FormatEntry>& registry() {
   static const std::vector<FormatEntry> entries = {
-      qbsolv_format(), coo_format(),       json_format(),   mqlib_format(),
-      maxcut_format(), beasley_format(),   biqmac_format(), qplib_format(),
-      lp_format(),     lp_linear_format(), mps_format(),    matrix_market_format()};
+      qbsolv_format(),  coo_format(),           json_format(),  mqlib_format(), maxcut_format(),
+      beasley_format(), biqmac_format(),        qplib_format(), lp_format(),    lp_linear_format(),
+      mps_format(),     matrix_market_format(), qasm_format()};
   return entries;
 }
 
@@ -318,6 +318,10 @@ void WriteOptions::validate() const {
     throw InvalidArgument("WriteOptions::precision must be >= 0, got " + std::to_string(precision));
   if (penalty_weight && (!std::isfinite(*penalty_weight) || *penalty_weight < 0.0))
     throw InvalidArgument("WriteOptions::penalty_weight must be finite and >= 0");
+  for (const double angle : qaoa_gammas)
+    if (!std::isfinite(angle)) throw InvalidArgument("WriteOptions::qaoa_gammas must be finite");
+  for (const double angle : qaoa_betas)
+    if (!std::isfinite(angle)) throw InvalidArgument("WriteOptions::qaoa_betas must be finite");
   for (const double shift : penalty_shifts)
     if (!std::isfinite(shift)) throw InvalidArgument("WriteOptions::penalty_shifts must be finite");
   if (!format.empty()) (void)format_by_name(format);
@@ -405,6 +409,8 @@ void write_model(const QuboModel& model, const std::string& path, const WriteOpt
   formats_detail::WriteContext context;
   context.precision = options.precision;
   context.spin = options.spin;
+  context.qaoa_gammas = options.qaoa_gammas;
+  context.qaoa_betas = options.qaoa_betas;
   // The qprune.* fields (export's metadata: layer, unit, sparsity, ...) go into the header comments
   // of every format that has them; JSON keeps its whole metadata object anyway.
   for (const auto& [key, value] : model.metadata)

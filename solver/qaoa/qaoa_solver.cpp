@@ -501,4 +501,36 @@ SolveResult QaoaSolver::solve(const QuboModel& model, const SolveOptions& option
   return std::move(result);  // a reference into setup: move, do not copy
 }
 
+QaoaAngles optimised_qaoa_angles(const QuboModel& model, const QaoaOptions& options,
+                                 std::uint64_t seed) {
+  if (model.has_constraints())
+    throw InvalidArgument(
+        "optimised QAOA angles: the model has constraint groups; give its penalised form (X "
+        "mixer)");
+  if (model.num_variables() > options.max_qubits)
+    throw InvalidArgument("optimised QAOA angles: " + std::to_string(model.num_variables()) +
+                          " variables, above the " + std::to_string(options.max_qubits) +
+                          " qubits simulated directly; give the angles, or write a subproblem");
+  QaoaOptions o = options;
+  o.shots = 1;
+  o.greedy_descent = false;
+  SolveOptions so;
+  so.seed = seed;
+  const SolveResult r = QaoaSolver(o).solve(model, so);
+  // info["angles"] is "gamma [g1 g2 ...] beta [b1 b2 ...]", 17 significant digits.
+  const std::string& text = r.info.at("angles");
+  QaoaAngles angles;
+  const auto read_list = [&](const std::string& key, std::vector<double>& out) {
+    const std::size_t open = text.find(key + " [");
+    const std::size_t close = text.find(']', open);
+    std::istringstream list(text.substr(open + key.size() + 2, close - open - key.size() - 2));
+    for (double v = 0.0; list >> v;) out.push_back(v);
+  };
+  read_list("gamma", angles.gammas);
+  read_list("beta", angles.betas);
+  if (angles.gammas.empty() || angles.gammas.size() != angles.betas.size())
+    throw Error("optimised QAOA angles: could not read the solver's angles from '" + text + "'");
+  return angles;
+}
+
 }  // namespace qprune

@@ -90,3 +90,16 @@ same "$(jq .objective "$TMP/import.json")" "$sub_min" ||
 expect_exit 2 "$QPRUNE" export "$ckpt" --calib "$stats" --layer 0 --unit mlp --sparsity 0.5 \
   --subproblem 12 -o "$TMP/sub12.qubo"
 grep -q "has only 12 units" "$TMP/stderr" || fail "--subproblem 12: no clear error"
+
+# --format qasm: the QAOA circuit of the written (penalised) problem, angles optimised by the qaoa
+# solver (tests/test_qasm_format.cpp checks the circuit's state against the engine's) or given.
+"$QPRUNE" export "$ckpt" --calib "$stats" --layer 0 --unit mlp --sparsity 0.5 --qaoa-layers 2 \
+  -o "$TMP/mlp.qasm" >/dev/null
+head -1 "$TMP/mlp.qasm" | grep -qx 'OPENQASM 3.0;' || fail "qasm: no OPENQASM 3.0 header"
+[[ $(grep -c '^rx(' "$TMP/mlp.qasm") -eq 24 ]] || fail "qasm: expected 2 layers x 12 rx gates"
+grep -q '^c = measure q;$' "$TMP/mlp.qasm" || fail "qasm: no measurement"
+grep -q '^// qprune.qaoa_gammas=' "$TMP/mlp.qasm" || fail "qasm: the angles are not recorded"
+"$QPRUNE" convert "$TMP/mlp.json" "$TMP/given.qasm" --qaoa-gammas 0.5,0.25 --qaoa-betas 0.3,0.2 >/dev/null
+grep -qx '// qprune.qaoa_betas=0.3,0.2' "$TMP/given.qasm" || fail "qasm: given betas not written"
+expect_exit 2 "$QPRUNE" convert "$TMP/mlp.json" "$TMP/bad.qasm" --qaoa-gammas 0.5 --qaoa-betas 0.3,0.2
+grep -q "one value each per layer" "$TMP/stderr" || fail "qasm: mismatched angles without a clear error"

@@ -258,10 +258,19 @@ ExportedProblemInfo export_layer_problem(const Checkpoint& ckpt, const Calibrati
   }
 
   WriteOptions write = options.write;
-  if (problem.model.has_constraints() &&
-      !format_holds_constraints(write_format_for(path, write.format))) {
+  const std::string format = write_format_for(path, write.format);
+  if (problem.model.has_constraints() && !format_holds_constraints(format)) {
     info.penalty = choose_penalty(problem.model, options, write);
     for (const auto& [k, v] : penalty_metadata(*info.penalty)) problem.model.metadata[k] = v;
+  }
+  if (format == "qasm" && write.qaoa_gammas.empty()) {  // the circuit of the written problem
+    const QuboModel searched =
+        problem.model.has_constraints()
+            ? problem.model.penalized(write.penalty_weight, write.penalty_shifts)
+            : problem.model;
+    QaoaAngles angles = optimised_qaoa_angles(searched, options.qaoa, options.seed);
+    write.qaoa_gammas = std::move(angles.gammas);
+    write.qaoa_betas = std::move(angles.betas);
   }
   // write_model puts the qprune.* metadata into the JSON metadata object or the header comments.
   write_model(problem.model, path, write);
