@@ -61,11 +61,10 @@ State simulate_qasm(const std::string& text, int n) {
       ++gates;
     } else {
       // Only the header, comments, declarations, the gate definition and the measurement remain.
-      const bool known = line.empty() || line.rfind("//", 0) == 0 ||
-                         line.rfind("OPENQASM 3.0;", 0) == 0 || line.rfind("include ", 0) == 0 ||
-                         line.rfind("gate rzz(theta) a, b {", 0) == 0 ||
-                         line.rfind("qubit[", 0) == 0 || line.rfind("bit[", 0) == 0 ||
-                         line == "c = measure q;";
+      const bool known =
+          line.empty() || line.rfind("//", 0) == 0 || line.rfind("OPENQASM 3.0;", 0) == 0 ||
+          line.rfind("include ", 0) == 0 || line.rfind("gate rzz(theta) a, b {", 0) == 0 ||
+          line.rfind("qubit[", 0) == 0 || line.rfind("bit[", 0) == 0 || line == "c = measure q;";
       CHECK_MESSAGE(known, "unexpected line: " << line);
     }
   }
