@@ -60,7 +60,7 @@ r = json.load(open(sys.argv[1]))
 name, limit, slack, t0, t1 = sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
 wall = r["wall_time_s"]
 bound = 1.05 * limit + 0.05 + slack
-reads = r.get("reads", r.get("decomposition_rounds", "-"))  # the report's lines are flat keys
+reads = r["counters"].get("reads", r["counters"].get("decomposition_rounds", "-"))
 ok = wall <= bound or r["status"] != "time_limit"
 print(f"{name:28s} limit {limit:4.1f} s  wall {wall:7.3f} s  over {wall - limit:+7.3f} s "
       f"({100 * (wall - limit) / limit:+6.1f} %)  {r['status']:11s} reads {reads!s:>9}  "

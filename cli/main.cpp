@@ -61,7 +61,7 @@ int run(int argc, char** argv) {
   using namespace qprune::cli;
   CLI::App app{kDescription, "qprune"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "qprune 0.1.0");
+  app.set_version_flag("--version", std::string("qprune ") + QPRUNE_VERSION);
   app.get_formatter()->column_width(34);
   CommandResult result;
   setup_info(app, result);

@@ -1,9 +1,12 @@
 // SolveResult to report lines and JSON.
 #include "cli/result_json.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <string_view>
 
 #include "qprune/atomic_output.hpp"
 #include "qprune/error.hpp"
@@ -35,18 +38,54 @@ void add_result_lines(Report& r, const SolveResult& result, const QuboModel& mod
   }
   for (const auto& [key, value] : result.info) r.add(key, key, value);
   for (const auto& [key, value] : result.counters) r.add(key, key, json_number(value));
-  r.add_json("samples", result_to_json(result, model)["samples"]);
 }
 
-nlohmann::json result_to_json(const SolveResult& result, const QuboModel& model) {
+nlohmann::json typed_info_value(const std::string& text) {
+  const auto number = [](std::string_view t, double& out) {
+    while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+    while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+    const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), out);
+    return !t.empty() && ec == std::errc() && end == t.data() + t.size();
+  };
+  double v = 0.0;
+  if (number(text, v)) return json_number(v);
+  if (text == "true" || text == "false") return text == "true";
+  if (text.size() >= 2 && text.front() == '[' && text.back() == ']') {
+    nlohmann::json list = nlohmann::json::array();
+    std::string_view body(text.data() + 1, text.size() - 2);
+    for (std::size_t start = 0; start <= body.size();) {
+      const std::size_t comma = std::min(body.find(',', start), body.size());
+      if (!number(body.substr(start, comma - start), v)) return text;
+      list.push_back(json_number(v));
+      start = comma + 1;
+    }
+    return list;
+  }
+  return text;
+}
+
+nlohmann::json result_document(const SolveResult& result, const QuboModel& model,
+                               const std::string& file, double read_seconds) {
   nlohmann::json j;
+  j["schema"] = "qprune.solve_result";
+  j["schema_version"] = kSolveResultSchemaVersion;
+  j["qprune_version"] = QPRUNE_VERSION;
+  j["file"] = file;
+  j["read_seconds"] = read_seconds;
   j["solver"] = result.solver;
   j["status"] = std::string(to_string(result.status));
   j["message"] = result.message;
   j["seed"] = result.seed;
   j["wall_time_s"] = result.wall_time_s;
   j["num_variables"] = model.num_variables();
-  j["info"] = result.info;
+  if (result.has_solution()) {
+    j["best_energy"] = json_number(result.best().energy);
+    j["feasible"] = result.best().feasible;
+    j["best_assignment"] = bit_string(result.best().x);
+  }
+  nlohmann::json info = nlohmann::json::object();
+  for (const auto& [key, value] : result.info) info[key] = typed_info_value(value);
+  j["info"] = info;
   nlohmann::json counters = nlohmann::json::object();
   for (const auto& [key, value] : result.counters) counters[key] = json_number(value);
   j["counters"] = counters;
@@ -61,8 +100,8 @@ nlohmann::json result_to_json(const SolveResult& result, const QuboModel& model)
   return j;
 }
 
-void write_result_json(const SolveResult& result, const QuboModel& model, const std::string& path) {
-  write_file_atomically(std::filesystem::path(path), result_to_json(result, model).dump(1) + "\n");
+void write_json_document(const nlohmann::json& document, const std::string& path) {
+  write_file_atomically(std::filesystem::path(path), document.dump(1) + "\n");
 }
 
 }  // namespace qprune::cli

@@ -1,5 +1,6 @@
-// A SolveResult as report lines and as JSON (the `--json` output and the -o result.json file,
-// which `qprune energy` and read_solution accept back).
+// A SolveResult as report lines and as one JSON document, the same for `solve --json` and for
+// `solve -o result.json` (which `qprune energy` and read_solution accept back). The document's
+// layout is docs/json.md, "qprune.solve_result".
 #pragma once
 #ifdef QPRUNE_LAYER
 #error "cli/result_json.hpp is part of the cli program; no library layer may include it"
@@ -13,9 +14,20 @@
 
 namespace qprune::cli {
 
+/// The version of the solve_result layout: raised when a key changes meaning or type.
+inline constexpr int kSolveResultSchemaVersion = 1;
+
+/// The `Key : value` lines of the text report.
 void add_result_lines(Report& r, const SolveResult& result, const QuboModel& model);
-[[nodiscard]] nlohmann::json result_to_json(const SolveResult& result, const QuboModel& model);
-/// Writes result_to_json to `path` through a temporary file and a rename.
-void write_result_json(const SolveResult& result, const QuboModel& model, const std::string& path);
+/// The JSON document: schema, schema_version, qprune_version, file, read_seconds, the result's
+/// fields, best_energy / feasible (a boolean) / best_assignment, info (typed: see
+/// typed_info_value), counters and samples.
+[[nodiscard]] nlohmann::json result_document(const SolveResult& result, const QuboModel& model,
+                                             const std::string& file, double read_seconds);
+/// An info value (text in SolveResult) as JSON: a number when the whole text is one, true/false,
+/// an array of numbers for "[a, b, ...]", else the text.
+[[nodiscard]] nlohmann::json typed_info_value(const std::string& text);
+/// Writes `document` to `path` through a temporary file and a rename.
+void write_json_document(const nlohmann::json& document, const std::string& path);
 
 }  // namespace qprune::cli

@@ -42,16 +42,21 @@ int run_solve(SolveCommandOptions opts) {
   const SolveResult result = solver->solve(model, opts.choice.options);
   progress.finish();
 
-  Report r;
-  r.add("File", "file", opts.input.path);
-  r.add("Variables", "num_variables", model.num_variables());
-  add_result_lines(r, result, model);
-  // Reading and parsing the file (to a model), apart from the solver's own wall time.
-  r.add_json("read_seconds", read_s.count());
-  r.print(std::cout, opts.json);
+  // One JSON document for --json and -o FILE.json (read_seconds: reading and parsing the file,
+  // apart from the solver's own wall time).
+  const nlohmann::json document = result_document(result, model, opts.input.path, read_s.count());
+  if (opts.json) {
+    std::cout << document.dump(2) << "\n";
+  } else {
+    Report r;
+    r.add("File", "file", opts.input.path);
+    r.add("Variables", "num_variables", model.num_variables());
+    add_result_lines(r, result, model);
+    r.print(std::cout, false);
+  }
   if (!opts.output.empty() && result.has_solution()) {
     if (opts.output.size() > 5 && opts.output.ends_with(".json")) {
-      write_result_json(result, model, opts.output);
+      write_json_document(document, opts.output);
     } else {
       write_solution(result.best().x, opts.output);
     }

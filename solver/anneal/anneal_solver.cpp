@@ -36,6 +36,13 @@ std::string format_number(double v) {
   return out.str();
 }
 
+/// 17 significant digits: reads back to the same double.
+std::string exact_number(double v) {
+  std::ostringstream out;
+  out << std::setprecision(17) << v;
+  return out.str();
+}
+
 /// What the beta range and the precision choice need to know about the coefficients.
 struct CoefficientStats {
   double max_flip_cost = 0.0;                                    // max_i |c_i| + sum_j |q_ij|
@@ -494,14 +501,16 @@ SolveResult SimulatedAnnealing::solve(const QuboModel& model, const SolveOptions
       (stats.all_integer && 4.0 * stats.max_flip_cost < (use_float ? 0x1p24 : 0x1p52));
   const double tolerance = exact ? 0.0 : (use_float ? 0x1p-18 : 0x1p-45) * stats.max_flip_cost;
 
+  // 17 significant digits: the range reads back exactly (a JSON report types it as two numbers).
   result.info["beta_range"] =
-      "[" + format_number(range.first) + ", " + format_number(range.second) + "]";
+      "[" + exact_number(range.first) + ", " + exact_number(range.second) + "]";
   result.info["precision"] = precision.reason;
   result.info["kernel"] =
       std::string(dense ? "dense" : "sparse") + (native ? ", swap moves" : ", single flips") +
       (options_.order == SweepOrder::kRandom && !native ? ", random order" : "");
   result.info["kernel_choice"] = kernel.reason;
-  result.info["sweeps"] = std::to_string(sweeps) + (options_.num_sweeps > 0 ? "" : " (automatic)");
+  result.info["sweeps"] = std::to_string(sweeps);
+  result.info["sweeps_automatic"] = options_.num_sweeps > 0 ? "false" : "true";
   result.info["schedule"] =
       options_.schedule == AnnealSchedule::kGeometric ? "geometric" : "linear";
   result.info["start"] =

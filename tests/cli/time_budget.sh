@@ -2,7 +2,8 @@
 # --time-limit and no --reads, new reads start until the limit (MQLib's -r) and the run says so;
 # with --reads the count is kept; the help says it. An integer energy prints exactly, in the text
 # report and in JSON (no exponent: "-1117175", not "-1.11717e+06"), a real one so that it reads
-# back to the same double.
+# back to the same double. And `solve --json` prints the document `-o FILE.json` writes, versioned
+# and typed (docs/json.md).
 source "$(dirname "$0")/common.bash" "$@"
 grep -q "new reads start until the" <<<"$("$QPRUNE" solve --help)" ||
   fail "solve --help does not say that reads repeat until the time limit"
@@ -14,7 +15,7 @@ for solver in sa tabu; do
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["status"] == "time_limit", r["status"]
-assert r["reads"] > 1, r["reads"]
+assert r["counters"]["reads"] > 1, r["counters"]["reads"]
 assert "until the time limit" in r["message"], r["message"]
 PY
 done
@@ -35,6 +36,14 @@ json=$("$QPRUNE" solve "$TMP/int.qubo" -s exact --json)
 grep -Eq '"best_energy": -1117175,?$' <<<"$json" || { echo "$json" >&2; fail "JSON best_energy"; }
 grep -Eq '"energy": -1117175,?$' <<<"$json" || { echo "$json" >&2; fail "JSON sample energy"; }
 grep -q 'e+' <<<"$json" && { echo "$json" >&2; fail "an exponent in the JSON report"; }
+# One document for --json and -o FILE.json (docs/json.md): versioned, typed.
+"$QPRUNE" solve "$TMP/int.qubo" -s sa -r 2 --json -o "$TMP/doc.json" >"$TMP/printed.json"
+cmp -s <(jq -S . "$TMP/printed.json") <(jq -S . "$TMP/doc.json") || fail "solve --json and -o FILE.json differ"
+jq -e '.schema == "qprune.solve_result" and .schema_version == 1 and (.qprune_version | type) == "string"
+  and .feasible == true and .samples[0].feasible == true and (.info.sweeps | type) == "number"
+  and (.info.sweeps_automatic | type) == "boolean" and (.info.beta_range | length) == 2
+  and (.counters.reads | type) == "number"' "$TMP/doc.json" >/dev/null ||
+  { cat "$TMP/doc.json" >&2; fail "the solve_result document's types"; }
 printf '1\n1\n' >"$TMP/x.txt"
 expect_line "$("$QPRUNE" energy "$TMP/int.qubo" "$TMP/x.txt")" "Energy" "-1117175"
 true
