@@ -6,6 +6,8 @@
 // Replay works from the command line itself: comparison.json keeps the solver options exactly as
 // they were given (`solver_arguments`), and the replay parses them again with the same option
 // definitions, so a new solver option can never be forgotten by a serialiser.
+#include <sys/utsname.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -14,6 +16,7 @@
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <thread>
 
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
@@ -178,6 +181,40 @@ std::string resolved_spec(const std::string& spec) {
   return fs::absolute(path, ec).lexically_normal().string() + suffix;
 }
 
+nlohmann::json typed_info(const std::map<std::string, std::string>& info) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [key, value] : info) j[key] = typed_info_value(value);
+  return j;
+}
+
+/// [[seconds, energy], ...]: the run's best-so-far trace.
+nlohmann::json trace_json(const RunRecord& r) {
+  nlohmann::json trace = nlohmann::json::array();
+  for (std::size_t k = 0; k < r.trace_time_s.size() && k < r.trace_energy.size(); ++k)
+    trace.push_back({r.trace_time_s[k], json_number(r.trace_energy[k])});
+  return trace;
+}
+
+/// What the timings depend on: the CPU, its cores, the kernel, the threads the runs used.
+nlohmann::json machine_facts(const ComparisonReport& report) {
+  std::string cpu = "unknown";
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (!line.starts_with("model name")) continue;
+    const std::size_t colon = line.find(':');
+    if (colon != std::string::npos) cpu = line.substr(line.find_first_not_of(' ', colon + 1));
+    break;
+  }
+  utsname u{};
+  const bool named = uname(&u) == 0;
+  return {{"cpu", cpu},
+          {"hardware_threads", std::thread::hardware_concurrency()},
+          {"system", named ? std::string(u.sysname) + " " + u.release : std::string("unknown")},
+          {"machine", named ? std::string(u.machine) : std::string("unknown")},
+          {"jobs", report.jobs},
+          {"threads_per_run", report.threads_per_run}};
+}
+
 nlohmann::json comparison_json(const ComparisonReport& report, const CompareCommandOptions& opts,
                                const std::vector<std::string>& solver_arguments,
                                const std::vector<Instance>& instances) {
@@ -196,7 +233,9 @@ nlohmann::json comparison_json(const ComparisonReport& report, const CompareComm
                            {"reference_file", opts.reference}};
   nlohmann::json j;
   j["format"] = "qprune-comparison";
-  j["version"] = 1;
+  j["version"] = 2;  // 2: info typed (docs/json.md), x and trace per run, qprune_version, machine
+  j["qprune_version"] = QPRUNE_VERSION;
+  j["machine"] = machine_facts(report);
   j["solvers"] = opts.solvers;
   j["solver_arguments"] = solver_arguments;
   j["options"] = common;
@@ -234,7 +273,9 @@ nlohmann::json comparison_json(const ComparisonReport& report, const CompareComm
                     {"wall_time_s", r.wall_time_s},
                     {"threads", r.threads},
                     {"counters", r.counters},
-                    {"info", r.info}});
+                    {"info", typed_info(r.info)},
+                    {"x", r.best_x},
+                    {"trace", trace_json(r)}});
   }
   j["runs"] = runs;
   nlohmann::json summary = nlohmann::json::array();

@@ -67,8 +67,8 @@ nlohmann::json typed_info_value(const std::string& text) {
 nlohmann::json result_document(const SolveResult& result, const QuboModel& model,
                                const std::string& file, double read_seconds) {
   nlohmann::json j;
-  j["schema"] = "qprune.solve_result";
-  j["schema_version"] = kSolveResultSchemaVersion;
+  j["format"] = "qprune-solve-result";
+  j["version"] = kSolveResultVersion;
   j["qprune_version"] = QPRUNE_VERSION;
   j["file"] = file;
   j["read_seconds"] = read_seconds;

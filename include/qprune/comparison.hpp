@@ -120,6 +120,11 @@ struct RunRecord {
   int threads = 1;  ///< OpenMP threads the run could use
   std::map<std::string, double> counters;
   std::map<std::string, std::string> info;
+  Assignment best_x;  ///< the best sample (empty without a solution)
+  /// Best-so-far trace for time-to-target plots: each time the solver's progress reports a lower
+  /// best energy, the seconds since the run started and that energy.
+  std::vector<double> trace_time_s;
+  std::vector<double> trace_energy;
 };
 
 /// Success tolerance: a run succeeds when it is feasible and E <= ref + absolute + relative |ref|.

@@ -26,6 +26,13 @@ done
 [[ $(wc -l <"$TMP/out/summary.csv") -eq 7 ]] || fail "summary.csv should have 6 cells"
 grep -q '^0,gka1b,.*,20,exact,3,optimal,-133,1,' "$TMP/out/runs.csv" || fail "run 0 row"
 grep -q '"format": "qprune-comparison"' "$TMP/out/comparison.json" || fail "comparison.json format"
+# Version 2 (docs/json.md): the machine, typed info, each run's best sample and its trace.
+jq -e '.version == 2 and (.qprune_version | type) == "string" and (.machine.hardware_threads | type) == "number"
+  and all(.runs[]; (.feasible | type) == "boolean" and (.x | type) == "array"
+                    and (.trace | type) == "array" and (.info | type) == "object")
+  and any(.runs[]; (.x | length) == .num_variables and (.trace | length) >= 1
+                   and (.trace[-1][1] >= .energy))' "$TMP/out/comparison.json" >/dev/null ||
+  fail "comparison.json version 2: machine, x, trace"
 grep -q '"--sweeps"' "$TMP/out/comparison.json" || fail "solver arguments not recorded"
 for f in gap_vs_time success tts; do
   head -c 4 "$TMP/out/$f.svg" | grep -q '<svg' || fail "$f.svg is not SVG"

@@ -39,7 +39,7 @@ grep -q 'e+' <<<"$json" && { echo "$json" >&2; fail "an exponent in the JSON rep
 # One document for --json and -o FILE.json (docs/json.md): versioned, typed.
 "$QPRUNE" solve "$TMP/int.qubo" -s sa -r 2 --json -o "$TMP/doc.json" >"$TMP/printed.json"
 cmp -s <(jq -S . "$TMP/printed.json") <(jq -S . "$TMP/doc.json") || fail "solve --json and -o FILE.json differ"
-jq -e '.schema == "qprune.solve_result" and .schema_version == 1 and (.qprune_version | type) == "string"
+jq -e '.format == "qprune-solve-result" and .version == 1 and (.qprune_version | type) == "string"
   and .feasible == true and .samples[0].feasible == true and (.info.sweeps | type) == "number"
   and (.info.sweeps_automatic | type) == "boolean" and (.info.beta_range | length) == 2
   and (.counters.reads | type) == "number"' "$TMP/doc.json" >/dev/null ||

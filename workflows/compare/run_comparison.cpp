@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <chrono>
+#include <cmath>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -50,6 +52,9 @@ std::string encode(const RunRecord& r) {
   w.put(r.threads);
   w.put(r.counters);
   w.put(r.info);
+  w.put(r.best_x);
+  w.put(r.trace_time_s);
+  w.put(r.trace_energy);
   return w.take();
 }
 
@@ -73,6 +78,9 @@ RunRecord decode_run_record(const std::string& bytes) {
   in.get(r.threads);
   in.get(r.counters);
   in.get(r.info);
+  in.get(r.best_x);
+  in.get(r.trace_time_s);
+  in.get(r.trace_energy);
   return r;
 }
 
@@ -145,7 +153,18 @@ RunRecord run_one(const QuboModel& model, const SolverSpec& spec, const SolverSe
       s.qaoa.layers = *spec.qaoa_layers;
       s.qaoa.init = s.qaoa.init == QaoaInit::kFixed ? QaoaInit::kInterp : s.qaoa.init;
     }
-    const SolveResult result = make_solver(spec.name, s)->solve(model, solve);
+    // The best-so-far trace (the solver serialises its progress calls, so no lock is needed).
+    SolveOptions traced = solve;
+    const auto start = std::chrono::steady_clock::now();
+    traced.progress = [&record, start](const SolveProgress& p) {
+      if (std::isnan(p.best_energy) ||
+          (!record.trace_energy.empty() && p.best_energy >= record.trace_energy.back()))
+        return;
+      record.trace_time_s.push_back(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      record.trace_energy.push_back(p.best_energy);
+    };
+    const SolveResult result = make_solver(spec.name, s)->solve(model, traced);
     record.status = result.status;
     record.message = result.message;
     record.wall_time_s = result.wall_time_s;
@@ -155,6 +174,7 @@ RunRecord run_one(const QuboModel& model, const SolverSpec& spec, const SolverSe
       record.has_solution = true;
       record.energy = result.best().energy;
       record.feasible = result.best().feasible;
+      record.best_x = result.best().x;
     }
   } catch (const ResourceError& e) {
     record.status = RunStatus::kSkipped;
