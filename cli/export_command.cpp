@@ -141,7 +141,7 @@ int run_export(const ExportCommandOptions& opts) {
     const ExportedProblemInfo info =
         export_layer_problem(ckpt, stats ? &*stats : nullptr, spec,
                              opts.all ? (folder->path() / name).string() : path, eo);
-    r.add("Layer " + std::to_string(l), "layer_" + std::to_string(l),
+    r.add("Layer " + std::to_string(l), "",  // text only: the JSON has the "files" array
           path + " (" + unit_kind_name(info.unit) + ", keep " + std::to_string(info.keep) + " of " +
               std::to_string(info.num_units) + ", " + info.source +
               (info.centered ? ", centred" : "") + ")");

@@ -42,22 +42,24 @@ int run_info(const InfoOptions& opts) {
   r.add("Linear terms", "num_linear", nonzero_linear);
   r.add("Density", "density", model.density());
   r.add("Storage", "storage", model.storage() == Storage::kDense ? "dense" : "sparse");
-  r.add("Offset", "offset", model.offset());
-  r.add("Largest |coefficient|", "max_abs_coefficient", max_abs);
-  r.add("Smallest |coefficient|", "min_abs_coefficient", std::isfinite(min_abs) ? min_abs : 0.0);
-  r.add("Energy lower bound", "energy_lower_bound", bounds.lower);
-  r.add("Energy upper bound", "energy_upper_bound", bounds.upper);
+  r.add("Offset", "offset", json_number(model.offset()));
+  r.add("Largest |coefficient|", "max_abs_coefficient", json_number(max_abs));
+  r.add("Smallest |coefficient|", "min_abs_coefficient",
+        json_number(std::isfinite(min_abs) ? min_abs : 0.0));
+  r.add("Energy lower bound", "energy_lower_bound", json_number(bounds.lower));
+  r.add("Energy upper bound", "energy_upper_bound", json_number(bounds.upper));
   r.add("Labels", "labels", model.labels().empty() ? "indices" : "named");
   r.add("Constraint groups", "num_constraints", static_cast<int>(model.constraints().size()));
   nlohmann::json groups = nlohmann::json::array();
   for (const CardinalityConstraint& g : model.constraints()) {
     groups.push_back({{"name", g.name}, {"size", g.variables.size()}, {"k", g.k}});
-    r.add("  group " + g.name, "group_" + g.name,
+    // Text only: the JSON has them in the "constraints" array (no keys built from data).
+    r.add("  group " + g.name, "",
           "exactly " + std::to_string(g.k) + " of " + std::to_string(g.variables.size()));
   }
   r.add_json("constraints", groups);
-  for (const auto& [key, value] : model.metadata)
-    r.add("Metadata " + key, "metadata_" + key, value);
+  for (const auto& [key, value] : model.metadata) r.add("Metadata " + key, "", value);
+  r.add_json("metadata", model.metadata);
   r.print(std::cout, opts.json);
   return 0;
 }

@@ -147,7 +147,7 @@ int run_mask(MaskCommandOptions opts) {
     feasible += e.feasible ? 1 : 0;
     interrupted = interrupted || !e.complete();
     const std::string key = "Layer " + std::to_string(e.layer) + " " + unit_kind_name(e.unit);
-    r.add(key, "layer_" + std::to_string(e.layer) + "_" + unit_kind_name(e.unit),
+    r.add(key, "",  // text only: the JSON has the "layers" array
           "kept " + std::to_string(e.kept.size()) + "/" + std::to_string(e.num_units) +
               " objective " + format_double(e.objective) + " baseline " +
               format_double(e.baseline_objective) + (e.feasible ? " feasible" : " INFEASIBLE"));
