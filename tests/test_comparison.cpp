@@ -296,15 +296,22 @@ TEST_CASE("run_comparison on published optima and on a plugged-in instance loade
       CHECK(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
       CHECK(svg.ends_with("</svg>\n"));
     }
-    // One point per feasible run with a finite gap.
+    // One point per feasible run with a finite gap, and every instance named in the legend.
     const std::string scatter = gap_vs_time_svg(report);
-    std::size_t circles = 0;
-    for (std::size_t at = scatter.find("<circle"); at != std::string::npos;
-         at = scatter.find("<circle", at + 1))
-      ++circles;
+    std::size_t points = 0;
+    for (std::size_t at = scatter.find("class=\"run\""); at != std::string::npos;
+         at = scatter.find("class=\"run\"", at + 1))
+      ++points;
     int feasible = 0;
     for (const RunRecord& r : report.runs) feasible += r.has_solution && r.feasible;
-    CHECK(circles == static_cast<std::size_t>(feasible));
+    for (const RunRecord& r : report.runs)
+      CHECK(scatter.find(">" + r.instance + "</text>") != std::string::npos);
+    // The shape legend draws one marker per instance, with the same class.
+    std::vector<std::string> names;
+    for (const RunRecord& r : report.runs)
+      if (std::find(names.begin(), names.end(), r.instance) == names.end())
+        names.push_back(r.instance);
+    CHECK(points == static_cast<std::size_t>(feasible) + names.size());
   }
 
   SUBCASE("a registered loader; without a table the exact optimum is the reference") {

@@ -76,9 +76,44 @@ class Svg {
     out_ << "<rect x=\"" << x << "\" y=\"" << y << "\" width=\"" << w << "\" height=\"" << h
          << "\" fill=\"" << fill << "\"" << extra << "/>\n";
   }
-  void circle(double x, double y, double r, const std::string& fill) {
-    out_ << "<circle cx=\"" << x << "\" cy=\"" << y << "\" r=\"" << r << "\" fill=\"" << fill
-         << "\" fill-opacity=\"0.7\"/>\n";
+  /// One run's point: shape `shape` (circle, square, triangle, diamond, inverted triangle, cross;
+  /// then the same hollow; cycled) of radius r, class "run" whatever the shape.
+  void marker(double x, double y, double r, std::size_t shape, const std::string& fill) {
+    std::ostringstream d;
+    switch (shape % 6) {
+      case 0:  // circle: two arcs
+        d << "M" << x - r << " " << y << "a" << r << " " << r << " 0 1 0 " << 2 * r << " 0a" << r
+          << " " << r << " 0 1 0 " << -2 * r << " 0Z";
+        break;
+      case 1:
+        d << "M" << x - r << " " << y - r << "h" << 2 * r << "v" << 2 * r << "h" << -2 * r << "Z";
+        break;
+      case 2:
+        d << "M" << x << " " << y - r << "L" << x + r << " " << y + r << "L" << x - r << " "
+          << y + r << "Z";
+        break;
+      case 3:
+        d << "M" << x << " " << y - r << "L" << x + r << " " << y << "L" << x << " " << y + r << "L"
+          << x - r << " " << y << "Z";
+        break;
+      case 4:
+        d << "M" << x << " " << y + r << "L" << x + r << " " << y - r << "L" << x - r << " "
+          << y - r << "Z";
+        break;
+      default:  // a cross, as a thick X outline
+        d << "M" << x - r << " " << y - r << "L" << x + r << " " << y + r << "M" << x + r << " "
+          << y - r << "L" << x - r << " " << y + r;
+        out_ << "<path class=\"run\" d=\"" << d.str() << "\" stroke=\"" << fill
+             << "\" stroke-width=\"2\" fill=\"none\"/>\n";
+        return;
+    }
+    // Shapes 6-11 are the first six drawn hollow, so 12 instances stay apart.
+    if ((shape / 6) % 2 == 1)
+      out_ << "<path class=\"run\" d=\"" << d.str() << "\" stroke=\"" << fill
+           << "\" stroke-width=\"1.5\" fill=\"none\"/>\n";
+    else
+      out_ << "<path class=\"run\" d=\"" << d.str() << "\" fill=\"" << fill
+           << "\" fill-opacity=\"0.7\"/>\n";
   }
   void line(double x1, double y1, double x2, double y2, const std::string& stroke = "#000",
             double width = 1.0) {
@@ -108,6 +143,31 @@ class Svg {
 
 constexpr double kLeft = 80, kTop = 40, kPlotW = 640, kPlotH = 320;
 
+/// Axis ticks at 1, 2 or 5 x 10^k, about `count` of them over [lo, hi].
+std::vector<double> nice_ticks(double lo, double hi, int count) {
+  const double raw = (hi - lo) / std::max(1, count);
+  if (!(raw > 0.0) || !std::isfinite(raw)) return {lo};
+  const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = magnitude;
+  for (const double m : {1.0, 2.0, 5.0, 10.0})
+    if (m * magnitude >= raw) {
+      step = m * magnitude;
+      break;
+    }
+  std::vector<double> ticks;
+  for (double t = std::ceil(lo / step) * step; t <= hi + 1e-9 * step; t += step)
+    ticks.push_back(std::abs(t) < 1e-12 * step ? 0.0 : t);
+  return ticks;
+}
+
+/// Instance names under the x axis, slanted when there are many.
+void instance_label(Svg& svg, double x, const std::string& name, std::size_t count) {
+  if (count <= 6)
+    svg.text(x, kTop + kPlotH + 16, name, "middle", 11);
+  else
+    svg.text(x, kTop + kPlotH + 12, name, "end", 10, -35);
+}
+
 std::vector<std::string> solver_labels(const ComparisonReport& report) {
   std::vector<std::string> labels;
   for (const RunRecord& r : report.runs)
@@ -132,6 +192,16 @@ void legend(Svg& svg, const std::vector<std::string>& labels) {
   }
 }
 
+/// The marker shape of each instance, below the solvers' colours.
+void shape_legend(Svg& svg, const std::vector<std::string>& names, std::size_t solvers) {
+  const double top = kTop + 14.0 * static_cast<double>(solvers) + 12.0;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const double y = top + 14.0 * static_cast<double>(i);
+    svg.marker(kLeft + kPlotW + 20, y + 5, 4.5, i, "#555");
+    svg.text(kLeft + kPlotW + 30, y + 9, names[i]);
+  }
+}
+
 void frame(Svg& svg, const std::string& title, const std::string& xlabel,
            const std::string& ylabel) {
   svg.line(kLeft, kTop + kPlotH, kLeft + kPlotW, kTop + kPlotH);
@@ -151,14 +221,15 @@ void grouped_bars(Svg& svg, const ComparisonReport& report, ValueOf value_of) {
   const double bar_w = 0.8 * group_w / static_cast<double>(std::max<std::size_t>(1, labels.size()));
   for (std::size_t g = 0; g < names.size(); ++g) {
     const double x0 = kLeft + group_w * static_cast<double>(g) + 0.1 * group_w;
-    svg.text(x0 + 0.4 * group_w, kTop + kPlotH + 16, names[g], "middle", 11);
+    instance_label(svg, x0 + 0.4 * group_w, names[g], names.size());
     for (std::size_t b = 0; b < labels.size(); ++b) {
       for (const CellSummary& s : report.summaries) {
         if (s.instance != names[g] || s.solver != labels[b]) continue;
         const auto [height, text] = value_of(s);
         const double x = x0 + bar_w * static_cast<double>(b);
         if (!std::isnan(height)) {
-          const double h = std::clamp(height, 0.0, 1.0) * kPlotH;
+          // A zero bar stays visible as a 2-pixel stub in its colour.
+          const double h = std::max(2.0, std::clamp(height, 0.0, 1.0) * kPlotH);
           svg.rect(x, kTop + kPlotH - h, bar_w * 0.9, h, colour(b));
         }
         if (!text.empty())
@@ -226,9 +297,10 @@ std::string gap_vs_time_svg(const ComparisonReport& report) {
   frame(svg, "Relative gap to the reference vs wall time per run", "wall time per run (s, log)",
         "(E - ref) / |ref|");
   const std::vector<std::string> labels = solver_labels(report);
+  const std::vector<std::string> instances = instance_names(report);
   struct Point {
     double t, gap;
-    std::size_t solver;
+    std::size_t solver, instance;
   };
   std::vector<Point> points;
   for (const RunRecord& r : report.runs) {
@@ -238,7 +310,9 @@ std::string gap_vs_time_svg(const ComparisonReport& report) {
     if (std::isnan(gap)) continue;
     const auto s = static_cast<std::size_t>(std::find(labels.begin(), labels.end(), r.solver) -
                                             labels.begin());
-    points.push_back({std::max(r.wall_time_s, 1e-6), gap, s});
+    const auto i = static_cast<std::size_t>(
+        std::find(instances.begin(), instances.end(), r.instance) - instances.begin());
+    points.push_back({std::max(r.wall_time_s, 1e-6), gap, s, i});
   }
   double tmin = 1e-3, tmax = 1.0, gmin = 0.0, gmax = 0.01;
   if (!points.empty()) {
@@ -258,13 +332,15 @@ std::string gap_vs_time_svg(const ComparisonReport& report) {
     svg.line(px(std::pow(10, e)), kTop + kPlotH, px(std::pow(10, e)), kTop + kPlotH + 5);
     svg.text(px(std::pow(10, e)), kTop + kPlotH + 30, "1e" + short_number(e), "middle", 11);
   }
-  for (int k = 0; k <= 4; ++k) {
-    const double g = gmin + (gmax - gmin) * k / 4.0;
+  for (const double g : nice_ticks(gmin, gmax, 5)) {
     svg.line(kLeft - 5, py(g), kLeft, py(g));
     svg.text(kLeft - 8, py(g) + 4, short_number(g), "end", 11);
+    if (g == 0.0) svg.line(kLeft, py(g), kLeft + kPlotW, py(g), "#bbb");  // the reference
   }
-  for (const Point& p : points) svg.circle(px(p.t), py(p.gap), 4, colour(p.solver));
+  // Colour: the solver; shape: the instance; every seed's run is its own point (the spread).
+  for (const Point& p : points) svg.marker(px(p.t), py(p.gap), 4, p.instance, colour(p.solver));
   legend(svg, labels);
+  shape_legend(svg, instances, labels.size());
   return svg.str();
 }
 
