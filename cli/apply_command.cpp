@@ -59,9 +59,9 @@ int run_apply(const ApplyCommandOptions& opts) {
   r.add("Allocation", "allocation", allocation);
   r.add("Parameters stored", "stored_parameters", rep.stored_parameters);
   r.add("Parameters effective", "effective_parameters", rep.effective_parameters());
-  r.add("Mean compensation bias", "bias_written", masks.mean_compensation ? "yes" : "no");
+  r.add("Mean compensation bias", "bias_written", masks.mean_compensation);
   r.add("Added tensors", "num_added_tensors", static_cast<int>(rep.added_tensors.size()));
-  r.add("Refit", "refit", opts.refit ? "yes" : "no");
+  r.add("Refit", "refit", opts.refit);
   nlohmann::json layers = nlohmann::json::array();
   for (const AppliedLayer& a : rep.layers) {
     if (opts.refit)

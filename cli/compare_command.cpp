@@ -362,7 +362,7 @@ int run_replay(const CompareCommandOptions& opts) {
   r.add("Replayed energy", "replayed_energy",
         replayed.has_solution ? format_double(replayed.energy) : "-");
   r.add("Replayed time (s)", "replayed_wall_time_s", replayed.wall_time_s);
-  r.add("Energy matches", "energy_matches", match ? "yes" : "no");
+  r.add("Energy matches", "energy_matches", match);
   r.print(std::cout, false);
   if (!match &&
       (replayed.status == RunStatus::kTimeLimit || recorded_status == RunStatus::kTimeLimit)) {

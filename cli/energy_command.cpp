@@ -27,7 +27,7 @@ int run_energy(const EnergyOptions& opts) {
   r.add("Variables", "num_variables", model.num_variables());
   r.add("Ones", "num_ones", ones);
   r.add("Energy", "energy", json_number(model.energy(x)));
-  r.add("Feasible", "feasible", model.is_feasible(x) ? "yes" : "no");
+  r.add("Feasible", "feasible", model.is_feasible(x));
   r.add("Constraint violation", "constraint_violation", model.constraint_violation(x));
   r.print(std::cout, opts.json);
   return 0;

@@ -247,7 +247,7 @@ int run_import(const ImportCommandOptions& opts) {
   r.add("Unit", "unit", unit_kind_name(res.mask.unit));
   r.add("Units", "num_units", res.mask.num_units);
   r.add("Kept", "kept", static_cast<int>(res.mask.kept.size()));
-  r.add("Solution feasible", "solution_feasible", res.was_feasible ? "yes" : "no");
+  r.add("Solution feasible", "solution_feasible", res.was_feasible);
   r.add("Repaired", "repaired", res.was_feasible ? "no" : "yes");
   r.add("Repair removed", "repair_removed", list_text(res.repair.removed));
   r.add("Repair added", "repair_added", list_text(res.repair.added));

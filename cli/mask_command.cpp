@@ -133,7 +133,7 @@ int run_mask(MaskCommandOptions opts) {
   r.add("Calibration", "calibration", masks.calibration.empty() ? "none" : masks.calibration);
   r.add("Objective source", "objective_source",
         masks.objective_source + (masks.approximate ? " (approximate)" : " (exact layer error)"));
-  r.add("Mean compensation", "mean_compensation", masks.mean_compensation ? "yes" : "no");
+  r.add("Mean compensation", "mean_compensation", masks.mean_compensation);
   r.add("Unit", "unit", opts.unit);
   r.add("Sparsity", "sparsity", masks.sparsity);
   r.add("Method", "method", mask_method_name(opts.method));

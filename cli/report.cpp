@@ -54,6 +54,8 @@ void Report::print(std::ostream& out, bool as_json) const {
       text = l.value.get<std::string>();
     } else if (l.value.is_number_float()) {
       text = format_double(l.value.get<double>());
+    } else if (l.value.is_boolean()) {  // JSON true/false, text yes/no
+      text = l.value.get<bool>() ? "yes" : "no";
     } else {
       text = l.value.dump();
     }

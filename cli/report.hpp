@@ -16,7 +16,8 @@ namespace qprune::cli {
 class Report {
  public:
   /// Adds a line; `json_key` is the snake_case key used in JSON, `value` any JSON-able value. An
-  /// empty `json_key` makes a text-only line (its data then goes in through add_json).
+  /// empty `json_key` makes a text-only line (its data then goes in through add_json). A boolean
+  /// prints as yes/no in the text and true/false in JSON.
   void add(std::string label, std::string json_key, nlohmann::json value) {
     lines_.push_back({std::move(label), std::move(json_key), std::move(value)});
   }

@@ -31,7 +31,7 @@ void add_result_lines(Report& r, const SolveResult& result, const QuboModel& mod
   if (result.has_solution()) {
     const Sample& best = result.best();
     r.add("Best energy", "best_energy", json_number(best.energy));
-    r.add("Feasible", "feasible", best.feasible ? "yes" : "no");
+    r.add("Feasible", "feasible", best.feasible);
     if (model.num_variables() <= 128)
       r.add("Best assignment", "best_assignment", bit_string(best.x));
     r.add("Distinct samples", "num_samples", static_cast<int>(result.samples.size()));
