@@ -42,7 +42,7 @@ int run_apply(const ApplyCommandOptions& opts) {
   ao.write.overwrite = opts.overwrite;
   const ApplyReport rep = apply_masks(ckpt, masks, stats ? &*stats : nullptr, opts.output, ao);
   for (const std::string& w : rep.warnings) std::cerr << "qprune: warning: " << w << "\n";
-  Report r;
+  Report r("apply");
   r.add("Checkpoint", "checkpoint", opts.checkpoint);
   r.add("Masks", "masks", opts.masks);
   r.add("Output", "output", opts.output);

@@ -46,7 +46,7 @@ int run_calibrate(const CalibrateOptions& opts) {
   if (!co.runner->is_coordinator()) return 0;  // rank 0 writes and reports
   write_calibration_statistics(stats, ckpt, opts.output, opts.compact);
 
-  Report r;
+  Report r("calibrate");
   r.add("Checkpoint", "checkpoint", opts.checkpoint);
   const TokenInput& in = opts.windows.input;
   r.add("Input", "input", in.text.empty() ? in.token_ids : in.text);

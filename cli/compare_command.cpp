@@ -351,7 +351,7 @@ int run_replay(const CompareCommandOptions& opts) {
   const double recorded = recorded_solution ? run.at("energy").get<double>() : std::nan("");
   const bool match = recorded_solution ? replayed.has_solution && replayed.energy == recorded
                                        : !replayed.has_solution;
-  Report r;
+  Report r("compare-replay");
   r.add("Run", "run", opts.replay_run);
   r.add("Solver", "solver", spec.label);
   r.add("Instance", "instance", run.at("instance_spec").get<std::string>());

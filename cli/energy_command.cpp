@@ -23,7 +23,7 @@ int run_energy(const EnergyOptions& opts) {
   const Assignment x = read_solution(opts.solution, model, solution_options);
   int ones = 0;
   for (auto v : x) ones += v;
-  Report r;
+  Report r("energy");
   r.add("Variables", "num_variables", model.num_variables());
   r.add("Ones", "num_ones", ones);
   r.add("Energy", "energy", json_number(model.energy(x)));

@@ -130,7 +130,7 @@ int run_export(const ExportCommandOptions& opts) {
     const FormatInfo& f = format_by_name(opts.format);
     if (!f.extensions.empty()) extension = f.extensions.front();
   }
-  Report r;
+  Report r("export");
   r.add("Checkpoint", "checkpoint", opts.checkpoint);
   nlohmann::json files = nlohmann::json::array();
   for (int l : layers) {
@@ -242,7 +242,7 @@ int run_import(const ImportCommandOptions& opts) {
     return am != bm ? am : a.layer < b.layer;
   });
   write_masks(masks, opts.output);
-  Report r;
+  Report r("import-solution");
   r.add("Layer", "layer", res.mask.layer);
   r.add("Unit", "unit", unit_kind_name(res.mask.unit));
   r.add("Units", "num_units", res.mask.num_units);

@@ -34,9 +34,9 @@ int run_info(const InfoOptions& opts) {
   model.for_each_coupling([&](int, int, double q) { track(q); });
   const EnergyBounds bounds = model.energy_bounds();
 
-  Report r;
+  Report r("info");
   r.add("File", "file", opts.input.path);
-  r.add("Format", "format", format);
+  r.add("Format", "file_format", format);
   r.add("Variables", "num_variables", model.num_variables());
   r.add("Couplings", "num_couplings", model.num_couplings());
   r.add("Linear terms", "num_linear", nonzero_linear);

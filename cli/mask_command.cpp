@@ -128,7 +128,7 @@ int run_mask(MaskCommandOptions opts) {
   // Interrupted: a layer stopped mid-solve, or the flag was raised between layers (none started).
   bool interrupted = mo.solve.interrupt->load();
   nlohmann::json layers = nlohmann::json::array();
-  Report r;
+  Report r("mask");
   r.add("Checkpoint", "checkpoint", masks.checkpoint.path);
   r.add("Calibration", "calibration", masks.calibration.empty() ? "none" : masks.calibration);
   r.add("Objective source", "objective_source",

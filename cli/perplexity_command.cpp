@@ -33,7 +33,7 @@ int run_perplexity(const PerplexityCliOptions& opts) {
   const double s = progress.seconds();
   const bool bytes = in.token_ids.empty();  // --text: one token per byte
 
-  Report r;
+  Report r("perplexity");
   r.add("Checkpoint", "checkpoint", opts.checkpoint);
   std::int64_t parameters = 0, tensor_bytes = 0;
   for (const std::string& name : ckpt.tensor_names()) {

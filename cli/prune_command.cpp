@@ -110,7 +110,7 @@ int run_prune(const PruneCommandOptions& opts) {
   }
   if (!opts.masks.empty()) write_masks(rep.masks, opts.masks);
 
-  Report r;
+  Report r("prune");
   r.add("Checkpoint", "checkpoint", opts.checkpoint);
   r.add("Output", "output", opts.output);
   const TokenInput& in = opts.windows.input;

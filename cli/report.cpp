@@ -41,6 +41,9 @@ nlohmann::json json_number(double v) {
 void Report::print(std::ostream& out, bool as_json) const {
   if (as_json) {
     nlohmann::json j = extra_;
+    j["format"] = "qprune-" + command_ + "-report";
+    j["version"] = kReportVersion;
+    j["qprune_version"] = QPRUNE_VERSION;
     for (const Line& l : lines_)
       if (!l.json_key.empty()) j[l.json_key] = l.value;
     out << j.dump(2) << "\n";

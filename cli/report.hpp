@@ -13,8 +13,14 @@
 
 namespace qprune::cli {
 
+/// The version of the reports' common layout (docs/json.md): raised when a key changes type.
+inline constexpr int kReportVersion = 1;
+
 class Report {
  public:
+  /// `command` names the report in JSON: "format": "qprune-<command>-report", with "version"
+  /// (kReportVersion) and "qprune_version".
+  explicit Report(std::string command) : command_(std::move(command)) {}
   /// Adds a line; `json_key` is the snake_case key used in JSON, `value` any JSON-able value. An
   /// empty `json_key` makes a text-only line (its data then goes in through add_json). A boolean
   /// prints as yes/no in the text and true/false in JSON.
@@ -34,6 +40,7 @@ class Report {
     std::string json_key;
     nlohmann::json value;
   };
+  std::string command_;
   std::vector<Line> lines_;
   nlohmann::json extra_ = nlohmann::json::object();
 };

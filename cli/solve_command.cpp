@@ -48,7 +48,7 @@ int run_solve(SolveCommandOptions opts) {
   if (opts.json) {
     std::cout << document.dump(2) << "\n";
   } else {
-    Report r;
+    Report r("solve");
     r.add("File", "file", opts.input.path);
     r.add("Variables", "num_variables", model.num_variables());
     add_result_lines(r, result, model);

@@ -31,6 +31,8 @@ for unit in mlp heads; do
     "$QPRUNE" export "$ckpt" "${args[@]}" "${extra[@]}" --json -o "$file" >"$TMP/report.json"
     [[ $(meta "$file" penalty_rule) == "$rule" ]] || fail "$unit $rule: header rule $(meta "$file" penalty_rule)"
     [[ $(jq -r '.files[0].penalty.rule' "$TMP/report.json") == "$rule" ]] || fail "$unit $rule: --json rule"
+    jq -e '.format == "qprune-export-report" and .version == 1 and (.qprune_version | type) == "string"' \
+      "$TMP/report.json" >/dev/null || fail "export --json: format, version, qprune_version"
     weight[$rule]=$(meta "$file" penalty_weight)
     same "${weight[$rule]}" "$(jq '.files[0].penalty.weight' "$TMP/report.json")" ||
       fail "$unit $rule: header weight ${weight[$rule]} differs from the report's"
