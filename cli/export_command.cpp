@@ -37,6 +37,7 @@ struct ExportCommandOptions {
   bool ising = false;
   int subproblem = 0;
   int qaoa_layers = 3;
+  std::optional<double> scale_to;
   std::vector<double> qaoa_gammas;
   std::vector<double> qaoa_betas;
   std::uint64_t seed = 0;
@@ -103,6 +104,7 @@ int run_export(const ExportCommandOptions& opts) {
   eo.write.penalty_weight = opts.penalty_weight;
   eo.write.spin = opts.ising;
   eo.subproblem = opts.subproblem;
+  eo.scale_to = opts.scale_to;
   eo.write.qaoa_gammas = opts.qaoa_gammas;
   eo.write.qaoa_betas = opts.qaoa_betas;
   eo.qaoa.layers = opts.qaoa_layers;
@@ -322,6 +324,11 @@ void setup_export(CLI::App& app, CommandResult& result) {
                   "write an N-unit sub-instance (QPUs, QAOA): the other units fixed at a good "
                   "answer, the N nearest the keep/remove boundary free; same energies as the "
                   "layer; import-solution maps its answers back")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--scale-to", opts->scale_to,
+                  "scale the file so that its largest |coefficient| is this (e.g. 1 for a "
+                  "hardware annealer's range); energies, best known energy and beta hint follow "
+                  "(qprune.energy_scale)")
       ->check(CLI::PositiveNumber);
   add_qaoa_angle_options(*sub, opts->qaoa_layers, opts->qaoa_gammas, opts->qaoa_betas);
   sub->add_option("--seed", opts->seed, "seed of the searches of --penalty tuned and --subproblem")

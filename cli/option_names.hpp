@@ -77,6 +77,7 @@ inline constexpr OptionName kOptionNames[] = {
     {"WriteOptions::penalty_weight", "--penalty-weight"},
     {"TunedPenaltyOptions::search_time_s", "--tuning-time"},
     {"WriteOptions::qaoa_gammas", "--qaoa-gammas"},
+    {"ExportOptions::scale_to", "--scale-to"},
     {"WriteOptions::qaoa_betas", "--qaoa-betas"},
     // apply / prune output
     {"CheckpointWriteOptions::overwrite", "--overwrite"},

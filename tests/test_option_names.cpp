@@ -44,7 +44,7 @@ TEST_CASE("every options field a library message names is translated or known to
       // set by `solve` only with a finite --time-limit
       "SolveOptions::reads_until_time_limit", "ReadOptions::memory_limit_bytes",
       "ReadOptions::instance", "ReadOptions::max_inflated_bytes", "WriteOptions::precision",
-      "WriteOptions::penalty_shifts", "TunedPenaltyOptions::verify_rounds",
+      "WriteOptions::penalty_shifts", "TunedPenaltyOptions::verify_rounds", "WriteOptions::scale",
       "RefitSearchOptions::max_enumerated", "RefitSearchOptions::rebuild_every",
       "RefitSearchOptions::tenure", "RefitSearchOptions::time_limit_s",
       "RefitSearchOptions::tolerance_rel", "TabuOptions::perturbation_fraction",

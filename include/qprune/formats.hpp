@@ -62,6 +62,9 @@ struct WriteOptions {
   std::optional<double> penalty_weight;
   /// The penalty's shifts, one per group (QuboModel::penalized); empty: the provable ones.
   std::vector<double> penalty_shifts;
+  /// Every coefficient and the offset times this (finite, > 0), after any penalty: the file's
+  /// energies are `scale` times the model's, and it says so (qprune.energy_scale).
+  double scale = 1.0;
   /// Write the Ising (SPIN) form, s = 2x - 1, with the same energy of every state: coo only
   /// (`# vartype=SPIN`, which every COO reader of dimod's kind reads); InvalidArgument otherwise.
   bool spin = false;

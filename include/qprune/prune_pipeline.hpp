@@ -223,6 +223,11 @@ struct ExportOptions {
   /// the offset), so the reference's energy is the bar to beat; import-solution maps an answer
   /// back through the metadata. < the layer's units.
   int subproblem = 0;
+  /// Scale the written file so that its largest |coefficient| (linear or coupling, after any
+  /// penalty) is this: the range a hardware annealer takes (e.g. 1). Its energies are then
+  /// WriteOptions::scale times the layer's (qprune.energy_scale), and so are best_known_energy
+  /// and the beta hint's inverse. Finite and > 0 when given.
+  std::optional<double> scale_to;
   /// The qasm format without given angles (write.qaoa_gammas empty): the angles are optimised
   /// for the written (penalised) problem with these options (optimised_qaoa_angles).
   QaoaOptions qaoa;

@@ -174,6 +174,10 @@ class QuboModel {
   [[nodiscard]] QuboModel penalized(std::optional<double> weight = std::nullopt,
                                     const std::vector<double>& shifts = {}) const;
 
+  /// Every coefficient and the offset times `factor` (finite, > 0): E_scaled = factor E. Labels,
+  /// groups and metadata are kept.
+  [[nodiscard]] QuboModel scaled(double factor) const;
+
   /// The model over the variables `free` (distinct, in that order) with every other variable
   /// fixed at its value in `reference`: E_sub(y) = E(reference with y put at `free`), the fixed
   /// part in the offset and the linear terms. Constraint groups keep their free variables, with k

@@ -318,6 +318,8 @@ void WriteOptions::validate() const {
     throw InvalidArgument("WriteOptions::precision must be >= 0, got " + std::to_string(precision));
   if (penalty_weight && (!std::isfinite(*penalty_weight) || *penalty_weight < 0.0))
     throw InvalidArgument("WriteOptions::penalty_weight must be finite and >= 0");
+  if (!std::isfinite(scale) || scale <= 0.0)
+    throw InvalidArgument("WriteOptions::scale must be finite and > 0");
   for (const double angle : qaoa_gammas)
     if (!std::isfinite(angle)) throw InvalidArgument("WriteOptions::qaoa_gammas must be finite");
   for (const double angle : qaoa_betas)
@@ -417,6 +419,15 @@ void write_model(const QuboModel& model, const std::string& path, const WriteOpt
     if (key.starts_with("qprune."))
       context.notes.push_back(formats_detail::concat(key, "=", value));
   std::string text;
+  // The scaled copy (energies times options.scale) says so, in the notes and, for JSON, in its
+  // metadata object.
+  const auto scaled = [&](const QuboModel& m) {
+    QuboModel copy = m.scaled(options.scale);
+    const std::string factor = formats_detail::number_text(options.scale, 17);
+    copy.metadata["qprune.energy_scale"] = factor;
+    context.notes.push_back("qprune.energy_scale=" + factor);
+    return copy;
+  };
   if (model.has_constraints() && !entry.holds_constraints) {
     const double w = options.penalty_weight.value_or(model.default_penalty_weight());
     const QuboModel plain = model.penalized(w, options.penalty_shifts);
@@ -426,9 +437,9 @@ void write_model(const QuboModel& model, const std::string& path, const WriteOpt
                             "shift_g * (sum x - k) with w=" +
                             formats_detail::number_text(w, 17) +
                             ", shifts=" + plain.metadata.at("penalty_shifts"));
-    entry.write(plain, context, text);
+    entry.write(options.scale != 1.0 ? scaled(plain) : plain, context, text);
   } else {
-    entry.write(model, context, text);
+    entry.write(options.scale != 1.0 ? scaled(model) : model, context, text);
   }
   formats_detail::write_file_atomically(path, text);
 }

@@ -301,6 +301,19 @@ std::vector<Coupling> QuboModel::coupling_list() const {
   return list;
 }
 
+QuboModel QuboModel::scaled(double factor) const {
+  if (!std::isfinite(factor) || factor <= 0.0)
+    throw InvalidArgument("scaled: the factor must be finite and > 0, got " +
+                          std::to_string(factor));
+  std::vector<Coupling> q = coupling_list();
+  for (Coupling& c : q) c.value *= factor;
+  QuboModel m = from_couplings(num_variables(), factor * linear_, q, factor * offset_, storage_);
+  m.labels_ = labels_;
+  m.constraints_ = constraints_;
+  m.metadata = metadata;
+  return m;
+}
+
 QuboModel QuboModel::restricted(const std::vector<int>& free, const Assignment& reference) const {
   check_assignment(reference);
   const int n = num_variables();

@@ -105,3 +105,17 @@ grep -q '^// qprune.qaoa_gammas=' "$TMP/mlp.qasm" || fail "qasm: the angles are 
 grep -qx '// qprune.qaoa_betas=0.3,0.2' "$TMP/given.qasm" || fail "qasm: given betas not written"
 expect_exit 2 "$QPRUNE" convert "$TMP/mlp.json" "$TMP/bad.qasm" --qaoa-gammas 0.5 --qaoa-betas 0.3,0.2
 grep -q "one value each per layer" "$TMP/stderr" || fail "qasm: mismatched angles without a clear error"
+
+# --scale-to 1: the file's largest |coefficient| is 1, its energies the layer's times the scale it
+# names (qprune.energy_scale), best known energy included.
+"$QPRUNE" export "$ckpt" --calib "$stats" --layer 0 --unit mlp --sparsity 0.5 --scale-to 1 \
+  -o "$TMP/scaled.qubo" >/dev/null
+scale=$(meta "$TMP/scaled.qubo" energy_scale)
+[[ -n $scale ]] || fail "--scale-to: no qprune.energy_scale"
+largest=$(awk '!/^[cp]/ { v = $3 < 0 ? -$3 : $3; if (v > m) m = v } END { print m }' "$TMP/scaled.qubo")
+same "$largest" 1 || fail "--scale-to 1: largest |coefficient| $largest"
+optimum=$(energy_of "$TMP/mlp.json" "$TMP/opt.txt")
+same "$(energy_of "$TMP/scaled.qubo" "$TMP/x.txt")" "$(awk -v s="$scale" -v e="$optimum" 'BEGIN { printf "%.17g", s * e }')" ||
+  fail "--scale-to: the file's minimum is not scale x the optimum"
+same "$(meta "$TMP/scaled.qubo" best_known_energy)" "$(awk -v s="$scale" -v e="$optimum" 'BEGIN { printf "%.17g", s * e }')" ||
+  fail "--scale-to: best known energy not scaled"

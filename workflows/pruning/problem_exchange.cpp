@@ -42,7 +42,7 @@ std::map<std::string, std::string> info_to_metadata(const ExportedProblemInfo& i
 }
 
 /// The subproblem's fields (none for a whole layer).
-std::map<std::string, std::string> subproblem_metadata(const ExportedProblemInfo& i) {
+std::map<std::string, std::string> subproblem_metadata(const ExportedProblemInfo& i, double scale) {
   if (i.subproblem_variables.empty()) return {};
   std::string variables, reference;
   for (const int v : i.subproblem_variables) {
@@ -52,7 +52,7 @@ std::map<std::string, std::string> subproblem_metadata(const ExportedProblemInfo
   for (const std::uint8_t b : i.subproblem_reference) reference.push_back(b != 0 ? '1' : '0');
   return {{"qprune.subproblem_variables", variables},
           {"qprune.subproblem_reference", reference},
-          {"qprune.best_known_energy", number_text(i.subproblem_reference_energy)}};
+          {"qprune.best_known_energy", number_text(scale * i.subproblem_reference_energy)}};
 }
 
 std::optional<ExportedProblemInfo> info_from_metadata(const std::map<std::string, std::string>& m,
@@ -166,7 +166,8 @@ ExportedProblemInfo::Penalty choose_penalty(const QuboModel& model, const Export
   return p;
 }
 
-std::map<std::string, std::string> penalty_metadata(const ExportedProblemInfo::Penalty& p) {
+std::map<std::string, std::string> penalty_metadata(const ExportedProblemInfo::Penalty& p,
+                                                    double scale) {
   std::string shifts;
   for (const double s : p.shifts) {
     if (!shifts.empty()) shifts.push_back(',');
@@ -179,12 +180,12 @@ std::map<std::string, std::string> penalty_metadata(const ExportedProblemInfo::P
       {"qprune.dynamic_range", number_text(p.dynamic_range)},
       {"qprune.precision_bits", std::to_string(p.precision_bits)}};
   if (p.best_known_energy) {
-    m["qprune.best_known_energy"] = number_text(*p.best_known_energy);
+    m["qprune.best_known_energy"] = number_text(scale * *p.best_known_energy);
     m["qprune.penalty_verified"] = p.verified ? "true" : "false";
   }
   if (p.beta_range)
     m["qprune.beta_range"] =
-        number_text(p.beta_range->first) + "," + number_text(p.beta_range->second);
+        number_text(p.beta_range->first / scale) + "," + number_text(p.beta_range->second / scale);
   return m;
 }
 
@@ -252,17 +253,27 @@ ExportedProblemInfo export_layer_problem(const Checkpoint& ckpt, const Calibrati
   info.config_hash = checkpoint_config_hash(ckpt);
   info.objective = spec.objective;
   for (const auto& [k, v] : info_to_metadata(info)) problem.model.metadata[k] = v;
-  if (options.subproblem > 0) {
-    problem.model = subproblem_of(problem.model, options, info);
-    for (const auto& [k, v] : subproblem_metadata(info)) problem.model.metadata[k] = v;
-  }
+  if (options.subproblem > 0) problem.model = subproblem_of(problem.model, options, info);
 
   WriteOptions write = options.write;
   const std::string format = write_format_for(path, write.format);
-  if (problem.model.has_constraints() && !format_holds_constraints(format)) {
-    info.penalty = choose_penalty(problem.model, options, write);
-    for (const auto& [k, v] : penalty_metadata(*info.penalty)) problem.model.metadata[k] = v;
+  const bool penalised = problem.model.has_constraints() && !format_holds_constraints(format);
+  if (penalised) info.penalty = choose_penalty(problem.model, options, write);
+  if (options.scale_to) {  // the largest |coefficient| of what is written becomes scale_to
+    if (!std::isfinite(*options.scale_to) || *options.scale_to <= 0.0)
+      throw InvalidArgument("ExportOptions::scale_to must be finite and > 0");
+    const QuboModel written =
+        penalised ? problem.model.penalized(write.penalty_weight, write.penalty_shifts)
+                  : problem.model;
+    double largest = written.linear().size() > 0 ? written.linear().cwiseAbs().maxCoeff() : 0.0;
+    written.for_each_coupling(
+        [&](int, int, double q) { largest = std::max(largest, std::abs(q)); });
+    if (largest > 0.0) write.scale = *options.scale_to / largest;
   }
+  for (const auto& [k, v] : subproblem_metadata(info, write.scale)) problem.model.metadata[k] = v;
+  if (info.penalty)
+    for (const auto& [k, v] : penalty_metadata(*info.penalty, write.scale))
+      problem.model.metadata[k] = v;
   if (format == "qasm" && write.qaoa_gammas.empty()) {  // the circuit of the written problem
     const QuboModel searched =
         problem.model.has_constraints()
