@@ -73,6 +73,7 @@ TEST_CASE("each fuzz target's reader accepts a known-good file and rejects a bad
       {"beasley", "formats/toy.txt", "bad/beasley_truncated.txt"},
       {"biqmac", "formats/toy.sparse", "bad/biqmac_garbage.sparse"},
       {"qplib", "formats/toy.qplib", "bad/qplib_non_binary.qplib"},
+      {"mtx", "formats/toy.mtx", "bad/mtx_pattern.mtx"},
       {"safetensors", "checkpoints/tiny-llama-gqa/model.safetensors",
        "bad/safetensors_overlap.safetensors"},
       {"index", "checkpoints/tiny-llama-gqa.index.json", "formats/toy.json"},

@@ -39,8 +39,8 @@ namespace qprune::fuzz {
 
 /// The QUBO formats of the registry that can be read, each a fuzz target of the same name.
 inline const std::vector<std::string>& qubo_format_targets() {
-  static const std::vector<std::string> names = {"qbsolv", "coo",     "json",   "mqlib",
-                                                 "maxcut", "beasley", "biqmac", "qplib"};
+  static const std::vector<std::string> names = {"qbsolv",  "coo",    "json",  "mqlib", "maxcut",
+                                                 "beasley", "biqmac", "qplib", "mtx"};
   return names;
 }
 

@@ -136,6 +136,7 @@ TEXT_FIXTURES = {
     "beasley": ["formats/toy.txt"],
     "biqmac": ["formats/toy.sparse"],
     "qplib": ["formats/toy.qplib"],
+    "mtx": ["formats/toy.mtx", "formats/toy_general.mtx"],
 }
 HUGE = [b"100000000", b"2147483647", b"4611686018427387904"]
 

@@ -5,7 +5,7 @@
 #     -k       keep going after a finding (libFuzzer -fork=1 -ignore_crashes/timeouts/ooms): every
 #              crash, timeout and out-of-memory input of the run is kept, not only the first.
 #
-# Targets: the QUBO formats (qbsolv coo json mqlib maxcut beasley biqmac qplib), the checkpoint
+# Targets: the QUBO formats (qbsolv coo json mqlib maxcut beasley biqmac qplib mtx), the checkpoint
 # side (safetensors, index = model.safetensors.index.json over the tiny test checkpoint, config,
 # masks, solution, calibration), gzip (the qbsolv reader fed gzip input), and checkpoint: one input
 # holds config.json, the index (empty: unsharded) and one or two shards, separated by the line
@@ -67,7 +67,7 @@ done
 [[ $# -ge 1 && $1 =~ ^[0-9]+$ ]] || usage
 seconds=$1
 shift
-all_targets=(qbsolv coo json mqlib maxcut beasley biqmac qplib safetensors index config masks
+all_targets=(qbsolv coo json mqlib maxcut beasley biqmac qplib mtx safetensors index config masks
              solution calibration checkpoint gzip)
 targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=("${all_targets[@]}")
@@ -101,6 +101,7 @@ seeds_for() {
     beasley) echo $d/formats/toy.txt $d/instances/bqp50.txt $d/bad/beasley_* ;;
     biqmac) echo $d/formats/*.sparse $d/instances/gka*.sparse $d/bad/biqmac_* ;;
     qplib) echo $d/formats/*.qplib $d/instances/*.qplib $d/bad/qplib_* ;;
+    mtx) echo $d/formats/*.mtx $d/bad/mtx_* ;;
     safetensors) echo $d/checkpoints/tiny-llama-gqa/model.safetensors $d/bad/safetensors_* ;;
     index) echo $d/checkpoints/tiny-llama-gqa.index.json ;;
     config) echo $d/checkpoints/tiny-llama-gqa/config.json $d/bad/config_* ;;
