@@ -8,6 +8,7 @@
 #include <string>
 
 #include "qprune/error.hpp"
+#include "qprune/interrupt.hpp"
 #include "qprune/solvers.hpp"
 
 namespace qprune {
@@ -27,7 +28,11 @@ SolveResult anneal(const QuboModel& model, const TunedPenaltyOptions& o, std::ui
   so.num_reads = 8;
   so.time_limit_s = o.search_time_s;
   so.interrupt = o.interrupt;
-  return make_solver("sa")->solve(model, so);
+  SolveResult r = make_solver("sa")->solve(model, so);
+  // A stopped search would tune the penalty to a half-found answer: stop the whole call instead.
+  throw_if_interrupted("tuning the penalty");
+  if (r.status == SolveStatus::kInterrupted) throw Interrupted("stopped while tuning the penalty");
+  return r;
 }
 
 /// sum over groups of (ones - k)^2.

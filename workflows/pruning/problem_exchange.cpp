@@ -13,6 +13,7 @@
 #include "core/byte_codec.hpp"
 #include "core/input_file.hpp"
 #include "qprune/error.hpp"
+#include "qprune/interrupt.hpp"
 #include "qprune/prune_pipeline.hpp"
 #include "qprune/tuned_penalty.hpp"
 #include "solver/common/compiled_problem.hpp"
@@ -202,6 +203,9 @@ QuboModel subproblem_of(const QuboModel& model, const ExportOptions& options,
   so.time_limit_s = options.tuning_time_s;
   so.interrupt = options.interrupt;
   const SolveResult r = make_solver("sa")->solve(model, so);
+  throw_if_interrupted("searching the subproblem's reference answer");
+  if (r.status == SolveStatus::kInterrupted)
+    throw Interrupted("stopped while searching the subproblem's reference answer");
   if (!r.has_solution() || !r.best().feasible)
     throw Error("--subproblem: the search for a reference answer found none (" + r.message + ")");
   const Assignment& ref = r.best().x;
