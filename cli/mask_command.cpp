@@ -15,6 +15,7 @@
 #include "cli/output_guard.hpp"
 #include "cli/parallel.hpp"
 #include "cli/report.hpp"
+#include "cli/rounding_report.hpp"
 #include "cli/solver_options.hpp"
 #include "qprune/error.hpp"
 #include "qprune/prune_pipeline.hpp"
@@ -40,6 +41,7 @@ struct MaskCommandOptions {
   std::string allocation = "uniform";
   double max_layer_sparsity = 0.8;
   std::string cost_scale = "relative";
+  int multiple_of = 1;
   bool resume = false;
   std::string output;
   bool json = false;
@@ -69,6 +71,7 @@ int run_mask(MaskCommandOptions opts) {
   mo.settings = opts.choice.settings;
   mo.allocation = mask_allocation_from_name(opts.allocation);
   mo.max_layer_sparsity = opts.max_layer_sparsity;
+  mo.multiple_of = opts.multiple_of;
   mo.cost_scale =
       opts.cost_scale == "absolute" ? CostScale::kAbsolute : CostScale::kRelativeToLayerOutput;
   // --resume: the finished entries of an existing output file are kept (same checkpoint and
@@ -160,7 +163,15 @@ int run_mask(MaskCommandOptions opts) {
                       {"feasible", e.feasible},
                       {"time_s", e.time_s},
                       {"status", std::string(to_string(e.status))}});
+    if (e.unrounded_keep > 0) {
+      layers.back()["unrounded_keep"] = e.unrounded_keep;
+      layers.back()["rounding_cost"] = e.rounding_cost;
+    }
   }
+  if (masks.run.multiple_of > 1)
+    add_rounding_report(r, masks, masks.sparsity,
+                        "diagonal removal costs M_ii at the rounded minus the unrounded counts "
+                        "(predicted; not solved again)");
   r.add("Entries", "num_entries", static_cast<int>(masks.entries.size()));
   if (opts.resume) r.add("Resumed entries", "num_resumed", masks.resumed_entries);
   r.add("Feasible entries", "num_feasible", feasible);
@@ -249,6 +260,17 @@ void setup_mask(CLI::App& app, CommandResult& result) {
                   "relative to each layer's output energy")
       ->transform(CLI::IsMember({"relative", "absolute"}, CLI::ignore_case))
       ->capture_default_str();
+  sub->add_option("--multiple-of", opts->multiple_of,
+                  "every layer keeps a multiple of N MLP neurons (32 for quantised blocks, 256 "
+                  "for K-quants, 8/64 for GPU tiles); 1: no rounding. Uniform: each count rounded "
+                  "to the nearest multiple (a tie keeps more; never 0; at most the largest "
+                  "multiple <= n); global: the allocation moves blocks of N neurons, the total "
+                  "as near the budget as blocks allow. Heads are not rounded: a kept head "
+                  "already brings head_dim channels (a multiple of 32 for head_dim 32..128). The "
+                  "report gives the sparsity reached and the rounding's predicted cost (diagonal "
+                  "costs M_ii of the neurons it adds or removes); N must be in [1, "
+                  "intermediate_size]")
+      ->capture_default_str();
   sub->add_flag("--resume", opts->resume,
                 "keep the finished layers of an existing -o file (e.g. an interrupted run; same "
                 "checkpoint and options required) and solve the rest");
@@ -256,6 +278,8 @@ void setup_mask(CLI::App& app, CommandResult& result) {
   sub->add_option("--output,-o", opts->output, "masks file to write (JSON)")->required();
   sub->add_flag("--json", opts->json, "print the report as JSON");
   sub->callback([opts, sub, &result] {
+    if (opts->multiple_of < 1)
+      throw InvalidArgument("--multiple-of must be >= 1, is " + std::to_string(opts->multiple_of));
     if (opts->method != MaskMethod::kQubo && sub->count("--solver") > 0)
       throw InvalidArgument(std::string("--solver applies to --method qubo, not ") +
                             mask_method_name(opts->method) + " (a baseline, not a solver)");

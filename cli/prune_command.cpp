@@ -14,6 +14,7 @@
 #include "cli/output_guard.hpp"
 #include "cli/progress_line.hpp"
 #include "cli/report.hpp"
+#include "cli/rounding_report.hpp"
 #include "cli/solver_options.hpp"
 #include "cli/token_input.hpp"
 #include "cli/validators.hpp"
@@ -43,6 +44,7 @@ struct PruneCommandOptions {
   std::string allocation = "global";
   std::string allocation_scale = "stream";
   double max_layer_sparsity = 0.8;
+  int multiple_of = 1;
   double damping = 1e-8;
   double ridge = 0.0;
   RefitSearchOptions search;
@@ -80,6 +82,7 @@ int run_prune(const PruneCommandOptions& opts) {
   po.mean_compensation = !opts.no_compensation;
   po.allocation = mask_allocation_from_name(opts.allocation);
   po.max_layer_sparsity = opts.max_layer_sparsity;
+  po.multiple_of = opts.multiple_of;
   po.allocation_scale = opts.allocation_scale == "output"     ? AllocationScale::kLayerOutput
                         : opts.allocation_scale == "absolute" ? AllocationScale::kAbsolute
                                                               : AllocationScale::kResidualStream;
@@ -168,6 +171,14 @@ int run_prune(const PruneCommandOptions& opts) {
          {"select_s", p.select_s},
          {"status", std::string(to_string(p.status))}});
   }
+  if (rep.masks.run.multiple_of > 1)
+    add_rounding_report(
+        r, rep.masks, po.sparsity,
+        objective == PruneObjective::kRefit
+            ? "OBS greedy removal-path costs (refit error) at the rounded minus the unrounded "
+              "counts, on the original model (predicted; not pruned again)"
+            : "diagonal removal costs at the rounded minus the unrounded counts, on the original "
+              "model (predicted; not pruned again)");
   // With the no-refit objective the total is of the no-refit errors (what was minimised).
   r.add(objective == PruneObjective::kRefit ? "Refit error total" : "No-refit error total",
         "objective_total", refit);
@@ -296,6 +307,15 @@ void setup_prune(CLI::App& app, CommandResult& result) {
   sub->add_option("--max-layer-sparsity", opts->max_layer_sparsity,
                   "global: most of one layer's neurons that may go, [0, 1]")
       ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  sub->add_option("--multiple-of", opts->multiple_of,
+                  "every layer keeps a multiple of N MLP neurons (32 for quantised blocks, 256 "
+                  "for K-quants, 8/64 for GPU tiles); 1: no rounding. Uniform: each count rounded "
+                  "to the nearest multiple (a tie keeps more; never 0; at most the largest "
+                  "multiple <= n); global: the allocation moves blocks of N neurons, the total as "
+                  "near the budget as blocks allow, and the report gives the rounding's predicted "
+                  "cost. Heads are not rounded (a kept head already brings head_dim channels). "
+                  "N in [1, intermediate_size]")
       ->capture_default_str();
   sub->add_option("--damping", opts->damping,
                   "ridge added to a singular Gram, relative to its mean diagonal")

@@ -404,3 +404,233 @@ TEST_CASE("mask resume: an interrupted run finished equals an uninterrupted one"
                        doctest::Contains("(field 'checkpoint')"), InvalidArgument);
   fs::remove_all(t.root);
 }
+
+// ---- --multiple-of (issue 19 point 3) ----------------------------------------------------------
+
+namespace {
+
+// The uniform rounding rule written as a search: among the multiples of m in [m, n], the one
+// nearest keep, the larger on a tie; none when m > n.
+int nearest_multiple_reference(int keep, int n, int m) {
+  int best = -1;
+  for (int c = m; c <= n; c += m)
+    if (best < 0 || std::abs(c - keep) < std::abs(best - keep) ||
+        (std::abs(c - keep) == std::abs(best - keep) && c > best))
+      best = c;
+  return best;
+}
+
+// Cost of removing r units of one layer in the allocation's model: the r smallest costs, scaled.
+double smallest_removal(const LayerUnitCosts& c, int r, double scale) {
+  std::vector<double> v(c.unit_cost.data(), c.unit_cost.data() + c.unit_cost.size());
+  std::sort(v.begin(), v.end());
+  double s = 0.0;
+  for (int i = 0; i < r; ++i) s += v[static_cast<std::size_t>(i)];
+  return scale * s;
+}
+
+}  // namespace
+
+TEST_CASE("round_keep_to_multiple: nearest multiple, ties keep more, never 0, never above n") {
+  CHECK(round_keep_to_multiple(307, 512, 32) == 320);  // 40 % of 512: 307.2 -> 307 -> 320
+  CHECK(round_keep_to_multiple(304, 512, 32) == 320);  // 288 + 16: a tie keeps more
+  CHECK(round_keep_to_multiple(303, 512, 32) == 288);
+  CHECK(round_keep_to_multiple(6605, 11008, 256) == 6656);
+  CHECK(round_keep_to_multiple(0, 512, 32) == 32);     // never 0
+  CHECK(round_keep_to_multiple(10, 512, 32) == 32);    // nearest is 0: the smallest multiple
+  CHECK(round_keep_to_multiple(500, 500, 32) == 480);  // 512 > n: the largest multiple <= n
+  CHECK(round_keep_to_multiple(13, 13, 5) == 10);
+  CHECK(round_keep_to_multiple(7, 7, 7) == 7);
+  CHECK(round_keep_to_multiple(5, 9, 1) == 5);
+  CHECK_THROWS_AS((void)round_keep_to_multiple(5, 12, 0), InvalidArgument);
+  CHECK_THROWS_AS((void)round_keep_to_multiple(5, 12, -4), InvalidArgument);
+  CHECK_THROWS_AS((void)round_keep_to_multiple(5, 12, 13), InvalidArgument);  // no multiple fits
+  CHECK_THROWS_AS((void)round_keep_to_multiple(13, 12, 4), InvalidArgument);
+  // Every (keep, n, m) of small sizes against the search.
+  for (int n = 1; n <= 40; ++n)
+    for (int m = 1; m <= n; ++m)
+      for (int keep = 0; keep <= n; ++keep) {
+        CAPTURE(n);
+        CAPTURE(m);
+        CAPTURE(keep);
+        const int k = round_keep_to_multiple(keep, n, m);
+        CHECK(k == nearest_multiple_reference(keep, n, m));
+        CHECK(k % m == 0);
+      }
+  // keep_count with a multiple: the rounded count; without one, today's count and errors.
+  CHECK(keep_count(512, 0.4) == 307);
+  CHECK(keep_count(512, 0.4, 1, 32) == 320);
+  CHECK(keep_count(512, 0.4, 1, 64) == 320);
+  CHECK(keep_count(512, 0.999, 1, 32) == 32);  // keeps 1: rounded up, never 0
+  CHECK(keep_count(500, 0.0, 1, 32) == 480);
+  CHECK(keep_count(28, 0.5, 4, 8) == 16);  // a multiple of lcm(4 groups, 8) nearest 14
+  CHECK_THROWS_AS((void)keep_count(512, 0.4, 1, 0), InvalidArgument);
+  CHECK_THROWS_AS((void)keep_count(512, 0.4, 1, 513), InvalidArgument);
+}
+
+TEST_CASE("allocate_global with multiple_of: optimal among multiples (brute force)") {
+  std::mt19937_64 rng(2024);
+  // Three layers; n = 12 (a multiple of 4) and n = 10 (not: 2 units go first, 8 is the most kept).
+  for (const std::vector<int>& sizes : {std::vector<int>{12, 12, 12}, std::vector<int>{12, 10, 12}})
+    for (int trial = 0; trial < 6; ++trial) {
+      std::vector<LayerUnitCosts> layers;
+      for (int n : sizes) {
+        LayerUnitCosts c;
+        c.unit_cost = VectorXd(n);
+        std::exponential_distribution<double> e(1.0 / (1.0 + trial));
+        for (Eigen::Index i = 0; i < n; ++i) c.unit_cost[i] = e(rng);
+        c.total_cost = 3.0 * c.unit_cost.sum() + trial;
+        layers.push_back(c);
+      }
+      const int total = std::accumulate(sizes.begin(), sizes.end(), 0);
+      for (int m : {1, 2, 3, 4})
+        for (bool relative : {false, true})
+          for (double cap : {1.0, 0.5})
+            for (double sparsity : {0.0, 0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9}) {
+              CAPTURE(trial);
+              CAPTURE(m);
+              CAPTURE(relative);
+              CAPTURE(cap);
+              CAPTURE(sparsity);
+              GlobalAllocationOptions o;
+              o.sparsity = sparsity;
+              o.scale = relative ? CostScale::kRelativeToLayerOutput : CostScale::kAbsolute;
+              o.max_layer_sparsity = cap;
+              o.multiple_of = m;
+              // Reference: every combination of allowed counts per layer (multiples of m, at
+              // least m and, where one fits, at least (1 - cap) n).
+              std::vector<std::vector<int>> allowed;
+              for (int n : sizes) {
+                std::vector<int> a;
+                const int floor_keep = static_cast<int>(std::ceil((1.0 - cap) * n - 1e-9));
+                for (int k = m; k <= n; k += m)
+                  if (k >= floor_keep) a.push_back(k);
+                if (a.empty()) a.push_back(n / m * m);
+                allowed.push_back(a);
+              }
+              const int budget = static_cast<int>(std::lround(sparsity * total));
+              int best_removed = -1;
+              double best_cost = 0.0;
+              std::vector<int> pick(3);
+              for (int k0 : allowed[0])
+                for (int k1 : allowed[1])
+                  for (int k2 : allowed[2]) {
+                    const int keep[3] = {k0, k1, k2};
+                    int removed = 0;
+                    double cost = 0.0;
+                    for (std::size_t l = 0; l < 3; ++l) {
+                      const int r = sizes[l] - keep[l];
+                      removed += r;
+                      cost += smallest_removal(layers[l], r,
+                                               relative ? 1.0 / layers[l].total_cost : 1.0);
+                    }
+                    const int d = std::abs(removed - budget), bd = std::abs(best_removed - budget);
+                    if (best_removed < 0 || d < bd || (d == bd && removed < best_removed) ||
+                        (removed == best_removed && cost < best_cost)) {
+                      best_removed = removed;
+                      best_cost = cost;
+                    }
+                  }
+              // m = 1 must meet the budget exactly; a multiple may miss it by half a block.
+              const bool reachable =
+                  m == 1 ? best_removed == budget : 2 * std::abs(best_removed - budget) <= m;
+              if (!reachable) {
+                CHECK_THROWS_AS((void)allocate_global_costs(layers, o), InvalidArgument);
+                continue;
+              }
+              const GlobalAllocation a = allocate_global_costs(layers, o);
+              CHECK(total - a.total_keep == best_removed);
+              CHECK(a.budget == budget);
+              CHECK(a.total_units == total);
+              CHECK(std::abs(a.removed_cost - best_cost) <= 1e-12 * (1.0 + best_cost));
+              double cost = 0.0;
+              for (std::size_t l = 0; l < 3; ++l) {
+                CHECK(a.keep[l] % m == 0);
+                CHECK(a.keep[l] >= m);
+                CHECK(a.keep[l] <= sizes[l]);
+                cost += smallest_removal(layers[l], sizes[l] - a.keep[l],
+                                         relative ? 1.0 / layers[l].total_cost : 1.0);
+                // removal_cost is the unscaled model of one layer.
+                CHECK(std::abs(removal_cost(layers[l], a.keep[l]) -
+                               smallest_removal(layers[l], sizes[l] - a.keep[l], 1.0)) <= 1e-12);
+              }
+              CHECK(std::abs(cost - a.removed_cost) <= 1e-12 * (1.0 + cost));
+              CHECK(a.effective_sparsity() ==
+                    doctest::Approx(static_cast<double>(best_removed) / total));
+            }
+    }
+  // Bad multiples: none fits a layer, or not positive.
+  std::vector<LayerUnitCosts> two(2);
+  for (LayerUnitCosts& c : two) {
+    c.unit_cost = VectorXd::Ones(12);
+    c.total_cost = 12.0;
+  }
+  GlobalAllocationOptions o;
+  o.multiple_of = 13;
+  CHECK_THROWS_AS((void)allocate_global_costs(two, o), InvalidArgument);
+  o.multiple_of = 0;
+  CHECK_THROWS_AS((void)allocate_global_costs(two, o), InvalidArgument);
+}
+
+TEST_CASE("mask --multiple-of: counts are multiples, the rounding's cost from the diagonal") {
+  Tiny t = make_tiny("multiple", 29);
+  const Checkpoint ckpt = Checkpoint::open(t.ckpt_dir);
+  const CalibrationStatsFile stats = CalibrationStatsFile::open(t.stats_path);
+  std::vector<LayerUnitCosts> costs;
+  costs.reserve(kLayers);
+  for (int l = 0; l < kLayers; ++l) costs.push_back(direct_costs(t, l));
+  for (bool global : {false, true}) {
+    CAPTURE(global);
+    MaskRunOptions o = global_options(CostScale::kAbsolute);
+    if (!global) o.allocation = MaskAllocation::kUniform;
+    o.multiple_of = 4;
+    const Masks masks = compute_masks(ckpt, &stats, o);
+    REQUIRE(masks.entries.size() == static_cast<std::size_t>(kLayers));
+    CHECK(masks.run.multiple_of == 4);
+    // The counts at multiple 1: uniform round(0.6 x 12) = 7; global: the independent walk.
+    const std::vector<int> unrounded =
+        global ? sorted_order_keep(costs, 0.4, false, o.max_layer_sparsity)
+               : std::vector<int>(kLayers, 7);
+    int removed = 0;
+    double total_cost = 0.0;
+    for (const LayerMask& e : masks.entries) {
+      CAPTURE(e.layer);
+      const auto l = static_cast<std::size_t>(e.layer);
+      CHECK(e.feasible);
+      CHECK(e.keep % 4 == 0);
+      CHECK(static_cast<int>(e.kept.size()) == e.keep);
+      if (!global) CHECK(e.keep == 8);  // 7 rounded to the nearest multiple of 4
+      CHECK(e.unrounded_keep == unrounded[l]);
+      // Predicted cost: the smallest costs of the neurons the rounding removes or keeps more of.
+      const double want = smallest_removal(costs[l], kInter - e.keep, 1.0) -
+                          smallest_removal(costs[l], kInter - e.unrounded_keep, 1.0);
+      CHECK(e.rounding_cost == doctest::Approx(want).epsilon(1e-9).scale(costs[l].total_cost));
+      removed += kInter - e.keep;
+      total_cost += e.rounding_cost;
+    }
+    // 40 % of 36 = 14 neurons asked; uniform keeps 3 x 8 (12 removed); global the reachable
+    // total nearest 14 in blocks of 4 (12 or 16: 12, a tie keeps more).
+    CHECK(removed == 12);
+    CHECK(masks.run.effective_sparsity == doctest::Approx(12.0 / 36.0));
+    CHECK(masks.run.rounding_cost == doctest::Approx(total_cost));
+    // The file keeps the record and the entries' fields; resume refuses another multiple.
+    write_masks(masks, t.root / "multiple.json");
+    const Masks back = read_masks(t.root / "multiple.json");
+    CHECK(back.run.multiple_of == 4);
+    CHECK(back.run.effective_sparsity == masks.run.effective_sparsity);
+    CHECK(back.run.rounding_cost == doctest::Approx(masks.run.rounding_cost));
+    for (std::size_t i = 0; i < back.entries.size(); ++i) {
+      CHECK(back.entries[i].unrounded_keep == masks.entries[i].unrounded_keep);
+      CHECK(back.entries[i].rounding_cost == doctest::Approx(masks.entries[i].rounding_cost));
+    }
+    MaskRunOptions other = o;
+    other.multiple_of = 2;
+    other.resume = &back;
+    CHECK_THROWS_WITH_AS((void)compute_masks(ckpt, &stats, other), doctest::Contains("multiple_of"),
+                         InvalidArgument);
+    // A multiple above the layer's 12 neurons is refused before any solve.
+    MaskRunOptions big = o;
+    big.multiple_of = 13;
+    CHECK_THROWS_AS((void)compute_masks(ckpt, &stats, big), InvalidArgument);
+  }
+}

@@ -60,6 +60,9 @@ struct LayerProblemSpec {
   /// kRefit: the problem is the pairwise quadratic surrogate of the refit objective
   /// (RefitObjective::pairwise_surrogate of build_refit_objective); needs calibration statistics.
   PruneObjective objective = PruneObjective::kNoRefit;
+  /// MLP only: the kept count is rounded to a multiple of this (round_keep_to_multiple), >= 1.
+  /// Heads are not rounded (a kept head already brings head_dim channels).
+  int multiple_of = 1;
 };
 
 /// Builds one layer's problem, reading only that layer's tensors and statistics (`stats` may be
@@ -78,8 +81,10 @@ struct LayerProblemSpec {
                                                    const LayerProblemSpec& spec);
 
 /// Units one layer keeps for a unit kind and sparsity (throws like keep_count when the sparsity
-/// leaves nothing or, for heads per KV group, is not expressible).
-[[nodiscard]] int layer_keep_count(const ModelConfig& config, UnitKind unit, double sparsity);
+/// leaves nothing or, for heads per KV group, is not expressible). `multiple_of` rounds the MLP
+/// count (keep_count's multiple_of); it does not apply to heads.
+[[nodiscard]] int layer_keep_count(const ModelConfig& config, UnitKind unit, double sparsity,
+                                   int multiple_of = 1);
 
 /// Where a problem's Gram came from: "calibration", "magnitude" or "isserlis".
 [[nodiscard]] const char* gram_source_name(GramSource source);

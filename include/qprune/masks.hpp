@@ -53,6 +53,13 @@ struct LayerMask {
   /// Units this layer was asked to keep (its own k: the uniform count, or the global allocation's);
   /// 0 when unknown (files written before it was recorded: then kept.size() is assumed).
   int keep = 0;
+  /// With --multiple-of (MaskRunRecord::multiple_of > 1, MLP): the count before rounding (the
+  /// uniform count, or the global allocation's at multiple 1); 0 when not rounded or unknown.
+  int unrounded_keep = 0;
+  /// With unrounded_keep: the predicted change of `objective` from the rounding, in its units:
+  /// the diagonal removal cost (removal_cost: sum of the smallest M_ii) at `keep` minus that at
+  /// unrounded_keep. Positive when the rounding removes more units.
+  double rounding_cost = 0.0;
   /// True when the entry is final: its solve ran to its end (status other than kInterrupted).
   [[nodiscard]] bool complete() const { return status != RunStatus::kInterrupted; }
 };
@@ -79,6 +86,12 @@ struct MaskRunRecord {
   double max_layer_sparsity = 1.0;  ///< global only
   bool mean_compensation_requested = true;
   std::string data_free;  ///< "magnitude" or "isserlis"
+  /// --multiple-of: every MLP keep count is a multiple of this (1: not rounded). The two fields
+  /// after it are written only when it is above 1 (informative; resume compares multiple_of).
+  int multiple_of = 1;
+  /// MLP units removed over the entries / their units (the sparsity reached; `sparsity` asked).
+  double effective_sparsity = 0.0;
+  double rounding_cost = 0.0;  ///< sum of the entries' LayerMask::rounding_cost
 };
 
 /// A masks file.

@@ -75,6 +75,12 @@ struct MaskRunOptions {
   /// usual 40 % and still a fifth of the layer left, so that the diagonal cost (which ignores how
   /// removed units interact) is never trusted down to a near-empty layer.
   double max_layer_sparsity = 0.8;
+  /// --multiple-of: every MLP keep count is a multiple of this, >= 1 (1: not rounded). Uniform:
+  /// round_keep_to_multiple of each layer's count; global: allocate_global_costs in blocks of it.
+  /// Head counts are not rounded. Each MLP entry records its count before rounding and the
+  /// rounding's predicted cost (LayerMask::unrounded_keep, rounding_cost), the run record the
+  /// effective sparsity and the summed cost.
+  int multiple_of = 1;
   /// A previous (possibly interrupted) run's masks: entries that are complete() and match this
   /// run's plan are taken over as they are, the others solved. It must come from the same
   /// checkpoint and options (check_resumable); the result equals an uninterrupted run.

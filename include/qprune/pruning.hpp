@@ -186,10 +186,20 @@ void set_keep(LayerProblem& problem, int keep);
 
 // ---- Sparsity allocation ----------------------------------------------------------------------
 
+/// `keep` of `num_units` rounded to a multiple of `multiple_of` (`--multiple-of`: block sizes of
+/// quantised formats, GPU tiles): the nearest multiple, a tie rounded up (keep more), never 0, and
+/// never above num_units (then the largest multiple <= num_units, also when rounding up would pass
+/// it). Throws InvalidArgument when multiple_of < 1 or > num_units (no positive multiple fits), or
+/// keep is outside [0, num_units].
+[[nodiscard]] int round_keep_to_multiple(int keep, int num_units, int multiple_of);
+
 /// k = round((1 - sparsity) n) units kept; `granularity` units must divide k (KV groups for
 /// kHeadsPerGroup). Throws InvalidArgument when sparsity is outside [0, 1), k = 0, or k is not a
 /// multiple of granularity (the message lists the nearest expressible sparsities).
-[[nodiscard]] int keep_count(int num_units, double sparsity, int granularity = 1);
+/// multiple_of > 1: k is then rounded by round_keep_to_multiple to a multiple of
+/// lcm(granularity, multiple_of) instead (k = 0 becomes that multiple; no error for granularity).
+[[nodiscard]] int keep_count(int num_units, double sparsity, int granularity = 1,
+                             int multiple_of = 1);
 /// keep_count for this problem's shape.
 [[nodiscard]] int uniform_keep(const LayerProblem& problem, double sparsity);
 
@@ -205,6 +215,11 @@ struct GlobalAllocationOptions {
   /// Upper bound on each layer's sparsity, in [0, 1]; every layer keeps at least one unit (one
   /// head per group for kHeadsPerGroup) regardless.
   double max_layer_sparsity = 1.0;
+  /// Every layer keeps a multiple of this many units (of lcm(num_groups, multiple_of) with
+  /// groups), >= 1. Above 1 the budget is met as closely as blocks allow: the total removed is the
+  /// reachable one nearest round(sparsity * sum n) (a tie keeps more); a layer whose n is not a
+  /// multiple removes n mod multiple_of units first, even beyond max_layer_sparsity.
+  int multiple_of = 1;
   void validate() const;
 };
 
@@ -213,6 +228,13 @@ struct GlobalAllocation {
   std::vector<double> sparsity;  ///< 1 - keep / n per layer
   double removed_cost = 0.0;     ///< sum of the (scaled) diagonal costs of the removed units
   int total_keep = 0;
+  int total_units = 0;  ///< sum n
+  int budget = 0;       ///< round(sparsity * total_units): the removal asked for
+  /// 1 - total_keep / total_units: equals the asked sparsity up to rounding; with multiple_of > 1
+  /// it may differ by up to half a block per model (plus the forced removals).
+  [[nodiscard]] double effective_sparsity() const {
+    return total_units > 0 ? 1.0 - static_cast<double>(total_keep) / total_units : 0.0;
+  }
 };
 
 /// What allocate_global needs of one layer: its diagonal costs and total, not the whole problem
@@ -226,11 +248,21 @@ struct LayerUnitCosts {
   [[nodiscard]] static LayerUnitCosts of(const LayerProblem& problem);
 };
 
+/// The layer's removal cost in the allocation's model, unscaled: the sum of the n - keep smallest
+/// unit costs (per group: the (n - keep) / num_groups smallest of each). What allocate_global_costs
+/// minimises (divided by total_cost with CostScale::kRelativeToLayerOutput); the difference at two
+/// counts is the predicted change of the layer's objective (--multiple-of's rounding cost). Throws
+/// InvalidArgument unless keep is in [0, n] and a multiple of num_groups.
+[[nodiscard]] double removal_cost(const LayerUnitCosts& layer, int keep);
+
 /// Chooses per-layer keep counts with sum(n - keep) = round(sparsity * sum n) by removing, across
 /// all layers, the units with the smallest (scaled) diagonal cost M_ii first; a layer with
 /// num_groups > 1 (kHeadsPerGroup) removes one unit per group at a time (the cheapest remaining of
-/// each, costs summed). Throws InvalidArgument when the budget cannot be met under the bounds or
-/// granularities, or when a layer is empty or its unit count is not a multiple of num_groups.
+/// each, costs summed); with options.multiple_of > 1 in blocks of that many units (the greedy
+/// over blocks is optimal for this separable cost when every layer has the same block size).
+/// Throws InvalidArgument when the budget cannot be met under the bounds or granularities (with
+/// multiple_of: by more than half a block), when a layer is empty or its unit count is not a
+/// multiple of num_groups, or multiple_of exceeds a layer's units.
 [[nodiscard]] GlobalAllocation allocate_global_costs(const std::vector<LayerUnitCosts>& layers,
                                                      const GlobalAllocationOptions& options);
 /// allocate_global_costs of whole problems, which must share one UnitKind.

@@ -97,6 +97,11 @@ struct PruneOptions {
   MaskAllocation allocation = MaskAllocation::kGlobal;
   AllocationScale allocation_scale = AllocationScale::kResidualStream;
   double max_layer_sparsity = 0.8;  ///< global: cap per layer, in [0, 1]
+  /// --multiple-of: every MLP keep count is a multiple of this, >= 1 (heads are not rounded).
+  /// Uniform: round_keep_to_multiple; global: allocate_global_costs in blocks of it, and each
+  /// MLP mask entry records its count at multiple 1 and the rounding's cost predicted by the
+  /// allocation's path costs (LayerMask::unrounded_keep, rounding_cost).
+  int multiple_of = 1;
   /// Ridge added to H when it is not numerically positive definite (RefitObjective), relative
   /// to its mean diagonal; > 0.
   double damping_rel = 1e-8;

@@ -39,12 +39,12 @@ std::string unit_weight_name(int layer, UnitKind unit) {
 
 }  // namespace
 
-int layer_keep_count(const ModelConfig& cfg, UnitKind unit, double sparsity) {
+int layer_keep_count(const ModelConfig& cfg, UnitKind unit, double sparsity, int multiple_of) {
   const auto heads = static_cast<int>(cfg.num_attention_heads);
   const auto kv = static_cast<int>(cfg.num_key_value_heads);
   switch (unit) {
     case UnitKind::kMlp:
-      return keep_count(static_cast<int>(cfg.intermediate_size), sparsity);
+      return keep_count(static_cast<int>(cfg.intermediate_size), sparsity, 1, multiple_of);
     case UnitKind::kHeads:
       return keep_count(heads, sparsity);
     case UnitKind::kKvGroups:
@@ -116,7 +116,7 @@ LayerProblem build_layer_problem(const Checkpoint& ckpt, const CalibrationStatsF
   if (spec.unit == UnitKind::kMlp) {
     MlpProblemOptions o;
     o.layer = spec.layer;
-    o.keep = layer_keep_count(cfg, UnitKind::kMlp, spec.sparsity);
+    o.keep = layer_keep_count(cfg, UnitKind::kMlp, spec.sparsity, spec.multiple_of);
     o.mean_compensation = compensate;
     const std::string down = p + "mlp.down_proj.weight";
     if (spec.objective == PruneObjective::kRefit) {
@@ -193,7 +193,7 @@ RefitObjective build_refit_objective(const Checkpoint& ckpt, const CalibrationSt
   switch (unit) {
     case UnitKind::kMlp:
       layout = {static_cast<int>(cfg.intermediate_size), 1, 1,
-                layer_keep_count(cfg, unit, spec.sparsity)};
+                layer_keep_count(cfg, unit, spec.sparsity, spec.multiple_of)};
       break;
     case UnitKind::kHeads:
       layout = {heads, hd, 1, layer_keep_count(cfg, unit, spec.sparsity)};

@@ -123,6 +123,11 @@ void write_masks(const Masks& m, const std::filesystem::path& path) {
     }
     run["mean_compensation_requested"] = m.run.mean_compensation_requested;
     run["data_free"] = m.run.data_free;
+    if (m.run.multiple_of > 1) {
+      run["multiple_of"] = m.run.multiple_of;
+      run["effective_sparsity"] = m.run.effective_sparsity;
+      run["rounding_cost"] = m.run.rounding_cost;
+    }
     j["run"] = std::move(run);
   }
   Json entries = Json::array();
@@ -138,6 +143,10 @@ void write_masks(const Masks& m, const std::filesystem::path& path) {
                        {"status", std::string(to_string(e.status))},
                        {"seed", e.seed},
                        {"keep", e.keep}});
+    if (e.unrounded_keep > 0) {
+      entries.back()["unrounded_keep"] = e.unrounded_keep;
+      entries.back()["rounding_cost"] = e.rounding_cost;
+    }
   }
   j["entries"] = std::move(entries);
   const std::string text = j.dump(2) + "\n";
@@ -260,6 +269,15 @@ Masks read_masks(const std::filesystem::path& path) {
         boolean(field(r, "mean_compensation_requested", "run.mean_compensation_requested"),
                 "run.mean_compensation_requested");
     m.run.data_free = string_field(field(r, "data_free", "run.data_free"), "run.data_free");
+    if (r.contains("multiple_of")) {
+      m.run.multiple_of = count(r["multiple_of"], "run.multiple_of");
+      if (m.run.multiple_of < 1) fail("expected \"run.multiple_of\" >= 1, found 0");
+    }
+    if (r.contains("effective_sparsity"))
+      m.run.effective_sparsity =
+          number(r["effective_sparsity"], "run.effective_sparsity", 0.0, 1.0, false);
+    if (r.contains("rounding_cost"))
+      m.run.rounding_cost = finite(r["rounding_cost"], "run.rounding_cost");
   }
   const InJson& entries = field(j, "entries", "entries");
   if (!entries.is_array())
@@ -324,6 +342,14 @@ Masks read_masks(const std::filesystem::path& path) {
         fail("expected \"" + at + ".kept\" to hold " + std::to_string(l.keep) + " units (" + at +
              ".keep, feasible), found " + std::to_string(l.kept.size()));
     }
+    if (e.contains("unrounded_keep")) {
+      l.unrounded_keep = count(e["unrounded_keep"], at + ".unrounded_keep");
+      if (l.unrounded_keep > l.num_units)
+        fail("expected \"" + at + ".unrounded_keep\" in [0, " + std::to_string(l.num_units) +
+             "] (" + at + ".num_units), found " + std::to_string(l.unrounded_keep));
+    }
+    if (e.contains("rounding_cost"))
+      l.rounding_cost = finite(e["rounding_cost"], at + ".rounding_cost");
     // A set, not Masks::find per entry: that scan made a file of 50,000 entries quadratic.
     if (!seen.emplace(l.layer, l.unit == UnitKind::kMlp).second)
       fail("expected one entry per layer and unit kind, found layer " + std::to_string(l.layer) +

@@ -55,6 +55,9 @@ void MaskRunOptions::validate() const {
   if (!(max_layer_sparsity >= 0.0 && max_layer_sparsity <= 1.0))
     throw InvalidArgument("MaskRunOptions::max_layer_sparsity must be in [0, 1], is " +
                           std::to_string(max_layer_sparsity));
+  if (multiple_of < 1)
+    throw InvalidArgument("MaskRunOptions::multiple_of (--multiple-of) must be >= 1, is " +
+                          std::to_string(multiple_of));
   solve.validate();
 }
 
@@ -107,6 +110,8 @@ void check_resumable(const Masks& previous, const Masks& planned) {
     if (a.max_layer_sparsity != b.max_layer_sparsity)
       differ("max_layer_sparsity", num(a.max_layer_sparsity), num(b.max_layer_sparsity));
   }
+  if (a.multiple_of != b.multiple_of)
+    differ("multiple_of", std::to_string(a.multiple_of), std::to_string(b.multiple_of));
   if (a.mean_compensation_requested != b.mean_compensation_requested)
     differ("mean_compensation", a.mean_compensation_requested ? "on" : "off",
            b.mean_compensation_requested ? "on" : "off");
@@ -119,10 +124,14 @@ bool raised(const std::atomic<bool>* flag) { return flag != nullptr && flag->loa
 
 // The planning step of a global allocation: every layer's MLP problem is built in turn (one in
 // memory at a time) only for its diagonal costs, then allocate_global picks the keep counts.
-// nullopt when interrupted meanwhile.
-std::optional<std::vector<int>> plan_global_keep(const Checkpoint& ckpt,
-                                                 const CalibrationStatsFile* stats,
-                                                 const MaskRunOptions& options) {
+// nullopt when interrupted meanwhile. With --multiple-of also the counts of the same allocation
+// at multiple 1 (`unrounded`; empty when that allocation cannot be made).
+struct GlobalPlan {
+  std::vector<int> keep, unrounded;
+};
+std::optional<GlobalPlan> plan_global_keep(const Checkpoint& ckpt,
+                                           const CalibrationStatsFile* stats,
+                                           const MaskRunOptions& options) {
   std::vector<LayerUnitCosts> costs;
   for (int layer = 0; layer < ckpt.config().num_hidden_layers; ++layer) {
     if (raised(options.solve.interrupt)) return std::nullopt;
@@ -139,7 +148,18 @@ std::optional<std::vector<int>> plan_global_keep(const Checkpoint& ckpt,
   go.sparsity = options.sparsity;
   go.scale = options.cost_scale;
   go.max_layer_sparsity = options.max_layer_sparsity;
-  return allocate_global_costs(costs, go).keep;
+  go.multiple_of = options.multiple_of;
+  GlobalPlan plan;
+  plan.keep = allocate_global_costs(costs, go).keep;
+  if (options.multiple_of > 1) {
+    go.multiple_of = 1;
+    try {
+      plan.unrounded = allocate_global_costs(costs, go).keep;
+    } catch (const InvalidArgument&) {
+      // The blocks may reach a budget (to within half a block) that single units cannot.
+    }
+  }
+  return plan;
 }
 
 }  // namespace
@@ -209,6 +229,8 @@ std::string encode(const LayerJobResult& r) {
   w.put(static_cast<int>(e.status));
   w.put(e.seed);
   w.put(e.keep);
+  w.put(e.unrounded_keep);
+  w.put(e.rounding_cost);
   w.put(r.centered);
   w.put(r.approximate);
   w.put(r.source);
@@ -232,6 +254,8 @@ LayerJobResult decode_layer_result(const std::string& bytes) {
   e.status = static_cast<RunStatus>(in.get<int>());
   in.get(e.seed);
   in.get(e.keep);
+  in.get(e.unrounded_keep);
+  in.get(e.rounding_cost);
   in.get(r.centered);
   in.get(r.approximate);
   in.get(r.source);
@@ -270,39 +294,51 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
   }
   masks.run.mean_compensation_requested = options.mean_compensation;
   masks.run.data_free = data_free_name(options.data_free);
+  masks.run.multiple_of = options.mlp ? options.multiple_of : 1;
   const Masks* previous = options.resume;
   if (previous != nullptr) check_resumable(*previous, masks);
 
   // Planning step: the per-layer keep counts of a global allocation (every process plans the same
   // counts; uniform: from the sparsity, inside build_layer_problem).
-  std::optional<std::vector<int>> global_keep;
-  if (options.allocation == MaskAllocation::kGlobal) {
-    global_keep = plan_global_keep(ckpt, stats, options);
-    if (!global_keep) kinds.clear();  // interrupted while planning: nothing solved
+  std::optional<GlobalPlan> global_plan;
+  if (options.allocation == MaskAllocation::kGlobal && options.mlp) {
+    global_plan = plan_global_keep(ckpt, stats, options);
+    if (!global_plan) kinds.clear();  // interrupted while planning: nothing solved
   }
 
   // The jobs: one per (unit kind, layer), in the order of the masks file. A global allocation's
-  // layer is built at sparsity 0 and then given its own k (set_keep).
+  // layer is built at sparsity 0 and then given its own k (set_keep). With --multiple-of an MLP
+  // job also knows its count before rounding (0: unknown), for the rounding's cost.
   struct LayerJob {
     LayerProblemSpec spec;
     std::optional<int> keep;
+    int unrounded_keep = 0;
   };
+  const int multiple_of = masks.run.multiple_of;
   std::vector<LayerJob> specs;
   for (UnitKind unit : kinds) {
     const double sparsity = unit == UnitKind::kMlp
                                 ? options.sparsity
                                 : options.head_sparsity.value_or(options.sparsity);
     for (int layer = 0; layer < cfg.num_hidden_layers; ++layer) {
-      std::optional<int> keep;
-      if (unit == UnitKind::kMlp && global_keep) keep = (*global_keep)[static_cast<size_t>(layer)];
-      specs.push_back(
-          {{layer, unit, keep ? 0.0 : sparsity, options.mean_compensation, options.data_free},
-           keep});
+      const auto at = static_cast<std::size_t>(layer);
+      LayerJob job{{layer, unit, sparsity, options.mean_compensation, options.data_free}, {}, 0};
+      if (unit == UnitKind::kMlp && global_plan) {
+        job.keep = global_plan->keep[at];
+        job.spec.sparsity = 0.0;
+        if (!global_plan->unrounded.empty()) job.unrounded_keep = global_plan->unrounded[at];
+      } else if (unit == UnitKind::kMlp && multiple_of > 1) {
+        job.spec.multiple_of = multiple_of;
+        job.unrounded_keep = layer_keep_count(cfg, unit, sparsity);
+      }
+      specs.push_back(job);
     }
   }
-  // Fail fast, before any solve, on a sparsity that leaves nothing or is not expressible.
+  // Fail fast, before any solve, on a sparsity that leaves nothing or is not expressible (or a
+  // --multiple-of above the layer's units).
   for (const LayerJob& job : specs)
-    if (!job.keep) (void)layer_keep_count(cfg, job.spec.unit, job.spec.sparsity);
+    if (!job.keep)
+      (void)layer_keep_count(cfg, job.spec.unit, job.spec.sparsity, job.spec.multiple_of);
   // Largest problems first, so that a dynamic runner's processes finish together.
   auto units_of = [&](UnitKind unit) {
     return unit == UnitKind::kMlp        ? cfg.intermediate_size
@@ -381,6 +417,12 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
     e.feasible = problem.model.is_feasible(x);
     e.seed = so.seed;
     for (const CardinalityConstraint& c : problem.model.constraints()) e.keep += c.k;
+    if (multiple_of > 1 && specs[i].unrounded_keep > 0) {
+      // The rounding's predicted cost: the diagonal removal cost at the two counts.
+      const LayerUnitCosts costs = LayerUnitCosts::of(problem);
+      e.unrounded_keep = specs[i].unrounded_keep;
+      e.rounding_cost = removal_cost(costs, e.keep) - removal_cost(costs, e.unrounded_keep);
+    }
     r.centered = problem.centered;
     r.approximate = problem.approximate;
     r.source = gram_source_name(problem.source);
@@ -422,6 +464,17 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
     if (source.empty() || source == "calibration") source = r.source;  // report the weakest
     if (r.resumed) ++masks.resumed_entries;
     masks.entries.push_back(std::move(r.mask));
+  }
+  if (multiple_of > 1) {
+    std::int64_t removed = 0, units = 0;
+    for (const LayerMask& e : masks.entries) {
+      if (e.unit != UnitKind::kMlp) continue;
+      units += e.num_units;
+      removed += e.num_units - (e.keep > 0 ? e.keep : static_cast<int>(e.kept.size()));
+      masks.run.rounding_cost += e.rounding_cost;
+    }
+    masks.run.effective_sparsity =
+        units > 0 ? static_cast<double>(removed) / static_cast<double>(units) : 0.0;
   }
   if (!source.empty()) masks.objective_source = source;
   masks.approximate = any_approximate;

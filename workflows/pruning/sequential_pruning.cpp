@@ -129,14 +129,14 @@ ObjectiveStats objective_stats(const ProjectionStats& st, bool centre, double ri
 // ---------------------------------------------------------------------------------------
 
 // The unit layout of a projection: MLP neurons, or heads / KV groups of o_proj.
-UnitLayout layout_for(const ModelConfig& cfg, UnitKind unit, double sparsity) {
+UnitLayout layout_for(const ModelConfig& cfg, UnitKind unit, double sparsity, int multiple_of = 1) {
   const int heads = static_cast<int>(cfg.num_attention_heads);
   const int kv = static_cast<int>(cfg.num_key_value_heads);
   const int hd = static_cast<int>(cfg.head_dim);
   switch (unit) {
     case UnitKind::kMlp: {
       const int n = static_cast<int>(cfg.intermediate_size);
-      return {n, 1, 1, keep_count(n, sparsity)};
+      return {n, 1, 1, keep_count(n, sparsity, 1, multiple_of)};
     }
     case UnitKind::kHeads:
       return {heads, hd, 1, keep_count(heads, sparsity)};
@@ -594,6 +594,8 @@ void PruneOptions::validate() const {
     throw InvalidArgument("--method obs is the greedy of the refit objective; it needs --refit");
   if (!(max_layer_sparsity >= 0.0 && max_layer_sparsity <= 1.0))
     throw InvalidArgument("--max-layer-sparsity must be in [0, 1]");
+  if (multiple_of < 1)
+    throw InvalidArgument("--multiple-of must be >= 1, is " + std::to_string(multiple_of));
   if (!(damping_rel > 0.0) || !std::isfinite(damping_rel))
     throw InvalidArgument("--damping must be > 0");
   if (!(ridge_rel >= 0.0) || !std::isfinite(ridge_rel))
@@ -660,7 +662,8 @@ PruneReport prune_model(const Checkpoint& ckpt,
       "use fewer calibration tokens (--tokens)", o.memory_limit_bytes);
 
   // Layouts and a first check that the sparsities are expressible.
-  const UnitLayout mlp_layout = o.mlp ? layout_for(cfg, UnitKind::kMlp, o.sparsity) : UnitLayout{};
+  const UnitLayout mlp_layout =
+      o.mlp ? layout_for(cfg, UnitKind::kMlp, o.sparsity, o.multiple_of) : UnitLayout{};
   const UnitLayout head_layout = o.heads ? layout_for(cfg, head_unit, head_sparsity) : UnitLayout{};
 
   Masks& masks = report.masks;
@@ -676,6 +679,7 @@ PruneReport prune_model(const Checkpoint& ckpt,
   masks.run.allocation = o.allocation;
   masks.run.mean_compensation_requested = o.mean_compensation;
   masks.run.data_free = "magnitude";
+  masks.run.multiple_of = o.mlp ? o.multiple_of : 1;
 
   auto progress = [&](const std::string& line) {
     if (o.progress) o.progress(line);
@@ -693,6 +697,10 @@ PruneReport prune_model(const Checkpoint& ckpt,
   // layer-output scale; docs/pruning_math.md, section 9).
   std::vector<int> mlp_keep(static_cast<std::size_t>(layers), mlp_layout.keep());
   std::vector<int> head_keep(static_cast<std::size_t>(layers), head_layout.keep());
+  // --multiple-of, global: each MLP layer's count at multiple 1 and the rounding's predicted cost
+  // (empty when not rounded, or uniform, where no removal costs are computed).
+  std::vector<int> mlp_unrounded;
+  std::vector<double> mlp_rounding_cost;
   MatrixXf x = batch.embed(ckpt);
   // The allocation pass runs the original model; in sequential mode the main pass needs only the
   // original sublayer outputs (targets), so they are kept when they fit instead of running the
@@ -775,7 +783,21 @@ PruneReport prune_model(const Checkpoint& ckpt,
     go.max_layer_sparsity = o.max_layer_sparsity;
     if (o.mlp) {
       go.sparsity = o.sparsity;
+      go.multiple_of = o.multiple_of;
       mlp_keep = allocate_global_costs(mlp_costs, go).keep;
+      if (o.multiple_of > 1) {
+        go.multiple_of = 1;
+        try {
+          mlp_unrounded = allocate_global_costs(mlp_costs, go).keep;
+          for (std::size_t l = 0; l < mlp_costs.size(); ++l)
+            mlp_rounding_cost.push_back(removal_cost(mlp_costs[l], mlp_keep[l]) -
+                                        removal_cost(mlp_costs[l], mlp_unrounded[l]));
+        } catch (const InvalidArgument&) {
+          mlp_unrounded.clear();  // blocks reach budgets single units cannot: no comparison
+          mlp_rounding_cost.clear();
+        }
+      }
+      go.multiple_of = 1;
     }
     if (o.heads) {
       go.sparsity = head_sparsity;
@@ -851,6 +873,10 @@ PruneReport prune_model(const Checkpoint& ckpt,
       e.status = r.report.status;
       e.seed = task.seed;
       e.keep = lay.keep();
+      if (mlp && !mlp_unrounded.empty()) {
+        e.unrounded_keep = mlp_unrounded[static_cast<std::size_t>(l)];
+        e.rounding_cost = mlp_rounding_cost[static_cast<std::size_t>(l)];
+      }
       masks.entries.push_back(std::move(e));
       spill.put(l, mlp, r.written);
       report.projections.push_back(std::move(r.report));
@@ -915,6 +941,16 @@ PruneReport prune_model(const Checkpoint& ckpt,
     return std::pair(a.unit != UnitKind::kMlp, a.layer) <
            std::pair(b.unit != UnitKind::kMlp, b.layer);
   });
+  if (masks.run.multiple_of > 1) {
+    double removed = 0.0, units = 0.0;
+    for (const LayerMask& e : masks.entries) {
+      if (e.unit != UnitKind::kMlp) continue;
+      units += e.num_units;
+      removed += e.num_units - e.keep;
+      masks.run.rounding_cost += e.rounding_cost;
+    }
+    masks.run.effective_sparsity = units > 0.0 ? removed / units : 0.0;
+  }
   if (interrupted()) return report;
 
   const auto t_write = Clock::now();
