@@ -85,10 +85,11 @@ void setup_calibrate(CLI::App& app, CommandResult& result) {
                 "MLP Grams: 40 GB instead of 80 GB), 7 significant digits");
   sub->add_flag("--json", opts->json, "print the report as JSON");
   sub->footer(
-      "Byte-level checkpoints (tokenizer_config.json with \"qprune_byte_level\": true) read "
-      "--text;\n"
-      "for any other checkpoint tokenise the text yourself and pass the ids with --token-ids\n"
-      "(whitespace-separated integers). The text is cut into consecutive windows of --context\n"
+      "--text is tokenised with the checkpoint's tokenizer.json (Hugging Face BPE: Llama 2/3,\n"
+      "Qwen2, GPT-2 style; docs/formats.md) or, for a byte-level checkpoint\n"
+      "(tokenizer_config.json with \"qprune_byte_level\": true), one token per byte; otherwise\n"
+      "tokenise the text yourself and pass the ids with --token-ids (whitespace-separated\n"
+      "integers). The text is cut into consecutive windows of --context\n"
       "tokens, each run from position 0. See docs/calibration_stats.md for the file layout.");
   sub->callback([opts, &result] { result.exit_code = run_calibrate(*opts); });
 }

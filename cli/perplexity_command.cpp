@@ -31,7 +31,8 @@ int run_perplexity(const PerplexityCliOptions& opts) {
   set_window_options(opts.windows, progress, po);
   const PerplexityResult res = evaluate_perplexity(model, ids, po);
   const double s = progress.seconds();
-  const bool bytes = in.token_ids.empty();  // --text: one token per byte
+  // --text on a byte-level checkpoint: one token per byte (tokenizer.json: real tokens).
+  const bool bytes = in.token_ids.empty() && is_byte_level(ckpt);
 
   Report r("perplexity");
   r.add("Checkpoint", "checkpoint", opts.checkpoint);
@@ -43,7 +44,7 @@ int run_perplexity(const PerplexityCliOptions& opts) {
   }
   r.add("Parameters", "parameters", parameters);
   r.add("Tensor bytes", "tensor_bytes", tensor_bytes);
-  r.add("Input", "input", bytes ? in.text : in.token_ids);
+  r.add("Input", "input", in.token_ids.empty() ? in.text : in.token_ids);
   r.add("Tokens", "tokens", res.num_tokens);
   r.add("Predicted tokens", "predicted_tokens", res.num_predicted);
   r.add("Context", "context", opts.windows.context);
@@ -71,7 +72,8 @@ void setup_perplexity(CLI::App& app, CommandResult& result) {
   sub->footer(
       "Windows of --context tokens overlap by one token, so every token but the first is "
       "predicted\n"
-      "exactly once. With --text (byte-level checkpoints) bits per token are bits per byte.");
+      "exactly once. With --text on a byte-level checkpoint bits per token are bits per byte;\n"
+      "on a checkpoint with tokenizer.json the text is tokenised with it (docs/formats.md).");
   sub->callback([opts, &result] { result.exit_code = run_perplexity(*opts); });
 }
 

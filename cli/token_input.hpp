@@ -1,5 +1,6 @@
-// Token input shared by `qprune calibrate` and `qprune perplexity`: text through the byte tokenizer
-// of byte-level checkpoints, or whitespace-separated token ids (--token-ids) for any checkpoint;
+// Token input shared by `qprune calibrate` and `qprune perplexity`: text through the checkpoint's
+// tokenizer.json (qprune/tokenizer.hpp) or the byte tokenizer of byte-level checkpoints, or
+// whitespace-separated token ids (--token-ids) for any checkpoint;
 // the token-window options (--tokens, --context, --batch, -q) both commands take; and their
 // progress line on stderr.
 #pragma once
@@ -19,12 +20,14 @@
 namespace qprune::cli {
 
 struct TokenInput {
-  std::string text;       ///< --text FILE (byte-level checkpoints)
+  std::string text;       ///< --text FILE (tokenizer.json or byte-level checkpoints)
   std::string token_ids;  ///< --token-ids FILE (any checkpoint)
 };
 
-/// The token ids the options name. Throws InvalidArgument when --text is given for a checkpoint
-/// whose tokenizer is not byte-level (pre-tokenise and pass --token-ids instead).
+/// The token ids the options name. --text goes through the byte tokenizer of a byte-level
+/// checkpoint, else through the folder's tokenizer.json (bos first when the tokenizer adds one).
+/// Throws InvalidArgument when the folder has neither (tokenise and pass --token-ids instead) or
+/// an id is outside the model's vocab_size, ParseError for a bad tokenizer.json.
 [[nodiscard]] std::vector<std::int32_t> read_tokens(const Checkpoint& checkpoint,
                                                     const TokenInput& input);
 
