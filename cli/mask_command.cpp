@@ -260,16 +260,17 @@ void setup_mask(CLI::App& app, CommandResult& result) {
                   "relative to each layer's output energy")
       ->transform(CLI::IsMember({"relative", "absolute"}, CLI::ignore_case))
       ->capture_default_str();
-  sub->add_option("--multiple-of", opts->multiple_of,
-                  "every layer keeps a multiple of N MLP neurons (32 for quantised blocks, 256 "
-                  "for K-quants, 8/64 for GPU tiles); 1: no rounding. Uniform: each count rounded "
-                  "to the nearest multiple (a tie keeps more; never 0; at most the largest "
-                  "multiple <= n); global: the allocation moves blocks of N neurons, the total "
-                  "as near the budget as blocks allow. Heads are not rounded: a kept head "
-                  "already brings head_dim channels (a multiple of 32 for head_dim 32..128). The "
-                  "report gives the sparsity reached and the rounding's predicted cost (diagonal "
-                  "costs M_ii of the neurons it adds or removes); N must be in [1, "
-                  "intermediate_size]")
+  sub->add_option(
+         "--multiple-of", opts->multiple_of,
+         "every layer keeps a multiple of N MLP neurons (32 for quantised blocks, 256 "
+         "for K-quants, 8/64 for GPU tiles); 1: no rounding. Uniform: each count rounded "
+         "to the nearest multiple (a tie keeps more; never 0; at most the largest "
+         "multiple <= n); global: the allocation moves blocks of N neurons, the total "
+         "as near the budget as blocks allow. Heads are not rounded: a kept head "
+         "already brings head_dim channels (64 or 128 in real models: a multiple of 32). The "
+         "report gives the sparsity reached and the rounding's predicted cost (diagonal "
+         "costs M_ii of the neurons it adds or removes); N must be in [1, "
+         "intermediate_size]")
       ->capture_default_str();
   sub->add_flag("--resume", opts->resume,
                 "keep the finished layers of an existing -o file (e.g. an interrupted run; same "
