@@ -1,5 +1,6 @@
-// tokenizer.json (include/qprune/tokenizer.hpp): the ids of five test tokenizers (byte-level BPE
-// with the GPT-2, Llama 3 and Qwen2 pre-tokenizers, and the SentencePiece-style BPE of Llama 2)
+// tokenizer.json (include/qprune/tokenizer.hpp): the ids of six test tokenizers (byte-level BPE
+// with the GPT-2, Llama 3 and Qwen2 pre-tokenizers, and the SentencePiece-style BPE of Llama 2 with
+// its normalizer or with Metaspace)
 // on 10 KB of mixed-script text and on edge cases, compared with the ids of the independent Python
 // reference (tests/data/tokenizer/reference_tokenizer.py, expected.json); what a GGUF writer reads
 // (vocabulary, merges, token types, bos/eos); invalid UTF-8 and a 1 MB word; the bad-input
@@ -109,7 +110,7 @@ TEST_CASE("tokenizer ids equal the reference's on mixed-script text and edge cas
   REQUIRE(text.size() >= 10240);
   const nlohmann::json cases = nlohmann::json::parse(slurp(kDir / "cases.json"));
   for (const char* name : {"bytelevel_gpt2", "bytelevel_gpt2_prefix", "bytelevel_llama3",
-                           "bytelevel_qwen2", "sentencepiece"}) {
+                           "bytelevel_qwen2", "sentencepiece", "sentencepiece_metaspace"}) {
     INFO(name);
     const Tokenizer tok = load(name);
     const nlohmann::json& want = expected().at(name);
@@ -185,6 +186,9 @@ TEST_CASE("tokenizer exposes what a GGUF writer needs") {
   const Tokenizer sp_alone = Tokenizer::load(kDir / "sentencepiece.json");
   CHECK(sp_alone.add_bos());
   CHECK(!sp_alone.eos_id());
+  const Tokenizer meta = load("sentencepiece_metaspace");
+  CHECK(meta.pre_tokenizer() == PreTokenizerKind::kSentencePiece);
+  CHECK(meta.normalizer().empty());
 }
 
 TEST_CASE("tokenizer: invalid UTF-8 never fails and byte-level keeps every byte") {

@@ -36,6 +36,7 @@
 #include "qprune/solver.hpp"
 #include "qprune/solvers.hpp"
 #include "qprune/tabu_solver.hpp"
+#include "qprune/tokenizer.hpp"
 #include "qprune/transformer.hpp"
 #include "qprune/tuned_penalty.hpp"
 #include "qprune/unit_kind.hpp"

@@ -7,6 +7,8 @@ layouts Hugging Face uses:
   bytelevel_llama3.json      Sequence[Split(Llama 3 regex), ByteLevel], ignore_merges, merges as [a, b]
   bytelevel_qwen2.json       NFC normalizer, Sequence[Split(Qwen2 regex), ByteLevel]
   sentencepiece.json         Llama 2 style: Prepend("▁") + Replace(" ", "▁"), byte_fallback, <0xXX>
+  sentencepiece_metaspace.json  the same vocabulary with the Metaspace pre-tokenizer (prepend_scheme
+                             "first", split false) of newer Llama 2 conversions, no normalizer
 All byte-level ones share one vocabulary (256 byte symbols, then one token per merge, then the added
 tokens <|endoftext|>, <|im_start|>, <|im_end|> (special) and [EXTRA] (not special)). Training is
 the plain BPE loop (most frequent pair, ties to the smallest pair), so the output is deterministic.
@@ -164,6 +166,9 @@ def main():
               "model": bpe_model(sp_vocab, sp_merges, False, unk_token="<unk>", fuse_unk=True,
                                  byte_fallback=True)}
     write("sentencepiece.json", sp_doc)
+    meta_doc = dict(sp_doc, normalizer=None, pre_tokenizer={
+        "type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": False})
+    write("sentencepiece_metaspace.json", meta_doc)
     write("sentencepiece_config.json", {"add_bos_token": True, "add_eos_token": False,
                                         "bos_token": "<s>", "eos_token": "</s>"})
     print(f"byte-level: {len(vocab)} tokens, {len(merges)} merges; sentencepiece: "

@@ -55,7 +55,7 @@ class Reference:
         norm = doc["normalizer"]
         for n in ([] if norm is None else norm["normalizers"] if norm["type"] == "Sequence" else [norm]):
             self.normalizers.append(n)
-        self.splits, self.byte_level, self.prefix_space = [], False, False
+        self.splits, self.byte_level, self.prefix_space, self.metaspace = [], False, False, None
         pre = doc["pre_tokenizer"]
         for p in ([] if pre is None else pre["pretokenizers"] if pre["type"] == "Sequence" else [pre]):
             if p["type"] == "Split":
@@ -65,6 +65,11 @@ class Reference:
                 self.prefix_space = p["add_prefix_space"]
                 if p.get("use_regex", True):
                     self.splits.append(regex.compile(GPT2))
+            elif p["type"] == "Metaspace":
+                assert not p["split"]
+                self.metaspace = p["prepend_scheme"]
+            else:
+                raise ValueError(p["type"])
         self.b2u = bytes_to_unicode()
 
     def normalize(self, s):
@@ -124,6 +129,13 @@ class Reference:
                 ids.append(self.vocab[s])
         return ids
 
+    def metaspace_text(self, s, at_start):
+        s = s.replace(" ", "▁")
+        scheme = self.metaspace
+        if (scheme == "always" or (scheme == "first" and at_start)) and not s.startswith("▁"):
+            s = "▁" + s
+        return s
+
     def encode(self, text):
         pieces, pos = [], 0
         if self.added_re is not None:
@@ -133,13 +145,15 @@ class Reference:
                 pos = m.end()
         pieces.append((text[pos:], False))
         ids = []
-        for piece, is_added in pieces:
+        for k, (piece, is_added) in enumerate(pieces):
             if is_added:
                 ids.append(self.added[piece])
                 continue
             if not piece:
                 continue
             s = self.normalize(piece)
+            if self.metaspace is not None:
+                s = self.metaspace_text(s, k == 0)
             if self.prefix_space and not s.startswith(" "):
                 s = " " + s
             words = [s]
@@ -158,7 +172,7 @@ def main():
     cases = json.load(open(os.path.join(HERE, "cases.json"), encoding="utf-8"))
     out = {}
     for name in ["bytelevel_gpt2", "bytelevel_gpt2_prefix", "bytelevel_llama3", "bytelevel_qwen2",
-                 "sentencepiece"]:
+                 "sentencepiece", "sentencepiece_metaspace"]:
         ref = Reference(os.path.join(HERE, name + ".json"))
         out[name] = {"mixed": ref.encode(text), "cases": [ref.encode(c) for c in cases]}
     with open(os.path.join(HERE, "expected.json"), "w", encoding="utf-8") as f:
