@@ -70,6 +70,7 @@ int run(int argc, char** argv) {
   setup_energy(app, result);
   setup_mask(app, result);
   setup_apply(app, result);
+  setup_gguf(app, result);
   setup_export(app, result);
   setup_import_solution(app, result);
   setup_compare(app, result);

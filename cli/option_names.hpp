@@ -70,6 +70,7 @@ inline constexpr OptionName kOptionNames[] = {
     {"MaskRunOptions::max_layer_sparsity", "--max-layer-sparsity"},
     {"GlobalAllocationOptions::sparsity", "--sparsity"},
     {"GlobalAllocationOptions::max_layer_sparsity", "--max-layer-sparsity"},
+    {"GlobalAllocationOptions::multiple_of", "--multiple-of"},
     // export
     {"MlpProblemOptions::layer", "--layer"},
     {"HeadProblemOptions::layer", "--layer"},

@@ -173,6 +173,50 @@ ApplyReport apply_masks(const Checkpoint& checkpoint, const Masks& masks,
                         const CalibrationStatsFile* stats, const std::filesystem::path& out_folder,
                         const ApplyOptions& options = {});
 
+/// How `write_gguf` stores the model.
+struct GgufOptions {
+  /// Element type of the matrices (F32, F16 or BF16); nullopt: each tensor's own (F64 becomes F32).
+  /// Norm weights and biases are always F32, as llama.cpp's converter writes them.
+  std::optional<Dtype> dtype;
+  /// Without masks: leave out the units that contribute exactly nothing (zero down_proj columns,
+  /// zero o_proj head blocks; the padding `apply` and `prune` write for a global allocation), so a
+  /// padded checkpoint becomes the unpadded model it stands for. Outputs are unchanged.
+  bool drop_zero_units = true;
+  /// Called after each tensor written: (tensors done, tensors in all).
+  std::function<void(std::size_t, std::size_t)> progress;
+};
+
+struct GgufReport {
+  /// llama.cpp architecture written: "deci" when the layers' widths differ (llama.cpp honours its
+  /// per-layer feed_forward_length / head_count / head_count_kv arrays: Llama-3.1-Nemotron's
+  /// variable-width layout); else "qwen2" for a Qwen2 model that keeps every head, "llama"
+  /// otherwise (llama.cpp's qwen2 loader needs hidden_size = heads x head_dim; its llama loader
+  /// takes the same q/k/v biases).
+  std::string architecture;
+  std::vector<std::int64_t> mlp_widths;  ///< per layer, as written (never padded)
+  std::vector<std::int64_t> heads;       ///< query heads per layer
+  std::vector<std::int64_t> kv_heads;    ///< KV heads per layer
+  std::string tokenizer;                 ///< what the file's tokenizer is, in words
+  std::int64_t stored_parameters = 0;    ///< elements of every tensor written
+  std::uint64_t file_bytes = 0;          ///< size of the file written
+  std::int64_t zero_units_dropped = 0;   ///< units (MLP, heads or KV groups) left out as zero
+  std::vector<AppliedLayer> layers;      ///< as apply_masks reports them
+  std::vector<std::string> warnings;     ///< as apply_masks reports them
+};
+
+/// Writes `checkpoint`, pruned by `masks` (nullptr or no entries: as it is), as one GGUF file for
+/// llama.cpp: the same slicing, mean compensation and refit as apply_masks, but every layer at its
+/// own widths (no padding: a global allocation stores only what it keeps). q/k rows are permuted
+/// for llama.cpp's interleaved rotary layout where the architecture needs it ("llama", "deci"),
+/// the byte-level tokenizer of qprune's example models becomes a 256-token GPT-2 byte vocabulary,
+/// and a checkpoint without a tokenizer qprune can read gets no vocabulary (tokenizer "none"; feed
+/// token ids). Atomic: a failure or Ctrl-C leaves `out_file` as it was. Throws InvalidArgument for
+/// a config whose forward pass llama.cpp's architectures would change (rope scaling, sliding
+/// window, another activation), a tensor without a GGUF name, and everything apply_masks refuses.
+GgufReport write_gguf(const Checkpoint& checkpoint, const Masks* masks,
+                      const CalibrationStatsFile* stats, const std::filesystem::path& out_file,
+                      const ApplyOptions& apply = {}, const GgufOptions& options = {});
+
 /// Metadata keys an exported problem carries (json metadata; header comments of qbsolv/coo/lp).
 struct ExportedProblemInfo {
   int layer = 0;

@@ -17,6 +17,7 @@
 #include "qprune/error.hpp"
 #include "qprune/exact_solver.hpp"
 #include "qprune/formats.hpp"
+#include "qprune/gguf.hpp"
 #include "qprune/greedy_solver.hpp"
 #include "qprune/interrupt.hpp"
 #include "qprune/job_runner.hpp"

@@ -7,33 +7,7 @@ TOK=$DATA/tokenizer
 # The tiny Llama of tests/data/checkpoints with its embedding and lm_head widened to 660 tokens
 # (the byte-level test vocabulary; the SentencePiece-style one has 648).
 make_ckpt() {  # make_ckpt DIR VOCAB_SIZE
-python3 - "$DATA/checkpoints/tiny-llama-gqa" "$1" "$2" <<'PY'
-import json, os, random, struct, sys
-src, dst, V = sys.argv[1], sys.argv[2], int(sys.argv[3])
-os.makedirs(dst)
-cfg = json.load(open(os.path.join(src, "config.json")))
-cfg["vocab_size"] = V
-json.dump(cfg, open(os.path.join(dst, "config.json"), "w"), indent=1)
-blob = open(os.path.join(src, "model.safetensors"), "rb").read()
-n = struct.unpack("<Q", blob[:8])[0]
-header = json.loads(blob[8:8 + n])
-rng = random.Random(5)
-out_header, data = {}, b""
-for name in sorted(k for k in header if k != "__metadata__"):
-    info = header[name]
-    if name in ("lm_head.weight", "model.embed_tokens.weight"):
-        shape = [V, info["shape"][1]]
-        raw = b"".join(struct.pack("<f", rng.randint(-64, 64) / 64.0) for _ in range(V * shape[1]))
-    else:
-        shape = info["shape"]
-        b, e = info["data_offsets"]
-        raw = blob[8 + n + b:8 + n + e]
-    out_header[name] = {"dtype": info["dtype"], "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
-    data += raw
-text = json.dumps(out_header, separators=(",", ":")).encode()
-text += b" " * (-len(text) % 8)
-open(os.path.join(dst, "model.safetensors"), "wb").write(struct.pack("<Q", len(text)) + text + data)
-PY
+python3 "$DATA/checkpoints/widen_vocab.py" "$DATA/checkpoints/tiny-llama-gqa" "$1" "$2"
 }
 make_ckpt "$TMP/ckpt" 660
 

@@ -53,16 +53,8 @@ Eigen::MatrixXd slot_cols(const Eigen::MatrixXd& w, const std::vector<int>& slot
   return out;
 }
 
-// Kept query heads and KV groups of one head entry, and where they go in the written layer:
-// slot s of the KV heads reads group kv_slot[s], slot s * per_group + j of the query heads reads
-// head head_slot[...]; -1 is a zero (padding) slot, for layers that keep fewer heads than the
-// widest one (a global allocation).
-struct HeadPlan {
-  std::vector<int> heads;
-  std::vector<int> kv;
-  std::vector<int> kv_slot;
-  std::vector<int> head_slot;
-};
+using detail::HeadPlan;
+
 HeadPlan head_plan(const ModelConfig& cfg, const LayerMask& e) {
   const int heads = static_cast<int>(cfg.num_attention_heads);
   const int kv = static_cast<int>(cfg.num_key_value_heads);
@@ -170,224 +162,245 @@ std::vector<const LayerMask*> layer_entries(const Masks& masks, const ModelConfi
 
 namespace detail {
 
-ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
-                                    const RefitProvider& refitted,
-                                    const std::filesystem::path& out_folder,
-                                    const CheckpointWriteOptions& write) {
-  masks.check_identity(ckpt);
+PrunedLayers::PrunedLayers(const Checkpoint& ckpt, const Masks& masks, RefitProvider refitted,
+                           bool pad)
+    : ckpt_(ckpt), refitted_(std::move(refitted)) {
   const ModelConfig& cfg = ckpt.config();
-  const std::vector<const LayerMask*> mlp = layer_entries(masks, cfg, true, true);
-  const std::vector<const LayerMask*> att = layer_entries(masks, cfg, false, true);
-  if (mlp.empty() && att.empty()) throw InvalidArgument("masks have no entries");
-  const bool compensate = masks.mean_compensation;
-  if (compensate && !bias_compensation_supported(cfg))
+  if (!masks.entries.empty()) masks.check_identity(ckpt);
+  mlp_ = layer_entries(masks, cfg, true, true);
+  att_ = layer_entries(masks, cfg, false, true);
+  compensate_ = masks.mean_compensation && !masks.entries.empty();
+  if (compensate_ && !bias_compensation_supported(cfg))
     throw InvalidArgument(
         std::string("masks ask for mean compensation, which needs a bias that a ") +
         model_family_name(cfg.family) + " config cannot hold (docs/pruning_math.md)");
 
-  ApplyReport report;
-  ModelConfig next = cfg;
-  CheckpointEdits edits;
+  ModelConfig& next = report_.config = cfg;
   const int hd = static_cast<int>(cfg.head_dim);
-  std::vector<HeadPlan> plans;
-  plans.reserve(att.size());
-  for (const LayerMask* e : att) plans.push_back(head_plan(cfg, *e));
+  const int group = static_cast<int>(cfg.num_attention_heads / cfg.num_key_value_heads);
+  const auto layers = static_cast<std::size_t>(cfg.num_hidden_layers);
+  widths_.assign(layers, {cfg.intermediate_size, cfg.num_attention_heads, cfg.num_key_value_heads});
+  plans_.reserve(att_.size());
+  for (const LayerMask* e : att_) plans_.push_back(head_plan(cfg, *e));
   auto add_new = [&](const std::string& name, const std::string& like, std::int64_t size) {
-    edits.add[name] = {like, {size}, {}};
-    report.added_tensors.push_back(name);
+    added_[name] = {like, {size}, {}};
+    report_.added_tensors.push_back(name);
   };
-  // MLP width: the widest layer's kept count; narrower layers are padded with zero units.
+  // MLP width: each layer's kept count, or (padded) the widest layer's, narrower layers getting
+  // zero units.
   std::int64_t mlp_width = 0;
-  for (const LayerMask* e : mlp) {
+  for (const LayerMask* e : mlp_) {
     const auto k = static_cast<std::int64_t>(e->kept.size());
-    report.padded = report.padded || (mlp_width != 0 && k != mlp_width);
+    report_.padded = report_.padded || (pad && mlp_width != 0 && k != mlp_width);
     mlp_width = std::max(mlp_width, k);
   }
-  if (!mlp.empty()) {
-    const std::int64_t k = mlp_width;
-    next.intermediate_size = k;
-    if (compensate && !cfg.mlp_bias) {
+  for (std::size_t l = 0; l < mlp_.size(); ++l)
+    widths_[l].mlp = pad ? mlp_width : static_cast<std::int64_t>(mlp_[l]->kept.size());
+  if (!mlp_.empty()) {
+    next.intermediate_size = mlp_width;
+    if (compensate_ && !cfg.mlp_bias) {
       next.mlp_bias = true;
-      for (int l = 0; l < cfg.num_hidden_layers; ++l) {
-        const std::string p = layer_prefix(l) + "mlp.";
-        add_new(p + "gate_proj.bias", p + "gate_proj.weight", k);
-        add_new(p + "up_proj.bias", p + "up_proj.weight", k);
+      for (std::size_t l = 0; l < layers; ++l) {
+        const std::string p = layer_prefix(static_cast<int>(l)) + "mlp.";
+        add_new(p + "gate_proj.bias", p + "gate_proj.weight", widths_[l].mlp);
+        add_new(p + "up_proj.bias", p + "up_proj.weight", widths_[l].mlp);
         add_new(p + "down_proj.bias", p + "down_proj.weight", cfg.hidden_size);
       }
     }
   }
-  if (!att.empty()) {
-    // The widest layer sets the written shape: its KV heads and its query heads per KV head;
-    // narrower layers get zero slots (a zero o_proj column block adds nothing to the output).
+  if (!att_.empty()) {
+    // Padded, the widest layer sets the written shape: its KV heads and its query heads per KV
+    // head; narrower layers get zero slots (a zero o_proj column block adds nothing to the output).
+    // Unpadded, every layer has its own.
     std::size_t out_kv = 0, per_group = 0;
-    for (const HeadPlan& pl : plans) {
+    for (const HeadPlan& pl : plans_) {
       out_kv = std::max(out_kv, pl.kv.size());
       per_group = std::max(per_group, pl.heads.size() / pl.kv.size());
     }
-    const int group = static_cast<int>(cfg.num_attention_heads / cfg.num_key_value_heads);
-    for (HeadPlan& pl : plans) {
-      pl.kv_slot.assign(out_kv, -1);
-      pl.head_slot.assign(out_kv * per_group, -1);
+    for (std::size_t l = 0; l < plans_.size(); ++l) {
+      HeadPlan& pl = plans_[l];
+      const std::size_t kv_slots = pad ? out_kv : pl.kv.size();
+      const std::size_t per = pad ? per_group : pl.heads.size() / pl.kv.size();
+      pl.kv_slot.assign(kv_slots, -1);
+      pl.head_slot.assign(kv_slots * per, -1);
       for (std::size_t sl = 0; sl < pl.kv.size(); ++sl) {
         pl.kv_slot[sl] = pl.kv[sl];
         std::size_t j = 0;
         for (const int h : pl.heads)
-          if (h / group == pl.kv[sl]) pl.head_slot[sl * per_group + j++] = h;
+          if (h / group == pl.kv[sl]) pl.head_slot[sl * per + j++] = h;
       }
-      report.padded = report.padded || pl.head_slot.size() > pl.heads.size();
+      report_.padded = report_.padded || pl.head_slot.size() > pl.heads.size();
+      widths_[l].heads = static_cast<std::int64_t>(pl.head_slot.size());
+      widths_[l].kv_heads = static_cast<std::int64_t>(pl.kv_slot.size());
     }
     next.num_attention_heads = static_cast<std::int64_t>(out_kv * per_group);
     next.num_key_value_heads = static_cast<std::int64_t>(out_kv);
-    if (compensate && !cfg.o_proj_bias) {
+    if (compensate_ && !cfg.o_proj_bias) {
       next.attention_bias = next.o_proj_bias = true;
-      for (int l = 0; l < cfg.num_hidden_layers; ++l) {
-        const std::string p = layer_prefix(l) + "self_attn.";
-        add_new(p + "q_proj.bias", p + "q_proj.weight", next.num_attention_heads * hd);
-        add_new(p + "k_proj.bias", p + "k_proj.weight", next.num_key_value_heads * hd);
-        add_new(p + "v_proj.bias", p + "v_proj.weight", next.num_key_value_heads * hd);
+      for (std::size_t l = 0; l < layers; ++l) {
+        const std::string p = layer_prefix(static_cast<int>(l)) + "self_attn.";
+        add_new(p + "q_proj.bias", p + "q_proj.weight", widths_[l].heads * hd);
+        add_new(p + "k_proj.bias", p + "k_proj.weight", widths_[l].kv_heads * hd);
+        add_new(p + "v_proj.bias", p + "v_proj.weight", widths_[l].kv_heads * hd);
         add_new(p + "o_proj.bias", p + "o_proj.weight", cfg.hidden_size);
       }
     }
   }
-  report.config = next;
   // Zeros stored by the head padding: per padded query head its q rows and o_proj columns, per
   // padded KV head its k and v rows, and their bias entries where the output has biases.
-  for (std::size_t i = 0; i < att.size(); ++i) {
-    const HeadPlan& pl = plans[i];
-    const std::string a = layer_prefix(att[i]->layer) + "self_attn.";
+  for (std::size_t i = 0; i < att_.size(); ++i) {
+    const HeadPlan& pl = plans_[i];
+    const std::string a = layer_prefix(att_[i]->layer) + "self_attn.";
     const auto biased = [&](const char* t) {
-      return ckpt.contains(a + t) || edits.add.count(a + t) != 0 ? 1 : 0;
+      return ckpt.contains(a + t) || added_.count(a + t) != 0 ? 1 : 0;
     };
     const auto pad_heads = static_cast<std::int64_t>(pl.head_slot.size() - pl.heads.size());
     const auto pad_kv = static_cast<std::int64_t>(pl.kv_slot.size() - pl.kv.size());
-    report.padding_parameters +=
+    report_.padding_parameters +=
         pad_heads * hd * (2 * cfg.hidden_size + biased("q_proj.bias")) +
         pad_kv * hd * (2 * cfg.hidden_size + biased("k_proj.bias") + biased("v_proj.bias"));
   }
   // Zeros stored by the MLP padding: per missing unit, a down_proj column and the gate/up rows (and
   // their bias entries when the output has those biases).
-  for (const LayerMask* e : mlp) {
-    const std::string m = layer_prefix(e->layer) + "mlp.";
+  for (std::size_t l = 0; l < mlp_.size(); ++l) {
+    const std::string m = layer_prefix(mlp_[l]->layer) + "mlp.";
     const bool unit_bias =
-        ckpt.contains(m + "gate_proj.bias") || edits.add.count(m + "gate_proj.bias");
-    report.padding_parameters += (mlp_width - static_cast<std::int64_t>(e->kept.size())) *
-                                 (3 * cfg.hidden_size + (unit_bias ? 2 : 0));
+        ckpt.contains(m + "gate_proj.bias") || added_.count(m + "gate_proj.bias");
+    report_.padding_parameters +=
+        (widths_[l].mlp - static_cast<std::int64_t>(mlp_[l]->kept.size())) *
+        (3 * cfg.hidden_size + (unit_bias ? 2 : 0));
   }
+}
 
-  // One layer's new tensors, computed when the writer first asks for a tensor of that layer.
-  int cached_layer = -1;
-  std::map<std::string, Eigen::MatrixXd> cache;
-  std::map<std::pair<int, int>, AppliedLayer> applied;
-  auto compute_layer = [&](int l) {
-    cache.clear();
-    cached_layer = l;
-    const std::string p = layer_prefix(l);
-    auto has = [&](const std::string& n) { return ckpt.contains(n); };
-    if (!mlp.empty()) {
-      const LayerMask& e = *mlp[static_cast<std::size_t>(l)];
-      const std::string m = p + "mlp.";
-      const auto width = static_cast<Eigen::Index>(mlp_width);
-      // Each read converts a whole projection (seconds at 7B size): check Ctrl-C between them.
-      throw_if_interrupted("slicing the checkpoint");
-      cache[m + "gate_proj.weight"] =
-          pad_rows(take_rows(ckpt.read_matrix(m + "gate_proj.weight"), e.kept, 1), width);
-      throw_if_interrupted("slicing the checkpoint");
-      cache[m + "up_proj.weight"] =
-          pad_rows(take_rows(ckpt.read_matrix(m + "up_proj.weight"), e.kept, 1), width);
-      throw_if_interrupted("slicing the checkpoint");
-      const Eigen::MatrixXd down = ckpt.read_matrix(m + "down_proj.weight");
-      const auto k = static_cast<Eigen::Index>(e.kept.size());
-      for (const char* b : {"gate_proj.bias", "up_proj.bias"})
-        cache[m + b] = has(m + b) ? pad_rows(take_rows(ckpt.read_matrix(m + b), e.kept, 1), width)
-                                  : Eigen::MatrixXd::Zero(width, 1);
-      Eigen::VectorXd bias = has(m + "down_proj.bias") ? ckpt.read_vector(m + "down_proj.bias")
-                                                       : Eigen::VectorXd::Zero(down.rows());
-      AppliedLayer a{l, e.unit, static_cast<int>(k), compensate, 0.0, 0.0};
-      if (std::optional<RefittedProjection> r = refitted(l, true)) {
-        cache[m + "down_proj.weight"] = pad_cols(
-            r->kept_columns.size() != 0 ? std::move(r->kept_columns) : take_cols(down, e.kept, 1),
-            width);
-        if (r->output_bias.size() != 0) bias += r->output_bias;
-        a.error_without_refit = r->error_without_refit;
-        a.error_with_refit = r->error_with_refit;
-      } else {
-        cache[m + "down_proj.weight"] = pad_cols(take_cols(down, e.kept, 1), width);
-      }
-      cache[m + "down_proj.bias"] = bias;
-      applied[{l, 0}] = a;
-    }
-    if (!att.empty()) {
-      const LayerMask& e = *att[static_cast<std::size_t>(l)];
-      const HeadPlan& plan = plans[static_cast<std::size_t>(l)];
-      const std::string s = p + "self_attn.";
-      throw_if_interrupted("slicing the checkpoint");
-      cache[s + "q_proj.weight"] =
-          slot_rows(ckpt.read_matrix(s + "q_proj.weight"), plan.head_slot, hd);
-      for (const char* w : {"k_proj.weight", "v_proj.weight"}) {
-        throw_if_interrupted("slicing the checkpoint");
-        cache[s + w] = slot_rows(ckpt.read_matrix(s + w), plan.kv_slot, hd);
-      }
-      const std::pair<const char*, const std::vector<int>*> biases[] = {
-          {"q_proj.bias", &plan.head_slot},
-          {"k_proj.bias", &plan.kv_slot},
-          {"v_proj.bias", &plan.kv_slot}};
-      for (const auto& [b, slots] : biases)
-        cache[s + b] =
-            has(s + b) ? slot_rows(ckpt.read_matrix(s + b), *slots, hd)
-                       : Eigen::MatrixXd::Zero(static_cast<Eigen::Index>(slots->size()) * hd, 1);
-      throw_if_interrupted("slicing the checkpoint");
-      const Eigen::MatrixXd wo = ckpt.read_matrix(s + "o_proj.weight");
-      Eigen::VectorXd bias = has(s + "o_proj.bias") ? ckpt.read_vector(s + "o_proj.bias")
-                                                    : Eigen::VectorXd::Zero(wo.rows());
-      AppliedLayer a{l, e.unit, static_cast<int>(e.kept.size()), compensate, 0.0, 0.0};
-      if (std::optional<RefittedProjection> r = refitted(l, false)) {
-        // The refitted columns hold the kept heads in increasing order; put each in its slot.
-        std::vector<int> index_slot(plan.head_slot.size(), -1);
-        for (std::size_t sl = 0; sl < plan.head_slot.size(); ++sl)
-          if (plan.head_slot[sl] >= 0)
-            index_slot[sl] = static_cast<int>(
-                std::lower_bound(plan.heads.begin(), plan.heads.end(), plan.head_slot[sl]) -
-                plan.heads.begin());
-        cache[s + "o_proj.weight"] = r->kept_columns.size() != 0
-                                         ? slot_cols(r->kept_columns, index_slot, hd)
-                                         : slot_cols(wo, plan.head_slot, hd);
-        if (r->output_bias.size() != 0) bias += r->output_bias;
-        if (r->value_bias.size() != 0) {
-          const auto kept_rows = static_cast<Eigen::Index>(plan.kv.size()) * hd;
-          if (r->value_bias.size() != kept_rows)
-            throw InvalidArgument("value bias of layer " + std::to_string(l) + " has " +
-                                  std::to_string(r->value_bias.size()) + " entries, expected " +
-                                  std::to_string(kept_rows));
-          if (!has(s + "v_proj.bias"))
-            throw InvalidArgument("layer " + std::to_string(l) +
-                                  " has no v_proj.bias to hold "
-                                  "the mean compensation");
-          cache[s + "v_proj.bias"].col(0).head(kept_rows) += r->value_bias;
-        }
-        a.error_without_refit = r->error_without_refit;
-        a.error_with_refit = r->error_with_refit;
-      } else {
-        cache[s + "o_proj.weight"] = slot_cols(wo, plan.head_slot, hd);
-      }
-      cache[s + "o_proj.bias"] = bias;
-      applied[{l, 1}] = a;
-    }
-  };
-  edits.transform = [&](const std::string& name) -> std::optional<Eigen::MatrixXd> {
-    // Checkpoint::open refused any `model.layers.` name without a layer below num_hidden_layers.
-    const std::optional<std::int64_t> layer = tensor_layer_index(name);
-    if (!layer) return std::nullopt;
-    const int l = static_cast<int>(*layer);
-    if (l != cached_layer) compute_layer(l);
-    const auto it = cache.find(name);
-    if (it == cache.end()) return std::nullopt;
-    return it->second;
-  };
+std::vector<AppliedLayer> PrunedLayers::applied_layers() const {
+  std::vector<AppliedLayer> out;
+  for (const auto& [key, a] : applied_) out.push_back(a);
+  return out;
+}
 
+void PrunedLayers::compute_layer(int l) {
+  cache_.clear();
+  cached_layer_ = l;
+  const ModelConfig& cfg = ckpt_.config();
+  const int hd = static_cast<int>(cfg.head_dim);
+  const std::string p = layer_prefix(l);
+  auto has = [&](const std::string& n) { return ckpt_.contains(n); };
+  if (!mlp_.empty()) {
+    const LayerMask& e = *mlp_[static_cast<std::size_t>(l)];
+    const std::string m = p + "mlp.";
+    const auto width = static_cast<Eigen::Index>(widths_[static_cast<std::size_t>(l)].mlp);
+    // Each read converts a whole projection (seconds at 7B size): check Ctrl-C between them.
+    throw_if_interrupted("slicing the checkpoint");
+    cache_[m + "gate_proj.weight"] =
+        pad_rows(take_rows(ckpt_.read_matrix(m + "gate_proj.weight"), e.kept, 1), width);
+    throw_if_interrupted("slicing the checkpoint");
+    cache_[m + "up_proj.weight"] =
+        pad_rows(take_rows(ckpt_.read_matrix(m + "up_proj.weight"), e.kept, 1), width);
+    throw_if_interrupted("slicing the checkpoint");
+    const Eigen::MatrixXd down = ckpt_.read_matrix(m + "down_proj.weight");
+    const auto k = static_cast<Eigen::Index>(e.kept.size());
+    for (const char* b : {"gate_proj.bias", "up_proj.bias"})
+      cache_[m + b] = has(m + b) ? pad_rows(take_rows(ckpt_.read_matrix(m + b), e.kept, 1), width)
+                                 : Eigen::MatrixXd::Zero(width, 1);
+    Eigen::VectorXd bias = has(m + "down_proj.bias") ? ckpt_.read_vector(m + "down_proj.bias")
+                                                     : Eigen::VectorXd::Zero(down.rows());
+    AppliedLayer a{l, e.unit, static_cast<int>(k), compensate_, 0.0, 0.0};
+    if (std::optional<RefittedProjection> r = refitted_(l, true)) {
+      cache_[m + "down_proj.weight"] = pad_cols(
+          r->kept_columns.size() != 0 ? std::move(r->kept_columns) : take_cols(down, e.kept, 1),
+          width);
+      if (r->output_bias.size() != 0) bias += r->output_bias;
+      a.error_without_refit = r->error_without_refit;
+      a.error_with_refit = r->error_with_refit;
+    } else {
+      cache_[m + "down_proj.weight"] = pad_cols(take_cols(down, e.kept, 1), width);
+    }
+    cache_[m + "down_proj.bias"] = bias;
+    applied_[{l, 0}] = a;
+  }
+  if (!att_.empty()) {
+    const LayerMask& e = *att_[static_cast<std::size_t>(l)];
+    const HeadPlan& plan = plans_[static_cast<std::size_t>(l)];
+    const std::string s = p + "self_attn.";
+    throw_if_interrupted("slicing the checkpoint");
+    cache_[s + "q_proj.weight"] =
+        slot_rows(ckpt_.read_matrix(s + "q_proj.weight"), plan.head_slot, hd);
+    for (const char* w : {"k_proj.weight", "v_proj.weight"}) {
+      throw_if_interrupted("slicing the checkpoint");
+      cache_[s + w] = slot_rows(ckpt_.read_matrix(s + w), plan.kv_slot, hd);
+    }
+    const std::pair<const char*, const std::vector<int>*> biases[] = {
+        {"q_proj.bias", &plan.head_slot},
+        {"k_proj.bias", &plan.kv_slot},
+        {"v_proj.bias", &plan.kv_slot}};
+    for (const auto& [b, slots] : biases)
+      cache_[s + b] = has(s + b)
+                          ? slot_rows(ckpt_.read_matrix(s + b), *slots, hd)
+                          : Eigen::MatrixXd::Zero(static_cast<Eigen::Index>(slots->size()) * hd, 1);
+    throw_if_interrupted("slicing the checkpoint");
+    const Eigen::MatrixXd wo = ckpt_.read_matrix(s + "o_proj.weight");
+    Eigen::VectorXd bias = has(s + "o_proj.bias") ? ckpt_.read_vector(s + "o_proj.bias")
+                                                  : Eigen::VectorXd::Zero(wo.rows());
+    AppliedLayer a{l, e.unit, static_cast<int>(e.kept.size()), compensate_, 0.0, 0.0};
+    if (std::optional<RefittedProjection> r = refitted_(l, false)) {
+      // The refitted columns hold the kept heads in increasing order; put each in its slot.
+      std::vector<int> index_slot(plan.head_slot.size(), -1);
+      for (std::size_t sl = 0; sl < plan.head_slot.size(); ++sl)
+        if (plan.head_slot[sl] >= 0)
+          index_slot[sl] = static_cast<int>(
+              std::lower_bound(plan.heads.begin(), plan.heads.end(), plan.head_slot[sl]) -
+              plan.heads.begin());
+      cache_[s + "o_proj.weight"] = r->kept_columns.size() != 0
+                                        ? slot_cols(r->kept_columns, index_slot, hd)
+                                        : slot_cols(wo, plan.head_slot, hd);
+      if (r->output_bias.size() != 0) bias += r->output_bias;
+      if (r->value_bias.size() != 0) {
+        const auto kept_rows = static_cast<Eigen::Index>(plan.kv.size()) * hd;
+        if (r->value_bias.size() != kept_rows)
+          throw InvalidArgument("value bias of layer " + std::to_string(l) + " has " +
+                                std::to_string(r->value_bias.size()) + " entries, expected " +
+                                std::to_string(kept_rows));
+        if (!has(s + "v_proj.bias"))
+          throw InvalidArgument("layer " + std::to_string(l) +
+                                " has no v_proj.bias to hold "
+                                "the mean compensation");
+        cache_[s + "v_proj.bias"].col(0).head(kept_rows) += r->value_bias;
+      }
+      a.error_without_refit = r->error_without_refit;
+      a.error_with_refit = r->error_with_refit;
+    } else {
+      cache_[s + "o_proj.weight"] = slot_cols(wo, plan.head_slot, hd);
+    }
+    cache_[s + "o_proj.bias"] = bias;
+    applied_[{l, 1}] = a;
+  }
+}
+
+std::optional<Eigen::MatrixXd> PrunedLayers::tensor(const std::string& name) {
+  // Checkpoint::open refused any `model.layers.` name without a layer below num_hidden_layers.
+  const std::optional<std::int64_t> layer = tensor_layer_index(name);
+  if (!layer || (mlp_.empty() && att_.empty())) return std::nullopt;
+  const int l = static_cast<int>(*layer);
+  if (l != cached_layer_) compute_layer(l);
+  const auto it = cache_.find(name);
+  if (it == cache_.end()) return std::nullopt;
+  return it->second;
+}
+
+ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
+                                    const RefitProvider& refitted,
+                                    const std::filesystem::path& out_folder,
+                                    const CheckpointWriteOptions& write) {
+  if (masks.entries.empty()) throw InvalidArgument("masks have no entries");
+  PrunedLayers pruned(ckpt, masks, refitted, true);
+  ApplyReport report = pruned.report();
+  CheckpointEdits edits;
+  edits.add = pruned.added();
+  edits.transform = [&](const std::string& name) { return pruned.tensor(name); };
   // config.json: the new widths, and head_dim spelled out (it no longer follows from
   // hidden_size / num_attention_heads once heads are removed).
-  nlohmann::json j = nlohmann::json::parse(next.to_json());  // sorted keys, as HF writes
-  if (!att.empty()) j["head_dim"] = cfg.head_dim;
+  nlohmann::json j = nlohmann::json::parse(report.config.to_json());  // sorted keys, as HF writes
+  if (pruned.prunes_heads()) j["head_dim"] = ckpt.config().head_dim;
   edits.config_json = j.dump(2) + "\n";
   // Counted in the new folder before it moves into place: after the move another apply into the
   // same -o may already have replaced it.
@@ -396,15 +409,17 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
     report.stored_parameters = Checkpoint::open(staged).num_parameters();
   };
   write_checkpoint(ckpt, out_folder, edits, write_options);
-  for (const auto& [key, a] : applied) report.layers.push_back(a);
+  report.layers = pruned.applied_layers();
   return report;
 }
 
 }  // namespace detail
 
-ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
-                        const CalibrationStatsFile* stats, const std::filesystem::path& out_folder,
-                        const ApplyOptions& options) {
+namespace detail {
+
+RefitProvider refit_provider(const Checkpoint& ckpt, const Masks& masks,
+                             const CalibrationStatsFile* stats, const ApplyOptions& options,
+                             std::vector<std::string>& warnings) {
   masks.check_identity(ckpt);
   options.refit_options.validate();
   const ModelConfig& cfg = ckpt.config();
@@ -429,7 +444,6 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
   const int hd = static_cast<int>(cfg.head_dim);
   // Tokens against kept channels, up front (before anything is written), by the rule prune uses:
   // per unit kind the layer that keeps the most channels decides.
-  std::vector<std::string> warnings;
   if (options.refit) {
     for (const bool mlp : {true, false}) {
       const LayerMask* widest = nullptr;
@@ -449,8 +463,10 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
       if (!msg.empty()) warnings.push_back(std::move(msg));
     }
   }
-  const detail::RefitProvider provider =
-      [&](int l, bool mlp) -> std::optional<detail::RefittedProjection> {
+  // The provider outlives this call: the checkpoint, masks and statistics by reference (the caller
+  // keeps them), everything else by value.
+  RefitProvider provider = [&ckpt, &masks, stats, options, hd, compensate](
+                               int l, bool mlp) -> std::optional<RefittedProjection> {
     if (!options.refit && !compensate) return std::nullopt;
     const LayerMask* e = masks.find(l, mlp);
     const std::string name =
@@ -460,13 +476,13 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
     if (mlp) {
       for (const int i : e->kept) keep[static_cast<std::size_t>(i)] = 1;
     } else {
-      for (const int h : head_plan(cfg, *e).heads)
+      for (const int h : head_plan(ckpt.config(), *e).heads)
         for (int c = 0; c < hd; ++c)
           keep[static_cast<std::size_t>(h) * static_cast<std::size_t>(hd) +
                static_cast<std::size_t>(c)] = 1;
     }
     const ActivationStats s = stats->read(mlp ? StatsKind::kMlp : StatsKind::kAttn, l);
-    detail::RefittedProjection out;
+    RefittedProjection out;
     if (options.refit) {
       check_refit_statistics(s, stats->path().string() + ": layer " + std::to_string(l) + " " +
                                     (mlp ? "mlp" : "attn") + " statistics (for " + name + ")");
@@ -486,6 +502,17 @@ ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
     }
     return out;
   };
+  return provider;
+}
+
+}  // namespace detail
+
+ApplyReport apply_masks(const Checkpoint& ckpt, const Masks& masks,
+                        const CalibrationStatsFile* stats, const std::filesystem::path& out_folder,
+                        const ApplyOptions& options) {
+  std::vector<std::string> warnings;
+  const detail::RefitProvider provider =
+      detail::refit_provider(ckpt, masks, stats, options, warnings);
   ApplyReport report =
       detail::write_pruned_checkpoint(ckpt, masks, provider, out_folder, options.write);
   report.warnings = std::move(warnings);
