@@ -206,12 +206,16 @@ int run_prune(const PruneCommandOptions& opts) {
       pe.context = std::max<std::int64_t>(2, opts.windows.context);
       pe.windows_per_batch = opts.windows.batch;
       const PerplexityResult res = evaluate_perplexity(model, eval_ids, pe);
+      // Bits per byte only where a token is a byte (the byte-level tokenizer); per token otherwise.
+      const bool bytes = is_byte_level(pruned);
+      const char* unit = bytes ? "bits_per_byte" : "bits_per_token";
       r.add("Perplexity " + file, "", res.perplexity);
-      r.add("Bits per byte " + file, "", res.bits_per_token);
+      r.add(std::string(bytes ? "Bits per byte " : "Bits per token ") + file, "",
+            res.bits_per_token);
       evals.push_back({{"file", file},
                        {"tokens", res.num_tokens},
                        {"perplexity", res.perplexity},
-                       {"bits_per_byte", res.bits_per_token}});
+                       {unit, res.bits_per_token}});
     }
     r.add_json("eval", evals);
   }
