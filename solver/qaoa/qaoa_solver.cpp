@@ -15,7 +15,6 @@
 #include <cmath>
 #include <iomanip>
 #include <limits>
-#include <nlopt.hpp>
 #include <sstream>
 #include <utility>
 
@@ -24,6 +23,7 @@
 #include "solver/common/compiled_problem.hpp"
 #include "solver/common/descent.hpp"
 #include "solver/common/samples.hpp"
+#include "solver/qaoa/angle_search.hpp"
 #include "solver/qaoa/qaoa_internal.hpp"
 #include "solver/qaoa/statevector.hpp"
 
@@ -122,59 +122,26 @@ class Runner {
                const std::string& stage) {
     const int p = static_cast<int>(x.size() / 2);
     const int before = evaluations_;
-    if (optimizer == QaoaOptimizer::kNone) return 0;
-    const nlopt::algorithm algorithm = optimizer == QaoaOptimizer::kCobyla ? nlopt::LN_COBYLA
-                                       : optimizer == QaoaOptimizer::kNelderMead
-                                           ? nlopt::LN_NELDERMEAD
-                                           : nlopt::LD_LBFGS;
-    nlopt::opt opt(algorithm, static_cast<unsigned>(x.size()));
-    struct Data {
-      Runner* self;
-      int p;
-      nlopt::opt* opt;
-      double best;
-      std::vector<double> best_x;
-      const std::string* stage;
-      int before;
-      int budget;
-    } data{this, p,      &opt,   std::numeric_limits<double>::infinity(),
-           x,    &stage, before, o.max_evaluations};
-    opt.set_min_objective(
-        [](unsigned, const double* a, double* g, void* d) -> double {
-          auto* st = static_cast<Data*>(d);
-          // A stop ends the optimisation without another evaluation (or in the middle of one);
-          // the best point seen is kept.
-          const double f = st->self->stop_soon(st->p) ? std::numeric_limits<double>::quiet_NaN()
-                                                      : st->self->evaluate(a, st->p, g, true);
-          if (std::isnan(f)) {
-            st->opt->force_stop();
-            return std::numeric_limits<double>::max();
-          }
-          if (f < st->best) {
-            st->best = f;
-            st->best_x.assign(a, a + 2 * st->p);
-          }
-          st->self->report(*st->stage, st->self->evaluations_ - st->before, st->budget, st->best);
-          if (st->self->stop_.should_stop()) st->opt->force_stop();
-          return f;
-        },
-        &data);
-    opt.set_maxeval(o.max_evaluations);
-    opt.set_xtol_rel(o.xtol_rel);
-    if (o.ftol_rel > 0.0) opt.set_ftol_rel(o.ftol_rel);
-    if (algorithm != nlopt::LD_LBFGS) opt.set_initial_step(0.1);
-    double minf = 0.0;
-    std::vector<double> work = x;
-    try {
-      (void)opt.optimize(work, minf);
-    } catch (const std::exception&) {
-      // Round-off limits and forced stops end the search; the best point seen is kept below.
-    }
-    if (std::isfinite(data.best)) x = data.best_x;
+    double best = std::numeric_limits<double>::infinity();
+    AngleSearch search;
+    search.optimizer = optimizer;
+    search.max_evaluations = o.max_evaluations;
+    search.xtol_rel = o.xtol_rel;
+    search.ftol_rel = o.ftol_rel;
+    // A stop ends the optimisation without another evaluation (or in the middle of one).
+    search.objective = [&](const double* a, double* g) {
+      return stop_soon(p) ? std::numeric_limits<double>::quiet_NaN() : evaluate(a, p, g, true);
+    };
+    search.stop_after = [&](double best_so_far) {
+      best = best_so_far;
+      report(stage, evaluations_ - before, o.max_evaluations, best);
+      return stop_.should_stop();
+    };
+    (void)minimise_angles(x, search);
     // Converged before the budget: the stage is complete all the same.
     const int used = evaluations_ - before;
-    if (used < o.max_evaluations && !stop_.should_stop()) {
-      report(stage, o.max_evaluations, o.max_evaluations, data.best);
+    if (optimizer != QaoaOptimizer::kNone && used < o.max_evaluations && !stop_.should_stop()) {
+      report(stage, o.max_evaluations, o.max_evaluations, best);
     }
     return used;
   }

@@ -6,12 +6,12 @@
 #include <bit>
 #include <cmath>
 #include <complex>
-#include <nlopt.hpp>
 #include <string>
 
 #include "core/memory_check.hpp"
 #include "core/rng.hpp"
 #include "qprune/error.hpp"
+#include "solver/qaoa/angle_search.hpp"
 
 namespace qprune::detail::qaoa {
 namespace {
@@ -217,47 +217,17 @@ WarmStartRun run_warm_start(const QuboModel& model, bool native, const Assignmen
   }
   WarmStartRun run;
   run.dimension = state.dimension();
-  if (qaoa.optimizer != QaoaOptimizer::kNone) {
-    // Derivative-free: a subproblem's evaluation costs microseconds, and COBYLA's first steps
-    // (initial step 0.1 rad) explore around transferred angles instead of walking away from them.
-    nlopt::opt opt(nlopt::LN_COBYLA, static_cast<unsigned>(2 * p));
-    struct Data {
-      WarmStartState* state;
-      int p;
-      double scale;
-      const StopCondition* stop;
-      nlopt::opt* opt;
-      double best;
-      std::vector<double> best_x;
-      int evaluations;
-    } data{&state, p, scale, &stop, &opt, std::numeric_limits<double>::infinity(), x, 0};
-    opt.set_min_objective(
-        [](unsigned, const double* a, double*, void* d) -> double {
-          auto* st = static_cast<Data*>(d);
-          const double f = st->state->evaluate(a, st->p, st->scale);
-          ++st->evaluations;
-          if (f < st->best) {
-            st->best = f;
-            st->best_x.assign(a, a + 2 * static_cast<std::ptrdiff_t>(st->p));
-          }
-          if (st->stop->should_stop()) st->opt->force_stop();
-          return f;
-        },
-        &data);
-    opt.set_maxeval(std::max(1, max_evaluations));
-    opt.set_xtol_rel(qaoa.xtol_rel);
-    if (qaoa.ftol_rel > 0.0) opt.set_ftol_rel(qaoa.ftol_rel);
-    opt.set_initial_step(0.1);
-    double minf = 0.0;
-    std::vector<double> work = x;
-    try {
-      (void)opt.optimize(work, minf);
-    } catch (const std::exception&) {
-      // Round-off limits and forced stops end the search; the best point seen is kept.
-    }
-    if (std::isfinite(data.best)) x = data.best_x;
-    run.evaluations = data.evaluations;
-  }
+  // Derivative-free (COBYLA whatever qaoa.optimizer names, unless kNone): a subproblem's
+  // evaluation costs microseconds.
+  AngleSearch search;
+  search.optimizer =
+      qaoa.optimizer == QaoaOptimizer::kNone ? QaoaOptimizer::kNone : QaoaOptimizer::kCobyla;
+  search.max_evaluations = max_evaluations;
+  search.xtol_rel = qaoa.xtol_rel;
+  search.ftol_rel = qaoa.ftol_rel;
+  search.objective = [&](const double* a, double*) { return state.evaluate(a, p, scale); };
+  search.stop_after = [&](double) { return stop.should_stop(); };
+  run.evaluations = minimise_angles(x, search);
   run.expected_energy = state.evaluate(x.data(), p, scale);
   ++run.evaluations;
   run.angles = x;
