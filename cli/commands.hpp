@@ -28,5 +28,6 @@ void setup_calibrate(CLI::App& app, CommandResult& result);
 void setup_perplexity(CLI::App& app, CommandResult& result);
 void setup_prune(CLI::App& app, CommandResult& result);
 void setup_gguf(CLI::App& app, CommandResult& result);
+void setup_ablate_direction(CLI::App& app, CommandResult& result);
 
 }  // namespace qprune::cli

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <memory>
 
+#include "cli/behaviour_options.hpp"
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/interrupt.hpp"
@@ -23,6 +24,7 @@ namespace {
 struct ExportCommandOptions {
   std::string checkpoint;
   std::string calib;
+  BehaviourChoice behaviour;
   int layer = -1;
   bool all = false;
   std::string unit = "mlp";
@@ -79,17 +81,26 @@ bool is_layer_file(const std::string& name) { return name.starts_with("layer_");
 
 int run_export(const ExportCommandOptions& opts) {
   const std::atomic<bool>* interrupt = install_interrupt_handler();  // building and tuning poll it
+  opts.behaviour.check(opts.calib);
+  const std::vector<NamedPath> inputs = {{"checkpoint", opts.checkpoint},
+                                         {"--calib", opts.calib},
+                                         {"--preserve", opts.behaviour.preserve},
+                                         {"--suppress", opts.behaviour.suppress},
+                                         {"--protect", opts.behaviour.protect}};
   if (opts.all) {
-    guard_outputs({}, {{"checkpoint", opts.checkpoint}, {"--calib", opts.calib}},
-                  {{"--output", opts.output}});
+    guard_outputs({}, inputs, {{"--output", opts.output}});
     check_replaceable_folder(opts.output, is_layer_file);
   } else {
-    guard_outputs({{"--output", opts.output}},
-                  {{"checkpoint", opts.checkpoint}, {"--calib", opts.calib}});
+    guard_outputs({{"--output", opts.output}}, inputs);
   }
   const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
-  std::optional<CalibrationStatsFile> stats;
-  if (!opts.calib.empty()) stats.emplace(CalibrationStatsFile::open(opts.calib));
+  std::optional<CalibrationStatsFile> stats, contrast;
+  const std::string& preserved = opts.behaviour.active() ? opts.behaviour.preserve : opts.calib;
+  if (!preserved.empty()) stats.emplace(CalibrationStatsFile::open(preserved));
+  if (opts.behaviour.active()) {
+    contrast.emplace(CalibrationStatsFile::open(opts.behaviour.contrast()));
+    check_contrast_files(ckpt, *stats, *contrast);
+  }
   if (opts.all == (opts.layer >= 0))
     throw InvalidArgument("give either --layer L (one file) or --all (one file per layer)");
   LayerProblemSpec spec;
@@ -99,6 +110,8 @@ int run_export(const ExportCommandOptions& opts) {
   spec.data_free =
       opts.data_free == "isserlis" ? DataFreeModel::kIsserlis : DataFreeModel::kMagnitude;
   spec.objective = opts.objective == "refit" ? PruneObjective::kRefit : PruneObjective::kNoRefit;
+  spec.contrast = contrast ? &*contrast : nullptr;
+  spec.behaviour_weight = opts.behaviour.signed_weight();
   ExportOptions eo;
   eo.write.format = opts.format;
   eo.write.penalty_weight = opts.penalty_weight;
@@ -288,6 +301,7 @@ void setup_export(CLI::App& app, CommandResult& result) {
       "(qprune.key=value) so that import-solution can map an answer back. See docs/masks.md.");
   sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder")->required();
   sub->add_option("--calib", opts->calib, "calibration statistics file");
+  add_behaviour_options(*sub, opts->behaviour);
   sub->add_option("--layer", opts->layer, "layer index")->check(non_negative());
   sub->add_flag("--all", opts->all, "every layer; -o is then a folder (layer_L.UNIT.EXT files)");
   sub->add_option("--unit", opts->unit, "units")

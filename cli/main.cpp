@@ -77,6 +77,7 @@ int run(int argc, char** argv) {
   setup_calibrate(app, result);
   setup_perplexity(app, result);
   setup_prune(app, result);
+  setup_ablate_direction(app, result);
   const bool coordinator = process_rank() == 0;
   if (!coordinator) {
     // Under MPI only mask, compare and calibrate are spread over the ranks; the other commands

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 
+#include "cli/behaviour_options.hpp"
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/interrupt.hpp"
@@ -23,14 +24,17 @@
 namespace qprune::cli {
 namespace {
 
-const std::map<std::string, MaskMethod> kMethods = {{"qubo", MaskMethod::kQubo},
-                                                    {"diagonal", MaskMethod::kDiagonal},
-                                                    {"magnitude", MaskMethod::kMagnitude}};
+const std::map<std::string, MaskMethod> kMethods = {
+    {"qubo", MaskMethod::kQubo},
+    {"diagonal", MaskMethod::kDiagonal},
+    {"magnitude", MaskMethod::kMagnitude},
+    {"contrastive-diagonal", MaskMethod::kContrastiveDiagonal}};
 
 struct MaskCommandOptions {
   std::string checkpoint;
   MaskMethod method = MaskMethod::kQubo;
   std::string calib;
+  BehaviourChoice behaviour;
   std::string unit = "mlp";
   double sparsity = 0.5;
   std::optional<double> head_sparsity;
@@ -50,12 +54,20 @@ struct MaskCommandOptions {
 int run_mask(MaskCommandOptions opts) {
   (void)install_interrupt_handler();  // problem building polls it too (below: the solvers)
   // (-o is also read with --resume: that is the file being updated, not an input to protect.)
-  guard_outputs({{"--output", opts.output}},
-                {{"checkpoint", opts.checkpoint}, {"--calib", opts.calib}});
+  guard_outputs({{"--output", opts.output}}, {{"checkpoint", opts.checkpoint},
+                                              {"--calib", opts.calib},
+                                              {"--preserve", opts.behaviour.preserve},
+                                              {"--suppress", opts.behaviour.suppress},
+                                              {"--protect", opts.behaviour.protect}});
   const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
-  std::optional<CalibrationStatsFile> stats;
-  if (!opts.calib.empty()) stats.emplace(CalibrationStatsFile::open(opts.calib));
+  std::optional<CalibrationStatsFile> stats, contrast;
+  const std::string& preserved = opts.behaviour.active() ? opts.behaviour.preserve : opts.calib;
+  if (!preserved.empty()) stats.emplace(CalibrationStatsFile::open(preserved));
+  if (opts.behaviour.active())
+    contrast.emplace(CalibrationStatsFile::open(opts.behaviour.contrast()));
   MaskRunOptions mo;
+  mo.contrast = contrast ? &*contrast : nullptr;
+  mo.behaviour_weight = opts.behaviour.signed_weight();
   mo.method = opts.method;
   mo.mlp = opts.unit == "mlp" || opts.unit == "both";
   mo.heads = opts.unit == "heads" || opts.unit == "both";
@@ -80,11 +92,19 @@ int run_mask(MaskCommandOptions opts) {
   if (opts.resume && std::filesystem::exists(opts.output))
     previous.emplace(read_masks(opts.output));
   mo.resume = previous ? &*previous : nullptr;
-  mo.progress = [](const LayerMask& e) {
+  mo.progress = [lambda = mo.behaviour_weight](const LayerMask& e) {
     char line[256];
-    const double gain = e.baseline_objective > 0.0
-                            ? (e.baseline_objective - e.objective) / e.baseline_objective
+    // A contrastive objective may be negative: the gain is relative to |baseline|.
+    const double gain = e.baseline_objective != 0.0
+                            ? (e.baseline_objective - e.objective) / std::abs(e.baseline_objective)
                             : 0.0;
+    if (e.behaviour && e.behaviour->saturation_weight > 0.0 &&
+        lambda > e.behaviour->saturation_weight)
+      std::cerr << "qprune: warning: layer " << e.layer << " " << unit_kind_name(e.unit)
+                << ": --behaviour-weight " << lambda << " is above "
+                << format_double(e.behaviour->saturation_weight)
+                << ", where the units' single-removal scores remove the most A-active units "
+                   "whatever B says (docs/pruning_math.md 11.4)\n";
     // Full-size dense layers gain parts per million over the top-k: "+0.00%" would hide them.
     char gain_text[32];
     if (gain != 0.0 && std::abs(gain) < 1e-4) {
@@ -127,6 +147,8 @@ int run_mask(MaskCommandOptions opts) {
   }
 
   double objective = 0.0, baseline = 0.0, time_s = 0.0;
+  double preserve_rel = 0.0, contrast_rel = 0.0;
+  int behaviour_layers = 0;
   int feasible = 0;
   // Interrupted: a layer stopped mid-solve, or the flag was raised between layers (none started).
   bool interrupted = mo.solve.interrupt->load();
@@ -134,6 +156,11 @@ int run_mask(MaskCommandOptions opts) {
   Report r("mask");
   r.add("Checkpoint", "checkpoint", masks.checkpoint.path);
   r.add("Calibration", "calibration", masks.calibration.empty() ? "none" : masks.calibration);
+  if (masks.behaviour.active()) {
+    r.add("Behaviour", "behaviour_mode", masks.behaviour.mode);
+    r.add("Contrasted statistics", "contrast_statistics", masks.behaviour.statistics);
+    r.add("Behaviour weight", "behaviour_weight", masks.behaviour.weight);
+  }
   r.add("Objective source", "objective_source",
         masks.objective_source + (masks.approximate ? " (approximate)" : " (exact layer error)"));
   r.add("Mean compensation", "mean_compensation", masks.mean_compensation);
@@ -167,6 +194,23 @@ int run_mask(MaskCommandOptions opts) {
       layers.back()["unrounded_keep"] = e.unrounded_keep;
       layers.back()["rounding_cost"] = e.rounding_cost;
     }
+    if (e.behaviour) {
+      layers.back()["preserve_relative_error"] = e.behaviour->preserve_relative_error;
+      layers.back()["contrast_relative_error"] = e.behaviour->contrast_relative_error;
+      layers.back()["saturation_weight"] = e.behaviour->saturation_weight;
+      preserve_rel += e.behaviour->preserve_relative_error;
+      contrast_rel += e.behaviour->contrast_relative_error;
+      ++behaviour_layers;
+      r.add(key + " relative errors", "",
+            "preserved " + format_double(e.behaviour->preserve_relative_error) + " contrasted " +
+                format_double(e.behaviour->contrast_relative_error));
+    }
+  }
+  if (behaviour_layers > 0) {
+    r.add("Mean preserved relative error", "mean_preserve_relative_error",
+          preserve_rel / behaviour_layers);
+    r.add("Mean contrasted relative error", "mean_contrast_relative_error",
+          contrast_rel / behaviour_layers);
   }
   if (masks.run.multiple_of > 1)
     add_rounding_report(r, masks, masks.sparsity,
@@ -178,7 +222,7 @@ int run_mask(MaskCommandOptions opts) {
   r.add("Objective total", "objective_total", objective);
   r.add("Baseline total", "baseline_total", baseline);
   r.add("Gain over baseline", "gain_over_baseline",
-        baseline > 0.0 ? (baseline - objective) / baseline : 0.0);
+        baseline != 0.0 ? (baseline - objective) / std::abs(baseline) : 0.0);
   r.add("Solver time s", "solver_time_s", time_s);
   r.add("Masks", "masks", opts.output);
   r.add_json("layers", layers);
@@ -221,10 +265,13 @@ void setup_mask(CLI::App& app, CommandResult& result) {
          "  diagonal: keep the units whose removal alone costs most, M_ii (Wanda/FLAP-like "
          "top-k; a calibration score with --calib)\n"
          "  magnitude: keep the units with the largest ||W[:, unit]||^2 of down_proj / o_proj "
-         "(data-free top-k)")
+         "(data-free top-k)\n"
+         "  contrastive-diagonal: with --suppress/--protect, remove the units whose mean "
+         "per-token output energy is largest on A relative to B (a diagonal contrast score)")
       ->transform(CLI::IsMember(kMethods, CLI::ignore_case));
   sub->add_option("--calib", opts->calib,
                   "calibration statistics file (docs/calibration_stats.md)");
+  add_behaviour_options(*sub, opts->behaviour);
   sub->add_option("--unit", opts->unit, "units to prune")
       ->transform(CLI::IsMember({"mlp", "heads", "both"}, CLI::ignore_case))
       ->capture_default_str();
@@ -279,6 +326,12 @@ void setup_mask(CLI::App& app, CommandResult& result) {
   sub->add_option("--output,-o", opts->output, "masks file to write (JSON)")->required();
   sub->add_flag("--json", opts->json, "print the report as JSON");
   sub->callback([opts, sub, &result] {
+    opts->behaviour.check(opts->calib);
+    if (opts->behaviour.active() && opts->behaviour.weight > 1.0 &&
+        !opts->behaviour.protect_mode() && process_rank() == 0)
+      std::cerr << "qprune: note: --behaviour-weight " << opts->behaviour.weight
+                << " > 1: removing a whole layer scores below keeping it (E = N_B (1 - lambda)); "
+                   "only the keep count holds the removal (docs/pruning_math.md 11.4)\n";
     if (opts->multiple_of < 1)
       throw InvalidArgument("--multiple-of must be >= 1, is " + std::to_string(opts->multiple_of));
     if (opts->method != MaskMethod::kQubo && sub->count("--solver") > 0)

@@ -68,6 +68,8 @@ inline constexpr OptionName kOptionNames[] = {
     {"MaskRunOptions::head_shape", "--head-shape"},
     {"MaskRunOptions::allocation", "--allocation"},
     {"MaskRunOptions::max_layer_sparsity", "--max-layer-sparsity"},
+    {"MaskRunOptions::behaviour_weight", "--behaviour-weight"},
+    {"MaskRunOptions::method", "--method"},
     {"GlobalAllocationOptions::sparsity", "--sparsity"},
     {"GlobalAllocationOptions::max_layer_sparsity", "--max-layer-sparsity"},
     {"GlobalAllocationOptions::multiple_of", "--multiple-of"},
@@ -94,6 +96,10 @@ inline constexpr OptionName kOptionNames[] = {
     {"PerplexityOptions.context", "--context"},
     {"PerplexityOptions.max_tokens", "--tokens"},
     {"PerplexityOptions.windows_per_batch", "--batch"},
+    // ablate-direction
+    {"AblationOptions::layer", "--layer"},
+    {"AblationOptions::context", "--context"},
+    {"AblationOptions::max_tokens", "--tokens"},
 };
 
 /// `message` with every library field name of kOptionNames replaced by its flag. A name counts

@@ -9,6 +9,7 @@
 #include "cli/token_input.hpp"
 #include "qprune/calibration.hpp"
 #include "qprune/checkpoint.hpp"
+#include "qprune/error.hpp"
 #include "qprune/transformer.hpp"
 
 namespace qprune::cli {
@@ -17,10 +18,79 @@ namespace {
 struct PerplexityCliOptions {
   std::string checkpoint;
   TokenWindows windows;
+  std::string suppress_text;  ///< behaviour measurement: held-out text of the suppressed set A
+  std::string preserve_text;  ///< ... and of the preserved set B
+  std::string reference;      ///< the original checkpoint, for increases and selectivity
   bool json = false;
 };
 
+// One text's figure on one checkpoint: bits per byte for byte-level text, else bits per token.
+double bits_on(const Checkpoint& ckpt, const std::string& text, const TokenWindows& windows,
+               ProgressLine& progress) {
+  const Transformer model(ckpt);
+  TokenInput in;
+  in.text = text;
+  const std::vector<std::int32_t> ids = read_tokens(ckpt, in);
+  if (ids.size() < 2)
+    throw InvalidArgument(text + ": " + std::to_string(ids.size()) +
+                          " tokens; at least 2 are needed to measure anything");
+  PerplexityOptions po;
+  set_window_options(windows, progress, po);
+  return evaluate_perplexity(model, ids, po).bits_per_token;
+}
+
+// `perplexity CKPT --suppress-text A --preserve-text B [--reference ORIGINAL]`: the behaviour
+// measurement of docs/pruning_math.md section 11.5 (issue 21's "freedom index" analogue).
+int run_behaviour_perplexity(const PerplexityCliOptions& opts) {
+  if (opts.suppress_text.empty() || opts.preserve_text.empty())
+    throw InvalidArgument("give both --suppress-text A and --preserve-text B");
+  if (!opts.windows.input.text.empty() || !opts.windows.input.token_ids.empty())
+    throw InvalidArgument("--suppress-text/--preserve-text replace --text/--token-ids");
+  const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
+  const bool bytes = is_byte_level(ckpt);
+  const std::string unit = bytes ? "bits_per_byte" : "bits_per_token";
+  const std::string unit_text = bytes ? "bits per byte" : "bits per token";
+  ProgressLine progress("perplexity");
+  const double a = bits_on(ckpt, opts.suppress_text, opts.windows, progress);
+  const double b = bits_on(ckpt, opts.preserve_text, opts.windows, progress);
+  Report r("perplexity");
+  r.add("Checkpoint", "checkpoint", opts.checkpoint);
+  r.add("Suppressed text", "suppress_text", opts.suppress_text);
+  r.add("Preserved text", "preserve_text", opts.preserve_text);
+  r.add("Context", "context", opts.windows.context);
+  r.add("Suppressed " + unit_text, "suppress_" + unit, a);
+  r.add("Preserved " + unit_text, "preserve_" + unit, b);
+  if (!opts.reference.empty()) {
+    const Checkpoint ref = Checkpoint::open(opts.reference);
+    if (is_byte_level(ref) != bytes)
+      throw InvalidArgument("--reference " + opts.reference + " and " + opts.checkpoint +
+                            " do not share a tokenizer kind (byte-level or not)");
+    const double ra = bits_on(ref, opts.suppress_text, opts.windows, progress);
+    const double rb = bits_on(ref, opts.preserve_text, opts.windows, progress);
+    r.add("Reference", "reference", opts.reference);
+    r.add("Reference suppressed " + unit_text, "reference_suppress_" + unit, ra);
+    r.add("Reference preserved " + unit_text, "reference_preserve_" + unit, rb);
+    r.add("Suppressed increase", "suppress_increase", a - ra);
+    r.add("Preserved increase", "preserve_increase", b - rb);
+    r.add("Suppressed relative increase", "suppress_relative_increase", (a - ra) / ra);
+    r.add("Preserved relative increase", "preserve_relative_increase", (b - rb) / rb);
+    // Increase on A over increase on B; undefined when B did not rise (then say so).
+    if (b - rb > 0.0) {
+      r.add("Selectivity", "selectivity", (a - ra) / (b - rb));
+    } else {
+      r.add("Selectivity", "selectivity", "undefined (no increase on the preserved text)");
+    }
+  }
+  r.add("Seconds", "seconds", progress.seconds());
+  r.print(std::cout, opts.json);
+  return 0;
+}
+
 int run_perplexity(const PerplexityCliOptions& opts) {
+  if (!opts.suppress_text.empty() || !opts.preserve_text.empty())
+    return run_behaviour_perplexity(opts);
+  if (!opts.reference.empty())
+    throw InvalidArgument("--reference goes with --suppress-text and --preserve-text");
   (void)install_interrupt_handler();  // the forward pass polls it (exit 5, nothing printed)
   const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
   const Transformer model(ckpt);
@@ -68,6 +138,14 @@ void setup_perplexity(CLI::App& app, CommandResult& result) {
   sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder (config.json + safetensors)")
       ->required();
   add_token_windows(*sub, opts->windows, 2);  // a window of one token predicts nothing
+  sub->add_option("--suppress-text", opts->suppress_text,
+                  "behaviour measurement: held-out text of the set A a contrast suppresses (with "
+                  "--preserve-text, instead of --text)");
+  sub->add_option("--preserve-text", opts->preserve_text,
+                  "behaviour measurement: held-out text of the set B it preserves");
+  sub->add_option("--reference", opts->reference,
+                  "the original checkpoint: report the increase on A and on B and the "
+                  "selectivity = increase on A / increase on B");
   sub->add_flag("--json", opts->json, "print the report as JSON");
   sub->footer(
       "Windows of --context tokens overlap by one token, so every token but the first is "

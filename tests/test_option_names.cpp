@@ -49,7 +49,9 @@ TEST_CASE("every options field a library message names is translated or known to
       "RefitSearchOptions::tenure", "RefitSearchOptions::time_limit_s",
       "RefitSearchOptions::tolerance_rel", "TabuOptions::perturbation_fraction",
       "TabuOptions::max_perturbation_fraction", "TabuOptions::relink_probability",
-      "QaoaOptions::ramp_dt", "QaoaOptions::xtol_rel"};
+      "QaoaOptions::ramp_dt", "QaoaOptions::xtol_rel",
+      // ablate-direction sets no batch size (the library default)
+      "AblationOptions::windows_per_batch"};
   std::set<std::string> table;
   for (const auto& n : qprune::cli::kOptionNames) table.insert(std::string(n.field));
   const std::filesystem::path root = std::filesystem::path(QPRUNE_TEST_DATA) / ".." / "..";

@@ -63,6 +63,12 @@ struct LayerProblemSpec {
   /// MLP only: the kept count is rounded to a multiple of this (round_keep_to_multiple), >= 1.
   /// Heads are not rounded (a kept head already brings head_dim channels).
   int multiple_of = 1;
+  /// Behaviour contrast (include/qprune/behaviour_contrast.hpp, docs/pruning_math.md section 11):
+  /// with a second statistics file A here, the problem is E(x) = err_B(x) - w err_A(x) with B the
+  /// `stats` given to build_layer_problem and w = behaviour_weight N_B / N_A (> 0: suppress A,
+  /// < 0: protect A). Not owned; null: the ordinary problem.
+  const CalibrationStatsFile* contrast = nullptr;
+  double behaviour_weight = 0.0;  ///< lambda, in [-kMaxBehaviourWeight, kMaxBehaviourWeight]
 };
 
 /// Builds one layer's problem, reading only that layer's tensors and statistics (`stats` may be

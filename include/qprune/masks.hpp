@@ -35,6 +35,16 @@ struct CheckpointIdentity {
   }
 };
 
+/// What a behaviour-contrast run measured for one layer's mask (docs/pruning_math.md section
+/// 11): its relative errors on the preserved set B and the contrasted set A (err_B / N_B,
+/// err_A / N_A: fractions of the layer's output energy on each set), and, in suppress mode, the
+/// layer's saturation weight (lambda above which the single-removal scores ignore B; else 0).
+struct LayerBehaviour {
+  double preserve_relative_error = 0.0;
+  double contrast_relative_error = 0.0;
+  double saturation_weight = 0.0;
+};
+
 /// One layer's mask of one unit kind.
 struct LayerMask {
   int layer = 0;
@@ -60,6 +70,8 @@ struct LayerMask {
   /// the diagonal removal cost (removal_cost: sum of the smallest M_ii) at `keep` minus that at
   /// unrounded_keep. Positive when the rounding removes more units.
   double rounding_cost = 0.0;
+  /// Behaviour contrast runs only (Masks::behaviour): see LayerBehaviour.
+  std::optional<LayerBehaviour> behaviour{};
   /// True when the entry is final: its solve ran to its end (status other than kInterrupted).
   [[nodiscard]] bool complete() const { return status != RunStatus::kInterrupted; }
 };
@@ -94,6 +106,15 @@ struct MaskRunRecord {
   double rounding_cost = 0.0;  ///< sum of the entries' LayerMask::rounding_cost
 };
 
+/// A behaviour contrast run (docs/masks.md, docs/pruning_math.md section 11): the objective per
+/// layer was err_B(x) - w err_A(x) with B = Masks::calibration and A = `statistics`.
+struct BehaviourRecord {
+  std::string mode;        ///< "" (no contrast), "suppress" or "protect"
+  std::string statistics;  ///< the contrasted set A's statistics file (absolute path)
+  double weight = 0.0;     ///< lambda as signed in the objective: > 0 suppress, < 0 protect
+  [[nodiscard]] bool active() const { return !mode.empty(); }
+};
+
 /// A masks file.
 struct Masks {
   static constexpr int kVersion = 1;
@@ -107,6 +128,7 @@ struct Masks {
   bool mean_compensation = false;  ///< apply must write the compensating biases
   std::string calibration;         ///< path of the statistics file used (empty: none)
   MaskRunRecord run;               ///< the run's other options (allocation, units, ...)
+  BehaviourRecord behaviour;       ///< a behaviour contrast run (else mode empty)
   std::vector<LayerMask> entries;  ///< sorted by (unit, layer)
   /// Entries compute_masks took over from MaskRunOptions::resume (not stored in the file).
   int resumed_entries = 0;

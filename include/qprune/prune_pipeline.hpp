@@ -47,8 +47,11 @@ enum class MaskMethod {
   kQubo,       ///< solve the layer's QUBO with MaskRunOptions::solver (default)
   kDiagonal,   ///< diagonal score top-k (Wanda/FLAP-like): diagonal_top_k, removal cost M_ii
   kMagnitude,  ///< weight magnitude top-k: magnitude_top_k, ||W[:, unit channels]||^2
+  /// Behaviour contrast baseline (needs MaskRunOptions::contrast): remove the units whose mean
+  /// per-token output energy is largest on A relative to B (contrastive_diagonal_top_k).
+  kContrastiveDiagonal,
 };
-/// "qubo", "diagonal", "magnitude".
+/// "qubo", "diagonal", "magnitude", "contrastive-diagonal".
 [[nodiscard]] const char* mask_method_name(MaskMethod method);
 
 struct MaskRunOptions {
@@ -99,6 +102,15 @@ struct MaskRunOptions {
   /// exit class (IoError, ResourceError, InvalidArgument for parse and argument errors, Error)
   /// with the same message.
   std::exception_ptr* layer_error = nullptr;
+  /// Behaviour contrast (docs/pruning_math.md section 11): the statistics of the set A to
+  /// suppress (behaviour_weight > 0) or protect (< 0); the `stats` given to compute_masks are the
+  /// preserved set B. Each layer's objective is then err_B(x) - w err_A(x), w = behaviour_weight
+  /// N_B / N_A. Not owned; null: the ordinary problem. Uniform allocation only; not with the
+  /// magnitude method.
+  const CalibrationStatsFile* contrast = nullptr;
+  /// lambda: finite, |lambda| <= kMaxBehaviourWeight (100); 0 with a contrast is refused (use the
+  /// single-set run).
+  double behaviour_weight = 0.0;
   /// Throws InvalidArgument naming the field.
   void validate() const;
 };
@@ -242,6 +254,7 @@ struct ExportedProblemInfo {
     bool verified = false;
     /// max |coefficient| / min nonzero |coefficient| of the written (penalised) model.
     double dynamic_range = 0.0;
+    double largest_coefficient = 0.0;  ///< max |coefficient| of the written model (--scale-to)
     /// Bits a fixed-point encoding of the written coefficients needs to keep the median nonzero
     /// coupling of the layer's own objective to 1 %: ceil(log2(max |coefficient| / (0.01 median))).
     int precision_bits = 0;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "qprune/behaviour_contrast.hpp"
 #include "qprune/error.hpp"
 
 namespace qprune {
@@ -111,6 +112,13 @@ LayerProblem build_layer_problem(const Checkpoint& ckpt, const CalibrationStatsF
   if (spec.layer < 0 || spec.layer >= cfg.num_hidden_layers)
     throw InvalidArgument("layer " + std::to_string(spec.layer) + " out of range [0, " +
                           std::to_string(cfg.num_hidden_layers) + ")");
+  if (spec.contrast != nullptr) {
+    if (stats == nullptr)
+      throw InvalidArgument(
+          "a behaviour contrast needs the preserved set's statistics too (--preserve)");
+    return build_contrastive_layer(ckpt, *stats, *spec.contrast, spec, spec.behaviour_weight)
+        .problem;
+  }
   const std::string p = layer_prefix(spec.layer);
   const bool compensate = spec.mean_compensation && bias_compensation_supported(cfg);
   if (spec.unit == UnitKind::kMlp) {

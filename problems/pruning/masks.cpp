@@ -130,6 +130,10 @@ void write_masks(const Masks& m, const std::filesystem::path& path) {
     }
     j["run"] = std::move(run);
   }
+  if (m.behaviour.active())
+    j["behaviour"] = {{"mode", m.behaviour.mode},
+                      {"statistics", m.behaviour.statistics},
+                      {"weight", m.behaviour.weight}};
   Json entries = Json::array();
   for (const LayerMask& e : m.entries) {
     entries.push_back({{"layer", e.layer},
@@ -147,6 +151,11 @@ void write_masks(const Masks& m, const std::filesystem::path& path) {
       entries.back()["unrounded_keep"] = e.unrounded_keep;
       entries.back()["rounding_cost"] = e.rounding_cost;
     }
+    if (e.behaviour)
+      entries.back()["behaviour"] = {
+          {"preserve_relative_error", e.behaviour->preserve_relative_error},
+          {"contrast_relative_error", e.behaviour->contrast_relative_error},
+          {"saturation_weight", e.behaviour->saturation_weight}};
   }
   j["entries"] = std::move(entries);
   const std::string text = j.dump(2) + "\n";
@@ -279,6 +288,18 @@ Masks read_masks(const std::filesystem::path& path) {
     if (r.contains("rounding_cost"))
       m.run.rounding_cost = finite(r["rounding_cost"], "run.rounding_cost");
   }
+  if (j.contains("behaviour")) {
+    const InJson& b = j["behaviour"];
+    if (!b.is_object())
+      fail("expected \"behaviour\" to be an object, found " + detail::describe_json(b));
+    m.behaviour.mode = string_field(field(b, "mode", "behaviour.mode"), "behaviour.mode");
+    if (m.behaviour.mode != "suppress" && m.behaviour.mode != "protect")
+      fail("expected \"behaviour.mode\" to be suppress or protect, found " +
+           detail::describe_json(b["mode"]));
+    m.behaviour.statistics =
+        string_field(field(b, "statistics", "behaviour.statistics"), "behaviour.statistics");
+    m.behaviour.weight = finite(field(b, "weight", "behaviour.weight"), "behaviour.weight");
+  }
   const InJson& entries = field(j, "entries", "entries");
   if (!entries.is_array())
     fail("expected \"entries\" to be an array, found " + detail::describe_json(entries));
@@ -350,6 +371,22 @@ Masks read_masks(const std::filesystem::path& path) {
     }
     if (e.contains("rounding_cost"))
       l.rounding_cost = finite(e["rounding_cost"], at + ".rounding_cost");
+    if (e.contains("behaviour")) {
+      const InJson& b = e["behaviour"];
+      if (!b.is_object())
+        fail("expected \"" + at + ".behaviour\" to be an object, found " +
+             detail::describe_json(b));
+      const std::string bt = at + ".behaviour";
+      l.behaviour.emplace();
+      l.behaviour->preserve_relative_error =
+          finite(field(b, "preserve_relative_error", bt + ".preserve_relative_error"),
+                 bt + ".preserve_relative_error");
+      l.behaviour->contrast_relative_error =
+          finite(field(b, "contrast_relative_error", bt + ".contrast_relative_error"),
+                 bt + ".contrast_relative_error");
+      if (b.contains("saturation_weight"))
+        l.behaviour->saturation_weight = finite(b["saturation_weight"], bt + ".saturation_weight");
+    }
     // A set, not Masks::find per entry: that scan made a file of 50,000 entries quadratic.
     if (!seen.emplace(l.layer, l.unit == UnitKind::kMlp).second)
       fail("expected one entry per layer and unit kind, found layer " + std::to_string(l.layer) +

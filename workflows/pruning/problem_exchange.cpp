@@ -4,9 +4,11 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -158,6 +160,7 @@ ExportedProblemInfo::Penalty choose_penalty(const QuboModel& model, const Export
     model.for_each_in_row(i, [&](int j, double q) {
       if (j > i && q != 0.0) own.push_back(std::abs(q));
     });
+  p.largest_coefficient = largest;
   if (largest > 0.0) p.dynamic_range = largest / smallest;
   if (!own.empty() && largest > 0.0) {
     const auto mid = own.begin() + static_cast<std::ptrdiff_t>(own.size() / 2);
@@ -256,7 +259,18 @@ ExportedProblemInfo export_layer_problem(const Checkpoint& ckpt, const Calibrati
   info.centered = problem.centered;
   info.config_hash = checkpoint_config_hash(ckpt);
   info.objective = spec.objective;
+  if (spec.contrast != nullptr) info.source = "contrastive";
   for (const auto& [k, v] : info_to_metadata(info)) problem.model.metadata[k] = v;
+  if (spec.contrast != nullptr) {  // the preserved set B is `stats`; A and lambda here
+    std::ostringstream weight;
+    weight.precision(17);
+    weight << spec.behaviour_weight;
+    problem.model.metadata["qprune.behaviour_weight"] = weight.str();
+    problem.model.metadata["qprune.contrast_statistics"] =
+        std::filesystem::absolute(spec.contrast->path()).lexically_normal().string();
+    problem.model.metadata["qprune.preserve_statistics"] =
+        std::filesystem::absolute(stats->path()).lexically_normal().string();
+  }
   if (options.subproblem > 0) problem.model = subproblem_of(problem.model, options, info);
 
   WriteOptions write = options.write;
@@ -266,12 +280,16 @@ ExportedProblemInfo export_layer_problem(const Checkpoint& ckpt, const Calibrati
   if (options.scale_to) {  // the largest |coefficient| of what is written becomes scale_to
     if (!std::isfinite(*options.scale_to) || *options.scale_to <= 0.0)
       throw InvalidArgument("ExportOptions::scale_to must be finite and > 0");
-    const QuboModel written =
-        penalised ? problem.model.penalized(write.penalty_weight, write.penalty_shifts)
-                  : problem.model;
-    double largest = written.linear().size() > 0 ? written.linear().cwiseAbs().maxCoeff() : 0.0;
-    written.for_each_coupling(
-        [&](int, int, double q) { largest = std::max(largest, std::abs(q)); });
+    // The penalised form's largest coefficient was found while choosing the penalty (building it
+    // once more would cost a copy of a dense layer, 2.9 GB at n = 18944).
+    double largest = 0.0;
+    if (penalised) {
+      largest = info.penalty->largest_coefficient;
+    } else {
+      const QuboModel& m = problem.model;
+      largest = m.linear().size() > 0 ? m.linear().cwiseAbs().maxCoeff() : 0.0;
+      m.for_each_coupling([&](int, int, double q) { largest = std::max(largest, std::abs(q)); });
+    }
     if (largest > 0.0) write.scale = *options.scale_to / largest;
   }
   for (const auto& [k, v] : subproblem_metadata(info, write.scale)) problem.model.metadata[k] = v;
@@ -335,6 +353,11 @@ ImportResult import_solution(const Checkpoint& ckpt, const CalibrationStatsFile*
     throw InvalidArgument(qubo_path + " was exported from another model (config " +
                           info->config_hash + "), not from " + ckpt.folder().string() + " (" +
                           hash + ")");
+  if (info->source == "contrastive")
+    throw InvalidArgument(qubo_path +
+                          " holds a behaviour-contrast problem (qprune.source=contrastive): "
+                          "import-solution rebuilds single-set problems only; solve it with "
+                          "qprune mask --suppress/--protect instead");
   if (info->source == "calibration" && stats == nullptr)
     throw InvalidArgument(qubo_path + " was built from calibration statistics: give --calib");
   if (stats != nullptr) stats->check_against(ckpt.config(), hash);

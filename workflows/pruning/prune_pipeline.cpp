@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <limits>
 #include <optional>
@@ -13,6 +14,7 @@
 #include "core/byte_codec.hpp"
 #include "core/input_file.hpp"
 #include "qprune/atomic_output.hpp"
+#include "qprune/behaviour_contrast.hpp"
 #include "qprune/error.hpp"
 
 namespace qprune {
@@ -25,6 +27,8 @@ const char* mask_method_name(MaskMethod method) {
       return "diagonal";
     case MaskMethod::kMagnitude:
       return "magnitude";
+    case MaskMethod::kContrastiveDiagonal:
+      return "contrastive-diagonal";
   }
   return "?";
 }
@@ -58,6 +62,26 @@ void MaskRunOptions::validate() const {
   if (multiple_of < 1)
     throw InvalidArgument("MaskRunOptions::multiple_of (--multiple-of) must be >= 1, is " +
                           std::to_string(multiple_of));
+  if (contrast != nullptr) {
+    if (!std::isfinite(behaviour_weight) || behaviour_weight == 0.0 ||
+        std::abs(behaviour_weight) > kMaxBehaviourWeight)
+      throw InvalidArgument(
+          "MaskRunOptions::behaviour_weight must be finite, nonzero and at most 100 in absolute "
+          "value with a behaviour contrast, is " +
+          std::to_string(behaviour_weight));
+    if (allocation == MaskAllocation::kGlobal)
+      throw InvalidArgument(
+          "MaskRunOptions::allocation global is not defined for a behaviour contrast (its layer "
+          "costs can be negative); use --allocation uniform");
+    if (method == MaskMethod::kMagnitude)
+      throw InvalidArgument(
+          "MaskRunOptions::method magnitude ignores the statistics, so it has no behaviour "
+          "contrast; use qubo, diagonal or contrastive-diagonal");
+  } else if (method == MaskMethod::kContrastiveDiagonal) {
+    throw InvalidArgument(
+        "MaskRunOptions::method contrastive-diagonal needs a behaviour contrast (--suppress or "
+        "--protect with --preserve)");
+  }
   solve.validate();
 }
 
@@ -116,6 +140,11 @@ void check_resumable(const Masks& previous, const Masks& planned) {
     differ("mean_compensation", a.mean_compensation_requested ? "on" : "off",
            b.mean_compensation_requested ? "on" : "off");
   if (a.data_free != b.data_free) differ("data_free", a.data_free, b.data_free);
+  const BehaviourRecord &p = previous.behaviour, &q = planned.behaviour;
+  if (p.mode != q.mode)
+    differ("behaviour.mode", p.mode.empty() ? "none" : p.mode, q.mode.empty() ? "none" : q.mode);
+  if (p.statistics != q.statistics) differ("behaviour.statistics", p.statistics, q.statistics);
+  if (p.weight != q.weight) differ("behaviour.weight", num(p.weight), num(q.weight));
 }
 
 namespace {
@@ -235,6 +264,12 @@ std::string encode(const LayerJobResult& r) {
   w.put(r.approximate);
   w.put(r.source);
   w.put(r.resumed);
+  w.put(e.behaviour.has_value());
+  if (e.behaviour) {
+    w.put(e.behaviour->preserve_relative_error);
+    w.put(e.behaviour->contrast_relative_error);
+    w.put(e.behaviour->saturation_weight);
+  }
   return kLayerTag + w.take();
 }
 
@@ -260,6 +295,12 @@ LayerJobResult decode_layer_result(const std::string& bytes) {
   in.get(r.approximate);
   in.get(r.source);
   in.get(r.resumed);
+  if (in.get<bool>()) {
+    e.behaviour.emplace();
+    in.get(e.behaviour->preserve_relative_error);
+    in.get(e.behaviour->contrast_relative_error);
+    in.get(e.behaviour->saturation_weight);
+  }
   return r;
 }
 
@@ -278,6 +319,16 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
   if (stats != nullptr) {
     stats->check_against(cfg, masks.checkpoint.config_hash);
     masks.calibration = std::filesystem::absolute(stats->path()).lexically_normal().string();
+  }
+  if (options.contrast != nullptr) {
+    if (stats == nullptr)
+      throw InvalidArgument(
+          "a behaviour contrast needs the preserved set's statistics (--preserve B.stats)");
+    check_contrast_files(ckpt, *stats, *options.contrast);
+    masks.behaviour.mode = options.behaviour_weight > 0.0 ? "suppress" : "protect";
+    masks.behaviour.statistics =
+        std::filesystem::absolute(options.contrast->path()).lexically_normal().string();
+    masks.behaviour.weight = options.behaviour_weight;
   }
   const std::unique_ptr<Solver> solver =
       solving ? make_solver(options.solver, options.settings) : nullptr;
@@ -380,8 +431,15 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
     // Building a large layer's problem takes minutes: it polls the interrupt flag and stops with
     // Interrupted, and the layer counts as not started (the finished ones are kept).
     std::optional<LayerProblem> built;
+    std::optional<ContrastiveLayer> contrastive;
     try {
-      built.emplace(build_layer_problem(ckpt, stats, spec));
+      if (options.contrast != nullptr) {
+        contrastive.emplace(build_contrastive_layer(ckpt, *stats, *options.contrast, spec,
+                                                    options.behaviour_weight));
+        built.emplace(std::move(contrastive->problem));
+      } else {
+        built.emplace(build_layer_problem(ckpt, stats, spec));
+      }
     } catch (const Interrupted&) {
       return {};
     }
@@ -403,8 +461,14 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
       e.status = result.status;
     } else {
       const auto start = std::chrono::steady_clock::now();
-      x = options.method == MaskMethod::kDiagonal ? diagonal_top_k(problem)
-                                                  : magnitude_top_k(ckpt, problem);
+      if (options.method == MaskMethod::kContrastiveDiagonal) {
+        const StatsKind kind = spec.unit == UnitKind::kMlp ? StatsKind::kMlp : StatsKind::kAttn;
+        x = contrastive_diagonal_top_k(problem, contrastive->weight, stats->read(kind, spec.layer),
+                                       options.contrast->read(kind, spec.layer));
+      } else {
+        x = options.method == MaskMethod::kDiagonal ? diagonal_top_k(problem)
+                                                    : magnitude_top_k(ckpt, problem);
+      }
       e.time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       e.status = RunStatus::kCompleted;
     }
@@ -422,6 +486,12 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
       const LayerUnitCosts costs = LayerUnitCosts::of(problem);
       e.unrounded_keep = specs[i].unrounded_keep;
       e.rounding_cost = removal_cost(costs, e.keep) - removal_cost(costs, e.unrounded_keep);
+    }
+    if (contrastive) {
+      e.behaviour.emplace();
+      e.behaviour->preserve_relative_error = contrastive->preserve_relative_error(x);
+      e.behaviour->contrast_relative_error = contrastive->contrast_relative_error(x);
+      e.behaviour->saturation_weight = contrastive->saturation;
     }
     r.centered = problem.centered;
     r.approximate = problem.approximate;
