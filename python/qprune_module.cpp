@@ -11,12 +11,15 @@
 #include <pybind11/stl.h>
 #include <pybind11/stl/filesystem.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -66,8 +69,19 @@ QuboModel model_from_dense(const py::array& q_in, std::optional<DoubleArray> lin
   Eigen::MatrixXd sym(n, n);
   {
     py::gil_scoped_release release;  // n^2 work on a buffer the caller keeps alive
-    for (Eigen::Index j = 0; j < n; ++j)
-      for (Eigen::Index i = 0; i < n; ++i) sym(i, j) = m(i, j) + m(j, i);
+    // By 64 x 64 tiles, so that the transposed side is read from cache, in parallel over tile
+    // columns: at n = 2000 the naive loop took longer than building the rest of the model.
+    constexpr Eigen::Index kTile = 64;
+    const Eigen::Index tiles = (n + kTile - 1) / kTile;
+#pragma omp parallel for schedule(static) if (n >= 256)
+    for (Eigen::Index tj = 0; tj < tiles; ++tj) {
+      const Eigen::Index j0 = tj * kTile, j1 = std::min(n, j0 + kTile);
+      for (Eigen::Index i0 = 0; i0 < n; i0 += kTile) {
+        const Eigen::Index i1 = std::min(n, i0 + kTile);
+        for (Eigen::Index j = j0; j < j1; ++j)
+          for (Eigen::Index i = i0; i < i1; ++i) sym(i, j) = m(i, j) + m(j, i);
+      }
+    }
   }
   return QuboModel::from_dense(std::move(linear), std::move(sym), offset);
 }
@@ -416,18 +430,18 @@ py::dict result_dict(const SolveResult& result, int n, bool interrupted_by_signa
   return d;
 }
 
-/// Solves without the GIL. The search runs on a worker thread while the calling thread waits and,
-/// every 50 ms, takes the GIL for PyErr_CheckSignals (only the main thread can run Python's signal
-/// handlers, and the default SIGINT handler raises KeyboardInterrupt there): a raised exception
-/// sets the solver's interrupt flag, the search stops with its best answer, and the result says
-/// interrupted_by_signal (the Python layer raises KeyboardInterrupt with the SampleSet attached).
-py::dict solve(const QuboModel& model, const std::string& solver_name, const py::dict& kwargs,
-               const std::string& caller) {
-  Request req = request_of(solver_name, kwargs, caller);
-  const std::unique_ptr<Solver> solver = make_solver(req.solver, req.settings);
-  std::atomic<bool> stop{false};
-  req.options.interrupt = &stop;
-  SolveResult result;
+/// The flag Ctrl-C raises: every solve gets it as SolveOptions::interrupt, and the module makes it
+/// the process's interrupt flag (qprune/interrupt.hpp) unless the embedding program has one, so
+/// problem building, calibration and checkpoint writing stop too (with Interrupted). One flag for
+/// all calls: a Ctrl-C stops every call in progress, as it would stop the program.
+std::atomic<bool> g_interrupt{false};
+
+/// Runs `work` without the GIL on a worker thread while the calling thread waits and, every 50 ms,
+/// takes the GIL for PyErr_CheckSignals (only the main thread can run Python's signal handlers; the
+/// default SIGINT handler raises KeyboardInterrupt there). An exception raised by a handler is
+/// cleared and raises the interrupt flag: the work stops at its next check (a solver with its best
+/// answer so far) and the call returns true, "signalled". The work's own exception is rethrown.
+bool run_watching_signals(const std::function<void()>& work) {
   std::exception_ptr error;
   bool done = false;
   bool signalled = false;
@@ -437,7 +451,7 @@ py::dict solve(const QuboModel& model, const std::string& solver_name, const py:
     py::gil_scoped_release release;
     std::thread worker([&] {
       try {
-        result = solver->solve(model, req.options);
+        work();
       } catch (...) {
         error = std::current_exception();
       }
@@ -452,10 +466,9 @@ py::dict solve(const QuboModel& model, const std::string& solver_name, const py:
       {
         py::gil_scoped_acquire gil;
         if (PyErr_CheckSignals() != 0) {
-          // Keep only KeyboardInterrupt-like stops; the Python layer re-raises with the answer.
-          PyErr_Clear();
+          PyErr_Clear();  // raised again by the caller, with the answer so far attached
           signalled = true;
-          stop.store(true);
+          g_interrupt.store(true);
         }
       }
       lock.lock();
@@ -463,8 +476,42 @@ py::dict solve(const QuboModel& model, const std::string& solver_name, const py:
     lock.unlock();
     worker.join();
   }
+  if (signalled) g_interrupt.store(false);
   if (error) std::rethrow_exception(error);
+  return signalled;
+}
+
+/// Raises KeyboardInterrupt(message, answer) when `signalled`.
+void raise_if_signalled(bool signalled, const std::string& message, const py::object& answer) {
+  if (!signalled) return;
+  const py::object e = py::reinterpret_steal<py::object>(
+      PyObject_CallFunction(PyExc_KeyboardInterrupt, "sO", message.c_str(), answer.ptr()));
+  if (!e) throw py::error_already_set();
+  PyErr_SetObject(PyExc_KeyboardInterrupt, e.ptr());
+  throw py::error_already_set();
+}
+
+/// Solves without the GIL, watching for Ctrl-C (run_watching_signals); an interrupted search
+/// returns its best answer with interrupted_by_signal set (the Python layer raises
+/// KeyboardInterrupt with the SampleSet attached).
+py::dict solve(const QuboModel& model, const std::string& solver_name, const py::dict& kwargs,
+               const std::string& caller) {
+  Request req = request_of(solver_name, kwargs, caller);
+  const std::unique_ptr<Solver> solver = make_solver(req.solver, req.settings);
+  req.options.interrupt = &g_interrupt;
+  SolveResult result;
+  const bool signalled = run_watching_signals([&] { result = solver->solve(model, req.options); });
   return result_dict(result, model.num_variables(), signalled);
+}
+
+/// Calls `work` watching for Ctrl-C; an Interrupted error it throws then becomes KeyboardInterrupt
+/// through the translator.
+template <class T, class F>
+T interruptible(F&& work) {
+  std::optional<T> out;
+  if (run_watching_signals([&] { out.emplace(work()); }))
+    raise_if_signalled(true, "interrupted; the finished result is in args[1]", py::cast(*out));
+  return std::move(*out);
 }
 
 // ---- Pruning ------------------------------------------------------------------------------------
@@ -489,8 +536,7 @@ LayerProblem layer_problem(const Checkpoint& ckpt, const CalibrationStatsFile* s
   spec.objective = objective == "refit" ? PruneObjective::kRefit : PruneObjective::kNoRefit;
   spec.multiple_of = multiple_of;
   if (stats != nullptr) stats->check_against(ckpt.config(), checkpoint_config_hash(ckpt));
-  py::gil_scoped_release release;
-  return build_layer_problem(ckpt, stats, spec);
+  return interruptible<LayerProblem>([&] { return build_layer_problem(ckpt, stats, spec); });
 }
 
 /// `qprune mask`'s compute_masks with the solver options given by their CLI names.
@@ -520,8 +566,14 @@ Masks compute_masks_py(const Checkpoint& ckpt, const CalibrationStatsFile* stats
   mo.settings = req.settings;
   mo.allocation = mask_allocation_from_name(allocation);
   mo.multiple_of = multiple_of;
-  py::gil_scoped_release release;
-  return compute_masks(ckpt, stats, mo);
+  mo.solve.interrupt = &g_interrupt;
+  // As `qprune mask`: Ctrl-C keeps the finished layers (the current one marked interrupted); they
+  // come with the KeyboardInterrupt (args[1]), ready for write_masks.
+  Masks masks;
+  if (run_watching_signals([&] { masks = compute_masks(ckpt, stats, mo); }))
+    raise_if_signalled(true, "compute_masks interrupted; the finished layers are in args[1]",
+                       py::cast(masks));
+  return masks;
 }
 
 /// A masks file from solutions found in Python: one entry per (problem, assignment), with the
@@ -577,7 +629,33 @@ Masks masks_from_solutions(const Checkpoint& ckpt, const CalibrationStatsFile* s
   return masks;
 }
 
+/// `qprune calibrate CKPT --text FILE` for byte-level models (the example model): the statistics
+/// of the text's bytes, written to `out`. Other tokenizers: the CLI (tokenizer.json).
+void calibrate(const Checkpoint& ckpt, const std::filesystem::path& text,
+               const std::filesystem::path& out, std::int64_t tokens, std::int64_t context,
+               bool compact) {
+  if (!is_byte_level(ckpt))
+    throw InvalidArgument(ckpt.folder().string() +
+                          " is not a byte-level model: calibrate it with `qprune calibrate "
+                          "--text` (tokenizer.json) or `--token-ids`");
+  std::ifstream in(text, std::ios::binary);
+  if (!in) throw IoError("cannot read " + text.string());
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CalibrationOptions co;
+  co.max_tokens = tokens;
+  co.context = context;
+  (void)interruptible<bool>([&] {
+    const Transformer model(ckpt);
+    const std::vector<std::int32_t> ids = byte_tokens(bytes);
+    write_calibration_statistics(collect_calibration_statistics(model, ids, co), ckpt, out,
+                                 compact);
+    return true;
+  });
+}
+
 void register_exceptions() {
+  // pybind11 takes a plain function pointer of std::exception_ptr by value.
+  // NOLINTNEXTLINE(performance-unnecessary-value-param)
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
@@ -606,6 +684,7 @@ PYBIND11_MODULE(_qprune, m) {
   m.doc() =
       "qprune's C++ library: models, solvers and the pruning pipeline (see qprune/__init__.py)";
   register_exceptions();
+  if (interrupt_flag() == nullptr) set_interrupt_flag(&g_interrupt);
 
   py::class_<QuboModel>(m, "Model",
                         "A QUBO, E(x) = offset + sum_i c_i x_i + sum_{i<j} q_ij x_i x_j, with "
@@ -731,6 +810,8 @@ PYBIND11_MODULE(_qprune, m) {
   m.def("masks_from_solutions", &masks_from_solutions, py::arg("checkpoint"), py::arg("calib"),
         py::arg("solved"), py::arg("sparsity"), py::arg("solver"), py::arg("seed"),
         py::arg("mean_compensation"), py::arg("data_free"));
+  m.def("calibrate", &calibrate, py::arg("checkpoint"), py::arg("text"), py::arg("out"),
+        py::arg("tokens") = 0, py::arg("context") = 256, py::arg("compact") = false);
   m.def("write_masks", &write_masks, py::arg("masks"), py::arg("path"));
   m.def("read_masks", &read_masks, py::arg("path"));
   m.def(
@@ -740,9 +821,10 @@ PYBIND11_MODULE(_qprune, m) {
         ApplyOptions o;
         o.refit = refit;
         o.write.overwrite = overwrite;
-        py::gil_scoped_release release;
-        const ApplyReport r = apply_masks(ckpt, masks, stats, out, o);
-        return std::make_pair(r.stored_parameters, r.effective_parameters());
+        return interruptible<std::pair<std::int64_t, std::int64_t>>([&] {
+          const ApplyReport r = apply_masks(ckpt, masks, stats, out, o);
+          return std::make_pair(r.stored_parameters, r.effective_parameters());
+        });
       },
       py::arg("checkpoint"), py::arg("masks"), py::arg("calib"), py::arg("out"),
       py::arg("refit") = false, py::arg("overwrite") = false);

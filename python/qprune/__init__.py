@@ -7,7 +7,7 @@ checkpoints with the layer problems as numpy arrays.
     print(ss.first.sample, ss.first.energy)            # {0: 1, 1: 0} -1.0
 
 Samplers: SimulatedAnnealingSampler, TabuSampler, ExactSolver, GreedySampler, QAOASampler,
-RandomSampler (qprune.samplers). Pruning: open_checkpoint, read_calibration, layer_problem,
+RandomSampler (qprune.samplers). Pruning: open_checkpoint, read_calibration, calibrate, layer_problem,
 compute_masks, masks_from_solutions, write_masks, apply_masks (qprune.pruning). Solves release the
 GIL; Ctrl-C stops a solve and raises KeyboardInterrupt with the best answer so far in
 ``e.sampleset``. Library errors arrive as ValueError (bad input), OSError (files), MemoryError (too
@@ -16,7 +16,7 @@ large) or RuntimeError, with the library's message.
 
 from . import _qprune
 from .pruning import (CalibrationStats, Checkpoint, LayerProblem, Masks, apply_masks,
-                      compute_masks, layer_problem, layer_seed, masks_from_solutions,
+                      calibrate, compute_masks, layer_problem, layer_seed, masks_from_solutions,
                       open_checkpoint, read_calibration, read_masks, write_masks)
 from .samplers import (ExactSolver, GreedySampler, QAOASampler, RandomSampler,
                        SimulatedAnnealingSampler, TabuSampler)
@@ -30,6 +30,6 @@ __all__ = [
     "SimulatedAnnealingSampler", "TabuSampler", "ExactSolver", "GreedySampler", "QAOASampler",
     "RandomSampler",
     "Checkpoint", "CalibrationStats", "Masks", "LayerProblem", "open_checkpoint",
-    "read_calibration", "layer_problem", "layer_seed", "compute_masks", "masks_from_solutions",
+    "read_calibration", "calibrate", "layer_problem", "layer_seed", "compute_masks", "masks_from_solutions",
     "write_masks", "read_masks", "apply_masks",
 ]

@@ -30,6 +30,15 @@ def read_calibration(path: "os.PathLike[str] | str") -> CalibrationStats:
     return _qprune.CalibrationStats.open(os.fspath(path))
 
 
+def calibrate(checkpoint: Checkpoint, text: "os.PathLike[str] | str",
+              out: "os.PathLike[str] | str", tokens: int = 0, context: int = 256,
+              compact: bool = False) -> CalibrationStats:
+    """`qprune calibrate CKPT --text TEXT -o OUT` for byte-level models (the example model): runs
+    the model over the text and writes the statistics file; returns it opened."""
+    _qprune.calibrate(checkpoint, os.fspath(text), os.fspath(out), tokens, context, compact)
+    return read_calibration(out)
+
+
 def layer_seed(seed: int, layer: int, unit: str = "mlp") -> int:
     """The seed `qprune mask --seed seed` gives one layer's solve."""
     return _qprune.layer_seed(seed, layer, unit)
