@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Behaviour-targeted pruning benchmark (issue 21; BENCHMARKS.md "Behaviour-targeted pruning";
+# docs/pruning_math.md section 11). On the example model, A = zlib's documentation (the behaviour
+# to suppress: a stand-in, the issue's German model is not built yet) and B = fortunes (kept).
+# Calibration: the first half of examples/model/heldout_docs.txt (A) and examples/model/
+# calibration.txt (B); measurement on held-out text never calibrated on: the second half of
+# heldout_docs.txt (A) and examples/model/heldout.txt (B). For every MLP sparsity: the plain
+# pipeline calibrated on B, the contrastive QUBO over lambda (sa), the same at lambda 1 with tabu
+# and greedy (objective gap per layer), the contrastive-diagonal baseline, and directional
+# ablation at every layer (a weight edit, not sparsity dependent). Each row: bits per byte on held-
+# out A and B, their increases over the original, selectivity = increase A / increase B.
+#
+#   bash bench/behaviour.sh [OUT_DIR]
+#
+# Environment: QPRUNE (binary, default build/qprune), SPARSITIES (default "0.05 0.1 0.2"),
+# LAMBDAS (default "0.5 1 2 4"), TOKENS (calibration tokens per set, default 18000), EVAL_BYTES
+# (bytes of each held-out text measured, default 18000). Writes OUT_DIR/rows.tsv,
+# OUT_DIR/gaps.tsv, OUT_DIR/behaviour.md (the tables) and OUT_DIR/behaviour.svg (increase on A
+# against increase on B). About 5 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+qprune=${QPRUNE:-build/qprune}
+out=${1:-$(mktemp -d)}
+mkdir -p "$out"
+sparsities=${SPARSITIES:-0.05 0.1 0.2}
+lambdas=${LAMBDAS:-0.5 1 2 4}
+tokens=${TOKENS:-18000}
+eval_bytes=${EVAL_BYTES:-18000}
+model=examples/model/checkpoint
+docs=examples/model/heldout_docs.txt
+half=$(($(wc -c <"$docs") / 2))
+head -c "$half" "$docs" >"$out/A_calib.txt"
+tail -c +"$((half + 1))" "$docs" | head -c "$eval_bytes" >"$out/A_heldout.txt"
+head -c "$eval_bytes" examples/model/heldout.txt >"$out/B_heldout.txt"
+"$qprune" calibrate "$model" --text "$out/A_calib.txt" --tokens "$tokens" -q -o "$out/A.stats" >/dev/null
+"$qprune" calibrate "$model" --text examples/model/calibration.txt --tokens "$tokens" -q \
+  -o "$out/B.stats" >/dev/null
+
+measure() {  # measure NAME SPARSITY CHECKPOINT -> one row of rows.tsv
+  "$qprune" perplexity "$3" --suppress-text "$out/A_heldout.txt" --preserve-text "$out/B_heldout.txt" \
+    --reference "$model" -q --json >"$out/ppl.json"
+  python3 - "$1" "$2" "$out/ppl.json" >>"$out/rows.tsv" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[3]))
+sel = d["selectivity"]
+print("\t".join([sys.argv[1], sys.argv[2], "%.4f" % d["suppress_bits_per_byte"],
+                 "%.4f" % d["preserve_bits_per_byte"], "%.4f" % d["suppress_increase"],
+                 "%.4f" % d["preserve_increase"],
+                 "%.2f" % sel if isinstance(sel, float) else "n/a"]))
+PY
+}
+prune_and_measure() {  # NAME SPARSITY MASK_OPTIONS...
+  local name=$1 s=$2
+  shift 2
+  "$qprune" mask "$model" --sparsity "$s" "$@" --json -o "$out/m.json" 2>/dev/null >"$out/mask_${name}_$s.json"
+  "$qprune" apply "$model" --masks "$out/m.json" --calib "$out/B.stats" -o "$out/pruned" --overwrite >/dev/null
+  measure "$name" "$s" "$out/pruned"
+}
+
+printf "method\tsparsity\tA_bpb\tB_bpb\tA_increase\tB_increase\tselectivity\n" >"$out/rows.tsv"
+measure original 0 "$model"
+contrast=(--preserve "$out/B.stats" --suppress "$out/A.stats")
+for s in $sparsities; do
+  prune_and_measure "plain-B-sa" "$s" --calib "$out/B.stats" --solver sa
+  prune_and_measure "contrastive-diagonal" "$s" "${contrast[@]}" --method contrastive-diagonal
+  for l in $lambdas; do
+    prune_and_measure "qubo-sa-l$l" "$s" "${contrast[@]}" --behaviour-weight "$l" --solver sa
+  done
+  for solver in tabu greedy; do
+    prune_and_measure "qubo-$solver-l1" "$s" "${contrast[@]}" --behaviour-weight 1 --solver $solver
+  done
+done
+for layer in 0 1 2 3; do
+  "$qprune" ablate-direction "$model" --suppress-text "$out/A_calib.txt" \
+    --preserve-text examples/model/calibration.txt --tokens "$tokens" --layer "$layer" \
+    -o "$out/ablated" --overwrite >/dev/null
+  measure "direction-ablation-L$layer" 0 "$out/ablated"
+done
+
+python3 - "$out" "$sparsities" <<'PY'
+import json, sys, os
+out, sparsities = sys.argv[1], sys.argv[2].split()
+rows = [l.rstrip("\n").split("\t") for l in open(os.path.join(out, "rows.tsv"))][1:]
+md = ["| method | MLP sparsity | A bpb | B bpb | A increase | B increase | selectivity |",
+      "|---|---|---|---|---|---|---|"]
+for r in rows:
+    md.append("| " + " | ".join(r) + " |")
+# Greedy vs sa / tabu on the same lambda-1 problems, per layer.
+gaps = ["| MLP sparsity | layer | greedy | sa | tabu | greedy above best |", "|---|---|---|---|---|---|"]
+tsv = ["sparsity\tlayer\tgreedy\tsa\ttabu\tgap"]
+for s in sparsities:
+    obj = {}
+    for solver, name in (("greedy", "qubo-greedy-l1"), ("sa", "qubo-sa-l1"), ("tabu", "qubo-tabu-l1")):
+        d = json.load(open(os.path.join(out, "mask_%s_%s.json" % (name, s))))
+        obj[solver] = {l["layer"]: l["objective"] for l in d["layers"]}
+    for layer in sorted(obj["greedy"]):
+        g, a, t = obj["greedy"][layer], obj["sa"][layer], obj["tabu"][layer]
+        best = min(g, a, t)
+        gap = (g - best) / abs(best) if best != 0 else 0.0
+        gaps.append("| %s | %d | %.6g | %.6g | %.6g | %.2f %% |" % (s, layer, g, a, t, 100 * gap))
+        tsv.append("%s\t%d\t%.17g\t%.17g\t%.17g\t%.6g" % (s, layer, g, a, t, gap))
+open(os.path.join(out, "gaps.tsv"), "w").write("\n".join(tsv) + "\n")
+open(os.path.join(out, "behaviour.md"), "w").write("\n".join(md) + "\n\n" + "\n".join(gaps) + "\n")
+# SVG: increase on A (y) against increase on B (x), one colour per method family.
+pts = [(float(r[5]), float(r[4]), r[0], r[1]) for r in rows if r[0] != "original"]
+xs = [p[0] for p in pts] + [0.0]; ys = [p[1] for p in pts] + [0.0]
+x0, x1 = min(xs), max(xs); y0, y1 = min(ys), max(ys)
+x1 += 0.05 * (x1 - x0 or 1); y1 += 0.05 * (y1 - y0 or 1)
+W, H, M = 760, 520, 70
+X = lambda v: M + (v - x0) / (x1 - x0 or 1) * (W - 2 * M)
+Y = lambda v: H - M - (v - y0) / (y1 - y0 or 1) * (H - 2 * M)
+colours = {"plain": "#555555", "contrastive-diagonal": "#1f77b4", "qubo-sa": "#d62728",
+           "qubo-tabu": "#ff7f0e", "qubo-greedy": "#2ca02c", "direction": "#9467bd"}
+def colour(name):
+    for k, c in colours.items():
+        if name.startswith(k): return c
+    return "#000000"
+svg = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">' % (W, H),
+       '<rect width="100%" height="100%" fill="white"/>',
+       '<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="black"/>' % (M, H - M, W - M, H - M),
+       '<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="black"/>' % (M, M, M, H - M),
+       '<text x="%g" y="%g" text-anchor="middle">increase of bits per byte on held-out B (fortunes, preserved)</text>' % (W / 2, H - 25),
+       '<text x="18" y="%g" transform="rotate(-90 18 %g)" text-anchor="middle">increase on held-out A (zlib docs, suppressed)</text>' % (H / 2, H / 2),
+       '<text x="%g" y="25" text-anchor="middle" font-size="13">Behaviour-targeted pruning, example model (up-left is selective)</text>' % (W / 2)]
+for k in range(6):
+    xv = x0 + k * (x1 - x0) / 5; yv = y0 + k * (y1 - y0) / 5
+    svg.append('<text x="%g" y="%g" text-anchor="middle">%.3f</text>' % (X(xv), H - M + 15, xv))
+    svg.append('<text x="%g" y="%g" text-anchor="end">%.3f</text>' % (M - 5, Y(yv) + 4, yv))
+for xb, ya, name, s in pts:
+    svg.append('<circle cx="%g" cy="%g" r="4" fill="%s"><title>%s s=%s</title></circle>' % (X(xb), Y(ya), colour(name), name, s))
+    svg.append('<text x="%g" y="%g" font-size="8" fill="%s">%s%s</text>' % (X(xb) + 5, Y(ya) - 3, colour(name), name.replace("qubo-", ""), "" if s == "0" else " " + s))
+for i, (k, c) in enumerate(colours.items()):
+    svg.append('<circle cx="%g" cy="%g" r="4" fill="%s"/><text x="%g" y="%g">%s</text>' % (W - 190, 50 + 15 * i, c, W - 182, 54 + 15 * i, k))
+svg.append("</svg>")
+open(os.path.join(out, "behaviour.svg"), "w").write("\n".join(svg) + "\n")
+PY
+cat "$out/behaviour.md"
+echo "tables, TSV and plot in $out" >&2
