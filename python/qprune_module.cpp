@@ -41,9 +41,10 @@ using IndexArray = py::array_t<std::int64_t, py::array::c_style | py::array::for
 
 // ---- Models -------------------------------------------------------------------------------------
 
-/// The model of a dense matrix Q in dimod's sense, E = offset + sum_i lin_i x_i + x^T Q x: the
-/// diagonal adds to the linear terms and q_ij = Q_ij + Q_ji for i < j. A C-contiguous float64 array
-/// is read in place (no copy); the only allocation is the model's own symmetric matrix.
+/// The model of a dense matrix Q in dimod's sense, E = offset + sum_i lin_i x_i + x^T Q x
+/// (QuboModel::from_dense_form: the diagonal adds to the linear terms, q_ij = Q_ij + Q_ji). A
+/// C-contiguous float64 array is read in place (no copy), in one pass; the only allocation is the
+/// model's own symmetric matrix.
 QuboModel model_from_dense(const py::array& q_in, std::optional<DoubleArray> linear_in,
                            double offset) {
   const DoubleArray q = DoubleArray::ensure(q_in);
@@ -54,36 +55,15 @@ QuboModel model_from_dense(const py::array& q_in, std::optional<DoubleArray> lin
   const Eigen::Index cols = q.shape(1);
   const Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> m(
       q.data(), rows, cols);
-  if (rows != cols) {
-    // The library says what is wrong with a non-square matrix.
-    (void)QuboModel::from_dense(Eigen::VectorXd::Zero(rows), Eigen::MatrixXd(m), offset);
-  }
-  const Eigen::Index n = rows;
-  Eigen::VectorXd linear = m.diagonal();
+  Eigen::VectorXd linear = Eigen::VectorXd::Zero(rows);
   if (linear_in) {
-    if (linear_in->ndim() != 1 || linear_in->shape(0) != n)
-      throw InvalidArgument("linear must have " + std::to_string(n) + " entries (Q is " +
-                            std::to_string(n) + " x " + std::to_string(n) + ")");
-    linear += Eigen::Map<const Eigen::VectorXd>(linear_in->data(), n);
+    if (linear_in->ndim() != 1 || linear_in->shape(0) != rows)
+      throw InvalidArgument("linear must have " + std::to_string(rows) + " entries (Q is " +
+                            std::to_string(rows) + " x " + std::to_string(cols) + ")");
+    linear = Eigen::Map<const Eigen::VectorXd>(linear_in->data(), rows);
   }
-  Eigen::MatrixXd sym(n, n);
-  {
-    py::gil_scoped_release release;  // n^2 work on a buffer the caller keeps alive
-    // By 64 x 64 tiles, so that the transposed side is read from cache, in parallel over tile
-    // columns: at n = 2000 the naive loop took longer than building the rest of the model.
-    constexpr Eigen::Index kTile = 64;
-    const Eigen::Index tiles = (n + kTile - 1) / kTile;
-#pragma omp parallel for schedule(static) if (n >= 256)
-    for (Eigen::Index tj = 0; tj < tiles; ++tj) {
-      const Eigen::Index j0 = tj * kTile, j1 = std::min(n, j0 + kTile);
-      for (Eigen::Index i0 = 0; i0 < n; i0 += kTile) {
-        const Eigen::Index i1 = std::min(n, i0 + kTile);
-        for (Eigen::Index j = j0; j < j1; ++j)
-          for (Eigen::Index i = i0; i < i1; ++i) sym(i, j) = m(i, j) + m(j, i);
-      }
-    }
-  }
-  return QuboModel::from_dense(std::move(linear), std::move(sym), offset);
+  py::gil_scoped_release release;  // n^2 work on a buffer the caller keeps alive
+  return QuboModel::from_dense_form(std::move(linear), m, offset);
 }
 
 /// COO triplets (rows, cols, vals): i == j linear, duplicates and (j, i) summed.

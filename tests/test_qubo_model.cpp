@@ -282,3 +282,41 @@ TEST_CASE("labels and energy bounds") {
   CHECK(b.upper == 1.0 + 2.0 + 3.0);
   CHECK(m.max_flip_change() == 2.0 + 4.0 + 3.0);
 }
+
+TEST_CASE("from_dense_form: E = offset + c.x + x^T Q x for any square Q, checked against the sum") {
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> u(-2.0, 2.0);
+  for (const int n : {1, 5, 70, 130}) {  // one tile, several, a partial last tile
+    QuboModel::RowMajorMatrix q(n, n);
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) q(i, j) = (i + j) % 7 == 0 ? 0.0 : u(rng);  // some zero pairs
+    Eigen::VectorXd c(n);
+    for (int i = 0; i < n; ++i) c[i] = u(rng);
+    const QuboModel m = QuboModel::from_dense_form(c, q, 0.5);
+    for (int t = 0; t < 5; ++t) {
+      Assignment x(static_cast<std::size_t>(n));
+      Eigen::VectorXd xv(n);
+      for (int i = 0; i < n; ++i) xv[i] = x[static_cast<std::size_t>(i)] = rng() % 2;
+      const double direct = 0.5 + c.dot(xv) + xv.dot(q * xv);
+      CHECK(m.energy(x) == doctest::Approx(direct).epsilon(1e-12));
+    }
+    std::int64_t pairs = 0;
+    for (int i = 0; i < n; ++i)
+      for (int j = i + 1; j < n; ++j) pairs += q(i, j) + q(j, i) != 0.0;
+    CHECK(m.num_couplings() == pairs);
+  }
+  QuboModel::RowMajorMatrix bad = QuboModel::RowMajorMatrix::Zero(3, 3);
+  bad(0, 2) = std::numeric_limits<double>::quiet_NaN();
+  CHECK_THROWS_WITH_AS((void)QuboModel::from_dense_form(Eigen::VectorXd::Zero(3), bad),
+                       doctest::Contains("not finite"), InvalidArgument);
+  bad(0, 2) = 0.0;
+  bad(1, 1) = std::numeric_limits<double>::infinity();  // a diagonal entry: a linear term
+  CHECK_THROWS_WITH_AS((void)QuboModel::from_dense_form(Eigen::VectorXd::Zero(3), bad),
+                       doctest::Contains("not finite"), InvalidArgument);
+  CHECK_THROWS_WITH_AS(
+      (void)QuboModel::from_dense_form(Eigen::VectorXd::Zero(2), QuboModel::RowMajorMatrix(2, 3)),
+      doctest::Contains("not square"), InvalidArgument);
+  CHECK_THROWS_AS(
+      (void)QuboModel::from_dense_form(Eigen::VectorXd::Zero(3), QuboModel::RowMajorMatrix(2, 2)),
+      InvalidArgument);
+}

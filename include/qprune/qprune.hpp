@@ -9,11 +9,13 @@
 
 #include "qprune/anneal_solver.hpp"
 #include "qprune/atomic_output.hpp"
+#include "qprune/behaviour_contrast.hpp"
 #include "qprune/calibration.hpp"
 #include "qprune/calibration_stats.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/checkpoint_problems.hpp"
 #include "qprune/comparison.hpp"
+#include "qprune/directional_ablation.hpp"
 #include "qprune/error.hpp"
 #include "qprune/exact_solver.hpp"
 #include "qprune/formats.hpp"

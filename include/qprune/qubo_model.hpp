@@ -82,6 +82,16 @@ class QuboModel {
   /// square/symmetric or finite.
   [[nodiscard]] static QuboModel from_dense(Eigen::VectorXd linear, Eigen::MatrixXd couplings,
                                             double offset = 0.0, Storage storage = Storage::kAuto);
+  /// Row-major n x n matrix, read in place (a NumPy array's buffer).
+  using RowMajorMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  /// dimod's dense form, E = offset + c.x + x^T Q x for any square Q (not necessarily
+  /// symmetric): the diagonal adds to `linear` and q_ij = Q_ij + Q_ji for i < j. One tiled pass
+  /// over Q, which is only read. Throws InvalidArgument if Q is not square, an entry is not finite,
+  /// or `linear` has another size.
+  [[nodiscard]] static QuboModel from_dense_form(Eigen::VectorXd linear,
+                                                 const Eigen::Ref<const RowMajorMatrix>& q,
+                                                 double offset = 0.0,
+                                                 Storage storage = Storage::kAuto);
   /// The QUBO with the same energies as `ising` under x = (1 + s) / 2.
   [[nodiscard]] static QuboModel from_ising(const IsingModel& ising,
                                             Storage storage = Storage::kAuto);

@@ -258,6 +258,60 @@ QuboModel QuboModel::from_dense(Eigen::VectorXd linear, Eigen::MatrixXd coupling
   return m;
 }
 
+QuboModel QuboModel::from_dense_form(Eigen::VectorXd linear,
+                                     const Eigen::Ref<const RowMajorMatrix>& q, double offset,
+                                     Storage storage) {
+  const Eigen::Index n = q.rows();
+  if (q.cols() != n)
+    throw InvalidArgument("QuboModel::from_dense_form: Q is " + std::to_string(n) + " x " +
+                          std::to_string(q.cols()) + ", not square");
+  if (linear.size() != n)
+    throw InvalidArgument("QuboModel::from_dense_form: linear has " +
+                          std::to_string(linear.size()) + " entries, Q is " + std::to_string(n) +
+                          " x " + std::to_string(n));
+  // One pass: symmetric sum, diagonal, finiteness and the count of couplings together, by 64 x 64
+  // tiles (the transposed side read from cache), in parallel over tile columns. The caller's
+  // array is only read; the model's matrix is the one allocation.
+  Eigen::MatrixXd sym(n, n);
+  constexpr Eigen::Index kTile = 64;
+  const Eigen::Index tiles = (n + kTile - 1) / kTile;
+  std::vector<std::int64_t> tile_nnz(static_cast<std::size_t>(tiles), 0);
+  std::vector<char> tile_finite(static_cast<std::size_t>(tiles), 1);
+  detail::parallel_for(tiles, [&](std::int64_t tj) {
+    const Eigen::Index j0 = static_cast<Eigen::Index>(tj) * kTile;
+    const Eigen::Index j1 = std::min(n, j0 + kTile);
+    std::int64_t count = 0;
+    bool finite = true;
+    for (Eigen::Index i0 = 0; i0 < n; i0 += kTile) {
+      const Eigen::Index i1 = std::min(n, i0 + kTile);
+      for (Eigen::Index j = j0; j < j1; ++j)
+        for (Eigen::Index i = i0; i < i1; ++i) {
+          const double v = i == j ? 0.0 : q(i, j) + q(j, i);
+          finite = finite && std::isfinite(v);  // NaN or inf in either entry, or an overflow
+          sym(i, j) = v;
+          count += i < j && v != 0.0;
+        }
+    }
+    tile_nnz[static_cast<std::size_t>(tj)] = count;
+    tile_finite[static_cast<std::size_t>(tj)] = finite ? 1 : 0;
+  });
+  if (std::find(tile_finite.begin(), tile_finite.end(), 0) != tile_finite.end())
+    throw InvalidArgument("QuboModel::from_dense_form: Q has an entry that is not finite");
+  linear += q.diagonal();
+  for (Eigen::Index i = 0; i < n; ++i) require_finite(linear[i], "a linear coefficient");
+  require_finite(offset, "offset");
+  const std::int64_t nnz = std::accumulate(tile_nnz.begin(), tile_nnz.end(), std::int64_t{0});
+  if (resolve_storage(storage, static_cast<int>(n), nnz) == Storage::kSparse)
+    return from_dense(std::move(linear), std::move(sym), offset, Storage::kSparse);
+  QuboModel m;
+  m.linear_ = std::move(linear);
+  m.offset_ = offset;
+  m.num_couplings_ = nnz;
+  m.storage_ = Storage::kDense;
+  m.dense_ = std::move(sym);
+  return m;
+}
+
 double QuboModel::density() const {
   const int n = num_variables();
   if (n < 2) return 0.0;
