@@ -94,3 +94,15 @@ for name in bytelevel_gpt2 bytelevel_llama3 bytelevel_qwen2 sentencepiece senten
     fail "$name: llama.cpp's token ids differ from the reference"
   echo "$name: llama.cpp's ids equal the reference's ($(jq length "$TMP/$name.ids") tokens)"
 done
+# The SentencePiece-style vocabulary has 648 tokens, the model 660 rows: the file pads the
+# vocabulary (llama.cpp sizes the embedding by it), and the whole model loads and computes what
+# qprune computes (the tiny Llama: F32, llama architecture).
+jq -r '.sentencepiece.mixed[:400] | map(tostring) | join(" ")' "$TOK/expected.json" >"$TMP/sp.ids"
+compare_ids() {
+  local ours theirs
+  ours=$("$QPRUNE" perplexity "$1" --token-ids "$TMP/sp.ids" --context 64 --json -q | jq .perplexity)
+  theirs=$(llama llama_perplexity.mjs "$2" "$TMP/sp.ids" 64 | jq .perplexity)
+  echo "sentencepiece model: qprune $ours, llama.cpp $theirs"
+  close "$ours" "$theirs" || fail "sentencepiece model: perplexities differ by more than 1e-3"
+}
+compare_ids "$TMP/sentencepiece" "$TMP/sentencepiece.gguf"

@@ -132,13 +132,19 @@ std::int32_t gguf_token_type(TokenType type) {
 // pre-tokenizer's name and the merges; the SentencePiece-style BPE of Llama 2 as "llama" (SPM),
 // whose merge order llama.cpp takes from token scores: a token's score is minus the rank of the
 // merge that makes it (earlier merges first, as BPE applies them), 0 for single characters.
-std::string add_json_tokenizer(GgufWriter& gguf, const Tokenizer& tok,
+std::string add_json_tokenizer(GgufWriter& gguf, const Tokenizer& tok, std::int64_t vocab_size,
                                std::vector<std::string>& warnings) {
   std::vector<std::int32_t> types;
   for (const TokenType t : tok.token_types()) types.push_back(gguf_token_type(t));
   std::vector<std::string> tokens = tok.tokens();
   for (std::size_t i = 0; i < tokens.size(); ++i)  // llama.cpp wants every id spelled
     if (tokens[i].empty()) tokens[i] = "[UNUSED_" + std::to_string(i) + "]";
+  // llama.cpp sizes the embedding by the token count: ids the tokenizer never makes (a config's
+  // vocab_size rounded up, as Qwen2's) get padding tokens, as convert_hf_to_gguf.py writes them.
+  for (auto i = static_cast<std::int64_t>(tokens.size()); i < vocab_size; ++i) {
+    tokens.push_back("[PAD" + std::to_string(i) + "]");
+    types.push_back(gguf_token_type(TokenType::kUnused));
+  }
   const bool spm = tok.pre_tokenizer() == PreTokenizerKind::kSentencePiece;
   gguf.add_string("tokenizer.ggml.model", spm ? "llama" : "gpt2");
   std::string what;
@@ -207,7 +213,7 @@ std::string add_tokenizer(GgufWriter& gguf, const Checkpoint& ckpt, const std::s
       throw InvalidArgument((ckpt.folder() / "tokenizer.json").string() + " has " +
                             std::to_string(tok.size()) + " tokens, the model's vocab_size is " +
                             std::to_string(ckpt.config().vocab_size));
-    return add_json_tokenizer(gguf, tok, warnings);
+    return add_json_tokenizer(gguf, tok, ckpt.config().vocab_size, warnings);
   }
   gguf.add_string("tokenizer.ggml.model", "none");
   gguf.add_uint32(arch + ".vocab_size", u32(ckpt.config().vocab_size));
