@@ -11,6 +11,9 @@ and tests/data/model/reference.safetensors: a fixed input with the F32 logits of
 per-token log-probs of a held-out prefix in the windowing `qprune perplexity` uses.
 
 Run with Debian's python (python3-torch): /usr/bin/python3 examples/model/train.py [--measure]
+With --german (issue 21's English+German model): trains on the English fortunes plus the German
+ones of fortunes-de and writes examples/model_de/ (checkpoint, heldout_{en,de}.txt,
+calibration_{en,de}.txt, training_summary.json) instead; see examples/model_de/README.md.
 Training is deterministic up to thread scheduling (fixed seed, 2 threads); it is not part of the
 test suite.
 """
@@ -34,6 +37,9 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 FORTUNE_DIR = "/usr/share/games/fortunes"
+GERMAN_DIR = "/usr/share/games/fortunes/de"  # Debian package fortunes-de (UTF-8)
+# German files left out: ASCII pictures, and English/German phrase pairs (both languages).
+GERMAN_SKIP = ("asciiart", "translations")
 
 # Model shape (Qwen2 architecture).
 HIDDEN = 128
@@ -50,6 +56,8 @@ SEED = 1234
 
 HELDOUT_BYTES = 80_000
 CALIBRATION_BYTES = 50_000
+BILINGUAL_HELDOUT_BYTES = 30_000      # per language (--german)
+BILINGUAL_CALIBRATION_BYTES = 30_000
 PPL_REF_BYTES = 1024   # held-out prefix whose per-token log-probs go to the test data
 PPL_REF_CONTEXT = 128
 LOGITS_REF_BYTES = 64
@@ -58,15 +66,20 @@ LOGITS_REF_BYTES = 64
 # ------------------------------------------------------------------------------------------------
 # Data
 
-def load_fortunes():
-    """Every fortune of the package (plain files, not the .dat indices or .u8 copies), as bytes."""
+def load_fortunes(folder=FORTUNE_DIR, skip=("ascii-art",)):
+    """Every fortune of the package (plain files, not the .dat indices or .u8 copies, nor
+    subfolders such as fortunes-de's de/), as UTF-8 bytes."""
     fortunes = []
-    for name in sorted(os.listdir(FORTUNE_DIR)):
-        path = os.path.join(FORTUNE_DIR, name)
-        if "." in name or name == "ascii-art" or not os.path.isfile(path):
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if "." in name or name in skip or os.path.islink(path) or not os.path.isfile(path):
             continue  # ascii-art is pictures, not English text
         with open(path, "rb") as f:
             data = f.read()
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:  # older fortune files are Latin-1
+            data = data.decode("latin-1").encode("utf-8")
         for chunk in data.split(b"\n%\n"):
             chunk = chunk.strip(b"%\n")
             if chunk:
@@ -74,22 +87,22 @@ def load_fortunes():
     return fortunes
 
 
-def split_fortunes(fortunes):
-    """Shuffled with a fixed seed; held-out fortunes first until HELDOUT_BYTES, the rest train."""
+def split_fortunes(fortunes, heldout_bytes=HELDOUT_BYTES, calibration_bytes=CALIBRATION_BYTES):
+    """Shuffled with a fixed seed; held-out fortunes first until heldout_bytes, the rest train."""
     rng = random.Random(SEED)
     order = list(range(len(fortunes)))
     rng.shuffle(order)
     heldout, train = [], []
     size = 0
     for i in order:
-        if size < HELDOUT_BYTES:
+        if size < heldout_bytes:
             heldout.append(fortunes[i])
             size += len(fortunes[i])
         else:
             train.append(fortunes[i])
     calibration, size = [], 0
     for f in train:  # train is already shuffled: its first fortunes are a random sample
-        if size >= CALIBRATION_BYTES:
+        if size >= calibration_bytes:
             break
         calibration.append(f)
         size += len(f)
@@ -344,6 +357,12 @@ def main():
     ap.add_argument("--heads", type=int, default=HEADS)
     ap.add_argument("--kv-heads", type=int, default=KV_HEADS)
     ap.add_argument("--layers", type=int, default=LAYERS)
+    # The bilingual model of issue 21 (examples/model_de): English fortunes plus the German ones of
+    # fortunes-de, each language split by fortune with the same fixed seed; writes the checkpoint,
+    # held-out and calibration texts per language and the summary to --out (default
+    # examples/model_de), no test references.
+    ap.add_argument("--german", action="store_true",
+                    help=f"also train on the German fortunes of {GERMAN_DIR} (fortunes-de)")
     args = ap.parse_args()
     HIDDEN, INTERMEDIATE, LAYERS = args.hidden, args.intermediate, args.layers
     HEADS, KV_HEADS = args.heads, args.kv_heads
@@ -354,9 +373,20 @@ def main():
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     fortunes = load_fortunes()
-    train, heldout, calibration = split_fortunes(fortunes)
-    print(f"fortunes {len(fortunes)}, train {len(train)} B, held-out {len(heldout)} B, "
-          f"calibration {len(calibration)} B", flush=True)
+    if args.german:
+        german = load_fortunes(GERMAN_DIR, GERMAN_SKIP)
+        texts = {"en": split_fortunes(fortunes, BILINGUAL_HELDOUT_BYTES, BILINGUAL_CALIBRATION_BYTES),
+                 "de": split_fortunes(german, BILINGUAL_HELDOUT_BYTES, BILINGUAL_CALIBRATION_BYTES)}
+        # One language after the other: training windows are (but for one) monolingual.
+        train = texts["en"][0] + texts["de"][0]
+        heldout = texts["en"][1]
+        for lang, n in (("en", len(fortunes)), ("de", len(german))):
+            print(f"{lang}: fortunes {n}, train {len(texts[lang][0])} B, held-out "
+                  f"{len(texts[lang][1])} B, calibration {len(texts[lang][2])} B", flush=True)
+    else:
+        train, heldout, calibration = split_fortunes(fortunes)
+        print(f"fortunes {len(fortunes)}, train {len(train)} B, held-out {len(heldout)} B, "
+              f"calibration {len(calibration)} B", flush=True)
 
     model = Model()
     n_params = sum(p.numel() for p in model.parameters())
@@ -415,7 +445,32 @@ def main():
         "unigram_bits_per_byte": round(uni, 4),
         "unigram_perplexity": round(2 ** uni, 4),
     }
+    if args.german:
+        del summary["heldout_bytes"], summary["heldout_bits_per_byte"], summary["heldout_perplexity"]
+        del summary["unigram_bits_per_byte"], summary["unigram_perplexity"]
+        summary["train_bytes"] = {lang: len(texts[lang][0]) for lang in texts}
+        for lang in texts:
+            tr, ho, cal = texts[lang]
+            b = float(-window_logprobs(model, list(ho), CONTEXT).mean() / math.log(2))
+            u = unigram_bits_per_byte(train, ho)
+            summary[f"heldout_{lang}"] = {"bytes": len(ho), "bits_per_byte": round(b, 4),
+                                         "perplexity": round(2 ** b, 4),
+                                         "unigram_bits_per_byte": round(u, 4)}
+        summary.update({"seed": args.seed, "hidden": HIDDEN, "intermediate": INTERMEDIATE,
+                        "heads": HEADS, "kv_heads": KV_HEADS, "layers": LAYERS,
+                        "lr": args.lr})
     print(json.dumps(summary, indent=2), flush=True)
+
+    if args.german:
+        out = args.out or os.path.join(os.path.dirname(HERE), "model_de")
+        write_checkpoint(model, os.path.join(out, "checkpoint"))
+        for lang in texts:
+            for kind, data in (("heldout", texts[lang][1]), ("calibration", texts[lang][2])):
+                with open(os.path.join(out, f"{kind}_{lang}.txt"), "wb") as f:
+                    f.write(data)
+        write_json(os.path.join(out, "training_summary.json"), summary)
+        print(f"wrote {out}: checkpoint, heldout_en/de.txt, calibration_en/de.txt")
+        return
 
     if args.out:
         summary.update({"seed": args.seed, "hidden": HIDDEN, "intermediate": INTERMEDIATE,
