@@ -17,6 +17,16 @@
 # (bytes of each held-out text measured, default 18000). Writes OUT_DIR/rows.tsv,
 # OUT_DIR/gaps.tsv, OUT_DIR/behaviour.md (the tables) and OUT_DIR/behaviour.svg (increase on A
 # against increase on B). About 5 minutes on 2 cores.
+#
+# Another model and texts (the English+German model of issue 21: bench/behaviour.sh with
+# MODEL_DIR=examples/model_de, see BENCHMARKS.md "Issue 21 on the English+German model"):
+# MODEL (checkpoint), A_CALIB, A_HELDOUT, B_CALIB, B_HELDOUT (texts), A_NAME, B_NAME (plot
+# labels), CONTEXT (window of calibrate / perplexity / ablate-direction, default 256),
+# ABLATE_LAYERS (default "0 1 2 3"). MODEL_DIR=examples/model_de sets them all for that model
+# (A = German, B = English, context 128). Protect mode (issue 21's second goal):
+# PROTECT_LAMBDAS (default none) adds, at PROTECT_SPARSITY of the MLP (default 0.4) and
+# PROTECT_HEAD_SPARSITY of the heads (default 0.5), the plain pipeline calibrated on B and
+# `--protect A` at each lambda (rows "protect-plain-B", "protect-lL"; apply with B's statistics).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 qprune=${QPRUNE:-build/qprune}
@@ -26,19 +36,35 @@ sparsities=${SPARSITIES:-0.05 0.1 0.2}
 lambdas=${LAMBDAS:-0.5 1 2 4}
 tokens=${TOKENS:-18000}
 eval_bytes=${EVAL_BYTES:-18000}
-model=examples/model/checkpoint
-docs=examples/model/heldout_docs.txt
-half=$(($(wc -c <"$docs") / 2))
-head -c "$half" "$docs" >"$out/A_calib.txt"
-tail -c +"$((half + 1))" "$docs" | head -c "$eval_bytes" >"$out/A_heldout.txt"
-head -c "$eval_bytes" examples/model/heldout.txt >"$out/B_heldout.txt"
-"$qprune" calibrate "$model" --text "$out/A_calib.txt" --tokens "$tokens" -q -o "$out/A.stats" >/dev/null
-"$qprune" calibrate "$model" --text examples/model/calibration.txt --tokens "$tokens" -q \
+if [ "${MODEL_DIR:-}" = examples/model_de ]; then
+  : "${MODEL:=examples/model_de/checkpoint}" "${CONTEXT:=128}"
+  : "${A_CALIB:=examples/model_de/calibration_de.txt}" "${A_HELDOUT:=examples/model_de/heldout_de.txt}"
+  : "${B_CALIB:=examples/model_de/calibration_en.txt}" "${B_HELDOUT:=examples/model_de/heldout_en.txt}"
+  : "${A_NAME:=German}" "${B_NAME:=English}"
+fi
+model=${MODEL:-examples/model/checkpoint}
+context=${CONTEXT:-256}
+ablate_layers=${ABLATE_LAYERS:-0 1 2 3}
+a_name=${A_NAME:-zlib docs} b_name=${B_NAME:-fortunes}
+if [ -n "${A_CALIB:-}" ]; then
+  cp "$A_CALIB" "$out/A_calib.txt"
+  head -c "$eval_bytes" "$A_HELDOUT" >"$out/A_heldout.txt"
+else
+  docs=examples/model/heldout_docs.txt
+  half=$(($(wc -c <"$docs") / 2))
+  head -c "$half" "$docs" >"$out/A_calib.txt"
+  tail -c +"$((half + 1))" "$docs" | head -c "$eval_bytes" >"$out/A_heldout.txt"
+fi
+b_calib=${B_CALIB:-examples/model/calibration.txt}
+head -c "$eval_bytes" "${B_HELDOUT:-examples/model/heldout.txt}" >"$out/B_heldout.txt"
+"$qprune" calibrate "$model" --text "$out/A_calib.txt" --tokens "$tokens" --context "$context" -q \
+  -o "$out/A.stats" >/dev/null
+"$qprune" calibrate "$model" --text "$b_calib" --tokens "$tokens" --context "$context" -q \
   -o "$out/B.stats" >/dev/null
 
 measure() {  # measure NAME SPARSITY CHECKPOINT -> one row of rows.tsv
   "$qprune" perplexity "$3" --suppress-text "$out/A_heldout.txt" --preserve-text "$out/B_heldout.txt" \
-    --reference "$model" -q --json >"$out/ppl.json"
+    --reference "$model" --context "$context" -q --json >"$out/ppl.json"
   python3 - "$1" "$2" "$out/ppl.json" >>"$out/rows.tsv" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[3]))
@@ -70,16 +96,26 @@ for s in $sparsities; do
     prune_and_measure "qubo-$solver-l1" "$s" "${contrast[@]}" --behaviour-weight 1 --solver $solver
   done
 done
-for layer in 0 1 2 3; do
+for layer in $ablate_layers; do
   "$qprune" ablate-direction "$model" --suppress-text "$out/A_calib.txt" \
-    --preserve-text examples/model/calibration.txt --tokens "$tokens" --layer "$layer" \
+    --preserve-text "$b_calib" --tokens "$tokens" --context "$context" --layer "$layer" \
     -o "$out/ablated" --overwrite >/dev/null
   measure "direction-ablation-L$layer" 0 "$out/ablated"
 done
+if [ -n "${PROTECT_LAMBDAS:-}" ]; then
+  ps=${PROTECT_SPARSITY:-0.4}
+  heads=(--unit both --head-sparsity "${PROTECT_HEAD_SPARSITY:-0.5}")
+  prune_and_measure "protect-plain-B" "$ps" --calib "$out/B.stats" "${heads[@]}" --solver sa
+  for l in $PROTECT_LAMBDAS; do
+    prune_and_measure "protect-l$l" "$ps" --preserve "$out/B.stats" --protect "$out/A.stats" \
+      --behaviour-weight "$l" "${heads[@]}" --solver sa
+  done
+fi
 
-python3 - "$out" "$sparsities" <<'PY'
+python3 - "$out" "$sparsities" "$a_name" "$b_name" "$model" <<'PY'
 import json, sys, os
 out, sparsities = sys.argv[1], sys.argv[2].split()
+a_name, b_name, model = sys.argv[3], sys.argv[4], sys.argv[5]
 rows = [l.rstrip("\n").split("\t") for l in open(os.path.join(out, "rows.tsv"))][1:]
 md = ["| method | MLP sparsity | A bpb | B bpb | A increase | B increase | selectivity |",
       "|---|---|---|---|---|---|---|"]
@@ -102,7 +138,8 @@ for s in sparsities:
 open(os.path.join(out, "gaps.tsv"), "w").write("\n".join(tsv) + "\n")
 open(os.path.join(out, "behaviour.md"), "w").write("\n".join(md) + "\n\n" + "\n".join(gaps) + "\n")
 # SVG: increase on A (y) against increase on B (x), one colour per method family.
-pts = [(float(r[5]), float(r[4]), r[0], r[1]) for r in rows if r[0] != "original"]
+pts = [(float(r[5]), float(r[4]), r[0], r[1]) for r in rows
+       if r[0] != "original" and not r[0].startswith("protect")]
 xs = [p[0] for p in pts] + [0.0]; ys = [p[1] for p in pts] + [0.0]
 x0, x1 = min(xs), max(xs); y0, y1 = min(ys), max(ys)
 x1 += 0.05 * (x1 - x0 or 1); y1 += 0.05 * (y1 - y0 or 1)
@@ -119,9 +156,9 @@ svg = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-fami
        '<rect width="100%" height="100%" fill="white"/>',
        '<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="black"/>' % (M, H - M, W - M, H - M),
        '<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="black"/>' % (M, M, M, H - M),
-       '<text x="%g" y="%g" text-anchor="middle">increase of bits per byte on held-out B (fortunes, preserved)</text>' % (W / 2, H - 25),
-       '<text x="18" y="%g" transform="rotate(-90 18 %g)" text-anchor="middle">increase on held-out A (zlib docs, suppressed)</text>' % (H / 2, H / 2),
-       '<text x="%g" y="25" text-anchor="middle" font-size="13">Behaviour-targeted pruning, example model (up-left is selective)</text>' % (W / 2)]
+       '<text x="%g" y="%g" text-anchor="middle">increase of bits per byte on held-out B (%s, preserved)</text>' % (W / 2, H - 25, b_name),
+       '<text x="18" y="%g" transform="rotate(-90 18 %g)" text-anchor="middle">increase on held-out A (%s, suppressed)</text>' % (H / 2, H / 2, a_name),
+       '<text x="%g" y="25" text-anchor="middle" font-size="13">Behaviour-targeted pruning, %s (up-left is selective)</text>' % (W / 2, model)]
 for k in range(6):
     xv = x0 + k * (x1 - x0) / 5; yv = y0 + k * (y1 - y0) / 5
     svg.append('<text x="%g" y="%g" text-anchor="middle">%.3f</text>' % (X(xv), H - M + 15, xv))
