@@ -97,7 +97,8 @@ void setup_apply(CLI::App& app, CommandResult& result) {
       "down_proj / o_proj columns by least squares on the calibration statistics. MLP widths that "
       "differ per layer (mask --allocation global) are padded to the widest layer with zero "
       "units (exactly equivalent); heads need one width in every layer. The input folder is "
-      "never modified. See docs/masks.md.");
+      "never modified. See docs/masks.md. For llama.cpp, `qprune gguf` writes the same pruning "
+      "with every layer at its own width (no padding; docs/gguf.md).");
   sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder")->required();
   sub->add_option("--masks,-m", opts->masks, "masks file from `qprune mask`")->required();
   sub->add_option("--calib", opts->calib,
