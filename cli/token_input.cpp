@@ -10,7 +10,6 @@
 #include "core/input_file.hpp"
 #include "qprune/calibration.hpp"
 #include "qprune/error.hpp"
-#include "qprune/tokenizer.hpp"
 
 namespace qprune::cli {
 namespace {
@@ -34,24 +33,7 @@ std::vector<std::int32_t> read_tokens(const Checkpoint& checkpoint, const TokenI
   if (!input.token_ids.empty())
     return read_token_ids(input.token_ids, checkpoint.config().vocab_size);
   if (input.text.empty()) throw InvalidArgument("one of --text or --token-ids is required");
-  if (is_byte_level(checkpoint)) return byte_tokens(qprune::detail::read_input_file(input.text));
-  const auto tokenizer_json = checkpoint.folder() / "tokenizer.json";
-  if (!std::filesystem::exists(tokenizer_json))
-    throw InvalidArgument(
-        checkpoint.folder().string() +
-        " has no tokenizer.json and no byte-level tokenizer (tokenizer_config.json "
-        "with \"qprune_byte_level\": true and vocab_size 256): add the model's "
-        "tokenizer.json, or tokenise the text and pass --token-ids");
-  const Tokenizer tokenizer = Tokenizer::from_folder(checkpoint.folder());
-  std::vector<std::int32_t> ids =
-      tokenizer.encode(qprune::detail::read_input_file(input.text), tokenizer.add_bos());
-  const std::int64_t vocab_size = checkpoint.config().vocab_size;
-  for (const std::int32_t id : ids)
-    if (id >= vocab_size)
-      throw InvalidArgument(tokenizer_json.string() + " gives token id " + std::to_string(id) +
-                            " ('" + tokenizer.tokens()[static_cast<std::size_t>(id)] +
-                            "'), outside the model's vocab_size " + std::to_string(vocab_size));
-  return ids;
+  return checkpoint_tokens(checkpoint, qprune::detail::read_input_file(input.text));
 }
 
 void add_token_windows(CLI::App& sub, TokenWindows& w, std::int64_t min_context) {

@@ -20,11 +20,13 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -153,6 +155,7 @@ struct Request {
   SolveOptions options;
   SolverSettings settings;
   bool reads_given = false;
+  py::object progress;  ///< a Python callable taking one dict, or None
 };
 
 template <class Enum>
@@ -185,6 +188,10 @@ const std::map<std::string, Parameter>& parameters() {
     };
     common("seed",
            [](Request& r, const py::handle& v) { r.options.seed = v.cast<std::uint64_t>(); });
+    common("progress", [](Request& r, const py::handle& v) {
+      if (!PyCallable_Check(v.ptr())) throw py::cast_error("progress must be callable");
+      r.progress = py::reinterpret_borrow<py::object>(v);
+    });
     common("time_limit",
            [](Request& r, const py::handle& v) { r.options.time_limit_s = v.cast<double>(); });
     common("num_reads", [](Request& r, const py::handle& v) {
@@ -421,12 +428,32 @@ std::atomic<bool> g_interrupt{false};
 /// default SIGINT handler raises KeyboardInterrupt there). An exception raised by a handler is
 /// cleared and raises the interrupt flag: the work stops at its next check (a solver with its best
 /// answer so far) and the call returns true, "signalled". The work's own exception is rethrown.
-bool run_watching_signals(const std::function<void()>& work) {
+bool run_watching_signals(const std::function<void()>& work,
+                          const std::function<void()>& report = {}) {
   std::exception_ptr error;
+  std::exception_ptr report_error;  // raised by the caller's progress callback
   bool done = false;
   bool signalled = false;
   std::mutex mutex;
   std::condition_variable finished;
+  // With the GIL: Ctrl-C first, then the progress report; an exception from the callback stops
+  // the work as Ctrl-C does and is raised once the worker has finished.
+  auto tick = [&] {
+    py::gil_scoped_acquire gil;
+    if (!signalled && PyErr_CheckSignals() != 0) {
+      PyErr_Clear();  // raised again by the caller, with the answer so far attached
+      signalled = true;
+      g_interrupt.store(true);
+    }
+    if (report && !report_error && !signalled) {
+      try {
+        report();
+      } catch (...) {
+        report_error = std::current_exception();
+        g_interrupt.store(true);
+      }
+    }
+  };
   {
     py::gil_scoped_release release;
     std::thread worker([&] {
@@ -441,25 +468,58 @@ bool run_watching_signals(const std::function<void()>& work) {
     });
     std::unique_lock<std::mutex> lock(mutex);
     while (!finished.wait_for(lock, std::chrono::milliseconds(50), [&] { return done; })) {
-      if (signalled) continue;
       lock.unlock();
-      {
-        py::gil_scoped_acquire gil;
-        if (PyErr_CheckSignals() != 0) {
-          PyErr_Clear();  // raised again by the caller, with the answer so far attached
-          signalled = true;
-          g_interrupt.store(true);
-        }
-      }
+      tick();
       lock.lock();
     }
     lock.unlock();
     worker.join();
+    tick();  // the last report (done == total)
   }
-  if (signalled) g_interrupt.store(false);
+  if (signalled || report_error) g_interrupt.store(false);
+  if (report_error) std::rethrow_exception(report_error);
   if (error) std::rethrow_exception(error);
   return signalled;
 }
+
+/// The latest progress of a worker, handed to a Python callback on the calling thread (the
+/// worker never takes the GIL: a report is a copy under a lock, delivered every 50 ms).
+class ProgressRelay {
+ public:
+  explicit ProgressRelay(py::object callback) : callback_(std::move(callback)) {}
+  [[nodiscard]] bool active() const { return !callback_.is_none() && callback_; }
+  void post(std::string_view stage, std::int64_t done, std::int64_t total, double best_energy) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    stage_.assign(stage);
+    done_ = done;
+    total_ = total;
+    best_ = best_energy;
+    fresh_ = true;
+  }
+  /// Calls the callback with {"stage", "done", "total", "best_energy"} if there is news (GIL held).
+  void deliver() {
+    py::dict d;
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      if (!fresh_) return;
+      fresh_ = false;
+      d["stage"] = stage_;
+      d["done"] = done_;
+      d["total"] = total_;
+      d["best_energy"] = best_;
+    }
+    callback_(d);
+  }
+
+ private:
+  py::object callback_;
+  std::mutex mutex_;
+  std::string stage_;
+  std::int64_t done_ = 0;
+  std::int64_t total_ = 0;
+  double best_ = std::numeric_limits<double>::quiet_NaN();
+  bool fresh_ = false;
+};
 
 /// Raises KeyboardInterrupt(message, answer) when `signalled`.
 void raise_if_signalled(bool signalled, const std::string& message, const py::object& answer) {
@@ -479,8 +539,15 @@ py::dict solve(const QuboModel& model, const std::string& solver_name, const py:
   Request req = request_of(solver_name, kwargs, caller);
   const std::unique_ptr<Solver> solver = make_solver(req.solver, req.settings);
   req.options.interrupt = &g_interrupt;
+  ProgressRelay relay(req.progress);
+  if (relay.active())
+    req.options.progress = [&relay](const SolveProgress& p) {
+      relay.post(p.stage, p.done, p.total, p.best_energy);
+    };
   SolveResult result;
-  const bool signalled = run_watching_signals([&] { result = solver->solve(model, req.options); });
+  const bool signalled = run_watching_signals(
+      [&] { result = solver->solve(model, req.options); },
+      relay.active() ? std::function<void()>([&] { relay.deliver(); }) : std::function<void()>());
   return result_dict(result, model.num_variables(), signalled);
 }
 
@@ -609,28 +676,52 @@ Masks masks_from_solutions(const Checkpoint& ckpt, const CalibrationStatsFile* s
   return masks;
 }
 
-/// `qprune calibrate CKPT --text FILE` for byte-level models (the example model): the statistics
-/// of the text's bytes, written to `out`. Other tokenizers: the CLI (tokenizer.json).
-void calibrate(const Checkpoint& ckpt, const std::filesystem::path& text,
+/// `qprune calibrate CKPT --text FILE` (or `--token-ids`): the statistics of the text as the
+/// model reads it (byte-level or tokenizer.json, library's checkpoint_tokens), or of the given
+/// token ids, written to `out`. progress(dict) is called on the calling thread as windows finish.
+void calibrate(const Checkpoint& ckpt, const std::optional<std::filesystem::path>& text,
                const std::filesystem::path& out, std::int64_t tokens, std::int64_t context,
-               bool compact) {
-  if (!is_byte_level(ckpt))
-    throw InvalidArgument(ckpt.folder().string() +
-                          " is not a byte-level model: calibrate it with `qprune calibrate "
-                          "--text` (tokenizer.json) or `--token-ids`");
-  std::ifstream in(text, std::ios::binary);
-  if (!in) throw IoError("cannot read " + text.string());
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+               bool compact, const std::optional<IndexArray>& token_ids,
+               const py::object& progress) {
+  if (text.has_value() == token_ids.has_value())
+    throw py::type_error("calibrate() takes one of text (a file) or token_ids (integers)");
+  std::vector<std::int32_t> ids;
+  if (token_ids) {
+    const std::int64_t vocab = ckpt.config().vocab_size;
+    if (token_ids->ndim() != 1)
+      throw InvalidArgument("token_ids must be 1-d, got " + std::to_string(token_ids->ndim()) +
+                            " dimensions");
+    ids.reserve(static_cast<std::size_t>(token_ids->shape(0)));
+    for (py::ssize_t k = 0; k < token_ids->shape(0); ++k) {
+      const std::int64_t id = token_ids->at(k);
+      if (id < 0 || id >= vocab)
+        throw InvalidArgument("token_ids[" + std::to_string(k) + "] = " + std::to_string(id) +
+                              " is outside the model's vocabulary [0, " + std::to_string(vocab) +
+                              ")");
+      ids.push_back(static_cast<std::int32_t>(id));
+    }
+  } else {
+    std::ifstream in(*text, std::ios::binary);
+    if (!in) throw IoError("cannot read " + text->string());
+    ids = checkpoint_tokens(
+        ckpt, std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
+  }
   CalibrationOptions co;
   co.max_tokens = tokens;
   co.context = context;
-  (void)interruptible<bool>([&] {
-    const Transformer model(ckpt);
-    const std::vector<std::int32_t> ids = byte_tokens(bytes);
-    write_calibration_statistics(collect_calibration_statistics(model, ids, co), ckpt, out,
-                                 compact);
-    return true;
-  });
+  ProgressRelay relay(progress);
+  if (relay.active())
+    co.progress = [&relay](std::int64_t done, std::int64_t total) {
+      relay.post("calibrate tokens", done, total, std::numeric_limits<double>::quiet_NaN());
+    };
+  const bool signalled = run_watching_signals(
+      [&] {
+        const Transformer model(ckpt);
+        write_calibration_statistics(collect_calibration_statistics(model, ids, co), ckpt, out,
+                                     compact);
+      },
+      relay.active() ? std::function<void()>([&] { relay.deliver(); }) : std::function<void()>());
+  raise_if_signalled(signalled, "calibrate interrupted; nothing was written", py::none());
 }
 
 void register_exceptions() {
@@ -791,7 +882,8 @@ PYBIND11_MODULE(_qprune, m) {
         py::arg("solved"), py::arg("sparsity"), py::arg("solver"), py::arg("seed"),
         py::arg("mean_compensation"), py::arg("data_free"));
   m.def("calibrate", &calibrate, py::arg("checkpoint"), py::arg("text"), py::arg("out"),
-        py::arg("tokens") = 0, py::arg("context") = 256, py::arg("compact") = false);
+        py::arg("tokens") = 0, py::arg("context") = 256, py::arg("compact") = false,
+        py::arg("token_ids") = py::none(), py::arg("progress") = py::none());
   m.def("write_masks", &write_masks, py::arg("masks"), py::arg("path"));
   m.def("read_masks", &read_masks, py::arg("path"));
   m.def(

@@ -304,7 +304,18 @@ TEST_CASE("from_dense_form: E = offset + c.x + x^T Q x for any square Q, checked
     for (int i = 0; i < n; ++i)
       for (int j = i + 1; j < n; ++j) pairs += q(i, j) + q(j, i) != 0.0;
     CHECK(m.num_couplings() == pairs);
+    for (int i = 0; i < n; ++i)  // both triangles of the stored matrix, every tile pair
+      for (int j = 0; j < n; ++j)
+        CHECK(m.coupling(i, j) == (i == j ? 0.0 : q(i, j) + q(j, i)));
   }
+  // A NaN in the lower triangle of an off-diagonal tile pair, and a sum that overflows.
+  QuboModel::RowMajorMatrix big = QuboModel::RowMajorMatrix::Zero(130, 130);
+  big(129, 3) = std::numeric_limits<double>::quiet_NaN();
+  CHECK_THROWS_WITH_AS((void)QuboModel::from_dense_form(Eigen::VectorXd::Zero(130), big),
+                       doctest::Contains("not finite"), InvalidArgument);
+  big(129, 3) = big(3, 129) = 1e308;
+  CHECK_THROWS_WITH_AS((void)QuboModel::from_dense_form(Eigen::VectorXd::Zero(130), big),
+                       doctest::Contains("not finite"), InvalidArgument);
   QuboModel::RowMajorMatrix bad = QuboModel::RowMajorMatrix::Zero(3, 3);
   bad(0, 2) = std::numeric_limits<double>::quiet_NaN();
   CHECK_THROWS_WITH_AS((void)QuboModel::from_dense_form(Eigen::VectorXd::Zero(3), bad),

@@ -41,6 +41,13 @@ class Checkpoint;
 /// The bytes of `text` as token ids 0..255.
 [[nodiscard]] std::vector<std::int32_t> byte_tokens(const std::string& text);
 
+/// `text` as the checkpoint's model reads it: one token per byte for a byte-level checkpoint, else
+/// its tokenizer.json (with the BOS token where the tokenizer adds one). Throws InvalidArgument
+/// naming the folder when it has neither, or naming tokenizer.json when it gives an id outside
+/// vocab_size.
+[[nodiscard]] std::vector<std::int32_t> checkpoint_tokens(const Checkpoint& checkpoint,
+                                                          const std::string& text);
+
 /// Whitespace-separated decimal token ids from a file. Throws IoError if it cannot be read,
 /// ParseError (`path:line: expected a token id in [0, vocab_size), found ...`) otherwise.
 [[nodiscard]] std::vector<std::int32_t> read_token_ids(const std::filesystem::path& path,

@@ -21,6 +21,7 @@
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
 #include "qprune/interrupt.hpp"
+#include "qprune/tokenizer.hpp"
 
 namespace qprune {
 namespace {
@@ -63,6 +64,27 @@ bool is_byte_level(const Checkpoint& checkpoint) {
   if (j.contains("qprune_byte_level") && j["qprune_byte_level"].is_boolean())
     return j["qprune_byte_level"].get<bool>();
   return j.contains("tokenizer_class") && j["tokenizer_class"] == "ByteLevel";
+}
+
+std::vector<std::int32_t> checkpoint_tokens(const Checkpoint& checkpoint, const std::string& text) {
+  if (is_byte_level(checkpoint)) return byte_tokens(text);
+  const auto tokenizer_json = checkpoint.folder() / "tokenizer.json";
+  if (!std::filesystem::exists(tokenizer_json))
+    throw InvalidArgument(
+        checkpoint.folder().string() +
+        " has no tokenizer.json and no byte-level tokenizer (tokenizer_config.json "
+        "with \"qprune_byte_level\": true and vocab_size 256): add the model's "
+        "tokenizer.json, or tokenise the text and pass the ids (--token-ids; token_ids in "
+        "Python)");
+  const Tokenizer tokenizer = Tokenizer::from_folder(checkpoint.folder());
+  std::vector<std::int32_t> ids = tokenizer.encode(text, tokenizer.add_bos());
+  const std::int64_t vocab_size = checkpoint.config().vocab_size;
+  for (const std::int32_t id : ids)
+    if (id >= vocab_size)
+      throw InvalidArgument(tokenizer_json.string() + " gives token id " + std::to_string(id) +
+                            " ('" + tokenizer.tokens()[static_cast<std::size_t>(id)] +
+                            "'), outside the model's vocab_size " + std::to_string(vocab_size));
+  return ids;
 }
 
 std::vector<std::int32_t> byte_tokens(const std::string& text) {

@@ -269,38 +269,53 @@ QuboModel QuboModel::from_dense_form(Eigen::VectorXd linear,
     throw InvalidArgument("QuboModel::from_dense_form: linear has " +
                           std::to_string(linear.size()) + " entries, Q is " + std::to_string(n) +
                           " x " + std::to_string(n));
-  // One pass: symmetric sum, diagonal, finiteness and the count of couplings together, by 64 x 64
-  // tiles (the transposed side read from cache), in parallel over tile columns. The caller's
-  // array is only read; the model's matrix is the one allocation.
+  // One pass: symmetric sum, finiteness and the count of couplings together, by pairs of 64 x 64
+  // tiles (ti <= tj): the pair's sum is computed once and written to both triangles, so Q is read
+  // once and the model's matrix written once, in parallel over the pairs. The caller's array is
+  // only read; the model's matrix is the one allocation. A NaN/inf entry, or a sum that overflows,
+  // makes v - v NaN, which the branch-free accumulator keeps (the loop stays vectorised).
   Eigen::MatrixXd sym(n, n);
+  detail::advise_huge_pages(sym.data(), static_cast<std::size_t>(sym.size()) * sizeof(double));
   constexpr Eigen::Index kTile = 64;
   const Eigen::Index tiles = (n + kTile - 1) / kTile;
-  std::vector<std::int64_t> tile_nnz(static_cast<std::size_t>(tiles), 0);
-  std::vector<char> tile_finite(static_cast<std::size_t>(tiles), 1);
-  detail::parallel_for(tiles, [&](std::int64_t tj) {
-    const Eigen::Index j0 = static_cast<Eigen::Index>(tj) * kTile;
-    const Eigen::Index j1 = std::min(n, j0 + kTile);
+  std::vector<std::pair<Eigen::Index, Eigen::Index>> pairs;
+  pairs.reserve(static_cast<std::size_t>(tiles * (tiles + 1) / 2));
+  for (Eigen::Index tj = 0; tj < tiles; ++tj)
+    for (Eigen::Index ti = 0; ti <= tj; ++ti) pairs.emplace_back(ti, tj);
+  std::vector<std::int64_t> pair_nnz(pairs.size(), 0);
+  std::vector<double> pair_check(pairs.size(), 0.0);
+  const double* qd = q.data();
+  const Eigen::Index ld = q.outerStride();  // row-major: q(i, j) = qd[i * ld + j]
+  double* sd = sym.data();                  // column-major: sym(i, j) = sd[j * n + i]
+  detail::parallel_for(static_cast<std::int64_t>(pairs.size()), [&](std::int64_t p) {
+    const auto [ti, tj] = pairs[static_cast<std::size_t>(p)];
+    const Eigen::Index i0 = ti * kTile, i1 = std::min(n, i0 + kTile);
+    const Eigen::Index j0 = tj * kTile, j1 = std::min(n, j0 + kTile);
     std::int64_t count = 0;
-    bool finite = true;
-    for (Eigen::Index i0 = 0; i0 < n; i0 += kTile) {
-      const Eigen::Index i1 = std::min(n, i0 + kTile);
-      for (Eigen::Index j = j0; j < j1; ++j)
-        for (Eigen::Index i = i0; i < i1; ++i) {
-          const double v = i == j ? 0.0 : q(i, j) + q(j, i);
-          finite = finite && std::isfinite(v);  // NaN or inf in either entry, or an overflow
-          sym(i, j) = v;
-          count += i < j && v != 0.0;
-        }
+    double check = 0.0;
+    for (Eigen::Index j = j0; j < j1; ++j) {
+      const Eigen::Index end = ti == tj ? j : i1;  // a diagonal tile: its upper triangle, i < j
+      for (Eigen::Index i = i0; i < end; ++i) {
+        const double v = qd[i * ld + j] + qd[j * ld + i];
+        check += v - v;
+        sd[j * n + i] = v;
+        sd[i * n + j] = v;
+        count += v != 0.0 ? 1 : 0;
+      }
+      if (ti == tj) sd[j * n + j] = 0.0;
     }
-    tile_nnz[static_cast<std::size_t>(tj)] = count;
-    tile_finite[static_cast<std::size_t>(tj)] = finite ? 1 : 0;
+    pair_nnz[static_cast<std::size_t>(p)] = count;
+    pair_check[static_cast<std::size_t>(p)] = check;
   });
-  if (std::find(tile_finite.begin(), tile_finite.end(), 0) != tile_finite.end())
+  if (std::any_of(pair_check.begin(), pair_check.end(), [](double c) { return c != 0.0; }))
     throw InvalidArgument("QuboModel::from_dense_form: Q has an entry that is not finite");
+  for (Eigen::Index i = 0; i < n; ++i)
+    if (!std::isfinite(q(i, i)))
+      throw InvalidArgument("QuboModel::from_dense_form: Q has an entry that is not finite");
   linear += q.diagonal();
   for (Eigen::Index i = 0; i < n; ++i) require_finite(linear[i], "a linear coefficient");
   require_finite(offset, "offset");
-  const std::int64_t nnz = std::accumulate(tile_nnz.begin(), tile_nnz.end(), std::int64_t{0});
+  const std::int64_t nnz = std::accumulate(pair_nnz.begin(), pair_nnz.end(), std::int64_t{0});
   if (resolve_storage(storage, static_cast<int>(n), nnz) == Storage::kSparse)
     return from_dense(std::move(linear), std::move(sym), offset, Storage::kSparse);
   QuboModel m;

@@ -9,7 +9,7 @@ layer problem solved by a sampler with ``seed=layer_seed(run_seed, layer, unit)`
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -30,12 +30,21 @@ def read_calibration(path: "os.PathLike[str] | str") -> CalibrationStats:
     return _qprune.CalibrationStats.open(os.fspath(path))
 
 
-def calibrate(checkpoint: Checkpoint, text: "os.PathLike[str] | str",
+def calibrate(checkpoint: Checkpoint, text: "os.PathLike[str] | str | None",
               out: "os.PathLike[str] | str", tokens: int = 0, context: int = 256,
-              compact: bool = False) -> CalibrationStats:
-    """`qprune calibrate CKPT --text TEXT -o OUT` for byte-level models (the example model): runs
-    the model over the text and writes the statistics file; returns it opened."""
-    _qprune.calibrate(checkpoint, os.fspath(text), os.fspath(out), tokens, context, compact)
+              compact: bool = False, token_ids: Optional[Sequence[int]] = None,
+              progress: Optional[Callable[[dict], Any]] = None) -> CalibrationStats:
+    """`qprune calibrate CKPT --text TEXT -o OUT`: runs the model over the text (one token per byte
+    for a byte-level model, else the checkpoint's tokenizer.json), or over ``token_ids`` when
+    ``text`` is None, and writes the statistics file; returns it opened. ``progress``: called
+    with {"stage", "done", "total", "best_energy"} (tokens) on this thread while it runs; an
+    exception it raises stops the run and nothing is written. Ctrl-C: KeyboardInterrupt, nothing
+    written."""
+    ids = None if token_ids is None else np.asarray(token_ids)
+    if ids is not None and not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"token_ids must be integers, got {ids.dtype}")
+    _qprune.calibrate(checkpoint, None if text is None else os.fspath(text), os.fspath(out),
+                      tokens, context, compact, ids, progress)
     return read_calibration(out)
 
 

@@ -86,8 +86,24 @@ class _Labels:
             raise TypeError(f"variable label {v!r} is not hashable") from None
 
 
+class _RangeLabels(_Labels):
+    """The labels 0 .. n-1 of an array's rows: built without the per-label checks of _Labels
+    (about 1 ms at n = 2000, a sixth of a dense array's whole conversion)."""
+
+    def __init__(self, n: int):  # pylint: disable=super-init-not-called
+        self.variables = list(range(n))
+
+    def of(self, v: Any) -> int:
+        v = _normal_label(v)
+        if isinstance(v, int) and 0 <= v < len(self.variables):
+            return v
+        if isinstance(v, Hashable):
+            raise ValueError(f"unknown variable {v!r}")
+        raise TypeError(f"variable label {v!r} is not hashable")
+
+
 def _range_labels(n: int) -> _Labels:
-    return _Labels(range(n))
+    return _RangeLabels(n)
 
 
 # ---- Models from Python inputs ------------------------------------------------------------------

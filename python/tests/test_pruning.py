@@ -162,3 +162,37 @@ def test_pruning_errors_are_python_exceptions(ckpt, stats, tmp_path):
     with pytest.raises(ValueError, match="entries"):
         qprune.masks_from_solutions(ckpt, [(qprune.layer_problem(ckpt, 0, sparsity=0.4),
                                             np.zeros(3))], sparsity=0.4, solver="sa")
+
+
+def test_calibrate_equals_qprune_calibrate_for_text_and_token_ids(ckpt, work, tmp_path):
+    reports = []
+    qprune.calibrate(ckpt, MODEL / "calibration.txt", tmp_path / "text.safetensors", tokens=2048,
+                     progress=reports.append)
+    assert filecmp.cmp(tmp_path / "text.safetensors", work / "stats.safetensors", shallow=False)
+    assert reports and reports[-1]["done"] == reports[-1]["total"] == 2048
+    # The byte-level model's tokens are the bytes: the same statistics from the ids.
+    ids = np.frombuffer((MODEL / "calibration.txt").read_bytes(), dtype=np.uint8)
+    qprune.calibrate(ckpt, None, tmp_path / "ids.safetensors", tokens=2048, token_ids=ids)
+    assert filecmp.cmp(tmp_path / "ids.safetensors", work / "stats.safetensors", shallow=False)
+    with pytest.raises(ValueError, match=r"token_ids\[1\] = 300 is outside"):
+        qprune.calibrate(ckpt, None, tmp_path / "bad.safetensors", token_ids=[1, 300])
+    with pytest.raises(TypeError, match="one of text"):
+        qprune.calibrate(ckpt, MODEL / "calibration.txt", tmp_path / "x.safetensors",
+                         token_ids=[1])
+    assert not (tmp_path / "bad.safetensors").exists()
+
+
+def test_calibrate_a_tokenizer_json_model_like_the_cli(tmp_path):
+    """A checkpoint with a Hugging Face tokenizer.json: Python tokenises as the CLI does."""
+    data = SOURCE / "tests" / "data"
+    folder = tmp_path / "tok-ckpt"
+    subprocess.run(["python3", data / "checkpoints" / "widen_vocab.py",
+                    data / "checkpoints" / "tiny-llama-gqa", folder, "660"], check=True)
+    (folder / "tokenizer.json").write_bytes(
+        (data / "tokenizer" / "bytelevel_gpt2.json").read_bytes())
+    text = data / "tokenizer" / "mixed.txt"
+    run("calibrate", folder, "--text", text, "--context", 64, "-q", "-o", tmp_path / "cli.st")
+    stats = qprune.calibrate(qprune.open_checkpoint(folder), text, tmp_path / "py.st",
+                             context=64)
+    assert filecmp.cmp(tmp_path / "cli.st", tmp_path / "py.st", shallow=False)
+    assert stats.num_tokens > 1000

@@ -291,3 +291,48 @@ def test_ctrl_c_raises_keyboard_interrupt_with_the_best_answer():
     assert ss.info["status"] == "interrupted"
     assert len(ss) >= 1
     np.testing.assert_allclose(ss.record.energy, qubo_energies(Q, ss.record.sample), rtol=1e-9)
+
+
+def test_progress_reports_reach_the_calling_thread_in_order():
+    rng = np.random.default_rng(2)
+    Q = rng.normal(size=(300, 300))
+    reports = []
+
+    def progress(p):
+        reports.append((threading.get_ident(), dict(p)))
+
+    ss = qprune.SimulatedAnnealingSampler().sample_qubo(Q, num_reads=8, sweeps=3000, seed=1,
+                                                        progress=progress)
+    assert reports, "no progress report"
+    assert {t for t, _ in reports} == {threading.get_ident()}
+    done = [p["done"] for _, p in reports]
+    assert done == sorted(done)
+    last = reports[-1][1]
+    assert last["stage"] == "sa reads" and last["done"] == last["total"] == 8
+    assert last["best_energy"] == pytest.approx(ss.first.energy)
+
+
+def test_an_exception_in_progress_stops_the_solve_and_is_raised():
+    rng = np.random.default_rng(3)
+    Q = rng.normal(size=(300, 300))
+
+    def progress(p):
+        raise RuntimeError(f"stop at {p['done']}")
+
+    t0 = time.perf_counter()
+    with pytest.raises(RuntimeError, match="stop at"):
+        qprune.TabuSampler().sample_qubo(Q, time_limit=30.0, seed=1, progress=progress)
+    assert time.perf_counter() - t0 < 10.0
+    with pytest.raises(TypeError, match="progress"):
+        qprune.TabuSampler().sample_qubo(Q, progress=3)
+
+
+def test_array_labels_are_the_row_indices():
+    Q = np.diag([1.0, -1.0, -2.0, 1.0])
+    ss = qprune.ExactSolver().sample_qubo(Q, constraints=[([np.int64(1), 3], 1)])
+    assert ss.variables == [0, 1, 2, 3]
+    assert ss.first.sample == {0: 0, 1: 1, 2: 1, 3: 0}
+    with pytest.raises(ValueError, match="unknown variable 4"):
+        qprune.ExactSolver().sample_qubo(Q, constraints=[([4], 1)])
+    with pytest.raises(ValueError, match="unknown variable 'a'"):
+        qprune.ExactSolver().sample_qubo(Q, constraints=[(["a"], 1)])
