@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "qprune/calibration_stats.hpp"
 #include "qprune/job_runner.hpp"
 #include "qprune/pruning.hpp"
 #include "qprune/transformer.hpp"
@@ -67,8 +68,11 @@ struct CalibrationOptions {
   std::int64_t batches_per_chunk = 8;
   /// Where the chunks run (not owned); null: this process, one chunk after another.
   JobRunner* runner = nullptr;
-  bool mlp = true;      ///< collect the MLP statistics (default true)
-  bool attn = true;     ///< collect the o_proj input statistics (default true)
+  bool mlp = true;   ///< collect the MLP statistics (default true)
+  bool attn = true;  ///< collect the o_proj input statistics (default true)
+  /// MoE layers: block inputs of this many evenly spaced tokens are kept for measuring a mask's
+  /// exact re-routed error (ExpertStats::inputs); 0: none. Default 4096.
+  std::int64_t moe_sample_tokens = 4096;
   ProgressFn progress;  ///< called after each chunk (on the coordinator); may be empty
   /// Throws InvalidArgument naming the field and its bound.
   void validate() const;
@@ -77,8 +81,9 @@ struct CalibrationOptions {
 /// Per layer statistics (Gram = sum a a^T, mean, T) for the MLP activations and the o_proj input;
 /// a vector is empty when that kind was not collected.
 struct CalibrationStatistics {
-  std::vector<ActivationStats> mlp;
+  std::vector<ActivationStats> mlp;  ///< empty statistics (gram of size 0) for a MoE layer
   std::vector<ActivationStats> attn;
+  std::vector<ExpertStats> experts;  ///< per layer; empty statistics for a dense layer
   std::int64_t num_tokens = 0;
 };
 

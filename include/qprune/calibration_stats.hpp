@@ -5,9 +5,17 @@
 //   layers.L.mlp.mean  [I]    F64   (1/T) sum_t a_t
 //   layers.L.attn.gram [C, C] F64   the same for the o_proj input (C = heads * head_dim)
 //   layers.L.attn.mean [C]    F64
+// and per mixture-of-experts layer (instead of the mlp tensors; E experts, S sampled tokens)
+//   layers.L.experts.gram   [E, E] F64 sum_t <c_e(t), c_f(t)>, c_e(t) = expert e's weighted output
+//                                       at token t (zero when the router did not choose e)
+//   layers.L.experts.tokens [E]    F64 tokens that chose each expert
+//   layers.L.experts.weight [E]    F64 each expert's routing weight summed over the tokens
+//   layers.L.experts.inputs [S, H] F32 the block inputs (after the norm) of S evenly spaced tokens:
+//                                       the exact re-routed error of a mask is measured on them
 // and in `__metadata__`: format = "qprune-calibration", version = "1", tokens = T, model = the
 // checkpoint's config hash (checkpoint_config_hash), num_layers. Either kind (mlp / attn) may be
-// absent, but then for every layer; means are optional (without them no mean compensation).
+// absent, but then for every layer (mlp: every layer without experts); means are optional
+// (without them no mean compensation).
 //
 // Reading is lazy: open() validates the header (names, shapes against the config, dtype) and maps
 // the file; read_mlp / read_attn read one layer's tensors only, so a caller that works one layer at
@@ -42,6 +50,15 @@ enum class StatsKind { kMlp, kAttn };
 /// Hash that identifies a checkpoint's architecture for statistics and masks: "fnv1a64:<16 hex>"
 /// of the config.json bytes. Not cryptographic; it guards against mixing up models, not attacks.
 [[nodiscard]] std::string checkpoint_config_hash(const Checkpoint& checkpoint);
+
+/// A MoE layer's expert statistics (see the file layout above).
+struct ExpertStats {
+  Eigen::MatrixXd gram;    ///< E x E
+  Eigen::VectorXd tokens;  ///< E
+  Eigen::VectorXd weight;  ///< E
+  Eigen::MatrixXf inputs;  ///< hidden x S (one column per sampled token)
+  std::int64_t num_tokens = 0;
+};
 
 /// A calibration statistics file opened read-only (tensors read from the file on demand).
 class CalibrationStatsFile {
@@ -78,6 +95,12 @@ class CalibrationStatsFile {
   /// One layer's statistics of one kind (Gram, mean if stored, T). Throws InvalidArgument when the
   /// kind is absent or the layer out of range, ParseError naming the tensor on NaN/Inf.
   [[nodiscard]] ActivationStats read(StatsKind kind, int layer) const;
+  /// Experts of the MoE layers (0 for a dense model's file).
+  [[nodiscard]] std::int64_t num_experts() const;
+  /// True when layer `layer` has expert statistics (a MoE layer).
+  [[nodiscard]] bool has_experts(int layer) const;
+  /// A MoE layer's expert statistics; InvalidArgument when the layer has none.
+  [[nodiscard]] ExpertStats read_experts(int layer) const;
 
  private:
   struct Impl;
@@ -96,6 +119,9 @@ class CalibrationStatsWriter {
   /// Adds one layer's statistics (gram n x n, mean n or empty). Throws InvalidArgument on a size
   /// mismatch, a layer out of range or given twice, or a non-finite value.
   void add(StatsKind kind, int layer, const Eigen::MatrixXd& gram, const Eigen::VectorXd& mean);
+  /// Adds a MoE layer's expert statistics (that layer then has no mlp statistics). Throws
+  /// InvalidArgument on inconsistent sizes, a layer given twice or a non-finite value.
+  void add_experts(int layer, const ExpertStats& stats);
   /// Writes through a temporary file and a rename. Throws InvalidArgument when a kind is given for
   /// some layers but not all, IoError on write failures.
   void write(const std::filesystem::path& path) const;
@@ -106,6 +132,7 @@ class CalibrationStatsWriter {
   std::int64_t num_tokens_;
   Dtype dtype_;
   std::map<std::pair<int, int>, std::pair<Eigen::MatrixXd, Eigen::VectorXd>> layers_;
+  std::map<int, ExpertStats> experts_;
 };
 
 /// Statistics of activations A (n x T, one column per token): gram = A A^T, mean = row means, T.

@@ -241,10 +241,10 @@ class Checkpoint {
   /// index or shard; a shard shorter than its header says; a tensor the index names but its shard
   /// lacks, or the reverse; a tensor in two shards) and ParseError for tensors that disagree with
   /// config.json: a `model.layers.` name without a decimal layer number below num_hidden_layers;
-  /// a tensor of known_tensors(config()) whose shape differs from the config's (message: the shard,
-  /// the tensor's header byte, expected and found shape) or whose dtype is not a float; a
-  /// required tensor that is missing (naming it and the layers that lack tensors). Tensors the
-  /// config does not describe are allowed (and carried through by write_checkpoint).
+  /// a tensor of known_layer_tensors / known_global_tensors whose shape differs from the config's
+  /// (message: the shard, the tensor's header byte, expected and found shape) or whose dtype is not
+  /// a float; a required tensor that is missing (naming it and the layers that lack tensors).
+  /// Tensors the config does not describe are allowed (and carried through by write_checkpoint).
   [[nodiscard]] static Checkpoint open(const std::filesystem::path& folder);
 
   Checkpoint(Checkpoint&&) noexcept;
@@ -299,6 +299,10 @@ struct CheckpointEdits {
   std::map<std::string, Eigen::MatrixXd> replace;
   /// Tensors to leave out of the new checkpoint.
   std::set<std::string> remove;
+  /// Tensors written under another name (old -> new), e.g. experts renumbered after some are
+  /// removed; `replace` and `transform` still see the old name. A new name must not be the name of
+  /// a tensor that stays under its own name, nor the target of two renames.
+  std::map<std::string, std::string> rename;
   /// A new tensor: stored in the shard of `like` (an existing tensor of the source, e.g. the
   /// layer's down_proj.weight) with `like`'s dtype; `shape` gives its rank and dims (empty: the
   /// values' rows x cols, or [rows] for one column). `values` may be left empty when `transform`

@@ -1,6 +1,6 @@
-// The config.json of a Hugging Face decoder-only checkpoint (Llama, Qwen2, Mistral families): the
-// dimensions pruning needs, the tensor names and shapes they imply, and writing an updated copy
-// that keeps every key qprune does not know about.
+// The config.json of a Hugging Face decoder-only checkpoint (Llama, Qwen2, Mistral families and the
+// mixture-of-experts Qwen2-MoE and Mixtral): the dimensions pruning needs, the tensor names and
+// shapes they imply, and writing an updated copy that keeps every key qprune does not know about.
 //
 // Example:
 //   ModelConfig cfg = ModelConfig::load("llama/config.json");
@@ -22,10 +22,29 @@
 namespace qprune {
 
 /// The model families qprune can prune.
-enum class ModelFamily { kLlama, kQwen2, kMistral };
+enum class ModelFamily { kLlama, kQwen2, kMistral, kQwen2Moe, kMixtral };
 
-/// "llama", "qwen2" or "mistral" (the config's model_type).
+/// The config's model_type: "llama", "qwen2", "mistral", "qwen2_moe", "mixtral".
 [[nodiscard]] const char* model_family_name(ModelFamily family);
+
+/// The mixture-of-experts block of Qwen2-MoE and Mixtral (Transformers' Qwen2MoeSparseMoeBlock,
+/// MixtralSparseMoeBlock). For a token x with router logits r = W_router x (no bias):
+///   p = softmax(r) over the layer's experts, T = the top-k experts by p,
+///   w_e = p_e for e in T, divided by sum_{f in T} p_f when norm_topk_prob (Mixtral: always),
+///   y = sum_{e in T} w_e E_e(x) [+ sigmoid(w_sg . x) S(x), Qwen2-MoE's gated shared expert],
+/// every expert E_e and the shared S a gated SiLU MLP down(silu(gate x) * up x).
+struct MoeConfig {
+  std::int64_t num_experts = 0;          ///< routed experts of every MoE layer; 0: a dense model
+  std::int64_t num_experts_per_tok = 0;  ///< k of the top-k routing
+  std::int64_t expert_intermediate_size = 0;  ///< an expert's width (Qwen2-MoE
+                                              ///< moe_intermediate_size; Mixtral intermediate_size)
+  std::int64_t shared_expert_intermediate_size = 0;  ///< Qwen2-MoE's shared expert; 0: none
+  bool norm_topk_prob = false;
+  /// Qwen2-MoE: layer l has the MoE block when l is not in mlp_only_layers and (l + 1) is a
+  /// multiple of decoder_sparse_step; the others a dense MLP of intermediate_size.
+  std::int64_t decoder_sparse_step = 1;
+  std::vector<std::int64_t> mlp_only_layers;
+};
 
 /// The fields of config.json that fix the tensor shapes. Edit the public fields, then to_json()
 /// writes the original JSON with the changed fields updated (keys it does not know are kept, in
@@ -51,6 +70,7 @@ struct ModelConfig {
   bool mlp_bias = false;  ///< Llama's `mlp_bias` (gate/up/down biases); default false
   std::int64_t max_position_embeddings = 0;  ///< default: the family's Transformers default
   std::string torch_dtype;  ///< "bfloat16", "float32", ... (`torch_dtype` or `dtype`); may be empty
+  MoeConfig moe;            ///< num_experts == 0 for the dense families
   /// Fields present in config.json that change the forward pass in ways qprune's does not
   /// implement (hidden_act other than silu, rope_scaling, use_sliding_window, partial rotary),
   /// one readable entry each; empty when the forward pass is exact. The Transformer refuses them.
@@ -86,20 +106,45 @@ struct ExpectedTensor {
   bool required = true;
 };
 
+/// True when decoder layer `layer` has the mixture-of-experts block (MoeConfig), false for a dense
+/// MLP (every layer of a dense family).
+[[nodiscard]] bool is_moe_layer(const ModelConfig& config, std::int64_t layer);
+
+/// The tensor names of a MoE layer's block, after the `model.layers.{i}.` prefix: Qwen2-MoE
+/// `mlp.gate.weight`, `mlp.experts.{e}.{gate,up,down}_proj.weight`, `mlp.shared_expert.*`,
+/// `mlp.shared_expert_gate.weight`; Mixtral `block_sparse_moe.gate.weight`,
+/// `block_sparse_moe.experts.{e}.{w1,w3,w2}.weight` (gate, up, down).
+struct MoeTensorNames {
+  std::string router;
+  std::string expert_prefix;   ///< expert e's tensors are expert_prefix + e + "." + a projection
+  std::string gate, up, down;  ///< projection names inside an expert, e.g. "gate_proj.weight"
+  std::string shared_prefix;   ///< "mlp.shared_expert." or empty
+  std::string shared_gate;     ///< "mlp.shared_expert_gate.weight" or empty
+  [[nodiscard]] std::string expert(std::int64_t e, const std::string& projection) const {
+    return expert_prefix + std::to_string(e) + "." + projection;
+  }
+};
+/// The names for the config's family (InvalidArgument for a dense family).
+[[nodiscard]] MoeTensorNames moe_tensor_names(const ModelConfig& config);
+
 /// The tensors a config implies: embed_tokens, per layer the attention projections (and biases),
-/// the MLP projections (and biases), both RMSNorm weights, the final norm, and lm_head unless tied.
+/// the MLP projections (and biases) or the MoE block's router and experts, both RMSNorm weights,
+/// the final norm, and lm_head unless tied.
 /// Layer tensors come in layer order, then the global ones.
 [[nodiscard]] std::vector<ExpectedTensor> expected_tensors(const ModelConfig& config);
 /// The expected tensors of one decoder layer (names include the `model.layers.{i}.` prefix).
 [[nodiscard]] std::vector<ExpectedTensor> expected_layer_tensors(const ModelConfig& config,
                                                                  std::int64_t layer);
 
-/// Every tensor name a config gives a meaning to, required or not (ExpectedTensor::required):
-/// per decoder layer by the name after `model.layers.{i}.` (`layer` true: "mlp.down_proj.weight",
-/// the biases of every projection, both norms), else the whole names of the embeddings, the final
-/// norm and lm_head. The checkpoint's one validation (Checkpoint::open) checks each present tensor
-/// of these names against its shape, and that the required ones exist in every layer.
-[[nodiscard]] std::vector<ExpectedTensor> known_tensors(const ModelConfig& config, bool layer);
+/// Every tensor name a config gives a meaning to in decoder layer `layer`, required or not
+/// (ExpectedTensor::required), by the name after `model.layers.{i}.` ("mlp.down_proj.weight", the
+/// biases of every projection, both norms; a MoE layer's router and experts). The checkpoint's one
+/// validation (Checkpoint::open) checks each present tensor of these names against its shape, and
+/// that the required ones exist in every layer.
+[[nodiscard]] std::vector<ExpectedTensor> known_layer_tensors(const ModelConfig& config,
+                                                              std::int64_t layer);
+/// The same for the whole names outside the layers: the embeddings, the final norm and lm_head.
+[[nodiscard]] std::vector<ExpectedTensor> known_global_tensors(const ModelConfig& config);
 
 /// The layer number N of a tensor named `model.layers.N.<rest>` (N decimal without sign or leading
 /// zero, at most 9 digits; <rest> not empty); nullopt for any other name. Never throws.

@@ -1,8 +1,10 @@
-// A reference forward pass for decoder-only checkpoints of the Llama / Qwen2 / Mistral family, in
-// F32 on the CPU (Eigen + OpenMP): token embedding, per layer RMSNorm -> attention with rotary
-// embeddings and grouped-query heads -> residual -> RMSNorm -> gated SiLU MLP -> residual, final
-// RMSNorm and the (tied or separate) lm_head. Full causal attention over each sequence, no KV
-// cache: it is meant for calibration statistics and perplexity, not for generation.
+// A reference forward pass for decoder-only checkpoints of the Llama / Qwen2 / Mistral family and
+// the mixture-of-experts Qwen2-MoE / Mixtral, in F32 on the CPU (Eigen + OpenMP): token embedding,
+// per layer RMSNorm -> attention with rotary embeddings and grouped-query heads -> residual ->
+// RMSNorm -> gated SiLU MLP (or the MoE block of MoeConfig: top-k routed experts, Qwen2-MoE's gated
+// shared expert) -> residual, final RMSNorm and the (tied or separate) lm_head. Full causal
+// attention over each sequence, no KV cache: it is meant for calibration statistics and perplexity,
+// not for generation.
 //
 // The widths come from the ModelConfig (intermediate_size, heads, kv heads, head_dim), so pruned
 // checkpoints run as they are. Biases are used whenever the checkpoint holds them (q/k/v for Qwen2,
@@ -26,6 +28,7 @@
 #include <Eigen/Core>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -34,6 +37,8 @@
 namespace qprune {
 
 class Checkpoint;
+
+struct MoeTrace;
 
 /// Activations a forward pass can hand out, per layer. Matrices have one column per token of one
 /// sequence (channels x tokens); they are valid during the call only.
@@ -46,6 +51,40 @@ struct ForwardHooks {
   /// MLP (true).
   std::function<void(int layer, int sequence, bool after_mlp, const Eigen::MatrixXf& stream)>
       stream;
+  /// A MoE layer's block (instead of `mlp`, which dense layers call): its input, routing and each
+  /// chosen expert's weighted output.
+  std::function<void(int layer, int sequence, const MoeTrace& trace)> moe;
+};
+
+/// One gated SiLU MLP without biases, down(silu(gate x) * up x): a routed or shared expert.
+struct ExpertWeights {
+  Eigen::MatrixXf gate, up, down;  ///< width x hidden, width x hidden, hidden x width
+};
+
+/// The weights of a MoE block (MoeConfig) as the forward pass uses them.
+struct MoeBlockWeights {
+  Eigen::MatrixXf router;  ///< experts x hidden
+  std::vector<ExpertWeights> experts;
+  ExpertWeights shared;            ///< Qwen2-MoE's shared expert; empty matrices: none
+  Eigen::RowVectorXf shared_gate;  ///< 1 x hidden; empty: none
+  int top_k = 0;
+  bool norm_topk_prob = false;
+};
+
+/// The routing of a MoE block over T tokens.
+struct MoeRouting {
+  Eigen::MatrixXf probs;    ///< experts x T: softmax of the router logits over the block's experts
+  Eigen::MatrixXi chosen;   ///< top_k x T: the chosen experts, by decreasing probability
+  Eigen::MatrixXf weights;  ///< top_k x T: their weights (renormalised when norm_topk_prob)
+};
+
+/// What a MoE block computed, per token (one sequence's columns in a hook).
+struct MoeTrace {
+  const Eigen::MatrixXf* input = nullptr;  ///< hidden x T: the block input (after the norm)
+  const MoeRouting* routing = nullptr;
+  /// hidden x (top_k T): column t * top_k + j is w E(x_t) of expert routing->chosen(j, t), the
+  /// chosen expert's contribution to the block output.
+  const Eigen::MatrixXf* contributions = nullptr;
 };
 
 /// The F32 weights of one decoder layer as the forward pass uses them (PyTorch layout, out x in;
@@ -55,10 +94,11 @@ struct DecoderLayerWeights {
   Eigen::VectorXf input_norm, post_attention_norm;
   Eigen::MatrixXf q, k, v, o;
   Eigen::VectorXf q_bias, k_bias, v_bias, o_bias;
-  Eigen::MatrixXf gate, up, down;
+  Eigen::MatrixXf gate, up, down;  ///< empty in a MoE layer
   Eigen::VectorXf gate_bias, up_bias, down_bias;
-  int num_heads = 0;     ///< query heads (rows of q / head_dim)
-  int num_kv_heads = 0;  ///< KV heads (rows of k and v / head_dim)
+  std::optional<MoeBlockWeights> moe;  ///< a MoE layer's block (is_moe_layer)
+  int num_heads = 0;                   ///< query heads (rows of q / head_dim)
+  int num_kv_heads = 0;                ///< KV heads (rows of k and v / head_dim)
   int head_dim = 0;
   /// Layer `layer` of a checkpoint, with the head counts of its config.
   [[nodiscard]] static DecoderLayerWeights read(const Checkpoint& checkpoint, int layer);
@@ -109,6 +149,16 @@ namespace forward {
 /// The down_proj input silu(gate x) * (up x) (intermediate x tokens).
 [[nodiscard]] Eigen::MatrixXf mlp_activations(const DecoderLayerWeights& layer,
                                               const Eigen::MatrixXf& normed);
+/// The routing of a MoE block for the columns of `normed` (MoeConfig's formula).
+[[nodiscard]] MoeRouting moe_routing(const MoeBlockWeights& block, const Eigen::MatrixXf& normed);
+/// E(x) of one expert for the columns of x (width from the weights).
+[[nodiscard]] Eigen::MatrixXf expert_output(const ExpertWeights& expert, const Eigen::MatrixXf& x);
+/// The MoE block's output (hidden x tokens) under `routing`: the chosen experts' weighted outputs,
+/// added per token in increasing expert id as Transformers does, plus the gated shared expert.
+/// `contributions` (optional): each chosen expert's weighted output, laid out as MoeTrace's.
+[[nodiscard]] Eigen::MatrixXf moe_block(const MoeBlockWeights& block, const Eigen::MatrixXf& normed,
+                                        const MoeRouting& routing,
+                                        Eigen::MatrixXf* contributions = nullptr);
 }  // namespace forward
 
 /// The forward pass of one checkpoint. Holds a reference to the checkpoint (which must outlive it)

@@ -4,6 +4,8 @@
 // folder without touching the source.
 #include "qprune/checkpoint.hpp"
 
+#include <array>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -58,18 +60,37 @@ struct Checkpoint::Impl {
 // Every command then trusts the shapes (slicing, forward pass, problem building index into the
 // tensors by the config's dimensions), so this is where a checkpoint that disagrees with its
 // config must stop: a name under `model.layers.` must carry a layer number below
-// num_hidden_layers; each tensor the config gives a meaning to (known_tensors) must have exactly
-// the shape the config implies and a float dtype; every required tensor must exist. Other tensors
-// are allowed and carried through. Throws ParseError for the first problem (at the tensor's header
-// byte in its shard, or naming the folder for a missing tensor) with the count of the others.
+// num_hidden_layers; each tensor the config gives a meaning to (known_layer_tensors) must have
+// exactly the shape the config implies and a float dtype; every required tensor must exist. Other
+// tensors are allowed and carried through. Throws ParseError for the first problem (at the tensor's
+// header byte in its shard, or naming the folder for a missing tensor) with the count of the
+// others.
 void Checkpoint::Impl::validate() const {
   const ModelConfig& c = config;
-  const std::vector<ExpectedTensor> per_layer = known_tensors(c, true);
-  const std::vector<ExpectedTensor> global = known_tensors(c, false);
-  std::map<std::string_view, std::size_t> slot_of;  // name after the layer prefix -> per_layer
-  for (std::size_t k = 0; k < per_layer.size(); ++k) slot_of[per_layer[k].name] = k;
+  // Two kinds of layer at most (a dense MLP, a MoE block): each kind's list and name index.
+  struct LayerKind {
+    std::vector<ExpectedTensor> tensors;
+    std::map<std::string_view, std::size_t> slot_of;  // name after the layer prefix -> tensors
+  };
   const auto num_layers = static_cast<std::size_t>(c.num_hidden_layers);  // <= 65536 (parse)
-  std::vector<std::uint8_t> seen(num_layers * per_layer.size(), 0);
+  std::array<std::optional<LayerKind>, 2> kinds;
+  std::vector<const LayerKind*> kind_of(num_layers);
+  std::vector<std::vector<std::uint8_t>> seen(num_layers);
+  for (std::size_t l = 0; l < num_layers; ++l) {
+    const bool moe = is_moe_layer(c, static_cast<std::int64_t>(l));
+    std::optional<LayerKind>& kind = kinds[moe ? 1 : 0];
+    if (!kind) {
+      kind.emplace();
+      kind->tensors = known_layer_tensors(c, static_cast<std::int64_t>(l));
+      for (std::size_t k = 0; k < kind->tensors.size(); ++k)
+        kind->slot_of[kind->tensors[k].name] = k;
+    }
+    kind_of[l] = &*kind;
+    seen[l].assign(kind->tensors.size(), 0);
+  }
+  const std::optional<MoeTensorNames> moe_names =
+      c.moe.num_experts > 0 ? std::optional<MoeTensorNames>(moe_tensor_names(c)) : std::nullopt;
+  const std::vector<ExpectedTensor> global = known_global_tensors(c);
   std::vector<std::uint8_t> global_seen(global.size(), 0);
   // The first problem is reported in full, the others counted.
   struct Problem {
@@ -109,9 +130,17 @@ void Checkpoint::Impl::validate() const {
       }
       const std::string_view rest =
           std::string_view(name).substr(layer_tensor_prefix(*layer).size());
-      if (const auto it = slot_of.find(rest); it != slot_of.end()) {
-        spec = &per_layer[it->second];
-        mark = &seen[static_cast<std::size_t>(*layer) * per_layer.size() + it->second];
+      const LayerKind& kind = *kind_of[static_cast<std::size_t>(*layer)];
+      if (const auto it = kind.slot_of.find(rest); it != kind.slot_of.end()) {
+        spec = &kind.tensors[it->second];
+        mark = &seen[static_cast<std::size_t>(*layer)][it->second];
+      } else if (moe_names && is_moe_layer(c, *layer) &&
+                 rest.starts_with(moe_names->expert_prefix)) {
+        // An expert the config does not count (or a projection an expert does not have).
+        at_tensor("expected experts 0 to " + std::to_string(c.moe.num_experts - 1) +
+                  " (number of experts in config.json) with " + moe_names->gate + ", " +
+                  moe_names->up + " and " + moe_names->down + ", found tensor '" + name + "'");
+        continue;
       }
     } else {
       for (std::size_t k = 0; k < global.size(); ++k)
@@ -138,8 +167,9 @@ void Checkpoint::Impl::validate() const {
   std::vector<std::int64_t> incomplete;
   for (std::size_t l = 0; l < num_layers; ++l) {
     const std::size_t before = count;
+    const std::vector<ExpectedTensor>& per_layer = kind_of[l]->tensors;
     for (std::size_t k = 0; k < per_layer.size(); ++k)
-      if (per_layer[k].required && seen[l * per_layer.size() + k] == 0)
+      if (per_layer[k].required && seen[l][k] == 0)
         missing(layer_tensor_prefix(static_cast<std::int64_t>(l)) + per_layer[k].name,
                 per_layer[k]);
     if (count != before) incomplete.push_back(static_cast<std::int64_t>(l));
@@ -295,6 +325,16 @@ void write_checkpoint(const Checkpoint& source, const fs::path& out_folder,
   for (const std::string& name : edits.remove)
     if (!source.contains(name))
       throw InvalidArgument("write_checkpoint: edits.remove names unknown tensor '" + name + "'");
+  std::set<std::string> renamed_to;
+  for (const auto& [from, to] : edits.rename) {
+    if (!source.contains(from) || edits.remove.count(from))
+      throw InvalidArgument("write_checkpoint: edits.rename names '" + from +
+                            "', which is not a tensor of the new checkpoint");
+    const bool stays = source.contains(to) && !edits.remove.count(to) && !edits.rename.count(to);
+    if (!renamed_to.insert(to).second || stays || edits.add.count(to))
+      throw InvalidArgument("write_checkpoint: edits.rename gives two tensors the name '" + to +
+                            "'");
+  }
   for (const auto& [name, added] : edits.add) {
     if (source.contains(name))
       throw InvalidArgument("write_checkpoint: edits.add names existing tensor '" + name + "'");
@@ -342,14 +382,19 @@ void write_checkpoint(const Checkpoint& source, const fs::path& out_folder,
     const SafetensorsFile* shard = nullptr;
     // Existing tensors of this shard (nullptr: added) and added tensors whose `like` lives here,
     // in name order (the order the writer stores them and the order `transform` is called in).
-    std::map<std::string, const CheckpointEdits::NewTensor*> names;
+    // Keyed by the written name: (the source name or "", the added tensor or nullptr).
+    std::map<std::string, std::pair<std::string, const CheckpointEdits::NewTensor*>> names;
     for (const std::string& name : source.tensor_names())
-      if (source.shard_of(name) == file && !edits.remove.count(name)) names[name] = nullptr;
+      if (source.shard_of(name) == file && !edits.remove.count(name)) {
+        const auto to = edits.rename.find(name);
+        names[to == edits.rename.end() ? name : to->second] = {name, nullptr};
+      }
     for (const auto& [name, added] : edits.add)
-      if (source.shard_of(added.like) == file) names[name] = &added;
-    for (const auto& [name, added] : names) {
+      if (source.shard_of(added.like) == file) names[name] = {name, &added};
+    for (const auto& [written, entry] : names) {
+      const auto& [name, added] = entry;
       throw_if_interrupted("writing the checkpoint");  // per tensor: refits and encoding take time
-      weight_map[name] = file;
+      weight_map[written] = file;
       const std::string& origin = added != nullptr ? added->like : name;
       shard = &source.file_of(origin);
       const TensorInfo& info = source.info(origin);
@@ -365,7 +410,7 @@ void write_checkpoint(const Checkpoint& source, const fs::path& out_folder,
         if (added != nullptr)
           throw InvalidArgument("write_checkpoint: transform gave no values for added tensor '" +
                                 name + "'");
-        writer.add_from(*shard, name);
+        writer.add_from(*shard, name, written);
         continue;
       }
       std::vector<std::int64_t> shape;
@@ -392,7 +437,7 @@ void write_checkpoint(const Checkpoint& source, const fs::path& out_folder,
         if (rank >= 1) shape.push_back(values->rows());
         if (rank == 2) shape.push_back(values->cols());
       }
-      writer.add_bytes(name, info.dtype_text, std::move(shape),
+      writer.add_bytes(written, info.dtype_text, std::move(shape),
                        encode_matrix(*values, info.dtype, name));
     }
     if (shard != nullptr)

@@ -1,6 +1,7 @@
-// config.json of the Llama, Qwen2 and Mistral families: parsing with defaults taken from
-// Transformers' config classes (LlamaConfig, Qwen2Config, MistralConfig), the expected tensor list,
-// and writing an updated copy that keeps unknown keys in their original order.
+// config.json of the Llama, Qwen2, Mistral, Qwen2-MoE and Mixtral families: parsing with defaults
+// taken from Transformers' config classes (LlamaConfig, Qwen2Config, MistralConfig,
+// Qwen2MoeConfig, MixtralConfig), the expected tensor list, and writing an updated copy that keeps
+// unknown keys in their original order.
 #include "qprune/model_config.hpp"
 
 #include <cmath>
@@ -31,6 +32,8 @@ constexpr FamilyRow kFamilies[] = {
     {ModelFamily::kLlama, "llama", "LlamaForCausalLM", 2048},
     {ModelFamily::kQwen2, "qwen2", "Qwen2ForCausalLM", 32768},
     {ModelFamily::kMistral, "mistral", "MistralForCausalLM", std::int64_t{4096} * 32},
+    {ModelFamily::kQwen2Moe, "qwen2_moe", "Qwen2MoeForCausalLM", 32768},
+    {ModelFamily::kMixtral, "mixtral", "MixtralForCausalLM", std::int64_t{4096} * 32},
 };
 
 std::string known_list(bool architectures) {
@@ -70,6 +73,28 @@ class FieldReader {
       fail(std::string("expected field '") + key + "' to be a number, found " +
            detail::describe_json(*it));
     return it->get<double>();
+  }
+  /// Like optional_int, 0 allowed (a part the model does without, e.g. no shared expert).
+  std::int64_t optional_count(const char* key, std::int64_t fallback) const {
+    const auto it = j_.find(key);
+    if (it != j_.end() && it->is_number_unsigned() && it->get<std::uint64_t>() == 0) return 0;
+    return optional_int(key, fallback);
+  }
+  /// A list of layer numbers (Qwen2-MoE's mlp_only_layers), each below `limit`.
+  std::vector<std::int64_t> optional_layer_list(const char* key, std::int64_t limit) const {
+    const auto it = j_.find(key);
+    if (it == j_.end() || it->is_null()) return {};
+    if (!it->is_array())
+      fail(std::string("expected field '") + key + "' to be a list of layer numbers, found " +
+           detail::describe_json(*it));
+    std::vector<std::int64_t> out;
+    for (const Json& v : *it) {
+      if (!v.is_number_unsigned() || v.get<std::uint64_t>() >= static_cast<std::uint64_t>(limit))
+        fail(std::string("expected field '") + key + "' to hold layer numbers below " +
+             std::to_string(limit) + ", found " + detail::describe_json(v));
+      out.push_back(v.get<std::int64_t>());
+    }
+    return out;
   }
   bool optional_bool(const char* key, bool fallback) const {
     const auto it = j_.find(key);
@@ -204,7 +229,28 @@ ModelConfig ModelConfig::parse(const std::string& json_text, const std::string& 
       break;
     case ModelFamily::kMistral:
       break;
+    case ModelFamily::kQwen2Moe:  // Qwen2MoeConfig: q/k/v biases (qkv_bias, default true)
+      c.attention_bias = r.optional_bool("qkv_bias", true);
+      c.moe.num_experts = r.optional_int("num_experts", 60);
+      c.moe.num_experts_per_tok = r.optional_int("num_experts_per_tok", 4);
+      c.moe.expert_intermediate_size = r.optional_int("moe_intermediate_size", 1408);
+      c.moe.shared_expert_intermediate_size =
+          r.optional_count("shared_expert_intermediate_size", 5632);
+      c.moe.norm_topk_prob = r.optional_bool("norm_topk_prob", false);
+      c.moe.decoder_sparse_step = r.optional_int("decoder_sparse_step", 1);
+      c.moe.mlp_only_layers = r.optional_layer_list("mlp_only_layers", c.num_hidden_layers);
+      break;
+    case ModelFamily::kMixtral:  // MixtralConfig: every layer sparse, weights renormalised
+      c.moe.num_experts = r.optional_int("num_local_experts", 8);
+      c.moe.num_experts_per_tok = r.optional_int("num_experts_per_tok", 2);
+      c.moe.expert_intermediate_size = c.intermediate_size;
+      c.moe.norm_topk_prob = true;
+      break;
   }
+  if (c.moe.num_experts > 0 && c.moe.num_experts_per_tok > c.moe.num_experts)
+    r.fail("expected field 'num_experts_per_tok' to be at most the number of experts " +
+           std::to_string(c.moe.num_experts) + ", found " +
+           std::to_string(c.moe.num_experts_per_tok));
   for (const char* key : {"torch_dtype", "dtype"}) {
     const auto it = j.find(key);
     if (it != j.end() && it->is_string()) {
@@ -262,8 +308,28 @@ void ModelConfig::validate() const {
     throw InvalidArgument(
         "ModelConfig: Qwen2 has q/k/v biases only (attention_bias = true, "
         "o_proj_bias = mlp_bias = false)");
-  if (family == ModelFamily::kMistral && (attention_bias || o_proj_bias || mlp_bias))
-    throw InvalidArgument("ModelConfig: Mistral has no biases");
+  if ((family == ModelFamily::kMistral || family == ModelFamily::kMixtral) &&
+      (attention_bias || o_proj_bias || mlp_bias))
+    throw InvalidArgument(std::string("ModelConfig: ") + model_family_name(family) +
+                          " has no biases");
+  if (family == ModelFamily::kQwen2Moe && (o_proj_bias || mlp_bias))
+    throw InvalidArgument("ModelConfig: Qwen2-MoE has q/k/v biases at most");
+  const bool moe_family = family == ModelFamily::kQwen2Moe || family == ModelFamily::kMixtral;
+  if (moe_family) {
+    positive("num_experts", moe.num_experts);
+    positive("num_experts_per_tok", moe.num_experts_per_tok);
+    positive("expert_intermediate_size", moe.expert_intermediate_size);
+    positive("decoder_sparse_step", moe.decoder_sparse_step);
+    if (moe.num_experts_per_tok > moe.num_experts)
+      throw InvalidArgument(
+          "ModelConfig: num_experts_per_tok (" + std::to_string(moe.num_experts_per_tok) +
+          ") must not exceed the number of experts (" + std::to_string(moe.num_experts) + ")");
+    if (family == ModelFamily::kMixtral && moe.expert_intermediate_size != intermediate_size)
+      throw InvalidArgument("ModelConfig: Mixtral's expert width is intermediate_size");
+  } else if (moe.num_experts != 0) {
+    throw InvalidArgument(std::string("ModelConfig: ") + model_family_name(family) +
+                          " has no experts");
+  }
   if (family == ModelFamily::kLlama && attention_bias != o_proj_bias)
     throw InvalidArgument(
         "ModelConfig: Llama's attention_bias covers q/k/v and o_proj alike "
@@ -298,6 +364,15 @@ std::string ModelConfig::to_json() const {
     update_field<bool>(j, "attention_bias", attention_bias, false);
     update_field<bool>(j, "mlp_bias", mlp_bias, false);
   }
+  if (family == ModelFamily::kQwen2Moe) {
+    update_field<std::int64_t>(j, "num_experts", moe.num_experts, 60);
+    update_field<std::int64_t>(j, "num_experts_per_tok", moe.num_experts_per_tok, 4);
+    update_field<std::int64_t>(j, "moe_intermediate_size", moe.expert_intermediate_size, 1408);
+  }
+  if (family == ModelFamily::kMixtral) {
+    update_field<std::int64_t>(j, "num_local_experts", moe.num_experts, 8);
+    update_field<std::int64_t>(j, "num_experts_per_tok", moe.num_experts_per_tok, 2);
+  }
   if (!torch_dtype.empty()) {
     // The key parse() took the dtype from: torch_dtype when it is a string, else dtype.
     const auto torch = j.find("torch_dtype");
@@ -309,21 +384,52 @@ std::string ModelConfig::to_json() const {
   return j.dump(2) + "\n";
 }
 
-std::vector<ExpectedTensor> known_tensors(const ModelConfig& c, bool layer) {
+bool is_moe_layer(const ModelConfig& c, std::int64_t layer) {
+  if (c.moe.num_experts == 0) return false;
+  for (const std::int64_t l : c.moe.mlp_only_layers)
+    if (l == layer) return false;
+  return (layer + 1) % c.moe.decoder_sparse_step == 0;
+}
+
+MoeTensorNames moe_tensor_names(const ModelConfig& c) {
+  switch (c.family) {
+    case ModelFamily::kQwen2Moe:
+      return {"mlp.gate.weight",
+              "mlp.experts.",
+              "gate_proj.weight",
+              "up_proj.weight",
+              "down_proj.weight",
+              "mlp.shared_expert.",
+              "mlp.shared_expert_gate.weight"};
+    case ModelFamily::kMixtral:
+      return {"block_sparse_moe.gate.weight",
+              "block_sparse_moe.experts.",
+              "w1.weight",
+              "w3.weight",
+              "w2.weight",
+              "",
+              ""};
+    default:
+      throw InvalidArgument(std::string(model_family_name(c.family)) + " has no experts");
+  }
+}
+
+std::vector<ExpectedTensor> known_global_tensors(const ModelConfig& c) {
   const std::int64_t h = c.hidden_size;
   const std::int64_t v = c.vocab_size;
-  std::vector<ExpectedTensor> t;
-  if (!layer) {
-    t.push_back({"model.embed_tokens.weight", {v, h}, "[vocab_size, hidden_size]"});
-    t.push_back({"model.norm.weight", {h}, "[hidden_size]"});
-    t.push_back({"lm_head.weight", {v, h}, "[vocab_size, hidden_size]", !c.tie_word_embeddings});
-    return t;
-  }
+  return {{"model.embed_tokens.weight", {v, h}, "[vocab_size, hidden_size]"},
+          {"model.norm.weight", {h}, "[hidden_size]"},
+          {"lm_head.weight", {v, h}, "[vocab_size, hidden_size]", !c.tie_word_embeddings}};
+}
+
+std::vector<ExpectedTensor> known_layer_tensors(const ModelConfig& c, std::int64_t layer) {
+  const std::int64_t h = c.hidden_size;
   const std::int64_t q = c.num_attention_heads * c.head_dim;
   const std::int64_t kv = c.num_key_value_heads * c.head_dim;
   const std::int64_t i = c.intermediate_size;
   const std::string qd = "num_attention_heads * head_dim";
   const std::string kvd = "num_key_value_heads * head_dim";
+  std::vector<ExpectedTensor> t;
   // In the order of expected_layer_tensors (Transformers' module order).
   t.push_back({"input_layernorm.weight", {h}, "[hidden_size]"});
   t.push_back({"self_attn.q_proj.weight", {q, h}, "[" + qd + ", hidden_size]"});
@@ -335,19 +441,40 @@ std::vector<ExpectedTensor> known_tensors(const ModelConfig& c, bool layer) {
   t.push_back({"self_attn.o_proj.weight", {h, q}, "[hidden_size, " + qd + "]"});
   t.push_back({"self_attn.o_proj.bias", {h}, "[hidden_size]", c.o_proj_bias});
   t.push_back({"post_attention_layernorm.weight", {h}, "[hidden_size]"});
-  t.push_back({"mlp.gate_proj.weight", {i, h}, "[intermediate_size, hidden_size]"});
-  t.push_back({"mlp.gate_proj.bias", {i}, "[intermediate_size]", c.mlp_bias});
-  t.push_back({"mlp.up_proj.weight", {i, h}, "[intermediate_size, hidden_size]"});
-  t.push_back({"mlp.up_proj.bias", {i}, "[intermediate_size]", c.mlp_bias});
-  t.push_back({"mlp.down_proj.weight", {h, i}, "[hidden_size, intermediate_size]"});
-  t.push_back({"mlp.down_proj.bias", {h}, "[hidden_size]", c.mlp_bias});
+  if (!is_moe_layer(c, layer)) {
+    t.push_back({"mlp.gate_proj.weight", {i, h}, "[intermediate_size, hidden_size]"});
+    t.push_back({"mlp.gate_proj.bias", {i}, "[intermediate_size]", c.mlp_bias});
+    t.push_back({"mlp.up_proj.weight", {i, h}, "[intermediate_size, hidden_size]"});
+    t.push_back({"mlp.up_proj.bias", {i}, "[intermediate_size]", c.mlp_bias});
+    t.push_back({"mlp.down_proj.weight", {h, i}, "[hidden_size, intermediate_size]"});
+    t.push_back({"mlp.down_proj.bias", {h}, "[hidden_size]", c.mlp_bias});
+    return t;
+  }
+  const MoeTensorNames n = moe_tensor_names(c);
+  const std::int64_t e = c.moe.num_experts;
+  const std::int64_t w = c.moe.expert_intermediate_size;
+  const std::string wd =
+      c.family == ModelFamily::kMixtral ? "intermediate_size" : "moe_intermediate_size";
+  t.push_back({n.router, {e, h}, "[number of experts, hidden_size]"});
+  for (std::int64_t x = 0; x < e; ++x) {
+    t.push_back({n.expert(x, n.gate), {w, h}, "[" + wd + ", hidden_size]"});
+    t.push_back({n.expert(x, n.up), {w, h}, "[" + wd + ", hidden_size]"});
+    t.push_back({n.expert(x, n.down), {h, w}, "[hidden_size, " + wd + "]"});
+  }
+  if (const std::int64_t s = c.moe.shared_expert_intermediate_size; s > 0) {
+    const std::string sd = "shared_expert_intermediate_size";
+    t.push_back({n.shared_prefix + "gate_proj.weight", {s, h}, "[" + sd + ", hidden_size]"});
+    t.push_back({n.shared_prefix + "up_proj.weight", {s, h}, "[" + sd + ", hidden_size]"});
+    t.push_back({n.shared_prefix + "down_proj.weight", {h, s}, "[hidden_size, " + sd + "]"});
+    t.push_back({n.shared_gate, {1, h}, "[1, hidden_size]"});
+  }
   return t;
 }
 
 std::vector<ExpectedTensor> expected_layer_tensors(const ModelConfig& c, std::int64_t layer) {
   const std::string p = layer_tensor_prefix(layer);
   std::vector<ExpectedTensor> t;
-  for (ExpectedTensor& k : known_tensors(c, true))
+  for (ExpectedTensor& k : known_layer_tensors(c, layer))
     if (k.required) {
       k.name = p + k.name;
       t.push_back(std::move(k));
@@ -361,7 +488,7 @@ std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c) {
     std::vector<ExpectedTensor> l = expected_layer_tensors(c, layer);
     t.insert(t.end(), std::make_move_iterator(l.begin()), std::make_move_iterator(l.end()));
   }
-  for (ExpectedTensor& k : known_tensors(c, false))
+  for (ExpectedTensor& k : known_global_tensors(c))
     if (k.required) t.push_back(std::move(k));
   return t;
 }

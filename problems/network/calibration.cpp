@@ -151,33 +151,81 @@ CalibrationStatistics collect_calibration_statistics(const Transformer& model,
   for (std::int64_t b = 0; b < n; b += options.context)
     windows.push_back({b, std::min(options.context, n - b)});
 
-  // One flat vector of running sums: per layer the MLP Gram (lower triangle used) and column sum,
-  // then the same for the o_proj input. A chunk (batches_per_chunk batches) fills its own copy
+  // One flat vector of running sums, per layer: the MLP Gram (lower triangle used) and column sum,
+  // or for a MoE layer the expert Gram, token counts, weight sums and the sampled block inputs;
+  // then the same two for the o_proj input. A chunk (batches_per_chunk batches) fills its own copy
   // from zero; the runner adds the chunks in chunk order, so any split over processes gives the
-  // same bits.
+  // same bits (a sampled input is written by the one chunk that holds its token, zero elsewhere).
   const Index inter = options.mlp ? c.intermediate_size : 0;
   const Index channels = options.attn ? c.num_attention_heads * c.head_dim : 0;
-  const auto layer_size =
-      static_cast<std::size_t>(inter * inter + inter + channels * channels + channels);
+  const Index experts = options.mlp ? c.moe.num_experts : 0;
+  const Index hidden = c.hidden_size;
+  // Sampled tokens for the experts' re-routed scoring: every stride-th token of the stream.
+  const std::int64_t stride = options.moe_sample_tokens > 0
+                                  ? (n + options.moe_sample_tokens - 1) / options.moe_sample_tokens
+                                  : n + 1;
+  const Index samples = options.moe_sample_tokens > 0 ? (n + stride - 1) / stride : 0;
+  struct LayerLayout {
+    bool moe = false;
+    std::size_t begin = 0;  // of this layer's block in the flat vector
+    std::size_t attn = 0;   // of its attention part
+  };
+  std::vector<LayerLayout> layout(layers);
+  std::size_t flat_size = 0;
+  for (std::size_t l = 0; l < layers; ++l) {
+    layout[l].moe = is_moe_layer(c, static_cast<std::int64_t>(l));
+    layout[l].begin = flat_size;
+    flat_size += static_cast<std::size_t>(layout[l].moe ? experts * experts + 2 * experts +
+                                                              (experts > 0 ? hidden * samples : 0)
+                                                        : inter * inter + inter);
+    layout[l].attn = flat_size;
+    flat_size += static_cast<std::size_t>(channels * channels + channels);
+  }
   auto mlp_gram = [&](std::span<double> v, std::size_t l) {
-    return Eigen::Map<Eigen::MatrixXd>(v.data() + l * layer_size, inter, inter);
+    return Eigen::Map<Eigen::MatrixXd>(v.data() + layout[l].begin, inter, inter);
   };
   auto mlp_sum = [&](std::span<double> v, std::size_t l) {
-    return Eigen::Map<Eigen::VectorXd>(v.data() + l * layer_size + inter * inter, inter);
+    return Eigen::Map<Eigen::VectorXd>(v.data() + layout[l].begin + inter * inter, inter);
+  };
+  auto expert_part = [&](std::span<double> v, std::size_t l, Index part, Index rows, Index cols) {
+    const Index at = part == 0 ? 0 : experts * experts + (part - 1) * experts;
+    return Eigen::Map<Eigen::MatrixXd>(v.data() + layout[l].begin + at, rows, cols);
   };
   auto attn_gram = [&](std::span<double> v, std::size_t l) {
-    return Eigen::Map<Eigen::MatrixXd>(v.data() + l * layer_size + inter * inter + inter, channels,
-                                       channels);
+    return Eigen::Map<Eigen::MatrixXd>(v.data() + layout[l].attn, channels, channels);
   };
   auto attn_sum = [&](std::span<double> v, std::size_t l) {
-    return Eigen::Map<Eigen::VectorXd>(
-        v.data() + l * layer_size + inter * inter + inter + channels * channels, channels);
+    return Eigen::Map<Eigen::VectorXd>(v.data() + layout[l].attn + channels * channels, channels);
   };
   auto accumulate = [](Eigen::Map<Eigen::MatrixXd> gram, Eigen::Map<Eigen::VectorXd> sum,
                        const Eigen::MatrixXf& a) {
     const Eigen::MatrixXd ad = a.cast<double>();
     detail::add_gram_lower(gram, ad, "accumulating the calibration Gram matrices");
     sum += ad.rowwise().sum();
+  };
+  // Expert e's weighted output c_e(t) at the tokens that chose it: G_ef += <c_e, c_f> over the
+  // pairs chosen together, the counts and weights, and the sampled inputs.
+  auto accumulate_experts = [&](std::span<double> v, std::size_t l, const MoeTrace& trace,
+                                std::int64_t first_token) {
+    auto gram = expert_part(v, l, 0, experts, experts);
+    auto counts = expert_part(v, l, 1, experts, 1);
+    auto weight = expert_part(v, l, 2, experts, 1);
+    auto inputs = expert_part(v, l, 3, hidden, samples);
+    const Eigen::MatrixXi& chosen = trace.routing->chosen;
+    const Index k = chosen.rows();
+    for (Index t = 0; t < chosen.cols(); ++t) {
+      for (Index a = 0; a < k; ++a) {
+        const Index e = chosen(a, t);
+        counts(e, 0) += 1.0;
+        weight(e, 0) += trace.routing->weights(a, t);
+        const auto ca = trace.contributions->col(t * k + a).cast<double>();
+        for (Index b = 0; b < k; ++b)
+          gram(e, chosen(b, t)) += ca.dot(trace.contributions->col(t * k + b).cast<double>());
+      }
+      const std::int64_t token = first_token + t;
+      if (samples > 0 && token % stride == 0)
+        inputs.col(static_cast<Index>(token / stride)) = trace.input->col(t).cast<double>();
+    }
   };
 
   const auto per_batch = static_cast<std::size_t>(options.windows_per_batch);
@@ -192,22 +240,30 @@ CalibrationStatistics collect_calibration_statistics(const Transformer& model,
   }();
   JobRunner::OrderedSum sum;
   sum.count = chunk_ends.size();
-  sum.size = layer_size * layers;
+  sum.size = flat_size;
   sum.partial = [&](std::size_t chunk, std::span<double> v) {
     ForwardHooks hooks;
-    if (options.mlp)
+    std::size_t batch_first = 0;  // the batch's first window (the hooks' sequence 0)
+    if (options.mlp) {
       hooks.mlp = [&](int layer, int, const Eigen::MatrixXf& a) {
         const auto l = static_cast<std::size_t>(layer);
         accumulate(mlp_gram(v, l), mlp_sum(v, l), a);
       };
+      hooks.moe = [&](int layer, int sequence, const MoeTrace& trace) {
+        accumulate_experts(v, static_cast<std::size_t>(layer), trace,
+                           windows[batch_first + static_cast<std::size_t>(sequence)].begin);
+      };
+    }
     if (options.attn)
       hooks.attn = [&](int layer, int, const Eigen::MatrixXf& a) {
         const auto l = static_cast<std::size_t>(layer);
         accumulate(attn_gram(v, l), attn_sum(v, l), a);
       };
     const std::size_t end = std::min(windows.size(), (chunk + 1) * per_chunk);
-    for (std::size_t w = chunk * per_chunk; w < end; w += per_batch)
+    for (std::size_t w = chunk * per_chunk; w < end; w += per_batch) {
+      batch_first = w;
       model.run_layers(materialise(tokens, windows, w, std::min(per_batch, end - w)), hooks);
+    }
   };
   sum.label = [&](std::size_t chunk) {
     const std::int64_t begin = chunk == 0 ? 0 : chunk_ends[chunk - 1];
@@ -237,8 +293,21 @@ CalibrationStatistics collect_calibration_statistics(const Transformer& model,
     s.num_tokens = n;
     return s;
   };
-  for (std::size_t l = 0; l < layers && options.mlp; ++l)
-    out.mlp.push_back(finish(mlp_gram(total, l), mlp_sum(total, l)));
+  for (std::size_t l = 0; l < layers && options.mlp; ++l) {
+    if (!layout[l].moe) {
+      out.mlp.push_back(finish(mlp_gram(total, l), mlp_sum(total, l)));
+      out.experts.emplace_back();
+      continue;
+    }
+    out.mlp.emplace_back();  // a MoE layer: expert statistics instead
+    ExpertStats e;
+    e.gram = expert_part(total, l, 0, experts, experts);
+    e.tokens = expert_part(total, l, 1, experts, 1).col(0);
+    e.weight = expert_part(total, l, 2, experts, 1).col(0);
+    e.inputs = expert_part(total, l, 3, hidden, samples).cast<float>();
+    e.num_tokens = n;
+    out.experts.push_back(std::move(e));
+  }
   for (std::size_t l = 0; l < layers && options.attn; ++l)
     out.attn.push_back(finish(attn_gram(total, l), attn_sum(total, l)));
   return out;
@@ -251,8 +320,12 @@ void write_calibration_statistics(const CalibrationStatistics& stats, const Chec
                                 compact ? Dtype::kF32 : Dtype::kF64);
   auto add = [&](const std::vector<ActivationStats>& kind, StatsKind which) {
     for (std::size_t l = 0; l < kind.size(); ++l)
-      writer.add(which, static_cast<int>(l), kind[l].gram, kind[l].mean);
+      if (kind[l].gram.size() != 0)  // a MoE layer has no mlp statistics
+        writer.add(which, static_cast<int>(l), kind[l].gram, kind[l].mean);
   };
+  for (std::size_t l = 0; l < stats.experts.size(); ++l)
+    if (stats.experts[l].gram.size() != 0)
+      writer.add_experts(static_cast<int>(l), stats.experts[l]);
   add(stats.mlp, StatsKind::kMlp);
   add(stats.attn, StatsKind::kAttn);
   writer.write(path);

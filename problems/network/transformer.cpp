@@ -1,4 +1,5 @@
-// The F32 forward pass of Llama / Qwen2 / Mistral checkpoints (see include/qprune/transformer.hpp).
+// The F32 forward pass of Llama / Qwen2 / Mistral and Qwen2-MoE / Mixtral checkpoints (see
+// include/qprune/transformer.hpp).
 // Hidden states are kept as one matrix hidden x (all tokens of all sequences side by side), so the
 // projections are large GEMMs (in fixed column panels, parallel through OpenMP); attention runs per
 // (sequence, head) pair in an OpenMP loop. The arithmetic mirrors the Transformers implementation
@@ -76,6 +77,30 @@ DecoderLayerWeights DecoderLayerWeights::read(const Checkpoint& ckpt, int layer)
   w.k_bias = read_bias(ckpt, a + "k_proj.bias");
   w.v_bias = read_bias(ckpt, a + "v_proj.bias");
   w.o_bias = read_bias(ckpt, a + "o_proj.bias");
+  w.num_heads = static_cast<int>(c.num_attention_heads);
+  w.num_kv_heads = static_cast<int>(c.num_key_value_heads);
+  w.head_dim = static_cast<int>(c.head_dim);
+  if (is_moe_layer(c, layer)) {
+    const MoeTensorNames n = moe_tensor_names(c);
+    MoeBlockWeights& b = w.moe.emplace();
+    b.router = ckpt.read_matrix_f32(p + n.router);
+    b.experts.resize(static_cast<std::size_t>(c.moe.num_experts));
+    for (std::size_t e = 0; e < b.experts.size(); ++e) {
+      const auto id = static_cast<std::int64_t>(e);
+      b.experts[e].gate = ckpt.read_matrix_f32(p + n.expert(id, n.gate));
+      b.experts[e].up = ckpt.read_matrix_f32(p + n.expert(id, n.up));
+      b.experts[e].down = ckpt.read_matrix_f32(p + n.expert(id, n.down));
+    }
+    if (c.moe.shared_expert_intermediate_size > 0) {
+      b.shared.gate = ckpt.read_matrix_f32(p + n.shared_prefix + "gate_proj.weight");
+      b.shared.up = ckpt.read_matrix_f32(p + n.shared_prefix + "up_proj.weight");
+      b.shared.down = ckpt.read_matrix_f32(p + n.shared_prefix + "down_proj.weight");
+      b.shared_gate = ckpt.read_matrix_f32(p + n.shared_gate).row(0);
+    }
+    b.top_k = static_cast<int>(c.moe.num_experts_per_tok);
+    b.norm_topk_prob = c.moe.norm_topk_prob;
+    return w;
+  }
   const std::string m = p + "mlp.";
   w.gate = ckpt.read_matrix_f32(m + "gate_proj.weight");
   w.up = ckpt.read_matrix_f32(m + "up_proj.weight");
@@ -83,9 +108,6 @@ DecoderLayerWeights DecoderLayerWeights::read(const Checkpoint& ckpt, int layer)
   w.gate_bias = read_bias(ckpt, m + "gate_proj.bias");
   w.up_bias = read_bias(ckpt, m + "up_proj.bias");
   w.down_bias = read_bias(ckpt, m + "down_proj.bias");
-  w.num_heads = static_cast<int>(c.num_attention_heads);
-  w.num_kv_heads = static_cast<int>(c.num_key_value_heads);
-  w.head_dim = static_cast<int>(c.head_dim);
   return w;
 }
 
@@ -237,10 +259,87 @@ MatrixXf attention_heads(const DecoderLayerWeights& w, const MatrixXf& h, const 
   return o;
 }
 
-MatrixXf mlp_activations(const DecoderLayerWeights& w, const MatrixXf& h) {
-  const MatrixXf g = project(w.gate, w.gate_bias, h);
-  const MatrixXf u = project(w.up, w.up_bias, h);
+namespace {
+MatrixXf silu_times(const MatrixXf& g, const MatrixXf& u) {
   return (g.array() / (1.0f + (-g.array()).exp())) * u.array();  // silu(g) * u
+}
+}  // namespace
+
+MatrixXf mlp_activations(const DecoderLayerWeights& w, const MatrixXf& h) {
+  return silu_times(project(w.gate, w.gate_bias, h), project(w.up, w.up_bias, h));
+}
+
+MoeRouting moe_routing(const MoeBlockWeights& b, const MatrixXf& h) {
+  const MatrixXf logits = project(b.router, VectorXf(), h);  // experts x T
+  const Index experts = logits.rows();
+  const Index k = b.top_k;
+  MoeRouting r;
+  r.probs.resize(experts, h.cols());
+  r.chosen.resize(k, h.cols());
+  r.weights.resize(k, h.cols());
+  std::vector<int> order(static_cast<std::size_t>(experts));
+  for (Index t = 0; t < h.cols(); ++t) {
+    const float mx = logits.col(t).maxCoeff();
+    r.probs.col(t) = (logits.col(t).array() - mx).exp();
+    r.probs.col(t) /= r.probs.col(t).sum();
+    // Top k by probability; equal probabilities: the lower expert id first.
+    for (Index e = 0; e < experts; ++e) order[static_cast<std::size_t>(e)] = static_cast<int>(e);
+    std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int a, int c) {
+      const float pa = r.probs(a, t);
+      const float pc = r.probs(c, t);
+      return pa != pc ? pa > pc : a < c;
+    });
+    float sum = 0.0f;
+    for (Index j = 0; j < k; ++j) {
+      r.chosen(j, t) = order[static_cast<std::size_t>(j)];
+      r.weights(j, t) = r.probs(order[static_cast<std::size_t>(j)], t);
+      sum += r.weights(j, t);
+    }
+    if (b.norm_topk_prob) r.weights.col(t) /= sum;
+  }
+  return r;
+}
+
+MatrixXf expert_output(const ExpertWeights& e, const MatrixXf& x) {
+  return project(e.down, VectorXf(),
+                 silu_times(project(e.gate, VectorXf(), x), project(e.up, VectorXf(), x)));
+}
+
+MatrixXf moe_block(const MoeBlockWeights& b, const MatrixXf& h, const MoeRouting& r,
+                   MatrixXf* contributions) {
+  const Index k = r.chosen.rows();
+  MatrixXf y = MatrixXf::Zero(h.rows(), h.cols());
+  if (contributions != nullptr) contributions->setZero(h.rows(), k * h.cols());
+  // Expert by expert over the tokens that chose it (Transformers' loop), so each token's sum runs
+  // in increasing expert id.
+  std::vector<Index> tokens;
+  std::vector<Index> slots;
+  for (Index e = 0; e < static_cast<Index>(b.experts.size()); ++e) {
+    tokens.clear();
+    slots.clear();
+    for (Index t = 0; t < h.cols(); ++t)
+      for (Index j = 0; j < k; ++j)
+        if (r.chosen(j, t) == e) {
+          tokens.push_back(t);
+          slots.push_back(j);
+        }
+    if (tokens.empty()) continue;
+    MatrixXf x(h.rows(), static_cast<Index>(tokens.size()));
+    for (std::size_t i = 0; i < tokens.size(); ++i) x.col(static_cast<Index>(i)) = h.col(tokens[i]);
+    const MatrixXf out = expert_output(b.experts[static_cast<std::size_t>(e)], x);
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      const Index t = tokens[i];
+      const Eigen::VectorXf c = out.col(static_cast<Index>(i)) * r.weights(slots[i], t);
+      y.col(t) += c;
+      if (contributions != nullptr) contributions->col(t * k + slots[i]) = c;
+    }
+  }
+  if (b.shared.gate.size() != 0) {
+    const MatrixXf s = expert_output(b.shared, h);
+    const Eigen::RowVectorXf g = b.shared_gate * h;
+    for (Index t = 0; t < h.cols(); ++t) y.col(t) += s.col(t) / (1.0f + std::exp(-g[t]));
+  }
+  return y;
 }
 
 }  // namespace forward
@@ -287,6 +386,20 @@ MatrixXf Transformer::hidden_states_of(const TokenBatch& batch, const ForwardHoo
       hook(layer, s,
            MatrixXf(m.middleCols(batch.offset(s), batch.offset(s + 1) - batch.offset(s))));
   };
+  // A MoE trace is cut per sequence like the other hooks' matrices.
+  auto hand_out_moe = [&](int layer, const MatrixXf& normed, const MoeRouting& routing,
+                          const MatrixXf& contributions) {
+    const Index k = routing.chosen.rows();
+    for (int s = 0; s < batch.num_sequences(); ++s) {
+      const Index off = batch.offset(s);
+      const Index len = batch.offset(s + 1) - off;
+      const MatrixXf input = normed.middleCols(off, len);
+      const MoeRouting part{routing.probs.middleCols(off, len), routing.chosen.middleCols(off, len),
+                            routing.weights.middleCols(off, len)};
+      const MatrixXf contrib = contributions.middleCols(off * k, len * k);
+      hooks->moe(layer, s, MoeTrace{&input, &part, &contrib});
+    }
+  };
   for (int layer = 0; layer < layers; ++layer) {
     throw_if_interrupted("running the forward pass");
     const DecoderLayerWeights w = DecoderLayerWeights::read(*checkpoint_, layer);
@@ -301,14 +414,24 @@ MatrixXf Transformer::hidden_states_of(const TokenBatch& batch, const ForwardHoo
                  p + "self_attn.o_proj");
     if (hooks != nullptr && hooks->stream)
       hand_out([&](int l, int s, const MatrixXf& m) { hooks->stream(l, s, false, m); }, layer, x);
-    const MatrixXf a =
-        forward::mlp_activations(w, forward::rms_norm(x, w.post_attention_norm, c.rms_norm_eps));
-    check_finite(a, *checkpoint_, "layer " + std::to_string(layer) + " MLP (down_proj input)",
-                 p + "post_attention_layernorm / " + p + "mlp.{gate,up}_proj");
-    if (hooks != nullptr && hooks->mlp) hand_out(hooks->mlp, layer, a);
-    x += forward::project(w.down, w.down_bias, a);
-    check_finite(x, *checkpoint_, "layer " + std::to_string(layer) + " MLP output",
-                 p + "mlp.down_proj");
+    const MatrixXf normed = forward::rms_norm(x, w.post_attention_norm, c.rms_norm_eps);
+    if (w.moe) {
+      const MoeRouting routing = forward::moe_routing(*w.moe, normed);
+      const bool trace = hooks != nullptr && static_cast<bool>(hooks->moe);
+      MatrixXf contributions;
+      x += forward::moe_block(*w.moe, normed, routing, trace ? &contributions : nullptr);
+      check_finite(x, *checkpoint_, "layer " + std::to_string(layer) + " MoE block output",
+                   p + "post_attention_layernorm / " + p + "the router and experts");
+      if (trace) hand_out_moe(layer, normed, routing, contributions);
+    } else {
+      const MatrixXf a = forward::mlp_activations(w, normed);
+      check_finite(a, *checkpoint_, "layer " + std::to_string(layer) + " MLP (down_proj input)",
+                   p + "post_attention_layernorm / " + p + "mlp.{gate,up}_proj");
+      if (hooks != nullptr && hooks->mlp) hand_out(hooks->mlp, layer, a);
+      x += forward::project(w.down, w.down_bias, a);
+      check_finite(x, *checkpoint_, "layer " + std::to_string(layer) + " MLP output",
+                   p + "mlp.down_proj");
+    }
     if (hooks != nullptr && hooks->stream)
       hand_out([&](int l, int s, const MatrixXf& m) { hooks->stream(l, s, true, m); }, layer, x);
   }

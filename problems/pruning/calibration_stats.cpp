@@ -2,6 +2,7 @@
 // per-layer Grams and means, read one layer at a time from a read-only map.
 #include "qprune/calibration_stats.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -61,7 +62,17 @@ struct CalibrationStatsFile::Impl {
   std::string model;
   std::int64_t size[2] = {0, 0};
   bool mean[2] = {false, false};
+  std::int64_t experts = 0;        // E of every MoE layer; 0: none
+  std::vector<char> expert_layer;  // per layer: 1 when it has expert statistics
 };
+
+namespace {
+
+std::string expert_tensor(int layer, const char* what) {
+  return "layers." + std::to_string(layer) + ".experts." + what;
+}
+
+}  // namespace
 
 CalibrationStatsFile::CalibrationStatsFile(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 CalibrationStatsFile::CalibrationStatsFile(CalibrationStatsFile&&) noexcept = default;
@@ -69,8 +80,8 @@ CalibrationStatsFile& CalibrationStatsFile::operator=(CalibrationStatsFile&&) no
 CalibrationStatsFile::~CalibrationStatsFile() = default;
 
 CalibrationStatsFile CalibrationStatsFile::open(const std::filesystem::path& path) {
-  auto impl =
-      std::make_unique<Impl>(Impl{SafetensorsFile::open(path), 0, 0, {}, {0, 0}, {false, false}});
+  auto impl = std::make_unique<Impl>(
+      Impl{SafetensorsFile::open(path), 0, 0, {}, {0, 0}, {false, false}, 0, {}});
   const std::string p = path.string();
   const auto& meta = impl->file.metadata();
   const auto format = meta.find("format");
@@ -98,33 +109,71 @@ CalibrationStatsFile CalibrationStatsFile::open(const std::filesystem::path& pat
   impl->model = model->second;
 
   static const std::regex kName(R"(layers\.(\d+)\.(mlp|attn)\.(gram|mean))");
+  static const std::regex kExpertName(R"(layers\.(\d+)\.experts\.(gram|tokens|weight|inputs))");
   std::vector<int> count[2][2];  // [kind][gram/mean] -> layers seen
+  impl->expert_layer.assign(static_cast<std::size_t>(impl->layers), 0);
+  std::map<int, int> expert_parts;        // layer -> how many of its four expert tensors were seen
+  std::int64_t sample_shape[2] = {0, 0};  // [S, H] of the inputs tensors
   for (const std::string& name : impl->file.tensor_names()) {
     const TensorInfo& info = impl->file.info(name);
+    const auto at = static_cast<std::int64_t>(info.header_offset);
     std::smatch m;
-    if (!std::regex_match(name, m, kName))
-      throw ParseError::at_byte(
-          p, static_cast<std::int64_t>(info.header_offset),
-          "expected tensors named layers.L.{mlp,attn}.{gram,mean}, found '" + name + "'");
+    const bool expert = std::regex_match(name, m, kExpertName);
+    if (!expert && !std::regex_match(name, m, kName))
+      throw ParseError::at_byte(p, at,
+                                "expected tensors named layers.L.{mlp,attn}.{gram,mean} or "
+                                "layers.L.experts.{gram,tokens,weight,inputs}, found '" +
+                                    name + "'");
     // More than 9 digits is past any layer count (and past what std::stoi takes without throwing).
     const int layer = m[1].length() > 9 ? std::numeric_limits<int>::max() : std::stoi(m[1]);
-    const int kind = m[2] == "mlp" ? 0 : 1;
-    const int what = m[3] == "gram" ? 0 : 1;
     if (layer >= impl->layers)
-      throw ParseError::at_byte(p, static_cast<std::int64_t>(info.header_offset),
+      throw ParseError::at_byte(p, at,
                                 "expected layer < num_layers " + std::to_string(impl->layers) +
                                     " in '" + name + "', found " + m[1].str());
     if (info.dtype != Dtype::kF64 && info.dtype != Dtype::kF32)
       throw ParseError::at_byte(
-          p, static_cast<std::int64_t>(info.header_offset),
-          "expected dtype F64 or F32 for '" + name + "', found " + info.dtype_text);
+          p, at, "expected dtype F64 or F32 for '" + name + "', found " + info.dtype_text);
+    if (expert) {
+      const std::string what = m[2];
+      bool ok = false;
+      std::int64_t& e = impl->experts;
+      if (what == "inputs") {
+        ok = info.shape.size() == 2 && info.shape[0] > 0 && info.shape[1] > 0 &&
+             (sample_shape[0] == 0 ||
+              (info.shape[0] == sample_shape[0] && info.shape[1] == sample_shape[1]));
+        if (ok) {
+          sample_shape[0] = info.shape[0];
+          sample_shape[1] = info.shape[1];
+        }
+      } else {
+        const std::int64_t n = info.shape.empty() ? -1 : info.shape[0];
+        ok = (what == "gram" ? info.shape.size() == 2 && info.shape[0] == info.shape[1]
+                             : info.shape.size() == 1) &&
+             n > 0 && (e == 0 || n == e);
+        if (ok) e = n;
+      }
+      if (!ok)
+        throw ParseError::at_byte(p, at,
+                                  "expected '" + name + "' to have shape " +
+                                      (what == "inputs" ? std::string("[S, H], the same S, H in "
+                                                                      "every layer")
+                                       : what == "gram" ? "[E, E]"
+                                                        : "[E]") +
+                                      " (E experts, the same in every layer), found " +
+                                      shape_text(info.shape));
+      impl->expert_layer[static_cast<std::size_t>(layer)] = 1;
+      ++expert_parts[layer];
+      continue;
+    }
+    const int kind = m[2] == "mlp" ? 0 : 1;
+    const int what = m[3] == "gram" ? 0 : 1;
     const std::int64_t n = info.shape.empty() ? -1 : info.shape[0];
     const bool ok = what == 0 ? info.shape.size() == 2 && info.shape[0] == info.shape[1]
                               : info.shape.size() == 1;
     std::int64_t& size = impl->size[kind];
     if (!ok || (size != 0 && n != size))
       throw ParseError::at_byte(
-          p, static_cast<std::int64_t>(info.header_offset),
+          p, at,
           "expected '" + name + "' to have shape " +
               (size != 0 ? shape_text(what == 0 ? std::vector<std::int64_t>{size, size}
                                                 : std::vector<std::int64_t>{size})
@@ -133,14 +182,25 @@ CalibrationStatsFile CalibrationStatsFile::open(const std::filesystem::path& pat
     size = n;
     count[kind][what].push_back(layer);
   }
+  for (const auto& [layer, parts] : expert_parts)
+    if (parts != 4)
+      throw ParseError(p, 0,
+                       "expected layers." + std::to_string(layer) +
+                           ".experts.{gram,tokens,weight,inputs}, found " + std::to_string(parts) +
+                           " of the four");
+  const auto expert_layers = expert_parts.size();
   for (int kind = 0; kind < 2; ++kind) {
     const char* kname = kind == 0 ? "mlp" : "attn";
     const auto grams = count[kind][0].size(), means = count[kind][1].size();
-    if (grams != 0 && grams != static_cast<std::size_t>(impl->layers))
-      throw ParseError(p, 0,
-                       "expected layers.L." + std::string(kname) + ".gram for all " +
-                           std::to_string(impl->layers) + " layers, found " +
-                           std::to_string(grams));
+    // MoE layers have expert statistics instead of mlp ones.
+    const std::size_t want =
+        static_cast<std::size_t>(impl->layers) - (kind == 0 ? expert_layers : 0);
+    if (grams != 0 && grams != want)
+      throw ParseError(
+          p, 0,
+          "expected layers.L." + std::string(kname) + ".gram for all " + std::to_string(want) +
+              (kind == 0 && expert_layers != 0 ? " layers without experts" : " layers") +
+              ", found " + std::to_string(grams));
     if (means != 0 && means != grams)
       throw ParseError(p, 0,
                        "expected layers.L." + std::string(kname) + ".mean for every layer " +
@@ -149,8 +209,15 @@ CalibrationStatsFile CalibrationStatsFile::open(const std::filesystem::path& pat
     impl->mean[kind] = means != 0;
     if (grams == 0) impl->size[kind] = 0;
   }
-  if (impl->size[0] == 0 && impl->size[1] == 0)
-    throw ParseError(p, 0, "expected layers.L.mlp.gram or layers.L.attn.gram tensors, found none");
+  for (const int layer : count[0][0])
+    if (impl->expert_layer[static_cast<std::size_t>(layer)] != 0)
+      throw ParseError(p, 0,
+                       "expected layer " + std::to_string(layer) +
+                           " to have mlp or expert statistics, found both");
+  if (impl->size[0] == 0 && impl->size[1] == 0 && impl->experts == 0)
+    throw ParseError(p, 0,
+                     "expected layers.L.mlp.gram, layers.L.attn.gram or layers.L.experts "
+                     "tensors, found none");
   return CalibrationStatsFile(std::move(impl));
 }
 
@@ -178,6 +245,27 @@ void CalibrationStatsFile::check_against(const ModelConfig& config, const std::s
     throw InvalidArgument(p + ": statistics for " + std::to_string(impl_->layers) +
                           " layers, the checkpoint has " +
                           std::to_string(config.num_hidden_layers));
+  for (int l = 0; l < impl_->layers; ++l) {
+    const bool moe = is_moe_layer(config, l);
+    const bool has = impl_->expert_layer[static_cast<std::size_t>(l)] != 0;
+    if ((has && !moe) || (moe && !has && impl_->experts != 0))
+      throw InvalidArgument(p + ": layer " + std::to_string(l) + (has ? " has" : " lacks") +
+                            " expert statistics, but in the checkpoint's config.json it is " +
+                            (moe ? "a MoE layer" : "a dense layer"));
+  }
+  if (impl_->experts != 0) {
+    if (impl_->experts != config.moe.num_experts)
+      throw InvalidArgument(p + ": expert statistics of " + std::to_string(impl_->experts) +
+                            " experts, the checkpoint's config.json has " +
+                            std::to_string(config.moe.num_experts));
+    const ExpertStats first = read_experts(
+        static_cast<int>(std::find(impl_->expert_layer.begin(), impl_->expert_layer.end(), 1) -
+                         impl_->expert_layer.begin()));
+    if (first.inputs.rows() != config.hidden_size)
+      throw InvalidArgument(p + ": expert input samples of width " +
+                            std::to_string(first.inputs.rows()) + ", hidden_size is " +
+                            std::to_string(config.hidden_size));
+  }
   const std::int64_t want[2] = {config.intermediate_size,
                                 config.num_attention_heads * config.head_dim};
   for (int kind = 0; kind < 2; ++kind) {
@@ -201,6 +289,27 @@ ActivationStats CalibrationStatsFile::read(StatsKind kind, int layer) const {
   ActivationStats s;
   s.gram = impl_->file.read_matrix(tensor_name(kind, layer, "gram"));  // NaN/Inf: ParseError
   if (has_mean(kind)) s.mean = impl_->file.read_vector(tensor_name(kind, layer, "mean"));
+  s.num_tokens = impl_->tokens;
+  return s;
+}
+
+std::int64_t CalibrationStatsFile::num_experts() const { return impl_->experts; }
+
+bool CalibrationStatsFile::has_experts(int layer) const {
+  return layer >= 0 && layer < impl_->layers &&
+         impl_->expert_layer[static_cast<std::size_t>(layer)] != 0;
+}
+
+ExpertStats CalibrationStatsFile::read_experts(int layer) const {
+  if (!has_experts(layer))
+    throw InvalidArgument(path().string() + ": no expert statistics for layer " +
+                          std::to_string(layer) +
+                          " (calibrate the MoE checkpoint again with this qprune)");
+  ExpertStats s;
+  s.gram = impl_->file.read_matrix(expert_tensor(layer, "gram"));  // NaN/Inf: ParseError
+  s.tokens = impl_->file.read_vector(expert_tensor(layer, "tokens"));
+  s.weight = impl_->file.read_vector(expert_tensor(layer, "weight"));
+  s.inputs = impl_->file.read_matrix(expert_tensor(layer, "inputs")).cast<float>().transpose();
   s.num_tokens = impl_->tokens;
   return s;
 }
@@ -233,6 +342,26 @@ void CalibrationStatsWriter::add(StatsKind kind, int layer, const Eigen::MatrixX
   layers_[key] = {gram, mean};
 }
 
+void CalibrationStatsWriter::add_experts(int layer, const ExpertStats& stats) {
+  const std::string name = expert_tensor(layer, "gram");
+  if (layer < 0 || layer >= num_layers_)
+    throw InvalidArgument("CalibrationStatsWriter: layer " + std::to_string(layer) +
+                          " out of range [0, " + std::to_string(num_layers_) + ")");
+  const Eigen::Index e = stats.gram.rows();
+  if (e == 0 || stats.gram.cols() != e || stats.tokens.size() != e || stats.weight.size() != e ||
+      stats.inputs.size() == 0)
+    throw InvalidArgument("CalibrationStatsWriter: '" + name +
+                          "' must be square, tokens and weight of its size, inputs not empty");
+  if (!experts_.empty() && experts_.begin()->second.gram.rows() != e)
+    throw InvalidArgument("CalibrationStatsWriter: every MoE layer must have the same experts");
+  if (!stats.gram.allFinite() || !stats.tokens.allFinite() || !stats.weight.allFinite() ||
+      !stats.inputs.allFinite())
+    throw InvalidArgument("CalibrationStatsWriter: the expert statistics of layer " +
+                          std::to_string(layer) + " hold NaN/Inf");
+  if (!experts_.emplace(layer, stats).second)
+    throw InvalidArgument("CalibrationStatsWriter: '" + name + "' given twice");
+}
+
 void CalibrationStatsWriter::write(const std::filesystem::path& path) const {
   SafetensorsWriter w;
   for (int kind = 0; kind < 2; ++kind) {
@@ -246,15 +375,29 @@ void CalibrationStatsWriter::write(const std::filesystem::path& path) const {
         throw InvalidArgument("CalibrationStatsWriter: layers of one kind must share one size");
       size = value.first.rows();
     }
-    if (count != 0 && count != num_layers_)
+    const int want = num_layers_ - (kind == 0 ? static_cast<int>(experts_.size()) : 0);
+    if (count != 0 && count != want)
       throw InvalidArgument(std::string("CalibrationStatsWriter: ") +
                             stats_kind_name(static_cast<StatsKind>(kind)) + " statistics for " +
-                            std::to_string(count) + " of " + std::to_string(num_layers_) +
+                            std::to_string(count) + " of " + std::to_string(want) +
                             " layers (all or none)");
+    for (const auto& [key, value] : layers_)
+      if (key.first == 0 && experts_.count(key.second) != 0)
+        throw InvalidArgument("CalibrationStatsWriter: layer " + std::to_string(key.second) +
+                              " has mlp and expert statistics");
     if (means != 0 && means != count)
       throw InvalidArgument("CalibrationStatsWriter: give a mean for every layer or for none");
   }
-  if (layers_.empty()) throw InvalidArgument("CalibrationStatsWriter: no statistics added");
+  if (layers_.empty() && experts_.empty())
+    throw InvalidArgument("CalibrationStatsWriter: no statistics added");
+  for (const auto& [layer, e] : experts_) {
+    const auto n = e.gram.rows();
+    w.add_matrix(expert_tensor(layer, "gram"), Dtype::kF64, e.gram, {n, n});
+    w.add_matrix(expert_tensor(layer, "tokens"), Dtype::kF64, e.tokens, {n});
+    w.add_matrix(expert_tensor(layer, "weight"), Dtype::kF64, e.weight, {n});
+    const Eigen::MatrixXd rows = e.inputs.transpose().cast<double>();  // S x H, a row per token
+    w.add_matrix(expert_tensor(layer, "inputs"), Dtype::kF32, rows, {rows.rows(), rows.cols()});
+  }
   for (const auto& [key, value] : layers_) {
     const auto kind = static_cast<StatsKind>(key.first);
     // F32 holds magnitudes up to 3.4e38; a larger sum would be stored as Inf and refused on read.

@@ -321,6 +321,12 @@ GgufReport write_gguf(const Checkpoint& ckpt, const Masks* masks, const Calibrat
     throw InvalidArgument(ckpt.folder().string() +
                           "/config.json: " + cfg.forward_unsupported.front() +
                           "; the GGUF architectures qprune writes would compute another model");
+  if (cfg.moe.num_experts > 0)
+    throw InvalidArgument(ckpt.folder().string() + "/config.json: model_type " +
+                          model_family_name(cfg.family) +
+                          " (mixture of experts): qprune writes GGUF for dense models only; "
+                          "convert the pruned Hugging Face folder with llama.cpp's "
+                          "convert_hf_to_gguf.py");
   if (options.dtype && *options.dtype != Dtype::kF32 && *options.dtype != Dtype::kF16 &&
       *options.dtype != Dtype::kBF16)
     throw InvalidArgument("GGUF tensors are written as F32, F16 or BF16");
@@ -411,7 +417,7 @@ GgufReport write_gguf(const Checkpoint& ckpt, const Masks* masks, const Calibrat
       c.intermediate_size = w.mlp;
       c.num_attention_heads = w.heads;
       c.num_key_value_heads = w.kv_heads;
-      for (const ExpectedTensor& e : known_tensors(c, true))
+      for (const ExpectedTensor& e : known_layer_tensors(c, *layer))
         if (layer_tensor_prefix(*layer) + e.name == name) shape = e.shape;
     } else {
       shape = ckpt.info(name).shape;
