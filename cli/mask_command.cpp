@@ -28,7 +28,10 @@ const std::map<std::string, MaskMethod> kMethods = {
     {"qubo", MaskMethod::kQubo},
     {"diagonal", MaskMethod::kDiagonal},
     {"magnitude", MaskMethod::kMagnitude},
-    {"contrastive-diagonal", MaskMethod::kContrastiveDiagonal}};
+    {"contrastive-diagonal", MaskMethod::kContrastiveDiagonal},
+    {"frequency", MaskMethod::kExpertFrequency},
+    {"routed-weight", MaskMethod::kExpertWeight},
+    {"exhaustive", MaskMethod::kExhaustive}};
 
 struct MaskCommandOptions {
   std::string checkpoint;
@@ -71,6 +74,7 @@ int run_mask(MaskCommandOptions opts) {
   mo.method = opts.method;
   mo.mlp = opts.unit == "mlp" || opts.unit == "both";
   mo.heads = opts.unit == "heads" || opts.unit == "both";
+  mo.experts = opts.unit == "experts";
   mo.sparsity = opts.sparsity;
   mo.head_sparsity = opts.head_sparsity;
   mo.head_shape = unit_kind_from_name(opts.head_shape);
@@ -113,10 +117,16 @@ int run_mask(MaskCommandOptions opts) {
       std::snprintf(gain_text, sizeof gain_text, "%+.2f%%", 100.0 * gain);
     }
     std::snprintf(
-        line, sizeof line, "layer %d %s: kept %zu/%d objective %.6g baseline %.6g (%s) %s %.3fs\n",
+        line, sizeof line, "layer %d %s: kept %zu/%d objective %.6g baseline %.6g (%s) %s %.3fs",
         e.layer, unit_kind_name(e.unit), e.kept.size(), e.num_units, e.objective,
         e.baseline_objective, gain_text, e.feasible ? "feasible" : "INFEASIBLE", e.time_s);
-    std::cerr << line << std::flush;
+    std::cerr << line;
+    if (e.rerouted_relative_error) {
+      char rel[32];
+      std::snprintf(rel, sizeof rel, " re-routed error %.3g%%", 100.0 * *e.rerouted_relative_error);
+      std::cerr << rel;
+    }
+    std::cerr << "\n" << std::flush;
   };
   // Heads go in whole steps: say so when the head sparsity is rounded, before the long run. A
   // value no step fits is left to the library, which reports it after its own checks.
@@ -180,7 +190,10 @@ int run_mask(MaskCommandOptions opts) {
     r.add(key, "",  // text only: the JSON has the "layers" array
           "kept " + std::to_string(e.kept.size()) + "/" + std::to_string(e.num_units) +
               " objective " + format_double(e.objective) + " baseline " +
-              format_double(e.baseline_objective) + (e.feasible ? " feasible" : " INFEASIBLE"));
+              format_double(e.baseline_objective) + (e.feasible ? " feasible" : " INFEASIBLE") +
+              (e.rerouted_error ? " re-routed error " + format_double(*e.rerouted_error) + " (" +
+                                      format_double(100.0 * *e.rerouted_relative_error) + "%)"
+                                : std::string()));
     layers.push_back({{"layer", e.layer},
                       {"unit", unit_kind_name(e.unit)},
                       {"kept", e.kept.size()},
@@ -193,6 +206,10 @@ int run_mask(MaskCommandOptions opts) {
     if (e.unrounded_keep > 0) {
       layers.back()["unrounded_keep"] = e.unrounded_keep;
       layers.back()["rounding_cost"] = e.rounding_cost;
+    }
+    if (e.rerouted_error) {
+      layers.back()["rerouted_error"] = *e.rerouted_error;
+      layers.back()["rerouted_relative_error"] = *e.rerouted_relative_error;
     }
     if (e.behaviour) {
       layers.back()["preserve_relative_error"] = e.behaviour->preserve_relative_error;
@@ -267,13 +284,20 @@ void setup_mask(CLI::App& app, CommandResult& result) {
          "  magnitude: keep the units with the largest ||W[:, unit]||^2 of down_proj / o_proj "
          "(data-free top-k)\n"
          "  contrastive-diagonal: with --suppress/--protect, remove the units whose mean "
-         "per-token output energy is largest on A relative to B (a diagonal contrast score)")
+         "per-token output energy is largest on A relative to B (a diagonal contrast score)\n"
+         "  frequency, routed-weight (--unit experts): keep the experts that most tokens chose, "
+         "or with the largest routing weight summed over the tokens\n"
+         "  exhaustive (--unit experts): try every subset of experts, keep the least exact "
+         "re-routed error on the calibration's sampled inputs (small expert counts only)")
       ->transform(CLI::IsMember(kMethods, CLI::ignore_case));
   sub->add_option("--calib", opts->calib,
                   "calibration statistics file (docs/calibration_stats.md)");
   add_behaviour_options(*sub, opts->behaviour);
-  sub->add_option("--unit", opts->unit, "units to prune")
-      ->transform(CLI::IsMember({"mlp", "heads", "both"}, CLI::ignore_case))
+  sub->add_option("--unit", opts->unit,
+                  "units to prune: mlp (neurons of the dense layers), heads, both, or experts "
+                  "(the routed experts of a MoE model's MoE layers; with the qubo method the "
+                  "solver's feasible samples are re-scored by their exact re-routed error)")
+      ->transform(CLI::IsMember({"mlp", "heads", "both", "experts"}, CLI::ignore_case))
       ->capture_default_str();
   sub->add_option("--sparsity", opts->sparsity, "fraction of units removed in every layer, [0, 1)")
       ->required()

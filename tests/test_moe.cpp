@@ -6,10 +6,15 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <random>
 #include <vector>
 
+#include "qprune/calibration.hpp"
 #include "qprune/checkpoint.hpp"
 #include "qprune/error.hpp"
+#include "qprune/expert_pruning.hpp"
+#include "qprune/prune_pipeline.hpp"
 #include "qprune/transformer.hpp"
 #include "tests/test_files.hpp"
 #include "tests/test_support.hpp"
@@ -143,4 +148,177 @@ TEST_CASE("moe: expert tensors the config does not count are refused, naming the
                                          "experts 1, found 2"),
                        ParseError);
   std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+// Calibration statistics of a tiny MoE checkpoint on random token ids, written to `dir`.
+std::filesystem::path calibrate_tiny(const Checkpoint& ckpt, const std::filesystem::path& dir,
+                                     std::vector<std::int32_t>& ids) {
+  std::mt19937_64 rng(7);
+  ids.resize(600);
+  for (std::int32_t& t : ids) t = static_cast<std::int32_t>(rng() % ckpt.config().vocab_size);
+  CalibrationOptions co;
+  co.context = 40;
+  co.moe_sample_tokens = 250;  // every 3rd token: the sampled inputs are a strided subset
+  const auto path = dir / "stats.safetensors";
+  write_calibration_statistics(collect_calibration_statistics(Transformer(ckpt), ids, co), ckpt,
+                               path);
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("moe: expert statistics equal sums over the forward pass's own traces") {
+  const Checkpoint ckpt = Checkpoint::open(moe_dir("tiny-qwen2-moe-norm"));
+  const std::filesystem::path dir = test::temp_dir("moe_stats");
+  std::vector<std::int32_t> ids;
+  const CalibrationStatsFile stats = CalibrationStatsFile::open(calibrate_tiny(ckpt, dir, ids));
+  stats.check_against(ckpt.config(), checkpoint_config_hash(ckpt));
+  CHECK(stats.num_experts() == 8);
+  CHECK_FALSE(stats.has_experts(0));  // mlp_only_layers [0]
+  CHECK(stats.has(StatsKind::kMlp));  // layer 0's dense MLP
+  // Reference: the same windows run one at a time, contributions summed directly in double.
+  const int k = 3;
+  std::map<int, Eigen::MatrixXd> gram;
+  std::map<int, Eigen::VectorXd> count, weight;
+  std::map<int, std::vector<Eigen::VectorXf>> inputs;
+  std::int64_t batch_first = 0;
+  ForwardHooks hooks;
+  hooks.moe = [&](int layer, int sequence, const MoeTrace& tr) {
+    const std::int64_t offset = batch_first + 40 * sequence;
+    if (!gram.count(layer)) {
+      gram[layer] = Eigen::MatrixXd::Zero(8, 8);
+      count[layer] = weight[layer] = Eigen::VectorXd::Zero(8);
+    }
+    for (Eigen::Index t = 0; t < tr.routing->chosen.cols(); ++t) {
+      Eigen::MatrixXd c = Eigen::MatrixXd::Zero(ckpt.config().hidden_size, 8);
+      for (int j = 0; j < k; ++j) {
+        const int e = tr.routing->chosen(j, t);
+        c.col(e) = tr.contributions->col(t * k + j).cast<double>();
+        count[layer][e] += 1;
+        weight[layer][e] += tr.routing->weights(j, t);
+      }
+      gram[layer] += c.transpose() * c;
+      if ((offset + t) % 3 == 0) inputs[layer].push_back(tr.input->col(t));
+    }
+  };
+  // The windows in calibration's batches of 8 (the same columns side by side, the same rounding).
+  for (std::size_t b = 0; b < ids.size(); b += 8 * 40) {
+    std::vector<std::vector<std::int32_t>> batch;
+    for (std::size_t w = b; w < std::min(ids.size(), b + 8 * 40); w += 40)
+      batch.emplace_back(ids.begin() + static_cast<std::ptrdiff_t>(w),
+                         ids.begin() + static_cast<std::ptrdiff_t>(w + 40));
+    batch_first = static_cast<std::int64_t>(b);
+    Transformer(ckpt).run_layers(batch, hooks);
+  }
+  for (const int layer : {1, 2}) {
+    CAPTURE(layer);
+    const ExpertStats s = stats.read_experts(layer);
+    CHECK((s.gram - gram[layer]).cwiseAbs().maxCoeff() <= 1e-9 * gram[layer].cwiseAbs().maxCoeff());
+    CHECK(s.tokens == count[layer]);
+    CHECK(s.tokens.sum() == doctest::Approx(600.0 * k));
+    CHECK((s.weight - weight[layer]).cwiseAbs().maxCoeff() < 1e-9);
+    REQUIRE(s.inputs.cols() == static_cast<Eigen::Index>(inputs[layer].size()));
+    for (std::size_t i = 0; i < inputs[layer].size(); ++i)
+      CHECK((s.inputs.col(static_cast<Eigen::Index>(i)) - inputs[layer][i]).cwiseAbs().maxCoeff() ==
+            0.0f);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("moe: expert masks through mask and apply; the re-routed error is the applied model's") {
+  const Checkpoint ckpt = Checkpoint::open(moe_dir("tiny-qwen2-moe-norm"));
+  const std::filesystem::path dir = test::temp_dir("moe_apply");
+  std::vector<std::int32_t> ids;
+  const CalibrationStatsFile stats = CalibrationStatsFile::open(calibrate_tiny(ckpt, dir, ids));
+
+  // The QUBO's energy is the error without re-routing: brute force over every kept set of 4.
+  const ExpertStats s1 = stats.read_experts(1);
+  const LayerProblem problem = build_expert_problem(s1, 1, 4);
+  for (std::uint32_t bits = 0; bits < 256; ++bits) {
+    if (__builtin_popcount(bits) != 4) continue;
+    const Assignment x = test::bits_to_assignment(bits, 8);
+    Eigen::VectorXd removed(8);
+    for (int e = 0; e < 8; ++e) removed[e] = 1.0 - x[static_cast<std::size_t>(e)];
+    CHECK(problem.model.energy(x) ==
+          doctest::Approx(removed.dot(s1.gram * removed)).epsilon(1e-12));
+  }
+
+  std::map<std::string, double> rerouted;
+  MaskRunOptions mo;
+  mo.mlp = false;
+  mo.experts = true;
+  mo.sparsity = 0.5;
+  for (const MaskMethod m : {MaskMethod::kQubo, MaskMethod::kDiagonal, MaskMethod::kExpertFrequency,
+                             MaskMethod::kExpertWeight, MaskMethod::kExhaustive}) {
+    mo.method = m;
+    mo.solver = "exact";
+    const Masks masks = compute_masks(ckpt, &stats, mo);
+    REQUIRE(masks.entries.size() == 2);  // layers 1 and 2
+    double total = 0.0;
+    for (const LayerMask& e : masks.entries) {
+      CHECK(e.unit == UnitKind::kExperts);
+      CHECK(e.kept.size() == 4);
+      REQUIRE(e.rerouted_error.has_value());
+      total += *e.rerouted_error;
+    }
+    rerouted[mask_method_name(m)] = total;
+    if (m != MaskMethod::kQubo) continue;
+    // Apply, then run the pruned layers' blocks on the sampled inputs: their routed output differs
+    // from the original's by exactly the recorded re-routed error.
+    const std::filesystem::path out = dir / "pruned";
+    (void)apply_masks(ckpt, masks, &stats, out);
+    const Checkpoint pruned = Checkpoint::open(out);
+    CHECK(pruned.config().moe.num_experts == 4);
+    CHECK(pruned.config().moe.num_experts_per_tok == 3);
+    for (const LayerMask& e : masks.entries) {
+      const ExpertStats s = stats.read_experts(e.layer);
+      MoeBlockWeights before = *DecoderLayerWeights::read(ckpt, e.layer).moe;
+      MoeBlockWeights after = *DecoderLayerWeights::read(pruned, e.layer).moe;
+      for (std::size_t j = 0; j < e.kept.size(); ++j)  // renumbered in order
+        CHECK(after.experts[j].down == before.experts[static_cast<std::size_t>(e.kept[j])].down);
+      before.shared = after.shared = {};
+      before.shared_gate.resize(0);
+      after.shared_gate.resize(0);
+      const Eigen::MatrixXf y =
+          forward::moe_block(before, s.inputs, forward::moe_routing(before, s.inputs));
+      const Eigen::MatrixXf y_k =
+          forward::moe_block(after, s.inputs, forward::moe_routing(after, s.inputs));
+      const double measured = (y - y_k).cast<double>().squaredNorm();
+      CHECK(*e.rerouted_error == doctest::Approx(measured).epsilon(1e-5));
+    }
+    // Perplexity-level sanity: the pruned model still runs.
+    CHECK(Transformer(pruned).logits(std::span<const std::int32_t>(ids.data(), 20)).allFinite());
+  }
+  // The exhaustive search is a lower bound for every method on the measured error.
+  for (const auto& [name, total] : rerouted) {
+    CAPTURE(name);
+    CHECK(rerouted["exhaustive"] <= total + 1e-12);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("moe: clear errors for expert pruning that cannot work") {
+  const Checkpoint ckpt = Checkpoint::open(moe_dir("tiny-qwen2-moe-norm"));  // top-3 of 8
+  MaskRunOptions mo;
+  mo.mlp = false;
+  mo.experts = true;
+  mo.sparsity = 0.75;  // keeps 2 < 3
+  CHECK_THROWS_WITH_AS((void)compute_masks(ckpt, nullptr, mo),
+                       doctest::Contains("fewer than num_experts_per_tok = 3"), InvalidArgument);
+  mo.sparsity = 0.5;
+  CHECK_THROWS_WITH_AS((void)compute_masks(ckpt, nullptr, mo),
+                       doctest::Contains("expert pruning needs the expert statistics"),
+                       InvalidArgument);
+  const Checkpoint dense = Checkpoint::open(test::data_path("checkpoints/tiny-llama-gqa"));
+  CHECK_THROWS_WITH_AS((void)compute_masks(dense, nullptr, mo), doctest::Contains("has no experts"),
+                       InvalidArgument);
+  mo.experts = false;
+  mo.mlp = true;
+  mo.sparsity = 0.5;
+  // MLP neurons of a MoE layer are not a unit this version prunes: only the dense layer 0 is.
+  const Masks m = compute_masks(ckpt, nullptr, mo);
+  REQUIRE(m.entries.size() == 1);
+  CHECK(m.entries[0].layer == 0);
 }

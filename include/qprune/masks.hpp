@@ -72,6 +72,10 @@ struct LayerMask {
   double rounding_cost = 0.0;
   /// Behaviour contrast runs only (Masks::behaviour): see LayerBehaviour.
   std::optional<LayerBehaviour> behaviour{};
+  /// Experts only: the mask's exact block error with re-routing on the calibration's sampled
+  /// inputs (ExpertRerouting::error), and that error relative to the routed output's energy.
+  std::optional<double> rerouted_error{};
+  std::optional<double> rerouted_relative_error{};
   /// True when the entry is final: its solve ran to its end (status other than kInterrupted).
   [[nodiscard]] bool complete() const { return status != RunStatus::kInterrupted; }
 };

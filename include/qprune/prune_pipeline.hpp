@@ -50,15 +50,26 @@ enum class MaskMethod {
   /// Behaviour contrast baseline (needs MaskRunOptions::contrast): remove the units whose mean
   /// per-token output energy is largest on A relative to B (contrastive_diagonal_top_k).
   kContrastiveDiagonal,
+  /// Experts only (MaskRunOptions::experts): keep the experts that most tokens chose.
+  kExpertFrequency,
+  /// Experts only: keep the experts with the largest routing weight summed over the tokens.
+  kExpertWeight,
+  /// Experts only: every subset, the least exact re-routed error (best_rerouted_subset).
+  kExhaustive,
 };
-/// "qubo", "diagonal", "magnitude", "contrastive-diagonal".
+/// "qubo", "diagonal", "magnitude", "contrastive-diagonal", "frequency", "routed-weight",
+/// "exhaustive".
 [[nodiscard]] const char* mask_method_name(MaskMethod method);
 
 struct MaskRunOptions {
   MaskMethod method = MaskMethod::kQubo;  ///< kQubo uses `solver`; the baselines ignore it
   bool mlp = true;                        ///< mask MLP neurons
   bool heads = false;                     ///< mask attention heads
-  double sparsity = 0.5;                  ///< uniform per layer, in [0, 1)
+  /// Mask the routed experts of every MoE layer (uniform sparsity; MoE checkpoints). With the
+  /// qubo method every feasible sample of the solver is scored by its exact re-routed error on the
+  /// calibration's sampled inputs, and the best one is kept (LayerMask::rerouted_error).
+  bool experts = false;
+  double sparsity = 0.5;  ///< uniform per layer, in [0, 1)
   /// Sparsity of the head units when it must differ from `sparsity` (a GQA model can only drop
   /// heads in steps of one per KV group); unset: `sparsity`. In [0, 1).
   std::optional<double> head_sparsity;

@@ -19,17 +19,21 @@ enum class UnitKind {
   /// one query head of a GQA layer, the same number kept in every KV group (one "keep k/groups"
   /// constraint per group)
   kHeadsPerGroup,
+  kExperts,  ///< one routed expert of a MoE layer: its tensors and its router row, removed together
 };
 
 /// Every kind, in the order of the enum.
 inline constexpr UnitKind kUnitKinds[] = {UnitKind::kMlp, UnitKind::kHeads, UnitKind::kKvGroups,
-                                          UnitKind::kHeadsPerGroup};
+                                          UnitKind::kHeadsPerGroup, UnitKind::kExperts};
 
-/// "mlp", "heads", "kv_groups", "heads_per_group".
+/// "mlp", "heads", "kv_groups", "heads_per_group", "experts".
 [[nodiscard]] const char* unit_kind_name(UnitKind unit);
 /// The unit with that name; throws InvalidArgument listing the names.
 [[nodiscard]] UnitKind unit_kind_from_name(const std::string& name);
-/// True for the attention kinds (o_proj input channels), false for MLP neurons.
-[[nodiscard]] constexpr bool is_attention(UnitKind unit) { return unit != UnitKind::kMlp; }
+/// True for the attention kinds (o_proj input channels), false for MLP neurons and experts.
+[[nodiscard]] constexpr bool is_attention(UnitKind unit) {
+  return unit == UnitKind::kHeads || unit == UnitKind::kKvGroups ||
+         unit == UnitKind::kHeadsPerGroup;
+}
 
 }  // namespace qprune

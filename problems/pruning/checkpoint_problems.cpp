@@ -8,6 +8,7 @@
 
 #include "qprune/behaviour_contrast.hpp"
 #include "qprune/error.hpp"
+#include "qprune/expert_pruning.hpp"
 
 namespace qprune {
 namespace {
@@ -52,6 +53,8 @@ int layer_keep_count(const ModelConfig& cfg, UnitKind unit, double sparsity, int
       return keep_count(kv, sparsity);
     case UnitKind::kHeadsPerGroup:
       return keep_count(heads, sparsity, kv);
+    case UnitKind::kExperts:
+      return expert_keep_count(cfg, sparsity);
   }
   throw InvalidArgument("unknown unit kind");
 }
@@ -120,6 +123,22 @@ LayerProblem build_layer_problem(const Checkpoint& ckpt, const CalibrationStatsF
         .problem;
   }
   const std::string p = layer_prefix(spec.layer);
+  if (spec.unit == UnitKind::kExperts) {
+    if (!is_moe_layer(cfg, spec.layer))
+      throw InvalidArgument("layer " + std::to_string(spec.layer) +
+                            " has a dense MLP, not experts (--unit experts prunes MoE layers)");
+    if (stats == nullptr || !stats->has_experts(spec.layer))
+      throw InvalidArgument(
+          "expert pruning needs the expert statistics of this MoE checkpoint: run "
+          "`qprune calibrate` on it (layer " +
+          std::to_string(spec.layer) + " has none" +
+          (stats != nullptr ? " in " + stats->path().string() : std::string()) + ")");
+    return build_expert_problem(stats->read_experts(spec.layer), spec.layer,
+                                expert_keep_count(cfg, spec.sparsity));
+  }
+  if (is_moe_layer(cfg, spec.layer) && spec.unit == UnitKind::kMlp)
+    throw InvalidArgument("layer " + std::to_string(spec.layer) +
+                          " is a MoE layer: prune its experts (--unit experts), not MLP neurons");
   const bool compensate = spec.mean_compensation && bias_compensation_supported(cfg);
   if (spec.unit == UnitKind::kMlp) {
     MlpProblemOptions o;
@@ -212,6 +231,8 @@ RefitObjective build_refit_objective(const Checkpoint& ckpt, const CalibrationSt
     case UnitKind::kHeadsPerGroup:
       layout = {heads, hd, kv, layer_keep_count(cfg, unit, spec.sparsity) / kv};
       break;
+    case UnitKind::kExperts:
+      throw InvalidArgument("--objective refit is for MLP neurons and heads, not experts");
   }
   return RefitObjective(h, std::move(b), energy, layout);
 }

@@ -14,6 +14,7 @@
 #include "core/memory_check.hpp"
 #include "core/parallel_for.hpp"
 #include "qprune/error.hpp"
+#include "qprune/expert_pruning.hpp"
 #include "qprune/pruning.hpp"
 
 namespace qprune {
@@ -152,6 +153,7 @@ HeadLayout head_layout(const HeadProblemOptions& o) {
     case UnitKind::kHeadsPerGroup:
       return {UnitKind::kHeadsPerGroup, s.head_dim, s.num_heads, s.num_kv_heads, "attn", "attn"};
     case UnitKind::kMlp:
+    case UnitKind::kExperts:
       break;  // refused by validate()
   }
   throw InvalidArgument("HeadProblemOptions: unknown units");
@@ -426,6 +428,23 @@ Eigen::MatrixXd centered_gram(const ActivationStats& stats) {
   stats.validate();
   if (stats.mean.size() == 0) throw InvalidArgument("centered_gram: the statistics have no mean");
   return stats.gram - static_cast<double>(stats.num_tokens) * stats.mean * stats.mean.transpose();
+}
+
+LayerProblem build_expert_problem(const ExpertStats& stats, int layer, int keep) {
+  if (stats.gram.rows() == 0 || stats.gram.rows() != stats.gram.cols())
+    throw InvalidArgument("build_expert_problem: layer " + std::to_string(layer) +
+                          " has no square expert Gram");
+  LayerProblem p;
+  p.source = GramSource::kCalibration;
+  finish_dense(p, Eigen::MatrixXd(stats.gram), Storage::kAuto);
+  p.unit = UnitKind::kExperts;
+  p.layer = layer;
+  p.unit_width = 1;
+  p.num_groups = 1;
+  p.name = "layer." + layer_prefix(layer) + ".experts";
+  p.model.set_labels(make_labels(layer, "experts", p.model.num_variables()));
+  set_keep(p, keep);
+  return p;
 }
 
 }  // namespace qprune

@@ -151,6 +151,9 @@ void write_masks(const Masks& m, const std::filesystem::path& path) {
       entries.back()["unrounded_keep"] = e.unrounded_keep;
       entries.back()["rounding_cost"] = e.rounding_cost;
     }
+    if (e.rerouted_error) entries.back()["rerouted_error"] = *e.rerouted_error;
+    if (e.rerouted_relative_error)
+      entries.back()["rerouted_relative_error"] = *e.rerouted_relative_error;
     if (e.behaviour)
       entries.back()["behaviour"] = {
           {"preserve_relative_error", e.behaviour->preserve_relative_error},
@@ -329,6 +332,11 @@ Masks read_masks(const std::filesystem::path& path) {
     if (e.contains("baseline_objective"))
       l.baseline_objective = finite(e["baseline_objective"], at + ".baseline_objective");
     if (e.contains("feasible")) l.feasible = boolean(e["feasible"], at + ".feasible");
+    if (e.contains("rerouted_error"))
+      l.rerouted_error = finite(e["rerouted_error"], at + ".rerouted_error");
+    if (e.contains("rerouted_relative_error"))
+      l.rerouted_relative_error =
+          finite(e["rerouted_relative_error"], at + ".rerouted_relative_error");
     if (e.contains("time_s"))
       l.time_s =
           number(e["time_s"], at + ".time_s", 0.0, std::numeric_limits<double>::max(), false);

@@ -15,6 +15,8 @@ const char* unit_kind_name(UnitKind unit) {
       return "kv_groups";
     case UnitKind::kHeadsPerGroup:
       return "heads_per_group";
+    case UnitKind::kExperts:
+      return "experts";
   }
   return "?";
 }
@@ -23,7 +25,7 @@ UnitKind unit_kind_from_name(const std::string& name) {
   for (UnitKind unit : kUnitKinds)
     if (name == unit_kind_name(unit)) return unit;
   throw InvalidArgument("unknown unit kind '" + name +
-                        "'; expected mlp, heads, kv_groups or heads_per_group");
+                        "'; expected mlp, heads, kv_groups, heads_per_group or experts");
 }
 
 }  // namespace qprune

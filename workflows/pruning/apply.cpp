@@ -86,6 +86,7 @@ HeadPlan head_plan(const ModelConfig& cfg, const LayerMask& e) {
       break;
     }
     case UnitKind::kMlp:
+    case UnitKind::kExperts:
       break;
   }
   if (e.num_units != (e.unit == UnitKind::kKvGroups ? kv : heads))
@@ -115,7 +116,7 @@ std::vector<const LayerMask*> layer_entries(const Masks& masks, const ModelConfi
   std::vector<const LayerMask*> by_layer(static_cast<std::size_t>(cfg.num_hidden_layers), nullptr);
   bool any = false;
   for (const LayerMask& e : masks.entries) {
-    if ((e.unit == UnitKind::kMlp) != mlp) continue;
+    if (mlp ? e.unit != UnitKind::kMlp : !is_attention(e.unit)) continue;
     if (e.layer >= cfg.num_hidden_layers)
       throw InvalidArgument("masks entry for layer " + std::to_string(e.layer) +
                             ", the model has " + std::to_string(cfg.num_hidden_layers) + " layers");
@@ -156,6 +157,43 @@ std::vector<const LayerMask*> layer_entries(const Masks& masks, const ModelConfi
           "); apply needs one unit kind and, without padding, one width in every layer");
   }
   return by_layer;
+}
+
+// The experts every MoE layer keeps (masks entries of unit experts), ids increasing: one count in
+// every MoE layer (the config holds one number of experts), at least num_experts_per_tok.
+std::map<int, std::vector<int>> expert_plan(const Masks& masks, const ModelConfig& cfg) {
+  std::map<int, std::vector<int>> kept;
+  for (const LayerMask& e : masks.entries) {
+    if (e.unit != UnitKind::kExperts) continue;
+    const std::string where = "masks entry layer " + std::to_string(e.layer) + " experts";
+    if (e.layer < 0 || e.layer >= cfg.num_hidden_layers || !is_moe_layer(cfg, e.layer))
+      throw InvalidArgument(where + ": not a MoE layer of this checkpoint");
+    if (e.num_units != cfg.moe.num_experts)
+      throw InvalidArgument(where + ": " + std::to_string(e.num_units) +
+                            " experts, the model has " + std::to_string(cfg.moe.num_experts));
+    if (!e.feasible || !e.complete())
+      throw InvalidArgument(where + " is infeasible or from an interrupted solve");
+    if (static_cast<std::int64_t>(e.kept.size()) < cfg.moe.num_experts_per_tok)
+      throw InvalidArgument(where + " keeps " + std::to_string(e.kept.size()) +
+                            " experts, fewer than num_experts_per_tok = " +
+                            std::to_string(cfg.moe.num_experts_per_tok));
+    kept[e.layer] = e.kept;
+  }
+  if (kept.empty()) return kept;
+  for (std::int64_t l = 0; l < cfg.num_hidden_layers; ++l) {
+    if (!is_moe_layer(cfg, l)) continue;
+    const auto it = kept.find(static_cast<int>(l));
+    if (it == kept.end())
+      throw InvalidArgument("masks have experts entries for some MoE layers but not layer " +
+                            std::to_string(l) +
+                            "; config.json holds one number of experts for every layer");
+    if (it->second.size() != kept.begin()->second.size())
+      throw InvalidArgument("masks keep " + std::to_string(kept.begin()->second.size()) +
+                            " experts in layer " + std::to_string(kept.begin()->first) + " and " +
+                            std::to_string(it->second.size()) + " in layer " + std::to_string(l) +
+                            "; config.json holds one number of experts for every layer");
+  }
+  return kept;
 }
 
 }  // namespace
@@ -396,7 +434,36 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
   ApplyReport report = pruned.report();
   CheckpointEdits edits;
   edits.add = pruned.added();
-  edits.transform = [&](const std::string& name) { return pruned.tensor(name); };
+  // Experts: the removed ones' tensors go, the kept ones are renumbered 0.. in order, and the
+  // router keeps their rows (read when it is written, one layer at a time).
+  const ModelConfig& cfg = ckpt.config();
+  const std::map<int, std::vector<int>> experts = expert_plan(masks, cfg);
+  std::map<std::string, std::vector<int>> routers;  // router tensor -> kept rows
+  if (!experts.empty()) {
+    const MoeTensorNames n = moe_tensor_names(cfg);
+    for (const auto& [layer, kept] : experts) {
+      const std::string p = layer_prefix(layer);
+      std::vector<char> keep(static_cast<std::size_t>(cfg.moe.num_experts), 0);
+      for (std::size_t j = 0; j < kept.size(); ++j) {
+        keep[static_cast<std::size_t>(kept[j])] = 1;
+        if (kept[j] != static_cast<int>(j))
+          for (const std::string& proj : {n.gate, n.up, n.down})
+            edits.rename[p + n.expert(kept[j], proj)] = p + n.expert(static_cast<int>(j), proj);
+      }
+      for (std::int64_t e = 0; e < cfg.moe.num_experts; ++e)
+        if (!keep[static_cast<std::size_t>(e)])
+          for (const std::string& proj : {n.gate, n.up, n.down})
+            edits.remove.insert(p + n.expert(e, proj));
+      routers[p + n.router] = kept;
+      report.layers.push_back({layer, UnitKind::kExperts, static_cast<int>(kept.size())});
+    }
+    report.config.moe.num_experts = static_cast<std::int64_t>(experts.begin()->second.size());
+  }
+  edits.transform = [&](const std::string& name) -> std::optional<Eigen::MatrixXd> {
+    if (const auto r = routers.find(name); r != routers.end())
+      return take_rows(ckpt.read_matrix(name), r->second, 1);
+    return pruned.tensor(name);
+  };
   // config.json: the new widths, and head_dim spelled out (it no longer follows from
   // hidden_size / num_attention_heads once heads are removed).
   nlohmann::json j = nlohmann::json::parse(report.config.to_json());  // sorted keys, as HF writes
@@ -409,7 +476,7 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
     report.stored_parameters = Checkpoint::open(staged).num_parameters();
   };
   write_checkpoint(ckpt, out_folder, edits, write_options);
-  report.layers = pruned.applied_layers();
+  for (const AppliedLayer& a : pruned.applied_layers()) report.layers.push_back(a);
   return report;
 }
 
@@ -449,7 +516,7 @@ RefitProvider refit_provider(const Checkpoint& ckpt, const Masks& masks,
       const LayerMask* widest = nullptr;
       std::int64_t kept = 0;
       for (const LayerMask& e : masks.entries) {
-        if ((e.unit == UnitKind::kMlp) != mlp) continue;
+        if (mlp ? e.unit != UnitKind::kMlp : !is_attention(e.unit)) continue;
         const auto k = static_cast<std::int64_t>(
             mlp ? e.kept.size() : head_plan(cfg, e).heads.size() * static_cast<std::size_t>(hd));
         if (widest == nullptr || k > kept) widest = &e, kept = k;

@@ -16,6 +16,7 @@
 #include "qprune/atomic_output.hpp"
 #include "qprune/behaviour_contrast.hpp"
 #include "qprune/error.hpp"
+#include "qprune/expert_pruning.hpp"
 
 namespace qprune {
 
@@ -29,21 +30,43 @@ const char* mask_method_name(MaskMethod method) {
       return "magnitude";
     case MaskMethod::kContrastiveDiagonal:
       return "contrastive-diagonal";
+    case MaskMethod::kExpertFrequency:
+      return "frequency";
+    case MaskMethod::kExpertWeight:
+      return "routed-weight";
+    case MaskMethod::kExhaustive:
+      return "exhaustive";
   }
   return "?";
 }
 
 std::uint64_t layer_seed(std::uint64_t run_seed, int layer, UnitKind unit) {
-  std::uint64_t z =
-      run_seed + 0x9E3779B97F4A7C15ULL * (2 * static_cast<std::uint64_t>(layer) + 1 +
-                                          (unit == UnitKind::kMlp ? 0ULL : 0x1000ULL));
+  std::uint64_t z = run_seed + 0x9E3779B97F4A7C15ULL * (2 * static_cast<std::uint64_t>(layer) + 1 +
+                                                        (unit == UnitKind::kMlp       ? 0ULL
+                                                         : unit == UnitKind::kExperts ? 0x2000ULL
+                                                                                      : 0x1000ULL));
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
 }
 
 void MaskRunOptions::validate() const {
-  if (!mlp && !heads) throw InvalidArgument("MaskRunOptions: mlp or heads must be set");
+  if (!mlp && !heads && !experts)
+    throw InvalidArgument("MaskRunOptions: mlp, heads or experts must be set");
+  const bool expert_method = method == MaskMethod::kExpertFrequency ||
+                             method == MaskMethod::kExpertWeight ||
+                             method == MaskMethod::kExhaustive;
+  if (expert_method && (mlp || heads))
+    throw InvalidArgument(std::string("MaskRunOptions::method ") + mask_method_name(method) +
+                          " chooses experts; use --unit experts alone");
+  if (experts && (method == MaskMethod::kMagnitude || method == MaskMethod::kContrastiveDiagonal))
+    throw InvalidArgument(std::string("MaskRunOptions::method ") + mask_method_name(method) +
+                          " is not defined for experts; use qubo, diagonal, frequency, "
+                          "routed-weight or exhaustive");
+  if (experts && (allocation == MaskAllocation::kGlobal || contrast != nullptr))
+    throw InvalidArgument(
+        "experts are pruned uniformly (config.json holds one number of experts) and without a "
+        "behaviour contrast");
   if (head_sparsity && !(*head_sparsity >= 0.0 && *head_sparsity < 1.0))
     throw InvalidArgument("MaskRunOptions::head_sparsity must be in [0, 1), is " +
                           std::to_string(*head_sparsity));
@@ -264,6 +287,11 @@ std::string encode(const LayerJobResult& r) {
   w.put(r.approximate);
   w.put(r.source);
   w.put(r.resumed);
+  w.put(e.rerouted_error.has_value());
+  if (e.rerouted_error) {
+    w.put(*e.rerouted_error);
+    w.put(e.rerouted_relative_error.value_or(0.0));
+  }
   w.put(e.behaviour.has_value());
   if (e.behaviour) {
     w.put(e.behaviour->preserve_relative_error);
@@ -295,6 +323,10 @@ LayerJobResult decode_layer_result(const std::string& bytes) {
   in.get(r.approximate);
   in.get(r.source);
   in.get(r.resumed);
+  if (in.get<bool>()) {
+    e.rerouted_error = in.get<double>();
+    e.rerouted_relative_error = in.get<double>();
+  }
   if (in.get<bool>()) {
     e.behaviour.emplace();
     in.get(e.behaviour->preserve_relative_error);
@@ -335,6 +367,13 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
   std::vector<UnitKind> kinds;
   if (options.mlp) kinds.push_back(UnitKind::kMlp);
   if (options.heads) kinds.push_back(head_unit_for(cfg, options.head_shape));
+  if (options.experts) {
+    if (cfg.moe.num_experts == 0)
+      throw InvalidArgument(ckpt.folder().string() + " (" + model_family_name(cfg.family) +
+                            ") has no experts; --unit experts is for MoE checkpoints");
+    (void)expert_keep_count(cfg, options.sparsity);  // fails fast when too few would remain
+    kinds.push_back(UnitKind::kExperts);
+  }
   masks.run.recorded = true;
   masks.run.units = kinds;
   masks.run.head_sparsity = options.head_sparsity;
@@ -373,6 +412,10 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
                                 : options.head_sparsity.value_or(options.sparsity);
     for (int layer = 0; layer < cfg.num_hidden_layers; ++layer) {
       const auto at = static_cast<std::size_t>(layer);
+      // MLP neurons of the dense layers, experts of the MoE layers.
+      if ((unit == UnitKind::kMlp || unit == UnitKind::kExperts) &&
+          is_moe_layer(cfg, layer) != (unit == UnitKind::kExperts))
+        continue;
       LayerJob job{{layer, unit, sparsity, options.mean_compensation, options.data_free}, {}, 0};
       if (unit == UnitKind::kMlp && global_plan) {
         job.keep = global_plan->keep[at];
@@ -394,6 +437,7 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
   auto units_of = [&](UnitKind unit) {
     return unit == UnitKind::kMlp        ? cfg.intermediate_size
            : unit == UnitKind::kKvGroups ? cfg.num_key_value_heads
+           : unit == UnitKind::kExperts  ? cfg.moe.num_experts
                                          : cfg.num_attention_heads;
   };
   JobRunner::Jobs jobs;
@@ -451,14 +495,52 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
     LayerJobResult r;
     LayerMask& e = r.mask;
     Assignment x;
+    // Experts: the exact re-routed error on the sampled inputs scores candidates and baselines.
+    std::optional<ExpertRerouting> rerouting;
+    std::optional<ExpertStats> expert_stats;
+    if (spec.unit == UnitKind::kExperts) {
+      expert_stats = stats->read_experts(spec.layer);
+      rerouting.emplace(*DecoderLayerWeights::read(ckpt, spec.layer).moe, expert_stats->inputs);
+    }
     if (solving) {
       const SolveResult result = solver->solve(problem.model, so);
       if (!result.has_solution())
         throw Error("solver " + options.solver + " returned no sample for layer " +
                     std::to_string(spec.layer) + " (" + result.message + ")");
       x = result.best().x;
+      if (rerouting) {  // the QUBO ignores re-routing: the best feasible candidate by the truth
+        double best = rerouting->error(kept_indices(x));
+        for (const Sample& cand : result.samples) {
+          if (!problem.model.is_feasible(cand.x)) continue;
+          const double err = rerouting->error(kept_indices(cand.x));
+          if (err < best) {
+            best = err;
+            x = cand.x;
+          }
+        }
+      }
       e.time_s = result.wall_time_s;
       e.status = result.status;
+    } else if (rerouting) {
+      const auto start = std::chrono::steady_clock::now();
+      const int keep_n = problem.model.constraints().front().k;
+      std::vector<int> kept;
+      switch (options.method) {
+        case MaskMethod::kExpertFrequency:
+          kept = top_experts(expert_stats->tokens, keep_n);
+          break;
+        case MaskMethod::kExpertWeight:
+          kept = top_experts(expert_stats->weight, keep_n);
+          break;
+        case MaskMethod::kExhaustive:
+          kept = best_rerouted_subset(*rerouting, keep_n);
+          break;
+        default:
+          kept = kept_indices(diagonal_top_k(problem));
+      }
+      x = assignment_of(kept, problem.num_units());
+      e.time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      e.status = RunStatus::kCompleted;
     } else {
       const auto start = std::chrono::steady_clock::now();
       if (options.method == MaskMethod::kContrastiveDiagonal) {
@@ -486,6 +568,11 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
       const LayerUnitCosts costs = LayerUnitCosts::of(problem);
       e.unrounded_keep = specs[i].unrounded_keep;
       e.rounding_cost = removal_cost(costs, e.keep) - removal_cost(costs, e.unrounded_keep);
+    }
+    if (rerouting) {
+      e.rerouted_error = rerouting->error(e.kept);
+      e.rerouted_relative_error =
+          rerouting->routed_energy() > 0.0 ? *e.rerouted_error / rerouting->routed_energy() : 0.0;
     }
     if (contrastive) {
       e.behaviour.emplace();

@@ -144,8 +144,10 @@ UnitLayout layout_for(const ModelConfig& cfg, UnitKind unit, double sparsity, in
       return {kv, hd * (heads / kv), 1, keep_count(kv, sparsity)};
     case UnitKind::kHeadsPerGroup:
       return {heads, hd, kv, keep_count(heads, sparsity, kv) / kv};
+    case UnitKind::kExperts:
+      break;
   }
-  throw InvalidArgument("unknown unit kind");
+  throw InvalidArgument("sequential pruning prunes MLP neurons and heads, not experts");
 }
 
 // Per-unit sums of a per-channel score.

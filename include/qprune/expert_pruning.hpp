@@ -1,0 +1,76 @@
+// Expert pruning of a mixture-of-experts layer (docs/pruning_math.md section 12): which routed
+// experts to keep. Expert e's contribution to the block output at token t is c_e(t) = w_e(t)
+// E_e(x_t) (zero when the router did not choose e). Removing a set S without re-routing leaves the
+// error sum_t ||sum_{e in S} c_e(t)||^2 = (1 - x)^T G (1 - x), G_ef = sum_t <c_e(t), c_f(t)>: a
+// QUBO over x_e = 1 (keep), the same form as the MLP problem. The pruned model does re-route: the
+// router loses the removed experts' rows and each token takes its top-k among the kept ones, which
+// is not quadratic in x. ExpertRerouting measures that exact error on sampled block inputs, for
+// scoring a solver's candidates, the baselines and an exhaustive search where the subsets can be
+// counted.
+#pragma once
+#if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
+#error \
+    "include/qprune/expert_pruning.hpp is in the problems layer; a lower layer (core) may not include it"
+#endif
+
+#include <Eigen/Core>
+#include <cstdint>
+#include <vector>
+
+#include "qprune/calibration_stats.hpp"
+#include "qprune/model_config.hpp"
+#include "qprune/pruning.hpp"
+#include "qprune/transformer.hpp"
+
+namespace qprune {
+
+/// Experts a MoE layer keeps at a sparsity: round((1 - sparsity) E). Throws InvalidArgument when
+/// that is fewer than num_experts_per_tok (the router could not choose k experts) or the model has
+/// no experts.
+[[nodiscard]] int expert_keep_count(const ModelConfig& config, double sparsity);
+
+/// The expert QUBO of one MoE layer: E(x) = (1 - x)^T G (1 - x) with "keep `keep`" (labels
+/// "L.experts.e", name "layer.L.experts"). unit_cost_e = G_ee, the error of removing e alone.
+[[nodiscard]] LayerProblem build_expert_problem(const ExpertStats& stats, int layer, int keep);
+
+/// The exact error of a kept set with re-routing, on the sampled block inputs of ExpertStats:
+/// sum_t ||y(t) - y_K(t)||^2 with y the routed output of the full block and y_K that of the block
+/// whose router lost the other experts' rows (softmax over K, its top-k, renormalised when
+/// norm_topk_prob). The shared expert is the same in both and drops out. Holds every expert's
+/// output on the samples (experts x hidden x samples floats).
+class ExpertRerouting {
+ public:
+  /// `inputs`: hidden x S block inputs (after the norm).
+  ExpertRerouting(const MoeBlockWeights& block, const Eigen::MatrixXf& inputs);
+  [[nodiscard]] int num_experts() const { return static_cast<int>(outputs_.size()); }
+  [[nodiscard]] Eigen::Index num_samples() const { return probs_.cols(); }
+  /// The error of keeping `kept` (distinct expert ids, at least one). Deterministic.
+  [[nodiscard]] double error(const std::vector<int>& kept) const;
+  /// sum_t ||y(t)||^2 of the routed output: error / this is the relative error.
+  [[nodiscard]] double routed_energy() const { return routed_energy_; }
+
+ private:
+  [[nodiscard]] Eigen::VectorXf routed_output(const std::vector<char>& keep, Eigen::Index t) const;
+  Eigen::MatrixXf probs_;                 // experts x S
+  std::vector<Eigen::MatrixXf> outputs_;  // per expert: hidden x S
+  Eigen::MatrixXf reference_;             // hidden x S: the full block's routed output
+  int top_k_ = 0;
+  bool norm_topk_prob_ = false;
+  double routed_energy_ = 0.0;
+};
+
+/// The `keep` experts with the largest scores (equal scores: the lower id), ids increasing: the
+/// baselines keep the most used experts (ExpertStats::tokens) or the largest routed-weight mass
+/// (ExpertStats::weight).
+[[nodiscard]] std::vector<int> top_experts(const Eigen::VectorXd& scores, int keep);
+
+/// The kept set of `keep` experts with the least re-routed error, by enumerating every subset
+/// (parallel; ties: the first in lexicographic order). Throws InvalidArgument when there are more
+/// than `max_subsets` subsets.
+[[nodiscard]] std::vector<int> best_rerouted_subset(const ExpertRerouting& scorer, int keep,
+                                                    std::int64_t max_subsets = 20'000'000);
+
+/// The number of subsets of `keep` among `n` (saturating at INT64_MAX).
+[[nodiscard]] std::int64_t subset_count(int n, int keep);
+
+}  // namespace qprune

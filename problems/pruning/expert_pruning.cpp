@@ -1,0 +1,147 @@
+// Expert pruning of MoE layers (include/qprune/expert_pruning.hpp): keep counts, the exact
+// re-routed error on sampled inputs, baselines and exhaustive search.
+#include "qprune/expert_pruning.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "core/parallel_for.hpp"
+#include "qprune/error.hpp"
+#include "qprune/interrupt.hpp"
+
+namespace qprune {
+
+using Eigen::Index;
+
+int expert_keep_count(const ModelConfig& config, double sparsity) {
+  const std::int64_t e = config.moe.num_experts;
+  if (e == 0) throw InvalidArgument("the model has no experts (--unit experts is for MoE models)");
+  const int keep = keep_count(static_cast<int>(e), sparsity);
+  if (keep < config.moe.num_experts_per_tok)
+    throw InvalidArgument("sparsity " + std::to_string(sparsity) + " keeps " +
+                          std::to_string(keep) + " of " + std::to_string(e) +
+                          " experts, fewer than num_experts_per_tok = " +
+                          std::to_string(config.moe.num_experts_per_tok) +
+                          " that the router chooses per token (lower the sparsity, or lower "
+                          "num_experts_per_tok in config.json first)");
+  return keep;
+}
+
+ExpertRerouting::ExpertRerouting(const MoeBlockWeights& block, const Eigen::MatrixXf& inputs)
+    : top_k_(block.top_k), norm_topk_prob_(block.norm_topk_prob) {
+  const MoeRouting r = forward::moe_routing(block, inputs);
+  probs_ = r.probs;
+  outputs_.reserve(block.experts.size());
+  for (const ExpertWeights& e : block.experts) {
+    throw_if_interrupted("computing the experts' outputs");
+    outputs_.push_back(forward::expert_output(e, inputs));
+  }
+  std::vector<char> all(block.experts.size(), 1);
+  reference_.resize(inputs.rows(), inputs.cols());
+  for (Index t = 0; t < inputs.cols(); ++t) reference_.col(t) = routed_output(all, t);
+  routed_energy_ = reference_.cast<double>().squaredNorm();
+}
+
+Eigen::VectorXf ExpertRerouting::routed_output(const std::vector<char>& keep, Index t) const {
+  // The kept experts' probabilities renormalised (a softmax over the kept router rows), their
+  // top k (equal: the lower id, as moe_routing), renormalised again when norm_topk_prob.
+  const Index experts = probs_.rows();
+  int chosen[64];
+  float weight[64];
+  const int k = std::min<int>(top_k_, 64);
+  int count = 0;
+  float kept_mass = 0.0f;
+  for (Index e = 0; e < experts; ++e) {
+    if (!keep[static_cast<std::size_t>(e)]) continue;
+    const float p = probs_(e, t);
+    kept_mass += p;
+    // Insert into the running top k (kept sorted by decreasing probability, then id).
+    int at = count < k ? count : k;
+    while (at > 0 && probs_(chosen[at - 1], t) < p) --at;
+    if (at >= k) continue;
+    for (int j = std::min(count, k - 1); j > at; --j) chosen[j] = chosen[j - 1];
+    chosen[at] = static_cast<int>(e);
+    count = std::min(count + 1, k);
+  }
+  float sum = 0.0f;
+  for (int j = 0; j < count; ++j) {
+    weight[j] = probs_(chosen[j], t) / kept_mass;
+    sum += weight[j];
+  }
+  Eigen::VectorXf y = Eigen::VectorXf::Zero(outputs_.front().rows());
+  // In increasing expert id, as the forward pass adds them.
+  std::vector<std::pair<int, float>> order;
+  for (int j = 0; j < count; ++j)
+    order.emplace_back(chosen[j], norm_topk_prob_ ? weight[j] / sum : weight[j]);
+  std::sort(order.begin(), order.end());
+  for (const auto& [e, w] : order) y += outputs_[static_cast<std::size_t>(e)].col(t) * w;
+  return y;
+}
+
+double ExpertRerouting::error(const std::vector<int>& kept) const {
+  if (kept.empty()) throw InvalidArgument("ExpertRerouting::error: no expert kept");
+  std::vector<char> keep(outputs_.size(), 0);
+  for (const int e : kept) {
+    if (e < 0 || e >= num_experts() || keep[static_cast<std::size_t>(e)])
+      throw InvalidArgument("ExpertRerouting::error: expert " + std::to_string(e) +
+                            " out of range or repeated");
+    keep[static_cast<std::size_t>(e)] = 1;
+  }
+  double total = 0.0;
+  for (Index t = 0; t < probs_.cols(); ++t)
+    total += (routed_output(keep, t) - reference_.col(t)).cast<double>().squaredNorm();
+  return total;
+}
+
+std::vector<int> top_experts(const Eigen::VectorXd& scores, int keep) {
+  std::vector<int> ids(static_cast<std::size_t>(scores.size()));
+  std::iota(ids.begin(), ids.end(), 0);
+  std::stable_sort(ids.begin(), ids.end(), [&](int a, int b) { return scores[a] > scores[b]; });
+  ids.resize(static_cast<std::size_t>(std::clamp<Index>(keep, 0, scores.size())));
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+std::int64_t subset_count(int n, int keep) {
+  if (keep < 0 || keep > n) return 0;
+  keep = std::min(keep, n - keep);
+  double c = 1.0;  // exact below 2^53, far above any count that is enumerated
+  for (int i = 1; i <= keep; ++i) c = c * (n - keep + i) / i;
+  return c >= 9e18 ? std::numeric_limits<std::int64_t>::max() : std::llround(c);
+}
+
+std::vector<int> best_rerouted_subset(const ExpertRerouting& scorer, int keep,
+                                      std::int64_t max_subsets) {
+  const int n = scorer.num_experts();
+  const std::int64_t count = subset_count(n, keep);
+  if (count == 0) throw InvalidArgument("best_rerouted_subset: keep out of range");
+  if (count > max_subsets)
+    throw InvalidArgument("exhaustive search over " + std::to_string(count) + " subsets of " +
+                          std::to_string(keep) + " of " + std::to_string(n) +
+                          " experts is beyond the limit of " + std::to_string(max_subsets));
+  // Subsets in lexicographic order, cut into blocks; each block's best, then the first best.
+  std::vector<std::vector<int>> all;
+  all.reserve(static_cast<std::size_t>(count));
+  std::vector<int> s(static_cast<std::size_t>(keep));
+  std::iota(s.begin(), s.end(), 0);
+  while (true) {
+    all.push_back(s);
+    int i = keep - 1;
+    while (i >= 0 && s[static_cast<std::size_t>(i)] == n - keep + i) --i;
+    if (i < 0) break;
+    ++s[static_cast<std::size_t>(i)];
+    for (int j = i + 1; j < keep; ++j)
+      s[static_cast<std::size_t>(j)] = s[static_cast<std::size_t>(j - 1)] + 1;
+  }
+  std::vector<double> err(all.size());
+  detail::parallel_for(static_cast<std::int64_t>(all.size()), [&](std::int64_t i) {
+    if (i % 64 == 0) throw_if_interrupted("searching every subset of experts");
+    err[static_cast<std::size_t>(i)] = scorer.error(all[static_cast<std::size_t>(i)]);
+  });
+  const auto best = std::min_element(err.begin(), err.end()) - err.begin();
+  return all[static_cast<std::size_t>(best)];
+}
+
+}  // namespace qprune
