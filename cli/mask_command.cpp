@@ -125,6 +125,12 @@ int run_mask(MaskCommandOptions opts) {
       char rel[32];
       std::snprintf(rel, sizeof rel, " re-routed error %.3g%%", 100.0 * *e.rerouted_relative_error);
       std::cerr << rel;
+      if (e.qubo_rerouted_error && *e.rerouted_error > 0.0) {
+        std::snprintf(
+            rel, sizeof rel, " (QUBO's best alone %.3g%%)",
+            100.0 * *e.rerouted_relative_error * *e.qubo_rerouted_error / *e.rerouted_error);
+        std::cerr << rel;
+      }
     }
     std::cerr << "\n" << std::flush;
   };
@@ -210,6 +216,7 @@ int run_mask(MaskCommandOptions opts) {
     if (e.rerouted_error) {
       layers.back()["rerouted_error"] = *e.rerouted_error;
       layers.back()["rerouted_relative_error"] = *e.rerouted_relative_error;
+      if (e.qubo_rerouted_error) layers.back()["qubo_rerouted_error"] = *e.qubo_rerouted_error;
     }
     if (e.behaviour) {
       layers.back()["preserve_relative_error"] = e.behaviour->preserve_relative_error;

@@ -262,6 +262,9 @@ TEST_CASE("moe: expert masks through mask and apply; the re-routed error is the 
       CHECK(e.kept.size() == 4);
       REQUIRE(e.rerouted_error.has_value());
       total += *e.rerouted_error;
+      // The qubo method records its best sample's own error; re-scoring and swaps only lower it.
+      CHECK(e.qubo_rerouted_error.has_value() == (m == MaskMethod::kQubo));
+      if (e.qubo_rerouted_error) CHECK(*e.rerouted_error <= *e.qubo_rerouted_error);
     }
     rerouted[mask_method_name(m)] = total;
     if (m != MaskMethod::kQubo) continue;

@@ -70,6 +70,12 @@ class ExpertRerouting {
 [[nodiscard]] std::vector<int> best_rerouted_subset(const ExpertRerouting& scorer, int keep,
                                                     std::int64_t max_subsets = 20'000'000);
 
+/// Swap descent on the exact re-routed error from `kept`: while some swap of a kept and a removed
+/// expert lowers ExpertRerouting::error, take the best such swap (ties: the first in id order).
+/// Ends at a set no single swap improves; ids increasing. `max_rounds` bounds the swaps made.
+[[nodiscard]] std::vector<int> improve_by_swaps(const ExpertRerouting& scorer,
+                                                std::vector<int> kept, int max_rounds = 1000);
+
 /// The number of subsets of `keep` among `n` (saturating at INT64_MAX).
 [[nodiscard]] std::int64_t subset_count(int n, int keep);
 

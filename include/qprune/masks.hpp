@@ -76,6 +76,9 @@ struct LayerMask {
   /// inputs (ExpertRerouting::error), and that error relative to the routed output's energy.
   std::optional<double> rerouted_error{};
   std::optional<double> rerouted_relative_error{};
+  /// Experts, qubo method: the re-routed error of the solver's best sample itself, before the
+  /// candidates were re-scored and improved by swaps (improve_by_swaps) on the exact error.
+  std::optional<double> qubo_rerouted_error{};
   /// True when the entry is final: its solve ran to its end (status other than kInterrupted).
   [[nodiscard]] bool complete() const { return status != RunStatus::kInterrupted; }
 };

@@ -104,6 +104,37 @@ std::vector<int> top_experts(const Eigen::VectorXd& scores, int keep) {
   return ids;
 }
 
+std::vector<int> improve_by_swaps(const ExpertRerouting& scorer, std::vector<int> kept,
+                                  int max_rounds) {
+  const int n = scorer.num_experts();
+  std::sort(kept.begin(), kept.end());
+  double current = scorer.error(kept);
+  for (int round = 0; round < max_rounds; ++round) {
+    throw_if_interrupted("improving the kept experts by swaps");
+    std::vector<char> in(static_cast<std::size_t>(n), 0);
+    for (const int e : kept) in[static_cast<std::size_t>(e)] = 1;
+    // Every (kept slot, removed expert) swap, evaluated in parallel, the best taken.
+    std::vector<std::pair<int, int>> moves;
+    for (std::size_t slot = 0; slot < kept.size(); ++slot)
+      for (int e = 0; e < n; ++e)
+        if (!in[static_cast<std::size_t>(e)]) moves.emplace_back(static_cast<int>(slot), e);
+    std::vector<double> err(moves.size());
+    detail::parallel_for(static_cast<std::int64_t>(moves.size()), [&](std::int64_t m) {
+      std::vector<int> next = kept;
+      const auto& [slot, e] = moves[static_cast<std::size_t>(m)];
+      next[static_cast<std::size_t>(slot)] = e;
+      err[static_cast<std::size_t>(m)] = scorer.error(next);
+    });
+    const auto best = std::min_element(err.begin(), err.end());
+    if (best == err.end() || !(*best < current)) break;
+    const auto& [slot, e] = moves[static_cast<std::size_t>(best - err.begin())];
+    kept[static_cast<std::size_t>(slot)] = e;
+    current = *best;
+    std::sort(kept.begin(), kept.end());
+  }
+  return kept;
+}
+
 std::int64_t subset_count(int n, int keep) {
   if (keep < 0 || keep > n) return 0;
   keep = std::min(keep, n - keep);

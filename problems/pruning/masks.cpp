@@ -154,6 +154,7 @@ void write_masks(const Masks& m, const std::filesystem::path& path) {
     if (e.rerouted_error) entries.back()["rerouted_error"] = *e.rerouted_error;
     if (e.rerouted_relative_error)
       entries.back()["rerouted_relative_error"] = *e.rerouted_relative_error;
+    if (e.qubo_rerouted_error) entries.back()["qubo_rerouted_error"] = *e.qubo_rerouted_error;
     if (e.behaviour)
       entries.back()["behaviour"] = {
           {"preserve_relative_error", e.behaviour->preserve_relative_error},
@@ -334,6 +335,8 @@ Masks read_masks(const std::filesystem::path& path) {
     if (e.contains("feasible")) l.feasible = boolean(e["feasible"], at + ".feasible");
     if (e.contains("rerouted_error"))
       l.rerouted_error = finite(e["rerouted_error"], at + ".rerouted_error");
+    if (e.contains("qubo_rerouted_error"))
+      l.qubo_rerouted_error = finite(e["qubo_rerouted_error"], at + ".qubo_rerouted_error");
     if (e.contains("rerouted_relative_error"))
       l.rerouted_relative_error =
           finite(e["rerouted_relative_error"], at + ".rerouted_relative_error");

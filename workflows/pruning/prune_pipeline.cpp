@@ -291,6 +291,8 @@ std::string encode(const LayerJobResult& r) {
   if (e.rerouted_error) {
     w.put(*e.rerouted_error);
     w.put(e.rerouted_relative_error.value_or(0.0));
+    w.put(e.qubo_rerouted_error.has_value());
+    w.put(e.qubo_rerouted_error.value_or(0.0));
   }
   w.put(e.behaviour.has_value());
   if (e.behaviour) {
@@ -326,6 +328,9 @@ LayerJobResult decode_layer_result(const std::string& bytes) {
   if (in.get<bool>()) {
     e.rerouted_error = in.get<double>();
     e.rerouted_relative_error = in.get<double>();
+    const bool qubo = in.get<bool>();
+    const double value = in.get<double>();
+    if (qubo) e.qubo_rerouted_error = value;
   }
   if (in.get<bool>()) {
     e.behaviour.emplace();
@@ -508,8 +513,11 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
         throw Error("solver " + options.solver + " returned no sample for layer " +
                     std::to_string(spec.layer) + " (" + result.message + ")");
       x = result.best().x;
-      if (rerouting) {  // the QUBO ignores re-routing: the best feasible candidate by the truth
+      if (rerouting) {
+        // The QUBO ignores re-routing: its best sample's exact error is recorded, then the best
+        // feasible sample by that error is improved by swap descent on it.
         double best = rerouting->error(kept_indices(x));
+        e.qubo_rerouted_error = best;
         for (const Sample& cand : result.samples) {
           if (!problem.model.is_feasible(cand.x)) continue;
           const double err = rerouting->error(kept_indices(cand.x));
@@ -518,6 +526,7 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
             x = cand.x;
           }
         }
+        x = assignment_of(improve_by_swaps(*rerouting, kept_indices(x)), problem.num_units());
       }
       e.time_s = result.wall_time_s;
       e.status = result.status;

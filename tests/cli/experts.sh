@@ -1,0 +1,58 @@
+# Expert pruning of a mixture-of-experts checkpoint (issue 22; docs/pruning_math.md section 12)
+# through the CLI: calibrate a tiny Qwen2-MoE, mask --unit experts with the qubo method and every
+# baseline, apply, and the pruned folder's config, tensors and forward pass; bad inputs (exit 2,
+# naming the numbers).
+source "$(dirname "$0")/common.bash" "$@"
+CKPT=$DATA/checkpoints/tiny-qwen2-moe-norm  # 8 experts, top-3, layer 0 dense (mlp_only_layers)
+
+for i in $(seq 1 600); do echo $(((i * 7 + i / 5) % 32)); done >"$TMP/ids.txt"
+"$QPRUNE" calibrate "$CKPT" --token-ids "$TMP/ids.txt" --context 40 -q -o "$TMP/stats" >/dev/null
+
+declare -A rerouted
+for method in qubo diagonal frequency routed-weight exhaustive; do
+  out=$("$QPRUNE" mask "$CKPT" --calib "$TMP/stats" --unit experts --sparsity 0.5 \
+        --method "$method" --json -o "$TMP/$method.json" 2>/dev/null) || fail "mask --method $method"
+  [[ $(jq '[.layers[] | select(.unit == "experts")] | length' <<<"$out") -eq 2 ]] ||
+    fail "$method: expected entries for the two MoE layers"
+  rerouted[$method]=$(jq '[.layers[].rerouted_error] | add' <<<"$out")
+done
+# The exhaustive search bounds every method on the exact re-routed error.
+for method in qubo diagonal frequency routed-weight; do
+  awk -v a="${rerouted[exhaustive]}" -v b="${rerouted[$method]}" 'BEGIN { exit !(a <= b * (1 + 1e-12)) }' ||
+    fail "exhaustive ${rerouted[exhaustive]} above $method ${rerouted[$method]}"
+done
+jq -e '.entries[0].qubo_rerouted_error >= .entries[0].rerouted_error' "$TMP/qubo.json" >/dev/null ||
+  fail "qubo masks should record the QUBO sample's own re-routed error, not below the final one"
+
+"$QPRUNE" apply "$CKPT" --masks "$TMP/qubo.json" -o "$TMP/pruned" >/dev/null
+jq -e '.num_experts == 4 and .num_experts_per_tok == 3' "$TMP/pruned/config.json" >/dev/null ||
+  fail "pruned config.json should say 4 experts, 3 per token"
+out=$("$QPRUNE" perplexity "$TMP/pruned" --token-ids "$TMP/ids.txt" --context 40 2>/dev/null)
+expect_line "$out" "Perplexity" "[0-9.]*"
+# Layer 1 keeps experts 0-3 only, renumbered in order; layer 0 (dense) is untouched.
+python3 - "$TMP/pruned/model.safetensors" <<'PY' || fail "pruned tensors"
+import json, struct, sys
+blob = open(sys.argv[1], "rb").read()
+header = json.loads(blob[8:8 + struct.unpack("<Q", blob[:8])[0]])
+experts = {k for k in header if ".mlp.experts." in k}
+assert all(int(k.split(".")[5]) < 4 for k in experts), sorted(experts)[:5]
+assert len(experts) == 2 * 4 * 3, len(experts)
+assert header["model.layers.1.mlp.gate.weight"]["shape"] == [4, 16]
+assert "model.layers.0.mlp.gate_proj.weight" in header
+PY
+
+# Bad input: too few experts left for top-3, no statistics, a dense model, mlp of a MoE layer only.
+expect_exit 2 "$QPRUNE" mask "$CKPT" --calib "$TMP/stats" --unit experts --sparsity 0.75 -o "$TMP/x.json"
+grep -q "fewer than num_experts_per_tok = 3" "$TMP/stderr" || fail "too-few-experts message"
+expect_exit 2 "$QPRUNE" mask "$CKPT" --unit experts --sparsity 0.5 -o "$TMP/x.json"
+grep -q "expert pruning needs the expert statistics" "$TMP/stderr" || fail "no-statistics message"
+expect_exit 2 "$QPRUNE" mask "$DATA/checkpoints/tiny-llama-gqa" --unit experts --sparsity 0.5 -o "$TMP/x.json"
+grep -q "has no experts" "$TMP/stderr" || fail "dense-model message"
+expect_exit 2 "$QPRUNE" mask "$CKPT" --calib "$TMP/stats" --unit both --method frequency --sparsity 0.5 -o "$TMP/x.json"
+grep -q "use --unit experts alone" "$TMP/stderr" || fail "frequency with --unit both"
+# Masks keeping different expert counts per layer cannot be written (one num_experts in config).
+jq '.entries[1].kept = [0,1,2,3,4] | .entries[1].keep = 5' "$TMP/qubo.json" >"$TMP/ragged.json"
+expect_exit 2 "$QPRUNE" apply "$CKPT" --masks "$TMP/ragged.json" -o "$TMP/ragged"
+grep -q "one number of experts for every layer" "$TMP/stderr" || fail "ragged experts message"
+[[ ! -e $TMP/ragged ]] || fail "a refused apply left an output folder"
+echo "experts: ok (exhaustive ${rerouted[exhaustive]}, qubo ${rerouted[qubo]}, frequency ${rerouted[frequency]})"
