@@ -325,3 +325,25 @@ TEST_CASE("moe: clear errors for expert pruning that cannot work") {
   REQUIRE(m.entries.size() == 1);
   CHECK(m.entries[0].layer == 0);
 }
+
+TEST_CASE("moe: the example MoE model's logits and perplexity equal its torch reference") {
+  const Checkpoint ckpt = Checkpoint::open(test::data_path("../../examples/model_moe/checkpoint"));
+  const SafetensorsFile ref =
+      SafetensorsFile::open(test::data_path("model_moe/reference.safetensors"));
+  const Transformer model(ckpt);
+  const std::vector<std::int32_t> ids = flat<std::int32_t>(ref, "logits_input_ids");
+  const Eigen::MatrixXf expected = ref.read_matrix_f32("logits");  // tokens x vocab
+  const Eigen::MatrixXf got = model.logits(ids);
+  const float diff = (got - expected.transpose()).cwiseAbs().maxCoeff();
+  MESSAGE("max |logit - torch logit| = " << diff);
+  CHECK(diff < 1e-3f);
+  const std::vector<std::int32_t> text = flat<std::int32_t>(ref, "ppl_input_ids");
+  const Eigen::VectorXd lp = ref.read_vector("ppl_logprobs");
+  PerplexityOptions opts;
+  opts.context = std::stoll(ref.metadata().at("ppl_context"));
+  const PerplexityResult r = evaluate_perplexity(model, text, opts);
+  CHECK(r.num_predicted == lp.size());
+  const double torch = std::exp(-lp.mean());
+  MESSAGE("perplexity " << r.perplexity << " vs torch " << torch);
+  CHECK(std::abs(r.perplexity - torch) / torch < 1e-4);
+}
