@@ -15,6 +15,10 @@
 //
 //   make_synthetic_checkpoint ckpt --arch qwen2 --layers 2 --hidden 2048 --intermediate 8192
 //       --heads 16 --kv-heads 4 --vocab 32000 --dtype bf16 --shards 1 --seed 1 -o DIR
+//   make_synthetic_checkpoint ckpt --arch qwen2_moe --experts 256 --top-k 8 --expert-width 2048 ...
+//     (a Qwen2-MoE layout, every layer sparse, no shared expert: DeepSeek-V3's expert shapes)
+//   make_synthetic_checkpoint expert-masks --checkpoint DIR --keep K --seed 1 -o masks.json
+//     (masks keeping K random experts in every MoE layer: input for `qprune apply`'s memory test)
 //   make_synthetic_checkpoint stats --checkpoint DIR --tokens 256 --seed 1 -o stats.safetensors
 //     (per layer: Gram = X X^T + 1e-3 T I of a random X [I, T] ~ |N(0, 1)| (post-SwiGLU
 //      activations are not centred), mean = row means of X; mlp kind only)
@@ -34,6 +38,7 @@
 
 #include "qprune/calibration_stats.hpp"
 #include "qprune/checkpoint.hpp"
+#include "qprune/masks.hpp"
 #include "qprune/model_config.hpp"
 
 namespace {
@@ -198,7 +203,9 @@ struct Args {
 
 int make_checkpoint(const Args& a) {
   const std::string arch = a.get("--arch", "qwen2");
-  if (arch != "qwen2" && arch != "llama") throw std::runtime_error("--arch qwen2|llama");
+  if (arch != "qwen2" && arch != "llama" && arch != "qwen2_moe")
+    throw std::runtime_error("--arch qwen2|llama|qwen2_moe");
+  const bool moe = arch == "qwen2_moe";
   const long layers = a.num("--layers", 2), hidden = a.num("--hidden", 2048),
              inter = a.num("--intermediate", 8192), heads = a.num("--heads", 16),
              kv = a.num("--kv-heads", heads), vocab = a.num("--vocab", 32000),
@@ -213,12 +220,15 @@ int make_checkpoint(const Args& a) {
   if (shards < 1) throw std::runtime_error("--shards must be >= 1");
   fs::create_directories(out);
 
-  const bool qwen = arch == "qwen2";
+  const bool qwen = arch != "llama";
   const std::string torch_dtype = dtype == Dtype::kBF16  ? "bfloat16"
                                   : dtype == Dtype::kF16 ? "float16"
                                                          : "float32";
   std::string config =
-      "{\n  \"architectures\": [\"" + std::string(qwen ? "Qwen2ForCausalLM" : "LlamaForCausalLM") +
+      "{\n  \"architectures\": [\"" +
+      std::string(moe    ? "Qwen2MoeForCausalLM"
+                  : qwen ? "Qwen2ForCausalLM"
+                         : "LlamaForCausalLM") +
       "\"],\n  \"model_type\": \"" + arch + "\",\n" + "  \"hidden_act\": \"silu\",\n" +
       "  \"hidden_size\": " + std::to_string(hidden) + ",\n" +
       "  \"intermediate_size\": " + std::to_string(inter) + ",\n" +
@@ -228,7 +238,14 @@ int make_checkpoint(const Args& a) {
       "  \"vocab_size\": " + std::to_string(vocab) + ",\n" +
       "  \"max_position_embeddings\": " + (qwen ? "131072" : "4096") + ",\n" +
       "  \"rms_norm_eps\": 1e-06,\n  \"rope_theta\": 10000.0,\n" +
-      "  \"tie_word_embeddings\": false,\n" + "  \"torch_dtype\": \"" + torch_dtype + "\"\n}\n";
+      "  \"tie_word_embeddings\": false,\n" +
+      (moe ? "  \"num_experts\": " + std::to_string(a.num("--experts", 256)) +
+                 ",\n  \"num_experts_per_tok\": " + std::to_string(a.num("--top-k", 8)) +
+                 ",\n  \"moe_intermediate_size\": " +
+                 std::to_string(a.num("--expert-width", 2048)) +
+                 ",\n  \"shared_expert_intermediate_size\": 0,\n  \"norm_topk_prob\": true,\n"
+           : std::string()) +
+      "  \"torch_dtype\": \"" + torch_dtype + "\"\n}\n";
   const qprune::ModelConfig cfg =
       qprune::ModelConfig::parse(config, (out / "config.json").string());
   {
@@ -370,6 +387,37 @@ int make_stats(const Args& a) {
   return 0;
 }
 
+int make_expert_masks(const Args& a) {
+  const qprune::Checkpoint ckpt = qprune::Checkpoint::open(a.get("--checkpoint", "\x01"));
+  const qprune::ModelConfig& cfg = ckpt.config();
+  const int experts = static_cast<int>(cfg.moe.num_experts);
+  const long keep = a.num("--keep", experts / 2);
+  if (experts == 0 || keep < 1 || keep > experts)
+    throw std::runtime_error("--keep must be in [1, experts] of a MoE checkpoint");
+  pcg64 rng(static_cast<std::uint64_t>(a.num("--seed", 1)));
+  qprune::Masks masks;
+  masks.checkpoint = qprune::CheckpointIdentity::of(ckpt);
+  masks.solver = "random";
+  for (int l = 0; l < cfg.num_hidden_layers; ++l) {
+    if (!qprune::is_moe_layer(cfg, l)) continue;
+    std::vector<int> ids(static_cast<std::size_t>(experts));
+    for (int e = 0; e < experts; ++e) ids[static_cast<std::size_t>(e)] = e;
+    std::shuffle(ids.begin(), ids.end(), rng);
+    ids.resize(static_cast<std::size_t>(keep));
+    std::sort(ids.begin(), ids.end());
+    qprune::LayerMask e;
+    e.layer = l;
+    e.unit = qprune::UnitKind::kExperts;
+    e.num_units = experts;
+    e.kept = ids;
+    e.keep = static_cast<int>(keep);
+    e.status = qprune::RunStatus::kCompleted;
+    masks.entries.push_back(e);
+  }
+  qprune::write_masks(masks, a.get("-o", "\x01"));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -379,6 +427,7 @@ int main(int argc, char** argv) {
     const std::string cmd = argc > 1 ? argv[1] : "";
     if (cmd == "ckpt") return make_checkpoint(a);
     if (cmd == "stats") return make_stats(a);
+    if (cmd == "expert-masks") return make_expert_masks(a);
     std::cerr << "usage: make_synthetic_checkpoint ckpt|stats [options] -o OUT "
                  "(see the comment at the top of bench/make_synthetic_checkpoint.cpp)\n";
     return 2;
