@@ -105,7 +105,7 @@ outputs concatenated in head order go through o_proj (no bias). Qwen2-MoE has q/
         not gated and not scaled.)
      With topk_group = n_group this is plain top-k over c (checked below).
    Multi-head latent attention, per token x (= input_layernorm output), H = 4 heads,
-   dn = qk_nope_head_dim = 4, dr = qk_rope_head_dim = 2, dv = v_head_dim = 4,
+   dn = qk_nope_head_dim = 4, dr = qk_rope_head_dim = 4, dv = v_head_dim = 4,
    rq = q_lora_rank = 12, rkv = kv_lora_rank = 8; no biases (attention_bias false):
      q   = q_b_proj( RMSNorm_qa( q_a_proj(x) ) )      q_a_proj [rq, hidden], q_a_layernorm [rq],
                                                       q_b_proj [H*(dn+dr), rq]
@@ -117,7 +117,7 @@ outputs concatenated in head order go through o_proj (no bias). Qwen2-MoE has q/
          head h = kv[h*(dn+dv) : (h+1)*(dn+dv)] = [k_nope (dn) | v (dv)]
      rope (INTERLEAVED pairs, inv_freq_i = rope_theta^(-2i/dr)) on q_rope and k_rope;
      score_h(t, s) = (q_nope_h(t) . k_nope_h(s) + q_rope_h(t) . k_rope(s)) * scale,
-         scale = 1 / sqrt(dn + dr) = 1/sqrt(6)  (no yarn mscale^2 factor: rope_scaling is null)
+         scale = 1 / sqrt(dn + dr) = 1/sqrt(8)  (no yarn mscale^2 factor: rope_scaling is null)
      out_h(t) = sum_s softmax_s(score_h(t, .)) v_h(s);  o_proj( [out_0 | ... | out_{H-1}] )
          o_proj [hidden, H*dv].
    Rotary layout: the released Hugging Face DeepSeek-V3 weights are in the layout of
@@ -125,9 +125,14 @@ outputs concatenated in head order go through o_proj (no bias). Qwen2-MoE has q/
    the last axis); inference/convert.py renames HF tensors without permuting rows. HF
    transformers reproduces this with rope_interleave = true (its default), which permutes
    [x0 x1 x2 x3 ...] -> [x0 x2 ... | x1 x3 ...] before rotate_half; the same permutation of q and
-   k leaves every dot product equal to the interleaved rotation implemented here. CAUTION: with
-   qk_rope_head_dim = 2 there is a single pair, where interleaved and rotate_half coincide, so
-   these data do not tell the two layouts apart.
+   k leaves every dot product equal to the interleaved rotation implemented here (checked below).
+   qk_rope_head_dim = 4 (two pairs; config head_dim = qk_rope_head_dim = 4 and qk_head_dim =
+   dn + dr = 8, as Hugging Face's config stores them) so that the layouts differ: with a single
+   pair (dr = 2) interleaved and rotate_half coincide. The generator checks that the same weights
+   run with rotate_half on q_rope and k_rope give logits that differ from the reference by at
+   least 1e-2 (max |difference| in reference.safetensors' __metadata__,
+   rope_layout_max_logit_diff), far above F32 rounding, so a forward pass with the wrong rope
+   layout fails against this reference.
 """
 import json
 import math
@@ -141,6 +146,7 @@ B, T = 2, 12
 EPS = 1e-6
 MIN_MARGIN = 1e-3
 WEIGHT_SCALE = 0.3
+ROPE_LAYOUT_MIN_DIFF = 1e-2
 
 
 # ----------------------------------------------------------------------------------------------
@@ -331,8 +337,9 @@ def gqa_attention(W, prefix, x, cfg, biases):
     return o @ W[prefix + "o_proj.weight"].T
 
 
-def mla_attention(W, prefix, x, cfg, check_absorbed=False):
-    """x [T, hidden] -> [T, hidden]; DeepSeek-V3 multi-head latent attention."""
+def mla_attention(W, prefix, x, cfg, check_absorbed=False, rope=rope_interleaved):
+    """x [T, hidden] -> [T, hidden]; DeepSeek-V3 multi-head latent attention. rope: the rotary
+    layout, interleaved as in DeepSeek-V3; rope_half only for the layout self-check."""
     n, nh = len(x), cfg["num_attention_heads"]
     dn, dr, dv = cfg["qk_nope_head_dim"], cfg["qk_rope_head_dim"], cfg["v_head_dim"]
     rkv = cfg["kv_lora_rank"]
@@ -345,8 +352,8 @@ def mla_attention(W, prefix, x, cfg, check_absorbed=False):
     kv = (c_norm @ W[prefix + "kv_b_proj.weight"].T).reshape(n, nh, dn + dv).transpose(1, 0, 2)
     k_nope, v = kv[..., :dn], kv[..., dn:]
     theta = cfg["rope_theta"]
-    q_rope = rope_interleaved(q_rope, theta)
-    k_rope = rope_interleaved(k_rope[None], theta)  # one shared rope key
+    q_rope = rope(q_rope, theta)
+    k_rope = rope(k_rope[None], theta)  # one shared rope key
     q_full = np.concatenate([q_nope, q_rope], axis=-1)
     k_full = np.concatenate([k_nope, np.repeat(k_rope, nh, axis=0)], axis=-1)
     scale = 1.0 / math.sqrt(dn + dr)
@@ -367,15 +374,16 @@ def mla_attention(W, prefix, x, cfg, check_absorbed=False):
     return o @ W[prefix + "o_proj.weight"].T
 
 
-def forward(W, cfg, family, ids, rec=None):
-    """ids [B, T] -> logits [B, T, vocab]."""
+def forward(W, cfg, family, ids, rec=None, mla_rope=rope_interleaved):
+    """ids [B, T] -> logits [B, T, vocab]. mla_rope: DeepSeek-V3's rope layout (self-check only)."""
     h = W["model.embed_tokens.weight"][ids]  # [B, T, hidden]
     for L in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{L}."
         a = rms_norm(h, W[p + "input_layernorm.weight"])
         for b in range(len(ids)):
             if family == "deepseek_v3":
-                h[b] = h[b] + mla_attention(W, p + "self_attn.", a[b], cfg, check_absorbed=True)
+                h[b] = h[b] + mla_attention(W, p + "self_attn.", a[b], cfg, check_absorbed=True,
+                                            rope=mla_rope)
             else:
                 h[b] = h[b] + gqa_attention(W, p + "self_attn.", a[b], cfg,
                                             biases=(family == "qwen2_moe"))
@@ -546,8 +554,8 @@ def deepseek_v3_config():
         "attention_bias": False, "attention_dropout": 0.0, "pretraining_tp": 1,
         "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": None,
         "num_attention_heads": 4, "num_key_value_heads": 4,
-        "q_lora_rank": 12, "kv_lora_rank": 8, "qk_nope_head_dim": 4, "qk_rope_head_dim": 2,
-        "v_head_dim": 4, "qk_head_dim": 6, "head_dim": 2,
+        "q_lora_rank": 12, "kv_lora_rank": 8, "qk_nope_head_dim": 4, "qk_rope_head_dim": 4,
+        "v_head_dim": 4, "qk_head_dim": 8, "head_dim": 4,
         "first_k_dense_replace": 1, "moe_layer_freq": 1, "moe_intermediate_size": 6,
         "n_routed_experts": 8, "n_shared_experts": 1, "num_experts_per_tok": 2,
         "n_group": 4, "topk_group": 2, "norm_topk_prob": True, "routed_scaling_factor": 2.5,
@@ -614,6 +622,25 @@ def check_rope():
     assert np.abs(rope_half(x, 100.0) - rope_interleaved(x, 100.0)).max() < 1e-12
     x = rng.standard_normal((1, 12, 4))
     assert np.abs(rope_half(x, 100.0) - rope_interleaved(x, 100.0)).max() > 1e-3
+    # HF rope_interleave: permuting [x0 x1 x2 x3 ...] -> [x0 x2 ... | x1 x3 ...] and then
+    # rotate_half is the interleaved rotation followed by the same permutation (so q.k agree).
+    for d in (4, 8):
+        x = rng.standard_normal((3, 12, d))
+        perm = np.concatenate([np.arange(0, d, 2), np.arange(1, d, 2)])
+        hf = rope_half(x[..., perm], 100.0)
+        assert np.abs(hf - rope_interleaved(x, 100.0)[..., perm]).max() < 1e-12
+
+
+def check_rope_layout(W, cfg, ids, logits):
+    """DeepSeek-V3: the same weights with rotate_half instead of interleaved rope must give clearly
+    different logits, so the reference tells the two layouts apart. Returns the max |difference|."""
+    assert cfg["qk_rope_head_dim"] >= 4, "one rotated pair: the layouts coincide"
+    half = forward(W, cfg, "deepseek_v3", ids, mla_rope=rope_half)
+    diff = np.abs(half - logits)
+    # Position 0 attends only to itself at angle 0, where the layouts agree exactly.
+    assert diff[:, 0].max() < 1e-12
+    assert diff.max() >= ROPE_LAYOUT_MIN_DIFF, f"rope layouts differ by only {diff.max():.3g}"
+    return diff.max()
 
 
 def check_causal(W, cfg, family, ids, logits):
@@ -645,10 +672,15 @@ def build(name, family, cfg, make_weights, base_seed):
     ref["logits"] = logits.astype(np.float32)
     meta = {"generator": "tests/data/checkpoints/make_tiny_moe.py", "seed": str(seed),
             "min_routing_margin": "%.6g" % rec.margin, "compute": "float64 from F32 weights"}
+    extra = ""
+    if family == "deepseek_v3":
+        layout_diff = check_rope_layout(W, cfg, ids, logits)
+        meta["rope_layout_max_logit_diff"] = "%.6g" % layout_diff
+        extra = f", rotate_half vs interleaved max logit diff {layout_diff:.4g}"
     write_folder(name, cfg, W.f32, ref, meta)
     moe_layers = sorted({int(k.split(".")[1]) for k in rec.tensors})
     print(f"{name}: seed {seed}, MoE layers {moe_layers}, min routing margin {rec.margin:.4g}, "
-          f"logits std {logits.std():.3f}, {len(W.f32)} tensors")
+          f"logits std {logits.std():.3f}, {len(W.f32)} tensors{extra}")
 
 
 def main():
