@@ -594,16 +594,24 @@ Masks compute_masks_py(const Checkpoint& ckpt, const CalibrationStatsFile* stats
                        const py::dict& kwargs) {
   const Request req = request_of(solver, kwargs, "compute_masks");
   MaskRunOptions mo;
-  mo.method =
-      method == "qubo"       ? MaskMethod::kQubo
-      : method == "diagonal" ? MaskMethod::kDiagonal
-      : method == "magnitude"
-          ? MaskMethod::kMagnitude
-          : throw InvalidArgument("method must be qubo, diagonal or magnitude, is " + method);
-  if (unit != "mlp" && unit != "heads" && unit != "both")
-    throw InvalidArgument("unit must be mlp, heads or both, is " + unit);
+  static const std::map<std::string, MaskMethod> kMethods = {
+      {"qubo", MaskMethod::kQubo},
+      {"diagonal", MaskMethod::kDiagonal},
+      {"magnitude", MaskMethod::kMagnitude},
+      {"frequency", MaskMethod::kExpertFrequency},
+      {"routed-weight", MaskMethod::kExpertWeight},
+      {"exhaustive", MaskMethod::kExhaustive}};
+  const auto m = kMethods.find(method);
+  if (m == kMethods.end())
+    throw InvalidArgument(
+        "method must be qubo, diagonal, magnitude, frequency, routed-weight or exhaustive, is " +
+        method);
+  mo.method = m->second;
+  if (unit != "mlp" && unit != "heads" && unit != "both" && unit != "experts")
+    throw InvalidArgument("unit must be mlp, heads, both or experts, is " + unit);
   mo.mlp = unit == "mlp" || unit == "both";
   mo.heads = unit == "heads" || unit == "both";
+  mo.experts = unit == "experts";
   mo.sparsity = sparsity;
   mo.head_sparsity = head_sparsity;
   mo.mean_compensation = mean_compensation;
@@ -866,7 +874,9 @@ PYBIND11_MODULE(_qprune, m) {
       .def_property_readonly("status",
                              [](const LayerMask& e) { return std::string(to_string(e.status)); })
       .def_readonly("seed", &LayerMask::seed)
-      .def_readonly("keep", &LayerMask::keep);
+      .def_readonly("keep", &LayerMask::keep)
+      .def_readonly("rerouted_error", &LayerMask::rerouted_error)
+      .def_readonly("qubo_rerouted_error", &LayerMask::qubo_rerouted_error);
   py::class_<Masks>(m, "Masks")
       .def_readonly("solver", &Masks::solver)
       .def_readonly("seed", &Masks::seed)

@@ -151,7 +151,8 @@ def compute_masks(checkpoint: Checkpoint, calib: Optional[CalibrationStats] = No
                   mean_compensation: bool = True, data_free: str = "magnitude",
                   allocation: str = "uniform", multiple_of: int = 1, **kwargs: Any) -> Masks:
     """Every layer's mask, exactly as `qprune mask` (seed, num_reads and the solver's options by
-    their CLI names; unit: mlp, heads or both)."""
+    their CLI names; unit: mlp, heads, both or experts (MoE checkpoints; methods qubo, diagonal,
+    frequency, routed-weight, exhaustive))."""
     return _qprune.compute_masks(checkpoint, calib, sparsity, head_sparsity, unit, solver, method,
                                  mean_compensation, data_free, allocation, multiple_of, kwargs)
 

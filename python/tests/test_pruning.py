@@ -196,3 +196,23 @@ def test_calibrate_a_tokenizer_json_model_like_the_cli(tmp_path):
                              context=64)
     assert filecmp.cmp(tmp_path / "cli.st", tmp_path / "py.st", shallow=False)
     assert stats.num_tokens > 1000
+
+
+def test_expert_masks_from_python_equal_qprune_mask(tmp_path):
+    """A MoE checkpoint: compute_masks(unit="experts") is `qprune mask --unit experts`."""
+    moe = SOURCE / "examples" / "model_moe" / "checkpoint"
+    run("calibrate", moe, "--text", MODEL / "calibration.txt", "--tokens", 4096, "--context", 128,
+        "-q", "-o", tmp_path / "moe.stats")
+    run("mask", moe, "--calib", tmp_path / "moe.stats", "--unit", "experts", "--sparsity", 0.5,
+        "--solver", "sa", "--seed", SEED, "-o", tmp_path / "cli.json")
+    ckpt = qprune.open_checkpoint(moe)
+    stats = qprune.read_calibration(tmp_path / "moe.stats")
+    masks = qprune.compute_masks(ckpt, stats, sparsity=0.5, unit="experts", solver="sa",
+                                 seed=SEED)
+    cli = cli_entries(tmp_path / "cli.json")
+    assert len(masks.entries) == 4
+    for e in masks.entries:
+        assert e.unit == "experts" and len(e.kept) == 8
+        assert e.kept == cli[(e.layer, "experts")]["kept"]
+        assert e.rerouted_error == pytest.approx(cli[(e.layer, "experts")]["rerouted_error"])
+        assert e.rerouted_error <= e.qubo_rerouted_error
