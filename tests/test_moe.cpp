@@ -347,3 +347,34 @@ TEST_CASE("moe: the example MoE model's logits and perplexity equal its torch re
   MESSAGE("perplexity " << r.perplexity << " vs torch " << torch);
   CHECK(std::abs(r.perplexity - torch) / torch < 1e-4);
 }
+
+TEST_CASE("moe: Mixtral experts removed by apply: num_local_experts, w1/w2/w3 renumbered") {
+  const Checkpoint ckpt = Checkpoint::open(moe_dir("tiny-mixtral"));  // 4 experts, top-2
+  const std::filesystem::path dir = test::temp_dir("moe_mixtral");
+  std::vector<std::int32_t> ids;
+  const CalibrationStatsFile stats = CalibrationStatsFile::open(calibrate_tiny(ckpt, dir, ids));
+  MaskRunOptions mo;
+  mo.mlp = false;
+  mo.experts = true;
+  mo.sparsity = 0.5;
+  mo.method = MaskMethod::kExhaustive;
+  const Masks masks = compute_masks(ckpt, &stats, mo);
+  REQUIRE(masks.entries.size() == 2);
+  (void)apply_masks(ckpt, masks, &stats, dir / "pruned");
+  const Checkpoint pruned = Checkpoint::open(dir / "pruned");
+  CHECK(pruned.config().moe.num_experts == 2);
+  CHECK(test::slurp(dir / "pruned" / "config.json").find("\"num_local_experts\": 2") !=
+        std::string::npos);
+  for (const LayerMask& e : masks.entries) {
+    const std::string p = "model.layers." + std::to_string(e.layer) + ".block_sparse_moe.";
+    for (std::size_t j = 0; j < 2; ++j)
+      CHECK(pruned.read_matrix(p + "experts." + std::to_string(j) + ".w2.weight") ==
+            ckpt.read_matrix(p + "experts." + std::to_string(e.kept[j]) + ".w2.weight"));
+    CHECK_FALSE(pruned.contains(p + "experts.2.w1.weight"));
+    const Eigen::MatrixXd router = ckpt.read_matrix(p + "gate.weight");
+    const Eigen::MatrixXd kept_router = pruned.read_matrix(p + "gate.weight");
+    for (Eigen::Index j = 0; j < 2; ++j) CHECK(kept_router.row(j) == router.row(e.kept[j]));
+  }
+  CHECK(Transformer(pruned).logits(std::span<const std::int32_t>(ids.data(), 16)).allFinite());
+  std::filesystem::remove_all(dir);
+}
