@@ -40,6 +40,8 @@ namespace qprune {
 /// output on the samples (experts x hidden x samples floats).
 class ExpertRerouting {
  public:
+  /// The largest num_experts_per_tok measured (DeepSeek-V3: 8, Qwen2-MoE: 4-8, Mixtral: 2).
+  static constexpr int kMaxTopK = 64;
   /// `inputs`: hidden x S block inputs (after the norm).
   ExpertRerouting(const MoeBlockWeights& block, const Eigen::MatrixXf& inputs);
   [[nodiscard]] int num_experts() const { return static_cast<int>(outputs_.size()); }

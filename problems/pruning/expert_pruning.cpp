@@ -31,6 +31,10 @@ int expert_keep_count(const ModelConfig& config, double sparsity) {
 
 ExpertRerouting::ExpertRerouting(const MoeBlockWeights& block, const Eigen::MatrixXf& inputs)
     : top_k_(block.top_k), norm_topk_prob_(block.norm_topk_prob) {
+  if (top_k_ < 1 || top_k_ > kMaxTopK || top_k_ > static_cast<int>(block.experts.size()))
+    throw InvalidArgument("ExpertRerouting: num_experts_per_tok " + std::to_string(top_k_) +
+                          " must be in [1, min(" + std::to_string(kMaxTopK) +
+                          ", number of experts)]");
   const MoeRouting r = forward::moe_routing(block, inputs);
   probs_ = r.probs;
   outputs_.reserve(block.experts.size());
@@ -48,9 +52,9 @@ Eigen::VectorXf ExpertRerouting::routed_output(const std::vector<char>& keep, In
   // The kept experts' probabilities renormalised (a softmax over the kept router rows), their
   // top k (equal: the lower id, as moe_routing), renormalised again when norm_topk_prob.
   const Index experts = probs_.rows();
-  int chosen[64];
-  float weight[64];
-  const int k = std::min<int>(top_k_, 64);
+  int chosen[kMaxTopK];
+  float weight[kMaxTopK];
+  const int k = top_k_;
   int count = 0;
   float kept_mass = 0.0f;
   for (Index e = 0; e < experts; ++e) {
