@@ -76,11 +76,12 @@ Eigen::VectorXf ExpertRerouting::routed_output(const std::vector<char>& keep, In
   }
   Eigen::VectorXf y = Eigen::VectorXf::Zero(outputs_.front().rows());
   // In increasing expert id, as the forward pass adds them.
-  std::vector<std::pair<int, float>> order;
+  std::pair<int, float> order[kMaxTopK];
   for (int j = 0; j < count; ++j)
-    order.emplace_back(chosen[j], norm_topk_prob_ ? weight[j] / sum : weight[j]);
-  std::sort(order.begin(), order.end());
-  for (const auto& [e, w] : order) y += outputs_[static_cast<std::size_t>(e)].col(t) * w;
+    order[j] = {chosen[j], norm_topk_prob_ ? weight[j] / sum : weight[j]};
+  std::sort(order, order + count);
+  for (int j = 0; j < count; ++j)
+    y += outputs_[static_cast<std::size_t>(order[j].first)].col(t) * order[j].second;
   return y;
 }
 

@@ -47,7 +47,7 @@ expect_line "$out" "Solver" "greedy"
 expect_exit 2 "$QPRUNE" mask "$CKPT" --sparsity 0.5 --method magnitude --solver sa -o "$TMP/x.json"
 grep -q "applies to --method qubo" "$TMP/stderr" || fail "--solver with a baseline should be refused"
 expect_exit 2 "$QPRUNE" mask "$CKPT" --sparsity 0.5 --method wanda -o "$TMP/x.json"
-grep -q "diagonal,magnitude,qubo" "$TMP/stderr" || fail "a wrong method should list the choices"
+grep -q "diagonal,exhaustive,frequency,magnitude,qubo,routed-weight" "$TMP/stderr" || fail "a wrong method should list the choices"
 
 # A baseline draws no random numbers: an explicit --seed is accepted with one warning, and no
 # warning is printed without it (nor for --method qubo, where the seed matters).
