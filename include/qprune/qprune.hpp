@@ -18,6 +18,7 @@
 #include "qprune/directional_ablation.hpp"
 #include "qprune/error.hpp"
 #include "qprune/exact_solver.hpp"
+#include "qprune/expert_pruning.hpp"
 #include "qprune/formats.hpp"
 #include "qprune/gguf.hpp"
 #include "qprune/greedy_solver.hpp"
