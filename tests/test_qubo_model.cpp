@@ -305,8 +305,7 @@ TEST_CASE("from_dense_form: E = offset + c.x + x^T Q x for any square Q, checked
       for (int j = i + 1; j < n; ++j) pairs += q(i, j) + q(j, i) != 0.0;
     CHECK(m.num_couplings() == pairs);
     for (int i = 0; i < n; ++i)  // both triangles of the stored matrix, every tile pair
-      for (int j = 0; j < n; ++j)
-        CHECK(m.coupling(i, j) == (i == j ? 0.0 : q(i, j) + q(j, i)));
+      for (int j = 0; j < n; ++j) CHECK(m.coupling(i, j) == (i == j ? 0.0 : q(i, j) + q(j, i)));
   }
   // A NaN in the lower triangle of an off-diagonal tile pair, and a sum that overflows.
   QuboModel::RowMajorMatrix big = QuboModel::RowMajorMatrix::Zero(130, 130);
