@@ -594,19 +594,7 @@ Masks compute_masks_py(const Checkpoint& ckpt, const CalibrationStatsFile* stats
                        const py::dict& kwargs) {
   const Request req = request_of(solver, kwargs, "compute_masks");
   MaskRunOptions mo;
-  static const std::map<std::string, MaskMethod> kMethods = {
-      {"qubo", MaskMethod::kQubo},
-      {"diagonal", MaskMethod::kDiagonal},
-      {"magnitude", MaskMethod::kMagnitude},
-      {"frequency", MaskMethod::kExpertFrequency},
-      {"routed-weight", MaskMethod::kExpertWeight},
-      {"exhaustive", MaskMethod::kExhaustive}};
-  const auto m = kMethods.find(method);
-  if (m == kMethods.end())
-    throw InvalidArgument(
-        "method must be qubo, diagonal, magnitude, frequency, routed-weight or exhaustive, is " +
-        method);
-  mo.method = m->second;
+  mo.method = mask_method_from_name(method);
   if (unit != "mlp" && unit != "heads" && unit != "both" && unit != "experts")
     throw InvalidArgument("unit must be mlp, heads, both or experts, is " + unit);
   mo.mlp = unit == "mlp" || unit == "both";

@@ -60,6 +60,8 @@ enum class MaskMethod {
 /// "qubo", "diagonal", "magnitude", "contrastive-diagonal", "frequency", "routed-weight",
 /// "exhaustive".
 [[nodiscard]] const char* mask_method_name(MaskMethod method);
+/// The method with that name; throws InvalidArgument listing the names.
+[[nodiscard]] MaskMethod mask_method_from_name(const std::string& name);
 
 struct MaskRunOptions {
   MaskMethod method = MaskMethod::kQubo;  ///< kQubo uses `solver`; the baselines ignore it

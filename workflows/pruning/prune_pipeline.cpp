@@ -40,6 +40,17 @@ const char* mask_method_name(MaskMethod method) {
   return "?";
 }
 
+MaskMethod mask_method_from_name(const std::string& name) {
+  std::string names;
+  for (const MaskMethod m : {MaskMethod::kQubo, MaskMethod::kDiagonal, MaskMethod::kMagnitude,
+                             MaskMethod::kContrastiveDiagonal, MaskMethod::kExpertFrequency,
+                             MaskMethod::kExpertWeight, MaskMethod::kExhaustive}) {
+    if (name == mask_method_name(m)) return m;
+    names += (names.empty() ? "" : ", ") + std::string(mask_method_name(m));
+  }
+  throw InvalidArgument("method must be one of " + names + ", is " + name);
+}
+
 std::uint64_t layer_seed(std::uint64_t run_seed, int layer, UnitKind unit) {
   std::uint64_t z = run_seed + 0x9E3779B97F4A7C15ULL * (2 * static_cast<std::uint64_t>(layer) + 1 +
                                                         (unit == UnitKind::kMlp       ? 0ULL
