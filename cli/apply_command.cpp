@@ -8,6 +8,7 @@
 #include "cli/interrupt.hpp"
 #include "cli/output_guard.hpp"
 #include "cli/report.hpp"
+#include "qprune/error.hpp"
 #include "qprune/prune_pipeline.hpp"
 
 namespace qprune::cli {
@@ -17,6 +18,7 @@ struct ApplyCommandOptions {
   std::string checkpoint;
   std::string masks;
   std::string calib;
+  std::string protect;
   std::string output;
   bool refit = false;
   bool overwrite = false;
@@ -26,7 +28,10 @@ struct ApplyCommandOptions {
 int run_apply(const ApplyCommandOptions& opts) {
   (void)install_interrupt_handler();  // writing polls it: Ctrl-C leaves the old output as it was
   guard_outputs({},
-                {{"checkpoint", opts.checkpoint}, {"--masks", opts.masks}, {"--calib", opts.calib}},
+                {{"checkpoint", opts.checkpoint},
+                 {"--masks", opts.masks},
+                 {"--calib", opts.calib},
+                 {"--protect", opts.protect}},
                 {{"--output", opts.output}});
   const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
   const Masks masks = read_masks(opts.masks);
@@ -39,6 +44,18 @@ int run_apply(const ApplyCommandOptions& opts) {
   guard_outputs({}, {{"statistics file (from the masks)", calib}}, {{"--output", opts.output}});
   ApplyOptions ao;
   ao.refit = opts.refit;
+  ao.protected_statistics = opts.protect;
+  if (!opts.protect.empty() && !(opts.refit && masks.behaviour.mode == "protect"))
+    throw InvalidArgument("--protect is for --refit of masks computed with `mask --protect`" +
+                          std::string(masks.behaviour.mode.empty()
+                                          ? " (" + opts.masks + " has no behaviour contrast)"
+                                          : ""));
+  const bool protected_refit = opts.refit && masks.behaviour.mode == "protect";
+  if (protected_refit)
+    guard_outputs({},
+                  {{"protected statistics",
+                    opts.protect.empty() ? masks.behaviour.statistics : opts.protect}},
+                  {{"--output", opts.output}});
   ao.write.overwrite = opts.overwrite;
   const ApplyReport rep = apply_masks(ckpt, masks, stats ? &*stats : nullptr, opts.output, ao);
   for (const std::string& w : rep.warnings) std::cerr << "qprune: warning: " << w << "\n";
@@ -62,6 +79,10 @@ int run_apply(const ApplyCommandOptions& opts) {
   r.add("Mean compensation bias", "bias_written", masks.mean_compensation);
   r.add("Added tensors", "num_added_tensors", static_cast<int>(rep.added_tensors.size()));
   r.add("Refit", "refit", opts.refit);
+  if (protected_refit)
+    r.add("Refit fits", "refit_fits",
+          "the preserved and the protected set, weighted as the masks' objective (" +
+              (opts.protect.empty() ? masks.behaviour.statistics : opts.protect) + ")");
   nlohmann::json layers = nlohmann::json::array();
   for (const AppliedLayer& a : rep.layers) {
     if (opts.refit)
@@ -94,7 +115,9 @@ void setup_apply(CLI::App& app, CommandResult& result) {
       "num_attention_heads, num_key_value_heads, explicit head_dim) and copies every other file "
       "byte for byte. Masks computed with mean compensation get their bias written (Llama: "
       "down_proj.bias / o_proj.bias with mlp_bias / attention_bias). --refit re-fits the kept "
-      "down_proj / o_proj columns by least squares on the calibration statistics. MLP widths that "
+      "down_proj / o_proj columns by least squares on the calibration statistics (masks computed "
+      "with `mask --protect A.stats`: on both sets, weighted as the masks' objective, so that the "
+      "refit keeps A too; docs/pruning_math.md 11.7). MLP widths that "
       "differ per layer (mask --allocation global) are padded to the widest layer with zero "
       "units (exactly equivalent); heads need one width in every layer. The input folder is "
       "never modified. See docs/masks.md. For llama.cpp, `qprune gguf` writes the same pruning "
@@ -103,6 +126,9 @@ void setup_apply(CLI::App& app, CommandResult& result) {
   sub->add_option("--masks,-m", opts->masks, "masks file from `qprune mask`")->required();
   sub->add_option("--calib", opts->calib,
                   "calibration statistics (default: the file the masks were computed with)");
+  sub->add_option("--protect", opts->protect,
+                  "with --refit of protect-mode masks: the protected set's statistics (default: "
+                  "the file the masks were computed with)");
   sub->add_option("--output,-o", opts->output, "new checkpoint folder (must not exist or be empty)")
       ->required();
   sub->add_flag("--refit", opts->refit, "least-squares refit of the kept columns");

@@ -13,6 +13,7 @@
 #include "qprune/behaviour_contrast.hpp"
 #include "qprune/calibration_stats.hpp"
 #include "qprune/error.hpp"
+#include "qprune/pruning_refit.hpp"
 #include "qprune/solvers.hpp"
 #include "qprune/tuned_penalty.hpp"
 #include "tests/test_support.hpp"
@@ -234,4 +235,49 @@ TEST_CASE("contrastive Gram refuses a weight beyond the bound and a set with no 
   zero.gram.setZero();
   CHECK_THROWS_WITH_AS((void)contrastive_gram(s.w, stats_of(s.b), zero, 1.0, false, "layer 0"),
                        doctest::Contains("output energy"), InvalidArgument);
+}
+
+TEST_CASE("protect-mode refit is the weighted least squares over both sets' activations") {
+  std::mt19937_64 rng(11);
+  const TwoSets s = random_sets(5, 8, 37, 29, rng);
+  const double lambda = 0.7;  // protect: stored as -0.7
+  Assignment keep(8, 1);
+  keep[1] = keep[4] = keep[6] = 0;
+  std::vector<Eigen::Index> kept;
+  for (Eigen::Index i = 0; i < 8; ++i)
+    if (keep[static_cast<std::size_t>(i)] != 0) kept.push_back(i);
+  for (const bool centre : {false, true}) {
+    CAPTURE(centre);
+    // The reference: w from the energies measured on the activations (A around B's mean when
+    // centred, as the masks' objective), then least squares on the stacked tokens, A's rows
+    // scaled by sqrt(w), with a free bias column when centred.
+    const Eigen::VectorXd c =
+        centre ? Eigen::VectorXd(s.b.rowwise().mean()) : Eigen::VectorXd::Zero(8);
+    const Assignment none(8, 0);
+    const double w = lambda * direct_error(s.w, s.b, none, c) / direct_error(s.w, s.a, none, c);
+    const Eigen::Index tb = s.b.cols(), ta = s.a.cols(), k = 5;
+    Eigen::MatrixXd design(tb + ta, k + (centre ? 1 : 0));
+    Eigen::MatrixXd target(tb + ta, s.w.rows());
+    design.topLeftCorner(tb, k) = s.b(kept, Eigen::all).transpose();
+    design.bottomLeftCorner(ta, k) = std::sqrt(w) * s.a(kept, Eigen::all).transpose();
+    if (centre) {
+      design.col(k).head(tb).setOnes();
+      design.col(k).tail(ta).setConstant(std::sqrt(w));
+    }
+    target.topRows(tb) = (s.w * s.b).transpose();
+    target.bottomRows(ta) = std::sqrt(w) * (s.w * s.a).transpose();
+    const Eigen::MatrixXd solution = design.colPivHouseholderQr().solve(target);
+
+    const ActivationStats joint =
+        protected_refit_statistics(s.w, stats_of(s.b), stats_of(s.a), -lambda, centre, "layer 0");
+    RefitOptions o;
+    o.mean_compensation = centre;
+    const RefitResult r = refit_columns(s.w, joint, keep, o);
+    CHECK((r.kept_columns - solution.topRows(k).transpose()).cwiseAbs().maxCoeff() < 1e-9);
+    if (centre) CHECK((r.bias - solution.row(k).transpose()).cwiseAbs().maxCoeff() < 1e-9);
+  }
+  // A suppress objective has no least-squares minimum: refused.
+  CHECK_THROWS_WITH_AS(
+      (void)protected_refit_statistics(s.w, stats_of(s.b), stats_of(s.a), 0.7, false, "layer 3"),
+      doctest::Contains("layer 3"), InvalidArgument);
 }

@@ -54,6 +54,21 @@ struct ContrastiveGram {
                                                const ActivationStats& contrast, double lambda,
                                                bool centre, const std::string& what);
 
+/// Protect mode's statistics for the least-squares refit: the kept columns that minimise
+/// err_B + w err_A with the masks' weight w = |lambda| N_B / N_A (contrastive_gram's, same
+/// centring), i.e. the refit on both sets with A's tokens weighted by w:
+///   G = G_B + w G_A,  T = T_B + w T_A,  mu = (T_B mu_B + w T_A mu_A) / T,
+/// so that the centred scatter G - T mu mu^T is the weighted sum of both sets' scatters around
+/// the common mean (the bias that serves both). T is stored rounded to tokens and G, scaled by
+/// round(T) / T, stays consistent with it: the refit is invariant to that common factor. `lambda`
+/// as signed in the objective (< 0: protect); throws InvalidArgument for lambda >= 0 (a suppress
+/// objective is indefinite: its least squares has no minimum) and as contrastive_gram.
+[[nodiscard]] ActivationStats protected_refit_statistics(const Eigen::MatrixXd& w,
+                                                         const ActivationStats& preserve,
+                                                         const ActivationStats& contrast,
+                                                         double lambda, bool centre,
+                                                         const std::string& what);
+
 /// err(x) = ||W diag(removed channels) A||^2 from a Gram: tr(W_S G_SS W_S^T) over the removed
 /// channels S of the unit mask `keep` (unit_width channels per unit).
 [[nodiscard]] double gram_error(const Eigen::MatrixXd& w, const Eigen::MatrixXd& gram,

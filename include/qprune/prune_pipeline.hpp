@@ -153,6 +153,10 @@ struct ApplyOptions {
   /// Re-fit the kept down_proj / o_proj columns by least squares on the statistics (needs them).
   bool refit = false;
   RefitOptions refit_options;
+  /// Masks computed in protect mode (mask --protect A.stats): the refit serves their objective,
+  /// err_B + w err_A, from both sets' statistics (protected_refit_statistics). This names A's
+  /// statistics; empty: the file the masks record (Masks::behaviour.statistics).
+  std::filesystem::path protected_statistics;
   CheckpointWriteOptions write;
 };
 

@@ -84,6 +84,28 @@ ContrastiveGram contrastive_gram(const Eigen::MatrixXd& w, const ActivationStats
   return out;
 }
 
+ActivationStats protected_refit_statistics(const Eigen::MatrixXd& w,
+                                           const ActivationStats& preserve,
+                                           const ActivationStats& contrast, double lambda,
+                                           bool centre, const std::string& what) {
+  if (!(lambda < 0.0))
+    throw InvalidArgument(what + ": a refit serves a protect objective (lambda < 0), not " +
+                          num(lambda) + ": err_B - w err_A has no least-squares minimum");
+  // Only the weight is wanted; contrastive_gram also checks sizes, lambda and the energies.
+  const double weight = -contrastive_gram(w, preserve, contrast, lambda, centre, what).raw_weight;
+  const auto tb = static_cast<double>(preserve.num_tokens);
+  const double ta = weight * static_cast<double>(contrast.num_tokens);
+  const double tokens = tb + ta;
+  ActivationStats out;
+  out.num_tokens = std::max<std::int64_t>(1, std::llround(tokens));
+  out.gram =
+      (preserve.gram + weight * contrast.gram) * (static_cast<double>(out.num_tokens) / tokens);
+  if (preserve.mean.size() != 0 && contrast.mean.size() != 0)
+    out.mean = (tb * preserve.mean + ta * contrast.mean) / tokens;
+  out.approximate = preserve.approximate || contrast.approximate;
+  return out;
+}
+
 double gram_error(const Eigen::MatrixXd& w, const Eigen::MatrixXd& gram, const Assignment& keep,
                   int unit_width) {
   const std::vector<Eigen::Index> s = removed_channels(keep, unit_width);

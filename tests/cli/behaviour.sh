@@ -42,6 +42,17 @@ out=$("$QPRUNE" mask "$CKPT" --preserve "$TMP/B.stats" --protect "$TMP/A.stats" 
       --behaviour-weight 1 --sparsity 0.5 --solver exact -o "$TMP/p.json" 2>/dev/null)
 expect_line "$out" "Behaviour" "protect"
 expect_line "$out" "Behaviour weight" "-1"
+# apply --refit fits the protect objective on both sets (docs/pruning_math.md 11.7; the weighted
+# least squares itself is checked in tests/test_behaviour_contrast.cpp); --protect belongs there.
+out=$("$QPRUNE" apply "$CKPT" --masks "$TMP/p.json" --refit -o "$TMP/pp")
+expect_line "$out" "Refit fits" "the preserved and the protected set, .*/A.stats\\)"
+expect_exit 2 "$QPRUNE" apply "$CKPT" --masks "$TMP/s.json" --refit --protect "$TMP/A.stats" \
+  -o "$TMP/pq"
+grep -q "is for --refit of masks computed with .mask --protect." "$TMP/stderr" ||
+  fail "--protect with suppress masks should be refused"
+expect_exit 3 "$QPRUNE" apply "$CKPT" --masks "$TMP/p.json" --refit --protect "$TMP/missing.stats" \
+  -o "$TMP/pq"
+grep -q "missing.stats" "$TMP/stderr" || fail "a missing protected statistics file should be named"
 
 # The baseline: contrastive-diagonal, same report.
 out=$("$QPRUNE" mask "$CKPT" --preserve "$TMP/B.stats" --suppress "$TMP/A.stats" \

@@ -4,8 +4,10 @@
 // CheckpointEdits::transform, so only one layer's edits are held at a time.
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 
+#include "qprune/behaviour_contrast.hpp"
 #include "qprune/error.hpp"
 #include "qprune/interrupt.hpp"
 #include "qprune/prune_pipeline.hpp"
@@ -530,9 +532,19 @@ RefitProvider refit_provider(const Checkpoint& ckpt, const Masks& masks,
       if (!msg.empty()) warnings.push_back(std::move(msg));
     }
   }
+  // Protect-mode masks: the refit fits B and the protected set A, weighted as the masks' objective
+  // weighed them (without it the refit would undo, on A, what the masks chose to keep).
+  std::shared_ptr<const CalibrationStatsFile> protect;
+  if (options.refit && masks.behaviour.mode == "protect") {
+    const std::filesystem::path path = options.protected_statistics.empty()
+                                           ? std::filesystem::path(masks.behaviour.statistics)
+                                           : options.protected_statistics;
+    protect = std::make_shared<const CalibrationStatsFile>(CalibrationStatsFile::open(path));
+    check_contrast_files(ckpt, *stats, *protect);
+  }
   // The provider outlives this call: the checkpoint, masks and statistics by reference (the caller
   // keeps them), everything else by value.
-  RefitProvider provider = [&ckpt, &masks, stats, options, hd, compensate](
+  RefitProvider provider = [&ckpt, &masks, stats, protect, options, hd, compensate](
                                int l, bool mlp) -> std::optional<RefittedProjection> {
     if (!options.refit && !compensate) return std::nullopt;
     const LayerMask* e = masks.find(l, mlp);
@@ -548,7 +560,13 @@ RefitProvider refit_provider(const Checkpoint& ckpt, const Masks& masks,
           keep[static_cast<std::size_t>(h) * static_cast<std::size_t>(hd) +
                static_cast<std::size_t>(c)] = 1;
     }
-    const ActivationStats s = stats->read(mlp ? StatsKind::kMlp : StatsKind::kAttn, l);
+    const StatsKind kind = mlp ? StatsKind::kMlp : StatsKind::kAttn;
+    ActivationStats s = stats->read(kind, l);
+    if (protect != nullptr)
+      s = protected_refit_statistics(w, s, protect->read(kind, l), masks.behaviour.weight,
+                                     compensate,
+                                     stats->path().string() + " + " + protect->path().string() +
+                                         ": layer " + std::to_string(l) + " " + name);
     RefittedProjection out;
     if (options.refit) {
       check_refit_statistics(s, stats->path().string() + ": layer " + std::to_string(l) + " " +
