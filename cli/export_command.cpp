@@ -193,6 +193,7 @@ int run_export(const ExportCommandOptions& opts) {
 struct ImportCommandOptions {
   std::string checkpoint;
   std::string calib;
+  std::string preserve, suppress, protect;  // a contrastive file's sets (default: its metadata's)
   std::string qubo;
   std::string solution;
   std::string base;
@@ -215,12 +216,24 @@ int run_import(const ImportCommandOptions& opts) {
   // (--base may be -o: the masks file is then updated in place, atomically, like mask --resume.)
   guard_outputs({{"--output", opts.output}}, {{"checkpoint", opts.checkpoint},
                                               {"--calib", opts.calib},
+                                              {"--preserve", opts.preserve},
+                                              {"--suppress", opts.suppress},
+                                              {"--protect", opts.protect},
                                               {"--qubo", opts.qubo},
                                               {"--solution", opts.solution}});
+  if (!opts.suppress.empty() && !opts.protect.empty())
+    throw InvalidArgument("give --suppress or --protect, not both");
+  if (!opts.calib.empty() && !opts.preserve.empty())
+    throw InvalidArgument(
+        "give --calib (a single-set problem) or --preserve (a contrastive one), not both");
   const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
-  std::optional<CalibrationStatsFile> stats;
-  if (!opts.calib.empty()) stats.emplace(CalibrationStatsFile::open(opts.calib));
+  std::optional<CalibrationStatsFile> stats, contrast;
+  const std::string& preserve = opts.calib.empty() ? opts.preserve : opts.calib;
+  if (!preserve.empty()) stats.emplace(CalibrationStatsFile::open(preserve));
+  const std::string& contrasted = opts.suppress.empty() ? opts.protect : opts.suppress;
+  if (!contrasted.empty()) contrast.emplace(CalibrationStatsFile::open(contrasted));
   ImportOptions io;
+  io.contrast = contrast ? &*contrast : nullptr;
   io.repair = opts.repair;
   io.layer = opts.layer;
   if (!opts.unit.empty()) io.unit = unit_kind_from_name(opts.unit);
@@ -228,6 +241,18 @@ int run_import(const ImportCommandOptions& opts) {
   io.solution_format = opts.from;
   const ImportResult res =
       import_solution(ckpt, stats ? &*stats : nullptr, opts.qubo, opts.solution, io);
+  // A contrastive answer's masks record the contrast like `mask --suppress/--protect` does.
+  BehaviourRecord behaviour;
+  if (res.info.behaviour_weight) {
+    behaviour.mode = *res.info.behaviour_weight > 0.0 ? "suppress" : "protect";
+    behaviour.statistics = res.info.contrast_statistics;
+    behaviour.weight = *res.info.behaviour_weight;
+    const std::string given = !opts.suppress.empty() ? "suppress" : "protect";
+    if (!contrasted.empty() && given != behaviour.mode)
+      throw InvalidArgument("--" + given + " given, but " + opts.qubo + " is a " + behaviour.mode +
+                            " problem (qprune.behaviour_weight " +
+                            json_number(behaviour.weight).dump() + ")");
+  }
   Masks masks;
   if (!opts.base.empty()) {
     masks = read_masks(opts.base);
@@ -237,6 +262,18 @@ int run_import(const ImportCommandOptions& opts) {
                             (masks.mean_compensation ? "with" : "without") +
                             " mean compensation, the exported problem " +
                             (res.info.centered ? "with" : "without") + " it; they cannot be mixed");
+    if (masks.behaviour.mode != behaviour.mode ||
+        (behaviour.active() && (masks.behaviour.weight != behaviour.weight ||
+                                masks.behaviour.statistics != behaviour.statistics)))
+      throw InvalidArgument(opts.base + " and " + opts.qubo + " have different objectives: " +
+                            (masks.behaviour.active()
+                                 ? masks.behaviour.mode + " " + masks.behaviour.statistics
+                                 : std::string("no behaviour contrast")) +
+                            " vs " +
+                            (behaviour.active() ? behaviour.mode + " " + behaviour.statistics
+                                                : std::string("no behaviour contrast")) +
+                            " (lambda " + json_number(masks.behaviour.weight).dump() + " vs " +
+                            json_number(behaviour.weight).dump() + "); they cannot be mixed");
     std::erase_if(masks.entries, [&](const LayerMask& e) {
       return e.layer == res.mask.layer &&
              (e.unit == UnitKind::kMlp) == (res.mask.unit == UnitKind::kMlp);
@@ -245,11 +282,14 @@ int run_import(const ImportCommandOptions& opts) {
     masks.checkpoint = CheckpointIdentity::of(ckpt);
     masks.solver = "external";
     masks.sparsity = res.info.sparsity;
-    masks.objective_source = res.info.source;
-    masks.approximate = res.info.source != "calibration";
+    masks.objective_source = behaviour.active() ? "calibration" : res.info.source;
+    masks.approximate = masks.objective_source != "calibration";
     masks.mean_compensation = res.info.centered;
-    if (stats)
+    if (behaviour.active())
+      masks.calibration = res.info.preserve_statistics;
+    else if (stats)
       masks.calibration = std::filesystem::absolute(stats->path()).lexically_normal().string();
+    masks.behaviour = behaviour;
   }
   masks.entries.push_back(res.mask);
   std::sort(masks.entries.begin(), masks.entries.end(), [](const LayerMask& a, const LayerMask& b) {
@@ -371,9 +411,19 @@ void setup_import_solution(CLI::App& app, CommandResult& result) {
       "while too many are kept, drop the kept unit whose removal raises the layer error least; "
       "while too few, add the removed unit that lowers it most (exact marginal costs). The "
       "objective is recomputed on the problem rebuilt from the checkpoint. --base merges the "
-      "entry into an existing masks file (e.g. from `qprune mask`).");
+      "entry into an existing masks file (e.g. from `qprune mask`). A behaviour-contrast problem "
+      "(export --suppress/--protect) is rebuilt from the two statistics files its metadata "
+      "names, or from --preserve and --suppress/--protect, and its masks record the contrast "
+      "as `mask` does (docs/pruning_math.md section 11).");
   sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder")->required();
   sub->add_option("--calib", opts->calib, "calibration statistics file (as for export)");
+  sub->add_option("--preserve", opts->preserve,
+                  "a behaviour-contrast file's preserved set B (default: the file its metadata "
+                  "names)");
+  sub->add_option("--suppress", opts->suppress,
+                  "a suppress file's set A (default: the file its metadata names)");
+  sub->add_option("--protect", opts->protect,
+                  "a protect file's set A (default: the file its metadata names)");
   sub->add_option("--qubo", opts->qubo, "the exported problem file")->required();
   sub->add_option("--solution", opts->solution, "the solver's answer file")->required();
   sub->add_option("--from", opts->from, "answer format (default: told from the content)")

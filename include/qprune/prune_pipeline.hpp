@@ -257,6 +257,12 @@ struct ExportedProblemInfo {
   bool centered = false;
   std::string config_hash;
   PruneObjective objective = PruneObjective::kNoRefit;  ///< refit: the pairwise surrogate
+  /// source "contrastive" (export --suppress/--protect): lambda as signed in the objective and the
+  /// absolute paths of both sets' statistics (qprune.behaviour_weight, qprune.contrast_statistics,
+  /// qprune.preserve_statistics).
+  std::optional<double> behaviour_weight;
+  std::string contrast_statistics;
+  std::string preserve_statistics;
   /// How the keep-k group was written, for formats without groups (qbsolv, COO, MQLib, ...);
   /// absent where the format holds it (JSON, LP, MPS). Also in the file's metadata
   /// (qprune.penalty_*, qprune.best_known_energy, qprune.beta_range, ...).
@@ -348,6 +354,9 @@ struct ImportOptions {
   std::optional<double> sparsity;
   /// The answer file's format (solution_formats()); empty: told from its content.
   std::string solution_format;
+  /// A contrastive file's set A (suppressed or protected); null: the file its metadata names. Its
+  /// preserved set B is the `stats` given to import_solution, or else the file the metadata names.
+  const CalibrationStatsFile* contrast = nullptr;
 };
 
 struct ImportResult {

@@ -86,8 +86,35 @@ awk -v a="$e" -v b="$m" 'BEGIN { d = a - b; if (d < 0) d = -d; s = (b < 0 ? -b :
   exit !(d <= 1e-9 * (s > 1 ? s : 1)) }' || fail "exported optimum $e differs from mask's $m"
 "$QPRUNE" export "$CKPT" --preserve "$TMP/B.stats" --suppress "$TMP/A.stats" --layer 0 \
   --sparsity 0.5 -o "$TMP/l0.qubo" >/dev/null  # penalised (tuned) form of the indefinite problem
-expect_exit 2 "$QPRUNE" import-solution "$CKPT" --calib "$TMP/B.stats" --qubo "$TMP/l0.json" \
-  --solution /dev/null -o "$TMP/imp.json"
+# import-solution rebuilds the contrastive problem from the files the metadata names: the exact
+# answer of the JSON file and of the penalised qbsolv-format file both come back as mask's layer
+# objective, with the contrast recorded in the masks (so apply/resume see it).
+"$QPRUNE" solve "$TMP/l0.json" --solver exact -o "$TMP/l0.sol" >/dev/null
+out=$("$QPRUNE" import-solution "$CKPT" --qubo "$TMP/l0.json" --solution "$TMP/l0.sol" \
+      -o "$TMP/imp.json")
+expect_line "$out" "Solution feasible" "yes"
+o=$(sed -n 's/^Objective *: //p' <<<"$out")
+awk -v a="$o" -v b="$m" 'BEGIN { d = a - b; if (d < 0) d = -d; s = (b < 0 ? -b : b);
+  exit !(d <= 1e-9 * (s > 1 ? s : 1)) }' || fail "imported objective $o differs from mask's $m"
+grep -q '"mode": "suppress"' "$TMP/imp.json" || fail "imported masks lack the contrast"
+grep -q '"calibration": ".*B.stats"' "$TMP/imp.json" || fail "imported masks lack B's file"
+# The penalised file (lambda 1): its exact answer imports to the constrained optimum at lambda 1.
+"$QPRUNE" export "$CKPT" --preserve "$TMP/B.stats" --suppress "$TMP/A.stats" --layer 0 \
+  --sparsity 0.5 -o "$TMP/l0w1.json" >/dev/null
+e1=$("$QPRUNE" solve "$TMP/l0w1.json" --solver exact -q | sed -n 's/^Best energy *: //p')
+"$QPRUNE" solve "$TMP/l0.qubo" --solver exact -o "$TMP/l0q.sol" >/dev/null
+out=$("$QPRUNE" import-solution "$CKPT" --preserve "$TMP/B.stats" --suppress "$TMP/A.stats" \
+      --qubo "$TMP/l0.qubo" --solution "$TMP/l0q.sol" -o "$TMP/impq.json")
+o=$(sed -n 's/^Objective *: //p' <<<"$out")
+awk -v a="$o" -v b="$e1" 'BEGIN { d = a - b; if (d < 0) d = -d; s = (b < 0 ? -b : b);
+  exit !(d <= 1e-9 * (s > 1 ? s : 1)) }' || fail "penalised file's answer $o is not the optimum $e1"
+# The wrong mode, and a base masks file with another objective, are refused by name.
+expect_exit 2 "$QPRUNE" import-solution "$CKPT" --protect "$TMP/A.stats" --qubo "$TMP/l0.json" \
+  --solution "$TMP/l0.sol" -o "$TMP/x.json"
+grep -q "is a suppress problem" "$TMP/stderr" || fail "--protect on a suppress file accepted"
+expect_exit 2 "$QPRUNE" import-solution "$CKPT" --qubo "$TMP/l0.json" --solution "$TMP/l0.sol" \
+  --base "$TMP/p.json" -o "$TMP/x.json"
+grep -q "have different objectives: protect" "$TMP/stderr" || fail "mixed objectives accepted"
 
 # Bad input: exit 2 with the files and numbers named.
 expect_exit 2 "$QPRUNE" mask "$CKPT" --preserve "$TMP/B.stats" --suppress "$TMP/B.stats" \

@@ -14,6 +14,7 @@
 
 #include "core/byte_codec.hpp"
 #include "core/input_file.hpp"
+#include "qprune/behaviour_contrast.hpp"
 #include "qprune/error.hpp"
 #include "qprune/interrupt.hpp"
 #include "qprune/prune_pipeline.hpp"
@@ -33,15 +34,22 @@ std::string number_text(double v) {
 }
 
 std::map<std::string, std::string> info_to_metadata(const ExportedProblemInfo& i) {
-  return {{"qprune.layer", std::to_string(i.layer)},
-          {"qprune.unit", unit_kind_name(i.unit)},
-          {"qprune.sparsity", number_text(i.sparsity)},  // 0.4, not 0.40000000000000002
-          {"qprune.keep", std::to_string(i.keep)},
-          {"qprune.num_units", std::to_string(i.num_units)},
-          {"qprune.source", i.source},
-          {"qprune.centered", i.centered ? "true" : "false"},
-          {"qprune.config_hash", i.config_hash},
-          {"qprune.objective", prune_objective_name(i.objective)}};
+  std::map<std::string, std::string> m = {
+      {"qprune.layer", std::to_string(i.layer)},
+      {"qprune.unit", unit_kind_name(i.unit)},
+      {"qprune.sparsity", number_text(i.sparsity)},  // 0.4, not 0.40000000000000002
+      {"qprune.keep", std::to_string(i.keep)},
+      {"qprune.num_units", std::to_string(i.num_units)},
+      {"qprune.source", i.source},
+      {"qprune.centered", i.centered ? "true" : "false"},
+      {"qprune.config_hash", i.config_hash},
+      {"qprune.objective", prune_objective_name(i.objective)}};
+  if (i.behaviour_weight) {  // the preserved set B is the calibration; A and lambda here
+    m["qprune.behaviour_weight"] = number_text(*i.behaviour_weight);
+    m["qprune.contrast_statistics"] = i.contrast_statistics;
+    m["qprune.preserve_statistics"] = i.preserve_statistics;
+  }
+  return m;
 }
 
 /// The subproblem's fields (none for a whole layer).
@@ -101,6 +109,19 @@ std::optional<ExportedProblemInfo> info_from_metadata(const std::map<std::string
     }
   }
   i.source = get("qprune.source");
+  if (i.source == "contrastive") {
+    const std::string weight = get("qprune.behaviour_weight");
+    double lambda = 0.0;
+    const char* last = weight.data() + weight.size();
+    if (std::from_chars(weight.data(), last, lambda).ptr != last || !std::isfinite(lambda) ||
+        lambda == 0.0 || std::abs(lambda) > kMaxBehaviourWeight)
+      throw ParseError(path, 0,
+                       "expected qprune.behaviour_weight a nonzero number in [-100, 100], found '" +
+                           weight.substr(0, 40) + "'");
+    i.behaviour_weight = lambda;
+    i.contrast_statistics = get("qprune.contrast_statistics");
+    i.preserve_statistics = get("qprune.preserve_statistics");
+  }
   i.centered = get("qprune.centered") == "true";
   i.config_hash = get("qprune.config_hash");
   // Files written before the refit surrogate existed carry no objective: the no-refit QUBO.
@@ -259,18 +280,16 @@ ExportedProblemInfo export_layer_problem(const Checkpoint& ckpt, const Calibrati
   info.centered = problem.centered;
   info.config_hash = checkpoint_config_hash(ckpt);
   info.objective = spec.objective;
-  if (spec.contrast != nullptr) info.source = "contrastive";
-  for (const auto& [k, v] : info_to_metadata(info)) problem.model.metadata[k] = v;
-  if (spec.contrast != nullptr) {  // the preserved set B is `stats`; A and lambda here
-    std::ostringstream weight;
-    weight.precision(17);
-    weight << spec.behaviour_weight;
-    problem.model.metadata["qprune.behaviour_weight"] = weight.str();
-    problem.model.metadata["qprune.contrast_statistics"] =
+  if (spec.contrast != nullptr) {
+    if (stats == nullptr)  // build_layer_problem refuses this too; the metadata names B's file
+      throw InvalidArgument("a behaviour contrast needs the preserved set's statistics");
+    info.source = "contrastive";
+    info.behaviour_weight = spec.behaviour_weight;
+    info.contrast_statistics =
         std::filesystem::absolute(spec.contrast->path()).lexically_normal().string();
-    problem.model.metadata["qprune.preserve_statistics"] =
-        std::filesystem::absolute(stats->path()).lexically_normal().string();
+    info.preserve_statistics = std::filesystem::absolute(stats->path()).lexically_normal().string();
   }
+  for (const auto& [k, v] : info_to_metadata(info)) problem.model.metadata[k] = v;
   if (options.subproblem > 0) problem.model = subproblem_of(problem.model, options, info);
 
   WriteOptions write = options.write;
@@ -327,6 +346,21 @@ RepairResult repair_assignment(const QuboModel& model, Assignment x) {
   return r;
 }
 
+namespace {
+
+// A statistics file a contrastive export names: opened, or an error saying where the name came
+// from and how to give another.
+CalibrationStatsFile open_named(const std::string& path) {
+  try {
+    return CalibrationStatsFile::open(path);
+  } catch (const IoError& e) {
+    throw IoError(std::string(e.what()) +
+                  " (named in the exported file's metadata; give the statistics by hand)");
+  }
+}
+
+}  // namespace
+
 ImportResult import_solution(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
                              const std::string& qubo_path, const std::string& solution_path,
                              const ImportOptions& options) {
@@ -353,11 +387,22 @@ ImportResult import_solution(const Checkpoint& ckpt, const CalibrationStatsFile*
     throw InvalidArgument(qubo_path + " was exported from another model (config " +
                           info->config_hash + "), not from " + ckpt.folder().string() + " (" +
                           hash + ")");
-  if (info->source == "contrastive")
-    throw InvalidArgument(qubo_path +
-                          " holds a behaviour-contrast problem (qprune.source=contrastive): "
-                          "import-solution rebuilds single-set problems only; solve it with "
-                          "qprune mask --suppress/--protect instead");
+  // A contrastive problem is rebuilt from both sets: the ones given, else the files it names.
+  const bool contrastive = info->source == "contrastive";
+  std::optional<CalibrationStatsFile> named_preserve, named_contrast;
+  const CalibrationStatsFile* contrast = nullptr;
+  if (contrastive) {
+    if (stats == nullptr) stats = &named_preserve.emplace(open_named(info->preserve_statistics));
+    contrast = options.contrast != nullptr
+                   ? options.contrast
+                   : &named_contrast.emplace(open_named(info->contrast_statistics));
+    check_contrast_files(ckpt, *stats, *contrast);
+    info->preserve_statistics = std::filesystem::absolute(stats->path()).lexically_normal();
+    info->contrast_statistics = std::filesystem::absolute(contrast->path()).lexically_normal();
+  } else if (options.contrast != nullptr) {
+    throw InvalidArgument(qubo_path + " holds a single-set problem (qprune.source=" + info->source +
+                          "), not a behaviour contrast: leave out its set A");
+  }
   if (info->source == "calibration" && stats == nullptr)
     throw InvalidArgument(qubo_path + " was built from calibration statistics: give --calib");
   if (stats != nullptr) stats->check_against(ckpt.config(), hash);
@@ -369,8 +414,12 @@ ImportResult import_solution(const Checkpoint& ckpt, const CalibrationStatsFile*
   spec.data_free =
       info->source == "isserlis" ? DataFreeModel::kIsserlis : DataFreeModel::kMagnitude;
   spec.objective = info->objective;
-  const LayerProblem problem =
-      build_layer_problem(ckpt, info->source == "calibration" ? stats : nullptr, spec);
+  if (contrastive) {
+    spec.contrast = contrast;
+    spec.behaviour_weight = *info->behaviour_weight;
+  }
+  const LayerProblem problem = build_layer_problem(
+      ckpt, info->source == "calibration" || contrastive ? stats : nullptr, spec);
   const int n = problem.num_units();
   if (info->num_units != 0 && info->num_units != n)
     throw InvalidArgument(qubo_path + ": " + std::to_string(info->num_units) +
