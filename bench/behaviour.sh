@@ -27,6 +27,10 @@
 # PROTECT_LAMBDAS (default none) adds, at PROTECT_SPARSITY of the MLP (default 0.4) and
 # PROTECT_HEAD_SPARSITY of the heads (default 0.5), the plain pipeline calibrated on B and
 # `--protect A` at each lambda (rows "protect-plain-B", "protect-lL"; apply with B's statistics).
+# REFIT=1 adds after every masked row the same masks applied with --refit (row "NAME+refit"; protect
+# masks are refitted on both sets, docs/pruning_math.md 11.7). OUT_DIR/behaviour_lambda.svg plots
+# the QUBO rows over lambda, one line per sparsity (increase on A, increase on B in %,
+# selectivity), with the contrastive-diagonal baseline dashed at each sparsity.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 qprune=${QPRUNE:-build/qprune}
@@ -75,12 +79,17 @@ print("\t".join([sys.argv[1], sys.argv[2], "%.4f" % d["suppress_bits_per_byte"],
                  "%.2f" % sel if isinstance(sel, float) else "n/a"]))
 PY
 }
-prune_and_measure() {  # NAME SPARSITY MASK_OPTIONS...
+prune_and_measure() {  # NAME SPARSITY MASK_OPTIONS...; with REFIT=1 also the row NAME+refit
   local name=$1 s=$2
   shift 2
   "$qprune" mask "$model" --sparsity "$s" "$@" --json -o "$out/m.json" 2>/dev/null >"$out/mask_${name}_$s.json"
   "$qprune" apply "$model" --masks "$out/m.json" --calib "$out/B.stats" -o "$out/pruned" --overwrite >/dev/null
   measure "$name" "$s" "$out/pruned"
+  if [ "${REFIT:-0}" = 1 ]; then  # suppress masks: refit on B; protect masks: on B + w A (11.7)
+    "$qprune" apply "$model" --masks "$out/m.json" --calib "$out/B.stats" --refit -o "$out/pruned" \
+      --overwrite >/dev/null
+    measure "$name+refit" "$s" "$out/pruned"
+  fi
 }
 
 printf "method\tsparsity\tA_bpb\tB_bpb\tA_increase\tB_increase\tselectivity\n" >"$out/rows.tsv"
@@ -170,6 +179,74 @@ for i, (k, c) in enumerate(colours.items()):
     svg.append('<circle cx="%g" cy="%g" r="4" fill="%s"/><text x="%g" y="%g">%s</text>' % (W - 190, 50 + 15 * i, c, W - 182, 54 + 15 * i, k))
 svg.append("</svg>")
 open(os.path.join(out, "behaviour.svg"), "w").write("\n".join(svg) + "\n")
+
+# SVG over lambda and sparsity: three panels (A increase, B increase in %, selectivity) against
+# lambda (log scale), one line per sparsity for the QUBO sa rows (solid; +refit dotted where run),
+# the contrastive-diagonal baseline of the same sparsity as a dashed horizontal line.
+import math
+b_orig = float(next(r for r in rows if r[0] == "original")[3])
+def metrics(r):
+    sel = float(r[6]) if r[6] not in ("n/a", "") else float("nan")
+    return [float(r[4]), 100.0 * float(r[5]) / b_orig, sel]
+series = {}  # (sparsity, refit) -> [(lambda, metrics)]
+for r in rows:
+    name = r[0]
+    if not name.startswith("qubo-sa-l"): continue
+    refit = name.endswith("+refit")
+    lam = float(name[len("qubo-sa-l"):].replace("+refit", ""))
+    series.setdefault((r[1], refit), []).append((lam, metrics(r)))
+base = {(r[1], r[0].endswith("+refit")): metrics(r) for r in rows
+        if r[0].startswith("contrastive-diagonal")}
+if series:
+    lams = sorted({l for v in series.values() for l, _ in v})
+    lx0, lx1 = math.log(lams[0]), math.log(lams[-1]) if lams[-1] > lams[0] else math.log(lams[0]) + 1
+    titles = ["increase on A (%s), bits per byte" % a_name, "increase on B (%s), %%" % b_name,
+              "selectivity (A increase / B increase)"]
+    PW, PH, PM = 330, 300, 55
+    W2 = 3 * PW + 40
+    palette = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
+    spars = sorted({k[0] for k in series}, key=float)
+    g = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">' % (W2, PH + 70),
+         '<rect width="100%" height="100%" fill="white"/>',
+         '<text x="%g" y="20" text-anchor="middle" font-size="13">Contrastive QUBO (sa) over lambda and sparsity, %s; dashed: contrastive-diagonal, dotted: +refit</text>' % (W2 / 2, model)]
+    for p in range(3):
+        ox = 20 + p * PW
+        vals = [m[p] for v in series.values() for _, m in v if not math.isnan(m[p])]
+        vals += [m[p] for m in base.values() if not math.isnan(m[p])] + [0.0]
+        v0, v1 = min(vals), max(vals)
+        v1 += 0.05 * (v1 - v0 or 1)
+        X2 = lambda l: ox + PM + (math.log(l) - lx0) / ((lx1 - lx0) or 1) * (PW - PM - 15)
+        Y2 = lambda v: 40 + PH - PM - (v - v0) / ((v1 - v0) or 1) * (PH - PM - 10)
+        g.append('<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="black"/>' % (ox + PM, Y2(v0), ox + PW - 15, Y2(v0)))
+        g.append('<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="black"/>' % (ox + PM, Y2(v0), ox + PM, Y2(v1)))
+        g.append('<text x="%g" y="%g" text-anchor="middle">%s</text>' % (ox + PW / 2, 48, titles[p]))
+        g.append('<text x="%g" y="%g" text-anchor="middle">lambda</text>' % (ox + PW / 2, PH + 28))
+        for l in lams:
+            g.append('<text x="%g" y="%g" text-anchor="middle">%g</text>' % (X2(l), Y2(v0) + 14, l))
+        for k in range(5):
+            v = v0 + k * (v1 - v0) / 4
+            g.append('<text x="%g" y="%g" text-anchor="end">%.3g</text>' % (ox + PM - 4, Y2(v) + 4, v))
+        for i, sp in enumerate(spars):
+            c = palette[i % len(palette)]
+            for refit in (False, True):
+                pts2 = sorted(series.get((sp, refit), []))
+                pts2 = [(l, m[p]) for l, m in pts2 if not math.isnan(m[p])]
+                if pts2:
+                    g.append('<polyline fill="none" stroke="%s" stroke-width="2"%s points="%s"/>' % (
+                        c, ' stroke-dasharray="2,3"' if refit else "",
+                        " ".join("%g,%g" % (X2(l), Y2(v)) for l, v in pts2)))
+                    for l, v in pts2:
+                        g.append('<circle cx="%g" cy="%g" r="3" fill="%s"><title>s=%s lambda=%g%s: %.4g</title></circle>' % (
+                            X2(l), Y2(v), c, sp, l, " +refit" if refit else "", v))
+                bm = base.get((sp, refit))
+                if bm and not math.isnan(bm[p]):
+                    g.append('<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="%s" stroke-dasharray="6,4"/>' % (
+                        ox + PM, Y2(bm[p]), ox + PW - 15, Y2(bm[p]), c))
+    for i, sp in enumerate(spars):
+        g.append('<rect x="%g" y="%g" width="12" height="4" fill="%s"/><text x="%g" y="%g">MLP sparsity %s</text>' % (
+            40 + 130 * i, PH + 50, palette[i % len(palette)], 56 + 130 * i, PH + 55, sp))
+    g.append("</svg>")
+    open(os.path.join(out, "behaviour_lambda.svg"), "w").write("\n".join(g) + "\n")
 PY
 cat "$out/behaviour.md"
 echo "tables, TSV and plot in $out" >&2
