@@ -23,7 +23,8 @@ using namespace qprune;
 
 namespace {
 
-const char* const kMoeFolders[] = {"tiny-qwen2-moe", "tiny-qwen2-moe-norm", "tiny-mixtral"};
+const char* const kMoeFolders[] = {"tiny-qwen2-moe", "tiny-qwen2-moe-norm", "tiny-mixtral",
+                                   "tiny-deepseek-v3"};
 
 std::string moe_dir(const std::string& name) { return test::data_path("checkpoints/" + name); }
 
@@ -39,7 +40,7 @@ std::vector<T> flat(const SafetensorsFile& f, const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("moe: logits of Qwen2-MoE and Mixtral equal the independent reference") {
+TEST_CASE("moe: logits of Qwen2-MoE, Mixtral and DeepSeek-V3 equal the independent reference") {
   for (const std::string name : kMoeFolders) {
     CAPTURE(name);
     const Checkpoint ckpt = Checkpoint::open(moe_dir(name));
@@ -147,6 +148,114 @@ TEST_CASE("moe: expert tensors the config does not count are refused, naming the
                        doctest::Contains("'num_experts_per_tok' to be at most the number of "
                                          "experts 1, found 2"),
                        ParseError);
+  std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+// config.json of tiny-deepseek-v3 with `field`'s value text replaced by `value`.
+std::string deepseek_config_with(const std::string& field, const std::string& value) {
+  std::string cfg = test::slurp(std::filesystem::path(moe_dir("tiny-deepseek-v3")) / "config.json");
+  const std::string key = "\"" + field + "\": ";
+  const auto at = cfg.find(key);
+  REQUIRE(at != std::string::npos);
+  const auto end = cfg.find_first_of(",\n", at + key.size());
+  cfg.replace(at + key.size(), end - at - key.size(), value);
+  return cfg;
+}
+
+}  // namespace
+
+TEST_CASE("moe: DeepSeek-V3 config: routing groups, latent attention, errors naming the field") {
+  const Checkpoint ckpt = Checkpoint::open(moe_dir("tiny-deepseek-v3"));
+  const ModelConfig& c = ckpt.config();
+  CHECK(c.family == ModelFamily::kDeepseekV3);
+  CHECK(c.moe.num_experts == 8);
+  CHECK(c.moe.num_experts_per_tok == 2);
+  CHECK(c.moe.n_group == 4);
+  CHECK(c.moe.topk_group == 2);
+  CHECK(c.moe.routed_scaling_factor == 2.5);
+  CHECK(c.moe.sigmoid_scores);
+  CHECK(c.moe.shared_expert_intermediate_size == 6);
+  CHECK(c.mla.q_lora_rank == 12);
+  CHECK(c.mla.kv_lora_rank == 8);
+  CHECK(c.mla.rope_interleave);
+  CHECK(c.forward_unsupported.empty());
+  CHECK_FALSE(is_moe_layer(c, 0));  // first_k_dense_replace 1
+  CHECK(is_moe_layer(c, 1));
+  CHECK(is_moe_layer(c, 2));
+  // to_json writes an edited expert count back under n_routed_experts, the rest unchanged.
+  ModelConfig edited = c;
+  edited.moe.num_experts = 4;
+  const ModelConfig again = ModelConfig::parse(edited.to_json(), "edited");
+  CHECK(again.moe.num_experts == 4);
+  CHECK(again.moe.n_group == 4);
+  CHECK(again.mla.qk_rope_head_dim == 4);
+  CHECK(edited.to_json().find("\"n_routed_experts\": 4") != std::string::npos);
+
+  const std::pair<std::pair<const char*, const char*>, const char*> bad[] = {
+      {{"n_group", "3"}, "expected field 'n_group' to divide n_routed_experts 8"},
+      {{"topk_group", "5"}, "expected field 'topk_group' to be at most n_group 4"},
+      {{"num_experts_per_tok", "5"},
+       "expected field 'num_experts_per_tok' to be at most the experts of topk_group 2 groups "
+       "(4), found 5"},
+      {{"scoring_func", "\"softmax\""}, "expected field 'scoring_func' to be \"sigmoid\""},
+      {{"topk_method", "\"greedy\""}, "expected field 'topk_method' to be \"noaux_tc\""},
+      {{"qk_rope_head_dim", "3"}, "expected field 'qk_rope_head_dim' to be even"},
+  };
+  for (const auto& [edit, message] : bad) {
+    CAPTURE(edit.first);
+    CHECK_THROWS_WITH_AS(
+        (void)ModelConfig::parse(deepseek_config_with(edit.first, edit.second), "config.json"),
+        doctest::Contains(message), ParseError);
+  }
+  // q_lora_rank null: one q_proj; yarn rope_scaling: read, but the forward pass refuses it.
+  const ModelConfig no_lora =
+      ModelConfig::parse(deepseek_config_with("q_lora_rank", "null"), "config.json");
+  CHECK(no_lora.mla.q_lora_rank == 0);
+  bool has_q_proj = false;
+  for (const ExpectedTensor& t : known_layer_tensors(no_lora, 1))
+    if (t.name == "self_attn.q_proj.weight")
+      has_q_proj = t.shape == std::vector<std::int64_t>{32, 16};
+  CHECK(has_q_proj);
+  const ModelConfig yarn = ModelConfig::parse(
+      deepseek_config_with("rope_scaling", "{\"type\": \"yarn\", \"factor\": 40}"), "config.json");
+  REQUIRE(yarn.forward_unsupported.size() == 1);
+  CHECK(yarn.forward_unsupported[0].find("rope_scaling") != std::string::npos);
+}
+
+TEST_CASE("moe: DeepSeek-V3 checkpoint without the router bias or with the wrong rope layout") {
+  const std::filesystem::path src = moe_dir("tiny-deepseek-v3");
+  const std::filesystem::path dir = test::temp_dir("moe_deepseek");
+  std::filesystem::create_directories(dir);
+  {
+    const SafetensorsFile f = SafetensorsFile::open(src / "model.safetensors");
+    SafetensorsWriter w;
+    for (const std::string& name : f.tensor_names())
+      if (name != "model.layers.2.mlp.gate.e_score_correction_bias") w.add_from(f, name);
+    w.write(dir / "model.safetensors");
+  }
+  std::filesystem::copy_file(src / "config.json", dir / "config.json");
+  CHECK_THROWS_WITH_AS((void)Checkpoint::open(dir),
+                       doctest::Contains("expected tensor "
+                                         "'model.layers.2.mlp.gate.e_score_correction_bias' with "
+                                         "shape [8]"),
+                       ParseError);
+  // rope_interleave false (rotate-half pairs) runs, and gives clearly other logits than the
+  // reference, which the generator made to tell the layouts apart.
+  std::filesystem::remove(dir / "model.safetensors");
+  std::filesystem::copy_file(src / "model.safetensors", dir / "model.safetensors");
+  std::filesystem::remove(dir / "config.json");
+  test::spit(dir / "config.json", deepseek_config_with("rope_interleave", "false"));
+  const Checkpoint half = Checkpoint::open(dir);
+  const Checkpoint ref = Checkpoint::open(src);
+  const SafetensorsFile r = SafetensorsFile::open(src / "reference.safetensors");
+  const std::vector<std::int32_t> ids = flat<std::int32_t>(r, "input_ids");
+  const std::span<const std::int32_t> first(ids.data(), 12);
+  const float diff =
+      (Transformer(half).logits(first) - Transformer(ref).logits(first)).cwiseAbs().maxCoeff();
+  MESSAGE("rotate-half vs interleaved rope: max logit difference " << diff);
+  CHECK(diff > 1e-3f);
   std::filesystem::remove_all(dir);
 }
 

@@ -1,6 +1,7 @@
 // The config.json of a Hugging Face decoder-only checkpoint (Llama, Qwen2, Mistral families and the
-// mixture-of-experts Qwen2-MoE and Mixtral): the dimensions pruning needs, the tensor names and
-// shapes they imply, and writing an updated copy that keeps every key qprune does not know about.
+// mixture-of-experts Qwen2-MoE, Mixtral and DeepSeek-V3): the dimensions pruning needs, the tensor
+// names and shapes they imply, and writing an updated copy that keeps every key qprune does not
+// know about.
 //
 // Example:
 //   ModelConfig cfg = ModelConfig::load("llama/config.json");
@@ -22,9 +23,9 @@
 namespace qprune {
 
 /// The model families qprune can prune.
-enum class ModelFamily { kLlama, kQwen2, kMistral, kQwen2Moe, kMixtral };
+enum class ModelFamily { kLlama, kQwen2, kMistral, kQwen2Moe, kMixtral, kDeepseekV3 };
 
-/// The config's model_type: "llama", "qwen2", "mistral", "qwen2_moe", "mixtral".
+/// The config's model_type: "llama", "qwen2", "mistral", "qwen2_moe", "mixtral", "deepseek_v3".
 [[nodiscard]] const char* model_family_name(ModelFamily family);
 
 /// The mixture-of-experts block of Qwen2-MoE and Mixtral (Transformers' Qwen2MoeSparseMoeBlock,
@@ -33,6 +34,13 @@ enum class ModelFamily { kLlama, kQwen2, kMistral, kQwen2Moe, kMixtral };
 ///   w_e = p_e for e in T, divided by sum_{f in T} p_f when norm_topk_prob (Mixtral: always),
 ///   y = sum_{e in T} w_e E_e(x) [+ sigmoid(w_sg . x) S(x), Qwen2-MoE's gated shared expert],
 /// every expert E_e and the shared S a gated SiLU MLP down(silu(gate x) * up x).
+/// DeepSeek-V3 (DeepseekV3TopkRouter, scoring_func "sigmoid", topk_method "noaux_tc") instead:
+///   s = sigmoid(r), c = s + b (b = the router's e_score_correction_bias, used only to choose),
+///   the E experts in n_group groups of E / n_group consecutive ids, a group's score the sum of
+///   its 2 largest c, the topk_group best groups kept, T = the top-k experts by c among theirs,
+///   w_e = s_e (/ sum_{f in T} s_f when norm_topk_prob) * routed_scaling_factor,
+///   y = sum_{e in T} w_e E_e(x) + S(x) (the shared experts, ungated, width
+///   moe_intermediate_size * n_shared_experts).
 struct MoeConfig {
   std::int64_t num_experts = 0;          ///< routed experts of every MoE layer; 0: a dense model
   std::int64_t num_experts_per_tok = 0;  ///< k of the top-k routing
@@ -44,6 +52,34 @@ struct MoeConfig {
   /// multiple of decoder_sparse_step; the others a dense MLP of intermediate_size.
   std::int64_t decoder_sparse_step = 1;
   std::vector<std::int64_t> mlp_only_layers;
+  /// DeepSeek-V3's router (see above); the softmax families keep these defaults.
+  bool sigmoid_scores = false;  ///< scoring_func "sigmoid" (DeepSeek-V3) instead of softmax
+  bool router_bias = false;     ///< the router has e_score_correction_bias [experts]
+  std::int64_t n_group = 1;     ///< routing groups (the experts split into equal groups)
+  std::int64_t topk_group = 1;  ///< groups kept per token (n_group 1: every group)
+  double routed_scaling_factor = 1.0;
+  /// DeepSeek-V3: layer l has the MoE block when l >= first_k_dense_replace and l is a multiple
+  /// of moe_layer_freq; the others a dense MLP of intermediate_size.
+  std::int64_t first_k_dense_replace = 0;
+  std::int64_t moe_layer_freq = 1;
+};
+
+/// DeepSeek-V3's multi-head latent attention (DeepseekV3Attention), per token x, H heads:
+///   q = q_b_proj(RMSNorm(q_a_proj x)) (q_proj x when q_lora_rank is null), head h
+///       [q_nope (qk_nope_head_dim) | q_rope (qk_rope_head_dim)];
+///   [c | k_rope] = kv_a_proj_with_mqa x, [k_nope_h | v_h] = kv_b_proj(RMSNorm(c)) per head,
+///   k_rope one rotary key shared by every head;
+///   score = (q_nope . k_nope + rope(q_rope) . rope(k_rope)) / sqrt(qk_nope + qk_rope head dims),
+///   the heads' outputs (v_head_dim each) concatenated into o_proj [hidden, H * v_head_dim].
+/// rope_interleave (DeepSeek's layout, the default) rotates consecutive pairs (x[2i], x[2i+1]);
+/// false: the rotate-half pairs (x[i], x[i + d/2]).
+struct MlaConfig {
+  std::int64_t q_lora_rank = 0;   ///< 0: no low-rank query path (q_proj)
+  std::int64_t kv_lora_rank = 0;  ///< 0: not MLA (every family but DeepSeek-V3)
+  std::int64_t qk_nope_head_dim = 0;
+  std::int64_t qk_rope_head_dim = 0;
+  std::int64_t v_head_dim = 0;
+  bool rope_interleave = true;
 };
 
 /// The fields of config.json that fix the tensor shapes. Edit the public fields, then to_json()
@@ -71,6 +107,7 @@ struct ModelConfig {
   std::int64_t max_position_embeddings = 0;  ///< default: the family's Transformers default
   std::string torch_dtype;  ///< "bfloat16", "float32", ... (`torch_dtype` or `dtype`); may be empty
   MoeConfig moe;            ///< num_experts == 0 for the dense families
+  MlaConfig mla;            ///< kv_lora_rank == 0 except for DeepSeek-V3
   /// Fields present in config.json that change the forward pass in ways qprune's does not
   /// implement (hidden_act other than silu, rope_scaling, use_sliding_window, partial rotary),
   /// one readable entry each; empty when the forward pass is exact. The Transformer refuses them.
@@ -113,12 +150,15 @@ struct ExpectedTensor {
 /// The tensor names of a MoE layer's block, after the `model.layers.{i}.` prefix: Qwen2-MoE
 /// `mlp.gate.weight`, `mlp.experts.{e}.{gate,up,down}_proj.weight`, `mlp.shared_expert.*`,
 /// `mlp.shared_expert_gate.weight`; Mixtral `block_sparse_moe.gate.weight`,
-/// `block_sparse_moe.experts.{e}.{w1,w3,w2}.weight` (gate, up, down).
+/// `block_sparse_moe.experts.{e}.{w1,w3,w2}.weight` (gate, up, down); DeepSeek-V3
+/// `mlp.gate.weight`, `mlp.gate.e_score_correction_bias`, `mlp.experts.{e}.*`,
+/// `mlp.shared_experts.*` (ungated).
 struct MoeTensorNames {
   std::string router;
+  std::string router_bias;     ///< "mlp.gate.e_score_correction_bias" or empty
   std::string expert_prefix;   ///< expert e's tensors are expert_prefix + e + "." + a projection
   std::string gate, up, down;  ///< projection names inside an expert, e.g. "gate_proj.weight"
-  std::string shared_prefix;   ///< "mlp.shared_expert." or empty
+  std::string shared_prefix;   ///< "mlp.shared_expert." / "mlp.shared_experts." or empty
   std::string shared_gate;     ///< "mlp.shared_expert_gate.weight" or empty
   [[nodiscard]] std::string expert(std::int64_t e, const std::string& projection) const {
     return expert_prefix + std::to_string(e) + "." + projection;

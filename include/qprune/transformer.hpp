@@ -1,8 +1,10 @@
 // A reference forward pass for decoder-only checkpoints of the Llama / Qwen2 / Mistral family and
-// the mixture-of-experts Qwen2-MoE / Mixtral, in F32 on the CPU (Eigen + OpenMP): token embedding,
-// per layer RMSNorm -> attention with rotary embeddings and grouped-query heads -> residual ->
-// RMSNorm -> gated SiLU MLP (or the MoE block of MoeConfig: top-k routed experts, Qwen2-MoE's gated
-// shared expert) -> residual, final RMSNorm and the (tied or separate) lm_head. Full causal
+// the mixture-of-experts Qwen2-MoE / Mixtral / DeepSeek-V3, in F32 on the CPU (Eigen + OpenMP):
+// token embedding, per layer RMSNorm -> attention with rotary embeddings and grouped-query heads
+// (DeepSeek-V3: multi-head latent attention, MlaConfig) -> residual -> RMSNorm -> gated SiLU MLP
+// (or the MoE block of MoeConfig: top-k routed experts, Qwen2-MoE's gated shared expert,
+// DeepSeek-V3's grouped sigmoid routing and ungated shared experts) -> residual, final RMSNorm and
+// the (tied or separate) lm_head. Full causal
 // attention over each sequence, no KV cache: it is meant for calibration statistics and perplexity,
 // not for generation.
 //
@@ -65,15 +67,23 @@ struct ExpertWeights {
 struct MoeBlockWeights {
   Eigen::MatrixXf router;  ///< experts x hidden
   std::vector<ExpertWeights> experts;
-  ExpertWeights shared;            ///< Qwen2-MoE's shared expert; empty matrices: none
-  Eigen::RowVectorXf shared_gate;  ///< 1 x hidden; empty: none
+  ExpertWeights shared;            ///< the shared expert(s); empty matrices: none
+  Eigen::RowVectorXf shared_gate;  ///< 1 x hidden (Qwen2-MoE); empty: the shared expert ungated
   int top_k = 0;
   bool norm_topk_prob = false;
+  /// DeepSeek-V3's grouped sigmoid routing (MoeConfig); false: softmax top-k.
+  bool sigmoid_scores = false;
+  Eigen::VectorXf score_bias;  ///< experts: e_score_correction_bias (choice only); empty: none
+  int num_groups = 1;          ///< n_group: consecutive experts in groups of equal size
+  int topk_groups = 1;         ///< topk_group
+  float routed_scaling_factor = 1.0f;
 };
 
 /// The routing of a MoE block over T tokens.
 struct MoeRouting {
-  Eigen::MatrixXf probs;    ///< experts x T: softmax of the router logits over the block's experts
+  /// experts x T: softmax of the router logits over the block's experts (DeepSeek-V3: their
+  /// sigmoid, the unbiased scores the weights come from)
+  Eigen::MatrixXf probs;
   Eigen::MatrixXi chosen;   ///< top_k x T: the chosen experts, by decreasing probability
   Eigen::MatrixXf weights;  ///< top_k x T: their weights (renormalised when norm_topk_prob)
 };
@@ -87,13 +97,27 @@ struct MoeTrace {
   const Eigen::MatrixXf* contributions = nullptr;
 };
 
+/// DeepSeek-V3's multi-head latent attention weights (MlaConfig; PyTorch layout, out x in).
+struct MlaWeights {
+  Eigen::MatrixXf q_a;        ///< q_lora_rank x hidden; empty: q_b is q_proj (heads*qk x hidden)
+  Eigen::VectorXf q_a_norm;   ///< q_lora_rank
+  Eigen::MatrixXf q_b;        ///< heads*(nope+rope) x q_lora_rank (or x hidden)
+  Eigen::MatrixXf kv_a;       ///< (kv_lora_rank + rope) x hidden
+  Eigen::VectorXf kv_a_norm;  ///< kv_lora_rank
+  Eigen::MatrixXf kv_b;       ///< heads*(nope+v) x kv_lora_rank
+  int nope_dim = 0, rope_dim = 0, v_dim = 0;
+  bool rope_interleave = true;
+  double eps = 1e-6;  ///< rms_norm_eps of both latent norms
+};
+
 /// The F32 weights of one decoder layer as the forward pass uses them (PyTorch layout, out x in;
 /// a bias vector is empty when the checkpoint has none). Sequential pruning edits these in memory
 /// and runs the edited layer before anything is written.
 struct DecoderLayerWeights {
   Eigen::VectorXf input_norm, post_attention_norm;
-  Eigen::MatrixXf q, k, v, o;
+  Eigen::MatrixXf q, k, v, o;  ///< q, k, v empty in a latent-attention layer (mla)
   Eigen::VectorXf q_bias, k_bias, v_bias, o_bias;
+  std::optional<MlaWeights> mla;   ///< DeepSeek-V3's attention (o is its o_proj)
   Eigen::MatrixXf gate, up, down;  ///< empty in a MoE layer
   Eigen::VectorXf gate_bias, up_bias, down_bias;
   std::optional<MoeBlockWeights> moe;  ///< a MoE layer's block (is_moe_layer)
@@ -116,7 +140,8 @@ class TokenBatch {
   [[nodiscard]] Eigen::Index num_tokens() const { return offsets_.back(); }
   /// The token embeddings (hidden x tokens). InvalidArgument for an id outside the vocabulary.
   [[nodiscard]] Eigen::MatrixXf embed(const Checkpoint& checkpoint) const;
-  /// The rotary cos / sin of position `pos` (head_dim / 2 entries each).
+  /// The rotary cos / sin of position `pos` (head_dim / 2 entries each; DeepSeek-V3:
+  /// qk_rope_head_dim / 2).
   [[nodiscard]] const std::vector<float>& cos_at(Eigen::Index pos) const {
     return cos_[static_cast<std::size_t>(pos)];
   }
@@ -142,7 +167,8 @@ namespace forward {
 /// RMSNorm per column: weight * x / sqrt(mean(x^2) + eps), in F32 as Transformers computes it.
 [[nodiscard]] Eigen::MatrixXf rms_norm(const Eigen::MatrixXf& x, const Eigen::VectorXf& weight,
                                        double eps);
-/// The o_proj input: every query head's softmax-weighted values (heads * head_dim x tokens).
+/// The o_proj input: every query head's softmax-weighted values (heads * head_dim x tokens; with
+/// latent attention heads * v_head_dim).
 [[nodiscard]] Eigen::MatrixXf attention_heads(const DecoderLayerWeights& layer,
                                               const Eigen::MatrixXf& normed,
                                               const TokenBatch& batch);
@@ -151,6 +177,13 @@ namespace forward {
                                               const Eigen::MatrixXf& normed);
 /// The routing of a MoE block for the columns of `normed` (MoeConfig's formula).
 [[nodiscard]] MoeRouting moe_routing(const MoeBlockWeights& block, const Eigen::MatrixXf& normed);
+/// DeepSeek-V3's grouped choice for one token, over the experts flagged in `keep` (nullptr: all):
+/// the kept experts, in id order, form block.num_groups groups of equal size (InvalidArgument
+/// otherwise, or when fewer than top_k can be chosen); `scores` are the sigmoid scores of all the
+/// block's experts, score_bias added for the choice. Writes top_k experts by decreasing biased
+/// score (equal: the lower id) to `chosen` and their weights to `weights`.
+void grouped_topk(const MoeBlockWeights& block, const float* scores, const std::vector<char>* keep,
+                  int* chosen, float* weights);
 /// E(x) of one expert for the columns of x (width from the weights).
 [[nodiscard]] Eigen::MatrixXf expert_output(const ExpertWeights& expert, const Eigen::MatrixXf& x);
 /// The MoE block's output (hidden x tokens) under `routing`: the chosen experts' weighted outputs,

@@ -1,13 +1,15 @@
-// config.json of the Llama, Qwen2, Mistral, Qwen2-MoE and Mixtral families: parsing with defaults
-// taken from Transformers' config classes (LlamaConfig, Qwen2Config, MistralConfig,
-// Qwen2MoeConfig, MixtralConfig), the expected tensor list, and writing an updated copy that keeps
-// unknown keys in their original order.
+// config.json of the Llama, Qwen2, Mistral, Qwen2-MoE, Mixtral and DeepSeek-V3 families: parsing
+// with defaults taken from Transformers' config classes (LlamaConfig, Qwen2Config, MistralConfig,
+// Qwen2MoeConfig, MixtralConfig, DeepseekV3Config), the expected tensor list, and writing an
+// updated copy that keeps unknown keys in their original order.
 #include "qprune/model_config.hpp"
 
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "core/json_input.hpp"
 #include "problems/checkpoint/mapped_file.hpp"
@@ -34,6 +36,7 @@ constexpr FamilyRow kFamilies[] = {
     {ModelFamily::kMistral, "mistral", "MistralForCausalLM", std::int64_t{4096} * 32},
     {ModelFamily::kQwen2Moe, "qwen2_moe", "Qwen2MoeForCausalLM", 32768},
     {ModelFamily::kMixtral, "mixtral", "MixtralForCausalLM", std::int64_t{4096} * 32},
+    {ModelFamily::kDeepseekV3, "deepseek_v3", "DeepseekV3ForCausalLM", 4096},
 };
 
 std::string known_list(bool architectures) {
@@ -96,6 +99,18 @@ class FieldReader {
     }
     return out;
   }
+  /// A string field that must be one of `allowed` (absent or null: `allowed[0]`).
+  std::string optional_choice(const char* key, std::initializer_list<const char*> allowed,
+                              const std::string& why) const {
+    const auto it = j_.find(key);
+    if (it == j_.end() || it->is_null()) return *allowed.begin();
+    for (const char* a : allowed)
+      if (it->is_string() && it->get<std::string>() == a) return a;
+    std::string list;
+    for (const char* a : allowed) list += std::string(list.empty() ? "\"" : ", \"") + a + "\"";
+    fail(std::string("expected field '") + key + "' to be " + list + " (" + why + "), found " +
+         detail::describe_json(*it));
+  }
   bool optional_bool(const char* key, bool fallback) const {
     const auto it = j_.find(key);
     if (it == j_.end() || it->is_null()) return fallback;
@@ -153,6 +168,74 @@ const char* model_family_name(ModelFamily family) {
     if (row.family == family) return row.model_type;
   return "?";
 }
+
+namespace {
+
+// DeepseekV3Config's fields (defaults: Transformers' DeepseekV3Config, i.e. DeepSeek-V3's own).
+void parse_deepseek_v3(const FieldReader& r, const Json& j, ModelConfig& c) {
+  MoeConfig& m = c.moe;
+  m.num_experts = r.optional_int("n_routed_experts", 256);
+  m.num_experts_per_tok = r.optional_int("num_experts_per_tok", 8);
+  m.expert_intermediate_size = r.optional_int("moe_intermediate_size", 2048);
+  const std::int64_t shared = r.optional_count("n_shared_experts", 1);
+  if (shared * m.expert_intermediate_size > kMaxDimension)
+    r.fail("expected n_shared_experts * moe_intermediate_size <= " + std::to_string(kMaxDimension) +
+           ", found " + std::to_string(shared) + " * " +
+           std::to_string(m.expert_intermediate_size));
+  m.shared_expert_intermediate_size = shared * m.expert_intermediate_size;
+  m.norm_topk_prob = r.optional_bool("norm_topk_prob", true);
+  m.sigmoid_scores = true;
+  m.router_bias = true;
+  (void)r.optional_choice("scoring_func", {"sigmoid"},
+                          "DeepSeek-V3's router; qprune implements no other scoring");
+  (void)r.optional_choice("topk_method", {"noaux_tc"},
+                          "DeepSeek-V3's grouped top-k with e_score_correction_bias");
+  m.n_group = r.optional_int("n_group", 8);
+  m.topk_group = r.optional_int("topk_group", 4);
+  m.routed_scaling_factor = r.optional_double("routed_scaling_factor", 2.5);
+  if (!std::isfinite(m.routed_scaling_factor) || !(m.routed_scaling_factor > 0.0))
+    r.fail("expected field 'routed_scaling_factor' to be a finite number > 0, found " +
+           std::to_string(m.routed_scaling_factor));
+  m.first_k_dense_replace = r.optional_count("first_k_dense_replace", 3);
+  m.moe_layer_freq = r.optional_int("moe_layer_freq", 1);
+  if (m.num_experts % m.n_group != 0)
+    r.fail("expected field 'n_group' to divide n_routed_experts " + std::to_string(m.num_experts) +
+           " (groups of equal size), found " + std::to_string(m.n_group));
+  if (m.topk_group > m.n_group)
+    r.fail("expected field 'topk_group' to be at most n_group " + std::to_string(m.n_group) +
+           ", found " + std::to_string(m.topk_group));
+  if (m.num_experts_per_tok > m.topk_group * (m.num_experts / m.n_group))
+    r.fail("expected field 'num_experts_per_tok' to be at most the experts of topk_group " +
+           std::to_string(m.topk_group) + " groups (" +
+           std::to_string(m.topk_group * (m.num_experts / m.n_group)) + "), found " +
+           std::to_string(m.num_experts_per_tok));
+  MlaConfig& a = c.mla;
+  // q_lora_rank null (DeepSeek-V2-Lite style): the query is one projection q_proj.
+  const auto q_rank = j.find("q_lora_rank");
+  a.q_lora_rank = q_rank != j.end() && q_rank->is_null() ? 0 : r.optional_int("q_lora_rank", 1536);
+  a.kv_lora_rank = r.optional_int("kv_lora_rank", 512);
+  a.qk_nope_head_dim = r.optional_int("qk_nope_head_dim", 128);
+  a.qk_rope_head_dim = r.optional_int("qk_rope_head_dim", 64);
+  a.v_head_dim = r.optional_int("v_head_dim", 128);
+  a.rope_interleave = r.optional_bool("rope_interleave", true);
+  if (a.qk_rope_head_dim % 2 != 0)
+    r.fail("expected field 'qk_rope_head_dim' to be even (rotary pairs), found " +
+           std::to_string(a.qk_rope_head_dim));
+  const std::int64_t heads = c.num_attention_heads;
+  for (const auto& [what, width] :
+       {std::pair{"num_attention_heads * (qk_nope_head_dim + qk_rope_head_dim)",
+                  a.qk_nope_head_dim + a.qk_rope_head_dim},
+        std::pair{"num_attention_heads * (qk_nope_head_dim + v_head_dim)",
+                  a.qk_nope_head_dim + a.v_head_dim}})
+    if (heads * width > kMaxDimension)  // each factor <= 2^32: no overflow
+      r.fail(std::string("expected ") + what + " <= " + std::to_string(kMaxDimension) + ", found " +
+             std::to_string(heads) + " * " + std::to_string(width));
+  // DeepSeek's attention_bias adds biases to q_a/kv_a/o_proj, which the forward pass lacks.
+  if (r.optional_bool("attention_bias", false))
+    c.forward_unsupported.push_back("attention_bias: true (MLA without biases only)");
+}
+
+}  // namespace
 
 ModelConfig ModelConfig::parse(const std::string& json_text, const std::string& path) {
   const Json j = detail::parse_json<Json>(json_text, {path});
@@ -246,6 +329,9 @@ ModelConfig ModelConfig::parse(const std::string& json_text, const std::string& 
       c.moe.expert_intermediate_size = c.intermediate_size;
       c.moe.norm_topk_prob = true;
       break;
+    case ModelFamily::kDeepseekV3:
+      parse_deepseek_v3(r, j, c);
+      break;
   }
   if (c.moe.num_experts > 0 && c.moe.num_experts_per_tok > c.moe.num_experts)
     r.fail("expected field 'num_experts_per_tok' to be at most the number of experts " +
@@ -314,7 +400,30 @@ void ModelConfig::validate() const {
                           " has no biases");
   if (family == ModelFamily::kQwen2Moe && (o_proj_bias || mlp_bias))
     throw InvalidArgument("ModelConfig: Qwen2-MoE has q/k/v biases at most");
-  const bool moe_family = family == ModelFamily::kQwen2Moe || family == ModelFamily::kMixtral;
+  const bool moe_family = family == ModelFamily::kQwen2Moe || family == ModelFamily::kMixtral ||
+                          family == ModelFamily::kDeepseekV3;
+  if (family == ModelFamily::kDeepseekV3) {
+    if (attention_bias || o_proj_bias || mlp_bias)
+      throw InvalidArgument("ModelConfig: qprune's DeepSeek-V3 has no biases");
+    positive("n_group", moe.n_group);
+    positive("topk_group", moe.topk_group);
+    positive("moe_layer_freq", moe.moe_layer_freq);
+    positive("kv_lora_rank", mla.kv_lora_rank);
+    positive("qk_nope_head_dim", mla.qk_nope_head_dim);
+    positive("qk_rope_head_dim", mla.qk_rope_head_dim);
+    positive("v_head_dim", mla.v_head_dim);
+    if (moe.num_experts % moe.n_group != 0 || moe.topk_group > moe.n_group ||
+        moe.num_experts_per_tok > moe.topk_group * (moe.num_experts / moe.n_group))
+      throw InvalidArgument("ModelConfig: n_group (" + std::to_string(moe.n_group) +
+                            ") must divide n_routed_experts (" + std::to_string(moe.num_experts) +
+                            "), topk_group (" + std::to_string(moe.topk_group) +
+                            ") must not exceed it, and num_experts_per_tok (" +
+                            std::to_string(moe.num_experts_per_tok) +
+                            ") must not exceed the topk_group groups' experts");
+  } else if (mla.kv_lora_rank != 0 || moe.sigmoid_scores || moe.router_bias || moe.n_group != 1) {
+    throw InvalidArgument(std::string("ModelConfig: ") + model_family_name(family) +
+                          " has neither latent attention nor grouped sigmoid routing");
+  }
   if (moe_family) {
     positive("num_experts", moe.num_experts);
     positive("num_experts_per_tok", moe.num_experts_per_tok);
@@ -373,6 +482,11 @@ std::string ModelConfig::to_json() const {
     update_field<std::int64_t>(j, "num_local_experts", moe.num_experts, 8);
     update_field<std::int64_t>(j, "num_experts_per_tok", moe.num_experts_per_tok, 2);
   }
+  if (family == ModelFamily::kDeepseekV3) {
+    update_field<std::int64_t>(j, "n_routed_experts", moe.num_experts, 256);
+    update_field<std::int64_t>(j, "num_experts_per_tok", moe.num_experts_per_tok, 8);
+    update_field<std::int64_t>(j, "moe_intermediate_size", moe.expert_intermediate_size, 2048);
+  }
   if (!torch_dtype.empty()) {
     // The key parse() took the dtype from: torch_dtype when it is a string, else dtype.
     const auto torch = j.find("torch_dtype");
@@ -386,6 +500,8 @@ std::string ModelConfig::to_json() const {
 
 bool is_moe_layer(const ModelConfig& c, std::int64_t layer) {
   if (c.moe.num_experts == 0) return false;
+  if (c.family == ModelFamily::kDeepseekV3)
+    return layer >= c.moe.first_k_dense_replace && layer % c.moe.moe_layer_freq == 0;
   for (const std::int64_t l : c.moe.mlp_only_layers)
     if (l == layer) return false;
   return (layer + 1) % c.moe.decoder_sparse_step == 0;
@@ -394,21 +510,24 @@ bool is_moe_layer(const ModelConfig& c, std::int64_t layer) {
 MoeTensorNames moe_tensor_names(const ModelConfig& c) {
   switch (c.family) {
     case ModelFamily::kQwen2Moe:
-      return {"mlp.gate.weight",
-              "mlp.experts.",
-              "gate_proj.weight",
-              "up_proj.weight",
-              "down_proj.weight",
-              "mlp.shared_expert.",
-              "mlp.shared_expert_gate.weight"};
+      return {"mlp.gate.weight",    "",
+              "mlp.experts.",       "gate_proj.weight",
+              "up_proj.weight",     "down_proj.weight",
+              "mlp.shared_expert.", "mlp.shared_expert_gate.weight"};
     case ModelFamily::kMixtral:
       return {"block_sparse_moe.gate.weight",
+              "",
               "block_sparse_moe.experts.",
               "w1.weight",
               "w3.weight",
               "w2.weight",
               "",
               ""};
+    case ModelFamily::kDeepseekV3:
+      return {"mlp.gate.weight",     "mlp.gate.e_score_correction_bias",
+              "mlp.experts.",        "gate_proj.weight",
+              "up_proj.weight",      "down_proj.weight",
+              "mlp.shared_experts.", ""};
     default:
       throw InvalidArgument(std::string(model_family_name(c.family)) + " has no experts");
   }
@@ -422,16 +541,15 @@ std::vector<ExpectedTensor> known_global_tensors(const ModelConfig& c) {
           {"lm_head.weight", {v, h}, "[vocab_size, hidden_size]", !c.tie_word_embeddings}};
 }
 
-std::vector<ExpectedTensor> known_layer_tensors(const ModelConfig& c, std::int64_t layer) {
+namespace {
+
+// Grouped-query attention (Llama, Qwen2, Mistral, Qwen2-MoE, Mixtral) with its optional biases.
+void attention_tensors(const ModelConfig& c, std::vector<ExpectedTensor>& t) {
   const std::int64_t h = c.hidden_size;
   const std::int64_t q = c.num_attention_heads * c.head_dim;
   const std::int64_t kv = c.num_key_value_heads * c.head_dim;
-  const std::int64_t i = c.intermediate_size;
   const std::string qd = "num_attention_heads * head_dim";
   const std::string kvd = "num_key_value_heads * head_dim";
-  std::vector<ExpectedTensor> t;
-  // In the order of expected_layer_tensors (Transformers' module order).
-  t.push_back({"input_layernorm.weight", {h}, "[hidden_size]"});
   t.push_back({"self_attn.q_proj.weight", {q, h}, "[" + qd + ", hidden_size]"});
   t.push_back({"self_attn.q_proj.bias", {q}, "[" + qd + "]", c.attention_bias});
   t.push_back({"self_attn.k_proj.weight", {kv, h}, "[" + kvd + ", hidden_size]"});
@@ -440,6 +558,47 @@ std::vector<ExpectedTensor> known_layer_tensors(const ModelConfig& c, std::int64
   t.push_back({"self_attn.v_proj.bias", {kv}, "[" + kvd + "]", c.attention_bias});
   t.push_back({"self_attn.o_proj.weight", {h, q}, "[hidden_size, " + qd + "]"});
   t.push_back({"self_attn.o_proj.bias", {h}, "[hidden_size]", c.o_proj_bias});
+}
+
+// DeepSeek-V3's latent attention (MlaConfig), without biases.
+void mla_tensors(const ModelConfig& c, std::vector<ExpectedTensor>& t) {
+  const MlaConfig& a = c.mla;
+  const std::int64_t h = c.hidden_size;
+  const std::int64_t heads = c.num_attention_heads;
+  const std::int64_t qk = heads * (a.qk_nope_head_dim + a.qk_rope_head_dim);
+  const std::string qkd = "num_attention_heads * (qk_nope_head_dim + qk_rope_head_dim)";
+  if (a.q_lora_rank > 0) {
+    t.push_back({"self_attn.q_a_proj.weight", {a.q_lora_rank, h}, "[q_lora_rank, hidden_size]"});
+    t.push_back({"self_attn.q_a_layernorm.weight", {a.q_lora_rank}, "[q_lora_rank]"});
+    t.push_back({"self_attn.q_b_proj.weight", {qk, a.q_lora_rank}, "[" + qkd + ", q_lora_rank]"});
+  } else {
+    t.push_back({"self_attn.q_proj.weight", {qk, h}, "[" + qkd + ", hidden_size]"});
+  }
+  t.push_back({"self_attn.kv_a_proj_with_mqa.weight",
+               {a.kv_lora_rank + a.qk_rope_head_dim, h},
+               "[kv_lora_rank + qk_rope_head_dim, hidden_size]"});
+  t.push_back({"self_attn.kv_a_layernorm.weight", {a.kv_lora_rank}, "[kv_lora_rank]"});
+  t.push_back({"self_attn.kv_b_proj.weight",
+               {heads * (a.qk_nope_head_dim + a.v_head_dim), a.kv_lora_rank},
+               "[num_attention_heads * (qk_nope_head_dim + v_head_dim), kv_lora_rank]"});
+  t.push_back({"self_attn.o_proj.weight",
+               {h, heads * a.v_head_dim},
+               "[hidden_size, num_attention_heads * v_head_dim]"});
+}
+
+}  // namespace
+
+std::vector<ExpectedTensor> known_layer_tensors(const ModelConfig& c, std::int64_t layer) {
+  const std::int64_t h = c.hidden_size;
+  const std::int64_t i = c.intermediate_size;
+  std::vector<ExpectedTensor> t;
+  // In the order of expected_layer_tensors (Transformers' module order).
+  t.push_back({"input_layernorm.weight", {h}, "[hidden_size]"});
+  if (c.mla.kv_lora_rank > 0) {
+    mla_tensors(c, t);
+  } else {
+    attention_tensors(c, t);
+  }
   t.push_back({"post_attention_layernorm.weight", {h}, "[hidden_size]"});
   if (!is_moe_layer(c, layer)) {
     t.push_back({"mlp.gate_proj.weight", {i, h}, "[intermediate_size, hidden_size]"});
@@ -456,17 +615,20 @@ std::vector<ExpectedTensor> known_layer_tensors(const ModelConfig& c, std::int64
   const std::string wd =
       c.family == ModelFamily::kMixtral ? "intermediate_size" : "moe_intermediate_size";
   t.push_back({n.router, {e, h}, "[number of experts, hidden_size]"});
+  if (!n.router_bias.empty()) t.push_back({n.router_bias, {e}, "[number of experts]"});
   for (std::int64_t x = 0; x < e; ++x) {
     t.push_back({n.expert(x, n.gate), {w, h}, "[" + wd + ", hidden_size]"});
     t.push_back({n.expert(x, n.up), {w, h}, "[" + wd + ", hidden_size]"});
     t.push_back({n.expert(x, n.down), {h, w}, "[hidden_size, " + wd + "]"});
   }
   if (const std::int64_t s = c.moe.shared_expert_intermediate_size; s > 0) {
-    const std::string sd = "shared_expert_intermediate_size";
+    const std::string sd = c.family == ModelFamily::kDeepseekV3
+                               ? "moe_intermediate_size * n_shared_experts"
+                               : "shared_expert_intermediate_size";
     t.push_back({n.shared_prefix + "gate_proj.weight", {s, h}, "[" + sd + ", hidden_size]"});
     t.push_back({n.shared_prefix + "up_proj.weight", {s, h}, "[" + sd + ", hidden_size]"});
     t.push_back({n.shared_prefix + "down_proj.weight", {h, s}, "[hidden_size, " + sd + "]"});
-    t.push_back({n.shared_gate, {1, h}, "[1, hidden_size]"});
+    if (!n.shared_gate.empty()) t.push_back({n.shared_gate, {1, h}, "[1, hidden_size]"});
   }
   return t;
 }

@@ -1,5 +1,5 @@
-// The F32 forward pass of Llama / Qwen2 / Mistral and Qwen2-MoE / Mixtral checkpoints (see
-// include/qprune/transformer.hpp).
+// The F32 forward pass of Llama / Qwen2 / Mistral and Qwen2-MoE / Mixtral / DeepSeek-V3
+// checkpoints (see include/qprune/transformer.hpp).
 // Hidden states are kept as one matrix hidden x (all tokens of all sequences side by side), so the
 // projections are large GEMMs (in fixed column panels, parallel through OpenMP); attention runs per
 // (sequence, head) pair in an OpenMP loop. The arithmetic mirrors the Transformers implementation
@@ -46,6 +46,12 @@ VectorXf read_vec(const Checkpoint& ckpt, const std::string& name) {
 VectorXf read_bias(const Checkpoint& ckpt, const std::string& name) {
   return ckpt.contains(name) ? read_vec(ckpt, name) : VectorXf();
 }
+// A linear layer `name`.weight and its optional `name`.bias.
+void read_linear(const Checkpoint& ckpt, const std::string& name, MatrixXf& weight,
+                 VectorXf& bias) {
+  weight = ckpt.read_matrix_f32(name + ".weight");
+  bias = read_bias(ckpt, name + ".bias");
+}
 
 // Rotary embedding of one head block (rows [row0, row0 + head_dim)) of column t at position pos:
 // x' = x cos + rotate_half(x) sin, rotate_half(x) = [-x2, x1] for x = [x1, x2].
@@ -60,6 +66,37 @@ void apply_rope(MatrixXf& m, Index row0, Index t, const std::vector<float>& cos_
   }
 }
 
+// The same rotation with DeepSeek's interleaved pairs (x[2i], x[2i+1]) (inference/model.py's
+// apply_rotary_emb: consecutive pairs as complex numbers).
+void apply_rope_interleaved(MatrixXf& m, Index row0, Index t, const std::vector<float>& cos_row,
+                            const std::vector<float>& sin_row, Index half) {
+  for (Index i = 0; i < half; ++i) {
+    const float x1 = m(row0 + 2 * i, t);
+    const float x2 = m(row0 + 2 * i + 1, t);
+    const auto ui = static_cast<std::size_t>(i);
+    m(row0 + 2 * i, t) = x1 * cos_row[ui] - x2 * sin_row[ui];
+    m(row0 + 2 * i + 1, t) = x1 * sin_row[ui] + x2 * cos_row[ui];
+  }
+}
+
+// Causal softmax over keys of scores(j, i) = key j . query i (scaled): column i's probabilities
+// over keys 0..i, max-subtracted; the entries above the diagonal stay 0.
+MatrixXf causal_softmax(const MatrixXf& scores) {
+  const Index len = scores.cols();
+  MatrixXf probs = MatrixXf::Zero(len, len);
+  for (Index i = 0; i < len; ++i) {
+    const float mx = scores.col(i).head(i + 1).maxCoeff();
+    float sum = 0.0f;
+    for (Index j = 0; j <= i; ++j) {
+      const float e = std::exp(scores(j, i) - mx);
+      probs(j, i) = e;
+      sum += e;
+    }
+    probs.col(i).head(i + 1) /= sum;
+  }
+  return probs;
+}
+
 }  // namespace
 
 DecoderLayerWeights DecoderLayerWeights::read(const Checkpoint& ckpt, int layer) {
@@ -69,14 +106,29 @@ DecoderLayerWeights DecoderLayerWeights::read(const Checkpoint& ckpt, int layer)
   w.input_norm = read_vec(ckpt, p + "input_layernorm.weight");
   w.post_attention_norm = read_vec(ckpt, p + "post_attention_layernorm.weight");
   const std::string a = p + "self_attn.";
-  w.q = ckpt.read_matrix_f32(a + "q_proj.weight");
-  w.k = ckpt.read_matrix_f32(a + "k_proj.weight");
-  w.v = ckpt.read_matrix_f32(a + "v_proj.weight");
-  w.o = ckpt.read_matrix_f32(a + "o_proj.weight");
-  w.q_bias = read_bias(ckpt, a + "q_proj.bias");
-  w.k_bias = read_bias(ckpt, a + "k_proj.bias");
-  w.v_bias = read_bias(ckpt, a + "v_proj.bias");
-  w.o_bias = read_bias(ckpt, a + "o_proj.bias");
+  if (c.mla.kv_lora_rank > 0) {
+    MlaWeights& m = w.mla.emplace();
+    if (c.mla.q_lora_rank > 0) {
+      m.q_a = ckpt.read_matrix_f32(a + "q_a_proj.weight");
+      m.q_a_norm = read_vec(ckpt, a + "q_a_layernorm.weight");
+      m.q_b = ckpt.read_matrix_f32(a + "q_b_proj.weight");
+    } else {
+      m.q_b = ckpt.read_matrix_f32(a + "q_proj.weight");
+    }
+    m.kv_a = ckpt.read_matrix_f32(a + "kv_a_proj_with_mqa.weight");
+    m.kv_a_norm = read_vec(ckpt, a + "kv_a_layernorm.weight");
+    m.kv_b = ckpt.read_matrix_f32(a + "kv_b_proj.weight");
+    m.nope_dim = static_cast<int>(c.mla.qk_nope_head_dim);
+    m.rope_dim = static_cast<int>(c.mla.qk_rope_head_dim);
+    m.v_dim = static_cast<int>(c.mla.v_head_dim);
+    m.rope_interleave = c.mla.rope_interleave;
+    m.eps = c.rms_norm_eps;
+  } else {
+    read_linear(ckpt, a + "q_proj", w.q, w.q_bias);
+    read_linear(ckpt, a + "k_proj", w.k, w.k_bias);
+    read_linear(ckpt, a + "v_proj", w.v, w.v_bias);
+  }
+  read_linear(ckpt, a + "o_proj", w.o, w.o_bias);
   w.num_heads = static_cast<int>(c.num_attention_heads);
   w.num_kv_heads = static_cast<int>(c.num_key_value_heads);
   w.head_dim = static_cast<int>(c.head_dim);
@@ -95,19 +147,21 @@ DecoderLayerWeights DecoderLayerWeights::read(const Checkpoint& ckpt, int layer)
       b.shared.gate = ckpt.read_matrix_f32(p + n.shared_prefix + "gate_proj.weight");
       b.shared.up = ckpt.read_matrix_f32(p + n.shared_prefix + "up_proj.weight");
       b.shared.down = ckpt.read_matrix_f32(p + n.shared_prefix + "down_proj.weight");
-      b.shared_gate = ckpt.read_matrix_f32(p + n.shared_gate).row(0);
+      if (!n.shared_gate.empty()) b.shared_gate = ckpt.read_matrix_f32(p + n.shared_gate).row(0);
     }
     b.top_k = static_cast<int>(c.moe.num_experts_per_tok);
     b.norm_topk_prob = c.moe.norm_topk_prob;
+    b.sigmoid_scores = c.moe.sigmoid_scores;
+    if (c.moe.router_bias) b.score_bias = read_vec(ckpt, p + n.router_bias);
+    b.num_groups = static_cast<int>(c.moe.n_group);
+    b.topk_groups = static_cast<int>(c.moe.topk_group);
+    b.routed_scaling_factor = static_cast<float>(c.moe.routed_scaling_factor);
     return w;
   }
   const std::string m = p + "mlp.";
-  w.gate = ckpt.read_matrix_f32(m + "gate_proj.weight");
-  w.up = ckpt.read_matrix_f32(m + "up_proj.weight");
-  w.down = ckpt.read_matrix_f32(m + "down_proj.weight");
-  w.gate_bias = read_bias(ckpt, m + "gate_proj.bias");
-  w.up_bias = read_bias(ckpt, m + "up_proj.bias");
-  w.down_bias = read_bias(ckpt, m + "down_proj.bias");
+  read_linear(ckpt, m + "gate_proj", w.gate, w.gate_bias);
+  read_linear(ckpt, m + "up_proj", w.up, w.up_bias);
+  read_linear(ckpt, m + "down_proj", w.down, w.down_bias);
   return w;
 }
 
@@ -120,7 +174,7 @@ TokenBatch::TokenBatch(const std::vector<std::vector<std::int32_t>>& sequences,
     max_len = std::max(max_len, static_cast<Index>(sequences[s].size()));
   }
   // Rotary tables per position, in F32 as Transformers builds them (inv_freq, then pos * inv_freq).
-  const Index hd = c.head_dim;
+  const Index hd = c.mla.kv_lora_rank > 0 ? c.mla.qk_rope_head_dim : c.head_dim;
   const Index half = hd / 2;
   std::vector<float> inv_freq(static_cast<std::size_t>(half));
   for (Index i = 0; i < half; ++i)
@@ -211,7 +265,58 @@ MatrixXf rms_norm(const MatrixXf& x, const VectorXf& weight, double eps) {
   return y;
 }
 
+namespace {
+
+// DeepSeek-V3's multi-head latent attention (MlaConfig), the plain (not weight-absorbed) form:
+// per head [k_nope | v] from the normalised latent, one rotary key shared by every head.
+MatrixXf latent_attention_heads(const DecoderLayerWeights& w, const MatrixXf& h,
+                                const TokenBatch& batch) {
+  const MlaWeights& m = *w.mla;
+  const Index heads = w.num_heads;
+  const Index dn = m.nope_dim;
+  const Index dr = m.rope_dim;
+  const Index dv = m.v_dim;
+  const Index qk = dn + dr;
+  const Index rank = m.kv_b.cols();
+  const VectorXf none;
+  MatrixXf q = m.q_a.size() != 0
+                   ? project(m.q_b, none, rms_norm(project(m.q_a, none, h), m.q_a_norm, m.eps))
+                   : project(m.q_b, none, h);     // heads*qk x T
+  const MatrixXf ckv = project(m.kv_a, none, h);  // (rank + dr) x T
+  const MatrixXf kv = project(m.kv_b, none, rms_norm(ckv.topRows(rank), m.kv_a_norm, m.eps));
+  MatrixXf k_rope = ckv.bottomRows(dr);
+  const auto rope = m.rope_interleave ? apply_rope_interleaved : apply_rope;
+  const int num_seq = batch.num_sequences();
+  for (int s = 0; s < num_seq; ++s)
+    for (Index t = batch.offset(s); t < batch.offset(s + 1); ++t) {
+      const Index pos = t - batch.offset(s);
+      for (Index hh = 0; hh < heads; ++hh)
+        rope(q, hh * qk + dn, t, batch.cos_at(pos), batch.sin_at(pos), dr / 2);
+      rope(k_rope, 0, t, batch.cos_at(pos), batch.sin_at(pos), dr / 2);
+    }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(qk));
+  MatrixXf o(heads * dv, h.cols());
+  detail::parallel_for(static_cast<Index>(num_seq) * heads, [&](Index job) {
+    const auto s = static_cast<int>(job / heads);
+    const Index hh = job % heads;
+    const Index off = batch.offset(s);
+    const Index len = batch.offset(s + 1) - off;
+    if (len == 0) return;
+    const Index kv_row = hh * (dn + dv);
+    const MatrixXf scores =
+        (kv.block(kv_row, off, dn, len).transpose() * q.block(hh * qk, off, dn, len) +
+         k_rope.middleCols(off, len).transpose() * q.block(hh * qk + dn, off, dr, len)) *
+        scale;
+    o.block(hh * dv, off, dv, len).noalias() =
+        kv.block(kv_row + dn, off, dv, len) * causal_softmax(scores);
+  });
+  return o;
+}
+
+}  // namespace
+
 MatrixXf attention_heads(const DecoderLayerWeights& w, const MatrixXf& h, const TokenBatch& batch) {
+  if (w.mla) return latent_attention_heads(w, h, batch);
   const Index heads = w.num_heads;
   const Index kv_heads = w.num_kv_heads;
   const Index hd = w.head_dim;
@@ -243,18 +348,8 @@ MatrixXf attention_heads(const DecoderLayerWeights& w, const MatrixXf& h, const 
     // scores(j, i) = k_j . q_i / sqrt(hd) for key j <= query i.
     const MatrixXf scores =
         (k.block(kvh * hd, off, hd, len).transpose() * q.block(hh * hd, off, hd, len)) * scale;
-    MatrixXf probs = MatrixXf::Zero(len, len);
-    for (Index i = 0; i < len; ++i) {
-      const float mx = scores.col(i).head(i + 1).maxCoeff();
-      float sum = 0.0f;
-      for (Index j = 0; j <= i; ++j) {
-        const float e = std::exp(scores(j, i) - mx);
-        probs(j, i) = e;
-        sum += e;
-      }
-      probs.col(i).head(i + 1) /= sum;
-    }
-    o.block(hh * hd, off, hd, len).noalias() = v.block(kvh * hd, off, hd, len) * probs;
+    o.block(hh * hd, off, hd, len).noalias() =
+        v.block(kvh * hd, off, hd, len) * causal_softmax(scores);
   });
   return o;
 }
@@ -269,6 +364,78 @@ MatrixXf mlp_activations(const DecoderLayerWeights& w, const MatrixXf& h) {
   return silu_times(project(w.gate, w.gate_bias, h), project(w.up, w.up_bias, h));
 }
 
+void grouped_topk(const MoeBlockWeights& b, const float* scores, const std::vector<char>* keep,
+                  int* chosen, float* weights) {
+  const auto experts = static_cast<int>(b.router.rows());
+  std::vector<int> ids;  // the kept experts in id order
+  ids.reserve(static_cast<std::size_t>(experts));
+  for (int e = 0; e < experts; ++e)
+    if (keep == nullptr || (*keep)[static_cast<std::size_t>(e)]) ids.push_back(e);
+  const auto n = static_cast<int>(ids.size());
+  const int groups = b.num_groups;
+  if (groups < 1 || n % groups != 0 || b.topk_groups < 1 || b.topk_groups > groups)
+    throw InvalidArgument("grouped routing: " + std::to_string(n) + " experts do not form " +
+                          std::to_string(groups) + " groups of equal size (n_group) with " +
+                          std::to_string(b.topk_groups) + " kept (topk_group)");
+  const int per = n / groups;
+  const int k = b.top_k;
+  if (k < 1 || k > b.topk_groups * per)
+    throw InvalidArgument("grouped routing: num_experts_per_tok " + std::to_string(k) +
+                          " exceeds the " + std::to_string(b.topk_groups * per) +
+                          " experts of topk_group " + std::to_string(b.topk_groups) + " groups");
+  // c = s + b: used only to choose (DeepSeek's auxiliary-loss-free balancing bias).
+  std::vector<float> biased(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    const auto e = static_cast<std::size_t>(ids[static_cast<std::size_t>(i)]);
+    biased[static_cast<std::size_t>(i)] =
+        scores[e] + (b.score_bias.size() != 0 ? b.score_bias[static_cast<Index>(e)] : 0.0f);
+  }
+  // A group's score: the sum of its two largest biased scores (one when a group has one expert).
+  std::vector<float> group_score(static_cast<std::size_t>(groups));
+  for (int g = 0; g < groups; ++g) {
+    float first = -std::numeric_limits<float>::infinity();
+    float second = first;
+    for (int i = g * per; i < (g + 1) * per; ++i) {
+      const float v = biased[static_cast<std::size_t>(i)];
+      if (v > first) {
+        second = first;
+        first = v;
+      } else if (v > second) {
+        second = v;
+      }
+    }
+    group_score[static_cast<std::size_t>(g)] = per > 1 ? first + second : first;
+  }
+  std::vector<int> order(static_cast<std::size_t>(groups));
+  for (int g = 0; g < groups; ++g) order[static_cast<std::size_t>(g)] = g;
+  auto by_value = [](const std::vector<float>& v) {
+    return [&v](int a, int c) {
+      const float va = v[static_cast<std::size_t>(a)];
+      const float vc = v[static_cast<std::size_t>(c)];
+      return va != vc ? va > vc : a < c;  // equal: the lower index first
+    };
+  };
+  std::partial_sort(order.begin(), order.begin() + b.topk_groups, order.end(),
+                    by_value(group_score));
+  // The kept groups' experts (positions into ids), then their top k by biased score.
+  std::vector<int> candidates;
+  for (int j = 0; j < b.topk_groups; ++j)
+    for (int i = order[static_cast<std::size_t>(j)] * per;
+         i < (order[static_cast<std::size_t>(j)] + 1) * per; ++i)
+      candidates.push_back(i);
+  std::sort(candidates.begin(), candidates.end());
+  std::partial_sort(candidates.begin(), candidates.begin() + k, candidates.end(), by_value(biased));
+  float sum = 0.0f;
+  for (int j = 0; j < k; ++j) {
+    chosen[j] = ids[static_cast<std::size_t>(candidates[static_cast<std::size_t>(j)])];
+    weights[j] = scores[chosen[j]];
+    sum += weights[j];
+  }
+  // Transformers adds 1e-20 to the denominator; the unbiased scores, not c, give the weights.
+  const float norm = b.norm_topk_prob ? 1.0f / (sum + 1e-20f) : 1.0f;
+  for (int j = 0; j < k; ++j) weights[j] = weights[j] * norm * b.routed_scaling_factor;
+}
+
 MoeRouting moe_routing(const MoeBlockWeights& b, const MatrixXf& h) {
   const MatrixXf logits = project(b.router, VectorXf(), h);  // experts x T
   const Index experts = logits.rows();
@@ -277,6 +444,13 @@ MoeRouting moe_routing(const MoeBlockWeights& b, const MatrixXf& h) {
   r.probs.resize(experts, h.cols());
   r.chosen.resize(k, h.cols());
   r.weights.resize(k, h.cols());
+  if (b.sigmoid_scores) {
+    r.probs = (1.0f + (-logits.array()).exp()).inverse().matrix();
+    for (Index t = 0; t < h.cols(); ++t)
+      grouped_topk(b, r.probs.col(t).data(), nullptr, r.chosen.col(t).data(),
+                   r.weights.col(t).data());
+    return r;
+  }
   std::vector<int> order(static_cast<std::size_t>(experts));
   for (Index t = 0; t < h.cols(); ++t) {
     const float mx = logits.col(t).maxCoeff();
@@ -336,8 +510,12 @@ MatrixXf moe_block(const MoeBlockWeights& b, const MatrixXf& h, const MoeRouting
   }
   if (b.shared.gate.size() != 0) {
     const MatrixXf s = expert_output(b.shared, h);
-    const Eigen::RowVectorXf g = b.shared_gate * h;
-    for (Index t = 0; t < h.cols(); ++t) y.col(t) += s.col(t) / (1.0f + std::exp(-g[t]));
+    if (b.shared_gate.size() == 0) {  // DeepSeek-V3's shared experts: ungated
+      y += s;
+    } else {
+      const Eigen::RowVectorXf g = b.shared_gate * h;
+      for (Index t = 0; t < h.cols(); ++t) y.col(t) += s.col(t) / (1.0f + std::exp(-g[t]));
+    }
   }
   return y;
 }
