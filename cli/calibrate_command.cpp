@@ -1,6 +1,7 @@
 // `qprune calibrate CKPT --text FILE -o STATS`: runs the checkpoint's forward pass over calibration
 // text and writes the per-layer activation statistics (docs/calibration_stats.md) that
 // `qprune mask` reads.
+#include <cstdint>
 #include <iostream>
 #include <memory>
 
@@ -54,8 +55,11 @@ int run_calibrate(const CalibrateOptions& opts) {
   r.add("Context", "context", opts.windows.context);
   r.add("Layers", "num_layers", ckpt.config().num_hidden_layers);
   r.add("MLP channels", "mlp_channels", ckpt.config().intermediate_size);
+  // Latent attention (DeepSeek-V3) has no head statistics: 0 channels collected.
   r.add("Attention channels", "attn_channels",
-        ckpt.config().num_attention_heads * ckpt.config().head_dim);
+        ckpt.config().mla.kv_lora_rank > 0
+            ? std::int64_t{0}
+            : ckpt.config().num_attention_heads * ckpt.config().head_dim);
   r.add("Seconds", "seconds", forward_s);
   r.add("Tokens per second", "tokens_per_second",
         forward_s > 0 ? static_cast<double>(stats.num_tokens) / forward_s : 0.0);

@@ -276,6 +276,61 @@ std::filesystem::path calibrate_tiny(const Checkpoint& ckpt, const std::filesyst
   return path;
 }
 
+constexpr MaskMethod kExpertMethods[] = {MaskMethod::kQubo, MaskMethod::kDiagonal,
+                                         MaskMethod::kExpertFrequency, MaskMethod::kExpertWeight,
+                                         MaskMethod::kExhaustive};
+
+// Expert masks of a tiny checkpoint's two MoE layers at sparsity 0.5 (keep 4 of 8; the qubo
+// method with the exact solver); `total` gets the sum of their re-routed errors.
+Masks half_expert_masks(const Checkpoint& ckpt, const CalibrationStatsFile& stats, MaskMethod m,
+                        double& total) {
+  MaskRunOptions mo;
+  mo.mlp = false;
+  mo.experts = true;
+  mo.sparsity = 0.5;
+  mo.method = m;
+  mo.solver = "exact";
+  Masks masks = compute_masks(ckpt, &stats, mo);
+  REQUIRE(masks.entries.size() == 2);
+  total = 0.0;
+  for (const LayerMask& e : masks.entries) {
+    CHECK(e.unit == UnitKind::kExperts);
+    REQUIRE(e.kept.size() == 4);
+    REQUIRE(e.rerouted_error.has_value());
+    total += *e.rerouted_error;
+  }
+  return masks;
+}
+
+// Applies expert masks to `out` and checks every pruned layer: the kept experts renumbered in
+// order, and its routed block output on the sampled inputs differing from the original's by
+// exactly the recorded re-routed error. Returns the pruned checkpoint.
+Checkpoint apply_and_check_experts(const Checkpoint& ckpt, const CalibrationStatsFile& stats,
+                                   const Masks& masks, const std::filesystem::path& out) {
+  (void)apply_masks(ckpt, masks, &stats, out);
+  Checkpoint pruned = Checkpoint::open(out);
+  for (const LayerMask& e : masks.entries) {
+    CAPTURE(e.layer);
+    const ExpertStats s = stats.read_experts(e.layer);
+    MoeBlockWeights before = *DecoderLayerWeights::read(ckpt, e.layer).moe;
+    MoeBlockWeights after = *DecoderLayerWeights::read(pruned, e.layer).moe;
+    for (std::size_t j = 0; j < e.kept.size(); ++j)
+      CHECK(after.experts[j].down == before.experts[static_cast<std::size_t>(e.kept[j])].down);
+    CHECK(after.shared.down == before.shared.down);
+    before.shared = after.shared = {};
+    before.shared_gate.resize(0);
+    after.shared_gate.resize(0);
+    const Eigen::MatrixXf y =
+        forward::moe_block(before, s.inputs, forward::moe_routing(before, s.inputs));
+    const Eigen::MatrixXf y_k =
+        forward::moe_block(after, s.inputs, forward::moe_routing(after, s.inputs));
+    const double measured = (y - y_k).cast<double>().squaredNorm();
+    REQUIRE(e.rerouted_error.has_value());
+    CHECK(*e.rerouted_error == doctest::Approx(measured).epsilon(1e-5));
+  }
+  return pruned;
+}
+
 }  // namespace
 
 TEST_CASE("moe: expert statistics equal sums over the forward pass's own traces") {
@@ -355,22 +410,10 @@ TEST_CASE("moe: expert masks through mask and apply; the re-routed error is the 
   }
 
   std::map<std::string, double> rerouted;
-  MaskRunOptions mo;
-  mo.mlp = false;
-  mo.experts = true;
-  mo.sparsity = 0.5;
-  for (const MaskMethod m : {MaskMethod::kQubo, MaskMethod::kDiagonal, MaskMethod::kExpertFrequency,
-                             MaskMethod::kExpertWeight, MaskMethod::kExhaustive}) {
-    mo.method = m;
-    mo.solver = "exact";
-    const Masks masks = compute_masks(ckpt, &stats, mo);
-    REQUIRE(masks.entries.size() == 2);  // layers 1 and 2
+  for (const MaskMethod m : kExpertMethods) {
     double total = 0.0;
+    const Masks masks = half_expert_masks(ckpt, stats, m, total);
     for (const LayerMask& e : masks.entries) {
-      CHECK(e.unit == UnitKind::kExperts);
-      CHECK(e.kept.size() == 4);
-      REQUIRE(e.rerouted_error.has_value());
-      total += *e.rerouted_error;
       // The qubo method records its best sample's own error; re-scoring and swaps only lower it.
       CHECK(e.qubo_rerouted_error.has_value() == (m == MaskMethod::kQubo));
       if (e.qubo_rerouted_error) CHECK(*e.rerouted_error <= *e.qubo_rerouted_error);
@@ -379,27 +422,9 @@ TEST_CASE("moe: expert masks through mask and apply; the re-routed error is the 
     if (m != MaskMethod::kQubo) continue;
     // Apply, then run the pruned layers' blocks on the sampled inputs: their routed output differs
     // from the original's by exactly the recorded re-routed error.
-    const std::filesystem::path out = dir / "pruned";
-    (void)apply_masks(ckpt, masks, &stats, out);
-    const Checkpoint pruned = Checkpoint::open(out);
+    const Checkpoint pruned = apply_and_check_experts(ckpt, stats, masks, dir / "pruned");
     CHECK(pruned.config().moe.num_experts == 4);
     CHECK(pruned.config().moe.num_experts_per_tok == 3);
-    for (const LayerMask& e : masks.entries) {
-      const ExpertStats s = stats.read_experts(e.layer);
-      MoeBlockWeights before = *DecoderLayerWeights::read(ckpt, e.layer).moe;
-      MoeBlockWeights after = *DecoderLayerWeights::read(pruned, e.layer).moe;
-      for (std::size_t j = 0; j < e.kept.size(); ++j)  // renumbered in order
-        CHECK(after.experts[j].down == before.experts[static_cast<std::size_t>(e.kept[j])].down);
-      before.shared = after.shared = {};
-      before.shared_gate.resize(0);
-      after.shared_gate.resize(0);
-      const Eigen::MatrixXf y =
-          forward::moe_block(before, s.inputs, forward::moe_routing(before, s.inputs));
-      const Eigen::MatrixXf y_k =
-          forward::moe_block(after, s.inputs, forward::moe_routing(after, s.inputs));
-      const double measured = (y - y_k).cast<double>().squaredNorm();
-      CHECK(*e.rerouted_error == doctest::Approx(measured).epsilon(1e-5));
-    }
     // Perplexity-level sanity: the pruned model still runs.
     CHECK(Transformer(pruned).logits(std::span<const std::int32_t>(ids.data(), 20)).allFinite());
   }
@@ -485,5 +510,131 @@ TEST_CASE("moe: Mixtral experts removed by apply: num_local_experts, w1/w2/w3 re
     for (Eigen::Index j = 0; j < 2; ++j) CHECK(kept_router.row(j) == router.row(e.kept[j]));
   }
   CHECK(Transformer(pruned).logits(std::span<const std::int32_t>(ids.data(), 16)).allFinite());
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("moe: DeepSeek-V3 experts: one keep constraint per routing group, re-routed as grouped") {
+  const Checkpoint ckpt = Checkpoint::open(moe_dir("tiny-deepseek-v3"));  // 8 experts, 4 groups
+  const std::filesystem::path dir = test::temp_dir("moe_deepseek_apply");
+  std::vector<std::int32_t> ids;
+  const CalibrationStatsFile stats = CalibrationStatsFile::open(calibrate_tiny(ckpt, dir, ids));
+  CHECK_FALSE(stats.has_experts(0));         // first_k_dense_replace 1
+  CHECK(stats.has(StatsKind::kMlp));         // the dense layer 0's MLP
+  CHECK_FALSE(stats.has(StatsKind::kAttn));  // latent attention: no head statistics
+
+  // The QUBO: "keep 1 of each group of 2"; its energy is the unrouted error of the removed set.
+  const ExpertStats s1 = stats.read_experts(1);
+  const LayerProblem problem = build_expert_problem(s1, 1, 4, 4);
+  REQUIRE(problem.model.constraints().size() == 4);
+  for (int g = 0; g < 4; ++g) {
+    CHECK(problem.model.constraints()[static_cast<std::size_t>(g)].k == 1);
+    CHECK(problem.model.constraints()[static_cast<std::size_t>(g)].variables ==
+          std::vector<int>{2 * g, 2 * g + 1});
+  }
+  int feasible = 0;
+  for (std::uint32_t bits = 0; bits < 256; ++bits) {
+    const Assignment x = test::bits_to_assignment(bits, 8);
+    bool balanced = true;
+    for (int g = 0; g < 4; ++g) balanced = balanced && (x[2 * g] + x[2 * g + 1] == 1);
+    CHECK(problem.model.is_feasible(x) == balanced);
+    feasible += balanced ? 1 : 0;
+  }
+  CHECK(feasible == 16);
+
+  // The re-routed error of a kept set is that of the block whose router lost the other experts'
+  // rows and bias entries (forward::moe_routing's own grouped choice over 4 groups of 1).
+  const MoeBlockWeights block = *DecoderLayerWeights::read(ckpt, 1).moe;
+  const ExpertRerouting scorer(block, s1.inputs);
+  CHECK(scorer.num_groups() == 4);
+  const std::vector<int> some = {1, 2, 4, 7};
+  MoeBlockWeights sub = block;
+  sub.shared = {};
+  sub.experts.clear();
+  sub.router.resize(4, block.router.cols());
+  sub.score_bias.resize(4);
+  for (std::size_t j = 0; j < some.size(); ++j) {
+    sub.experts.push_back(block.experts[static_cast<std::size_t>(some[j])]);
+    sub.router.row(static_cast<Eigen::Index>(j)) = block.router.row(some[j]);
+    sub.score_bias[static_cast<Eigen::Index>(j)] = block.score_bias[some[j]];
+  }
+  MoeBlockWeights full = block;
+  full.shared = {};
+  const Eigen::MatrixXf y =
+      forward::moe_block(full, s1.inputs, forward::moe_routing(full, s1.inputs));
+  const Eigen::MatrixXf y_k =
+      forward::moe_block(sub, s1.inputs, forward::moe_routing(sub, s1.inputs));
+  CHECK(scorer.error(some) ==
+        doctest::Approx((y - y_k).cast<double>().squaredNorm()).epsilon(1e-5));
+  CHECK_THROWS_WITH_AS((void)scorer.error({0, 2, 4}), doctest::Contains("do not form 4 groups"),
+                       InvalidArgument);
+  // Exhaustive search: the least error over the 16 balanced sets, found by listing them here.
+  double least = 1e300;
+  for (std::uint32_t bits = 0; bits < 16; ++bits) {
+    std::vector<int> kept;
+    for (int g = 0; g < 4; ++g) kept.push_back(2 * g + static_cast<int>((bits >> g) & 1U));
+    least = std::min(least, scorer.error(kept));
+  }
+  CHECK(subset_count(8, 4, 4) == 16);
+  CHECK(scorer.error(best_rerouted_subset(scorer, 4)) == least);
+
+  std::map<std::string, double> rerouted;
+  for (const MaskMethod m : kExpertMethods) {
+    CAPTURE(std::string(mask_method_name(m)));
+    double total = 0.0;
+    const Masks masks = half_expert_masks(ckpt, stats, m, total);
+    for (const LayerMask& e : masks.entries)  // one expert of each routing group of 2
+      for (int g = 0; g < 4; ++g) CHECK(e.kept[static_cast<std::size_t>(g)] / 2 == g);
+    rerouted[mask_method_name(m)] = total;
+    MESSAGE("DeepSeek-V3 " << std::string(mask_method_name(m)) << ": re-routed error " << total);
+    if (m != MaskMethod::kQubo) continue;
+    // Apply: the router's rows and bias entries sliced, the experts renumbered, and the pruned
+    // blocks' routed output differs from the original's by the recorded re-routed error.
+    const Checkpoint pruned = apply_and_check_experts(ckpt, stats, masks, dir / "pruned");
+    CHECK(pruned.config().moe.num_experts == 4);
+    CHECK(pruned.config().moe.n_group == 4);
+    CHECK(test::slurp(dir / "pruned" / "config.json").find("\"n_routed_experts\": 4") !=
+          std::string::npos);
+    for (const LayerMask& e : masks.entries) {
+      const std::string p = "model.layers." + std::to_string(e.layer) + ".mlp.gate.";
+      const Eigen::MatrixXd bias = ckpt.read_matrix(p + "e_score_correction_bias");
+      const Eigen::MatrixXd kept_bias = pruned.read_matrix(p + "e_score_correction_bias");
+      REQUIRE(kept_bias.rows() == 4);
+      for (Eigen::Index j = 0; j < 4; ++j) CHECK(kept_bias(j, 0) == bias(e.kept[j], 0));
+      const Eigen::MatrixXd router = ckpt.read_matrix(p + "weight");
+      const Eigen::MatrixXd kept_router = pruned.read_matrix(p + "weight");
+      for (Eigen::Index j = 0; j < 4; ++j) CHECK(kept_router.row(j) == router.row(e.kept[j]));
+    }
+    CHECK(Transformer(pruned).logits(std::span<const std::int32_t>(ids.data(), 20)).allFinite());
+    // Masks that keep unequal numbers per routing group are refused by apply.
+    Masks uneven = masks;
+    uneven.entries[0].kept = {0, 1, 2, 4};
+    CHECK_THROWS_WITH_AS((void)apply_masks(ckpt, uneven, &stats, dir / "uneven"),
+                         doctest::Contains("needs the same number in every group"),
+                         InvalidArgument);
+  }
+  for (const auto& [name, total] : rerouted) {
+    CAPTURE(name);
+    CHECK(rerouted["exhaustive"] <= total + 1e-12);
+  }
+
+  // Keep counts grouped routing cannot use, and heads of latent attention: clear errors.
+  MaskRunOptions mo;
+  mo.mlp = false;
+  mo.experts = true;
+  mo.sparsity = 0.25;  // keeps 6, not a multiple of 4 groups
+  CHECK_THROWS_WITH_AS((void)compute_masks(ckpt, &stats, mo),
+                       doctest::Contains("keeps 6 of 8 experts, not a multiple of n_group = 4"),
+                       InvalidArgument);
+  const ModelConfig top3 =
+      ModelConfig::parse(deepseek_config_with("num_experts_per_tok", "3"), "config.json");
+  CHECK_THROWS_WITH_AS((void)expert_keep_count(top3, 0.5),
+                       doctest::Contains("topk_group = 2 groups hold 2, fewer than "
+                                         "num_experts_per_tok = 3"),
+                       InvalidArgument);
+  mo.experts = false;
+  mo.heads = true;
+  mo.sparsity = 0.5;
+  CHECK_THROWS_WITH_AS((void)compute_masks(ckpt, &stats, mo),
+                       doctest::Contains("multi-head latent attention"), InvalidArgument);
   std::filesystem::remove_all(dir);
 }

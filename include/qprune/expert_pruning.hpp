@@ -6,7 +6,9 @@
 // router loses the removed experts' rows and each token takes its top-k among the kept ones, which
 // is not quadratic in x. ExpertRerouting measures that exact error on sampled block inputs, for
 // scoring a solver's candidates, the baselines and an exhaustive search where the subsets can be
-// counted.
+// counted. DeepSeek-V3's grouped routing splits the experts into n_group groups of equal size, so
+// every group keeps keep / n_group experts: one cardinality constraint per routing group, which
+// the baselines, the swaps and the exhaustive search respect too.
 #pragma once
 #if defined(QPRUNE_LAYER) && QPRUNE_LAYER < 2
 #error \
@@ -15,6 +17,7 @@
 
 #include <Eigen/Core>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "qprune/calibration_stats.hpp"
@@ -26,18 +29,23 @@ namespace qprune {
 
 /// Experts a MoE layer keeps at a sparsity: round((1 - sparsity) E). Throws InvalidArgument when
 /// that is fewer than num_experts_per_tok (the router could not choose k experts) or the model has
-/// no experts.
+/// no experts; with grouped routing (n_group > 1) also when it is not a multiple of n_group, or
+/// when the topk_group groups a token may use would hold fewer than num_experts_per_tok.
 [[nodiscard]] int expert_keep_count(const ModelConfig& config, double sparsity);
 
 /// The expert QUBO of one MoE layer: E(x) = (1 - x)^T G (1 - x) with "keep `keep`" (labels
 /// "L.experts.e", name "layer.L.experts"). unit_cost_e = G_ee, the error of removing e alone.
-[[nodiscard]] LayerProblem build_expert_problem(const ExpertStats& stats, int layer, int keep);
+/// `groups` > 1 (DeepSeek-V3's n_group): one constraint "keep keep / groups" per routing group of
+/// consecutive experts (named "layer.L.experts.group.g"); keep must be a multiple of groups.
+[[nodiscard]] LayerProblem build_expert_problem(const ExpertStats& stats, int layer, int keep,
+                                                int groups = 1);
 
 /// The exact error of a kept set with re-routing, on the sampled block inputs of ExpertStats:
 /// sum_t ||y(t) - y_K(t)||^2 with y the routed output of the full block and y_K that of the block
 /// whose router lost the other experts' rows (softmax over K, its top-k, renormalised when
-/// norm_topk_prob). The shared expert is the same in both and drops out. Holds every expert's
-/// output on the samples (experts x hidden x samples floats).
+/// norm_topk_prob; DeepSeek-V3: forward::grouped_topk over K, with K's own groups and bias
+/// entries). The shared expert is the same in both and drops out. Holds every expert's output on
+/// the samples (experts x hidden x samples floats).
 class ExpertRerouting {
  public:
   /// The largest num_experts_per_tok measured (DeepSeek-V3: 8, Qwen2-MoE: 4-8, Mixtral: 2).
@@ -45,6 +53,9 @@ class ExpertRerouting {
   /// `inputs`: hidden x S block inputs (after the norm).
   ExpertRerouting(const MoeBlockWeights& block, const Eigen::MatrixXf& inputs);
   [[nodiscard]] int num_experts() const { return static_cast<int>(outputs_.size()); }
+  /// The routing groups (n_group; 1 for softmax routers): a kept set must take the same number
+  /// of experts from each group of num_experts() / num_groups() consecutive ids.
+  [[nodiscard]] int num_groups() const { return routing_.num_groups; }
   [[nodiscard]] Eigen::Index num_samples() const { return probs_.cols(); }
   /// The error of keeping `kept` (distinct expert ids, at least one). Deterministic.
   [[nodiscard]] double error(const std::vector<int>& kept) const;
@@ -53,6 +64,10 @@ class ExpertRerouting {
 
  private:
   [[nodiscard]] Eigen::VectorXf routed_output(const std::vector<char>& keep, Eigen::Index t) const;
+  // sum_j order[j].second * E_{order[j].first}(x_t), added by increasing expert id (sorts order).
+  [[nodiscard]] Eigen::VectorXf sum_in_id_order(std::pair<int, float>* order, int count,
+                                                Eigen::Index t) const;
+  MoeBlockWeights routing_;               // the block's router and routing settings, no experts
   Eigen::MatrixXf probs_;                 // experts x S
   std::vector<Eigen::MatrixXf> outputs_;  // per expert: hidden x S
   Eigen::MatrixXf reference_;             // hidden x S: the full block's routed output
@@ -67,18 +82,21 @@ class ExpertRerouting {
 [[nodiscard]] std::vector<int> top_experts(const Eigen::VectorXd& scores, int keep);
 
 /// The kept set of `keep` experts with the least re-routed error, by enumerating every subset
-/// (parallel; ties: the first in lexicographic order). Throws InvalidArgument when there are more
-/// than `max_subsets` subsets.
+/// (with routing groups: every subset that keeps keep / num_groups of each group) in parallel;
+/// ties: the first in lexicographic order. Throws InvalidArgument when there are more than
+/// `max_subsets` subsets.
 [[nodiscard]] std::vector<int> best_rerouted_subset(const ExpertRerouting& scorer, int keep,
                                                     std::int64_t max_subsets = 20'000'000);
 
 /// Swap descent on the exact re-routed error from `kept`: while some swap of a kept and a removed
-/// expert lowers ExpertRerouting::error, take the best such swap (ties: the first in id order).
-/// Ends at a set no single swap improves; ids increasing. `max_rounds` bounds the swaps made.
+/// expert (of the same routing group) lowers ExpertRerouting::error, take the best such swap (ties:
+/// the first in id order). Ends at a set no single swap improves; ids increasing. `max_rounds`
+/// bounds the swaps made.
 [[nodiscard]] std::vector<int> improve_by_swaps(const ExpertRerouting& scorer,
                                                 std::vector<int> kept, int max_rounds = 1000);
 
-/// The number of subsets of `keep` among `n` (saturating at INT64_MAX).
-[[nodiscard]] std::int64_t subset_count(int n, int keep);
+/// The number of subsets of `keep` among `n` (saturating at INT64_MAX); with `groups` > 1 the
+/// subsets that keep keep / groups of each of `groups` equal groups (0 unless both divide).
+[[nodiscard]] std::int64_t subset_count(int n, int keep, int groups = 1);
 
 }  // namespace qprune

@@ -157,7 +157,10 @@ CalibrationStatistics collect_calibration_statistics(const Transformer& model,
   // from zero; the runner adds the chunks in chunk order, so any split over processes gives the
   // same bits (a sampled input is written by the one chunk that holds its token, zero elsewhere).
   const Index inter = options.mlp ? c.intermediate_size : 0;
-  const Index channels = options.attn ? c.num_attention_heads * c.head_dim : 0;
+  // Latent attention (DeepSeek-V3): no o_proj input statistics; its heads are not pruned
+  // (head_unit_for refuses them), and its o_proj input is heads * v_head_dim wide.
+  const bool attn = options.attn && c.mla.kv_lora_rank == 0;
+  const Index channels = attn ? c.num_attention_heads * c.head_dim : 0;
   const Index experts = options.mlp ? c.moe.num_experts : 0;
   const Index hidden = c.hidden_size;
   // Sampled tokens for the experts' re-routed scoring: every stride-th token of the stream.
@@ -254,7 +257,7 @@ CalibrationStatistics collect_calibration_statistics(const Transformer& model,
                            windows[batch_first + static_cast<std::size_t>(sequence)].begin);
       };
     }
-    if (options.attn)
+    if (attn)
       hooks.attn = [&](int layer, int, const Eigen::MatrixXf& a) {
         const auto l = static_cast<std::size_t>(layer);
         accumulate(attn_gram(v, l), attn_sum(v, l), a);
@@ -308,7 +311,7 @@ CalibrationStatistics collect_calibration_statistics(const Transformer& model,
     e.num_tokens = n;
     out.experts.push_back(std::move(e));
   }
-  for (std::size_t l = 0; l < layers && options.attn; ++l)
+  for (std::size_t l = 0; l < layers && attn; ++l)
     out.attn.push_back(finish(attn_gram(total, l), attn_sum(total, l)));
   return out;
 }

@@ -88,7 +88,24 @@ bool bias_compensation_supported(const ModelConfig& config) {
   return config.family == ModelFamily::kLlama;
 }
 
+namespace {
+
+// DeepSeek-V3's latent attention has no per-head K/V projections to slice (every head's keys and
+// values come from one shared latent through kv_b_proj, the rotary key is shared by all heads).
+void refuse_latent_attention_heads(const ModelConfig& config) {
+  if (config.mla.kv_lora_rank > 0)
+    throw InvalidArgument(std::string(model_family_name(config.family)) +
+                          " uses multi-head latent attention (kv_lora_rank " +
+                          std::to_string(config.mla.kv_lora_rank) +
+                          "): qprune does not prune its heads (they share one latent K/V "
+                          "projection and one rotary key); prune experts (--unit experts) or the "
+                          "dense layers' MLP neurons (--unit mlp)");
+}
+
+}  // namespace
+
 UnitKind head_unit_for(const ModelConfig& config, UnitKind requested) {
+  refuse_latent_attention_heads(config);
   if (config.num_key_value_heads == config.num_attention_heads) return UnitKind::kHeads;
   if (requested == UnitKind::kKvGroups || requested == UnitKind::kHeadsPerGroup) return requested;
   throw InvalidArgument("the model uses grouped-query attention (" +
@@ -122,6 +139,8 @@ LayerProblem build_layer_problem(const Checkpoint& ckpt, const CalibrationStatsF
     return build_contrastive_layer(ckpt, *stats, *spec.contrast, spec, spec.behaviour_weight)
         .problem;
   }
+  if (spec.unit != UnitKind::kMlp && spec.unit != UnitKind::kExperts)
+    refuse_latent_attention_heads(cfg);
   const std::string p = layer_prefix(spec.layer);
   if (spec.unit == UnitKind::kExperts) {
     if (!is_moe_layer(cfg, spec.layer))
@@ -134,7 +153,8 @@ LayerProblem build_layer_problem(const Checkpoint& ckpt, const CalibrationStatsF
           std::to_string(spec.layer) + " has none" +
           (stats != nullptr ? " in " + stats->path().string() : std::string()) + ")");
     return build_expert_problem(stats->read_experts(spec.layer), spec.layer,
-                                expert_keep_count(cfg, spec.sparsity));
+                                expert_keep_count(cfg, spec.sparsity),
+                                static_cast<int>(cfg.moe.n_group));
   }
   if (is_moe_layer(cfg, spec.layer) && spec.unit == UnitKind::kMlp)
     throw InvalidArgument("layer " + std::to_string(spec.layer) +

@@ -26,11 +26,31 @@ int expert_keep_count(const ModelConfig& config, double sparsity) {
                           std::to_string(config.moe.num_experts_per_tok) +
                           " that the router chooses per token (lower the sparsity, or lower "
                           "num_experts_per_tok in config.json first)");
+  const std::int64_t groups = config.moe.n_group;
+  if (groups > 1 && keep % groups != 0)
+    throw InvalidArgument("sparsity " + std::to_string(sparsity) + " keeps " +
+                          std::to_string(keep) + " of " + std::to_string(e) +
+                          " experts, not a multiple of n_group = " + std::to_string(groups) +
+                          " (grouped routing needs every group to keep the same number)");
+  if (groups > 1 && config.moe.topk_group * (keep / groups) < config.moe.num_experts_per_tok)
+    throw InvalidArgument(
+        "sparsity " + std::to_string(sparsity) + " keeps " + std::to_string(keep / groups) +
+        " experts per group: topk_group = " + std::to_string(config.moe.topk_group) +
+        " groups hold " + std::to_string(config.moe.topk_group * (keep / groups)) +
+        ", fewer than num_experts_per_tok = " + std::to_string(config.moe.num_experts_per_tok));
   return keep;
 }
 
 ExpertRerouting::ExpertRerouting(const MoeBlockWeights& block, const Eigen::MatrixXf& inputs)
     : top_k_(block.top_k), norm_topk_prob_(block.norm_topk_prob) {
+  routing_.router = block.router;
+  routing_.top_k = block.top_k;
+  routing_.norm_topk_prob = block.norm_topk_prob;
+  routing_.sigmoid_scores = block.sigmoid_scores;
+  routing_.score_bias = block.score_bias;
+  routing_.num_groups = block.num_groups;
+  routing_.topk_groups = block.topk_groups;
+  routing_.routed_scaling_factor = block.routed_scaling_factor;
   if (top_k_ < 1 || top_k_ > kMaxTopK || top_k_ > static_cast<int>(block.experts.size()))
     throw InvalidArgument("ExpertRerouting: num_experts_per_tok " + std::to_string(top_k_) +
                           " must be in [1, min(" + std::to_string(kMaxTopK) +
@@ -55,6 +75,13 @@ Eigen::VectorXf ExpertRerouting::routed_output(const std::vector<char>& keep, In
   int chosen[kMaxTopK];
   float weight[kMaxTopK];
   const int k = top_k_;
+  std::pair<int, float> order[kMaxTopK];
+  if (routing_.sigmoid_scores) {
+    // DeepSeek-V3: the router's own grouped choice over the kept experts (its final weights).
+    forward::grouped_topk(routing_, probs_.col(t).data(), &keep, chosen, weight);
+    for (int j = 0; j < k; ++j) order[j] = {chosen[j], weight[j]};
+    return sum_in_id_order(order, k, t);
+  }
   int count = 0;
   float kept_mass = 0.0f;
   for (Index e = 0; e < experts; ++e) {
@@ -74,12 +101,16 @@ Eigen::VectorXf ExpertRerouting::routed_output(const std::vector<char>& keep, In
     weight[j] = probs_(chosen[j], t) / kept_mass;
     sum += weight[j];
   }
-  Eigen::VectorXf y = Eigen::VectorXf::Zero(outputs_.front().rows());
-  // In increasing expert id, as the forward pass adds them.
-  std::pair<int, float> order[kMaxTopK];
   for (int j = 0; j < count; ++j)
     order[j] = {chosen[j], norm_topk_prob_ ? weight[j] / sum : weight[j]};
+  return sum_in_id_order(order, count, t);
+}
+
+Eigen::VectorXf ExpertRerouting::sum_in_id_order(std::pair<int, float>* order, int count,
+                                                 Index t) const {
+  // In increasing expert id, as the forward pass adds them.
   std::sort(order, order + count);
+  Eigen::VectorXf y = Eigen::VectorXf::Zero(outputs_.front().rows());
   for (int j = 0; j < count; ++j)
     y += outputs_[static_cast<std::size_t>(order[j].first)].col(t) * order[j].second;
   return y;
@@ -119,10 +150,13 @@ std::vector<int> improve_by_swaps(const ExpertRerouting& scorer, std::vector<int
     std::vector<char> in(static_cast<std::size_t>(n), 0);
     for (const int e : kept) in[static_cast<std::size_t>(e)] = 1;
     // Every (kept slot, removed expert) swap, evaluated in parallel, the best taken.
+    // Within a routing group only: grouped routing needs every group to keep as many.
+    const int per_group = n / scorer.num_groups();
     std::vector<std::pair<int, int>> moves;
     for (std::size_t slot = 0; slot < kept.size(); ++slot)
       for (int e = 0; e < n; ++e)
-        if (!in[static_cast<std::size_t>(e)]) moves.emplace_back(static_cast<int>(slot), e);
+        if (!in[static_cast<std::size_t>(e)] && e / per_group == kept[slot] / per_group)
+          moves.emplace_back(static_cast<int>(slot), e);
     std::vector<double> err(moves.size());
     detail::parallel_for(static_cast<std::int64_t>(moves.size()), [&](std::int64_t m) {
       std::vector<int> next = kept;
@@ -140,7 +174,9 @@ std::vector<int> improve_by_swaps(const ExpertRerouting& scorer, std::vector<int
   return kept;
 }
 
-std::int64_t subset_count(int n, int keep) {
+namespace {
+
+std::int64_t binomial(int n, int keep) {
   if (keep < 0 || keep > n) return 0;
   keep = std::min(keep, n - keep);
   double c = 1.0;  // exact below 2^53, far above any count that is enumerated
@@ -148,28 +184,67 @@ std::int64_t subset_count(int n, int keep) {
   return c >= 9e18 ? std::numeric_limits<std::int64_t>::max() : std::llround(c);
 }
 
-std::vector<int> best_rerouted_subset(const ExpertRerouting& scorer, int keep,
-                                      std::int64_t max_subsets) {
-  const int n = scorer.num_experts();
-  const std::int64_t count = subset_count(n, keep);
-  if (count == 0) throw InvalidArgument("best_rerouted_subset: keep out of range");
-  if (count > max_subsets)
-    throw InvalidArgument("exhaustive search over " + std::to_string(count) + " subsets of " +
-                          std::to_string(keep) + " of " + std::to_string(n) +
-                          " experts is beyond the limit of " + std::to_string(max_subsets));
-  // Subsets in lexicographic order, cut into blocks; each block's best, then the first best.
+// Every subset of `keep` among first, first + 1, ..., first + n - 1, in lexicographic order.
+std::vector<std::vector<int>> all_subsets(int first, int n, int keep) {
   std::vector<std::vector<int>> all;
-  all.reserve(static_cast<std::size_t>(count));
   std::vector<int> s(static_cast<std::size_t>(keep));
   std::iota(s.begin(), s.end(), 0);
   while (true) {
     all.push_back(s);
+    for (int& e : all.back()) e += first;
     int i = keep - 1;
     while (i >= 0 && s[static_cast<std::size_t>(i)] == n - keep + i) --i;
     if (i < 0) break;
     ++s[static_cast<std::size_t>(i)];
     for (int j = i + 1; j < keep; ++j)
       s[static_cast<std::size_t>(j)] = s[static_cast<std::size_t>(j - 1)] + 1;
+  }
+  return all;
+}
+
+}  // namespace
+
+std::int64_t subset_count(int n, int keep, int groups) {
+  if (groups < 1 || n % groups != 0 || keep % groups != 0) return 0;
+  const std::int64_t per = binomial(n / groups, keep / groups);
+  std::int64_t count = 1;
+  for (int g = 0; g < groups; ++g) {
+    if (per != 0 && count > std::numeric_limits<std::int64_t>::max() / per)
+      return std::numeric_limits<std::int64_t>::max();
+    count *= per;
+  }
+  return count;
+}
+
+std::vector<int> best_rerouted_subset(const ExpertRerouting& scorer, int keep,
+                                      std::int64_t max_subsets) {
+  const int n = scorer.num_experts();
+  const int groups = scorer.num_groups();
+  const std::int64_t count = subset_count(n, keep, groups);
+  if (count == 0 || keep < 1)
+    throw InvalidArgument("best_rerouted_subset: keep " + std::to_string(keep) +
+                          " out of range, or not a multiple of the " + std::to_string(groups) +
+                          " routing groups");
+  if (count > max_subsets)
+    throw InvalidArgument("exhaustive search over " + std::to_string(count) + " subsets of " +
+                          std::to_string(keep) + " of " + std::to_string(n) +
+                          " experts is beyond the limit of " + std::to_string(max_subsets));
+  // Each group's subsets, then their product in lexicographic order (group 0 most significant).
+  const int per = n / groups;
+  const std::vector<std::vector<int>> part = all_subsets(0, per, keep / groups);
+  std::vector<std::vector<int>> all;
+  all.reserve(static_cast<std::size_t>(count));
+  std::vector<std::size_t> digit(static_cast<std::size_t>(groups), 0);
+  while (true) {
+    std::vector<int> s;
+    s.reserve(static_cast<std::size_t>(keep));
+    for (int g = 0; g < groups; ++g)
+      for (const int e : part[digit[static_cast<std::size_t>(g)]]) s.push_back(g * per + e);
+    all.push_back(std::move(s));
+    int g = groups - 1;
+    while (g >= 0 && ++digit[static_cast<std::size_t>(g)] == part.size())
+      digit[static_cast<std::size_t>(g--)] = 0;
+    if (g < 0) break;
   }
   std::vector<double> err(all.size());
   detail::parallel_for(static_cast<std::int64_t>(all.size()), [&](std::int64_t i) {

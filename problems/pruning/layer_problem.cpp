@@ -387,16 +387,21 @@ void set_keep(LayerProblem& problem, int keep) {
     throw InvalidArgument(problem.name + ": keep = " + std::to_string(keep) + " is outside [1, " +
                           std::to_string(n) + "]");
   }
+  const bool experts = problem.unit == UnitKind::kExperts;
   if (keep % groups != 0) {
     throw InvalidArgument(problem.name + ": keep = " + std::to_string(keep) +
                           " is not a multiple of the " + std::to_string(groups) +
-                          " KV groups (every group must keep the same number of heads)");
+                          (experts
+                               ? " routing groups (n_group; every group must keep the same "
+                                 "number of experts)"
+                               : " KV groups (every group must keep the same number of heads)"));
   }
   problem.model.clear_constraints();
   const int per_group = n / groups;
   for (int g = 0; g < groups; ++g) {
     CardinalityConstraint c;
-    c.name = groups == 1 ? problem.name : problem.name + ".kv." + std::to_string(g);
+    c.name = groups == 1 ? problem.name
+                         : problem.name + (experts ? ".group." : ".kv.") + std::to_string(g);
     c.k = keep / groups;
     for (int i = g * per_group; i < (g + 1) * per_group; ++i) c.variables.push_back(i);
     problem.model.add_constraint(std::move(c));
@@ -430,7 +435,7 @@ Eigen::MatrixXd centered_gram(const ActivationStats& stats) {
   return stats.gram - static_cast<double>(stats.num_tokens) * stats.mean * stats.mean.transpose();
 }
 
-LayerProblem build_expert_problem(const ExpertStats& stats, int layer, int keep) {
+LayerProblem build_expert_problem(const ExpertStats& stats, int layer, int keep, int groups) {
   if (stats.gram.rows() == 0 || stats.gram.rows() != stats.gram.cols())
     throw InvalidArgument("build_expert_problem: layer " + std::to_string(layer) +
                           " has no square expert Gram");
@@ -440,7 +445,12 @@ LayerProblem build_expert_problem(const ExpertStats& stats, int layer, int keep)
   p.unit = UnitKind::kExperts;
   p.layer = layer;
   p.unit_width = 1;
-  p.num_groups = 1;
+  if (groups < 1 || p.model.num_variables() % groups != 0)
+    throw InvalidArgument("build_expert_problem: layer " + std::to_string(layer) + " has " +
+                          std::to_string(p.model.num_variables()) +
+                          " experts, not a multiple of the " + std::to_string(groups) +
+                          " routing groups (n_group)");
+  p.num_groups = groups;  // DeepSeek-V3's routing groups: each keeps keep / groups
   p.name = "layer." + layer_prefix(layer) + ".experts";
   p.model.set_labels(make_labels(layer, "experts", p.model.num_variables()));
   set_keep(p, keep);

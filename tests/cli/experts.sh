@@ -1,7 +1,7 @@
 # Expert pruning of a mixture-of-experts checkpoint (issue 22; docs/pruning_math.md section 12)
 # through the CLI: calibrate a tiny Qwen2-MoE, mask --unit experts with the qubo method and every
 # baseline, apply, and the pruned folder's config, tensors and forward pass; bad inputs (exit 2,
-# naming the numbers).
+# naming the numbers); the same for a tiny DeepSeek-V3 with grouped routing.
 source "$(dirname "$0")/common.bash" "$@"
 CKPT=$DATA/checkpoints/tiny-qwen2-moe-norm  # 8 experts, top-3, layer 0 dense (mlp_only_layers)
 
@@ -55,4 +55,42 @@ jq '.entries[1].kept = [0,1,2,3,4] | .entries[1].keep = 5' "$TMP/qubo.json" >"$T
 expect_exit 2 "$QPRUNE" apply "$CKPT" --masks "$TMP/ragged.json" -o "$TMP/ragged"
 grep -q "one number of experts for every layer" "$TMP/stderr" || fail "ragged experts message"
 [[ ! -e $TMP/ragged ]] || fail "a refused apply left an output folder"
-echo "experts: ok (exhaustive ${rerouted[exhaustive]}, qubo ${rerouted[qubo]}, frequency ${rerouted[frequency]})"
+
+# DeepSeek-V3 (8 experts in 4 routing groups, top-2 within 2 groups, layer 0 dense, latent
+# attention): every group keeps as many experts, the router bias loses the removed entries.
+DS=$DATA/checkpoints/tiny-deepseek-v3
+out=$("$QPRUNE" calibrate "$DS" --token-ids "$TMP/ids.txt" --context 40 -q -o "$TMP/ds_stats")
+expect_line "$out" "Attention channels" "0"
+declare -A ds
+for method in qubo frequency routed-weight exhaustive; do
+  out=$("$QPRUNE" mask "$DS" --calib "$TMP/ds_stats" --unit experts --sparsity 0.5 \
+        --method "$method" --json -o "$TMP/ds_$method.json" 2>/dev/null) || fail "deepseek mask --method $method"
+  ds[$method]=$(jq '[.layers[].rerouted_error] | add' <<<"$out")
+  jq -e '[.entries[] | [.kept[] / 2 | floor] == [0,1,2,3]] | all' "$TMP/ds_$method.json" >/dev/null ||
+    fail "deepseek $method: every routing group should keep one expert"
+done
+for method in qubo frequency routed-weight; do
+  awk -v a="${ds[exhaustive]}" -v b="${ds[$method]}" 'BEGIN { exit !(a <= b * (1 + 1e-12)) }' ||
+    fail "deepseek exhaustive ${ds[exhaustive]} above $method ${ds[$method]}"
+done
+"$QPRUNE" apply "$DS" --masks "$TMP/ds_qubo.json" -o "$TMP/ds_pruned" >/dev/null
+jq -e '.n_routed_experts == 4 and .num_experts_per_tok == 2 and .n_group == 4' \
+  "$TMP/ds_pruned/config.json" >/dev/null || fail "pruned DeepSeek config.json"
+out=$("$QPRUNE" perplexity "$TMP/ds_pruned" --token-ids "$TMP/ids.txt" --context 40 2>/dev/null)
+expect_line "$out" "Perplexity" "[0-9.]*"
+python3 - "$TMP/ds_pruned/model.safetensors" <<'PY' || fail "pruned DeepSeek tensors"
+import json, struct, sys
+blob = open(sys.argv[1], "rb").read()
+header = json.loads(blob[8:8 + struct.unpack("<Q", blob[:8])[0]])
+for layer in (1, 2):
+    p = f"model.layers.{layer}.mlp."
+    assert header[p + "gate.weight"]["shape"] == [4, 16]
+    assert header[p + "gate.e_score_correction_bias"]["shape"] == [4]
+    assert p + "experts.4.gate_proj.weight" not in header and p + "experts.3.down_proj.weight" in header
+    assert header[p + "shared_experts.down_proj.weight"]["shape"] == [16, 6]
+PY
+expect_exit 2 "$QPRUNE" mask "$DS" --calib "$TMP/ds_stats" --unit experts --sparsity 0.25 -o "$TMP/x.json"
+grep -q "not a multiple of n_group = 4" "$TMP/stderr" || fail "deepseek group-multiple message"
+expect_exit 2 "$QPRUNE" mask "$DS" --calib "$TMP/ds_stats" --unit heads --sparsity 0.5 -o "$TMP/x.json"
+grep -q "multi-head latent attention" "$TMP/stderr" || fail "deepseek heads message"
+echo "experts: ok (exhaustive ${rerouted[exhaustive]}, qubo ${rerouted[qubo]}, frequency ${rerouted[frequency]}; deepseek exhaustive ${ds[exhaustive]}, qubo ${ds[qubo]}, frequency ${ds[frequency]})"

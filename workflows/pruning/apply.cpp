@@ -179,6 +179,24 @@ std::map<int, std::vector<int>> expert_plan(const Masks& masks, const ModelConfi
       throw InvalidArgument(where + " keeps " + std::to_string(e.kept.size()) +
                             " experts, fewer than num_experts_per_tok = " +
                             std::to_string(cfg.moe.num_experts_per_tok));
+    if (const std::int64_t groups = cfg.moe.n_group; groups > 1) {
+      // Grouped routing reshapes the experts into n_group equal groups of consecutive ids.
+      const std::int64_t per = cfg.moe.num_experts / groups;
+      std::vector<std::int64_t> in_group(static_cast<std::size_t>(groups), 0);
+      for (const int x : e.kept) ++in_group[static_cast<std::size_t>(x / per)];
+      for (std::int64_t g = 0; g < groups; ++g)
+        if (in_group[static_cast<std::size_t>(g)] != in_group[0])
+          throw InvalidArgument(
+              where + " keeps " + std::to_string(in_group[0]) + " experts of routing group 0 and " +
+              std::to_string(in_group[static_cast<std::size_t>(g)]) + " of group " +
+              std::to_string(g) + "; n_group = " + std::to_string(groups) +
+              " needs the same number in every group");
+      if (cfg.moe.topk_group * in_group[0] < cfg.moe.num_experts_per_tok)
+        throw InvalidArgument(
+            where + " keeps " + std::to_string(in_group[0]) + " experts per group: topk_group = " +
+            std::to_string(cfg.moe.topk_group) + " groups hold fewer than " +
+            "num_experts_per_tok = " + std::to_string(cfg.moe.num_experts_per_tok));
+    }
     kept[e.layer] = e.kept;
   }
   if (kept.empty()) return kept;
@@ -437,7 +455,8 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
   CheckpointEdits edits;
   edits.add = pruned.added();
   // Experts: the removed ones' tensors go, the kept ones are renumbered 0.. in order, and the
-  // router keeps their rows (read when it is written, one layer at a time).
+  // router keeps their rows and DeepSeek-V3's correction bias their entries (read when written,
+  // one layer at a time).
   const ModelConfig& cfg = ckpt.config();
   const std::map<int, std::vector<int>> experts = expert_plan(masks, cfg);
   std::map<std::string, std::vector<int>> routers;  // router tensor -> kept rows
@@ -457,6 +476,7 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
           for (const std::string& proj : {n.gate, n.up, n.down})
             edits.remove.insert(p + n.expert(e, proj));
       routers[p + n.router] = kept;
+      if (!n.router_bias.empty()) routers[p + n.router_bias] = kept;  // its entries likewise
       report.layers.push_back({layer, UnitKind::kExperts, static_cast<int>(kept.size())});
     }
     report.config.moe.num_experts = static_cast<std::int64_t>(experts.begin()->second.size());

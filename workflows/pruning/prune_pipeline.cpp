@@ -527,8 +527,11 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
       if (rerouting) {
         // The QUBO ignores re-routing: its best sample's exact error is recorded, then the best
         // feasible sample by that error is improved by swap descent on it.
-        double best = rerouting->error(kept_indices(x));
-        e.qubo_rerouted_error = best;
+        // (Grouped routing scores only sets that keep as many of every group: feasible ones.)
+        double best = rerouting->num_groups() == 1 || problem.model.is_feasible(x)
+                          ? rerouting->error(kept_indices(x))
+                          : std::numeric_limits<double>::infinity();
+        if (std::isfinite(best)) e.qubo_rerouted_error = best;
         for (const Sample& cand : result.samples) {
           if (!problem.model.is_feasible(cand.x)) continue;
           const double err = rerouting->error(kept_indices(cand.x));
@@ -543,14 +546,16 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
       e.status = result.status;
     } else if (rerouting) {
       const auto start = std::chrono::steady_clock::now();
-      const int keep_n = problem.model.constraints().front().k;
+      int keep_n = 0;
+      for (const CardinalityConstraint& c : problem.model.constraints()) keep_n += c.k;
+      // The baselines' top scores per constraint: per routing group with grouped routing.
       std::vector<int> kept;
       switch (options.method) {
         case MaskMethod::kExpertFrequency:
-          kept = top_experts(expert_stats->tokens, keep_n);
+          kept = kept_indices(keep_top_scores(problem, expert_stats->tokens));
           break;
         case MaskMethod::kExpertWeight:
-          kept = top_experts(expert_stats->weight, keep_n);
+          kept = kept_indices(keep_top_scores(problem, expert_stats->weight));
           break;
         case MaskMethod::kExhaustive:
           kept = best_rerouted_subset(*rerouting, keep_n);
