@@ -224,6 +224,60 @@ TEST_CASE("moe: DeepSeek-V3 config: routing groups, latent attention, errors nam
   CHECK(yarn.forward_unsupported[0].find("rope_scaling") != std::string::npos);
 }
 
+TEST_CASE("moe: the released DeepSeek-V3 config.json: 58 MoE layers of 256 experts, yarn refused") {
+  // deepseek-ai/DeepSeek-V3's config.json (auto_map and quantization_config details shortened).
+  const std::string released = R"({
+    "architectures": ["DeepseekV3ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+    "aux_loss_alpha": 0.001, "bos_token_id": 0, "eos_token_id": 1, "ep_size": 1,
+    "first_k_dense_replace": 3, "hidden_act": "silu", "hidden_size": 7168,
+    "initializer_range": 0.02, "intermediate_size": 18432, "kv_lora_rank": 512,
+    "max_position_embeddings": 163840, "model_type": "deepseek_v3", "moe_intermediate_size": 2048,
+    "moe_layer_freq": 1, "n_group": 8, "n_routed_experts": 256, "n_shared_experts": 1,
+    "norm_topk_prob": true, "num_attention_heads": 128, "num_experts_per_tok": 8,
+    "num_hidden_layers": 61, "num_key_value_heads": 128, "num_nextn_predict_layers": 1,
+    "pretraining_tp": 1, "q_lora_rank": 1536, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
+    "quantization_config": {"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8",
+                            "weight_block_size": [128, 128]},
+    "rms_norm_eps": 1e-06,
+    "rope_scaling": {"beta_fast": 32, "beta_slow": 1, "factor": 40, "mscale": 1.0,
+                     "mscale_all_dim": 1.0, "original_max_position_embeddings": 4096,
+                     "type": "yarn"},
+    "rope_theta": 10000, "routed_scaling_factor": 2.5, "scoring_func": "sigmoid",
+    "seq_aux": true, "tie_word_embeddings": false, "topk_group": 4, "topk_method": "noaux_tc",
+    "torch_dtype": "bfloat16", "transformers_version": "4.33.1", "use_cache": true,
+    "v_head_dim": 128, "vocab_size": 129280})";
+  const ModelConfig c = ModelConfig::parse(released, "config.json");
+  int moe_layers = 0;
+  for (std::int64_t l = 0; l < c.num_hidden_layers; ++l) moe_layers += is_moe_layer(c, l) ? 1 : 0;
+  CHECK(moe_layers == 58);
+  CHECK_FALSE(is_moe_layer(c, 2));
+  CHECK(is_moe_layer(c, 3));
+  CHECK(c.moe.num_experts == 256);
+  CHECK(c.moe.shared_expert_intermediate_size == 2048);
+  REQUIRE(c.forward_unsupported.size() == 1);
+  CHECK(c.forward_unsupported[0].find("rope_scaling") != std::string::npos);
+  // Shapes of an MoE layer: MLA projections, the router with its bias, 256 experts, the shared one.
+  std::map<std::string, std::vector<std::int64_t>> shape;
+  for (const ExpectedTensor& t : expected_layer_tensors(c, 3)) shape[t.name] = t.shape;
+  const std::string p = "model.layers.3.";
+  CHECK(shape[p + "self_attn.q_b_proj.weight"] == std::vector<std::int64_t>{128 * 192, 1536});
+  CHECK(shape[p + "self_attn.kv_a_proj_with_mqa.weight"] == std::vector<std::int64_t>{576, 7168});
+  CHECK(shape[p + "self_attn.kv_b_proj.weight"] == std::vector<std::int64_t>{128 * 256, 512});
+  CHECK(shape[p + "self_attn.o_proj.weight"] == std::vector<std::int64_t>{7168, 128 * 128});
+  CHECK(shape[p + "mlp.gate.e_score_correction_bias"] == std::vector<std::int64_t>{256});
+  CHECK(shape[p + "mlp.experts.255.down_proj.weight"] == std::vector<std::int64_t>{7168, 2048});
+  CHECK(shape[p + "mlp.shared_experts.up_proj.weight"] == std::vector<std::int64_t>{2048, 7168});
+  CHECK(shape.size() == 2 + 7 + 2 + 3 * 256 + 3);  // norms, MLA, router and bias, experts, shared
+  // Keep counts: multiples of 8 groups, at least 2 per group (4 groups x 2 >= top-8).
+  CHECK(expert_keep_count(c, 0.5) == 128);
+  CHECK_THROWS_WITH_AS((void)expert_keep_count(c, 0.95),
+                       doctest::Contains("not a multiple of n_group = 8"), InvalidArgument);
+  CHECK_THROWS_WITH_AS((void)expert_keep_count(c, 1.0 - 8.0 / 256.0),
+                       doctest::Contains("topk_group = 4 groups hold 4, fewer than "
+                                         "num_experts_per_tok = 8"),
+                       InvalidArgument);
+}
+
 TEST_CASE("moe: DeepSeek-V3 checkpoint without the router bias or with the wrong rope layout") {
   const std::filesystem::path src = moe_dir("tiny-deepseek-v3");
   const std::filesystem::path dir = test::temp_dir("moe_deepseek");

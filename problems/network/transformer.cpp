@@ -367,8 +367,13 @@ MatrixXf mlp_activations(const DecoderLayerWeights& w, const MatrixXf& h) {
 void grouped_topk(const MoeBlockWeights& b, const float* scores, const std::vector<char>* keep,
                   int* chosen, float* weights) {
   const auto experts = static_cast<int>(b.router.rows());
-  std::vector<int> ids;  // the kept experts in id order
-  ids.reserve(static_cast<std::size_t>(experts));
+  // Per-thread scratch: the exact re-routed error calls this for every sample of every candidate.
+  thread_local std::vector<int> ids;  // the kept experts in id order
+  thread_local std::vector<float> biased;
+  thread_local std::vector<float> group_score;
+  thread_local std::vector<int> order;
+  thread_local std::vector<int> candidates;
+  ids.clear();
   for (int e = 0; e < experts; ++e)
     if (keep == nullptr || (*keep)[static_cast<std::size_t>(e)]) ids.push_back(e);
   const auto n = static_cast<int>(ids.size());
@@ -384,14 +389,14 @@ void grouped_topk(const MoeBlockWeights& b, const float* scores, const std::vect
                           " exceeds the " + std::to_string(b.topk_groups * per) +
                           " experts of topk_group " + std::to_string(b.topk_groups) + " groups");
   // c = s + b: used only to choose (DeepSeek's auxiliary-loss-free balancing bias).
-  std::vector<float> biased(static_cast<std::size_t>(n));
+  biased.resize(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) {
     const auto e = static_cast<std::size_t>(ids[static_cast<std::size_t>(i)]);
     biased[static_cast<std::size_t>(i)] =
         scores[e] + (b.score_bias.size() != 0 ? b.score_bias[static_cast<Index>(e)] : 0.0f);
   }
   // A group's score: the sum of its two largest biased scores (one when a group has one expert).
-  std::vector<float> group_score(static_cast<std::size_t>(groups));
+  group_score.resize(static_cast<std::size_t>(groups));
   for (int g = 0; g < groups; ++g) {
     float first = -std::numeric_limits<float>::infinity();
     float second = first;
@@ -406,7 +411,7 @@ void grouped_topk(const MoeBlockWeights& b, const float* scores, const std::vect
     }
     group_score[static_cast<std::size_t>(g)] = per > 1 ? first + second : first;
   }
-  std::vector<int> order(static_cast<std::size_t>(groups));
+  order.resize(static_cast<std::size_t>(groups));
   for (int g = 0; g < groups; ++g) order[static_cast<std::size_t>(g)] = g;
   auto by_value = [](const std::vector<float>& v) {
     return [&v](int a, int c) {
@@ -418,7 +423,7 @@ void grouped_topk(const MoeBlockWeights& b, const float* scores, const std::vect
   std::partial_sort(order.begin(), order.begin() + b.topk_groups, order.end(),
                     by_value(group_score));
   // The kept groups' experts (positions into ids), then their top k by biased score.
-  std::vector<int> candidates;
+  candidates.clear();
   for (int j = 0; j < b.topk_groups; ++j)
     for (int i = order[static_cast<std::size_t>(j)] * per;
          i < (order[static_cast<std::size_t>(j)] + 1) * per; ++i)
