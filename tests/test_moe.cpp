@@ -7,7 +7,9 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "qprune/calibration.hpp"
@@ -117,6 +119,20 @@ TEST_CASE("moe: routing and block output of every MoE layer equal the reference"
       no_shared.shared_gate.resize(0);
       CHECK((forward::moe_block(no_shared, input, r) - routed).cwiseAbs().maxCoeff() < 1e-5f);
       CHECK((again - out).cwiseAbs().maxCoeff() == 0.0f);
+      // Expert-major reading: each expert some token chose is read once per call, no other one.
+      MoeBlockWeights counted = *w.moe;
+      std::vector<int> reads(static_cast<std::size_t>(counted.num_experts), 0);
+      std::mutex reads_mutex;
+      counted.read_expert = [&, inner = w.moe->read_expert](int e) {
+        {
+          const std::lock_guard<std::mutex> lock(reads_mutex);
+          ++reads[static_cast<std::size_t>(e)];
+        }
+        return inner(e);
+      };
+      CHECK(forward::moe_block(counted, input, r) == out);
+      for (int e = 0; e < counted.num_experts; ++e)
+        CHECK(reads[static_cast<std::size_t>(e)] == ((r.chosen.array() == e).any() ? 1 : 0));
     }
     CHECK(moe_layers >= 1);
   }
@@ -369,7 +385,7 @@ Checkpoint apply_and_check_experts(const Checkpoint& ckpt, const CalibrationStat
     MoeBlockWeights before = *DecoderLayerWeights::read(ckpt, e.layer).moe;
     MoeBlockWeights after = *DecoderLayerWeights::read(pruned, e.layer).moe;
     for (std::size_t j = 0; j < e.kept.size(); ++j)
-      CHECK(after.experts[j].down == before.experts[static_cast<std::size_t>(e.kept[j])].down);
+      CHECK(after.expert(static_cast<int>(j)).down == before.expert(e.kept[j]).down);
     CHECK(after.shared.down == before.shared.down);
     before.shared = after.shared = {};
     before.shared_gate.resize(0);
@@ -603,14 +619,15 @@ TEST_CASE("moe: DeepSeek-V3 experts: one keep constraint per routing group, re-r
   const std::vector<int> some = {1, 2, 4, 7};
   MoeBlockWeights sub = block;
   sub.shared = {};
-  sub.experts.clear();
+  std::vector<ExpertWeights> kept_experts;
   sub.router.resize(4, block.router.cols());
   sub.score_bias.resize(4);
   for (std::size_t j = 0; j < some.size(); ++j) {
-    sub.experts.push_back(block.experts[static_cast<std::size_t>(some[j])]);
+    kept_experts.push_back(block.expert(some[j]));
     sub.router.row(static_cast<Eigen::Index>(j)) = block.router.row(some[j]);
     sub.score_bias[static_cast<Eigen::Index>(j)] = block.score_bias[some[j]];
   }
+  sub.hold_experts(std::move(kept_experts));
   MoeBlockWeights full = block;
   full.shared = {};
   const Eigen::MatrixXf y =

@@ -66,7 +66,12 @@ struct ExpertWeights {
 /// The weights of a MoE block (MoeConfig) as the forward pass uses them.
 struct MoeBlockWeights {
   Eigen::MatrixXf router;  ///< experts x hidden
-  std::vector<ExpertWeights> experts;
+  /// The routed experts are read one at a time, when needed, and dropped after use: a block never
+  /// holds all of them (DeepSeek-V3's 256 experts of a layer are 45 GB as F32). read_expert(e)
+  /// returns expert e's F32 weights; DecoderLayerWeights::read sets it to read the checkpoint
+  /// (which must outlive the block), hold_experts to copy from experts held in memory.
+  int num_experts = 0;
+  std::function<ExpertWeights(int expert)> read_expert;
   ExpertWeights shared;            ///< the shared expert(s); empty matrices: none
   Eigen::RowVectorXf shared_gate;  ///< 1 x hidden (Qwen2-MoE); empty: the shared expert ungated
   int top_k = 0;
@@ -77,6 +82,10 @@ struct MoeBlockWeights {
   int num_groups = 1;          ///< n_group: consecutive experts in groups of equal size
   int topk_groups = 1;         ///< topk_group
   float routed_scaling_factor = 1.0f;
+  /// Expert e's weights through read_expert; InvalidArgument when e is not in [0, num_experts).
+  [[nodiscard]] ExpertWeights expert(int e) const;
+  /// Serve read_expert from `experts`, held in memory (edited blocks, tests); sets num_experts.
+  void hold_experts(std::vector<ExpertWeights> experts);
 };
 
 /// The routing of a MoE block over T tokens.

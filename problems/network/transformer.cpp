@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <string>
 
 #include "core/memory_check.hpp"
@@ -136,13 +137,15 @@ DecoderLayerWeights DecoderLayerWeights::read(const Checkpoint& ckpt, int layer)
     const MoeTensorNames n = moe_tensor_names(c);
     MoeBlockWeights& b = w.moe.emplace();
     b.router = ckpt.read_matrix_f32(p + n.router);
-    b.experts.resize(static_cast<std::size_t>(c.moe.num_experts));
-    for (std::size_t e = 0; e < b.experts.size(); ++e) {
+    b.num_experts = static_cast<int>(c.moe.num_experts);
+    b.read_expert = [&ckpt, p, n](int e) {
       const auto id = static_cast<std::int64_t>(e);
-      b.experts[e].gate = ckpt.read_matrix_f32(p + n.expert(id, n.gate));
-      b.experts[e].up = ckpt.read_matrix_f32(p + n.expert(id, n.up));
-      b.experts[e].down = ckpt.read_matrix_f32(p + n.expert(id, n.down));
-    }
+      ExpertWeights x;
+      x.gate = ckpt.read_matrix_f32(p + n.expert(id, n.gate));
+      x.up = ckpt.read_matrix_f32(p + n.expert(id, n.up));
+      x.down = ckpt.read_matrix_f32(p + n.expert(id, n.down));
+      return x;
+    };
     if (c.moe.shared_expert_intermediate_size > 0) {
       b.shared.gate = ckpt.read_matrix_f32(p + n.shared_prefix + "gate_proj.weight");
       b.shared.up = ckpt.read_matrix_f32(p + n.shared_prefix + "up_proj.weight");
@@ -163,6 +166,20 @@ DecoderLayerWeights DecoderLayerWeights::read(const Checkpoint& ckpt, int layer)
   read_linear(ckpt, m + "up_proj", w.up, w.up_bias);
   read_linear(ckpt, m + "down_proj", w.down, w.down_bias);
   return w;
+}
+
+ExpertWeights MoeBlockWeights::expert(int e) const {
+  if (e < 0 || e >= num_experts || !read_expert)
+    throw InvalidArgument("MoeBlockWeights::expert: expert " + std::to_string(e) +
+                          " is not one of the block's " + std::to_string(num_experts) +
+                          (read_expert ? "" : " (no read_expert set)"));
+  return read_expert(e);
+}
+
+void MoeBlockWeights::hold_experts(std::vector<ExpertWeights> experts) {
+  num_experts = static_cast<int>(experts.size());
+  auto held = std::make_shared<const std::vector<ExpertWeights>>(std::move(experts));
+  read_expert = [held](int e) { return (*held)[static_cast<std::size_t>(e)]; };
 }
 
 TokenBatch::TokenBatch(const std::vector<std::vector<std::int32_t>>& sequences,
@@ -487,31 +504,48 @@ MatrixXf expert_output(const ExpertWeights& e, const MatrixXf& x) {
 MatrixXf moe_block(const MoeBlockWeights& b, const MatrixXf& h, const MoeRouting& r,
                    MatrixXf* contributions) {
   const Index k = r.chosen.rows();
-  MatrixXf y = MatrixXf::Zero(h.rows(), h.cols());
-  if (contributions != nullptr) contributions->setZero(h.rows(), k * h.cols());
-  // Expert by expert over the tokens that chose it (Transformers' loop), so each token's sum runs
-  // in increasing expert id.
-  std::vector<Index> tokens;
-  std::vector<Index> slots;
-  for (Index e = 0; e < static_cast<Index>(b.experts.size()); ++e) {
-    tokens.clear();
-    slots.clear();
-    for (Index t = 0; t < h.cols(); ++t)
-      for (Index j = 0; j < k; ++j)
-        if (r.chosen(j, t) == e) {
-          tokens.push_back(t);
-          slots.push_back(j);
-        }
-    if (tokens.empty()) continue;
-    MatrixXf x(h.rows(), static_cast<Index>(tokens.size()));
-    for (std::size_t i = 0; i < tokens.size(); ++i) x.col(static_cast<Index>(i)) = h.col(tokens[i]);
-    const MatrixXf out = expert_output(b.experts[static_cast<std::size_t>(e)], x);
-    for (std::size_t i = 0; i < tokens.size(); ++i) {
-      const Index t = tokens[i];
-      const Eigen::VectorXf c = out.col(static_cast<Index>(i)) * r.weights(slots[i], t);
-      y.col(t) += c;
-      if (contributions != nullptr) contributions->col(t * k + slots[i]) = c;
+  // Expert-major: all tokens are routed first, then each expert with routed tokens is read, run
+  // on its tokens as one GEMM and dropped, so at most one expert per thread is in memory (a
+  // layer's 256 DeepSeek-V3 experts are 45 GB as F32). routed[e]: the slots t * k + j with
+  // chosen(j, t) == e, in token order.
+  std::vector<std::vector<Index>> routed(static_cast<std::size_t>(b.num_experts));
+  for (Index t = 0; t < h.cols(); ++t)
+    for (Index j = 0; j < k; ++j) {
+      const int e = r.chosen(j, t);
+      if (e < 0 || e >= b.num_experts)
+        throw InvalidArgument("moe_block: routing chose expert " + std::to_string(e) +
+                              " of a block of " + std::to_string(b.num_experts));
+      routed[static_cast<std::size_t>(e)].push_back(t * k + j);
     }
+  std::vector<int> active;
+  for (int e = 0; e < b.num_experts; ++e)
+    if (!routed[static_cast<std::size_t>(e)].empty()) active.push_back(e);
+  // Each slot's weighted output w E(x_t), as MoeTrace's contributions. The experts run in
+  // parallel (each writes only its own slots; the GEMMs inside stay serial on one thread).
+  MatrixXf own;
+  MatrixXf& c = contributions != nullptr ? *contributions : own;
+  c.setZero(h.rows(), k * h.cols());
+  detail::parallel_for(
+      static_cast<std::int64_t>(active.size()),
+      [&](std::int64_t i) {
+        const int e = active[static_cast<std::size_t>(i)];
+        const std::vector<Index>& slots = routed[static_cast<std::size_t>(e)];
+        MatrixXf x(h.rows(), static_cast<Index>(slots.size()));
+        for (std::size_t s = 0; s < slots.size(); ++s)
+          x.col(static_cast<Index>(s)) = h.col(slots[s] / k);
+        const MatrixXf out = expert_output(b.expert(e), x);
+        for (std::size_t s = 0; s < slots.size(); ++s)
+          c.col(slots[s]) = out.col(static_cast<Index>(s)) * r.weights(slots[s] % k, slots[s] / k);
+      },
+      /*min_parallel=*/2);
+  // Each token's sum in increasing expert id, as Transformers' loop over experts adds them.
+  MatrixXf y = MatrixXf::Zero(h.rows(), h.cols());
+  std::vector<Index> order(static_cast<std::size_t>(k));
+  for (Index t = 0; t < h.cols(); ++t) {
+    for (Index j = 0; j < k; ++j) order[static_cast<std::size_t>(j)] = j;
+    std::sort(order.begin(), order.end(),
+              [&](Index a, Index d) { return r.chosen(a, t) < r.chosen(d, t); });
+    for (const Index j : order) y.col(t) += c.col(t * k + j);
   }
   if (b.shared.gate.size() != 0) {
     const MatrixXf s = expert_output(b.shared, h);

@@ -51,18 +51,20 @@ ExpertRerouting::ExpertRerouting(const MoeBlockWeights& block, const Eigen::Matr
   routing_.num_groups = block.num_groups;
   routing_.topk_groups = block.topk_groups;
   routing_.routed_scaling_factor = block.routed_scaling_factor;
-  if (top_k_ < 1 || top_k_ > kMaxTopK || top_k_ > static_cast<int>(block.experts.size()))
+  if (top_k_ < 1 || top_k_ > kMaxTopK || top_k_ > block.num_experts)
     throw InvalidArgument("ExpertRerouting: num_experts_per_tok " + std::to_string(top_k_) +
                           " must be in [1, min(" + std::to_string(kMaxTopK) +
                           ", number of experts)]");
   const MoeRouting r = forward::moe_routing(block, inputs);
   probs_ = r.probs;
-  outputs_.reserve(block.experts.size());
-  for (const ExpertWeights& e : block.experts) {
+  // One expert's weights at a time (per thread), read and dropped: only the outputs stay.
+  outputs_.resize(static_cast<std::size_t>(block.num_experts));
+  detail::parallel_for(block.num_experts, [&](std::int64_t e) {
     throw_if_interrupted("computing the experts' outputs");
-    outputs_.push_back(forward::expert_output(e, inputs));
-  }
-  std::vector<char> all(block.experts.size(), 1);
+    outputs_[static_cast<std::size_t>(e)] =
+        forward::expert_output(block.expert(static_cast<int>(e)), inputs);
+  });
+  std::vector<char> all(static_cast<std::size_t>(block.num_experts), 1);
   reference_.resize(inputs.rows(), inputs.cols());
   for (Index t = 0; t < inputs.cols(); ++t) reference_.col(t) = routed_output(all, t);
   routed_energy_ = reference_.cast<double>().squaredNorm();
