@@ -30,6 +30,17 @@ namespace qprune::detail {
 #endif
 }
 
+/// Whether the caller runs inside an active OpenMP parallel region (a nested loop there runs on
+/// one thread; Eigen, seeing a team of one, would split its GEMM blocking for the outer thread
+/// count and round differently).
+[[nodiscard]] inline bool in_parallel() {
+#ifdef _OPENMP
+  return omp_in_parallel() != 0;
+#else
+  return false;
+#endif
+}
+
 /// Calls body(i) for i in [0, count), in parallel when count >= min_parallel.
 /// Iterations must be independent; dynamic scheduling balances uneven work (reads, prefixes).
 template <class Body>

@@ -2,6 +2,7 @@
 // reference of tests/data/checkpoints/make_tiny_moe.py: logits, each MoE layer's routing (chosen
 // experts and weights) and block output; checkpoint validation of expert tensors.
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstring>
@@ -136,6 +137,49 @@ TEST_CASE("moe: routing and block output of every MoE layer equal the reference"
     }
     CHECK(moe_layers >= 1);
   }
+}
+
+TEST_CASE("moe: the block's output does not depend on the thread count, at sizes Eigen splits") {
+  // Experts run in parallel and their GEMMs inside that region; at these sizes Eigen would split
+  // a GEMM nested in a team of one over its own threads and round differently.
+  std::mt19937 rng(22);
+  std::normal_distribution<float> normal(0.0f, 0.05f);
+  auto random = [&](Eigen::Index rows, Eigen::Index cols) {
+    return Eigen::MatrixXf(Eigen::MatrixXf::NullaryExpr(rows, cols, [&] { return normal(rng); }));
+  };
+  const Eigen::Index hidden = 1536, width = 1024, tokens = 64;
+  MoeBlockWeights block;
+  block.router = random(4, hidden) * 20.0f;
+  block.top_k = 2;
+  std::vector<ExpertWeights> experts(4);
+  for (ExpertWeights& e : experts) {
+    e.gate = random(width, hidden);
+    e.up = random(width, hidden);
+    e.down = random(hidden, width);
+  }
+  block.hold_experts(experts);
+  const Eigen::MatrixXf x = random(hidden, tokens) * 20.0f;
+  const MoeRouting r = forward::moe_routing(block, x);
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const Eigen::MatrixXf one = forward::moe_block(block, x, r);
+  omp_set_num_threads(2);
+  const Eigen::MatrixXf two = forward::moe_block(block, x, r);
+  omp_set_num_threads(threads);
+  CHECK(one == two);
+  // And it is the routed sum, computed here in double.
+  Eigen::MatrixXd expected = Eigen::MatrixXd::Zero(hidden, tokens);
+  for (Eigen::Index t = 0; t < tokens; ++t)
+    for (Eigen::Index j = 0; j < block.top_k; ++j) {
+      const ExpertWeights& e = experts[static_cast<std::size_t>(r.chosen(j, t))];
+      const Eigen::VectorXd xt = x.col(t).cast<double>();
+      const Eigen::ArrayXd g = (e.gate.cast<double>() * xt).array();
+      const Eigen::VectorXd a =
+          (g / (1.0 + (-g).exp()) * (e.up.cast<double>() * xt).array()).matrix();
+      expected.col(t) += static_cast<double>(r.weights(j, t)) * (e.down.cast<double>() * a);
+    }
+  CHECK((one.cast<double>() - expected).cwiseAbs().maxCoeff() <=
+        1e-5 * std::max(1.0, expected.cwiseAbs().maxCoeff()));
 }
 
 TEST_CASE("moe: expert tensors the config does not count are refused, naming them") {

@@ -266,7 +266,10 @@ MatrixXf project(const MatrixXf& w, const VectorXf& bias, const MatrixXf& x) {
           }
         }
       },
-      /*min_parallel=*/1);  // even one panel inside a parallel region: Eigen stays serial
+      // Even one panel inside a parallel region: Eigen stays serial. Called from inside one (the
+      // MoE block's experts run in parallel), a plain loop in that region keeps Eigen serial too,
+      // so its GEMMs round the same whatever the thread count.
+      /*min_parallel=*/detail::in_parallel() ? panels + 1 : 1);
   if (bias.size() != 0) y.colwise() += bias;
   return y;
 }
