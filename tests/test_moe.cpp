@@ -502,6 +502,22 @@ TEST_CASE("moe: expert statistics equal sums over the forward pass's own traces"
       CHECK((s.inputs.col(static_cast<Eigen::Index>(i)) - inputs[layer][i]).cwiseAbs().maxCoeff() ==
             0.0f);
   }
+  // One batch per chunk (the same batches of 8 windows, so the same rounding): each sampled input
+  // (F32, two to a double of the running sums) comes from one of the 2 chunks and passes through
+  // the other's zeros unchanged.
+  CalibrationOptions one_per_chunk;
+  one_per_chunk.context = 40;
+  one_per_chunk.moe_sample_tokens = 250;
+  one_per_chunk.batches_per_chunk = 1;
+  const CalibrationStatistics split =
+      collect_calibration_statistics(Transformer(ckpt), ids, one_per_chunk);
+  for (const auto& [layer, list] : inputs) {
+    CAPTURE(layer);
+    const Eigen::MatrixXf& got = split.experts[static_cast<std::size_t>(layer)].inputs;
+    REQUIRE(got.cols() == static_cast<Eigen::Index>(list.size()));
+    for (std::size_t i = 0; i < list.size(); ++i)
+      CHECK(got.col(static_cast<Eigen::Index>(i)) == list[i]);
+  }
   std::filesystem::remove_all(dir);
 }
 
