@@ -89,6 +89,30 @@ for layer in (1, 2):
     assert p + "experts.4.gate_proj.weight" not in header and p + "experts.3.down_proj.weight" in header
     assert header[p + "shared_experts.down_proj.weight"]["shape"] == [16, 6]
 PY
+# The dense layer's MLP neurons (--unit mlp: entries for the dense layers only; intermediate_size
+# is theirs alone): kept all, the applied model computes exactly what the original does; half
+# kept, intermediate_size becomes 6 and the MoE layers are untouched.
+orig=$("$QPRUNE" perplexity "$DS" --token-ids "$TMP/ids.txt" --context 40 2>/dev/null |
+       sed -n 's/^Perplexity *: //p')
+for s in 0 0.5; do
+  "$QPRUNE" mask "$DS" --calib "$TMP/ds_stats" --unit mlp --sparsity $s -o "$TMP/ds_mlp.json" \
+    >/dev/null 2>&1 || fail "deepseek mask --unit mlp --sparsity $s"
+  jq -e '[.entries[].layer] == [0]' "$TMP/ds_mlp.json" >/dev/null ||
+    fail "deepseek --unit mlp should mask the dense layer 0 only"
+  "$QPRUNE" apply "$DS" --masks "$TMP/ds_mlp.json" -o "$TMP/ds_mlp" --overwrite >/dev/null ||
+    fail "deepseek apply of dense-layer MLP masks (sparsity $s)"
+  ppl=$("$QPRUNE" perplexity "$TMP/ds_mlp" --token-ids "$TMP/ids.txt" --context 40 2>/dev/null |
+        sed -n 's/^Perplexity *: //p')
+  if [[ $s == 0 ]]; then
+    [[ $ppl == "$orig" ]] || fail "deepseek: all MLP units kept gives perplexity $ppl, original $orig"
+  else
+    jq -e '.intermediate_size == 6 and .n_routed_experts == 8' "$TMP/ds_mlp/config.json" \
+      >/dev/null || fail "deepseek dense-layer MLP: config"
+    cmp -s <(python3 -c "import json,struct,sys;b=open(sys.argv[1],'rb').read();h=json.loads(b[8:8+struct.unpack('<Q',b[:8])[0]]);print(sorted((k,v['shape']) for k,v in h.items() if k.startswith('model.layers.1.')))" "$TMP/ds_mlp/model.safetensors") \
+      <(python3 -c "import json,struct,sys;b=open(sys.argv[1],'rb').read();h=json.loads(b[8:8+struct.unpack('<Q',b[:8])[0]]);print(sorted((k,v['shape']) for k,v in h.items() if k.startswith('model.layers.1.')))" "$DS/model.safetensors") ||
+      fail "deepseek dense-layer MLP: the MoE layer's tensors changed"
+  fi
+done
 expect_exit 2 "$QPRUNE" mask "$DS" --calib "$TMP/ds_stats" --unit experts --sparsity 0.25 -o "$TMP/x.json"
 grep -q "not a multiple of n_group = 4" "$TMP/stderr" || fail "deepseek group-multiple message"
 expect_exit 2 "$QPRUNE" mask "$DS" --calib "$TMP/ds_stats" --unit heads --sparsity 0.5 -o "$TMP/x.json"

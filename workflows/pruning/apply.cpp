@@ -112,7 +112,8 @@ Eigen::MatrixXd pad_cols(Eigen::MatrixXd w, Eigen::Index size) {
 }
 
 // The entries of one kind, one per layer, all feasible and complete; of one width unless `ragged`
-// (MLP: a global allocation, padded by the caller).
+// (MLP: a global allocation, padded by the caller). A mixture-of-experts model's MLP entries are
+// those of its dense layers (intermediate_size is theirs alone); its MoE layers get nullptr.
 std::vector<const LayerMask*> layer_entries(const Masks& masks, const ModelConfig& cfg, bool mlp,
                                             bool ragged) {
   std::vector<const LayerMask*> by_layer(static_cast<std::size_t>(cfg.num_hidden_layers), nullptr);
@@ -122,17 +123,23 @@ std::vector<const LayerMask*> layer_entries(const Masks& masks, const ModelConfi
     if (e.layer >= cfg.num_hidden_layers)
       throw InvalidArgument("masks entry for layer " + std::to_string(e.layer) +
                             ", the model has " + std::to_string(cfg.num_hidden_layers) + " layers");
+    if (mlp && is_moe_layer(cfg, e.layer))
+      throw InvalidArgument("masks entry layer " + std::to_string(e.layer) +
+                            " mlp: that layer is a mixture-of-experts block (prune its experts "
+                            "with --unit experts)");
     by_layer[static_cast<std::size_t>(e.layer)] = &e;
     any = true;
   }
   if (!any) return {};
   const char* kind = mlp ? "mlp" : "head";
   const LayerMask* first = nullptr;
-  for (const LayerMask* e : by_layer) {
+  for (std::size_t l = 0; l < by_layer.size(); ++l) {
+    const LayerMask* e = by_layer[l];
+    if (e == nullptr && mlp && is_moe_layer(cfg, static_cast<std::int64_t>(l))) continue;
     if (e == nullptr)
       throw InvalidArgument(std::string("masks have ") + kind +
-                            " entries for some layers but not " +
-                            "all; a standard config needs the same width in every layer");
+                            " entries for some layers but not " + "layer " + std::to_string(l) +
+                            "; a standard config needs the same width in every layer");
     if (!e->feasible)
       throw InvalidArgument("masks entry layer " + std::to_string(e->layer) + " " +
                             unit_kind_name(e->unit) + " is infeasible (keeps " +
@@ -248,17 +255,20 @@ PrunedLayers::PrunedLayers(const Checkpoint& ckpt, const Masks& masks, RefitProv
   // zero units.
   std::int64_t mlp_width = 0;
   for (const LayerMask* e : mlp_) {
+    if (e == nullptr) continue;  // a MoE layer
     const auto k = static_cast<std::int64_t>(e->kept.size());
     report_.padded = report_.padded || (pad && mlp_width != 0 && k != mlp_width);
     mlp_width = std::max(mlp_width, k);
   }
   for (std::size_t l = 0; l < mlp_.size(); ++l)
-    widths_[l].mlp = pad ? mlp_width : static_cast<std::int64_t>(mlp_[l]->kept.size());
+    if (mlp_[l] != nullptr)
+      widths_[l].mlp = pad ? mlp_width : static_cast<std::int64_t>(mlp_[l]->kept.size());
   if (!mlp_.empty()) {
     next.intermediate_size = mlp_width;
     if (compensate_ && !cfg.mlp_bias) {
       next.mlp_bias = true;
       for (std::size_t l = 0; l < layers; ++l) {
+        if (mlp_[l] == nullptr) continue;
         const std::string p = layer_prefix(static_cast<int>(l)) + "mlp.";
         add_new(p + "gate_proj.bias", p + "gate_proj.weight", widths_[l].mlp);
         add_new(p + "up_proj.bias", p + "up_proj.weight", widths_[l].mlp);
@@ -321,6 +331,7 @@ PrunedLayers::PrunedLayers(const Checkpoint& ckpt, const Masks& masks, RefitProv
   // Zeros stored by the MLP padding: per missing unit, a down_proj column and the gate/up rows (and
   // their bias entries when the output has those biases).
   for (std::size_t l = 0; l < mlp_.size(); ++l) {
+    if (mlp_[l] == nullptr) continue;
     const std::string m = layer_prefix(mlp_[l]->layer) + "mlp.";
     const bool unit_bias =
         ckpt.contains(m + "gate_proj.bias") || added_.count(m + "gate_proj.bias");
@@ -343,7 +354,7 @@ void PrunedLayers::compute_layer(int l) {
   const int hd = static_cast<int>(cfg.head_dim);
   const std::string p = layer_prefix(l);
   auto has = [&](const std::string& n) { return ckpt_.contains(n); };
-  if (!mlp_.empty()) {
+  if (!mlp_.empty() && mlp_[static_cast<std::size_t>(l)] != nullptr) {
     const LayerMask& e = *mlp_[static_cast<std::size_t>(l)];
     const std::string m = p + "mlp.";
     const auto width = static_cast<Eigen::Index>(widths_[static_cast<std::size_t>(l)].mlp);
