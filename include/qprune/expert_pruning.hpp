@@ -17,6 +17,7 @@
 
 #include <Eigen/Core>
 #include <cstdint>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -61,8 +62,12 @@ class ExpertRerouting {
   [[nodiscard]] double error(const std::vector<int>& kept) const;
   /// sum_t ||y(t)||^2 of the routed output: error / this is the relative error.
   [[nodiscard]] double routed_energy() const { return routed_energy_; }
+  /// Sample t's term of error(): the same value, bit for bit, that error() adds for t. `keep`:
+  /// one flag per expert.
+  [[nodiscard]] double sample_error(const std::vector<char>& keep, Eigen::Index t) const;
 
  private:
+  friend class ExpertSwapState;
   [[nodiscard]] Eigen::VectorXf routed_output(const std::vector<char>& keep, Eigen::Index t) const;
   // sum_j order[j].second * E_{order[j].first}(x_t), added by increasing expert id (sorts order).
   [[nodiscard]] Eigen::VectorXf sum_in_id_order(std::pair<int, float>* order, int count,
@@ -74,6 +79,53 @@ class ExpertRerouting {
   int top_k_ = 0;
   bool norm_topk_prob_ = false;
   double routed_energy_ = 0.0;
+};
+
+/// A kept set with each sample's error and routing cached, for swap descent: swapping kept expert
+/// `out` for removed expert `in` can change only the samples whose top k holds `out`, or that `in`
+/// could enter (its score not below the k-th chosen one), or, with grouped routing, whose chosen
+/// groups could change (the swapped group's score crossing the best unchosen or the worst chosen
+/// group's). swap_delta re-evaluates those samples only, each with ExpertRerouting::sample_error.
+/// Softmax routing without norm_topk_prob renormalises every sample over the kept mass: there all
+/// samples are affected. A kept set that is unbalanced over the routing groups: likewise.
+class ExpertSwapState {
+ public:
+  /// `kept`: distinct expert ids, at least top_k (InvalidArgument otherwise).
+  ExpertSwapState(const ExpertRerouting& scorer, std::vector<int> kept);
+  /// The kept experts, ids increasing.
+  [[nodiscard]] const std::vector<int>& kept() const { return kept_; }
+  /// ExpertRerouting::error(kept()), bit for bit (the cached terms added in sample order).
+  [[nodiscard]] double error() const { return error_; }
+  /// error after swapping `out` (kept) for `in` (removed) minus error(); InvalidArgument when
+  /// `out` is not kept or `in` is. Deterministic.
+  [[nodiscard]] double swap_delta(int out, int in) const;
+  /// The samples swap_delta(out, in) re-evaluates.
+  [[nodiscard]] Eigen::Index affected_count(int out, int in) const;
+  /// Make the swap: the affected samples' errors re-evaluated, every sample's routing re-cached.
+  void apply_swap(int out, int in);
+
+ private:
+  void check_swap(int out, int in) const;
+  [[nodiscard]] bool affected(int out, int in, Eigen::Index t) const;
+  [[nodiscard]] float choice_score(int e, Eigen::Index t) const;
+  void cache_routing();
+  const ExpertRerouting* scorer_;
+  std::vector<int> kept_;
+  std::vector<char> keep_;   // per expert
+  std::vector<double> err_;  // per sample
+  double error_ = 0.0;
+  bool all_affected_ = false;  // every swap re-evaluates every sample
+  bool grouped_ = false;       // group choice can change (sigmoid, topk_group < n_group)
+  int groups_ = 1;             // routing groups
+  std::vector<char> chosen_;   // S x experts: in the sample's top k
+  std::vector<float> theta_;   // per sample: the k-th chosen score
+  // Grouped: per (sample, group): the three best kept (id, biased score), the group's score,
+  // whether chosen; per sample the best unchosen and the worst chosen group score.
+  std::vector<int> top3_id_;
+  std::vector<float> top3_score_;
+  std::vector<float> group_score_;
+  std::vector<char> group_chosen_;
+  std::vector<float> best_unchosen_, worst_chosen_;
 };
 
 /// The `keep` experts with the largest scores (equal scores: the lower id), ids increasing: the
@@ -91,9 +143,11 @@ class ExpertRerouting {
 /// Swap descent on the exact re-routed error from `kept`: while some swap of a kept and a removed
 /// expert (of the same routing group) lowers ExpertRerouting::error, take the best such swap (ties:
 /// the first in id order). Ends at a set no single swap improves; ids increasing. `max_rounds`
-/// bounds the swaps made.
-[[nodiscard]] std::vector<int> improve_by_swaps(const ExpertRerouting& scorer,
-                                                std::vector<int> kept, int max_rounds = 1000);
+/// bounds the swaps made; no round starts once `time_limit_s` (wall, from the call) has passed.
+/// Each swap is scored by ExpertSwapState on the samples it can change.
+[[nodiscard]] std::vector<int> improve_by_swaps(
+    const ExpertRerouting& scorer, std::vector<int> kept, int max_rounds = 1000,
+    double time_limit_s = std::numeric_limits<double>::infinity());
 
 /// The number of subsets of `keep` among `n` (saturating at INT64_MAX); with `groups` > 1 the
 /// subsets that keep keep / groups of each of `groups` equal groups (0 unless both divide).

@@ -1,8 +1,10 @@
 // Expert pruning of MoE layers (include/qprune/expert_pruning.hpp): keep counts, the exact
-// re-routed error on sampled inputs, baselines and exhaustive search.
+// re-routed error on sampled inputs, its incremental form for swap descent, baselines and
+// exhaustive search.
 #include "qprune/expert_pruning.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -75,11 +77,11 @@ Eigen::VectorXf ExpertRerouting::routed_output(const std::vector<char>& keep, In
   // top k (equal: the lower id, as moe_routing), renormalised again when norm_topk_prob.
   const Index experts = probs_.rows();
   int chosen[kMaxTopK];
-  float weight[kMaxTopK];
   const int k = top_k_;
   std::pair<int, float> order[kMaxTopK];
   if (routing_.sigmoid_scores) {
     // DeepSeek-V3: the router's own grouped choice over the kept experts (its final weights).
+    float weight[kMaxTopK];
     forward::grouped_topk(routing_, probs_.col(t).data(), &keep, chosen, weight);
     for (int j = 0; j < k; ++j) order[j] = {chosen[j], weight[j]};
     return sum_in_id_order(order, k, t);
@@ -98,13 +100,14 @@ Eigen::VectorXf ExpertRerouting::routed_output(const std::vector<char>& keep, In
     chosen[at] = static_cast<int>(e);
     count = std::min(count + 1, k);
   }
+  // Renormalised over the top k, the kept mass cancels: left out, so that a sample's output
+  // depends on its top k alone and a swap that does not change them leaves it bit for bit.
   float sum = 0.0f;
+  for (int j = 0; j < count; ++j) sum += probs_(chosen[j], t);
   for (int j = 0; j < count; ++j) {
-    weight[j] = probs_(chosen[j], t) / kept_mass;
-    sum += weight[j];
+    const float p = probs_(chosen[j], t);
+    order[j] = {chosen[j], norm_topk_prob_ ? p / sum : p / kept_mass};
   }
-  for (int j = 0; j < count; ++j)
-    order[j] = {chosen[j], norm_topk_prob_ ? weight[j] / sum : weight[j]};
   return sum_in_id_order(order, count, t);
 }
 
@@ -128,9 +131,223 @@ double ExpertRerouting::error(const std::vector<int>& kept) const {
     keep[static_cast<std::size_t>(e)] = 1;
   }
   double total = 0.0;
-  for (Index t = 0; t < probs_.cols(); ++t)
-    total += (routed_output(keep, t) - reference_.col(t)).cast<double>().squaredNorm();
+  for (Index t = 0; t < probs_.cols(); ++t) total += sample_error(keep, t);
   return total;
+}
+
+double ExpertRerouting::sample_error(const std::vector<char>& keep, Index t) const {
+  return (routed_output(keep, t) - reference_.col(t)).cast<double>().squaredNorm();
+}
+
+ExpertSwapState::ExpertSwapState(const ExpertRerouting& scorer, std::vector<int> kept)
+    : scorer_(&scorer), kept_(std::move(kept)) {
+  const int n = scorer.num_experts();
+  std::sort(kept_.begin(), kept_.end());
+  keep_.assign(static_cast<std::size_t>(n), 0);
+  for (std::size_t i = 0; i < kept_.size(); ++i) {
+    const int e = kept_[i];
+    if (e < 0 || e >= n || (i > 0 && kept_[i - 1] == e))
+      throw InvalidArgument("ExpertSwapState: expert " + std::to_string(e) +
+                            " out of range or repeated");
+    keep_[static_cast<std::size_t>(e)] = 1;
+  }
+  if (static_cast<int>(kept_.size()) < scorer.top_k_)
+    throw InvalidArgument(
+        "ExpertSwapState: " + std::to_string(kept_.size()) +
+        " experts kept, fewer than num_experts_per_tok = " + std::to_string(scorer.top_k_));
+  const MoeBlockWeights& r = scorer.routing_;
+  groups_ = r.num_groups;
+  // Without norm_topk_prob every weight is divided by the kept mass, which every swap changes.
+  all_affected_ = !r.sigmoid_scores && !scorer.norm_topk_prob_;
+  if (r.sigmoid_scores && groups_ > 1) {
+    // The router groups the kept experts by position: the routing groups only when balanced.
+    const int per_group = n / groups_;
+    std::vector<int> count(static_cast<std::size_t>(groups_), 0);
+    for (const int e : kept_) ++count[static_cast<std::size_t>(e / per_group)];
+    const bool balanced = n % groups_ == 0 && std::all_of(count.begin(), count.end(),
+                                                          [&](int c) { return c == count[0]; });
+    if (!balanced) all_affected_ = true;
+    grouped_ = !all_affected_ && r.topk_groups < groups_;
+  }
+  const Index samples = scorer.num_samples();
+  err_.assign(static_cast<std::size_t>(samples), 0.0);
+  detail::parallel_for(samples, [&](std::int64_t t) {
+    if (t % 64 == 0) throw_if_interrupted("scoring the kept experts");
+    err_[static_cast<std::size_t>(t)] = scorer.sample_error(keep_, t);
+  });
+  error_ = 0.0;
+  for (const double v : err_) error_ += v;
+  if (!all_affected_) cache_routing();
+}
+
+float ExpertSwapState::choice_score(int e, Index t) const {
+  // As forward::grouped_topk computes the biased score c = s + b (the same float operations).
+  const MoeBlockWeights& r = scorer_->routing_;
+  const float s = scorer_->probs_(e, t);
+  if (!r.sigmoid_scores) return s;
+  return s + (r.score_bias.size() != 0 ? r.score_bias[e] : 0.0f);
+}
+
+void ExpertSwapState::cache_routing() {
+  const int n = scorer_->num_experts();
+  const Index samples = scorer_->num_samples();
+  const int k = scorer_->top_k_;
+  const int g_count = grouped_ ? groups_ : 0;
+  const int per_group = n / groups_;
+  chosen_.assign(static_cast<std::size_t>(samples) * static_cast<std::size_t>(n), 0);
+  theta_.assign(static_cast<std::size_t>(samples), 0.0f);
+  const auto cells = static_cast<std::size_t>(samples) * static_cast<std::size_t>(g_count);
+  top3_id_.assign(cells * 3, -1);
+  top3_score_.assign(cells * 3, -std::numeric_limits<float>::infinity());
+  group_score_.assign(cells, 0.0f);
+  group_chosen_.assign(cells, 0);
+  best_unchosen_.assign(static_cast<std::size_t>(samples), 0.0f);
+  worst_chosen_.assign(static_cast<std::size_t>(samples), 0.0f);
+  const int per_kept = static_cast<int>(kept_.size()) / groups_;
+  detail::parallel_for(samples, [&](std::int64_t t) {
+    const auto ts = static_cast<std::size_t>(t);
+    char* chosen = chosen_.data() + ts * static_cast<std::size_t>(n);
+    if (scorer_->routing_.sigmoid_scores) {
+      int ids[ExpertRerouting::kMaxTopK];
+      float weights[ExpertRerouting::kMaxTopK];
+      forward::grouped_topk(scorer_->routing_, scorer_->probs_.col(t).data(), &keep_, ids, weights);
+      for (int j = 0; j < k; ++j) chosen[ids[j]] = 1;
+      theta_[ts] = choice_score(ids[k - 1], t);  // ids by decreasing biased score
+    } else {
+      // The top k of the kept probabilities: only the k-th's value matters here.
+      std::vector<float> p;
+      p.reserve(kept_.size());
+      for (const int e : kept_) p.push_back(scorer_->probs_(e, t));
+      std::vector<int> order(kept_.size());
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+        return p[static_cast<std::size_t>(a)] > p[static_cast<std::size_t>(b)];
+      });
+      for (int j = 0; j < k; ++j)
+        chosen[kept_[static_cast<std::size_t>(order[static_cast<std::size_t>(j)])]] = 1;
+      theta_[ts] = p[static_cast<std::size_t>(order[static_cast<std::size_t>(k - 1)])];
+    }
+    if (!grouped_) return;
+    // Each group's three best kept experts and its score (forward::grouped_topk's: the sum of
+    // its two largest biased scores, the largest alone with one expert per group).
+    const std::size_t base = ts * static_cast<std::size_t>(groups_);
+    for (int g = 0; g < groups_; ++g) {
+      int* id = top3_id_.data() + (base + static_cast<std::size_t>(g)) * 3;
+      float* sc = top3_score_.data() + (base + static_cast<std::size_t>(g)) * 3;
+      for (int e = g * per_group; e < (g + 1) * per_group; ++e) {
+        if (!keep_[static_cast<std::size_t>(e)]) continue;
+        const float v = choice_score(e, t);
+        int at = 3;
+        while (at > 0 && (id[at - 1] < 0 || sc[at - 1] < v)) --at;
+        if (at >= 3) continue;
+        for (int j = 2; j > at; --j) {
+          id[j] = id[j - 1];
+          sc[j] = sc[j - 1];
+        }
+        id[at] = e;
+        sc[at] = v;
+      }
+      group_score_[base + static_cast<std::size_t>(g)] = per_kept > 1 ? sc[0] + sc[1] : sc[0];
+    }
+    std::vector<int> order(static_cast<std::size_t>(groups_));
+    std::iota(order.begin(), order.end(), 0);
+    const float* gs = group_score_.data() + base;
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return gs[a] > gs[b]; });
+    float worst = std::numeric_limits<float>::infinity();
+    float best = -std::numeric_limits<float>::infinity();
+    for (int j = 0; j < groups_; ++j) {
+      const int g = order[static_cast<std::size_t>(j)];
+      if (j < scorer_->routing_.topk_groups) {
+        group_chosen_[base + static_cast<std::size_t>(g)] = 1;
+        worst = std::min(worst, gs[g]);
+      } else {
+        best = std::max(best, gs[g]);
+      }
+    }
+    worst_chosen_[ts] = worst;
+    best_unchosen_[ts] = best;
+  });
+}
+
+bool ExpertSwapState::affected(int out, int in, Index t) const {
+  if (all_affected_) return true;
+  const auto ts = static_cast<std::size_t>(t);
+  const int n = scorer_->num_experts();
+  if (chosen_[ts * static_cast<std::size_t>(n) + static_cast<std::size_t>(out)]) return true;
+  const float s_in = choice_score(in, t);
+  if (grouped_) {
+    // The swapped group's new score, from its three best and `in`: if it stays on its side of
+    // the other groups' (ties counted as crossing), the same groups are chosen.
+    const std::size_t cell =
+        ts * static_cast<std::size_t>(groups_) + static_cast<std::size_t>(out / (n / groups_));
+    float first = -std::numeric_limits<float>::infinity();
+    float second = first;
+    auto add = [&](float v) {
+      if (v > first) {
+        second = first;
+        first = v;
+      } else if (v > second) {
+        second = v;
+      }
+    };
+    for (std::size_t j = 0; j < 3; ++j)
+      if (top3_id_[cell * 3 + j] >= 0 && top3_id_[cell * 3 + j] != out)
+        add(top3_score_[cell * 3 + j]);
+    add(s_in);
+    const float score = static_cast<int>(kept_.size()) / groups_ > 1 ? first + second : first;
+    const bool was_chosen = group_chosen_[cell] != 0;
+    if (score != group_score_[cell] &&
+        (was_chosen ? score <= best_unchosen_[ts] : score >= worst_chosen_[ts]))
+      return true;
+    if (!was_chosen) return false;  // `in` is no candidate
+  }
+  // Same candidates but `out` (not chosen) and `in`: `in` enters only if it reaches the k-th.
+  return s_in >= theta_[ts];
+}
+
+void ExpertSwapState::check_swap(int out, int in) const {
+  const int n = scorer_->num_experts();
+  if (out < 0 || out >= n || in < 0 || in >= n || !keep_[static_cast<std::size_t>(out)] ||
+      keep_[static_cast<std::size_t>(in)])
+    throw InvalidArgument("ExpertSwapState: swap " + std::to_string(out) + " for " +
+                          std::to_string(in) + " needs the first kept and the second removed");
+}
+
+double ExpertSwapState::swap_delta(int out, int in) const {
+  check_swap(out, in);
+  std::vector<char> next = keep_;
+  next[static_cast<std::size_t>(out)] = 0;
+  next[static_cast<std::size_t>(in)] = 1;
+  double delta = 0.0;
+  for (Index t = 0; t < scorer_->num_samples(); ++t)
+    if (affected(out, in, t))
+      delta += scorer_->sample_error(next, t) - err_[static_cast<std::size_t>(t)];
+  return delta;
+}
+
+Index ExpertSwapState::affected_count(int out, int in) const {
+  check_swap(out, in);
+  Index count = 0;
+  for (Index t = 0; t < scorer_->num_samples(); ++t) count += affected(out, in, t) ? 1 : 0;
+  return count;
+}
+
+void ExpertSwapState::apply_swap(int out, int in) {
+  check_swap(out, in);
+  std::vector<Index> changed;
+  for (Index t = 0; t < scorer_->num_samples(); ++t)
+    if (affected(out, in, t)) changed.push_back(t);
+  keep_[static_cast<std::size_t>(out)] = 0;
+  keep_[static_cast<std::size_t>(in)] = 1;
+  *std::find(kept_.begin(), kept_.end(), out) = in;
+  std::sort(kept_.begin(), kept_.end());
+  detail::parallel_for(static_cast<std::int64_t>(changed.size()), [&](std::int64_t i) {
+    const Index t = changed[static_cast<std::size_t>(i)];
+    err_[static_cast<std::size_t>(t)] = scorer_->sample_error(keep_, t);
+  });
+  error_ = 0.0;
+  for (const double v : err_) error_ += v;
+  if (!all_affected_) cache_routing();
 }
 
 std::vector<int> top_experts(const Eigen::VectorXd& scores, int keep) {
@@ -143,37 +360,38 @@ std::vector<int> top_experts(const Eigen::VectorXd& scores, int keep) {
 }
 
 std::vector<int> improve_by_swaps(const ExpertRerouting& scorer, std::vector<int> kept,
-                                  int max_rounds) {
+                                  int max_rounds, double time_limit_s) {
+  const auto start = std::chrono::steady_clock::now();
   const int n = scorer.num_experts();
-  std::sort(kept.begin(), kept.end());
-  double current = scorer.error(kept);
+  ExpertSwapState state(scorer, std::move(kept));
   for (int round = 0; round < max_rounds; ++round) {
     throw_if_interrupted("improving the kept experts by swaps");
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >=
+        time_limit_s)
+      break;
+    const std::vector<int>& now = state.kept();
     std::vector<char> in(static_cast<std::size_t>(n), 0);
-    for (const int e : kept) in[static_cast<std::size_t>(e)] = 1;
-    // Every (kept slot, removed expert) swap, evaluated in parallel, the best taken.
-    // Within a routing group only: grouped routing needs every group to keep as many.
+    for (const int e : now) in[static_cast<std::size_t>(e)] = 1;
+    // Every (kept, removed) swap, scored in parallel on the samples it can change, the best
+    // taken. Within a routing group only: grouped routing needs every group to keep as many.
     const int per_group = n / scorer.num_groups();
     std::vector<std::pair<int, int>> moves;
-    for (std::size_t slot = 0; slot < kept.size(); ++slot)
+    for (const int out : now)
       for (int e = 0; e < n; ++e)
-        if (!in[static_cast<std::size_t>(e)] && e / per_group == kept[slot] / per_group)
-          moves.emplace_back(static_cast<int>(slot), e);
-    std::vector<double> err(moves.size());
+        if (!in[static_cast<std::size_t>(e)] && e / per_group == out / per_group)
+          moves.emplace_back(out, e);
+    std::vector<double> delta(moves.size());
     detail::parallel_for(static_cast<std::int64_t>(moves.size()), [&](std::int64_t m) {
-      std::vector<int> next = kept;
-      const auto& [slot, e] = moves[static_cast<std::size_t>(m)];
-      next[static_cast<std::size_t>(slot)] = e;
-      err[static_cast<std::size_t>(m)] = scorer.error(next);
+      if (m % 64 == 0) throw_if_interrupted("improving the kept experts by swaps");
+      const auto& [out, e] = moves[static_cast<std::size_t>(m)];
+      delta[static_cast<std::size_t>(m)] = state.swap_delta(out, e);
     });
-    const auto best = std::min_element(err.begin(), err.end());
-    if (best == err.end() || !(*best < current)) break;
-    const auto& [slot, e] = moves[static_cast<std::size_t>(best - err.begin())];
-    kept[static_cast<std::size_t>(slot)] = e;
-    current = *best;
-    std::sort(kept.begin(), kept.end());
+    const auto best = std::min_element(delta.begin(), delta.end());
+    if (best == delta.end() || !(*best < 0.0)) break;
+    const auto [out, e] = moves[static_cast<std::size_t>(best - delta.begin())];
+    state.apply_swap(out, e);
   }
-  return kept;
+  return state.kept();
 }
 
 namespace {

@@ -540,7 +540,10 @@ Masks compute_masks(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
             x = cand.x;
           }
         }
-        x = assignment_of(improve_by_swaps(*rerouting, kept_indices(x)), problem.num_units());
+        // The solver's time limit bounds the descent too (its own budget, from its start).
+        x = assignment_of(
+            improve_by_swaps(*rerouting, kept_indices(x), 1000, options.solve.time_limit_s),
+            problem.num_units());
       }
       e.time_s = result.wall_time_s;
       e.status = result.status;
