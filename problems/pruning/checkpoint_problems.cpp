@@ -90,14 +90,15 @@ bool bias_compensation_supported(const ModelConfig& config) {
 
 namespace {
 
-// DeepSeek-V3's latent attention has no per-head K/V projections to slice (every head's keys and
-// values come from one shared latent through kv_b_proj, the rotary key is shared by all heads).
+// DeepSeek-V3's latent attention: a head owns its q_b_proj and kv_b_proj rows and o_proj columns,
+// but shares the latent K/V projection and the rotary key; slicing it is not built
+// (docs/pruning_math.md 12.4).
 void refuse_latent_attention_heads(const ModelConfig& config) {
   if (config.mla.kv_lora_rank > 0)
     throw InvalidArgument(std::string(model_family_name(config.family)) +
                           " uses multi-head latent attention (kv_lora_rank " +
                           std::to_string(config.mla.kv_lora_rank) +
-                          "): qprune does not prune its heads (they share one latent K/V "
+                          "): qprune does not prune its heads yet (they share one latent K/V "
                           "projection and one rotary key); prune experts (--unit experts) or the "
                           "dense layers' MLP neurons (--unit mlp)");
 }
