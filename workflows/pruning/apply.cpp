@@ -138,7 +138,7 @@ std::vector<const LayerMask*> layer_entries(const Masks& masks, const ModelConfi
     if (e == nullptr && mlp && is_moe_layer(cfg, static_cast<std::int64_t>(l))) continue;
     if (e == nullptr)
       throw InvalidArgument(std::string("masks have ") + kind +
-                            " entries for some layers but not " + "layer " + std::to_string(l) +
+                            " entries for some layers but not layer " + std::to_string(l) +
                             "; a standard config needs the same width in every layer");
     if (!e->feasible)
       throw InvalidArgument("masks entry layer " + std::to_string(e->layer) + " " +
