@@ -91,8 +91,33 @@ ActivationStats protected_refit_statistics(const Eigen::MatrixXd& w,
   if (!(lambda < 0.0))
     throw InvalidArgument(what + ": a refit serves a protect objective (lambda < 0), not " +
                           num(lambda) + ": err_B - w err_A has no least-squares minimum");
-  // Only the weight is wanted; contrastive_gram also checks sizes, lambda and the energies.
-  const double weight = -contrastive_gram(w, preserve, contrast, lambda, centre, what).raw_weight;
+  // Only the weight w = |lambda| N_B / N_A is wanted: the energies from tr(W G W^T) and the means,
+  // without forming the centred n x n Grams (contrastive_gram's, 3 x 2.9 GB at n = 18944).
+  preserve.validate();
+  contrast.validate();
+  if (!std::isfinite(lambda) || lambda < -kMaxBehaviourWeight)
+    throw InvalidArgument(what + ": the behaviour weight must be in [-" + num(kMaxBehaviourWeight) +
+                          ", 0), is " + num(lambda));
+  if (preserve.gram.rows() != w.cols() || contrast.gram.rows() != w.cols())
+    throw InvalidArgument(what + ": the Grams are " + std::to_string(preserve.gram.rows()) +
+                          " and " + std::to_string(contrast.gram.rows()) +
+                          " square, the weight has " + std::to_string(w.cols()) +
+                          " input channels");
+  double nb = output_energy(w, preserve.gram), na = output_energy(w, contrast.gram);
+  if (centre) {  // as contrastive_gram: B around its mean, A around B's mean
+    if (preserve.mean.size() == 0 || contrast.mean.size() == 0)
+      throw InvalidArgument(what + ": mean compensation needs both statistics' means");
+    const Eigen::VectorXd wb = w * preserve.mean, wa = w * contrast.mean;
+    const auto tb = static_cast<double>(preserve.num_tokens);
+    const auto ta = static_cast<double>(contrast.num_tokens);
+    nb -= tb * wb.squaredNorm();
+    na += ta * (wb.squaredNorm() - 2.0 * wa.dot(wb));
+  }
+  if (!(nb > 0.0) || !(na > 0.0))
+    throw InvalidArgument(what + ": the layer's output energy is " + num(nb) +
+                          " on the preserved set and " + num(na) +
+                          " on the contrasted set; both must be > 0 to compare relative errors");
+  const double weight = -lambda * nb / na;
   const auto tb = static_cast<double>(preserve.num_tokens);
   const double ta = weight * static_cast<double>(contrast.num_tokens);
   const double tokens = tb + ta;
