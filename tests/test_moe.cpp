@@ -955,3 +955,57 @@ TEST_CASE("moe: incremental swap scores on random grouped and softmax routers of
     if (c.sigmoid || c.norm) CHECK(fraction < 1.0);
   }
 }
+
+TEST_CASE(
+    "moe: re-routed errors from per-sample Grams, built in chunks, equal the forward pass's") {
+  // The reference: the block whose router lost the removed experts' rows (and bias entries), run
+  // by forward::moe_block, against the full block. Small chunks force several reads per expert.
+  std::mt19937 rng(77);
+  struct Case {
+    int groups, topk_groups;
+    bool sigmoid, norm;
+  };
+  const Case cases[] = {{8, 4, true, true}, {1, 1, false, true}, {1, 1, false, false}};
+  for (const Case& c : cases) {
+    CAPTURE(c.sigmoid);
+    CAPTURE(c.norm);
+    const int n = 32;
+    const Eigen::Index hidden = 24;
+    const Eigen::Index samples = 300;
+    const MoeBlockWeights block =
+        synthetic_block(n, c.groups, c.topk_groups, 4, c.sigmoid, c.norm, hidden, rng);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    const Eigen::MatrixXf inputs =
+        Eigen::MatrixXf::NullaryExpr(hidden, samples, [&] { return normal(rng); });
+    const ExpertRerouting whole(block, inputs);
+    const std::size_t seven_samples = 7 * n * hidden * sizeof(float);
+    const ExpertRerouting chunked(block, inputs, seven_samples);
+    CHECK(whole.num_chunks() == 1);
+    CHECK(chunked.num_chunks() == (samples + 6) / 7);
+    const Eigen::MatrixXf y =
+        forward::moe_block(block, inputs, forward::moe_routing(block, inputs));
+    CHECK(whole.routed_energy() == doctest::Approx(y.cast<double>().squaredNorm()).epsilon(1e-6));
+    std::vector<int> all(static_cast<std::size_t>(n));
+    std::iota(all.begin(), all.end(), 0);
+    CHECK(whole.error(all) == 0.0);
+    for (int trial = 0; trial < 6; ++trial) {
+      const std::vector<int> kept = random_kept(n, 16, c.groups, rng);
+      MoeBlockWeights sub = block;
+      std::vector<ExpertWeights> experts;
+      sub.router.resize(16, hidden);
+      if (c.sigmoid) sub.score_bias.resize(16);
+      for (std::size_t j = 0; j < kept.size(); ++j) {
+        experts.push_back(block.expert(kept[j]));
+        sub.router.row(static_cast<Eigen::Index>(j)) = block.router.row(kept[j]);
+        if (c.sigmoid) sub.score_bias[static_cast<Eigen::Index>(j)] = block.score_bias[kept[j]];
+      }
+      sub.hold_experts(std::move(experts));
+      const Eigen::MatrixXf y_k =
+          forward::moe_block(sub, inputs, forward::moe_routing(sub, inputs));
+      const double reference = (y - y_k).cast<double>().squaredNorm();
+      CHECK(reference > 1e-3 * whole.routed_energy());  // the removal matters
+      CHECK(whole.error(kept) == doctest::Approx(reference).epsilon(1e-5));
+      CHECK(chunked.error(kept) == doctest::Approx(whole.error(kept)).epsilon(1e-12));
+    }
+  }
+}

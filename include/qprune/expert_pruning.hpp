@@ -16,6 +16,7 @@
 #endif
 
 #include <Eigen/Core>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <utility>
@@ -45,19 +46,29 @@ namespace qprune {
 /// sum_t ||y(t) - y_K(t)||^2 with y the routed output of the full block and y_K that of the block
 /// whose router lost the other experts' rows (softmax over K, its top-k, renormalised when
 /// norm_topk_prob; DeepSeek-V3: forward::grouped_topk over K, with K's own groups and bias
-/// entries). The shared expert is the same in both and drops out. Holds every expert's output on
-/// the samples (experts x hidden x samples floats).
+/// entries). The shared expert is the same in both and drops out. y(t) - y_K(t) = sum_e a_e
+/// E_e(x_t) with a_e the difference of expert e's two weights (nonzero for at most 2 top_k
+/// experts), so the error is a^T G_t a with G_t the Gram of the experts' outputs on sample t:
+/// held per sample (experts (experts + 1) / 2 doubles: 1.1 GB at DeepSeek-V3's 256 experts and
+/// 4,096 samples, where the outputs themselves would be 30 GB), a sample's error costs O(top_k^2)
+/// whatever the hidden size. The Grams are built over chunks of samples, all experts' outputs of
+/// a chunk in at most `chunk_bytes`; every chunk reads each expert once more.
 class ExpertRerouting {
  public:
   /// The largest num_experts_per_tok measured (DeepSeek-V3: 8, Qwen2-MoE: 4-8, Mixtral: 2).
   static constexpr int kMaxTopK = 64;
+  /// The default bound on one chunk's expert outputs (experts x hidden x chunk floats).
+  static constexpr std::size_t kChunkBytes = std::size_t{1} << 30;
   /// `inputs`: hidden x S block inputs (after the norm).
-  ExpertRerouting(const MoeBlockWeights& block, const Eigen::MatrixXf& inputs);
-  [[nodiscard]] int num_experts() const { return static_cast<int>(outputs_.size()); }
+  ExpertRerouting(const MoeBlockWeights& block, const Eigen::MatrixXf& inputs,
+                  std::size_t chunk_bytes = kChunkBytes);
+  [[nodiscard]] int num_experts() const { return experts_; }
   /// The routing groups (n_group; 1 for softmax routers): a kept set must take the same number
   /// of experts from each group of num_experts() / num_groups() consecutive ids.
   [[nodiscard]] int num_groups() const { return routing_.num_groups; }
   [[nodiscard]] Eigen::Index num_samples() const { return probs_.cols(); }
+  /// The chunks of samples the Grams were built in (each read every expert once).
+  [[nodiscard]] int num_chunks() const { return chunks_; }
   /// The error of keeping `kept` (distinct expert ids, at least one). Deterministic.
   [[nodiscard]] double error(const std::vector<int>& kept) const;
   /// sum_t ||y(t)||^2 of the routed output: error / this is the relative error.
@@ -68,15 +79,19 @@ class ExpertRerouting {
 
  private:
   friend class ExpertSwapState;
-  [[nodiscard]] Eigen::VectorXf routed_output(const std::vector<char>& keep, Eigen::Index t) const;
-  // sum_j order[j].second * E_{order[j].first}(x_t), added by increasing expert id (sorts order).
-  [[nodiscard]] Eigen::VectorXf sum_in_id_order(std::pair<int, float>* order, int count,
-                                                Eigen::Index t) const;
-  MoeBlockWeights routing_;               // the block's router and routing settings, no experts
-  Eigen::MatrixXf probs_;                 // experts x S
-  std::vector<Eigen::MatrixXf> outputs_;  // per expert: hidden x S
-  Eigen::MatrixXf reference_;             // hidden x S: the full block's routed output
+  // The experts the router chooses for sample t among the kept ones and their weights (ids by
+  // decreasing choice score); returns how many (top_k, fewer only when fewer are kept).
+  int routed_choice(const std::vector<char>& keep, Eigen::Index t, int* ids, float* weights) const;
+  // a^T G_t a over the (id, coefficient) pairs; ids distinct.
+  [[nodiscard]] double quadratic(Eigen::Index t, const std::pair<int, double>* a, int n) const;
+  MoeBlockWeights routing_;    // the block's router and routing settings, no experts
+  Eigen::MatrixXf probs_;      // experts x S
+  std::vector<double> grams_;  // per sample: G_t's upper triangle, row by row
+  Eigen::MatrixXi ref_ids_;    // top_k x S: the full block's choice
+  Eigen::MatrixXf ref_weights_;
+  int experts_ = 0;
   int top_k_ = 0;
+  int chunks_ = 0;
   bool norm_topk_prob_ = false;
   double routed_energy_ = 0.0;
 };

@@ -43,8 +43,9 @@ int expert_keep_count(const ModelConfig& config, double sparsity) {
   return keep;
 }
 
-ExpertRerouting::ExpertRerouting(const MoeBlockWeights& block, const Eigen::MatrixXf& inputs)
-    : top_k_(block.top_k), norm_topk_prob_(block.norm_topk_prob) {
+ExpertRerouting::ExpertRerouting(const MoeBlockWeights& block, const Eigen::MatrixXf& inputs,
+                                 std::size_t chunk_bytes)
+    : experts_(block.num_experts), top_k_(block.top_k), norm_topk_prob_(block.norm_topk_prob) {
   routing_.router = block.router;
   routing_.top_k = block.top_k;
   routing_.norm_topk_prob = block.norm_topk_prob;
@@ -57,73 +58,107 @@ ExpertRerouting::ExpertRerouting(const MoeBlockWeights& block, const Eigen::Matr
     throw InvalidArgument("ExpertRerouting: num_experts_per_tok " + std::to_string(top_k_) +
                           " must be in [1, min(" + std::to_string(kMaxTopK) +
                           ", number of experts)]");
-  const MoeRouting r = forward::moe_routing(block, inputs);
-  probs_ = r.probs;
-  // One expert's weights at a time (per thread), read and dropped: only the outputs stay.
-  outputs_.resize(static_cast<std::size_t>(block.num_experts));
-  detail::parallel_for(block.num_experts, [&](std::int64_t e) {
-    throw_if_interrupted("computing the experts' outputs");
-    outputs_[static_cast<std::size_t>(e)] =
-        forward::expert_output(block.expert(static_cast<int>(e)), inputs);
-  });
-  std::vector<char> all(static_cast<std::size_t>(block.num_experts), 1);
-  reference_.resize(inputs.rows(), inputs.cols());
-  for (Index t = 0; t < inputs.cols(); ++t) reference_.col(t) = routed_output(all, t);
-  routed_energy_ = reference_.cast<double>().squaredNorm();
+  probs_ = forward::moe_routing(block, inputs).probs;
+  const Index samples = inputs.cols();
+  const Index hidden = inputs.rows();
+  const auto n = static_cast<std::size_t>(experts_);
+  const std::size_t tri = n * (n + 1) / 2;
+  grams_.assign(tri * static_cast<std::size_t>(samples), 0.0);
+  // All experts' outputs of a chunk of samples, sample-major (column c * experts + e), so that
+  // a sample's outputs are one contiguous block for its Gram.
+  const std::size_t sample_bytes = n * static_cast<std::size_t>(hidden) * sizeof(float);
+  const Index chunk = std::max<Index>(
+      1, std::min<Index>(samples,
+                         static_cast<Index>(chunk_bytes / std::max<std::size_t>(sample_bytes, 1))));
+  Eigen::MatrixXf outputs(hidden, chunk * experts_);
+  for (Index first = 0; first < samples; first += chunk) {
+    const Index count = std::min(chunk, samples - first);
+    ++chunks_;
+    // One expert's weights at a time (per thread), read and dropped.
+    detail::parallel_for(experts_, [&](std::int64_t e) {
+      throw_if_interrupted("computing the experts' outputs");
+      const Eigen::MatrixXf y = forward::expert_output(block.expert(static_cast<int>(e)),
+                                                       inputs.middleCols(first, count));
+      for (Index c = 0; c < count; ++c) outputs.col(c * experts_ + e) = y.col(c);
+    });
+    detail::parallel_for(count, [&](std::int64_t c) {
+      if (c % 64 == 0) throw_if_interrupted("computing the experts' Grams");
+      const Eigen::MatrixXd v = outputs.middleCols(c * experts_, experts_).cast<double>();
+      Eigen::MatrixXd g = Eigen::MatrixXd::Zero(experts_, experts_);
+      g.selfadjointView<Eigen::Upper>().rankUpdate(v.transpose());
+      double* out = grams_.data() + static_cast<std::size_t>(first + c) * tri;
+      for (Index i = 0; i < experts_; ++i)
+        for (Index j = i; j < experts_; ++j) *out++ = g(i, j);
+    });
+  }
+  // The full block's choice, as routed_choice makes it (error(all experts) is exactly 0).
+  ref_ids_.resize(top_k_, samples);
+  ref_weights_.resize(top_k_, samples);
+  const std::vector<char> all(n, 1);
+  for (Index t = 0; t < samples; ++t) {
+    (void)routed_choice(all, t, ref_ids_.col(t).data(), ref_weights_.col(t).data());
+    std::pair<int, double> a[kMaxTopK];
+    for (int j = 0; j < top_k_; ++j) a[j] = {ref_ids_(j, t), ref_weights_(j, t)};
+    routed_energy_ += quadratic(t, a, top_k_);
+  }
 }
 
-Eigen::VectorXf ExpertRerouting::routed_output(const std::vector<char>& keep, Index t) const {
-  // The kept experts' probabilities renormalised (a softmax over the kept router rows), their
-  // top k (equal: the lower id, as moe_routing), renormalised again when norm_topk_prob.
-  const Index experts = probs_.rows();
-  int chosen[kMaxTopK];
+int ExpertRerouting::routed_choice(const std::vector<char>& keep, Index t, int* ids,
+                                   float* weights) const {
   const int k = top_k_;
-  std::pair<int, float> order[kMaxTopK];
   if (routing_.sigmoid_scores) {
     // DeepSeek-V3: the router's own grouped choice over the kept experts (its final weights).
-    float weight[kMaxTopK];
-    forward::grouped_topk(routing_, probs_.col(t).data(), &keep, chosen, weight);
-    for (int j = 0; j < k; ++j) order[j] = {chosen[j], weight[j]};
-    return sum_in_id_order(order, k, t);
+    forward::grouped_topk(routing_, probs_.col(t).data(), &keep, ids, weights);
+    return k;
   }
+  // The kept experts' probabilities renormalised (a softmax over the kept router rows), their
+  // top k (equal: the lower id, as moe_routing), renormalised again when norm_topk_prob.
   int count = 0;
   float kept_mass = 0.0f;
-  for (Index e = 0; e < experts; ++e) {
+  for (int e = 0; e < experts_; ++e) {
     if (!keep[static_cast<std::size_t>(e)]) continue;
     const float p = probs_(e, t);
     kept_mass += p;
     // Insert into the running top k (kept sorted by decreasing probability, then id).
     int at = count < k ? count : k;
-    while (at > 0 && probs_(chosen[at - 1], t) < p) --at;
+    while (at > 0 && probs_(ids[at - 1], t) < p) --at;
     if (at >= k) continue;
-    for (int j = std::min(count, k - 1); j > at; --j) chosen[j] = chosen[j - 1];
-    chosen[at] = static_cast<int>(e);
+    for (int j = std::min(count, k - 1); j > at; --j) ids[j] = ids[j - 1];
+    ids[at] = e;
     count = std::min(count + 1, k);
   }
   // Renormalised over the top k, the kept mass cancels: left out, so that a sample's output
   // depends on its top k alone and a swap that does not change them leaves it bit for bit.
   float sum = 0.0f;
-  for (int j = 0; j < count; ++j) sum += probs_(chosen[j], t);
+  for (int j = 0; j < count; ++j) sum += probs_(ids[j], t);
   for (int j = 0; j < count; ++j) {
-    const float p = probs_(chosen[j], t);
-    order[j] = {chosen[j], norm_topk_prob_ ? p / sum : p / kept_mass};
+    const float p = probs_(ids[j], t);
+    weights[j] = norm_topk_prob_ ? p / sum : p / kept_mass;
   }
-  return sum_in_id_order(order, count, t);
+  return count;
 }
 
-Eigen::VectorXf ExpertRerouting::sum_in_id_order(std::pair<int, float>* order, int count,
-                                                 Index t) const {
-  // In increasing expert id, as the forward pass adds them.
-  std::sort(order, order + count);
-  Eigen::VectorXf y = Eigen::VectorXf::Zero(outputs_.front().rows());
-  for (int j = 0; j < count; ++j)
-    y += outputs_[static_cast<std::size_t>(order[j].first)].col(t) * order[j].second;
-  return y;
+double ExpertRerouting::quadratic(Index t, const std::pair<int, double>* a, int n) const {
+  const auto e = static_cast<std::size_t>(experts_);
+  const double* g = grams_.data() + static_cast<std::size_t>(t) * (e * (e + 1) / 2);
+  // Row i of the packed upper triangle starts at i e - i (i - 1) / 2.
+  const auto at = [&](std::size_t i, std::size_t j) {
+    if (i > j) std::swap(i, j);
+    return g[i * e - i * (i - 1) / 2 + (j - i)];
+  };
+  double sum = 0.0;
+  for (int p = 0; p < n; ++p) {
+    const auto i = static_cast<std::size_t>(a[p].first);
+    sum += a[p].second * a[p].second * at(i, i);
+    for (int q = p + 1; q < n; ++q)
+      sum += 2.0 * a[p].second * a[q].second * at(i, static_cast<std::size_t>(a[q].first));
+  }
+  return std::max(sum, 0.0);  // G_t is a Gram: a negative sum is rounding
 }
 
 double ExpertRerouting::error(const std::vector<int>& kept) const {
   if (kept.empty()) throw InvalidArgument("ExpertRerouting::error: no expert kept");
-  std::vector<char> keep(outputs_.size(), 0);
+  std::vector<char> keep(static_cast<std::size_t>(experts_), 0);
   for (const int e : kept) {
     if (e < 0 || e >= num_experts() || keep[static_cast<std::size_t>(e)])
       throw InvalidArgument("ExpertRerouting::error: expert " + std::to_string(e) +
@@ -136,7 +171,22 @@ double ExpertRerouting::error(const std::vector<int>& kept) const {
 }
 
 double ExpertRerouting::sample_error(const std::vector<char>& keep, Index t) const {
-  return (routed_output(keep, t) - reference_.col(t)).cast<double>().squaredNorm();
+  // a = the full block's weights minus the kept set's, over the experts either chooses.
+  int ids[kMaxTopK];
+  float weights[kMaxTopK];
+  const int count = routed_choice(keep, t, ids, weights);
+  std::pair<int, double> a[2 * kMaxTopK];
+  int n = 0;
+  for (int j = 0; j < top_k_; ++j) a[n++] = {ref_ids_(j, t), ref_weights_(j, t)};
+  for (int j = 0; j < count; ++j) {
+    int p = 0;
+    while (p < top_k_ && a[p].first != ids[j]) ++p;
+    if (p < top_k_)
+      a[p].second -= weights[j];
+    else
+      a[n++] = {ids[j], -static_cast<double>(weights[j])};
+  }
+  return quadratic(t, a, n);
 }
 
 ExpertSwapState::ExpertSwapState(const ExpertRerouting& scorer, std::vector<int> kept)
