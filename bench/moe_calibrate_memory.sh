@@ -9,7 +9,7 @@
 # the end unless KEEP=1. The mask step (MASK_ARGS, default --method routed-weight) builds the
 # exact re-routed scorer: every expert's output on the S sampled inputs, reduced per sample to the
 # Gram of the 256 outputs (256 x 257 / 2 doubles per sample: 270 MB at S = 1024), built in chunks
-# of samples whose outputs fit 1 GiB. MASK_ARGS="--solver sa --time-limit 600" runs the QUBO and
+# of samples whose outputs fit 2 GiB. MASK_ARGS="--solver sa --time-limit 600" runs the QUBO and
 # the swap descent on the exact error instead. THREADS (default "1 2"): the calibrate runs.
 #
 #   bash bench/moe_calibrate_memory.sh [WORK_DIR] [TOKENS]   (needs ~25 GB free in WORK_DIR)

@@ -52,13 +52,14 @@ namespace qprune {
 /// held per sample (experts (experts + 1) / 2 doubles: 1.1 GB at DeepSeek-V3's 256 experts and
 /// 4,096 samples, where the outputs themselves would be 30 GB), a sample's error costs O(top_k^2)
 /// whatever the hidden size. The Grams are built over chunks of samples, all experts' outputs of
-/// a chunk in at most `chunk_bytes`; every chunk reads each expert once more.
+/// a chunk in at most `chunk_bytes`; every chunk reads each expert once more (DeepSeek-V3: 2 GiB
+/// hold 292 samples, whose outputs cost about twice the reading of the experts).
 class ExpertRerouting {
  public:
   /// The largest num_experts_per_tok measured (DeepSeek-V3: 8, Qwen2-MoE: 4-8, Mixtral: 2).
   static constexpr int kMaxTopK = 64;
   /// The default bound on one chunk's expert outputs (experts x hidden x chunk floats).
-  static constexpr std::size_t kChunkBytes = std::size_t{1} << 30;
+  static constexpr std::size_t kChunkBytes = std::size_t{2} << 30;
   /// `inputs`: hidden x S block inputs (after the norm).
   ExpertRerouting(const MoeBlockWeights& block, const Eigen::MatrixXf& inputs,
                   std::size_t chunk_bytes = kChunkBytes);
