@@ -79,6 +79,11 @@ nlohmann::json penalty_json(const ExportedProblemInfo::Penalty& p) {
 
 bool is_layer_file(const std::string& name) { return name.starts_with("layer_"); }
 
+// A layer's masks hold one entry per family: MLP neurons, heads (of any shape), experts.
+int unit_family(UnitKind unit) {
+  return unit == UnitKind::kMlp ? 0 : unit == UnitKind::kExperts ? 2 : 1;
+}
+
 int run_export(const ExportCommandOptions& opts) {
   const std::atomic<bool>* interrupt = install_interrupt_handler();  // building and tuning poll it
   opts.behaviour.check(opts.calib);
@@ -104,7 +109,8 @@ int run_export(const ExportCommandOptions& opts) {
   if (opts.all == (opts.layer >= 0))
     throw InvalidArgument("give either --layer L (one file) or --all (one file per layer)");
   LayerProblemSpec spec;
-  spec.unit = opts.unit == "mlp" ? UnitKind::kMlp : unit_kind_from_name(opts.head_shape);
+  spec.unit =
+      opts.unit == "heads" ? unit_kind_from_name(opts.head_shape) : unit_kind_from_name(opts.unit);
   spec.sparsity = opts.sparsity;
   spec.mean_compensation = !opts.no_compensation;
   spec.data_free =
@@ -133,7 +139,12 @@ int run_export(const ExportCommandOptions& opts) {
   // once every layer is written.
   std::optional<AtomicFolder> folder;
   if (opts.all) {
-    for (int l = 0; l < ckpt.config().num_hidden_layers; ++l) layers.push_back(l);
+    // MoE models: experts come from the MoE layers, MLP neurons from the dense ones.
+    const ModelConfig& cfg = ckpt.config();
+    for (int l = 0; l < cfg.num_hidden_layers; ++l)
+      if (spec.unit == UnitKind::kExperts ? is_moe_layer(cfg, l)
+                                          : spec.unit != UnitKind::kMlp || !is_moe_layer(cfg, l))
+        layers.push_back(l);
     const std::filesystem::path target(opts.output);
     if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path());
     folder.emplace(target, /*replace=*/true);
@@ -275,8 +286,7 @@ int run_import(const ImportCommandOptions& opts) {
                             " (lambda " + json_number(masks.behaviour.weight).dump() + " vs " +
                             json_number(behaviour.weight).dump() + "); they cannot be mixed");
     std::erase_if(masks.entries, [&](const LayerMask& e) {
-      return e.layer == res.mask.layer &&
-             (e.unit == UnitKind::kMlp) == (res.mask.unit == UnitKind::kMlp);
+      return e.layer == res.mask.layer && unit_family(e.unit) == unit_family(res.mask.unit);
     });
   } else {
     masks.checkpoint = CheckpointIdentity::of(ckpt);
@@ -293,8 +303,8 @@ int run_import(const ImportCommandOptions& opts) {
   }
   masks.entries.push_back(res.mask);
   std::sort(masks.entries.begin(), masks.entries.end(), [](const LayerMask& a, const LayerMask& b) {
-    const bool am = a.unit == UnitKind::kMlp, bm = b.unit == UnitKind::kMlp;
-    return am != bm ? am : a.layer < b.layer;
+    const int af = unit_family(a.unit), bf = unit_family(b.unit);
+    return af != bf ? af < bf : a.layer < b.layer;
   });
   write_masks(masks, opts.output);
   Report r("import-solution");
@@ -336,8 +346,9 @@ void setup_export(CLI::App& app, CommandResult& result) {
       "(docs/pruning_math.md section 10), which annealers solve far worse. --penalty-weight sets "
       "w by hand. Each file also says its dynamic range and the bits a fixed-point encoding "
       "needs (qprune.dynamic_range, qprune.precision_bits). Variables are labelled L.mlp.i, "
-      "L.attn.h or L.kv.g (json, "
-      "lp). The layer, unit, sparsity and model hash go into the JSON metadata or header comments "
+      "L.attn.h, L.kv.g or L.experts.e (json, lp); --unit experts (MoE layers, needs --calib) has "
+      "one keep constraint per routing group (DeepSeek-V3). The layer, unit, sparsity and model "
+      "hash go into the JSON metadata or header comments "
       "(qprune.key=value) so that import-solution can map an answer back. See docs/masks.md.");
   sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder")->required();
   sub->add_option("--calib", opts->calib, "calibration statistics file");
@@ -345,7 +356,7 @@ void setup_export(CLI::App& app, CommandResult& result) {
   sub->add_option("--layer", opts->layer, "layer index")->check(non_negative());
   sub->add_flag("--all", opts->all, "every layer; -o is then a folder (layer_L.UNIT.EXT files)");
   sub->add_option("--unit", opts->unit, "units")
-      ->transform(CLI::IsMember({"mlp", "heads"}, CLI::ignore_case))
+      ->transform(CLI::IsMember({"mlp", "heads", "experts"}, CLI::ignore_case))
       ->capture_default_str();
   sub->add_option("--head-shape", opts->head_shape, "GQA models: kv_groups or heads_per_group")
       ->transform(CLI::IsMember({"kv_groups", "heads_per_group"}, CLI::ignore_case))
@@ -432,7 +443,7 @@ void setup_import_solution(CLI::App& app, CommandResult& result) {
   sub->add_option("--output,-o", opts->output, "masks file to write")->required();
   sub->add_flag("--repair", opts->repair, "repair an infeasible answer (see below)");
   sub->add_option("--layer", opts->layer, "layer (files without qprune metadata)");
-  sub->add_option("--unit", opts->unit, "mlp, heads, kv_groups, heads_per_group (idem)");
+  sub->add_option("--unit", opts->unit, "mlp, heads, kv_groups, heads_per_group, experts (idem)");
   sub->add_option("--sparsity", opts->sparsity, "sparsity (idem)");
   sub->add_flag("--json", opts->json, "print the report as JSON");
   sub->callback([opts, &result] { result.exit_code = run_import(*opts); });

@@ -117,4 +117,34 @@ expect_exit 2 "$QPRUNE" mask "$DS" --calib "$TMP/ds_stats" --unit experts --spar
 grep -q "not a multiple of n_group = 4" "$TMP/stderr" || fail "deepseek group-multiple message"
 expect_exit 2 "$QPRUNE" mask "$DS" --calib "$TMP/ds_stats" --unit heads --sparsity 0.5 -o "$TMP/x.json"
 grep -q "multi-head latent attention" "$TMP/stderr" || fail "deepseek heads message"
+# Export of expert problems: --all writes the MoE layers only; the JSON export (one keep-1 group
+# per routing group) solved by exact, and the penalised qbsolv export's unconstrained minimiser
+# (2^8 states), are the same constrained optimum; import-solution maps both back to masks whose
+# objective is that optimum, scored by the exact re-routed error as `mask` scores its sets (the
+# exhaustive masks' set imported gives their recorded error).
+"$QPRUNE" export "$DS" --calib "$TMP/ds_stats" --unit experts --sparsity 0.5 --all -o "$TMP/ds_ex" >/dev/null
+[[ $(ls "$TMP/ds_ex" | tr '\n' ' ') == "layer_1.experts.json layer_2.experts.json " ]] ||
+  fail "export --unit experts --all: expected the two MoE layers, got $(ls "$TMP/ds_ex")"
+[[ $(jq '.constraints | length' "$TMP/ds_ex/layer_1.experts.json") == 4 ]] || fail "expert export: 4 group constraints"
+opt=$("$QPRUNE" solve "$TMP/ds_ex/layer_1.experts.json" --solver exact --json -o "$TMP/ds_opt.txt" | jq .best_energy)
+"$QPRUNE" export "$DS" --calib "$TMP/ds_stats" --unit experts --sparsity 0.5 --layer 1 -o "$TMP/ds_l1.qubo" >/dev/null
+"$QPRUNE" solve "$TMP/ds_l1.qubo" --solver exact -o "$TMP/ds_pen.txt" >/dev/null
+for answer in ds_opt ds_pen; do
+  "$QPRUNE" import-solution "$DS" --calib "$TMP/ds_stats" --qubo "$TMP/ds_ex/layer_1.experts.json" \
+    --solution "$TMP/$answer.txt" -o "$TMP/$answer.masks.json" >/dev/null || fail "import-solution $answer"
+  jq -e --argjson opt "$opt" '.entries[0] | .unit == "experts" and .layer == 1 and
+      (.objective - $opt | fabs) <= 1e-9 * ($opt | fabs) and .rerouted_error > 0' \
+    "$TMP/$answer.masks.json" >/dev/null || fail "import-solution $answer: objective or re-routed error"
+done
+cmp -s <(jq -c .entries[0].kept "$TMP/ds_opt.masks.json") <(jq -c .entries[0].kept "$TMP/ds_pen.masks.json") ||
+  fail "the penalised export's minimiser is not the constrained optimum"
+jq -r '[range(8)] | map(. as $e | if ($e | IN('"$(jq -c '.entries[0].kept[]' "$TMP/ds_exhaustive.json" | paste -sd,)"')) then 1 else 0 end) | join(" ")' \
+  -n >"$TMP/ds_exh.txt"
+"$QPRUNE" import-solution "$DS" --calib "$TMP/ds_stats" --qubo "$TMP/ds_ex/layer_1.experts.json" \
+  --solution "$TMP/ds_exh.txt" --base "$TMP/ds_exhaustive.json" -o "$TMP/ds_merged.json" >/dev/null ||
+  fail "import-solution of the exhaustive set"
+jq -e --slurpfile m "$TMP/ds_exhaustive.json" '.entries | length == 2 and
+    ((.[0].rerouted_error - $m[0].entries[0].rerouted_error) | fabs) <= 1e-9 * $m[0].entries[0].rerouted_error' \
+  "$TMP/ds_merged.json" >/dev/null || fail "imported exhaustive set: re-routed error differs from mask's"
+"$QPRUNE" apply "$DS" --masks "$TMP/ds_merged.json" -o "$TMP/ds_imported" >/dev/null || fail "apply imported expert masks"
 echo "experts: ok (exhaustive ${rerouted[exhaustive]}, qubo ${rerouted[qubo]}, frequency ${rerouted[frequency]}; deepseek exhaustive ${ds[exhaustive]}, qubo ${ds[qubo]}, frequency ${ds[frequency]})"

@@ -16,6 +16,7 @@
 #include "core/input_file.hpp"
 #include "qprune/behaviour_contrast.hpp"
 #include "qprune/error.hpp"
+#include "qprune/expert_pruning.hpp"
 #include "qprune/interrupt.hpp"
 #include "qprune/prune_pipeline.hpp"
 #include "qprune/tuned_penalty.hpp"
@@ -261,6 +262,11 @@ QuboModel subproblem_of(const QuboModel& model, const ExportOptions& options,
   return model.restricted(free, ref);
 }
 
+// The unit a layer's entry records: head shapes resolved for the model (GQA or not).
+UnitKind exported_unit(const ModelConfig& config, UnitKind unit) {
+  return unit == UnitKind::kMlp || unit == UnitKind::kExperts ? unit : head_unit_for(config, unit);
+}
+
 }  // namespace
 
 ExportedProblemInfo export_layer_problem(const Checkpoint& ckpt, const CalibrationStatsFile* stats,
@@ -270,8 +276,7 @@ ExportedProblemInfo export_layer_problem(const Checkpoint& ckpt, const Calibrati
   LayerProblem problem = build_layer_problem(ckpt, stats, spec);
   ExportedProblemInfo info;
   info.layer = spec.layer;
-  info.unit =
-      spec.unit == UnitKind::kMlp ? UnitKind::kMlp : head_unit_for(ckpt.config(), spec.unit);
+  info.unit = exported_unit(ckpt.config(), spec.unit);
   info.sparsity = spec.sparsity;
   info.keep = 0;
   for (const CardinalityConstraint& c : problem.model.constraints()) info.keep += c.k;
@@ -490,14 +495,24 @@ ImportResult import_solution(const Checkpoint& ckpt, const CalibrationStatsFile*
   }
   out.info = *info;
   out.mask.layer = info->layer;
-  out.mask.unit =
-      spec.unit == UnitKind::kMlp ? UnitKind::kMlp : head_unit_for(ckpt.config(), spec.unit);
+  out.mask.unit = exported_unit(ckpt.config(), spec.unit);
   out.mask.num_units = n;
   out.mask.kept = kept_indices(x);
   out.mask.objective = problem.model.energy(x);
   out.mask.baseline_objective = problem.model.energy(diagonal_top_k(problem));
   out.mask.feasible = problem.model.is_feasible(x);
   out.mask.status = out.was_feasible ? RunStatus::kImported : RunStatus::kImportedRepaired;
+  if (spec.unit == UnitKind::kExperts) {
+    // The answer of the QUBO (no re-routing in it) scored by the exact re-routed error, as `mask`
+    // records it; no swaps: the masks are the external solver's answer.
+    const ExpertRerouting rerouting(*DecoderLayerWeights::read(ckpt, spec.layer).moe,
+                                    stats->read_experts(spec.layer).inputs);
+    out.mask.rerouted_error = rerouting.error(out.mask.kept);
+    out.mask.qubo_rerouted_error = out.mask.rerouted_error;
+    out.mask.rerouted_relative_error = rerouting.routed_energy() > 0.0
+                                           ? *out.mask.rerouted_error / rerouting.routed_energy()
+                                           : 0.0;
+  }
   return out;
 }
 
