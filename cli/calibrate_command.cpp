@@ -23,6 +23,7 @@ struct CalibrateOptions {
   std::string checkpoint;
   TokenWindows windows;
   std::int64_t chunk = 8;
+  std::string expert_masks;
   std::string output;
   bool compact = false;
   bool json = false;
@@ -32,9 +33,11 @@ int run_calibrate(const CalibrateOptions& opts) {
   (void)install_interrupt_handler();  // the forward pass and the write poll it
   guard_outputs({{"--output", opts.output}}, {{"checkpoint", opts.checkpoint},
                                               {"--text", opts.windows.input.text},
-                                              {"--token-ids", opts.windows.input.token_ids}});
+                                              {"--token-ids", opts.windows.input.token_ids},
+                                              {"--expert-masks", opts.expert_masks}});
   const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
-  const Transformer model(ckpt);
+  Transformer model(ckpt);
+  route_by_expert_masks(model, ckpt, opts.expert_masks);
   const std::vector<std::int32_t> ids = read_tokens(ckpt, opts.windows.input);
   ProgressLine progress("calibrate");
   CalibrationOptions co;
@@ -77,6 +80,7 @@ void setup_calibrate(CLI::App& app, CommandResult& result) {
   sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder (config.json + safetensors)")
       ->required();
   add_token_windows(*sub, opts->windows, 1);
+  add_expert_masks_option(*sub, opts->expert_masks);
   sub->add_option("--chunk", opts->chunk,
                   "batches per chunk: the unit of work spread over MPI ranks; the statistics "
                   "depend on --batch and --chunk, never on the number of ranks")

@@ -21,13 +21,15 @@ struct PerplexityCliOptions {
   std::string suppress_text;  ///< behaviour measurement: held-out text of the suppressed set A
   std::string preserve_text;  ///< ... and of the preserved set B
   std::string reference;      ///< the original checkpoint, for increases and selectivity
+  std::string expert_masks;   ///< --expert-masks: the model as these expert masks prune it
   bool json = false;
 };
 
 // One text's figure on one checkpoint: bits per byte for byte-level text, else bits per token.
 double bits_on(const Checkpoint& ckpt, const std::string& text, const TokenWindows& windows,
-               ProgressLine& progress) {
-  const Transformer model(ckpt);
+               const std::string& expert_masks, ProgressLine& progress) {
+  Transformer model(ckpt);
+  route_by_expert_masks(model, ckpt, expert_masks);
   TokenInput in;
   in.text = text;
   const std::vector<std::int32_t> ids = read_tokens(ckpt, in);
@@ -51,8 +53,8 @@ int run_behaviour_perplexity(const PerplexityCliOptions& opts) {
   const std::string unit = bytes ? "bits_per_byte" : "bits_per_token";
   const std::string unit_text = bytes ? "bits per byte" : "bits per token";
   ProgressLine progress("perplexity");
-  const double a = bits_on(ckpt, opts.suppress_text, opts.windows, progress);
-  const double b = bits_on(ckpt, opts.preserve_text, opts.windows, progress);
+  const double a = bits_on(ckpt, opts.suppress_text, opts.windows, opts.expert_masks, progress);
+  const double b = bits_on(ckpt, opts.preserve_text, opts.windows, opts.expert_masks, progress);
   Report r("perplexity");
   r.add("Checkpoint", "checkpoint", opts.checkpoint);
   r.add("Suppressed text", "suppress_text", opts.suppress_text);
@@ -65,8 +67,8 @@ int run_behaviour_perplexity(const PerplexityCliOptions& opts) {
     if (is_byte_level(ref) != bytes)
       throw InvalidArgument("--reference " + opts.reference + " and " + opts.checkpoint +
                             " do not share a tokenizer kind (byte-level or not)");
-    const double ra = bits_on(ref, opts.suppress_text, opts.windows, progress);
-    const double rb = bits_on(ref, opts.preserve_text, opts.windows, progress);
+    const double ra = bits_on(ref, opts.suppress_text, opts.windows, "", progress);
+    const double rb = bits_on(ref, opts.preserve_text, opts.windows, "", progress);
     r.add("Reference", "reference", opts.reference);
     r.add("Reference suppressed " + unit_text, "reference_suppress_" + unit, ra);
     r.add("Reference preserved " + unit_text, "reference_preserve_" + unit, rb);
@@ -93,7 +95,8 @@ int run_perplexity(const PerplexityCliOptions& opts) {
     throw InvalidArgument("--reference goes with --suppress-text and --preserve-text");
   (void)install_interrupt_handler();  // the forward pass polls it (exit 5, nothing printed)
   const Checkpoint ckpt = Checkpoint::open(opts.checkpoint);
-  const Transformer model(ckpt);
+  Transformer model(ckpt);
+  route_by_expert_masks(model, ckpt, opts.expert_masks);
   const TokenInput& in = opts.windows.input;
   const std::vector<std::int32_t> ids = read_tokens(ckpt, in);
   ProgressLine progress("perplexity");
@@ -138,6 +141,7 @@ void setup_perplexity(CLI::App& app, CommandResult& result) {
   sub->add_option("checkpoint", opts->checkpoint, "checkpoint folder (config.json + safetensors)")
       ->required();
   add_token_windows(*sub, opts->windows, 2);  // a window of one token predicts nothing
+  add_expert_masks_option(*sub, opts->expert_masks);
   sub->add_option("--suppress-text", opts->suppress_text,
                   "behaviour measurement: held-out text of the set A a contrast suppresses (with "
                   "--preserve-text, instead of --text)");

@@ -10,6 +10,7 @@
 #include "core/input_file.hpp"
 #include "qprune/calibration.hpp"
 #include "qprune/error.hpp"
+#include "qprune/masks.hpp"
 
 namespace qprune::cli {
 namespace {
@@ -63,6 +64,34 @@ std::function<void(std::int64_t, std::int64_t)> token_progress(ProgressLine& lin
     line.show(text, done >= total);
     if (done >= total) line.finish();
   };
+}
+
+void add_expert_masks_option(CLI::App& sub, std::string& path) {
+  sub.add_option("--expert-masks", path,
+                 "run the model as these expert masks prune it (removed experts never routed "
+                 "to), without writing it: calibrate a MoE layer on the inputs the pruned layers "
+                 "before it produce")
+      ->check(CLI::ExistingFile);
+}
+
+void route_by_expert_masks(Transformer& model, const Checkpoint& checkpoint,
+                           const std::string& path) {
+  if (path.empty()) return;
+  const Masks masks = read_masks(path);
+  masks.check_identity(checkpoint);
+  for (const LayerMask& e : masks.entries) {
+    if (e.unit != UnitKind::kExperts)
+      throw InvalidArgument(path + ": --expert-masks routes around removed experts only; its " +
+                            unit_kind_name(e.unit) + " entry of layer " + std::to_string(e.layer) +
+                            " needs `qprune apply` first");
+    std::vector<char> keep(static_cast<std::size_t>(e.num_units), 0);
+    for (const int u : e.kept) keep[static_cast<std::size_t>(u)] = 1;
+    try {
+      model.set_expert_keep(e.layer, std::move(keep));
+    } catch (const InvalidArgument& err) {
+      throw InvalidArgument(path + ": " + err.what());
+    }
+  }
 }
 
 }  // namespace qprune::cli

@@ -1,8 +1,8 @@
 // Token input shared by `qprune calibrate` and `qprune perplexity`: text through the checkpoint's
 // tokenizer.json (qprune/tokenizer.hpp) or the byte tokenizer of byte-level checkpoints, or
 // whitespace-separated token ids (--token-ids) for any checkpoint;
-// the token-window options (--tokens, --context, --batch, -q) both commands take; and their
-// progress line on stderr.
+// the token-window options (--tokens, --context, --batch, -q) both commands take; their
+// progress line on stderr; and --expert-masks, the model as expert masks prune it.
 #pragma once
 #ifdef QPRUNE_LAYER
 #error "cli/token_input.hpp is part of the cli program; no library layer may include it"
@@ -16,6 +16,7 @@
 
 #include "cli/progress_line.hpp"
 #include "qprune/checkpoint.hpp"
+#include "qprune/transformer.hpp"
 
 namespace qprune::cli {
 
@@ -59,5 +60,16 @@ void set_window_options(const TokenWindows& windows, ProgressLine& progress, Opt
   options.windows_per_batch = windows.batch;
   options.progress = token_progress(progress, windows.quiet);
 }
+
+/// Adds --expert-masks FILE: run the model as those expert masks (`mask --unit experts`) prune
+/// it, the removed experts never routed to, without writing it (sequential expert calibration:
+/// calibrate layer L on the inputs that the pruned layers before it produce).
+void add_expert_masks_option(CLI::App& sub, std::string& path);
+
+/// Routes `model` around the experts `path` removes (nothing when `path` is empty). Throws
+/// InvalidArgument naming the file for masks of another checkpoint or entries that are not
+/// experts (MLP neurons and heads: apply those masks first).
+void route_by_expert_masks(Transformer& model, const Checkpoint& checkpoint,
+                           const std::string& path);
 
 }  // namespace qprune::cli

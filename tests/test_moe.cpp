@@ -398,13 +398,19 @@ constexpr MaskMethod kExpertMethods[] = {MaskMethod::kQubo, MaskMethod::kDiagona
 
 // Expert masks of a tiny checkpoint's two MoE layers at sparsity 0.5 (keep 4 of 8; the qubo
 // method with the exact solver); `total` gets the sum of their re-routed errors.
-Masks half_expert_masks(const Checkpoint& ckpt, const CalibrationStatsFile& stats, MaskMethod m,
-                        double& total) {
+// Options of a run masking the experts alone.
+MaskRunOptions expert_mask_options(double sparsity, MaskMethod m) {
   MaskRunOptions mo;
   mo.mlp = false;
   mo.experts = true;
-  mo.sparsity = 0.5;
+  mo.sparsity = sparsity;
   mo.method = m;
+  return mo;
+}
+
+Masks half_expert_masks(const Checkpoint& ckpt, const CalibrationStatsFile& stats, MaskMethod m,
+                        double& total) {
+  MaskRunOptions mo = expert_mask_options(0.5, m);
   mo.solver = "exact";
   Masks masks = compute_masks(ckpt, &stats, mo);
   REQUIRE(masks.entries.size() == 2);
@@ -619,12 +625,8 @@ TEST_CASE("moe: Mixtral experts removed by apply: num_local_experts, w1/w2/w3 re
   const std::filesystem::path dir = test::temp_dir("moe_mixtral");
   std::vector<std::int32_t> ids;
   const CalibrationStatsFile stats = CalibrationStatsFile::open(calibrate_tiny(ckpt, dir, ids));
-  MaskRunOptions mo;
-  mo.mlp = false;
-  mo.experts = true;
-  mo.sparsity = 0.5;
-  mo.method = MaskMethod::kExhaustive;
-  const Masks masks = compute_masks(ckpt, &stats, mo);
+  const Masks masks =
+      compute_masks(ckpt, &stats, expert_mask_options(0.5, MaskMethod::kExhaustive));
   REQUIRE(masks.entries.size() == 2);
   (void)apply_masks(ckpt, masks, &stats, dir / "pruned");
   const Checkpoint pruned = Checkpoint::open(dir / "pruned");
@@ -1007,5 +1009,57 @@ TEST_CASE(
       CHECK(whole.error(kept) == doctest::Approx(reference).epsilon(1e-5));
       CHECK(chunked.error(kept) == doctest::Approx(whole.error(kept)).epsilon(1e-12));
     }
+  }
+}
+
+TEST_CASE("moe: a model routed around masked experts computes what the applied checkpoint does") {
+  // Transformer::set_expert_keep (calibrate/perplexity --expert-masks) against apply's output,
+  // which drops the experts' tensors and router rows (and DeepSeek-V3's bias entries).
+  for (const std::string name : kMoeFolders) {
+    CAPTURE(name);
+    const Checkpoint ckpt = Checkpoint::open(moe_dir(name));
+    const std::filesystem::path dir = test::temp_dir("moe_keep");
+    std::vector<std::int32_t> ids;
+    const CalibrationStatsFile stats = CalibrationStatsFile::open(calibrate_tiny(ckpt, dir, ids));
+    const Masks masks =
+        compute_masks(ckpt, &stats, expert_mask_options(0.5, MaskMethod::kExpertWeight));
+    REQUIRE_FALSE(masks.entries.empty());
+    (void)apply_masks(ckpt, masks, &stats, dir / "pruned");
+    const Checkpoint pruned = Checkpoint::open(dir / "pruned");
+    Transformer routed(ckpt);
+    for (const LayerMask& e : masks.entries) {
+      std::vector<char> keep(static_cast<std::size_t>(e.num_units), 0);
+      for (const int u : e.kept) keep[static_cast<std::size_t>(u)] = 1;
+      routed.set_expert_keep(e.layer, keep);
+    }
+    const std::span<const std::int32_t> seq(ids.data(), 40);
+    const Eigen::MatrixXf want = Transformer(pruned).logits(seq);
+    const Eigen::MatrixXf got = routed.logits(seq);
+    const Eigen::MatrixXf full = Transformer(ckpt).logits(seq);
+    CHECK((got - want).cwiseAbs().maxCoeff() < 1e-5f * (1.0f + want.cwiseAbs().maxCoeff()));
+    CHECK((full - want).cwiseAbs().maxCoeff() > 1e-3f);  // the masks change the model
+
+    // Bad masks: a dense layer, a wrong count, fewer than top-k kept, unbalanced groups.
+    const ModelConfig& c = ckpt.config();
+    const int moe = masks.entries.front().layer;
+    const auto n = static_cast<std::size_t>(c.moe.num_experts);
+    int dense = 0;
+    while (dense < c.num_hidden_layers && is_moe_layer(c, dense)) ++dense;
+    if (dense < c.num_hidden_layers)
+      CHECK_THROWS_WITH_AS(routed.set_expert_keep(dense, std::vector<char>(n, 1)),
+                           doctest::Contains("not a MoE layer"), InvalidArgument);
+    CHECK_THROWS_WITH_AS(routed.set_expert_keep(moe, std::vector<char>(n + 1, 1)),
+                         doctest::Contains("flags for"), InvalidArgument);
+    std::vector<char> one(n, 0);
+    one[0] = 1;
+    CHECK_THROWS_WITH_AS(routed.set_expert_keep(moe, one), doctest::Contains("fewer than"),
+                         InvalidArgument);
+    if (c.moe.n_group > 1) {
+      std::vector<char> first_half(n, 0);
+      for (std::size_t e = 0; e < n / 2; ++e) first_half[e] = 1;
+      CHECK_THROWS_WITH_AS(routed.set_expert_keep(moe, first_half),
+                           doctest::Contains("as many in every group"), InvalidArgument);
+    }
+    std::filesystem::remove_all(dir);
   }
 }

@@ -82,6 +82,10 @@ struct MoeBlockWeights {
   int num_groups = 1;          ///< n_group: consecutive experts in groups of equal size
   int topk_groups = 1;         ///< topk_group
   float routed_scaling_factor = 1.0f;
+  /// Per expert: 1 when the router may choose it; empty: every expert. A block with removed
+  /// experts routes as the pruned checkpoint does (softmax over the kept router rows; DeepSeek-V3:
+  /// the grouped choice over the kept experts), without writing it (Transformer::set_expert_keep).
+  std::vector<char> keep;
   /// Expert e's weights through read_expert; InvalidArgument when e is not in [0, num_experts).
   [[nodiscard]] ExpertWeights expert(int e) const;
   /// Serve read_expert from `experts`, held in memory (edited blocks, tests); sets num_experts.
@@ -231,6 +235,12 @@ class Transformer {
   void run_layers(const std::vector<std::vector<std::int32_t>>& sequences,
                   const ForwardHooks& hooks, int num_layers = -1) const;
 
+  /// Routes MoE layer `layer` around the experts whose flag is 0 (one flag per routed expert), as
+  /// the checkpoint pruned by expert masks would: calibrating or measuring a pruned model without
+  /// writing it. InvalidArgument for a dense layer, a wrong count, fewer than num_experts_per_tok
+  /// kept, or (grouped routing) groups that do not keep as many each.
+  void set_expert_keep(int layer, std::vector<char> keep);
+
  private:
   // Final hidden states (hidden x total tokens, sequences side by side) after `num_layers` layers.
   [[nodiscard]] Eigen::MatrixXf hidden_states(
@@ -242,6 +252,7 @@ class Transformer {
 
   const Checkpoint* checkpoint_;
   ModelConfig config_;
+  std::vector<std::vector<char>> expert_keep_;  // per layer; empty: every expert routable
 };
 
 }  // namespace qprune

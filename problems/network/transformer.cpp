@@ -472,20 +472,28 @@ MoeRouting moe_routing(const MoeBlockWeights& b, const MatrixXf& h) {
   if (b.sigmoid_scores) {
     r.probs = (1.0f + (-logits.array()).exp()).inverse().matrix();
     for (Index t = 0; t < h.cols(); ++t)
-      grouped_topk(b, r.probs.col(t).data(), nullptr, r.chosen.col(t).data(),
-                   r.weights.col(t).data());
+      grouped_topk(b, r.probs.col(t).data(), b.keep.empty() ? nullptr : &b.keep,
+                   r.chosen.col(t).data(), r.weights.col(t).data());
     return r;
   }
   std::vector<int> order(static_cast<std::size_t>(experts));
   for (Index t = 0; t < h.cols(); ++t) {
-    const float mx = logits.col(t).maxCoeff();
-    r.probs.col(t) = (logits.col(t).array() - mx).exp();
+    // Removed experts: logit -inf, probability 0, the softmax over the kept rows.
+    VectorXf l = logits.col(t);
+    for (Index e = 0; e < experts && !b.keep.empty(); ++e)
+      if (!b.keep[static_cast<std::size_t>(e)]) l[e] = -std::numeric_limits<float>::infinity();
+    const float mx = l.maxCoeff();
+    r.probs.col(t) = (l.array() - mx).exp();
     r.probs.col(t) /= r.probs.col(t).sum();
     // Top k by probability; equal probabilities: the lower expert id first.
     for (Index e = 0; e < experts; ++e) order[static_cast<std::size_t>(e)] = static_cast<int>(e);
+    // (A removed expert ranks below every kept one, even one whose probability underflowed.)
+    const auto rank = [&](int e) {
+      return b.keep.empty() || b.keep[static_cast<std::size_t>(e)] ? r.probs(e, t) : -1.0f;
+    };
     std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int a, int c) {
-      const float pa = r.probs(a, t);
-      const float pc = r.probs(c, t);
+      const float pa = rank(a);
+      const float pc = rank(c);
       return pa != pc ? pa > pc : a < c;
     });
     float sum = 0.0f;
@@ -578,6 +586,33 @@ Transformer::Transformer(const Checkpoint& checkpoint)
   checkpoint.check_expected_tensors();
 }
 
+void Transformer::set_expert_keep(int layer, std::vector<char> keep) {
+  const MoeConfig& m = config_.moe;
+  const std::string where = "layer " + std::to_string(layer) + " expert mask: ";
+  if (layer < 0 || layer >= config_.num_hidden_layers || !is_moe_layer(config_, layer))
+    throw InvalidArgument(where + "not a MoE layer of this model");
+  if (static_cast<std::int64_t>(keep.size()) != m.num_experts)
+    throw InvalidArgument(where + std::to_string(keep.size()) + " flags for " +
+                          std::to_string(m.num_experts) + " experts");
+  const auto kept = std::count_if(keep.begin(), keep.end(), [](char c) { return c != 0; });
+  if (kept < m.num_experts_per_tok)
+    throw InvalidArgument(where + std::to_string(kept) + " experts kept, fewer than " +
+                          "num_experts_per_tok = " + std::to_string(m.num_experts_per_tok));
+  if (m.n_group > 1) {
+    const std::int64_t per = m.num_experts / m.n_group;
+    for (std::int64_t g = 0; g < m.n_group; ++g) {
+      const auto in_group = std::count_if(keep.begin() + g * per, keep.begin() + (g + 1) * per,
+                                          [](char c) { return c != 0; });
+      if (in_group * m.n_group != kept)
+        throw InvalidArgument(where + "routing group " + std::to_string(g) + " keeps " +
+                              std::to_string(in_group) + " of " + std::to_string(kept) +
+                              " kept experts; grouped routing needs as many in every group");
+    }
+  }
+  expert_keep_.resize(static_cast<std::size_t>(config_.num_hidden_layers));
+  expert_keep_[static_cast<std::size_t>(layer)] = std::move(keep);
+}
+
 MatrixXf Transformer::hidden_states(const std::vector<std::vector<std::int32_t>>& sequences,
                                     const ForwardHooks* hooks, int num_layers) const {
   const ModelConfig& c = config_;
@@ -622,7 +657,9 @@ MatrixXf Transformer::hidden_states_of(const TokenBatch& batch, const ForwardHoo
   };
   for (int layer = 0; layer < layers; ++layer) {
     throw_if_interrupted("running the forward pass");
-    const DecoderLayerWeights w = DecoderLayerWeights::read(*checkpoint_, layer);
+    DecoderLayerWeights w = DecoderLayerWeights::read(*checkpoint_, layer);
+    if (w.moe && static_cast<std::size_t>(layer) < expert_keep_.size())
+      w.moe->keep = expert_keep_[static_cast<std::size_t>(layer)];
     const std::string p = layer_prefix(layer);
     const MatrixXf o =
         forward::attention_heads(w, forward::rms_norm(x, w.input_norm, c.rms_norm_eps), batch);

@@ -117,6 +117,21 @@ expect_exit 2 "$QPRUNE" mask "$DS" --calib "$TMP/ds_stats" --unit experts --spar
 grep -q "not a multiple of n_group = 4" "$TMP/stderr" || fail "deepseek group-multiple message"
 expect_exit 2 "$QPRUNE" mask "$DS" --calib "$TMP/ds_stats" --unit heads --sparsity 0.5 -o "$TMP/x.json"
 grep -q "multi-head latent attention" "$TMP/stderr" || fail "deepseek heads message"
+# --expert-masks: the model routed around the removed experts computes what the applied folder
+# does (perplexity to 1e-6); calibrate under them (sequential expert calibration) writes
+# statistics; masks with MLP entries are refused by name.
+p_masked=$("$QPRUNE" perplexity "$DS" --expert-masks "$TMP/ds_qubo.json" --token-ids "$TMP/ids.txt" \
+           --context 40 2>/dev/null | sed -n 's/^Perplexity *: //p')
+p_applied=$("$QPRUNE" perplexity "$TMP/ds_pruned" --token-ids "$TMP/ids.txt" --context 40 2>/dev/null |
+            sed -n 's/^Perplexity *: //p')
+awk -v a="$p_masked" -v b="$p_applied" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-6 * b) }' ||
+  fail "perplexity --expert-masks $p_masked, applied $p_applied"
+[[ $p_masked != "$orig" ]] || fail "--expert-masks left the model unchanged"
+"$QPRUNE" calibrate "$DS" --token-ids "$TMP/ids.txt" --context 40 -q --expert-masks "$TMP/ds_qubo.json" \
+  -o "$TMP/ds_stats_masked" >/dev/null || fail "calibrate --expert-masks"
+expect_exit 2 "$QPRUNE" perplexity "$DS" --expert-masks "$TMP/ds_mlp.json" --token-ids "$TMP/ids.txt"
+grep -q "routes around removed experts only" "$TMP/stderr" || fail "--expert-masks with MLP entries message"
+
 # Export of expert problems: --all writes the MoE layers only; the JSON export (one keep-1 group
 # per routing group) solved by exact, and the penalised qbsolv export's unconstrained minimiser
 # (2^8 states), are the same constrained optimum; import-solution maps both back to masks whose
