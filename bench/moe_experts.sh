@@ -24,22 +24,10 @@ mkdir -p "$out"
 sparsities=${SPARSITIES:-0.25 0.5 0.75}
 methods=${METHODS:-sa tabu frequency routed-weight diagonal exhaustive}
 parts=${PARTS:-1 2 3}
-heldout=examples/model/heldout.txt
-docs=examples/model/heldout_docs.txt
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-
-bpb() {  # bits per byte of checkpoint $1 on text $2
-  "$qprune" perplexity "$1" --text "$2" --context 128 2>/dev/null | sed -n 's/^Bits per byte *: //p'
-}
-# Three disjoint thirds of the calibration text (whole lines).
-python3 - examples/model/calibration.txt "$tmp" <<'PY'
-import sys
-lines = open(sys.argv[1], "rb").read().splitlines(keepends=True)
-third = (len(lines) + 2) // 3
-for p in range(3):
-    open(f"{sys.argv[2]}/calib{p + 1}.txt", "wb").write(b"".join(lines[p * third:(p + 1) * third]))
-PY
+source bench/moe_bench_common.bash
+split_calibration_thirds "$tmp"
 base_h=$(bpb "$model" "$heldout")
 base_d=$(bpb "$model" "$docs")
 printf 'part\tsparsity\tmethod\tkept\trerouted_rel\tqubo_rerouted_rel\tfortunes_bpb\tdocs_bpb\tseconds\n' \
