@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <numbers>
 #include <string>
 #include <vector>
 
@@ -302,4 +303,97 @@ TEST_CASE("rope_scaling: malformed fields are errors naming the field") {
                        InvalidArgument);
   CHECK_THROWS_AS(TokenBatch({{1, 2}}, ckpt.config()), InvalidArgument);
   fs::remove_all(dir);
+}
+
+namespace {
+
+// max over positions p and frequencies i of |cos_at(p)[i] - mag cos(p w_i)| and the same for sin.
+double worst_table_error(const TokenBatch& batch, const std::vector<double>& w, double mag) {
+  double worst = 0.0;
+  for (const Eigen::Index p : {1, 7, 100, 1000, 4000}) {
+    REQUIRE(batch.cos_at(p).size() == w.size());
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      const double a = static_cast<double>(p) * w[i];
+      worst = std::max(worst, std::abs(batch.cos_at(p)[i] - mag * std::cos(a)));
+      worst = std::max(worst, std::abs(batch.sin_at(p)[i] - mag * std::sin(a)));
+    }
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("rope_scaling: rotary tables of the released Llama 3.1 and DeepSeek-V3 configs") {
+  const std::vector<std::vector<std::int32_t>> tokens{std::vector<std::int32_t>(4001, 0)};
+  // meta-llama/Llama-3.1-8B: head_dim 128, rope_theta 500000, llama3 factor 8, L 8192.
+  const ModelConfig llama = ModelConfig::parse(R"({
+    "architectures": ["LlamaForCausalLM"], "hidden_size": 4096, "intermediate_size": 14336,
+    "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+    "vocab_size": 128256, "rope_theta": 500000.0, "max_position_embeddings": 131072,
+    "rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                     "original_max_position_embeddings": 8192, "rope_type": "llama3"}})",
+                                               "config.json");
+  std::vector<double> w(64);
+  int kept = 0, divided = 0, blended = 0;
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    const double plain = std::pow(500000.0, -static_cast<double>(2 * i) / 128.0);
+    const double wavelen = 2.0 * std::numbers::pi / plain;
+    if (wavelen < 8192.0 / 4.0) {
+      w[i] = plain;
+      ++kept;
+    } else if (wavelen > 8192.0) {
+      w[i] = plain / 8.0;
+      ++divided;
+    } else {
+      const double s = (8192.0 / wavelen - 1.0) / 3.0;
+      w[i] = (1.0 - s) * plain / 8.0 + s * plain;
+      ++blended;
+    }
+  }
+  CHECK(kept > 0);
+  CHECK(divided > 0);
+  CHECK(blended > 0);
+  const TokenBatch lb(tokens, llama);
+  CHECK(lb.softmax_scale_factor() == 1.0);
+  // F32 angles of up to 4000 rad: rounding errors near 4000 * 6e-8.
+  CHECK(worst_table_error(lb, w, 1.0) < 1e-3);
+  CHECK(llama.rope_scaling.type == RopeScaling::Type::kLlama3);
+
+  // deepseek-ai/DeepSeek-V3: qk_rope_head_dim 64, yarn factor 40, L 4096, beta 32 / 1: the
+  // correction range is [floor(10.37), ceil(22.97)] = [10, 23].
+  std::string ds = test::slurp(ckpt_dir("tiny-deepseek-v3-yarn") / "config.json");
+  const std::size_t key = ds.find("\"rope_scaling\":");
+  REQUIRE(key != std::string::npos);
+  const std::size_t begin = key + std::string("\"rope_scaling\":").size();
+  ds.replace(begin, ds.find('}', begin) + 1 - begin,
+             R"( {"beta_fast": 32, "beta_slow": 1, "factor": 40, "mscale": 1.0,
+                  "mscale_all_dim": 1.0, "original_max_position_embeddings": 4096,
+                  "type": "yarn"})");
+  const std::size_t rope_dim = ds.find("\"qk_rope_head_dim\": 4");
+  REQUIRE(rope_dim != std::string::npos);
+  ds.replace(rope_dim, std::string("\"qk_rope_head_dim\": 4").size(), "\"qk_rope_head_dim\": 64");
+  const ModelConfig deepseek = ModelConfig::parse(ds, "config.json");
+  REQUIRE(deepseek.mla.qk_rope_head_dim == 64);
+  std::vector<double> v(32);
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const double plain = std::pow(10000.0, -static_cast<double>(2 * i) / 64.0);
+    const double ramp = std::clamp((static_cast<double>(i) - 10.0) / 13.0, 0.0, 1.0);
+    v[i] = (1.0 - ramp) * plain + ramp * plain / 40.0;
+  }
+  const TokenBatch db(tokens, deepseek);
+  const double m = 0.1 * std::log(40.0) + 1.0;
+  CHECK(db.softmax_scale_factor() == doctest::Approx(m * m).epsilon(1e-14));
+  CHECK(worst_table_error(db, v, 1.0) < 1e-3);
+  // Without the rounding of the correction range (Transformers' truncate = false) the tables
+  // differ clearly: the test above tells them apart.
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const double plain = std::pow(10000.0, -static_cast<double>(2 * i) / 64.0);
+    const double low =
+        64.0 * std::log(4096.0 / (32.0 * 2.0 * std::numbers::pi)) / (2.0 * std::log(10000.0));
+    const double high =
+        64.0 * std::log(4096.0 / (2.0 * std::numbers::pi)) / (2.0 * std::log(10000.0));
+    const double ramp = std::clamp((static_cast<double>(i) - low) / (high - low), 0.0, 1.0);
+    v[i] = (1.0 - ramp) * plain + ramp * plain / 40.0;
+  }
+  CHECK(worst_table_error(db, v, 1.0) > 1e-2);
 }
