@@ -271,7 +271,8 @@ TEST_CASE("moe: DeepSeek-V3 config: routing groups, latent attention, errors nam
         (void)ModelConfig::parse(deepseek_config_with(edit.first, edit.second), "config.json"),
         doctest::Contains(message), ParseError);
   }
-  // q_lora_rank null: one q_proj; yarn rope_scaling: read, but the forward pass refuses it.
+  // q_lora_rank null: one q_proj; yarn rope_scaling without original_max_position_embeddings:
+  // read, but the forward pass refuses it (tests/test_rope_scaling.cpp).
   const ModelConfig no_lora =
       ModelConfig::parse(deepseek_config_with("q_lora_rank", "null"), "config.json");
   CHECK(no_lora.mla.q_lora_rank == 0);
@@ -282,11 +283,11 @@ TEST_CASE("moe: DeepSeek-V3 config: routing groups, latent attention, errors nam
   CHECK(has_q_proj);
   const ModelConfig yarn = ModelConfig::parse(
       deepseek_config_with("rope_scaling", "{\"type\": \"yarn\", \"factor\": 40}"), "config.json");
-  REQUIRE(yarn.forward_unsupported.size() == 1);
-  CHECK(yarn.forward_unsupported[0].find("rope_scaling") != std::string::npos);
+  CHECK(yarn.forward_unsupported.empty());
+  CHECK(yarn.rope_scaling.invalid.find("original_max_position_embeddings") != std::string::npos);
 }
 
-TEST_CASE("moe: the released DeepSeek-V3 config.json: 58 MoE layers of 256 experts, yarn refused") {
+TEST_CASE("moe: the released DeepSeek-V3 config.json: 58 MoE layers of 256 experts, yarn") {
   // deepseek-ai/DeepSeek-V3's config.json (auto_map and quantization_config details shortened).
   const std::string released = R"({
     "architectures": ["DeepseekV3ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
@@ -316,8 +317,11 @@ TEST_CASE("moe: the released DeepSeek-V3 config.json: 58 MoE layers of 256 exper
   CHECK(is_moe_layer(c, 3));
   CHECK(c.moe.num_experts == 256);
   CHECK(c.moe.shared_expert_intermediate_size == 2048);
-  REQUIRE(c.forward_unsupported.size() == 1);
-  CHECK(c.forward_unsupported[0].find("rope_scaling") != std::string::npos);
+  CHECK(c.forward_unsupported.empty());
+  CHECK(c.rope_scaling.type == RopeScaling::Type::kYarn);
+  CHECK(c.rope_scaling.factor == 40.0);
+  CHECK(c.rope_scaling.original_max_position_embeddings == 4096);
+  CHECK(c.rope_scaling.invalid.empty());
   // Shapes of an MoE layer: MLA projections, the router with its bias, 256 experts, the shared one.
   std::map<std::string, std::vector<std::int64_t>> shape;
   for (const ExpectedTensor& t : expected_layer_tensors(c, 3)) shape[t.name] = t.shape;

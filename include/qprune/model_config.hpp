@@ -82,6 +82,46 @@ struct MlaConfig {
   bool rope_interleave = true;
 };
 
+/// config.json's rope_scaling, the two kinds the forward pass implements (the type from the key
+/// `rope_type`, else `type`; "default" is plain rotary embeddings). With inv_freq_i =
+/// rope_theta^(-2i/d), i < d/2, d the rotary dimension (head_dim; DeepSeek-V3 qk_rope_head_dim):
+///   llama3 (Transformers' _compute_llama3_parameters; Llama 3.1-3.3): wavelen_i = 2 pi /
+///   inv_freq_i,
+///     L = original_max_position_embeddings; wavelen_i < L / high_freq_factor: unchanged;
+///     wavelen_i > L / low_freq_factor: inv_freq_i / factor; between: with
+///     s = (L / wavelen_i - low_freq_factor) / (high_freq_factor - low_freq_factor),
+///     (1 - s) inv_freq_i / factor + s inv_freq_i. cos/sin and the softmax scale unchanged.
+///   yarn (DeepSeek-V3's own modeling_deepseek.py, DeepseekV3YarnRotaryEmbedding; DeepSeek-V3
+///   only):
+///     corr(r) = d ln(L / (2 pi r)) / (2 ln rope_theta), low = max(floor(corr(beta_fast)), 0),
+///     high = min(ceil(corr(beta_slow)), d - 1), ramp_i = clamp((i - low) / (high - low), 0, 1)
+///     (high += 0.001 when equal), inv_freq_i <- inv_freq_i / factor * ramp_i
+///     + inv_freq_i * (1 - ramp_i); cos and sin times m(factor, mscale) / m(factor, mscale_all_dim)
+///     and the attention's softmax scale times m(factor, mscale_all_dim)^2 when mscale_all_dim !=
+///     0, m(f, x) = 0.1 x ln f + 1 for f > 1, else 1.
+struct RopeScaling {
+  enum class Type {
+    kNone,         ///< rope_scaling absent, null, or rope_type "default"
+    kLlama3,       ///< "llama3"
+    kYarn,         ///< "yarn" (DeepSeek-V3's formula)
+    kUnsupported,  ///< any other type (linear, dynamic, longrope, ...): in forward_unsupported
+  };
+  Type type = Type::kNone;
+  std::string type_name;  ///< the type as written ("yarn", "linear", ...); empty for kNone
+  double factor = 1.0;    ///< required, finite and > 0
+  std::int64_t original_max_position_embeddings = 0;  ///< required (> 0) for llama3 and yarn
+  double low_freq_factor = 1.0;                       ///< llama3, required, > 0
+  double high_freq_factor = 4.0;                      ///< llama3, required, > low_freq_factor
+  double beta_fast = 32.0;      ///< yarn, default 32; finite, > 0 and >= beta_slow
+  double beta_slow = 1.0;       ///< yarn, default 1; finite and > 0
+  double mscale = 1.0;          ///< yarn, default 1 (DeepSeek's); finite and >= 0
+  double mscale_all_dim = 0.0;  ///< yarn, default 0 (DeepSeek's: no softmax scaling); >= 0
+  /// Why the rope_scaling object is malformed, naming the field (e.g. "field 'factor' must be a
+  /// finite number > 0, found -1"); empty when it is well formed. Such a config is still read
+  /// and applied; the forward pass refuses it (InvalidArgument).
+  std::string invalid;
+};
+
 /// The fields of config.json that fix the tensor shapes. Edit the public fields, then to_json()
 /// writes the original JSON with the changed fields updated (keys it does not know are kept, in
 /// their order). A field absent from the file gets the default written next to it and is only
@@ -108,8 +148,10 @@ struct ModelConfig {
   std::string torch_dtype;  ///< "bfloat16", "float32", ... (`torch_dtype` or `dtype`); may be empty
   MoeConfig moe;            ///< num_experts == 0 for the dense families
   MlaConfig mla;            ///< kv_lora_rank == 0 except for DeepSeek-V3
+  RopeScaling rope_scaling;  ///< kNone unless config.json has a rope_scaling object
   /// Fields present in config.json that change the forward pass in ways qprune's does not
-  /// implement (hidden_act other than silu, rope_scaling, use_sliding_window, partial rotary),
+  /// implement (hidden_act other than silu, a rope_scaling type other than llama3 and yarn (yarn
+  /// only for DeepSeek-V3), use_sliding_window, partial rotary),
   /// one readable entry each; empty when the forward pass is exact. The Transformer refuses them.
   std::vector<std::string> forward_unsupported;
 

@@ -1,6 +1,7 @@
 // A reference forward pass for decoder-only checkpoints of the Llama / Qwen2 / Mistral family and
 // the mixture-of-experts Qwen2-MoE / Mixtral / DeepSeek-V3, in F32 on the CPU (Eigen + OpenMP):
-// token embedding, per layer RMSNorm -> attention with rotary embeddings and grouped-query heads
+// token embedding, per layer RMSNorm -> attention with rotary embeddings (plain, or rope_scaling
+// llama3 / DeepSeek-V3's yarn: RopeScaling, docs/forward_pass.md) and grouped-query heads
 // (DeepSeek-V3: multi-head latent attention, MlaConfig) -> residual -> RMSNorm -> gated SiLU MLP
 // (or the MoE block of MoeConfig: top-k routed experts, Qwen2-MoE's gated shared expert,
 // DeepSeek-V3's grouped sigmoid routing and ungated shared experts) -> residual, final RMSNorm and
@@ -142,7 +143,8 @@ struct DecoderLayerWeights {
 };
 
 /// Independent token sequences side by side as the columns of one matrix (sequence s owns columns
-/// [offset(s), offset(s + 1))), with the rotary tables of their positions.
+/// [offset(s), offset(s + 1))), with the rotary tables of their positions (rope_scaling
+/// included; InvalidArgument for a malformed or unsupported one, RopeScaling).
 class TokenBatch {
  public:
   TokenBatch(const std::vector<std::vector<std::int32_t>>& sequences, const ModelConfig& config);
@@ -161,12 +163,16 @@ class TokenBatch {
   [[nodiscard]] const std::vector<float>& sin_at(Eigen::Index pos) const {
     return sin_[static_cast<std::size_t>(pos)];
   }
+  /// What multiplies the attention's softmax scale 1 / sqrt(head dim): yarn's
+  /// m(factor, mscale_all_dim)^2 on DeepSeek-V3 (RopeScaling), else 1.
+  [[nodiscard]] double softmax_scale_factor() const { return softmax_scale_factor_; }
 
  private:
   const std::vector<std::vector<std::int32_t>>* sequences_;
   std::int64_t vocab_size_;
   std::vector<Eigen::Index> offsets_;
   std::vector<std::vector<float>> cos_, sin_;
+  double softmax_scale_factor_ = 1.0;
 };
 
 /// The pieces of one decoder layer (x: the residual stream, hidden x tokens of a TokenBatch):
@@ -211,9 +217,10 @@ void grouped_topk(const MoeBlockWeights& block, const float* scores, const std::
 /// and no weights between calls.
 class Transformer {
  public:
-  /// Checks the config (validate(); InvalidArgument naming every field of
-  /// ModelConfig::forward_unsupported) and that the checkpoint holds every expected tensor with
-  /// its shape (Checkpoint::check_expected_tensors: ParseError naming the first missing one).
+  /// Checks the config (validate(); InvalidArgument naming a malformed rope_scaling field
+  /// (RopeScaling::invalid) or every entry of ModelConfig::forward_unsupported) and that the
+  /// checkpoint holds every expected tensor with its shape (Checkpoint::check_expected_tensors:
+  /// ParseError naming the first missing one).
   explicit Transformer(const Checkpoint& checkpoint);
 
   [[nodiscard]] const ModelConfig& config() const { return config_; }

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <initializer_list>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -235,6 +236,91 @@ void parse_deepseek_v3(const FieldReader& r, const Json& j, ModelConfig& c) {
     c.forward_unsupported.push_back("attention_bias: true (MLA without biases only)");
 }
 
+// rope_scaling (RopeScaling). A malformed object does not stop the parse: mask, apply and export
+// never run the model, so they keep working; `invalid` names the field and the forward pass refuses
+// it. The required fields are those Transformers' _validate_llama3_parameters requires (llama3) and
+// those DeepSeek's DeepseekV3YarnRotaryEmbedding reads without a default (yarn: factor), plus
+// original_max_position_embeddings for yarn: DeepSeek's class defaults it to 4096, Transformers'
+// _compute_yarn_parameters to max_position_embeddings, so a config without it is ambiguous.
+RopeScaling parse_rope_scaling(const Json& v, ModelFamily family) {
+  RopeScaling r;
+  if (!v.is_object()) {
+    r.type = RopeScaling::Type::kUnsupported;
+    r.type_name = "?";
+    r.invalid = "expected an object or null, found " + detail::describe_json(v);
+    return r;
+  }
+  const auto type_it = v.contains("rope_type") ? v.find("rope_type") : v.find("type");
+  if (type_it == v.end() || !type_it->is_string()) {
+    r.type = RopeScaling::Type::kUnsupported;
+    r.type_name = "?";
+    r.invalid = "expected field 'rope_type' (or 'type') to name the scaling, found " +
+                (type_it == v.end() ? std::string("none") : detail::describe_json(*type_it));
+    return r;
+  }
+  r.type_name = type_it->get<std::string>();
+  if (r.type_name.size() > 40) r.type_name = r.type_name.substr(0, 37) + "...";
+  if (r.type_name == "default") {
+    r.type_name.clear();
+    return r;
+  }
+  if (r.type_name == "llama3") {
+    r.type = RopeScaling::Type::kLlama3;
+  } else if (r.type_name == "yarn" && family == ModelFamily::kDeepseekV3) {
+    r.type = RopeScaling::Type::kYarn;
+  } else {
+    r.type = RopeScaling::Type::kUnsupported;
+    return r;
+  }
+  // The first problem found, in the order of the fields below.
+  auto fail = [&r](const std::string& what) {
+    if (r.invalid.empty()) r.invalid = what;
+  };
+  auto number = [&](const char* key, double fallback, bool required, double lower, bool strict) {
+    const auto it = v.find(key);
+    if (it == v.end() || it->is_null()) {
+      if (required) fail(std::string("expected field '") + key + "' (a number), found none");
+      return fallback;
+    }
+    const bool ok = it->is_number() && std::isfinite(it->get<double>()) &&
+                    (strict ? it->get<double>() > lower : it->get<double>() >= lower);
+    if (!ok) {
+      char bound[32];
+      std::snprintf(bound, sizeof bound, "%g", lower);
+      fail(std::string("expected field '") + key + "' to be a finite number " +
+           (strict ? "> " : ">= ") + bound + ", found " + detail::describe_json(*it));
+      return fallback;
+    }
+    return it->get<double>();
+  };
+  r.factor = number("factor", 1.0, true, 0.0, true);
+  if (const auto it = v.find("original_max_position_embeddings"); it == v.end() || it->is_null()) {
+    fail("expected field 'original_max_position_embeddings' (a positive integer), found none");
+  } else if (!it->is_number_unsigned() || it->get<std::uint64_t>() == 0 ||
+             it->get<std::uint64_t>() > static_cast<std::uint64_t>(kMaxDimension)) {
+    fail("expected field 'original_max_position_embeddings' to be a positive integer <= " +
+         std::to_string(kMaxDimension) + ", found " + detail::describe_json(*it));
+  } else {
+    r.original_max_position_embeddings = it->get<std::int64_t>();
+  }
+  if (r.type == RopeScaling::Type::kLlama3) {
+    r.low_freq_factor = number("low_freq_factor", 1.0, true, 0.0, true);
+    r.high_freq_factor = number("high_freq_factor", 4.0, true, 0.0, true);
+    if (r.invalid.empty() && !(r.high_freq_factor > r.low_freq_factor))
+      fail("expected field 'high_freq_factor' to be greater than low_freq_factor " +
+           std::to_string(r.low_freq_factor) + ", found " + std::to_string(r.high_freq_factor));
+  } else {
+    r.beta_fast = number("beta_fast", 32.0, false, 0.0, true);
+    r.beta_slow = number("beta_slow", 1.0, false, 0.0, true);
+    r.mscale = number("mscale", 1.0, false, 0.0, false);
+    r.mscale_all_dim = number("mscale_all_dim", 0.0, false, 0.0, false);
+    if (r.invalid.empty() && r.beta_fast < r.beta_slow)
+      fail("expected field 'beta_fast' to be at least beta_slow " + std::to_string(r.beta_slow) +
+           ", found " + std::to_string(r.beta_fast));
+  }
+  return r;
+}
+
 }  // namespace
 
 ModelConfig ModelConfig::parse(const std::string& json_text, const std::string& path) {
@@ -354,8 +440,13 @@ ModelConfig ModelConfig::parse(const std::string& json_text, const std::string& 
   if (const auto it = j.find("hidden_act");
       it != j.end() && !it->is_null() && !(it->is_string() && it->get<std::string>() == "silu"))
     c.forward_unsupported.push_back("hidden_act '" + short_text(*it) + "' (only silu)");
-  if (const auto it = j.find("rope_scaling"); it != j.end() && !it->is_null())
-    c.forward_unsupported.push_back("rope_scaling (only plain rotary embeddings)");
+  if (const auto it = j.find("rope_scaling"); it != j.end() && !it->is_null()) {
+    c.rope_scaling = parse_rope_scaling(*it, c.family);
+    if (c.rope_scaling.type == RopeScaling::Type::kUnsupported && c.rope_scaling.invalid.empty())
+      c.forward_unsupported.push_back(
+          "rope_scaling type '" + c.rope_scaling.type_name + "' on " + model_family_name(c.family) +
+          " (only llama3, and yarn on deepseek_v3; plain rotary embeddings otherwise)");
+  }
   if (const auto it = j.find("use_sliding_window");
       it != j.end() && it->is_boolean() && it->get<bool>())
     c.forward_unsupported.push_back("use_sliding_window: true (only full causal attention)");

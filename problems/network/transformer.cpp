@@ -11,6 +11,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <numbers>
 #include <string>
 
 #include "core/memory_check.hpp"
@@ -182,6 +183,109 @@ void MoeBlockWeights::hold_experts(std::vector<ExpertWeights> experts) {
   read_expert = [held](int e) { return (*held)[static_cast<std::size_t>(e)]; };
 }
 
+namespace {
+
+// The rotary frequencies of a config and yarn's two magnitudes (RopeScaling).
+struct RopeTables {
+  std::vector<float> inv_freq;        // d / 2 entries
+  double cos_sin_scale = 1.0;         // multiplies cos and sin
+  double softmax_scale_factor = 1.0;  // multiplies the attention's 1 / sqrt(head dim)
+};
+
+// yarn_get_mscale of DeepSeek's modeling_deepseek.py (and Transformers' get_mscale).
+double yarn_mscale(double factor, double mscale) {
+  return factor <= 1.0 ? 1.0 : 0.1 * mscale * std::log(factor) + 1.0;
+}
+
+// Each reference computes its tables in float32 (torch's default dtype) from Python doubles; the
+// F32 operations below follow theirs one by one (the scalars rounded to F32 where torch rounds
+// them), so the tables agree with torch's to rounding. The tests compare with a float64
+// reference at 1e-5 on the logits, far above the F32 rounding of angles below ~10 rad.
+RopeTables rope_tables(const ModelConfig& c, Index d) {
+  const RopeScaling& rs = c.rope_scaling;
+  if (!rs.invalid.empty()) throw InvalidArgument("rope_scaling: " + rs.invalid);
+  if (rs.type == RopeScaling::Type::kUnsupported)
+    throw InvalidArgument("rope_scaling type '" + rs.type_name + "' is not implemented");
+  const Index half = d / 2;
+  const auto n = static_cast<std::size_t>(half);
+  RopeTables t;
+  t.inv_freq.resize(n);
+  // Plain: inv_freq_i = 1 / theta^(2i / d) (Transformers' _compute_default_rope_parameters; the
+  // freq_extra of DeepSeek's yarn).
+  std::vector<float> base(n);
+  for (std::size_t i = 0; i < n; ++i)
+    base[i] = 1.0f / std::pow(static_cast<float>(c.rope_theta),
+                              static_cast<float>(2 * i) / static_cast<float>(d));
+  const auto factor = static_cast<float>(rs.factor);
+  switch (rs.type) {
+    case RopeScaling::Type::kNone:
+    case RopeScaling::Type::kUnsupported:
+      t.inv_freq = base;
+      break;
+    case RopeScaling::Type::kLlama3: {
+      // Transformers' _compute_llama3_parameters (the reference for Llama 3.x; Meta's own
+      // apply_scaling computes the same in its own order).
+      const auto old_len = static_cast<float>(rs.original_max_position_embeddings);
+      const auto low_wavelen = static_cast<float>(
+          static_cast<double>(rs.original_max_position_embeddings) / rs.low_freq_factor);
+      const auto high_wavelen = static_cast<float>(
+          static_cast<double>(rs.original_max_position_embeddings) / rs.high_freq_factor);
+      const auto low = static_cast<float>(rs.low_freq_factor);
+      const auto span = static_cast<float>(rs.high_freq_factor - rs.low_freq_factor);
+      const auto two_pi = static_cast<float>(2.0 * std::numbers::pi);
+      for (std::size_t i = 0; i < n; ++i) {
+        const float wavelen = two_pi / base[i];
+        const float scaled = wavelen > low_wavelen ? base[i] / factor : base[i];
+        const float smooth = (old_len / wavelen - low) / span;
+        const bool medium = !(wavelen < high_wavelen) && !(wavelen > low_wavelen);
+        t.inv_freq[i] = medium ? (1.0f - smooth) * scaled / factor + smooth * scaled : scaled;
+      }
+      break;
+    }
+    case RopeScaling::Type::kYarn: {
+      // DeepSeek's own modeling_deepseek.py (DeepseekV3YarnRotaryEmbedding._set_cos_sin_cache,
+      // yarn_find_correction_range, yarn_linear_ramp_mask, yarn_get_mscale; DeepseekV3Attention
+      // for the softmax scale), the code DeepSeek-V3/R1 were released with. Transformers'
+      // _compute_yarn_parameters differs: its cos/sin factor is get_mscale(factor) when mscale or
+      // mscale_all_dim is missing (DeepSeek: m(factor, mscale) / m(factor, mscale_all_dim) with
+      // defaults 1 and 0), it may skip the floor/ceil of the correction range (`truncate`), and
+      // recent versions take factor from max_position_embeddings /
+      // original_max_position_embeddings. For DeepSeek-V3's released config (mscale =
+      // mscale_all_dim = 1, factor 40 = 163840 / 4096) the two agree.
+      const double two_pi = 2.0 * std::numbers::pi;
+      const double dd = static_cast<double>(d);
+      const double orig = static_cast<double>(rs.original_max_position_embeddings);
+      auto correction_dim = [&](double rotations) {
+        return dd * std::log(orig / (rotations * two_pi)) / (2.0 * std::log(c.rope_theta));
+      };
+      const double low = std::max(std::floor(correction_dim(rs.beta_fast)), 0.0);
+      double high = std::min(std::ceil(correction_dim(rs.beta_slow)), dd - 1.0);
+      if (low == high) high += 0.001;  // yarn_linear_ramp_mask's guard against 0 / 0
+      const auto low_f = static_cast<float>(low);
+      const auto span_f = static_cast<float>(high - low);
+      for (std::size_t i = 0; i < n; ++i) {
+        const float extra = base[i];
+        const float inter =
+            1.0f / (factor * std::pow(static_cast<float>(c.rope_theta),
+                                      static_cast<float>(2 * i) / static_cast<float>(d)));
+        const float ramp = std::clamp((static_cast<float>(i) - low_f) / span_f, 0.0f, 1.0f);
+        const float mask = 1.0f - ramp;  // inv_freq_mask: 1 keeps the unscaled frequency
+        t.inv_freq[i] = inter * (1.0f - mask) + extra * mask;
+      }
+      t.cos_sin_scale =
+          yarn_mscale(rs.factor, rs.mscale) / yarn_mscale(rs.factor, rs.mscale_all_dim);
+      if (rs.mscale_all_dim != 0.0) {
+        const double m = yarn_mscale(rs.factor, rs.mscale_all_dim);
+        t.softmax_scale_factor = m * m;
+      }
+      break;
+    }
+  }
+  return t;
+}
+
+}  // namespace
+
 TokenBatch::TokenBatch(const std::vector<std::vector<std::int32_t>>& sequences,
                        const ModelConfig& c)
     : sequences_(&sequences), vocab_size_(c.vocab_size), offsets_(sequences.size() + 1, 0) {
@@ -193,11 +297,10 @@ TokenBatch::TokenBatch(const std::vector<std::vector<std::int32_t>>& sequences,
   // Rotary tables per position, in F32 as Transformers builds them (inv_freq, then pos * inv_freq).
   const Index hd = c.mla.kv_lora_rank > 0 ? c.mla.qk_rope_head_dim : c.head_dim;
   const Index half = hd / 2;
-  std::vector<float> inv_freq(static_cast<std::size_t>(half));
-  for (Index i = 0; i < half; ++i)
-    inv_freq[static_cast<std::size_t>(i)] =
-        1.0f / std::pow(static_cast<float>(c.rope_theta),
-                        static_cast<float>(2 * i) / static_cast<float>(hd));
+  const RopeTables rope = rope_tables(c, hd);
+  const std::vector<float>& inv_freq = rope.inv_freq;
+  const auto cos_sin_scale = static_cast<float>(rope.cos_sin_scale);
+  softmax_scale_factor_ = rope.softmax_scale_factor;
   cos_.resize(static_cast<std::size_t>(max_len));
   sin_.resize(static_cast<std::size_t>(max_len));
   for (Index p = 0; p < max_len; ++p) {
@@ -209,6 +312,10 @@ TokenBatch::TokenBatch(const std::vector<std::vector<std::int32_t>>& sequences,
       const float angle = static_cast<float>(p) * inv_freq[static_cast<std::size_t>(i)];
       cr[static_cast<std::size_t>(i)] = std::cos(angle);
       sr[static_cast<std::size_t>(i)] = std::sin(angle);
+      if (cos_sin_scale != 1.0f) {  // yarn's mscale ratio, an F32 product as DeepSeek's cache
+        cr[static_cast<std::size_t>(i)] *= cos_sin_scale;
+        sr[static_cast<std::size_t>(i)] *= cos_sin_scale;
+      }
     }
   }
 }
@@ -314,7 +421,11 @@ MatrixXf latent_attention_heads(const DecoderLayerWeights& w, const MatrixXf& h,
         rope(q, hh * qk + dn, t, batch.cos_at(pos), batch.sin_at(pos), dr / 2);
       rope(k_rope, 0, t, batch.cos_at(pos), batch.sin_at(pos), dr / 2);
     }
-  const float scale = 1.0f / std::sqrt(static_cast<float>(qk));
+  // DeepSeek's softmax_scale = qk^-0.5 (times yarn's mscale^2), a Python double used in F32.
+  const float scale = batch.softmax_scale_factor() == 1.0
+                          ? 1.0f / std::sqrt(static_cast<float>(qk))
+                          : static_cast<float>(std::pow(static_cast<double>(qk), -0.5) *
+                                               batch.softmax_scale_factor());
   MatrixXf o(heads * dv, h.cols());
   detail::parallel_for(static_cast<Index>(num_seq) * heads, [&](Index job) {
     const auto s = static_cast<int>(job / heads);
@@ -575,6 +686,9 @@ MatrixXf moe_block(const MoeBlockWeights& b, const MatrixXf& h, const MoeRouting
 Transformer::Transformer(const Checkpoint& checkpoint)
     : checkpoint_(&checkpoint), config_(checkpoint.config()) {
   config_.validate();
+  if (!config_.rope_scaling.invalid.empty())
+    throw InvalidArgument((checkpoint.folder() / "config.json").string() +
+                          ": rope_scaling: " + config_.rope_scaling.invalid);
   if (!config_.forward_unsupported.empty()) {
     std::string fields;
     for (const std::string& f : config_.forward_unsupported)

@@ -321,6 +321,11 @@ GgufReport write_gguf(const Checkpoint& ckpt, const Masks* masks, const Calibrat
     throw InvalidArgument(ckpt.folder().string() +
                           "/config.json: " + cfg.forward_unsupported.front() +
                           "; the GGUF architectures qprune writes would compute another model");
+  if (cfg.rope_scaling.type != RopeScaling::Type::kNone)
+    throw InvalidArgument(ckpt.folder().string() + "/config.json: rope_scaling type '" +
+                          cfg.rope_scaling.type_name +
+                          "': qprune writes no GGUF rope scaling (llama.cpp's rope_freqs); the "
+                          "GGUF architectures qprune writes would compute another model");
   if (cfg.moe.num_experts > 0)
     throw InvalidArgument(ckpt.folder().string() + "/config.json: model_type " +
                           model_family_name(cfg.family) +

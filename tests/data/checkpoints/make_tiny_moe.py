@@ -6,6 +6,7 @@ Writes, under tests/data/checkpoints/:
   tiny-qwen2-moe-norm/   the same shapes, norm_topk_prob true, top-3 of 8 (own seed)
   tiny-mixtral/          MixtralForCausalLM, top-2 of 4
   tiny-deepseek-v3/      DeepseekV3ForCausalLM, MLA attention, grouped sigmoid routing
+  tiny-deepseek-v3-yarn/ the same weights and input ids, config.rope_scaling yarn (section 4)
 each with config.json, model.safetensors (F32, no tokenizer) and reference.safetensors.
 
 Run with /usr/bin/python3 (numpy only); deterministic. This file is an independent reference: it
@@ -133,6 +134,29 @@ outputs concatenated in head order go through o_proj (no bias). Qwen2-MoE has q/
    least 1e-2 (max |difference| in reference.safetensors' __metadata__,
    rope_layout_max_logit_diff), far above F32 rounding, so a forward pass with the wrong rope
    layout fails against this reference.
+4. DeepSeek-V3 with yarn rope_scaling (tiny-deepseek-v3-yarn; YaRN, Peng et al. 2023,
+   arXiv:2309.00071, in the form of DeepSeek's own modeling_deepseek.py that DeepSeek-V3/R1 ship
+   with). Written here from the formulas, in float64. d = qk_rope_head_dim, theta = rope_theta,
+   s = factor, L = original_max_position_embeddings, plain frequencies w_i = theta^(-2i/d),
+   i < d/2, wavelength 2 pi / w_i:
+     corr(r)   = the (fractional) index i at which r full turns fit into L, i.e. the solution of
+                 L * w_i / (2 pi) = r:  i = d ln(L / (2 pi r)) / (2 ln theta)
+     lo = max(floor(corr(beta_fast)), 0),  hi = min(ceil(corr(beta_slow)), d - 1)
+                 (the code's bounds: whole indices, clamped to [0, d - 1]; hi += 0.001 if lo = hi)
+     gamma_i   = clip((i - lo) / (hi - lo), 0, 1)       (0: fast, kept; 1: slow, interpolated)
+     w'_i      = (1 - gamma_i) w_i + gamma_i w_i / s
+     m(s, x)   = 0.1 x ln s + 1 (1 when s <= 1)
+     rope with w' and cos, sin both multiplied by m(s, mscale) / m(s, mscale_all_dim)
+     attention scale 1 / sqrt(dn + dr) multiplied by m(s, mscale_all_dim)^2 (mscale_all_dim != 0)
+   (The paper's own ramp is linear in the number of turns r_i = L w_i / (2 pi) between beta_slow
+   and beta_fast; the released code ramps linearly in the index between the rounded bounds, which
+   is what the models were trained and are run with, so this reference follows the code.)
+   The config's factor 4, L = 1024, mscale 1, mscale_all_dim 0.85 give lo = 0, hi = 2 (corr =
+   0.354, 1.106), gamma = [0, 0.5]: one frequency kept, one blended half-way, a cos/sin factor of
+   1.019 and a softmax factor of 1.250. The generator checks that the logits differ from
+   tiny-deepseek-v3's by far more than the tests' tolerance, and that dropping any one of the
+   three parts (frequencies, cos/sin factor, softmax factor) or the rounding of the bounds changes
+   them by at least 1e-3 (yarn_ablation_* in reference.safetensors' __metadata__).
 """
 import json
 import math
@@ -231,15 +255,45 @@ def rope_half(x, theta):
     return np.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
 
 
-def rope_interleaved(x, theta):
-    """x [..., T, d], DeepSeek layout: dims 2i and 2i + 1 form a pair (a complex number)."""
+def rope_interleaved(x, theta, freqs=None):
+    """x [..., T, d], DeepSeek layout: dims 2i and 2i + 1 form a pair (a complex number).
+    freqs: None for plain rope, else (inverse frequencies [d/2], magnitude of cos and sin)."""
     d = x.shape[-1]
     inv = theta ** (-np.arange(0, d, 2, dtype=np.float64) / d)
+    mag = 1.0
+    if freqs is not None:
+        inv, mag = freqs
     a = np.arange(x.shape[-2], dtype=np.float64)[:, None] * inv[None, :]
-    z = (x[..., 0::2] + 1j * x[..., 1::2]) * np.exp(1j * a)
+    z = (x[..., 0::2] + 1j * x[..., 1::2]) * (mag * np.exp(1j * a))
     out = np.empty_like(x)
     out[..., 0::2], out[..., 1::2] = z.real, z.imag
     return out
+
+
+def yarn_m(s, x):
+    return 0.1 * x * math.log(s) + 1.0 if s > 1 else 1.0
+
+
+def yarn(cfg, parts=("freqs", "cos_sin", "softmax", "round")):
+    """DeepSeek-V3's yarn (section 4): ((inverse frequencies, cos/sin magnitude), softmax factor).
+    parts: the pieces applied (all of them but in the generator's ablation checks)."""
+    rs = cfg["rope_scaling"]
+    d, theta, s, L = cfg["qk_rope_head_dim"], cfg["rope_theta"], rs["factor"], \
+        rs["original_max_position_embeddings"]
+    w = theta ** (-np.arange(0, d, 2, dtype=np.float64) / d)
+    corr = lambda r: d * math.log(L / (2 * math.pi * r)) / (2 * math.log(theta))
+    lo, hi = corr(rs["beta_fast"]), corr(rs["beta_slow"])
+    if "round" in parts:
+        lo, hi = math.floor(lo), math.ceil(hi)
+    lo, hi = max(lo, 0), min(hi, d - 1)
+    if lo == hi:
+        hi += 0.001
+    gamma = np.clip((np.arange(d // 2) - lo) / (hi - lo), 0.0, 1.0)
+    if "freqs" in parts:
+        w = (1 - gamma) * w + gamma * w / s
+    mag = yarn_m(s, rs["mscale"]) / yarn_m(s, rs["mscale_all_dim"]) if "cos_sin" in parts else 1.0
+    soft = yarn_m(s, rs["mscale_all_dim"]) ** 2 if "softmax" in parts else 1.0
+    return (w, mag), soft
 
 
 def causal_attention(q, k, v, scale):
@@ -337,9 +391,10 @@ def gqa_attention(W, prefix, x, cfg, biases):
     return o @ W[prefix + "o_proj.weight"].T
 
 
-def mla_attention(W, prefix, x, cfg, check_absorbed=False, rope=rope_interleaved):
+def mla_attention(W, prefix, x, cfg, check_absorbed=False, rope=rope_interleaved, yarn_parts=None):
     """x [T, hidden] -> [T, hidden]; DeepSeek-V3 multi-head latent attention. rope: the rotary
-    layout, interleaved as in DeepSeek-V3; rope_half only for the layout self-check."""
+    layout, interleaved as in DeepSeek-V3; rope_half only for the layout self-check. yarn_parts:
+    the parts of yarn applied when cfg has rope_scaling (None: all)."""
     n, nh = len(x), cfg["num_attention_heads"]
     dn, dr, dv = cfg["qk_nope_head_dim"], cfg["qk_rope_head_dim"], cfg["v_head_dim"]
     rkv = cfg["kv_lora_rank"]
@@ -352,11 +407,18 @@ def mla_attention(W, prefix, x, cfg, check_absorbed=False, rope=rope_interleaved
     kv = (c_norm @ W[prefix + "kv_b_proj.weight"].T).reshape(n, nh, dn + dv).transpose(1, 0, 2)
     k_nope, v = kv[..., :dn], kv[..., dn:]
     theta = cfg["rope_theta"]
-    q_rope = rope(q_rope, theta)
-    k_rope = rope(k_rope[None], theta)  # one shared rope key
+    scale = 1.0 / math.sqrt(dn + dr)
+    if cfg.get("rope_scaling") is None:
+        q_rope = rope(q_rope, theta)
+        k_rope = rope(k_rope[None], theta)  # one shared rope key
+    else:
+        assert cfg["rope_scaling"]["type"] == "yarn" and rope is rope_interleaved
+        freqs, soft = yarn(cfg) if yarn_parts is None else yarn(cfg, yarn_parts)
+        q_rope = rope(q_rope, theta, freqs)
+        k_rope = rope(k_rope[None], theta, freqs)
+        scale = scale * soft
     q_full = np.concatenate([q_nope, q_rope], axis=-1)
     k_full = np.concatenate([k_nope, np.repeat(k_rope, nh, axis=0)], axis=-1)
-    scale = 1.0 / math.sqrt(dn + dr)
     o = causal_attention(q_full, k_full, v, scale)
     if check_absorbed:
         # The weight-absorbed form of inference/model.py (attn_impl "absorb"): queries projected
@@ -374,8 +436,9 @@ def mla_attention(W, prefix, x, cfg, check_absorbed=False, rope=rope_interleaved
     return o @ W[prefix + "o_proj.weight"].T
 
 
-def forward(W, cfg, family, ids, rec=None, mla_rope=rope_interleaved):
-    """ids [B, T] -> logits [B, T, vocab]. mla_rope: DeepSeek-V3's rope layout (self-check only)."""
+def forward(W, cfg, family, ids, rec=None, mla_rope=rope_interleaved, yarn_parts=None):
+    """ids [B, T] -> logits [B, T, vocab]. mla_rope: DeepSeek-V3's rope layout (self-check only);
+    yarn_parts: the parts of yarn applied (ablation self-check only)."""
     h = W["model.embed_tokens.weight"][ids]  # [B, T, hidden]
     for L in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{L}."
@@ -383,7 +446,7 @@ def forward(W, cfg, family, ids, rec=None, mla_rope=rope_interleaved):
         for b in range(len(ids)):
             if family == "deepseek_v3":
                 h[b] = h[b] + mla_attention(W, p + "self_attn.", a[b], cfg, check_absorbed=True,
-                                            rope=mla_rope)
+                                            rope=mla_rope, yarn_parts=yarn_parts)
             else:
                 h[b] = h[b] + gqa_attention(W, p + "self_attn.", a[b], cfg,
                                             biases=(family == "qwen2_moe"))
@@ -563,6 +626,18 @@ def deepseek_v3_config():
     }
 
 
+def deepseek_v3_yarn_config():
+    """tiny-deepseek-v3's config with rope_scaling yarn, in the released DeepSeek-V3's keys (its
+    values: factor 40, original_max_position_embeddings 4096, mscale = mscale_all_dim = 1), scaled
+    so that every part changes the logits of 12 tokens; max_position_embeddings = factor * L as
+    in the released config (the forward pass does not use it)."""
+    cfg = deepseek_v3_config()
+    cfg["rope_scaling"] = {"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 1024,
+                           "beta_fast": 32, "beta_slow": 1, "mscale": 1.0, "mscale_all_dim": 0.85}
+    cfg["max_position_embeddings"] = 4096
+    return cfg
+
+
 def deepseek_v3_weights(cfg, seed):
     W = Weights(seed)
     H, V = cfg["hidden_size"], cfg["vocab_size"]
@@ -643,6 +718,34 @@ def check_rope_layout(W, cfg, ids, logits):
     return diff.max()
 
 
+YARN_MIN_DIFF = 1e-3
+
+
+def check_yarn():
+    """The yarn formulas on the released DeepSeek-V3 config: lo, hi and the blend."""
+    cfg = {"qk_rope_head_dim": 64, "rope_theta": 10000.0,
+           "rope_scaling": {"factor": 40, "original_max_position_embeddings": 4096,
+                            "beta_fast": 32, "beta_slow": 1, "mscale": 1.0, "mscale_all_dim": 1.0}}
+    (w, mag), soft = yarn(cfg)
+    plain = 10000.0 ** (-np.arange(0, 64, 2) / 64)
+    # corr(32) = 10.37 -> 10, corr(1) = 22.97 -> 23: indices <= 10 kept, >= 23 divided by 40.
+    assert np.abs(w[:11] - plain[:11]).max() == 0 and np.allclose(w[23:], plain[23:] / 40)
+    assert plain[22] / 40 < w[22] < plain[22] and mag == 1.0
+    assert abs(soft - (0.1 * math.log(40) + 1) ** 2) < 1e-15
+
+
+def check_yarn_parts(W, cfg, ids, logits, base_logits):
+    """Each part of yarn (and the rounding of the correction range) changes the logits."""
+    diffs = {"all": np.abs(logits - base_logits).max()}
+    full = ("freqs", "cos_sin", "softmax", "round")
+    for part in full:
+        other = forward(W, cfg, "deepseek_v3", ids, yarn_parts=tuple(p for p in full if p != part))
+        diffs[part] = np.abs(other - logits).max()
+    for part, diff in diffs.items():
+        assert diff >= YARN_MIN_DIFF, f"yarn without {part}: logits differ by only {diff:.3g}"
+    return diffs
+
+
 def check_causal(W, cfg, family, ids, logits):
     """Changing the last token of sequence 0 leaves that sequence's earlier logits unchanged."""
     ids2 = ids.copy()
@@ -655,8 +758,18 @@ def check_causal(W, cfg, family, ids, logits):
 
 # ----------------------------------------------------------------------------------------------
 
-def build(name, family, cfg, make_weights, base_seed):
-    for seed in range(base_seed, base_seed + 1000):
+def build(name, family, cfg, make_weights, base_seed, base=None):
+    """base: (name, seed, ids, logits) of the folder whose weights a rope_scaling variant shares
+    (its seed only: the variant must route with the same margins, else the build fails)."""
+    if base is not None:
+        W = make_weights(cfg, base[1])
+        ids = W.rng.integers(0, cfg["vocab_size"], size=(B, T))
+        assert (ids == base[2]).all()
+        rec = Recorder()
+        logits = forward(W, cfg, family, ids, rec)
+        assert rec.margin >= MIN_MARGIN, f"{name}: routing margin {rec.margin:.3g} with the base seed"
+        seed = base[1]
+    for seed in range(base_seed, base_seed + 1000) if base is None else ():
         W = make_weights(cfg, seed)
         ids = W.rng.integers(0, cfg["vocab_size"], size=(B, T))
         rec = Recorder()
@@ -664,7 +777,8 @@ def build(name, family, cfg, make_weights, base_seed):
         if rec.margin >= MIN_MARGIN:
             break
     else:
-        raise RuntimeError(f"{name}: no seed with routing margins >= {MIN_MARGIN}")
+        if base is None:
+            raise RuntimeError(f"{name}: no seed with routing margins >= {MIN_MARGIN}")
     check_causal(W, cfg, family, ids, logits)
     assert np.isfinite(logits).all() and logits.std() > 0.1, "logits are trivial"
     ref = dict(rec.tensors)
@@ -673,22 +787,34 @@ def build(name, family, cfg, make_weights, base_seed):
     meta = {"generator": "tests/data/checkpoints/make_tiny_moe.py", "seed": str(seed),
             "min_routing_margin": "%.6g" % rec.margin, "compute": "float64 from F32 weights"}
     extra = ""
-    if family == "deepseek_v3":
+    if family == "deepseek_v3" and cfg.get("rope_scaling") is None:
         layout_diff = check_rope_layout(W, cfg, ids, logits)
         meta["rope_layout_max_logit_diff"] = "%.6g" % layout_diff
         extra = f", rotate_half vs interleaved max logit diff {layout_diff:.4g}"
+    if base is not None:
+        diffs = check_yarn_parts(W, cfg, ids, logits, base[3])
+        for part, diff in diffs.items():
+            meta["yarn_ablation_" + part] = "%.6g" % diff
+        meta["base_checkpoint"] = base[0]
+        extra = ", yarn changes the logits by " + ", ".join(
+            f"{part} {diff:.3g}" for part, diff in diffs.items())
     write_folder(name, cfg, W.f32, ref, meta)
     moe_layers = sorted({int(k.split(".")[1]) for k in rec.tensors})
     print(f"{name}: seed {seed}, MoE layers {moe_layers}, min routing margin {rec.margin:.4g}, "
           f"logits std {logits.std():.3f}, {len(W.f32)} tensors{extra}")
+    return name, seed, ids, logits
 
 
 def main():
     check_rope()
+    check_yarn()
     build("tiny-qwen2-moe", "qwen2_moe", qwen2_moe_config(False), qwen2_moe_weights, 2201)
     build("tiny-qwen2-moe-norm", "qwen2_moe", qwen2_moe_config(True), qwen2_moe_weights, 2301)
     build("tiny-mixtral", "mixtral", mixtral_config(), mixtral_weights, 2401)
-    build("tiny-deepseek-v3", "deepseek_v3", deepseek_v3_config(), deepseek_v3_weights, 2501)
+    base = build("tiny-deepseek-v3", "deepseek_v3", deepseek_v3_config(), deepseek_v3_weights,
+                 2501)
+    build("tiny-deepseek-v3-yarn", "deepseek_v3", deepseek_v3_yarn_config(), deepseek_v3_weights,
+          2501, base=base)
 
 
 if __name__ == "__main__":
