@@ -79,6 +79,10 @@ int run_apply(const ApplyCommandOptions& opts) {
   r.add("Mean compensation bias", "bias_written", masks.mean_compensation);
   r.add("Added tensors", "num_added_tensors", static_cast<int>(rep.added_tensors.size()));
   r.add("Refit", "refit", opts.refit);
+  if (!rep.dequantised_modules.empty())
+    r.add("Dequantised to BF16", "num_dequantised_modules",
+          static_cast<int>(rep.dequantised_modules.size()));
+  if (!rep.mtp_note.empty()) r.add("MTP layers", "mtp_layers", rep.mtp_note);
   if (protected_refit)
     r.add("Refit fits", "refit_fits",
           "the preserved and the protected set, weighted as the masks' objective (" +
@@ -99,6 +103,7 @@ int run_apply(const ApplyCommandOptions& opts) {
   r.add_json("layers", layers);
   r.add_json("added_tensors", rep.added_tensors);
   r.add_json("warnings", rep.warnings);
+  r.add_json("dequantised_modules", rep.dequantised_modules);
   r.print(std::cout, opts.json);
   return kExitOk;
 }
