@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -1187,5 +1188,37 @@ TEST_CASE("moe: FP8 dense MLP apply writes the sliced projections as BF16") {
     CHECK((before - after).cwiseAbs().maxCoeff() <=
           1e-5f * std::max(1.0f, before.cwiseAbs().maxCoeff()));
   }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("moe: an FP8 NaN code follows the read's non-finite policy") {
+  const std::filesystem::path src = moe_dir(kFp8Folder);
+  const std::filesystem::path dir = test::temp_dir("moe_fp8_nan");
+  std::filesystem::create_directories(dir);
+  for (const char* f : {"config.json", "model.safetensors"})
+    std::filesystem::copy_file(src / f, dir / f);
+  const std::string name = "model.layers.1.self_attn.o_proj.weight";  // [16, 16]
+  std::uint64_t at = 0;
+  {
+    const Checkpoint ckpt = Checkpoint::open(dir);
+    at = ckpt.info(name).file_offset + 16 * 9 + 5;  // element [9, 5]
+  }
+  {
+    std::fstream file(dir / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(static_cast<std::streamoff>(at));
+    file.put(static_cast<char>(0xFF));  // -NaN
+  }
+  const Checkpoint ckpt = Checkpoint::open(dir);
+  const std::string what = "expected finite values in tensor '" + name +
+                           "', found nan (F8_E4M3 byte 0xff times its scale) at element [9, 5]";
+  CHECK_THROWS_WITH_AS((void)ckpt.read_matrix_f32(name), doctest::Contains(what.c_str()),
+                       ParseError);
+  TensorReadOptions zero;
+  zero.non_finite = NonFinitePolicy::kZero;
+  std::int64_t zeroed = -1;
+  const Eigen::MatrixXd w = ckpt.read_matrix(name, zero, &zeroed);
+  CHECK(zeroed == 1);
+  CHECK(w(9, 5) == 0.0);
+  CHECK(w.allFinite());
   std::filesystem::remove_all(dir);
 }
