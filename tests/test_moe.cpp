@@ -1058,6 +1058,13 @@ TEST_CASE("moe: FP8 quantization_config and num_nextn_predict_layers in config.j
   CHECK(back.num_nextn_predict_layers == 0);
   REQUIRE(back.fp8.has_value());
   CHECK(back.fp8->block_rows == 8);
+  next.num_nextn_predict_layers = -1;
+  CHECK_THROWS_WITH_AS(next.validate(), doctest::Contains("num_nextn_predict_layers must be >= 0"),
+                       InvalidArgument);
+  next.num_nextn_predict_layers = 1;
+  next.fp8->block_cols = 0;
+  CHECK_THROWS_WITH_AS(next.validate(), doctest::Contains("weight_block_size[1]) must be > 0"),
+                       InvalidArgument);
   // Other quantization methods are not read; weight_block_size absent: 128 x 128.
   auto with = [&](const std::string& from, const std::string& to) {
     std::string t = cfg;

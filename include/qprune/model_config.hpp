@@ -126,7 +126,8 @@ struct ModelConfig {
   std::int64_t num_nextn_predict_layers = 0;
   /// quantization_config with quant_method "fp8" (validated: fmt "e4m3" when given,
   /// weight_block_size two positive integers); nullopt for an unquantised checkpoint. Other
-  /// quantization methods are not read (their tensors fail the dtype check on open).
+  /// quantization methods are not read (their tensors fail the dtype check on open). to_json()
+  /// keeps quantization_config as the file has it (edit config_json to change it).
   std::optional<Fp8Quantization> fp8;
   /// Fields present in config.json that change the forward pass in ways qprune's does not
   /// implement (hidden_act other than silu, rope_scaling, use_sliding_window, partial rotary),

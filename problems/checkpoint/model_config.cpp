@@ -430,6 +430,16 @@ void ModelConfig::validate() const {
   positive("head_dim", head_dim);
   positive("vocab_size", vocab_size);
   positive("max_position_embeddings", max_position_embeddings);
+  if (num_nextn_predict_layers < 0 ||
+      (num_nextn_predict_layers > 0 && family != ModelFamily::kDeepseekV3))
+    throw InvalidArgument(
+        "ModelConfig: num_nextn_predict_layers must be >= 0 (and 0 except for "
+        "DeepSeek-V3), got " +
+        std::to_string(num_nextn_predict_layers));
+  if (fp8) {
+    positive("fp8 block_rows (quantization_config.weight_block_size[0])", fp8->block_rows);
+    positive("fp8 block_cols (quantization_config.weight_block_size[1])", fp8->block_cols);
+  }
   if (num_attention_heads % num_key_value_heads != 0)
     throw InvalidArgument(
         "ModelConfig: num_key_value_heads (" + std::to_string(num_key_value_heads) +
