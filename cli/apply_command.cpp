@@ -116,7 +116,11 @@ void setup_apply(CLI::App& app, CommandResult& result) {
       app.add_subcommand("apply", "Write a pruned copy of a checkpoint from a masks file");
   sub->footer(
       "Slices gate/up rows and down_proj columns (MLP), q rows, k/v rows of removed KV groups and "
-      "o_proj columns (heads), keeps each tensor's dtype, updates config.json (intermediate_size, "
+      "o_proj columns (heads), keeps each tensor's dtype (block-wise FP8 ones it slices become "
+      "BF16 "
+      "and go into quantization_config.modules_to_not_convert; FP8 experts keep their bytes and "
+      "scales, and removing experts drops DeepSeek-V3's MTP layer), updates config.json "
+      "(intermediate_size, "
       "num_attention_heads, num_key_value_heads, explicit head_dim) and copies every other file "
       "byte for byte. Masks computed with mean compensation get their bias written (Llama: "
       "down_proj.bias / o_proj.bias with mlp_bias / attention_bias). --refit re-fits the kept "
