@@ -79,6 +79,10 @@ int run_apply(const ApplyCommandOptions& opts) {
   r.add("Mean compensation bias", "bias_written", masks.mean_compensation);
   r.add("Added tensors", "num_added_tensors", static_cast<int>(rep.added_tensors.size()));
   r.add("Refit", "refit", opts.refit);
+  if (!rep.dequantised_modules.empty())
+    r.add("Dequantised to BF16", "num_dequantised_modules",
+          static_cast<int>(rep.dequantised_modules.size()));
+  if (!rep.mtp_note.empty()) r.add("MTP layers", "mtp_layers", rep.mtp_note);
   if (protected_refit)
     r.add("Refit fits", "refit_fits",
           "the preserved and the protected set, weighted as the masks' objective (" +
@@ -99,6 +103,7 @@ int run_apply(const ApplyCommandOptions& opts) {
   r.add_json("layers", layers);
   r.add_json("added_tensors", rep.added_tensors);
   r.add_json("warnings", rep.warnings);
+  r.add_json("dequantised_modules", rep.dequantised_modules);
   r.print(std::cout, opts.json);
   return kExitOk;
 }
@@ -111,7 +116,11 @@ void setup_apply(CLI::App& app, CommandResult& result) {
       app.add_subcommand("apply", "Write a pruned copy of a checkpoint from a masks file");
   sub->footer(
       "Slices gate/up rows and down_proj columns (MLP), q rows, k/v rows of removed KV groups and "
-      "o_proj columns (heads), keeps each tensor's dtype, updates config.json (intermediate_size, "
+      "o_proj columns (heads), keeps each tensor's dtype (block-wise FP8 ones it slices become "
+      "BF16 "
+      "and go into quantization_config.modules_to_not_convert; FP8 experts keep their bytes and "
+      "scales, and removing experts drops DeepSeek-V3's MTP layer), updates config.json "
+      "(intermediate_size, "
       "num_attention_heads, num_key_value_heads, explicit head_dim) and copies every other file "
       "byte for byte. Masks computed with mean compensation get their bias written (Llama: "
       "down_proj.bias / o_proj.bias with mlp_bias / attention_bias). --refit re-fits the kept "

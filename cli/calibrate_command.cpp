@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "cli/commands.hpp"
 #include "cli/interrupt.hpp"
@@ -57,6 +59,15 @@ int run_calibrate(const CalibrateOptions& opts) {
   r.add("Tokens", "tokens", stats.num_tokens);
   r.add("Context", "context", opts.windows.context);
   r.add("Layers", "num_layers", ckpt.config().num_hidden_layers);
+  if (const std::int64_t mtp = ckpt.config().num_nextn_predict_layers; mtp > 0)
+    r.add("MTP layers", "mtp_layers",
+          std::to_string(mtp) + " (model.layers." +
+              std::to_string(ckpt.config().num_hidden_layers) + (mtp > 1 ? " onwards" : "") +
+              ", not run by the forward pass)");
+  if (const std::optional<Fp8Quantization>& q = ckpt.config().fp8)
+    r.add("Weights", "weights",
+          "FP8 e4m3, " + std::to_string(q->block_rows) + " x " + std::to_string(q->block_cols) +
+              " blocks, dequantised when read");
   r.add("MLP channels", "mlp_channels", ckpt.config().intermediate_size);
   // Latent attention (DeepSeek-V3) has no head statistics: 0 channels collected.
   r.add("Attention channels", "attn_channels",

@@ -1,6 +1,8 @@
 // Tests of the mixture-of-experts forward pass (Qwen2-MoE, Mixtral) against the independent float64
 // reference of tests/data/checkpoints/make_tiny_moe.py: logits, each MoE layer's routing (chosen
-// experts and weights) and block output; checkpoint validation of expert tensors.
+// experts and weights) and block output; checkpoint validation of expert tensors. The released
+// DeepSeek-V3 layout (make_tiny_fp8.py): FP8 decoding against the generator's table, dequantised
+// reads, and apply on FP8 weights and the MTP layer.
 #include <doctest/doctest.h>
 #include <omp.h>
 
@@ -8,10 +10,15 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
 #include <random>
+#include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -28,8 +35,10 @@ using namespace qprune;
 
 namespace {
 
+// tiny-deepseek-v3-fp8 (make_tiny_fp8.py): the released DeepSeek-V3 layout, block-wise FP8
+// weights and an MTP layer; its reference comes from the dequantised weights.
 const char* const kMoeFolders[] = {"tiny-qwen2-moe", "tiny-qwen2-moe-norm", "tiny-mixtral",
-                                   "tiny-deepseek-v3"};
+                                   "tiny-deepseek-v3", "tiny-deepseek-v3-fp8"};
 
 std::string moe_dir(const std::string& name) { return test::data_path("checkpoints/" + name); }
 
@@ -1066,4 +1075,269 @@ TEST_CASE("moe: a model routed around masked experts computes what the applied c
     }
     std::filesystem::remove_all(dir);
   }
+}
+
+namespace {
+
+const char* const kFp8Folder = "tiny-deepseek-v3-fp8";
+
+// The tensor's bytes, as read from the file without any conversion.
+std::vector<std::byte> raw(const Checkpoint& ckpt, const std::string& name) {
+  return ckpt.file_of(name).raw_bytes(name);
+}
+
+}  // namespace
+
+TEST_CASE("moe: F8_E4M3 decodes exactly for all 256 bytes (the generator's table)") {
+  const SafetensorsFile ref = SafetensorsFile::open(moe_dir(kFp8Folder) + "/reference.safetensors");
+  const std::vector<float> table = flat<float>(ref, "fp8_e4m3_values");  // by the formula
+  REQUIRE(table.size() == 256);
+  int nan = 0;
+  for (int b = 0; b < 256; ++b) {
+    CAPTURE(b);
+    const float got = f8_e4m3_to_float(static_cast<std::uint8_t>(b));
+    if (std::isnan(table[static_cast<std::size_t>(b)])) {
+      CHECK(std::isnan(got));
+      ++nan;
+      continue;
+    }
+    CHECK(got == table[static_cast<std::size_t>(b)]);
+    CHECK(std::signbit(got) == (b >= 0x80));  // -0 at 0x80
+  }
+  CHECK(nan == 2);
+  CHECK(f8_e4m3_to_float(0x7E) == 448.0f);
+  CHECK(f8_e4m3_to_float(0x01) == std::ldexp(1.0f, -9));
+}
+
+TEST_CASE("moe: FP8 weights are dequantised by their blocks when read") {
+  const Checkpoint ckpt = Checkpoint::open(moe_dir(kFp8Folder));
+  const ModelConfig& c = ckpt.config();
+  REQUIRE(c.fp8.has_value());
+  CHECK(c.fp8->block_rows == 8);
+  CHECK(c.fp8->block_cols == 4);
+  CHECK(c.num_nextn_predict_layers == 1);
+  const SafetensorsFile ref = SafetensorsFile::open(moe_dir(kFp8Folder) + "/reference.safetensors");
+  const std::vector<float> table = flat<float>(ref, "fp8_e4m3_values");
+  int fp8 = 0, partial = 0;
+  for (const std::string& name : ckpt.tensor_names()) {
+    if (ckpt.info(name).dtype != Dtype::kF8E4M3) continue;
+    CAPTURE(name);
+    REQUIRE(ckpt.is_fp8(name));
+    ++fp8;
+    // Independently: each code through the generator's table times its block's F32 scale.
+    const std::vector<std::int64_t>& shape = ckpt.info(name).shape;
+    const std::vector<std::byte> codes = raw(ckpt, name);
+    const std::vector<float> scale =
+        flat<float>(ckpt.file_of(name + "_scale_inv"), name + "_scale_inv");
+    const std::int64_t scale_cols = (shape[1] + 3) / 4;
+    partial += (shape[0] % 8 != 0 || shape[1] % 4 != 0) ? 1 : 0;
+    const Eigen::MatrixXd got = ckpt.read_matrix(name);
+    const Eigen::MatrixXf got_f32 = ckpt.read_matrix_f32(name);
+    REQUIRE(got.rows() == shape[0]);
+    REQUIRE(got.cols() == shape[1]);
+    bool same = true, same_f32 = true;
+    for (std::int64_t i = 0; i < shape[0]; ++i)
+      for (std::int64_t j = 0; j < shape[1]; ++j) {
+        const double want =
+            static_cast<double>(table[static_cast<std::size_t>(
+                codes[static_cast<std::size_t>(i * shape[1] + j)])]) *
+            static_cast<double>(scale[static_cast<std::size_t>((i / 8) * scale_cols + j / 4)]);
+        same = same && got(i, j) == want;
+        same_f32 = same_f32 && got_f32(i, j) == static_cast<float>(want);
+      }
+    CHECK(same);
+    CHECK(same_f32);
+  }
+  CHECK(fp8 == 105);
+  CHECK(partial > 0);
+  CHECK_FALSE(ckpt.is_fp8("model.layers.1.mlp.gate.weight"));  // the router stays F32
+  CHECK_FALSE(ckpt.is_fp8("lm_head.weight"));
+  // The MTP layer's tensors are accepted and carried, not run.
+  CHECK(ckpt.contains("model.layers.3.eh_proj.weight"));
+  CHECK(ckpt.contains("model.layers.3.mlp.experts.7.down_proj.weight_scale_inv"));
+}
+
+TEST_CASE("moe: FP8 quantization_config and num_nextn_predict_layers in config.json") {
+  std::string cfg = test::slurp(std::filesystem::path(moe_dir(kFp8Folder)) / "config.json");
+  const ModelConfig c = ModelConfig::parse(cfg, "config.json");
+  // Kept through to_json, with a changed MTP count written back.
+  ModelConfig next = c;
+  next.num_nextn_predict_layers = 0;
+  const std::string text = next.to_json();
+  CHECK(text.find("\"num_nextn_predict_layers\": 0") != std::string::npos);
+  CHECK(text.find("\"weight_block_size\": [\n      8,\n      4\n    ]") != std::string::npos);
+  const ModelConfig back = ModelConfig::parse(text, "config.json");
+  CHECK(back.num_nextn_predict_layers == 0);
+  REQUIRE(back.fp8.has_value());
+  CHECK(back.fp8->block_rows == 8);
+  next.num_nextn_predict_layers = -1;
+  CHECK_THROWS_WITH_AS(next.validate(), doctest::Contains("num_nextn_predict_layers must be >= 0"),
+                       InvalidArgument);
+  next.num_nextn_predict_layers = 1;
+  next.fp8->block_cols = 0;
+  CHECK_THROWS_WITH_AS(next.validate(), doctest::Contains("weight_block_size[1]) must be > 0"),
+                       InvalidArgument);
+  // Other quantization methods are not read; weight_block_size absent: 128 x 128.
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string t = cfg;
+    const auto at = t.find(from);
+    REQUIRE(at != std::string::npos);
+    return t.replace(at, from.size(), to);
+  };
+  CHECK_FALSE(ModelConfig::parse(with("\"fp8\"", "\"gptq\""), "c").fp8.has_value());
+  const ModelConfig dflt = ModelConfig::parse(
+      with("\"weight_block_size\": [\n      8,\n      4\n    ]", "\"weight_block_size\": null"),
+      "c");
+  REQUIRE(dflt.fp8.has_value());
+  CHECK(dflt.fp8->block_rows == 128);
+  CHECK(dflt.fp8->block_cols == 128);
+  for (const char* bad : {"[8]", "[8, 0]", "[8, -4]", "[8.5, 4]", "\"8x4\"", "[8, 4, 1]"}) {
+    CAPTURE(bad);
+    CHECK_THROWS_WITH_AS(
+        (void)ModelConfig::parse(with("[\n      8,\n      4\n    ]", bad), "c"),
+        doctest::Contains("expected field 'quantization_config.weight_block_size' to be two "
+                          "positive integers [rows, cols]"),
+        ParseError);
+  }
+  CHECK_THROWS_WITH_AS((void)ModelConfig::parse(with("\"e4m3\"", "\"e5m2\""), "c"),
+                       doctest::Contains("'quantization_config.fmt' to be \"e4m3\""), ParseError);
+}
+
+TEST_CASE("moe: FP8 expert apply copies the kept experts' bytes and drops the MTP layer") {
+  const Checkpoint ckpt = Checkpoint::open(moe_dir(kFp8Folder));
+  const std::filesystem::path dir = test::temp_dir("moe_fp8_experts");
+  std::vector<std::int32_t> ids;
+  const CalibrationStatsFile stats = CalibrationStatsFile::open(calibrate_tiny(ckpt, dir, ids));
+  double total = 0.0;
+  const Masks masks = half_expert_masks(ckpt, stats, MaskMethod::kQubo, total);
+  const ApplyReport rep = apply_masks(ckpt, masks, &stats, dir / "pruned");
+  CHECK(rep.mtp_note.find("dropped 1 MTP layer (model.layers.3.*)") != std::string::npos);
+  CHECK(rep.dequantised_modules.empty());
+  const Checkpoint pruned = Checkpoint::open(dir / "pruned");
+  CHECK(pruned.config().moe.num_experts == 4);
+  CHECK(pruned.config().num_nextn_predict_layers == 0);
+  CHECK(pruned.config().fp8.has_value());
+  const MoeTensorNames n = moe_tensor_names(ckpt.config());
+  for (const LayerMask& e : masks.entries) {
+    const std::string p = "model.layers." + std::to_string(e.layer) + ".";
+    for (std::size_t j = 0; j < e.kept.size(); ++j)
+      for (const std::string& proj : {n.gate, n.up, n.down})
+        for (const std::string& suffix : {std::string(), std::string("_scale_inv")}) {
+          const std::string to = p + n.expert(static_cast<int>(j), proj) + suffix;
+          const std::string from = p + n.expert(e.kept[j], proj) + suffix;
+          CAPTURE(to);
+          CHECK(pruned.info(to).dtype == ckpt.info(from).dtype);
+          CHECK(raw(pruned, to) == raw(ckpt, from));
+        }
+  }
+  int scales = 0;
+  for (const std::string& name : pruned.tensor_names()) {
+    CAPTURE(name);
+    const std::optional<std::int64_t> layer = tensor_layer_index(name);
+    CHECK((!layer || *layer < 3));  // no MTP tensor left
+    if (name.find(".mlp.experts.") != std::string::npos && name.ends_with("_scale_inv")) ++scales;
+  }
+  CHECK(scales == 2 * 4 * 3);  // two MoE layers, 4 experts, 3 projections: no removed one's
+  // The pruned model runs.
+  PerplexityOptions po;
+  po.context = 40;
+  const PerplexityResult ppl = evaluate_perplexity(Transformer(pruned), ids, po);
+  CHECK(std::isfinite(ppl.perplexity));
+  CHECK(ppl.perplexity > 1.0);
+  // Without expert pruning the MTP layer is copied through unchanged (below: dense masks).
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("moe: FP8 dense MLP apply writes the sliced projections as BF16") {
+  const Checkpoint ckpt = Checkpoint::open(moe_dir(kFp8Folder));
+  const std::filesystem::path dir = test::temp_dir("moe_fp8_dense");
+  const std::string m = "model.layers.0.mlp.";
+  for (const bool all : {true, false}) {
+    CAPTURE(all);
+    Masks masks;
+    masks.checkpoint = CheckpointIdentity::of(ckpt);
+    LayerMask e;
+    e.layer = 0;
+    e.unit = UnitKind::kMlp;
+    e.num_units = 12;
+    e.kept = all ? std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}
+                 : std::vector<int>{0, 2, 3, 5, 7, 8, 9, 11};
+    masks.entries.push_back(e);
+    const std::filesystem::path out = dir / (all ? "all" : "some");
+    const ApplyReport rep = apply_masks(ckpt, masks, nullptr, out);
+    CHECK(rep.mtp_note.empty());
+    CHECK(rep.dequantised_modules ==
+          std::vector<std::string>{m + "down_proj", m + "gate_proj", m + "up_proj"});
+    const Checkpoint pruned = Checkpoint::open(out);
+    const nlohmann::json cfg = nlohmann::json::parse(test::slurp(out / "config.json"));
+    CHECK(cfg["quantization_config"]["modules_to_not_convert"] ==
+          nlohmann::json({m + "down_proj", m + "gate_proj", m + "up_proj"}));
+    CHECK(cfg["quantization_config"]["weight_block_size"] == nlohmann::json({8, 4}));
+    CHECK(cfg["num_nextn_predict_layers"] == 1);
+    for (const char* proj : {"gate_proj.weight", "up_proj.weight", "down_proj.weight"}) {
+      CAPTURE(proj);
+      CHECK(pruned.info(m + proj).dtype == Dtype::kBF16);
+      CHECK_FALSE(pruned.contains(m + proj + std::string("_scale_inv")));
+    }
+    // Power-of-two scales (make_tiny_fp8.py): the dequantised values are exact in BF16.
+    const Eigen::MatrixXd gate = ckpt.read_matrix(m + "gate_proj.weight");
+    const Eigen::MatrixXd down = ckpt.read_matrix(m + "down_proj.weight");
+    const Eigen::MatrixXd new_gate = pruned.read_matrix(m + "gate_proj.weight");
+    const Eigen::MatrixXd new_down = pruned.read_matrix(m + "down_proj.weight");
+    REQUIRE(new_gate.rows() == static_cast<Eigen::Index>(e.kept.size()));
+    for (std::size_t k = 0; k < e.kept.size(); ++k) {
+      CHECK(new_gate.row(static_cast<Eigen::Index>(k)) == gate.row(e.kept[k]));
+      CHECK(new_down.col(static_cast<Eigen::Index>(k)) == down.col(e.kept[k]));
+    }
+    // Everything else carried byte for byte: the other FP8 weights with their scales, the MTP.
+    for (const std::string& name : ckpt.tensor_names()) {
+      if (name.starts_with(m)) continue;
+      CAPTURE(name);
+      REQUIRE(pruned.contains(name));
+      CHECK(raw(pruned, name) == raw(ckpt, name));
+    }
+    if (!all) continue;
+    // Every unit kept: the model computes what the original does.
+    const SafetensorsFile ref =
+        SafetensorsFile::open(moe_dir(kFp8Folder) + "/reference.safetensors");
+    const std::vector<std::int32_t> ids = flat<std::int32_t>(ref, "input_ids");
+    const std::span<const std::int32_t> seq(ids.data(), 12);
+    const Eigen::MatrixXf before = Transformer(ckpt).logits(seq);
+    const Eigen::MatrixXf after = Transformer(pruned).logits(seq);
+    CHECK((before - after).cwiseAbs().maxCoeff() <=
+          1e-5f * std::max(1.0f, before.cwiseAbs().maxCoeff()));
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("moe: an FP8 NaN code follows the read's non-finite policy") {
+  const std::filesystem::path src = moe_dir(kFp8Folder);
+  const std::filesystem::path dir = test::temp_dir("moe_fp8_nan");
+  std::filesystem::create_directories(dir);
+  for (const char* f : {"config.json", "model.safetensors"})
+    std::filesystem::copy_file(src / f, dir / f);
+  const std::string name = "model.layers.1.self_attn.o_proj.weight";  // [16, 16]
+  std::uint64_t at = 0;
+  {
+    const Checkpoint ckpt = Checkpoint::open(dir);
+    at = ckpt.info(name).file_offset + 16 * 9 + 5;  // element [9, 5]
+  }
+  {
+    std::fstream file(dir / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(static_cast<std::streamoff>(at));
+    file.put(static_cast<char>(0xFF));  // -NaN
+  }
+  const Checkpoint ckpt = Checkpoint::open(dir);
+  const std::string what = "expected finite values in tensor '" + name +
+                           "', found nan (F8_E4M3 byte 0xff times its scale) at element [9, 5]";
+  CHECK_THROWS_WITH_AS((void)ckpt.read_matrix_f32(name), doctest::Contains(what.c_str()),
+                       ParseError);
+  TensorReadOptions zero;
+  zero.non_finite = NonFinitePolicy::kZero;
+  std::int64_t zeroed = -1;
+  const Eigen::MatrixXd w = ckpt.read_matrix(name, zero, &zeroed);
+  CHECK(zeroed == 1);
+  CHECK(w(9, 5) == 0.0);
+  CHECK(w.allFinite());
+  std::filesystem::remove_all(dir);
 }

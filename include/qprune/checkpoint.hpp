@@ -82,6 +82,10 @@ enum class Dtype {
 [[nodiscard]] float f16_to_float(std::uint16_t bits);
 /// double -> IEEE binary16 bits, round to nearest, ties to even; |value| >= 65520 gives +-inf.
 [[nodiscard]] std::uint16_t float_to_f16(double value);
+/// OCP FP8 E4M3FN bits (safetensors F8_E4M3: 1 sign, 4 exponent bits with bias 7, 3 mantissa
+/// bits, no infinities) -> float, exact: subnormals m/8 * 2^-6, largest finite 0x7E = 448,
+/// 0x7F and 0xFF are NaN.
+[[nodiscard]] float f8_e4m3_to_float(std::uint8_t bits);
 
 // ---------------------------------------------------------------------------------------------
 // One safetensors file
@@ -245,6 +249,12 @@ class Checkpoint {
   /// (message: the shard, the tensor's header byte, expected and found shape) or whose dtype is not
   /// a float; a required tensor that is missing (naming it and the layers that lack tensors).
   /// Tensors the config does not describe are allowed (and carried through by write_checkpoint).
+  /// With an FP8 quantization_config (ModelConfig::fp8) a known tensor may be F8_E4M3, and every
+  /// F8_E4M3 tensor must be 2-D with its `<name>_scale_inv` (missing, a wrong shape or a non-float
+  /// dtype: ParseError naming the scale tensor and the shape expected); without one, an F8_E4M3
+  /// tensor of a known name is refused like any non-float dtype. DeepSeek-V3's MTP layers
+  /// (model.layers.<num_hidden_layers + i>, i < num_nextn_predict_layers) are allowed: their
+  /// decoder-layer tensors are shape-checked, none is required.
   [[nodiscard]] static Checkpoint open(const std::filesystem::path& folder);
 
   Checkpoint(Checkpoint&&) noexcept;
@@ -267,7 +277,10 @@ class Checkpoint {
   /// The open shard holding the tensor (for raw access).
   [[nodiscard]] const SafetensorsFile& file_of(const std::string& name) const;
 
-  /// See SafetensorsFile::read_matrix / read_matrix_f32 / read_vector.
+  /// See SafetensorsFile::read_matrix / read_matrix_f32 / read_vector. A block-wise FP8 tensor
+  /// (is_fp8) is dequantised by its scale tensor as it is read (Fp8Quantization in
+  /// model_config.hpp), rows streamed through a bounded buffer; a NaN code (0x7F, 0xFF) or an
+  /// overflowing product follows `options` like any non-finite value.
   [[nodiscard]] Eigen::MatrixXd read_matrix(const std::string& name,
                                             const TensorReadOptions& options = {},
                                             std::int64_t* num_non_finite = nullptr) const;
@@ -277,6 +290,11 @@ class Checkpoint {
   [[nodiscard]] Eigen::VectorXd read_vector(const std::string& name,
                                             const TensorReadOptions& options = {},
                                             std::int64_t* num_non_finite = nullptr) const;
+
+  /// True for an F8_E4M3 tensor of a checkpoint whose config.json has an FP8
+  /// quantization_config: open() checked its `<name>_scale_inv` companion (present, float, of
+  /// shape [ceil(rows / block_rows), ceil(cols / block_cols)]).
+  [[nodiscard]] bool is_fp8(const std::string& name) const;
 
   /// The validation open() ran (see there), again: a no-op on an open checkpoint; kept for
   /// callers that state the precondition.
@@ -320,6 +338,10 @@ struct CheckpointEdits {
   /// (same rules as `replace`) or nullopt to keep the tensor as it is. Lets a caller edit a model
   /// one layer at a time instead of holding every replacement in memory at once.
   std::function<std::optional<Eigen::MatrixXd>(const std::string& name)> transform;
+  /// The dtype a tensor given new values (replace, add, transform) is written in, by written
+  /// name; absent: the source tensor's (or `like`'s) own. A float dtype: block-wise FP8 weights
+  /// that are sliced are written dequantised, e.g. as BF16 (their scale then goes in `remove`).
+  std::map<std::string, Dtype> dtype;
   /// The new config.json: either a ModelConfig (written with to_json(), other keys kept) or the
   /// full JSON text; neither: config.json is copied unchanged. Both set: InvalidArgument.
   std::optional<ModelConfig> config;

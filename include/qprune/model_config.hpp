@@ -122,6 +122,18 @@ struct RopeScaling {
   std::string invalid;
 };
 
+/// Block-wise FP8 weights (config.json `quantization_config` with quant_method "fp8", as in the
+/// released DeepSeek-V3 / R1 checkpoints and Transformers' FineGrainedFP8Config): a linear weight
+/// stored as F8_E4M3 codes Wq [rows, cols] has a companion `<weight>_scale_inv` (a float tensor,
+/// F32 in DeepSeek's files) of shape [ceil(rows / block_rows), ceil(cols / block_cols)], and
+///   W[i][j] = e4m3(Wq[i][j]) * scale_inv[i / block_rows][j / block_cols].
+/// Weights stored in a float dtype (norms, embeddings, lm_head, the router, and any module listed
+/// in modules_to_not_convert) have no scale and are read as they are.
+struct Fp8Quantization {
+  std::int64_t block_rows = 128;  ///< weight_block_size[0] (default: Transformers' 128)
+  std::int64_t block_cols = 128;  ///< weight_block_size[1]
+};
+
 /// The fields of config.json that fix the tensor shapes. Edit the public fields, then to_json()
 /// writes the original JSON with the changed fields updated (keys it does not know are kept, in
 /// their order). A field absent from the file gets the default written next to it and is only
@@ -149,6 +161,15 @@ struct ModelConfig {
   MoeConfig moe;            ///< num_experts == 0 for the dense families
   MlaConfig mla;            ///< kv_lora_rank == 0 except for DeepSeek-V3
   RopeScaling rope_scaling;  ///< kNone unless config.json has a rope_scaling object
+  /// DeepSeek-V3's multi-token-prediction layers (num_nextn_predict_layers, default 0): stored as
+  /// model.layers.<num_hidden_layers + i>.*, a MoE decoder layer plus embed_tokens, enorm, hnorm,
+  /// eh_proj and shared_head. Transformers' forward (and qprune's) does not use them.
+  std::int64_t num_nextn_predict_layers = 0;
+  /// quantization_config with quant_method "fp8" (validated: fmt "e4m3" when given,
+  /// weight_block_size two positive integers); nullopt for an unquantised checkpoint. Other
+  /// quantization methods are not read (their tensors fail the dtype check on open). to_json()
+  /// keeps quantization_config as the file has it (edit config_json to change it).
+  std::optional<Fp8Quantization> fp8;
   /// Fields present in config.json that change the forward pass in ways qprune's does not
   /// implement (hidden_act other than silu, a rope_scaling type other than llama3 and yarn (yarn
   /// only for DeepSeek-V3), use_sliding_window, partial rotary),

@@ -180,6 +180,12 @@ struct ApplyReport {
   /// True when MLP widths differ between layers (a global allocation): every layer is written at
   /// the widest kept count, the extra gate/up rows (and biases) and down_proj columns zero.
   bool padded = false;
+  /// Block-wise FP8 checkpoints: the modules whose sliced weights were written dequantised as
+  /// BF16 without a scale (slicing breaks the 128-blocks), e.g. "model.layers.0.mlp.gate_proj";
+  /// they are added to quantization_config.modules_to_not_convert.
+  std::vector<std::string> dequantised_modules;
+  /// Not empty when DeepSeek-V3's MTP layers were dropped: one line saying so and why.
+  std::string mtp_note;
   std::int64_t stored_parameters = 0;   ///< elements of every tensor written
   std::int64_t padding_parameters = 0;  ///< of which the zeros added by padding
   [[nodiscard]] std::int64_t effective_parameters() const {

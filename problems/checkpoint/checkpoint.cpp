@@ -4,14 +4,19 @@
 // folder without touching the source.
 #include "qprune/checkpoint.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
+#include <span>
+#include <sstream>
 #include <string_view>
 
 #include "core/json_input.hpp"
+#include "core/memory_check.hpp"
 #include "problems/checkpoint/mapped_file.hpp"
 #include "qprune/atomic_output.hpp"
 #include "qprune/error.hpp"
@@ -54,7 +59,84 @@ struct Checkpoint::Impl {
   }
   const SafetensorsFile& file(const std::string& name) const { return files.at(shard(name)); }
   void validate() const;
+  /// A block-wise FP8 tensor (F8_E4M3 with its weight_scale_inv, checked by validate()) as
+  /// numbers, dequantised while its bytes stream in.
+  template <class Scalar>
+  Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> read_fp8(
+      const std::string& name, const TensorReadOptions& options,
+      std::int64_t* num_non_finite) const;
+  [[nodiscard]] bool is_fp8(const std::string& name) const {
+    return config.fp8 && file(name).info(name).dtype == Dtype::kF8E4M3;
+  }
 };
+
+namespace {
+
+// Block-wise FP8: the scale tensor of a weight and the shape the config implies for it.
+constexpr std::string_view kScaleSuffix = "_scale_inv";
+std::string scale_name(const std::string& weight) { return weight + std::string(kScaleSuffix); }
+std::vector<std::int64_t> scale_shape(const std::vector<std::int64_t>& shape,
+                                      const Fp8Quantization& q) {
+  return {(shape[0] + q.block_rows - 1) / q.block_rows,
+          (shape[1] + q.block_cols - 1) / q.block_cols};
+}
+// Bytes of F8 codes read per step: whole rows, about this many.
+constexpr std::int64_t kFp8ChunkBytes = std::int64_t{1} << 20;
+
+}  // namespace
+
+template <class Scalar>
+Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> Checkpoint::Impl::read_fp8(
+    const std::string& name, const TensorReadOptions& options, std::int64_t* num_non_finite) const {
+  const SafetensorsFile& f = file(name);
+  const TensorInfo& t = f.info(name);
+  const std::string scale = scale_name(name);
+  const Eigen::MatrixXd s = file(scale).read_matrix(scale);  // NaN/Inf scales: ParseError
+  const Eigen::Index rows = t.shape[0];
+  const Eigen::Index cols = t.shape[1];
+  const Eigen::Index block_rows = config.fp8->block_rows;
+  const Eigen::Index block_cols = config.fp8->block_cols;
+  Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> m(rows, cols);
+  // Whole rows at a time through a bounded buffer: no full-size copy of the codes.
+  const Eigen::Index chunk_rows =
+      std::max<Eigen::Index>(1, kFp8ChunkBytes / std::max<Eigen::Index>(cols, 1));
+  std::vector<std::byte> buffer(static_cast<std::size_t>(std::min(rows, chunk_rows) * cols));
+  std::int64_t zeroed = 0;
+  for (Eigen::Index r0 = 0; r0 < rows; r0 += chunk_rows) {
+    const Eigen::Index n = std::min(chunk_rows, rows - r0);
+    const std::span<std::byte> part = std::span(buffer).first(static_cast<std::size_t>(n * cols));
+    f.read_raw(name, static_cast<std::uint64_t>(r0 * cols), part);
+    for (Eigen::Index i = 0; i < n; ++i) {
+      const Eigen::Index row = r0 + i;
+      for (Eigen::Index j = 0; j < cols; ++j) {
+        const auto code = static_cast<std::uint8_t>(part[static_cast<std::size_t>(i * cols + j)]);
+        // e4m3 (4 significant bits) times a double scale is exact; one rounding to Scalar.
+        const double v =
+            static_cast<double>(f8_e4m3_to_float(code)) * s(row / block_rows, j / block_cols);
+        const auto x = static_cast<Scalar>(v);
+        if (!std::isfinite(x)) {
+          if (options.non_finite == NonFinitePolicy::kError) {
+            std::ostringstream what;
+            what << "expected finite values in tensor '" << name << "', found " << v
+                 << " (F8_E4M3 byte 0x" << std::hex << static_cast<unsigned>(code) << std::dec
+                 << " times its scale) at element [" << row << ", " << j << "]";
+            throw ParseError::at_byte(
+                f.path().string(),
+                static_cast<std::int64_t>(t.file_offset +
+                                          static_cast<std::uint64_t>(row * cols + j)),
+                what.str());
+          }
+          ++zeroed;
+          m(row, j) = Scalar(0);
+          continue;
+        }
+        m(row, j) = x;
+      }
+    }
+  }
+  if (num_non_finite != nullptr) *num_non_finite = zeroed;
+  return m;
+}
 
 // The one check of the tensors against config.json, run by open() before anything reads a tensor.
 // Every command then trusts the shapes (slicing, forward pass, problem building index into the
@@ -74,20 +156,24 @@ void Checkpoint::Impl::validate() const {
   };
   const auto num_layers = static_cast<std::size_t>(c.num_hidden_layers);  // <= 65536 (parse)
   std::array<std::optional<LayerKind>, 2> kinds;
-  std::vector<const LayerKind*> kind_of(num_layers);
-  std::vector<std::vector<std::uint8_t>> seen(num_layers);
-  for (std::size_t l = 0; l < num_layers; ++l) {
-    const bool moe = is_moe_layer(c, static_cast<std::int64_t>(l));
-    std::optional<LayerKind>& kind = kinds[moe ? 1 : 0];
+  auto kind_for = [&](std::int64_t layer) -> const LayerKind& {
+    std::optional<LayerKind>& kind = kinds[is_moe_layer(c, layer) ? 1 : 0];
     if (!kind) {
       kind.emplace();
-      kind->tensors = known_layer_tensors(c, static_cast<std::int64_t>(l));
+      kind->tensors = known_layer_tensors(c, layer);
       for (std::size_t k = 0; k < kind->tensors.size(); ++k)
         kind->slot_of[kind->tensors[k].name] = k;
     }
-    kind_of[l] = &*kind;
-    seen[l].assign(kind->tensors.size(), 0);
+    return *kind;
+  };
+  std::vector<const LayerKind*> kind_of(num_layers);
+  std::vector<std::vector<std::uint8_t>> seen(num_layers);
+  for (std::size_t l = 0; l < num_layers; ++l) {
+    kind_of[l] = &kind_for(static_cast<std::int64_t>(l));
+    seen[l].assign(kind_of[l]->tensors.size(), 0);
   }
+  // DeepSeek-V3's multi-token-prediction layers follow the decoder layers.
+  const std::int64_t layers_end = c.num_hidden_layers + c.num_nextn_predict_layers;
   const std::optional<MoeTensorNames> moe_names =
       c.moe.num_experts > 0 ? std::optional<MoeTensorNames>(moe_tensor_names(c)) : std::nullopt;
   const std::vector<ExpectedTensor> global = known_global_tensors(c);
@@ -105,6 +191,39 @@ void Checkpoint::Impl::validate() const {
     ++count;
   };
   const std::string layers_text = std::to_string(c.num_hidden_layers);
+  const std::string layer_limit_text =
+      c.num_nextn_predict_layers == 0
+          ? "num_hidden_layers = " + std::to_string(c.num_hidden_layers)
+          : "num_hidden_layers + num_nextn_predict_layers = " + std::to_string(layers_end);
+  // A block-wise FP8 tensor needs its scale tensor, of the shape weight_block_size implies.
+  auto check_fp8_scale = [&](const std::string& name, const TensorInfo& info, auto&& at_tensor) {
+    if (info.shape.size() != 2) {
+      at_tensor("expected F8_E4M3 tensor '" + name +
+                "' to be a matrix [rows, cols] (block-wise FP8 scales), found shape " +
+                shape_text(info.shape));
+      return;
+    }
+    const Fp8Quantization& q = *c.fp8;
+    const std::string scale = scale_name(name);
+    const std::vector<std::int64_t> want = scale_shape(info.shape, q);
+    const std::string why = " (the block scales of F8_E4M3 tensor '" + name + "' " +
+                            shape_text(info.shape) + ", weight_block_size [" +
+                            std::to_string(q.block_rows) + ", " + std::to_string(q.block_cols) +
+                            "] in config.json)";
+    const auto it = shard_of.find(scale);
+    if (it == shard_of.end()) {
+      at_tensor("expected tensor '" + scale + "' with shape " + shape_text(want) + why +
+                ", found none");
+      return;
+    }
+    const TensorInfo& s = files.at(it->second).info(scale);
+    if (s.shape != want)
+      at_tensor("expected tensor '" + scale + "' to have shape " + shape_text(want) + why +
+                ", found " + shape_text(s.shape));
+    else if (!is_float_dtype(s.dtype))
+      at_tensor("expected tensor '" + scale + "' to have a float dtype (F32 in DeepSeek's " +
+                "checkpoints)" + why + ", found " + s.dtype_text);
+  };
   for (const auto& [name, shard] : shard_of) {
     const SafetensorsFile& f = files.at(shard);
     const TensorInfo& info = f.info(name);
@@ -122,18 +241,24 @@ void Checkpoint::Impl::validate() const {
             std::to_string(c.num_hidden_layers - 1) + "), found '" + name + "'");
         continue;
       }
-      if (*layer >= c.num_hidden_layers) {
-        at_tensor("expected layer numbers below num_hidden_layers = " + layers_text +
+      if (*layer >= layers_end) {
+        at_tensor("expected layer numbers below " + layer_limit_text +
                   " (config.json), found layer " + std::to_string(*layer) + " in tensor '" + name +
                   "'");
         continue;
       }
+      // An MTP layer: the decoder-layer tensors it has are checked, none is required, and its
+      // own (embed_tokens, enorm, hnorm, eh_proj, shared_head.*) are carried through.
+      const bool mtp = *layer >= c.num_hidden_layers;
       const std::string_view rest =
           std::string_view(name).substr(layer_tensor_prefix(*layer).size());
-      const LayerKind& kind = *kind_of[static_cast<std::size_t>(*layer)];
+      const LayerKind& kind = mtp ? kind_for(*layer) : *kind_of[static_cast<std::size_t>(*layer)];
       if (const auto it = kind.slot_of.find(rest); it != kind.slot_of.end()) {
         spec = &kind.tensors[it->second];
-        mark = &seen[static_cast<std::size_t>(*layer)][it->second];
+        if (!mtp) mark = &seen[static_cast<std::size_t>(*layer)][it->second];
+      } else if (c.fp8 && rest.ends_with(kScaleSuffix) &&
+                 kind.slot_of.count(rest.substr(0, rest.size() - kScaleSuffix.size())) != 0) {
+        continue;  // the block scales of a known weight: checked with it (check_fp8_scale)
       } else if (moe_names && is_moe_layer(c, *layer) &&
                  rest.starts_with(moe_names->expert_prefix)) {
         // An expert the config does not count (or a projection an expert does not have).
@@ -149,14 +274,20 @@ void Checkpoint::Impl::validate() const {
           mark = &global_seen[k];
         }
     }
+    if (c.fp8 && info.dtype == Dtype::kF8E4M3) check_fp8_scale(name, info, at_tensor);
     if (spec == nullptr) continue;  // a tensor the config does not describe: carried through
-    *mark = 1;
+    if (mark != nullptr) *mark = 1;
     if (info.shape != spec->shape)
       at_tensor("expected tensor '" + name + "' to have shape " + shape_text(spec->shape) + " (" +
                 spec->dims + " from config.json), found " + shape_text(info.shape));
-    else if (!is_float_dtype(info.dtype))
-      at_tensor("expected tensor '" + name + "' to have a float dtype (F64, F32, F16 or BF16), " +
-                "found " + info.dtype_text);
+    else if (!is_float_dtype(info.dtype) && !(c.fp8 && info.dtype == Dtype::kF8E4M3))
+      at_tensor("expected tensor '" + name + "' to have a float dtype (F64, F32, F16 or BF16" +
+                (c.fp8 ? std::string(", or F8_E4M3 with its weight_scale_inv")
+                       : std::string(info.dtype == Dtype::kF8E4M3
+                                         ? "; F8_E4M3 needs quantization_config with "
+                                           "quant_method \"fp8\" in config.json"
+                                         : "")) +
+                "), found " + info.dtype_text);
   }
   // Required tensors that are absent, and the layers that lack any.
   auto missing = [&](const std::string& name, const ExpectedTensor& spec) {
@@ -287,13 +418,24 @@ const SafetensorsFile& Checkpoint::file_of(const std::string& name) const {
 
 Eigen::MatrixXd Checkpoint::read_matrix(const std::string& name, const TensorReadOptions& options,
                                         std::int64_t* num_non_finite) const {
+  if (impl_->is_fp8(name))
+    return detail::allocation_context(
+        "the F64 buffer of FP8 tensor '" + name + "'",
+        8.0 * static_cast<double>(info(name).num_elements()),
+        [&] { return Eigen::MatrixXd(impl_->read_fp8<double>(name, options, num_non_finite)); });
   return impl_->file(name).read_matrix(name, options, num_non_finite);
 }
 Eigen::MatrixXf Checkpoint::read_matrix_f32(const std::string& name,
                                             const TensorReadOptions& options,
                                             std::int64_t* num_non_finite) const {
+  if (impl_->is_fp8(name))
+    return detail::allocation_context(
+        "the F32 buffer of FP8 tensor '" + name + "'",
+        4.0 * static_cast<double>(info(name).num_elements()),
+        [&] { return Eigen::MatrixXf(impl_->read_fp8<float>(name, options, num_non_finite)); });
   return impl_->file(name).read_matrix_f32(name, options, num_non_finite);
 }
+bool Checkpoint::is_fp8(const std::string& name) const { return impl_->is_fp8(name); }
 Eigen::VectorXd Checkpoint::read_vector(const std::string& name, const TensorReadOptions& options,
                                         std::int64_t* num_non_finite) const {
   return impl_->file(name).read_vector(name, options, num_non_finite);
@@ -322,6 +464,11 @@ void write_checkpoint(const Checkpoint& source, const fs::path& out_folder,
                             std::to_string(rank) + ") has " + std::to_string(values.rows()) +
                             " x " + std::to_string(values.cols()) + " values");
   }
+  for (const auto& [name, dtype] : edits.dtype)
+    if (!is_float_dtype(dtype))
+      throw InvalidArgument("write_checkpoint: edits.dtype['" + name + "'] is " +
+                            dtype_name(dtype) +
+                            "; new values are written as F64, F32, F16 or BF16");
   for (const std::string& name : edits.remove)
     if (!source.contains(name))
       throw InvalidArgument("write_checkpoint: edits.remove names unknown tensor '" + name + "'");
@@ -437,8 +584,10 @@ void write_checkpoint(const Checkpoint& source, const fs::path& out_folder,
         if (rank >= 1) shape.push_back(values->rows());
         if (rank == 2) shape.push_back(values->cols());
       }
-      writer.add_bytes(written, info.dtype_text, std::move(shape),
-                       encode_matrix(*values, info.dtype, name));
+      const auto as = edits.dtype.find(written);
+      const Dtype dtype = as != edits.dtype.end() ? as->second : info.dtype;
+      writer.add_bytes(written, dtype_name(dtype), std::move(shape),
+                       encode_matrix(*values, dtype, name));
     }
     if (shard != nullptr)
       for (const auto& [key, value] : shard->metadata())

@@ -120,6 +120,17 @@ float f16_to_float(std::uint16_t bits) {
   return negative ? -magnitude : magnitude;
 }
 
+float f8_e4m3_to_float(std::uint8_t bits) {
+  const unsigned exponent = (bits >> 3) & 0xFU;
+  const unsigned mantissa = bits & 0x7U;
+  if (exponent == 15 && mantissa == 7) return NAN;  // E4M3FN: the only NaNs, no infinities
+  const float magnitude =
+      exponent == 0
+          ? std::ldexp(static_cast<float>(mantissa), -9)  // subnormal: m/8 * 2^-6
+          : std::ldexp(static_cast<float>(8U + mantissa), static_cast<int>(exponent) - 10);
+  return (bits & 0x80U) != 0 ? -magnitude : magnitude;
+}
+
 std::uint16_t float_to_f16(double value) {
   return static_cast<std::uint16_t>(encode_binary(value, 5, 10));
 }

@@ -231,6 +231,12 @@ void parse_deepseek_v3(const FieldReader& r, const Json& j, ModelConfig& c) {
     if (heads * width > kMaxDimension)  // each factor <= 2^32: no overflow
       r.fail(std::string("expected ") + what + " <= " + std::to_string(kMaxDimension) + ", found " +
              std::to_string(heads) + " * " + std::to_string(width));
+  // The MTP layers sit after the decoder layers; their numbers must stay below kMaxLayers too.
+  c.num_nextn_predict_layers = r.optional_count("num_nextn_predict_layers", 0);
+  if (c.num_nextn_predict_layers > kMaxLayers - c.num_hidden_layers)
+    r.fail("expected num_hidden_layers + num_nextn_predict_layers <= " +
+           std::to_string(kMaxLayers) + ", found " + std::to_string(c.num_hidden_layers) + " + " +
+           std::to_string(c.num_nextn_predict_layers));
   // DeepSeek's attention_bias adds biases to q_a/kv_a/o_proj, which the forward pass lacks.
   if (r.optional_bool("attention_bias", false))
     c.forward_unsupported.push_back("attention_bias: true (MLA without biases only)");
@@ -319,6 +325,44 @@ RopeScaling parse_rope_scaling(const Json& v, ModelFamily family) {
            ", found " + std::to_string(r.beta_fast));
   }
   return r;
+}
+
+// quantization_config of a block-wise FP8 checkpoint (DeepSeek-V3 / R1: {"activation_scheme":
+// "dynamic", "fmt": "e4m3", "quant_method": "fp8", "weight_block_size": [128, 128]}); nullopt for
+// another quant_method (not read by qprune).
+std::optional<Fp8Quantization> parse_fp8_quantization(const Json& q, const std::string& path) {
+  const auto method = q.find("quant_method");
+  if (method == q.end() || !method->is_string() || method->get<std::string>() != "fp8")
+    return std::nullopt;
+  auto fail = [&](const std::string& what) { throw ParseError(path, 0, what); };
+  if (const auto fmt = q.find("fmt");
+      fmt != q.end() && !fmt->is_null() && !(fmt->is_string() && fmt->get<std::string>() == "e4m3"))
+    fail(
+        "expected field 'quantization_config.fmt' to be \"e4m3\" (the only FP8 format qprune "
+        "reads), found " +
+        detail::describe_json(*fmt));
+  Fp8Quantization out;
+  const auto block = q.find("weight_block_size");
+  if (block == q.end() || block->is_null()) return out;  // Transformers' default, 128 x 128
+  if (!block->is_array() || block->size() != 2)
+    fail(
+        "expected field 'quantization_config.weight_block_size' to be two positive integers "
+        "[rows, cols], found " +
+        detail::describe_json(*block));
+  std::int64_t dims[2] = {0, 0};
+  for (std::size_t k = 0; k < 2; ++k) {
+    const Json& v = (*block)[k];
+    if (!v.is_number_unsigned() || v.get<std::uint64_t>() == 0 ||
+        v.get<std::uint64_t>() > static_cast<std::uint64_t>(kMaxDimension))
+      fail(
+          "expected field 'quantization_config.weight_block_size' to be two positive integers "
+          "[rows, cols], found " +
+          detail::describe_json(*block));
+    dims[k] = v.get<std::int64_t>();
+  }
+  out.block_rows = dims[0];
+  out.block_cols = dims[1];
+  return out;
 }
 
 }  // namespace
@@ -423,6 +467,8 @@ ModelConfig ModelConfig::parse(const std::string& json_text, const std::string& 
     r.fail("expected field 'num_experts_per_tok' to be at most the number of experts " +
            std::to_string(c.moe.num_experts) + ", found " +
            std::to_string(c.moe.num_experts_per_tok));
+  if (const auto it = j.find("quantization_config"); it != j.end() && it->is_object())
+    c.fp8 = parse_fp8_quantization(*it, path);
   for (const char* key : {"torch_dtype", "dtype"}) {
     const auto it = j.find(key);
     if (it != j.end() && it->is_string()) {
@@ -475,6 +521,16 @@ void ModelConfig::validate() const {
   positive("head_dim", head_dim);
   positive("vocab_size", vocab_size);
   positive("max_position_embeddings", max_position_embeddings);
+  if (num_nextn_predict_layers < 0 ||
+      (num_nextn_predict_layers > 0 && family != ModelFamily::kDeepseekV3))
+    throw InvalidArgument(
+        "ModelConfig: num_nextn_predict_layers must be >= 0 (and 0 except for "
+        "DeepSeek-V3), got " +
+        std::to_string(num_nextn_predict_layers));
+  if (fp8) {
+    positive("fp8 block_rows (quantization_config.weight_block_size[0])", fp8->block_rows);
+    positive("fp8 block_cols (quantization_config.weight_block_size[1])", fp8->block_cols);
+  }
   if (num_attention_heads % num_key_value_heads != 0)
     throw InvalidArgument(
         "ModelConfig: num_key_value_heads (" + std::to_string(num_key_value_heads) +
@@ -577,6 +633,7 @@ std::string ModelConfig::to_json() const {
     update_field<std::int64_t>(j, "n_routed_experts", moe.num_experts, 256);
     update_field<std::int64_t>(j, "num_experts_per_tok", moe.num_experts_per_tok, 8);
     update_field<std::int64_t>(j, "moe_intermediate_size", moe.expert_intermediate_size, 2048);
+    update_field<std::int64_t>(j, "num_nextn_predict_layers", num_nextn_predict_layers, 0);
   }
   if (!torch_dtype.empty()) {
     // The key parse() took the dtype from: torch_dtype when it is a string, else dtype.

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "qprune/behaviour_contrast.hpp"
 #include "qprune/error.hpp"
@@ -18,6 +19,7 @@ namespace qprune {
 namespace {
 
 std::string layer_prefix(int layer) { return "model.layers." + std::to_string(layer) + "."; }
+std::string fp8_scale_name(const std::string& weight) { return weight + "_scale_inv"; }
 
 // Rows (or columns) of `w` in blocks of `block` for each index in `units` (increasing).
 Eigen::MatrixXd take_rows(const Eigen::MatrixXd& w, const std::vector<int>& units, int block) {
@@ -341,6 +343,18 @@ PrunedLayers::PrunedLayers(const Checkpoint& ckpt, const Masks& masks, RefitProv
   }
 }
 
+std::vector<std::string> PrunedLayers::rewritten_weights() const {
+  std::vector<std::string> out;
+  for (const LayerMask* e : mlp_)
+    if (e != nullptr)
+      for (const char* w : {"gate_proj.weight", "up_proj.weight", "down_proj.weight"})
+        out.push_back(layer_prefix(e->layer) + "mlp." + w);
+  for (const LayerMask* e : att_)
+    for (const char* w : {"q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight"})
+      out.push_back(layer_prefix(e->layer) + "self_attn." + w);
+  return out;
+}
+
 std::vector<AppliedLayer> PrunedLayers::applied_layers() const {
   std::vector<AppliedLayer> out;
   for (const auto& [key, a] : applied_) out.push_back(a);
@@ -446,9 +460,11 @@ void PrunedLayers::compute_layer(int l) {
 }
 
 std::optional<Eigen::MatrixXd> PrunedLayers::tensor(const std::string& name) {
-  // Checkpoint::open refused any `model.layers.` name without a layer below num_hidden_layers.
+  // Checkpoint::open refused any `model.layers.` name without a layer below num_hidden_layers
+  // (+ num_nextn_predict_layers: DeepSeek-V3's MTP layers, never sliced).
   const std::optional<std::int64_t> layer = tensor_layer_index(name);
-  if (!layer || (mlp_.empty() && att_.empty())) return std::nullopt;
+  if (!layer || *layer >= ckpt_.config().num_hidden_layers || (mlp_.empty() && att_.empty()))
+    return std::nullopt;
   const int l = static_cast<int>(*layer);
   if (l != cached_layer_) compute_layer(l);
   const auto it = cache_.find(name);
@@ -476,22 +492,62 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
     for (const auto& [layer, kept] : experts) {
       const std::string p = layer_prefix(layer);
       std::vector<char> keep(static_cast<std::size_t>(cfg.moe.num_experts), 0);
+      // Each projection with its FP8 scale, when it has one: bytes copied, so FP8 stays FP8.
+      auto with_scale = [&](std::int64_t e, const std::string& proj) {
+        std::vector<std::string> names = {p + n.expert(e, proj)};
+        if (ckpt.contains(fp8_scale_name(names[0]))) names.push_back(fp8_scale_name(names[0]));
+        return names;
+      };
       for (std::size_t j = 0; j < kept.size(); ++j) {
         keep[static_cast<std::size_t>(kept[j])] = 1;
         if (kept[j] != static_cast<int>(j))
-          for (const std::string& proj : {n.gate, n.up, n.down})
-            edits.rename[p + n.expert(kept[j], proj)] = p + n.expert(static_cast<int>(j), proj);
+          for (const std::string& proj : {n.gate, n.up, n.down}) {
+            const std::vector<std::string> from = with_scale(kept[j], proj);
+            const std::string to = p + n.expert(static_cast<int>(j), proj);
+            edits.rename[from[0]] = to;
+            if (from.size() == 2) edits.rename[from[1]] = fp8_scale_name(to);
+          }
       }
       for (std::int64_t e = 0; e < cfg.moe.num_experts; ++e)
         if (!keep[static_cast<std::size_t>(e)])
           for (const std::string& proj : {n.gate, n.up, n.down})
-            edits.remove.insert(p + n.expert(e, proj));
+            for (const std::string& name : with_scale(e, proj)) edits.remove.insert(name);
       routers[p + n.router] = kept;
       if (!n.router_bias.empty()) routers[p + n.router_bias] = kept;  // its entries likewise
       report.layers.push_back({layer, UnitKind::kExperts, static_cast<int>(kept.size())});
     }
     report.config.moe.num_experts = static_cast<std::int64_t>(experts.begin()->second.size());
+    // DeepSeek-V3's MTP layers hold a MoE block of the old expert count, which the one global
+    // n_routed_experts no longer describes: they go (Transformers does not run them anyway).
+    if (const std::int64_t mtp = cfg.num_nextn_predict_layers;
+        mtp > 0 && report.config.moe.num_experts != cfg.moe.num_experts) {
+      for (const std::string& name : ckpt.tensor_names())
+        if (const std::optional<std::int64_t> l = tensor_layer_index(name);
+            l && *l >= cfg.num_hidden_layers)
+          edits.remove.insert(name);
+      report.config.num_nextn_predict_layers = 0;
+      report.mtp_note = "dropped " + std::to_string(mtp) + " MTP layer" + (mtp > 1 ? "s" : "") +
+                        " (model.layers." + std::to_string(cfg.num_hidden_layers) +
+                        (mtp > 1 ? "-" + std::to_string(cfg.num_hidden_layers + mtp - 1) : "") +
+                        ".*) and set num_nextn_predict_layers to 0: n_routed_experts is now " +
+                        std::to_string(report.config.moe.num_experts) +
+                        " for every layer, and the MTP layer's MoE block still has " +
+                        std::to_string(cfg.moe.num_experts) + " experts";
+    }
   }
+  // Block-wise FP8: a sliced weight no longer fills its scale blocks (rows and columns move
+  // between blocks), so it is written dequantised as BF16, its scale dropped, and its module listed
+  // in quantization_config.modules_to_not_convert so loaders keep it a plain Linear.
+  std::set<std::string> dequantised;
+  for (const std::string& w : pruned.rewritten_weights()) {
+    if (!ckpt.contains(w) || !ckpt.is_fp8(w)) continue;
+    edits.dtype[w] = Dtype::kBF16;
+    edits.remove.insert(fp8_scale_name(w));
+    dequantised.insert(w.substr(0, w.size() - std::string(".weight").size()));
+  }
+  for (const auto& [name, added] : edits.add)
+    if (ckpt.is_fp8(added.like)) edits.dtype[name] = Dtype::kBF16;
+  report.dequantised_modules.assign(dequantised.begin(), dequantised.end());
   edits.transform = [&](const std::string& name) -> std::optional<Eigen::MatrixXd> {
     if (const auto r = routers.find(name); r != routers.end())
       return take_rows(ckpt.read_matrix(name), r->second, 1);
@@ -501,6 +557,16 @@ ApplyReport write_pruned_checkpoint(const Checkpoint& ckpt, const Masks& masks,
   // hidden_size / num_attention_heads once heads are removed).
   nlohmann::json j = nlohmann::json::parse(report.config.to_json());  // sorted keys, as HF writes
   if (pruned.prunes_heads()) j["head_dim"] = ckpt.config().head_dim;
+  if (!dequantised.empty()) {
+    // Transformers matches these against module names (model.layers.0.mlp.gate_proj, no
+    // ".weight"): a prefix or substring match in the versions seen, so full names are exact.
+    nlohmann::json& q = j["quantization_config"];
+    std::set<std::string> all = dequantised;
+    if (const auto it = q.find("modules_to_not_convert"); it != q.end() && it->is_array())
+      for (const nlohmann::json& m : *it)
+        if (m.is_string()) all.insert(m.get<std::string>());
+    q["modules_to_not_convert"] = std::vector<std::string>(all.begin(), all.end());
+  }
   edits.config_json = j.dump(2) + "\n";
   // Counted in the new folder before it moves into place: after the move another apply into the
   // same -o may already have replaced it.

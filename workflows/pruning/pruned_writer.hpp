@@ -71,6 +71,8 @@ class PrunedLayers {
     return added_;
   }
   [[nodiscard]] bool prunes_heads() const { return !att_.empty(); }
+  /// The weight tensors tensor() gives new values for (sliced MLP and attention projections).
+  [[nodiscard]] std::vector<std::string> rewritten_weights() const;
   /// New values of a tensor (by its checkpoint name, or an added one), nullopt: unchanged.
   [[nodiscard]] std::optional<Eigen::MatrixXd> tensor(const std::string& name);
   /// What was done per (layer, unit kind) for the layers computed so far.

@@ -964,6 +964,12 @@ PruneReport prune_model(const Checkpoint& ckpt,
   report.stored_parameters = applied.stored_parameters;
   report.padding_parameters = applied.padding_parameters;
   report.original_parameters = ckpt.num_parameters();
+  // Block-wise FP8: what apply changed beyond the masks, said as apply says it.
+  if (!applied.dequantised_modules.empty())
+    report.warnings.push_back(std::to_string(applied.dequantised_modules.size()) +
+                              " sliced FP8 projections written as BF16 and listed in "
+                              "quantization_config.modules_to_not_convert");
+  if (!applied.mtp_note.empty()) report.warnings.push_back(applied.mtp_note);
   return report;
 }
 
