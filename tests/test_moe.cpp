@@ -28,6 +28,7 @@
 #include "qprune/expert_pruning.hpp"
 #include "qprune/prune_pipeline.hpp"
 #include "qprune/transformer.hpp"
+#include "tests/reference_tensors.hpp"
 #include "tests/test_files.hpp"
 #include "tests/test_support.hpp"
 
@@ -42,15 +43,7 @@ const char* const kMoeFolders[] = {"tiny-qwen2-moe", "tiny-qwen2-moe-norm", "tin
 
 std::string moe_dir(const std::string& name) { return test::data_path("checkpoints/" + name); }
 
-// A rank-n F32 / I32 tensor as a flat vector in file (row-major) order.
-template <class T>
-std::vector<T> flat(const SafetensorsFile& f, const std::string& name) {
-  const auto bytes = f.raw_bytes(name);
-  REQUIRE(bytes.size() % sizeof(T) == 0);
-  std::vector<T> v(bytes.size() / sizeof(T));
-  std::memcpy(v.data(), bytes.data(), bytes.size());
-  return v;
-}
+using test::flat;
 
 }  // namespace
 

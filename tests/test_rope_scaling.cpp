@@ -17,6 +17,7 @@
 #include "qprune/error.hpp"
 #include "qprune/model_config.hpp"
 #include "qprune/transformer.hpp"
+#include "tests/reference_tensors.hpp"
 #include "tests/test_files.hpp"
 #include "tests/test_support.hpp"
 
@@ -27,14 +28,7 @@ namespace {
 
 fs::path ckpt_dir(const std::string& name) { return test::data_path("checkpoints/" + name); }
 
-template <class T>
-std::vector<T> flat(const SafetensorsFile& f, const std::string& name) {
-  const auto bytes = f.raw_bytes(name);
-  REQUIRE(bytes.size() % sizeof(T) == 0);
-  std::vector<T> v(bytes.size() / sizeof(T));
-  std::memcpy(v.data(), bytes.data(), bytes.size());
-  return v;
-}
+using test::flat;
 
 constexpr Eigen::Index kSequences = 2;
 constexpr Eigen::Index kLength = 12;

@@ -8,28 +8,6 @@ SRC=$DATA/checkpoints/tiny-llama-gqa
 "$QPRUNE" mask "$SRC" --unit mlp --sparsity 0.5 --method magnitude -o "$TMP/masks.json" >/dev/null 2>&1
 awk 'BEGIN { for (i = 0; i < 40; ++i) print (i * 7 + 3) % 16 }' >"$TMP/ids.txt"
 
-# variant NAME EDIT: a copy of the tiny checkpoint whose config (cfg) and safetensors header (h, a
-# dict name -> entry) the python statements EDIT change; the data bytes stay as they are.
-variant() {
-  local dir=$TMP/$1
-  cp -r "$SRC" "$dir"
-  python3 - "$dir" "$2" <<'EOF'
-import json, struct, sys
-d, edit = sys.argv[1], sys.argv[2]
-cfg = json.load(open(d + '/config.json'))
-b = open(d + '/model.safetensors', 'rb').read()
-n = struct.unpack('<Q', b[:8])[0]
-h = json.loads(b[8:8 + n])
-def rename(old, new): h[new] = h.pop(old)
-exec(edit)
-json.dump(cfg, open(d + '/config.json', 'w'))
-t = json.dumps(h).encode()
-t += b' ' * (-len(t) % 8)
-open(d + '/model.safetensors', 'wb').write(struct.pack('<Q', len(t)) + t + b[8 + n:])
-EOF
-  echo "$dir"
-}
-
 # refused DIR PATTERN: every command exits 2 with one line `qprune: error: DIR/...` matching PATTERN,
 # and writes no output.
 refused() {

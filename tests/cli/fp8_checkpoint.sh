@@ -71,26 +71,7 @@ PY
 out=$("$QPRUNE" perplexity "$TMP/mlp" --token-ids "$TMP/ids.txt" --context 40 2>/dev/null)
 expect_line "$out" "Perplexity" "[0-9.]+"
 
-# Bad inputs. variant NAME EDIT: a copy whose config (cfg) and header (h) the python EDIT changes.
-variant() {
-  local dir=$TMP/$1
-  cp -r "$SRC" "$dir"
-  python3 - "$dir" "$2" <<'EOF'
-import json, struct, sys
-d, edit = sys.argv[1], sys.argv[2]
-cfg = json.load(open(d + '/config.json'))
-b = open(d + '/model.safetensors', 'rb').read()
-n = struct.unpack('<Q', b[:8])[0]
-h = json.loads(b[8:8 + n])
-def rename(old, new): h[new] = h.pop(old)
-exec(edit)
-json.dump(cfg, open(d + '/config.json', 'w'))
-t = json.dumps(h).encode()
-t += b' ' * (-len(t) % 8)
-open(d + '/model.safetensors', 'wb').write(struct.pack('<Q', len(t)) + t + b[8 + n:])
-EOF
-  echo "$dir"
-}
+# Bad inputs (variant: tests/cli/common.bash).
 # refused DIR PATTERN: calibrate and apply exit 2 with one stderr line containing PATTERN.
 refused() {
   local c

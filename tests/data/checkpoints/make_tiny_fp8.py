@@ -37,7 +37,6 @@ F32 does):
 import json
 import math
 import os
-import struct
 
 import numpy as np
 
@@ -106,22 +105,6 @@ def is_quantised(name):
     return name != "lm_head.weight" and not name.endswith("shared_head.head.weight")
 
 
-def write_safetensors(path, tensors, metadata):
-    """tensors: name -> (dtype text, numpy array)."""
-    header, blobs, offset = {"__metadata__": metadata}, [], 0
-    for name in sorted(tensors):
-        dtype, a = tensors[name]
-        raw = np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
-        header[name] = {"dtype": dtype, "shape": list(a.shape),
-                        "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    text = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
-
-
 def mtp_weights(cfg, seed):
     """The tensors of the MTP layer model.layers.<num_hidden_layers>.* (F32 before quantising)."""
     L = cfg["num_hidden_layers"]
@@ -187,8 +170,8 @@ def main():
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "config.json"), "w") as f:
         f.write(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
-    write_safetensors(os.path.join(folder, "model.safetensors"), stored, {"format": "pt"})
-    write_safetensors(os.path.join(folder, "reference.safetensors"), ref, meta)
+    M.write_safetensors(os.path.join(folder, "model.safetensors"), stored, {"format": "pt"})
+    M.write_safetensors(os.path.join(folder, "reference.safetensors"), ref, meta)
     n8 = sum(1 for d, _ in stored.values() if d == "F8_E4M3")
     print(f"{NAME}: seed {seed}, min routing margin {rec.margin:.4g}, logits std "
           f"{logits.std():.3f}, {len(stored)} tensors ({n8} F8_E4M3, {len(partial)} with partial "

@@ -177,10 +177,13 @@ ROPE_LAYOUT_MIN_DIFF = 1e-2
 # safetensors writer (header keys sorted, header padded with spaces to a multiple of 8 bytes)
 
 def write_safetensors(path, tensors, metadata):
+    """tensors: name -> array (F32 or I32), or (safetensors dtype text, array) for other dtypes."""
     header, blobs, offset = {"__metadata__": metadata}, [], 0
     for name in sorted(tensors):
         a = tensors[name]
-        if a.dtype == np.float32:
+        if isinstance(a, tuple):
+            dtype, a = a
+        elif a.dtype == np.float32:
             dtype = "F32"
         elif a.dtype == np.int32:
             dtype = "I32"
